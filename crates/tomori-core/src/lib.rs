@@ -1,0 +1,11 @@
+//! Tomori's domain vocabulary: typed ids, limits and the small value types that every other
+//! crate shares.
+//!
+//! Architecture invariant: no IO. Nothing here depends on tokio, sqlx, reqwest or twilight, so
+//! every decision in this crate is a function of its inputs and is tested as a table of cases.
+
+pub mod id;
+pub mod limits;
+pub mod persona;
+pub mod privacy;
+pub mod settings;

@@ -1,0 +1,66 @@
+//! PostgreSQL storage for Tomori: migrations, tenant-scoped repositories, row-level security,
+//! sealed secrets and the audit chain.
+//!
+//! Architecture invariant: this is the only crate that speaks SQL, every statement is a
+//! compile-checked sqlx macro with bind parameters, and every repository function takes a
+//! [`Scope`] first. The application pool runs as the `tomori_app` role, which PostgreSQL's
+//! row-level-security policies confine to the tenant the transaction was opened for, so a query
+//! that forgets its tenant filter still cannot see another tenant's rows.
+//!
+//! Two pools exist. The *owner* pool (see [`db::connect_owner`]) runs migrations and the
+//! maintenance commands (`keys rotate`, `audit verify`), which by nature span every tenant. The
+//! *application* pool ([`db::connect_app`]) is the one the bot uses for everything else.
+
+pub mod audit;
+pub mod credentials;
+pub mod db;
+pub mod embedded;
+mod error;
+pub mod keys;
+pub mod memories;
+pub mod personas;
+mod scope;
+pub mod secrets;
+pub mod servers;
+pub mod settings;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+pub use error::StoreError;
+pub use scope::{Scope, ScopedTx};
+use sqlx::PgPool;
+use tomori_core::limits::Limits;
+
+use crate::secrets::KeyRing;
+
+/// The application's handle on the database: the tenant-confined pool, the key ring that seals
+/// secrets, and the storage limits. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+    keys: Arc<KeyRing>,
+    limits: Arc<Limits>,
+}
+
+impl Store {
+    /// Wraps an application pool from [`db::connect_app`].
+    pub fn new(pool: PgPool, keys: Arc<KeyRing>, limits: Limits) -> Self {
+        Self { pool, keys, limits: Arc::new(limits) }
+    }
+
+    /// The storage limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The key ring.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

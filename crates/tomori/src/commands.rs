@@ -1,0 +1,398 @@
+//! What each subcommand does. Output meant for the operator goes to stdout through [`say`];
+//! failures are one line on stderr through [`fail`].
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+use tomori_store::{Store, audit, keys};
+
+use crate::config::{self, Config, Environment, LogFormat, NetMode};
+use crate::database::{self, Database};
+use crate::{AuditCommand, Cli, Command, KeysCommand, keyring, token};
+
+/// Exit code when `tomori run` has no Discord token.
+const EXIT_NO_TOKEN: u8 = 2;
+
+#[expect(clippy::print_stdout, reason = "command output for the operator")]
+pub(crate) fn say(line: impl std::fmt::Display) {
+    println!("{line}");
+}
+
+#[expect(clippy::print_stderr, reason = "the one line an operator sees when a command fails")]
+pub(crate) fn fail(err: &anyhow::Error) -> ExitCode {
+    // `{:#}` joins the context chain on one line: what we were doing, then why.
+    eprintln!("error: {err:#}");
+    ExitCode::FAILURE
+}
+
+/// `tomori url-check` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct UrlCheckArgs {
+    /// The URL to judge.
+    url: String,
+    /// Who supplies the URL.
+    #[arg(long, default_value = "server", value_parser = ["server", "personal", "tool", "media", "operator"])]
+    scope: String,
+    /// Judge with the production policy (the default).
+    #[arg(long, conflicts_with = "development")]
+    production: bool,
+    /// Judge with the development policy.
+    #[arg(long)]
+    development: bool,
+    /// Allow private networks, as `net.allow_private_networks` does.
+    #[arg(long)]
+    allow_private: bool,
+    /// Answer a name without DNS, like curl's --resolve (HOST:IP; repeatable).
+    #[arg(long, value_name = "HOST:IP", value_parser = parse_resolve)]
+    resolve: Vec<(String, IpAddr)>,
+}
+
+fn parse_resolve(value: &str) -> Result<(String, IpAddr), String> {
+    tomori_net::parse_resolve_override(value)
+}
+
+pub(crate) async fn dispatch(cli: Cli) -> ExitCode {
+    let env = Environment::from_process();
+    match cli.command {
+        Command::UrlCheck(args) => return url_check(args).await,
+        Command::ExampleConfig => {
+            say(config::example::render().trim_end());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let loaded = match config::load(cli.config.as_deref(), &env) {
+        Ok(loaded) => loaded,
+        Err(err) => return fail(&anyhow::Error::new(err).context("reading the configuration")),
+    };
+    init_logging(&loaded.config);
+    let result = match cli.command {
+        Command::Run => return run(&loaded.config, &env).await,
+        Command::Migrate => migrate(&loaded.config).await,
+        Command::Keys { command: KeysCommand::Audit } => keys_audit(&loaded.config, &env).await,
+        Command::Keys { command: KeysCommand::Rotate { dry_run } } => {
+            keys_rotate(&loaded.config, &env, dry_run).await
+        }
+        Command::Audit { command: AuditCommand::Verify } => audit_verify(&loaded.config).await,
+        Command::Doctor => return doctor(&loaded, &env).await,
+        Command::UrlCheck(_) | Command::ExampleConfig => {
+            unreachable!("handled before loading the configuration")
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => fail(&err),
+    }
+}
+
+fn init_logging(config: &Config) {
+    // sqlx logs every server NOTICE at info; only its warnings are worth an operator's attention.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("sqlx=warn,{}", config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sqlx=warn,info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn url_check(args: UrlCheckArgs) -> ExitCode {
+    let scope = args.scope.parse().unwrap_or(tomori_net::Scope::Server);
+    let mode =
+        if args.development { tomori_net::Mode::Development } else { tomori_net::Mode::Production };
+    let options = tomori_net::UrlCheckOptions {
+        scope,
+        config: tomori_net::NetConfig { mode, allow_private_networks: args.allow_private },
+        resolve: args.resolve,
+        lookup: None,
+    };
+    let report = tomori_net::url_check(&args.url, &options).await;
+    say(&report);
+    ExitCode::from(report.exit_code())
+}
+
+/// Opens the database and applies pending migrations.
+async fn open_migrated(config: &Config) -> anyhow::Result<Database> {
+    let db = database::open(config).await?;
+    match tomori_store::db::migrate(&db.owner).await {
+        Ok(report) if report.from != report.to => {
+            tracing::info!(from = report.from, to = report.to, "database migrated");
+            Ok(db)
+        }
+        Ok(_) => Ok(db),
+        Err(err) => {
+            db.close().await;
+            Err(anyhow::Error::new(err).context("migrating the database"))
+        }
+    }
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
+    let db = database::open(config).await?;
+    let result = tomori_store::db::migrate(&db.owner).await;
+    db.close().await;
+    let report = result.context("migrating the database")?;
+    if report.from == report.to {
+        say(format_args!("database schema is up to date (version {})", report.to));
+    } else {
+        say(format_args!("database migrated from version {} to {}", report.from, report.to));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(config: &Config, env: &Environment) -> ExitCode {
+    let Some(discord_token) = &config.discord.token else {
+        say("No Discord bot token is configured.\n\
+             Create an application at https://discord.com/developers/applications, open its Bot page,\n\
+             press \"Reset Token\", then start Tomori with the token in the environment:\n\
+             \n    TOMORI_DISCORD__TOKEN=<token> tomori run\n\
+             \n(or set `token` under [discord] in tomori.toml).");
+        return ExitCode::from(EXIT_NO_TOKEN);
+    };
+    if let Err(err) = token::check(discord_token.expose_secret()) {
+        return fail(&anyhow::Error::new(err).context("discord.token is not a bot token"));
+    }
+    match serve(config, env).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+async fn serve(config: &Config, env: &Environment) -> anyhow::Result<()> {
+    if config.net.mode == NetMode::Development {
+        tracing::warn!(
+            "net.mode = development: admin endpoints may use http and loopback addresses"
+        );
+    }
+    if config.net.allow_private_networks {
+        tracing::warn!(
+            "net.allow_private_networks = true: admin endpoints and tool fetches may reach private networks"
+        );
+    }
+    let (ring, source) = keyring::load(env, config, true)?;
+    tracing::info!(versions = ?ring.versions().collect::<Vec<_>>(), current = ring.current(), source = ?source, "key ring loaded");
+    let db = open_migrated(config).await?;
+    let started = async {
+        keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
+        let pool = tomori_store::db::connect_app(&db.url, config.database.max_connections)
+            .await
+            .context("connecting the application pool")?;
+        anyhow::Ok(Store::new(pool, Arc::new(ring), config.limits.clone()))
+    }
+    .await;
+    let store = match started {
+        Ok(store) => store,
+        Err(err) => {
+            db.close().await;
+            return Err(err);
+        }
+    };
+    tracing::info!(
+        embedded_database = db.is_embedded(),
+        providers = config.providers.len(),
+        "tomori is ready"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    store.close().await;
+    db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+async fn keys_audit(config: &Config, env: &Environment) -> anyhow::Result<ExitCode> {
+    let ring = keyring::load(env, config, false).ok().map(|(ring, _)| ring);
+    let db = open_migrated(config).await?;
+    let usage = keys::audit_versions(&db.owner).await;
+    db.close().await;
+    let usage = usage.context("reading key versions")?;
+    match &ring {
+        Some(ring) => say(format_args!(
+            "key ring: versions {:?}, current {}",
+            ring.versions().collect::<Vec<_>>(),
+            ring.current()
+        )),
+        None => say("key ring: not configured"),
+    }
+    if usage.is_empty() {
+        say("no sealed values stored");
+    }
+    for row in &usage {
+        let present =
+            ring.as_ref().is_some_and(|r| u32::try_from(row.key_version).is_ok_and(|v| r.has(v)));
+        let note = if present { "" } else { "  (MISSING from the key ring)" };
+        say(format_args!(
+            "{:<30} v{:<4} {:>8} row(s){note}",
+            row.column, row.key_version, row.rows
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys_rotate(
+    config: &Config,
+    env: &Environment,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let (ring, _) = keyring::load(env, config, false)?;
+    let db = open_migrated(config).await?;
+    let result = async {
+        keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
+        keys::rotate(&db.owner, &ring, dry_run).await.context("rotating keys")
+    }
+    .await;
+    db.close().await;
+    let report = result?;
+    if dry_run {
+        say(format_args!(
+            "dry run: {} value(s) would be re-sealed under key version {}",
+            report.resealed,
+            ring.current()
+        ));
+    } else {
+        say(format_args!(
+            "re-sealed {} value(s) under key version {} in {} batch(es)",
+            report.resealed,
+            ring.current(),
+            report.batches
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_verify(config: &Config) -> anyhow::Result<ExitCode> {
+    let db = database::open(config).await?;
+    let report = audit::verify(&db.owner).await;
+    db.close().await;
+    let report = report.context("verifying the audit log")?;
+    if report.findings.is_empty() {
+        say(format_args!(
+            "audit log verified: {} row(s) in {} chain(s)",
+            report.rows, report.chains
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for finding in &report.findings {
+        say(finding);
+    }
+    say(format_args!(
+        "audit log BROKEN: {} finding(s) in {} row(s)",
+        report.findings.len(),
+        report.rows
+    ));
+    Ok(ExitCode::FAILURE)
+}
+
+/// One line per check; exit 1 if any failed.
+async fn doctor(loaded: &config::Loaded, env: &Environment) -> ExitCode {
+    let config = &loaded.config;
+    let mut failed = false;
+    let mut line = |ok: bool, check: &str, detail: String| {
+        failed |= !ok;
+        say(format_args!("{} {check:<10} {detail}", if ok { "ok  " } else { "FAIL" }));
+    };
+    let source = loaded.file.as_ref().map_or_else(
+        || "built-in defaults and environment".to_owned(),
+        |p| p.display().to_string(),
+    );
+    line(true, "config", format!("loaded from {source}"));
+
+    let ring = if keyring::any_configured(env, config) {
+        match keyring::load(env, config, false) {
+            Ok((ring, _)) => {
+                line(
+                    true,
+                    "key ring",
+                    format!(
+                        "versions {:?}, current {}",
+                        ring.versions().collect::<Vec<_>>(),
+                        ring.current()
+                    ),
+                );
+                Some(ring)
+            }
+            Err(err) => {
+                line(false, "key ring", format!("{err:#}"));
+                None
+            }
+        }
+    } else {
+        line(
+            true,
+            "key ring",
+            "none yet: `tomori run` creates data/keys/v1.key (or set TOMORI_SECRET_V1)".to_owned(),
+        );
+        None
+    };
+
+    match database::open(config).await {
+        Ok(db) => {
+            let kind =
+                if db.is_embedded() { "embedded PostgreSQL (unix socket)" } else { "DATABASE_URL" };
+            line(true, "database", format!("connected to {kind}"));
+            match tomori_store::db::pending_migrations(&db.owner).await {
+                Ok(0) => line(true, "migrations", "schema is up to date".to_owned()),
+                Ok(n) => line(
+                    true,
+                    "migrations",
+                    format!("{n} pending; applied by `tomori run` or `tomori migrate`"),
+                ),
+                Err(err) => {
+                    line(false, "migrations", format!("{err:#}", err = anyhow::Error::new(err)))
+                }
+            }
+            let applied =
+                tomori_store::db::applied_version(&db.owner).await.ok().flatten().is_some();
+            if let (Some(ring), true) = (&ring, applied) {
+                match keys::check_ring(&db.owner, ring).await {
+                    Ok(()) => line(
+                        true,
+                        "sealed",
+                        "every stored secret opens with the key ring".to_owned(),
+                    ),
+                    Err(err) => {
+                        line(false, "sealed", format!("{err:#}", err = anyhow::Error::new(err)))
+                    }
+                }
+            }
+            db.close().await;
+        }
+        Err(err) => line(false, "database", format!("{err:#}")),
+    }
+
+    for (name, provider) in &config.providers {
+        let key = if provider.api_key.is_some() { "key set" } else { "no key" };
+        line(
+            true,
+            "provider",
+            format!("{name}: {:?} model {} ({key})", provider.kind, provider.model),
+        );
+    }
+    match &config.discord.token {
+        None => {
+            line(true, "discord", "no token yet: `tomori run` explains how to get one".to_owned())
+        }
+        Some(t) => match token::check(t.expose_secret()) {
+            Ok(()) => line(true, "discord", "token has the shape of a bot token".to_owned()),
+            Err(err) => line(false, "discord", err.to_string()),
+        },
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

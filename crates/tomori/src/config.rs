@@ -1,0 +1,376 @@
+//! Configuration: the one place that reads files and the environment.
+//!
+//! Precedence, lowest first:
+//! 1. built-in defaults (the `Default` impls below, which `config/example.toml` shows);
+//! 2. the config file: `--config PATH`, else `TOMORI_CONFIG`, else `./tomori.toml` (a missing
+//!    `./tomori.toml` is fine, a missing explicit file is an error);
+//! 3. environment variables `TOMORI_<SECTION>__<KEY>` (for example `TOMORI_DISCORD__TOKEN`,
+//!    `TOMORI_PROVIDERS__LOCAL__API_KEY`), and `DATABASE_URL` for `database.url`.
+//!
+//! Unknown keys are errors that name the key. Secrets (`discord.token`, `database.url`,
+//! `providers.*.api_key`) are `SecretString`s: their `Debug` shows `[REDACTED]` and they are never
+//! logged. The key ring is not part of this file: it is `TOMORI_SECRET_V<n>` in the environment,
+//! or key files under `<data_dir>/keys/` (see `keyring`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use schemars::JsonSchema;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use tomori_core::limits::Limits;
+use url::Url;
+
+pub(crate) mod example;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Directory for the embedded database, key files and other local state.
+    pub(crate) data_dir: PathBuf,
+    /// Connection to Discord.
+    pub(crate) discord: DiscordConfig,
+    /// PostgreSQL.
+    pub(crate) database: DatabaseConfig,
+    /// The key ring that seals stored secrets.
+    pub(crate) secrets: SecretsConfig,
+    /// Outbound network policy for URLs that users, admins and the model supply.
+    pub(crate) net: NetConfig,
+    /// Logging.
+    pub(crate) log: LogConfig,
+    /// Storage limits per server and user.
+    pub(crate) limits: Limits,
+    /// Instance-level LLM providers, usable without any slash command. The first one (by name)
+    /// is the instance default.
+    #[schemars(extend("x-example" = {
+        "local": {
+            "kind": "openai-compatible",
+            "base_url": "http://127.0.0.1:11434/v1",
+            "model": "llama3.1",
+            "api_key": "optional"
+        }
+    }))]
+    pub(crate) providers: BTreeMap<String, ProviderConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            discord: DiscordConfig::default(),
+            database: DatabaseConfig::default(),
+            secrets: SecretsConfig::default(),
+            net: NetConfig::default(),
+            log: LogConfig::default(),
+            limits: Limits::default(),
+            providers: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[discord]`
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct DiscordConfig {
+    /// Bot token from the Discord developer portal (Applications > your app > Bot > Reset Token).
+    /// Prefer the TOMORI_DISCORD__TOKEN environment variable over writing it here.
+    #[serde(skip_serializing)]
+    #[schemars(with = "Option<String>")]
+    pub(crate) token: Option<SecretString>,
+    /// REST API base URL; change it only to run against a Discord-compatible server.
+    pub(crate) api_base: Url,
+    /// Gateway WebSocket URL; when unset, the URL Discord's REST API returns is used.
+    pub(crate) gateway_url: Option<Url>,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            api_base: Url::parse("https://discord.com/api/v10").expect("a valid constant URL"),
+            gateway_url: None,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct DatabaseConfig {
+    /// postgres:// URL of an existing server (also read from DATABASE_URL). When unset, Tomori runs
+    /// a private PostgreSQL under `<data_dir>/postgres` on a unix socket, using the machine's
+    /// installed server binaries.
+    #[serde(skip_serializing)]
+    #[schemars(with = "Option<String>")]
+    pub(crate) url: Option<SecretString>,
+    /// Connections in the bot's pool.
+    pub(crate) max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, max_connections: 10 }
+    }
+}
+
+/// `[secrets]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct SecretsConfig {
+    /// Key version that seals new values; the highest version present when unset. Key material
+    /// itself comes from TOMORI_SECRET_V1, TOMORI_SECRET_V2, ... or `<data_dir>/keys/v<n>.key`.
+    pub(crate) current_version: Option<u32>,
+}
+
+/// Production or development network policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum NetMode {
+    /// Remote endpoints need https and public addresses.
+    #[default]
+    Production,
+    /// Admin endpoints may use http and loopback; logged loudly at startup.
+    Development,
+}
+
+/// `[net]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct NetConfig {
+    /// "production" (default) or "development".
+    pub(crate) mode: NetMode,
+    /// Let admin-configured endpoints and model fetches reach private networks (10/8,
+    /// 192.168/16, ...). Cloud-metadata addresses stay refused whatever this says.
+    pub(crate) allow_private_networks: bool,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LogConfig {
+    /// A tracing filter, e.g. "info" or "info,tomori_store=debug".
+    pub(crate) level: String,
+    /// "text" or "json".
+    pub(crate) format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ProviderKind {
+    /// OpenAI-compatible chat completions (OpenAI, OpenRouter, DeepSeek, Ollama, LM Studio, vLLM, KoboldCPP).
+    OpenaiCompatible,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Google Gemini.
+    Gemini,
+}
+
+/// `[providers.<name>]`
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProviderConfig {
+    /// "openai-compatible", "anthropic" or "gemini".
+    pub(crate) kind: ProviderKind,
+    /// API base URL, e.g. "http://127.0.0.1:11434/v1" for a local Ollama. Required for
+    /// openai-compatible; the provider's own API when unset for the others.
+    pub(crate) base_url: Option<Url>,
+    /// Model name, e.g. "llama3.1".
+    pub(crate) model: String,
+    /// API key, if the provider needs one.
+    #[serde(default, skip_serializing)]
+    #[schemars(with = "Option<String>")]
+    pub(crate) api_key: Option<SecretString>,
+}
+
+/// Where the configuration came from, for `tomori doctor` and the startup log.
+#[derive(Debug, Clone)]
+pub(crate) struct Loaded {
+    pub(crate) config: Config,
+    /// The file that was read, if any.
+    pub(crate) file: Option<PathBuf>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    /// The file named by `--config` or `TOMORI_CONFIG` does not exist.
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    /// Syntax, type or unknown key; figment's message names the key and the source.
+    #[error("{0}")]
+    Invalid(String),
+    /// A value that parses but is refused.
+    #[error("{key}: {reason}")]
+    Refused {
+        /// The key path.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The environment as the loader sees it; tests pass their own.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Environment {
+    vars: Vec<(String, String)>,
+}
+
+impl Environment {
+    /// The process environment.
+    pub(crate) fn from_process() -> Self {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "this module is the one reader of the environment"
+        )]
+        let vars = std::env::vars().collect();
+        Self { vars }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self { vars: pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect() }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// `TOMORI_SECRET_V<n>` entries.
+    pub(crate) fn secret_versions(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("TOMORI_SECRET_V"))
+            .map(|(k, v)| (k.trim_start_matches("TOMORI_SECRET_V"), v.as_str()))
+    }
+}
+
+/// Loads the configuration from defaults, the file and the environment.
+///
+/// # Errors
+/// A missing explicit file, a syntax or type error, an unknown key, or a refused value.
+pub(crate) fn load(flag: Option<&Path>, env: &Environment) -> Result<Loaded, ConfigError> {
+    let explicit =
+        flag.map(Path::to_path_buf).or_else(|| env.get("TOMORI_CONFIG").map(PathBuf::from));
+    let file = match explicit {
+        Some(path) if !path.is_file() => return Err(ConfigError::Missing(path)),
+        Some(path) => Some(path),
+        None => Some(PathBuf::from("tomori.toml")).filter(|p| p.is_file()),
+    };
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = &file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(EnvProvider(env.clone()));
+    if let Some(url) = env.get("DATABASE_URL").filter(|u| !u.is_empty()) {
+        figment = figment.merge(Serialized::default("database.url", url));
+    }
+    let config: Config = figment.extract().map_err(|err| ConfigError::Invalid(describe(&err)))?;
+    validate(&config)?;
+    Ok(Loaded { config, file })
+}
+
+/// `TOMORI_<SECTION>__<KEY>` variables as a figment provider, so errors name the variable's key
+/// and say it came from the environment.
+struct EnvProvider(Environment);
+
+impl figment::Provider for EnvProvider {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("TOMORI_* environment variable")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = figment::value::Dict::new();
+        for (name, raw) in &self.0.vars {
+            let Some(rest) = name.strip_prefix("TOMORI_") else { continue };
+            if name == "TOMORI_CONFIG" || rest.starts_with("SECRET_V") || rest.is_empty() {
+                continue;
+            }
+            let path = rest.to_ascii_lowercase().replace("__", ".");
+            let value: figment::value::Value = raw.parse().unwrap_or_else(|_| raw.as_str().into());
+            let nested = figment::util::nest(&path, value).into_dict().ok_or_else(|| {
+                figment::Error::from(format!("environment variable {name} is not a key path"))
+            })?;
+            dict = merge_dicts(dict, nested);
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+fn merge_dicts(mut into: figment::value::Dict, from: figment::value::Dict) -> figment::value::Dict {
+    for (key, value) in from {
+        let merged = match (into.remove(&key), value) {
+            (Some(figment::value::Value::Dict(_, a)), figment::value::Value::Dict(tag, b)) => {
+                figment::value::Value::Dict(tag, merge_dicts(a, b))
+            }
+            (_, value) => value,
+        };
+        into.insert(key, merged);
+    }
+    into
+}
+
+fn describe(err: &figment::Error) -> String {
+    // One line per problem, each naming its key and where it came from.
+    err.clone().into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+fn validate(config: &Config) -> Result<(), ConfigError> {
+    for (name, provider) in &config.providers {
+        let key = |field: &str| format!("providers.{name}.{field}");
+        if provider.model.trim().is_empty() {
+            return Err(ConfigError::Refused {
+                key: key("model"),
+                reason: "must not be empty".to_owned(),
+            });
+        }
+        match (&provider.base_url, provider.kind) {
+            (None, ProviderKind::OpenaiCompatible) => {
+                return Err(ConfigError::Refused {
+                    key: key("base_url"),
+                    reason: "openai-compatible providers need a base_url".to_owned(),
+                });
+            }
+            (Some(url), _) => {
+                // Security: SSRF. Operator providers are trusted like the operator (http, loopback
+                // and private addresses are fine), but never a cloud-metadata address.
+                tomori_net::check_operator_endpoint(url).map_err(|refusal| {
+                    ConfigError::Refused { key: key("base_url"), reason: refusal.to_string() }
+                })?;
+            }
+            (None, _) => {}
+        }
+    }
+    if config.database.max_connections == 0 {
+        return Err(ConfigError::Refused {
+            key: "database.max_connections".to_owned(),
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

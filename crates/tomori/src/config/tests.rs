@@ -1,0 +1,190 @@
+use std::io::Write as _;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn write_file(text: &str) -> tempfile_path::TempFile {
+    tempfile_path::TempFile::new(text)
+}
+
+/// A small temporary file helper, so the tests need no extra crate.
+mod tempfile_path {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static N: AtomicU32 = AtomicU32::new(0);
+
+    pub(super) struct TempFile(PathBuf);
+
+    impl TempFile {
+        pub(super) fn new(text: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "tomori-config-{}-{}.toml",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::write(&path, text).unwrap();
+            Self(path)
+        }
+
+        pub(super) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+fn load_with(file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let file = file.map(write_file);
+    load(file.as_ref().map(|f| f.path()), &Environment::from_pairs(env)).map(|loaded| loaded.config)
+}
+
+#[test]
+fn defaults_apply_without_a_file() {
+    let config = load_with(None, &[]).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("data"));
+    assert_eq!(config.database.max_connections, 10);
+    assert_eq!(config.net.mode, NetMode::Production);
+    assert!(!config.net.allow_private_networks);
+    assert_eq!(config.limits.personas_per_server, 20);
+    assert_eq!(config.limits.memory_chars, 1000);
+    assert!(config.discord.token.is_none());
+}
+
+#[test]
+fn environment_overrides_the_file_which_overrides_defaults() {
+    let file = "data_dir = \"/srv/tomori\"\n[database]\nmax_connections = 4\n[limits]\nmemory_chars = 500\n";
+    let config = load_with(Some(file), &[("TOMORI_DATABASE__MAX_CONNECTIONS", "7")]).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/srv/tomori"));
+    assert_eq!(config.database.max_connections, 7);
+    assert_eq!(config.limits.memory_chars, 500);
+    assert_eq!(config.limits.personas_per_server, 20);
+}
+
+#[test]
+fn unknown_keys_are_errors_that_name_the_key() {
+    let err = load_with(Some("[discord]\ntokn = \"x\"\n"), &[]).unwrap_err().to_string();
+    assert!(err.contains("tokn"), "{err}");
+    let err =
+        load_with(None, &[("TOMORI_NET__ALOW_PRIVATE_NETWORKS", "true")]).unwrap_err().to_string();
+    assert!(err.contains("alow_private_networks"), "{err}");
+    assert!(err.contains("environment"), "{err}");
+    let err = load_with(Some("colour = 1\n"), &[]).unwrap_err().to_string();
+    assert!(err.contains("colour"), "{err}");
+}
+
+#[test]
+fn malformed_values_get_one_clear_line() {
+    let err =
+        load_with(Some("[database]\nmax_connections = \"many\"\n"), &[]).unwrap_err().to_string();
+    assert!(err.contains("max_connections"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+    let err = load_with(Some("[discord\n"), &[]).unwrap_err().to_string();
+    assert!(!err.is_empty());
+    let err = load_with(Some("[database]\nmax_connections = 0\n"), &[]).unwrap_err().to_string();
+    assert_eq!(err, "database.max_connections: must be at least 1");
+}
+
+#[test]
+fn a_missing_explicit_file_is_an_error() {
+    let missing = PathBuf::from("/nonexistent/tomori.toml");
+    let err = load(Some(&missing), &Environment::default()).unwrap_err();
+    assert!(matches!(err, ConfigError::Missing(_)));
+    let err = load(None, &Environment::from_pairs(&[("TOMORI_CONFIG", "/nonexistent/x.toml")]))
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::Missing(_)));
+}
+
+#[test]
+fn instance_providers_take_the_documented_shape() {
+    let file = r#"
+[providers.local]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:11434/v1"
+model = "llama3.1"
+api_key = "sk-local"
+
+[providers.claude]
+kind = "anthropic"
+model = "claude-sonnet"
+"#;
+    let config = load_with(Some(file), &[("TOMORI_PROVIDERS__LOCAL__MODEL", "qwen3")]).unwrap();
+    let local = &config.providers["local"];
+    assert_eq!(local.kind, ProviderKind::OpenaiCompatible);
+    assert_eq!(local.model, "qwen3");
+    assert_eq!(local.api_key.as_ref().unwrap().expose_secret(), "sk-local");
+    assert_eq!(config.providers["claude"].kind, ProviderKind::Anthropic);
+}
+
+#[test]
+fn operator_providers_may_be_local_but_never_cloud_metadata() {
+    let provider = |url: &str| {
+        format!(
+            "[providers.x]\nkind = \"openai-compatible\"\nmodel = \"m\"\nbase_url = \"{url}\"\n"
+        )
+    };
+    for ok in [
+        "http://127.0.0.1:11434/v1",
+        "http://10.0.0.5:8000/v1",
+        "http://localhost:1234/v1",
+        "https://openrouter.ai/api/v1",
+    ] {
+        load_with(Some(&provider(ok)), &[]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for bad in [
+        "http://169.254.169.254/latest",
+        "http://[fd00:ec2::254]/",
+        "http://100.100.100.200/",
+        "http://user:pw@127.0.0.1/",
+    ] {
+        let err = load_with(Some(&provider(bad)), &[]).unwrap_err().to_string();
+        assert!(err.starts_with("providers.x.base_url:"), "{bad}: {err}");
+    }
+    let err = load_with(Some("[providers.x]\nkind = \"openai-compatible\"\nmodel = \"m\"\n"), &[])
+        .unwrap_err();
+    assert!(err.to_string().contains("need a base_url"), "{err}");
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let file = "[discord]\ntoken = \"MTIz.abc.SECRET-TOKEN-VALUE\"\n[providers.p]\nkind = \"gemini\"\nmodel = \"m\"\napi_key = \"SECRET-API-KEY\"\n";
+    let config =
+        load_with(Some(file), &[("DATABASE_URL", "postgres://u:SECRET-DB-PASSWORD@db/x")]).unwrap();
+    let shown = format!("{config:?}");
+    for secret in ["SECRET-TOKEN-VALUE", "SECRET-API-KEY", "SECRET-DB-PASSWORD"] {
+        assert!(!shown.contains(secret), "{secret} leaked into Debug output");
+    }
+    assert!(shown.contains("REDACTED"));
+}
+
+#[test]
+fn the_key_ring_variables_are_not_config_keys() {
+    let config = load_with(
+        None,
+        &[("TOMORI_SECRET_V1", "x".repeat(40).as_str()), ("TOMORI_CONFIG_UNUSED", "")],
+    );
+    // TOMORI_CONFIG_UNUSED is an unknown key: the loader does not silently drop TOMORI_* typos.
+    assert!(config.is_err());
+    load_with(None, &[("TOMORI_SECRET_V1", "x".repeat(40).as_str())]).unwrap();
+}
+
+#[test]
+fn example_config_is_fresh() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/example.toml");
+    let expected = example::render();
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    if actual != expected {
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(expected.as_bytes()).unwrap();
+        panic!("config/example.toml was stale and has been rewritten; review and commit it");
+    }
+    // The example parses, and what it sets equals the defaults.
+    let parsed = load_with(Some(&expected), &[]).unwrap();
+    assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
+}

@@ -1,0 +1,82 @@
+//! The `tomori` binary: command line, configuration and wiring.
+//!
+//! Every command loads the configuration the same way (`config::load`), opens the database the
+//! same way (`database::open`), and reports failure as one line on stderr with exit code 1
+//! (2 for usage errors and a missing Discord token, 3 for a refused URL in `url-check`).
+
+mod commands;
+mod config;
+mod database;
+mod keyring;
+mod token;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tomori: a self-hosted Discord AI companion.
+#[derive(Debug, Parser)]
+#[command(name = "tomori", version, about)]
+struct Cli {
+    /// Config file (default: $TOMORI_CONFIG, else ./tomori.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the bot.
+    Run,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Key ring maintenance.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Audit log maintenance.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Check the configuration, database, migrations, key ring and Discord token.
+    Doctor,
+    /// Say whether the URL policy admits a URL, and why.
+    UrlCheck(commands::UrlCheckArgs),
+    /// Print an example configuration file with every key and its default.
+    ExampleConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the key versions stored secrets use, with counts.
+    Audit,
+    /// Re-seal every stored secret under the current key version.
+    Rotate {
+        /// Count what would be re-sealed, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit chains; exit 1 when a row was edited, inserted or deleted.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    // Security: one TLS stack. Installed before anything can build an HTTP client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            return commands::fail(&anyhow::Error::new(err).context("starting the async runtime"));
+        }
+    };
+    runtime.block_on(commands::dispatch(cli))
+}
