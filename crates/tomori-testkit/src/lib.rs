@@ -220,3 +220,25 @@ async fn drop_stale(admin: &mut PgConnection) {
         }
     }
 }
+
+/// Edits the newest audit row behind the application's back, as an attacker with database access
+/// would (for tests of `tomori audit verify`).
+pub async fn tamper_audit_row(db: &TestDb) {
+    sqlx::query(
+        "UPDATE audit_log SET action = 'tampered' WHERE id = (SELECT max(id) FROM audit_log)",
+    )
+    .execute(db.owner())
+    .await
+    .expect("tamper with the audit log");
+}
+
+/// Records a migration this build does not know, as a newer Tomori would have.
+pub async fn pretend_newer_schema(db: &TestDb) {
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99999999, 'from the future', true, '\\x00', 0)",
+    )
+    .execute(db.owner())
+    .await
+    .expect("record a future migration");
+}

@@ -1,0 +1,221 @@
+//! The `tomori` binary as an operator uses it: exit codes and the one line it prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use secrecy::ExposeSecret;
+use tomori_testkit::{TEST_SECRET_V1, TEST_SECRET_V2, TestDb};
+
+const TOKEN: &str = "MTc1OTI4ODQ3Mjk5MTE3MDYz.GaBcDe.abcdefghijklmnopqrstuvwxyz012345";
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("tomori-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `tomori` in `dir` with a clean environment plus `env`.
+fn tomori(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tomori"));
+    command.args(args).current_dir(dir).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn run_without_a_token_says_how_to_get_one_and_exits_2() {
+    let dir = Dir::new("notoken");
+    let out = tomori(&dir.0, &["run"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("discord.com/developers"), "{}", stdout(&out));
+    assert!(!dir.0.join("data").exists(), "nothing is created before the token is known");
+}
+
+#[test]
+fn a_malformed_token_or_config_is_one_clear_line() {
+    let dir = Dir::new("badconfig");
+    let out = tomori(&dir.0, &["run"], &[("TOMORI_DISCORD__TOKEN", "not-a-token")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("bot token"), "{}", stderr(&out));
+
+    std::fs::write(dir.0.join("tomori.toml"), "[discord]\ntokn = 1\n").unwrap();
+    let out = tomori(&dir.0, &["doctor"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("tokn") && err.contains("tomori.toml"), "{err}");
+
+    let out = tomori(&dir.0, &["--config", "/nonexistent.toml", "doctor"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+#[test]
+fn doctor_on_a_fresh_checkout_with_the_embedded_database_passes() {
+    tomori_testkit::init();
+    let dir = Dir::new("doctor");
+    let out = tomori(&dir.0, &["doctor"], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    for check in ["config", "key ring", "database", "migrations", "discord"] {
+        assert!(
+            text.lines().any(|l| l.starts_with("ok") && l.contains(check)),
+            "{check} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("embedded PostgreSQL"), "{text}");
+    // The embedded server was started by doctor and stopped again.
+    assert!(!dir.0.join("data/postgres/data/postmaster.pid").exists());
+}
+
+#[test]
+fn a_database_url_that_is_down_is_one_line() {
+    let dir = Dir::new("down");
+    let out =
+        tomori(&dir.0, &["migrate"], &[("DATABASE_URL", "postgres://nobody@127.0.0.1:9/none")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: connecting to DATABASE_URL"), "{err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[tokio::test]
+async fn keys_and_audit_commands_work_on_an_existing_database() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let guild = store.resolve_guild(tomori_core::id::Snowflake::new(1).unwrap()).await.unwrap();
+    let key = secrecy::SecretString::from("sk-test".to_owned());
+    let actor = tomori_store::audit::Actor::Operator;
+    tomori_store::credentials::add(
+        &store,
+        tomori_store::Scope::server(guild),
+        actor,
+        tomori_store::credentials::KeyOwner::Server,
+        "openai",
+        "main",
+        &key,
+    )
+    .await
+    .unwrap();
+    let dir = Dir::new("keys");
+    let url = db.url().expose_secret().to_owned();
+    let v1 = [("DATABASE_URL", url.as_str()), ("TOMORI_SECRET_V1", TEST_SECRET_V1)];
+
+    let out = tomori(&dir.0, &["keys", "audit"], &v1);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("provider_credentials.secret"), "{}", stdout(&out));
+
+    let out = tomori(&dir.0, &["audit", "verify"], &v1);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("verified: 1 row(s)"), "{}", stdout(&out));
+
+    // Rotation to version 2, then version 1 may go.
+    let both = [
+        ("DATABASE_URL", url.as_str()),
+        ("TOMORI_SECRET_V1", TEST_SECRET_V1),
+        ("TOMORI_SECRET_V2", TEST_SECRET_V2),
+    ];
+    let out = tomori(&dir.0, &["keys", "rotate", "--dry-run"], &both);
+    assert!(
+        stdout(&out).contains("1 value(s) would be re-sealed"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = tomori(&dir.0, &["keys", "rotate"], &both);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let only_v2 = [("DATABASE_URL", url.as_str()), ("TOMORI_SECRET_V2", TEST_SECRET_V2)];
+    let out = tomori(&dir.0, &["doctor"], &only_v2);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+
+    // Without the version the data needs, the key ring check names it.
+    let only_v1 = [("DATABASE_URL", url.as_str()), ("TOMORI_SECRET_V1", TEST_SECRET_V1)];
+    let out = tomori(&dir.0, &["keys", "rotate"], &only_v1);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("TOMORI_SECRET_V2 is not set"), "{}", stderr(&out));
+
+    // Tampering is found and the exit code says so.
+    tomori_testkit::tamper_audit_row(&db).await;
+    let out = tomori(&dir.0, &["audit", "verify"], &only_v2);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("edited"), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn run_starts_against_a_database_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead as _, BufReader};
+    let db = TestDb::new().await;
+    let dir = Dir::new("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tomori"))
+        .arg("run")
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("DATABASE_URL", db.url().expose_secret())
+        .env("TOMORI_DISCORD__TOKEN", TOKEN)
+        .env("TOMORI_SECRET_V1", TEST_SECRET_V1)
+        .env("TOMORI_LOG__FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let ready =
+        lines.by_ref().take(50).map_while(Result::ok).find(|line| line.contains("tomori is ready"));
+    assert!(ready.is_some(), "tomori did not become ready");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    assert!(rest.contains("shutting down"), "{rest}");
+    assert!(!rest.contains(TEST_SECRET_V1) && !rest.contains(TOKEN), "a secret reached the log");
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_tomori_is_refused() {
+    let db = TestDb::new().await;
+    tomori_testkit::pretend_newer_schema(&db).await;
+    let dir = Dir::new("newer");
+    let out = tomori(&dir.0, &["migrate"], &[("DATABASE_URL", db.url().expose_secret())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("migrated by a newer Tomori"), "{}", stderr(&out));
+}
+
+#[test]
+fn url_check_prints_one_line_and_exits_0_or_3() {
+    let dir = Dir::new("urlcheck");
+    let out = tomori(
+        &dir.0,
+        &["url-check", "https://example.com/", "--resolve", "example.com:93.184.216.34"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "ALLOWED public 93.184.216.34");
+    let out = tomori(&dir.0, &["url-check", "https://[::ffff:a9fe:a9fe]/latest"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).starts_with("REFUSED "), "{}", stdout(&out));
+    let out = tomori(&dir.0, &["url-check", "https://x.example/", "--resolve", "bad"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
