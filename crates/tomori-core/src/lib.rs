@@ -4,8 +4,11 @@
 //! Architecture invariant: no IO. Nothing here depends on tokio, sqlx, reqwest or twilight, so
 //! every decision in this crate is a function of its inputs and is tested as a table of cases.
 
+pub mod chunk;
 pub mod id;
 pub mod limits;
+pub mod output;
 pub mod persona;
 pub mod privacy;
 pub mod settings;
+pub mod trigger;

@@ -1,4 +1,5 @@
 //! The `tomori` binary as an operator uses it: exit codes and the one line it prints.
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,143 @@
+use super::*;
+
+fn personas() -> Vec<PersonaTrigger> {
+    vec![
+        PersonaTrigger { nickname: "Tomori".into(), triggers: vec!["tomo".into()], is_main: true },
+        PersonaTrigger { nickname: "Kaede".into(), triggers: vec![], is_main: false },
+        PersonaTrigger { nickname: "Momiji".into(), triggers: vec!["もみじ".into()], is_main: false },
+    ]
+}
+
+const HUMAN: Author = Author::Human { privacy: PrivacyLevel::Minimal };
+const SETTINGS: TriggerSettings = TriggerSettings { match_limit: 3, cascade_limit: 3, deliberate: false };
+
+fn situation<'a>(personas: &'a [PersonaTrigger], content: &'a str) -> Situation<'a> {
+    Situation {
+        author: HUMAN,
+        content,
+        is_dm: false,
+        mentions_bot: false,
+        reply_to: ReplyTo::Nothing,
+        outside_whitelist: false,
+        in_thought_log: false,
+        auto_trigger: AutoTrigger::Off,
+        personas,
+        server_triggers: &[],
+        settings: SETTINGS,
+    }
+}
+
+/// Renders a decision as "silent:Reason" or "reply:Tomori,Kaede" (+ " passive").
+fn render(decision: &Decision, personas: &[PersonaTrigger]) -> String {
+    match decision {
+        Decision::Silent(reason) => format!("silent:{reason:?}"),
+        Decision::Reply { personas: chosen, deliberate } => {
+            let names: Vec<&str> = chosen.iter().map(|i| personas[*i].nickname.as_str()).collect();
+            format!("reply:{}{}", names.join(","), if *deliberate { "" } else { " passive" })
+        }
+    }
+}
+
+#[track_caller]
+fn check(edit: impl Fn(&mut Situation<'_>), content: &str, expected: &str) {
+    let personas = personas();
+    let mut s = situation(&personas, content);
+    edit(&mut s);
+    assert_eq!(render(&decide(&s), &personas), expected, "content {content:?}");
+}
+
+fn plain(_: &mut Situation<'_>) {}
+
+#[test]
+fn people_are_answered_when_they_address_the_bot() {
+    check(plain, "hello everyone", "silent:NotAddressed");
+    check(plain, "hey tomori, what's up?", "reply:Tomori");
+    check(plain, "TOMOOOORI!!", "reply:Tomori");
+    check(plain, "tomo help", "reply:Tomori");
+    check(plain, "automobile tomorrow", "silent:NotAddressed");
+    check(|s| s.mentions_bot = true, "<@1> hi", "reply:Tomori");
+    check(|s| s.reply_to = ReplyTo::Bot, "thanks", "reply:Tomori");
+    check(|s| s.reply_to = ReplyTo::Persona(1), "and you?", "reply:Kaede");
+    check(|s| s.is_dm = true, "anything at all", "reply:Tomori");
+    check(plain, "もみじちゃん、おはよう", "reply:Momiji");
+}
+
+#[test]
+fn several_personas_answer_in_the_order_their_triggers_appear() {
+    check(plain, "kaede and tomori, fight!", "reply:Kaede,Tomori");
+    check(plain, "tomori, kaede, momiji", "reply:Tomori,Kaede,Momiji");
+    check(|s| s.settings.match_limit = 2, "tomori, kaede, momiji", "reply:Tomori,Kaede");
+    check(|s| s.reply_to = ReplyTo::Persona(2), "kaede what do you think", "reply:Momiji,Kaede");
+}
+
+#[test]
+fn some_messages_are_never_answered() {
+    check(plain, "!tomori play music", "silent:BangPrefix");
+    check(|s| s.author = Author::Human { privacy: PrivacyLevel::Full }, "tomori?", "silent:PrivacyFull");
+    check(|s| s.in_thought_log = true, "tomori", "silent:ThoughtLog");
+    check(|s| s.outside_whitelist = true, "tomori", "silent:NotWhitelisted");
+    check(|s| { s.outside_whitelist = true; s.is_dm = true; }, "hi", "reply:Tomori");
+    check(|s| s.author = Author::OtherBot, "beep boop", "silent:ForeignBot");
+    check(|s| s.author = Author::UnknownWebhook, "news update", "silent:ForeignBot");
+    check(|s| s.author = Author::OtherBot, "tomori, ping", "reply:Tomori");
+    check(|s| s.personas = &[], "tomori", "silent:NoPersona");
+}
+
+#[test]
+fn persona_chains_stop_at_the_cascade_limit() {
+    check(|s| s.author = Author::OwnPersona { persona: 1, chain: 1 }, "tomori, your turn", "reply:Tomori");
+    check(|s| s.author = Author::OwnPersona { persona: 1, chain: 3 }, "tomori, your turn", "reply:Tomori");
+    check(|s| s.author = Author::OwnPersona { persona: 1, chain: 4 }, "tomori, your turn", "silent:CascadeLimit");
+    check(|s| s.author = Author::SelfBot { chain: 1 }, "kaede?", "reply:Kaede");
+    check(|s| { s.author = Author::SelfBot { chain: 1 }; s.settings.cascade_limit = 0; }, "kaede?", "silent:CascadeLimit");
+    // A persona never triggers itself.
+    check(|s| s.author = Author::OwnPersona { persona: 1, chain: 1 }, "I am Kaede", "silent:NotAddressed");
+}
+
+#[test]
+fn auto_trigger_channels_answer_passively() {
+    check(|s| s.auto_trigger = AutoTrigger::CounterHit, "what a day", "reply:Tomori passive");
+    check(|s| s.auto_trigger = AutoTrigger::AlwaysReply, "what a day", "reply:Tomori passive");
+    check(|s| s.auto_trigger = AutoTrigger::AlwaysReply, "kaede?", "reply:Kaede");
+    check(|s| { s.auto_trigger = AutoTrigger::AlwaysReply; s.author = Author::SelfBot { chain: 1 }; }, "done", "silent:NotAddressed");
+}
+
+#[test]
+fn deliberate_mode_counts_only_at_triggers_mentions_and_replies() {
+    let deliberate = |s: &mut Situation<'_>| s.settings.deliberate = true;
+    check(deliberate, "tomori is great", "silent:NotAddressed");
+    check(deliberate, "@tomori hi", "reply:Tomori");
+    check(deliberate, "hey @ tomooori", "reply:Tomori");
+    check(|s| { s.settings.deliberate = true; s.mentions_bot = true; }, "<@1>", "reply:Tomori");
+    check(|s| { s.settings.deliberate = true; s.is_dm = true; }, "tomori", "reply:Tomori");
+}
+
+#[track_caller]
+fn check_find(text: &str, trigger: &str, expected: Option<usize>) {
+    assert_eq!(find_trigger(text, trigger, false), expected, "{trigger:?} in {text:?}");
+}
+
+#[test]
+fn trigger_words_match_whole_words_with_repeated_letters() {
+    check_find("tomori", "tomori", Some(0));
+    check_find("hi Tomoooorii", "tomori", Some(3));
+    check_find("tomoritomori", "tomori", None);
+    check_find("xtomori", "tomori", None);
+    check_find("aaron and aron", "aaron", Some(0));
+    check_find("aron", "aaron", None);
+    check_find("", "tomori", None);
+    check_find("tomori", "  ", None);
+    check_find("ともりちゃん", "ともり", Some(0));
+    check_find("おはようともり", "ともり", Some(4));
+    check_find("ÉLODIE!", "élodie", Some(0));
+}
+
+#[test]
+fn stop_phrases_are_whole_messages() {
+    for yes in ["stop", "STOP!", "that's enough", "That\u{2019}s enough.", "nevermind", "ok stop", "やめて", "ストップ！", "もういい。"] {
+        assert!(is_stop_phrase(yes), "{yes:?}");
+    }
+    for no in ["don't stop", "stop sign", "enough talk, let's go", "tomori", ""] {
+        assert!(!is_stop_phrase(no), "{no:?}");
+    }
+}
