@@ -25,12 +25,10 @@ pub fn split_message(text: &str, max_chars: usize) -> Vec<String> {
         let rest = chars.get(start..).unwrap_or_default();
         // Room for the prefix and for a closing fence ("\n```") this message may need.
         let budget = max_chars.saturating_sub(prefix_len + 4).max(1);
-        let fits_whole = prefix_len + rest.len() <= max_chars && fence_state(rest, open_fence.clone()).is_none();
-        let end = if fits_whole || rest.len() <= budget {
-            rest.len()
-        } else {
-            cut_point(rest, budget)
-        };
+        let fits_whole =
+            prefix_len + rest.len() <= max_chars && fence_state(rest, open_fence.clone()).is_none();
+        let end =
+            if fits_whole || rest.len() <= budget { rest.len() } else { cut_point(rest, budget) };
         let piece: String = rest.get(..end).unwrap_or_default().iter().collect();
         let piece_trimmed = piece.trim_end();
         let still_open = fence_state(rest.get(..end).unwrap_or_default(), open_fence.clone());
@@ -64,7 +62,12 @@ fn fence_state(chars: &[char], mut open: Option<String>) -> Option<String> {
         let after = rest.get(idx + FENCE.len()..).unwrap_or_default();
         open = match open {
             Some(_) => None,
-            None => Some(after.chars().take_while(|c| c.is_alphanumeric() || *c == '+' || *c == '-' || *c == '_').collect()),
+            None => Some(
+                after
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '+' || *c == '-' || *c == '_')
+                    .collect(),
+            ),
         };
         rest = after;
     }
@@ -78,17 +81,22 @@ fn protected(chars: &[char]) -> Vec<(usize, usize)> {
     while idx < chars.len() {
         let starts_url = ["https://", "http://"].iter().any(|scheme| {
             let s: Vec<char> = scheme.chars().collect();
-            chars.get(idx..idx + s.len()).is_some_and(|w| w.iter().map(|c| c.to_ascii_lowercase()).eq(s.iter().copied()))
+            chars
+                .get(idx..idx + s.len())
+                .is_some_and(|w| w.iter().map(|c| c.to_ascii_lowercase()).eq(s.iter().copied()))
         });
         if starts_url {
-            let end = (idx..chars.len()).find(|&i| chars.get(i).is_some_and(|c| c.is_whitespace())).unwrap_or(chars.len());
+            let end = (idx..chars.len())
+                .find(|&i| chars.get(i).is_some_and(|c| c.is_whitespace()))
+                .unwrap_or(chars.len());
             spans.push((idx, end));
             idx = end;
             continue;
         }
         if chars.get(idx) == Some(&'<') {
-            let close = (idx + 1..chars.len().min(idx + 102))
-                .find(|&i| chars.get(i).is_some_and(|c| *c == '>' || *c == '<' || c.is_whitespace()));
+            let close = (idx + 1..chars.len().min(idx + 102)).find(|&i| {
+                chars.get(i).is_some_and(|c| *c == '>' || *c == '<' || c.is_whitespace())
+            });
             if let Some(close) = close
                 && chars.get(close) == Some(&'>')
                 && close > idx + 1
@@ -108,13 +116,20 @@ fn cut_point(chars: &[char], budget: usize) -> usize {
     let spans = protected(chars);
     let inside = |pos: usize| spans.iter().any(|&(s, e)| s < pos && pos < e);
     let window = chars.get(..budget).unwrap_or(chars);
-    let last = |pred: &dyn Fn(usize) -> bool| (1..=window.len()).rev().find(|&pos| pred(pos) && !inside(pos));
+    let last = |pred: &dyn Fn(usize) -> bool| {
+        (1..=window.len()).rev().find(|&pos| pred(pos) && !inside(pos))
+    };
     let at = |pos: usize, c: char| chars.get(pos) == Some(&c);
     let min = budget / 3;
     let candidates: [&dyn Fn(usize) -> bool; 4] = [
         &|pos| pos > min && at(pos, '\n') && pos > 0 && at(pos - 1, '\n'),
         &|pos| pos > min && at(pos, '\n'),
-        &|pos| pos > min && pos > 0 && chars.get(pos - 1).is_some_and(|c| ".!?。！？".contains(*c)) && chars.get(pos).is_none_or(|c| c.is_whitespace() || !c.is_ascii()),
+        &|pos| {
+            pos > min
+                && pos > 0
+                && chars.get(pos - 1).is_some_and(|c| ".!?。！？".contains(*c))
+                && chars.get(pos).is_none_or(|c| c.is_whitespace() || !c.is_ascii())
+        },
         &|pos| pos > 0 && chars.get(pos).is_some_and(|c| c.is_whitespace()),
     ];
     for candidate in candidates {

@@ -21,7 +21,10 @@ pub fn strip_reasoning(text: &str) -> Separated {
     let mut rest = text;
     loop {
         let lower = rest.to_ascii_lowercase();
-        let open = ["<think>", "<thinking>"].iter().filter_map(|tag| lower.find(tag).map(|i| (i, tag.len()))).min();
+        let open = ["<think>", "<thinking>"]
+            .iter()
+            .filter_map(|tag| lower.find(tag).map(|i| (i, tag.len())))
+            .min();
         let Some((start, tag_len)) = open else {
             out.visible.push_str(rest);
             break;
@@ -29,7 +32,10 @@ pub fn strip_reasoning(text: &str) -> Separated {
         out.visible.push_str(rest.get(..start).unwrap_or_default());
         let inner = rest.get(start + tag_len..).unwrap_or_default();
         let inner_lower = inner.to_ascii_lowercase();
-        let close = ["</think>", "</thinking>"].iter().filter_map(|tag| inner_lower.find(tag).map(|i| (i, tag.len()))).min();
+        let close = ["</think>", "</thinking>"]
+            .iter()
+            .filter_map(|tag| inner_lower.find(tag).map(|i| (i, tag.len())))
+            .min();
         match close {
             Some((end, close_len)) => {
                 push_reasoning(&mut out.reasoning, inner.get(..end).unwrap_or_default());
@@ -67,12 +73,17 @@ pub fn strip_labels(text: &str, own_name: &str, other_names: &[&str]) -> String 
     let mut kept = Vec::new();
     for (idx, line) in text.lines().enumerate() {
         let lower = line.trim_start().to_lowercase();
-        let is_other = other_names.iter().any(|name| lower.starts_with(&format!("{}:", name.to_lowercase())));
+        let is_other =
+            other_names.iter().any(|name| lower.starts_with(&format!("{}:", name.to_lowercase())));
         if idx > 0 && is_other {
             break;
         }
         let is_own = lower.starts_with(&own_label);
-        kept.push(if is_own { line.trim_start().get(own_label.len()..).unwrap_or_default().trim_start() } else { line });
+        kept.push(if is_own {
+            line.trim_start().get(own_label.len()..).unwrap_or_default().trim_start()
+        } else {
+            line
+        });
     }
     kept.join("\n").trim_end().to_owned()
 }
@@ -98,12 +109,18 @@ pub fn resolve_mentions(text: &str, participants: &[Participant<'_>]) -> String 
     while let Some(at) = rest.find('@') {
         out.push_str(rest.get(..at).unwrap_or_default());
         let after = rest.get(at + 1..).unwrap_or_default();
-        let word: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect();
+        let word: String =
+            after.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect();
         let word = word.trim_end_matches('.');
         let preceded_by_word = out.chars().last().is_some_and(|c| c.is_alphanumeric() || c == '<');
         let matches: Vec<u64> = participants
             .iter()
-            .filter(|p| !word.is_empty() && p.names.iter().any(|n| n.eq_ignore_ascii_case(word) || n.to_lowercase() == word.to_lowercase()))
+            .filter(|p| {
+                !word.is_empty()
+                    && p.names.iter().any(|n| {
+                        n.eq_ignore_ascii_case(word) || n.to_lowercase() == word.to_lowercase()
+                    })
+            })
             .map(|p| p.user_id)
             .collect();
         match matches.as_slice() {

@@ -152,8 +152,12 @@ pub fn decide(s: &Situation<'_>) -> Decision {
         return Decision::Silent(Silence::BangPrefix);
     }
     let sender_persona = match s.author {
-        Author::Human { privacy: PrivacyLevel::Full } => return Decision::Silent(Silence::PrivacyFull),
-        Author::SelfBot { chain } | Author::OwnPersona { chain, .. } if chain > s.settings.cascade_limit => {
+        Author::Human { privacy: PrivacyLevel::Full } => {
+            return Decision::Silent(Silence::PrivacyFull);
+        }
+        Author::SelfBot { chain } | Author::OwnPersona { chain, .. }
+            if chain > s.settings.cascade_limit =>
+        {
             return Decision::Silent(Silence::CascadeLimit);
         }
         Author::SelfBot { .. } => Some(0),
@@ -253,7 +257,9 @@ pub fn find_trigger(text: &str, trigger: &str, deliberate: bool) -> Option<usize
     let chars: Vec<char> = text.to_lowercase().chars().collect();
     if pattern.iter().any(|c| is_cjk(*c)) {
         return (0..chars.len()).find(|&start| {
-            chars.get(start..start + pattern.len()).is_some_and(|window| window == pattern.as_slice())
+            chars
+                .get(start..start + pattern.len())
+                .is_some_and(|window| window == pattern.as_slice())
                 && (!deliberate || preceded_by_at(&chars, start))
         });
     }
@@ -262,15 +268,16 @@ pub fn find_trigger(text: &str, trigger: &str, deliberate: bool) -> Option<usize
         let boundary_before = start == 0 || chars.get(start - 1).is_none_or(|c| !is_word(*c));
         boundary_before
             && (!deliberate || preceded_by_at(&chars, start))
-            && match_repeating(&chars, start, &pattern).is_some_and(|end| chars.get(end).is_none_or(|c| !is_word(*c)))
+            && match_repeating(&chars, start, &pattern)
+                .is_some_and(|end| chars.get(end).is_none_or(|c| !is_word(*c)))
     })
 }
 
 /// "@ trigger" with optional spaces between the at sign and the word.
 fn preceded_by_at(chars: &[char], start: usize) -> bool {
-    chars.get(..start).is_some_and(|before| {
-        before.iter().rev().find(|c| !c.is_whitespace()) == Some(&'@')
-    })
+    chars
+        .get(..start)
+        .is_some_and(|before| before.iter().rev().find(|c| !c.is_whitespace()) == Some(&'@'))
 }
 
 /// Matches `pattern` at `start`, each pattern character standing for one or more copies of
@@ -294,14 +301,43 @@ fn match_repeating(chars: &[char], start: usize, pattern: &[char]) -> Option<usi
 /// Whether the whole message asks the bot to stop ("stop", "that's enough", "やめて", ...).
 pub fn is_stop_phrase(text: &str) -> bool {
     const PHRASES: &[&str] = &[
-        "wait", "stop", "enough", "chill", "halt", "pause", "quit", "okay stop", "ok stop", "okay enough",
-        "that's enough", "thats enough", "that's good", "that's fine", "alright stop", "please stop", "stop it",
-        "nevermind", "never mind", "cut it out", "tone it down", "knock it off", "やめて", "ストップ", "もういい",
-        "十分", "もう十分", "いいよ", "もうやめて", "待って", "ちょっと待って",
+        "wait",
+        "stop",
+        "enough",
+        "chill",
+        "halt",
+        "pause",
+        "quit",
+        "okay stop",
+        "ok stop",
+        "okay enough",
+        "that's enough",
+        "thats enough",
+        "that's good",
+        "that's fine",
+        "alright stop",
+        "please stop",
+        "stop it",
+        "nevermind",
+        "never mind",
+        "cut it out",
+        "tone it down",
+        "knock it off",
+        "やめて",
+        "ストップ",
+        "もういい",
+        "十分",
+        "もう十分",
+        "いいよ",
+        "もうやめて",
+        "待って",
+        "ちょっと待って",
     ];
     let normalized: String = text
         .trim()
-        .trim_matches(|c: char| c.is_ascii_punctuation() || "。！？…、".contains(c) || c.is_whitespace())
+        .trim_matches(|c: char| {
+            c.is_ascii_punctuation() || "。！？…、".contains(c) || c.is_whitespace()
+        })
         .to_lowercase()
         .replace('\u{2019}', "'")
         .split_whitespace()

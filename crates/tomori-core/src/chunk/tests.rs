@@ -18,9 +18,17 @@ fn short_text_is_one_message() {
 
 #[test]
 fn cuts_prefer_paragraphs_then_lines_then_sentences_then_spaces() {
-    check("first paragraph here.\n\nsecond paragraph here.", 30, &["first paragraph here.", "second paragraph here."]);
+    check(
+        "first paragraph here.\n\nsecond paragraph here.",
+        30,
+        &["first paragraph here.", "second paragraph here."],
+    );
     check("line one is here\nline two is here", 20, &["line one is here", "line two is here"]);
-    check("One sentence. Another sentence goes here.", 25, &["One sentence.", "Another sentence goes", "here."]);
+    check(
+        "One sentence. Another sentence goes here.",
+        25,
+        &["One sentence.", "Another sentence goes", "here."],
+    );
     check("words words words words words", 16, &["words words", "words words", "words"]);
 }
 

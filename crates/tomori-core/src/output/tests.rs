@@ -3,7 +3,10 @@ use super::*;
 #[test]
 fn reasoning_is_separated_from_the_reply() {
     let s = strip_reasoning("<think>they want tea</think>Here is your tea!");
-    assert_eq!(s, Separated { visible: "Here is your tea!".into(), reasoning: "they want tea".into() });
+    assert_eq!(
+        s,
+        Separated { visible: "Here is your tea!".into(), reasoning: "they want tea".into() }
+    );
     let s = strip_reasoning("A<THINKING>x</Thinking>B<think>y</think>C");
     assert_eq!((s.visible.as_str(), s.reasoning.as_str()), ("ABC", "x\n\ny"));
     let s = strip_reasoning("Visible <think>never finished");

@@ -4,12 +4,17 @@ fn personas() -> Vec<PersonaTrigger> {
     vec![
         PersonaTrigger { nickname: "Tomori".into(), triggers: vec!["tomo".into()], is_main: true },
         PersonaTrigger { nickname: "Kaede".into(), triggers: vec![], is_main: false },
-        PersonaTrigger { nickname: "Momiji".into(), triggers: vec!["もみじ".into()], is_main: false },
+        PersonaTrigger {
+            nickname: "Momiji".into(),
+            triggers: vec!["もみじ".into()],
+            is_main: false,
+        },
     ]
 }
 
 const HUMAN: Author = Author::Human { privacy: PrivacyLevel::Minimal };
-const SETTINGS: TriggerSettings = TriggerSettings { match_limit: 3, cascade_limit: 3, deliberate: false };
+const SETTINGS: TriggerSettings =
+    TriggerSettings { match_limit: 3, cascade_limit: 3, deliberate: false };
 
 fn situation<'a>(personas: &'a [PersonaTrigger], content: &'a str) -> Situation<'a> {
     Situation {
@@ -73,10 +78,21 @@ fn several_personas_answer_in_the_order_their_triggers_appear() {
 #[test]
 fn some_messages_are_never_answered() {
     check(plain, "!tomori play music", "silent:BangPrefix");
-    check(|s| s.author = Author::Human { privacy: PrivacyLevel::Full }, "tomori?", "silent:PrivacyFull");
+    check(
+        |s| s.author = Author::Human { privacy: PrivacyLevel::Full },
+        "tomori?",
+        "silent:PrivacyFull",
+    );
     check(|s| s.in_thought_log = true, "tomori", "silent:ThoughtLog");
     check(|s| s.outside_whitelist = true, "tomori", "silent:NotWhitelisted");
-    check(|s| { s.outside_whitelist = true; s.is_dm = true; }, "hi", "reply:Tomori");
+    check(
+        |s| {
+            s.outside_whitelist = true;
+            s.is_dm = true;
+        },
+        "hi",
+        "reply:Tomori",
+    );
     check(|s| s.author = Author::OtherBot, "beep boop", "silent:ForeignBot");
     check(|s| s.author = Author::UnknownWebhook, "news update", "silent:ForeignBot");
     check(|s| s.author = Author::OtherBot, "tomori, ping", "reply:Tomori");
@@ -85,13 +101,36 @@ fn some_messages_are_never_answered() {
 
 #[test]
 fn persona_chains_stop_at_the_cascade_limit() {
-    check(|s| s.author = Author::OwnPersona { persona: 1, chain: 1 }, "tomori, your turn", "reply:Tomori");
-    check(|s| s.author = Author::OwnPersona { persona: 1, chain: 3 }, "tomori, your turn", "reply:Tomori");
-    check(|s| s.author = Author::OwnPersona { persona: 1, chain: 4 }, "tomori, your turn", "silent:CascadeLimit");
+    check(
+        |s| s.author = Author::OwnPersona { persona: 1, chain: 1 },
+        "tomori, your turn",
+        "reply:Tomori",
+    );
+    check(
+        |s| s.author = Author::OwnPersona { persona: 1, chain: 3 },
+        "tomori, your turn",
+        "reply:Tomori",
+    );
+    check(
+        |s| s.author = Author::OwnPersona { persona: 1, chain: 4 },
+        "tomori, your turn",
+        "silent:CascadeLimit",
+    );
     check(|s| s.author = Author::SelfBot { chain: 1 }, "kaede?", "reply:Kaede");
-    check(|s| { s.author = Author::SelfBot { chain: 1 }; s.settings.cascade_limit = 0; }, "kaede?", "silent:CascadeLimit");
+    check(
+        |s| {
+            s.author = Author::SelfBot { chain: 1 };
+            s.settings.cascade_limit = 0;
+        },
+        "kaede?",
+        "silent:CascadeLimit",
+    );
     // A persona never triggers itself.
-    check(|s| s.author = Author::OwnPersona { persona: 1, chain: 1 }, "I am Kaede", "silent:NotAddressed");
+    check(
+        |s| s.author = Author::OwnPersona { persona: 1, chain: 1 },
+        "I am Kaede",
+        "silent:NotAddressed",
+    );
 }
 
 #[test]
@@ -99,7 +138,14 @@ fn auto_trigger_channels_answer_passively() {
     check(|s| s.auto_trigger = AutoTrigger::CounterHit, "what a day", "reply:Tomori passive");
     check(|s| s.auto_trigger = AutoTrigger::AlwaysReply, "what a day", "reply:Tomori passive");
     check(|s| s.auto_trigger = AutoTrigger::AlwaysReply, "kaede?", "reply:Kaede");
-    check(|s| { s.auto_trigger = AutoTrigger::AlwaysReply; s.author = Author::SelfBot { chain: 1 }; }, "done", "silent:NotAddressed");
+    check(
+        |s| {
+            s.auto_trigger = AutoTrigger::AlwaysReply;
+            s.author = Author::SelfBot { chain: 1 };
+        },
+        "done",
+        "silent:NotAddressed",
+    );
 }
 
 #[test]
@@ -108,8 +154,22 @@ fn deliberate_mode_counts_only_at_triggers_mentions_and_replies() {
     check(deliberate, "tomori is great", "silent:NotAddressed");
     check(deliberate, "@tomori hi", "reply:Tomori");
     check(deliberate, "hey @ tomooori", "reply:Tomori");
-    check(|s| { s.settings.deliberate = true; s.mentions_bot = true; }, "<@1>", "reply:Tomori");
-    check(|s| { s.settings.deliberate = true; s.is_dm = true; }, "tomori", "reply:Tomori");
+    check(
+        |s| {
+            s.settings.deliberate = true;
+            s.mentions_bot = true;
+        },
+        "<@1>",
+        "reply:Tomori",
+    );
+    check(
+        |s| {
+            s.settings.deliberate = true;
+            s.is_dm = true;
+        },
+        "tomori",
+        "reply:Tomori",
+    );
 }
 
 #[track_caller]
@@ -134,7 +194,17 @@ fn trigger_words_match_whole_words_with_repeated_letters() {
 
 #[test]
 fn stop_phrases_are_whole_messages() {
-    for yes in ["stop", "STOP!", "that's enough", "That\u{2019}s enough.", "nevermind", "ok stop", "やめて", "ストップ！", "もういい。"] {
+    for yes in [
+        "stop",
+        "STOP!",
+        "that's enough",
+        "That\u{2019}s enough.",
+        "nevermind",
+        "ok stop",
+        "やめて",
+        "ストップ！",
+        "もういい。",
+    ] {
         assert!(is_stop_phrase(yes), "{yes:?}");
     }
     for no in ["don't stop", "stop sign", "enough talk, let's go", "tomori", ""] {
