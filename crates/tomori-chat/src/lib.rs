@@ -1,0 +1,9 @@
+//! The conversation engine: channel actors (one turn at a time, a queue), turn planning, context
+//! building, the tool loop, delivery and post-turn effects.
+//!
+//! Architecture invariant: knows no Discord (or Matrix) types. It receives [`surface::Inbound`]
+//! messages and acts through the [`surface::ChatSurface`] trait, which `tomori-discord` implements
+//! with twilight (and a terminal chat or a test double can implement too). LLM output is data,
+//! never authority.
+
+pub mod surface;

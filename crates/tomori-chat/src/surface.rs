@@ -1,0 +1,131 @@
+//! The boundary between the engine and a chat platform: what comes in ([`Inbound`]) and what the
+//! engine asks the platform to do ([`ChatSurface`]).
+//!
+//! Ids are [`Snowflake`]s because Discord is the first platform; another platform maps its ids
+//! onto 64-bit numbers in its adapter.
+
+use std::future::Future;
+
+use tomori_core::id::Snowflake;
+
+/// A message as the engine sees it, already mapped from the platform's event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The guild, or `None` in a direct message.
+    pub guild: Option<Snowflake>,
+    /// The channel (or thread).
+    pub channel: Snowflake,
+    /// The parent channel when `channel` is a thread (whitelists and sets apply through it).
+    pub parent_channel: Option<Snowflake>,
+    /// The message id.
+    pub message: Snowflake,
+    /// Who wrote it.
+    pub author: InboundAuthor,
+    /// The text, with the platform's mention syntax left as it is.
+    pub content: String,
+    /// The bot user is mentioned.
+    pub mentions_bot: bool,
+    /// Users mentioned, in order.
+    pub mentions: Vec<Snowflake>,
+    /// The message it replies to, if any.
+    pub reply_to: Option<InboundReply>,
+    /// The author's roles in the guild (for the role whitelist).
+    pub author_roles: Vec<Snowflake>,
+    /// The author may manage the guild (cooldown exemption; never a reason to obey the model).
+    pub author_is_admin: bool,
+    /// Attachments (URLs are checked by tomori-net's media scope before any download).
+    pub attachments: Vec<Attachment>,
+}
+
+/// The author of an inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundAuthor {
+    /// User id (for a webhook message, the webhook's id).
+    pub id: Snowflake,
+    /// Display name.
+    pub name: String,
+    /// A bot account (the bot itself included).
+    pub is_bot: bool,
+    /// Set when a webhook posted the message.
+    pub webhook: Option<Snowflake>,
+}
+
+/// The message an inbound message replies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundReply {
+    /// Its id.
+    pub message: Snowflake,
+    /// Its author.
+    pub author: Snowflake,
+    /// Set when a webhook posted it.
+    pub webhook: Option<Snowflake>,
+    /// The webhook username it was posted under (a persona's name, for managed webhooks).
+    pub webhook_name: Option<String>,
+}
+
+/// A file attached to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// Where the platform serves it.
+    pub url: String,
+    /// File name.
+    pub filename: String,
+    /// MIME type, when the platform says.
+    pub content_type: Option<String>,
+    /// Size in bytes, as the platform claims (never trusted for limits).
+    pub size: u64,
+}
+
+/// Who speaks an outgoing message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Speaker {
+    /// The bot account itself (the main persona).
+    Bot,
+    /// An alter, through the channel's managed webhook.
+    Persona {
+        /// Webhook username.
+        name: String,
+        /// Webhook avatar.
+        avatar_url: Option<String>,
+    },
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// At most 2,000 characters; the engine splits at 1,950.
+    pub content: String,
+    /// Who speaks it.
+    pub speaker: Speaker,
+    /// Reply to this message (the first message of a turn replies to the trigger).
+    pub reply_to: Option<Snowflake>,
+    /// The only users this message may ping. `@everyone`, `@here` and roles never ping.
+    pub ping_users: Vec<Snowflake>,
+}
+
+/// What went wrong on the platform side.
+#[derive(Debug, thiserror::Error)]
+pub enum SurfaceError {
+    /// The bot lacks a permission in that channel.
+    #[error("missing permission: {0}")]
+    Forbidden(&'static str),
+    /// The channel or message is gone.
+    #[error("not found")]
+    NotFound,
+    /// The platform is unreachable or failing; the message was not delivered.
+    #[error("platform unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What the engine asks of a chat platform.
+pub trait ChatSurface: Send + Sync + 'static {
+    /// Sends one message and returns its id.
+    fn send(
+        &self,
+        channel: Snowflake,
+        message: Outgoing,
+    ) -> impl Future<Output = Result<Snowflake, SurfaceError>> + Send;
+
+    /// Shows the typing indicator (Discord keeps it for about 10 seconds).
+    fn typing(&self, channel: Snowflake) -> impl Future<Output = Result<(), SurfaceError>> + Send;
+}
