@@ -5,10 +5,12 @@
 //! every decision in this crate is a function of its inputs and is tested as a table of cases.
 
 pub mod chunk;
+pub mod handles;
 pub mod id;
 pub mod limits;
 pub mod output;
 pub mod persona;
 pub mod privacy;
+pub mod prompt;
 pub mod settings;
 pub mod trigger;
