@@ -97,7 +97,7 @@ CREATE TABLE server_settings (
     context_note         text     CHECK (length(context_note) <= 2000),
     thought_log_channel  bigint,
     cooldown_kind        text     NOT NULL DEFAULT 'off'
-                                  CHECK (cooldown_kind IN ('off', 'per_user', 'per_channel', 'server_wide')),
+                                  CHECK (cooldown_kind IN ('off', 'per_user', 'per_channel', 'server_wide', 'strict')),
     cooldown_seconds     integer  NOT NULL DEFAULT 5 CHECK (cooldown_seconds BETWEEN 0 AND 86400),
     auto_trigger_threshold smallint NOT NULL DEFAULT 0 CHECK (auto_trigger_threshold BETWEEN 0 AND 1000),
     always_reply         boolean  NOT NULL DEFAULT false,

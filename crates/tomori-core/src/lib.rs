@@ -12,5 +12,6 @@ pub mod output;
 pub mod persona;
 pub mod privacy;
 pub mod prompt;
+pub mod quota;
 pub mod settings;
 pub mod trigger;

@@ -110,6 +110,8 @@ pub enum CooldownKind {
     PerChannel,
     /// One for the whole server.
     ServerWide,
+    /// One for the whole server, admins included.
+    Strict,
 }
 
 impl CooldownKind {
@@ -120,6 +122,7 @@ impl CooldownKind {
             Self::PerUser => "per_user",
             Self::PerChannel => "per_channel",
             Self::ServerWide => "server_wide",
+            Self::Strict => "strict",
         }
     }
 
@@ -129,6 +132,7 @@ impl CooldownKind {
             "per_user" => Self::PerUser,
             "per_channel" => Self::PerChannel,
             "server_wide" => Self::ServerWide,
+            "strict" => Self::Strict,
             _ => Self::Off,
         }
     }

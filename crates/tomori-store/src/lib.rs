@@ -19,6 +19,7 @@ mod error;
 pub mod keys;
 pub mod memories;
 pub mod personas;
+pub mod quotas;
 mod scope;
 pub mod secrets;
 pub mod servers;

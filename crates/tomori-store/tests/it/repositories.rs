@@ -130,3 +130,50 @@ async fn a_database_that_goes_away_gives_an_unavailable_error() {
     let err = personas::list(&store, scope).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn quotas_count_after_success_and_refuse_when_used_up() {
+    use chrono::NaiveDate;
+    use tomori_core::quota::{QuotaLimits, QuotaVerdict};
+    use tomori_store::quotas::{self, QuotaKind};
+
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let scope = Scope::server(store.resolve_guild(snowflake(1)).await.unwrap());
+    let today = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let alice = snowflake(10);
+    let bob = snowflake(11);
+    assert_eq!(
+        quotas::check(&store, scope, QuotaKind::Text, alice, today).await.unwrap(),
+        QuotaVerdict::Allowed
+    );
+    let limits =
+        QuotaLimits { enabled: true, per_user_daily: 2, server_pool: 3, reset_period_days: 7 };
+    quotas::set_limits(&store, scope, QuotaKind::Text, limits).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            quotas::check(&store, scope, QuotaKind::Text, alice, today).await.unwrap(),
+            QuotaVerdict::Allowed
+        );
+        quotas::record(&store, scope, QuotaKind::Text, alice, today).await.unwrap();
+    }
+    let verdict = quotas::check(&store, scope, QuotaKind::Text, alice, today).await.unwrap();
+    assert!(matches!(verdict, QuotaVerdict::UserExhausted { .. }), "{verdict:?}");
+    // The next day alice may go again; images are counted apart.
+    let tomorrow = today.succ_opt().unwrap();
+    assert_eq!(
+        quotas::check(&store, scope, QuotaKind::Text, alice, tomorrow).await.unwrap(),
+        QuotaVerdict::Allowed
+    );
+    assert_eq!(
+        quotas::check(&store, scope, QuotaKind::Image, alice, today).await.unwrap(),
+        QuotaVerdict::Allowed
+    );
+    // Bob uses the last of the pool.
+    quotas::record(&store, scope, QuotaKind::Text, bob, today).await.unwrap();
+    let verdict = quotas::check(&store, scope, QuotaKind::Text, bob, today).await.unwrap();
+    assert!(matches!(verdict, QuotaVerdict::PoolExhausted { .. }), "{verdict:?}");
+    // When the database is gone, the check errors, and the caller refuses.
+    store.close().await;
+    assert!(quotas::check(&store, scope, QuotaKind::Text, bob, today).await.is_err());
+}
