@@ -6,4 +6,7 @@
 //! with twilight (and a terminal chat or a test double can implement too). LLM output is data,
 //! never authority.
 
+pub mod abuse;
+pub mod gate;
+pub mod history;
 pub mod surface;
