@@ -24,6 +24,7 @@ mod scope;
 pub mod secrets;
 pub mod servers;
 pub mod settings;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -177,3 +177,18 @@ async fn quotas_count_after_success_and_refuse_when_used_up() {
     store.close().await;
     assert!(quotas::check(&store, scope, QuotaKind::Text, bob, today).await.is_err());
 }
+
+#[tokio::test]
+async fn privacy_levels_are_stored_per_user() {
+    use tomori_core::privacy::PrivacyLevel;
+    use tomori_store::users;
+
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let alice = Scope::user(store.resolve_user(snowflake(10)).await.unwrap());
+    assert_eq!(users::get(&store, alice).await.unwrap().privacy, PrivacyLevel::Minimal);
+    users::set_privacy(&store, alice, admin(), PrivacyLevel::Full).await.unwrap();
+    assert_eq!(users::get(&store, alice).await.unwrap().privacy, PrivacyLevel::Full);
+    let bob = Scope::user(store.resolve_user(snowflake(11)).await.unwrap());
+    assert_eq!(users::get(&store, bob).await.unwrap().privacy, PrivacyLevel::Minimal);
+}
