@@ -7,6 +7,7 @@
 //! never authority.
 
 pub mod abuse;
+pub mod engine;
 pub mod gate;
 pub mod history;
 pub mod surface;

@@ -90,15 +90,15 @@ pub fn strip_labels(text: &str, own_name: &str, other_names: &[&str]) -> String 
 
 /// A participant the model may mention.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Participant<'a> {
-    /// Display names the model may use for them (lower-cased comparison).
-    pub names: &'a [&'a str],
+pub struct Participant {
+    /// Display names the model may use for them (compared ignoring case).
+    pub names: Vec<String>,
     /// The Discord user id for the mention.
     pub user_id: u64,
 }
 
 /// Defuses mass and role mentions and resolves `@name` to a mention of a unique participant.
-pub fn resolve_mentions(text: &str, participants: &[Participant<'_>]) -> String {
+pub fn resolve_mentions(text: &str, participants: &[Participant]) -> String {
     // A zero-width space after "@" keeps the text readable and makes Discord ignore it.
     let defused = text
         .replace("@everyone", "@\u{200b}everyone")

@@ -20,6 +20,8 @@ use tomori_store::Store;
 use tomori_store::embedded::with_database;
 use tomori_store::secrets::KeyRing;
 
+pub mod fake_llm;
+
 /// A master secret for tests (version 1).
 pub const TEST_SECRET_V1: &str = "test-secret-version-one-0123456789abcdef";
 /// A second master secret for rotation tests (version 2).
@@ -241,4 +243,17 @@ pub async fn pretend_newer_schema(db: &TestDb) {
     .execute(db.owner())
     .await
     .expect("record a future migration");
+}
+
+/// Sets a server's message cooldown directly (the slash command that does it comes later).
+pub async fn set_cooldown(owner: &PgPool, server_id: i64, kind: &str, seconds: i32) {
+    sqlx::query(
+        "UPDATE server_settings SET cooldown_kind = $2, cooldown_seconds = $3 WHERE server_id = $1",
+    )
+    .bind(server_id)
+    .bind(kind)
+    .bind(seconds)
+    .execute(owner)
+    .await
+    .expect("set the cooldown");
 }

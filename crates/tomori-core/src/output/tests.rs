@@ -24,13 +24,11 @@ fn labels_are_stripped_and_other_voices_cut() {
 
 #[test]
 fn mentions_resolve_only_to_a_unique_known_participant() {
-    let alice = ["alice", "Ally"];
-    let bob = ["bob"];
-    let bob2 = ["Bob"];
+    let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
     let people = [
-        Participant { names: &alice, user_id: 11 },
-        Participant { names: &bob, user_id: 22 },
-        Participant { names: &bob2, user_id: 33 },
+        Participant { names: names(&["alice", "Ally"]), user_id: 11 },
+        Participant { names: names(&["bob"]), user_id: 22 },
+        Participant { names: names(&["Bob"]), user_id: 33 },
     ];
     assert_eq!(resolve_mentions("hi @alice!", &people), "hi <@11>!");
     assert_eq!(resolve_mentions("hi @ally.", &people), "hi <@11>.");

@@ -1,0 +1,791 @@
+//! The engine: from an inbound message to delivered replies.
+//!
+//! [`Engine::handle`] records the message in the history cache, decides whether and as whom to
+//! answer (`tomori_core::trigger`), and passes the message through the channel [`Gate`]. A turn
+//! then checks the abuse controls (cooldown, active-turn caps, the text quota, which fails
+//! closed), keeps the typing indicator alive, and for each persona assembles the prompt, streams
+//! the answer from the provider chain, and sends it as discrete messages as paragraphs complete.
+//! Persona-to-persona cascades need no special path: the bot's own messages come back as gateway
+//! events and are decided like any other, with the chain counted against the cascade limit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tomori_core::chunk::{MAX_MESSAGE_CHARS, split_message};
+use tomori_core::handles::Handles;
+use tomori_core::id::{ServerId, Snowflake};
+use tomori_core::output::{Participant, resolve_mentions, strip_labels, strip_reasoning};
+use tomori_core::privacy::PrivacyLevel;
+use tomori_core::prompt::{
+    self, HistoryItem, ParticipantView, PersonaView, PromptInput, PromptRole,
+};
+use tomori_core::quota::{QuotaVerdict, cooldown_key};
+use tomori_core::settings::{ChannelSet, Feature};
+use tomori_core::trigger::{
+    self, Author, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation, TriggerSettings,
+};
+use tomori_llm::{ChatRequest, Llm, Message, StreamEvent, Target};
+use tomori_store::personas::Persona;
+use tomori_store::quotas::{self, QuotaKind};
+use tomori_store::settings::ServerSettings;
+use tomori_store::{Scope, Store, memories, personas, settings, users, webhooks};
+
+use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
+use crate::gate::{Arrival, Gate, Turn};
+use crate::history::{History, Remembered};
+use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Messages kept per channel in the history cache.
+    pub history_capacity: usize,
+    /// Channels kept in the history cache.
+    pub history_channels: usize,
+    /// Character budget of one prompt.
+    pub prompt_budget_chars: usize,
+    /// The most messages one turn may send, whatever the server's send limit.
+    pub flood_cap: usize,
+    /// How often the typing indicator is renewed.
+    pub typing_every: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            history_capacity: 200,
+            history_channels: 10_000,
+            prompt_budget_chars: 48_000,
+            flood_cap: 40,
+            typing_every: Duration::from_secs(8),
+        }
+    }
+}
+
+/// A decided turn, waiting in or coming out of the gate.
+#[derive(Debug, Clone)]
+struct Plan {
+    message: Inbound,
+    server: ServerId,
+    settings: ServerSettings,
+    personas: Vec<Persona>,
+    chosen: Vec<usize>,
+    deliberate: bool,
+    from_person: bool,
+}
+
+struct Inner<S> {
+    store: Store,
+    surface: S,
+    llm: Llm,
+    chain: Vec<Target>,
+    options: EngineOptions,
+    bot_user: OnceLock<Snowflake>,
+    gate: Gate<Plan>,
+    history: Mutex<History>,
+    /// Persona messages in a row per channel, for the cascade limit.
+    chains: Mutex<HashMap<Snowflake, u32>>,
+    /// Messages since the last auto-trigger answer per channel.
+    auto_counters: Mutex<HashMap<Snowflake, u32>>,
+    cooldowns: Arc<dyn Cooldowns>,
+    active: ActiveTurns,
+}
+
+/// The conversation engine; cheap to clone.
+pub struct Engine<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Engine<S> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner) }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<S: ChatSurface> Engine<S> {
+    /// An engine answering through `surface` with the provider `chain` (tried in order).
+    pub fn new(
+        store: Store,
+        surface: S,
+        llm: Llm,
+        chain: Vec<Target>,
+        options: EngineOptions,
+    ) -> Self {
+        let history = History::new(options.history_capacity, options.history_channels);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                surface,
+                llm,
+                chain,
+                options,
+                bot_user: OnceLock::new(),
+                gate: Gate::default(),
+                history: Mutex::new(history),
+                chains: Mutex::new(HashMap::new()),
+                auto_counters: Mutex::new(HashMap::new()),
+                cooldowns: Arc::new(LocalCooldowns::default()),
+                active: ActiveTurns::default(),
+            }),
+        }
+    }
+
+    /// Tells the engine the bot's own user id (from the platform's ready event).
+    pub fn set_bot_user(&self, id: Snowflake) {
+        let _ = self.inner.bot_user.set(id);
+    }
+
+    /// `/bot kill`: ends the channel's turn, cancelling its outbound requests, and clears its queue.
+    pub fn kill(&self, channel: Snowflake) -> bool {
+        self.inner.gate.kill(channel)
+    }
+
+    /// Handles one inbound message. Returns once the message is decided; turns run in tasks.
+    pub async fn handle(&self, message: Inbound) {
+        let inner = &self.inner;
+        let plan = match inner.plan(message).await {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::error!(error = %err, "planning a turn failed");
+                return;
+            }
+        };
+        let channel = plan.message.channel;
+        let user = plan.message.author.id;
+        let is_stop = trigger::is_stop_phrase(&plan.message.content);
+        match inner.gate.arrive(channel, user, is_stop, plan.clone(), Instant::now()) {
+            Arrival::Start(turn) | Arrival::Interrupt(turn) => {
+                let inner = Arc::clone(inner);
+                tokio::spawn(async move { inner.run(plan, turn).await });
+            }
+            Arrival::Queued | Arrival::Stopped => {}
+        }
+    }
+}
+
+/// A failure while planning, logged and otherwise silent.
+#[derive(Debug, thiserror::Error)]
+enum PlanError {
+    #[error("store: {0}")]
+    Store(#[from] tomori_store::StoreError),
+}
+
+impl<S: ChatSurface> Inner<S> {
+    fn remember(&self, message: &Inbound, persona: Option<String>) {
+        let remembered = Remembered {
+            id: message.message,
+            author: message.author.id,
+            author_name: message.author.name.clone(),
+            persona,
+            content: message.content.clone(),
+            reply_to: message.reply_to.as_ref().map(|r| r.message),
+            attachments: message.attachments.iter().map(|a| a.url.clone()).collect(),
+        };
+        lock(&self.history).push(message.channel, remembered);
+    }
+
+    async fn plan(&self, message: Inbound) -> Result<Option<Plan>, PlanError> {
+        let store = &self.store;
+        let server = match message.guild {
+            Some(guild) => store.resolve_guild(guild).await?,
+            None => store.resolve_dm(message.author.id).await?,
+        };
+        let scope = Scope::server(server);
+        let settings = settings::get(store, scope).await?;
+        let personas = personas::list(store, scope).await?;
+        let bot_user = self.bot_user.get().copied();
+        let managed_webhook = match message.author.webhook {
+            Some(_) => webhooks::get(store, scope, message.channel)
+                .await
+                .ok()
+                .flatten()
+                .map(|w| w.webhook_id),
+            None => None,
+        };
+
+        // Who wrote it, and how long the persona chain is.
+        let author_persona = match (message.author.webhook, managed_webhook) {
+            (Some(hook), Some(managed)) if hook == managed => {
+                personas.iter().position(|p| p.nickname.eq_ignore_ascii_case(&message.author.name))
+            }
+            _ => None,
+        };
+        let is_self = bot_user == Some(message.author.id) || author_persona.is_some();
+        let chain = {
+            let mut chains = lock(&self.chains);
+            let count = chains.entry(message.channel).or_insert(0);
+            *count = if is_self { *count + 1 } else { 0 };
+            *count
+        };
+        let persona_name = author_persona.and_then(|i| personas.get(i)).map(|p| p.nickname.clone());
+        self.remember(&message, persona_name.or_else(|| is_self.then(|| main_name(&personas))));
+        let author = if bot_user == Some(message.author.id) {
+            Author::SelfBot { chain }
+        } else if let Some(persona) = author_persona {
+            Author::OwnPersona { persona, chain }
+        } else if message.author.webhook.is_some() {
+            Author::UnknownWebhook
+        } else if message.author.is_bot {
+            Author::OtherBot
+        } else {
+            let user = store.resolve_user(message.author.id).await?;
+            let privacy = users::get(store, Scope::user(user))
+                .await
+                .map(|u| u.privacy)
+                .unwrap_or(PrivacyLevel::Minimal);
+            Author::Human { privacy }
+        };
+
+        let (whitelist, auto) = if message.guild.is_some() {
+            (
+                settings::channels(store, scope, ChannelSet::Whitelist).await?,
+                settings::channels(store, scope, ChannelSet::AutoTrigger).await?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let in_whitelist = in_channel_set(&whitelist, &message);
+        let outside_whitelist = !whitelist.is_empty() && !in_whitelist;
+        let auto_trigger =
+            self.auto_trigger(&settings, in_channel_set(&auto, &message), &message, &author);
+        let triggers: Vec<PersonaTrigger> = personas
+            .iter()
+            .map(|p| PersonaTrigger {
+                nickname: p.nickname.clone(),
+                triggers: p.trigger_words.clone(),
+                is_main: p.is_main,
+            })
+            .collect();
+        let reply_to = match &message.reply_to {
+            Some(reply) if Some(reply.author) == bot_user && reply.webhook.is_none() => {
+                ReplyTo::Bot
+            }
+            Some(reply)
+                if reply.webhook.is_some()
+                    && reply.webhook == managed_webhook_for_reply(store, scope, &message).await =>
+            {
+                reply
+                    .webhook_name
+                    .as_ref()
+                    .and_then(|name| {
+                        personas.iter().position(|p| p.nickname.eq_ignore_ascii_case(name))
+                    })
+                    .map_or(ReplyTo::Nothing, ReplyTo::Persona)
+            }
+            _ => ReplyTo::Nothing,
+        };
+        let situation = Situation {
+            author,
+            content: &message.content,
+            is_dm: message.guild.is_none(),
+            mentions_bot: message.mentions_bot,
+            reply_to,
+            outside_whitelist,
+            in_thought_log: settings
+                .thought_log_channel
+                .is_some_and(|c| c == message.channel.to_db()),
+            auto_trigger,
+            personas: &triggers,
+            server_triggers: &settings.trigger_words,
+            settings: TriggerSettings {
+                match_limit: u32::try_from(settings.match_limit).unwrap_or(1),
+                cascade_limit: u32::try_from(settings.cascade_limit).unwrap_or(0),
+                deliberate: settings.deliberate_trigger,
+            },
+        };
+        let decision = trigger::decide(&situation);
+        tracing::debug!(channel = %message.channel, ?decision, "decided");
+        let Decision::Reply { personas: chosen, deliberate } = decision else { return Ok(None) };
+        let from_person = matches!(author, Author::Human { .. });
+        Ok(Some(Plan { message, server, settings, personas, chosen, deliberate, from_person }))
+    }
+
+    fn auto_trigger(
+        &self,
+        settings: &ServerSettings,
+        in_auto_channel: bool,
+        message: &Inbound,
+        author: &Author,
+    ) -> AutoTrigger {
+        if !in_auto_channel || !matches!(author, Author::Human { .. }) {
+            return AutoTrigger::Off;
+        }
+        if settings.always_reply || settings.auto_trigger_threshold <= 0 {
+            return AutoTrigger::AlwaysReply;
+        }
+        let threshold = u32::try_from(settings.auto_trigger_threshold).unwrap_or(1);
+        let mut counters = lock(&self.auto_counters);
+        let count = counters.entry(message.channel).or_insert(0);
+        *count += 1;
+        // A deterministic spread over [1, threshold] from the message id, so tests can predict it.
+        let target = u32::try_from(message.message.get() % u64::from(threshold)).unwrap_or(0) + 1;
+        if *count >= target {
+            *count = 0;
+            AutoTrigger::CounterHit
+        } else {
+            AutoTrigger::Off
+        }
+    }
+
+    /// Runs a turn, then whatever the gate hands out next for the channel.
+    async fn run(self: Arc<Self>, mut plan: Plan, mut turn: Turn) {
+        loop {
+            let channel = plan.message.channel;
+            self.execute(&plan, &turn).await;
+            match self.gate.finish(channel, turn.id, Instant::now()) {
+                Some((next, next_turn)) => {
+                    plan = next;
+                    turn = next_turn;
+                }
+                None => return,
+            }
+        }
+    }
+
+    async fn notice(&self, plan: &Plan, text: &str) {
+        if !plan.deliberate {
+            return;
+        }
+        let message = Outgoing {
+            content: text.to_owned(),
+            speaker: Speaker::Bot,
+            reply_to: Some(plan.message.message),
+            ping_users: Vec::new(),
+        };
+        if let Err(err) = self.surface.send(plan.message.channel, message).await {
+            tracing::warn!(error = %err, "sending a notice failed");
+        }
+    }
+
+    async fn execute(&self, plan: &Plan, turn: &Turn) {
+        let message = &plan.message;
+        let scope = Scope::server(plan.server);
+        let today = Utc::now().date_naive();
+        if plan.from_person {
+            let kind = plan.settings.cooldown_kind;
+            let key = cooldown_key(
+                kind,
+                message.author_is_admin,
+                message.author.id.get(),
+                message.channel.get(),
+            );
+            if let Some(key) = key {
+                let length =
+                    Duration::from_secs(u64::try_from(plan.settings.cooldown_seconds).unwrap_or(0));
+                if let Err(left) =
+                    self.cooldowns.try_start(plan.server.get(), &key, length, Instant::now())
+                {
+                    self.notice(
+                        plan,
+                        &format!("Slow down a little: try again in {} s.", left.as_secs().max(1)),
+                    )
+                    .await;
+                    return;
+                }
+            }
+            if self.active.acquire(message.author.id, plan.server.get()).is_err() {
+                self.notice(plan, "I'm still busy with earlier messages; give me a moment.").await;
+                return;
+            }
+            // Security: spend abuse. The quota check fails closed: a database error refuses the turn.
+            let verdict =
+                quotas::check(&self.store, scope, QuotaKind::Text, message.author.id, today).await;
+            let refusal = match verdict {
+                Ok(QuotaVerdict::Allowed) => None,
+                Ok(QuotaVerdict::UserExhausted { resets_on }) => Some(format!(
+                    "You've used today's messages; your allowance resets on {resets_on}."
+                )),
+                Ok(QuotaVerdict::PoolExhausted { resets_on }) => {
+                    Some(format!("This server's message pool is used up until {resets_on}."))
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "quota check failed; refusing the turn");
+                    Some("I can't check this server's quota right now, so I won't answer. Try again later.".to_owned())
+                }
+            };
+            if let Some(text) = refusal {
+                self.active.release(message.author.id, plan.server.get());
+                self.notice(plan, &text).await;
+                return;
+            }
+        }
+
+        let typing_done = turn.cancel.child_token();
+        let typing = {
+            let done = typing_done.clone();
+            let channel = message.channel;
+            let every = self.options.typing_every;
+            let surface = &self.surface;
+            async move {
+                loop {
+                    let _ = surface.typing(channel).await;
+                    tokio::select! {
+                        () = done.cancelled() => return,
+                        () = tokio::time::sleep(every) => {}
+                    }
+                }
+            }
+        };
+        let answer = async {
+            let mut ok = true;
+            for &idx in &plan.chosen {
+                if turn.cancel.is_cancelled() {
+                    break;
+                }
+                ok &= self.answer_as(plan, idx, &turn.cancel).await;
+            }
+            typing_done.cancel();
+            ok
+        };
+        let ((), ok) = tokio::join!(typing, answer);
+        if plan.from_person {
+            if ok
+                && !turn.cancel.is_cancelled()
+                && let Err(err) =
+                    quotas::record(&self.store, scope, QuotaKind::Text, message.author.id, today)
+                        .await
+            {
+                tracing::error!(error = %err, "recording quota usage failed");
+            }
+            self.active.release(message.author.id, plan.server.get());
+        }
+    }
+
+    /// Generates and delivers one persona's answer; false when it failed.
+    async fn answer_as(&self, plan: &Plan, idx: usize, cancel: &CancellationToken) -> bool {
+        let Some(persona) = plan.personas.get(idx) else { return false };
+        let request = match self.request_for(plan, persona).await {
+            Ok(request) => request,
+            Err(err) => {
+                tracing::error!(error = %err, "building the prompt failed");
+                return false;
+            }
+        };
+        let mut delivery = Delivery::new(self, plan, persona);
+        let stream = tokio::select! {
+            () = cancel.cancelled() => return false,
+            stream = self.llm.stream(&self.chain, &request) => stream,
+        };
+        let mut stream = match stream {
+            Ok(stream) => stream,
+            Err(err) => {
+                let incident = incident_id();
+                tracing::error!(%incident, code = err.code(), error = %err, "generation failed");
+                self.notice(
+                    plan,
+                    &format!("Sorry, I couldn't reach the model right now (incident {incident})."),
+                )
+                .await;
+                return false;
+            }
+        };
+        loop {
+            let event = tokio::select! {
+                () = cancel.cancelled() => return false,
+                event = stream.next() => event,
+            };
+            match event {
+                None => break,
+                Some(Ok(StreamEvent::Text(text))) => {
+                    if !delivery.push(&text).await {
+                        break;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => {
+                    let incident = incident_id();
+                    tracing::error!(%incident, code = err.code(), error = %err, "the stream failed");
+                    delivery.finish().await;
+                    if delivery.sent == 0 {
+                        self.notice(
+                            plan,
+                            &format!("Sorry, my answer broke off (incident {incident})."),
+                        )
+                        .await;
+                    }
+                    return false;
+                }
+            }
+        }
+        delivery.finish().await;
+        true
+    }
+
+    async fn request_for(
+        &self,
+        plan: &Plan,
+        persona: &Persona,
+    ) -> Result<ChatRequest, tomori_store::StoreError> {
+        let scope = Scope::server(plan.server);
+        let limit = usize::try_from(plan.settings.message_fetch_limit).unwrap_or(80);
+        let recent = lock(&self.history).recent(plan.message.channel, limit);
+        let server_memories: Vec<String> =
+            memories::list_server(&self.store, scope, persona.lineage)
+                .await?
+                .into_iter()
+                .map(|m| m.content)
+                .collect();
+        let mut handles = Handles::default();
+        let mut history = Vec::with_capacity(recent.len());
+        let mut participants: Vec<String> = Vec::new();
+        for item in &recent {
+            let handle = handles.message_handle(item.id);
+            let reply_to = item.reply_to.map(|r| handles.message_handle(r));
+            let media = item.attachments.iter().map(|url| handles.media_handle(url)).collect();
+            let own = item
+                .persona
+                .as_deref()
+                .is_some_and(|name| name.eq_ignore_ascii_case(&persona.nickname));
+            let author = item.persona.clone().unwrap_or_else(|| item.author_name.clone());
+            if item.persona.is_none() && !participants.contains(&item.author_name) {
+                participants.push(item.author_name.clone());
+            }
+            history.push(HistoryItem {
+                handle,
+                author,
+                own,
+                content: item.content.clone(),
+                reply_to,
+                media,
+            });
+        }
+        // Personal memories of the person being answered, when their privacy level and the server allow.
+        let mut personal: Vec<String> = Vec::new();
+        if plan.from_person && plan.settings.feature(Feature::PersonalMemories) {
+            let user = self.store.resolve_user(plan.message.author.id).await?;
+            let user_scope = Scope::user(user);
+            if users::get(&self.store, user_scope)
+                .await
+                .is_ok_and(|u| u.privacy == PrivacyLevel::Minimal)
+            {
+                personal = memories::list_personal(&self.store, user_scope, persona.lineage)
+                    .await?
+                    .into_iter()
+                    .map(|m| m.content)
+                    .collect();
+            }
+        }
+        let participant_views: Vec<ParticipantView<'_>> = participants
+            .iter()
+            .map(|name| ParticipantView {
+                name,
+                memories: if *name == plan.message.author.name { &personal } else { &[] },
+            })
+            .collect();
+        let dialogues: Vec<(String, String)> =
+            persona.sample_dialogues.iter().map(|d| (d.user.clone(), d.bot.clone())).collect();
+        let others: Vec<&str> = plan
+            .personas
+            .iter()
+            .filter(|p| p.id != persona.id)
+            .map(|p| p.nickname.as_str())
+            .collect();
+        let now =
+            format!("{} ({})", Utc::now().format("%Y-%m-%d %H:%M UTC"), plan.settings.timezone);
+        let input = PromptInput {
+            persona: PersonaView {
+                name: &persona.nickname,
+                prompt: &persona.prompt,
+                attributes: &persona.attributes,
+                sample_dialogues: &dialogues,
+            },
+            other_personas: &others,
+            system_prompt: plan.settings.system_prompt.as_deref(),
+            server_name: None,
+            now: &now,
+            server_memories: &server_memories,
+            participants: &participant_views,
+            history: &history,
+            context_note: plan.settings.context_note.as_deref(),
+            budget_chars: self.options.prompt_budget_chars,
+        };
+        let (prompt, warnings) = prompt::assemble(&input);
+        if !warnings.is_empty() {
+            tracing::debug!(?warnings, "prompt trimmed");
+        }
+        let messages = prompt
+            .messages
+            .into_iter()
+            .map(|m| match m.role {
+                PromptRole::User => Message::user(m.content),
+                PromptRole::Assistant => Message::assistant(m.content),
+            })
+            .collect();
+        Ok(ChatRequest { system: vec![prompt.system], messages, ..ChatRequest::default() })
+    }
+}
+
+async fn managed_webhook_for_reply(
+    store: &Store,
+    scope: Scope,
+    message: &Inbound,
+) -> Option<Snowflake> {
+    if message.reply_to.as_ref().is_none_or(|r| r.webhook.is_none()) {
+        return None;
+    }
+    webhooks::get(store, scope, message.channel).await.ok().flatten().map(|w| w.webhook_id)
+}
+
+/// Whether the message's channel, or the thread's parent, is in `set`.
+fn in_channel_set(set: &[Snowflake], message: &Inbound) -> bool {
+    set.contains(&message.channel)
+        || message.parent_channel.is_some_and(|parent| set.contains(&parent))
+}
+
+fn main_name(personas: &[Persona]) -> String {
+    personas.iter().find(|p| p.is_main).map(|p| p.nickname.clone()).unwrap_or_default()
+}
+
+fn incident_id() -> String {
+    let mut bytes = [0_u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sends an answer as it is generated: whole paragraphs as soon as they are complete, the rest at
+/// the end; reasoning and labels stripped, mentions made safe, within the send limit.
+struct Delivery<'a, S> {
+    inner: &'a Inner<S>,
+    plan: &'a Plan,
+    persona: &'a Persona,
+    raw: String,
+    /// Characters of the visible text already sent.
+    sent_chars: usize,
+    /// Messages sent.
+    sent: usize,
+    /// The most messages this turn may send.
+    limit: usize,
+    stopped: bool,
+}
+
+impl<'a, S: ChatSurface> Delivery<'a, S> {
+    fn new(inner: &'a Inner<S>, plan: &'a Plan, persona: &'a Persona) -> Self {
+        let server_limit = usize::try_from(plan.settings.send_limit).unwrap_or(0);
+        let limit = if server_limit == 0 {
+            inner.options.flood_cap
+        } else {
+            server_limit.min(inner.options.flood_cap)
+        };
+        Self {
+            inner,
+            plan,
+            persona,
+            raw: String::new(),
+            sent_chars: 0,
+            sent: 0,
+            limit,
+            stopped: false,
+        }
+    }
+
+    fn visible(&self) -> String {
+        let separated = strip_reasoning(&self.raw);
+        let others: Vec<&str> = self
+            .plan
+            .personas
+            .iter()
+            .filter(|p| p.id != self.persona.id)
+            .map(|p| p.nickname.as_str())
+            .collect();
+        strip_labels(&separated.visible, &self.persona.nickname, &others)
+    }
+
+    /// Adds generated text; sends what is complete. False once the turn must stop generating.
+    async fn push(&mut self, text: &str) -> bool {
+        self.raw.push_str(text);
+        let visible = self.visible();
+        let pending: String = visible.chars().skip(self.sent_chars).collect();
+        // Send up to the last paragraph break, once there is one and enough text to be worth a message.
+        if let Some(cut) = pending.rfind("\n\n")
+            && (pending.chars().count() > 400 || pending.chars().count() > MAX_MESSAGE_CHARS)
+        {
+            let ready = pending.get(..cut).unwrap_or_default().to_owned();
+            self.sent_chars += ready.chars().count();
+            self.send(&ready).await;
+        }
+        !self.stopped
+    }
+
+    /// Sends whatever is left.
+    async fn finish(&mut self) {
+        let visible = self.visible();
+        let pending: String = visible.chars().skip(self.sent_chars).collect();
+        self.sent_chars += pending.chars().count();
+        self.send(&pending).await;
+    }
+
+    async fn send(&mut self, text: &str) {
+        if self.stopped || text.trim().is_empty() {
+            return;
+        }
+        let views = participants(self.inner, self.plan);
+        for chunk in split_message(text, MAX_MESSAGE_CHARS) {
+            if self.sent >= self.limit {
+                self.stopped = true;
+                let note = Outgoing {
+                    content: "(I'll stop here: that's as many messages as I may send at once.)"
+                        .to_owned(),
+                    speaker: speaker(self.persona),
+                    reply_to: None,
+                    ping_users: Vec::new(),
+                };
+                let _ = self.inner.surface.send(self.plan.message.channel, note).await;
+                return;
+            }
+            let content = resolve_mentions(&chunk, &views);
+            let ping_users = views
+                .iter()
+                .filter(|p| content.contains(&format!("<@{}>", p.user_id)))
+                .filter_map(|p| Snowflake::new(p.user_id).ok())
+                .collect();
+            let outgoing = Outgoing {
+                content,
+                speaker: speaker(self.persona),
+                reply_to: (self.sent == 0 && self.plan.deliberate)
+                    .then_some(self.plan.message.message),
+                ping_users,
+            };
+            match self.inner.surface.send(self.plan.message.channel, outgoing).await {
+                Ok(_) => self.sent += 1,
+                Err(err) => {
+                    tracing::warn!(error = %err, "sending a reply failed");
+                    self.stopped = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn speaker(persona: &Persona) -> Speaker {
+    if persona.is_main {
+        Speaker::Bot
+    } else {
+        Speaker::Persona { name: persona.nickname.clone(), avatar_url: persona.avatar_url.clone() }
+    }
+}
+
+/// People in the channel's recent history, for resolving `@name` in the answer: only someone the
+/// conversation already contains can be pinged.
+fn participants<S>(inner: &Inner<S>, plan: &Plan) -> Vec<Participant> {
+    let recent = lock(&inner.history).recent(plan.message.channel, inner.options.history_capacity);
+    let mut people: Vec<Participant> = Vec::new();
+    for item in recent.iter().filter(|m| m.persona.is_none()) {
+        if people.iter().any(|p| p.user_id == item.author.get()) {
+            continue;
+        }
+        people.push(Participant {
+            names: vec![item.author_name.clone()],
+            user_id: item.author.get(),
+        });
+    }
+    people
+}

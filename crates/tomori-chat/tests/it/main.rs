@@ -1,0 +1,156 @@
+//! The engine end to end below the platform: a real database, a fake LLM server on loopback
+//! speaking the OpenAI wire format, and a recording [`ChatSurface`] in place of Discord.
+
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
+
+mod turns;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tomori_chat::engine::{Engine, EngineOptions};
+use tomori_chat::surface::{ChatSurface, Inbound, InboundAuthor, Outgoing, SurfaceError};
+use tomori_core::id::{ServerId, Snowflake};
+use tomori_llm::{Endpoint, Llm, Target, Timeouts, Wire, client_for};
+use tomori_net::Policy;
+use tomori_store::audit::Actor;
+use tomori_store::personas::{self, NewPersona};
+use tomori_store::{Scope, Store};
+use tomori_testkit::TestDb;
+use tomori_testkit::fake_llm::{FakeLlm, WireFormat};
+
+pub(crate) const BOT: u64 = 900;
+pub(crate) const GUILD: u64 = 500;
+pub(crate) const CHANNEL: u64 = 600;
+pub(crate) const ALICE: u64 = 11;
+pub(crate) const BOB: u64 = 12;
+
+pub(crate) fn id(raw: u64) -> Snowflake {
+    Snowflake::new(raw).unwrap()
+}
+
+/// Everything the engine sends, in order.
+#[derive(Default)]
+pub(crate) struct Recorder {
+    sent: Mutex<Vec<Outgoing>>,
+    typing: Mutex<u32>,
+    next_id: Mutex<u64>,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct RecordingSurface(pub(crate) Arc<Recorder>);
+
+impl ChatSurface for RecordingSurface {
+    async fn send(
+        &self,
+        _channel: Snowflake,
+        message: Outgoing,
+    ) -> Result<Snowflake, SurfaceError> {
+        self.0.sent.lock().unwrap().push(message);
+        let mut next = self.0.next_id.lock().unwrap();
+        *next += 1;
+        Snowflake::new(10_000 + *next).map_err(|_| SurfaceError::NotFound)
+    }
+
+    async fn typing(&self, _channel: Snowflake) -> Result<(), SurfaceError> {
+        *self.0.typing.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+pub(crate) struct Harness {
+    pub(crate) _db: TestDb,
+    pub(crate) store: Store,
+    pub(crate) server: ServerId,
+    pub(crate) engine: Engine<RecordingSurface>,
+    pub(crate) surface: RecordingSurface,
+    pub(crate) llm: FakeLlm,
+    next_message: Mutex<u64>,
+}
+
+impl Harness {
+    /// A guild with a main persona "Tomori" and an alter "Kaede".
+    pub(crate) async fn new() -> Self {
+        let db = TestDb::new().await;
+        let store = db.store().await;
+        let server = store.resolve_guild(id(GUILD)).await.unwrap();
+        for name in ["Tomori", "Kaede"] {
+            personas::create(
+                &store,
+                Scope::server(server),
+                Actor::Operator,
+                NewPersona {
+                    nickname: name.into(),
+                    prompt: format!("You are {name}."),
+                    ..NewPersona::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let llm = FakeLlm::start(WireFormat::OpenAi).await;
+        // The instance provider comes from the operator's config: loopback is allowed there.
+        let policy = Policy::operator();
+        let endpoint = Endpoint::new(Wire::OpenAiCompatible, &llm.base_url(), &policy).unwrap();
+        let client = client_for(policy, &Timeouts::default()).unwrap();
+        let target = Target::new("local", "local", endpoint, "fake-model", client);
+        let surface = RecordingSurface::default();
+        let options =
+            EngineOptions { typing_every: Duration::from_millis(50), ..EngineOptions::default() };
+        let engine =
+            Engine::new(store.clone(), surface.clone(), Llm::default(), vec![target], options);
+        engine.set_bot_user(id(BOT));
+        Self { _db: db, store, server, engine, surface, llm, next_message: Mutex::new(1000) }
+    }
+
+    /// A message from a person in the test channel.
+    pub(crate) fn message(&self, author: u64, name: &str, content: &str) -> Inbound {
+        let mut next = self.next_message.lock().unwrap();
+        *next += 1;
+        Inbound {
+            guild: Some(id(GUILD)),
+            channel: id(CHANNEL),
+            parent_channel: None,
+            message: id(*next),
+            author: InboundAuthor {
+                id: id(author),
+                name: name.into(),
+                is_bot: false,
+                webhook: None,
+            },
+            content: content.into(),
+            mentions_bot: content.contains(&format!("<@{BOT}>")),
+            mentions: Vec::new(),
+            reply_to: None,
+            author_roles: Vec::new(),
+            author_is_admin: false,
+            attachments: Vec::new(),
+        }
+    }
+
+    pub(crate) fn sent(&self) -> Vec<Outgoing> {
+        self.surface.0.sent.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` messages were sent (or fails after a few seconds).
+    pub(crate) async fn wait_sent(&self, n: usize) -> Vec<Outgoing> {
+        for _ in 0..200 {
+            let sent = self.sent();
+            if sent.len() >= n {
+                return sent;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("expected {n} messages, got {:?}", self.sent());
+    }
+
+    /// Lets in-flight work finish, then returns what was sent.
+    pub(crate) async fn settle(&self) -> Vec<Outgoing> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.sent()
+    }
+
+    pub(crate) fn typing_count(&self) -> u32 {
+        *self.surface.0.typing.lock().unwrap()
+    }
+}

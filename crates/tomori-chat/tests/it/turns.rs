@@ -1,0 +1,179 @@
+use std::time::Duration;
+
+use tomori_chat::surface::Speaker;
+use tomori_core::privacy::PrivacyLevel;
+use tomori_core::quota::QuotaLimits;
+use tomori_core::settings::CooldownKind;
+use tomori_store::quotas::{self, QuotaKind};
+use tomori_store::{Scope, users};
+use tomori_testkit::fake_llm::Turn;
+
+use crate::{ALICE, BOB, Harness, id};
+
+#[tokio::test]
+async fn a_mention_gets_a_streamed_reply_that_replies_to_it() {
+    let h = Harness::new().await;
+    h.llm.push_turn(Turn::new().text("Hello ").text("alice!"));
+    let msg = h.message(ALICE, "alice", "<@900> hi there");
+    let trigger = msg.message;
+    h.engine.handle(msg).await;
+    let sent = h.wait_sent(1).await;
+    assert_eq!(sent[0].content, "Hello alice!");
+    assert_eq!(sent[0].speaker, Speaker::Bot);
+    assert_eq!(sent[0].reply_to, Some(trigger));
+    assert!(h.typing_count() >= 1, "the typing indicator is shown");
+    // What the model was sent: the persona, and the message with an opaque handle, no raw ids.
+    let request = &h.llm.requests()[0];
+    let body = String::from_utf8_lossy(&request.body).into_owned();
+    assert!(body.contains("You are Tomori."), "{body}");
+    assert!(body.contains("[ref_1] alice: <@900> hi there"), "{body}");
+    assert!(!body.contains(&trigger.to_string()), "raw message ids never reach the model");
+}
+
+#[tokio::test]
+async fn long_answers_arrive_as_several_messages_of_at_most_1950_characters() {
+    let h = Harness::new().await;
+    let paragraph = "Tomori explains things at length. ".repeat(40);
+    let mut turn = Turn::new();
+    for _ in 0..4 {
+        turn = turn.text(&format!("{}\n\n", paragraph.trim()));
+    }
+    h.llm.push_turn(turn);
+    h.engine.handle(h.message(ALICE, "alice", "tomori, explain")).await;
+    let sent = h.settle().await;
+    assert!(sent.len() >= 2, "{sent:?}");
+    assert!(sent.iter().all(|m| m.content.chars().count() <= 1950));
+    assert_eq!(
+        sent.iter().filter(|m| m.reply_to.is_some()).count(),
+        1,
+        "only the first message replies"
+    );
+}
+
+#[tokio::test]
+async fn an_alter_speaks_through_its_webhook_identity() {
+    let h = Harness::new().await;
+    h.llm.push_turn(Turn::new().text("Kaede here."));
+    h.engine.handle(h.message(ALICE, "alice", "kaede, are you there?")).await;
+    let sent = h.wait_sent(1).await;
+    assert_eq!(sent[0].speaker, Speaker::Persona { name: "Kaede".into(), avatar_url: None });
+    assert!(String::from_utf8_lossy(&h.llm.requests()[0].body).contains("You are Kaede."));
+}
+
+#[tokio::test]
+async fn two_personas_triggered_by_one_message_answer_in_order() {
+    let h = Harness::new().await;
+    h.llm.push_turn(Turn::new().text("Kaede first."));
+    h.llm.push_turn(Turn::new().text("Then Tomori."));
+    h.engine.handle(h.message(ALICE, "alice", "kaede and tomori, hello")).await;
+    let sent = h.wait_sent(2).await;
+    assert!(matches!(&sent[0].speaker, Speaker::Persona { name, .. } if name == "Kaede"));
+    assert_eq!(sent[0].content, "Kaede first.");
+    assert_eq!(sent[1].speaker, Speaker::Bot);
+    assert_eq!(sent[1].content, "Then Tomori.");
+}
+
+#[tokio::test]
+async fn a_privacy_2_user_is_ignored() {
+    let h = Harness::new().await;
+    let bob = h.store.resolve_user(id(BOB)).await.unwrap();
+    users::set_privacy(
+        &h.store,
+        Scope::user(bob),
+        tomori_store::audit::Actor::Discord(id(BOB)),
+        PrivacyLevel::Full,
+    )
+    .await
+    .unwrap();
+    h.engine.handle(h.message(BOB, "bob", "tomori, hi")).await;
+    assert!(h.settle().await.is_empty());
+    assert!(h.llm.requests().is_empty(), "nothing of a privacy-2 user goes to the model");
+}
+
+#[tokio::test]
+async fn everyone_in_model_output_does_not_ping() {
+    let h = Harness::new().await;
+    h.llm.push_turn(Turn::new().text("@everyone wake up! and @alice too"));
+    h.engine.handle(h.message(ALICE, "alice", "tomori, announce it")).await;
+    let sent = h.wait_sent(1).await;
+    assert!(!sent[0].content.contains("@everyone"), "{}", sent[0].content);
+    assert!(sent[0].content.contains(&format!("<@{ALICE}>")), "a known participant is mentioned");
+    assert_eq!(sent[0].ping_users, vec![id(ALICE)]);
+}
+
+#[tokio::test]
+async fn quota_refusals_reach_the_user_and_nothing_is_generated() {
+    let h = Harness::new().await;
+    let limits =
+        QuotaLimits { enabled: true, per_user_daily: 1, server_pool: 0, reset_period_days: 1 };
+    quotas::set_limits(&h.store, Scope::server(h.server), QuotaKind::Text, limits).await.unwrap();
+    h.llm.push_turn(Turn::new().text("First answer."));
+    h.engine.handle(h.message(ALICE, "alice", "tomori, one")).await;
+    h.wait_sent(1).await;
+    h.engine.handle(h.message(ALICE, "alice", "tomori, two")).await;
+    let sent = h.wait_sent(2).await;
+    assert!(sent[1].content.contains("used today's messages"), "{}", sent[1].content);
+    assert_eq!(h.llm.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn cooldown_refusals_reach_the_user() {
+    let h = Harness::new().await;
+    set_cooldown(&h, CooldownKind::PerUser, 60).await;
+    h.llm.push_turn(Turn::new().text("Hi!"));
+    h.engine.handle(h.message(ALICE, "alice", "tomori, hi")).await;
+    h.wait_sent(1).await;
+    h.engine.handle(h.message(ALICE, "alice", "tomori, again")).await;
+    let sent = h.wait_sent(2).await;
+    assert!(sent[1].content.contains("Slow down"), "{}", sent[1].content);
+    // Another user is not affected by alice's cooldown.
+    h.llm.push_turn(Turn::new().text("Hi bob!"));
+    h.engine.handle(h.message(BOB, "bob", "tomori, hello")).await;
+    let sent = h.wait_sent(3).await;
+    assert_eq!(sent[2].content, "Hi bob!");
+}
+
+async fn set_cooldown(h: &Harness, kind: CooldownKind, seconds: i32) {
+    tomori_testkit::set_cooldown(h._db.owner(), h.server.get(), kind.name(), seconds).await;
+}
+
+#[tokio::test]
+async fn messages_arriving_during_a_turn_wait_in_order() {
+    let h = Harness::new().await;
+    h.llm.push_turn(Turn::new().pause(Duration::from_millis(300)).text("To alice."));
+    h.llm.push_turn(Turn::new().text("To bob."));
+    h.engine.handle(h.message(ALICE, "alice", "tomori, first")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.engine.handle(h.message(BOB, "bob", "tomori, second")).await;
+    let sent = h.wait_sent(2).await;
+    assert_eq!(sent[0].content, "To alice.");
+    assert_eq!(sent[1].content, "To bob.");
+}
+
+#[tokio::test]
+async fn a_follow_up_interrupts_a_streaming_turn() {
+    let h = Harness::new().await;
+    h.llm.push_turn(
+        Turn::new().text("Start of a long").pause(Duration::from_secs(2)).text(" answer."),
+    );
+    h.llm.push_turn(Turn::new().text("Answer to the follow-up."));
+    h.engine.handle(h.message(ALICE, "alice", "tomori, tell me a story")).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.engine.handle(h.message(ALICE, "alice", "tomori, actually a poem")).await;
+    let sent = h.settle().await;
+    assert_eq!(
+        sent.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+        ["Answer to the follow-up."]
+    );
+}
+
+#[tokio::test]
+async fn kill_ends_the_turn() {
+    let h = Harness::new().await;
+    h.llm.push_turn(Turn::new().pause(Duration::from_secs(2)).text("too late"));
+    h.engine.handle(h.message(ALICE, "alice", "tomori, slow one")).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(h.engine.kill(id(crate::CHANNEL)));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(h.sent().is_empty());
+}

@@ -1,0 +1,62 @@
+//! tomori-llm: the provider layer. One request model, one streaming event model, three wire
+//! formats, and the reliability around them (timeouts, retries, key pools, degradation,
+//! fallback).
+//!
+//! Invariant: provider wire types never leave their adapter module (`openai`, `anthropic`,
+//! `gemini`); everything public is provider-neutral. Every call goes through a
+//! [`tomori_net::Client`] whose policy belongs to whoever configured the endpoint (operator,
+//! server or personal scope), so an admin's or a user's endpoint URL is judged like any other
+//! user-supplied URL, DNS answers and redirects included. The crate knows nothing about Discord,
+//! the database or personas: the engine hands it [`KeyCandidates`] and a [`ModelCatalogue`] it
+//! built from tomori-store and the config.
+//!
+//! The layers, from data to IO:
+//! - [`ChatRequest`] (system blocks, [`Message`]s with roles, speaker names and [`Part`]s,
+//!   [`ToolSpec`]s in inlined draft-07 JSON Schema, [`Sampler`], [`ThinkingLevel`]) in;
+//!   [`StreamEvent`]s (text, reasoning, whole tool calls, usage, notices, [`FinishReason`]) out,
+//!   folded by [`Completion`].
+//! - [`SseParser`] and [`StreamDecoder`]: bytes to events, pure and split-anywhere safe, with
+//!   size caps; bad input is a classified [`LlmError`], never a panic.
+//! - [`Degradation`]: the ladder for endpoints that reject a parameter.
+//! - [`KeyCandidates`] and [`KeyPools`]: personal before server before instance keys; least
+//!   used first; 60 s rest after a 429, 300 s after other failures; time injected ([`Clock`]).
+//! - [`ModelCatalogue`]: capabilities from config data.
+//! - [`Llm`]: retries, keys, ladder and the fallback chain of [`Target`]s, over tomori-net.
+//!
+//! Secrets: API keys are [`secrecy::SecretString`]s inside [`ApiKey`], whose `Debug` shows an id
+//! only; they are sent only as secret headers, and provider messages quoting them are scrubbed
+//! before they reach an error.
+
+mod anthropic;
+mod call;
+mod catalogue;
+mod decode;
+mod degrade;
+mod endpoint;
+mod error;
+mod event;
+mod gemini;
+mod history;
+mod keys;
+mod llm;
+mod openai;
+mod request;
+mod sse;
+
+pub use call::{Answered, ChatStream};
+pub use catalogue::{Capabilities, CatalogueError, ModelCatalogue, ModelEntry, shape_for};
+pub use decode::{StreamDecoder, decode_all};
+pub use degrade::Degradation;
+pub use endpoint::{Endpoint, EndpointOptions, StreamLimits, Timeouts, Wire, client_for};
+pub use error::{LlmError, MAX_PROVIDER_MESSAGE, TimeoutPhase};
+pub use event::{Completion, FinishReason, Notice, StreamEvent, Usage};
+pub use keys::{
+    ApiKey, Clock, ERROR_COOLDOWN, KeyCandidates, KeyOutcome, KeyPools, KeySource, KeyStats,
+    MAX_KEY_ATTEMPTS, ManualClock, RATE_LIMIT_COOLDOWN, SystemClock,
+};
+pub use llm::{Embeddings, Llm, RetryPolicy, Target};
+pub use request::{
+    ChatRequest, EmbeddingRequest, Image, ImageSource, Message, Param, Part, Reasoning, Role,
+    Sampler, ThinkingLevel, ToolCall, ToolResult, ToolSpec,
+};
+pub use sse::{SseEvent, SseItem, SseParser};

@@ -1,0 +1,358 @@
+//! The provider-neutral chat request: system blocks, messages with roles and speaker names, media,
+//! tools, sampler parameters and the thinking level.
+//!
+//! Adapters translate this into their wire format; nothing here knows a wire format. Tool schemas
+//! are checked when a [`ToolSpec`] is made (JSON Schema draft-07, inlined, no `$ref`), so every
+//! adapter can pass them through unchanged.
+
+use serde_json::Value;
+
+use crate::error::LlmError;
+
+/// One generation request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChatRequest {
+    /// System blocks, in order (persona, rules, memories...). Adapters join or list them as their
+    /// wire format wants.
+    pub system: Vec<String>,
+    /// The conversation, oldest first.
+    pub messages: Vec<Message>,
+    /// Tools the model may call.
+    pub tools: Vec<ToolSpec>,
+    /// Sampler parameters; unset ones are not sent.
+    pub sampler: Sampler,
+    /// How much the model should think before answering.
+    pub thinking: ThinkingLevel,
+}
+
+impl ChatRequest {
+    /// Whether any message carries an image.
+    pub fn has_images(&self) -> bool {
+        self.messages.iter().any(|m| m.parts.iter().any(|p| matches!(p, Part::Image(_))))
+    }
+
+    /// Checks what every adapter relies on: at least one message, and tool names unique.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRequest` naming the problem.
+    pub fn validate(&self) -> Result<(), LlmError> {
+        if self.messages.is_empty() {
+            return Err(LlmError::invalid("a chat request needs at least one message"));
+        }
+        let mut names: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(LlmError::invalid(format!("tool {} is declared twice", pair[0])));
+        }
+        Ok(())
+    }
+}
+
+/// Who wrote a message. System text lives in [`ChatRequest::system`]; tool results are messages
+/// of their own so that every wire format can place them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A person in the channel (or the engine speaking for them).
+    User,
+    /// The model (one of our personas).
+    Assistant,
+    /// Results of tool calls the assistant made in the previous message.
+    Tool,
+}
+
+/// One message of the conversation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// Who wrote it.
+    pub role: Role,
+    /// Speaker's display name, for group chats where several people talk.
+    pub name: Option<String>,
+    /// Content, in order.
+    pub parts: Vec<Part>,
+}
+
+impl Message {
+    /// A user message with one text part.
+    pub fn user(text: impl Into<String>) -> Self {
+        Message { role: Role::User, name: None, parts: vec![Part::Text(text.into())] }
+    }
+
+    /// An assistant message with one text part.
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Message { role: Role::Assistant, name: None, parts: vec![Part::Text(text.into())] }
+    }
+
+    /// Sets the speaker name.
+    #[must_use]
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Adds a part.
+    #[must_use]
+    pub fn with(mut self, part: Part) -> Self {
+        self.parts.push(part);
+        self
+    }
+}
+
+/// A piece of message content.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Part {
+    /// Plain text.
+    Text(String),
+    /// An image the model should see.
+    Image(Image),
+    /// A tool call the assistant made (assistant messages only).
+    ToolCall(ToolCall),
+    /// The result of a tool call (tool messages only).
+    ToolResult(ToolResult),
+    /// The assistant's earlier reasoning, sent back where the provider needs it (Anthropic
+    /// thinking blocks with signatures, DeepSeek `reasoning_content` across tool turns).
+    Reasoning(Reasoning),
+}
+
+/// Image content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    /// Media type, e.g. `image/png`.
+    pub media_type: String,
+    /// Where the bytes are.
+    pub source: ImageSource,
+}
+
+/// Where an image's bytes are. The engine downloads attachments itself (through tomori-net's
+/// `safe_download`) and passes base64, so providers never fetch user-supplied URLs for us.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageSource {
+    /// Base64 data (no `data:` prefix).
+    Base64(String),
+    /// An https URL the provider fetches itself.
+    Url(String),
+}
+
+/// A tool call, as the model made it; arguments are always a parsed JSON value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCall {
+    /// Provider's id for the call, echoed with the result (generated when the provider has none).
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments, a JSON object.
+    pub arguments: Value,
+    /// Opaque signature to send back with the call (Gemini `thoughtSignature`).
+    pub signature: Option<String>,
+}
+
+/// The result of one tool call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolResult {
+    /// The call's id.
+    pub call_id: String,
+    /// The tool's name (Gemini matches results by name).
+    pub name: String,
+    /// What the tool returned, as text.
+    pub content: String,
+    /// Whether the tool failed.
+    pub is_error: bool,
+}
+
+/// Earlier reasoning of the assistant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reasoning {
+    /// Reasoning text.
+    pub text: String,
+    /// Provider signature that authenticates it (Anthropic thinking, Gemini thought parts).
+    pub signature: Option<String>,
+}
+
+/// A tool the model may call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolSpec {
+    /// Name: ASCII letters, digits, `_` and `-`, 1 to 64 characters (the strictest provider rule).
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// JSON Schema draft-07 for the arguments: an object schema, inlined.
+    pub parameters: Value,
+}
+
+impl ToolSpec {
+    /// Makes a tool spec, checking the name and the schema.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRequest` when the name has characters providers refuse, or the schema is not an
+    /// object schema, or uses `$ref` / `$defs` / `definitions` (draft-07 inlined is the one shape
+    /// all three providers accept). A top-level `$schema` is removed rather than refused.
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        mut parameters: Value,
+    ) -> Result<Self, LlmError> {
+        let name = name.into();
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid_name {
+            return Err(LlmError::invalid(format!(
+                "tool name {name:?} must be 1 to 64 ASCII letters, digits, '_' or '-'"
+            )));
+        }
+        let Some(root) = parameters.as_object_mut() else {
+            return Err(LlmError::invalid(format!(
+                "tool {name}: the schema must be a JSON object"
+            )));
+        };
+        root.remove("$schema");
+        if root.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(LlmError::invalid(format!(
+                "tool {name}: the schema must have \"type\": \"object\""
+            )));
+        }
+        if let Some(keyword) = find_reference(&parameters) {
+            return Err(LlmError::invalid(format!(
+                "tool {name}: the schema uses {keyword}; inline it (draft-07, no references)"
+            )));
+        }
+        Ok(ToolSpec { name, description: description.into(), parameters })
+    }
+}
+
+/// The first reference keyword anywhere in a schema. Property *names* may be anything, so only
+/// keys of schema objects are looked at, but a property literally named `$ref` is still refused:
+/// some providers choke on it either way.
+fn find_reference(value: &Value) -> Option<&'static str> {
+    match value {
+        Value::Object(map) => {
+            for keyword in ["$ref", "$defs", "definitions", "$dynamicRef"] {
+                if map.contains_key(keyword) {
+                    return Some(keyword);
+                }
+            }
+            map.values().find_map(find_reference)
+        }
+        Value::Array(items) => items.iter().find_map(find_reference),
+        _ => None,
+    }
+}
+
+/// Sampler parameters. `None` means "not sent": the provider's default applies.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sampler {
+    /// 0 to 2.
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    pub top_p: Option<f32>,
+    /// Top-k sampling (not OpenAI proper; OpenRouter, vLLM, Ollama and the others take it).
+    pub top_k: Option<u32>,
+    /// Min-p sampling (OpenAI-compatible local servers and OpenRouter).
+    pub min_p: Option<f32>,
+    /// Frequency penalty.
+    pub frequency_penalty: Option<f32>,
+    /// Presence penalty.
+    pub presence_penalty: Option<f32>,
+    /// Output token cap.
+    pub max_output_tokens: Option<u32>,
+    /// Stop strings.
+    pub stop: Vec<String>,
+}
+
+/// How much the model should reason before answering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ThinkingLevel {
+    /// The provider's default; nothing is sent.
+    #[default]
+    Auto,
+    /// Ask for no reasoning where the provider can turn it off.
+    None,
+    /// About 1,024 tokens of reasoning.
+    Low,
+    /// About 4,096 tokens.
+    Medium,
+    /// About 8,192 tokens.
+    High,
+}
+
+impl ThinkingLevel {
+    /// The reasoning budget in tokens for providers that take a number (TomoriBot's budgets).
+    pub fn budget_tokens(self) -> Option<u32> {
+        match self {
+            ThinkingLevel::Auto | ThinkingLevel::None => None,
+            ThinkingLevel::Low => Some(1024),
+            ThinkingLevel::Medium => Some(4096),
+            ThinkingLevel::High => Some(8192),
+        }
+    }
+
+    /// The effort word for providers that take one (`reasoning_effort`).
+    pub fn effort(self) -> Option<&'static str> {
+        match self {
+            ThinkingLevel::Auto | ThinkingLevel::None => None,
+            ThinkingLevel::Low => Some("low"),
+            ThinkingLevel::Medium => Some("medium"),
+            ThinkingLevel::High => Some("high"),
+        }
+    }
+}
+
+/// Optional request parameters, as the degradation ladder drops them one by one. The model and
+/// the messages are not here: they are never dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Param {
+    /// `stream_options` (OpenAI-compatible only).
+    StreamOptions,
+    /// Temperature.
+    Temperature,
+    /// Top-p.
+    TopP,
+    /// Top-k.
+    TopK,
+    /// Min-p.
+    MinP,
+    /// Frequency penalty.
+    FrequencyPenalty,
+    /// Presence penalty.
+    PresencePenalty,
+    /// Output token cap (never dropped where the provider requires it: Anthropic).
+    MaxOutputTokens,
+    /// Stop strings.
+    Stop,
+    /// Thinking / reasoning effort.
+    Thinking,
+    /// The tool list (dropped by name when an endpoint names it; otherwise a later rung).
+    Tools,
+}
+
+impl Param {
+    /// Stable snake_case name, for logs and notices.
+    pub fn code(self) -> &'static str {
+        match self {
+            Param::StreamOptions => "stream_options",
+            Param::Temperature => "temperature",
+            Param::TopP => "top_p",
+            Param::TopK => "top_k",
+            Param::MinP => "min_p",
+            Param::FrequencyPenalty => "frequency_penalty",
+            Param::PresencePenalty => "presence_penalty",
+            Param::MaxOutputTokens => "max_output_tokens",
+            Param::Stop => "stop",
+            Param::Thinking => "thinking",
+            Param::Tools => "tools",
+        }
+    }
+}
+
+/// A request to embed texts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmbeddingRequest {
+    /// The texts, each embedded separately.
+    pub inputs: Vec<String>,
+    /// Output dimensions, where the model can shorten its vectors.
+    pub dimensions: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests;

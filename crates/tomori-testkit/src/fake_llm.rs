@@ -1,0 +1,406 @@
+//! Fake LLM servers for tests: OpenAI-compatible, Anthropic Messages and Gemini wire formats on
+//! a loopback address, scripted per test and recording every request.
+//!
+//! A test queues [`Reply`]s (one per request, in order): a provider-neutral [`Turn`] (text,
+//! reasoning, tool calls, usage, an error mid-stream, a stall, malformed JSON) that the server
+//! renders in its wire format, a status with a body (a 429 with `Retry-After`, a 400 naming a
+//! parameter), or raw bytes cut into chunks. Standing [`Rule`]s answer every matching request
+//! the same way, the way an endpoint that refuses a parameter does. Every request is recorded
+//! (method, path, headers, body, JSON) so tests assert what was sent.
+//!
+//! The server speaks just enough HTTP/1.1 (one request per connection, chunked responses) and
+//! deliberately does not depend on tomori-llm: it is the other side of the wire. It stops by
+//! itself: connections are bounded, it gives up after [`SERVER_LIFETIME`], and it is aborted on
+//! drop.
+
+mod render;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use render::{FAKE_SIGNATURE, Finish, Turn};
+
+/// The loopback address fakes listen on by default. Not 127.0.0.1, so a test policy that allows
+/// exactly this address still proves the rest of loopback is refused.
+pub const FAKE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+/// A fake stops serving after this long, so a forgotten one cannot outlive its test run.
+pub const SERVER_LIFETIME: Duration = Duration::from_secs(120);
+const MAX_CONNECTIONS: usize = 256;
+const MAX_REQUEST_BYTES: usize = 8 << 20;
+
+/// The wire format a fake speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WireFormat {
+    /// OpenAI-compatible chat completions and embeddings.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Google Gemini.
+    Gemini,
+}
+
+impl WireFormat {
+    /// The base URL path a client is configured with for this format.
+    pub fn base_path(self) -> &'static str {
+        match self {
+            WireFormat::OpenAi => "/v1",
+            WireFormat::Anthropic => "",
+            WireFormat::Gemini => "/v1beta",
+        }
+    }
+}
+
+/// One request as the fake saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    /// `POST`, `GET`...
+    pub method: String,
+    /// Path with query.
+    pub path: String,
+    /// Headers, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// The body as JSON, when it is.
+    pub json: Option<Value>,
+}
+
+impl Recorded {
+    /// A header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the JSON body has `key` anywhere (an object key at any depth).
+    pub fn has_key(&self, key: &str) -> bool {
+        self.json.as_ref().is_some_and(|json| has_key(json, key))
+    }
+}
+
+fn has_key(value: &Value, key: &str) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(key) || map.values().any(|v| has_key(v, key)),
+        Value::Array(items) => items.iter().any(|v| has_key(v, key)),
+        _ => false,
+    }
+}
+
+/// A step of a streamed body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// These bytes, as one HTTP chunk.
+    Bytes(Vec<u8>),
+    /// A pause.
+    Pause(Duration),
+    /// Stop sending but keep the connection open (until the client gives up or the fake
+    /// stops).
+    Stall,
+}
+
+/// What the fake answers to one request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// A turn rendered in the fake's wire format as a `text/event-stream` (Gemini and OpenAI
+    /// look at the request: usage is sent only when asked for, as the real APIs do).
+    Turn(Turn),
+    /// A status with headers and a body.
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+        /// Body (`application/json`).
+        body: String,
+    },
+    /// A streamed body of raw steps, with this content type.
+    Raw {
+        /// Content type.
+        content_type: String,
+        /// The steps.
+        steps: Vec<Step>,
+    },
+}
+
+impl Reply {
+    /// A JSON answer with status 200 (embeddings).
+    pub fn json(body: &Value) -> Self {
+        Reply::Status { status: 200, headers: Vec::new(), body: body.to_string() }
+    }
+
+    /// An error status with a JSON body.
+    pub fn status(status: u16, body: &Value) -> Self {
+        Reply::Status { status, headers: Vec::new(), body: body.to_string() }
+    }
+
+    /// A 429 with `Retry-After: secs` and the wire's rate-limit error body.
+    pub fn rate_limited(wire: WireFormat, secs: u64) -> Self {
+        Reply::Status {
+            status: 429,
+            headers: vec![("Retry-After".to_owned(), secs.to_string())],
+            body: render::error_body(wire, 429, "rate limit exceeded, slow down").to_string(),
+        }
+    }
+
+    /// `body` as an event stream, cut into `piece`-byte chunks.
+    pub fn raw_sse(body: &[u8], piece: usize) -> Self {
+        Reply::Raw {
+            content_type: "text/event-stream".to_owned(),
+            steps: body.chunks(piece.max(1)).map(|c| Step::Bytes(c.to_vec())).collect(),
+        }
+    }
+}
+
+/// A standing answer for every request whose JSON body has `key`, checked before the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// The JSON key that triggers it.
+    pub key: String,
+    /// Status to answer with (400 or 404).
+    pub status: u16,
+    /// Whether the error names the key (in `param` for OpenAI, in the message elsewhere);
+    /// otherwise the message is generic, as some servers' are.
+    pub names_it: bool,
+}
+
+struct Shared {
+    wire: WireFormat,
+    requests: Mutex<Vec<Recorded>>,
+    queue: Mutex<VecDeque<Reply>>,
+    rules: Mutex<Vec<Rule>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running fake.
+pub struct FakeLlm {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FakeLlm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeLlm")
+            .field("addr", &self.addr)
+            .field("wire", &self.shared.wire)
+            .finish()
+    }
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeLlm {
+    /// Starts a fake on [`FAKE_IP`].
+    ///
+    /// # Panics
+    /// When it cannot bind; a test cannot go on without its fake.
+    pub async fn start(wire: WireFormat) -> FakeLlm {
+        FakeLlm::start_on(wire, FAKE_IP).await
+    }
+
+    /// Starts a fake on a loopback address of the test's choosing (a second fake for a
+    /// fallback endpoint, for example).
+    ///
+    /// # Panics
+    /// When `ip` is not loopback or cannot be bound.
+    pub async fn start_on(wire: WireFormat, ip: IpAddr) -> FakeLlm {
+        assert!(ip.is_loopback(), "fake LLM servers listen on loopback only");
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind a loopback fake LLM server");
+        let addr = listener.local_addr().expect("the fake's address");
+        let shared = Arc::new(Shared {
+            wire,
+            requests: Mutex::new(Vec::new()),
+            queue: Mutex::new(VecDeque::new()),
+            rules: Mutex::new(Vec::new()),
+        });
+        let serving = Arc::clone(&shared);
+        let task = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            let serve = async {
+                for _ in 0..MAX_CONNECTIONS {
+                    let Ok((stream, _)) = listener.accept().await else { return };
+                    connections.spawn(handle(stream, Arc::clone(&serving)));
+                }
+            };
+            let _ = tokio::time::timeout(SERVER_LIFETIME, serve).await;
+            // Let the last connections finish before the set (and its tasks) is dropped.
+            let _ = tokio::time::timeout(Duration::from_secs(5), connections.join_all()).await;
+        });
+        FakeLlm { addr, shared, task }
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL a client should be configured with (`http://127.0.0.2:PORT/v1` for
+    /// OpenAI-compatible, no path for Anthropic, `/v1beta` for Gemini).
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.addr, self.shared.wire.base_path())
+    }
+
+    /// Queues a reply for the next request the rules do not answer.
+    pub fn push(&self, reply: Reply) -> &Self {
+        lock(&self.shared.queue).push_back(reply);
+        self
+    }
+
+    /// Queues a turn.
+    pub fn push_turn(&self, turn: Turn) -> &Self {
+        self.push(Reply::Turn(turn))
+    }
+
+    /// Adds a standing rule: every request whose JSON has `key` is refused with `status`.
+    pub fn reject_key(&self, key: &str, status: u16, names_it: bool) -> &Self {
+        lock(&self.shared.rules).push(Rule { key: key.to_owned(), status, names_it });
+        self
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Replies still queued.
+    pub fn queued(&self) -> usize {
+        lock(&self.shared.queue).len()
+    }
+}
+
+async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
+    let request =
+        match tokio::time::timeout(Duration::from_secs(10), read_request(&mut stream)).await {
+            Ok(Ok(Some(request))) => request,
+            _ => return,
+        };
+    lock(&shared.requests).push(request.clone());
+    let rule = lock(&shared.rules).iter().find(|rule| request.has_key(&rule.key)).cloned();
+    let reply = match rule {
+        Some(rule) => {
+            let message = if rule.names_it {
+                format!("Unsupported parameter: '{}' is not supported with this model.", rule.key)
+            } else {
+                "Invalid request: the request has an unsupported field.".to_owned()
+            };
+            let mut body = render::error_body(shared.wire, rule.status, &message);
+            if rule.names_it && shared.wire == WireFormat::OpenAi {
+                body["error"]["param"] = Value::String(rule.key.clone());
+            }
+            Reply::status(rule.status, &body)
+        }
+        None => lock(&shared.queue).pop_front().unwrap_or_else(|| {
+            Reply::status(
+                500,
+                &render::error_body(shared.wire, 500, "fake: no scripted reply left"),
+            )
+        }),
+    };
+    let _ = write_reply(&mut stream, shared.wire, &request, reply).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn write_reply(
+    stream: &mut TcpStream,
+    wire: WireFormat,
+    request: &Recorded,
+    reply: Reply,
+) -> io::Result<()> {
+    let (content_type, steps) = match reply {
+        Reply::Status { status, headers, body } => {
+            let mut head = format!(
+                "HTTP/1.1 {status} Fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
+            for (name, value) in headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            head.push_str("\r\n");
+            stream.write_all(head.as_bytes()).await?;
+            return stream.write_all(body.as_bytes()).await;
+        }
+        Reply::Turn(turn) => {
+            ("text/event-stream".to_owned(), turn.render(wire, request.json.as_ref()))
+        }
+        Reply::Raw { content_type, steps } => (content_type, steps),
+    };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.flush().await?;
+    for step in steps {
+        match step {
+            Step::Bytes(bytes) if bytes.is_empty() => {}
+            Step::Bytes(bytes) => {
+                stream.write_all(format!("{:x}\r\n", bytes.len()).as_bytes()).await?;
+                stream.write_all(&bytes).await?;
+                stream.write_all(b"\r\n").await?;
+                stream.flush().await?;
+            }
+            Step::Pause(pause) => tokio::time::sleep(pause).await,
+            Step::Stall => {
+                // Hold the connection until the client hangs up (a read returns 0 or fails).
+                let mut sink = [0_u8; 64];
+                let _ = tokio::time::timeout(SERVER_LIFETIME, stream.read(&mut sink)).await;
+                return Ok(());
+            }
+        }
+    }
+    stream.write_all(b"0\r\n\r\n").await?;
+    stream.flush().await
+}
+
+async fn read_request(stream: &mut TcpStream) -> io::Result<Option<Recorded>> {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0_u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 || buf.len() > MAX_REQUEST_BYTES {
+            return Ok(None);
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    };
+    let head = String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default()).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let path = request_line.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+        .min(MAX_REQUEST_BYTES);
+    let mut body = buf.get(head_end + 4..).unwrap_or_default().to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
+    let json = serde_json::from_slice(&body).ok();
+    Ok(Some(Recorded { method, path, headers, body, json }))
+}
