@@ -149,8 +149,23 @@ impl<S: ChatSurface> Engine<S> {
 
     /// Handles one inbound message. Returns once the message is decided; turns run in tasks.
     pub async fn handle(&self, message: Inbound) {
+        self.dispatch(message, None).await;
+    }
+
+    /// Answers `message` as the persona named `persona` whatever the trigger rules say (`/bot
+    /// respond`, the terminal chat). An unknown name falls back to the main persona.
+    pub async fn respond_as(&self, message: Inbound, persona: &str) {
+        self.dispatch(message, Some(persona)).await;
+    }
+
+    /// Whether the channel has no turn running and none waiting.
+    pub fn is_idle(&self, channel: Snowflake) -> bool {
+        self.inner.gate.is_idle(channel)
+    }
+
+    async fn dispatch(&self, message: Inbound, forced: Option<&str>) {
         let inner = &self.inner;
-        let plan = match inner.plan(message).await {
+        let plan = match inner.plan(message, forced).await {
             Ok(Some(plan)) => plan,
             Ok(None) => return,
             Err(err) => {
@@ -192,7 +207,11 @@ impl<S: ChatSurface> Inner<S> {
         lock(&self.history).push(message.channel, remembered);
     }
 
-    async fn plan(&self, message: Inbound) -> Result<Option<Plan>, PlanError> {
+    async fn plan(
+        &self,
+        message: Inbound,
+        forced: Option<&str>,
+    ) -> Result<Option<Plan>, PlanError> {
         let store = &self.store;
         let server = match message.guild {
             Some(guild) => store.resolve_guild(guild).await?,
@@ -301,7 +320,17 @@ impl<S: ChatSurface> Inner<S> {
                 deliberate: settings.deliberate_trigger,
             },
         };
-        let decision = trigger::decide(&situation);
+        let mut decision = trigger::decide(&situation);
+        if let Some(name) = forced
+            && !matches!(
+                decision,
+                Decision::Silent(trigger::Silence::PrivacyFull | trigger::Silence::NoPersona)
+            )
+        {
+            let idx = personas.iter().position(|p| p.nickname.eq_ignore_ascii_case(name));
+            let main = personas.iter().position(|p| p.is_main).unwrap_or(0);
+            decision = Decision::Reply { personas: vec![idx.unwrap_or(main)], deliberate: true };
+        }
         tracing::debug!(channel = %message.channel, ?decision, "decided");
         let Decision::Reply { personas: chosen, deliberate } = decision else { return Ok(None) };
         let from_person = matches!(author, Author::Human { .. });

@@ -184,6 +184,12 @@ impl<T> Gate<T> {
         }
     }
 
+    /// Whether a channel has no turn running and none waiting.
+    pub fn is_idle(&self, channel: Snowflake) -> bool {
+        let channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        channels.get(&channel).is_none_or(|c| c.busy.is_none() && c.queue.is_empty())
+    }
+
     /// Messages waiting in a channel.
     pub fn queued(&self, channel: Snowflake) -> usize {
         let channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -319,7 +319,8 @@ impl Llm {
         let mut retries = 0;
         loop {
             let attempt = async {
-                let mut stream = open_chat(self.exchange(target, key), shaped, &degradation).await?;
+                let mut stream =
+                    open_chat(self.exchange(target, key), shaped, &degradation).await?;
                 stream.prime().await?;
                 Ok::<_, Failure>(stream)
             };
@@ -427,14 +428,20 @@ impl<'a> KeyAttempts<'a> {
         }
         self.attempts += 1;
         let now = self.llm.clock.now();
-        let key = self.llm.pools.pick(&self.target.provider, &self.target.keys, &self.tried, now)?;
+        let key =
+            self.llm.pools.pick(&self.target.provider, &self.target.keys, &self.tried, now)?;
         self.tried.push(key.id().to_owned());
         Some(Some(key))
     }
 
     fn succeeded(&self, key: Option<&ApiKey>) {
         if let Some(key) = key {
-            self.llm.pools.record(&self.target.provider, key.id(), KeyOutcome::Success, self.llm.clock.now());
+            self.llm.pools.record(
+                &self.target.provider,
+                key.id(),
+                KeyOutcome::Success,
+                self.llm.clock.now(),
+            );
         }
     }
 
@@ -464,6 +471,7 @@ impl<'a> KeyAttempts<'a> {
     }
 
     fn exhausted(self) -> LlmError {
-        self.last_error.unwrap_or_else(|| LlmError::NoKey { provider: self.target.provider.clone() })
+        self.last_error
+            .unwrap_or_else(|| LlmError::NoKey { provider: self.target.provider.clone() })
     }
 }

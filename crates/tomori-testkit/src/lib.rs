@@ -20,6 +20,7 @@ use tomori_store::Store;
 use tomori_store::embedded::with_database;
 use tomori_store::secrets::KeyRing;
 
+pub mod fake_discord;
 pub mod fake_llm;
 
 /// A master secret for tests (version 1).

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
+use tomori_chat::engine::{Engine, EngineOptions};
 use tomori_store::{Store, audit, keys};
 
 use crate::config::{self, Config, Environment, LogFormat, NetMode};
 use crate::database::{self, Database};
-use crate::{AuditCommand, Cli, Command, KeysCommand, keyring, token};
+use crate::{AuditCommand, Cli, Command, KeysCommand, keyring, providers, token};
 
 /// Exit code when `tomori run` has no Discord token.
 const EXIT_NO_TOKEN: u8 = 2;
@@ -78,6 +79,9 @@ pub(crate) async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&loaded.config).await,
         Command::Doctor => return doctor(&loaded, &env).await,
+        Command::Chat { persona, provider } => {
+            chat(&loaded.config, &env, persona.as_deref(), provider.as_deref()).await
+        }
         Command::UrlCheck(_) | Command::ExampleConfig => {
             unreachable!("handled before loading the configuration")
         }
@@ -90,8 +94,11 @@ pub(crate) async fn dispatch(cli: Cli) -> ExitCode {
 
 fn init_logging(config: &Config) {
     // sqlx logs every server NOTICE at info; only its warnings are worth an operator's attention.
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("sqlx=warn,{}", config.log.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sqlx=warn,info"));
+    // Security: webhook tokens travel in request paths; twilight's HTTP spans stay below info
+    // whatever the operator's level says, so they never reach the log.
+    let fixed = format!("sqlx=warn,{}", tomori_discord::LOG_DIRECTIVES);
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{},{fixed}", config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{fixed}")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Text => builder.try_init(),
@@ -155,13 +162,17 @@ async fn run(config: &Config, env: &Environment) -> ExitCode {
     if let Err(err) = token::check(discord_token.expose_secret()) {
         return fail(&anyhow::Error::new(err).context("discord.token is not a bot token"));
     }
-    match serve(config, env).await {
+    match serve(config, env, discord_token).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err),
     }
 }
 
-async fn serve(config: &Config, env: &Environment) -> anyhow::Result<()> {
+async fn serve(
+    config: &Config,
+    env: &Environment,
+    token: &secrecy::SecretString,
+) -> anyhow::Result<()> {
     if config.net.mode == NetMode::Development {
         tracing::warn!(
             "net.mode = development: admin endpoints may use http and loopback addresses"
@@ -190,16 +201,79 @@ async fn serve(config: &Config, env: &Environment) -> anyhow::Result<()> {
             return Err(err);
         }
     };
-    tracing::info!(
-        embedded_database = db.is_embedded(),
-        providers = config.providers.len(),
-        "tomori is ready"
-    );
-    shutdown_signal().await;
+    tracing::info!(embedded_database = db.is_embedded(), "database ready");
+    let result = run_discord(config, token, store.clone()).await;
     tracing::info!("shutting down");
     store.close().await;
     db.close().await;
+    result
+}
+
+/// Connects to Discord and answers until a shutdown signal.
+async fn run_discord(
+    config: &Config,
+    token: &secrecy::SecretString,
+    store: Store,
+) -> anyhow::Result<()> {
+    let chain = providers::instance_chain(config)?;
+    if chain.is_empty() {
+        tracing::warn!("no [providers] configured: Tomori cannot answer until one is added");
+    }
+    let discord_config = tomori_discord::DiscordConfig {
+        token: token.clone(),
+        api_base: config.discord.api_base.clone(),
+        gateway_url: config.discord.gateway_url.clone(),
+        shards: None,
+    };
+    let discord =
+        tomori_discord::Discord::connect(&discord_config).await.context("connecting to Discord")?;
+    let surface = discord.surface(store.clone());
+    let engine =
+        Engine::new(store, surface, tomori_llm::Llm::default(), chain, EngineOptions::default());
+    if let Some(bot) =
+        discord.bot_user().and_then(|id| tomori_core::id::Snowflake::new(id.get()).ok())
+    {
+        engine.set_bot_user(bot);
+    }
+    tracing::info!(shards = ?discord.shards(), providers = config.providers.len(), "tomori is ready");
+    discord
+        .run(Arc::new(EngineHandler(engine)), shutdown_signal())
+        .await
+        .context("running the gateway")?;
     Ok(())
+}
+
+/// Hands every inbound Discord message to the engine.
+struct EngineHandler(Engine<tomori_discord::DiscordSurface>);
+
+impl tomori_discord::InboundHandler for EngineHandler {
+    async fn on_message(&self, message: tomori_chat::surface::Inbound) {
+        self.0.handle(message).await;
+    }
+}
+
+async fn chat(
+    config: &Config,
+    env: &Environment,
+    persona: Option<&str>,
+    provider: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let (ring, _) = keyring::load(env, config, true)?;
+    let db = open_migrated(config).await?;
+    let result = async {
+        keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
+        let pool = tomori_store::db::connect_app(&db.url, 4)
+            .await
+            .context("connecting the application pool")?;
+        let store = Store::new(pool, Arc::new(ring), config.limits.clone());
+        let chain = providers::instance_chain(config)?;
+        let outcome = crate::terminal::chat(store.clone(), chain, persona, provider).await;
+        store.close().await;
+        outcome
+    }
+    .await;
+    db.close().await;
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {

@@ -43,8 +43,8 @@ pub(crate) struct Config {
     pub(crate) log: LogConfig,
     /// Storage limits per server and user.
     pub(crate) limits: Limits,
-    /// Instance-level LLM providers, usable without any slash command. The first one (by name)
-    /// is the instance default.
+    /// Instance-level LLM providers, usable without any slash command. They form the instance's
+    /// fallback chain in name order: the first answers, the next ones step in when it fails.
     #[schemars(extend("x-example" = {
         "local": {
             "kind": "openai-compatible",
@@ -201,6 +201,19 @@ pub(crate) struct ProviderConfig {
     #[serde(default, skip_serializing)]
     #[schemars(with = "Option<String>")]
     pub(crate) api_key: Option<SecretString>,
+    /// The model sees images.
+    #[serde(default)]
+    pub(crate) vision: bool,
+    /// The model calls tools (on unless the model refuses them).
+    #[serde(default = "default_true")]
+    pub(crate) tools: bool,
+    /// Context window in tokens, when known.
+    #[serde(default)]
+    pub(crate) context_length: Option<u32>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Where the configuration came from, for `tomori doctor` and the startup log.

@@ -8,6 +8,8 @@ mod commands;
 mod config;
 mod database;
 mod keyring;
+mod providers;
+mod terminal;
 mod token;
 
 use std::path::PathBuf;
@@ -48,6 +50,15 @@ enum Command {
     UrlCheck(commands::UrlCheckArgs),
     /// Print an example configuration file with every key and its default.
     ExampleConfig,
+    /// Talk to a persona in the terminal with the instance providers (one message per line).
+    Chat {
+        /// The persona to talk to (created with a default prompt if the terminal has none by that name).
+        #[arg(long)]
+        persona: Option<String>,
+        /// Use only this provider from [providers].
+        #[arg(long)]
+        provider: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

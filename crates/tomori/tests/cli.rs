@@ -164,11 +164,13 @@ async fn keys_and_audit_commands_work_on_an_existing_database() {
     assert!(stdout(&out).contains("edited"), "{}", stdout(&out));
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks on the child's output while the fake Discord must keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_starts_against_a_database_and_stops_cleanly_on_sigterm() {
     use std::io::{BufRead as _, BufReader};
     let db = TestDb::new().await;
     let dir = Dir::new("run");
+    let discord = tomori_testkit::fake_discord::FakeDiscord::builder().token(TOKEN).start().await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_tomori"))
         .arg("run")
         .current_dir(&dir.0)
@@ -176,6 +178,8 @@ async fn run_starts_against_a_database_and_stops_cleanly_on_sigterm() {
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("DATABASE_URL", db.url().expose_secret())
         .env("TOMORI_DISCORD__TOKEN", TOKEN)
+        .env("TOMORI_DISCORD__API_BASE", discord.api_base())
+        .env("TOMORI_DISCORD__GATEWAY_URL", discord.gateway_url())
         .env("TOMORI_SECRET_V1", TEST_SECRET_V1)
         .env("TOMORI_LOG__FORMAT", "json")
         .stderr(std::process::Stdio::piped())
@@ -202,6 +206,42 @@ async fn a_database_from_a_newer_tomori_is_refused() {
     let out = tomori(&dir.0, &["migrate"], &[("DATABASE_URL", db.url().expose_secret())]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("migrated by a newer Tomori"), "{}", stderr(&out));
+}
+
+// Multi-threaded: the test blocks on the child's output while the fake LLM must keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_answers_each_line_of_piped_input() {
+    use std::io::Write as _;
+
+    use tomori_testkit::fake_llm::{FakeLlm, Turn, WireFormat};
+    let db = TestDb::new().await;
+    let llm = FakeLlm::start(WireFormat::OpenAi).await;
+    llm.push_turn(Turn::new().text("Hello there!"));
+    llm.push_turn(Turn::new().reasoning("they said bye").text("Goodbye!"));
+    let dir = Dir::new("chat");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tomori"))
+        .args(["chat"])
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("DATABASE_URL", db.url().expose_secret())
+        .env("TOMORI_SECRET_V1", TEST_SECRET_V1)
+        .env("TOMORI_PROVIDERS__LOCAL__KIND", "openai-compatible")
+        .env("TOMORI_PROVIDERS__LOCAL__BASE_URL", llm.base_url())
+        .env("TOMORI_PROVIDERS__LOCAL__MODEL", "fake-model")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hi\nbye\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Hello there!\nGoodbye!\n", "visible text only, one reply per line");
+    assert!(
+        String::from_utf8_lossy(&llm.requests()[0].body).contains("Tomori"),
+        "the built-in persona answers"
+    );
 }
 
 #[test]

@@ -1,0 +1,425 @@
+//! The connection to Discord: the REST client, the gateway shards, and the loop that turns
+//! gateway events into calls on the engine's [`InboundHandler`].
+//!
+//! [`Discord::connect`] checks the token (`GET /users/@me`), learns the gateway URL and the
+//! session limits (`GET /gateway/bot`, unless both the URL and the shards are configured) and
+//! prepares the shards; [`Discord::run`] drives them until the shutdown future completes.
+//! Reconnecting and resuming are twilight's. Each MESSAGE_CREATE is handled in its own task, so
+//! the shard keeps reading (and heartbeating) whatever the handler does.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tomori_chat::surface::Inbound;
+use tomori_store::Store;
+use twilight_gateway::error::ReceiveMessageErrorType;
+use twilight_gateway::queue::InMemoryQueue;
+use twilight_gateway::{
+    CloseFrame, ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
+};
+use twilight_http::error::ErrorType;
+use twilight_model::gateway::SessionStartLimit;
+use twilight_model::gateway::payload::incoming::GuildCreate;
+use twilight_model::id::Id;
+use twilight_model::id::marker::UserMarker;
+use url::Url;
+
+use crate::config::{ConfigError, DiscordConfig, gateway_base, http_client};
+use crate::directory::{Directory, Place};
+use crate::inbound::map_message;
+use crate::surface::DiscordSurface;
+use crate::task::spawn_logged;
+
+/// The gateway intents Tomori asks for: guilds (channels and threads for the directory), guild
+/// and direct messages, and message content. Members arrive inside MESSAGE_CREATE, so the
+/// privileged GUILD_MEMBERS intent is not needed.
+pub const INTENTS: Intents = Intents::GUILDS
+    .union(Intents::GUILD_MESSAGES)
+    .union(Intents::MESSAGE_CONTENT)
+    .union(Intents::DIRECT_MESSAGES);
+
+/// The events the shards deserialize; everything else is skipped unparsed.
+const EVENTS: EventTypeFlags = EventTypeFlags::READY
+    .union(EventTypeFlags::MESSAGE_CREATE)
+    .union(EventTypeFlags::GUILD_CREATE)
+    .union(EventTypeFlags::CHANNEL_CREATE)
+    .union(EventTypeFlags::CHANNEL_UPDATE)
+    .union(EventTypeFlags::CHANNEL_DELETE)
+    .union(EventTypeFlags::THREAD_CREATE)
+    .union(EventTypeFlags::THREAD_UPDATE)
+    .union(EventTypeFlags::THREAD_DELETE)
+    .union(EventTypeFlags::THREAD_LIST_SYNC);
+
+/// How long a shard waits for the gateway to acknowledge its close at shutdown.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// What the engine does with an inbound message.
+pub trait InboundHandler: Send + Sync + 'static {
+    /// Handles one message. Runs in its own task; a panic is logged with the event name.
+    fn on_message(&self, message: Inbound) -> impl Future<Output = ()> + Send;
+}
+
+/// Why [`Discord::connect`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Discord refused the token.
+    #[error(
+        "Discord refused the bot token (401); reset it in the developer portal and set it again"
+    )]
+    Unauthorized,
+    /// A REST request failed.
+    #[error("{what} failed")]
+    Rest {
+        /// Which request.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Discord's answer made no sense.
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// Which request.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Why [`Discord::run`] stopped other than by shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Discord closed a shard for good (an invalid token, disallowed intents, an invalid shard).
+    #[error("the gateway closed shard {shard} and it cannot reconnect (close code {code:?})")]
+    Closed {
+        /// The shard id.
+        shard: u32,
+        /// The last close code Discord sent, when it sent one.
+        code: Option<u16>,
+    },
+    /// A shard's task panicked.
+    #[error("a shard task panicked")]
+    Panicked,
+}
+
+/// The bot's own user id, learned from `GET /users/@me` and READY. Zero until known.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BotUser(Arc<AtomicU64>);
+
+impl BotUser {
+    pub(crate) fn get(&self) -> Option<Id<UserMarker>> {
+        Id::new_checked(self.0.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set(&self, id: Id<UserMarker>) {
+        self.0.store(id.get(), Ordering::Relaxed);
+    }
+}
+
+/// A prepared connection to Discord; see the module documentation.
+#[derive(Debug)]
+pub struct Discord {
+    http: Arc<twilight_http::Client>,
+    shards: Vec<Shard>,
+    bot: BotUser,
+    directory: Arc<Directory>,
+}
+
+fn rest_error(what: &'static str) -> impl FnOnce(twilight_http::Error) -> ConnectError {
+    move |source| match source.kind() {
+        ErrorType::Response { status, .. } if status.get() == 401 => ConnectError::Unauthorized,
+        ErrorType::Unauthorized => ConnectError::Unauthorized,
+        _ => ConnectError::Rest { what, source: Box::new(source) },
+    }
+}
+
+fn body_error(
+    what: &'static str,
+) -> impl FnOnce(twilight_http::response::DeserializeBodyError) -> ConnectError {
+    move |source| ConnectError::Rest { what, source: Box::new(source) }
+}
+
+/// The identify queue for Discord's session limits. Twilight's queue asserts
+/// `remaining <= total`; a server that says otherwise gets clamped instead of a panic.
+fn identify_queue(limit: &SessionStartLimit) -> InMemoryQueue {
+    InMemoryQueue::new(
+        limit.max_concurrency,
+        limit.remaining.min(limit.total),
+        Duration::from_millis(limit.reset_after),
+        limit.total,
+    )
+}
+
+impl Discord {
+    /// Checks the token, learns where and how to connect, and prepares the shards (they connect
+    /// when [`Self::run`] polls them).
+    ///
+    /// Must be called inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// A bad configuration, a refused token, or Discord unreachable.
+    pub async fn connect(config: &DiscordConfig) -> Result<Self, ConnectError> {
+        let http = Arc::new(http_client(config)?);
+        let me = http
+            .current_user()
+            .await
+            .map_err(rest_error("GET /users/@me"))?
+            .model()
+            .await
+            .map_err(body_error("GET /users/@me"))?;
+        let bot = BotUser::default();
+        bot.set(me.id);
+        let info = if config.gateway_url.is_none() || config.shards.is_none() {
+            let what = "GET /gateway/bot";
+            Some(
+                http.gateway()
+                    .authed()
+                    .await
+                    .map_err(rest_error(what))?
+                    .model()
+                    .await
+                    .map_err(body_error(what))?,
+            )
+        } else {
+            None
+        };
+        let gateway = match (&config.gateway_url, &info) {
+            (Some(url), _) => gateway_base(url)?,
+            (None, Some(info)) => {
+                let url = Url::parse(&info.url).map_err(|e| ConnectError::Invalid {
+                    what: "GET /gateway/bot",
+                    reason: format!("the gateway URL does not parse: {e}"),
+                })?;
+                // The URL came from the REST server: it passes the same clear-text check.
+                gateway_base(&url)?
+            }
+            (None, None) => {
+                return Err(ConnectError::Invalid {
+                    what: "the configuration",
+                    reason: "no gateway URL".to_owned(),
+                });
+            }
+        };
+        let ids: Vec<ShardId> = match (config.shards, &info) {
+            (Some(range), _) => range.ids().collect(),
+            (None, Some(info)) if info.shards > 0 => {
+                (0..info.shards).map(|id| ShardId::new(id, info.shards)).collect()
+            }
+            (None, _) => {
+                return Err(ConnectError::Invalid {
+                    what: "GET /gateway/bot",
+                    reason: "it recommends zero shards".to_owned(),
+                });
+            }
+        };
+        let queue = info
+            .as_ref()
+            .map_or_else(InMemoryQueue::default, |i| identify_queue(&i.session_start_limit));
+        let shard_config = ConfigBuilder::new(config_token(config), INTENTS)
+            .proxy_url(gateway)
+            .queue(queue)
+            .build();
+        let shards =
+            ids.into_iter().map(|id| Shard::with_config(id, shard_config.clone())).collect();
+        Ok(Self { http, shards, bot, directory: Arc::default() })
+    }
+
+    /// The REST client (for slash-command registration and other calls the surface does not make).
+    pub fn http(&self) -> &Arc<twilight_http::Client> {
+        &self.http
+    }
+
+    /// The bot's own user id.
+    pub fn bot_user(&self) -> Option<Id<UserMarker>> {
+        self.bot.get()
+    }
+
+    /// The shards this process runs, as `(id, total)`.
+    pub fn shards(&self) -> Vec<(u32, u32)> {
+        self.shards.iter().map(|s| (s.id().number(), s.id().total())).collect()
+    }
+
+    /// The engine's surface on this connection; it shares the REST client and what the shards
+    /// learn about channels.
+    pub fn surface(&self, store: Store) -> DiscordSurface {
+        DiscordSurface::with_parts(
+            Arc::clone(&self.http),
+            store,
+            Arc::clone(&self.directory),
+            self.bot.clone(),
+        )
+    }
+
+    /// Runs every shard until `shutdown` completes, then closes them with a normal close (the bot
+    /// goes offline at once) and returns. Handler tasks still running are left to finish.
+    ///
+    /// # Errors
+    /// Discord closed a shard for good (the others are closed too), or a shard task panicked.
+    pub async fn run<H: InboundHandler>(
+        self,
+        handler: Arc<H>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), GatewayError> {
+        let (stop, stopped) = watch::channel(false);
+        let dispatcher = Arc::new(Dispatcher { handler, bot: self.bot, directory: self.directory });
+        let mut shards = JoinSet::new();
+        for shard in self.shards {
+            shards.spawn(run_shard(shard, Arc::clone(&dispatcher), stopped.clone()));
+        }
+        tokio::pin!(shutdown);
+        let mut shutting_down = false;
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                () = &mut shutdown, if !shutting_down => {
+                    tracing::info!("closing the gateway shards");
+                    shutting_down = true;
+                    stop.send_replace(true);
+                }
+                joined = shards.join_next() => match joined {
+                    None => break,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(error))) => {
+                        tracing::error!(%error, "gateway shard stopped");
+                        failure.get_or_insert(error);
+                        stop.send_replace(true);
+                    }
+                    Some(Err(join)) => {
+                        tracing::error!(error = %join, "gateway shard task failed");
+                        failure.get_or_insert(GatewayError::Panicked);
+                        stop.send_replace(true);
+                    }
+                },
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+fn config_token(config: &DiscordConfig) -> String {
+    use secrecy::ExposeSecret as _;
+    config.token.expose_secret().to_owned()
+}
+
+/// What the shards share: the handler and what they learn.
+struct Dispatcher<H> {
+    handler: Arc<H>,
+    bot: BotUser,
+    directory: Arc<Directory>,
+}
+
+impl<H: InboundHandler> Dispatcher<H> {
+    fn dispatch(&self, shard: ShardId, event: Event) {
+        match event {
+            Event::Ready(ready) => {
+                self.bot.set(ready.user.id);
+                tracing::info!(
+                    shard = shard.number(),
+                    guilds = ready.guilds.len(),
+                    "gateway ready"
+                );
+            }
+            Event::GuildCreate(guild) => {
+                if let GuildCreate::Available(guild) = *guild {
+                    for channel in guild.channels.iter().chain(&guild.threads) {
+                        self.directory.learn_channel(channel);
+                    }
+                }
+            }
+            Event::ChannelCreate(channel) => self.directory.learn_channel(&channel.0),
+            Event::ChannelUpdate(channel) => self.directory.learn_channel(&channel.0),
+            Event::ThreadCreate(thread) => self.directory.learn_channel(&thread.0),
+            Event::ThreadUpdate(thread) => self.directory.learn_channel(&thread.0),
+            Event::ThreadListSync(sync) => {
+                for thread in &sync.threads {
+                    self.directory.learn_channel(thread);
+                }
+            }
+            Event::ChannelDelete(channel) => self.directory.forget(channel.0.id),
+            Event::ThreadDelete(thread) => self.directory.forget(thread.id),
+            Event::MessageCreate(message) => {
+                let channel = message.channel_id;
+                let thread = message.channel_type.is_some_and(|kind| kind.is_thread());
+                if message.guild_id.is_none() || (message.channel_type.is_some() && !thread) {
+                    // A direct message, or a guild channel Discord says is not a thread: its
+                    // place is known without asking.
+                    self.directory.learn(channel, Place { guild: message.guild_id, parent: None });
+                }
+                let parent = self.directory.get(channel).and_then(|place| place.parent);
+                match map_message(&message, self.bot.get(), parent) {
+                    Ok(inbound) => {
+                        let handler = Arc::clone(&self.handler);
+                        spawn_logged(
+                            "MESSAGE_CREATE",
+                            async move { handler.on_message(inbound).await },
+                        );
+                    }
+                    Err(error) => {
+                        tracing::warn!(event = "MESSAGE_CREATE", %error, "message skipped");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Resolves when the stop flag is set (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+async fn run_shard<H: InboundHandler>(
+    mut shard: Shard,
+    dispatcher: Arc<Dispatcher<H>>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), GatewayError> {
+    let id = shard.id();
+    let mut last_close = None;
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = stopped(&mut stop) => break,
+            next = shard.next_event(EVENTS) => next,
+        };
+        match next {
+            None => return Err(GatewayError::Closed { shard: id.number(), code: last_close }),
+            Some(Err(error)) => {
+                // The error's Display includes the raw event (message text): only its kind is
+                // logged at warn.
+                let kind = match error.kind() {
+                    ReceiveMessageErrorType::Deserializing { .. } => "an event did not deserialize",
+                    ReceiveMessageErrorType::Reconnect => "reconnecting failed",
+                    _ => "a message could not be received",
+                };
+                tracing::warn!(shard = id.number(), kind, "gateway receive error");
+            }
+            Some(Ok(Event::GatewayClose(frame))) => {
+                last_close = frame.as_ref().map(|f| f.code);
+                tracing::info!(shard = id.number(), code = ?last_close, "gateway connection closed; reconnecting");
+            }
+            Some(Ok(event)) => dispatcher.dispatch(id, event),
+        }
+    }
+    shard.close(CloseFrame::NORMAL);
+    // Read until the gateway acknowledges the close, so the session ends cleanly.
+    let acknowledged = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(item) = shard.next_event(EventTypeFlags::empty()).await {
+            if matches!(item, Ok(Event::GatewayClose(_))) {
+                break;
+            }
+        }
+    })
+    .await;
+    if acknowledged.is_err() {
+        tracing::warn!(shard = id.number(), "the gateway did not acknowledge the close in time");
+    }
+    Ok(())
+}

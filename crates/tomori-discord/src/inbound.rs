@@ -1,0 +1,172 @@
+//! MESSAGE_CREATE as the engine sees it: a twilight [`Message`] mapped to an [`Inbound`].
+//!
+//! What the mapping does not know it reports conservatively: permissions Discord did not send
+//! make the author a non-admin, and a reply whose referenced message Discord left out (deleted,
+//! or not included) has no `reply_to`.
+
+use tomori_chat::surface::{Attachment, Inbound, InboundAuthor, InboundReply};
+use tomori_core::id::SnowflakeError;
+use twilight_model::channel::Message;
+use twilight_model::channel::message::{MessageReferenceType, MessageType};
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, UserMarker};
+
+use crate::id::snowflake;
+use crate::permissions::is_manager;
+
+/// Maps a message; `bot` is the bot's own user (for `mentions_bot`) and `parent` the thread's
+/// parent channel when the message is in a thread.
+///
+/// # Errors
+/// An id above `i64::MAX`, which Discord does not issue; the message is skipped.
+pub(crate) fn map_message(
+    message: &Message,
+    bot: Option<Id<UserMarker>>,
+    parent: Option<Id<ChannelMarker>>,
+) -> Result<Inbound, SnowflakeError> {
+    let author = match message.webhook_id {
+        // Security: spoofing. A webhook posts under any name and avatar it likes, so it is
+        // identified by its webhook id, never by the name; the engine trusts only the webhooks it
+        // manages itself and treats every other one as an untrusted bot.
+        Some(webhook) => InboundAuthor {
+            id: snowflake(webhook)?,
+            name: message.author.name.clone(),
+            is_bot: true,
+            webhook: Some(snowflake(webhook)?),
+        },
+        None => InboundAuthor {
+            id: snowflake(message.author.id)?,
+            name: message
+                .member
+                .as_ref()
+                .and_then(|m| m.nick.clone())
+                .or_else(|| message.author.global_name.clone())
+                .unwrap_or_else(|| message.author.name.clone()),
+            is_bot: message.author.bot,
+            webhook: None,
+        },
+    };
+    let is_reply = message.kind == MessageType::Reply
+        && message.reference.as_ref().is_some_and(|r| r.kind == MessageReferenceType::Default);
+    let reply_to = match message.referenced_message.as_deref() {
+        Some(referenced) if is_reply => Some(InboundReply {
+            message: snowflake(referenced.id)?,
+            author: snowflake(referenced.author.id)?,
+            webhook: referenced.webhook_id.map(snowflake).transpose()?,
+            webhook_name: referenced.webhook_id.map(|_| referenced.author.name.clone()),
+        }),
+        _ => None,
+    };
+    let member = message.member.as_ref();
+    Ok(Inbound {
+        guild: message.guild_id.map(snowflake).transpose()?,
+        channel: snowflake(message.channel_id)?,
+        parent_channel: parent.map(snowflake).transpose()?,
+        message: snowflake(message.id)?,
+        author,
+        content: message.content.clone(),
+        mentions_bot: bot.is_some_and(|bot| message.mentions.iter().any(|m| m.id == bot)),
+        mentions: message.mentions.iter().map(|m| snowflake(m.id)).collect::<Result<_, _>>()?,
+        reply_to,
+        author_roles: member
+            .map(|m| m.roles.iter().map(|r| snowflake(*r)).collect::<Result<_, _>>())
+            .transpose()?
+            .unwrap_or_default(),
+        // Security: ManageGuild boundary. Discord sends computed permissions with interactions,
+        // not with MESSAGE_CREATE; unknown permissions mean "not an admin".
+        author_is_admin: member.and_then(|m| m.permissions).is_some_and(is_manager),
+        attachments: message
+            .attachments
+            .iter()
+            .map(|a| Attachment {
+                url: a.url.clone(),
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                size: a.size,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tomori_core::id::Snowflake;
+    use twilight_model::channel::Message;
+    use twilight_model::id::Id;
+
+    use super::map_message;
+
+    fn user(id: &str, name: &str) -> serde_json::Value {
+        json!({ "id": id, "username": name, "discriminator": "0", "avatar": null })
+    }
+
+    fn message(extra: serde_json::Value) -> Message {
+        let mut base = json!({
+            "id": "10", "channel_id": "20", "guild_id": "30", "author": user("40", "alice"),
+            "content": "hi", "timestamp": "2025-01-01T00:00:00.000000+00:00",
+            "edited_timestamp": null, "tts": false, "mention_everyone": false, "mentions": [],
+            "mention_roles": [], "attachments": [], "embeds": [], "pinned": false, "type": 0,
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            base[key] = value.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn s(raw: u64) -> Snowflake {
+        Snowflake::new(raw).unwrap()
+    }
+
+    #[test]
+    fn display_name_prefers_nick_then_global_name() {
+        let plain = map_message(&message(json!({})), None, None).unwrap();
+        assert_eq!(plain.author.name, "alice");
+        let global = message(json!({ "author": {
+            "id": "40", "username": "alice", "global_name": "Alice A.", "discriminator": "0", "avatar": null
+        }}));
+        assert_eq!(map_message(&global, None, None).unwrap().author.name, "Alice A.");
+        let nick = message(json!({ "member": {
+            "roles": ["7"], "nick": "Ali", "joined_at": null, "deaf": false, "mute": false, "flags": 0
+        }}));
+        let mapped = map_message(&nick, None, None).unwrap();
+        assert_eq!((mapped.author.name.as_str(), mapped.author_roles.clone()), ("Ali", vec![s(7)]));
+        assert!(!mapped.author_is_admin, "no permissions sent means not an admin");
+    }
+
+    #[test]
+    fn member_permissions_decide_admin_when_present() {
+        let admin = message(json!({ "member": {
+            "roles": [], "joined_at": null, "deaf": false, "mute": false, "flags": 0, "permissions": "32"
+        }}));
+        assert!(map_message(&admin, None, None).unwrap().author_is_admin);
+        let plain = message(json!({ "member": {
+            "roles": [], "joined_at": null, "deaf": false, "mute": false, "flags": 0, "permissions": "2048"
+        }}));
+        assert!(!map_message(&plain, None, None).unwrap().author_is_admin);
+    }
+
+    #[test]
+    fn forwards_are_not_replies() {
+        let forward = message(json!({
+            "type": 0,
+            "message_reference": { "type": 1, "message_id": "5", "channel_id": "6" },
+        }));
+        assert_eq!(map_message(&forward, None, None).unwrap().reply_to, None);
+    }
+
+    #[test]
+    fn a_reply_without_the_referenced_message_has_no_reply_to() {
+        let reply = message(json!({
+            "type": 19,
+            "message_reference": { "type": 0, "message_id": "5", "channel_id": "20" },
+        }));
+        assert_eq!(map_message(&reply, Some(Id::new(40)), None).unwrap().reply_to, None);
+    }
+
+    #[test]
+    fn oversized_ids_are_refused() {
+        let huge = message(json!({ "id": u64::MAX.to_string() }));
+        assert!(map_message(&huge, None, None).is_err());
+    }
+}

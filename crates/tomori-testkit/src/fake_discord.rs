@@ -1,0 +1,690 @@
+//! A fake Discord for tests: the REST routes and the gateway WebSocket that Tomori uses, served on
+//! 127.0.0.1 by one axum app, so that twilight's real clients can be pointed at it.
+//!
+//! It speaks raw JSON and knows no twilight types (the test kit must not depend on the Discord
+//! adapter). It records every REST request and every gateway frame the client sends, injects
+//! gateway events (routed to the shard Discord would pick), answers 429 with Discord's rate-limit
+//! headers when a test scripts it, and makes webhooks disappear. Waiting helpers
+//! ([`FakeDiscord::wait_for_request`] and friends) let tests wait for what they expect instead of
+//! sleeping. Everything stops when the value is dropped.
+//!
+//! What it deliberately is not: a model of Discord's permissions, caches or rate-limit buckets.
+//! Routes it does not know answer 404, and the request is still recorded.
+
+mod gateway;
+mod payload;
+mod rest;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use payload::{AttachmentSpec, MemberSpec, MessageCreate, Pings, ReferencedSpec, UserSpec};
+use payload::{ChannelInfo, ChannelKind, WebhookInfo};
+
+/// The token the fake accepts unless the builder sets another.
+pub const DEFAULT_TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake00.fake-bot-token-for-tests-only";
+/// The bot user's id unless the builder sets another.
+pub const DEFAULT_BOT_ID: u64 = 1_100_000_000_000_000_001;
+
+/// Discord's epoch (2015-01-01) in Unix milliseconds; snowflakes count from it.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+/// Records kept before the oldest are dropped, so a runaway client cannot grow the fake forever.
+const MAX_RECORDS: usize = 50_000;
+/// Dispatches a session keeps for RESUME.
+const REPLAY_LOG: usize = 1_000;
+
+/// A REST request the fake received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// HTTP method, upper case.
+    pub method: String,
+    /// The path after `/api/v10/`, e.g. `channels/1/messages`.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// Headers with lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The body, when it was JSON.
+    pub body: Option<Value>,
+    /// The status the fake answered with.
+    pub status: u16,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl RecordedRequest {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The request carried an `Authorization` header.
+    pub fn has_authorization(&self) -> bool {
+        self.header("authorization").is_some()
+    }
+
+    /// Method and path match; `*` in `route` stands for one path segment
+    /// (`"channels/*/messages"`).
+    pub fn is(&self, method: &str, route: &str) -> bool {
+        self.method.eq_ignore_ascii_case(method) && route_matches(route, &self.path)
+    }
+
+    /// A query parameter's value.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.as_deref()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == name).then_some(value)
+        })
+    }
+}
+
+/// A gateway frame the client sent.
+#[derive(Debug, Clone)]
+pub struct GatewayFrame {
+    /// Which WebSocket connection (counted from 1 in connection order).
+    pub connection: u64,
+    /// The opcode (`op`).
+    pub op: u64,
+    /// The whole frame.
+    pub payload: Value,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+/// A message the fake created through `POST channels/{id}/messages` or a webhook.
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    /// Its id.
+    pub id: u64,
+    /// The channel (the thread, for a webhook message sent into one).
+    pub channel: u64,
+    /// The guild, if the channel is in one.
+    pub guild: Option<u64>,
+    /// Text.
+    pub content: String,
+    /// Set when a webhook posted it.
+    pub webhook_id: Option<u64>,
+    /// The username it was posted under (webhook override, or the bot's name).
+    pub username: String,
+    /// The avatar override, for webhook messages.
+    pub avatar_url: Option<String>,
+    /// The message it replies to.
+    pub reply_to: Option<u64>,
+    /// The `allowed_mentions` object as sent.
+    pub allowed_mentions: Option<Value>,
+    /// Who Discord would have notified.
+    pub pings: Pings,
+}
+
+/// A webhook the fake holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeWebhook {
+    /// Its id.
+    pub id: u64,
+    /// Its channel.
+    pub channel: u64,
+    /// Its name.
+    pub name: String,
+    /// Its token.
+    pub token: String,
+    /// Deleted (executing it answers 404 Unknown Webhook).
+    pub gone: bool,
+}
+
+/// Builds a [`FakeDiscord`] with non-default settings.
+#[derive(Debug, Clone)]
+pub struct FakeDiscordBuilder {
+    settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    token: String,
+    bot: UserSpec,
+    application: u64,
+    shards: u32,
+    max_concurrency: u16,
+    heartbeat_interval_ms: u64,
+    echo: bool,
+}
+
+impl FakeDiscordBuilder {
+    /// The bot token the fake accepts (REST `Authorization: Bot …` and gateway IDENTIFY).
+    pub fn token(mut self, token: &str) -> Self {
+        token.clone_into(&mut self.settings.token);
+        self
+    }
+
+    /// The bot user's id and name.
+    pub fn bot_user(mut self, id: u64, name: &str) -> Self {
+        self.settings.bot =
+            UserSpec { id, username: name.to_owned(), global_name: None, bot: true };
+        self
+    }
+
+    /// The shard count `GET gateway/bot` recommends.
+    pub fn shards(mut self, shards: u32) -> Self {
+        self.settings.shards = shards;
+        self
+    }
+
+    /// `session_start_limit.max_concurrency` in `GET gateway/bot`: how many shards may IDENTIFY
+    /// at once (twilight waits 5 s between IDENTIFYs in one bucket).
+    pub fn max_concurrency(mut self, max_concurrency: u16) -> Self {
+        self.settings.max_concurrency = max_concurrency;
+        self
+    }
+
+    /// The heartbeat interval HELLO announces.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.settings.heartbeat_interval_ms =
+            u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Whether messages created through REST come back as MESSAGE_CREATE events, as Discord
+    /// does (on by default).
+    pub fn echo_messages(mut self, echo: bool) -> Self {
+        self.settings.echo = echo;
+        self
+    }
+
+    /// Binds 127.0.0.1 on a free port and starts serving.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start(self) -> FakeDiscord {
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let addr = listener.local_addr().expect("a bound listener has an address");
+        let (stop, stopped) = watch::channel(false);
+        let (changed, _) = watch::channel(0_u64);
+        let shared = Arc::new(Shared {
+            settings: self.settings,
+            addr,
+            inner: Mutex::new(Inner::default()),
+            changed,
+            shutdown: stopped.clone(),
+        });
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(gateway::upgrade))
+            .fallback(rest::handle)
+            .with_state(Arc::clone(&shared));
+        let mut until_stopped = stopped;
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = until_stopped.wait_for(|stop| *stop).await;
+            };
+            let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        });
+        FakeDiscord { shared, stop, server }
+    }
+}
+
+/// The fake Discord server; see the module documentation.
+#[derive(Debug)]
+pub struct FakeDiscord {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl Drop for FakeDiscord {
+    fn drop(&mut self) {
+        // Gateway connections watch the same flag and close; the server task is aborted in case a
+        // client holds a connection open.
+        let _ = self.stop.send(true);
+        self.server.abort();
+    }
+}
+
+impl FakeDiscord {
+    /// A fake with the default token, bot user, one shard and identify concurrency 1.
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    /// A builder for other settings.
+    pub fn builder() -> FakeDiscordBuilder {
+        FakeDiscordBuilder {
+            settings: Settings {
+                token: DEFAULT_TOKEN.to_owned(),
+                bot: UserSpec {
+                    id: DEFAULT_BOT_ID,
+                    username: "Tomori".to_owned(),
+                    global_name: None,
+                    bot: true,
+                },
+                application: DEFAULT_BOT_ID,
+                shards: 1,
+                max_concurrency: 1,
+                heartbeat_interval_ms: 41_250,
+                echo: true,
+            },
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// The REST base, `http://127.0.0.1:PORT/api/v10`.
+    pub fn api_base(&self) -> String {
+        format!("http://{}/api/v10", self.shared.addr)
+    }
+
+    /// The gateway URL, `ws://127.0.0.1:PORT`.
+    pub fn gateway_url(&self) -> String {
+        self.shared.gateway_url()
+    }
+
+    /// The bot token it accepts.
+    pub fn token(&self) -> &str {
+        &self.shared.settings.token
+    }
+
+    /// The bot user's id.
+    pub fn bot_user_id(&self) -> u64 {
+        self.shared.settings.bot.id
+    }
+
+    /// Adds a guild; sessions on its shard get a GUILD_CREATE with its channels after READY.
+    pub fn add_guild(&self, guild: u64, name: &str) {
+        self.shared.lock().guilds.insert(guild, name.to_owned());
+    }
+
+    /// Adds a text channel to a guild (and the guild, if unknown).
+    pub fn add_text_channel(&self, guild: u64, channel: u64) {
+        let mut inner = self.shared.lock();
+        inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
+        inner.channels.insert(
+            channel,
+            ChannelInfo { id: channel, guild: Some(guild), kind: ChannelKind::Text },
+        );
+    }
+
+    /// Adds a thread under a text channel.
+    pub fn add_thread(&self, guild: u64, parent: u64, thread: u64) {
+        let mut inner = self.shared.lock();
+        inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
+        inner.channels.entry(parent).or_insert(ChannelInfo {
+            id: parent,
+            guild: Some(guild),
+            kind: ChannelKind::Text,
+        });
+        inner.channels.insert(
+            thread,
+            ChannelInfo { id: thread, guild: Some(guild), kind: ChannelKind::Thread { parent } },
+        );
+    }
+
+    /// Adds a direct-message channel with one user.
+    pub fn add_dm_channel(&self, channel: u64, recipient: u64) {
+        self.shared.lock().channels.insert(
+            channel,
+            ChannelInfo { id: channel, guild: None, kind: ChannelKind::Direct { recipient } },
+        );
+    }
+
+    /// Sends MESSAGE_CREATE to the shard Discord would route it to and returns the message id.
+    /// The channel becomes known to the REST routes if it was not.
+    ///
+    /// # Panics
+    /// When no gateway session serves that shard yet: wait with [`Self::wait_for_ready`] first.
+    #[track_caller]
+    pub fn inject_message(&self, message: MessageCreate) -> u64 {
+        let mut inner = self.shared.lock();
+        let id = message.id.unwrap_or_else(|| inner.next_id());
+        inner.channels.entry(message.channel).or_insert(ChannelInfo {
+            id: message.channel,
+            guild: message.guild,
+            kind: match message.guild {
+                Some(_) => ChannelKind::Text,
+                None => ChannelKind::Direct { recipient: message.author.id },
+            },
+        });
+        if let Some(guild) = message.guild {
+            inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
+        }
+        let mut data = message.payload(id, &now_timestamp());
+        // Discord adds the channel's type to MESSAGE_CREATE (0 text, 1 DM, 11 public thread).
+        let channel_type = match inner.channels.get(&message.channel).map(|c| c.kind) {
+            Some(ChannelKind::Thread { .. }) => 11,
+            Some(ChannelKind::Direct { .. }) => 1,
+            Some(ChannelKind::Text) | None => 0,
+        };
+        if let Some(object) = data.as_object_mut() {
+            object.insert("channel_type".to_owned(), channel_type.into());
+        }
+        let delivered =
+            gateway::dispatch_for_guild(&mut inner, message.guild, "MESSAGE_CREATE", data);
+        drop(inner);
+        assert!(
+            delivered,
+            "no gateway session serves the shard of guild {:?}; wait_for_ready first",
+            message.guild
+        );
+        self.shared.bump();
+        id
+    }
+
+    /// Sends any dispatch event to one shard's session.
+    ///
+    /// # Panics
+    /// When no gateway session serves that shard.
+    #[track_caller]
+    pub fn dispatch(&self, shard: u32, event: &str, data: Value) {
+        let mut inner = self.shared.lock();
+        let session = inner.shard_sessions.get(&shard).cloned();
+        let delivered = session.is_some_and(|s| gateway::dispatch(&mut inner, &s, event, data));
+        drop(inner);
+        assert!(delivered, "no gateway session serves shard {shard}");
+    }
+
+    /// Asks a shard to reconnect (opcode 7); the client should come back with RESUME.
+    ///
+    /// # Panics
+    /// When no gateway connection serves that shard.
+    #[track_caller]
+    pub fn request_reconnect(&self, shard: u32) {
+        let inner = self.shared.lock();
+        let sent = inner
+            .shard_sessions
+            .get(&shard)
+            .and_then(|s| inner.sessions.get(s))
+            .and_then(|s| s.connection)
+            .and_then(|c| inner.connections.get(&c))
+            .is_some_and(|c| c.send(r#"{"op":7,"d":null}"#.to_owned()));
+        drop(inner);
+        assert!(sent, "no gateway connection serves shard {shard}");
+    }
+
+    /// Answers the next `times` requests matching `method` and `route` (`*` for a segment) with
+    /// 429 and Discord's headers for a per-route limit that resets after `retry_after`.
+    pub fn rate_limit(&self, method: &str, route: &str, times: usize, retry_after: Duration) {
+        self.script(method, route, times, rest::ScriptedAnswer::RateLimited(retry_after));
+    }
+
+    /// Answers the next `times` requests matching `method` and `route` with an error status and
+    /// Discord's error body, e.g. `403, 50013, "Missing Permissions"`.
+    pub fn fail(
+        &self,
+        method: &str,
+        route: &str,
+        times: usize,
+        status: u16,
+        code: u32,
+        message: &str,
+    ) {
+        let answer = rest::ScriptedAnswer::Error { status, code, message: message.to_owned() };
+        self.script(method, route, times, answer);
+    }
+
+    fn script(&self, method: &str, route: &str, times: usize, answer: rest::ScriptedAnswer) {
+        self.shared.lock().scripted.push(rest::Scripted {
+            method: method.to_ascii_uppercase(),
+            route: route.to_owned(),
+            remaining: times,
+            answer,
+        });
+    }
+
+    /// Deletes a webhook behind the bot's back: executing it now answers 404 Unknown Webhook
+    /// (code 10015), as Discord does after someone deletes it in the channel settings.
+    pub fn make_webhook_gone(&self, webhook: u64) {
+        if let Some(hook) = self.shared.lock().webhooks.get_mut(&webhook) {
+            hook.gone = true;
+        }
+    }
+
+    /// Every webhook the fake created, gone ones included.
+    pub fn webhooks(&self) -> Vec<FakeWebhook> {
+        self.shared
+            .lock()
+            .webhooks
+            .values()
+            .map(|h| FakeWebhook {
+                id: h.id,
+                channel: h.channel,
+                name: h.name.clone(),
+                token: h.token.clone(),
+                gone: h.gone,
+            })
+            .collect()
+    }
+
+    /// Every REST request so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.iter().cloned().collect()
+    }
+
+    /// Every gateway frame the client sent so far.
+    pub fn frames(&self) -> Vec<GatewayFrame> {
+        self.shared.lock().frames.iter().cloned().collect()
+    }
+
+    /// The query string of every gateway connection, in order.
+    pub fn gateway_connections(&self) -> Vec<String> {
+        self.shared.lock().connects.clone()
+    }
+
+    /// Every message created so far.
+    pub fn messages(&self) -> Vec<SentMessage> {
+        self.shared.lock().messages.clone()
+    }
+
+    /// Waits for a REST request matching `predicate` (one already received counts).
+    ///
+    /// # Panics
+    /// On timeout, listing the requests seen.
+    pub async fn wait_for_request(
+        &self,
+        predicate: impl Fn(&RecordedRequest) -> bool,
+        timeout: Duration,
+    ) -> RecordedRequest {
+        self.wait_for("request", timeout, |inner| {
+            inner.requests.iter().find(|r| predicate(r)).cloned()
+        })
+        .await
+    }
+
+    /// Waits until `count` REST requests match `predicate` and returns them in order.
+    ///
+    /// # Panics
+    /// On timeout, listing the requests seen.
+    pub async fn wait_for_requests(
+        &self,
+        predicate: impl Fn(&RecordedRequest) -> bool,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<RecordedRequest> {
+        self.wait_for("requests", timeout, |inner| {
+            let found: Vec<RecordedRequest> =
+                inner.requests.iter().filter(|r| predicate(r)).cloned().collect();
+            (found.len() >= count).then_some(found)
+        })
+        .await
+    }
+
+    /// Waits for a gateway frame from the client matching `predicate`.
+    ///
+    /// # Panics
+    /// On timeout, listing the requests seen.
+    pub async fn wait_for_frame(
+        &self,
+        predicate: impl Fn(&GatewayFrame) -> bool,
+        timeout: Duration,
+    ) -> GatewayFrame {
+        self.wait_for("gateway frame", timeout, |inner| {
+            inner.frames.iter().find(|f| predicate(f)).cloned()
+        })
+        .await
+    }
+
+    /// Waits until a session for `shard` has been sent READY.
+    ///
+    /// # Panics
+    /// On timeout.
+    pub async fn wait_for_ready(&self, shard: u32, timeout: Duration) {
+        self.wait_for("READY", timeout, |inner| inner.shard_sessions.get(&shard).map(|_| ())).await;
+    }
+
+    /// Waits for a created message matching `predicate`.
+    ///
+    /// # Panics
+    /// On timeout, listing the requests seen.
+    pub async fn wait_for_message(
+        &self,
+        predicate: impl Fn(&SentMessage) -> bool,
+        timeout: Duration,
+    ) -> SentMessage {
+        self.wait_for("message", timeout, |inner| {
+            inner.messages.iter().find(|m| predicate(m)).cloned()
+        })
+        .await
+    }
+
+    async fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut probe: impl FnMut(&Inner) -> Option<T>,
+    ) -> T {
+        // Subscribing before the first probe means no change between the probe and the wait is
+        // missed.
+        let mut changes = self.shared.changed.subscribe();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = probe(&self.shared.lock()) {
+                return found;
+            }
+            if !matches!(tokio::time::timeout_at(deadline, changes.changed()).await, Ok(Ok(()))) {
+                let seen: Vec<String> = self
+                    .shared
+                    .lock()
+                    .requests
+                    .iter()
+                    .map(|r| format!("  {} {} -> {}", r.method, r.path, r.status))
+                    .collect();
+                panic!(
+                    "timed out after {timeout:?} waiting for a {what}; requests seen:\n{}",
+                    seen.join("\n")
+                );
+            }
+        }
+    }
+}
+
+/// State shared by the REST handler, the gateway connections and the test.
+#[derive(Debug)]
+struct Shared {
+    settings: Settings,
+    addr: SocketAddr,
+    inner: Mutex<Inner>,
+    /// Bumped after every change a waiter may be waiting for.
+    changed: watch::Sender<u64>,
+    /// Becomes true when the test drops the fake.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panicking test thread must not turn every later call into a second panic.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|version| *version = version.wrapping_add(1));
+    }
+
+    fn gateway_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: VecDeque<RecordedRequest>,
+    frames: VecDeque<GatewayFrame>,
+    connects: Vec<String>,
+    connections: HashMap<u64, gateway::Connection>,
+    sessions: HashMap<String, gateway::Session>,
+    /// The newest session of each shard id.
+    shard_sessions: HashMap<u32, String>,
+    channels: BTreeMap<u64, ChannelInfo>,
+    guilds: BTreeMap<u64, String>,
+    webhooks: BTreeMap<u64, WebhookInfo>,
+    messages: Vec<SentMessage>,
+    scripted: Vec<rest::Scripted>,
+    last_id: u64,
+    counter: u64,
+    /// Gateway connections opened so far (connection ids count from 1).
+    opened: u64,
+}
+
+impl Inner {
+    /// A fresh snowflake carrying the current time, as Discord's are.
+    fn next_id(&mut self) -> u64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let millis = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        let candidate = millis.saturating_sub(DISCORD_EPOCH_MS) << 22;
+        self.last_id = candidate.max(self.last_id.saturating_add(1));
+        self.last_id
+    }
+
+    /// A counter for names and tokens.
+    fn next_counter(&mut self) -> u64 {
+        self.counter = self.counter.saturating_add(1);
+        self.counter
+    }
+
+    fn record_request(&mut self, request: RecordedRequest) {
+        if self.requests.len() >= MAX_RECORDS {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(request);
+    }
+
+    fn record_frame(&mut self, frame: GatewayFrame) {
+        if self.frames.len() >= MAX_RECORDS {
+            self.frames.pop_front();
+        }
+        self.frames.push_back(frame);
+    }
+}
+
+fn route_matches(pattern: &str, path: &str) -> bool {
+    let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (pattern.next(), path.next()) {
+            (None, None) => return true,
+            (Some(p), Some(s)) if p == "*" || p == s => {}
+            _ => return false,
+        }
+    }
+}
+
+fn now_timestamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_matches;
+
+    #[test]
+    fn routes_match_by_segment() {
+        assert!(route_matches("channels/*/messages", "channels/1/messages"));
+        assert!(!route_matches("channels/*/messages", "channels/1/messages/2"));
+        assert!(!route_matches("channels/*", "channels/1/typing"));
+        assert!(route_matches("webhooks/*/*", "webhooks/1/abc"));
+    }
+}

@@ -1,0 +1,431 @@
+//! The fake's REST routes under `/api/v10/`: gateway discovery, the current user, channels,
+//! messages, typing, webhooks (create, list, execute) and command registration, plus scripted
+//! 429 answers. Every request is recorded, whatever the answer.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::payload::{ChannelKind, UserSpec, WebhookInfo, channel_json, pings, webhook_json};
+use super::{Inner, RecordedRequest, SentMessage, Shared, gateway, now_timestamp, route_matches};
+
+/// An answer a test scripted for the next requests on a route.
+#[derive(Debug, Clone)]
+pub(super) struct Scripted {
+    pub(super) method: String,
+    pub(super) route: String,
+    pub(super) remaining: usize,
+    pub(super) answer: ScriptedAnswer,
+}
+
+/// What a scripted request is answered with.
+#[derive(Debug, Clone)]
+pub(super) enum ScriptedAnswer {
+    /// 429 for a per-route bucket that resets after this long.
+    RateLimited(Duration),
+    /// An error status with Discord's `{"message","code"}` body.
+    Error { status: u16, code: u32, message: String },
+}
+
+/// A request as the routes see it.
+struct Request {
+    method: String,
+    path: String,
+    query: Option<String>,
+    authorization: Option<String>,
+    body: Option<Value>,
+}
+
+impl Request {
+    fn body_str(&self, key: &str) -> Option<&str> {
+        self.body.as_ref()?.get(key)?.as_str()
+    }
+
+    fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.as_deref()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == name).then_some(value)
+        })
+    }
+}
+
+/// An answer: status, extra headers and a JSON body (none for 204).
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Option<Value>,
+}
+
+fn ok(body: Value) -> Reply {
+    Reply { status: 200, headers: Vec::new(), body: Some(body) }
+}
+
+fn no_content() -> Reply {
+    Reply { status: 204, headers: Vec::new(), body: None }
+}
+
+/// Discord's error body: `{"message", "code"}`.
+fn error(status: u16, code: u32, message: &str) -> Reply {
+    Reply { status, headers: Vec::new(), body: Some(json!({ "message": message, "code": code })) }
+}
+
+pub(super) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().strip_prefix("/api/v10/").map(str::to_owned);
+    let header_list: Vec<(String, String)> = headers
+        .iter()
+        .map(|(name, value)| {
+            (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+        })
+        .collect();
+    let request = Request {
+        method: method.as_str().to_owned(),
+        path: path.clone().unwrap_or_else(|| uri.path().to_owned()),
+        query: uri.query().map(str::to_owned),
+        authorization: headers
+            .get("authorization")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        body: if body.is_empty() { None } else { serde_json::from_slice(&body).ok() },
+    };
+    let mut inner = shared.lock();
+    let reply = match path {
+        Some(_) => route(&shared, &mut inner, &request),
+        None => error(404, 0, "404: Not Found"),
+    };
+    inner.record_request(RecordedRequest {
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        headers: header_list,
+        body: request.body,
+        status: reply.status,
+        at: Instant::now(),
+    });
+    drop(inner);
+    shared.bump();
+    let mut response = Response::builder().status(reply.status);
+    for (name, value) in reply.headers {
+        response = response.header(name, value);
+    }
+    let response = match reply.body {
+        Some(body) => {
+            response.header("content-type", "application/json").body(Body::from(body.to_string()))
+        }
+        None => response.body(Body::empty()),
+    };
+    response.expect("static header names, ASCII values and a known status")
+}
+
+fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
+    if let Some(scripted) = take_scripted(inner, request) {
+        return match scripted.answer {
+            ScriptedAnswer::RateLimited(retry_after) => limited(&scripted.route, retry_after),
+            ScriptedAnswer::Error { status, code, message } => error(status, code, &message),
+        };
+    }
+    let segments: Vec<&str> = request.path.split('/').collect();
+    // Webhook execution authenticates with the token in the path, never with the bot token.
+    let executes_webhook = matches!(segments.as_slice(), ["webhooks", _, _, ..]);
+    let expected = format!("Bot {}", shared.settings.token);
+    if !executes_webhook && request.authorization.as_deref() != Some(expected.as_str()) {
+        return error(401, 0, "401: Unauthorized");
+    }
+    let settings = &shared.settings;
+    match (request.method.as_str(), segments.as_slice()) {
+        ("GET", ["gateway", "bot"]) => ok(json!({
+            "url": shared.gateway_url(),
+            "shards": settings.shards,
+            "session_start_limit": {
+                "total": 1000,
+                "remaining": 1000,
+                "reset_after": 86_400_000,
+                "max_concurrency": settings.max_concurrency,
+            },
+        })),
+        ("GET", ["gateway"]) => ok(json!({ "url": shared.gateway_url() })),
+        ("GET", ["users", "@me"]) => {
+            let mut user = settings.bot.json();
+            if let Some(object) = user.as_object_mut() {
+                object.insert("mfa_enabled".to_owned(), json!(false));
+                object.insert("verified".to_owned(), json!(true));
+                object.insert("flags".to_owned(), json!(0));
+            }
+            ok(user)
+        }
+        ("GET", ["channels", channel]) => {
+            match channel.parse().ok().and_then(|c: u64| inner.channels.get(&c)) {
+                Some(channel) => ok(channel_json(channel)),
+                None => error(404, 10003, "Unknown Channel"),
+            }
+        }
+        ("POST", ["channels", channel, "messages"]) => {
+            create_message(shared, inner, channel, request)
+        }
+        ("POST", ["channels", channel, "typing"]) => {
+            match channel.parse().ok().and_then(|c: u64| inner.channels.get(&c)) {
+                Some(_) => no_content(),
+                None => error(404, 10003, "Unknown Channel"),
+            }
+        }
+        ("GET", ["channels", channel, "webhooks"]) => {
+            let Some(channel) =
+                channel.parse::<u64>().ok().filter(|c| inner.channels.contains_key(c))
+            else {
+                return error(404, 10003, "Unknown Channel");
+            };
+            let hooks: Vec<Value> = inner
+                .webhooks
+                .values()
+                .filter(|h| h.channel == channel && !h.gone)
+                .map(|h| webhook_json(h, &settings.bot, settings.application))
+                .collect();
+            ok(Value::Array(hooks))
+        }
+        ("POST", ["channels", channel, "webhooks"]) => {
+            create_webhook(shared, inner, channel, request)
+        }
+        ("POST", ["webhooks", webhook, token]) => {
+            execute_webhook(shared, inner, webhook, token, request)
+        }
+        ("PUT", ["applications", _, "commands"] | ["applications", _, "guilds", _, "commands"]) => {
+            let commands =
+                request.body.as_ref().and_then(Value::as_array).cloned().unwrap_or_default();
+            let registered: Vec<Value> = commands
+                .into_iter()
+                .map(|mut command| {
+                    let id = inner.next_id();
+                    if let Some(object) = command.as_object_mut() {
+                        object.insert("id".to_owned(), json!(id.to_string()));
+                        object.insert(
+                            "application_id".to_owned(),
+                            json!(settings.application.to_string()),
+                        );
+                        object.insert("version".to_owned(), json!(id.to_string()));
+                    }
+                    command
+                })
+                .collect();
+            ok(Value::Array(registered))
+        }
+        _ => error(404, 0, "404: Not Found"),
+    }
+}
+
+fn take_scripted(inner: &mut Inner, request: &Request) -> Option<Scripted> {
+    let scripted = inner.scripted.iter_mut().find(|l| {
+        l.remaining > 0 && l.method == request.method && route_matches(&l.route, &request.path)
+    })?;
+    scripted.remaining -= 1;
+    Some(scripted.clone())
+}
+
+/// A per-route 429 with the headers Discord sends: the bucket is exhausted until `retry_after`.
+fn limited(route: &str, retry_after: Duration) -> Reply {
+    let seconds = retry_after.as_secs_f64();
+    let reset = (SystemTime::now() + retry_after).duration_since(UNIX_EPOCH).unwrap_or_default();
+    Reply {
+        status: 429,
+        headers: vec![
+            ("retry-after", retry_after.as_millis().div_ceil(1000).to_string()),
+            ("x-ratelimit-limit", "5".to_owned()),
+            ("x-ratelimit-remaining", "0".to_owned()),
+            ("x-ratelimit-reset", format!("{:.3}", reset.as_secs_f64())),
+            ("x-ratelimit-reset-after", format!("{seconds:.3}")),
+            ("x-ratelimit-bucket", format!("fake-{}", route.replace('*', "id"))),
+            ("x-ratelimit-scope", "user".to_owned()),
+        ],
+        body: Some(
+            json!({ "message": "You are being rate limited.", "retry_after": seconds, "global": false }),
+        ),
+    }
+}
+
+/// Discord's content checks: not empty, at most 2,000 characters.
+fn check_content(content: &str) -> Result<(), Reply> {
+    if content.is_empty() {
+        return Err(error(400, 50006, "Cannot send an empty message"));
+    }
+    if content.chars().count() > 2000 {
+        return Err(error(
+            400,
+            50035,
+            "Invalid Form Body (content: Must be 2000 or fewer in length.)",
+        ));
+    }
+    Ok(())
+}
+
+fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &Request) -> Reply {
+    let Some(channel) = channel.parse().ok().and_then(|c: u64| inner.channels.get(&c)).copied()
+    else {
+        return error(404, 10003, "Unknown Channel");
+    };
+    let content = request.body_str("content").unwrap_or_default().to_owned();
+    if let Err(reply) = check_content(&content) {
+        return reply;
+    }
+    let body = request.body.as_ref();
+    let reply_to = body
+        .and_then(|b| b.get("message_reference"))
+        .and_then(|r| r.get("message_id"))
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse().ok());
+    let allowed_mentions = body.and_then(|b| b.get("allowed_mentions")).cloned();
+    let bot = shared.settings.bot.clone();
+    let message = SentMessage {
+        id: inner.next_id(),
+        channel: channel.id,
+        guild: channel.guild,
+        pings: pings(&content, allowed_mentions.as_ref()),
+        content,
+        webhook_id: None,
+        username: bot.username.clone(),
+        avatar_url: None,
+        reply_to,
+        allowed_mentions,
+    };
+    store_and_echo(shared, inner, message, &bot)
+}
+
+fn create_webhook(shared: &Shared, inner: &mut Inner, channel: &str, request: &Request) -> Reply {
+    let Some(channel) = channel.parse().ok().and_then(|c: u64| inner.channels.get(&c)).copied()
+    else {
+        return error(404, 10003, "Unknown Channel");
+    };
+    if channel.kind != ChannelKind::Text {
+        return error(400, 50024, "Cannot execute action on this channel type");
+    }
+    let name = request.body_str("name").unwrap_or_default().to_owned();
+    let lower = name.to_lowercase();
+    if name.is_empty()
+        || name.chars().count() > 80
+        || lower.contains("discord")
+        || lower.contains("clyde")
+    {
+        return error(400, 50035, "Invalid Form Body (name)");
+    }
+    let id = inner.next_id();
+    let hook = WebhookInfo {
+        id,
+        token: format!("fake-webhook-token-{}-{id:x}", inner.next_counter()),
+        channel: channel.id,
+        guild: channel.guild,
+        name,
+        gone: false,
+    };
+    let body = webhook_json(&hook, &shared.settings.bot, shared.settings.application);
+    inner.webhooks.insert(id, hook);
+    ok(body)
+}
+
+fn execute_webhook(
+    shared: &Shared,
+    inner: &mut Inner,
+    webhook: &str,
+    token: &str,
+    request: &Request,
+) -> Reply {
+    let Some(hook) =
+        webhook.parse().ok().and_then(|w: u64| inner.webhooks.get(&w)).filter(|h| !h.gone).cloned()
+    else {
+        return error(404, 10015, "Unknown Webhook");
+    };
+    if hook.token != token {
+        return error(401, 50027, "Invalid Webhook Token");
+    }
+    let content = request.body_str("content").unwrap_or_default().to_owned();
+    if let Err(reply) = check_content(&content) {
+        return reply;
+    }
+    let channel = match request.query_param("thread_id").map(str::parse::<u64>) {
+        None => hook.channel,
+        Some(Ok(thread))
+            if inner
+                .channels
+                .get(&thread)
+                .is_some_and(|c| c.kind == ChannelKind::Thread { parent: hook.channel }) =>
+        {
+            thread
+        }
+        Some(_) => return error(400, 10003, "Unknown Channel"),
+    };
+    let username = request.body_str("username").map_or_else(|| hook.name.clone(), str::to_owned);
+    let allowed_mentions = request.body.as_ref().and_then(|b| b.get("allowed_mentions")).cloned();
+    let message = SentMessage {
+        id: inner.next_id(),
+        channel,
+        guild: hook.guild,
+        pings: pings(&content, allowed_mentions.as_ref()),
+        content,
+        webhook_id: Some(hook.id),
+        username: username.clone(),
+        avatar_url: request.body_str("avatar_url").map(str::to_owned),
+        reply_to: None,
+        allowed_mentions,
+    };
+    let author = UserSpec { id: hook.id, username, global_name: None, bot: true };
+    let reply = store_and_echo(shared, inner, message, &author);
+    if request.query_param("wait") == Some("true") { reply } else { no_content() }
+}
+
+/// Keeps a created message, sends it back over the gateway when echo is on, and answers with it.
+fn store_and_echo(
+    shared: &Shared,
+    inner: &mut Inner,
+    message: SentMessage,
+    author: &UserSpec,
+) -> Reply {
+    let mut object = json!({
+        "id": message.id.to_string(),
+        "channel_id": message.channel.to_string(),
+        "author": author.json(),
+        "content": message.content,
+        "timestamp": now_timestamp(),
+        "edited_timestamp": null,
+        "tts": false,
+        "mention_everyone": message.pings.everyone,
+        "mentions": message.pings.users.iter().map(|u| UserSpec::new(*u, &format!("user-{u}")).json()).collect::<Vec<_>>(),
+        "mention_roles": message.pings.roles.iter().map(u64::to_string).collect::<Vec<_>>(),
+        "attachments": [],
+        "embeds": [],
+        "pinned": false,
+        "type": if message.reply_to.is_some() { 19 } else { 0 },
+    });
+    if let Some(fields) = object.as_object_mut() {
+        if let Some(guild) = message.guild {
+            fields.insert("guild_id".to_owned(), json!(guild.to_string()));
+        }
+        if let Some(webhook) = message.webhook_id {
+            fields.insert("webhook_id".to_owned(), json!(webhook.to_string()));
+        }
+        if let Some(reply_to) = message.reply_to {
+            fields.insert(
+                "message_reference".to_owned(),
+                json!({
+                    "type": 0,
+                    "message_id": reply_to.to_string(),
+                    "channel_id": message.channel.to_string(),
+                    "guild_id": message.guild.map(|g| g.to_string()),
+                }),
+            );
+        }
+    }
+    let guild = message.guild;
+    inner.messages.push(message);
+    if shared.settings.echo {
+        // Discord sends the bot its own messages too; a missing session just means nobody listens.
+        let _ = gateway::dispatch_for_guild(inner, guild, "MESSAGE_CREATE", object.clone());
+    }
+    ok(object)
+}

@@ -1,0 +1,58 @@
+//! The instance's provider chain, built from `[providers.*]` in the config file.
+//!
+//! Operator endpoints are trusted like the operator: they may use http and loopback or private
+//! addresses (a local Ollama), but tomori-net's operator policy still refuses cloud-metadata
+//! addresses on every request.
+
+use anyhow::Context as _;
+use tomori_llm::{ApiKey, Capabilities, Endpoint, KeySource, Target, Timeouts, Wire, client_for};
+use tomori_net::Policy;
+
+use crate::config::{Config, ProviderKind};
+
+/// The chain of instance targets, in name order.
+///
+/// # Errors
+/// A provider whose endpoint cannot be built (already validated when the config loaded).
+pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
+    let timeouts = Timeouts::default();
+    let client =
+        client_for(Policy::operator(), &timeouts).context("building the provider client")?;
+    let mut chain = Vec::new();
+    for (name, provider) in &config.providers {
+        let wire = match provider.kind {
+            ProviderKind::OpenaiCompatible => Wire::OpenAiCompatible,
+            ProviderKind::Anthropic => Wire::Anthropic,
+            ProviderKind::Gemini => Wire::Gemini,
+        };
+        let policy = Policy::operator();
+        let endpoint = match &provider.base_url {
+            Some(url) => Endpoint::new(wire, url.as_str(), &policy),
+            None => Endpoint::first_party(wire, &policy),
+        }
+        .with_context(|| format!("providers.{name}.base_url"))?;
+        let keys = provider
+            .api_key
+            .iter()
+            .map(|key| ApiKey::new(format!("config:{name}"), KeySource::Instance, key.clone(), 0))
+            .collect();
+        let capabilities = Capabilities {
+            tools: provider.tools,
+            vision: provider.vision,
+            context_length: provider.context_length,
+            embeddings: false,
+        };
+        chain.push(
+            Target::new(
+                format!("{name} · {}", provider.model),
+                name.clone(),
+                endpoint,
+                provider.model.clone(),
+                client.clone(),
+            )
+            .with_keys(keys)
+            .with_capabilities(capabilities),
+        );
+    }
+    Ok(chain)
+}
