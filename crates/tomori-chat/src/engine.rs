@@ -528,6 +528,7 @@ impl<S: ChatSurface> Inner<S> {
                         break;
                     }
                 }
+                Some(Ok(StreamEvent::Reasoning(text))) => delivery.reasoning.push_str(&text),
                 Some(Ok(_)) => {}
                 Some(Err(err)) => {
                     let incident = incident_id();
@@ -545,7 +546,47 @@ impl<S: ChatSurface> Inner<S> {
             }
         }
         delivery.finish().await;
+        self.log_thoughts(plan, persona, &delivery.thoughts()).await;
         true
+    }
+
+    /// Sends the turn's reasoning to the thought-log channel, when the server has one.
+    ///
+    /// Security: private-channel disclosure. Reasoning about a private channel or a DM would leak
+    /// its content into the (usually more public) thought-log channel, so it is dropped instead.
+    async fn log_thoughts(&self, plan: &Plan, persona: &Persona, thoughts: &str) {
+        let Some(channel) =
+            plan.settings.thought_log_channel.and_then(|c| Snowflake::from_db(c).ok())
+        else {
+            return;
+        };
+        if thoughts.trim().is_empty() || plan.message.guild.is_none() {
+            return;
+        }
+        let private =
+            settings::channels(&self.store, Scope::server(plan.server), ChannelSet::Private).await;
+        match private {
+            Ok(private) if !in_channel_set(&private, &plan.message) => {}
+            _ => return,
+        }
+        let text = format!(
+            "**{}** thought, answering in <#{}>:\n{}",
+            persona.nickname,
+            plan.message.channel,
+            thoughts.trim()
+        );
+        for chunk in split_message(&text, MAX_MESSAGE_CHARS).into_iter().take(3) {
+            let outgoing = Outgoing {
+                content: chunk,
+                speaker: Speaker::Bot,
+                reply_to: None,
+                ping_users: Vec::new(),
+            };
+            if let Err(err) = self.surface.send(channel, outgoing).await {
+                tracing::warn!(error = %err, "sending to the thought-log channel failed");
+                return;
+            }
+        }
     }
 
     async fn request_for(
@@ -686,6 +727,8 @@ struct Delivery<'a, S> {
     plan: &'a Plan,
     persona: &'a Persona,
     raw: String,
+    /// Reasoning the provider streamed separately.
+    reasoning: String,
     /// Characters of the visible text already sent.
     sent_chars: usize,
     /// Messages sent.
@@ -708,10 +751,21 @@ impl<'a, S: ChatSurface> Delivery<'a, S> {
             plan,
             persona,
             raw: String::new(),
+            reasoning: String::new(),
             sent_chars: 0,
             sent: 0,
             limit,
             stopped: false,
+        }
+    }
+
+    /// Everything the model thought: streamed reasoning and `<think>` blocks in the text.
+    fn thoughts(&self) -> String {
+        let inline = strip_reasoning(&self.raw).reasoning;
+        match (self.reasoning.trim().is_empty(), inline.is_empty()) {
+            (true, _) => inline,
+            (false, true) => self.reasoning.trim().to_owned(),
+            (false, false) => format!("{}\n\n{inline}", self.reasoning.trim()),
         }
     }
 

@@ -258,3 +258,13 @@ pub async fn set_cooldown(owner: &PgPool, server_id: i64, kind: &str, seconds: i
     .await
     .expect("set the cooldown");
 }
+
+/// Sets a server's thought-log channel directly (the slash command that does it comes later).
+pub async fn set_thought_log(owner: &PgPool, server_id: i64, channel: i64) {
+    sqlx::query("UPDATE server_settings SET thought_log_channel = $2 WHERE server_id = $1")
+        .bind(server_id)
+        .bind(channel)
+        .execute(owner)
+        .await
+        .expect("set the thought-log channel");
+}

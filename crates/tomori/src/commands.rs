@@ -223,7 +223,12 @@ async fn run_discord(
         token: token.clone(),
         api_base: config.discord.api_base.clone(),
         gateway_url: config.discord.gateway_url.clone(),
-        shards: None,
+        shards: config
+            .discord
+            .shards
+            .map(|s| tomori_discord::ShardRange::new(s.first, s.last, s.total))
+            .transpose()
+            .context("discord.shards")?,
     };
     let discord =
         tomori_discord::Discord::connect(&discord_config).await.context("connecting to Discord")?;

@@ -84,6 +84,21 @@ pub(crate) struct DiscordConfig {
     pub(crate) api_base: Url,
     /// Gateway WebSocket URL; when unset, the URL Discord's REST API returns is used.
     pub(crate) gateway_url: Option<Url>,
+    /// The shards this process runs, for running one bot across several processes; all of the
+    /// recommended shards when unset.
+    pub(crate) shards: Option<ShardsConfig>,
+}
+
+/// `[discord.shards]`: a range of shard ids out of a total.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShardsConfig {
+    /// First shard id this process runs.
+    pub(crate) first: u32,
+    /// Last shard id this process runs (inclusive).
+    pub(crate) last: u32,
+    /// Total shards across all processes.
+    pub(crate) total: u32,
 }
 
 impl Default for DiscordConfig {
@@ -92,6 +107,7 @@ impl Default for DiscordConfig {
             token: None,
             api_base: Url::parse("https://discord.com/api/v10").expect("a valid constant URL"),
             gateway_url: None,
+            shards: None,
         }
     }
 }
@@ -375,6 +391,14 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             }
             (None, _) => {}
         }
+    }
+    if let Some(shards) = config.discord.shards {
+        tomori_discord::ShardRange::new(shards.first, shards.last, shards.total).map_err(
+            |err| ConfigError::Refused {
+                key: "discord.shards".to_owned(),
+                reason: err.to_string(),
+            },
+        )?;
     }
     if config.database.max_connections == 0 {
         return Err(ConfigError::Refused {

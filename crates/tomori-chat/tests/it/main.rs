@@ -33,6 +33,7 @@ pub(crate) fn id(raw: u64) -> Snowflake {
 #[derive(Default)]
 pub(crate) struct Recorder {
     sent: Mutex<Vec<Outgoing>>,
+    channels: Mutex<Vec<Snowflake>>,
     typing: Mutex<u32>,
     next_id: Mutex<u64>,
 }
@@ -41,12 +42,9 @@ pub(crate) struct Recorder {
 pub(crate) struct RecordingSurface(pub(crate) Arc<Recorder>);
 
 impl ChatSurface for RecordingSurface {
-    async fn send(
-        &self,
-        _channel: Snowflake,
-        message: Outgoing,
-    ) -> Result<Snowflake, SurfaceError> {
+    async fn send(&self, channel: Snowflake, message: Outgoing) -> Result<Snowflake, SurfaceError> {
         self.0.sent.lock().unwrap().push(message);
+        self.0.channels.lock().unwrap().push(channel);
         let mut next = self.0.next_id.lock().unwrap();
         *next += 1;
         Snowflake::new(10_000 + *next).map_err(|_| SurfaceError::NotFound)
@@ -148,6 +146,10 @@ impl Harness {
     pub(crate) async fn settle(&self) -> Vec<Outgoing> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         self.sent()
+    }
+
+    pub(crate) fn channels_sent_to(&self) -> Vec<Snowflake> {
+        self.surface.0.channels.lock().unwrap().clone()
     }
 
     pub(crate) fn typing_count(&self) -> u32 {

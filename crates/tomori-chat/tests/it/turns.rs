@@ -177,3 +177,21 @@ async fn kill_ends_the_turn() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(h.sent().is_empty());
 }
+
+#[tokio::test]
+async fn reasoning_goes_to_the_thought_log_channel_and_never_into_the_reply() {
+    let h = Harness::new().await;
+    tomori_testkit::set_thought_log(h._db.owner(), h.server.get(), 777).await;
+    h.llm.push_turn(
+        Turn::new().reasoning("alice wants a greeting").text("<think>be warm</think>Hi alice!"),
+    );
+    h.engine.handle(h.message(ALICE, "alice", "tomori, hi")).await;
+    let sent = h.wait_sent(2).await;
+    assert_eq!(sent[0].content, "Hi alice!");
+    assert!(
+        sent[1].content.contains("alice wants a greeting") && sent[1].content.contains("be warm"),
+        "{}",
+        sent[1].content
+    );
+    assert_eq!(h.channels_sent_to()[1], id(777));
+}

@@ -188,3 +188,17 @@ fn example_config_is_fresh() {
     let parsed = load_with(Some(&expected), &[]).unwrap();
     assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
 }
+
+#[test]
+fn shard_ranges_are_checked() {
+    let ok = "[discord.shards]\nfirst = 0\nlast = 3\ntotal = 8\n";
+    let config = load_with(Some(ok), &[]).unwrap();
+    assert_eq!(config.discord.shards.map(|s| (s.first, s.last, s.total)), Some((0, 3, 8)));
+    for bad in [
+        "[discord.shards]\nfirst = 4\nlast = 3\ntotal = 8\n",
+        "[discord.shards]\nfirst = 0\nlast = 8\ntotal = 8\n",
+    ] {
+        let err = load_with(Some(bad), &[]).unwrap_err().to_string();
+        assert!(err.starts_with("discord.shards:"), "{err}");
+    }
+}
