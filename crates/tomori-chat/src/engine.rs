@@ -221,13 +221,15 @@ impl<S: ChatSurface> Inner<S> {
         let settings = settings::get(store, scope).await?;
         let personas = personas::list(store, scope).await?;
         let bot_user = self.bot_user.get().copied();
-        let managed_webhook = match message.author.webhook {
-            Some(_) => webhooks::get(store, scope, message.channel)
-                .await
-                .ok()
-                .flatten()
-                .map(|w| w.webhook_id),
-            None => None,
+        // The channel's managed webhook (a thread uses its parent's), looked up only when a
+        // webhook wrote the message or the message replies to one.
+        let webhook_involved = message.author.webhook.is_some()
+            || message.reply_to.as_ref().is_some_and(|r| r.webhook.is_some());
+        let managed_webhook = if webhook_involved {
+            let home = message.parent_channel.unwrap_or(message.channel);
+            webhooks::get(store, scope, home).await.ok().flatten().map(|w| w.webhook_id)
+        } else {
+            None
         };
 
         // Who wrote it, and how long the persona chain is.
@@ -287,18 +289,13 @@ impl<S: ChatSurface> Inner<S> {
             Some(reply) if Some(reply.author) == bot_user && reply.webhook.is_none() => {
                 ReplyTo::Bot
             }
-            Some(reply)
-                if reply.webhook.is_some()
-                    && reply.webhook == managed_webhook_for_reply(store, scope, &message).await =>
-            {
-                reply
-                    .webhook_name
-                    .as_ref()
-                    .and_then(|name| {
-                        personas.iter().position(|p| p.nickname.eq_ignore_ascii_case(name))
-                    })
-                    .map_or(ReplyTo::Nothing, ReplyTo::Persona)
-            }
+            Some(reply) if reply.webhook.is_some() && reply.webhook == managed_webhook => reply
+                .webhook_name
+                .as_ref()
+                .and_then(|name| {
+                    personas.iter().position(|p| p.nickname.eq_ignore_ascii_case(name))
+                })
+                .map_or(ReplyTo::Nothing, ReplyTo::Persona),
             _ => ReplyTo::Nothing,
         };
         let situation = Situation {
@@ -691,17 +688,6 @@ impl<S: ChatSurface> Inner<S> {
             .collect();
         Ok(ChatRequest { system: vec![prompt.system], messages, ..ChatRequest::default() })
     }
-}
-
-async fn managed_webhook_for_reply(
-    store: &Store,
-    scope: Scope,
-    message: &Inbound,
-) -> Option<Snowflake> {
-    if message.reply_to.as_ref().is_none_or(|r| r.webhook.is_none()) {
-        return None;
-    }
-    webhooks::get(store, scope, message.channel).await.ok().flatten().map(|w| w.webhook_id)
 }
 
 /// Whether the message's channel, or the thread's parent, is in `set`.

@@ -195,3 +195,54 @@ async fn reasoning_goes_to_the_thought_log_channel_and_never_into_the_reply() {
     );
     assert_eq!(h.channels_sent_to()[1], id(777));
 }
+
+async fn save_webhook(h: &Harness, webhook: u64) {
+    let token = secrecy::SecretString::from("hook-token".to_owned());
+    tomori_store::webhooks::save(
+        &h.store,
+        Scope::server(h.server),
+        id(crate::CHANNEL),
+        id(webhook),
+        &token,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_reply_to_a_persona_webhook_message_gets_that_persona() {
+    let h = Harness::new().await;
+    save_webhook(&h, 4242).await;
+    h.llm.push_turn(Turn::new().text("Kaede again."));
+    let mut msg = h.message(ALICE, "alice", "and what about you?");
+    msg.reply_to = Some(tomori_chat::surface::InboundReply {
+        message: id(3333),
+        author: id(4242),
+        webhook: Some(id(4242)),
+        webhook_name: Some("Kaede".into()),
+    });
+    h.engine.handle(msg).await;
+    let sent = h.wait_sent(1).await;
+    assert!(matches!(&sent[0].speaker, Speaker::Persona { name, .. } if name == "Kaede"));
+}
+
+#[tokio::test]
+async fn personas_answer_each_other_up_to_the_cascade_limit_and_foreign_webhooks_are_ignored() {
+    let h = Harness::new().await;
+    save_webhook(&h, 4242).await;
+    // Kaede's message (through the managed webhook) addresses Tomori: a cascade turn.
+    h.llm.push_turn(Turn::new().text("Yes, Kaede?"));
+    let mut from_kaede = h.message(4242, "Kaede", "tomori, what do you think?");
+    from_kaede.author.webhook = Some(id(4242));
+    from_kaede.author.is_bot = true;
+    h.engine.handle(from_kaede).await;
+    let sent = h.wait_sent(1).await;
+    assert_eq!(sent[0].speaker, Speaker::Bot);
+    // The same text from a webhook Tomori does not manage is not answered.
+    let mut foreign = h.message(5151, "Kaede", "tomori, what do you think?");
+    foreign.author.webhook = Some(id(5151));
+    foreign.author.is_bot = true;
+    foreign.content = "just some news".into();
+    h.engine.handle(foreign).await;
+    assert_eq!(h.settle().await.len(), 1);
+}
