@@ -247,7 +247,10 @@ impl<S: ChatSurface> Inner<S> {
             *count
         };
         let persona_name = author_persona.and_then(|i| personas.get(i)).map(|p| p.nickname.clone());
-        self.remember(&message, persona_name.or_else(|| is_self.then(|| main_name(&personas))));
+        // A `/bot respond` without text is a request, not a message of the conversation.
+        if !(forced.is_some() && message.content.trim().is_empty()) {
+            self.remember(&message, persona_name.or_else(|| is_self.then(|| main_name(&personas))));
+        }
         let author = if bot_user == Some(message.author.id) {
             Author::SelfBot { chain }
         } else if let Some(persona) = author_persona {

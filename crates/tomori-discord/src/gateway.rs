@@ -4,8 +4,9 @@
 //! [`Discord::connect`] checks the token (`GET /users/@me`), learns the gateway URL and the
 //! session limits (`GET /gateway/bot`, unless both the URL and the shards are configured) and
 //! prepares the shards; [`Discord::run`] drives them until the shutdown future completes.
-//! Reconnecting and resuming are twilight's. Each MESSAGE_CREATE is handled in its own task, so
-//! the shard keeps reading (and heartbeating) whatever the handler does.
+//! Reconnecting and resuming are twilight's. Each MESSAGE_CREATE (and, when
+//! [`Discord::with_commands`] installed the slash commands, each INTERACTION_CREATE) is handled in
+//! its own task, so the shard keeps reading (and heartbeating) whatever the handler does.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::UserMarker;
 use url::Url;
 
+use crate::commands::{BotControl, Commands};
 use crate::config::{ConfigError, DiscordConfig, gateway_base, http_client};
 use crate::directory::{Directory, Place};
 use crate::inbound::map_message;
@@ -45,6 +47,7 @@ pub const INTENTS: Intents = Intents::GUILDS
 /// The events the shards deserialize; everything else is skipped unparsed.
 const EVENTS: EventTypeFlags = EventTypeFlags::READY
     .union(EventTypeFlags::MESSAGE_CREATE)
+    .union(EventTypeFlags::INTERACTION_CREATE)
     .union(EventTypeFlags::GUILD_CREATE)
     .union(EventTypeFlags::CHANNEL_CREATE)
     .union(EventTypeFlags::CHANNEL_UPDATE)
@@ -130,6 +133,7 @@ pub struct Discord {
     shards: Vec<Shard>,
     bot: BotUser,
     directory: Arc<Directory>,
+    commands: Option<Arc<Commands>>,
 }
 
 fn rest_error(what: &'static str) -> impl FnOnce(twilight_http::Error) -> ConnectError {
@@ -228,7 +232,7 @@ impl Discord {
             .build();
         let shards =
             ids.into_iter().map(|id| Shard::with_config(id, shard_config.clone())).collect();
-        Ok(Self { http, shards, bot, directory: Arc::default() })
+        Ok(Self { http, shards, bot, directory: Arc::default(), commands: None })
     }
 
     /// The REST client (for slash-command registration and other calls the surface does not make).
@@ -257,6 +261,19 @@ impl Discord {
         )
     }
 
+    /// The slash commands on this connection's REST client; register them with
+    /// [`Commands::register`] and install them with [`Self::with_commands`].
+    pub fn commands(&self, store: Store, control: Arc<dyn BotControl>) -> Commands {
+        Commands::new(Arc::clone(&self.http), store, control)
+    }
+
+    /// Routes INTERACTION_CREATE to `commands` (without them, interactions are ignored).
+    #[must_use]
+    pub fn with_commands(mut self, commands: Commands) -> Self {
+        self.commands = Some(Arc::new(commands));
+        self
+    }
+
     /// Runs every shard until `shutdown` completes, then closes them with a normal close (the bot
     /// goes offline at once) and returns. Handler tasks still running are left to finish.
     ///
@@ -268,7 +285,12 @@ impl Discord {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), GatewayError> {
         let (stop, stopped) = watch::channel(false);
-        let dispatcher = Arc::new(Dispatcher { handler, bot: self.bot, directory: self.directory });
+        let dispatcher = Arc::new(Dispatcher {
+            handler,
+            bot: self.bot,
+            directory: self.directory,
+            commands: self.commands,
+        });
         let mut shards = JoinSet::new();
         for shard in self.shards {
             shards.spawn(run_shard(shard, Arc::clone(&dispatcher), stopped.clone()));
@@ -313,6 +335,7 @@ struct Dispatcher<H> {
     handler: Arc<H>,
     bot: BotUser,
     directory: Arc<Directory>,
+    commands: Option<Arc<Commands>>,
 }
 
 impl<H: InboundHandler> Dispatcher<H> {
@@ -342,6 +365,15 @@ impl<H: InboundHandler> Dispatcher<H> {
                     self.directory.learn_channel(thread);
                 }
             }
+            Event::InteractionCreate(interaction) => match &self.commands {
+                Some(commands) => {
+                    let commands = Arc::clone(commands);
+                    spawn_logged("INTERACTION_CREATE", async move {
+                        Box::pin(commands.handle(interaction.0)).await;
+                    });
+                }
+                None => tracing::debug!("interaction ignored: no commands installed"),
+            },
             Event::ChannelDelete(channel) => self.directory.forget(channel.0.id),
             Event::ThreadDelete(thread) => self.directory.forget(thread.id),
             Event::MessageCreate(message) => {

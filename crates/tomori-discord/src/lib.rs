@@ -1,16 +1,18 @@
 //! The Discord adapter: twilight's gateway shards and REST client, the mapping from gateway
 //! events to the engine's [`tomori_chat::surface::Inbound`] messages, and [`DiscordSurface`], the
 //! engine's [`tomori_chat::surface::ChatSurface`] on Discord (bot messages, persona webhooks,
-//! typing).
+//! typing), and the slash [`commands`].
 //!
 //! Architecture invariant: this and the other adapters are the only crates that know their
 //! protocol's types. Twilight types stop here; the engine sees snowflakes and plain data. The
 //! adapter never depends on another adapter.
 //!
-//! Trust: Discord's permissions are checked in code ([`permissions::is_manager`]); other bots
+//! Trust: Discord's permissions are checked in code ([`permissions::is_manager`], at execution
+//! time for every slash command that changes a server); other bots
 //! and unknown webhooks are untrusted authors that the engine identifies by their ids; model
 //! output never pings anyone but the users the engine lists (see [`surface`]).
 
+pub mod commands;
 pub mod config;
 mod directory;
 pub mod gateway;
@@ -20,6 +22,7 @@ pub mod permissions;
 pub mod surface;
 mod task;
 
+pub use commands::{BotControl, Commands, RegisterError};
 pub use config::{ConfigError, DiscordConfig, ShardRange};
 pub use gateway::{ConnectError, Discord, GatewayError, INTENTS, InboundHandler};
 pub use surface::DiscordSurface;

@@ -4,7 +4,9 @@
 //! It speaks raw JSON and knows no twilight types (the test kit must not depend on the Discord
 //! adapter). It records every REST request and every gateway frame the client sends, injects
 //! gateway events (routed to the shard Discord would pick), answers 429 with Discord's rate-limit
-//! headers when a test scripts it, and makes webhooks disappear. Waiting helpers
+//! headers when a test scripts it, and makes webhooks disappear. Slash commands are injected as
+//! INTERACTION_CREATE ([`SlashCommand`]); their callbacks and edits are checked and kept per
+//! interaction ([`FakeInteraction`]), and command registrations per scope. Waiting helpers
 //! ([`FakeDiscord::wait_for_request`] and friends) let tests wait for what they expect instead of
 //! sleeping. Everything stops when the value is dropped.
 //!
@@ -12,6 +14,7 @@
 //! Routes it does not know answer 404, and the request is still recorded.
 
 mod gateway;
+mod interaction;
 mod payload;
 mod rest;
 
@@ -25,6 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use interaction::{FakeInteraction, SlashCommand};
 pub use payload::{AttachmentSpec, MemberSpec, MessageCreate, Pings, ReferencedSpec, UserSpec};
 use payload::{ChannelInfo, ChannelKind, WebhookInfo};
 
@@ -389,6 +393,85 @@ impl FakeDiscord {
         assert!(delivered, "no gateway session serves shard {shard}");
     }
 
+    /// Sends INTERACTION_CREATE for a slash command to the shard Discord would route it to and
+    /// returns the interaction id. The channel becomes known to the REST routes if it was not.
+    ///
+    /// # Panics
+    /// When no gateway session serves that shard yet: wait with [`Self::wait_for_ready`] first.
+    #[track_caller]
+    pub fn inject_command(&self, command: SlashCommand) -> u64 {
+        let mut inner = self.shared.lock();
+        let id = command.id.unwrap_or_else(|| inner.next_id());
+        let token = format!("fake-interaction-token-{}-{id:x}", inner.next_counter());
+        let channel = *inner.channels.entry(command.channel).or_insert(ChannelInfo {
+            id: command.channel,
+            guild: command.guild,
+            kind: match command.guild {
+                Some(_) => ChannelKind::Text,
+                None => ChannelKind::Direct { recipient: command.user.id },
+            },
+        });
+        if let Some(guild) = command.guild {
+            inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
+        }
+        inner.interactions.insert(
+            id,
+            FakeInteraction {
+                id,
+                channel: command.channel,
+                token: token.clone(),
+                callbacks: Vec::new(),
+                content: None,
+                ephemeral: false,
+                allowed_mentions: None,
+                edits: 0,
+            },
+        );
+        let data = command.payload(
+            id,
+            &token,
+            self.shared.settings.application,
+            Some(&channel),
+            &now_timestamp(),
+        );
+        let delivered =
+            gateway::dispatch_for_guild(&mut inner, command.guild, "INTERACTION_CREATE", data);
+        drop(inner);
+        assert!(
+            delivered,
+            "no gateway session serves the shard of guild {:?}; wait_for_ready first",
+            command.guild
+        );
+        self.shared.bump();
+        id
+    }
+
+    /// An injected interaction and how it was answered so far.
+    pub fn interaction(&self, id: u64) -> Option<FakeInteraction> {
+        self.shared.lock().interactions.get(&id).cloned()
+    }
+
+    /// Waits until an injected interaction matches `predicate` (e.g. [`FakeInteraction::answered`]).
+    ///
+    /// # Panics
+    /// On timeout, listing the requests seen.
+    pub async fn wait_for_interaction(
+        &self,
+        id: u64,
+        predicate: impl Fn(&FakeInteraction) -> bool,
+        timeout: Duration,
+    ) -> FakeInteraction {
+        self.wait_for("interaction answer", timeout, |inner| {
+            inner.interactions.get(&id).filter(|i| predicate(i)).cloned()
+        })
+        .await
+    }
+
+    /// The commands registered last for the application (`guild: None`) or one guild, as sent.
+    pub fn registered_commands(&self, guild: Option<u64>) -> Vec<Value> {
+        self.shared.lock().commands.get(&guild).cloned().unwrap_or_default()
+    }
+
     /// Asks a shard to reconnect (opcode 7); the client should come back with RESUME.
     ///
     /// # Panics
@@ -623,6 +706,9 @@ struct Inner {
     guilds: BTreeMap<u64, String>,
     webhooks: BTreeMap<u64, WebhookInfo>,
     messages: Vec<SentMessage>,
+    interactions: BTreeMap<u64, FakeInteraction>,
+    /// Registered commands per scope (`None` for global).
+    commands: BTreeMap<Option<u64>, Vec<Value>>,
     scripted: Vec<rest::Scripted>,
     last_id: u64,
     counter: u64,

@@ -268,3 +268,23 @@ pub async fn set_thought_log(owner: &PgPool, server_id: i64, channel: i64) {
         .await
         .expect("set the thought-log channel");
 }
+
+/// Every audit row's action, oldest first, across all chains (read as the owner, for tests that
+/// check what a command recorded, or that it recorded nothing).
+pub async fn audit_actions(db: &TestDb) -> Vec<String> {
+    sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+        .fetch_all(db.owner())
+        .await
+        .expect("read the audit log")
+}
+
+/// Lets members without Manage Server teach server memories (the slash command that does it
+/// comes later).
+pub async fn set_member_teaching(owner: &PgPool, server_id: i64, on: bool) {
+    sqlx::query("UPDATE server_settings SET member_teaching = $2 WHERE server_id = $1")
+        .bind(server_id)
+        .bind(on)
+        .execute(owner)
+        .await
+        .expect("set member teaching");
+}

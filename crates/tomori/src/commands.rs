@@ -233,13 +233,27 @@ async fn run_discord(
     let discord =
         tomori_discord::Discord::connect(&discord_config).await.context("connecting to Discord")?;
     let surface = discord.surface(store.clone());
-    let engine =
-        Engine::new(store, surface, tomori_llm::Llm::default(), chain, EngineOptions::default());
+    let engine = Engine::new(
+        store.clone(),
+        surface,
+        tomori_llm::Llm::default(),
+        chain,
+        EngineOptions::default(),
+    );
     if let Some(bot) =
         discord.bot_user().and_then(|id| tomori_core::id::Snowflake::new(id.get()).ok())
     {
         engine.set_bot_user(bot);
     }
+    let commands = discord.commands(store, Arc::new(engine.clone()));
+    // A failed registration leaves Discord with the commands it had; the bot still answers them.
+    match commands.register(None).await {
+        Ok(names) => tracing::info!(commands = ?names, "slash commands registered"),
+        Err(error) => {
+            tracing::error!(error = %error, source = ?std::error::Error::source(&error).map(ToString::to_string), "registering slash commands failed")
+        }
+    }
+    let discord = discord.with_commands(commands);
     tracing::info!(shards = ?discord.shards(), providers = config.providers.len(), "tomori is ready");
     discord
         .run(Arc::new(EngineHandler(engine)), shutdown_signal())

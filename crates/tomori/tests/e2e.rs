@@ -10,7 +10,9 @@ use tomori_core::id::Snowflake;
 use tomori_store::Scope;
 use tomori_store::audit::Actor;
 use tomori_store::personas::{self, NewPersona};
-use tomori_testkit::fake_discord::{FakeDiscord, MessageCreate, UserSpec};
+use tomori_testkit::fake_discord::{
+    FakeDiscord, FakeInteraction, MessageCreate, SlashCommand, UserSpec,
+};
 use tomori_testkit::fake_llm::{FakeLlm, Turn, WireFormat};
 use tomori_testkit::{TEST_SECRET_V1, TestDb};
 
@@ -133,4 +135,57 @@ async fn model_output_never_pings_everyone() {
     );
     let reply = w.discord.wait_for_message(|m| m.content.contains("tea is ready"), WAIT).await;
     assert!(!reply.pings.everyone, "{reply:?}");
+}
+
+#[tokio::test]
+async fn slash_commands_are_registered_at_startup_and_change_the_server() {
+    let w = world().await;
+    let put = w.discord.wait_for_request(|r| r.is("PUT", "applications/*/commands"), WAIT).await;
+    let names: Vec<&str> = put
+        .body
+        .as_ref()
+        .and_then(|b| b.as_array())
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["persona", "memory", "server", "personal", "bot"]);
+
+    let id = w.discord.inject_command(
+        SlashCommand::new(CHANNEL, alice(), "persona create")
+            .in_guild(GUILD, 0x20)
+            .arg("name", "Yui"),
+    );
+    let answered = w.discord.wait_for_interaction(id, FakeInteraction::answered, WAIT).await;
+    assert_eq!(answered.content.as_deref(), Some("Created **Yui** as an alter."));
+    let store = w.db.store().await;
+    let server = store.resolve_guild(Snowflake::new(GUILD).unwrap()).await.unwrap();
+    assert!(personas::find(&store, Scope::server(server), "Yui").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn privacy_level_two_makes_the_bot_ignore_that_user() {
+    let w = world().await;
+    let id = w.discord.inject_command(
+        SlashCommand::new(CHANNEL, alice(), "personal privacy")
+            .in_guild(GUILD, 0x400)
+            .arg("level", 2),
+    );
+    let answered = w.discord.wait_for_interaction(id, FakeInteraction::answered, WAIT).await;
+    assert!(answered.content.unwrap().starts_with("Your privacy level is now 2"));
+
+    let bot = UserSpec::new(w.discord.bot_user_id(), "Tomori");
+    let mention = format!("<@{}> hello?", w.discord.bot_user_id());
+    w.llm.push_turn(Turn::new().text("Hello bob!"));
+    let ignored = w.discord.inject_message(
+        MessageCreate::new(CHANNEL, alice(), &mention).in_guild(GUILD).mention(bot.clone()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bob = UserSpec::new(710_000_000_000_000_002, "bob");
+    w.discord
+        .inject_message(MessageCreate::new(CHANNEL, bob, &mention).in_guild(GUILD).mention(bot));
+    w.discord.wait_for_message(|m| m.content.contains("Hello bob"), WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.llm.requests().len(), 1, "only bob's message reached the model");
+    assert!(w.discord.messages().iter().all(|m| m.reply_to != Some(ignored)));
 }

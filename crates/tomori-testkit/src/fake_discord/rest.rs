@@ -1,5 +1,6 @@
 //! The fake's REST routes under `/api/v10/`: gateway discovery, the current user, channels,
-//! messages, typing, webhooks (create, list, execute) and command registration, plus scripted
+//! messages, typing, webhooks (create, list, execute), command registration, the application,
+//! and interaction callbacks and edits of the original response, plus scripted
 //! 429 answers. Every request is recorded, whatever the answer.
 
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::payload::{ChannelKind, UserSpec, WebhookInfo, channel_json, pings, webhook_json};
-use super::{Inner, RecordedRequest, SentMessage, Shared, gateway, now_timestamp, route_matches};
+use super::{
+    Inner, RecordedRequest, SentMessage, Shared, gateway, interaction, now_timestamp, route_matches,
+};
 
 /// An answer a test scripted for the next requests on a route.
 #[derive(Debug, Clone)]
@@ -135,8 +138,10 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
         };
     }
     let segments: Vec<&str> = request.path.split('/').collect();
-    // Webhook execution authenticates with the token in the path, never with the bot token.
-    let executes_webhook = matches!(segments.as_slice(), ["webhooks", _, _, ..]);
+    // Webhook execution and interaction answers authenticate with the token in the path, never
+    // with the bot token.
+    let executes_webhook =
+        matches!(segments.as_slice(), ["webhooks", _, _, ..] | ["interactions", _, _, "callback"]);
     let expected = format!("Bot {}", shared.settings.token);
     if !executes_webhook && request.authorization.as_deref() != Some(expected.as_str()) {
         return error(401, 0, "401: Unauthorized");
@@ -198,9 +203,59 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
         ("POST", ["webhooks", webhook, token]) => {
             execute_webhook(shared, inner, webhook, token, request)
         }
+        ("GET", ["applications", "@me"]) => ok(json!({
+            "id": settings.application.to_string(),
+            "name": settings.bot.username,
+            "description": "",
+            "icon": null,
+            "bot_public": false,
+            "bot_require_code_grant": false,
+            "flags": 0,
+            "team": null,
+            "verify_key": "0000",
+            "bot": settings.bot.json(),
+        })),
+        ("POST", ["interactions", id, token, "callback"]) => {
+            let Some(interaction) =
+                id.parse().ok().and_then(|i: u64| inner.interactions.get_mut(&i))
+            else {
+                return error(404, 10062, "Unknown interaction");
+            };
+            match interaction::callback(interaction, token, request.body.as_ref()) {
+                Ok(()) => no_content(),
+                Err((status, code, message)) => error(status, code, message),
+            }
+        }
+        ("PATCH", ["webhooks", application, token, "messages", "@original"]) => {
+            let found = inner.interactions.values_mut().find(|i| i.token == *token);
+            let Some(interaction) =
+                found.filter(|_| *application == settings.application.to_string())
+            else {
+                return error(404, 10015, "Unknown Webhook");
+            };
+            match interaction::edit_original(interaction, request.body.as_ref()) {
+                Ok(()) => {
+                    let (id, channel) = (interaction.id, interaction.channel);
+                    let content = interaction.content.clone().unwrap_or_default();
+                    ok(interaction::original_json(
+                        id,
+                        channel,
+                        &settings.bot,
+                        &content,
+                        &now_timestamp(),
+                    ))
+                }
+                Err((status, code, message)) => error(status, code, message),
+            }
+        }
         ("PUT", ["applications", _, "commands"] | ["applications", _, "guilds", _, "commands"]) => {
             let commands =
                 request.body.as_ref().and_then(Value::as_array).cloned().unwrap_or_default();
+            let scope = match segments.as_slice() {
+                ["applications", _, "guilds", guild, "commands"] => guild.parse().ok(),
+                _ => None,
+            };
+            inner.commands.insert(scope, commands.clone());
             let registered: Vec<Value> = commands
                 .into_iter()
                 .map(|mut command| {

@@ -1,0 +1,112 @@
+//! The engine's pure work for one turn, at the sizes the issue names: 80 messages of history, 25
+//! server memories and 10 participants. Deciding, assembling the prompt and splitting a long
+//! answer are what the engine adds on top of the database reads and the provider call.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tomori_core::chunk::{MAX_MESSAGE_CHARS, split_message};
+use tomori_core::handles::Handles;
+use tomori_core::id::Snowflake;
+use tomori_core::output::{Participant, resolve_mentions, strip_labels, strip_reasoning};
+use tomori_core::privacy::PrivacyLevel;
+use tomori_core::prompt::{HistoryItem, ParticipantView, PersonaView, PromptInput, assemble};
+use tomori_core::trigger::{
+    Author, AutoTrigger, PersonaTrigger, ReplyTo, Situation, TriggerSettings, decide,
+};
+
+fn turn(c: &mut Criterion) {
+    let personas: Vec<PersonaTrigger> = ["Tomori", "Kaede", "Momiji"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| PersonaTrigger {
+            nickname: (*name).into(),
+            triggers: vec![format!("{name}chan")],
+            is_main: i == 0,
+        })
+        .collect();
+    let names: Vec<String> = (0..10).map(|i| format!("member{i}")).collect();
+    let history: Vec<HistoryItem> = (0..80)
+        .map(|i| HistoryItem {
+            handle: format!("ref_{}", i + 1),
+            author: names[i % 10].clone(),
+            own: i % 7 == 0,
+            content: format!(
+                "message {i}: a sentence of ordinary chat about tea, games and the weather."
+            ),
+            reply_to: (i % 5 == 0).then(|| format!("ref_{i}")),
+            media: Vec::new(),
+        })
+        .collect();
+    let memories: Vec<String> =
+        (0..25).map(|i| format!("server fact {i}: something worth remembering about us")).collect();
+    let personal: Vec<String> = (0..5).map(|i| format!("likes thing {i}")).collect();
+    let attributes = vec!["cheerful".to_owned(), "likes tea".to_owned()];
+    let dialogues = vec![("hi".to_owned(), "Hello hello!".to_owned())];
+    let participants: Vec<Participant> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Participant {
+            names: vec![n.clone()],
+            user_id: 1000 + u64::try_from(i).unwrap_or(0),
+        })
+        .collect();
+    let answer = "Tomori: Here is a thoughtful answer. ".repeat(120);
+
+    c.bench_function("turn: decide + prompt (80 messages, 25 memories, 10 people) + output", |b| {
+        b.iter(|| {
+            let situation = Situation {
+                author: Author::Human { privacy: PrivacyLevel::Minimal },
+                content: black_box("hey tomori, what do you think about kaede's idea?"),
+                is_dm: false,
+                mentions_bot: false,
+                reply_to: ReplyTo::Nothing,
+                outside_whitelist: false,
+                in_thought_log: false,
+                auto_trigger: AutoTrigger::Off,
+                personas: &personas,
+                server_triggers: &[],
+                settings: TriggerSettings { match_limit: 3, cascade_limit: 3, deliberate: false },
+            };
+            let decision = decide(&situation);
+            let mut handles = Handles::default();
+            for n in 0..80_u64 {
+                handles.message_handle(Snowflake::new(1_000_000 + n).expect("non-zero"));
+            }
+            let views: Vec<ParticipantView<'_>> = names
+                .iter()
+                .map(|n| ParticipantView {
+                    name: n,
+                    memories: if n == "member0" { &personal } else { &[] },
+                })
+                .collect();
+            let input = PromptInput {
+                persona: PersonaView {
+                    name: "Tomori",
+                    prompt: "Cheerful.",
+                    attributes: &attributes,
+                    sample_dialogues: &dialogues,
+                },
+                other_personas: &["Kaede", "Momiji"],
+                system_prompt: Some("Keep it short."),
+                server_name: Some("Tea House"),
+                now: "2026-11-24 15:00 UTC",
+                server_memories: &memories,
+                participants: &views,
+                history: &history,
+                context_note: None,
+                budget_chars: 48_000,
+            };
+            let prompt = assemble(&input);
+            let visible = strip_labels(&strip_reasoning(&answer).visible, "Tomori", &["Kaede"]);
+            let chunks: Vec<String> = split_message(&visible, MAX_MESSAGE_CHARS)
+                .iter()
+                .map(|m| resolve_mentions(m, &participants))
+                .collect();
+            black_box((decision, prompt, chunks))
+        });
+    });
+}
+
+criterion_group!(benches, turn);
+criterion_main!(benches);

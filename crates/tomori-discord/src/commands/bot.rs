@@ -1,0 +1,106 @@
+//! `/bot kill` (stop the channel's turn and clear its queue; Manage Server or Manage Messages)
+//! and `/bot respond [persona]` (answer now as a persona; any member, subject to the engine's
+//! privacy, cooldown and quota checks).
+
+use tomori_chat::surface::{Inbound, InboundAuthor};
+use tomori_core::privacy::PrivacyLevel;
+use tomori_store::{personas, users};
+use twilight_model::application::command::CommandType;
+use twilight_model::application::interaction::InteractionContextType;
+use twilight_util::builder::command::{CommandBuilder, StringBuilder, SubCommandBuilder};
+
+use super::persona::named;
+use super::{Args, BadInput, Ctx, Failure, Need};
+use crate::permissions::is_manager;
+
+/// A `/bot` subcommand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    Kill,
+    Respond { persona: Option<String> },
+}
+
+pub(crate) fn definition() -> CommandBuilder {
+    CommandBuilder::new("bot", "Control the conversation in this channel", CommandType::ChatInput)
+        .contexts([InteractionContextType::Guild])
+        .option(SubCommandBuilder::new(
+            "kill",
+            "Stop the answer being written here and clear the queue",
+        ))
+        .option(SubCommandBuilder::new("respond", "Have a persona answer now").option(
+            StringBuilder::new("persona", "Who answers (the main persona if empty)").max_length(80),
+        ))
+}
+
+pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
+    let (sub, args) = args.nested()?;
+    match sub {
+        "kill" => Ok(Action::Kill),
+        "respond" => Ok(Action::Respond { persona: args.string("persona")?.map(str::to_owned) }),
+        _ => Err(BadInput::unknown()),
+    }
+}
+
+pub(crate) fn need(action: &Action) -> Need {
+    match action {
+        Action::Kill => Need::Moderator,
+        Action::Respond { .. } => Need::Member,
+    }
+}
+
+pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
+    let caller = ctx.caller;
+    match action {
+        Action::Kill => Ok(if ctx.control.kill(caller.channel) {
+            "Stopped. The queue in this channel is cleared.".to_owned()
+        } else {
+            "Nothing was running in this channel.".to_owned()
+        }),
+        Action::Respond { persona } => {
+            let scope = ctx.server().await?;
+            let persona = match persona {
+                Some(name) => named(ctx, scope, name).await?,
+                None => personas::list(ctx.store, scope)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.is_main)
+                    .ok_or_else(|| {
+                        Failure::BadInput(
+                            "This server has no persona yet; create one with /persona create."
+                                .to_owned(),
+                        )
+                    })?,
+            };
+            let me = users::get(ctx.store, ctx.me().await?).await?;
+            if me.privacy == PrivacyLevel::Full {
+                return Ok(
+                    "Your privacy level is 2, so I don't answer you; /personal privacy changes it."
+                        .to_owned(),
+                );
+            }
+            // The engine answers from the channel's history; the interaction stands in for a
+            // message (its id is a fresh snowflake, and replies to it fall back to plain sends).
+            let message = Inbound {
+                guild: caller.guild,
+                channel: caller.channel,
+                parent_channel: caller.parent_channel,
+                message: caller.interaction,
+                author: InboundAuthor {
+                    id: caller.user,
+                    name: caller.name.clone(),
+                    is_bot: false,
+                    webhook: None,
+                },
+                content: String::new(),
+                mentions_bot: true,
+                mentions: Vec::new(),
+                reply_to: None,
+                author_roles: caller.roles.clone(),
+                author_is_admin: is_manager(caller.permissions),
+                attachments: Vec::new(),
+            };
+            ctx.control.respond(message, Some(persona.nickname.clone())).await;
+            Ok(format!("**{}** is answering.", persona.nickname))
+        }
+    }
+}

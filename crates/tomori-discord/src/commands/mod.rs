@@ -1,0 +1,637 @@
+//! Slash commands: their definitions, registration, and the path from an INTERACTION_CREATE to
+//! an answer.
+//!
+//! Each command group lives in its own module (`persona`, `memory`, `server`, `personal`, `bot`)
+//! with three parts: `definition` (twilight's `CommandBuilder`), `parse` (the interaction's
+//! options into a closed `Action` enum, so that nothing downstream reads raw option names) and
+//! `run`. Each action also states what it [`Need`]s; [`Commands::handle`] checks that need in one
+//! place, [`authorize`], before any action runs.
+//!
+//! Security: ManageGuild is checked in code at execution time from the permissions Discord
+//! computed for this member in this channel (`interaction.member.permissions`);
+//! `default_member_permissions` in the definitions is only a UI hint that a server can override.
+//! A refusal is an ephemeral message and changes nothing.
+//!
+//! Timing: Discord wants an answer within three seconds. Actions known to be slow defer at once
+//! (`DeferredChannelMessageWithSource`, then an edit of the original response); the others answer
+//! directly, unless they take longer than [`DEFER_AFTER`], in which case they defer then.
+//!
+//! Every answer is ephemeral and pings nobody (`allowed_mentions` is empty): the text may quote
+//! names and memories that users wrote. Failures reach the user as one short sentence; anything
+//! internal is logged with an incident id that the sentence names.
+
+mod bot;
+mod memory;
+mod persona;
+mod personal;
+mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tomori_chat::engine::Engine;
+use tomori_chat::surface::{ChatSurface, Inbound};
+use tomori_core::id::Snowflake;
+use tomori_store::audit::Actor;
+use tomori_store::{Scope, Store, StoreError, settings};
+use twilight_model::application::command::Command;
+use twilight_model::application::interaction::application_command::{
+    CommandData, CommandDataOption, CommandOptionValue,
+};
+use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
+use twilight_model::channel::message::{AllowedMentions, MessageFlags};
+use twilight_model::guild::Permissions;
+use twilight_model::http::interaction::InteractionResponseType;
+use twilight_util::builder::interaction_response::ChannelMessageBuilder;
+
+use crate::id::snowflake;
+use crate::permissions::is_manager;
+
+/// How long a command may work before its answer is deferred.
+pub const DEFER_AFTER: Duration = Duration::from_millis(2_000);
+
+/// The most characters an answer may have (Discord's message limit, with room to spare).
+const MAX_ANSWER_CHARS: usize = 1_900;
+
+/// What the commands may ask of the conversation engine.
+pub trait BotControl: Send + Sync + 'static {
+    /// Ends the channel's running turn and clears its queue; false when nothing was running.
+    fn kill(&self, channel: Snowflake) -> bool;
+
+    /// Answers in `message`'s channel as the named persona (the main persona when `None`),
+    /// whatever the trigger rules say; the engine's privacy, cooldown and quota checks still
+    /// apply. Returns once the turn is decided.
+    fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()>;
+}
+
+impl<S: ChatSurface> BotControl for Engine<S> {
+    fn kill(&self, channel: Snowflake) -> bool {
+        Engine::kill(self, channel)
+    }
+
+    fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // An unknown name (here: none) makes the engine use the main persona.
+            self.respond_as(message, persona.as_deref().unwrap_or_default()).await;
+        })
+    }
+}
+
+/// Why registering the commands failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} failed")]
+pub struct RegisterError {
+    /// Which request.
+    what: &'static str,
+    /// Why.
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// The slash commands on one REST client; see the module documentation.
+pub struct Commands {
+    http: Arc<twilight_http::Client>,
+    store: Store,
+    control: Arc<dyn BotControl>,
+    defer_after: Duration,
+}
+
+impl std::fmt::Debug for Commands {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Commands").field("defer_after", &self.defer_after).finish_non_exhaustive()
+    }
+}
+
+/// Every command, in the order they are registered.
+pub fn definitions() -> Vec<Command> {
+    vec![
+        persona::definition().build(),
+        memory::definition().build(),
+        server::definition().build(),
+        personal::definition().build(),
+        bot::definition().build(),
+    ]
+}
+
+impl Commands {
+    /// Commands that answer through `http`, change `store`, and reach the engine through
+    /// `control`.
+    pub fn new(
+        http: Arc<twilight_http::Client>,
+        store: Store,
+        control: Arc<dyn BotControl>,
+    ) -> Self {
+        Self { http, store, control, defer_after: DEFER_AFTER }
+    }
+
+    /// Overrides [`DEFER_AFTER`]; zero defers every command at once (tests).
+    #[must_use]
+    pub fn defer_after(mut self, after: Duration) -> Self {
+        self.defer_after = after;
+        self
+    }
+
+    /// Registers every command for the application, or for one guild (registered there, they
+    /// appear at once; useful while developing). Replaces whatever was registered before.
+    /// Returns the names registered.
+    ///
+    /// # Errors
+    /// Discord refused or could not be reached.
+    pub async fn register(&self, guild: Option<Snowflake>) -> Result<Vec<String>, RegisterError> {
+        fn rest<E: std::error::Error + Send + Sync + 'static>(
+            what: &'static str,
+        ) -> impl FnOnce(E) -> RegisterError {
+            move |e| RegisterError { what, source: Box::new(e) }
+        }
+        let application = self
+            .http
+            .current_user_application()
+            .await
+            .map_err(rest("GET /applications/@me"))?
+            .model()
+            .await
+            .map_err(rest("GET /applications/@me"))?
+            .id;
+        let commands = definitions();
+        let interaction = self.http.interaction(application);
+        let registered = match guild {
+            Some(guild) => interaction
+                .set_guild_commands(crate::id::twilight(guild), &commands)
+                .await
+                .map_err(rest("PUT guild commands"))?
+                .models()
+                .await
+                .map_err(rest("PUT guild commands"))?,
+            None => interaction
+                .set_global_commands(&commands)
+                .await
+                .map_err(rest("PUT global commands"))?
+                .models()
+                .await
+                .map_err(rest("PUT global commands"))?,
+        };
+        Ok(registered.into_iter().map(|c| c.name).collect())
+    }
+
+    /// Handles one interaction: parses it, checks the member's permissions, runs it and answers.
+    /// Interactions other than slash commands are ignored.
+    pub async fn handle(&self, interaction: Interaction) {
+        let data = match (&interaction.kind, &interaction.data) {
+            (
+                InteractionType::ApplicationCommand,
+                Some(InteractionData::ApplicationCommand(data)),
+            ) => data,
+            _ => {
+                tracing::debug!(kind = ?interaction.kind, "interaction ignored");
+                return;
+            }
+        };
+        let caller = match Caller::of(&interaction) {
+            Ok(caller) => caller,
+            Err(reason) => {
+                tracing::warn!(reason, "an interaction without a usable user or channel");
+                self.answer_now(&interaction, "I can't tell who or where you are; try again.")
+                    .await;
+                return;
+            }
+        };
+        let invocation = match parse(data) {
+            Ok(invocation) => invocation,
+            Err(BadInput(text)) => {
+                self.answer_now(&interaction, &text).await;
+                return;
+            }
+        };
+        let ctx = Ctx { store: &self.store, control: self.control.as_ref(), caller: &caller };
+        // Boxed: the store and engine calls behind it make a large future.
+        let mut work = Box::pin(run(&ctx, &invocation));
+        if invocation.slow() || self.defer_after.is_zero() {
+            if self.defer(&interaction).await {
+                let text = work.await;
+                self.edit(&interaction, &text).await;
+            }
+            return;
+        }
+        match tokio::time::timeout(self.defer_after, &mut work).await {
+            Ok(text) => self.answer_now(&interaction, &text).await,
+            Err(_) => {
+                tracing::debug!(command = invocation.name(), "deferring a slow command");
+                if self.defer(&interaction).await {
+                    let text = work.await;
+                    self.edit(&interaction, &text).await;
+                }
+            }
+        }
+    }
+
+    async fn answer_now(&self, interaction: &Interaction, text: &str) {
+        let response = ChannelMessageBuilder::new()
+            .content(clip(text))
+            .flags(MessageFlags::EPHEMERAL)
+            .allowed_mentions(AllowedMentions::default())
+            .build();
+        let sent = self
+            .http
+            .interaction(interaction.application_id)
+            .create_response(interaction.id, &interaction.token, &response)
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, "answering an interaction failed");
+        }
+    }
+
+    /// Acknowledges now and answers later; false when Discord refused (nothing more to send).
+    async fn defer(&self, interaction: &Interaction) -> bool {
+        let mut response = ChannelMessageBuilder::new().flags(MessageFlags::EPHEMERAL).build();
+        response.kind = InteractionResponseType::DeferredChannelMessageWithSource;
+        let sent = self
+            .http
+            .interaction(interaction.application_id)
+            .create_response(interaction.id, &interaction.token, &response)
+            .await;
+        if let Err(error) = &sent {
+            tracing::warn!(%error, "deferring an interaction failed");
+        }
+        sent.is_ok()
+    }
+
+    async fn edit(&self, interaction: &Interaction, text: &str) {
+        let text = clip(text);
+        let none = AllowedMentions::default();
+        let sent = self
+            .http
+            .interaction(interaction.application_id)
+            .update_response(&interaction.token)
+            .content(Some(&text))
+            .allowed_mentions(Some(&none))
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, "editing an interaction's answer failed");
+        }
+    }
+}
+
+/// Who used a command, and where.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// The interaction's id (a synthetic message id for `/bot respond`).
+    pub(crate) interaction: Snowflake,
+    pub(crate) user: Snowflake,
+    pub(crate) name: String,
+    pub(crate) guild: Option<Snowflake>,
+    pub(crate) channel: Snowflake,
+    /// The parent channel, when the command was used in a thread.
+    pub(crate) parent_channel: Option<Snowflake>,
+    /// Discord's computed permissions of the member in this channel; empty outside a guild.
+    pub(crate) permissions: Permissions,
+    pub(crate) roles: Vec<Snowflake>,
+}
+
+impl Caller {
+    fn of(interaction: &Interaction) -> Result<Self, &'static str> {
+        let user = interaction.author().ok_or("no user")?;
+        let channel = interaction.channel.as_ref();
+        let channel_id = channel.map(|c| c.id).ok_or("no channel")?;
+        let member = interaction.member.as_ref();
+        let parent = channel.filter(|c| c.kind.is_thread()).and_then(|c| c.parent_id);
+        Ok(Self {
+            interaction: snowflake(interaction.id).map_err(|_| "interaction id")?,
+            user: snowflake(user.id).map_err(|_| "user id")?,
+            name: member
+                .and_then(|m| m.nick.clone())
+                .or_else(|| user.global_name.clone())
+                .unwrap_or_else(|| user.name.clone()),
+            guild: interaction.guild_id.map(snowflake).transpose().map_err(|_| "guild id")?,
+            channel: snowflake(channel_id).map_err(|_| "channel id")?,
+            parent_channel: parent.map(snowflake).transpose().map_err(|_| "parent id")?,
+            // Security: ManageGuild boundary. Only the permissions Discord computed for this
+            // interaction count; a member object without them (or none, in a direct message)
+            // means no permissions at all.
+            permissions: member.and_then(|m| m.permissions).unwrap_or_else(Permissions::empty),
+            roles: member
+                .map(|m| m.roles.iter().map(|r| snowflake(*r)).collect::<Result<_, _>>())
+                .transpose()
+                .map_err(|_| "role id")?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// What a command runs with.
+pub(crate) struct Ctx<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) control: &'a dyn BotControl,
+    pub(crate) caller: &'a Caller,
+}
+
+impl Ctx<'_> {
+    /// Who the audit log names.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::Discord(self.caller.user)
+    }
+
+    /// The server the command was used in.
+    pub(crate) async fn server(&self) -> Result<Scope, Failure> {
+        let guild = self.caller.guild.ok_or(Failure::ServerOnly)?;
+        Ok(Scope::server(self.store.resolve_guild(guild).await?))
+    }
+
+    /// The caller's own data.
+    pub(crate) async fn me(&self) -> Result<Scope, Failure> {
+        Ok(Scope::user(self.store.resolve_user(self.caller.user).await?))
+    }
+}
+
+/// Who may run an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Anyone, in a server or a direct message: the caller's own data.
+    Anyone,
+    /// Any member of the server (reading, or asking for an answer).
+    Member,
+    /// Manage Server or Administrator.
+    Manager,
+    /// Manage Server, Administrator or Manage Messages.
+    Moderator,
+    /// Manage Server or Administrator, or any member when the server lets members teach.
+    Teacher,
+}
+
+/// The permission a refusal names.
+const MANAGE_SERVER: &str = "Manage Server";
+
+/// Checks `need` against the caller; the one gate every action passes before it runs.
+async fn authorize(ctx: &Ctx<'_>, need: Need) -> Result<(), Failure> {
+    let permissions = ctx.caller.permissions;
+    if need == Need::Anyone {
+        return Ok(());
+    }
+    if ctx.caller.guild.is_none() {
+        return Err(Failure::ServerOnly);
+    }
+    // Security: a normal user runs admin commands (default_member_permissions can be
+    // overridden by a server). The member's computed permissions are checked here, when the
+    // command runs, before anything is read or written on its behalf.
+    let allowed = match need {
+        Need::Anyone | Need::Member => true,
+        Need::Manager => is_manager(permissions),
+        Need::Moderator => {
+            is_manager(permissions) || permissions.contains(Permissions::MANAGE_MESSAGES)
+        }
+        Need::Teacher => {
+            is_manager(permissions)
+                || settings::get(ctx.store, ctx.server().await?).await?.member_teaching
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Failure::Refused(if need == Need::Moderator {
+            "Manage Server or Manage Messages"
+        } else {
+            MANAGE_SERVER
+        }))
+    }
+}
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Invocation {
+    Persona(persona::Action),
+    Memory(memory::Action),
+    Server(server::Action),
+    Personal(personal::Action),
+    Bot(bot::Action),
+}
+
+impl Invocation {
+    pub(crate) fn need(&self) -> Need {
+        match self {
+            Self::Persona(action) => persona::need(action),
+            Self::Memory(action) => memory::need(action),
+            Self::Server(action) => server::need(action),
+            Self::Personal(action) => personal::need(action),
+            Self::Bot(action) => bot::need(action),
+        }
+    }
+
+    /// Known to take longer than Discord's window: defer at once.
+    fn slow(&self) -> bool {
+        matches!(self, Self::Bot(bot::Action::Respond { .. }))
+    }
+
+    /// The command's name, for logs.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Persona(_) => "persona",
+            Self::Memory(_) => "memory",
+            Self::Server(_) => "server",
+            Self::Personal(_) => "personal",
+            Self::Bot(_) => "bot",
+        }
+    }
+}
+
+/// Authorizes and runs an invocation; the answer's text either way.
+async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
+    let outcome = async {
+        authorize(ctx, invocation.need()).await?;
+        match invocation {
+            Invocation::Persona(action) => persona::run(ctx, action).await,
+            Invocation::Memory(action) => memory::run(ctx, action).await,
+            Invocation::Server(action) => server::run(ctx, action).await,
+            Invocation::Personal(action) => personal::run(ctx, action).await,
+            Invocation::Bot(action) => bot::run(ctx, action).await,
+        }
+    }
+    .await;
+    outcome.unwrap_or_else(|failure| failure.message(invocation.name()))
+}
+
+/// Parses a slash command's data.
+///
+/// # Errors
+/// An unknown command or options that do not fit it (a stale registration, or a client that
+/// sent what Discord should not have let through).
+pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
+    let args = Args(&data.options);
+    match data.name.as_str() {
+        "persona" => persona::parse(args).map(Invocation::Persona),
+        "memory" => memory::parse(args).map(Invocation::Memory),
+        "server" => server::parse(args).map(Invocation::Server),
+        "personal" => personal::parse(args).map(Invocation::Personal),
+        "bot" => bot::parse(args).map(Invocation::Bot),
+        _ => Err(BadInput::unknown()),
+    }
+}
+
+/// Input the command refuses, with the sentence the user sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadInput(pub(crate) String);
+
+impl BadInput {
+    fn unknown() -> Self {
+        Self(
+            "I don't know that command; it may have changed since Discord last showed it to you."
+                .to_owned(),
+        )
+    }
+}
+
+/// Why an action did not happen.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The input does not work (beyond what the option types catch).
+    BadInput(String),
+    /// The command needs a server.
+    ServerOnly,
+    /// The member lacks the named permission.
+    Refused(&'static str),
+    /// The store said no, or failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl Failure {
+    /// The sentence the user sees; internal failures are logged with the incident id it names.
+    fn message(self, command: &'static str) -> String {
+        match self {
+            Self::BadInput(text) => text,
+            Self::ServerOnly => "This command works only in a server.".to_owned(),
+            Self::Refused(permission) => {
+                format!("You need the {permission} permission to do that; nothing was changed.")
+            }
+            Self::Store(StoreError::NotFound(what)) => format!("No such {what}."),
+            Self::Store(StoreError::Conflict(what)) => format!("A {what} already exists."),
+            Self::Store(StoreError::LimitReached { what, limit }) => {
+                format!("Limit reached: at most {limit} {what}.")
+            }
+            Self::Store(StoreError::Invalid { field, reason }) => {
+                format!("Invalid {field}: {reason}.")
+            }
+            Self::Store(error) => {
+                let incident = incident_id();
+                let source = std::error::Error::source(&error).map(ToString::to_string);
+                tracing::error!(%incident, command, %error, ?source, "a command failed");
+                format!(
+                    "Something went wrong on my side (incident {incident}); nothing was changed."
+                )
+            }
+        }
+    }
+}
+
+fn incident_id() -> String {
+    let mut bytes = [0_u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Shortens an answer to fit one message, at a line break when there is one.
+fn clip(text: &str) -> String {
+    if text.chars().count() <= MAX_ANSWER_CHARS {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut lines = text.lines();
+    let mut skipped = 0_usize;
+    for line in lines.by_ref() {
+        if out.chars().count() + line.chars().count() + 1 > MAX_ANSWER_CHARS - 40 {
+            skipped += 1;
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    skipped += lines.count();
+    if out.is_empty() {
+        out = text.chars().take(MAX_ANSWER_CHARS - 40).collect();
+        out.push('\n');
+    }
+    out.push_str(&format!("…and {skipped} more lines."));
+    out
+}
+
+/// A (sub)command's options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Args<'a>(&'a [CommandDataOption]);
+
+impl<'a> Args<'a> {
+    /// The subcommand or subcommand group used, and its options.
+    pub(crate) fn nested(self) -> Result<(&'a str, Args<'a>), BadInput> {
+        self.0
+            .iter()
+            .find_map(|option| match &option.value {
+                CommandOptionValue::SubCommand(inner)
+                | CommandOptionValue::SubCommandGroup(inner) => {
+                    Some((option.name.as_str(), Args(inner)))
+                }
+                _ => None,
+            })
+            .ok_or_else(BadInput::unknown)
+    }
+
+    fn value(self, name: &str) -> Option<&'a CommandOptionValue> {
+        self.0.iter().find(|option| option.name == name).map(|option| &option.value)
+    }
+
+    fn wrong(name: &str) -> BadInput {
+        BadInput(format!("The option `{name}` has the wrong type; the command may have changed."))
+    }
+
+    fn missing(name: &str) -> BadInput {
+        BadInput(format!("The option `{name}` is required."))
+    }
+
+    pub(crate) fn string(self, name: &str) -> Result<Option<&'a str>, BadInput> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::String(text)) => Ok(Some(text.as_str())),
+            Some(_) => Err(Self::wrong(name)),
+        }
+    }
+
+    pub(crate) fn required_string(self, name: &str) -> Result<&'a str, BadInput> {
+        self.string(name)?.ok_or_else(|| Self::missing(name))
+    }
+
+    pub(crate) fn integer(self, name: &str) -> Result<Option<i64>, BadInput> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::Integer(number)) => Ok(Some(*number)),
+            Some(_) => Err(Self::wrong(name)),
+        }
+    }
+
+    pub(crate) fn required_integer(self, name: &str) -> Result<i64, BadInput> {
+        self.integer(name)?.ok_or_else(|| Self::missing(name))
+    }
+
+    pub(crate) fn channel(self, name: &str) -> Result<Option<Snowflake>, BadInput> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::Channel(id)) => {
+                snowflake(*id).map(Some).map_err(|_| Self::wrong(name))
+            }
+            Some(_) => Err(Self::wrong(name)),
+        }
+    }
+}
+
+/// A string option's text, trimmed and not empty.
+pub(crate) fn non_empty<'a>(text: &'a str, what: &str) -> Result<&'a str, Failure> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Failure::BadInput(format!("The {what} is empty.")));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! Unit tests of the command definitions, parsing, the permission table and answer clipping.
+
+use serde_json::{Value, json};
+use tomori_core::settings::{ChannelSet, Feature};
+use twilight_model::application::interaction::application_command::CommandData;
+
+use super::{Invocation, MAX_ANSWER_CHARS, Need, bot, clip, memory, parse, persona, server};
+
+fn data(name: &str, options: Value) -> CommandData {
+    serde_json::from_value(json!({ "id": "1", "name": name, "type": 1, "options": options }))
+        .expect("command data")
+}
+
+fn sub(name: &str, options: Value) -> Value {
+    json!([{ "name": name, "type": 1, "options": options }])
+}
+
+fn group(group: &str, name: &str, options: Value) -> Value {
+    json!([{ "name": group, "type": 2, "options": sub(name, options) }])
+}
+
+fn string(name: &str, value: &str) -> Value {
+    json!({ "name": name, "type": 3, "value": value })
+}
+
+#[test]
+fn every_definition_passes_discords_validation() {
+    for builder in [
+        persona::definition(),
+        memory::definition(),
+        server::definition(),
+        super::personal::definition(),
+        bot::definition(),
+    ] {
+        let name = builder.clone().build().name;
+        assert!(builder.validate().is_ok(), "/{name} is invalid");
+    }
+}
+
+#[test]
+fn what_each_command_needs() {
+    let manager = Need::Manager;
+    let cases: Vec<(CommandData, Need)> = vec![
+        (data("persona", sub("create", json!([string("name", "Yui")]))), manager),
+        (data("persona", sub("list", json!([]))), Need::Member),
+        (
+            data("persona", sub("rename", json!([string("name", "a"), string("new_name", "b")]))),
+            manager,
+        ),
+        (data("persona", sub("remove", json!([string("name", "a")]))), manager),
+        (data("memory", group("server", "add", json!([string("content", "x")]))), Need::Teacher),
+        (data("memory", group("server", "list", json!([]))), Need::Member),
+        (
+            data(
+                "memory",
+                group("server", "remove", json!([{"name": "id", "type": 4, "value": 3}])),
+            ),
+            manager,
+        ),
+        (data("memory", group("personal", "add", json!([string("content", "x")]))), Need::Anyone),
+        (
+            data(
+                "memory",
+                group("personal", "remove", json!([{"name": "id", "type": 4, "value": 3}])),
+            ),
+            Need::Anyone,
+        ),
+        (
+            data(
+                "server",
+                sub("feature", json!([string("flag", "web_search"), string("state", "on")])),
+            ),
+            manager,
+        ),
+        (data("server", group("channel", "add", json!([string("set", "rp")]))), manager),
+        (data("server", group("channel", "remove", json!([string("set", "private")]))), manager),
+        (
+            data("personal", sub("privacy", json!([{"name": "level", "type": 4, "value": 2}]))),
+            Need::Anyone,
+        ),
+        (data("bot", sub("kill", json!([]))), Need::Moderator),
+        (data("bot", sub("respond", json!([]))), Need::Member),
+    ];
+    for (command, need) in cases {
+        let parsed = parse(&command).unwrap_or_else(|e| panic!("{}: {e:?}", command.name));
+        assert_eq!(parsed.need(), need, "{parsed:?}");
+    }
+}
+
+#[test]
+fn options_parse_into_closed_values() {
+    let feature = data(
+        "server",
+        sub("feature", json!([string("flag", "cross_channel"), string("state", "off")])),
+    );
+    assert_eq!(
+        parse(&feature),
+        Ok(Invocation::Server(server::Action::Feature {
+            feature: Feature::CrossChannel,
+            on: false
+        }))
+    );
+    let channel = data(
+        "server",
+        group(
+            "channel",
+            "add",
+            json!([string("set", "auto_trigger"), {"name": "channel", "type": 7, "value": "42"}]),
+        ),
+    );
+    assert_eq!(
+        parse(&channel),
+        Ok(Invocation::Server(server::Action::Channel {
+            set: ChannelSet::AutoTrigger,
+            add: true,
+            channel: Some(tomori_core::id::Snowflake::new(42).expect("valid"))
+        }))
+    );
+    let refused = [
+        data(
+            "server",
+            sub("feature", json!([string("flag", "drop_table"), string("state", "on")])),
+        ),
+        data(
+            "server",
+            sub("feature", json!([string("flag", "web_search"), string("state", "maybe")])),
+        ),
+        data("server", group("channel", "add", json!([string("set", "everything")]))),
+        data("personal", sub("privacy", json!([{"name": "level", "type": 4, "value": 7}]))),
+        data("persona", sub("create", json!([]))),
+        data("persona", sub("create", json!([{"name": "name", "type": 4, "value": 1}]))),
+        data("persona", sub("explode", json!([]))),
+        data("nonsense", json!([])),
+    ];
+    for command in refused {
+        assert!(parse(&command).is_err(), "{command:?}");
+    }
+}
+
+#[test]
+fn long_answers_are_clipped_at_a_line() {
+    let long: String = (0..400).map(|i| format!("line {i}\n")).collect();
+    let clipped = clip(&long);
+    assert!(clipped.chars().count() <= MAX_ANSWER_CHARS, "{}", clipped.chars().count());
+    assert!(clipped.starts_with("line 0\n") && clipped.ends_with("more lines."));
+    let one_line = "x".repeat(5_000);
+    assert!(clip(&one_line).chars().count() <= MAX_ANSWER_CHARS);
+    assert_eq!(clip("short"), "short");
+}

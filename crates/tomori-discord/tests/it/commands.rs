@@ -1,0 +1,527 @@
+//! Slash commands through the fake Discord: registration, permission refusals that change
+//! nothing, the happy paths of each group, bad input, and deferring.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use tomori_chat::surface::Inbound;
+use tomori_core::id::{LineageId, Snowflake};
+use tomori_core::privacy::PrivacyLevel;
+use tomori_core::settings::{ChannelSet, Feature};
+use tomori_discord::{BotControl, Discord};
+use tomori_store::audit::Actor;
+use tomori_store::personas::{self, NewPersona};
+use tomori_store::{Scope, Store, memories, settings, users};
+use tomori_testkit::fake_discord::{FakeDiscord, FakeInteraction, SlashCommand, UserSpec};
+use tomori_testkit::{TestDb, audit_actions, set_member_teaching};
+
+use crate::{ALICE, Bot, CHANNEL, DM_CHANNEL, GUILD, WAIT, config, snowflake};
+
+const BOB: u64 = 700_000_000_000_000_002;
+const OTHER_CHANNEL: u64 = 800_000_000_000_000_009;
+
+/// Discord's permission bits.
+const VIEW_AND_SEND: u64 = 0x400 | 0x800;
+const MANAGE_CHANNELS_ROLES_WEBHOOKS: u64 = VIEW_AND_SEND | 0x10 | 0x1000_0000 | 0x2000_0000;
+const MANAGE_MESSAGES: u64 = VIEW_AND_SEND | 0x2000;
+const MANAGE_GUILD: u64 = VIEW_AND_SEND | 0x20;
+const ADMINISTRATOR: u64 = 0x8;
+
+/// The engine as the commands see it: records what it was asked.
+#[derive(Default)]
+struct Control {
+    kills: Mutex<Vec<Snowflake>>,
+    responds: Mutex<Vec<(Inbound, Option<String>)>>,
+}
+
+impl BotControl for Control {
+    fn kill(&self, channel: Snowflake) -> bool {
+        self.kills.lock().unwrap_or_else(PoisonError::into_inner).push(channel);
+        true
+    }
+
+    fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // A planning step that takes a moment, as the engine's does.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.responds.lock().unwrap_or_else(PoisonError::into_inner).push((message, persona));
+        })
+    }
+}
+
+struct World {
+    fake: FakeDiscord,
+    db: TestDb,
+    store: Store,
+    server: Scope,
+    control: Arc<Control>,
+    bot: Option<Bot>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // The bot's task ends with the runtime; stopping it early keeps the logs quiet.
+        if let Some(bot) = self.bot.take() {
+            let _ = bot.stop.send(());
+        }
+    }
+}
+
+/// A guild with the main persona Tomori and the alter Kaede, and a bot running the commands.
+async fn world_with(defer_after: Option<Duration>) -> World {
+    let fake = FakeDiscord::start().await;
+    fake.add_text_channel(GUILD, CHANNEL);
+    fake.add_text_channel(GUILD, OTHER_CHANNEL);
+    fake.add_dm_channel(DM_CHANNEL, ALICE);
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let server = Scope::server(store.resolve_guild(snowflake(GUILD)).await.unwrap());
+    for name in ["Tomori", "Kaede"] {
+        let new = NewPersona { nickname: name.to_owned(), ..NewPersona::default() };
+        personas::create(&store, server, Actor::Operator, new).await.unwrap();
+    }
+    let discord = Discord::connect(&config(&fake)).await.unwrap();
+    let control = Arc::new(Control::default());
+    let mut commands = discord.commands(store.clone(), Arc::clone(&control) as Arc<dyn BotControl>);
+    if let Some(after) = defer_after {
+        commands = commands.defer_after(after);
+    }
+    let bot = Bot::start(discord.with_commands(commands));
+    fake.wait_for_ready(0, WAIT).await;
+    World { fake, db, store, server, control, bot: Some(bot) }
+}
+
+async fn world() -> World {
+    world_with(None).await
+}
+
+fn alice() -> UserSpec {
+    UserSpec::new(ALICE, "alice")
+}
+
+fn bob() -> UserSpec {
+    UserSpec::new(BOB, "bob")
+}
+
+/// `/path` by `user` in the guild channel with `permissions`.
+fn slash(user: UserSpec, permissions: u64, path: &str) -> SlashCommand {
+    SlashCommand::new(CHANNEL, user, path).in_guild(GUILD, permissions)
+}
+
+impl World {
+    /// Injects a command and waits for its answer.
+    async fn run(&self, command: SlashCommand) -> FakeInteraction {
+        let id = self.fake.inject_command(command);
+        self.fake.wait_for_interaction(id, FakeInteraction::answered, WAIT).await
+    }
+
+    async fn answer(&self, command: SlashCommand) -> String {
+        let answered = self.run(command).await;
+        assert!(answered.ephemeral, "answers are ephemeral: {answered:?}");
+        assert_eq!(
+            answered.allowed_mentions.as_ref().and_then(|m| m.get("parse")),
+            Some(&Value::Array(Vec::new())),
+            "answers ping nobody"
+        );
+        answered.content.unwrap()
+    }
+
+    /// Everything the commands could change in the guild, for before-and-after comparisons.
+    async fn snapshot(&self) -> String {
+        let personas = personas::list(&self.store, self.server).await.unwrap();
+        let mut state = format!("{personas:?}\n");
+        for persona in &personas {
+            let memories =
+                memories::list_server(&self.store, self.server, persona.lineage).await.unwrap();
+            state.push_str(&format!("{memories:?}\n"));
+        }
+        state.push_str(&format!("{:?}\n", settings::get(&self.store, self.server).await.unwrap()));
+        for set in [ChannelSet::Whitelist, ChannelSet::Rp, ChannelSet::AutoTrigger] {
+            let channels = settings::channels(&self.store, self.server, set).await.unwrap();
+            state.push_str(&format!("{channels:?}\n"));
+        }
+        state.push_str(&format!("{:?}", audit_actions(&self.db).await));
+        state
+    }
+
+    async fn main_lineage(&self) -> LineageId {
+        personas::find(&self.store, self.server, "Tomori").await.unwrap().unwrap().lineage
+    }
+}
+
+#[tokio::test]
+async fn registration_sends_every_command_with_its_options_and_permission_hints() {
+    let w = world().await;
+    let control: Arc<dyn BotControl> = Arc::new(Control::default());
+    let discord = Discord::connect(&config(&w.fake)).await.unwrap();
+    let commands = discord.commands(w.store.clone(), control);
+
+    let names = commands.register(None).await.unwrap();
+    assert_eq!(names, ["persona", "memory", "server", "personal", "bot"]);
+    let sent = w.fake.registered_commands(None);
+    let field = |name: &str, key: &str| {
+        sent.iter().find(|c| c["name"] == name).map(|c| c[key].clone()).unwrap()
+    };
+    let options = |value: Value| -> Vec<String> {
+        value.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(options(field("persona", "options")), ["create", "list", "rename", "remove"]);
+    assert_eq!(options(field("memory", "options")), ["server", "personal"]);
+    assert_eq!(
+        options(field("memory", "options")[0]["options"].clone()),
+        ["add", "list", "remove"]
+    );
+    assert_eq!(options(field("server", "options")), ["feature", "channel"]);
+    assert_eq!(options(field("bot", "options")), ["kill", "respond"]);
+    // The hint hides admin commands from members by default; the check in code is what counts.
+    for (name, hint) in [("persona", "32"), ("server", "32")] {
+        assert_eq!(field(name, "default_member_permissions"), hint, "{name}");
+    }
+    for name in ["memory", "personal", "bot"] {
+        assert_eq!(field(name, "default_member_permissions"), Value::Null, "{name}");
+    }
+    let flags = field("server", "options")[0]["options"][0]["choices"].clone();
+    assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len());
+
+    commands.register(Some(snowflake(GUILD))).await.unwrap();
+    assert_eq!(w.fake.registered_commands(Some(GUILD)).len(), 5);
+    let put =
+        w.fake.wait_for_request(|r| r.is("PUT", "applications/*/guilds/*/commands"), WAIT).await;
+    assert_eq!(put.path, format!("applications/{}/guilds/{GUILD}/commands", w.fake.bot_user_id()));
+}
+
+#[tokio::test]
+async fn members_without_manage_server_are_refused_every_mutating_command_and_nothing_changes() {
+    let w = world().await;
+    let lineage = w.main_lineage().await;
+    let memory = memories::add_server(
+        &w.store,
+        w.server,
+        Actor::Operator,
+        lineage,
+        None,
+        "the tea is green",
+    )
+    .await
+    .unwrap();
+    settings::add_channel(&w.store, w.server, Actor::Operator, ChannelSet::Rp, snowflake(CHANNEL))
+        .await
+        .unwrap();
+    let before = w.snapshot().await;
+
+    let commands = |permissions: u64| {
+        let s = |path: &str| slash(bob(), permissions, path);
+        vec![
+            s("persona create").arg("name", "Yui"),
+            s("persona rename").arg("name", "Kaede").arg("new_name", "Kaz"),
+            s("persona remove").arg("name", "Kaede"),
+            s("memory server add").arg("content", "bob was here"),
+            s("memory server remove").arg("id", memory.id),
+            s("server feature").arg("flag", "web_search").arg("state", "on"),
+            s("server channel add").arg("set", "whitelist"),
+            s("server channel remove").arg("set", "rp").channel_arg("channel", CHANNEL),
+            s("bot kill"),
+        ]
+    };
+    let mut without_permissions_field = commands(0);
+    for command in &mut without_permissions_field {
+        command.permissions = None;
+    }
+    let cases = commands(VIEW_AND_SEND)
+        .into_iter()
+        .chain(commands(MANAGE_CHANNELS_ROLES_WEBHOOKS))
+        .chain(without_permissions_field);
+    for command in cases {
+        let what = format!("/{} with {:?}", command.path.join(" "), command.permissions);
+        let answer = w.answer(command).await;
+        assert!(
+            answer.contains("permission") && answer.contains("nothing was changed"),
+            "{what}: {answer}"
+        );
+        assert!(answer.contains("Manage Server"), "{what}: {answer}");
+    }
+    assert_eq!(w.snapshot().await, before, "no row and no audit entry changed");
+    assert!(w.control.kills.lock().unwrap().is_empty(), "no turn was killed");
+
+    // Manage Messages is enough to stop a turn, and nothing else.
+    let answer = w.answer(slash(bob(), MANAGE_MESSAGES, "bot kill")).await;
+    assert!(answer.starts_with("Stopped"), "{answer}");
+    assert_eq!(*w.control.kills.lock().unwrap(), [snowflake(CHANNEL)]);
+    let refused =
+        w.answer(slash(bob(), MANAGE_MESSAGES, "persona remove").arg("name", "Kaede")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+
+    // Server commands in a direct message are refused too.
+    let dm = SlashCommand::new(DM_CHANNEL, alice(), "server feature")
+        .arg("flag", "web_search")
+        .arg("state", "on");
+    assert_eq!(w.answer(dm).await, "This command works only in a server.");
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn an_admin_creates_renames_and_removes_personas_with_audit_rows() {
+    let w = world().await;
+    let audited = audit_actions(&w.db).await.len();
+    let answer = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "persona create")
+                .arg("name", "Yui")
+                .arg("prompt", "You are Yui."),
+        )
+        .await;
+    assert_eq!(answer, "Created **Yui** as an alter.");
+    let yui = personas::find(&w.store, w.server, "yui").await.unwrap().unwrap();
+    assert_eq!((yui.prompt.as_str(), yui.is_main), ("You are Yui.", false));
+    assert_eq!(audit_actions(&w.db).await[audited..], ["persona.create"]);
+
+    // Administrator counts as Manage Server.
+    let renamed = w
+        .answer(
+            slash(alice(), ADMINISTRATOR, "persona rename")
+                .arg("name", "yui")
+                .arg("new_name", "Yuina"),
+        )
+        .await;
+    assert_eq!(renamed, "Renamed **Yui** to **Yuina**.");
+    let listed = w.answer(slash(bob(), VIEW_AND_SEND, "persona list")).await;
+    assert_eq!(listed, "- **Tomori** (main)\n- **Kaede**\n- **Yuina**");
+    let removed =
+        w.answer(slash(alice(), MANAGE_GUILD, "persona remove").arg("name", "Yuina")).await;
+    assert_eq!(removed, "Removed **Yuina**.");
+    assert_eq!(
+        audit_actions(&w.db).await[audited..],
+        ["persona.create", "persona.rename", "persona.remove"]
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_short_answer_and_changes_nothing() {
+    let w = world().await;
+    let before = w.snapshot().await;
+    let admin = |path: &str| slash(alice(), MANAGE_GUILD, path);
+    let cases = [
+        (admin("persona create").arg("name", "@everyone"), "Invalid nickname"),
+        (admin("persona create").arg("name", "kaede"), "A persona with that name already exists."),
+        (admin("persona remove").arg("name", "Tomori"), "the main persona cannot be removed"),
+        (
+            admin("persona rename").arg("name", "Nobody").arg("new_name", "X"),
+            "no persona named Nobody",
+        ),
+        (admin("memory server remove").arg("id", 999_999), "No such memory."),
+        (admin("memory server add").arg("content", "   "), "Invalid memory"),
+        (admin("server channel remove").arg("set", "rp"), "No such channel in that set."),
+        (admin("server feature").arg("flag", "drop_table").arg("state", "on"), "no feature called"),
+        (admin("personal privacy").arg("level", 9), "privacy level must be 0, 1 or 2"),
+        (admin("nonsense"), "I don't know that command"),
+    ];
+    for (command, expected) in cases {
+        let what = command.path.join(" ");
+        let answer = w.answer(command).await;
+        assert!(answer.contains(expected), "/{what}: {answer}");
+        assert!(!answer.contains("incident") && !answer.contains("database"), "/{what}: {answer}");
+    }
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn personal_memories_work_for_anyone_and_stay_their_own() {
+    let w = world().await;
+    let added = w
+        .answer(
+            slash(alice(), VIEW_AND_SEND, "memory personal add").arg("content", "I like green tea"),
+        )
+        .await;
+    assert!(added.starts_with("Remembered for every persona"), "{added}");
+    let alice_scope = Scope::user(w.store.resolve_user(snowflake(ALICE)).await.unwrap());
+    let mine =
+        memories::list_personal(&w.store, alice_scope, LineageId::EVERY_PERSONA).await.unwrap();
+    assert_eq!(mine.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["I like green tea"]);
+
+    // For one persona, from a direct message too.
+    w.answer(
+        slash(alice(), VIEW_AND_SEND, "memory personal add")
+            .arg("content", "Kaede owes me tea")
+            .arg("persona", "kaede"),
+    )
+    .await;
+    let dm = SlashCommand::new(DM_CHANNEL, alice(), "memory personal list");
+    let listed = w.answer(dm).await;
+    assert!(listed.contains("I like green tea") && !listed.contains("Kaede owes"), "{listed}");
+
+    // Bob sees none of it and cannot remove it.
+    let theirs = w.answer(slash(bob(), VIEW_AND_SEND, "memory personal list")).await;
+    assert_eq!(theirs, "No memories for every persona yet.");
+    let id = mine[0].id;
+    let refused =
+        w.answer(slash(bob(), VIEW_AND_SEND, "memory personal remove").arg("id", id)).await;
+    assert_eq!(refused, "No such memory.");
+    let still =
+        memories::list_personal(&w.store, alice_scope, LineageId::EVERY_PERSONA).await.unwrap();
+    assert_eq!(still.len(), 1);
+
+    let forgot =
+        w.answer(slash(alice(), VIEW_AND_SEND, "memory personal remove").arg("id", id)).await;
+    assert_eq!(forgot, format!("Forgot your memory `[id:{id}]`."));
+    let actions = audit_actions(&w.db).await;
+    let personal: Vec<&String> =
+        actions.iter().filter(|a| a.starts_with("memory.personal")).collect();
+    assert_eq!(personal, ["memory.personal.add", "memory.personal.add", "memory.personal.remove"]);
+}
+
+#[tokio::test]
+async fn server_memories_need_a_manager_unless_members_may_teach() {
+    let w = world().await;
+    let taught = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "memory server add")
+                .arg("content", "Fridays are quiz nights"),
+        )
+        .await;
+    assert!(taught.starts_with("**Tomori** will remember that"), "{taught}");
+    let refused = w
+        .answer(slash(bob(), VIEW_AND_SEND, "memory server add").arg("content", "bob rules"))
+        .await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+
+    set_member_teaching(w.db.owner(), w.server.server_id().unwrap().get(), true).await;
+    let by_member = w
+        .answer(
+            slash(bob(), VIEW_AND_SEND, "memory server add")
+                .arg("content", "Bob bakes scones")
+                .arg("persona", "Kaede"),
+        )
+        .await;
+    assert!(by_member.starts_with("**Kaede** will remember that"), "{by_member}");
+    let kaede = personas::find(&w.store, w.server, "Kaede").await.unwrap().unwrap();
+    let kept = memories::list_server(&w.store, w.server, kaede.lineage).await.unwrap();
+    assert_eq!(
+        (kept[0].content.as_str(), kept[0].teacher),
+        ("Bob bakes scones", Some(snowflake(BOB)))
+    );
+
+    // Teaching is not forgetting: removal still needs Manage Server.
+    let remove =
+        w.answer(slash(bob(), VIEW_AND_SEND, "memory server remove").arg("id", kept[0].id)).await;
+    assert!(remove.contains("Manage Server"), "{remove}");
+    let listed =
+        w.answer(slash(bob(), VIEW_AND_SEND, "memory server list").arg("persona", "kaede")).await;
+    assert!(listed.contains("Bob bakes scones"), "{listed}");
+}
+
+#[tokio::test]
+async fn server_feature_flips_exactly_one_flag_and_channels_join_sets() {
+    let w = world().await;
+    let before = settings::get(&w.store, w.server).await.unwrap();
+    let (state, expected) = if before.feature(Feature::WebSearch) {
+        ("off", "`web_search` is now off.")
+    } else {
+        ("on", "`web_search` is now on.")
+    };
+    let answer = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "server feature")
+                .arg("flag", "web_search")
+                .arg("state", state),
+        )
+        .await;
+    assert_eq!(answer, expected);
+    let after = settings::get(&w.store, w.server).await.unwrap();
+    let changed: Vec<&str> = before
+        .features
+        .iter()
+        .zip(&after.features)
+        .filter(|(b, a)| b != a)
+        .map(|(b, _)| b.0)
+        .collect();
+    assert_eq!(changed, ["web_search"]);
+    assert_eq!(
+        ServerSettingsWithoutFeatures::of(&before),
+        ServerSettingsWithoutFeatures::of(&after)
+    );
+    assert_eq!(audit_actions(&w.db).await.last().map(String::as_str), Some("settings.feature"));
+
+    let added =
+        w.answer(slash(alice(), MANAGE_GUILD, "server channel add").arg("set", "whitelist")).await;
+    assert_eq!(added, format!("<#{CHANNEL}> is in the whitelist."));
+    w.answer(
+        slash(alice(), MANAGE_GUILD, "server channel add")
+            .arg("set", "auto_trigger")
+            .channel_arg("channel", OTHER_CHANNEL),
+    )
+    .await;
+    let whitelist = settings::channels(&w.store, w.server, ChannelSet::Whitelist).await.unwrap();
+    let auto = settings::channels(&w.store, w.server, ChannelSet::AutoTrigger).await.unwrap();
+    assert_eq!((whitelist, auto), (vec![snowflake(CHANNEL)], vec![snowflake(OTHER_CHANNEL)]));
+    w.answer(slash(alice(), MANAGE_GUILD, "server channel remove").arg("set", "whitelist")).await;
+    assert!(
+        settings::channels(&w.store, w.server, ChannelSet::Whitelist).await.unwrap().is_empty()
+    );
+}
+
+/// The settings other than the feature flags, to show that a flag changes nothing else.
+#[derive(Debug, PartialEq)]
+struct ServerSettingsWithoutFeatures(String);
+
+impl ServerSettingsWithoutFeatures {
+    fn of(settings: &settings::ServerSettings) -> Self {
+        let mut copy = settings.clone();
+        copy.features.clear();
+        Self(format!("{copy:?}"))
+    }
+}
+
+#[tokio::test]
+async fn privacy_is_the_callers_own_and_level_two_stops_bot_respond() {
+    let w = world().await;
+    let answer =
+        w.answer(SlashCommand::new(DM_CHANNEL, alice(), "personal privacy").arg("level", 2)).await;
+    assert!(answer.starts_with("Your privacy level is now 2"), "{answer}");
+    let alice_scope = Scope::user(w.store.resolve_user(snowflake(ALICE)).await.unwrap());
+    assert_eq!(users::get(&w.store, alice_scope).await.unwrap().privacy, PrivacyLevel::Full);
+    let bob_scope = Scope::user(w.store.resolve_user(snowflake(BOB)).await.unwrap());
+    assert_eq!(users::get(&w.store, bob_scope).await.unwrap().privacy, PrivacyLevel::Minimal);
+    assert_eq!(audit_actions(&w.db).await.last().map(String::as_str), Some("user.privacy"));
+
+    let respond = w.run(slash(alice(), VIEW_AND_SEND, "bot respond")).await;
+    assert!(respond.content.unwrap().contains("privacy level is 2"));
+    assert!(w.control.responds.lock().unwrap().is_empty(), "the engine was not asked");
+}
+
+#[tokio::test]
+async fn bot_respond_defers_then_edits_the_original_answer() {
+    let w = world().await;
+    let id =
+        w.fake.inject_command(slash(alice(), VIEW_AND_SEND, "bot respond").arg("persona", "kaede"));
+    let answered = w.fake.wait_for_interaction(id, FakeInteraction::answered, WAIT).await;
+    assert!(answered.deferred(), "{answered:?}");
+    assert_eq!((answered.callbacks.as_slice(), answered.edits), ([5_u64].as_slice(), 1));
+    assert!(answered.ephemeral);
+    assert_eq!(answered.content.as_deref(), Some("**Kaede** is answering."));
+    let responds = w.control.responds.lock().unwrap().clone();
+    let (message, persona) = &responds[0];
+    assert_eq!(persona.as_deref(), Some("Kaede"));
+    assert_eq!(
+        (
+            message.guild,
+            message.channel,
+            message.message,
+            message.author.id,
+            message.author_is_admin
+        ),
+        (Some(snowflake(GUILD)), snowflake(CHANNEL), snowflake(id), snowflake(ALICE), false)
+    );
+    let edit =
+        w.fake.wait_for_request(|r| r.is("PATCH", "webhooks/*/*/messages/@original"), WAIT).await;
+    assert!(!edit.has_authorization(), "the bot token never goes to webhook routes");
+}
+
+#[tokio::test]
+async fn a_fast_command_defers_too_when_the_window_is_zero() {
+    let w = world_with(Some(Duration::ZERO)).await;
+    let listed = w.run(slash(bob(), VIEW_AND_SEND, "persona list")).await;
+    assert!(listed.deferred(), "{listed:?}");
+    assert_eq!(listed.content.as_deref(), Some("- **Tomori** (main)\n- **Kaede**"));
+}
