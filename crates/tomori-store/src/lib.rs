@@ -18,6 +18,7 @@ pub mod embedded;
 mod error;
 pub mod keys;
 pub mod memories;
+pub mod memory_edits;
 pub mod personas;
 pub mod quotas;
 mod scope;

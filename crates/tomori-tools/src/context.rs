@@ -1,0 +1,191 @@
+//! The per-turn context a call is judged in: who, where, which handles were issued, and a
+//! [`LiveState`] that reads the facts that can change while the model thinks (feature flags,
+//! permissions, privacy level, quota, message authorship and visibility).
+//!
+//! The gate asks [`LiveState`] once when it advertises tools and again for every call, so a flag
+//! turned off or a permission revoked mid-turn stops the next call. Every question may fail; the
+//! gate treats a failure as a refusal.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+use tomori_core::handles::Handles;
+use tomori_core::id::{LineageId, PersonaId, ServerId, Snowflake, UserId};
+use tomori_core::privacy::PrivacyLevel;
+use tomori_core::quota::QuotaVerdict;
+use tomori_core::settings::Feature;
+
+use crate::perm::Perms;
+use crate::policy::QuotaKind;
+
+/// The server's feature flags as read for this check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features(u16);
+
+impl Features {
+    fn bit(feature: Feature) -> u16 {
+        // `Feature::ALL` lists every flag; were one missing, it would have no bit and read as
+        // off (fail closed), never as another flag.
+        Feature::ALL.iter().position(|f| *f == feature).map_or(0, |index| 1_u16 << index)
+    }
+
+    /// The set of the listed flags.
+    pub fn of(features: &[Feature]) -> Self {
+        Self(features.iter().fold(0, |bits, f| bits | Self::bit(*f)))
+    }
+
+    /// Every flag on.
+    pub fn all() -> Self {
+        Self::of(&Feature::ALL)
+    }
+
+    /// Whether `feature` is on.
+    pub fn is_on(self, feature: Feature) -> bool {
+        self.0 & Self::bit(feature) != 0
+    }
+
+    /// These flags with `feature` turned off.
+    #[must_use]
+    pub fn without(self, feature: Feature) -> Self {
+        Self(self.0 & !Self::bit(feature))
+    }
+
+    /// The flags of stored settings.
+    pub fn from_settings(settings: &tomori_store::settings::ServerSettings) -> Self {
+        let on: Vec<Feature> = Feature::ALL.into_iter().filter(|f| settings.feature(*f)).collect();
+        Self::of(&on)
+    }
+}
+
+/// Facts about the turn's channel, read fresh for each check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The server's feature flags.
+    pub features: Features,
+    /// The invoker's privacy level.
+    pub privacy: PrivacyLevel,
+    /// The bot's permissions in the turn's channel.
+    pub bot: Perms,
+    /// The invoker's permissions in the turn's channel.
+    pub invoker: Perms,
+}
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Author {
+    /// The bot itself.
+    Bot,
+    /// One of the bot's managed persona webhooks in that channel.
+    PersonaWebhook,
+    /// Anyone else, including foreign webhooks and other bots.
+    Other,
+}
+
+/// Who can see a message's channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Visibility {
+    /// The invoking member can view it.
+    pub invoker: bool,
+    /// The bot can view it.
+    pub bot: bool,
+}
+
+/// A live fact could not be read; the gate refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("live state unavailable: {0}")]
+pub struct LiveError(pub String);
+
+/// The facts that can change during a turn, read through the adapters that know them (the
+/// database for flags, privacy and quota; Discord for permissions and messages).
+pub trait LiveState: Send + Sync {
+    /// Flags, privacy and permissions in the turn's channel.
+    fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, LiveError>>;
+    /// Whether one more `kind` is allowed for the invoker.
+    fn quota(&self, kind: QuotaKind) -> BoxFuture<'_, Result<QuotaVerdict, LiveError>>;
+    /// Counts one successful use of `kind` for the invoker.
+    fn record_quota(&self, kind: QuotaKind) -> BoxFuture<'_, Result<(), LiveError>>;
+    /// Who wrote a message of this turn's context.
+    fn message_author(&self, message: Snowflake) -> BoxFuture<'_, Result<Author, LiveError>>;
+    /// Who can see the channel of a message of this turn's context.
+    fn message_visibility(
+        &self,
+        message: Snowflake,
+    ) -> BoxFuture<'_, Result<Visibility, LiveError>>;
+}
+
+/// Where the turn happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A guild channel (or thread).
+    Guild {
+        /// The channel is in the server's rp set.
+        rp: bool,
+    },
+    /// A direct message.
+    Dm,
+}
+
+/// Which memory table a memory id belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryScope {
+    /// The server's memories of this persona lineage.
+    Server,
+    /// The invoker's personal memories.
+    Personal,
+}
+
+/// One turn, as the tools see it.
+#[derive(Clone)]
+pub struct TurnContext {
+    /// The tenant (a guild or the invoker's DM pseudo-server).
+    pub server: ServerId,
+    /// Where the turn happens.
+    pub place: Place,
+    /// The member who triggered the turn.
+    pub invoker: Snowflake,
+    /// The invoker's internal id (personal data).
+    pub invoker_user: UserId,
+    /// The persona answering.
+    pub persona: PersonaId,
+    /// Its lineage (memories are scoped by it).
+    pub lineage: LineageId,
+    /// The `ref_N` / `media_N` handles this turn issued.
+    pub handles: Handles,
+    /// The memories this turn's context showed the model, by scope and id.
+    pub shown_memories: Vec<(MemoryScope, i64)>,
+    /// Live facts.
+    pub live: Arc<dyn LiveState>,
+    /// Cancelled by `/bot kill` and by stop requests: tools in flight end.
+    pub cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for TurnContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnContext")
+            .field("server", &self.server)
+            .field("place", &self.place)
+            .field("invoker", &self.invoker)
+            .field("persona", &self.persona)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_sets_track_each_flag() {
+        for feature in Feature::ALL {
+            let all = Features::all();
+            assert!(all.is_on(feature));
+            assert!(!all.without(feature).is_on(feature));
+            let others = Feature::ALL.into_iter().filter(|f| *f != feature);
+            assert!(others.clone().all(|f| all.without(feature).is_on(f)));
+            assert!(Features::of(&[feature]).is_on(feature));
+        }
+        assert!(!Features::default().is_on(Feature::ToolUse));
+    }
+}

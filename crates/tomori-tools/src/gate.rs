@@ -1,0 +1,472 @@
+//! The one execution gate: the registry of tools with their policies, the per-turn list of
+//! advertised tools, and the authorisation of every call against live state.
+//!
+//! Security: unauthorised tool calls (TomoriBot's threat model: "there is not one universal
+//! execution-layer gate"). A tool runs only through [`Tool::execute`], which takes an
+//! [`Authorized`] call, and only [`Gate::authorize`] can make one: its fields are private to this
+//! module and it has no public constructor. Authorisation re-reads live state for every call
+//! (feature flags, permissions, context, quota, target ownership and visibility), so what was
+//! advertised at the start of a turn grants nothing. Anything unknown, missing or failing while
+//! checking is a refusal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use tomori_core::id::Snowflake;
+use tomori_core::quota::QuotaVerdict;
+use tomori_core::settings::Feature;
+use tomori_llm::{ToolCall, ToolSpec};
+
+use crate::args::{check_shape, find_raw_id};
+use crate::context::{Author, MemoryScope, Place, Snapshot, TurnContext};
+use crate::perm::Perm;
+use crate::policy::{PolicyError, TargetRule, ToolPolicy};
+
+/// The per-tool timeout when none is configured.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What a tool returns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ToolOutcome {
+    /// The result, shown to the model as untrusted content.
+    Success(Value),
+    /// Why it failed, in words the model can act on (never a raw error chain).
+    Failure(String),
+}
+
+/// A tool the model can call.
+///
+/// There is no default for [`Tool::policy`]: a tool cannot be written without one, and the
+/// registry validates it before the tool is accepted.
+pub trait Tool: Send + Sync {
+    /// The name the model calls it by.
+    fn name(&self) -> &'static str;
+    /// What it does, for the model.
+    fn description(&self) -> &'static str;
+    /// JSON Schema (draft-07, inlined) of its arguments.
+    fn parameters(&self) -> Value;
+    /// What must hold before a call runs.
+    fn policy(&self) -> ToolPolicy;
+    /// Runs an authorised call.
+    fn execute<'a>(
+        &'a self,
+        call: Authorized<'a>,
+        ctx: &'a TurnContext,
+    ) -> BoxFuture<'a, ToolOutcome>;
+}
+
+/// Why the registry refused a tool.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// The name or schema is not one every provider accepts.
+    #[error("tool {tool}: {reason}")]
+    InvalidSpec {
+        /// The tool.
+        tool: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The policy breaks a rule.
+    #[error("tool {tool}: {error}")]
+    InvalidPolicy {
+        /// The tool.
+        tool: &'static str,
+        /// The rule.
+        error: PolicyError,
+    },
+    /// Another tool already has the name.
+    #[error("tool {0} is registered twice")]
+    Duplicate(&'static str),
+}
+
+struct Registered {
+    tool: Arc<dyn Tool>,
+    spec: ToolSpec,
+    policy: ToolPolicy,
+}
+
+/// The tools of an instance, each with its validated policy.
+#[derive(Default)]
+pub struct Registry {
+    tools: Vec<Registered>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.tools.iter().map(|t| t.spec.name.as_str())).finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool after checking its spec and policy.
+    ///
+    /// # Errors
+    /// An invalid name or schema, a policy that breaks a rule, or a name already taken.
+    pub fn register(&mut self, tool: impl Tool + 'static) -> Result<(), RegistryError> {
+        let name = tool.name();
+        let spec = ToolSpec::new(name, tool.description(), tool.parameters())
+            .map_err(|e| RegistryError::InvalidSpec { tool: name, reason: e.to_string() })?;
+        let policy = tool.policy();
+        policy
+            .validate(&spec)
+            .map_err(|error| RegistryError::InvalidPolicy { tool: name, error })?;
+        if self.get(name).is_some() {
+            return Err(RegistryError::Duplicate(name));
+        }
+        self.tools.push(Registered { tool: Arc::new(tool), spec, policy });
+        Ok(())
+    }
+
+    /// The registered names, in registration order.
+    pub fn names(&self) -> Vec<&str> {
+        self.tools.iter().map(|t| t.spec.name.as_str()).collect()
+    }
+
+    /// A tool's validated policy.
+    pub fn policy(&self, name: &str) -> Option<ToolPolicy> {
+        self.get(name).map(|t| t.policy)
+    }
+
+    fn get(&self, name: &str) -> Option<&Registered> {
+        self.tools.iter().find(|t| t.spec.name == name)
+    }
+}
+
+/// Why the gate refused a call; each has a stable code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// No tool of that name.
+    UnknownTool,
+    /// The arguments do not fit the schema.
+    MalformedArguments,
+    /// An argument carries a raw Discord id instead of a handle.
+    RawId,
+    /// The server's `tool_use` switch is off.
+    ToolUseOff,
+    /// The tool's feature flag is off.
+    FeatureOff,
+    /// The bot lacks a permission in the channel.
+    BotPermission,
+    /// The invoker lacks a permission in the channel.
+    InvokerPermission,
+    /// The tool does not run here (DM, guild, rp channel).
+    WrongContext,
+    /// The quota is used up.
+    QuotaExhausted,
+    /// The target handle or id is not one this turn issued.
+    UnknownTarget,
+    /// The target message is not the bot's or its personas'.
+    TargetNotOwned,
+    /// The invoker or the bot cannot see the target.
+    TargetNotVisible,
+    /// Live state could not be read.
+    StateUnavailable,
+}
+
+impl RefusalReason {
+    /// Stable snake_case code.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::UnknownTool => "unknown_tool",
+            Self::MalformedArguments => "malformed_arguments",
+            Self::RawId => "raw_id",
+            Self::ToolUseOff => "tool_use_off",
+            Self::FeatureOff => "feature_off",
+            Self::BotPermission => "bot_permission",
+            Self::InvokerPermission => "invoker_permission",
+            Self::WrongContext => "wrong_context",
+            Self::QuotaExhausted => "quota_exhausted",
+            Self::UnknownTarget => "unknown_target",
+            Self::TargetNotOwned => "target_not_owned",
+            Self::TargetNotVisible => "target_not_visible",
+            Self::StateUnavailable => "state_unavailable",
+        }
+    }
+}
+
+/// A refused call: the reason and a sentence the model can read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("refused ({}): {detail}", reason.code())]
+pub struct Refusal {
+    /// Why.
+    pub reason: RefusalReason,
+    /// Details for the model.
+    pub detail: String,
+}
+
+fn refuse(reason: RefusalReason, detail: impl Into<String>) -> Refusal {
+    Refusal { reason, detail: detail.into() }
+}
+
+/// What an authorised call acts on, resolved by the gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A message, from a `ref_N` handle.
+    Message(Snowflake),
+    /// A memory this turn showed.
+    Memory {
+        /// Its table.
+        scope: MemoryScope,
+        /// Its id.
+        id: i64,
+    },
+}
+
+/// A call the gate authorised, with what it found. Only this module can make one.
+#[derive(Debug)]
+pub struct Authorized<'a> {
+    call: &'a ToolCall,
+    snapshot: Snapshot,
+    target: Option<Target>,
+}
+
+impl Authorized<'_> {
+    /// The call's arguments (already checked against the schema).
+    pub fn arguments(&self) -> &Value {
+        &self.call.arguments
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.call.name
+    }
+
+    /// The live state the call was authorised against.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The resolved target, for tools with a target rule.
+    pub fn target(&self) -> Option<Target> {
+        self.target
+    }
+}
+
+/// The gate: a registry and the per-tool timeout.
+#[derive(Debug)]
+pub struct Gate {
+    registry: Registry,
+    tool_timeout: Duration,
+}
+
+impl Gate {
+    /// A gate over `registry` with the default timeout.
+    pub fn new(registry: Registry) -> Self {
+        Self { registry, tool_timeout: DEFAULT_TOOL_TIMEOUT }
+    }
+
+    /// Sets the per-tool timeout.
+    #[must_use]
+    pub fn with_tool_timeout(mut self, timeout: Duration) -> Self {
+        self.tool_timeout = timeout;
+        self
+    }
+
+    /// The per-tool timeout.
+    pub fn tool_timeout(&self) -> Duration {
+        self.tool_timeout
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The tools to offer the model this turn: those whose flags, permissions, context and quota
+    /// allow them now. Live state that cannot be read offers nothing.
+    pub async fn advertise(&self, ctx: &TurnContext) -> Vec<ToolSpec> {
+        let Ok(snapshot) = ctx.live.snapshot().await else {
+            tracing::warn!("live state unavailable; no tools offered this turn");
+            return Vec::new();
+        };
+        let mut specs = Vec::new();
+        for entry in &self.registry.tools {
+            if check_static(&entry.policy, &snapshot, ctx).is_ok()
+                && check_quota(&entry.policy, ctx).await.is_ok()
+            {
+                specs.push(entry.spec.clone());
+            }
+        }
+        specs
+    }
+
+    /// Authorises one call against live state, returning the tool to run it with.
+    ///
+    /// # Errors
+    /// The first requirement that does not hold, or live state that cannot be read.
+    pub async fn authorize<'a>(
+        &'a self,
+        call: &'a ToolCall,
+        ctx: &TurnContext,
+    ) -> Result<(Authorized<'a>, &'a dyn Tool), Refusal> {
+        let Some(entry) = self.registry.get(&call.name) else {
+            return Err(refuse(
+                RefusalReason::UnknownTool,
+                format!("there is no tool named {:?}", call.name),
+            ));
+        };
+        check_shape(&entry.spec.parameters, &call.arguments)
+            .map_err(|detail| refuse(RefusalReason::MalformedArguments, detail))?;
+        // Security: raw ids reused by the model. The prompt shows only handles; an id the model
+        // copied from text (or was told by a user) names something this turn did not show.
+        if let Some(path) = find_raw_id(&call.arguments, "") {
+            return Err(refuse(
+                RefusalReason::RawId,
+                format!(
+                    "argument {path:?} holds a raw Discord id; use the ref_N or media_N handle"
+                ),
+            ));
+        }
+        let snapshot = ctx.live.snapshot().await.map_err(|e| {
+            refuse(RefusalReason::StateUnavailable, format!("cannot check permissions now ({e})"))
+        })?;
+        check_static(&entry.policy, &snapshot, ctx)?;
+        check_quota(&entry.policy, ctx).await?;
+        let target = resolve_target(entry.policy.target, &call.arguments, ctx).await?;
+        let authorized = Authorized { call, snapshot, target };
+        Ok((authorized, entry.tool.as_ref()))
+    }
+}
+
+/// Flags, context and permissions: the checks that need no further IO.
+fn check_static(policy: &ToolPolicy, live: &Snapshot, ctx: &TurnContext) -> Result<(), Refusal> {
+    if !live.features.is_on(Feature::ToolUse) {
+        return Err(refuse(RefusalReason::ToolUseOff, "tools are turned off in this server"));
+    }
+    if let Some(feature) = policy.feature
+        && !live.features.is_on(feature)
+    {
+        return Err(refuse(
+            RefusalReason::FeatureOff,
+            format!("the {} feature is off in this server", feature.name()),
+        ));
+    }
+    let allowed = match ctx.place {
+        Place::Dm => policy.contexts.dm,
+        Place::Guild { rp: true } => policy.contexts.guild && policy.contexts.rp_channel,
+        Place::Guild { rp: false } => policy.contexts.guild,
+    };
+    if !allowed {
+        return Err(refuse(RefusalReason::WrongContext, "this tool is not available here"));
+    }
+    let names = |perms: Vec<Perm>| perms.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ");
+    let bot_missing = live.bot.missing(policy.bot_permissions);
+    if !bot_missing.is_empty() {
+        return Err(refuse(
+            RefusalReason::BotPermission,
+            format!("the bot lacks {} here", names(bot_missing)),
+        ));
+    }
+    let invoker_missing = live.invoker.missing(policy.invoker_permissions);
+    if !invoker_missing.is_empty() {
+        return Err(refuse(
+            RefusalReason::InvokerPermission,
+            format!("the member who asked lacks {} here", names(invoker_missing)),
+        ));
+    }
+    Ok(())
+}
+
+async fn check_quota(policy: &ToolPolicy, ctx: &TurnContext) -> Result<(), Refusal> {
+    let Some(kind) = policy.quota else { return Ok(()) };
+    // Security: spend abuse. The quota fails closed: an error reading it refuses the call.
+    match ctx.live.quota(kind).await {
+        Ok(QuotaVerdict::Allowed) => Ok(()),
+        Ok(
+            QuotaVerdict::UserExhausted { resets_on } | QuotaVerdict::PoolExhausted { resets_on },
+        ) => Err(refuse(
+            RefusalReason::QuotaExhausted,
+            format!("the quota is used up until {resets_on}"),
+        )),
+        Err(e) => Err(refuse(
+            RefusalReason::StateUnavailable,
+            format!("cannot check the quota now ({e})"),
+        )),
+    }
+}
+
+fn handle_arg<'v>(args: &'v Value, arg: &str) -> Result<&'v str, Refusal> {
+    args.get(arg).and_then(Value::as_str).ok_or_else(|| {
+        refuse(
+            RefusalReason::MalformedArguments,
+            format!("argument {arg:?} must be a ref_N handle"),
+        )
+    })
+}
+
+async fn resolve_target(
+    rule: TargetRule,
+    args: &Value,
+    ctx: &TurnContext,
+) -> Result<Option<Target>, Refusal> {
+    let unknown = |what: &str| {
+        refuse(RefusalReason::UnknownTarget, format!("{what} is not one this conversation showed"))
+    };
+    let unavailable =
+        |e| refuse(RefusalReason::StateUnavailable, format!("cannot check the target now ({e})"));
+    match rule {
+        TargetRule::None => Ok(None),
+        TargetRule::OwnMessage { arg } => {
+            let handle = handle_arg(args, arg)?;
+            let id = ctx.handles.message(handle).ok_or_else(|| unknown(handle))?;
+            // Security: LLM-driven manage_message misuse. Only the bot's own messages and its
+            // managed persona webhooks' messages may be edited, deleted or pinned.
+            match ctx.live.message_author(id).await.map_err(unavailable)? {
+                Author::Bot | Author::PersonaWebhook => Ok(Some(Target::Message(id))),
+                Author::Other => Err(refuse(
+                    RefusalReason::TargetNotOwned,
+                    format!("{handle} was not written by this bot or its personas"),
+                )),
+            }
+        }
+        TargetRule::VisibleToInvokerAndBot { arg } => {
+            let handle = handle_arg(args, arg)?;
+            let id = ctx.handles.message(handle).ok_or_else(|| unknown(handle))?;
+            // Security: cross-channel disclosure. The model acts for the invoker, so it may only
+            // reach what the invoker can see, and only what the bot can see too.
+            let seen = ctx.live.message_visibility(id).await.map_err(unavailable)?;
+            if seen.invoker && seen.bot {
+                Ok(Some(Target::Message(id)))
+            } else {
+                Err(refuse(
+                    RefusalReason::TargetNotVisible,
+                    format!(
+                        "{handle} is in a channel that the member who asked or the bot cannot see"
+                    ),
+                ))
+            }
+        }
+        TargetRule::ShownMemory { id_arg, scope_arg } => {
+            let id = args.get(id_arg).and_then(Value::as_i64).ok_or_else(|| {
+                refuse(
+                    RefusalReason::MalformedArguments,
+                    format!("argument {id_arg:?} must be an integer"),
+                )
+            })?;
+            let scope: MemoryScope = args
+                .get(scope_arg)
+                .cloned()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or_else(|| {
+                    refuse(
+                        RefusalReason::MalformedArguments,
+                        format!("argument {scope_arg:?} must be \"server\" or \"personal\""),
+                    )
+                })?;
+            // Security: memory tampering across scopes. Only memories this turn showed (the
+            // persona's server memories, the invoker's own personal memories) can be changed.
+            if ctx.shown_memories.contains(&(scope, id)) {
+                Ok(Some(Target::Memory { scope, id }))
+            } else {
+                Err(unknown(&format!("memory {id}")))
+            }
+        }
+    }
+}

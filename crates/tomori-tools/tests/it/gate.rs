@@ -1,0 +1,249 @@
+//! The gate's specification as one table: every registered tool, with each of its requirements
+//! withheld in turn, is refused (and, where the requirement is known before the call, not
+//! advertised), and nothing happens: no row, no audit entry, no HTTP request, no probe run, no
+//! quota counted. With nothing withheld, every tool runs.
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+use tomori_core::quota::QuotaVerdict;
+use tomori_core::settings::Feature;
+use tomori_llm::ToolCall;
+use tomori_tools::{
+    Gate, LiveError, Perm, Place, TargetRule, ToolPolicy, TurnContext, Visibility, run_tool_calls,
+};
+
+use crate::support::{
+    Facts, FakeLive, OWN_MESSAGE, WebServer, World, registry_with_probes, snowflake, web_routes,
+};
+
+/// One requirement to withhold.
+#[derive(Clone, Copy, Debug)]
+enum Withheld {
+    ToolUse,
+    Feature(Feature),
+    BotPermission(Perm),
+    InvokerPermission(Perm),
+    Place(Place),
+    QuotaUsedUp,
+    QuotaUnreadable,
+    StateUnreadable,
+    NotOwnedTarget,
+    UnknownMessageHandle,
+    RawMessageId,
+    InvisibleToInvoker,
+    InvisibleToBot,
+    UnshownMemory,
+    MemoryInOtherScope,
+}
+
+impl Withheld {
+    /// The refusal code expected, and whether the tool must also be missing from the list
+    /// offered to the model (target checks happen only at call time).
+    fn expected(self) -> (&'static str, bool) {
+        match self {
+            Self::ToolUse => ("tool_use_off", true),
+            Self::Feature(_) => ("feature_off", true),
+            Self::BotPermission(_) => ("bot_permission", true),
+            Self::InvokerPermission(_) => ("invoker_permission", true),
+            Self::Place(_) => ("wrong_context", true),
+            Self::QuotaUsedUp => ("quota_exhausted", true),
+            Self::QuotaUnreadable | Self::StateUnreadable => ("state_unavailable", true),
+            Self::NotOwnedTarget => ("target_not_owned", false),
+            Self::UnknownMessageHandle | Self::UnshownMemory | Self::MemoryInOtherScope => {
+                ("unknown_target", false)
+            }
+            Self::RawMessageId => ("raw_id", false),
+            Self::InvisibleToInvoker | Self::InvisibleToBot => ("target_not_visible", false),
+        }
+    }
+
+    fn apply(self, facts: &mut Facts, ctx: &mut TurnContext, args: &mut Value) {
+        let unreadable = || LiveError("database unavailable".into());
+        match self {
+            Self::ToolUse => {
+                let s = facts.snapshot_mut();
+                s.features = s.features.without(Feature::ToolUse);
+            }
+            Self::Feature(feature) => {
+                let s = facts.snapshot_mut();
+                s.features = s.features.without(feature);
+            }
+            Self::BotPermission(perm) => {
+                let s = facts.snapshot_mut();
+                s.bot = s.bot.without(perm);
+            }
+            Self::InvokerPermission(perm) => {
+                let s = facts.snapshot_mut();
+                s.invoker = s.invoker.without(perm);
+            }
+            Self::Place(place) => ctx.place = place,
+            Self::QuotaUsedUp => {
+                let resets_on = NaiveDate::from_ymd_opt(2030, 1, 2).expect("a valid date");
+                facts.quota = Ok(QuotaVerdict::UserExhausted { resets_on });
+            }
+            Self::QuotaUnreadable => facts.quota = Err(unreadable()),
+            Self::StateUnreadable => facts.snapshot = Err(unreadable()),
+            Self::NotOwnedTarget => args["message"] = json!("ref_2"),
+            Self::UnknownMessageHandle => args["message"] = json!("ref_9"),
+            Self::RawMessageId => args["message"] = json!(OWN_MESSAGE.to_string()),
+            Self::InvisibleToInvoker => {
+                facts
+                    .visibility
+                    .insert(snowflake(OWN_MESSAGE), Visibility { invoker: false, bot: true });
+            }
+            Self::InvisibleToBot => {
+                facts
+                    .visibility
+                    .insert(snowflake(OWN_MESSAGE), Visibility { invoker: true, bot: false });
+            }
+            Self::UnshownMemory => ctx.shown_memories.clear(),
+            Self::MemoryInOtherScope => args["memory_scope"] = json!("personal"),
+        }
+    }
+}
+
+/// Every requirement a policy states.
+fn requirements(policy: &ToolPolicy) -> Vec<Withheld> {
+    let mut out = vec![Withheld::ToolUse, Withheld::StateUnreadable];
+    out.extend(policy.feature.map(Withheld::Feature));
+    out.extend(policy.bot_permissions.iter().map(Withheld::BotPermission));
+    out.extend(policy.invoker_permissions.iter().map(Withheld::InvokerPermission));
+    for place in [Place::Guild { rp: false }, Place::Guild { rp: true }, Place::Dm] {
+        if !allows(policy, place) {
+            out.push(Withheld::Place(place));
+        }
+    }
+    if policy.quota.is_some() {
+        out.extend([Withheld::QuotaUsedUp, Withheld::QuotaUnreadable]);
+    }
+    match policy.target {
+        TargetRule::None => {}
+        TargetRule::OwnMessage { .. } => out.extend([
+            Withheld::NotOwnedTarget,
+            Withheld::UnknownMessageHandle,
+            Withheld::RawMessageId,
+        ]),
+        TargetRule::VisibleToInvokerAndBot { .. } => out.extend([
+            Withheld::InvisibleToInvoker,
+            Withheld::InvisibleToBot,
+            Withheld::UnknownMessageHandle,
+            Withheld::RawMessageId,
+        ]),
+        TargetRule::ShownMemory { .. } => {
+            out.extend([Withheld::UnshownMemory, Withheld::MemoryInOtherScope]);
+        }
+    }
+    out
+}
+
+fn allows(policy: &ToolPolicy, place: Place) -> bool {
+    match place {
+        Place::Dm => policy.contexts.dm,
+        Place::Guild { rp: true } => policy.contexts.guild && policy.contexts.rp_channel,
+        Place::Guild { rp: false } => policy.contexts.guild,
+    }
+}
+
+/// Arguments that succeed with nothing withheld.
+fn valid_arguments(tool: &str, world: &World, web: &WebServer) -> Value {
+    match tool {
+        "create_long_term_memory" => {
+            json!({"content": "{user} plays chess", "memory_scope": "server"})
+        }
+        "update_long_term_memory" => json!({
+            "memory_id": world.server_memory,
+            "memory_scope": "server",
+            "content": "{user} likes green tea",
+        }),
+        "fetch_url" => json!({"url": web.url("/page")}),
+        "web_search" => json!({"query": "tomori"}),
+        "probe_own_message" | "probe_visible_message" => json!({"message": "ref_1"}),
+        other => panic!("add valid arguments for the new tool {other} to this table"),
+    }
+}
+
+fn call(name: &str, arguments: Value) -> ToolCall {
+    ToolCall { id: "call_1".into(), name: name.into(), arguments, signature: None }
+}
+
+#[tokio::test]
+async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
+    let world = World::new().await;
+    let web = WebServer::start(web_routes()).await;
+    let (registry, probe_runs) = registry_with_probes(&world, &web);
+    let names: Vec<String> = registry.names().into_iter().map(str::to_owned).collect();
+    let gate = Gate::new(registry);
+    let mut cases = 0;
+
+    for name in &names {
+        let policy = gate.registry().policy(name).expect("registered");
+        let base_place = [Place::Guild { rp: false }, Place::Guild { rp: true }, Place::Dm]
+            .into_iter()
+            .find(|p| allows(&policy, *p))
+            .expect("validated policies allow some place");
+        for withheld in requirements(&policy) {
+            cases += 1;
+            let before = (world.written().await, web.requests());
+            let live = FakeLive::new(Facts::permissive());
+            let mut ctx = world.turn(live.clone());
+            ctx.place = base_place;
+            let mut args = valid_arguments(name, &world, &web);
+            let mut facts = live.facts.lock().expect("facts").clone();
+            withheld.apply(&mut facts, &mut ctx, &mut args);
+            live.set(|f| *f = facts);
+            let (code, hidden) = withheld.expected();
+
+            let offered = gate.advertise(&ctx).await;
+            let is_offered = offered.iter().any(|spec| &spec.name == name);
+            if hidden {
+                assert!(!is_offered, "{name} offered with {withheld:?} withheld");
+            }
+
+            let results = run_tool_calls(&gate, &[call(name, args)], &ctx).await;
+            assert_eq!(results.len(), 1);
+            let result = &results[0];
+            assert!(result.is_error, "{name} ran with {withheld:?} withheld: {}", result.content);
+            let reason: Value = serde_json::from_str(&result.content).expect("failure JSON");
+            assert_eq!(reason["status"], "tool_execution_failed");
+            let reason = reason["reason"].as_str().expect("a reason");
+            assert!(
+                reason.starts_with(&format!("refused ({code})")),
+                "{name} with {withheld:?} withheld: {reason}"
+            );
+
+            assert_eq!(
+                (world.written().await, web.requests()),
+                before,
+                "{name} had a side effect with {withheld:?} withheld"
+            );
+            for runs in &probe_runs {
+                assert!(runs.lock().expect("runs").is_empty(), "{name} ran with {withheld:?}");
+            }
+            assert!(live.quota_recorded.lock().expect("quota").is_empty());
+        }
+    }
+    assert!(cases >= 30, "the table covered {cases} cases");
+
+    // With nothing withheld, every tool is offered and runs: the refusals above were the
+    // withheld requirement's doing.
+    for name in &names {
+        let policy = gate.registry().policy(name).expect("registered");
+        let live = FakeLive::new(Facts::permissive());
+        let mut ctx = world.turn(live.clone());
+        ctx.place = [Place::Guild { rp: false }, Place::Guild { rp: true }, Place::Dm]
+            .into_iter()
+            .find(|p| allows(&policy, *p))
+            .expect("a place");
+        let offered = gate.advertise(&ctx).await;
+        assert!(offered.iter().any(|spec| &spec.name == name), "{name} not offered");
+        let results =
+            run_tool_calls(&gate, &[call(name, valid_arguments(name, &world, &web))], &ctx).await;
+        assert!(!results[0].is_error, "{name} failed: {}", results[0].content);
+        assert_eq!(
+            live.quota_recorded.lock().expect("quota").len(),
+            usize::from(policy.quota.is_some())
+        );
+    }
+    let total_probe_runs: usize = probe_runs.iter().map(|r| r.lock().expect("runs").len()).sum();
+    assert_eq!(total_probe_runs, 2);
+}
