@@ -27,15 +27,17 @@ use tomori_core::settings::{ChannelSet, Feature};
 use tomori_core::trigger::{
     self, Author, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation, TriggerSettings,
 };
-use tomori_llm::{ChatRequest, Llm, Message, StreamEvent, Target};
+use tomori_llm::{ChatRequest, Completion, Llm, Message, StreamEvent, Target};
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::settings::ServerSettings;
 use tomori_store::{Scope, Store, memories, personas, settings, users, webhooks};
+use tomori_tools::{LoopLimits, LoopState, LoopStep, MemoryScope, Place, TurnContext};
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
-use crate::gate::{Arrival, Gate, Turn};
+use crate::gate::{Arrival, Gate, Phase, Turn};
 use crate::history::{History, Remembered};
+use crate::live::EngineLive;
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
 
 /// Tunables of the engine.
@@ -84,6 +86,8 @@ struct Inner<S> {
     chain: Vec<Target>,
     options: EngineOptions,
     bot_user: OnceLock<Snowflake>,
+    /// The tool gate; without one, turns run without tools.
+    tools: OnceLock<Arc<tomori_tools::Gate>>,
     gate: Gate<Plan>,
     history: Mutex<History>,
     /// Persona messages in a row per channel, for the cascade limit.
@@ -127,6 +131,7 @@ impl<S: ChatSurface> Engine<S> {
                 chain,
                 options,
                 bot_user: OnceLock::new(),
+                tools: OnceLock::new(),
                 gate: Gate::default(),
                 history: Mutex::new(history),
                 chains: Mutex::new(HashMap::new()),
@@ -140,6 +145,11 @@ impl<S: ChatSurface> Engine<S> {
     /// Tells the engine the bot's own user id (from the platform's ready event).
     pub fn set_bot_user(&self, id: Snowflake) {
         let _ = self.inner.bot_user.set(id);
+    }
+
+    /// Gives the engine its tool gate; turns then offer the tools the gate allows.
+    pub fn set_tools(&self, tools: Arc<tomori_tools::Gate>) {
+        let _ = self.inner.tools.set(tools);
     }
 
     /// `/bot kill`: ends the channel's turn, cancelling its outbound requests, and clears its queue.
@@ -491,17 +501,82 @@ impl<S: ChatSurface> Inner<S> {
     /// Generates and delivers one persona's answer; false when it failed.
     async fn answer_as(&self, plan: &Plan, idx: usize, cancel: &CancellationToken) -> bool {
         let Some(persona) = plan.personas.get(idx) else { return false };
-        let request = match self.request_for(plan, persona).await {
-            Ok(request) => request,
+        let prepared = match self.request_for(plan, persona).await {
+            Ok(prepared) => prepared,
             Err(err) => {
                 tracing::error!(error = %err, "building the prompt failed");
                 return false;
             }
         };
+        let mut request = prepared.request;
+        let tools = match self.tools.get() {
+            Some(gate) if plan.from_person => {
+                match self
+                    .tool_context(plan, persona, prepared.handles, prepared.shown, cancel)
+                    .await
+                {
+                    Ok(ctx) => {
+                        request.tools = gate.advertise(&ctx).await;
+                        Some((gate, ctx))
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "no tools this turn");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let mut delivery = Delivery::new(self, plan, persona);
+        let mut loop_state = LoopState::new(LoopLimits::default());
+        loop {
+            match loop_state.begin_iteration() {
+                LoopStep::Continue => {}
+                LoopStep::ContinueWithNotice => self.notice(plan, "Still working on it…").await,
+                LoopStep::Abort(reason) => {
+                    tracing::warn!(?reason, "tool loop stopped");
+                    self.notice(plan, "I'm going around in circles, so I'll stop here.").await;
+                    break;
+                }
+            }
+            let Some(completion) = self.generate(plan, &request, &mut delivery, cancel).await
+            else {
+                return false;
+            };
+            let Some((gate, ctx)) = &tools else { break };
+            if completion.tool_calls.is_empty() || cancel.is_cancelled() {
+                break;
+            }
+            // Tools run: a follow-up now waits instead of interrupting and losing their work.
+            self.gate.set_phase(plan.message.channel, Phase::Tools);
+            let results = tomori_tools::run_tool_calls(gate, &completion.tool_calls, ctx).await;
+            self.gate.set_phase(plan.message.channel, Phase::Streaming);
+            let step = loop_state.record(&results);
+            request.messages.push(completion.to_message());
+            request.messages.push(tomori_tools::results_message(results));
+            if let LoopStep::Abort(reason) = step {
+                tracing::warn!(?reason, "tool loop stopped");
+                self.notice(plan, "My tools keep failing, so I'll stop here.").await;
+                break;
+            }
+        }
+        delivery.finish().await;
+        self.log_thoughts(plan, persona, &delivery.thoughts()).await;
+        true
+    }
+
+    /// One model call: streams text into `delivery` and returns the whole completion (with any
+    /// tool calls), or `None` when it failed or the turn was cancelled.
+    async fn generate(
+        &self,
+        plan: &Plan,
+        request: &ChatRequest,
+        delivery: &mut Delivery<'_, S>,
+        cancel: &CancellationToken,
+    ) -> Option<Completion> {
         let stream = tokio::select! {
-            () = cancel.cancelled() => return false,
-            stream = self.llm.stream(&self.chain, &request) => stream,
+            () = cancel.cancelled() => return None,
+            stream = self.llm.stream(&self.chain, request) => stream,
         };
         let mut stream = match stream {
             Ok(stream) => stream,
@@ -513,23 +588,28 @@ impl<S: ChatSurface> Inner<S> {
                     &format!("Sorry, I couldn't reach the model right now (incident {incident})."),
                 )
                 .await;
-                return false;
+                return None;
             }
         };
+        let mut completion = Completion::default();
         loop {
             let event = tokio::select! {
-                () = cancel.cancelled() => return false,
+                () = cancel.cancelled() => return None,
                 event = stream.next() => event,
             };
             match event {
-                None => break,
-                Some(Ok(StreamEvent::Text(text))) => {
-                    if !delivery.push(&text).await {
-                        break;
+                None => return Some(completion),
+                Some(Ok(event)) => {
+                    match &event {
+                        // The delivery stopped (send limit): end the turn, calling no tools.
+                        StreamEvent::Text(text) if !delivery.push(text).await => {
+                            return Some(Completion::default());
+                        }
+                        StreamEvent::Reasoning(text) => delivery.reasoning.push_str(text),
+                        _ => {}
                     }
+                    completion.push(event);
                 }
-                Some(Ok(StreamEvent::Reasoning(text))) => delivery.reasoning.push_str(&text),
-                Some(Ok(_)) => {}
                 Some(Err(err)) => {
                     let incident = incident_id();
                     tracing::error!(%incident, code = err.code(), error = %err, "the stream failed");
@@ -541,13 +621,52 @@ impl<S: ChatSurface> Inner<S> {
                         )
                         .await;
                     }
-                    return false;
+                    return None;
                 }
             }
         }
-        delivery.finish().await;
-        self.log_thoughts(plan, persona, &delivery.thoughts()).await;
-        true
+    }
+
+    /// The tools' view of the turn.
+    async fn tool_context(
+        &self,
+        plan: &Plan,
+        persona: &Persona,
+        handles: Handles,
+        shown_memories: Vec<(MemoryScope, i64)>,
+        cancel: &CancellationToken,
+    ) -> Result<TurnContext, tomori_store::StoreError> {
+        let user = self.store.resolve_user(plan.message.author.id).await?;
+        let limit = usize::try_from(plan.settings.message_fetch_limit).unwrap_or(80);
+        let shown = Arc::new(lock(&self.history).recent(plan.message.channel, limit));
+        let rp =
+            settings::channels(&self.store, Scope::server(plan.server), ChannelSet::Rp).await?;
+        let place = match plan.message.guild {
+            Some(_) => Place::Guild { rp: in_channel_set(&rp, &plan.message) },
+            None => Place::Dm,
+        };
+        let live = EngineLive {
+            store: self.store.clone(),
+            server: plan.server,
+            user,
+            invoker: plan.message.author.id,
+            invoker_is_admin: plan.message.author_is_admin,
+            bot_user: self.bot_user.get().copied(),
+            shown,
+            today: Utc::now().date_naive(),
+        };
+        Ok(TurnContext {
+            server: plan.server,
+            place,
+            invoker: plan.message.author.id,
+            invoker_user: user,
+            persona: persona.id,
+            lineage: persona.lineage,
+            handles,
+            shown_memories,
+            live: Arc::new(live),
+            cancel: cancel.child_token(),
+        })
     }
 
     /// Sends the turn's reasoning to the thought-log channel, when the server has one.
@@ -593,15 +712,20 @@ impl<S: ChatSurface> Inner<S> {
         &self,
         plan: &Plan,
         persona: &Persona,
-    ) -> Result<ChatRequest, tomori_store::StoreError> {
+    ) -> Result<Prepared, tomori_store::StoreError> {
         let scope = Scope::server(plan.server);
         let limit = usize::try_from(plan.settings.message_fetch_limit).unwrap_or(80);
         let recent = lock(&self.history).recent(plan.message.channel, limit);
+        let mut shown: Vec<(MemoryScope, i64)> = Vec::new();
+        // Memories carry their id, so the model can name one to update_long_term_memory.
         let server_memories: Vec<String> =
             memories::list_server(&self.store, scope, persona.lineage)
                 .await?
                 .into_iter()
-                .map(|m| m.content)
+                .map(|m| {
+                    shown.push((MemoryScope::Server, m.id));
+                    format!("[id:{}] {}", m.id, m.content)
+                })
                 .collect();
         let mut handles = Handles::default();
         let mut history = Vec::with_capacity(recent.len());
@@ -639,7 +763,10 @@ impl<S: ChatSurface> Inner<S> {
                 personal = memories::list_personal(&self.store, user_scope, persona.lineage)
                     .await?
                     .into_iter()
-                    .map(|m| m.content)
+                    .map(|m| {
+                        shown.push((MemoryScope::Personal, m.id));
+                        format!("[id:{}] {}", m.id, m.content)
+                    })
                     .collect();
             }
         }
@@ -689,8 +816,17 @@ impl<S: ChatSurface> Inner<S> {
                 PromptRole::Assistant => Message::assistant(m.content),
             })
             .collect();
-        Ok(ChatRequest { system: vec![prompt.system], messages, ..ChatRequest::default() })
+        let request =
+            ChatRequest { system: vec![prompt.system], messages, ..ChatRequest::default() };
+        Ok(Prepared { request, handles, shown })
     }
+}
+
+/// A turn's request and what the prompt showed the model.
+struct Prepared {
+    request: ChatRequest,
+    handles: Handles,
+    shown: Vec<(MemoryScope, i64)>,
 }
 
 /// Whether the message's channel, or the thread's parent, is in `set`.

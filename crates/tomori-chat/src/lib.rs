@@ -10,4 +10,5 @@ pub mod abuse;
 pub mod engine;
 pub mod gate;
 pub mod history;
+mod live;
 pub mod surface;

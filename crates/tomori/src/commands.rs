@@ -240,6 +240,7 @@ async fn run_discord(
         chain,
         EngineOptions::default(),
     );
+    engine.set_tools(Arc::new(providers::tool_gate(config, &store)?));
     if let Some(bot) =
         discord.bot_user().and_then(|id| tomori_core::id::Snowflake::new(id.get()).ok())
     {
@@ -286,7 +287,8 @@ async fn chat(
             .context("connecting the application pool")?;
         let store = Store::new(pool, Arc::new(ring), config.limits.clone());
         let chain = providers::instance_chain(config)?;
-        let outcome = crate::terminal::chat(store.clone(), chain, persona, provider).await;
+        let tools = providers::tool_gate(config, &store)?;
+        let outcome = crate::terminal::chat(store.clone(), chain, tools, persona, provider).await;
         store.close().await;
         outcome
     }

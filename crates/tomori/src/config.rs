@@ -43,6 +43,8 @@ pub(crate) struct Config {
     pub(crate) log: LogConfig,
     /// Storage limits per server and user.
     pub(crate) limits: Limits,
+    /// Tools the model may use.
+    pub(crate) tools: ToolsConfig,
     /// Instance-level LLM providers, usable without any slash command. They form the instance's
     /// fallback chain in name order: the first answers, the next ones step in when it fails.
     #[schemars(extend("x-example" = {
@@ -66,6 +68,7 @@ impl Default for Config {
             net: NetConfig::default(),
             log: LogConfig::default(),
             limits: Limits::default(),
+            tools: ToolsConfig::default(),
             providers: BTreeMap::new(),
         }
     }
@@ -161,6 +164,26 @@ pub(crate) struct NetConfig {
     /// Let admin-configured endpoints and model fetches reach private networks (10/8,
     /// 192.168/16, ...). Cloud-metadata addresses stay refused whatever this says.
     pub(crate) allow_private_networks: bool,
+}
+
+/// `[tools]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ToolsConfig {
+    /// A SearXNG instance for web_search (its base URL). Operator-configured only, never a
+    /// per-server setting; DuckDuckGo's HTML page is the keyless fallback.
+    pub(crate) searxng_url: Option<Url>,
+}
+
+impl NetConfig {
+    /// The same settings in tomori-net's terms.
+    pub(crate) fn to_net(&self) -> tomori_net::NetConfig {
+        let mode = match self.mode {
+            NetMode::Production => tomori_net::Mode::Production,
+            NetMode::Development => tomori_net::Mode::Development,
+        };
+        tomori_net::NetConfig { mode, allow_private_networks: self.allow_private_networks }
+    }
 }
 
 /// Log output format.

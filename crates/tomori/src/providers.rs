@@ -56,3 +56,26 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
     }
     Ok(chain)
 }
+
+/// The tool gate with the built-in tools. Model-supplied URLs go through tomori-net's tool scope
+/// under the operator's `[net]` settings; the operator's own SearXNG URL through the operator scope.
+///
+/// # Errors
+/// A client that cannot be built, or a built-in tool whose policy the registry refuses (a bug).
+pub(crate) fn tool_gate(
+    config: &Config,
+    store: &tomori_store::Store,
+) -> anyhow::Result<tomori_tools::Gate> {
+    let net = config.net.to_net();
+    let tool_client = tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Tool, &net))
+        .context("building the tool client")?;
+    let operator_client =
+        tomori_net::Client::new(Policy::operator()).context("building the search client")?;
+    let search = tomori_tools::SearchConfig {
+        searxng: config.tools.searxng_url.clone(),
+        ..Default::default()
+    };
+    let registry = tomori_tools::builtins(store, tool_client, operator_client, search)
+        .context("registering tools")?;
+    Ok(tomori_tools::Gate::new(registry))
+}

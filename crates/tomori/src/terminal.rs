@@ -56,6 +56,7 @@ impl ChatSurface for TerminalSurface {
 pub(crate) async fn chat(
     store: Store,
     chain: Vec<tomori_llm::Target>,
+    tools: tomori_tools::Gate,
     persona: Option<&str>,
     provider: Option<&str>,
 ) -> anyhow::Result<()> {
@@ -117,6 +118,7 @@ pub(crate) async fn chat(
     let surface = TerminalSurface { next_id: std::sync::atomic::AtomicU64::new(1_000_000) };
     let engine =
         Arc::new(Engine::new(store, surface, Llm::default(), chain, EngineOptions::default()));
+    engine.set_tools(Arc::new(tools));
     let channel = Snowflake::new(TERMINAL_CHANNEL).context("terminal channel id")?;
     let interactive = std::io::stdin().is_terminal();
     let mut next_message: u64 = 10;

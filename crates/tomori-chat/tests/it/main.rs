@@ -148,6 +148,19 @@ impl Harness {
         self.sent()
     }
 
+    /// Gives the engine the built-in tools (web tools pointed at nothing reachable).
+    pub(crate) fn enable_tools(&self) {
+        let tool_client = tomori_net::Client::new(Policy::new(tomori_net::Scope::Tool)).unwrap();
+        let registry = tomori_tools::builtins(
+            &self.store,
+            tool_client.clone(),
+            tool_client,
+            Default::default(),
+        )
+        .unwrap();
+        self.engine.set_tools(Arc::new(tomori_tools::Gate::new(registry)));
+    }
+
     pub(crate) fn channels_sent_to(&self) -> Vec<Snowflake> {
         self.surface.0.channels.lock().unwrap().clone()
     }

@@ -246,3 +246,73 @@ async fn personas_answer_each_other_up_to_the_cascade_limit_and_foreign_webhooks
     h.engine.handle(foreign).await;
     assert_eq!(h.settle().await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_model_teaches_itself_through_the_gated_memory_tool() {
+    let h = Harness::new().await;
+    h.enable_tools();
+    h.llm.push_turn(Turn::new().tool_call(
+        "call_1",
+        "create_long_term_memory",
+        serde_json::json!({"content": "alice's cat is called Mochi", "memory_scope": "server"}),
+    ));
+    h.llm.push_turn(Turn::new().text("I'll remember Mochi!"));
+    h.engine
+        .handle(h.message(ALICE, "alice", "tomori, remember that my cat is called Mochi"))
+        .await;
+    let sent = h.wait_sent(1).await;
+    assert_eq!(sent[0].content, "I'll remember Mochi!");
+    let requests = h.llm.requests();
+    assert_eq!(requests.len(), 2, "the tool result went back to the model");
+    let first = String::from_utf8_lossy(&requests[0].body).into_owned();
+    assert!(first.contains("create_long_term_memory"), "the tool was offered: {first}");
+    let second = String::from_utf8_lossy(&requests[1].body).into_owned();
+    assert!(second.contains("tool_output"), "the result is fenced as untrusted: {second}");
+    let persona = tomori_store::personas::find(&h.store, Scope::server(h.server), "Tomori")
+        .await
+        .unwrap()
+        .unwrap();
+    let memories =
+        tomori_store::memories::list_server(&h.store, Scope::server(h.server), persona.lineage)
+            .await
+            .unwrap();
+    assert_eq!(memories.len(), 1);
+    assert_eq!(memories[0].content, "alice's cat is called Mochi");
+}
+
+#[tokio::test]
+async fn a_disabled_feature_means_the_tool_is_neither_offered_nor_run() {
+    let h = Harness::new().await;
+    h.enable_tools();
+    tomori_store::settings::set_feature(
+        &h.store,
+        Scope::server(h.server),
+        tomori_store::audit::Actor::Operator,
+        tomori_core::settings::Feature::SelfTeaching,
+        false,
+    )
+    .await
+    .unwrap();
+    // A model that calls the tool anyway is refused, and the refusal goes back to it.
+    h.llm.push_turn(Turn::new().tool_call(
+        "call_1",
+        "create_long_term_memory",
+        serde_json::json!({"content": "sneaky", "memory_scope": "server"}),
+    ));
+    h.llm.push_turn(Turn::new().text("I can't remember things here."));
+    h.engine.handle(h.message(ALICE, "alice", "tomori, remember this")).await;
+    h.wait_sent(1).await;
+    let requests = h.llm.requests();
+    assert!(!String::from_utf8_lossy(&requests[0].body).contains("create_long_term_memory"));
+    assert!(String::from_utf8_lossy(&requests[1].body).contains("tool_execution_failed"));
+    let persona = tomori_store::personas::find(&h.store, Scope::server(h.server), "Tomori")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        tomori_store::memories::list_server(&h.store, Scope::server(h.server), persona.lineage)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
