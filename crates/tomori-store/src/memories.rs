@@ -21,7 +21,8 @@ pub struct Memory {
     pub teacher: Option<Snowflake>,
 }
 
-fn check_content(store: &Store, content: &str) -> Result<String, StoreError> {
+/// Trims a memory and checks it against the configured length; shared with `memory_edits`.
+pub(crate) fn check_content(store: &Store, content: &str) -> Result<String, StoreError> {
     let content = content.trim();
     let limit = store.limits().memory_chars;
     if content.is_empty() {

@@ -9,26 +9,8 @@ use tomori_core::id::{LineageId, Snowflake};
 
 use crate::audit::{self, Actor, Change};
 use crate::error::SqlxResultExt;
-use crate::memories::Memory;
+use crate::memories::{Memory, check_content};
 use crate::{Scope, Store, StoreError};
-
-fn check_content(store: &Store, content: &str) -> Result<String, StoreError> {
-    let content = content.trim();
-    let limit = store.limits().memory_chars;
-    if content.is_empty() {
-        return Err(StoreError::Invalid {
-            field: "memory",
-            reason: "the memory is empty".to_owned(),
-        });
-    }
-    if content.chars().count() > usize::try_from(limit).unwrap_or(usize::MAX) {
-        return Err(StoreError::Invalid {
-            field: "memory",
-            reason: format!("at most {limit} characters"),
-        });
-    }
-    Ok(content.to_owned())
-}
 
 /// Replaces the text of a server memory of the scope's server.
 ///
