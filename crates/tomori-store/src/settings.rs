@@ -67,6 +67,17 @@ pub async fn get(store: &Store, scope: Scope) -> Result<ServerSettings, StoreErr
     Ok(settings)
 }
 
+/// Locks the server's settings row until the transaction ends, so that a read-modify-write
+/// (the trigger word list) or a before/after audit pair cannot interleave with another change.
+async fn lock(tx: &mut crate::ScopedTx, server: i64) -> Result<(), StoreError> {
+    sqlx::query!("SELECT server_id FROM server_settings WHERE server_id = $1 FOR UPDATE", server)
+        .fetch_optional(tx.conn())
+        .await
+        .about("settings")?
+        .ok_or(StoreError::NotFound("server settings"))?;
+    Ok(())
+}
+
 async fn read(tx: &mut crate::ScopedTx, server: i64) -> Result<ServerSettings, StoreError> {
     let r = sqlx::query!("SELECT * FROM server_settings WHERE server_id = $1", server)
         .fetch_optional(tx.conn())
@@ -265,4 +276,466 @@ pub async fn channels(
     .about("channel")?;
     tx.commit().await?;
     Ok(ids.into_iter().filter_map(|id| Snowflake::from_db(id).ok()).collect())
+}
+
+/// One server setting and its new value, for [`set`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    /// Extra system prompt (`None` removes it); at most 8000 characters.
+    SystemPrompt(Option<String>),
+    /// Persona-to-persona replies in a row, 0 to 10.
+    CascadeLimit(i16),
+    /// Personas one message may trigger, 1 to 10.
+    MatchLimit(i16),
+    /// Messages of history read per turn, 1 to 200.
+    MessageFetchLimit(i16),
+    /// Messages one reply may be split into, 0 (no limit) to 50.
+    SendLimit(i16),
+    /// How much replies are humanised, 0 to 3.
+    HumanizerDegree(i16),
+    /// "UTC", a "UTC+H[:MM]" offset, or an IANA-looking "Area/City" name.
+    Timezone(String),
+    /// Note near the end of the context (`None` removes it); at most 2000 characters.
+    ContextNote(Option<String>),
+    /// Channel for reasoning and attributions (`None` turns it off).
+    ThoughtLogChannel(Option<Snowflake>),
+    /// How cooldowns are keyed, and their length in seconds (0 to 86400; unchanged when `None`).
+    Cooldown {
+        /// How cooldowns are keyed.
+        kind: CooldownKind,
+        /// Length in seconds.
+        seconds: Option<i32>,
+    },
+    /// Reply to every message in auto-trigger channels.
+    AlwaysReply(bool),
+    /// Random auto-trigger threshold, 0 (off) to 1000.
+    AutoTriggerThreshold(i16),
+    /// Members without Manage Server may teach server memories.
+    MemberTeaching(bool),
+}
+
+impl Setting {
+    /// The column(s) it changes, as the audit log and errors name them.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::SystemPrompt(_) => "system_prompt",
+            Self::CascadeLimit(_) => "cascade_limit",
+            Self::MatchLimit(_) => "match_limit",
+            Self::MessageFetchLimit(_) => "message_fetch_limit",
+            Self::SendLimit(_) => "send_limit",
+            Self::HumanizerDegree(_) => "humanizer_degree",
+            Self::Timezone(_) => "timezone",
+            Self::ContextNote(_) => "context_note",
+            Self::ThoughtLogChannel(_) => "thought_log_channel",
+            Self::Cooldown { .. } => "cooldown",
+            Self::AlwaysReply(_) => "always_reply",
+            Self::AutoTriggerThreshold(_) => "auto_trigger_threshold",
+            Self::MemberTeaching(_) => "member_teaching",
+        }
+    }
+
+    /// Checks the value against the same rules as the table's CHECK constraints.
+    fn validate(&self) -> Result<(), StoreError> {
+        fn range<T: PartialOrd + std::fmt::Display>(
+            field: &'static str,
+            value: T,
+            low: T,
+            high: T,
+        ) -> Result<(), StoreError> {
+            if value < low || value > high {
+                return Err(StoreError::Invalid {
+                    field,
+                    reason: format!("must be from {low} to {high}"),
+                });
+            }
+            Ok(())
+        }
+        fn length(field: &'static str, text: &str, max: usize) -> Result<(), StoreError> {
+            if text.trim().is_empty() || text.chars().count() > max {
+                return Err(StoreError::Invalid {
+                    field,
+                    reason: format!("1 to {max} characters"),
+                });
+            }
+            Ok(())
+        }
+        match self {
+            Self::SystemPrompt(Some(text)) => length("system prompt", text, 8000),
+            Self::ContextNote(Some(text)) => length("context note", text, 2000),
+            Self::SystemPrompt(None)
+            | Self::ContextNote(None)
+            | Self::ThoughtLogChannel(_)
+            | Self::AlwaysReply(_)
+            | Self::MemberTeaching(_) => Ok(()),
+            Self::CascadeLimit(n) => range("cascade limit", *n, 0, 10),
+            Self::MatchLimit(n) => range("match limit", *n, 1, 10),
+            Self::MessageFetchLimit(n) => range("message fetch limit", *n, 1, 200),
+            Self::SendLimit(n) => range("send limit", *n, 0, 50),
+            Self::HumanizerDegree(n) => range("humanizer degree", *n, 0, 3),
+            Self::AutoTriggerThreshold(n) => range("auto-trigger threshold", *n, 0, 1000),
+            Self::Cooldown { seconds, .. } => {
+                seconds.map_or(Ok(()), |s| range("cooldown seconds", s, 0, 86_400))
+            }
+            Self::Timezone(name) => {
+                if valid_timezone(name) {
+                    Ok(())
+                } else {
+                    Err(StoreError::Invalid {
+                        field: "timezone",
+                        reason: "use UTC, an offset such as UTC+9 or UTC-3:30, or a name such as \
+                                 Asia/Tokyo"
+                            .to_owned(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// This setting's state in `settings`, for the audit row.
+    fn state(&self, settings: &ServerSettings) -> serde_json::Value {
+        match self {
+            Self::SystemPrompt(_) => serde_json::json!({ "system_prompt": settings.system_prompt }),
+            Self::CascadeLimit(_) => serde_json::json!({ "cascade_limit": settings.cascade_limit }),
+            Self::MatchLimit(_) => serde_json::json!({ "match_limit": settings.match_limit }),
+            Self::MessageFetchLimit(_) => {
+                serde_json::json!({ "message_fetch_limit": settings.message_fetch_limit })
+            }
+            Self::SendLimit(_) => serde_json::json!({ "send_limit": settings.send_limit }),
+            Self::HumanizerDegree(_) => {
+                serde_json::json!({ "humanizer_degree": settings.humanizer_degree })
+            }
+            Self::Timezone(_) => serde_json::json!({ "timezone": settings.timezone }),
+            Self::ContextNote(_) => serde_json::json!({ "context_note": settings.context_note }),
+            Self::ThoughtLogChannel(_) => {
+                serde_json::json!({ "thought_log_channel": settings.thought_log_channel })
+            }
+            Self::Cooldown { .. } => serde_json::json!({
+                "cooldown_kind": settings.cooldown_kind.name(),
+                "cooldown_seconds": settings.cooldown_seconds,
+            }),
+            Self::AlwaysReply(_) => serde_json::json!({ "always_reply": settings.always_reply }),
+            Self::AutoTriggerThreshold(_) => {
+                serde_json::json!({ "auto_trigger_threshold": settings.auto_trigger_threshold })
+            }
+            Self::MemberTeaching(_) => {
+                serde_json::json!({ "member_teaching": settings.member_teaching })
+            }
+        }
+    }
+}
+
+/// Whether `name` is "UTC", a "UTC+H" / "UTC-H[:MM]" offset (hours 0 to 14), or looks like an
+/// IANA "Area/City" name (ASCII letters, digits, `_`, `-`, `+`, two or three `/`-parts).
+pub fn valid_timezone(name: &str) -> bool {
+    if name == "UTC" {
+        return true;
+    }
+    if let Some(offset) = name.strip_prefix("UTC+").or_else(|| name.strip_prefix("UTC-")) {
+        let (hours, minutes) = offset.split_once(':').unwrap_or((offset, "00"));
+        let number = |text: &str, max: u8| {
+            (1..=2).contains(&text.len())
+                && text.bytes().all(|b| b.is_ascii_digit())
+                && text.parse::<u8>().is_ok_and(|n| n <= max)
+        };
+        return number(hours, 14) && minutes.len() == 2 && number(minutes, 59);
+    }
+    let parts: Vec<&str> = name.split('/').collect();
+    name.len() <= 64
+        && (2..=3).contains(&parts.len())
+        && parts.iter().all(|part| {
+            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        })
+}
+
+/// Changes one setting, with an audit row of its state before and after in the same
+/// transaction.
+///
+/// # Errors
+/// A value outside its range ([`StoreError::Invalid`], also when the table's CHECK constraint
+/// says so), or an unavailable database.
+pub async fn set(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    setting: Setting,
+) -> Result<(), StoreError> {
+    setting.validate()?;
+    let server = scope.require_server()?.get();
+    let mut tx = store.begin(scope).await?;
+    lock(&mut tx, server).await?;
+    let before = setting.state(&read(&mut tx, server).await?);
+    let what = "setting";
+    // Security: one static statement per column; values are bound, never part of the SQL text.
+    let conn = tx.conn();
+    match &setting {
+        Setting::SystemPrompt(text) => sqlx::query!(
+            "UPDATE server_settings SET system_prompt = $2, updated_at = now() WHERE server_id = $1",
+            server,
+            text.as_deref()
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::CascadeLimit(n) => sqlx::query!(
+            "UPDATE server_settings SET cascade_limit = $2, updated_at = now() WHERE server_id = $1",
+            server,
+            n
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::MatchLimit(n) => sqlx::query!(
+            "UPDATE server_settings SET match_limit = $2, updated_at = now() WHERE server_id = $1",
+            server,
+            n
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::MessageFetchLimit(n) => sqlx::query!(
+            "UPDATE server_settings SET message_fetch_limit = $2, updated_at = now()
+             WHERE server_id = $1",
+            server,
+            n
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::SendLimit(n) => sqlx::query!(
+            "UPDATE server_settings SET send_limit = $2, updated_at = now() WHERE server_id = $1",
+            server,
+            n
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::HumanizerDegree(n) => sqlx::query!(
+            "UPDATE server_settings SET humanizer_degree = $2, updated_at = now()
+             WHERE server_id = $1",
+            server,
+            n
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::Timezone(name) => sqlx::query!(
+            "UPDATE server_settings SET timezone = $2, updated_at = now() WHERE server_id = $1",
+            server,
+            name
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::ContextNote(text) => sqlx::query!(
+            "UPDATE server_settings SET context_note = $2, updated_at = now() WHERE server_id = $1",
+            server,
+            text.as_deref()
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::ThoughtLogChannel(channel) => sqlx::query!(
+            "UPDATE server_settings SET thought_log_channel = $2, updated_at = now()
+             WHERE server_id = $1",
+            server,
+            channel.map(Snowflake::to_db)
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::Cooldown { kind, seconds } => sqlx::query!(
+            "UPDATE server_settings SET cooldown_kind = $2,
+                 cooldown_seconds = COALESCE($3, cooldown_seconds), updated_at = now()
+             WHERE server_id = $1",
+            server,
+            kind.name(),
+            *seconds
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::AlwaysReply(on) => sqlx::query!(
+            "UPDATE server_settings SET always_reply = $2, updated_at = now() WHERE server_id = $1",
+            server,
+            on
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::AutoTriggerThreshold(n) => sqlx::query!(
+            "UPDATE server_settings SET auto_trigger_threshold = $2, updated_at = now()
+             WHERE server_id = $1",
+            server,
+            n
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::MemberTeaching(on) => sqlx::query!(
+            "UPDATE server_settings SET member_teaching = $2, updated_at = now()
+             WHERE server_id = $1",
+            server,
+            on
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+    };
+    let after = setting.state(&read(&mut tx, server).await?);
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "settings.set",
+            target: format!("setting:{}", setting.name()),
+            before: Some(&before),
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Adds a server-wide trigger word (lower-cased and trimmed; 1 to 64 characters). Adding a word
+/// already there changes nothing and returns false.
+///
+/// # Errors
+/// An empty or overlong word, the configured limit reached, or an unavailable database.
+pub async fn add_trigger_word(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    word: &str,
+) -> Result<bool, StoreError> {
+    let word = word.trim().to_lowercase();
+    if word.is_empty() || word.chars().count() > 64 {
+        return Err(StoreError::Invalid {
+            field: "trigger word",
+            reason: "1 to 64 characters".to_owned(),
+        });
+    }
+    let server = scope.require_server()?.get();
+    let limit = store.limits().trigger_words;
+    let mut tx = store.begin(scope).await?;
+    lock(&mut tx, server).await?;
+    let before = read(&mut tx, server).await?.trigger_words;
+    if before.contains(&word) {
+        tx.commit().await?;
+        return Ok(false);
+    }
+    if before.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+        return Err(StoreError::LimitReached { what: "trigger words", limit });
+    }
+    let mut after = before.clone();
+    after.push(word);
+    write_trigger_words(&mut tx, server, actor, &before, &after).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Removes a server-wide trigger word (compared lower-cased).
+///
+/// # Errors
+/// A word that is not there, or an unavailable database.
+pub async fn remove_trigger_word(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    word: &str,
+) -> Result<(), StoreError> {
+    let word = word.trim().to_lowercase();
+    let server = scope.require_server()?.get();
+    let mut tx = store.begin(scope).await?;
+    lock(&mut tx, server).await?;
+    let before = read(&mut tx, server).await?.trigger_words;
+    let after: Vec<String> = before.iter().filter(|w| **w != word).cloned().collect();
+    if after.len() == before.len() {
+        return Err(StoreError::NotFound("trigger word"));
+    }
+    write_trigger_words(&mut tx, server, actor, &before, &after).await?;
+    tx.commit().await
+}
+
+async fn write_trigger_words(
+    tx: &mut crate::ScopedTx,
+    server: i64,
+    actor: Actor,
+    before: &[String],
+    after: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE server_settings SET trigger_words = $2, updated_at = now() WHERE server_id = $1",
+        server,
+        after
+    )
+    .execute(tx.conn())
+    .await
+    .about("trigger word")?;
+    let before = serde_json::json!({ "trigger_words": before });
+    let after = serde_json::json!({ "trigger_words": after });
+    audit::record(
+        tx,
+        Change {
+            actor,
+            action: "settings.trigger_words",
+            target: "setting:trigger_words".to_owned(),
+            before: Some(&before),
+            after: Some(&after),
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Setting, valid_timezone};
+
+    #[test]
+    fn timezones_are_utc_offsets_or_area_city_names() {
+        for ok in
+            ["UTC", "UTC+9", "UTC-3:30", "UTC+14", "Asia/Tokyo", "America/Argentina/Buenos_Aires"]
+        {
+            assert!(valid_timezone(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "utc",
+            "UTC+15",
+            "UTC+9:60",
+            "UTC+",
+            "UTC+1:5",
+            "Tokyo",
+            "Asia/",
+            "/Tokyo",
+            "Asia/Tokyo Bay",
+            "a/b/c/d",
+            "Asia/Tōkyō",
+            "x'; --/y",
+        ] {
+            assert!(!valid_timezone(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn values_outside_the_table_ranges_are_invalid() {
+        for bad in [
+            Setting::CascadeLimit(11),
+            Setting::MatchLimit(0),
+            Setting::MessageFetchLimit(201),
+            Setting::SendLimit(-1),
+            Setting::HumanizerDegree(4),
+            Setting::AutoTriggerThreshold(1_001),
+            Setting::Cooldown {
+                kind: tomori_core::settings::CooldownKind::Off,
+                seconds: Some(86_401),
+            },
+            Setting::SystemPrompt(Some("x".repeat(8_001))),
+            Setting::ContextNote(Some(" ".to_owned())),
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        assert!(Setting::MessageFetchLimit(200).validate().is_ok());
+        assert!(Setting::SystemPrompt(None).validate().is_ok());
+    }
 }

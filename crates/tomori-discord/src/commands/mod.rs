@@ -1,7 +1,8 @@
 //! Slash commands: their definitions, registration, and the path from an INTERACTION_CREATE to
 //! an answer.
 //!
-//! Each command group lives in its own module (`persona`, `memory`, `server`, `personal`, `bot`)
+//! Each command group lives in its own module (`persona`, `memory`, `server`, `personal`, `bot`,
+//! `config`)
 //! with three parts: `definition` (twilight's `CommandBuilder`), `parse` (the interaction's
 //! options into a closed `Action` enum, so that nothing downstream reads raw option names) and
 //! `run`. Each action also states what it [`Need`]s; [`Commands::handle`] checks that need in one
@@ -21,6 +22,7 @@
 //! internal is logged with an incident id that the sentence names.
 
 mod bot;
+mod config;
 mod memory;
 mod persona;
 mod personal;
@@ -111,6 +113,7 @@ pub fn definitions() -> Vec<Command> {
         server::definition().build(),
         personal::definition().build(),
         bot::definition().build(),
+        config::definition().build(),
     ]
 }
 
@@ -403,6 +406,7 @@ pub(crate) enum Invocation {
     Server(server::Action),
     Personal(personal::Action),
     Bot(bot::Action),
+    Config(config::Action),
 }
 
 impl Invocation {
@@ -413,6 +417,7 @@ impl Invocation {
             Self::Server(action) => server::need(action),
             Self::Personal(action) => personal::need(action),
             Self::Bot(action) => bot::need(action),
+            Self::Config(action) => config::need(action),
         }
     }
 
@@ -429,6 +434,7 @@ impl Invocation {
             Self::Server(_) => "server",
             Self::Personal(_) => "personal",
             Self::Bot(_) => "bot",
+            Self::Config(_) => "config",
         }
     }
 }
@@ -443,6 +449,7 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
             Invocation::Server(action) => server::run(ctx, action).await,
             Invocation::Personal(action) => personal::run(ctx, action).await,
             Invocation::Bot(action) => bot::run(ctx, action).await,
+            Invocation::Config(action) => config::run(ctx, action).await,
         }
     }
     .await;
@@ -462,6 +469,7 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
         "server" => server::parse(args).map(Invocation::Server),
         "personal" => personal::parse(args).map(Invocation::Personal),
         "bot" => bot::parse(args).map(Invocation::Bot),
+        "config" => config::parse(args).map(Invocation::Config),
         _ => Err(BadInput::unknown()),
     }
 }

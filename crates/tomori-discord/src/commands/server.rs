@@ -1,15 +1,18 @@
-//! `/server feature <flag> <on|off>` and `/server channel add|remove <set> [channel]`: feature
-//! flags and channel sets. Everything here changes the server and needs Manage Server.
+//! `/server feature <flag> <on|off>`, `/server channel add|remove <set> [channel]`, cooldown,
+//! trigger words, always-reply, the auto-trigger threshold, member teaching and quotas.
+//! Everything here but `trigger-words list` changes the server and needs Manage Server.
 
 use tomori_core::id::Snowflake;
-use tomori_core::settings::{ChannelSet, Feature};
-use tomori_store::settings;
+use tomori_core::settings::{ChannelSet, CooldownKind, Feature};
+use tomori_store::quotas::{self, QuotaKind, QuotaPatch};
+use tomori_store::settings::{self, Setting};
 use twilight_model::application::command::CommandType;
 use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::channel::ChannelType;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
-    ChannelBuilder, CommandBuilder, StringBuilder, SubCommandBuilder, SubCommandGroupBuilder,
+    ChannelBuilder, CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
+    SubCommandGroupBuilder,
 };
 
 use super::{Args, BadInput, Ctx, Failure, Need};
@@ -26,8 +29,88 @@ const SETS: [(ChannelSet, &str); 5] = [
 /// A `/server` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    Feature { feature: Feature, on: bool },
-    Channel { set: ChannelSet, add: bool, channel: Option<Snowflake> },
+    Feature {
+        feature: Feature,
+        on: bool,
+    },
+    Channel {
+        set: ChannelSet,
+        add: bool,
+        channel: Option<Snowflake>,
+    },
+    Cooldown {
+        kind: CooldownKind,
+        seconds: Option<i64>,
+    },
+    TriggerWord {
+        verb: WordVerb,
+        word: String,
+    },
+    ListTriggerWords,
+    AlwaysReply(bool),
+    AutoTriggerThreshold(i64),
+    MemberTeaching(bool),
+    Quota {
+        kind: QuotaKind,
+        per_user_daily: Option<i64>,
+        server_pool: Option<i64>,
+        reset_days: Option<i64>,
+        enabled: Option<bool>,
+    },
+}
+
+/// What `trigger-words add|remove` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WordVerb {
+    Add,
+    Remove,
+}
+
+const COOLDOWNS: [CooldownKind; 5] = [
+    CooldownKind::Off,
+    CooldownKind::PerUser,
+    CooldownKind::PerChannel,
+    CooldownKind::ServerWide,
+    CooldownKind::Strict,
+];
+
+const QUOTA_KINDS: [QuotaKind; 3] = [QuotaKind::Text, QuotaKind::Image, QuotaKind::Video];
+
+fn on_off(name: &'static str, description: &'static str) -> StringBuilder {
+    StringBuilder::new(name, description).choices([("on", "on"), ("off", "off")])
+}
+
+fn parse_on_off(args: Args<'_>, name: &str) -> Result<Option<bool>, BadInput> {
+    match args.string(name)? {
+        None => Ok(None),
+        Some("on") => Ok(Some(true)),
+        Some("off") => Ok(Some(false)),
+        Some(other) => Err(BadInput(format!("Say on or off, not `{other}`."))),
+    }
+}
+
+fn integer(name: &'static str, description: &'static str, low: i64, high: i64) -> IntegerBuilder {
+    IntegerBuilder::new(name, description).min_value(low).max_value(high)
+}
+
+/// A number in its range; a short answer otherwise.
+fn in_range(label: &str, value: i64, low: i64, high: i64) -> Result<i64, Failure> {
+    if (low..=high).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Failure::BadInput(format!(
+            "The {label} must be from {low} to {high}; nothing was changed."
+        )))
+    }
+}
+
+fn optional_u32(
+    label: &str,
+    value: Option<i64>,
+    low: i64,
+    high: i64,
+) -> Result<Option<u32>, Failure> {
+    value.map(|v| in_range(label, v, low, high).map(|v| u32::try_from(v).unwrap_or(0))).transpose()
 }
 
 fn channel_subcommand(name: &'static str, description: &'static str) -> SubCommandBuilder {
@@ -68,6 +151,69 @@ pub(crate) fn definition() -> CommandBuilder {
             channel_subcommand("add", "Add a channel to a set"),
             channel_subcommand("remove", "Remove a channel from a set"),
         ]))
+        .option(
+            SubCommandBuilder::new("cooldown", "How often Tomori may be triggered")
+                .option(
+                    StringBuilder::new("kind", "How the cooldown is keyed")
+                        .required(true)
+                        .choices(COOLDOWNS.iter().map(|k| (k.name(), k.name()))),
+                )
+                .option(integer("seconds", "Cooldown length in seconds", 0, 86_400)),
+        )
+        .option(
+            SubCommandGroupBuilder::new("trigger-words", "Server-wide trigger words").subcommands(
+                [
+                    SubCommandBuilder::new("add", "Add a trigger word").option(
+                        StringBuilder::new("word", "The word")
+                            .required(true)
+                            .min_length(1)
+                            .max_length(64),
+                    ),
+                    SubCommandBuilder::new("remove", "Remove a trigger word").option(
+                        StringBuilder::new("word", "The word")
+                            .required(true)
+                            .min_length(1)
+                            .max_length(64),
+                    ),
+                    SubCommandBuilder::new("list", "List the trigger words"),
+                ],
+            ),
+        )
+        .option(
+            SubCommandBuilder::new(
+                "always-reply",
+                "Reply to every message in auto-trigger channels",
+            )
+            .option(on_off("state", "On or off").required(true)),
+        )
+        .option(
+            SubCommandBuilder::new(
+                "auto-trigger-threshold",
+                "Random auto-trigger threshold (0 = off)",
+            )
+            .option(integer("value", "The threshold", 0, 1_000).required(true)),
+        )
+        .option(
+            SubCommandBuilder::new("member-teaching", "Whether members may teach server memories")
+                .option(on_off("state", "On or off").required(true)),
+        )
+        .option(
+            SubCommandBuilder::new("quota", "Generation quotas")
+                .option(
+                    StringBuilder::new("kind", "What is generated")
+                        .required(true)
+                        .choices(QUOTA_KINDS.iter().map(|k| (k.name(), k.name()))),
+                )
+                .option(integer("per-user-daily", "Per member per UTC day (0 = none)", 0, 100))
+                .option(integer(
+                    "server-pool",
+                    "For the whole server per period (0 = none)",
+                    0,
+                    99_999,
+                ))
+                .option(integer("reset-days", "Length of the pool period in days", 1, 365))
+                .option(on_off("enabled", "Whether the quota applies")),
+        )
 }
 
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
@@ -99,13 +245,68 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 .ok_or_else(|| BadInput(format!("There is no channel set called `{name}`.")))?;
             Ok(Action::Channel { set, add, channel: args.channel("channel")? })
         }
+        "cooldown" => {
+            let name = args.required_string("kind")?;
+            let kind = COOLDOWNS
+                .into_iter()
+                .find(|k| k.name() == name)
+                .ok_or_else(|| BadInput(format!("There is no cooldown called `{name}`.")))?;
+            Ok(Action::Cooldown { kind, seconds: args.integer("seconds")? })
+        }
+        "trigger-words" => match args.nested()? {
+            ("add", args) => Ok(Action::TriggerWord {
+                verb: WordVerb::Add,
+                word: args.required_string("word")?.to_owned(),
+            }),
+            ("remove", args) => Ok(Action::TriggerWord {
+                verb: WordVerb::Remove,
+                word: args.required_string("word")?.to_owned(),
+            }),
+            ("list", _) => Ok(Action::ListTriggerWords),
+            _ => Err(BadInput::unknown()),
+        },
+        "always-reply" => Ok(Action::AlwaysReply(
+            parse_on_off(args, "state")?
+                .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
+        )),
+        "member-teaching" => Ok(Action::MemberTeaching(
+            parse_on_off(args, "state")?
+                .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
+        )),
+        "auto-trigger-threshold" => {
+            Ok(Action::AutoTriggerThreshold(args.required_integer("value")?))
+        }
+        "quota" => {
+            let name = args.required_string("kind")?;
+            let kind = QUOTA_KINDS
+                .into_iter()
+                .find(|k| k.name() == name)
+                .ok_or_else(|| BadInput(format!("There is no quota called `{name}`.")))?;
+            Ok(Action::Quota {
+                kind,
+                per_user_daily: args.integer("per-user-daily")?,
+                server_pool: args.integer("server-pool")?,
+                reset_days: args.integer("reset-days")?,
+                enabled: parse_on_off(args, "enabled")?,
+            })
+        }
         _ => Err(BadInput::unknown()),
     }
 }
 
 pub(crate) fn need(action: &Action) -> Need {
+    // Security: every /server action but the list changes the server; `authorize` checks Manage
+    // Server in code before `run`.
     match action {
-        Action::Feature { .. } | Action::Channel { .. } => Need::Manager,
+        Action::ListTriggerWords => Need::Member,
+        Action::Feature { .. }
+        | Action::Channel { .. }
+        | Action::Cooldown { .. }
+        | Action::TriggerWord { .. }
+        | Action::AlwaysReply(_)
+        | Action::AutoTriggerThreshold(_)
+        | Action::MemberTeaching(_)
+        | Action::Quota { .. } => Need::Manager,
     }
 }
 
@@ -131,6 +332,65 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 settings::remove_channel(ctx.store, scope, ctx.actor(), *set, channel).await?;
                 Ok(format!("<#{channel}> is no longer in the {label}."))
             }
+        }
+        Action::Cooldown { kind, seconds } => {
+            let seconds = seconds
+                .map(|s| in_range("cooldown", s, 0, 86_400).map(|s| i32::try_from(s).unwrap_or(0)))
+                .transpose()?;
+            let setting = Setting::Cooldown { kind: *kind, seconds };
+            settings::set(ctx.store, scope, ctx.actor(), setting).await?;
+            let now = settings::get(ctx.store, scope).await?;
+            Ok(format!("The cooldown is now `{}`, {} seconds.", kind.name(), now.cooldown_seconds))
+        }
+        Action::TriggerWord { verb: WordVerb::Add, word } => {
+            let word = super::non_empty(word, "trigger word")?;
+            if settings::add_trigger_word(ctx.store, scope, ctx.actor(), word).await? {
+                Ok(format!("`{}` is now a trigger word.", word.to_lowercase()))
+            } else {
+                Ok(format!("`{}` was already a trigger word.", word.to_lowercase()))
+            }
+        }
+        Action::TriggerWord { verb: WordVerb::Remove, word } => {
+            settings::remove_trigger_word(ctx.store, scope, ctx.actor(), word).await?;
+            Ok(format!("`{}` is no longer a trigger word.", word.trim().to_lowercase()))
+        }
+        Action::ListTriggerWords => {
+            let words = settings::get(ctx.store, scope).await?.trigger_words;
+            if words.is_empty() {
+                return Ok("There are no server-wide trigger words.".to_owned());
+            }
+            Ok(words.iter().map(|w| format!("- `{w}`")).collect::<Vec<_>>().join("\n"))
+        }
+        Action::AlwaysReply(on) => {
+            settings::set(ctx.store, scope, ctx.actor(), Setting::AlwaysReply(*on)).await?;
+            Ok(format!("Always-reply is now {}.", if *on { "on" } else { "off" }))
+        }
+        Action::MemberTeaching(on) => {
+            settings::set(ctx.store, scope, ctx.actor(), Setting::MemberTeaching(*on)).await?;
+            Ok(format!("Member teaching is now {}.", if *on { "on" } else { "off" }))
+        }
+        Action::AutoTriggerThreshold(value) => {
+            let value = in_range("auto-trigger threshold", *value, 0, 1_000)?;
+            let n = i16::try_from(value).unwrap_or(0);
+            settings::set(ctx.store, scope, ctx.actor(), Setting::AutoTriggerThreshold(n)).await?;
+            Ok(format!("The auto-trigger threshold is now {n}."))
+        }
+        Action::Quota { kind, per_user_daily, server_pool, reset_days, enabled } => {
+            let patch = QuotaPatch {
+                enabled: *enabled,
+                per_user_daily: optional_u32("per-user daily limit", *per_user_daily, 0, 100)?,
+                server_pool: optional_u32("server pool", *server_pool, 0, 99_999)?,
+                reset_period_days: optional_u32("reset period", *reset_days, 1, 365)?,
+            };
+            let now = quotas::update_limits(ctx.store, scope, ctx.actor(), *kind, patch).await?;
+            Ok(format!(
+                "The {} quota is {}: {} per member per day, {} for the server every {} days (0 = no limit).",
+                kind.name(),
+                if now.enabled { "on" } else { "off" },
+                now.per_user_daily,
+                now.server_pool,
+                now.reset_period_days
+            ))
         }
     }
 }

@@ -31,6 +31,7 @@ fn every_definition_passes_discords_validation() {
         server::definition(),
         super::personal::definition(),
         bot::definition(),
+        super::config::definition(),
     ] {
         let name = builder.clone().build().name;
         assert!(builder.validate().is_ok(), "/{name} is invalid");
@@ -80,11 +81,45 @@ fn what_each_command_needs() {
         ),
         (data("bot", sub("kill", json!([]))), Need::Moderator),
         (data("bot", sub("respond", json!([]))), Need::Member),
+        (data("server", group("trigger-words", "list", json!([]))), Need::Member),
     ];
+    for (command, options) in mutating_config_and_server_commands() {
+        let parsed = parse(&data(command, options)).unwrap_or_else(|e| panic!("{command}: {e:?}"));
+        assert_eq!(parsed.need(), manager, "{parsed:?}");
+    }
     for (command, need) in cases {
         let parsed = parse(&command).unwrap_or_else(|e| panic!("{}: {e:?}", command.name));
         assert_eq!(parsed.need(), need, "{parsed:?}");
     }
+}
+
+fn int(name: &str, value: i64) -> Value {
+    json!({ "name": name, "type": 4, "value": value })
+}
+
+/// Every /config and newer /server subcommand that changes something.
+fn mutating_config_and_server_commands() -> Vec<(&'static str, Value)> {
+    vec![
+        ("config", group("system-prompt", "set", json!([string("text", "Be kind.")]))),
+        ("config", group("system-prompt", "remove", json!([]))),
+        ("config", sub("cascade-limit", json!([int("value", 2)]))),
+        ("config", sub("match-limit", json!([int("value", 2)]))),
+        ("config", sub("message-fetch-limit", json!([int("value", 50)]))),
+        ("config", sub("send-limit", json!([int("value", 5)]))),
+        ("config", sub("humanizer", json!([int("value", 2)]))),
+        ("config", sub("timezone", json!([string("name", "Asia/Tokyo")]))),
+        ("config", group("context-note", "set", json!([string("text", "Note.")]))),
+        ("config", group("context-note", "remove", json!([]))),
+        ("config", group("thought-log", "set", json!([]))),
+        ("config", group("thought-log", "off", json!([]))),
+        ("server", sub("cooldown", json!([string("kind", "per_user"), int("seconds", 9)]))),
+        ("server", group("trigger-words", "add", json!([string("word", "hey")]))),
+        ("server", group("trigger-words", "remove", json!([string("word", "hey")]))),
+        ("server", sub("always-reply", json!([string("state", "on")]))),
+        ("server", sub("auto-trigger-threshold", json!([int("value", 10)]))),
+        ("server", sub("member-teaching", json!([string("state", "on")]))),
+        ("server", sub("quota", json!([string("kind", "text"), int("per-user-daily", 5)]))),
+    ]
 }
 
 #[test]
@@ -131,6 +166,11 @@ fn options_parse_into_closed_values() {
         data("persona", sub("create", json!([{"name": "name", "type": 4, "value": 1}]))),
         data("persona", sub("explode", json!([]))),
         data("nonsense", json!([])),
+        data("server", sub("cooldown", json!([string("kind", "forever")]))),
+        data("server", sub("quota", json!([string("kind", "audio")]))),
+        data("server", sub("always-reply", json!([string("state", "maybe")]))),
+        data("config", sub("bogus-limit", json!([int("value", 1)]))),
+        data("config", sub("cascade-limit", json!([string("value", "3")]))),
     ];
     for command in refused {
         assert!(parse(&command).is_err(), "{command:?}");

@@ -13,6 +13,7 @@ use tomori_core::settings::{ChannelSet, Feature};
 use tomori_discord::{BotControl, Discord};
 use tomori_store::audit::Actor;
 use tomori_store::personas::{self, NewPersona};
+use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::{Scope, Store, memories, settings, users};
 use tomori_testkit::fake_discord::{FakeDiscord, FakeInteraction, SlashCommand, UserSpec};
 use tomori_testkit::{TestDb, audit_actions, set_member_teaching};
@@ -142,6 +143,10 @@ impl World {
             let channels = settings::channels(&self.store, self.server, set).await.unwrap();
             state.push_str(&format!("{channels:?}\n"));
         }
+        for kind in [QuotaKind::Text, QuotaKind::Image, QuotaKind::Video] {
+            let limits = quotas::limits(&self.store, self.server, kind).await.unwrap();
+            state.push_str(&format!("{limits:?}\n"));
+        }
         state.push_str(&format!("{:?}", audit_actions(&self.db).await));
         state
     }
@@ -159,7 +164,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     let commands = discord.commands(w.store.clone(), control);
 
     let names = commands.register(None).await.unwrap();
-    assert_eq!(names, ["persona", "memory", "server", "personal", "bot"]);
+    assert_eq!(names, ["persona", "memory", "server", "personal", "bot", "config"]);
     let sent = w.fake.registered_commands(None);
     let field = |name: &str, key: &str| {
         sent.iter().find(|c| c["name"] == name).map(|c| c[key].clone()).unwrap()
@@ -173,10 +178,36 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
         options(field("memory", "options")[0]["options"].clone()),
         ["add", "list", "remove"]
     );
-    assert_eq!(options(field("server", "options")), ["feature", "channel"]);
+    assert_eq!(
+        options(field("server", "options")),
+        [
+            "feature",
+            "channel",
+            "cooldown",
+            "trigger-words",
+            "always-reply",
+            "auto-trigger-threshold",
+            "member-teaching",
+            "quota"
+        ]
+    );
+    assert_eq!(
+        options(field("config", "options")),
+        [
+            "system-prompt",
+            "cascade-limit",
+            "match-limit",
+            "message-fetch-limit",
+            "send-limit",
+            "humanizer",
+            "timezone",
+            "context-note",
+            "thought-log"
+        ]
+    );
     assert_eq!(options(field("bot", "options")), ["kill", "respond"]);
     // The hint hides admin commands from members by default; the check in code is what counts.
-    for (name, hint) in [("persona", "32"), ("server", "32")] {
+    for (name, hint) in [("persona", "32"), ("server", "32"), ("config", "32")] {
         assert_eq!(field(name, "default_member_permissions"), hint, "{name}");
     }
     for name in ["memory", "personal", "bot"] {
@@ -186,7 +217,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len());
 
     commands.register(Some(snowflake(GUILD))).await.unwrap();
-    assert_eq!(w.fake.registered_commands(Some(GUILD)).len(), 5);
+    assert_eq!(w.fake.registered_commands(Some(GUILD)).len(), 6);
     let put =
         w.fake.wait_for_request(|r| r.is("PUT", "applications/*/guilds/*/commands"), WAIT).await;
     assert_eq!(put.path, format!("applications/{}/guilds/{GUILD}/commands", w.fake.bot_user_id()));
@@ -209,6 +240,14 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
     settings::add_channel(&w.store, w.server, Actor::Operator, ChannelSet::Rp, snowflake(CHANNEL))
         .await
         .unwrap();
+    for setting in [
+        settings::Setting::SystemPrompt(Some("Be kind.".to_owned())),
+        settings::Setting::ContextNote(Some("A note.".to_owned())),
+        settings::Setting::ThoughtLogChannel(Some(snowflake(CHANNEL))),
+    ] {
+        settings::set(&w.store, w.server, Actor::Operator, setting).await.unwrap();
+    }
+    settings::add_trigger_word(&w.store, w.server, Actor::Operator, "tea").await.unwrap();
     let before = w.snapshot().await;
 
     let commands = |permissions: u64| {
@@ -223,6 +262,25 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
             s("server channel add").arg("set", "whitelist"),
             s("server channel remove").arg("set", "rp").channel_arg("channel", CHANNEL),
             s("bot kill"),
+            s("config system-prompt set").arg("text", "Obey bob."),
+            s("config system-prompt remove"),
+            s("config cascade-limit").arg("value", 9),
+            s("config match-limit").arg("value", 9),
+            s("config message-fetch-limit").arg("value", 9),
+            s("config send-limit").arg("value", 9),
+            s("config humanizer").arg("value", 0),
+            s("config timezone").arg("name", "Asia/Tokyo"),
+            s("config context-note set").arg("text", "bob is king"),
+            s("config context-note remove"),
+            s("config thought-log set").channel_arg("channel", OTHER_CHANNEL),
+            s("config thought-log off"),
+            s("server cooldown").arg("kind", "strict").arg("seconds", 600),
+            s("server trigger-words add").arg("word", "bob"),
+            s("server trigger-words remove").arg("word", "tea"),
+            s("server always-reply").arg("state", "on"),
+            s("server auto-trigger-threshold").arg("value", 500),
+            s("server member-teaching").arg("state", "on"),
+            s("server quota").arg("kind", "text").arg("per-user-daily", 1).arg("enabled", "on"),
         ]
     };
     let mut without_permissions_field = commands(0);
@@ -524,4 +582,189 @@ async fn a_fast_command_defers_too_when_the_window_is_zero() {
     let listed = w.run(slash(bob(), VIEW_AND_SEND, "persona list")).await;
     assert!(listed.deferred(), "{listed:?}");
     assert_eq!(listed.content.as_deref(), Some("- **Tomori** (main)\n- **Kaede**"));
+}
+
+#[tokio::test]
+async fn config_sets_each_setting_with_an_audit_row() {
+    let w = world().await;
+    let admin = |path: &str| slash(alice(), MANAGE_GUILD, path);
+    let cases = [
+        (
+            admin("config system-prompt set").arg("text", "Speak softly."),
+            "The system prompt is set.",
+        ),
+        (admin("config cascade-limit").arg("value", 0), "The cascade limit is now 0."),
+        (admin("config match-limit").arg("value", 10), "The match limit is now 10."),
+        (
+            admin("config message-fetch-limit").arg("value", 200),
+            "The message fetch limit is now 200.",
+        ),
+        (admin("config send-limit").arg("value", 50), "The send limit is now 50."),
+        (admin("config humanizer").arg("value", 3), "The humanizer degree is now 3."),
+        (admin("config timezone").arg("name", "UTC-3:30"), "The timezone is now `UTC-3:30`."),
+        (
+            admin("config context-note set").arg("text", "It is raining."),
+            "The context note is set.",
+        ),
+        (
+            admin("config thought-log set").channel_arg("channel", OTHER_CHANNEL),
+            &format!("Thoughts are logged in <#{OTHER_CHANNEL}>."),
+        ),
+    ];
+    let audited = audit_actions(&w.db).await.len();
+    for (command, expected) in cases {
+        let what = command.path.join(" ");
+        assert_eq!(w.answer(command).await, *expected, "/{what}");
+    }
+    let now = settings::get(&w.store, w.server).await.unwrap();
+    assert_eq!(now.system_prompt.as_deref(), Some("Speak softly."));
+    assert_eq!(
+        (now.cascade_limit, now.match_limit, now.message_fetch_limit, now.send_limit),
+        (0, 10, 200, 50)
+    );
+    assert_eq!(now.humanizer_degree, 3);
+    assert_eq!(now.timezone, "UTC-3:30");
+    assert_eq!(now.context_note.as_deref(), Some("It is raining."));
+    assert_eq!(now.thought_log_channel, Some(snowflake(OTHER_CHANNEL).to_db()));
+    assert_eq!(audit_actions(&w.db).await[audited..], ["settings.set"; 9]);
+
+    // Named timezones are stored as given; removing and turning off clear the columns.
+    w.answer(admin("config timezone").arg("name", "America/Argentina/Buenos_Aires")).await;
+    assert_eq!(
+        w.answer(admin("config system-prompt remove")).await,
+        "The system prompt is removed."
+    );
+    assert_eq!(w.answer(admin("config context-note remove")).await, "The context note is removed.");
+    assert_eq!(w.answer(admin("config thought-log off")).await, "Thoughts are no longer logged.");
+    let now = settings::get(&w.store, w.server).await.unwrap();
+    assert_eq!(now.timezone, "America/Argentina/Buenos_Aires");
+    assert_eq!((now.system_prompt, now.context_note, now.thought_log_channel), (None, None, None));
+    assert_eq!(audit_actions(&w.db).await.len(), audited + 13);
+
+    // Without a channel, the thought log goes to the channel the command was used in.
+    w.answer(admin("config thought-log set")).await;
+    let now = settings::get(&w.store, w.server).await.unwrap();
+    assert_eq!(now.thought_log_channel, Some(snowflake(CHANNEL).to_db()));
+}
+
+#[tokio::test]
+async fn config_and_server_refuse_out_of_range_input_and_change_nothing() {
+    let w = world().await;
+    let before = w.snapshot().await;
+    let admin = |path: &str| slash(alice(), MANAGE_GUILD, path);
+    let cases = [
+        (admin("config cascade-limit").arg("value", 11), "from 0 to 10"),
+        (admin("config match-limit").arg("value", 0), "from 1 to 10"),
+        (admin("config message-fetch-limit").arg("value", 201), "from 1 to 200"),
+        (admin("config send-limit").arg("value", -1), "from 0 to 50"),
+        (admin("config humanizer").arg("value", 4), "from 0 to 3"),
+        (admin("config timezone").arg("name", "Mars/Olympus Mons"), "Use UTC"),
+        (admin("config timezone").arg("name", "UTC+15"), "Use UTC"),
+        (admin("config timezone").arg("name", "'; DROP TABLE x; --"), "Use UTC"),
+        (admin("config system-prompt set").arg("text", "x".repeat(8_001)), "system prompt"),
+        (admin("config system-prompt set").arg("text", "   "), "empty"),
+        (admin("config context-note set").arg("text", "x".repeat(2_001)), "context note"),
+        (admin("server cooldown").arg("kind", "strict").arg("seconds", 86_401), "from 0 to 86400"),
+        (admin("server cooldown").arg("kind", "forever"), "no cooldown called"),
+        (admin("server auto-trigger-threshold").arg("value", 1_001), "from 0 to 1000"),
+        (admin("server always-reply").arg("state", "maybe"), "Say on or off"),
+        (admin("server trigger-words add").arg("word", "x".repeat(65)), "Invalid trigger word"),
+        (admin("server trigger-words remove").arg("word", "absent"), "No such trigger word."),
+        (admin("server quota").arg("kind", "text").arg("per-user-daily", 101), "from 0 to 100"),
+        (admin("server quota").arg("kind", "image").arg("server-pool", 100_000), "from 0 to 99999"),
+        (admin("server quota").arg("kind", "video").arg("reset-days", 0), "from 1 to 365"),
+        (admin("server quota").arg("kind", "audio"), "no quota called"),
+    ];
+    for (command, expected) in cases {
+        let what = command.path.join(" ");
+        let answer = w.answer(command).await;
+        assert!(answer.contains(expected), "/{what}: {answer}");
+        assert!(!answer.contains("incident") && !answer.contains("database"), "/{what}: {answer}");
+    }
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn server_settings_commands_store_values_with_audit_rows() {
+    let w = world().await;
+    let admin = |path: &str| slash(alice(), MANAGE_GUILD, path);
+    let audited = audit_actions(&w.db).await.len();
+
+    let answer =
+        w.answer(admin("server cooldown").arg("kind", "per_channel").arg("seconds", 30)).await;
+    assert_eq!(answer, "The cooldown is now `per_channel`, 30 seconds.");
+    let answer = w.answer(admin("server cooldown").arg("kind", "strict")).await;
+    assert_eq!(answer, "The cooldown is now `strict`, 30 seconds.");
+    assert_eq!(
+        w.answer(admin("server always-reply").arg("state", "on")).await,
+        "Always-reply is now on."
+    );
+    assert_eq!(
+        w.answer(admin("server auto-trigger-threshold").arg("value", 1_000)).await,
+        "The auto-trigger threshold is now 1000."
+    );
+    assert_eq!(
+        w.answer(admin("server member-teaching").arg("state", "on")).await,
+        "Member teaching is now on."
+    );
+    let now = settings::get(&w.store, w.server).await.unwrap();
+    assert_eq!(now.cooldown_kind, tomori_core::settings::CooldownKind::Strict);
+    assert_eq!(now.cooldown_seconds, 30);
+    assert!(now.always_reply && now.member_teaching);
+    assert_eq!(now.auto_trigger_threshold, 1_000);
+    assert_eq!(audit_actions(&w.db).await[audited..], ["settings.set"; 5]);
+
+    // Trigger words: lower-cased, de-duplicated, listed for any member, limited.
+    let added = w.answer(admin("server trigger-words add").arg("word", "  Tomo ")).await;
+    assert_eq!(added, "`tomo` is now a trigger word.");
+    let again = w.answer(admin("server trigger-words add").arg("word", "TOMO")).await;
+    assert_eq!(again, "`tomo` was already a trigger word.");
+    w.answer(admin("server trigger-words add").arg("word", "hey")).await;
+    let listed = w.answer(slash(bob(), VIEW_AND_SEND, "server trigger-words list")).await;
+    assert_eq!(listed, "- `tomo`\n- `hey`");
+    // Adds in flight together lose none of each other's words (the row is locked).
+    let ids: Vec<u64> = ["a1", "a2", "a3", "a4"]
+        .into_iter()
+        .map(|word| w.fake.inject_command(admin("server trigger-words add").arg("word", word)))
+        .collect();
+    for id in ids {
+        w.fake.wait_for_interaction(id, FakeInteraction::answered, WAIT).await;
+    }
+    let words = settings::get(&w.store, w.server).await.unwrap().trigger_words;
+    assert_eq!(words.len(), 6, "{words:?}");
+    for word in ["a1", "a2", "a3", "a4"] {
+        w.answer(admin("server trigger-words remove").arg("word", word)).await;
+    }
+    let removed = w.answer(admin("server trigger-words remove").arg("word", "Hey")).await;
+    assert_eq!(removed, "`hey` is no longer a trigger word.");
+    assert_eq!(settings::get(&w.store, w.server).await.unwrap().trigger_words, ["tomo"]);
+    let limit = w.store.limits().trigger_words;
+    for i in 1..limit {
+        w.answer(admin("server trigger-words add").arg("word", format!("w{i}"))).await;
+    }
+    let full = w.answer(admin("server trigger-words add").arg("word", "onemore")).await;
+    assert_eq!(full, format!("Limit reached: at most {limit} trigger words."));
+    let words = settings::get(&w.store, w.server).await.unwrap().trigger_words;
+    assert_eq!(words.len(), usize::try_from(limit).unwrap());
+
+    // Quotas: only the options given change; each change is audited.
+    let audited = audit_actions(&w.db).await.len();
+    let answer = w
+        .answer(
+            admin("server quota")
+                .arg("kind", "image")
+                .arg("per-user-daily", 3)
+                .arg("enabled", "on"),
+        )
+        .await;
+    assert!(answer.starts_with("The image quota is on: 3 per member per day"), "{answer}");
+    w.answer(
+        admin("server quota").arg("kind", "image").arg("server-pool", 500).arg("reset-days", 30),
+    )
+    .await;
+    let limits = quotas::limits(&w.store, w.server, QuotaKind::Image).await.unwrap();
+    assert!(limits.enabled);
+    assert_eq!((limits.per_user_daily, limits.server_pool, limits.reset_period_days), (3, 500, 30));
+    assert!(!quotas::limits(&w.store, w.server, QuotaKind::Text).await.unwrap().enabled);
+    assert_eq!(audit_actions(&w.db).await[audited..], ["quota.limits"; 2]);
 }

@@ -1,0 +1,263 @@
+//! `/config`: the server's prompt, limits, humanizer, timezone, context note and thought-log
+//! channel. Everything here changes the server and needs Manage Server.
+//!
+//! Ranges are checked here for a short answer and again by the store (and the table's CHECK
+//! constraints), so a stale registration cannot write a value out of range.
+
+use tomori_core::id::Snowflake;
+use tomori_store::settings::{self, Setting};
+use twilight_model::application::command::CommandType;
+use twilight_model::application::interaction::InteractionContextType;
+use twilight_model::channel::ChannelType;
+use twilight_model::guild::Permissions;
+use twilight_util::builder::command::{
+    ChannelBuilder, CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
+    SubCommandGroupBuilder,
+};
+
+use super::{Args, BadInput, Ctx, Failure, Need, non_empty};
+
+/// The most characters of a system prompt (the table's CHECK constraint).
+const MAX_SYSTEM_PROMPT: u16 = 8_000;
+/// The most characters of a context note (the table's CHECK constraint).
+const MAX_CONTEXT_NOTE: u16 = 2_000;
+
+/// A numeric setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Number {
+    CascadeLimit,
+    MatchLimit,
+    MessageFetchLimit,
+    SendLimit,
+    Humanizer,
+}
+
+/// The numeric settings: subcommand, description, range, and how answers name them.
+const NUMBERS: [(Number, &str, &str, i64, i64, &str); 5] = [
+    (
+        Number::CascadeLimit,
+        "cascade-limit",
+        "Persona-to-persona replies in a row",
+        0,
+        10,
+        "cascade limit",
+    ),
+    (Number::MatchLimit, "match-limit", "Personas one message may trigger", 1, 10, "match limit"),
+    (
+        Number::MessageFetchLimit,
+        "message-fetch-limit",
+        "Messages of history read per reply",
+        1,
+        200,
+        "message fetch limit",
+    ),
+    (
+        Number::SendLimit,
+        "send-limit",
+        "Messages one reply may be split into (0 = no limit)",
+        0,
+        50,
+        "send limit",
+    ),
+    (Number::Humanizer, "humanizer", "How much replies are humanised", 0, 3, "humanizer degree"),
+];
+
+impl Number {
+    /// The store's setting with this value.
+    fn setting(self, value: i16) -> Setting {
+        match self {
+            Self::CascadeLimit => Setting::CascadeLimit(value),
+            Self::MatchLimit => Setting::MatchLimit(value),
+            Self::MessageFetchLimit => Setting::MessageFetchLimit(value),
+            Self::SendLimit => Setting::SendLimit(value),
+            Self::Humanizer => Setting::HumanizerDegree(value),
+        }
+    }
+
+    /// Its range and how answers name it.
+    fn range_and_label(self) -> (i64, i64, &'static str) {
+        NUMBERS
+            .iter()
+            .find(|entry| entry.0 == self)
+            .map_or((0, 0, "value"), |&(_, _, _, low, high, label)| (low, high, label))
+    }
+}
+
+/// A `/config` subcommand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// `system-prompt set|remove`.
+    SystemPrompt(Option<String>),
+    /// One of [`NUMBERS`], with the value given.
+    Number { number: Number, value: i64 },
+    /// `timezone <name>`.
+    Timezone(String),
+    /// `context-note set|remove`.
+    ContextNote(Option<String>),
+    /// `thought-log set [channel]` (this channel when empty) or `thought-log off`.
+    ThoughtLog { on: bool, channel: Option<Snowflake> },
+}
+
+fn set_remove(
+    name: &'static str,
+    description: &'static str,
+    what: &'static str,
+    max: u16,
+) -> SubCommandGroupBuilder {
+    SubCommandGroupBuilder::new(name, description).subcommands([
+        SubCommandBuilder::new("set", "Set it")
+            .option(StringBuilder::new("text", what).required(true).min_length(1).max_length(max)),
+        SubCommandBuilder::new("remove", "Remove it"),
+    ])
+}
+
+pub(crate) fn definition() -> CommandBuilder {
+    let mut command =
+        CommandBuilder::new("config", "Configure how Tomori talks here", CommandType::ChatInput)
+            .default_member_permissions(Permissions::MANAGE_GUILD)
+            .contexts([InteractionContextType::Guild])
+            .option(set_remove(
+                "system-prompt",
+                "The server's extra system prompt",
+                "The prompt",
+                MAX_SYSTEM_PROMPT,
+            ));
+    for (_, name, description, low, high, _) in NUMBERS {
+        command = command.option(
+            SubCommandBuilder::new(name, description).option(
+                IntegerBuilder::new("value", "The new value")
+                    .required(true)
+                    .min_value(low)
+                    .max_value(high),
+            ),
+        );
+    }
+    command
+        .option(
+            SubCommandBuilder::new("timezone", "The server's timezone").option(
+                StringBuilder::new(
+                    "name",
+                    "UTC, an offset such as UTC+9, or a name such as Asia/Tokyo",
+                )
+                .required(true)
+                .max_length(64),
+            ),
+        )
+        .option(set_remove(
+            "context-note",
+            "A note near the end of every context",
+            "The note",
+            MAX_CONTEXT_NOTE,
+        ))
+        .option(
+            SubCommandGroupBuilder::new("thought-log", "Where reasoning is logged").subcommands([
+                SubCommandBuilder::new("set", "Log to a channel").option(
+                    ChannelBuilder::new("channel", "The channel (this one if empty)")
+                        .channel_types([
+                            ChannelType::GuildText,
+                            ChannelType::GuildAnnouncement,
+                            ChannelType::PublicThread,
+                            ChannelType::PrivateThread,
+                        ]),
+                ),
+                SubCommandBuilder::new("off", "Stop logging"),
+            ]),
+        )
+}
+
+/// `set <text>` or `remove` of a set/remove group.
+fn text_or_remove(args: Args<'_>) -> Result<Option<String>, BadInput> {
+    match args.nested()? {
+        ("set", args) => Ok(Some(args.required_string("text")?.to_owned())),
+        ("remove", _) => Ok(None),
+        _ => Err(BadInput::unknown()),
+    }
+}
+
+pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
+    let (sub, args) = args.nested()?;
+    if let Some(&(number, ..)) = NUMBERS.iter().find(|entry| entry.1 == sub) {
+        return Ok(Action::Number { number, value: args.required_integer("value")? });
+    }
+    match sub {
+        "system-prompt" => text_or_remove(args).map(Action::SystemPrompt),
+        "context-note" => text_or_remove(args).map(Action::ContextNote),
+        "timezone" => Ok(Action::Timezone(args.required_string("name")?.trim().to_owned())),
+        "thought-log" => match args.nested()? {
+            ("set", args) => Ok(Action::ThoughtLog { on: true, channel: args.channel("channel")? }),
+            ("off", _) => Ok(Action::ThoughtLog { on: false, channel: None }),
+            _ => Err(BadInput::unknown()),
+        },
+        _ => Err(BadInput::unknown()),
+    }
+}
+
+pub(crate) fn need(action: &Action) -> Need {
+    // Security: every /config action changes the server; `authorize` checks Manage Server in
+    // code before `run`.
+    match action {
+        Action::SystemPrompt(_)
+        | Action::Number { .. }
+        | Action::Timezone(_)
+        | Action::ContextNote(_)
+        | Action::ThoughtLog { .. } => Need::Manager,
+    }
+}
+
+/// A number in its range, as the column's type; a short answer otherwise.
+fn in_range(number: Number, value: i64) -> Result<i16, Failure> {
+    let (low, high, label) = number.range_and_label();
+    if !(low..=high).contains(&value) {
+        return Err(Failure::BadInput(format!(
+            "The {label} must be from {low} to {high}; nothing was changed."
+        )));
+    }
+    i16::try_from(value).map_err(|_| Failure::BadInput(format!("The {label} is out of range.")))
+}
+
+pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
+    let scope = ctx.server().await?;
+    let (setting, answer) = match action {
+        Action::SystemPrompt(Some(text)) => (
+            Setting::SystemPrompt(Some(non_empty(text, "system prompt")?.to_owned())),
+            "The system prompt is set.".to_owned(),
+        ),
+        Action::SystemPrompt(None) => {
+            (Setting::SystemPrompt(None), "The system prompt is removed.".to_owned())
+        }
+        Action::ContextNote(Some(text)) => (
+            Setting::ContextNote(Some(non_empty(text, "context note")?.to_owned())),
+            "The context note is set.".to_owned(),
+        ),
+        Action::ContextNote(None) => {
+            (Setting::ContextNote(None), "The context note is removed.".to_owned())
+        }
+        Action::Number { number, value } => {
+            let n = in_range(*number, *value)?;
+            let (_, _, label) = number.range_and_label();
+            (number.setting(n), format!("The {label} is now {n}."))
+        }
+        Action::Timezone(name) => {
+            if !settings::valid_timezone(name) {
+                return Err(Failure::BadInput(
+                    "Use UTC, an offset such as UTC+9 or UTC-3:30, or a name such as Asia/Tokyo; \
+                     nothing was changed."
+                        .to_owned(),
+                ));
+            }
+            (Setting::Timezone(name.clone()), format!("The timezone is now `{name}`."))
+        }
+        Action::ThoughtLog { on: true, channel } => {
+            let channel = channel.unwrap_or(ctx.caller.channel);
+            (
+                Setting::ThoughtLogChannel(Some(channel)),
+                format!("Thoughts are logged in <#{channel}>."),
+            )
+        }
+        Action::ThoughtLog { on: false, .. } => {
+            (Setting::ThoughtLogChannel(None), "Thoughts are no longer logged.".to_owned())
+        }
+    };
+    settings::set(ctx.store, scope, ctx.actor(), setting).await?;
+    Ok(answer)
+}
