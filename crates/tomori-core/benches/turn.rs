@@ -108,5 +108,42 @@ fn turn(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, turn);
+fn parts(c: &mut Criterion) {
+    let personas: Vec<PersonaTrigger> = ["Tomori", "Kaede", "Momiji"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| PersonaTrigger {
+            nickname: (*name).into(),
+            triggers: vec![format!("{name}chan")],
+            is_main: i == 0,
+        })
+        .collect();
+    c.bench_function("decide: trigger and admission", |b| {
+        b.iter(|| {
+            decide(&Situation {
+                author: Author::Human { privacy: PrivacyLevel::Minimal },
+                content: black_box("hey tomoooori, what do you think about kaede's idea?"),
+                is_dm: false,
+                mentions_bot: false,
+                reply_to: ReplyTo::Nothing,
+                outside_whitelist: false,
+                in_thought_log: false,
+                auto_trigger: AutoTrigger::Off,
+                personas: &personas,
+                server_triggers: &[],
+                settings: TriggerSettings { match_limit: 3, cascade_limit: 3, deliberate: false },
+            })
+        });
+    });
+    let reply: String = (0..60)
+        .map(|i| format!("Paragraph {i} talks about https://example.com/page/{i} and <:tea:123456789012345678>.\n\n"))
+        .chain(std::iter::once("```rust\n".to_owned() + &"let x = 1;\n".repeat(400) + "```\n"))
+        .collect();
+    let reply: String = reply.chars().take(20_000).collect();
+    c.bench_function("split_message: a 20 kB reply", |b| {
+        b.iter(|| split_message(black_box(&reply), MAX_MESSAGE_CHARS))
+    });
+}
+
+criterion_group!(benches, turn, parts);
 criterion_main!(benches);

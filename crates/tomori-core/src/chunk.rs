@@ -79,12 +79,13 @@ fn protected(chars: &[char]) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut idx = 0;
     while idx < chars.len() {
-        let starts_url = ["https://", "http://"].iter().any(|scheme| {
-            let s: Vec<char> = scheme.chars().collect();
-            chars
-                .get(idx..idx + s.len())
-                .is_some_and(|w| w.iter().map(|c| c.to_ascii_lowercase()).eq(s.iter().copied()))
-        });
+        // Only an `h` can start a URL; checking that first keeps the scan linear and cheap.
+        let starts_url = chars.get(idx).is_some_and(|c| c.eq_ignore_ascii_case(&'h'))
+            && ["https://", "http://"].iter().any(|scheme| {
+                chars.get(idx..idx + scheme.len()).is_some_and(|window| {
+                    window.iter().zip(scheme.chars()).all(|(c, s)| c.to_ascii_lowercase() == s)
+                })
+            });
         if starts_url {
             let end = (idx..chars.len())
                 .find(|&i| chars.get(i).is_some_and(|c| c.is_whitespace()))
@@ -114,7 +115,14 @@ fn protected(chars: &[char]) -> Vec<(usize, usize)> {
 /// The best place to end a message within the first `budget` characters of `chars`.
 fn cut_point(chars: &[char], budget: usize) -> usize {
     let spans = protected(chars);
-    let inside = |pos: usize| spans.iter().any(|&(s, e)| s < pos && pos < e);
+    // One pass marks the positions inside a protected span, so each candidate is checked in O(1).
+    let mut blocked = vec![false; budget.min(chars.len()) + 1];
+    for &(start, end) in &spans {
+        for slot in blocked.iter_mut().take(end.min(budget + 1)).skip(start + 1) {
+            *slot = true;
+        }
+    }
+    let inside = |pos: usize| blocked.get(pos).copied().unwrap_or(false);
     let window = chars.get(..budget).unwrap_or(chars);
     let last = |pred: &dyn Fn(usize) -> bool| {
         (1..=window.len()).rev().find(|&pos| pred(pos) && !inside(pos))
