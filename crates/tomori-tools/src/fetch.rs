@@ -149,9 +149,9 @@ impl Tool for FetchUrl {
         _ctx: &'a TurnContext,
     ) -> BoxFuture<'a, ToolOutcome> {
         async move {
-            match serde_json::from_value::<FetchArgs>(call.arguments().clone()) {
+            match call.parse::<FetchArgs>() {
                 Ok(args) => self.fetch(args).await,
-                Err(e) => ToolOutcome::Failure(format!("malformed_arguments: {e}")),
+                Err(failure) => failure,
             }
         }
         .boxed()

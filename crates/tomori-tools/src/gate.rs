@@ -233,6 +233,15 @@ impl Authorized<'_> {
         &self.call.arguments
     }
 
+    /// The arguments as the tool's own type; a mismatch becomes the failure the model sees.
+    ///
+    /// # Errors
+    /// `malformed_arguments`, naming what did not fit.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ToolOutcome> {
+        serde_json::from_value(self.call.arguments.clone())
+            .map_err(|e| ToolOutcome::Failure(format!("malformed_arguments: {e}")))
+    }
+
     /// The tool's name.
     pub fn name(&self) -> &str {
         &self.call.name

@@ -147,9 +147,9 @@ impl Tool for CreateMemory {
         ctx: &'a TurnContext,
     ) -> BoxFuture<'a, ToolOutcome> {
         async move {
-            let args: CreateArgs = match serde_json::from_value(call.arguments().clone()) {
+            let args: CreateArgs = match call.parse() {
                 Ok(args) => args,
-                Err(e) => return ToolOutcome::Failure(format!("malformed_arguments: {e}")),
+                Err(failure) => return failure,
             };
             let saved = match args.memory_scope {
                 MemoryScope::Server => {
@@ -230,9 +230,9 @@ impl Tool for UpdateMemory {
         ctx: &'a TurnContext,
     ) -> BoxFuture<'a, ToolOutcome> {
         async move {
-            let args: UpdateArgs = match serde_json::from_value(call.arguments().clone()) {
+            let args: UpdateArgs = match call.parse() {
                 Ok(args) => args,
-                Err(e) => return ToolOutcome::Failure(format!("malformed_arguments: {e}")),
+                Err(failure) => return failure,
             };
             // The gate resolved the target; the arguments are not read again for it.
             let Some(Target::Memory { scope, id }) = call.target() else {

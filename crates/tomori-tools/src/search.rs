@@ -323,9 +323,9 @@ impl Tool for WebSearch {
         _ctx: &'a TurnContext,
     ) -> BoxFuture<'a, ToolOutcome> {
         async move {
-            let args: SearchArgs = match serde_json::from_value(call.arguments().clone()) {
+            let args: SearchArgs = match call.parse() {
                 Ok(args) => args,
-                Err(e) => return ToolOutcome::Failure(format!("malformed_arguments: {e}")),
+                Err(failure) => return failure,
             };
             let query = args.query.trim();
             if query.is_empty() {
