@@ -12,7 +12,9 @@ use tomori_store::{Store, audit, keys};
 
 use crate::config::{self, Config, Environment, LogFormat, NetMode};
 use crate::database::{self, Database};
-use crate::{AuditCommand, Cli, Command, KeysCommand, keyring, providers, token};
+use crate::{
+    AuditCommand, Cli, Command, KeysCommand, PersonaCommand, keyring, persona, providers, token,
+};
 
 /// Exit code when `tomori run` has no Discord token.
 const EXIT_NO_TOKEN: u8 = 2;
@@ -79,6 +81,9 @@ pub(crate) async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&loaded.config).await,
         Command::Doctor => return doctor(&loaded, &env).await,
+        Command::Persona { command: PersonaCommand::Convert(args) } => {
+            persona::convert(&loaded.config.limits, &args)
+        }
         Command::Chat { persona, provider } => {
             chat(&loaded.config, &env, persona.as_deref(), provider.as_deref()).await
         }
