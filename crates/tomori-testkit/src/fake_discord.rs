@@ -15,6 +15,7 @@
 
 mod gateway;
 mod interaction;
+mod multipart;
 mod payload;
 mod rest;
 
@@ -29,6 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use interaction::{FakeInteraction, SlashCommand};
+pub use multipart::FakeFile;
 pub use payload::{AttachmentSpec, MemberSpec, MessageCreate, Pings, ReferencedSpec, UserSpec};
 use payload::{ChannelInfo, ChannelKind, WebhookInfo};
 
@@ -55,8 +57,10 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Headers with lower-case names.
     pub headers: Vec<(String, String)>,
-    /// The body, when it was JSON.
+    /// The body, when it was JSON (for a multipart form: its `payload_json` part).
     pub body: Option<Value>,
+    /// Files uploaded with a multipart form.
+    pub files: Vec<FakeFile>,
     /// The status the fake answered with.
     pub status: u16,
     /// When it arrived.
@@ -425,6 +429,7 @@ impl FakeDiscord {
                 ephemeral: false,
                 allowed_mentions: None,
                 edits: 0,
+                files: Vec::new(),
             },
         );
         let data = command.payload(
@@ -444,6 +449,28 @@ impl FakeDiscord {
         );
         self.shared.bump();
         id
+    }
+
+    /// Serves `bytes` as an attachment at `http://127.0.0.1:PORT/attachments/ID/FILENAME` (no
+    /// authorization, as Discord's CDN) and returns its description, for
+    /// [`SlashCommand::attachment_arg`] or a message's attachments.
+    pub fn host_attachment(
+        &self,
+        filename: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> AttachmentSpec {
+        let mut inner = self.shared.lock();
+        let id = inner.next_id();
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        inner.hosted.insert(id, (content_type.to_owned(), bytes));
+        AttachmentSpec {
+            id,
+            filename: filename.to_owned(),
+            url: format!("http://{}/attachments/{id}/{filename}", self.shared.addr),
+            content_type: Some(content_type.to_owned()),
+            size,
+        }
     }
 
     /// An injected interaction and how it was answered so far.
@@ -710,6 +737,8 @@ struct Inner {
     /// Registered commands per scope (`None` for global).
     commands: BTreeMap<Option<u64>, Vec<Value>>,
     scripted: Vec<rest::Scripted>,
+    /// Attachments served under `/attachments/ID/…`: content type and bytes.
+    hosted: BTreeMap<u64, (String, Vec<u8>)>,
     last_id: u64,
     counter: u64,
     /// Gateway connections opened so far (connection ids count from 1).

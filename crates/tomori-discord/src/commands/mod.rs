@@ -28,7 +28,7 @@ mod persona;
 mod personal;
 mod server;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -44,6 +44,7 @@ use twilight_model::application::interaction::application_command::{
 use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
 use twilight_model::channel::message::{AllowedMentions, MessageFlags};
 use twilight_model::guild::Permissions;
+use twilight_model::http::attachment::Attachment;
 use twilight_model::http::interaction::InteractionResponseType;
 use twilight_util::builder::interaction_response::ChannelMessageBuilder;
 
@@ -97,6 +98,8 @@ pub struct Commands {
     store: Store,
     control: Arc<dyn BotControl>,
     defer_after: Duration,
+    /// Downloads of attachments (card imports) and avatars; `None` when it could not be built.
+    media: Option<tomori_net::Client>,
 }
 
 impl std::fmt::Debug for Commands {
@@ -125,7 +128,20 @@ impl Commands {
         store: Store,
         control: Arc<dyn BotControl>,
     ) -> Self {
-        Self { http, store, control, defer_after: DEFER_AFTER }
+        // Security: SSRF through attachment URLs. Downloads go through tomori-net's media
+        // policy: https to public addresses only, whatever the network mode.
+        let media = tomori_net::Client::new(tomori_net::Policy::new(tomori_net::Scope::Media))
+            .inspect_err(|error| tracing::warn!(%error, "no media client; card import is off"))
+            .ok();
+        Self { http, store, control, defer_after: DEFER_AFTER, media }
+    }
+
+    /// Replaces the client that downloads attachments and avatars (tests: one that may reach
+    /// loopback).
+    #[must_use]
+    pub fn media_client(mut self, client: tomori_net::Client) -> Self {
+        self.media = Some(client);
+        self
     }
 
     /// Overrides [`DEFER_AFTER`]; zero defers every command at once (tests).
@@ -206,34 +222,49 @@ impl Commands {
                 return;
             }
         };
-        let ctx = Ctx { store: &self.store, control: self.control.as_ref(), caller: &caller };
+        let files = Outbox::default();
+        let ctx = Ctx {
+            store: &self.store,
+            control: self.control.as_ref(),
+            caller: &caller,
+            media: self.media.as_ref(),
+            files: &files,
+        };
         // Boxed: the store and engine calls behind it make a large future.
         let mut work = Box::pin(run(&ctx, &invocation));
         if invocation.slow() || self.defer_after.is_zero() {
             if self.defer(&interaction).await {
                 let text = work.await;
-                self.edit(&interaction, &text).await;
+                self.edit_with(&interaction, &text, &files.take()).await;
             }
             return;
         }
         match tokio::time::timeout(self.defer_after, &mut work).await {
-            Ok(text) => self.answer_now(&interaction, &text).await,
+            Ok(text) => self.answer_now_with(&interaction, &text, &files.take()).await,
             Err(_) => {
                 tracing::debug!(command = invocation.name(), "deferring a slow command");
                 if self.defer(&interaction).await {
                     let text = work.await;
-                    self.edit(&interaction, &text).await;
+                    self.edit_with(&interaction, &text, &files.take()).await;
                 }
             }
         }
     }
 
     async fn answer_now(&self, interaction: &Interaction, text: &str) {
-        let response = ChannelMessageBuilder::new()
+        self.answer_now_with(interaction, text, &[]).await;
+    }
+
+    /// Answers with `files` attached (sent as multipart form data when there are any).
+    async fn answer_now_with(&self, interaction: &Interaction, text: &str, files: &[Attachment]) {
+        let mut response = ChannelMessageBuilder::new()
             .content(clip(text))
             .flags(MessageFlags::EPHEMERAL)
-            .allowed_mentions(AllowedMentions::default())
-            .build();
+            .allowed_mentions(AllowedMentions::default());
+        if !files.is_empty() {
+            response = response.attachments(files.to_vec());
+        }
+        let response = response.build();
         let sent = self
             .http
             .interaction(interaction.application_id)
@@ -259,16 +290,19 @@ impl Commands {
         sent.is_ok()
     }
 
-    async fn edit(&self, interaction: &Interaction, text: &str) {
+    /// Edits the deferred answer, adding `files`.
+    async fn edit_with(&self, interaction: &Interaction, text: &str, files: &[Attachment]) {
         let text = clip(text);
         let none = AllowedMentions::default();
-        let sent = self
-            .http
-            .interaction(interaction.application_id)
+        let client = self.http.interaction(interaction.application_id);
+        let mut update = client
             .update_response(&interaction.token)
             .content(Some(&text))
-            .allowed_mentions(Some(&none))
-            .await;
+            .allowed_mentions(Some(&none));
+        if !files.is_empty() {
+            update = update.attachments(files);
+        }
+        let sent = update.await;
         if let Err(error) = sent {
             tracing::warn!(%error, "editing an interaction's answer failed");
         }
@@ -326,6 +360,27 @@ pub(crate) struct Ctx<'a> {
     pub(crate) store: &'a Store,
     pub(crate) control: &'a dyn BotControl,
     pub(crate) caller: &'a Caller,
+    /// Downloads of attachments and avatars, when available.
+    pub(crate) media: Option<&'a tomori_net::Client>,
+    /// Files to attach to the answer.
+    pub(crate) files: &'a Outbox,
+}
+
+/// Files an action attaches to its (ephemeral) answer.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox(Mutex<Vec<Attachment>>);
+
+impl Outbox {
+    /// Attaches a file to the answer.
+    pub(crate) fn attach(&self, filename: String, bytes: Vec<u8>) {
+        let mut files = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = u64::try_from(files.len()).unwrap_or(u64::MAX);
+        files.push(Attachment::from_bytes(filename, bytes, id));
+    }
+
+    fn take(&self) -> Vec<Attachment> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 impl Ctx<'_> {
@@ -464,7 +519,7 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
 pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
     let args = Args(&data.options);
     match data.name.as_str() {
-        "persona" => persona::parse(args).map(Invocation::Persona),
+        "persona" => persona::parse(args, data.resolved.as_ref()).map(Invocation::Persona),
         "memory" => memory::parse(args).map(Invocation::Memory),
         "server" => server::parse(args).map(Invocation::Server),
         "personal" => personal::parse(args).map(Invocation::Personal),

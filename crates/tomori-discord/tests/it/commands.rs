@@ -172,7 +172,10 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     let options = |value: Value| -> Vec<String> {
         value.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_owned()).collect()
     };
-    assert_eq!(options(field("persona", "options")), ["create", "list", "rename", "remove"]);
+    assert_eq!(
+        options(field("persona", "options")),
+        ["create", "list", "rename", "remove", "import", "export"]
+    );
     assert_eq!(options(field("memory", "options")), ["server", "personal"]);
     assert_eq!(
         options(field("memory", "options")[0]["options"].clone()),

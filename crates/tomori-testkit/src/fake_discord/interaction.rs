@@ -6,7 +6,8 @@
 
 use serde_json::{Value, json};
 
-use super::payload::{ChannelInfo, UserSpec, channel_json};
+use super::multipart::FakeFile;
+use super::payload::{AttachmentSpec, ChannelInfo, UserSpec, channel_json};
 
 /// Discord's `attachment_size_limit` for a server without boosts (10 MiB).
 const ATTACHMENT_SIZE_LIMIT: u64 = 10 * 1024 * 1024;
@@ -32,6 +33,8 @@ pub struct SlashCommand {
     pub path: Vec<String>,
     /// The innermost options, as Discord sends them (`{"name","type","value"}`).
     pub options: Vec<Value>,
+    /// Attachments the options name, sent in `data.resolved.attachments`.
+    pub attachments: Vec<AttachmentSpec>,
 }
 
 impl SlashCommand {
@@ -47,6 +50,7 @@ impl SlashCommand {
             roles: Vec::new(),
             path: path.split_whitespace().map(str::to_owned).collect(),
             options: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -75,6 +79,14 @@ impl SlashCommand {
             _ => 3,
         };
         self.options.push(json!({ "name": name, "type": kind, "value": value }));
+        self
+    }
+
+    /// Adds an attachment option (type 11) naming `file` (see
+    /// [`super::FakeDiscord::host_attachment`]), resolved as Discord resolves it.
+    pub fn attachment_arg(mut self, name: &str, file: &AttachmentSpec) -> Self {
+        self.options.push(json!({ "name": name, "type": 11, "value": file.id.to_string() }));
+        self.attachments.push(file.clone());
         self
     }
 
@@ -120,6 +132,25 @@ impl SlashCommand {
                 "options": options,
             },
         });
+        if !self.attachments.is_empty() {
+            let resolved: serde_json::Map<String, Value> = self
+                .attachments
+                .iter()
+                .map(|a| {
+                    let attachment = json!({
+                        "id": a.id.to_string(),
+                        "filename": a.filename,
+                        "url": a.url,
+                        "proxy_url": a.url,
+                        "content_type": a.content_type,
+                        "size": a.size,
+                        "ephemeral": true,
+                    });
+                    (a.id.to_string(), attachment)
+                })
+                .collect();
+            object["data"]["resolved"] = json!({ "attachments": resolved });
+        }
         let fields = object.as_object_mut().expect("a JSON object literal");
         if let Some(channel) = channel {
             fields.insert("channel".to_owned(), channel_json(channel));
@@ -173,6 +204,8 @@ pub struct FakeInteraction {
     pub allowed_mentions: Option<Value>,
     /// Edits of the original response (`PATCH .../messages/@original`).
     pub edits: usize,
+    /// Files attached to the original response, by the callback or an edit.
+    pub files: Vec<FakeFile>,
 }
 
 impl FakeInteraction {
@@ -192,6 +225,7 @@ pub(super) fn callback(
     interaction: &mut FakeInteraction,
     token: &str,
     body: Option<&Value>,
+    files: &[FakeFile],
 ) -> Result<(), (u16, u32, &'static str)> {
     if interaction.token != token {
         return Err((404, 10062, "Unknown interaction"));
@@ -210,6 +244,7 @@ pub(super) fn callback(
         4 => {
             let content = data.and_then(|d| d.get("content")).and_then(Value::as_str);
             interaction.content = Some(content.unwrap_or_default().to_owned());
+            interaction.files.extend_from_slice(files);
             Ok(())
         }
         5 => Ok(()),
@@ -221,6 +256,7 @@ pub(super) fn callback(
 pub(super) fn edit_original(
     interaction: &mut FakeInteraction,
     body: Option<&Value>,
+    files: &[FakeFile],
 ) -> Result<(), (u16, u32, &'static str)> {
     if interaction.callbacks.is_empty() {
         return Err((404, 10008, "Unknown Message"));
@@ -234,6 +270,7 @@ pub(super) fn edit_original(
     if let Some(mentions) = body.and_then(|b| b.get("allowed_mentions")) {
         interaction.allowed_mentions = Some(mentions.clone());
     }
+    interaction.files.extend_from_slice(files);
     interaction.edits += 1;
     Ok(())
 }

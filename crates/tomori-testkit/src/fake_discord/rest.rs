@@ -1,7 +1,8 @@
 //! The fake's REST routes under `/api/v10/`: gateway discovery, the current user, channels,
 //! messages, typing, webhooks (create, list, execute), command registration, the application,
-//! and interaction callbacks and edits of the original response, plus scripted
-//! 429 answers. Every request is recorded, whatever the answer.
+//! and interaction callbacks and edits of the original response (JSON or multipart with files),
+//! plus scripted 429 answers and the attachments a test hosts (`GET /attachments/ID/NAME`).
+//! Every request is recorded, whatever the answer.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,6 +14,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::multipart::{self, FakeFile};
 use super::payload::{ChannelKind, UserSpec, WebhookInfo, channel_json, pings, webhook_json};
 use super::{
     Inner, RecordedRequest, SentMessage, Shared, gateway, interaction, now_timestamp, route_matches,
@@ -43,6 +45,7 @@ struct Request {
     query: Option<String>,
     authorization: Option<String>,
     body: Option<Value>,
+    files: Vec<FakeFile>,
 }
 
 impl Request {
@@ -92,6 +95,16 @@ pub(super) async fn handle(
             (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
         })
         .collect();
+    let content_type = headers
+        .get("content-type")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let form = multipart::parse(&content_type, &body);
+    let json_body = match &form {
+        Some(form) => form.payload.as_deref().and_then(|p| serde_json::from_slice(p).ok()),
+        None if body.is_empty() => None,
+        None => serde_json::from_slice(&body).ok(),
+    };
     let request = Request {
         method: method.as_str().to_owned(),
         path: path.clone().unwrap_or_else(|| uri.path().to_owned()),
@@ -99,9 +112,18 @@ pub(super) async fn handle(
         authorization: headers
             .get("authorization")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        body: if body.is_empty() { None } else { serde_json::from_slice(&body).ok() },
+        body: json_body,
+        files: form.map(|f| f.files).unwrap_or_default(),
     };
     let mut inner = shared.lock();
+    if path.is_none()
+        && request.method == "GET"
+        && let Some(response) = hosted(&mut inner, &request, header_list.clone())
+    {
+        drop(inner);
+        shared.bump();
+        return response;
+    }
     let reply = match path {
         Some(_) => route(&shared, &mut inner, &request),
         None => error(404, 0, "404: Not Found"),
@@ -112,6 +134,7 @@ pub(super) async fn handle(
         query: request.query,
         headers: header_list,
         body: request.body,
+        files: request.files,
         status: reply.status,
         at: Instant::now(),
     });
@@ -128,6 +151,36 @@ pub(super) async fn handle(
         None => response.body(Body::empty()),
     };
     response.expect("static header names, ASCII values and a known status")
+}
+
+/// `GET /attachments/ID/NAME`: an attachment the test hosted, recorded like any request.
+fn hosted(
+    inner: &mut Inner,
+    request: &Request,
+    headers: Vec<(String, String)>,
+) -> Option<Response> {
+    let rest = request.path.strip_prefix("/attachments/")?;
+    let id: u64 = rest.split('/').next()?.parse().ok()?;
+    let found = inner.hosted.get(&id).cloned();
+    inner.record_request(RecordedRequest {
+        method: request.method.clone(),
+        path: request.path.clone(),
+        query: request.query.clone(),
+        headers,
+        body: None,
+        files: Vec::new(),
+        status: if found.is_some() { 200 } else { 404 },
+        at: Instant::now(),
+    });
+    let response = match found {
+        Some((content_type, bytes)) => Response::builder()
+            .status(200)
+            .header("content-type", content_type)
+            .header("content-length", bytes.len().to_string())
+            .body(Body::from(bytes)),
+        None => Response::builder().status(404).body(Body::empty()),
+    };
+    response.ok()
 }
 
 fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
@@ -221,7 +274,7 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
             else {
                 return error(404, 10062, "Unknown interaction");
             };
-            match interaction::callback(interaction, token, request.body.as_ref()) {
+            match interaction::callback(interaction, token, request.body.as_ref(), &request.files) {
                 Ok(()) => no_content(),
                 Err((status, code, message)) => error(status, code, message),
             }
@@ -233,7 +286,7 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
             else {
                 return error(404, 10015, "Unknown Webhook");
             };
-            match interaction::edit_original(interaction, request.body.as_ref()) {
+            match interaction::edit_original(interaction, request.body.as_ref(), &request.files) {
                 Ok(()) => {
                     let (id, channel) = (interaction.id, interaction.channel);
                     let content = interaction.content.clone().unwrap_or_default();
