@@ -18,6 +18,10 @@ pub const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n
 /// The largest chunk length the PNG specification allows (2^31 - 1).
 const MAX_CHUNK_LEN: usize = 0x7fff_ffff;
 
+/// Chunks walked before giving up: real images have at most a few thousand (IDAT split in
+/// pieces), and the cap bounds the index built for a file of tiny chunks.
+pub const MAX_CHUNKS: usize = 65_536;
+
 /// Why a PNG (or one of its text chunks) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PngError {
@@ -27,6 +31,12 @@ pub enum PngError {
     /// The file ends inside a chunk, or before `IEND`.
     #[error("the PNG is truncated (it ends at byte {0} before its IEND chunk)")]
     Truncated(usize),
+    /// More chunks than any image needs.
+    #[error("the PNG has more than {MAX_CHUNKS} chunks")]
+    TooManyChunks,
+    /// A text chunk larger than a card may be.
+    #[error("the PNG's {0} chunk is larger than a card may be")]
+    TextTooLarge(String),
     /// A chunk's length is larger than the format allows.
     #[error("the PNG chunk at byte {0} has an impossible length")]
     Length(usize),
@@ -88,7 +98,8 @@ fn crc(kind: &[u8; 4], data: &[u8]) -> u32 {
 /// `IEND` are ignored, as decoders do.
 ///
 /// # Errors
-/// No signature, a truncated file, an impossible length, a bad type or CRC, or no `IHDR` first.
+/// No signature, a truncated file, an impossible length, a bad type or CRC, no `IHDR` first, or
+/// more than [`MAX_CHUNKS`] chunks.
 pub fn chunks(png: &[u8]) -> Result<Vec<Chunk<'_>>, PngError> {
     if png.get(..SIGNATURE.len()) != Some(SIGNATURE.as_slice()) {
         return Err(PngError::Signature);
@@ -121,6 +132,9 @@ pub fn chunks(png: &[u8]) -> Result<Vec<Chunk<'_>>, PngError> {
             return Err(PngError::Header);
         }
         at = chunk.end;
+        if out.len() >= MAX_CHUNKS {
+            return Err(PngError::TooManyChunks);
+        }
         out.push(chunk);
         if &kind == b"IEND" {
             return Ok(out);
@@ -190,7 +204,7 @@ pub fn decode_text(chunk: &Chunk<'_>, max_text: usize) -> Result<TextChunk, PngE
         }
     };
     if text.len() > max_text {
-        return Err(PngError::Inflate { keyword, reason: "is larger than a card may be" });
+        return Err(PngError::TextTooLarge(keyword));
     }
     Ok(TextChunk { keyword, text })
 }

@@ -232,6 +232,18 @@ fn cards_in_every_format_parse_or_say_what_is_wrong() {
     let mut huge = good.clone();
     huge.resize(MAX_PNG_BYTES + 1, 0);
     check(&huge, Err("the PNG is 8388609 bytes; at most 8388608"));
+    let big_text = vec![b'A'; MAX_CHUNK_TEXT_BYTES + 1];
+    check(
+        &png_with(&[text_chunk("chara", &big_text)], &[]),
+        Err("chara chunk is larger than a card"),
+    );
+    let mut many = png_with(&[], &[]);
+    let iend = many.split_off(many.len() - 12);
+    for _ in 0..png::MAX_CHUNKS {
+        png::push_chunk(&mut many, b"tIME", &[0; 7]);
+    }
+    many.extend(iend);
+    check(&many, Err("more than 65536 chunks"));
     let mut not_ihdr = png::SIGNATURE.to_vec();
     png::push_chunk(&mut not_ihdr, b"tEXt", &keyed("chara", &chara));
     png::push_chunk(&mut not_ihdr, b"IEND", &[]);
