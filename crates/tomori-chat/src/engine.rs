@@ -27,7 +27,7 @@ use tomori_core::settings::{ChannelSet, Feature};
 use tomori_core::trigger::{
     self, Author, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation, TriggerSettings,
 };
-use tomori_llm::{ChatRequest, Completion, Llm, Message, StreamEvent, Target};
+use tomori_llm::{ChatRequest, Completion, Llm, Message, Part, Role, StreamEvent, Target};
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::settings::ServerSettings;
@@ -36,8 +36,9 @@ use tomori_tools::{LoopLimits, LoopState, LoopStep, MemoryScope, Place, TurnCont
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
 use crate::gate::{Arrival, Gate, Phase, Turn};
-use crate::history::{History, Remembered};
+use crate::history::{History, Remembered, RememberedAttachment};
 use crate::live::EngineLive;
+use crate::media::Media;
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
 
 /// Tunables of the engine.
@@ -88,6 +89,8 @@ struct Inner<S> {
     bot_user: OnceLock<Snowflake>,
     /// The tool gate; without one, turns run without tools.
     tools: OnceLock<Arc<tomori_tools::Gate>>,
+    /// Image fetching for models that see; without it, images stay `media_N` handles.
+    media: OnceLock<Media>,
     gate: Gate<Plan>,
     history: Mutex<History>,
     /// Persona messages in a row per channel, for the cascade limit.
@@ -132,6 +135,7 @@ impl<S: ChatSurface> Engine<S> {
                 options,
                 bot_user: OnceLock::new(),
                 tools: OnceLock::new(),
+                media: OnceLock::new(),
                 gate: Gate::default(),
                 history: Mutex::new(history),
                 chains: Mutex::new(HashMap::new()),
@@ -150,6 +154,11 @@ impl<S: ChatSurface> Engine<S> {
     /// Gives the engine its tool gate; turns then offer the tools the gate allows.
     pub fn set_tools(&self, tools: Arc<tomori_tools::Gate>) {
         let _ = self.inner.tools.set(tools);
+    }
+
+    /// Lets the engine show images to models that see them, fetched through `media`.
+    pub fn set_media(&self, media: Media) {
+        let _ = self.inner.media.set(media);
     }
 
     /// `/bot kill`: ends the channel's turn, cancelling its outbound requests, and clears its queue.
@@ -212,7 +221,15 @@ impl<S: ChatSurface> Inner<S> {
             persona,
             content: message.content.clone(),
             reply_to: message.reply_to.as_ref().map(|r| r.message),
-            attachments: message.attachments.iter().map(|a| a.url.clone()).collect(),
+            attachments: message
+                .attachments
+                .iter()
+                .map(|a| RememberedAttachment {
+                    url: a.url.clone(),
+                    content_type: a.content_type.clone(),
+                    size: a.size,
+                })
+                .collect(),
         };
         lock(&self.history).push(message.channel, remembered);
     }
@@ -733,7 +750,7 @@ impl<S: ChatSurface> Inner<S> {
         for item in &recent {
             let handle = handles.message_handle(item.id);
             let reply_to = item.reply_to.map(|r| handles.message_handle(r));
-            let media = item.attachments.iter().map(|url| handles.media_handle(url)).collect();
+            let media = item.attachments.iter().map(|a| handles.media_handle(&a.url)).collect();
             let own = item
                 .persona
                 .as_deref()
@@ -785,8 +802,7 @@ impl<S: ChatSurface> Inner<S> {
             .filter(|p| p.id != persona.id)
             .map(|p| p.nickname.as_str())
             .collect();
-        let now =
-            format!("{} ({})", Utc::now().format("%Y-%m-%d %H:%M UTC"), plan.settings.timezone);
+        let now = tomori_core::time::local_now(&plan.settings.timezone, Utc::now());
         let input = PromptInput {
             persona: PersonaView {
                 name: &persona.nickname,
@@ -796,7 +812,7 @@ impl<S: ChatSurface> Inner<S> {
             },
             other_personas: &others,
             system_prompt: plan.settings.system_prompt.as_deref(),
-            server_name: None,
+            server_name: plan.message.guild_name.as_deref(),
             now: &now,
             server_memories: &server_memories,
             participants: &participant_views,
@@ -816,9 +832,47 @@ impl<S: ChatSurface> Inner<S> {
                 PromptRole::Assistant => Message::assistant(m.content),
             })
             .collect();
-        let request =
+        let mut request =
             ChatRequest { system: vec![prompt.system], messages, ..ChatRequest::default() };
+        self.attach_images(&mut request, &recent, &mut handles).await;
         Ok(Prepared { request, handles, shown })
+    }
+}
+
+impl<S: ChatSurface> Inner<S> {
+    /// Shows the model the images of the most recent messages, when a model of the chain sees
+    /// images: each labelled with its `media_N` handle, after the last user message's text.
+    /// An image that cannot be fetched or decoded is left out; the turn goes on.
+    async fn attach_images(
+        &self,
+        request: &mut ChatRequest,
+        recent: &[Remembered],
+        handles: &mut Handles,
+    ) {
+        let Some(media) = self.media.get() else { return };
+        if !self.chain.iter().any(|target| target.capabilities.vision) {
+            return;
+        }
+        let picked = media.pick(recent);
+        if picked.is_empty() {
+            return;
+        }
+        let loads = picked.iter().map(|a| media.load(&a.url));
+        let loaded = futures_util::future::join_all(loads).await;
+        let Some(last_user) = request.messages.iter_mut().rev().find(|m| m.role == Role::User)
+        else {
+            return;
+        };
+        for (attachment, result) in picked.iter().zip(loaded) {
+            match result {
+                Ok(image) => {
+                    let label = format!("[{}]", handles.media_handle(&attachment.url));
+                    last_user.parts.push(Part::Text(label));
+                    last_user.parts.push(Part::Image((*image).clone()));
+                }
+                Err(err) => tracing::debug!(error = %err, "an image was left out of the prompt"),
+            }
+        }
     }
 }
 

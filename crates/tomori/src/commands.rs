@@ -241,6 +241,7 @@ async fn run_discord(
         EngineOptions::default(),
     );
     engine.set_tools(Arc::new(providers::tool_gate(config, &store)?));
+    engine.set_media(providers::media(config)?);
     if let Some(bot) =
         discord.bot_user().and_then(|id| tomori_core::id::Snowflake::new(id.get()).ok())
     {

@@ -57,6 +57,18 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
     Ok(chain)
 }
 
+/// Image fetching for vision models: attachment URLs go through tomori-net's media scope
+/// (https to public hosts only, whatever the `[net]` settings say).
+///
+/// # Errors
+/// The client cannot be built.
+pub(crate) fn media(config: &Config) -> anyhow::Result<tomori_chat::media::Media> {
+    let net = config.net.to_net();
+    let client = tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Media, &net))
+        .context("building the media client")?;
+    Ok(tomori_chat::media::Media::new(client, tomori_chat::media::MediaOptions::default()))
+}
+
 /// The tool gate with the built-in tools. Model-supplied URLs go through tomori-net's tool scope
 /// under the operator's `[net]` settings; the operator's own SearXNG URL through the operator scope.
 ///

@@ -82,6 +82,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             // message (its id is a fresh snowflake, and replies to it fall back to plain sends).
             let message = Inbound {
                 guild: caller.guild,
+                guild_name: None,
                 channel: caller.channel,
                 parent_channel: caller.parent_channel,
                 message: caller.interaction,

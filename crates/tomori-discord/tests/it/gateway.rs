@@ -80,6 +80,7 @@ async fn injected_messages_reach_the_handler_mapped() {
         bot.next().await,
         Inbound {
             guild: Some(snowflake(GUILD)),
+            guild_name: None,
             channel: snowflake(CHANNEL),
             parent_channel: None,
             message: snowflake(id),
