@@ -22,6 +22,7 @@
 //! internal is logged with an incident id that the sentence names.
 
 mod bot;
+pub mod catalogue;
 mod config;
 mod memory;
 mod persona;
