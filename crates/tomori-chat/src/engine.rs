@@ -39,6 +39,7 @@ use crate::gate::{Arrival, Gate, Phase, Turn};
 use crate::history::{History, Remembered, RememberedAttachment};
 use crate::live::EngineLive;
 use crate::media::Media;
+use crate::providers::{Chain, ServerProviders};
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
 
 /// Tunables of the engine.
@@ -91,6 +92,8 @@ struct Inner<S> {
     tools: OnceLock<Arc<tomori_tools::Gate>>,
     /// Image fetching for models that see; without it, images stay `media_N` handles.
     media: OnceLock<Media>,
+    /// Servers' own models and keys; without it, every server uses the instance chain.
+    providers: OnceLock<ServerProviders>,
     gate: Gate<Plan>,
     history: Mutex<History>,
     /// Persona messages in a row per channel, for the cascade limit.
@@ -136,6 +139,7 @@ impl<S: ChatSurface> Engine<S> {
                 bot_user: OnceLock::new(),
                 tools: OnceLock::new(),
                 media: OnceLock::new(),
+                providers: OnceLock::new(),
                 gate: Gate::default(),
                 history: Mutex::new(history),
                 chains: Mutex::new(HashMap::new()),
@@ -159,6 +163,11 @@ impl<S: ChatSurface> Engine<S> {
     /// Lets the engine show images to models that see them, fetched through `media`.
     pub fn set_media(&self, media: Media) {
         let _ = self.inner.media.set(media);
+    }
+
+    /// Lets servers choose their own model, keys and custom endpoints (`/model`, `/provider`).
+    pub fn set_server_providers(&self, providers: ServerProviders) {
+        let _ = self.inner.providers.set(providers);
     }
 
     /// `/bot kill`: ends the channel's turn, cancelling its outbound requests, and clears its queue.
@@ -556,7 +565,8 @@ impl<S: ChatSurface> Inner<S> {
                     break;
                 }
             }
-            let Some(completion) = self.generate(plan, &request, &mut delivery, cancel).await
+            let Some(completion) =
+                self.generate(plan, &prepared.chain, &request, &mut delivery, cancel).await
             else {
                 return false;
             };
@@ -587,13 +597,14 @@ impl<S: ChatSurface> Inner<S> {
     async fn generate(
         &self,
         plan: &Plan,
+        chain: &[Target],
         request: &ChatRequest,
         delivery: &mut Delivery<'_, S>,
         cancel: &CancellationToken,
     ) -> Option<Completion> {
         let stream = tokio::select! {
             () = cancel.cancelled() => return None,
-            stream = self.llm.stream(&self.chain, request) => stream,
+            stream = self.llm.stream(chain, request) => stream,
         };
         let mut stream = match stream {
             Ok(stream) => stream,
@@ -832,10 +843,15 @@ impl<S: ChatSurface> Inner<S> {
                 PromptRole::Assistant => Message::assistant(m.content),
             })
             .collect();
+        let chain = match self.providers.get() {
+            Some(providers) => providers.chain(&self.store, plan.server, &self.chain).await?,
+            None => Chain { targets: self.chain.clone(), temperature: None },
+        };
         let mut request =
             ChatRequest { system: vec![prompt.system], messages, ..ChatRequest::default() };
-        self.attach_images(&mut request, &recent, &mut handles).await;
-        Ok(Prepared { request, handles, shown })
+        request.sampler.temperature = chain.temperature;
+        self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
+        Ok(Prepared { request, chain: chain.targets, handles, shown })
     }
 }
 
@@ -846,11 +862,12 @@ impl<S: ChatSurface> Inner<S> {
     async fn attach_images(
         &self,
         request: &mut ChatRequest,
+        chain: &[Target],
         recent: &[Remembered],
         handles: &mut Handles,
     ) {
         let Some(media) = self.media.get() else { return };
-        if !self.chain.iter().any(|target| target.capabilities.vision) {
+        if !chain.iter().any(|target| target.capabilities.vision) {
             return;
         }
         let picked = media.pick(recent);
@@ -879,6 +896,8 @@ impl<S: ChatSurface> Inner<S> {
 /// A turn's request and what the prompt showed the model.
 struct Prepared {
     request: ChatRequest,
+    /// The models to try, in order.
+    chain: Vec<Target>,
     handles: Handles,
     shown: Vec<(MemoryScope, i64)>,
 }

@@ -12,4 +12,5 @@ pub mod gate;
 pub mod history;
 mod live;
 pub mod media;
+pub mod providers;
 pub mod surface;

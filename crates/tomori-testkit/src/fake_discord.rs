@@ -425,6 +425,7 @@ impl FakeDiscord {
                 ephemeral: false,
                 allowed_mentions: None,
                 edits: 0,
+                modal: None,
             },
         );
         let data = command.payload(

@@ -57,6 +57,25 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
     Ok(chain)
 }
 
+/// Servers' own models, keys and custom endpoints: reached through a client whose server-scope
+/// policy follows the operator's `[net]` settings.
+///
+/// # Errors
+/// The client cannot be built.
+pub(crate) fn server_providers(
+    config: &Config,
+) -> anyhow::Result<tomori_chat::providers::ServerProviders> {
+    let policy = server_policy(config);
+    let client =
+        client_for(policy, &Timeouts::default()).context("building the server provider client")?;
+    Ok(tomori_chat::providers::ServerProviders::new(client))
+}
+
+/// The policy that judges endpoints server admins register.
+pub(crate) fn server_policy(config: &Config) -> Policy {
+    Policy::from_config(tomori_net::Scope::Server, &config.net.to_net())
+}
+
 /// Image fetching for vision models: attachment URLs go through tomori-net's media scope
 /// (https to public hosts only, whatever the `[net]` settings say).
 ///

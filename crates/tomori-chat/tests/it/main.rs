@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
 mod media;
+mod providers;
 mod turns;
 
 use std::sync::{Arc, Mutex};

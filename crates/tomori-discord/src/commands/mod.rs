@@ -2,8 +2,7 @@
 //! an answer.
 //!
 //! Each command group lives in its own module (`persona`, `memory`, `server`, `personal`, `bot`,
-//! `config`)
-//! with three parts: `definition` (twilight's `CommandBuilder`), `parse` (the interaction's
+//! `config`, `provider`, `model`) with three parts: `definition` (twilight's `CommandBuilder`), `parse` (the interaction's
 //! options into a closed `Action` enum, so that nothing downstream reads raw option names) and
 //! `run`. Each action also states what it [`Need`]s; [`Commands::handle`] checks that need in one
 //! place, [`authorize`], before any action runs.
@@ -25,14 +24,17 @@ mod bot;
 pub mod catalogue;
 mod config;
 mod memory;
+mod model;
 mod persona;
 mod personal;
+mod provider;
 mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use secrecy::SecretString;
 use tomori_chat::engine::Engine;
 use tomori_chat::surface::{ChatSurface, Inbound};
 use tomori_core::id::Snowflake;
@@ -42,11 +44,16 @@ use twilight_model::application::command::Command;
 use twilight_model::application::interaction::application_command::{
     CommandData, CommandDataOption, CommandOptionValue,
 };
+use twilight_model::application::interaction::modal::{
+    ModalInteractionComponent, ModalInteractionData,
+};
 use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
 use twilight_model::channel::message::{AllowedMentions, MessageFlags};
 use twilight_model::guild::Permissions;
-use twilight_model::http::interaction::InteractionResponseType;
+use twilight_model::http::interaction::{InteractionResponse, InteractionResponseType};
 use twilight_util::builder::interaction_response::ChannelMessageBuilder;
+
+use tomori_net::Policy;
 
 use crate::id::snowflake;
 use crate::permissions::is_manager;
@@ -98,6 +105,8 @@ pub struct Commands {
     store: Store,
     control: Arc<dyn BotControl>,
     defer_after: Duration,
+    /// Judges the endpoints admins register.
+    server_policy: Policy,
 }
 
 impl std::fmt::Debug for Commands {
@@ -115,6 +124,8 @@ pub fn definitions() -> Vec<Command> {
         personal::definition().build(),
         bot::definition().build(),
         config::definition().build(),
+        provider::definition().build(),
+        model::definition().build(),
     ]
 }
 
@@ -126,7 +137,21 @@ impl Commands {
         store: Store,
         control: Arc<dyn BotControl>,
     ) -> Self {
-        Self { http, store, control, defer_after: DEFER_AFTER }
+        Self {
+            http,
+            store,
+            control,
+            defer_after: DEFER_AFTER,
+            server_policy: Policy::new(tomori_net::Scope::Server),
+        }
+    }
+
+    /// The policy that judges endpoints admins register (the operator's `[net]` settings for
+    /// the server scope).
+    #[must_use]
+    pub fn with_server_policy(mut self, policy: Policy) -> Self {
+        self.server_policy = policy;
+        self
     }
 
     /// Overrides [`DEFER_AFTER`]; zero defers every command at once (tests).
@@ -186,6 +211,10 @@ impl Commands {
                 InteractionType::ApplicationCommand,
                 Some(InteractionData::ApplicationCommand(data)),
             ) => data,
+            (InteractionType::ModalSubmit, Some(InteractionData::ModalSubmit(data))) => {
+                self.modal_submitted(&interaction, data).await;
+                return;
+            }
             _ => {
                 tracing::debug!(kind = ?interaction.kind, "interaction ignored");
                 return;
@@ -207,7 +236,25 @@ impl Commands {
                 return;
             }
         };
-        let ctx = Ctx { store: &self.store, control: self.control.as_ref(), caller: &caller };
+        let ctx = Ctx {
+            store: &self.store,
+            control: self.control.as_ref(),
+            caller: &caller,
+            server_policy: &self.server_policy,
+        };
+        if let Invocation::Provider(provider::Action::KeyAdd { provider, label }) = &invocation {
+            let modal = async {
+                authorize(&ctx, invocation.need()).await?;
+                provider::key_modal(&ctx, provider, label).await
+            };
+            match modal.await {
+                Ok(response) => self.respond(&interaction, &response).await,
+                Err(failure) => {
+                    self.answer_now(&interaction, &failure.message(invocation.name())).await;
+                }
+            }
+            return;
+        }
         // Boxed: the store and engine calls behind it make a large future.
         let mut work = Box::pin(run(&ctx, &invocation));
         if invocation.slow() || self.defer_after.is_zero() {
@@ -235,14 +282,42 @@ impl Commands {
             .flags(MessageFlags::EPHEMERAL)
             .allowed_mentions(AllowedMentions::default())
             .build();
+        self.respond(interaction, &response).await;
+    }
+
+    async fn respond(&self, interaction: &Interaction, response: &InteractionResponse) {
         let sent = self
             .http
             .interaction(interaction.application_id)
-            .create_response(interaction.id, &interaction.token, &response)
+            .create_response(interaction.id, &interaction.token, response)
             .await;
         if let Err(error) = sent {
             tracing::warn!(%error, "answering an interaction failed");
         }
+    }
+
+    /// A submitted modal: today only the provider key form. The member is authorised again, as
+    /// if the command ran now, before the key is stored.
+    async fn modal_submitted(&self, interaction: &Interaction, data: &ModalInteractionData) {
+        let Ok(caller) = Caller::of(interaction) else {
+            self.answer_now(interaction, "I can't tell who or where you are; try again.").await;
+            return;
+        };
+        let ctx = Ctx {
+            store: &self.store,
+            control: self.control.as_ref(),
+            caller: &caller,
+            server_policy: &self.server_policy,
+        };
+        let key = text_input(&data.components, "key").map(|v| SecretString::from(v.to_owned()));
+        let outcome = async {
+            // Security: a normal user submits the admin form (a replayed or forged submission).
+            authorize(&ctx, Need::Manager).await?;
+            let key = key.ok_or_else(|| Failure::BadInput("The form had no key.".to_owned()))?;
+            provider::key_submitted(&ctx, &data.custom_id, key).await
+        };
+        let text = outcome.await.unwrap_or_else(|failure| failure.message("provider"));
+        self.answer_now(interaction, &text).await;
     }
 
     /// Acknowledges now and answers later; false when Discord refused (nothing more to send).
@@ -327,6 +402,22 @@ pub(crate) struct Ctx<'a> {
     pub(crate) store: &'a Store,
     pub(crate) control: &'a dyn BotControl,
     pub(crate) caller: &'a Caller,
+    /// Judges endpoints admins register.
+    pub(crate) server_policy: &'a Policy,
+}
+
+/// The value of the text input `custom_id` anywhere in a submitted modal.
+fn text_input<'a>(components: &'a [ModalInteractionComponent], custom_id: &str) -> Option<&'a str> {
+    components.iter().find_map(|component| match component {
+        ModalInteractionComponent::TextInput(input) if input.custom_id == custom_id => {
+            Some(input.value.as_str())
+        }
+        ModalInteractionComponent::ActionRow(row) => text_input(&row.components, custom_id),
+        ModalInteractionComponent::Label(label) => {
+            text_input(std::slice::from_ref(&*label.component), custom_id)
+        }
+        _ => None,
+    })
 }
 
 impl Ctx<'_> {
@@ -408,6 +499,8 @@ pub(crate) enum Invocation {
     Personal(personal::Action),
     Bot(bot::Action),
     Config(config::Action),
+    Provider(provider::Action),
+    Model(model::Action),
 }
 
 impl Invocation {
@@ -419,6 +512,8 @@ impl Invocation {
             Self::Personal(action) => personal::need(action),
             Self::Bot(action) => bot::need(action),
             Self::Config(action) => config::need(action),
+            Self::Provider(action) => provider::need(action),
+            Self::Model(action) => model::need(action),
         }
     }
 
@@ -436,6 +531,8 @@ impl Invocation {
             Self::Personal(_) => "personal",
             Self::Bot(_) => "bot",
             Self::Config(_) => "config",
+            Self::Provider(_) => "provider",
+            Self::Model(_) => "model",
         }
     }
 }
@@ -451,6 +548,8 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
             Invocation::Personal(action) => personal::run(ctx, action).await,
             Invocation::Bot(action) => bot::run(ctx, action).await,
             Invocation::Config(action) => config::run(ctx, action).await,
+            Invocation::Provider(action) => provider::run(ctx, action).await,
+            Invocation::Model(action) => model::run(ctx, action).await,
         }
     }
     .await;
@@ -471,6 +570,8 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
         "personal" => personal::parse(args).map(Invocation::Personal),
         "bot" => bot::parse(args).map(Invocation::Bot),
         "config" => config::parse(args).map(Invocation::Config),
+        "provider" => provider::parse(args).map(Invocation::Provider),
+        "model" => model::parse(args).map(Invocation::Model),
         _ => Err(BadInput::unknown()),
     }
 }
@@ -620,6 +721,14 @@ impl<'a> Args<'a> {
 
     pub(crate) fn required_integer(self, name: &str) -> Result<i64, BadInput> {
         self.integer(name)?.ok_or_else(|| Self::missing(name))
+    }
+
+    pub(crate) fn boolean(self, name: &str) -> Result<Option<bool>, BadInput> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::Boolean(value)) => Ok(Some(*value)),
+            Some(_) => Err(Self::wrong(name)),
+        }
     }
 
     pub(crate) fn channel(self, name: &str) -> Result<Option<Snowflake>, BadInput> {

@@ -24,10 +24,10 @@ const BOB: u64 = 700_000_000_000_000_002;
 const OTHER_CHANNEL: u64 = 800_000_000_000_000_009;
 
 /// Discord's permission bits.
-const VIEW_AND_SEND: u64 = 0x400 | 0x800;
+pub(crate) const VIEW_AND_SEND: u64 = 0x400 | 0x800;
 const MANAGE_CHANNELS_ROLES_WEBHOOKS: u64 = VIEW_AND_SEND | 0x10 | 0x1000_0000 | 0x2000_0000;
 const MANAGE_MESSAGES: u64 = VIEW_AND_SEND | 0x2000;
-const MANAGE_GUILD: u64 = VIEW_AND_SEND | 0x20;
+pub(crate) const MANAGE_GUILD: u64 = VIEW_AND_SEND | 0x20;
 const ADMINISTRATOR: u64 = 0x8;
 
 /// The engine as the commands see it: records what it was asked.
@@ -52,11 +52,11 @@ impl BotControl for Control {
     }
 }
 
-struct World {
-    fake: FakeDiscord,
-    db: TestDb,
-    store: Store,
-    server: Scope,
+pub(crate) struct World {
+    pub(crate) fake: FakeDiscord,
+    pub(crate) db: TestDb,
+    pub(crate) store: Store,
+    pub(crate) server: Scope,
     control: Arc<Control>,
     bot: Option<Bot>,
 }
@@ -94,31 +94,31 @@ async fn world_with(defer_after: Option<Duration>) -> World {
     World { fake, db, store, server, control, bot: Some(bot) }
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     world_with(None).await
 }
 
-fn alice() -> UserSpec {
+pub(crate) fn alice() -> UserSpec {
     UserSpec::new(ALICE, "alice")
 }
 
-fn bob() -> UserSpec {
+pub(crate) fn bob() -> UserSpec {
     UserSpec::new(BOB, "bob")
 }
 
 /// `/path` by `user` in the guild channel with `permissions`.
-fn slash(user: UserSpec, permissions: u64, path: &str) -> SlashCommand {
+pub(crate) fn slash(user: UserSpec, permissions: u64, path: &str) -> SlashCommand {
     SlashCommand::new(CHANNEL, user, path).in_guild(GUILD, permissions)
 }
 
 impl World {
     /// Injects a command and waits for its answer.
-    async fn run(&self, command: SlashCommand) -> FakeInteraction {
+    pub(crate) async fn run(&self, command: SlashCommand) -> FakeInteraction {
         let id = self.fake.inject_command(command);
         self.fake.wait_for_interaction(id, FakeInteraction::answered, WAIT).await
     }
 
-    async fn answer(&self, command: SlashCommand) -> String {
+    pub(crate) async fn answer(&self, command: SlashCommand) -> String {
         let answered = self.run(command).await;
         assert!(answered.ephemeral, "answers are ephemeral: {answered:?}");
         assert_eq!(

@@ -4,6 +4,7 @@
 
 mod commands;
 mod gateway;
+mod providers;
 mod surface;
 
 use std::sync::Arc;
