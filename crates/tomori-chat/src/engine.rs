@@ -781,21 +781,30 @@ impl<S: ChatSurface> Inner<S> {
         }
         // Personal memories of the person being answered, when their privacy level and the server allow.
         let mut personal: Vec<String> = Vec::new();
-        if plan.from_person && plan.settings.feature(Feature::PersonalMemories) {
+        if plan.from_person {
             let user = self.store.resolve_user(plan.message.author.id).await?;
             let user_scope = Scope::user(user);
-            if users::get(&self.store, user_scope)
-                .await
-                .is_ok_and(|u| u.privacy == PrivacyLevel::Minimal)
+            let me = users::get(&self.store, user_scope).await?;
+            // What they asked to be called and answered in (/personal), at any privacy level
+            // that lets Tomori answer them at all.
+            if let Some(nickname) = &me.nickname {
+                personal.push(format!("Prefers to be called {nickname}."));
+            }
+            if me.language != "en" {
+                personal
+                    .push(format!("Prefers replies in the language with code {}.", me.language));
+            }
+            if me.privacy == PrivacyLevel::Minimal
+                && plan.settings.feature(Feature::PersonalMemories)
             {
-                personal = memories::list_personal(&self.store, user_scope, persona.lineage)
+                let memories = memories::list_personal(&self.store, user_scope, persona.lineage)
                     .await?
                     .into_iter()
                     .map(|m| {
                         shown.push((MemoryScope::Personal, m.id));
                         format!("[id:{}] {}", m.id, m.content)
-                    })
-                    .collect();
+                    });
+                personal.extend(memories);
             }
         }
         let participant_views: Vec<ParticipantView<'_>> = participants

@@ -4,6 +4,7 @@
 
 mod commands;
 mod gateway;
+mod personal;
 mod providers;
 mod surface;
 
