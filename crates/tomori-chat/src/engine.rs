@@ -186,6 +186,42 @@ impl<S: ChatSurface> Engine<S> {
         self.dispatch(message, Some(persona)).await;
     }
 
+    /// `/tool refresh`: the channel's history starts after this point; earlier messages are no
+    /// longer shown to the model.
+    pub fn refresh(&self, channel: Snowflake) {
+        lock(&self.inner.history).reset(channel);
+        lock(&self.inner.chains).remove(&channel);
+    }
+
+    /// The context the main persona would be given if `message` (a request, its text ignored)
+    /// asked it to answer now: the system prompt and the conversation as text, images named
+    /// only. `None` when the server has no persona or the store failed.
+    pub async fn prompt_snapshot(&self, message: Inbound) -> Option<String> {
+        let inner = &self.inner;
+        let store = &inner.store;
+        let server = match message.guild {
+            Some(guild) => store.resolve_guild(guild).await,
+            None => store.resolve_dm(message.author.id).await,
+        }
+        .ok()?;
+        let scope = Scope::server(server);
+        let settings = settings::get(store, scope).await.ok()?;
+        let personas = personas::list(store, scope).await.ok()?;
+        let main = personas.iter().position(|p| p.is_main)?;
+        let plan = Plan {
+            message,
+            server,
+            settings,
+            personas,
+            chosen: vec![main],
+            deliberate: true,
+            from_person: true,
+        };
+        let persona = plan.personas.get(main)?;
+        let prepared = inner.request_for(&plan, persona).await.ok()?;
+        Some(render_request(&prepared.request))
+    }
+
     /// Whether the channel has no turn running and none waiting.
     pub fn is_idle(&self, channel: Snowflake) -> bool {
         self.inner.gate.is_idle(channel)
@@ -909,6 +945,32 @@ struct Prepared {
     chain: Vec<Target>,
     handles: Handles,
     shown: Vec<(MemoryScope, i64)>,
+}
+
+/// A request as plain text, for `/tool prompt`: images and tool traffic named, not included.
+fn render_request(request: &ChatRequest) -> String {
+    let mut out = String::from("## System\n");
+    for block in &request.system {
+        out.push_str(block);
+        out.push('\n');
+    }
+    for message in &request.messages {
+        let role = match message.role {
+            Role::User => "User",
+            Role::Assistant => "Assistant",
+            _ => "Other",
+        };
+        out.push_str(&format!("\n## {role}\n"));
+        for part in &message.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Image(_) => out.push_str("[image]"),
+                _ => out.push_str("[tool traffic]"),
+            }
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Whether the message's channel, or the thread's parent, is in `set`.

@@ -36,7 +36,8 @@ pub fn render() -> String {
         let _ = write!(page, "\n## /{}\n\n{}\n\n", command.name, command.description);
         page.push_str("| Subcommand | Who may run it | Options |\n|---|---|---|\n");
         for (path, options) in leaves(&command) {
-            let who = sample(&command.name, &path, &options).map_or("see the command", who);
+            let who = sample(&command.name, &path, &options)
+                .map_or_else(|| "see the command".to_owned(), who);
             let _ = writeln!(
                 page,
                 "| `/{} {}` | {} | {} |",
@@ -79,13 +80,16 @@ fn leaves(command: &Command) -> Vec<(Vec<String>, Vec<CommandOption>)> {
     out
 }
 
-fn who(need: Need) -> &'static str {
+fn who(need: Need) -> String {
     match need {
-        Need::Anyone => "anyone",
-        Need::Member => "member",
-        Need::Manager => "manager",
-        Need::Moderator => "moderator",
-        Need::Teacher => "teacher",
+        Need::Anyone => "anyone".to_owned(),
+        Need::Member => "member".to_owned(),
+        Need::Manager => "manager".to_owned(),
+        Need::Moderator => "moderator".to_owned(),
+        Need::Teacher => "teacher".to_owned(),
+        Need::ManagerOrFeature(feature) => {
+            format!("manager, or member while `{}` is on", feature.name())
+        }
     }
 }
 

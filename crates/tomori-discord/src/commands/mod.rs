@@ -2,7 +2,7 @@
 //! an answer.
 //!
 //! Each command group lives in its own module (`persona`, `memory`, `server`, `personal`, `bot`,
-//! `config`, `provider`, `model`) with three parts: `definition` (twilight's `CommandBuilder`), `parse` (the interaction's
+//! `config`, `provider`, `model`, `tool`) with three parts: `definition` (twilight's `CommandBuilder`), `parse` (the interaction's
 //! options into a closed `Action` enum, so that nothing downstream reads raw option names) and
 //! `run`. Each action also states what it [`Need`]s; [`Commands::handle`] checks that need in one
 //! place, [`authorize`], before any action runs.
@@ -29,6 +29,7 @@ mod persona;
 mod personal;
 mod provider;
 mod server;
+mod tool;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ use secrecy::SecretString;
 use tomori_chat::engine::Engine;
 use tomori_chat::surface::{ChatSurface, Inbound};
 use tomori_core::id::Snowflake;
+use tomori_core::settings::Feature;
 use tomori_store::audit::Actor;
 use tomori_store::{Scope, Store, StoreError, settings};
 use twilight_model::application::command::Command;
@@ -73,6 +75,12 @@ pub trait BotControl: Send + Sync + 'static {
     /// whatever the trigger rules say; the engine's privacy, cooldown and quota checks still
     /// apply. Returns once the turn is decided.
     fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()>;
+
+    /// `/tool refresh`: the channel's history starts now.
+    fn refresh(&self, channel: Snowflake);
+
+    /// The context the main persona would be given if asked to answer `message` now.
+    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>>;
 }
 
 impl<S: ChatSurface> BotControl for Engine<S> {
@@ -85,6 +93,14 @@ impl<S: ChatSurface> BotControl for Engine<S> {
             // An unknown name (here: none) makes the engine use the main persona.
             self.respond_as(message, persona.as_deref().unwrap_or_default()).await;
         })
+    }
+
+    fn refresh(&self, channel: Snowflake) {
+        Engine::refresh(self, channel);
+    }
+
+    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>> {
+        Box::pin(Engine::prompt_snapshot(self, message))
     }
 }
 
@@ -126,6 +142,7 @@ pub fn definitions() -> Vec<Command> {
         config::definition().build(),
         provider::definition().build(),
         model::definition().build(),
+        tool::definition().build(),
     ]
 }
 
@@ -397,6 +414,34 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The interaction as a message asking the engine to act in this channel (`/bot respond`,
+    /// `/tool prompt`): no text of its own; the engine works from the channel's history. Its id
+    /// is the interaction's, so replies to it fall back to plain sends.
+    pub(crate) fn as_request(&self) -> Inbound {
+        Inbound {
+            guild: self.guild,
+            guild_name: None,
+            channel: self.channel,
+            parent_channel: self.parent_channel,
+            message: self.interaction,
+            author: tomori_chat::surface::InboundAuthor {
+                id: self.user,
+                name: self.name.clone(),
+                is_bot: false,
+                webhook: None,
+            },
+            content: String::new(),
+            mentions_bot: true,
+            mentions: Vec::new(),
+            reply_to: None,
+            author_roles: self.roles.clone(),
+            author_is_admin: is_manager(self.permissions),
+            attachments: Vec::new(),
+        }
+    }
+}
+
 /// What a command runs with.
 pub(crate) struct Ctx<'a> {
     pub(crate) store: &'a Store,
@@ -451,6 +496,8 @@ pub(crate) enum Need {
     Moderator,
     /// Manage Server or Administrator, or any member when the server lets members teach.
     Teacher,
+    /// Manage Server or Administrator, or any member while the server has this feature on.
+    ManagerOrFeature(Feature),
 }
 
 /// The permission a refusal names.
@@ -478,6 +525,10 @@ async fn authorize(ctx: &Ctx<'_>, need: Need) -> Result<(), Failure> {
             is_manager(permissions)
                 || settings::get(ctx.store, ctx.server().await?).await?.member_teaching
         }
+        Need::ManagerOrFeature(feature) => {
+            is_manager(permissions)
+                || settings::get(ctx.store, ctx.server().await?).await?.feature(feature)
+        }
     };
     if allowed {
         Ok(())
@@ -501,6 +552,7 @@ pub(crate) enum Invocation {
     Config(config::Action),
     Provider(provider::Action),
     Model(model::Action),
+    Tool(tool::Action),
 }
 
 impl Invocation {
@@ -514,12 +566,13 @@ impl Invocation {
             Self::Config(action) => config::need(action),
             Self::Provider(action) => provider::need(action),
             Self::Model(action) => model::need(action),
+            Self::Tool(action) => tool::need(action),
         }
     }
 
     /// Known to take longer than Discord's window: defer at once.
     fn slow(&self) -> bool {
-        matches!(self, Self::Bot(bot::Action::Respond { .. }))
+        matches!(self, Self::Bot(bot::Action::Respond { .. }) | Self::Tool(tool::Action::Prompt))
     }
 
     /// The command's name, for logs.
@@ -533,6 +586,7 @@ impl Invocation {
             Self::Config(_) => "config",
             Self::Provider(_) => "provider",
             Self::Model(_) => "model",
+            Self::Tool(_) => "tool",
         }
     }
 }
@@ -550,6 +604,7 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
             Invocation::Config(action) => config::run(ctx, action).await,
             Invocation::Provider(action) => provider::run(ctx, action).await,
             Invocation::Model(action) => model::run(ctx, action).await,
+            Invocation::Tool(action) => tool::run(ctx, action).await,
         }
     }
     .await;
@@ -572,6 +627,7 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
         "config" => config::parse(args).map(Invocation::Config),
         "provider" => provider::parse(args).map(Invocation::Provider),
         "model" => model::parse(args).map(Invocation::Model),
+        "tool" => tool::parse(args).map(Invocation::Tool),
         _ => Err(BadInput::unknown()),
     }
 }

@@ -32,9 +32,10 @@ const ADMINISTRATOR: u64 = 0x8;
 
 /// The engine as the commands see it: records what it was asked.
 #[derive(Default)]
-struct Control {
+pub(crate) struct Control {
     kills: Mutex<Vec<Snowflake>>,
     responds: Mutex<Vec<(Inbound, Option<String>)>>,
+    pub(crate) refreshed: Mutex<Vec<Snowflake>>,
 }
 
 impl BotControl for Control {
@@ -50,6 +51,19 @@ impl BotControl for Control {
             self.responds.lock().unwrap_or_else(PoisonError::into_inner).push((message, persona));
         })
     }
+
+    fn refresh(&self, channel: Snowflake) {
+        self.refreshed.lock().unwrap_or_else(PoisonError::into_inner).push(channel);
+    }
+
+    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            Some(format!(
+                "## System\nYou are Tomori.\n\n## User\n[ref_1] {}: my key is sk-live-0123456789abcdefXYZ",
+                message.author.name
+            ))
+        })
+    }
 }
 
 pub(crate) struct World {
@@ -57,7 +71,7 @@ pub(crate) struct World {
     pub(crate) db: TestDb,
     pub(crate) store: Store,
     pub(crate) server: Scope,
-    control: Arc<Control>,
+    pub(crate) control: Arc<Control>,
     bot: Option<Bot>,
 }
 
@@ -164,7 +178,10 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     let commands = discord.commands(w.store.clone(), control);
 
     let names = commands.register(None).await.unwrap();
-    assert_eq!(names, ["persona", "memory", "server", "personal", "bot", "config"]);
+    assert_eq!(
+        names,
+        ["persona", "memory", "server", "personal", "bot", "config", "provider", "model", "tool"]
+    );
     let sent = w.fake.registered_commands(None);
     let field = |name: &str, key: &str| {
         sent.iter().find(|c| c["name"] == name).map(|c| c[key].clone()).unwrap()
@@ -176,7 +193,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     assert_eq!(options(field("memory", "options")), ["server", "personal"]);
     assert_eq!(
         options(field("memory", "options")[0]["options"].clone()),
-        ["add", "list", "remove"]
+        ["add", "edit", "list", "remove"]
     );
     assert_eq!(
         options(field("server", "options")),
@@ -207,17 +224,20 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     );
     assert_eq!(options(field("bot", "options")), ["kill", "respond"]);
     // The hint hides admin commands from members by default; the check in code is what counts.
-    for (name, hint) in [("persona", "32"), ("server", "32"), ("config", "32")] {
+    for (name, hint) in
+        [("persona", "32"), ("server", "32"), ("config", "32"), ("provider", "32"), ("model", "32")]
+    {
         assert_eq!(field(name, "default_member_permissions"), hint, "{name}");
     }
-    for name in ["memory", "personal", "bot"] {
+    for name in ["memory", "personal", "bot", "tool"] {
         assert_eq!(field(name, "default_member_permissions"), Value::Null, "{name}");
     }
     let flags = field("server", "options")[0]["options"][0]["choices"].clone();
     assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len());
 
     commands.register(Some(snowflake(GUILD))).await.unwrap();
-    assert_eq!(w.fake.registered_commands(Some(GUILD)).len(), 6);
+    let every = tomori_discord::commands::definitions().len();
+    assert_eq!(w.fake.registered_commands(Some(GUILD)).len(), every);
     let put =
         w.fake.wait_for_request(|r| r.is("PUT", "applications/*/guilds/*/commands"), WAIT).await;
     assert_eq!(put.path, format!("applications/{}/guilds/{GUILD}/commands", w.fake.bot_user_id()));
@@ -614,7 +634,9 @@ async fn config_sets_each_setting_with_an_audit_row() {
     let audited = audit_actions(&w.db).await.len();
     for (command, expected) in cases {
         let what = command.path.join(" ");
-        assert_eq!(w.answer(command).await, *expected, "/{what}");
+        // The timezone answer goes on with the local time; the rest is exact.
+        let answer = w.answer(command).await;
+        assert!(answer.starts_with(expected.trim_end_matches('.')), "/{what}: {answer}");
     }
     let now = settings::get(&w.store, w.server).await.unwrap();
     assert_eq!(now.system_prompt.as_deref(), Some("Speak softly."));

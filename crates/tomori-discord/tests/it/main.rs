@@ -7,6 +7,7 @@ mod gateway;
 mod personal;
 mod providers;
 mod surface;
+mod tool;
 
 use std::sync::Arc;
 use std::time::Duration;
