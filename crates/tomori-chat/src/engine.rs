@@ -28,6 +28,7 @@ use tomori_core::trigger::{
     self, Author, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation, TriggerSettings,
 };
 use tomori_llm::{ChatRequest, Completion, Llm, Message, Part, Role, StreamEvent, Target};
+use tomori_store::access::{self, AccessList};
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::settings::ServerSettings;
@@ -349,7 +350,17 @@ impl<S: ChatSurface> Inner<S> {
             (Vec::new(), Vec::new())
         };
         let in_whitelist = in_channel_set(&whitelist, &message);
-        let outside_whitelist = !whitelist.is_empty() && !in_whitelist;
+        // The role whitelist (when it has roles) and the user blacklist keep people out the same
+        // way a channel outside the whitelist does.
+        let person_allowed = if message.guild.is_some() && matches!(author, Author::Human { .. }) {
+            let roles = access::list(store, scope, AccessList::RoleWhitelist).await?;
+            let blacklist = access::list(store, scope, AccessList::UserBlacklist).await?;
+            (roles.is_empty() || message.author_roles.iter().any(|r| roles.contains(r)))
+                && !blacklist.contains(&message.author.id)
+        } else {
+            true
+        };
+        let outside_whitelist = (!whitelist.is_empty() && !in_whitelist) || !person_allowed;
         let auto_trigger =
             self.auto_trigger(&settings, in_channel_set(&auto, &message), &message, &author);
         let triggers: Vec<PersonaTrigger> = personas

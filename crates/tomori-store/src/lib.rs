@@ -11,6 +11,7 @@
 //! maintenance commands (`keys rotate`, `audit verify`), which by nature span every tenant. The
 //! *application* pool ([`db::connect_app`]) is the one the bot uses for everything else.
 
+pub mod access;
 pub mod audit;
 pub mod credentials;
 pub mod db;
