@@ -13,6 +13,8 @@ use tomori_core::id::Snowflake;
 pub struct Inbound {
     /// The guild, or `None` in a direct message.
     pub guild: Option<Snowflake>,
+    /// The guild's name, when the platform has told it (shown to the model).
+    pub guild_name: Option<String>,
     /// The channel (or thread).
     pub channel: Snowflake,
     /// The parent channel when `channel` is a thread (whitelists and sets apply through it).

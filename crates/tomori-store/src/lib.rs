@@ -11,14 +11,17 @@
 //! maintenance commands (`keys rotate`, `audit verify`), which by nature span every tenant. The
 //! *application* pool ([`db::connect_app`]) is the one the bot uses for everything else.
 
+pub mod access;
 pub mod audit;
 pub mod credentials;
 pub mod db;
 pub mod embedded;
+pub mod endpoints;
 mod error;
 pub mod keys;
 pub mod memories;
 pub mod memory_edits;
+pub mod models;
 pub mod personas;
 pub mod quotas;
 mod scope;

@@ -430,6 +430,7 @@ impl FakeDiscord {
                 allowed_mentions: None,
                 edits: 0,
                 files: Vec::new(),
+                modal: None,
             },
         );
         let data = command.payload(

@@ -246,12 +246,16 @@ async fn run_discord(
         EngineOptions::default(),
     );
     engine.set_tools(Arc::new(providers::tool_gate(config, &store)?));
+    engine.set_media(providers::media(config)?);
+    engine.set_server_providers(providers::server_providers(config)?);
     if let Some(bot) =
         discord.bot_user().and_then(|id| tomori_core::id::Snowflake::new(id.get()).ok())
     {
         engine.set_bot_user(bot);
     }
-    let commands = discord.commands(store, Arc::new(engine.clone()));
+    let commands = discord
+        .commands(store, Arc::new(engine.clone()))
+        .with_server_policy(providers::server_policy(config));
     // A failed registration leaves Discord with the commands it had; the bot still answers them.
     match commands.register(None).await {
         Ok(names) => tracing::info!(commands = ?names, "slash commands registered"),

@@ -57,6 +57,37 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
     Ok(chain)
 }
 
+/// Servers' own models, keys and custom endpoints: reached through a client whose server-scope
+/// policy follows the operator's `[net]` settings.
+///
+/// # Errors
+/// The client cannot be built.
+pub(crate) fn server_providers(
+    config: &Config,
+) -> anyhow::Result<tomori_chat::providers::ServerProviders> {
+    let policy = server_policy(config);
+    let client =
+        client_for(policy, &Timeouts::default()).context("building the server provider client")?;
+    Ok(tomori_chat::providers::ServerProviders::new(client))
+}
+
+/// The policy that judges endpoints server admins register.
+pub(crate) fn server_policy(config: &Config) -> Policy {
+    Policy::from_config(tomori_net::Scope::Server, &config.net.to_net())
+}
+
+/// Image fetching for vision models: attachment URLs go through tomori-net's media scope
+/// (https to public hosts only, whatever the `[net]` settings say).
+///
+/// # Errors
+/// The client cannot be built.
+pub(crate) fn media(config: &Config) -> anyhow::Result<tomori_chat::media::Media> {
+    let net = config.net.to_net();
+    let client = tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Media, &net))
+        .context("building the media client")?;
+    Ok(tomori_chat::media::Media::new(client, tomori_chat::media::MediaOptions::default()))
+}
+
 /// The tool gate with the built-in tools. Model-supplied URLs go through tomori-net's tool scope
 /// under the operator's `[net]` settings; the operator's own SearXNG URL through the operator scope.
 ///

@@ -238,14 +238,16 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             (number.setting(n), format!("The {label} is now {n}."))
         }
         Action::Timezone(name) => {
-            if !settings::valid_timezone(name) {
+            let Ok(zone) = tomori_core::time::zone(name) else {
                 return Err(Failure::BadInput(
                     "Use UTC, an offset such as UTC+9 or UTC-3:30, or a name such as Asia/Tokyo; \
                      nothing was changed."
                         .to_owned(),
                 ));
-            }
-            (Setting::Timezone(name.clone()), format!("The timezone is now `{name}`."))
+            };
+            let name = zone.name();
+            let now = tomori_core::time::local_now(&name, chrono::Utc::now());
+            (Setting::Timezone(name.clone()), format!("The timezone is now `{name}`: it is {now}."))
         }
         Action::ThoughtLog { on: true, channel } => {
             let channel = channel.unwrap_or(ctx.caller.channel);

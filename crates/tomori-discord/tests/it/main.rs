@@ -5,7 +5,10 @@
 mod cards;
 mod commands;
 mod gateway;
+mod personal;
+mod providers;
 mod surface;
+mod tool;
 
 use std::sync::Arc;
 use std::time::Duration;

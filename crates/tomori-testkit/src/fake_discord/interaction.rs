@@ -35,6 +35,8 @@ pub struct SlashCommand {
     pub options: Vec<Value>,
     /// Attachments the options name, sent in `data.resolved.attachments`.
     pub attachments: Vec<AttachmentSpec>,
+    /// Set for a modal submission: the modal's custom id and its text inputs' ids and values.
+    pub modal: Option<(String, Vec<(String, String)>)>,
 }
 
 impl SlashCommand {
@@ -51,7 +53,17 @@ impl SlashCommand {
             path: path.split_whitespace().map(str::to_owned).collect(),
             options: Vec::new(),
             attachments: Vec::new(),
+            modal: None,
         }
+    }
+
+    /// Makes this the submission of a modal (interaction type 5) with `custom_id` and these
+    /// text inputs, each wrapped in a label component as current clients send them. The path
+    /// is ignored.
+    pub fn submit_modal(mut self, custom_id: &str, inputs: &[(&str, &str)]) -> Self {
+        let inputs = inputs.iter().map(|(id, value)| ((*id).to_owned(), (*value).to_owned()));
+        self.modal = Some((custom_id.to_owned(), inputs.collect()));
+        self
     }
 
     /// Uses it in a guild, by a member with these computed permissions (a bit set, e.g. `0x20`
@@ -113,10 +125,32 @@ impl SlashCommand {
             let kind = if level + 1 == depth { 1 } else { 2 };
             options = json!([{ "name": name, "type": kind, "options": options }]);
         }
+        let (kind, data) = match &self.modal {
+            Some((custom_id, inputs)) => {
+                let components: Vec<Value> = inputs
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (input, value))| {
+                        json!({ "type": 18, "id": 2 * n + 1, "component":
+                            { "type": 4, "id": 2 * n + 2, "custom_id": input, "value": value } })
+                    })
+                    .collect();
+                (5, json!({ "custom_id": custom_id, "components": components }))
+            }
+            None => (
+                2,
+                json!({
+                    "id": (id ^ 0x5a5a).to_string(),
+                    "name": self.path.first().cloned().unwrap_or_default(),
+                    "type": 1,
+                    "options": options,
+                }),
+            ),
+        };
         let mut object = json!({
             "id": id.to_string(),
             "application_id": application.to_string(),
-            "type": 2,
+            "type": kind,
             "token": token,
             "version": 1,
             "channel_id": self.channel.to_string(),
@@ -125,14 +159,9 @@ impl SlashCommand {
             "authorizing_integration_owners": {},
             "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
             "context": if self.guild.is_some() { 0 } else { 1 },
-            "data": {
-                "id": (id ^ 0x5a5a).to_string(),
-                "name": self.path.first().cloned().unwrap_or_default(),
-                "type": 1,
-                "options": options,
-            },
+            "data": data,
         });
-        if !self.attachments.is_empty() {
+        if self.modal.is_none() && !self.attachments.is_empty() {
             let resolved: serde_json::Map<String, Value> = self
                 .attachments
                 .iter()
@@ -193,7 +222,8 @@ pub struct FakeInteraction {
     pub channel: u64,
     /// Its token.
     pub token: String,
-    /// The callback types the bot sent, in order (4 = message, 5 = deferred message); Discord
+    /// The callback types the bot sent, in order (4 = message, 5 = deferred message, 9 = modal);
+    /// Discord
     /// accepts only the first.
     pub callbacks: Vec<u64>,
     /// The original response's text: the callback's content, then each edit's.
@@ -206,6 +236,8 @@ pub struct FakeInteraction {
     pub edits: usize,
     /// Files attached to the original response, by the callback or an edit.
     pub files: Vec<FakeFile>,
+    /// The modal the bot answered with (callback type 9): its `data` object.
+    pub modal: Option<Value>,
 }
 
 impl FakeInteraction {
@@ -248,6 +280,18 @@ pub(super) fn callback(
             Ok(())
         }
         5 => Ok(()),
+        9 => {
+            let valid = data.is_some_and(|d| {
+                d.get("custom_id").and_then(Value::as_str).is_some_and(|id| id.len() <= 100)
+                    && d.get("title").and_then(Value::as_str).is_some_and(|t| t.len() <= 45)
+                    && d.get("components").and_then(Value::as_array).is_some_and(|c| !c.is_empty())
+            });
+            if !valid {
+                return Err((400, 50035, "Invalid Form Body (modal)"));
+            }
+            interaction.modal = data.cloned();
+            Ok(())
+        }
         _ => Err((400, 50035, "Invalid Form Body (type)")),
     }
 }
