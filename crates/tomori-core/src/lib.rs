@@ -14,4 +14,5 @@ pub mod privacy;
 pub mod prompt;
 pub mod quota;
 pub mod settings;
+pub mod timezone;
 pub mod trigger;
