@@ -658,6 +658,7 @@ impl<S: ChatSurface> Inner<S> {
         Ok(TurnContext {
             server: plan.server,
             place,
+            channel: plan.message.channel,
             invoker: plan.message.author.id,
             invoker_user: user,
             persona: persona.id,
@@ -785,8 +786,7 @@ impl<S: ChatSurface> Inner<S> {
             .filter(|p| p.id != persona.id)
             .map(|p| p.nickname.as_str())
             .collect();
-        let now =
-            format!("{} ({})", Utc::now().format("%Y-%m-%d %H:%M UTC"), plan.settings.timezone);
+        let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings.timezone);
         let input = PromptInput {
             persona: PersonaView {
                 name: &persona.nickname,
