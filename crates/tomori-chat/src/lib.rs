@@ -11,4 +11,5 @@ pub mod engine;
 pub mod gate;
 pub mod history;
 mod live;
+pub mod reminders;
 pub mod surface;

@@ -3,6 +3,7 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
+mod reminders;
 mod turns;
 
 use std::sync::{Arc, Mutex};
