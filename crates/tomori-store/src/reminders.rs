@@ -178,7 +178,7 @@ pub async fn create(
     .fetch_one(tx.conn())
     .await
     .about("reminder")?;
-    // Security: resource exhaustion. A member (or a model talked into it) cannot fill the
+    // Security: denial of service (cost exhaustion). A member (or a model talked into it) cannot fill the
     // scheduler: pending reminders are capped per member and per server.
     let limits = store.limits();
     if counts.member >= i64::from(limits.reminders_per_member) {
