@@ -238,7 +238,8 @@ impl<S: ChatSurface> Scheduler<S> {
                 }
             };
             // At least a little: a reminder due but not claimable must not spin the loop.
-            let wait = wait.clamp(Duration::from_millis(200), self.options.poll);
+            let floor = Duration::from_millis(200).min(self.options.poll);
+            let wait = wait.clamp(floor, self.options.poll);
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = tokio::time::sleep(wait) => {}
