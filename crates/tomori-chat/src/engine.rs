@@ -733,6 +733,7 @@ impl<S: ChatSurface> Inner<S> {
         Ok(TurnContext {
             server: plan.server,
             place,
+            channel: plan.message.channel,
             invoker: plan.message.author.id,
             invoker_user: user,
             persona: persona.id,
@@ -869,7 +870,7 @@ impl<S: ChatSurface> Inner<S> {
             .filter(|p| p.id != persona.id)
             .map(|p| p.nickname.as_str())
             .collect();
-        let now = tomori_core::time::local_now(&plan.settings.timezone, Utc::now());
+        let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings.timezone);
         let input = PromptInput {
             persona: PersonaView {
                 name: &persona.nickname,

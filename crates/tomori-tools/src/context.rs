@@ -143,6 +143,8 @@ pub struct TurnContext {
     pub server: ServerId,
     /// Where the turn happens.
     pub place: Place,
+    /// The channel (or thread) the turn happens in.
+    pub channel: Snowflake,
     /// The member who triggered the turn.
     pub invoker: Snowflake,
     /// The invoker's internal id (personal data).
@@ -166,6 +168,7 @@ impl std::fmt::Debug for TurnContext {
         f.debug_struct("TurnContext")
             .field("server", &self.server)
             .field("place", &self.place)
+            .field("channel", &self.channel)
             .field("invoker", &self.invoker)
             .field("persona", &self.persona)
             .finish_non_exhaustive()

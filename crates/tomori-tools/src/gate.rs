@@ -217,6 +217,9 @@ pub enum Target {
         /// Its id.
         id: i64,
     },
+    /// A record whose ownership the tool's store call checks (see
+    /// [`TargetRule::OwnedByInvoker`]).
+    Record(i64),
 }
 
 /// A call the gate authorised, with what it found. Only this module can make one.
@@ -476,6 +479,18 @@ async fn resolve_target(
             } else {
                 Err(unknown(&format!("memory {id}")))
             }
+        }
+        TargetRule::OwnedByInvoker { id_arg } => {
+            let id =
+                args.get(id_arg).and_then(Value::as_i64).filter(|id| *id > 0).ok_or_else(|| {
+                    refuse(
+                        RefusalReason::MalformedArguments,
+                        format!("argument {id_arg:?} must be a positive integer id"),
+                    )
+                })?;
+            // Security: tampering with other members' data. Ownership is checked by the store in
+            // the transaction that makes the change (the invoker's own, or Manage Server).
+            Ok(Some(Target::Record(id)))
         }
     }
 }

@@ -11,7 +11,8 @@
 //!   [`Perms`].
 //! - [`Registry`] and [`Gate`]: registration, the per-turn advertised list, authorisation.
 //! - [`run_tool_calls`], [`fence`], [`LoopState`]: what the engine's tool loop calls.
-//! - Built-in tools: [`CreateMemory`], [`UpdateMemory`], [`FetchUrl`], [`WebSearch`].
+//! - Built-in tools: [`CreateMemory`], [`UpdateMemory`], [`FetchUrl`], [`WebSearch`],
+//!   [`CreateTask`], [`UpdateTask`], [`ListTasks`].
 
 mod args;
 mod context;
@@ -20,6 +21,8 @@ mod gate;
 mod memory;
 mod perm;
 mod policy;
+mod reminder;
+mod reminder_time;
 mod run;
 mod search;
 
@@ -34,6 +37,8 @@ pub use gate::{
 pub use memory::{CreateMemory, UpdateMemory};
 pub use perm::{Perm, Perms};
 pub use policy::{Contexts, Effect, PolicyError, QuotaKind, TargetRule, ToolPolicy};
+pub use reminder::{Clock, CreateTask, ListTasks, UpdateTask};
+pub use reminder_time::MAX_AHEAD_DAYS;
 pub use run::{
     LoopAbort, LoopLimits, LoopState, LoopStep, failure_json, fence, results_message,
     run_tool_calls,
@@ -45,8 +50,9 @@ pub use search::{
 use tomori_net::Client;
 use tomori_store::Store;
 
-/// The built-in tools, registered: memories over `store`, `fetch_url` over `tool_client` (a
-/// tool-scope client), `web_search` over `operator_client` with the operator's `search` config.
+/// The built-in tools, registered: memories and reminders over `store`, `fetch_url` over
+/// `tool_client` (a tool-scope client), `web_search` over `operator_client` with the operator's
+/// `search` config.
 ///
 /// # Errors
 /// A built-in breaks a registration rule (a bug, caught by the tests).
@@ -61,5 +67,8 @@ pub fn builtins(
     registry.register(UpdateMemory::new(store.clone()))?;
     registry.register(FetchUrl::new(tool_client))?;
     registry.register(WebSearch::new(operator_client, search))?;
+    registry.register(CreateTask::new(store.clone()))?;
+    registry.register(UpdateTask::new(store.clone()))?;
+    registry.register(ListTasks::new(store.clone()))?;
     Ok(registry)
 }

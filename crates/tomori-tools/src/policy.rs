@@ -70,6 +70,14 @@ pub enum TargetRule {
         /// The argument holding `server` or `personal`.
         scope_arg: &'static str,
     },
+    /// Argument `id_arg` is the id of a record of this server (a reminder) that the invoker owns,
+    /// or any record of it when the invoker has Manage Server. The gate checks the id's shape;
+    /// the tool's store call checks ownership in the same transaction as the change, so nothing
+    /// can change hands between the check and the write.
+    OwnedByInvoker {
+        /// The argument holding the record id.
+        id_arg: &'static str,
+    },
 }
 
 impl TargetRule {
@@ -77,6 +85,7 @@ impl TargetRule {
         match self {
             Self::None => Vec::new(),
             Self::OwnMessage { arg } | Self::VisibleToInvokerAndBot { arg } => vec![arg],
+            Self::OwnedByInvoker { id_arg } => vec![id_arg],
             Self::ShownMemory { id_arg, scope_arg } => vec![id_arg, scope_arg],
         }
     }

@@ -248,6 +248,14 @@ async fn run_discord(
     {
         engine.set_bot_user(bot);
     }
+    // Reminders go out through a surface of their own on the same REST client.
+    let reminders = tomori_chat::reminders::Scheduler::new(
+        store.clone(),
+        discord.surface(store.clone()),
+        tomori_tools::Clock::system(),
+        tomori_chat::reminders::SchedulerOptions::default(),
+    )
+    .spawn();
     let commands = discord
         .commands(store, Arc::new(engine.clone()))
         .with_server_policy(providers::server_policy(config));
@@ -260,10 +268,9 @@ async fn run_discord(
     }
     let discord = discord.with_commands(commands);
     tracing::info!(shards = ?discord.shards(), providers = config.providers.len(), "tomori is ready");
-    discord
-        .run(Arc::new(EngineHandler(engine)), shutdown_signal())
-        .await
-        .context("running the gateway")?;
+    let ran = discord.run(Arc::new(EngineHandler(engine)), shutdown_signal()).await;
+    reminders.stop().await;
+    ran.context("running the gateway")?;
     Ok(())
 }
 

@@ -34,13 +34,18 @@ enum Withheld {
     InvisibleToBot,
     UnshownMemory,
     MemoryInOtherScope,
+    RecordIdNotPositive,
+    OtherMembersRecord,
 }
 
 impl Withheld {
     /// The refusal code expected, and whether the tool must also be missing from the list
-    /// offered to the model (target checks happen only at call time).
+    /// offered to the model (target checks happen only at call time). Ownership of a record is
+    /// the store's check, so its failure is the tool's own, not a gate refusal.
     fn expected(self) -> (&'static str, bool) {
         match self {
+            Self::RecordIdNotPositive => ("malformed_arguments", false),
+            Self::OtherMembersRecord => ("task_not_found", false),
             Self::ToolUse => ("tool_use_off", true),
             Self::Feature(_) => ("feature_off", true),
             Self::BotPermission(_) => ("bot_permission", true),
@@ -57,7 +62,7 @@ impl Withheld {
         }
     }
 
-    fn apply(self, facts: &mut Facts, ctx: &mut TurnContext, args: &mut Value) {
+    fn apply(self, world: &World, facts: &mut Facts, ctx: &mut TurnContext, args: &mut Value) {
         let unreadable = || LiveError("database unavailable".into());
         match self {
             Self::ToolUse => {
@@ -98,6 +103,12 @@ impl Withheld {
             }
             Self::UnshownMemory => ctx.shown_memories.clear(),
             Self::MemoryInOtherScope => args["memory_scope"] = json!("personal"),
+            Self::RecordIdNotPositive => args["task_id"] = json!(0),
+            Self::OtherMembersRecord => {
+                args["task_id"] = json!(world.others_reminder);
+                let s = facts.snapshot_mut();
+                s.invoker = s.invoker.without(Perm::ManageGuild);
+            }
         }
     }
 }
@@ -132,6 +143,9 @@ fn requirements(policy: &ToolPolicy) -> Vec<Withheld> {
         TargetRule::ShownMemory { .. } => {
             out.extend([Withheld::UnshownMemory, Withheld::MemoryInOtherScope]);
         }
+        TargetRule::OwnedByInvoker { .. } => {
+            out.extend([Withheld::RecordIdNotPositive, Withheld::OtherMembersRecord]);
+        }
     }
     out
 }
@@ -158,6 +172,9 @@ fn valid_arguments(tool: &str, world: &World, web: &WebServer) -> Value {
         "fetch_url" => json!({"url": web.url("/page")}),
         "web_search" => json!({"query": "tomori"}),
         "probe_own_message" | "probe_visible_message" => json!({"message": "ref_1"}),
+        "create_task" => json!({"purpose": "stretch", "time": "in 10 minutes"}),
+        "update_task" => json!({"task_id": world.reminder, "purpose": "stretch twice"}),
+        "list_tasks" => json!({}),
         other => panic!("add valid arguments for the new tool {other} to this table"),
     }
 }
@@ -189,7 +206,7 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
             ctx.place = base_place;
             let mut args = valid_arguments(name, &world, &web);
             let mut facts = live.facts.lock().expect("facts").clone();
-            withheld.apply(&mut facts, &mut ctx, &mut args);
+            withheld.apply(&world, &mut facts, &mut ctx, &mut args);
             live.set(|f| *f = facts);
             let (code, hidden) = withheld.expected();
 
@@ -206,10 +223,11 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
             let reason: Value = serde_json::from_str(&result.content).expect("failure JSON");
             assert_eq!(reason["status"], "tool_execution_failed");
             let reason = reason["reason"].as_str().expect("a reason");
-            assert!(
-                reason.starts_with(&format!("refused ({code})")),
-                "{name} with {withheld:?} withheld: {reason}"
-            );
+            let prefix = match withheld {
+                Withheld::OtherMembersRecord => code.to_owned(),
+                _ => format!("refused ({code})"),
+            };
+            assert!(reason.starts_with(&prefix), "{name} with {withheld:?} withheld: {reason}");
 
             assert_eq!(
                 (world.written().await, web.requests()),

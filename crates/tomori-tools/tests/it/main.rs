@@ -3,6 +3,7 @@
 
 mod gate;
 mod memory;
+mod reminder;
 mod run;
 mod support;
 mod web;

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::DateTime;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
@@ -21,6 +22,8 @@ use tomori_core::quota::QuotaVerdict;
 use tomori_core::settings::Feature;
 use tomori_net::{Client, Policy, Scope as NetScope};
 use tomori_store::audit::Actor;
+use tomori_store::personas::{self, NewPersona};
+use tomori_store::reminders::{self, NewReminder};
 use tomori_store::{Scope, Store, memories};
 use tomori_testkit::TestDb;
 use tomori_tools::{
@@ -305,6 +308,10 @@ pub(crate) fn operator_client() -> Client {
 
 pub(crate) const GUILD: u64 = 400_000_000_000_000_001;
 pub(crate) const INVOKER: u64 = 500_000_000_000_000_001;
+pub(crate) const CHANNEL: u64 = 450_000_000_000_000_001;
+pub(crate) const OTHER_MEMBER: u64 = 500_000_000_000_000_002;
+/// When the fixture's reminders are due: 2026-11-24 09:00 UTC.
+pub(crate) const FIXTURE_REMINDER_DUE: i64 = 1_795_510_800;
 pub(crate) const OWN_MESSAGE: u64 = 600_000_000_000_000_001;
 pub(crate) const OTHER_MESSAGE: u64 = 600_000_000_000_000_002;
 pub(crate) const LINEAGE: LineageId = LineageId::from_db(7);
@@ -317,6 +324,12 @@ pub(crate) struct World {
     pub(crate) user: UserId,
     pub(crate) server_memory: i64,
     pub(crate) personal_memory: i64,
+    /// The persona answering (the main persona).
+    pub(crate) persona: PersonaId,
+    /// A pending reminder of the invoker's.
+    pub(crate) reminder: i64,
+    /// A pending reminder of another member's.
+    pub(crate) others_reminder: i64,
 }
 
 impl World {
@@ -358,7 +371,39 @@ impl World {
         .await
         .expect("personal memory")
         .id;
-        World { db, store, server, user, server_memory, personal_memory }
+        let reminder = |user: u64| {
+            let new = NewReminder {
+                channel: snowflake(CHANNEL),
+                user: snowflake(user),
+                persona: None,
+                purpose: "drink water".to_owned(),
+                due_at: DateTime::from_timestamp(FIXTURE_REMINDER_DUE, 0).expect("a time"),
+                repeat_hours: None,
+            };
+            reminders::create(&store, Scope::server(server), Actor::Discord(snowflake(user)), new)
+        };
+        let persona = personas::create(
+            &store,
+            Scope::server(server),
+            actor,
+            NewPersona { nickname: "Tomori".to_owned(), ..NewPersona::default() },
+        )
+        .await
+        .expect("persona")
+        .id;
+        let reminder_id = reminder(INVOKER).await.expect("reminder").id;
+        let others_reminder = reminder(OTHER_MEMBER).await.expect("reminder").id;
+        World {
+            db,
+            store,
+            server,
+            user,
+            server_memory,
+            personal_memory,
+            persona,
+            reminder: reminder_id,
+            others_reminder,
+        }
     }
 
     /// A guild turn (not rp) whose context showed `ref_1` (the bot's message), `ref_2` (someone
@@ -377,9 +422,10 @@ impl World {
         TurnContext {
             server: self.server,
             place: Place::Guild { rp: false },
+            channel: snowflake(CHANNEL),
             invoker: snowflake(INVOKER),
             invoker_user: self.user,
-            persona: PersonaId::from_db(1),
+            persona: self.persona,
             lineage: LINEAGE,
             handles,
             shown_memories: vec![
