@@ -140,8 +140,9 @@ impl LiveState for EngineLive {
 
     fn guild_channels(&self) -> BoxFuture<'_, Result<Vec<ChannelFacts>, LiveError>> {
         Box::pin(async move {
-            let guild =
-                self.guild.ok_or_else(|| LiveError("a direct message has no channels".to_owned()))?;
+            let guild = self
+                .guild
+                .ok_or_else(|| LiveError("a direct message has no channels".to_owned()))?;
             self.platform()?.guild_channels(guild).await.map_err(unavailable)
         })
     }

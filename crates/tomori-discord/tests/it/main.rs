@@ -4,6 +4,7 @@
 
 mod commands;
 mod gateway;
+mod platform;
 mod surface;
 
 use std::sync::Arc;
