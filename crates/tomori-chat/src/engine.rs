@@ -727,13 +727,17 @@ impl<S: ChatSurface> Inner<S> {
             invoker: plan.message.author.id,
             invoker_is_admin: plan.message.author_is_admin,
             bot_user: self.bot_user.get().copied(),
+            guild: plan.message.guild,
+            channel: plan.message.channel,
+            platform: self.surface.platform(),
             shown,
             today: Utc::now().date_naive(),
         };
         Ok(TurnContext {
             server: plan.server,
-            place,
+            guild: plan.message.guild,
             channel: plan.message.channel,
+            place,
             invoker: plan.message.author.id,
             invoker_user: user,
             persona: persona.id,

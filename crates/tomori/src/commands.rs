@@ -233,6 +233,7 @@ async fn run_discord(
     let discord =
         tomori_discord::Discord::connect(&discord_config).await.context("connecting to Discord")?;
     let surface = discord.surface(store.clone());
+    let platform = tomori_chat::surface::ChatSurface::platform(&surface);
     let engine = Engine::new(
         store.clone(),
         surface,
@@ -240,7 +241,7 @@ async fn run_discord(
         chain,
         EngineOptions::default(),
     );
-    engine.set_tools(Arc::new(providers::tool_gate(config, &store)?));
+    engine.set_tools(Arc::new(providers::tool_gate(config, &store, platform)?));
     engine.set_media(providers::media(config)?);
     engine.set_server_providers(providers::server_providers(config)?);
     if let Some(bot) =
@@ -298,7 +299,7 @@ async fn chat(
             .context("connecting the application pool")?;
         let store = Store::new(pool, Arc::new(ring), config.limits.clone());
         let chain = providers::instance_chain(config)?;
-        let tools = providers::tool_gate(config, &store)?;
+        let tools = providers::tool_gate(config, &store, None)?;
         let outcome = crate::terminal::chat(store.clone(), chain, tools, persona, provider).await;
         store.close().await;
         outcome

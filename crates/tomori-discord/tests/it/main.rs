@@ -5,6 +5,7 @@
 mod commands;
 mod gateway;
 mod personal;
+mod platform;
 mod providers;
 mod surface;
 mod tool;
