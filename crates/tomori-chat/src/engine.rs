@@ -727,11 +727,16 @@ impl<S: ChatSurface> Inner<S> {
             invoker: plan.message.author.id,
             invoker_is_admin: plan.message.author_is_admin,
             bot_user: self.bot_user.get().copied(),
+            guild: plan.message.guild,
+            channel: plan.message.channel,
+            platform: self.surface.platform(),
             shown,
             today: Utc::now().date_naive(),
         };
         Ok(TurnContext {
             server: plan.server,
+            guild: plan.message.guild,
+            channel: plan.message.channel,
             place,
             invoker: plan.message.author.id,
             invoker_user: user,
@@ -869,7 +874,7 @@ impl<S: ChatSurface> Inner<S> {
             .filter(|p| p.id != persona.id)
             .map(|p| p.nickname.as_str())
             .collect();
-        let now = tomori_core::time::local_now(&plan.settings.timezone, Utc::now());
+        let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings.timezone);
         let input = PromptInput {
             persona: PersonaView {
                 name: &persona.nickname,

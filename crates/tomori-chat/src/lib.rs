@@ -13,4 +13,5 @@ pub mod history;
 mod live;
 pub mod media;
 pub mod providers;
+pub mod reminders;
 pub mod surface;

@@ -1,12 +1,15 @@
 //! The boundary between the engine and a chat platform: what comes in ([`Inbound`]) and what the
-//! engine asks the platform to do ([`ChatSurface`]).
+//! engine asks the platform to do ([`ChatSurface`]), including the [`Platform`] through which the
+//! tools read live facts and act.
 //!
 //! Ids are [`Snowflake`]s because Discord is the first platform; another platform maps its ids
 //! onto 64-bit numbers in its adapter.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tomori_core::id::Snowflake;
+use tomori_tools::Platform;
 
 /// A message as the engine sees it, already mapped from the platform's event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,4 +133,11 @@ pub trait ChatSurface: Send + Sync + 'static {
 
     /// Shows the typing indicator (Discord keeps it for about 10 seconds).
     fn typing(&self, channel: Snowflake) -> impl Future<Output = Result<(), SurfaceError>> + Send;
+
+    /// The platform's live facts and actions for tools: permissions, channels, message authors.
+    /// A surface without one (the terminal) answers `None`, and the engine's live state then knows
+    /// only what it can be sure of and refuses the rest.
+    fn platform(&self) -> Option<Arc<dyn Platform>> {
+        None
+    }
 }

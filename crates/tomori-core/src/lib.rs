@@ -15,5 +15,5 @@ pub mod privacy;
 pub mod prompt;
 pub mod quota;
 pub mod settings;
-pub mod time;
+pub mod timezone;
 pub mod trigger;

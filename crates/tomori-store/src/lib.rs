@@ -24,6 +24,7 @@ pub mod memory_edits;
 pub mod models;
 pub mod personas;
 pub mod quotas;
+pub mod reminders;
 mod scope;
 pub mod secrets;
 pub mod servers;
@@ -47,12 +48,20 @@ pub struct Store {
     pool: PgPool,
     keys: Arc<KeyRing>,
     limits: Arc<Limits>,
+    /// Bumped after every committed reminder change, so a scheduler in this process can wake
+    /// early for a reminder due sooner than it planned (see [`reminders::watch`]).
+    reminders_changed: Arc<tokio::sync::watch::Sender<()>>,
 }
 
 impl Store {
     /// Wraps an application pool from [`db::connect_app`].
     pub fn new(pool: PgPool, keys: Arc<KeyRing>, limits: Limits) -> Self {
-        Self { pool, keys, limits: Arc::new(limits) }
+        Self {
+            pool,
+            keys,
+            limits: Arc::new(limits),
+            reminders_changed: Arc::new(tokio::sync::watch::Sender::new(())),
+        }
     }
 
     /// The storage limits in force.

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use tomori_core::id::Snowflake;
 use tomori_core::settings::{ChannelSet, CooldownKind, Feature};
+use tomori_core::timezone::Zone;
 
 use crate::audit::{self, Actor, Change};
 use crate::error::SqlxResultExt;
@@ -293,7 +294,7 @@ pub enum Setting {
     SendLimit(i16),
     /// How much replies are humanised, 0 to 3.
     HumanizerDegree(i16),
-    /// "UTC", a "UTC+H[:MM]" offset, or an IANA zone name such as "Asia/Tokyo".
+    /// "UTC", a "UTC+H[:MM]" offset, or a tz database name such as "Asia/Tokyo".
     Timezone(String),
     /// Note near the end of the context (`None` removes it); at most 2000 characters.
     ContextNote(Option<String>),
@@ -424,10 +425,10 @@ impl Setting {
     }
 }
 
-/// Whether `name` is "UTC", a "UTC+H" / "UTC-H[:MM]" offset (hours 0 to 14), or looks like an
-/// IANA "Area/City" name (ASCII letters, digits, `_`, `-`, `+`, two or three `/`-parts).
+/// Whether `name` is "UTC", a "UTC+H" / "UTC-H[:MM]" offset (hours 0 to 14), or a zone of the
+/// tz database such as "Asia/Tokyo" ([`Zone::parse`]).
 pub fn valid_timezone(name: &str) -> bool {
-    tomori_core::time::zone(name).is_ok()
+    Zone::parse(name).is_ok()
 }
 
 /// Changes one setting, with an audit row of its state before and after in the same
@@ -446,7 +447,7 @@ pub async fn set(
     // Zones are stored as spelled canonically ("asia/tokyo" becomes "Asia/Tokyo").
     let setting = match setting {
         Setting::Timezone(name) => {
-            Setting::Timezone(tomori_core::time::zone(&name).map_or(name, |zone| zone.name()))
+            Setting::Timezone(Zone::parse(&name).map_or(name, |zone| zone.to_string()))
         }
         other => other,
     };
@@ -702,6 +703,7 @@ mod tests {
             "UTC+",
             "UTC+1:5",
             "Tokyo",
+            "Mars/Olympus_Mons",
             "Asia/",
             "/Tokyo",
             "Asia/Tokyo Bay",

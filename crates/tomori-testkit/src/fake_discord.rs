@@ -10,10 +10,16 @@
 //! ([`FakeDiscord::wait_for_request`] and friends) let tests wait for what they expect instead of
 //! sleeping. Everything stops when the value is dropped.
 //!
-//! What it deliberately is not: a model of Discord's permissions, caches or rate-limit buckets.
-//! Routes it does not know answer 404, and the request is still recorded.
+//! It also holds a guild model as data (channel names and categories, roles, members, permission
+//! overwrites, stickers) and serves it, and records what was done to messages (edits, deletions,
+//! pins, reactions: [`FakeDiscord::message_state`]).
+//!
+//! What it deliberately is not: a judge of Discord's permissions (it serves roles and overwrites
+//! and lets the client compute), a cache, or a model of rate-limit buckets. Routes it does not
+//! know answer 404, and the request is still recorded.
 
 mod gateway;
+mod guild;
 mod interaction;
 mod multipart;
 mod payload;
@@ -29,6 +35,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use guild::{DEFAULT_EVERYONE_PERMISSIONS, MessageState, Overwrite};
 pub use interaction::{FakeInteraction, SlashCommand};
 pub use multipart::FakeFile;
 pub use payload::{AttachmentSpec, MemberSpec, MessageCreate, Pings, ReferencedSpec, UserSpec};
@@ -129,6 +136,8 @@ pub struct SentMessage {
     pub allowed_mentions: Option<Value>,
     /// Who Discord would have notified.
     pub pings: Pings,
+    /// Stickers sent with it.
+    pub stickers: Vec<u64>,
 }
 
 /// A webhook the fake holds.
@@ -342,6 +351,82 @@ impl FakeDiscord {
         );
     }
 
+    /// Gives a channel (text, thread or other) a name.
+    pub fn name_channel(&self, channel: u64, name: &str) {
+        self.shared.lock().guild_state.names.insert(channel, name.to_owned());
+    }
+
+    /// Adds a category to a guild.
+    pub fn add_category(&self, guild: u64, category: u64, name: &str) {
+        self.add_other_channel(guild, category, 4, name);
+    }
+
+    /// Adds a channel that is not messaged here (2 voice, 4 category, 5 announcement,
+    /// 15 forum) to a guild's channel list.
+    pub fn add_other_channel(&self, guild: u64, channel: u64, kind: u8, name: &str) {
+        let mut inner = self.shared.lock();
+        inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
+        inner.guild_state.others.insert(channel, guild::OtherChannel { guild, kind });
+        inner.guild_state.names.insert(channel, name.to_owned());
+    }
+
+    /// Puts a channel into a category.
+    pub fn set_category(&self, channel: u64, category: u64) {
+        self.shared.lock().guild_state.categories.insert(channel, category);
+    }
+
+    /// Sets a text channel's permission overwrites.
+    pub fn set_overwrites(&self, channel: u64, overwrites: Vec<Overwrite>) {
+        self.shared.lock().guild_state.overwrites.insert(channel, overwrites);
+    }
+
+    /// Sets the guild's `@everyone` permissions (default [`DEFAULT_EVERYONE_PERMISSIONS`]).
+    pub fn set_everyone_permissions(&self, guild: u64, permissions: u64) {
+        self.shared.lock().guild_state.everyone.insert(guild, permissions);
+    }
+
+    /// Adds a role with these permissions to a guild.
+    pub fn add_role(&self, guild: u64, role: u64, permissions: u64) {
+        self.shared.lock().guild_state.roles.entry(guild).or_default().push((role, permissions));
+    }
+
+    /// Makes a user a member of a guild with these roles (the bot is a member of every guild,
+    /// without roles, unless this says otherwise).
+    pub fn add_member(&self, guild: u64, user: u64, roles: &[u64]) {
+        self.shared.lock().guild_state.members.insert((guild, user), roles.to_vec());
+    }
+
+    /// Sets the guild's owner.
+    pub fn set_owner(&self, guild: u64, user: u64) {
+        self.shared.lock().guild_state.owners.insert(guild, user);
+    }
+
+    /// Adds a sticker to a guild.
+    pub fn add_sticker(&self, guild: u64, sticker: u64, name: &str) {
+        self.shared
+            .lock()
+            .guild_state
+            .stickers
+            .entry(guild)
+            .or_default()
+            .push((sticker, name.to_owned()));
+    }
+
+    /// Makes a message known to the REST routes (as if it had been sent before the bot connected)
+    /// without any gateway event, and returns its id.
+    pub fn add_message(&self, message: MessageCreate) -> u64 {
+        let mut inner = self.shared.lock();
+        let id = message.id.unwrap_or_else(|| inner.next_id());
+        let data = message.payload(id, &now_timestamp());
+        inner.guild_state.stored.insert(id, data);
+        id
+    }
+
+    /// What the REST routes did to a message (pins, edits, deletion, reactions).
+    pub fn message_state(&self, message: u64) -> MessageState {
+        self.shared.lock().guild_state.states.get(&message).cloned().unwrap_or_default()
+    }
+
     /// Sends MESSAGE_CREATE to the shard Discord would route it to and returns the message id.
     /// The channel becomes known to the REST routes if it was not.
     ///
@@ -363,6 +448,7 @@ impl FakeDiscord {
             inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
         }
         let mut data = message.payload(id, &now_timestamp());
+        inner.guild_state.stored.insert(id, data.clone());
         // Discord adds the channel's type to MESSAGE_CREATE (0 text, 1 DM, 11 public thread).
         let channel_type = match inner.channels.get(&message.channel).map(|c| c.kind) {
             Some(ChannelKind::Thread { .. }) => 11,
@@ -735,6 +821,8 @@ struct Inner {
     webhooks: BTreeMap<u64, WebhookInfo>,
     messages: Vec<SentMessage>,
     interactions: BTreeMap<u64, FakeInteraction>,
+    /// Names, categories, roles, members, overwrites, stickers and message history.
+    guild_state: guild::GuildState,
     /// Registered commands per scope (`None` for global).
     commands: BTreeMap<Option<u64>, Vec<Value>>,
     scripted: Vec<rest::Scripted>,

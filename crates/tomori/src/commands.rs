@@ -238,6 +238,7 @@ async fn run_discord(
     let discord =
         tomori_discord::Discord::connect(&discord_config).await.context("connecting to Discord")?;
     let surface = discord.surface(store.clone());
+    let platform = tomori_chat::surface::ChatSurface::platform(&surface);
     let engine = Engine::new(
         store.clone(),
         surface,
@@ -245,7 +246,7 @@ async fn run_discord(
         chain,
         EngineOptions::default(),
     );
-    engine.set_tools(Arc::new(providers::tool_gate(config, &store)?));
+    engine.set_tools(Arc::new(providers::tool_gate(config, &store, platform)?));
     engine.set_media(providers::media(config)?);
     engine.set_server_providers(providers::server_providers(config)?);
     if let Some(bot) =
@@ -253,6 +254,14 @@ async fn run_discord(
     {
         engine.set_bot_user(bot);
     }
+    // Reminders go out through a surface of their own on the same REST client.
+    let reminders = tomori_chat::reminders::Scheduler::new(
+        store.clone(),
+        discord.surface(store.clone()),
+        tomori_tools::Clock::system(),
+        tomori_chat::reminders::SchedulerOptions::default(),
+    )
+    .spawn();
     let commands = discord
         .commands(store, Arc::new(engine.clone()))
         .with_server_policy(providers::server_policy(config));
@@ -265,10 +274,9 @@ async fn run_discord(
     }
     let discord = discord.with_commands(commands);
     tracing::info!(shards = ?discord.shards(), providers = config.providers.len(), "tomori is ready");
-    discord
-        .run(Arc::new(EngineHandler(engine)), shutdown_signal())
-        .await
-        .context("running the gateway")?;
+    let ran = discord.run(Arc::new(EngineHandler(engine)), shutdown_signal()).await;
+    reminders.stop().await;
+    ran.context("running the gateway")?;
     Ok(())
 }
 
@@ -296,7 +304,7 @@ async fn chat(
             .context("connecting the application pool")?;
         let store = Store::new(pool, Arc::new(ring), config.limits.clone());
         let chain = providers::instance_chain(config)?;
-        let tools = providers::tool_gate(config, &store)?;
+        let tools = providers::tool_gate(config, &store, None)?;
         let outcome = crate::terminal::chat(store.clone(), chain, tools, persona, provider).await;
         store.close().await;
         outcome

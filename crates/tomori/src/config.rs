@@ -171,7 +171,8 @@ pub(crate) struct NetConfig {
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct ToolsConfig {
     /// A SearXNG instance for web_search (its base URL). Operator-configured only, never a
-    /// per-server setting; DuckDuckGo's HTML page is the keyless fallback.
+    /// per-server setting. A server with its own Brave Search key (provider `brave`) searches
+    /// Brave first; DuckDuckGo's HTML page is the keyless fallback.
     pub(crate) searxng_url: Option<Url>,
 }
 

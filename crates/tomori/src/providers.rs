@@ -88,14 +88,17 @@ pub(crate) fn media(config: &Config) -> anyhow::Result<tomori_chat::media::Media
     Ok(tomori_chat::media::Media::new(client, tomori_chat::media::MediaOptions::default()))
 }
 
-/// The tool gate with the built-in tools. Model-supplied URLs go through tomori-net's tool scope
-/// under the operator's `[net]` settings; the operator's own SearXNG URL through the operator scope.
+/// The tool gate with the built-in tools, and with `platform` the tools that act through it.
+/// Model-supplied URLs go through tomori-net's tool scope under the operator's `[net]` settings;
+/// attachments through the media scope; the operator's own search endpoints through the operator
+/// scope.
 ///
 /// # Errors
 /// A client that cannot be built, or a built-in tool whose policy the registry refuses (a bug).
 pub(crate) fn tool_gate(
     config: &Config,
     store: &tomori_store::Store,
+    platform: Option<std::sync::Arc<dyn tomori_tools::Platform>>,
 ) -> anyhow::Result<tomori_tools::Gate> {
     let net = config.net.to_net();
     let tool_client = tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Tool, &net))
@@ -106,7 +109,14 @@ pub(crate) fn tool_gate(
         searxng: config.tools.searxng_url.clone(),
         ..Default::default()
     };
-    let registry = tomori_tools::builtins(store, tool_client, operator_client, search)
+    let mut registry = tomori_tools::builtins(store, tool_client, operator_client, search)
         .context("registering tools")?;
+    if let Some(platform) = platform {
+        let media_client =
+            tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Media, &net))
+                .context("building the media client")?;
+        tomori_tools::platform_tools(&mut registry, store, platform, media_client)
+            .context("registering the platform tools")?;
+    }
     Ok(tomori_tools::Gate::new(registry))
 }

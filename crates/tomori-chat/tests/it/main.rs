@@ -5,6 +5,7 @@
 
 mod media;
 mod providers;
+mod reminders;
 mod turns;
 
 use std::sync::{Arc, Mutex};

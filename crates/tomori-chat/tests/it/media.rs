@@ -112,7 +112,7 @@ async fn a_vision_model_sees_recent_images_labelled_and_downscaled() {
     assert_eq!(hits.load(Ordering::SeqCst), 2, "cat.png and broken.png were fetched once each");
     // Server name and local time in the server's zone.
     assert!(body.contains("Cozy Corner"), "{body}");
-    assert!(body.contains("Asia/Tokyo, UTC+9"), "{body}");
+    assert!(body.contains("Asia/Tokyo (UTC+09:00"), "{body}");
 
     // The image is cached: the next turn shows it again without fetching it again.
     h.llm.push_turn(Turn::new().text("Still pink."));

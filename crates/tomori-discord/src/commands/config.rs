@@ -238,15 +238,15 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             (number.setting(n), format!("The {label} is now {n}."))
         }
         Action::Timezone(name) => {
-            let Ok(zone) = tomori_core::time::zone(name) else {
+            let Ok(zone) = tomori_core::timezone::Zone::parse(name.trim()) else {
                 return Err(Failure::BadInput(
                     "Use UTC, an offset such as UTC+9 or UTC-3:30, or a name such as Asia/Tokyo; \
                      nothing was changed."
                         .to_owned(),
                 ));
             };
-            let name = zone.name();
-            let now = tomori_core::time::local_now(&name, chrono::Utc::now());
+            let name = zone.to_string();
+            let now = tomori_core::timezone::describe_now(chrono::Utc::now(), &name);
             (Setting::Timezone(name.clone()), format!("The timezone is now `{name}`: it is {now}."))
         }
         Action::ThoughtLog { on: true, channel } => {

@@ -6,6 +6,7 @@ mod cards;
 mod commands;
 mod gateway;
 mod personal;
+mod platform;
 mod providers;
 mod surface;
 mod tool;

@@ -1,8 +1,8 @@
 //! The fake's REST routes under `/api/v10/`: gateway discovery, the current user, channels,
 //! messages, typing, webhooks (create, list, execute), command registration, the application,
 //! and interaction callbacks and edits of the original response (JSON or multipart with files),
-//! plus scripted 429 answers and the attachments a test hosts (`GET /attachments/ID/NAME`).
-//! Every request is recorded, whatever the answer.
+//! plus scripted 429 answers and the attachments a test hosts (`GET /attachments/ID/NAME`); the
+//! guild model's routes are in [`super::guild`]. Every request is recorded, whatever the answer.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::multipart::{self, FakeFile};
-use super::payload::{ChannelKind, UserSpec, WebhookInfo, channel_json, pings, webhook_json};
+use super::payload::{ChannelKind, UserSpec, WebhookInfo, pings, webhook_json};
 use super::{
-    Inner, RecordedRequest, SentMessage, Shared, gateway, interaction, now_timestamp, route_matches,
+    Inner, RecordedRequest, SentMessage, Shared, gateway, guild, interaction, now_timestamp,
+    route_matches,
 };
 
 /// An answer a test scripted for the next requests on a route.
@@ -199,6 +200,15 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
     if !executes_webhook && request.authorization.as_deref() != Some(expected.as_str()) {
         return error(401, 0, "401: Unauthorized");
     }
+    let call = guild::Call {
+        method: &request.method,
+        segments: &segments,
+        body: request.body.as_ref(),
+        thread_id: request.query_param("thread_id").and_then(|t| t.parse().ok()),
+    };
+    if let Some((status, body)) = guild::route(shared, inner, &call) {
+        return Reply { status, headers: Vec::new(), body };
+    }
     let settings = &shared.settings;
     match (request.method.as_str(), segments.as_slice()) {
         ("GET", ["gateway", "bot"]) => ok(json!({
@@ -223,7 +233,7 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
         }
         ("GET", ["channels", channel]) => {
             match channel.parse().ok().and_then(|c: u64| inner.channels.get(&c)) {
-                Some(channel) => ok(channel_json(channel)),
+                Some(channel) => ok(guild::decorated(inner, channel)),
                 None => error(404, 10003, "Unknown Channel"),
             }
         }
@@ -380,10 +390,18 @@ fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         return error(404, 10003, "Unknown Channel");
     };
     let content = request.body_str("content").unwrap_or_default().to_owned();
-    if let Err(reply) = check_content(&content) {
+    let body = request.body.as_ref();
+    let stickers: Vec<u64> = body
+        .and_then(|b| b.get("sticker_ids"))
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(|id| id.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    // A sticker message may have no text.
+    if !(stickers.len() == 1 && content.is_empty())
+        && let Err(reply) = check_content(&content)
+    {
         return reply;
     }
-    let body = request.body.as_ref();
     let reply_to = body
         .and_then(|b| b.get("message_reference"))
         .and_then(|r| r.get("message_id"))
@@ -402,6 +420,7 @@ fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         avatar_url: None,
         reply_to,
         allowed_mentions,
+        stickers,
     };
     store_and_echo(shared, inner, message, &bot)
 }
@@ -481,6 +500,7 @@ fn execute_webhook(
         avatar_url: request.body_str("avatar_url").map(str::to_owned),
         reply_to: None,
         allowed_mentions,
+        stickers: Vec::new(),
     };
     let author = UserSpec { id: hook.id, username, global_name: None, bot: true };
     let reply = store_and_echo(shared, inner, message, &author);
