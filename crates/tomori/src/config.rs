@@ -164,6 +164,9 @@ pub(crate) struct NetConfig {
     /// Let admin-configured endpoints and model fetches reach private networks (10/8,
     /// 192.168/16, ...). Cloud-metadata addresses stay refused whatever this says.
     pub(crate) allow_private_networks: bool,
+    /// For test rigs only: loopback addresses (such as "127.0.0.5") that the model's web tools
+    /// may fetch from. Empty in production; logged loudly at startup when set.
+    pub(crate) tool_test_loopback: Vec<std::net::IpAddr>,
 }
 
 /// `[tools]`
@@ -415,6 +418,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             }
             (None, _) => {}
         }
+    }
+    if let Some(ip) = config.net.tool_test_loopback.iter().find(|ip| !ip.is_loopback()) {
+        return Err(ConfigError::Refused {
+            key: "net.tool_test_loopback".to_owned(),
+            reason: format!("{ip} is not a loopback address"),
+        });
     }
     if let Some(shards) = config.discord.shards {
         tomori_discord::ShardRange::new(shards.first, shards.last, shards.total).map_err(

@@ -101,8 +101,14 @@ pub(crate) fn tool_gate(
     platform: Option<std::sync::Arc<dyn tomori_tools::Platform>>,
 ) -> anyhow::Result<tomori_tools::Gate> {
     let net = config.net.to_net();
-    let tool_client = tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Tool, &net))
-        .context("building the tool client")?;
+    let mut tool_policy = Policy::from_config(tomori_net::Scope::Tool, &net);
+    for ip in &config.net.tool_test_loopback {
+        // Security: SSRF to loopback services. Only the listed loopback addresses, only for the
+        // model's tools, and only when the operator's file names them (test rigs).
+        tracing::warn!(%ip, "net.tool_test_loopback: the model's tools may fetch from this loopback address");
+        tool_policy = tool_policy.allow_loopback_address_for_tests(*ip);
+    }
+    let tool_client = tomori_net::Client::new(tool_policy).context("building the tool client")?;
     let operator_client =
         tomori_net::Client::new(Policy::operator()).context("building the search client")?;
     let search = tomori_tools::SearchConfig {

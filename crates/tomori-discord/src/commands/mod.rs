@@ -841,6 +841,16 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// A role or user option (both arrive as ids), required.
+    pub(crate) fn mentionable(self, name: &str) -> Result<Snowflake, BadInput> {
+        match self.value(name) {
+            None => Err(Self::missing(name)),
+            Some(CommandOptionValue::Role(id)) => snowflake(*id).map_err(|_| Self::wrong(name)),
+            Some(CommandOptionValue::User(id)) => snowflake(*id).map_err(|_| Self::wrong(name)),
+            Some(_) => Err(Self::wrong(name)),
+        }
+    }
+
     pub(crate) fn channel(self, name: &str) -> Result<Option<Snowflake>, BadInput> {
         match self.value(name) {
             None => Ok(None),

@@ -147,3 +147,30 @@ async fn memories_are_edited_by_their_owner_or_a_manager() {
         memories::list_personal(&w.store, alice_scope, LineageId::EVERY_PERSONA).await.unwrap();
     assert_eq!(list[0].content, "tea");
 }
+
+#[tokio::test]
+async fn role_whitelist_and_blacklist_are_managers_only_and_audited() {
+    use tomori_store::access::{self, AccessList};
+    const ROLE: u64 = 600_000_000_000_000_777;
+    const BOB_ID: u64 = 700_000_000_000_000_002;
+    let w = world().await;
+    let refused =
+        w.answer(slash(bob(), VIEW_AND_SEND, "server role add").role_arg("role", ROLE)).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    assert!(access::list(&w.store, w.server, AccessList::RoleWhitelist).await.unwrap().is_empty());
+    let added =
+        w.answer(slash(alice(), MANAGE_GUILD, "server role add").role_arg("role", ROLE)).await;
+    assert_eq!(added, format!("<@&{ROLE}> is on the role whitelist."));
+    let blocked = w
+        .answer(slash(alice(), MANAGE_GUILD, "server blacklist add").user_arg("user", BOB_ID))
+        .await;
+    assert_eq!(blocked, format!("<@{BOB_ID}> is on the blacklist."));
+    let listed = w.answer(slash(bob(), VIEW_AND_SEND, "server blacklist list")).await;
+    assert!(listed.contains(&format!("<@{BOB_ID}>")), "{listed}");
+    let missing = w
+        .answer(slash(alice(), MANAGE_GUILD, "server blacklist remove").user_arg("user", 42))
+        .await;
+    assert_eq!(missing, "No such blacklisted user.");
+    let actions = audit_actions(&w.db).await;
+    assert_eq!(actions.iter().filter(|a| a.as_str() == "settings.access.add").count(), 2);
+}

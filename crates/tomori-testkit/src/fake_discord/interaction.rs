@@ -102,6 +102,18 @@ impl SlashCommand {
         self
     }
 
+    /// Adds a user option (type 6).
+    pub fn user_arg(mut self, name: &str, user: u64) -> Self {
+        self.options.push(json!({ "name": name, "type": 6, "value": user.to_string() }));
+        self
+    }
+
+    /// Adds a role option (type 8).
+    pub fn role_arg(mut self, name: &str, role: u64) -> Self {
+        self.options.push(json!({ "name": name, "type": 8, "value": role.to_string() }));
+        self
+    }
+
     /// Adds a channel option (type 7).
     pub fn channel_arg(mut self, name: &str, channel: u64) -> Self {
         self.options.push(json!({ "name": name, "type": 7, "value": channel.to_string() }));
