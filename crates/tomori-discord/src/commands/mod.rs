@@ -279,10 +279,27 @@ impl Commands {
             media: self.media.as_ref(),
             files: &files,
         };
-        if let Invocation::Provider(provider::Action::KeyAdd { provider, label }) = &invocation {
+        // Actions that answer with a form: authorised, then the form is the answer.
+        let form = match &invocation {
+            Invocation::Provider(provider::Action::KeyAdd { .. })
+            | Invocation::Config(config::Action::Setup { .. }) => Some(&invocation),
+            _ => None,
+        };
+        if let Some(invocation) = form {
             let modal = async {
                 authorize(&ctx, invocation.need()).await?;
-                provider::key_modal(&ctx, provider, label).await
+                match invocation {
+                    Invocation::Config(config::Action::Setup {
+                        provider,
+                        model,
+                        persona,
+                        vision,
+                    }) => config::setup(&ctx, provider, model, persona, *vision).await,
+                    Invocation::Provider(provider::Action::KeyAdd { provider, label }) => {
+                        provider::key_modal(&ctx, provider, label).await
+                    }
+                    _ => Err(Failure::BadInput("That command has no form.".to_owned())),
+                }
             };
             match modal.await {
                 Ok(response) => self.respond(&interaction, &response).await,

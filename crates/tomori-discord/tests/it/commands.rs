@@ -208,7 +208,9 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "always-reply",
             "auto-trigger-threshold",
             "member-teaching",
-            "quota"
+            "quota",
+            "role",
+            "blacklist"
         ]
     );
     assert_eq!(
@@ -220,6 +222,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "message-fetch-limit",
             "send-limit",
             "humanizer",
+            "setup",
             "timezone",
             "context-note",
             "thought-log"

@@ -172,3 +172,46 @@ async fn endpoints_are_judged_by_the_url_policy_and_models_name_them() {
         assert!(actions.contains(&action.to_owned()), "{action} in {actions:?}");
     }
 }
+
+#[tokio::test]
+async fn setup_chooses_the_model_then_asks_for_the_key() {
+    let w = world().await;
+    let refused = w
+        .answer(
+            slash(bob(), VIEW_AND_SEND, "config setup")
+                .arg("provider", "openrouter")
+                .arg("model", "deepseek/deepseek-chat"),
+        )
+        .await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    assert_eq!(models::get(&w.store, w.server).await.unwrap(), None);
+    let bad = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "config setup")
+                .arg("provider", "openrouter")
+                .arg("model", "not a model"),
+        )
+        .await;
+    assert!(bad.contains("is not a model id"), "{bad}");
+    let modal = w
+        .modal(
+            slash(alice(), MANAGE_GUILD, "config setup")
+                .arg("provider", "openrouter")
+                .arg("model", "deepseek/deepseek-chat")
+                .arg("vision", true),
+        )
+        .await;
+    assert_eq!(modal["custom_id"], "provider-key|openrouter|default");
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(
+        (model.provider.as_str(), model.model.as_str(), model.vision),
+        ("openrouter", "deepseek/deepseek-chat", true)
+    );
+    let saved = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "config")
+                .submit_modal("provider-key|openrouter|default", &[("key", "sk-or-setup-key-123")]),
+        )
+        .await;
+    assert!(saved.starts_with("Saved key `default`"), "{saved}");
+}
