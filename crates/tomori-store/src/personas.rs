@@ -361,3 +361,139 @@ pub async fn remove(
     .await?;
     tx.commit().await
 }
+
+/// Changes a persona's prompt, attributes, sample dialogues, trigger words or avatar: `change`
+/// gets the persona as stored and edits it in place; the result is checked against the same
+/// limits as a new persona and written with an audit row of before and after. The nickname, main
+/// flag and lineage cannot change here (`rename`, `swap`).
+///
+/// # Errors
+/// An edit that breaks a limit (nothing is written), an unknown persona, or an unavailable
+/// database.
+pub async fn edit(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    id: PersonaId,
+    change: impl FnOnce(&mut Persona) -> Result<(), StoreError>,
+) -> Result<Persona, StoreError> {
+    let server = scope.require_server()?;
+    let mut tx = store.begin(scope).await?;
+    let row = sqlx::query_as!(
+        PersonaRow,
+        "SELECT id, lineage_id, is_main, nickname, prompt, attributes, sample_dialogues,
+                trigger_words, avatar_url
+         FROM personas WHERE server_id = $1 AND id = $2 FOR UPDATE",
+        server.get(),
+        id.get()
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("persona")?
+    .ok_or(StoreError::NotFound("persona"))?;
+    let before = row.into_persona();
+    let mut after = before.clone();
+    change(&mut after)?;
+    check_fields(
+        store,
+        &NewPersona {
+            nickname: after.nickname.clone(),
+            prompt: after.prompt.clone(),
+            attributes: after.attributes.clone(),
+            sample_dialogues: after.sample_dialogues.clone(),
+            trigger_words: after.trigger_words.clone(),
+            avatar_url: after.avatar_url.clone(),
+            lineage: None,
+        },
+    )?;
+    let dialogues =
+        serde_json::to_value(&after.sample_dialogues).expect("sample dialogues serialise");
+    sqlx::query!(
+        "UPDATE personas SET prompt = $3, attributes = $4, sample_dialogues = $5,
+                trigger_words = $6, avatar_url = $7, updated_at = now()
+         WHERE server_id = $1 AND id = $2",
+        server.get(),
+        id.get(),
+        after.prompt,
+        &after.attributes,
+        dialogues,
+        &after.trigger_words,
+        after.avatar_url
+    )
+    .execute(tx.conn())
+    .await
+    .about("persona")?;
+    let before_state = serde_json::to_value(&before).expect("persona serialises");
+    let after_state = serde_json::to_value(&after).expect("persona serialises");
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "persona.edit",
+            target: format!("persona:{id}"),
+            before: Some(&before_state),
+            after: Some(&after_state),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Makes an alter the main persona (the bot's own voice); the former main persona becomes an
+/// alter. Memories stay with each persona's lineage.
+///
+/// # Errors
+/// An unknown persona, or an unavailable database.
+pub async fn swap(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    id: PersonaId,
+) -> Result<(), StoreError> {
+    let server = scope.require_server()?;
+    let mut tx = store.begin(scope).await?;
+    let exists = sqlx::query_scalar!(
+        "SELECT is_main FROM personas WHERE server_id = $1 AND id = $2 FOR UPDATE",
+        server.get(),
+        id.get()
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("persona")?
+    .ok_or(StoreError::NotFound("persona"))?;
+    if exists {
+        return tx.commit().await;
+    }
+    // The one-main-per-server index holds between the statements: demote first.
+    let former = sqlx::query_scalar!(
+        "UPDATE personas SET is_main = false, updated_at = now()
+         WHERE server_id = $1 AND is_main RETURNING id",
+        server.get()
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("persona")?;
+    sqlx::query!(
+        "UPDATE personas SET is_main = true, updated_at = now() WHERE server_id = $1 AND id = $2",
+        server.get(),
+        id.get()
+    )
+    .execute(tx.conn())
+    .await
+    .about("persona")?;
+    let before = serde_json::json!({ "main": former });
+    let after = serde_json::json!({ "main": id.get() });
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "persona.swap",
+            target: format!("persona:{id}"),
+            before: Some(&before),
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await
+}

@@ -26,6 +26,7 @@ mod config;
 mod memory;
 mod model;
 mod persona;
+mod persona_edit;
 mod personal;
 mod provider;
 mod server;

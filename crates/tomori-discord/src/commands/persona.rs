@@ -23,6 +23,7 @@ use twilight_util::builder::command::{
     AttachmentBuilder, CommandBuilder, StringBuilder, SubCommandBuilder,
 };
 
+use super::persona_edit;
 use super::{Args, BadInput, Ctx, Failure, Need, non_empty};
 
 /// How long a card or avatar download may take.
@@ -34,12 +35,30 @@ const MAX_PROMPT_OPTION: u16 = 6_000;
 /// A `/persona` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    Create { name: String, prompt: Option<String> },
+    Create {
+        name: String,
+        prompt: Option<String>,
+    },
     List,
-    Rename { name: String, new_name: String },
-    Remove { name: String },
-    Import { card: CardFile, name: Option<String> },
-    Export { name: String },
+    Rename {
+        name: String,
+        new_name: String,
+    },
+    Remove {
+        name: String,
+    },
+    Import {
+        card: CardFile,
+        name: Option<String>,
+    },
+    Export {
+        name: String,
+    },
+    /// `prompt`, `attribute`, `sample-dialogue`, `trigger`, `avatar`, `swap`, `show`.
+    Edit {
+        name: String,
+        edit: persona_edit::Edit,
+    },
 }
 
 /// The attachment a card import names, as Discord resolved it.
@@ -57,7 +76,7 @@ fn nickname_option(name: &'static str, description: &'static str) -> StringBuild
 }
 
 pub(crate) fn definition() -> CommandBuilder {
-    CommandBuilder::new(
+    let command = CommandBuilder::new(
         "persona",
         "Create and manage the server's personas",
         CommandType::ChatInput,
@@ -98,7 +117,8 @@ pub(crate) fn definition() -> CommandBuilder {
     .option(
         SubCommandBuilder::new("export", "Export a persona as a SillyTavern card (PNG)")
             .option(nickname_option("name", "The persona to export")),
-    )
+    );
+    persona_edit::options(command)
 }
 
 /// The attachment option `name`, looked up in the interaction's resolved data.
@@ -123,6 +143,9 @@ pub(crate) fn parse(
     resolved: Option<&InteractionDataResolved>,
 ) -> Result<Action, BadInput> {
     let (sub, args) = args.nested()?;
+    if let Some((name, edit)) = persona_edit::parse(sub, args)? {
+        return Ok(Action::Edit { name, edit });
+    }
     Ok(match sub {
         "create" => Action::Create {
             name: args.required_string("name")?.to_owned(),
@@ -151,7 +174,8 @@ pub(crate) fn need(action: &Action) -> Need {
         | Action::Rename { .. }
         | Action::Remove { .. }
         | Action::Import { .. }
-        | Action::Export { .. } => Need::Manager,
+        | Action::Export { .. }
+        | Action::Edit { .. } => Need::Manager,
     }
 }
 
@@ -165,6 +189,7 @@ pub(crate) async fn named(ctx: &Ctx<'_>, scope: Scope, name: &str) -> Result<Per
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     let scope = ctx.server().await?;
     match action {
+        Action::Edit { name, edit } => persona_edit::run(ctx, name, edit).await,
         Action::Create { name, prompt } => {
             let new = NewPersona {
                 nickname: name.clone(),

@@ -191,7 +191,21 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     };
     assert_eq!(
         options(field("persona", "options")),
-        ["create", "list", "rename", "remove", "import", "export"]
+        [
+            "create",
+            "list",
+            "rename",
+            "remove",
+            "import",
+            "export",
+            "prompt",
+            "attribute",
+            "sample-dialogue",
+            "trigger",
+            "avatar",
+            "swap",
+            "show"
+        ]
     );
     assert_eq!(options(field("memory", "options")), ["server", "personal"]);
     assert_eq!(

@@ -174,3 +174,62 @@ async fn role_whitelist_and_blacklist_are_managers_only_and_audited() {
     let actions = audit_actions(&w.db).await;
     assert_eq!(actions.iter().filter(|a| a.as_str() == "settings.access.add").count(), 2);
 }
+
+#[tokio::test]
+async fn personas_are_edited_in_place_by_managers_with_limits_and_audit() {
+    use tomori_store::personas;
+    let w = world().await;
+    let refused = w
+        .answer(
+            slash(bob(), VIEW_AND_SEND, "persona prompt").arg("name", "Kaede").arg("text", "evil"),
+        )
+        .await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let admin = |path: &str| slash(alice(), MANAGE_GUILD, path);
+    w.answer(admin("persona prompt").arg("name", "kaede").arg("text", "A calm gardener.")).await;
+    w.answer(admin("persona attribute add").arg("name", "Kaede").arg("text", "Loves moss")).await;
+    w.answer(admin("persona attribute add").arg("name", "Kaede").arg("text", "Hums")).await;
+    let removed =
+        w.answer(admin("persona attribute remove").arg("name", "Kaede").arg("number", 1)).await;
+    assert_eq!(removed, "Removed attribute 1 of **Kaede**.");
+    let missing =
+        w.answer(admin("persona attribute remove").arg("name", "Kaede").arg("number", 9)).await;
+    assert_eq!(missing, "No such attribute.");
+    w.answer(
+        admin("persona sample-dialogue add")
+            .arg("name", "Kaede")
+            .arg("user", "How are the plants?")
+            .arg("reply", "Thriving, thank you."),
+    )
+    .await;
+    let triggers =
+        w.answer(admin("persona trigger add").arg("name", "Kaede").arg("word", "kae")).await;
+    assert_eq!(triggers, "**Kaede** answers to: kae");
+    let bad_avatar = w
+        .answer(
+            admin("persona avatar").arg("name", "Kaede").arg("url", "http://169.254.169.254/a.png"),
+        )
+        .await;
+    assert!(bad_avatar.starts_with("That avatar URL can't be used"), "{bad_avatar}");
+    let shown = w.answer(admin("persona show").arg("name", "Kaede")).await;
+    assert!(shown.contains("Prompt: A calm gardener."), "{shown}");
+    assert!(shown.contains("Attribute 1: Hums") && !shown.contains("Loves moss"), "{shown}");
+    assert!(
+        shown.contains("Dialogue 1: «How are the plants?» → «Thriving, thank you.»"),
+        "{shown}"
+    );
+
+    let swapped = w.answer(admin("persona swap").arg("name", "Kaede")).await;
+    assert_eq!(swapped, "**Kaede** is now the main persona.");
+    let all = personas::list(&w.store, w.server).await.unwrap();
+    let main: Vec<&str> = all.iter().filter(|p| p.is_main).map(|p| p.nickname.as_str()).collect();
+    assert_eq!(main, ["Kaede"]);
+    let kaede = all.iter().find(|p| p.nickname == "Kaede").unwrap();
+    assert_eq!(kaede.attributes, ["Hums"]);
+    assert_eq!(kaede.avatar_url, None);
+    let actions = audit_actions(&w.db).await;
+    assert!(
+        actions.contains(&"persona.edit".to_owned())
+            && actions.contains(&"persona.swap".to_owned())
+    );
+}
