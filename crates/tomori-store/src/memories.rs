@@ -289,3 +289,31 @@ pub async fn remove_personal(
     .await?;
     tx.commit().await
 }
+
+/// Every personal memory of the scope user, for every persona, newest first (`/personal
+/// export`, `/memory personal export`).
+///
+/// # Errors
+/// An unavailable database.
+pub async fn list_all_personal(store: &Store, scope: Scope) -> Result<Vec<Memory>, StoreError> {
+    let user = scope.require_user()?;
+    let mut tx = store.begin(Scope::user(user)).await?;
+    let rows = sqlx::query!(
+        "SELECT id, lineage_id, content FROM personal_memories
+         WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
+        user.get()
+    )
+    .fetch_all(tx.conn())
+    .await
+    .about("memory")?;
+    tx.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Memory {
+            id: r.id,
+            lineage: LineageId::from_db(r.lineage_id),
+            content: r.content,
+            teacher: None,
+        })
+        .collect())
+}

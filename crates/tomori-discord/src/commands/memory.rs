@@ -1,4 +1,5 @@
-//! `/memory server add|edit|list|remove` and `/memory personal add|edit|list|remove`.
+//! `/memory server add|edit|list|remove|export` and `/memory personal add|edit|list|remove|export`.
+//! Exports are JSON files attached to the (ephemeral) answer.
 //!
 //! Server memories belong to one persona (the main persona unless one is named). Teaching one
 //! needs Manage Server unless the server lets members teach; removing one always needs it; every
@@ -33,6 +34,7 @@ pub(crate) enum Action {
     List { kind: Kind, persona: Option<String> },
     Remove { kind: Kind, id: i64 },
     Edit { kind: Kind, id: i64, content: String },
+    Export { kind: Kind, persona: Option<String> },
 }
 
 fn group(name: &'static str, description: &'static str, whose: &str) -> SubCommandGroupBuilder {
@@ -57,6 +59,7 @@ fn group(name: &'static str, description: &'static str, whose: &str) -> SubComma
                     .max_length(MAX_MEMORY_OPTION),
             ),
         SubCommandBuilder::new("list", "List memories").option(persona(false)),
+        SubCommandBuilder::new("export", "Download memories as a JSON file").option(persona(false)),
         SubCommandBuilder::new("remove", "Forget a memory by its id (from list)")
             .option(IntegerBuilder::new("id", "The memory's id").required(true).min_value(1)),
     ])
@@ -84,6 +87,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             persona: persona()?,
         },
         "list" => Action::List { kind, persona: persona()? },
+        "export" => Action::Export { kind, persona: persona()? },
         "remove" => Action::Remove { kind, id: args.required_integer("id")? },
         "edit" => Action::Edit {
             kind,
@@ -97,14 +101,17 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
 pub(crate) fn need(action: &Action) -> Need {
     match action {
         Action::Add { kind: Kind::Server, .. } => Need::Teacher,
-        Action::List { kind: Kind::Server, .. } => Need::Member,
+        Action::List { kind: Kind::Server, .. } | Action::Export { kind: Kind::Server, .. } => {
+            Need::Member
+        }
         Action::Remove { kind: Kind::Server, .. } | Action::Edit { kind: Kind::Server, .. } => {
             Need::Manager
         }
         Action::Add { kind: Kind::Personal, .. }
         | Action::List { kind: Kind::Personal, .. }
         | Action::Remove { kind: Kind::Personal, .. }
-        | Action::Edit { kind: Kind::Personal, .. } => Need::Anyone,
+        | Action::Edit { kind: Kind::Personal, .. }
+        | Action::Export { kind: Kind::Personal, .. } => Need::Anyone,
     }
 }
 
@@ -150,6 +157,28 @@ async fn personal_lineage(
     }
 }
 
+/// Personal memories as exported: content, and the persona lineage they belong to (0: every
+/// persona).
+pub(crate) fn personal_json(memories: &[Memory]) -> serde_json::Value {
+    serde_json::Value::Array(
+        memories
+            .iter()
+            .map(|m| serde_json::json!({ "id": m.id, "content": m.content, "lineage": m.lineage.get() }))
+            .collect(),
+    )
+}
+
+/// A name as a file-name stem: letters, digits and `-` only.
+fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_owned();
+    if stem.is_empty() { "persona".to_owned() } else { stem }
+}
+
 fn listing(memories: &[Memory], whose: &str) -> String {
     if memories.is_empty() {
         return format!("No memories for {whose} yet.");
@@ -180,6 +209,28 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             let scope = ctx.server().await?;
             memories::remove_server(ctx.store, scope, ctx.actor(), *id).await?;
             Ok(format!("Forgot server memory `[id:{id}]`."))
+        }
+        Action::Export { kind: Kind::Server, persona } => {
+            let scope = ctx.server().await?;
+            let (lineage, name) = server_lineage(ctx, scope, persona.as_deref()).await?;
+            let all = memories::list_server(ctx.store, scope, lineage).await?;
+            let file = serde_json::json!({
+                "persona": name,
+                "memories": all.iter().map(|m| serde_json::json!({
+                    "id": m.id,
+                    "content": m.content,
+                    "taught_by": m.teacher,
+                })).collect::<Vec<_>>(),
+            });
+            let bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
+            ctx.files.attach(format!("memories-{}.json", file_stem(&name)), bytes);
+            Ok(format!("{} memories of **{name}**, as JSON.", all.len()))
+        }
+        Action::Export { kind: Kind::Personal, .. } => {
+            let all = memories::list_all_personal(ctx.store, ctx.me().await?).await?;
+            let bytes = serde_json::to_vec_pretty(&personal_json(&all)).unwrap_or_default();
+            ctx.files.attach("my-memories.json".to_owned(), bytes);
+            Ok(format!("Your {} personal memories, as JSON; only you can see this.", all.len()))
         }
         Action::Edit { kind: Kind::Server, id, content } => {
             let scope = ctx.server().await?;

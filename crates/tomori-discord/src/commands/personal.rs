@@ -2,7 +2,8 @@
 //! change their own, in a server or a direct message; nobody can change anyone else's.
 
 use tomori_core::privacy::PrivacyLevel;
-use tomori_store::users;
+use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::{endpoints, memories, users};
 use twilight_model::application::command::CommandType;
 use twilight_util::builder::command::{
     CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
@@ -27,6 +28,8 @@ pub(crate) enum Action {
     Delete {
         confirmed: bool,
     },
+    /// Everything that is the caller's, as a JSON file (keys by label only).
+    Export,
 }
 
 /// What `/personal delete` must be given, so a slip cannot erase anyone's data.
@@ -53,6 +56,7 @@ pub(crate) fn definition() -> CommandBuilder {
             SubCommandBuilder::new("nickname", "What personas call you (empty: your name)")
                 .option(StringBuilder::new("name", "Your nickname").max_length(64)),
         )
+        .option(SubCommandBuilder::new("export", "Download everything Tomori keeps about you"))
         .option(
             SubCommandBuilder::new("delete", "Delete all your settings, memories and keys").option(
                 StringBuilder::new("confirm", "Type: delete my data").required(true).max_length(32),
@@ -74,6 +78,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         "nickname" => Ok(Action::Nickname {
             name: args.string("name")?.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
         }),
+        "export" => Ok(Action::Export),
         "delete" => Ok(Action::Delete {
             confirmed: args.required_string("confirm")?.trim().eq_ignore_ascii_case(DELETE_PHRASE),
         }),
@@ -86,7 +91,8 @@ pub(crate) fn need(action: &Action) -> Need {
         Action::Privacy { .. }
         | Action::Language { .. }
         | Action::Nickname { .. }
-        | Action::Delete { .. } => Need::Anyone,
+        | Action::Delete { .. }
+        | Action::Export => Need::Anyone,
     }
 }
 
@@ -121,6 +127,28 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 Some(name) => format!("Personas will call you {name}."),
                 None => "Personas will call you by your name.".to_owned(),
             })
+        }
+        Action::Export => {
+            let me = ctx.me().await?;
+            let settings = users::get(ctx.store, me).await?;
+            let memories = memories::list_all_personal(ctx.store, me).await?;
+            // Security: keys leak through an export. Keys appear by provider and label only.
+            let keys = credentials::list(ctx.store, me, KeyOwner::Personal).await?;
+            let endpoints = endpoints::list(ctx.store, me, KeyOwner::Personal).await?;
+            let file = serde_json::json!({
+                "user": ctx.caller.user,
+                "privacy_level": settings.privacy.as_number(),
+                "language": settings.language,
+                "nickname": settings.nickname,
+                "personal_memories": super::memory::personal_json(&memories),
+                "api_keys": keys.iter().map(|k| serde_json::json!({"provider": k.provider, "label": k.label})).collect::<Vec<_>>(),
+                "custom_endpoints": endpoints,
+            });
+            ctx.files.attach(
+                "tomori-my-data.json".to_owned(),
+                serde_json::to_vec_pretty(&file).unwrap_or_default(),
+            );
+            Ok("Everything Tomori keeps about you, as JSON (API keys by label only).".to_owned())
         }
         Action::Delete { confirmed: false } => Err(Failure::BadInput(format!(
             "To delete all your data, type `{DELETE_PHRASE}` as the confirmation; nothing was deleted."

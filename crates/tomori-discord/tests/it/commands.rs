@@ -210,7 +210,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     assert_eq!(options(field("memory", "options")), ["server", "personal"]);
     assert_eq!(
         options(field("memory", "options")[0]["options"].clone()),
-        ["add", "edit", "list", "remove"]
+        ["add", "edit", "list", "export", "remove"]
     );
     assert_eq!(
         options(field("server", "options")),

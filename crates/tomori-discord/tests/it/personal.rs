@@ -233,3 +233,37 @@ async fn personas_are_edited_in_place_by_managers_with_limits_and_audit() {
             && actions.contains(&"persona.swap".to_owned())
     );
 }
+
+#[tokio::test]
+async fn exports_are_json_files_of_ones_own_data() {
+    let w = world().await;
+    let alice_scope = Scope::user(w.store.resolve_user(snowflake(ALICE)).await.unwrap());
+    memories::add_personal(&w.store, alice_scope, Actor::Operator, LineageId::EVERY_PERSONA, "tea")
+        .await
+        .unwrap();
+    let key = SecretString::from("sk-personal-export-secret".to_owned());
+    credentials::add(
+        &w.store,
+        alice_scope,
+        Actor::Operator,
+        KeyOwner::Personal,
+        "openai",
+        "mine",
+        &key,
+    )
+    .await
+    .unwrap();
+    let mine = w.run(slash(alice(), VIEW_AND_SEND, "personal export")).await;
+    assert_eq!(mine.files.len(), 1, "{mine:?}");
+    let file: serde_json::Value = serde_json::from_slice(&mine.files[0].bytes).unwrap();
+    assert_eq!(file["personal_memories"][0]["content"], "tea");
+    assert_eq!(file["api_keys"][0]["label"], "mine");
+    assert!(!String::from_utf8_lossy(&mine.files[0].bytes).contains("sk-personal"));
+    // Bob's export holds nothing of Alice's.
+    let theirs = w.run(slash(bob(), VIEW_AND_SEND, "memory personal export")).await;
+    let file: serde_json::Value = serde_json::from_slice(&theirs.files[0].bytes).unwrap();
+    assert_eq!(file, serde_json::json!([]));
+    let server = w.run(slash(bob(), VIEW_AND_SEND, "memory server export")).await;
+    let file: serde_json::Value = serde_json::from_slice(&server.files[0].bytes).unwrap();
+    assert_eq!(file["persona"], "Tomori");
+}
