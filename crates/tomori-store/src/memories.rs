@@ -52,7 +52,25 @@ pub async fn add_server(
     teacher: Option<Snowflake>,
     content: &str,
 ) -> Result<Memory, StoreError> {
-    let content = check_content(store, content)?;
+    let mut added = add_server_many(store, scope, actor, lineage, teacher, &[content]).await?;
+    added.pop().ok_or(StoreError::NotFound("memory"))
+}
+
+/// Adds several server memories for a persona lineage in one transaction (`/memory server
+/// import`): all of them, or none when any is invalid or they would pass the limit.
+///
+/// # Errors
+/// As [`add_server`], for any of them.
+pub async fn add_server_many(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    lineage: LineageId,
+    teacher: Option<Snowflake>,
+    contents: &[&str],
+) -> Result<Vec<Memory>, StoreError> {
+    let contents =
+        contents.iter().map(|c| check_content(store, c)).collect::<Result<Vec<_>, _>>()?;
     if lineage == LineageId::EVERY_PERSONA {
         return Err(StoreError::Invalid {
             field: "lineage",
@@ -70,35 +88,39 @@ pub async fn add_server(
     .await
     .about("memory")?;
     let limit = store.limits().server_memories_per_scope;
-    if count >= i64::from(limit) {
+    if count.saturating_add(i64::try_from(contents.len()).unwrap_or(i64::MAX)) > i64::from(limit) {
         return Err(StoreError::LimitReached { what: "server memories for this persona", limit });
     }
-    let id = sqlx::query_scalar!(
-        "INSERT INTO server_memories (server_id, lineage_id, content, teacher_discord_id)
-         VALUES ($1, $2, $3, $4) RETURNING id",
-        server.get(),
-        lineage.get(),
-        content,
-        teacher.map(Snowflake::to_db)
-    )
-    .fetch_one(tx.conn())
-    .await
-    .about("memory")?;
-    let memory = Memory { id, lineage, content, teacher };
-    let after = serde_json::to_value(&memory).expect("memory serialises");
-    audit::record(
-        &mut tx,
-        Change {
-            actor,
-            action: "memory.server.add",
-            target: format!("server_memory:{id}"),
-            before: None,
-            after: Some(&after),
-        },
-    )
-    .await?;
+    let mut added = Vec::with_capacity(contents.len());
+    for content in contents {
+        let id = sqlx::query_scalar!(
+            "INSERT INTO server_memories (server_id, lineage_id, content, teacher_discord_id)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            server.get(),
+            lineage.get(),
+            content,
+            teacher.map(Snowflake::to_db)
+        )
+        .fetch_one(tx.conn())
+        .await
+        .about("memory")?;
+        let memory = Memory { id, lineage, content, teacher };
+        let after = serde_json::to_value(&memory).expect("memory serialises");
+        audit::record(
+            &mut tx,
+            Change {
+                actor,
+                action: "memory.server.add",
+                target: format!("server_memory:{id}"),
+                before: None,
+                after: Some(&after),
+            },
+        )
+        .await?;
+        added.push(memory);
+    }
     tx.commit().await?;
-    Ok(memory)
+    Ok(added)
 }
 
 /// Server memories of a lineage, newest first.
@@ -169,7 +191,7 @@ pub async fn remove_server(
     tx.commit().await
 }
 
-/// Adds a personal memory of the scope's user; lineage 0 applies to every persona.
+/// Adds a personal memory of the scope user for a lineage (0: every persona).
 ///
 /// # Errors
 /// Empty or over-long content, the per-scope limit, or an unavailable database.
@@ -180,7 +202,24 @@ pub async fn add_personal(
     lineage: LineageId,
     content: &str,
 ) -> Result<Memory, StoreError> {
-    let content = check_content(store, content)?;
+    let mut added = add_personal_many(store, scope, actor, lineage, &[content]).await?;
+    added.pop().ok_or(StoreError::NotFound("memory"))
+}
+
+/// Adds several personal memories in one transaction (`/memory personal import`): all of them,
+/// or none when any is invalid or they would pass the limit.
+///
+/// # Errors
+/// As [`add_personal`], for any of them.
+pub async fn add_personal_many(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    lineage: LineageId,
+    contents: &[&str],
+) -> Result<Vec<Memory>, StoreError> {
+    let contents =
+        contents.iter().map(|c| check_content(store, c)).collect::<Result<Vec<_>, _>>()?;
     let user = scope.require_user()?;
     // Personal data goes in the user's own chain, whatever server the change came from.
     let mut tx = store.begin(Scope::user(user)).await?;
@@ -193,33 +232,37 @@ pub async fn add_personal(
     .await
     .about("memory")?;
     let limit = store.limits().personal_memories_per_scope;
-    if count >= i64::from(limit) {
+    if count.saturating_add(i64::try_from(contents.len()).unwrap_or(i64::MAX)) > i64::from(limit) {
         return Err(StoreError::LimitReached { what: "personal memories for this persona", limit });
     }
-    let id = sqlx::query_scalar!(
-        "INSERT INTO personal_memories (user_id, lineage_id, content) VALUES ($1, $2, $3) RETURNING id",
-        user.get(),
-        lineage.get(),
-        content
-    )
-    .fetch_one(tx.conn())
-    .await
-    .about("memory")?;
-    let memory = Memory { id, lineage, content, teacher: None };
-    let after = serde_json::to_value(&memory).expect("memory serialises");
-    audit::record(
-        &mut tx,
-        Change {
-            actor,
-            action: "memory.personal.add",
-            target: format!("personal_memory:{id}"),
-            before: None,
-            after: Some(&after),
-        },
-    )
-    .await?;
+    let mut added = Vec::with_capacity(contents.len());
+    for content in contents {
+        let id = sqlx::query_scalar!(
+            "INSERT INTO personal_memories (user_id, lineage_id, content) VALUES ($1, $2, $3) RETURNING id",
+            user.get(),
+            lineage.get(),
+            content
+        )
+        .fetch_one(tx.conn())
+        .await
+        .about("memory")?;
+        let memory = Memory { id, lineage, content, teacher: None };
+        let after = serde_json::to_value(&memory).expect("memory serialises");
+        audit::record(
+            &mut tx,
+            Change {
+                actor,
+                action: "memory.personal.add",
+                target: format!("personal_memory:{id}"),
+                before: None,
+                after: Some(&after),
+            },
+        )
+        .await?;
+        added.push(memory);
+    }
     tx.commit().await?;
-    Ok(memory)
+    Ok(added)
 }
 
 /// The scope user's personal memories that apply to a lineage (its own and lineage 0), newest first.

@@ -1,5 +1,6 @@
 //! `/memory server add|edit|list|remove|export` and `/memory personal add|edit|list|remove|export`.
-//! Exports are JSON files attached to the (ephemeral) answer.
+//! Exports are JSON files attached to the (ephemeral) answer; imports take such a file back (or
+//! a plain JSON list of texts) and add all of its memories or, when any is refused, none.
 //!
 //! Server memories belong to one persona (the main persona unless one is named). Teaching one
 //! needs Manage Server unless the server lets members teach; removing one always needs it; every
@@ -10,11 +11,14 @@ use tomori_core::id::LineageId;
 use tomori_store::memories::{self, Memory};
 use tomori_store::{Scope, memory_edits, personas};
 use twilight_model::application::command::CommandType;
+use twilight_model::application::interaction::InteractionDataResolved;
 use twilight_util::builder::command::{
-    CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder, SubCommandGroupBuilder,
+    AttachmentBuilder, CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
+    SubCommandGroupBuilder,
 };
 
 use super::persona::named;
+use super::upload::Upload;
 use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// Discord's longest string option; the store's own limit applies too.
@@ -35,7 +39,11 @@ pub(crate) enum Action {
     Remove { kind: Kind, id: i64 },
     Edit { kind: Kind, id: i64, content: String },
     Export { kind: Kind, persona: Option<String> },
+    Import { kind: Kind, file: Upload, persona: Option<String> },
 }
+
+/// The largest memory file accepted.
+const MAX_IMPORT_BYTES: u64 = 1024 * 1024;
 
 fn group(name: &'static str, description: &'static str, whose: &str) -> SubCommandGroupBuilder {
     let persona = |required| {
@@ -60,6 +68,9 @@ fn group(name: &'static str, description: &'static str, whose: &str) -> SubComma
             ),
         SubCommandBuilder::new("list", "List memories").option(persona(false)),
         SubCommandBuilder::new("export", "Download memories as a JSON file").option(persona(false)),
+        SubCommandBuilder::new("import", "Add the memories of a JSON file (an export)")
+            .option(AttachmentBuilder::new("file", "The JSON file").required(true))
+            .option(persona(false)),
         SubCommandBuilder::new("remove", "Forget a memory by its id (from list)")
             .option(IntegerBuilder::new("id", "The memory's id").required(true).min_value(1)),
     ])
@@ -71,7 +82,10 @@ pub(crate) fn definition() -> CommandBuilder {
         .option(group("personal", "Your own memories", "every persona if empty"))
 }
 
-pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
+pub(crate) fn parse(
+    args: Args<'_>,
+    resolved: Option<&InteractionDataResolved>,
+) -> Result<Action, BadInput> {
     let (group, args) = args.nested()?;
     let kind = match group {
         "server" => Kind::Server,
@@ -88,6 +102,11 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         },
         "list" => Action::List { kind, persona: persona()? },
         "export" => Action::Export { kind, persona: persona()? },
+        "import" => Action::Import {
+            kind,
+            file: Upload::from_option(args, resolved, "file")?,
+            persona: persona()?,
+        },
         "remove" => Action::Remove { kind, id: args.required_integer("id")? },
         "edit" => Action::Edit {
             kind,
@@ -104,6 +123,7 @@ pub(crate) fn need(action: &Action) -> Need {
         Action::List { kind: Kind::Server, .. } | Action::Export { kind: Kind::Server, .. } => {
             Need::Member
         }
+        Action::Import { kind: Kind::Server, .. } => Need::Teacher,
         Action::Remove { kind: Kind::Server, .. } | Action::Edit { kind: Kind::Server, .. } => {
             Need::Manager
         }
@@ -111,7 +131,8 @@ pub(crate) fn need(action: &Action) -> Need {
         | Action::List { kind: Kind::Personal, .. }
         | Action::Remove { kind: Kind::Personal, .. }
         | Action::Edit { kind: Kind::Personal, .. }
-        | Action::Export { kind: Kind::Personal, .. } => Need::Anyone,
+        | Action::Export { kind: Kind::Personal, .. }
+        | Action::Import { kind: Kind::Personal, .. } => Need::Anyone,
     }
 }
 
@@ -155,6 +176,33 @@ async fn personal_lineage(
             Ok((persona.lineage, format!("**{}**", persona.nickname)))
         }
     }
+}
+
+/// The texts of a memory file: a server export (`{"memories": [{"content": …}]}`), a personal
+/// export (`[{"content": …}]`) or a plain list of strings.
+fn memory_texts(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
+    let items = match &value {
+        serde_json::Value::Array(items) => items,
+        serde_json::Value::Object(map) => match map.get("memories") {
+            Some(serde_json::Value::Array(items)) => items,
+            _ => return Err("no `memories` list".to_owned()),
+        },
+        _ => return Err("neither a list nor an export".to_owned()),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(n, item)| match item {
+            serde_json::Value::String(text) => Ok(text.clone()),
+            serde_json::Value::Object(fields) => match fields.get("content") {
+                Some(serde_json::Value::String(text)) => Ok(text.clone()),
+                _ => Err(format!("entry {} has no text `content`", n + 1)),
+            },
+            _ => Err(format!("entry {} is neither text nor an object", n + 1)),
+        })
+        .collect()
 }
 
 /// Personal memories as exported: content, and the persona lineage they belong to (0: every
@@ -231,6 +279,46 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             let bytes = serde_json::to_vec_pretty(&personal_json(&all)).unwrap_or_default();
             ctx.files.attach("my-memories.json".to_owned(), bytes);
             Ok(format!("Your {} personal memories, as JSON; only you can see this.", all.len()))
+        }
+        Action::Import { kind, file, persona } => {
+            let bytes = file.fetch(ctx, MAX_IMPORT_BYTES).await?;
+            let contents = memory_texts(&bytes).map_err(|reason| {
+                Failure::BadInput(format!(
+                    "`{}` is not a memory file ({reason}); nothing was changed.",
+                    file.filename
+                ))
+            })?;
+            let texts: Vec<&str> = contents.iter().map(String::as_str).collect();
+            let count = match kind {
+                Kind::Server => {
+                    let scope = ctx.server().await?;
+                    let (lineage, _) = server_lineage(ctx, scope, persona.as_deref()).await?;
+                    let teacher = Some(ctx.caller.user);
+                    memories::add_server_many(
+                        ctx.store,
+                        scope,
+                        ctx.actor(),
+                        lineage,
+                        teacher,
+                        &texts,
+                    )
+                    .await?
+                    .len()
+                }
+                Kind::Personal => {
+                    let (lineage, _) = personal_lineage(ctx, persona.as_deref()).await?;
+                    memories::add_personal_many(
+                        ctx.store,
+                        ctx.me().await?,
+                        ctx.actor(),
+                        lineage,
+                        &texts,
+                    )
+                    .await?
+                    .len()
+                }
+            };
+            Ok(format!("Imported {count} memories."))
         }
         Action::Edit { kind: Kind::Server, id, content } => {
             let scope = ctx.server().await?;

@@ -31,6 +31,7 @@ mod personal;
 mod provider;
 mod server;
 mod tool;
+mod upload;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -692,7 +693,7 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
     let args = Args(&data.options);
     match data.name.as_str() {
         "persona" => persona::parse(args, data.resolved.as_ref()).map(Invocation::Persona),
-        "memory" => memory::parse(args).map(Invocation::Memory),
+        "memory" => memory::parse(args, data.resolved.as_ref()).map(Invocation::Memory),
         "server" => server::parse(args).map(Invocation::Server),
         "personal" => personal::parse(args).map(Invocation::Personal),
         "bot" => bot::parse(args).map(Invocation::Bot),

@@ -17,13 +17,13 @@ use tomori_store::personas::{self, NewPersona, Persona, SampleDialogue};
 use twilight_model::application::command::CommandType;
 use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::application::interaction::InteractionDataResolved;
-use twilight_model::application::interaction::application_command::CommandOptionValue;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
     AttachmentBuilder, CommandBuilder, StringBuilder, SubCommandBuilder,
 };
 
 use super::persona_edit;
+use super::upload::Upload;
 use super::{Args, BadInput, Ctx, Failure, Need, non_empty};
 
 /// How long a card or avatar download may take.
@@ -48,7 +48,7 @@ pub(crate) enum Action {
         name: String,
     },
     Import {
-        card: CardFile,
+        card: Upload,
         name: Option<String>,
     },
     Export {
@@ -59,15 +59,6 @@ pub(crate) enum Action {
         name: String,
         edit: persona_edit::Edit,
     },
-}
-
-/// The attachment a card import names, as Discord resolved it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CardFile {
-    pub(crate) url: String,
-    pub(crate) filename: String,
-    /// Bytes, as Discord reports it (checked again while downloading).
-    pub(crate) size: u64,
 }
 
 fn nickname_option(name: &'static str, description: &'static str) -> StringBuilder {
@@ -121,23 +112,6 @@ pub(crate) fn definition() -> CommandBuilder {
     persona_edit::options(command)
 }
 
-/// The attachment option `name`, looked up in the interaction's resolved data.
-fn attachment(
-    args: Args<'_>,
-    resolved: Option<&InteractionDataResolved>,
-    name: &str,
-) -> Result<CardFile, BadInput> {
-    let id = match args.value(name) {
-        Some(CommandOptionValue::Attachment(id)) => *id,
-        Some(_) => return Err(Args::wrong(name)),
-        None => return Err(Args::missing(name)),
-    };
-    let file = resolved.and_then(|r| r.attachments.get(&id)).ok_or_else(|| {
-        BadInput("Discord did not send the attached file; attach it again.".to_owned())
-    })?;
-    Ok(CardFile { url: file.url.clone(), filename: file.filename.clone(), size: file.size })
-}
-
 pub(crate) fn parse(
     args: Args<'_>,
     resolved: Option<&InteractionDataResolved>,
@@ -158,7 +132,7 @@ pub(crate) fn parse(
         },
         "remove" => Action::Remove { name: args.required_string("name")?.to_owned() },
         "import" => Action::Import {
-            card: attachment(args, resolved, "card")?,
+            card: Upload::from_option(args, resolved, "card")?,
             name: args.string("name")?.map(str::to_owned),
         },
         "export" => Action::Export { name: args.required_string("name")?.to_owned() },
@@ -232,55 +206,15 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
     }
 }
 
-fn media<'a>(ctx: &Ctx<'a>) -> Result<&'a tomori_net::Client, Failure> {
-    ctx.media.ok_or_else(|| {
-        Failure::BadInput(
-            "Downloads are unavailable on this bot right now, so cards cannot be imported."
-                .to_owned(),
-        )
-    })
-}
-
-fn mib(bytes: u64) -> String {
-    // Display only: two decimals of a MiB.
-    #[expect(clippy::cast_precision_loss, reason = "an approximate size for a message")]
-    let value = bytes as f64 / (1024.0 * 1024.0);
-    format!("{value:.2} MiB")
-}
-
 async fn import(
     ctx: &Ctx<'_>,
     scope: Scope,
-    file: &CardFile,
+    file: &Upload,
     name: Option<&str>,
 ) -> Result<String, Failure> {
-    let max = u64::try_from(MAX_PNG_BYTES).unwrap_or(u64::MAX);
-    // Security: denial of service through uploads. The size Discord reports is checked before
-    // anything is downloaded, and the download itself stops at the same cap.
-    if file.size > max {
-        return Err(Failure::BadInput(format!(
-            "`{}` is {}; a card may be at most {}. Nothing was changed.",
-            file.filename,
-            mib(file.size),
-            mib(max)
-        )));
-    }
-    let limits = tomori_net::Limits::default().with_max_bytes(max).with_timeout(DOWNLOAD_TIMEOUT);
-    let download = media(ctx)?.safe_download(&file.url, &limits).await.map_err(|error| {
-        tracing::info!(%error, "a card download failed");
-        Failure::BadInput(match error {
-            tomori_net::FetchError::TooLarge { .. } => {
-                format!("`{}` is larger than {}; nothing was changed.", file.filename, mib(max))
-            }
-            _ => format!(
-                "I could not download `{}` ({}); nothing was changed.",
-                file.filename,
-                error.code()
-            ),
-        })
-    })?;
+    let bytes = file.fetch(ctx, u64::try_from(MAX_PNG_BYTES).unwrap_or(u64::MAX)).await?;
     let limits = ctx.store.limits();
-    let imported = card::parse(&download.bytes, limits, name).map_err(|error| {
+    let imported = card::parse(&bytes, limits, name).map_err(|error| {
         Failure::BadInput(format!(
             "`{}` cannot be imported: {error}. Nothing was changed.",
             file.filename

@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 use tomori_core::settings::{ChannelSet, Feature};
 use twilight_model::application::interaction::application_command::CommandData;
 
-use super::{Invocation, MAX_ANSWER_CHARS, Need, bot, clip, memory, parse, persona, server};
+use super::{
+    Invocation, MAX_ANSWER_CHARS, Need, bot, clip, memory, parse, persona, server, upload,
+};
 
 fn data(name: &str, options: Value) -> CommandData {
     serde_json::from_value(json!({ "id": "1", "name": name, "type": 1, "options": options }))
@@ -203,7 +205,7 @@ fn persona_import_reads_its_attachment_from_the_resolved_data() {
     assert_eq!(
         parsed,
         Invocation::Persona(persona::Action::Import {
-            card: persona::CardFile {
+            card: upload::Upload {
                 url: "https://cdn.example/77/mio.png".to_owned(),
                 filename: "mio.png".to_owned(),
                 size: 1234,

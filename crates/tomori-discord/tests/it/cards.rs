@@ -251,7 +251,7 @@ async fn bad_cards_and_missing_permissions_are_refused_and_nothing_changes() {
     let mut huge = w.fake.host_attachment("huge.png", "image/png", v2_card_png());
     huge.size = 9 * 1024 * 1024;
     let answer = w.import(MANAGE_GUILD, &huge).await;
-    assert!(answer.contains("is 9.00 MiB; a card may be at most 8.00 MiB"), "{answer}");
+    assert!(answer.contains("is 9.00 MiB; at most 8.00 MiB is accepted"), "{answer}");
     assert_eq!(w.downloads(), downloads, "not downloaded");
     assert_eq!(w.state().await, before);
 

@@ -99,7 +99,14 @@ async fn world_with(defer_after: Option<Duration>) -> World {
     }
     let discord = Discord::connect(&config(&fake)).await.unwrap();
     let control = Arc::new(Control::default());
-    let mut commands = discord.commands(store.clone(), Arc::clone(&control) as Arc<dyn BotControl>);
+    // Uploads are served by the fake on loopback; the test media policy may reach it.
+    let media = tomori_net::Client::new(
+        tomori_net::Policy::new(tomori_net::Scope::Media).allow_loopback_for_tests(),
+    )
+    .unwrap();
+    let mut commands = discord
+        .commands(store.clone(), Arc::clone(&control) as Arc<dyn BotControl>)
+        .media_client(media);
     if let Some(after) = defer_after {
         commands = commands.defer_after(after);
     }
@@ -210,7 +217,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     assert_eq!(options(field("memory", "options")), ["server", "personal"]);
     assert_eq!(
         options(field("memory", "options")[0]["options"].clone()),
-        ["add", "edit", "list", "export", "remove"]
+        ["add", "edit", "list", "export", "import", "remove"]
     );
     assert_eq!(
         options(field("server", "options")),

@@ -267,3 +267,51 @@ async fn exports_are_json_files_of_ones_own_data() {
     let file: serde_json::Value = serde_json::from_slice(&server.files[0].bytes).unwrap();
     assert_eq!(file["persona"], "Tomori");
 }
+
+#[tokio::test]
+async fn memory_files_import_all_or_nothing() {
+    let w = world().await;
+    let lineage =
+        tomori_store::personas::find(&w.store, w.server, "Tomori").await.unwrap().unwrap().lineage;
+    let export = serde_json::json!({
+        "persona": "Tomori",
+        "memories": [{"content": "The cafe opens at 9"}, {"content": "Mochi is a cat"}],
+    });
+    let file = w.fake.host_attachment(
+        "memories.json",
+        "application/json",
+        serde_json::to_vec(&export).unwrap(),
+    );
+    let refused = w
+        .answer(slash(bob(), VIEW_AND_SEND, "memory server import").attachment_arg("file", &file))
+        .await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let done = w
+        .answer(slash(alice(), MANAGE_GUILD, "memory server import").attachment_arg("file", &file))
+        .await;
+    assert_eq!(done, "Imported 2 memories.");
+    let stored = memories::list_server(&w.store, w.server, lineage).await.unwrap();
+    assert_eq!(stored.len(), 2);
+
+    // One bad entry: nothing of the file is added.
+    let bad = w.fake.host_attachment(
+        "bad.json",
+        "application/json",
+        br#"["fine", {"content": ""}]"#.to_vec(),
+    );
+    let refused = w
+        .answer(
+            slash(alice(), VIEW_AND_SEND, "memory personal import").attachment_arg("file", &bad),
+        )
+        .await;
+    assert!(refused.starts_with("Invalid memory"), "{refused}");
+    let broken = w.fake.host_attachment("x.json", "application/json", b"{not json".to_vec());
+    let refused = w
+        .answer(
+            slash(alice(), VIEW_AND_SEND, "memory personal import").attachment_arg("file", &broken),
+        )
+        .await;
+    assert!(refused.contains("is not a memory file"), "{refused}");
+    let alice_scope = Scope::user(w.store.resolve_user(snowflake(ALICE)).await.unwrap());
+    assert!(memories::list_all_personal(&w.store, alice_scope).await.unwrap().is_empty());
+}
