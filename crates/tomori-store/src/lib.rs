@@ -17,6 +17,7 @@ pub mod db;
 pub mod embedded;
 mod error;
 pub mod keys;
+pub mod mcp;
 pub mod memories;
 pub mod memory_edits;
 pub mod personas;

@@ -12,11 +12,14 @@
 //! - [`Registry`] and [`Gate`]: registration, the per-turn advertised list, authorisation.
 //! - [`run_tool_calls`], [`fence`], [`LoopState`]: what the engine's tool loop calls.
 //! - Built-in tools: [`CreateMemory`], [`UpdateMemory`], [`FetchUrl`], [`WebSearch`].
+//! - [`ToolSource`]s the gate layers under the built-ins, for tools that come and go: the MCP
+//!   servers of [`mcp`] (the operator's stdio servers and each guild's remote servers).
 
 mod args;
 mod context;
 mod fetch;
 mod gate;
+pub mod mcp;
 mod memory;
 mod perm;
 mod policy;
@@ -29,7 +32,7 @@ pub use context::{
 pub use fetch::{FETCH_MAX_BYTES, FETCH_PAGE_CHARS, FETCH_TIMEOUT, FetchUrl};
 pub use gate::{
     Authorized, DEFAULT_TOOL_TIMEOUT, Gate, Refusal, RefusalReason, Registry, RegistryError,
-    Target, Tool, ToolOutcome,
+    Target, Tool, ToolOutcome, ToolSource,
 };
 pub use memory::{CreateMemory, UpdateMemory};
 pub use perm::{Perm, Perms};

@@ -38,7 +38,7 @@ async fn run_one(gate: &Gate, call: &ToolCall, ctx: &TurnContext) -> ToolOutcome
             Ok(found) => found,
             Err(refusal) => return (ToolOutcome::Failure(refusal.to_string()), None),
         };
-        let quota = gate.registry().policy(&call.name).and_then(|p| p.quota);
+        let quota = authorized.policy().quota;
         // A panicking tool fails its call, not the turn.
         let outcome = AssertUnwindSafe(tool.execute(authorized, ctx))
             .catch_unwind()
@@ -109,7 +109,7 @@ pub fn fence(tool: &str, value: &Value) -> String {
     )
 }
 
-fn escape_fence(text: &str) -> String {
+pub(crate) fn escape_fence(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     for (i, c) in text.char_indices() {
