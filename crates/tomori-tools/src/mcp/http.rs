@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
@@ -42,16 +42,30 @@ pub(crate) enum GuardError {
 type HttpResult<T> = Result<T, StreamableHttpError<GuardError>>;
 
 /// A streamable-HTTP client that judges every URL with a tomori-net policy first.
+///
+/// rmcp keeps a client error's text but not its sources, so the last policy refusal is also
+/// kept here (clones share it), for the caller to name the rule that refused.
 #[derive(Clone)]
 pub(crate) struct GuardedHttp {
     net: Client,
     http: reqwest::Client,
+    refused: Arc<Mutex<Option<Refusal>>>,
 }
 
 impl GuardedHttp {
     /// Wraps `net` (a server-scope client for guild servers).
     pub(crate) fn new(net: &Client) -> Self {
-        Self { net: net.clone(), http: net.reqwest_client() }
+        Self { net: net.clone(), http: net.reqwest_client(), refused: Arc::default() }
+    }
+
+    /// The last policy refusal, if any, forgotten once read.
+    pub(crate) fn take_refusal(&self) -> Option<Refusal> {
+        self.refused.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn refuse(&self, refusal: Refusal) -> GuardError {
+        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(refusal.clone());
+        GuardError::Blocked(refusal)
     }
 
     fn check(&self, uri: &str) -> HttpResult<()> {
@@ -59,12 +73,27 @@ impl GuardedHttp {
             .policy()
             .parse_url(uri)
             .map(|_| ())
-            .map_err(|refusal| StreamableHttpError::Client(GuardError::Blocked(refusal)))
+            .map_err(|refusal| StreamableHttpError::Client(self.refuse(refusal)))
+    }
+
+    /// rmcp's error over reqwest as the same error over [`GuardError`]. Variants rmcp acts on
+    /// (an expired session, an auth challenge, a server without SSE) keep their meaning.
+    fn guard(&self, error: StreamableHttpError<reqwest::Error>) -> StreamableHttpError<GuardError> {
+        match error {
+            StreamableHttpError::Client(error) => {
+                // The checked resolver and the peer check refuse inside reqwest.
+                let refusal = tomori_net::find_refusal(&error).cloned();
+                StreamableHttpError::Client(match refusal {
+                    Some(refusal) => self.refuse(refusal),
+                    None => GuardError::Http(error),
+                })
+            }
+            other => guard(other),
+        }
     }
 }
 
-/// rmcp's error over reqwest as the same error over [`GuardError`]. Variants rmcp acts on (an
-/// expired session, an auth challenge, a server without SSE) keep their meaning.
+/// The error variants other than the client's own, carried over one by one.
 fn guard(error: StreamableHttpError<reqwest::Error>) -> StreamableHttpError<GuardError> {
     use StreamableHttpError as E;
     match error {
@@ -136,7 +165,7 @@ impl StreamableHttpClient for GuardedHttp {
                 max_sse_event_size,
             )
             .await
-            .map_err(guard)
+            .map_err(|e| self.guard(e))
     }
 
     async fn post_message_with_response_limits(
@@ -159,7 +188,7 @@ impl StreamableHttpClient for GuardedHttp {
                 limits,
             )
             .await
-            .map_err(guard)
+            .map_err(|e| self.guard(e))
     }
 
     async fn delete_session(
@@ -170,7 +199,10 @@ impl StreamableHttpClient for GuardedHttp {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<()> {
         self.check(&uri)?;
-        self.http.delete_session(uri, session_id, auth_header, custom_headers).await.map_err(guard)
+        self.http
+            .delete_session(uri, session_id, auth_header, custom_headers)
+            .await
+            .map_err(|e| self.guard(e))
     }
 
     async fn get_stream(
@@ -185,7 +217,7 @@ impl StreamableHttpClient for GuardedHttp {
         self.http
             .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
             .await
-            .map_err(guard)
+            .map_err(|e| self.guard(e))
     }
 
     async fn get_stream_with_max_sse_event_size(
@@ -208,6 +240,6 @@ impl StreamableHttpClient for GuardedHttp {
                 max_sse_event_size,
             )
             .await
-            .map_err(guard)
+            .map_err(|e| self.guard(e))
     }
 }

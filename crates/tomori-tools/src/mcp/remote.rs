@@ -68,7 +68,9 @@ struct Inner {
 
 struct Cached {
     registry: Arc<Registry>,
-    built: Instant,
+    /// When the list must be built again: after the cache time, or when a server left out for
+    /// its quarantine may come back, whichever is first.
+    expires: Instant,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -82,7 +84,7 @@ async fn connect(
     url: &str,
     token: Option<&SecretString>,
     limit: Duration,
-) -> Result<(Running, Vec<rmcp::model::Tool>), McpError> {
+) -> Result<Connected, McpError> {
     // Judged here too, so that a refused URL gets the policy's own words and costs no session.
     net.policy().parse_url(url).map_err(McpError::Blocked)?;
     let mut config = StreamableHttpClientTransportConfig::with_uri(url)
@@ -95,8 +97,20 @@ async fn connect(
         }
         config = config.auth_header(token);
     }
-    let transport = StreamableHttpClientTransport::with_client(GuardedHttp::new(net), config);
-    session::open(transport, limit).await
+    let http = GuardedHttp::new(net);
+    let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+    match session::open(transport, limit).await {
+        Ok((running, tools)) => Ok(Connected { running, tools, http }),
+        // The policy's own words, when it was the policy that refused (a DNS answer, a peer).
+        Err(error) => Err(http.take_refusal().map_or(error, McpError::Blocked)),
+    }
+}
+
+/// An open session with its tools and the client it runs over.
+struct Connected {
+    running: Running,
+    tools: Vec<rmcp::model::Tool>,
+    http: GuardedHttp,
 }
 
 impl GuildMcp {
@@ -125,10 +139,8 @@ impl GuildMcp {
         url: &str,
         token: Option<&SecretString>,
     ) -> Result<Vec<String>, McpError> {
-        let (running, tools) =
-            connect(&self.inner.net, url, token, self.inner.timeouts.connect).await?;
-        drop(running);
-        Ok(tools.into_iter().map(|t| t.name.into_owned()).collect())
+        let connected = connect(&self.inner.net, url, token, self.inner.timeouts.connect).await?;
+        Ok(connected.tools.into_iter().map(|t| t.name.into_owned()).collect())
     }
 
     /// Drops what is known about `server`'s tools, so the next turn reads its servers again
@@ -185,23 +197,27 @@ impl Inner {
 
     /// Connects to the guild's enabled servers that are not in quarantine and registers their
     /// tools; a server that fails is quarantined, a tool that cannot be registered is skipped.
-    async fn build(
-        self: &Arc<Self>,
-        guild: ServerId,
-    ) -> Result<Registry, tomori_store::StoreError> {
+    async fn build(self: &Arc<Self>, guild: ServerId) -> Result<Cached, tomori_store::StoreError> {
         let endpoints = tomori_store::mcp::enabled(&self.store, Scope::server(guild)).await?;
-        let endpoints: Vec<McpEndpoint> =
-            endpoints.into_iter().filter(|e| self.quarantined_for(e.id).is_none()).collect();
-        let connections = join_all(endpoints.iter().map(|endpoint| {
+        let mut expires = Instant::now() + self.timeouts.guild_cache;
+        let mut usable: Vec<McpEndpoint> = Vec::new();
+        for endpoint in endpoints {
+            match self.quarantined_for(endpoint.id) {
+                Some(left) => expires = expires.min(Instant::now() + left),
+                None => usable.push(endpoint),
+            }
+        }
+        let connections = join_all(usable.iter().map(|endpoint| {
             connect(&self.net, &endpoint.url, endpoint.token.as_ref(), self.timeouts.connect)
         }))
         .await;
         let mut registry = Registry::new();
-        for (endpoint, connected) in endpoints.into_iter().zip(connections) {
-            let (running, tools) = match connected {
-                Ok(found) => found,
+        for (endpoint, connected) in usable.into_iter().zip(connections) {
+            let connected = match connected {
+                Ok(connected) => connected,
                 Err(error) => {
                     self.quarantine(guild, endpoint.id, &endpoint.name, &error.to_string());
+                    expires = expires.min(Instant::now() + self.timeouts.quarantine);
                     continue;
                 }
             };
@@ -209,11 +225,12 @@ impl Inner {
                 id: endpoint.id,
                 name: endpoint.name,
                 guild,
-                peer: running.peer().clone(),
-                _running: running,
+                peer: connected.running.peer().clone(),
+                http: connected.http,
+                _running: connected.running,
                 owner: Arc::downgrade(self),
             });
-            for tool in tools.iter().take(TOOLS_PER_SERVER) {
+            for tool in connected.tools.iter().take(TOOLS_PER_SERVER) {
                 let connection: Arc<dyn Connection> = Arc::clone(&remote) as Arc<dyn Connection>;
                 let registered = McpTool::new(&remote.name, tool, Origin::Guild, connection)
                     .and_then(|tool| registry.register(tool).map_err(|e| e.to_string()));
@@ -222,7 +239,7 @@ impl Inner {
                 }
             }
         }
-        Ok(registry)
+        Ok(Cached { registry: Arc::new(registry), expires })
     }
 }
 
@@ -232,15 +249,14 @@ impl ToolSource for GuildMcp {
             let slot = self.inner.slot(server);
             let mut cached = slot.lock().await;
             if let Some(entry) = cached.as_ref()
-                && entry.built.elapsed() < self.inner.timeouts.guild_cache
+                && Instant::now() < entry.expires
             {
                 return Arc::clone(&entry.registry);
             }
             match self.inner.build(server).await {
-                Ok(registry) => {
-                    let registry = Arc::new(registry);
-                    *cached =
-                        Some(Cached { registry: Arc::clone(&registry), built: Instant::now() });
+                Ok(built) => {
+                    let registry = Arc::clone(&built.registry);
+                    *cached = Some(built);
                     registry
                 }
                 Err(error) => {
@@ -260,6 +276,7 @@ struct RemoteServer {
     name: String,
     guild: ServerId,
     peer: Peer<RoleClient>,
+    http: GuardedHttp,
     _running: Running,
     owner: Weak<Inner>,
 }
@@ -287,7 +304,13 @@ impl Connection for RemoteServer {
                     if error.is_server_failure() {
                         owner.quarantine(self.guild, self.id, &self.name, &format!("{error:?}"));
                     }
-                    Err(error.for_model(&self.name))
+                    Err(match self.http.take_refusal() {
+                        Some(refusal) => format!(
+                            "unavailable: the MCP server {} is at an address the network policy refuses ({refusal})",
+                            self.name
+                        ),
+                        None => error.for_model(&self.name),
+                    })
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! tools against a real database and loopback web servers.
 
 mod gate;
+mod mcp;
 mod memory;
 mod run;
 mod support;
