@@ -4,6 +4,7 @@
 mod audit;
 mod embedded;
 mod keys;
+mod mcp;
 mod repositories;
 mod tenancy;
 
