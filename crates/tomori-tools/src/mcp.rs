@@ -91,7 +91,7 @@ impl Default for McpTimeouts {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum McpError {
     /// The URL is refused by the network policy (before or while connecting).
-    #[error("blocked_by_policy: {0}")]
+    #[error("{0}")]
     Blocked(tomori_net::Refusal),
     /// The stdio server's command could not be started.
     #[error("could not start the server: {0}")]

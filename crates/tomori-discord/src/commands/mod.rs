@@ -2,7 +2,7 @@
 //! an answer.
 //!
 //! Each command group lives in its own module (`persona`, `memory`, `server`, `personal`, `bot`,
-//! `config`)
+//! `config`, `mcp`)
 //! with three parts: `definition` (twilight's `CommandBuilder`), `parse` (the interaction's
 //! options into a closed `Action` enum, so that nothing downstream reads raw option names) and
 //! `run`. Each action also states what it [`Need`]s; [`Commands::handle`] checks that need in one
@@ -23,6 +23,7 @@
 
 mod bot;
 mod config;
+mod mcp;
 mod memory;
 mod persona;
 mod personal;
@@ -96,6 +97,7 @@ pub struct Commands {
     http: Arc<twilight_http::Client>,
     store: Store,
     control: Arc<dyn BotControl>,
+    mcp: Option<tomori_tools::mcp::GuildMcp>,
     defer_after: Duration,
 }
 
@@ -114,6 +116,7 @@ pub fn definitions() -> Vec<Command> {
         personal::definition().build(),
         bot::definition().build(),
         config::definition().build(),
+        mcp::definition().build(),
     ]
 }
 
@@ -125,7 +128,16 @@ impl Commands {
         store: Store,
         control: Arc<dyn BotControl>,
     ) -> Self {
-        Self { http, store, control, defer_after: DEFER_AFTER }
+        Self { http, store, control, mcp: None, defer_after: DEFER_AFTER }
+    }
+
+    /// Lets `/mcp` manage the guilds' remote MCP servers through `mcp` (the same source the
+    /// tool gate uses, so changes reach the next turn). Without it `/mcp` says MCP is
+    /// unavailable.
+    #[must_use]
+    pub fn with_mcp(mut self, mcp: tomori_tools::mcp::GuildMcp) -> Self {
+        self.mcp = Some(mcp);
+        self
     }
 
     /// Overrides [`DEFER_AFTER`]; zero defers every command at once (tests).
@@ -206,7 +218,12 @@ impl Commands {
                 return;
             }
         };
-        let ctx = Ctx { store: &self.store, control: self.control.as_ref(), caller: &caller };
+        let ctx = Ctx {
+            store: &self.store,
+            control: self.control.as_ref(),
+            caller: &caller,
+            mcp: self.mcp.as_ref(),
+        };
         // Boxed: the store and engine calls behind it make a large future.
         let mut work = Box::pin(run(&ctx, &invocation));
         if invocation.slow() || self.defer_after.is_zero() {
@@ -326,6 +343,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) store: &'a Store,
     pub(crate) control: &'a dyn BotControl,
     pub(crate) caller: &'a Caller,
+    /// The guilds' MCP servers, when the instance has them.
+    pub(crate) mcp: Option<&'a tomori_tools::mcp::GuildMcp>,
 }
 
 impl Ctx<'_> {
@@ -407,6 +426,7 @@ pub(crate) enum Invocation {
     Personal(personal::Action),
     Bot(bot::Action),
     Config(config::Action),
+    Mcp(mcp::Action),
 }
 
 impl Invocation {
@@ -418,12 +438,14 @@ impl Invocation {
             Self::Personal(action) => personal::need(action),
             Self::Bot(action) => bot::need(action),
             Self::Config(action) => config::need(action),
+            Self::Mcp(action) => mcp::need(action),
         }
     }
 
     /// Known to take longer than Discord's window: defer at once.
     fn slow(&self) -> bool {
         matches!(self, Self::Bot(bot::Action::Respond { .. }))
+            || matches!(self, Self::Mcp(action) if mcp::slow(action))
     }
 
     /// The command's name, for logs.
@@ -435,6 +457,7 @@ impl Invocation {
             Self::Personal(_) => "personal",
             Self::Bot(_) => "bot",
             Self::Config(_) => "config",
+            Self::Mcp(_) => "mcp",
         }
     }
 }
@@ -450,6 +473,7 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
             Invocation::Personal(action) => personal::run(ctx, action).await,
             Invocation::Bot(action) => bot::run(ctx, action).await,
             Invocation::Config(action) => config::run(ctx, action).await,
+            Invocation::Mcp(action) => mcp::run(ctx, action).await,
         }
     }
     .await;
@@ -470,6 +494,7 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
         "personal" => personal::parse(args).map(Invocation::Personal),
         "bot" => bot::parse(args).map(Invocation::Bot),
         "config" => config::parse(args).map(Invocation::Config),
+        "mcp" => mcp::parse(args).map(Invocation::Mcp),
         _ => Err(BadInput::unknown()),
     }
 }

@@ -164,7 +164,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     let commands = discord.commands(w.store.clone(), control);
 
     let names = commands.register(None).await.unwrap();
-    assert_eq!(names, ["persona", "memory", "server", "personal", "bot", "config"]);
+    assert_eq!(names, ["persona", "memory", "server", "personal", "bot", "config", "mcp"]);
     let sent = w.fake.registered_commands(None);
     let field = |name: &str, key: &str| {
         sent.iter().find(|c| c["name"] == name).map(|c| c[key].clone()).unwrap()
@@ -207,7 +207,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     );
     assert_eq!(options(field("bot", "options")), ["kill", "respond"]);
     // The hint hides admin commands from members by default; the check in code is what counts.
-    for (name, hint) in [("persona", "32"), ("server", "32"), ("config", "32")] {
+    for (name, hint) in [("persona", "32"), ("server", "32"), ("config", "32"), ("mcp", "32")] {
         assert_eq!(field(name, "default_member_permissions"), hint, "{name}");
     }
     for name in ["memory", "personal", "bot"] {
@@ -217,7 +217,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len());
 
     commands.register(Some(snowflake(GUILD))).await.unwrap();
-    assert_eq!(w.fake.registered_commands(Some(GUILD)).len(), 6);
+    assert_eq!(w.fake.registered_commands(Some(GUILD)).len(), 7);
     let put =
         w.fake.wait_for_request(|r| r.is("PUT", "applications/*/guilds/*/commands"), WAIT).await;
     assert_eq!(put.path, format!("applications/{}/guilds/{GUILD}/commands", w.fake.bot_user_id()));

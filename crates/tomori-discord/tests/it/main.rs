@@ -4,6 +4,7 @@
 
 mod commands;
 mod gateway;
+mod mcp;
 mod surface;
 
 use std::sync::Arc;
