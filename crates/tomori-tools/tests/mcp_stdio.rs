@@ -37,6 +37,9 @@ use tomori_tools::{
 
 const SERVE: &str = "serve-fake-mcp";
 
+/// A test: its name and how to start it.
+type Test = (&'static str, fn() -> BoxFuture<'static, ()>);
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -51,7 +54,7 @@ fn main() -> ExitCode {
         };
     }
     tomori_testkit::init();
-    let tests: [(&str, fn() -> BoxFuture<'static, ()>); 5] = [
+    let tests: [Test; 5] = [
         ("the_model_calls_a_tool_on_a_stdio_server", || {
             the_model_calls_a_tool_on_a_stdio_server().boxed()
         }),

@@ -202,7 +202,7 @@ async fn serve(
         }
     };
     tracing::info!(embedded_database = db.is_embedded(), "database ready");
-    let result = run_discord(config, token, store.clone()).await;
+    let result = run_discord(config, env, token, store.clone()).await;
     tracing::info!("shutting down");
     store.close().await;
     db.close().await;
@@ -212,6 +212,7 @@ async fn serve(
 /// Connects to Discord and answers until a shutdown signal.
 async fn run_discord(
     config: &Config,
+    env: &Environment,
     token: &secrecy::SecretString,
     store: Store,
 ) -> anyhow::Result<()> {
@@ -240,13 +241,14 @@ async fn run_discord(
         chain,
         EngineOptions::default(),
     );
-    engine.set_tools(Arc::new(providers::tool_gate(config, &store)?));
+    let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
+    engine.set_tools(Arc::new(mcp.layer(providers::tool_gate(config, &store)?)));
     if let Some(bot) =
         discord.bot_user().and_then(|id| tomori_core::id::Snowflake::new(id.get()).ok())
     {
         engine.set_bot_user(bot);
     }
-    let commands = discord.commands(store, Arc::new(engine.clone()));
+    let commands = discord.commands(store, Arc::new(engine.clone())).with_mcp(mcp.guild.clone());
     // A failed registration leaves Discord with the commands it had; the bot still answers them.
     match commands.register(None).await {
         Ok(names) => tracing::info!(commands = ?names, "slash commands registered"),
@@ -256,11 +258,12 @@ async fn run_discord(
     }
     let discord = discord.with_commands(commands);
     tracing::info!(shards = ?discord.shards(), providers = config.providers.len(), "tomori is ready");
-    discord
+    let ran = discord
         .run(Arc::new(EngineHandler(engine)), shutdown_signal())
         .await
-        .context("running the gateway")?;
-    Ok(())
+        .context("running the gateway");
+    mcp.operator.stop();
+    ran
 }
 
 /// Hands every inbound Discord message to the engine.
@@ -287,7 +290,8 @@ async fn chat(
             .context("connecting the application pool")?;
         let store = Store::new(pool, Arc::new(ring), config.limits.clone());
         let chain = providers::instance_chain(config)?;
-        let tools = providers::tool_gate(config, &store)?;
+        let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
+        let tools = mcp.layer(providers::tool_gate(config, &store)?);
         let outcome = crate::terminal::chat(store.clone(), chain, tools, persona, provider).await;
         store.close().await;
         outcome

@@ -274,9 +274,10 @@ impl ToolSource for Fixed {
     }
 }
 
-fn fixed(
-    names: &[&'static str],
-) -> (Arc<Fixed>, Vec<Arc<Mutex<Vec<Option<tomori_tools::Target>>>>>) {
+/// Each probe's record of its runs.
+type Runs = Arc<Mutex<Vec<Option<tomori_tools::Target>>>>;
+
+fn fixed(names: &[&'static str]) -> (Arc<Fixed>, Vec<Runs>) {
     let mut registry = Registry::new();
     let mut runs = Vec::new();
     for name in names {
