@@ -149,7 +149,7 @@ async fn slash_commands_are_registered_at_startup_and_change_the_server() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(names, ["persona", "memory", "server", "personal", "bot", "config"]);
+    assert_eq!(names, ["persona", "memory", "server", "personal", "bot", "config", "mcp"]);
 
     let id = w.discord.inject_command(
         SlashCommand::new(CHANNEL, alice(), "persona create")
