@@ -39,7 +39,7 @@ use crate::context::TurnContext;
 use crate::gate::{Authorized, Tool, ToolOutcome};
 use crate::perm::Perms;
 use crate::policy::{Contexts, Effect, TargetRule, ToolPolicy};
-use crate::run::{escape_fence, fence};
+use crate::run::fence;
 
 pub use remote::{GuildMcp, GuildServer};
 pub use stdio::{OperatorMcp, RESTART_MAX, RESTART_MIN, RESTART_STABLE, ServerStatus, StdioConfig};
@@ -187,10 +187,11 @@ fn describe(server: &str, description: Option<&str>) -> String {
     )
 }
 
-/// One line of plain text: control characters and runs of whitespace become one space, angle
+/// One line of plain text, for a server's own words wherever the model or an admin sees them:
+/// control characters and runs of whitespace become one space, angle
 /// brackets become look-alikes (so no tag or fence can be opened or closed), and the text is cut
 /// at `max` characters.
-fn neutralise(text: &str, max: usize) -> String {
+pub(crate) fn neutralise(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max * 4));
     let mut count = 0;
     let mut pending_space = false;
@@ -334,12 +335,6 @@ impl Tool for McpTool {
         }
         .boxed()
     }
-}
-
-/// Escapes fence markers in a server's own words before they are logged or shown to an admin
-/// next to other output (an admin's `/mcp list` quotes server names and errors).
-pub(crate) fn quote(text: &str, max: usize) -> String {
-    escape_fence(&neutralise(text, max))
 }
 
 #[cfg(test)]

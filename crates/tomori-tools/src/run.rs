@@ -109,7 +109,7 @@ pub fn fence(tool: &str, value: &Value) -> String {
     )
 }
 
-pub(crate) fn escape_fence(text: &str) -> String {
+fn escape_fence(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     for (i, c) in text.char_indices() {

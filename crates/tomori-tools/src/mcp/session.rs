@@ -36,10 +36,11 @@ where
 {
     let work = async {
         let running = client().serve(transport).await.map_err(|e| {
-            blocked(&e).unwrap_or_else(|| McpError::Handshake(super::quote(&e.to_string(), 300)))
+            blocked(&e)
+                .unwrap_or_else(|| McpError::Handshake(super::neutralise(&e.to_string(), 300)))
         })?;
         let tools = running.peer().list_all_tools().await.map_err(|e| {
-            blocked(&e).unwrap_or_else(|| McpError::List(super::quote(&e.to_string(), 300)))
+            blocked(&e).unwrap_or_else(|| McpError::List(super::neutralise(&e.to_string(), 300)))
         })?;
         Ok((running, tools))
     };
@@ -99,12 +100,12 @@ pub(crate) async fn call(
         Err(_) => Err(CallError::Timeout(limit)),
         Ok(Ok(result)) => Ok(result),
         Ok(Err(rmcp::ServiceError::McpError(error))) => {
-            Err(CallError::Protocol(super::quote(&error.message, 300)))
+            Err(CallError::Protocol(super::neutralise(&error.message, 300)))
         }
         Ok(Err(rmcp::ServiceError::TransportClosed)) => Err(CallError::Closed),
         Ok(Err(error)) => Err(CallError::Transport(match tomori_net::find_refusal(&error) {
             Some(refusal) => format!("blocked_by_policy: {refusal}"),
-            None => super::quote(&error.to_string(), 300),
+            None => super::neutralise(&error.to_string(), 300),
         })),
     }
 }
