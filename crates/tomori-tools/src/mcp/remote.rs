@@ -184,11 +184,10 @@ impl Inner {
         Some(left)
     }
 
-    /// Puts a server out of use and drops its guild's tools, so the next turn goes without it.
-    fn quarantine(&self, guild: ServerId, id: i64, name: &str, reason: &str) {
+    /// Puts a server out of use for the quarantine time.
+    fn quarantine(&self, id: i64, name: &str, reason: &str) {
         tracing::warn!(server = %name, %reason, quarantine = ?self.timeouts.quarantine, "mcp: guild server quarantined");
         lock(&self.quarantine).insert(id, Instant::now() + self.timeouts.quarantine);
-        lock(&self.guilds).remove(&guild);
     }
 
     fn slot(&self, guild: ServerId) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
@@ -216,7 +215,7 @@ impl Inner {
             let connected = match connected {
                 Ok(connected) => connected,
                 Err(error) => {
-                    self.quarantine(guild, endpoint.id, &endpoint.name, &error.to_string());
+                    self.quarantine(endpoint.id, &endpoint.name, &error.to_string());
                     expires = expires.min(Instant::now() + self.timeouts.quarantine);
                     continue;
                 }
@@ -302,7 +301,9 @@ impl Connection for RemoteServer {
                 Ok(result) => Ok(result),
                 Err(error) => {
                     if error.is_server_failure() {
-                        owner.quarantine(self.guild, self.id, &self.name, &format!("{error:?}"));
+                        owner.quarantine(self.id, &self.name, &format!("{error:?}"));
+                        // The guild's list is built again without this server at the next turn.
+                        lock(&owner.guilds).remove(&self.guild);
                     }
                     Err(match self.http.take_refusal() {
                         Some(refusal) => format!(
