@@ -27,7 +27,8 @@ use tomori_core::settings::{ChannelSet, Feature};
 use tomori_core::trigger::{
     self, Author, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation, TriggerSettings,
 };
-use tomori_llm::{ChatRequest, Completion, Llm, Message, StreamEvent, Target};
+use tomori_llm::{ChatRequest, Completion, Llm, Message, Part, Role, StreamEvent, Target};
+use tomori_store::access::{self, AccessList};
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::settings::ServerSettings;
@@ -36,8 +37,10 @@ use tomori_tools::{LoopLimits, LoopState, LoopStep, MemoryScope, Place, TurnCont
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
 use crate::gate::{Arrival, Gate, Phase, Turn};
-use crate::history::{History, Remembered};
+use crate::history::{History, Remembered, RememberedAttachment};
 use crate::live::EngineLive;
+use crate::media::Media;
+use crate::providers::{Chain, ServerProviders};
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
 
 /// Tunables of the engine.
@@ -88,6 +91,10 @@ struct Inner<S> {
     bot_user: OnceLock<Snowflake>,
     /// The tool gate; without one, turns run without tools.
     tools: OnceLock<Arc<tomori_tools::Gate>>,
+    /// Image fetching for models that see; without it, images stay `media_N` handles.
+    media: OnceLock<Media>,
+    /// Servers' own models and keys; without it, every server uses the instance chain.
+    providers: OnceLock<ServerProviders>,
     gate: Gate<Plan>,
     history: Mutex<History>,
     /// Persona messages in a row per channel, for the cascade limit.
@@ -132,6 +139,8 @@ impl<S: ChatSurface> Engine<S> {
                 options,
                 bot_user: OnceLock::new(),
                 tools: OnceLock::new(),
+                media: OnceLock::new(),
+                providers: OnceLock::new(),
                 gate: Gate::default(),
                 history: Mutex::new(history),
                 chains: Mutex::new(HashMap::new()),
@@ -152,6 +161,16 @@ impl<S: ChatSurface> Engine<S> {
         let _ = self.inner.tools.set(tools);
     }
 
+    /// Lets the engine show images to models that see them, fetched through `media`.
+    pub fn set_media(&self, media: Media) {
+        let _ = self.inner.media.set(media);
+    }
+
+    /// Lets servers choose their own model, keys and custom endpoints (`/model`, `/provider`).
+    pub fn set_server_providers(&self, providers: ServerProviders) {
+        let _ = self.inner.providers.set(providers);
+    }
+
     /// `/bot kill`: ends the channel's turn, cancelling its outbound requests, and clears its queue.
     pub fn kill(&self, channel: Snowflake) -> bool {
         self.inner.gate.kill(channel)
@@ -166,6 +185,42 @@ impl<S: ChatSurface> Engine<S> {
     /// respond`, the terminal chat). An unknown name falls back to the main persona.
     pub async fn respond_as(&self, message: Inbound, persona: &str) {
         self.dispatch(message, Some(persona)).await;
+    }
+
+    /// `/tool refresh`: the channel's history starts after this point; earlier messages are no
+    /// longer shown to the model.
+    pub fn refresh(&self, channel: Snowflake) {
+        lock(&self.inner.history).reset(channel);
+        lock(&self.inner.chains).remove(&channel);
+    }
+
+    /// The context the main persona would be given if `message` (a request, its text ignored)
+    /// asked it to answer now: the system prompt and the conversation as text, images named
+    /// only. `None` when the server has no persona or the store failed.
+    pub async fn prompt_snapshot(&self, message: Inbound) -> Option<String> {
+        let inner = &self.inner;
+        let store = &inner.store;
+        let server = match message.guild {
+            Some(guild) => store.resolve_guild(guild).await,
+            None => store.resolve_dm(message.author.id).await,
+        }
+        .ok()?;
+        let scope = Scope::server(server);
+        let settings = settings::get(store, scope).await.ok()?;
+        let personas = personas::list(store, scope).await.ok()?;
+        let main = personas.iter().position(|p| p.is_main)?;
+        let plan = Plan {
+            message,
+            server,
+            settings,
+            personas,
+            chosen: vec![main],
+            deliberate: true,
+            from_person: true,
+        };
+        let persona = plan.personas.get(main)?;
+        let prepared = inner.request_for(&plan, persona).await.ok()?;
+        Some(render_request(&prepared.request))
     }
 
     /// Whether the channel has no turn running and none waiting.
@@ -212,7 +267,15 @@ impl<S: ChatSurface> Inner<S> {
             persona,
             content: message.content.clone(),
             reply_to: message.reply_to.as_ref().map(|r| r.message),
-            attachments: message.attachments.iter().map(|a| a.url.clone()).collect(),
+            attachments: message
+                .attachments
+                .iter()
+                .map(|a| RememberedAttachment {
+                    url: a.url.clone(),
+                    content_type: a.content_type.clone(),
+                    size: a.size,
+                })
+                .collect(),
         };
         lock(&self.history).push(message.channel, remembered);
     }
@@ -287,7 +350,17 @@ impl<S: ChatSurface> Inner<S> {
             (Vec::new(), Vec::new())
         };
         let in_whitelist = in_channel_set(&whitelist, &message);
-        let outside_whitelist = !whitelist.is_empty() && !in_whitelist;
+        // The role whitelist (when it has roles) and the user blacklist keep people out the same
+        // way a channel outside the whitelist does.
+        let person_allowed = if message.guild.is_some() && matches!(author, Author::Human { .. }) {
+            let roles = access::list(store, scope, AccessList::RoleWhitelist).await?;
+            let blacklist = access::list(store, scope, AccessList::UserBlacklist).await?;
+            (roles.is_empty() || message.author_roles.iter().any(|r| roles.contains(r)))
+                && !blacklist.contains(&message.author.id)
+        } else {
+            true
+        };
+        let outside_whitelist = (!whitelist.is_empty() && !in_whitelist) || !person_allowed;
         let auto_trigger =
             self.auto_trigger(&settings, in_channel_set(&auto, &message), &message, &author);
         let triggers: Vec<PersonaTrigger> = personas
@@ -539,7 +612,8 @@ impl<S: ChatSurface> Inner<S> {
                     break;
                 }
             }
-            let Some(completion) = self.generate(plan, &request, &mut delivery, cancel).await
+            let Some(completion) =
+                self.generate(plan, &prepared.chain, &request, &mut delivery, cancel).await
             else {
                 return false;
             };
@@ -570,13 +644,14 @@ impl<S: ChatSurface> Inner<S> {
     async fn generate(
         &self,
         plan: &Plan,
+        chain: &[Target],
         request: &ChatRequest,
         delivery: &mut Delivery<'_, S>,
         cancel: &CancellationToken,
     ) -> Option<Completion> {
         let stream = tokio::select! {
             () = cancel.cancelled() => return None,
-            stream = self.llm.stream(&self.chain, request) => stream,
+            stream = self.llm.stream(chain, request) => stream,
         };
         let mut stream = match stream {
             Ok(stream) => stream,
@@ -652,11 +727,16 @@ impl<S: ChatSurface> Inner<S> {
             invoker: plan.message.author.id,
             invoker_is_admin: plan.message.author_is_admin,
             bot_user: self.bot_user.get().copied(),
+            guild: plan.message.guild,
+            channel: plan.message.channel,
+            platform: self.surface.platform(),
             shown,
             today: Utc::now().date_naive(),
         };
         Ok(TurnContext {
             server: plan.server,
+            guild: plan.message.guild,
+            channel: plan.message.channel,
             place,
             invoker: plan.message.author.id,
             invoker_user: user,
@@ -733,7 +813,7 @@ impl<S: ChatSurface> Inner<S> {
         for item in &recent {
             let handle = handles.message_handle(item.id);
             let reply_to = item.reply_to.map(|r| handles.message_handle(r));
-            let media = item.attachments.iter().map(|url| handles.media_handle(url)).collect();
+            let media = item.attachments.iter().map(|a| handles.media_handle(&a.url)).collect();
             let own = item
                 .persona
                 .as_deref()
@@ -753,21 +833,30 @@ impl<S: ChatSurface> Inner<S> {
         }
         // Personal memories of the person being answered, when their privacy level and the server allow.
         let mut personal: Vec<String> = Vec::new();
-        if plan.from_person && plan.settings.feature(Feature::PersonalMemories) {
+        if plan.from_person {
             let user = self.store.resolve_user(plan.message.author.id).await?;
             let user_scope = Scope::user(user);
-            if users::get(&self.store, user_scope)
-                .await
-                .is_ok_and(|u| u.privacy == PrivacyLevel::Minimal)
+            let me = users::get(&self.store, user_scope).await?;
+            // What they asked to be called and answered in (/personal), at any privacy level
+            // that lets Tomori answer them at all.
+            if let Some(nickname) = &me.nickname {
+                personal.push(format!("Prefers to be called {nickname}."));
+            }
+            if me.language != "en" {
+                personal
+                    .push(format!("Prefers replies in the language with code {}.", me.language));
+            }
+            if me.privacy == PrivacyLevel::Minimal
+                && plan.settings.feature(Feature::PersonalMemories)
             {
-                personal = memories::list_personal(&self.store, user_scope, persona.lineage)
+                let memories = memories::list_personal(&self.store, user_scope, persona.lineage)
                     .await?
                     .into_iter()
                     .map(|m| {
                         shown.push((MemoryScope::Personal, m.id));
                         format!("[id:{}] {}", m.id, m.content)
-                    })
-                    .collect();
+                    });
+                personal.extend(memories);
             }
         }
         let participant_views: Vec<ParticipantView<'_>> = participants
@@ -785,8 +874,7 @@ impl<S: ChatSurface> Inner<S> {
             .filter(|p| p.id != persona.id)
             .map(|p| p.nickname.as_str())
             .collect();
-        let now =
-            format!("{} ({})", Utc::now().format("%Y-%m-%d %H:%M UTC"), plan.settings.timezone);
+        let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings.timezone);
         let input = PromptInput {
             persona: PersonaView {
                 name: &persona.nickname,
@@ -796,7 +884,7 @@ impl<S: ChatSurface> Inner<S> {
             },
             other_personas: &others,
             system_prompt: plan.settings.system_prompt.as_deref(),
-            server_name: None,
+            server_name: plan.message.guild_name.as_deref(),
             now: &now,
             server_memories: &server_memories,
             participants: &participant_views,
@@ -816,17 +904,89 @@ impl<S: ChatSurface> Inner<S> {
                 PromptRole::Assistant => Message::assistant(m.content),
             })
             .collect();
-        let request =
+        let chain = match self.providers.get() {
+            Some(providers) => providers.chain(&self.store, plan.server, &self.chain).await?,
+            None => Chain { targets: self.chain.clone(), temperature: None },
+        };
+        let mut request =
             ChatRequest { system: vec![prompt.system], messages, ..ChatRequest::default() };
-        Ok(Prepared { request, handles, shown })
+        request.sampler.temperature = chain.temperature;
+        self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
+        Ok(Prepared { request, chain: chain.targets, handles, shown })
+    }
+}
+
+impl<S: ChatSurface> Inner<S> {
+    /// Shows the model the images of the most recent messages, when a model of the chain sees
+    /// images: each labelled with its `media_N` handle, after the last user message's text.
+    /// An image that cannot be fetched or decoded is left out; the turn goes on.
+    async fn attach_images(
+        &self,
+        request: &mut ChatRequest,
+        chain: &[Target],
+        recent: &[Remembered],
+        handles: &mut Handles,
+    ) {
+        let Some(media) = self.media.get() else { return };
+        if !chain.iter().any(|target| target.capabilities.vision) {
+            return;
+        }
+        let picked = media.pick(recent);
+        if picked.is_empty() {
+            return;
+        }
+        let loads = picked.iter().map(|a| media.load(&a.url));
+        let loaded = futures_util::future::join_all(loads).await;
+        let Some(last_user) = request.messages.iter_mut().rev().find(|m| m.role == Role::User)
+        else {
+            return;
+        };
+        for (attachment, result) in picked.iter().zip(loaded) {
+            match result {
+                Ok(image) => {
+                    let label = format!("[{}]", handles.media_handle(&attachment.url));
+                    last_user.parts.push(Part::Text(label));
+                    last_user.parts.push(Part::Image((*image).clone()));
+                }
+                Err(err) => tracing::debug!(error = %err, "an image was left out of the prompt"),
+            }
+        }
     }
 }
 
 /// A turn's request and what the prompt showed the model.
 struct Prepared {
     request: ChatRequest,
+    /// The models to try, in order.
+    chain: Vec<Target>,
     handles: Handles,
     shown: Vec<(MemoryScope, i64)>,
+}
+
+/// A request as plain text, for `/tool prompt`: images and tool traffic named, not included.
+fn render_request(request: &ChatRequest) -> String {
+    let mut out = String::from("## System\n");
+    for block in &request.system {
+        out.push_str(block);
+        out.push('\n');
+    }
+    for message in &request.messages {
+        let role = match message.role {
+            Role::User => "User",
+            Role::Assistant => "Assistant",
+            _ => "Other",
+        };
+        out.push_str(&format!("\n## {role}\n"));
+        for part in &message.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Image(_) => out.push_str("[image]"),
+                _ => out.push_str("[tool traffic]"),
+            }
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Whether the message's channel, or the thread's parent, is in `set`.

@@ -24,8 +24,26 @@ pub struct Remembered {
     pub content: String,
     /// The message it replies to.
     pub reply_to: Option<Snowflake>,
-    /// Attachment URLs.
-    pub attachments: Vec<String>,
+    /// Attachments.
+    pub attachments: Vec<RememberedAttachment>,
+}
+
+/// A remembered attachment: where it is and what the platform says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberedAttachment {
+    /// Where the platform serves it.
+    pub url: String,
+    /// MIME type, when the platform says.
+    pub content_type: Option<String>,
+    /// Size in bytes, as the platform claims.
+    pub size: u64,
+}
+
+impl RememberedAttachment {
+    /// Whether the platform calls it an image.
+    pub fn is_image(&self) -> bool {
+        self.content_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().starts_with("image/"))
+    }
 }
 
 /// The cache.

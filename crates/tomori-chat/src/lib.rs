@@ -11,4 +11,7 @@ pub mod engine;
 pub mod gate;
 pub mod history;
 mod live;
+pub mod media;
+pub mod providers;
+pub mod reminders;
 pub mod surface;

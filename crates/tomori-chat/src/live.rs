@@ -2,10 +2,11 @@
 //! from the database and the engine's own knowledge.
 //!
 //! Flags and privacy are read fresh from the store on every question, so a flag an admin turns
-//! off mid-turn stops the next tool call. Permissions are what the engine knows for certain: the
-//! bot can see and write in the channel it answers in, and the invoker's Manage Server comes from
-//! the platform. Anything the engine cannot know (another channel's visibility) is an error, which
-//! the gate treats as a refusal.
+//! off mid-turn stops the next tool call. Permissions, channels and message authors come from the
+//! surface's [`Platform`] on every question, so a permission revoked mid-turn stops the next call
+//! too. Without a platform (the terminal) the engine answers only what it knows for certain (the
+//! bot can see and write in the channel it answers in; authors from its own history) and treats
+//! the rest as unknown, which the gate refuses.
 
 use std::sync::Arc;
 
@@ -15,7 +16,10 @@ use tomori_core::id::{ServerId, Snowflake, UserId};
 use tomori_core::quota::QuotaVerdict;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::{Scope, Store, settings, users};
-use tomori_tools::{Author, Features, LiveError, LiveState, Perm, Perms, Snapshot, Visibility};
+use tomori_tools::{
+    Author, ChannelAccess, ChannelFacts, Features, LiveError, LiveState, Perm, Perms, Platform,
+    Snapshot, Visibility,
+};
 
 use crate::history::Remembered;
 
@@ -27,6 +31,12 @@ pub(crate) struct EngineLive {
     pub(crate) invoker: Snowflake,
     pub(crate) invoker_is_admin: bool,
     pub(crate) bot_user: Option<Snowflake>,
+    /// The guild, `None` in a direct message.
+    pub(crate) guild: Option<Snowflake>,
+    /// The channel the turn answers in (every shown message is in it).
+    pub(crate) channel: Snowflake,
+    /// The platform, for permissions, channels and message authors.
+    pub(crate) platform: Option<Arc<dyn Platform>>,
     /// The messages the turn's context showed, for questions about their authors.
     pub(crate) shown: Arc<Vec<Remembered>>,
     pub(crate) today: NaiveDate,
@@ -34,6 +44,29 @@ pub(crate) struct EngineLive {
 
 fn unavailable(err: impl std::fmt::Display) -> LiveError {
     LiveError(err.to_string())
+}
+
+impl EngineLive {
+    fn platform(&self) -> Result<&Arc<dyn Platform>, LiveError> {
+        self.platform.as_ref().ok_or_else(|| LiveError("no platform to ask".to_owned()))
+    }
+
+    fn shown(&self, message: Snowflake) -> Result<&Remembered, LiveError> {
+        self.shown
+            .iter()
+            .find(|m| m.id == message)
+            .ok_or_else(|| LiveError("the message is not in this turn's context".to_owned()))
+    }
+
+    /// The bot's and the invoker's permissions in `channel`, from the platform.
+    async fn access(&self, channel: Snowflake) -> Result<ChannelAccess, LiveError> {
+        let mut access =
+            self.platform()?.access(channel, self.invoker).await.map_err(unavailable)?;
+        if self.invoker_is_admin {
+            access.invoker = access.invoker.with(Perm::ManageGuild);
+        }
+        Ok(access)
+    }
 }
 
 impl LiveState for EngineLive {
@@ -44,16 +77,20 @@ impl LiveState for EngineLive {
                 .map_err(unavailable)?;
             let privacy =
                 users::get(&self.store, Scope::user(self.user)).await.map_err(unavailable)?.privacy;
-            let mut invoker = Perms::of(&[Perm::ViewChannel, Perm::SendMessages]);
-            if self.invoker_is_admin {
-                invoker = invoker.with(Perm::ManageGuild);
-            }
-            Ok(Snapshot {
-                features: Features::from_settings(&settings),
-                privacy,
-                bot: Perms::of(&[Perm::ViewChannel, Perm::SendMessages, Perm::ReadMessageHistory]),
-                invoker,
-            })
+            let (bot, invoker) = if self.platform.is_some() {
+                let access = self.access(self.channel).await?;
+                (access.bot, access.invoker)
+            } else {
+                // Without a platform: what answering here proves, and nothing more.
+                let mut invoker = Perms::of(&[Perm::ViewChannel, Perm::SendMessages]);
+                if self.invoker_is_admin {
+                    invoker = invoker.with(Perm::ManageGuild);
+                }
+                let bot =
+                    Perms::of(&[Perm::ViewChannel, Perm::SendMessages, Perm::ReadMessageHistory]);
+                (bot, invoker)
+            };
+            Ok(Snapshot { features: Features::from_settings(&settings), privacy, bot, invoker })
         })
     }
 
@@ -75,10 +112,13 @@ impl LiveState for EngineLive {
 
     fn message_author(&self, message: Snowflake) -> BoxFuture<'_, Result<Author, LiveError>> {
         Box::pin(async move {
-            let item =
-                self.shown.iter().find(|m| m.id == message).ok_or_else(|| {
-                    LiveError("the message is not in this turn's context".to_owned())
-                })?;
+            let item = self.shown(message)?;
+            // Security: LLM-driven manage_message misuse. With a platform, authorship is what it
+            // says now (the message's author and webhook), not what the history cache recorded.
+            if let Some(platform) = &self.platform {
+                let facts = platform.message(self.channel, message).await.map_err(unavailable)?;
+                return Ok(facts.author);
+            }
             Ok(match (&item.persona, self.bot_user) {
                 (Some(_), Some(bot)) if item.author == bot => Author::Bot,
                 (Some(_), _) => Author::PersonaWebhook,
@@ -89,10 +129,28 @@ impl LiveState for EngineLive {
 
     fn message_visibility(
         &self,
-        _message: Snowflake,
+        message: Snowflake,
     ) -> BoxFuture<'_, Result<Visibility, LiveError>> {
-        Box::pin(async {
-            Err(LiveError("channel visibility is not known to the engine".to_owned()))
+        Box::pin(async move {
+            // Every message the turn showed is in the turn's channel.
+            self.shown(message)?;
+            Ok(self.access(self.channel).await?.visibility())
         })
+    }
+
+    fn guild_channels(&self) -> BoxFuture<'_, Result<Vec<ChannelFacts>, LiveError>> {
+        Box::pin(async move {
+            let guild = self
+                .guild
+                .ok_or_else(|| LiveError("a direct message has no channels".to_owned()))?;
+            self.platform()?.guild_channels(guild).await.map_err(unavailable)
+        })
+    }
+
+    fn channel_access(
+        &self,
+        channel: Snowflake,
+    ) -> BoxFuture<'_, Result<ChannelAccess, LiveError>> {
+        Box::pin(async move { self.access(channel).await })
     }
 }

@@ -1,18 +1,23 @@
 //! The boundary between the engine and a chat platform: what comes in ([`Inbound`]) and what the
-//! engine asks the platform to do ([`ChatSurface`]).
+//! engine asks the platform to do ([`ChatSurface`]), including the [`Platform`] through which the
+//! tools read live facts and act.
 //!
 //! Ids are [`Snowflake`]s because Discord is the first platform; another platform maps its ids
 //! onto 64-bit numbers in its adapter.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tomori_core::id::Snowflake;
+use tomori_tools::Platform;
 
 /// A message as the engine sees it, already mapped from the platform's event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbound {
     /// The guild, or `None` in a direct message.
     pub guild: Option<Snowflake>,
+    /// The guild's name, when the platform has told it (shown to the model).
+    pub guild_name: Option<String>,
     /// The channel (or thread).
     pub channel: Snowflake,
     /// The parent channel when `channel` is a thread (whitelists and sets apply through it).
@@ -128,4 +133,11 @@ pub trait ChatSurface: Send + Sync + 'static {
 
     /// Shows the typing indicator (Discord keeps it for about 10 seconds).
     fn typing(&self, channel: Snowflake) -> impl Future<Output = Result<(), SurfaceError>> + Send;
+
+    /// The platform's live facts and actions for tools: permissions, channels, message authors.
+    /// A surface without one (the terminal) answers `None`, and the engine's live state then knows
+    /// only what it can be sure of and refuses the rest.
+    fn platform(&self) -> Option<Arc<dyn Platform>> {
+        None
+    }
 }

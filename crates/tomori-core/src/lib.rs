@@ -4,6 +4,7 @@
 //! Architecture invariant: no IO. Nothing here depends on tokio, sqlx, reqwest or twilight, so
 //! every decision in this crate is a function of its inputs and is tested as a table of cases.
 
+pub mod card;
 pub mod chunk;
 pub mod handles;
 pub mod id;
@@ -14,4 +15,5 @@ pub mod privacy;
 pub mod prompt;
 pub mod quota;
 pub mod settings;
+pub mod timezone;
 pub mod trigger;

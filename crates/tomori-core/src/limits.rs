@@ -29,6 +29,10 @@ pub struct Limits {
     pub trigger_words: u32,
     /// Provider keys in one owner's key pool for one provider.
     pub keys_per_provider: u32,
+    /// Pending reminders one member may have in one server.
+    pub reminders_per_member: u32,
+    /// Pending reminders in one server, all members together.
+    pub reminders_per_server: u32,
 }
 
 impl Default for Limits {
@@ -44,6 +48,8 @@ impl Default for Limits {
             persona_sample_dialogues: 20,
             trigger_words: 20,
             keys_per_provider: 10,
+            reminders_per_member: 25,
+            reminders_per_server: 200,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The surface needs this because the engine names only a channel: a persona's webhook belongs to
 //! the guild's tenant and lives on the parent channel of a thread, and a direct message has no
-//! webhooks at all. The directory learns from gateway events (GUILD_CREATE lists a guild's
+//! webhooks at all. It also keeps each guild's name, which the prompt shows. The directory learns from gateway events (GUILD_CREATE lists a guild's
 //! channels and active threads; channel and thread events keep it current) and asks REST for a
 //! channel it has not seen.
 
@@ -40,6 +40,8 @@ impl Place {
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
     places: RwLock<HashMap<Id<ChannelMarker>, Place>>,
+    /// Guild names, for the prompt ("You are in the server …").
+    guild_names: RwLock<HashMap<Id<GuildMarker>, String>>,
 }
 
 impl Directory {
@@ -57,6 +59,22 @@ impl Directory {
 
     pub(crate) fn learn_channel(&self, channel: &Channel) {
         self.learn(channel.id, Place::of(channel));
+    }
+
+    pub(crate) fn guild_name(&self, guild: Id<GuildMarker>) -> Option<String> {
+        self.guild_names.read().unwrap_or_else(PoisonError::into_inner).get(&guild).cloned()
+    }
+
+    pub(crate) fn learn_guild_name(&self, guild: Id<GuildMarker>, name: &str) {
+        let mut names = self.guild_names.write().unwrap_or_else(PoisonError::into_inner);
+        if names.len() >= MAX_CHANNELS && !names.contains_key(&guild) {
+            names.clear();
+        }
+        names.insert(guild, name.to_owned());
+    }
+
+    pub(crate) fn forget_guild(&self, guild: Id<GuildMarker>) {
+        self.guild_names.write().unwrap_or_else(PoisonError::into_inner).remove(&guild);
     }
 
     pub(crate) fn forget(&self, channel: Id<ChannelMarker>) {

@@ -49,6 +49,8 @@ const EVENTS: EventTypeFlags = EventTypeFlags::READY
     .union(EventTypeFlags::MESSAGE_CREATE)
     .union(EventTypeFlags::INTERACTION_CREATE)
     .union(EventTypeFlags::GUILD_CREATE)
+    .union(EventTypeFlags::GUILD_UPDATE)
+    .union(EventTypeFlags::GUILD_DELETE)
     .union(EventTypeFlags::CHANNEL_CREATE)
     .union(EventTypeFlags::CHANNEL_UPDATE)
     .union(EventTypeFlags::CHANNEL_DELETE)
@@ -351,11 +353,14 @@ impl<H: InboundHandler> Dispatcher<H> {
             }
             Event::GuildCreate(guild) => {
                 if let GuildCreate::Available(guild) = *guild {
+                    self.directory.learn_guild_name(guild.id, &guild.name);
                     for channel in guild.channels.iter().chain(&guild.threads) {
                         self.directory.learn_channel(channel);
                     }
                 }
             }
+            Event::GuildUpdate(guild) => self.directory.learn_guild_name(guild.id, &guild.name),
+            Event::GuildDelete(guild) => self.directory.forget_guild(guild.id),
             Event::ChannelCreate(channel) => self.directory.learn_channel(&channel.0),
             Event::ChannelUpdate(channel) => self.directory.learn_channel(&channel.0),
             Event::ThreadCreate(thread) => self.directory.learn_channel(&thread.0),
@@ -386,7 +391,9 @@ impl<H: InboundHandler> Dispatcher<H> {
                 }
                 let parent = self.directory.get(channel).and_then(|place| place.parent);
                 match map_message(&message, self.bot.get(), parent) {
-                    Ok(inbound) => {
+                    Ok(mut inbound) => {
+                        inbound.guild_name =
+                            message.guild_id.and_then(|g| self.directory.guild_name(g));
                         let handler = Arc::clone(&self.handler);
                         spawn_logged(
                             "MESSAGE_CREATE",

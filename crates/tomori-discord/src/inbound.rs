@@ -60,6 +60,7 @@ pub(crate) fn map_message(
     let member = message.member.as_ref();
     Ok(Inbound {
         guild: message.guild_id.map(snowflake).transpose()?,
+        guild_name: None,
         channel: snowflake(message.channel_id)?,
         parent_channel: parent.map(snowflake).transpose()?,
         message: snowflake(message.id)?,

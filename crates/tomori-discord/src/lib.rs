@@ -19,12 +19,14 @@ pub mod gateway;
 mod id;
 mod inbound;
 pub mod permissions;
+pub mod platform;
 pub mod surface;
 mod task;
 
 pub use commands::{BotControl, Commands, RegisterError};
 pub use config::{ConfigError, DiscordConfig, ShardRange};
 pub use gateway::{ConnectError, Discord, GatewayError, INTENTS, InboundHandler};
+pub use platform::DiscordPlatform;
 pub use surface::DiscordSurface;
 
 /// Tracing directives the binary adds to its filter.

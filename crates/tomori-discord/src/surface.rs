@@ -18,6 +18,7 @@ use tomori_chat::surface::{ChatSurface, Outgoing, Speaker, SurfaceError};
 use tomori_core::id::Snowflake;
 use tomori_store::webhooks::{self, ManagedWebhook};
 use tomori_store::{Scope, Store};
+use tomori_tools::Platform;
 use twilight_http::api_error::ApiError;
 use twilight_http::error::ErrorType;
 use twilight_model::channel::message::AllowedMentions;
@@ -28,6 +29,7 @@ use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 use crate::directory::{Directory, Place};
 use crate::gateway::BotUser;
 use crate::id::{snowflake, twilight};
+use crate::platform::DiscordPlatform;
 
 /// The name of the webhook Tomori creates in each channel where an alter speaks.
 pub const WEBHOOK_NAME: &str = "Tomori";
@@ -45,6 +47,8 @@ pub struct DiscordSurface {
     /// Held while a webhook is looked up or created, so that two alters speaking at once in a
     /// channel without one do not create two.
     provisioning: Mutex<()>,
+    /// The tools' platform on the same client, directory and bot user.
+    platform: Arc<DiscordPlatform>,
 }
 
 /// Why an alter could not speak through a webhook.
@@ -136,7 +140,13 @@ impl DiscordSurface {
         directory: Arc<Directory>,
         bot: BotUser,
     ) -> Self {
-        Self { http, store, directory, bot, provisioning: Mutex::new(()) }
+        let platform = Arc::new(DiscordPlatform::new(
+            Arc::clone(&http),
+            store.clone(),
+            Arc::clone(&directory),
+            bot.clone(),
+        ));
+        Self { http, store, directory, bot, provisioning: Mutex::new(()), platform }
     }
 
     /// Where a channel sits, from the directory or else `GET /channels/{id}`.
@@ -384,6 +394,10 @@ impl ChatSurface for DiscordSurface {
             .await
             .map(drop)
             .map_err(|e| surface_error(e, "Send Messages"))
+    }
+
+    fn platform(&self) -> Option<Arc<dyn Platform>> {
+        Some(Arc::clone(&self.platform) as Arc<dyn Platform>)
     }
 }
 

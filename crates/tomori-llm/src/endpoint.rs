@@ -39,6 +39,62 @@ impl Wire {
     }
 }
 
+/// A provider a server admin can pick by name (`/model text provider:openrouter`), with the
+/// server's own keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownProvider {
+    /// The name admins type and keys are pooled under.
+    pub name: &'static str,
+    /// Its wire format.
+    pub wire: Wire,
+    /// Its API base URL.
+    pub base_url: &'static str,
+}
+
+/// The providers known by name. Anything else is reached through a custom endpoint.
+pub const KNOWN_PROVIDERS: &[KnownProvider] = &[
+    KnownProvider {
+        name: "openrouter",
+        wire: Wire::OpenAiCompatible,
+        base_url: "https://openrouter.ai/api/v1",
+    },
+    KnownProvider {
+        name: "openai",
+        wire: Wire::OpenAiCompatible,
+        base_url: "https://api.openai.com/v1",
+    },
+    KnownProvider {
+        name: "anthropic",
+        wire: Wire::Anthropic,
+        base_url: "https://api.anthropic.com",
+    },
+    KnownProvider {
+        name: "google",
+        wire: Wire::Gemini,
+        base_url: "https://generativelanguage.googleapis.com/v1beta",
+    },
+    KnownProvider {
+        name: "deepseek",
+        wire: Wire::OpenAiCompatible,
+        base_url: "https://api.deepseek.com",
+    },
+    KnownProvider {
+        name: "zai",
+        wire: Wire::OpenAiCompatible,
+        base_url: "https://api.z.ai/api/paas/v4",
+    },
+    KnownProvider {
+        name: "nvidia",
+        wire: Wire::OpenAiCompatible,
+        base_url: "https://integrate.api.nvidia.com/v1",
+    },
+];
+
+/// The known provider named `name`.
+pub fn known_provider(name: &str) -> Option<&'static KnownProvider> {
+    KNOWN_PROVIDERS.iter().find(|p| p.name == name)
+}
+
 /// Per-endpoint behaviour that the wire format alone does not decide.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointOptions {

@@ -47,7 +47,10 @@ pub use call::{Answered, ChatStream};
 pub use catalogue::{Capabilities, CatalogueError, ModelCatalogue, ModelEntry, shape_for};
 pub use decode::{StreamDecoder, decode_all};
 pub use degrade::Degradation;
-pub use endpoint::{Endpoint, EndpointOptions, StreamLimits, Timeouts, Wire, client_for};
+pub use endpoint::{
+    Endpoint, EndpointOptions, KNOWN_PROVIDERS, KnownProvider, StreamLimits, Timeouts, Wire,
+    client_for, known_provider,
+};
 pub use error::{LlmError, MAX_PROVIDER_MESSAGE, TimeoutPhase};
 pub use event::{Completion, FinishReason, Notice, StreamEvent, Usage};
 pub use keys::{

@@ -11,17 +11,21 @@
 //! maintenance commands (`keys rotate`, `audit verify`), which by nature span every tenant. The
 //! *application* pool ([`db::connect_app`]) is the one the bot uses for everything else.
 
+pub mod access;
 pub mod audit;
 pub mod credentials;
 pub mod db;
 pub mod embedded;
+pub mod endpoints;
 mod error;
 pub mod keys;
 pub mod mcp;
 pub mod memories;
 pub mod memory_edits;
+pub mod models;
 pub mod personas;
 pub mod quotas;
+pub mod reminders;
 mod scope;
 pub mod secrets;
 pub mod servers;
@@ -45,12 +49,20 @@ pub struct Store {
     pool: PgPool,
     keys: Arc<KeyRing>,
     limits: Arc<Limits>,
+    /// Bumped after every committed reminder change, so a scheduler in this process can wake
+    /// early for a reminder due sooner than it planned (see [`reminders::watch`]).
+    reminders_changed: Arc<tokio::sync::watch::Sender<()>>,
 }
 
 impl Store {
     /// Wraps an application pool from [`db::connect_app`].
     pub fn new(pool: PgPool, keys: Arc<KeyRing>, limits: Limits) -> Self {
-        Self { pool, keys, limits: Arc::new(limits) }
+        Self {
+            pool,
+            keys,
+            limits: Arc::new(limits),
+            reminders_changed: Arc::new(tokio::sync::watch::Sender::new(())),
+        }
     }
 
     /// The storage limits in force.

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use tomori_core::id::Snowflake;
 use tomori_core::settings::{ChannelSet, CooldownKind, Feature};
+use tomori_core::timezone::Zone;
 
 use crate::audit::{self, Actor, Change};
 use crate::error::SqlxResultExt;
@@ -293,7 +294,7 @@ pub enum Setting {
     SendLimit(i16),
     /// How much replies are humanised, 0 to 3.
     HumanizerDegree(i16),
-    /// "UTC", a "UTC+H[:MM]" offset, or an IANA-looking "Area/City" name.
+    /// "UTC", a "UTC+H[:MM]" offset, or a tz database name such as "Asia/Tokyo".
     Timezone(String),
     /// Note near the end of the context (`None` removes it); at most 2000 characters.
     ContextNote(Option<String>),
@@ -424,28 +425,10 @@ impl Setting {
     }
 }
 
-/// Whether `name` is "UTC", a "UTC+H" / "UTC-H[:MM]" offset (hours 0 to 14), or looks like an
-/// IANA "Area/City" name (ASCII letters, digits, `_`, `-`, `+`, two or three `/`-parts).
+/// Whether `name` is "UTC", a "UTC+H" / "UTC-H[:MM]" offset (hours 0 to 14), or a zone of the
+/// tz database such as "Asia/Tokyo" ([`Zone::parse`]).
 pub fn valid_timezone(name: &str) -> bool {
-    if name == "UTC" {
-        return true;
-    }
-    if let Some(offset) = name.strip_prefix("UTC+").or_else(|| name.strip_prefix("UTC-")) {
-        let (hours, minutes) = offset.split_once(':').unwrap_or((offset, "00"));
-        let number = |text: &str, max: u8| {
-            (1..=2).contains(&text.len())
-                && text.bytes().all(|b| b.is_ascii_digit())
-                && text.parse::<u8>().is_ok_and(|n| n <= max)
-        };
-        return number(hours, 14) && minutes.len() == 2 && number(minutes, 59);
-    }
-    let parts: Vec<&str> = name.split('/').collect();
-    name.len() <= 64
-        && (2..=3).contains(&parts.len())
-        && parts.iter().all(|part| {
-            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-        })
+    Zone::parse(name).is_ok()
 }
 
 /// Changes one setting, with an audit row of its state before and after in the same
@@ -461,6 +444,13 @@ pub async fn set(
     setting: Setting,
 ) -> Result<(), StoreError> {
     setting.validate()?;
+    // Zones are stored as spelled canonically ("asia/tokyo" becomes "Asia/Tokyo").
+    let setting = match setting {
+        Setting::Timezone(name) => {
+            Setting::Timezone(Zone::parse(&name).map_or(name, |zone| zone.to_string()))
+        }
+        other => other,
+    };
     let server = scope.require_server()?.get();
     let mut tx = store.begin(scope).await?;
     lock(&mut tx, server).await?;
@@ -692,20 +682,28 @@ mod tests {
     use super::{Setting, valid_timezone};
 
     #[test]
-    fn timezones_are_utc_offsets_or_area_city_names() {
-        for ok in
-            ["UTC", "UTC+9", "UTC-3:30", "UTC+14", "Asia/Tokyo", "America/Argentina/Buenos_Aires"]
-        {
+    fn timezones_are_utc_offsets_or_iana_zones() {
+        for ok in [
+            "UTC",
+            "utc",
+            "UTC+9",
+            "UTC-3:30",
+            "UTC+14",
+            "Asia/Tokyo",
+            "asia/tokyo",
+            "America/Argentina/Buenos_Aires",
+        ] {
             assert!(valid_timezone(ok), "{ok}");
         }
         for bad in [
             "",
-            "utc",
+            "Mars/Olympus",
             "UTC+15",
             "UTC+9:60",
             "UTC+",
             "UTC+1:5",
             "Tokyo",
+            "Mars/Olympus_Mons",
             "Asia/",
             "/Tokyo",
             "Asia/Tokyo Bay",

@@ -79,3 +79,103 @@ pub async fn set_privacy(
     .await?;
     tx.commit().await
 }
+
+/// Checks a language code: 2 to 16 ASCII letters and hyphens (`en`, `ja`, `pt-BR`).
+fn check_language(code: &str) -> Result<(), StoreError> {
+    let ok = (2..=16).contains(&code.len())
+        && code.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')
+        && !code.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid {
+            field: "language",
+            reason: "a language code such as en, ja or pt-BR".to_owned(),
+        })
+    }
+}
+
+/// Sets the scope user's language and nickname (what personas call them; `None` clears it).
+/// Each `Some` field changes; `None` fields of `change` stay as they are.
+///
+/// # Errors
+/// A malformed language code, a nickname over 64 characters, or an unavailable database.
+pub async fn set_profile(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    language: Option<&str>,
+    nickname: Option<Option<&str>>,
+) -> Result<UserSettings, StoreError> {
+    if let Some(code) = language {
+        check_language(code)?;
+    }
+    if let Some(Some(name)) = nickname
+        && (name.trim().is_empty() || name.chars().count() > 64)
+    {
+        return Err(StoreError::Invalid {
+            field: "nickname",
+            reason: "1 to 64 characters".to_owned(),
+        });
+    }
+    let before = get(store, scope).await?;
+    let user = scope.require_user()?;
+    let language = language.map_or_else(|| before.language.clone(), str::to_owned);
+    let nickname = match nickname {
+        Some(name) => name.map(|n| n.trim().to_owned()),
+        None => before.nickname.clone(),
+    };
+    let mut tx = store.begin(Scope::user(user)).await?;
+    sqlx::query!(
+        "UPDATE users SET language = $2, nickname = $3 WHERE id = $1",
+        user.get(),
+        language,
+        nickname
+    )
+    .execute(tx.conn())
+    .await
+    .about("user")?;
+    let before_state =
+        serde_json::json!({ "language": before.language, "nickname": before.nickname });
+    let after_state = serde_json::json!({ "language": language, "nickname": nickname });
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "user.profile",
+            target: format!("user:{user}"),
+            before: Some(&before_state),
+            after: Some(&after_state),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(UserSettings { privacy: before.privacy, language, nickname })
+}
+
+/// Deletes the scope user and everything that is theirs alone: settings, personal memories,
+/// personal keys and endpoints (by cascade). The audit chain keeps a row saying it happened, and
+/// nothing of the content. Memories they taught a server belong to that server and stay.
+///
+/// # Errors
+/// An unavailable database.
+pub async fn delete(store: &Store, scope: Scope, actor: Actor) -> Result<(), StoreError> {
+    let user = scope.require_user()?;
+    let mut tx = store.begin(Scope::user(user)).await?;
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "user.delete",
+            target: format!("user:{user}"),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    sqlx::query!("DELETE FROM users WHERE id = $1", user.get())
+        .execute(tx.conn())
+        .await
+        .about("user")?;
+    tx.commit().await
+}

@@ -10,11 +10,18 @@
 //! ([`FakeDiscord::wait_for_request`] and friends) let tests wait for what they expect instead of
 //! sleeping. Everything stops when the value is dropped.
 //!
-//! What it deliberately is not: a model of Discord's permissions, caches or rate-limit buckets.
-//! Routes it does not know answer 404, and the request is still recorded.
+//! It also holds a guild model as data (channel names and categories, roles, members, permission
+//! overwrites, stickers) and serves it, and records what was done to messages (edits, deletions,
+//! pins, reactions: [`FakeDiscord::message_state`]).
+//!
+//! What it deliberately is not: a judge of Discord's permissions (it serves roles and overwrites
+//! and lets the client compute), a cache, or a model of rate-limit buckets. Routes it does not
+//! know answer 404, and the request is still recorded.
 
 mod gateway;
+mod guild;
 mod interaction;
+mod multipart;
 mod payload;
 mod rest;
 
@@ -28,7 +35,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use guild::{DEFAULT_EVERYONE_PERMISSIONS, MessageState, Overwrite};
 pub use interaction::{FakeInteraction, SlashCommand};
+pub use multipart::FakeFile;
 pub use payload::{AttachmentSpec, MemberSpec, MessageCreate, Pings, ReferencedSpec, UserSpec};
 use payload::{ChannelInfo, ChannelKind, WebhookInfo};
 
@@ -55,8 +64,10 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Headers with lower-case names.
     pub headers: Vec<(String, String)>,
-    /// The body, when it was JSON.
+    /// The body, when it was JSON (for a multipart form: its `payload_json` part).
     pub body: Option<Value>,
+    /// Files uploaded with a multipart form.
+    pub files: Vec<FakeFile>,
     /// The status the fake answered with.
     pub status: u16,
     /// When it arrived.
@@ -125,6 +136,8 @@ pub struct SentMessage {
     pub allowed_mentions: Option<Value>,
     /// Who Discord would have notified.
     pub pings: Pings,
+    /// Stickers sent with it.
+    pub stickers: Vec<u64>,
 }
 
 /// A webhook the fake holds.
@@ -338,6 +351,82 @@ impl FakeDiscord {
         );
     }
 
+    /// Gives a channel (text, thread or other) a name.
+    pub fn name_channel(&self, channel: u64, name: &str) {
+        self.shared.lock().guild_state.names.insert(channel, name.to_owned());
+    }
+
+    /// Adds a category to a guild.
+    pub fn add_category(&self, guild: u64, category: u64, name: &str) {
+        self.add_other_channel(guild, category, 4, name);
+    }
+
+    /// Adds a channel that is not messaged here (2 voice, 4 category, 5 announcement,
+    /// 15 forum) to a guild's channel list.
+    pub fn add_other_channel(&self, guild: u64, channel: u64, kind: u8, name: &str) {
+        let mut inner = self.shared.lock();
+        inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
+        inner.guild_state.others.insert(channel, guild::OtherChannel { guild, kind });
+        inner.guild_state.names.insert(channel, name.to_owned());
+    }
+
+    /// Puts a channel into a category.
+    pub fn set_category(&self, channel: u64, category: u64) {
+        self.shared.lock().guild_state.categories.insert(channel, category);
+    }
+
+    /// Sets a text channel's permission overwrites.
+    pub fn set_overwrites(&self, channel: u64, overwrites: Vec<Overwrite>) {
+        self.shared.lock().guild_state.overwrites.insert(channel, overwrites);
+    }
+
+    /// Sets the guild's `@everyone` permissions (default [`DEFAULT_EVERYONE_PERMISSIONS`]).
+    pub fn set_everyone_permissions(&self, guild: u64, permissions: u64) {
+        self.shared.lock().guild_state.everyone.insert(guild, permissions);
+    }
+
+    /// Adds a role with these permissions to a guild.
+    pub fn add_role(&self, guild: u64, role: u64, permissions: u64) {
+        self.shared.lock().guild_state.roles.entry(guild).or_default().push((role, permissions));
+    }
+
+    /// Makes a user a member of a guild with these roles (the bot is a member of every guild,
+    /// without roles, unless this says otherwise).
+    pub fn add_member(&self, guild: u64, user: u64, roles: &[u64]) {
+        self.shared.lock().guild_state.members.insert((guild, user), roles.to_vec());
+    }
+
+    /// Sets the guild's owner.
+    pub fn set_owner(&self, guild: u64, user: u64) {
+        self.shared.lock().guild_state.owners.insert(guild, user);
+    }
+
+    /// Adds a sticker to a guild.
+    pub fn add_sticker(&self, guild: u64, sticker: u64, name: &str) {
+        self.shared
+            .lock()
+            .guild_state
+            .stickers
+            .entry(guild)
+            .or_default()
+            .push((sticker, name.to_owned()));
+    }
+
+    /// Makes a message known to the REST routes (as if it had been sent before the bot connected)
+    /// without any gateway event, and returns its id.
+    pub fn add_message(&self, message: MessageCreate) -> u64 {
+        let mut inner = self.shared.lock();
+        let id = message.id.unwrap_or_else(|| inner.next_id());
+        let data = message.payload(id, &now_timestamp());
+        inner.guild_state.stored.insert(id, data);
+        id
+    }
+
+    /// What the REST routes did to a message (pins, edits, deletion, reactions).
+    pub fn message_state(&self, message: u64) -> MessageState {
+        self.shared.lock().guild_state.states.get(&message).cloned().unwrap_or_default()
+    }
+
     /// Sends MESSAGE_CREATE to the shard Discord would route it to and returns the message id.
     /// The channel becomes known to the REST routes if it was not.
     ///
@@ -359,6 +448,7 @@ impl FakeDiscord {
             inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
         }
         let mut data = message.payload(id, &now_timestamp());
+        inner.guild_state.stored.insert(id, data.clone());
         // Discord adds the channel's type to MESSAGE_CREATE (0 text, 1 DM, 11 public thread).
         let channel_type = match inner.channels.get(&message.channel).map(|c| c.kind) {
             Some(ChannelKind::Thread { .. }) => 11,
@@ -425,6 +515,8 @@ impl FakeDiscord {
                 ephemeral: false,
                 allowed_mentions: None,
                 edits: 0,
+                files: Vec::new(),
+                modal: None,
             },
         );
         let data = command.payload(
@@ -444,6 +536,28 @@ impl FakeDiscord {
         );
         self.shared.bump();
         id
+    }
+
+    /// Serves `bytes` as an attachment at `http://127.0.0.1:PORT/attachments/ID/FILENAME` (no
+    /// authorization, as Discord's CDN) and returns its description, for
+    /// [`SlashCommand::attachment_arg`] or a message's attachments.
+    pub fn host_attachment(
+        &self,
+        filename: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> AttachmentSpec {
+        let mut inner = self.shared.lock();
+        let id = inner.next_id();
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        inner.hosted.insert(id, (content_type.to_owned(), bytes));
+        AttachmentSpec {
+            id,
+            filename: filename.to_owned(),
+            url: format!("http://{}/attachments/{id}/{filename}", self.shared.addr),
+            content_type: Some(content_type.to_owned()),
+            size,
+        }
     }
 
     /// An injected interaction and how it was answered so far.
@@ -707,9 +821,13 @@ struct Inner {
     webhooks: BTreeMap<u64, WebhookInfo>,
     messages: Vec<SentMessage>,
     interactions: BTreeMap<u64, FakeInteraction>,
+    /// Names, categories, roles, members, overwrites, stickers and message history.
+    guild_state: guild::GuildState,
     /// Registered commands per scope (`None` for global).
     commands: BTreeMap<Option<u64>, Vec<Value>>,
     scripted: Vec<rest::Scripted>,
+    /// Attachments served under `/attachments/ID/…`: content type and bytes.
+    hosted: BTreeMap<u64, (String, Vec<u8>)>,
     last_id: u64,
     counter: u64,
     /// Gateway connections opened so far (connection ids count from 1).

@@ -16,7 +16,8 @@ use tomori_core::privacy::PrivacyLevel;
 use tomori_core::quota::QuotaVerdict;
 use tomori_core::settings::Feature;
 
-use crate::perm::Perms;
+use crate::perm::{Perm, Perms};
+use crate::platform::{ChannelAccess, ChannelFacts};
 use crate::policy::QuotaKind;
 
 /// The server's feature flags as read for this check.
@@ -112,6 +113,31 @@ pub trait LiveState: Send + Sync {
         &self,
         message: Snowflake,
     ) -> BoxFuture<'_, Result<Visibility, LiveError>>;
+    /// The channels (and active threads) of the turn's guild, for targets named by the model.
+    ///
+    /// The default knows none: a live state without a platform refuses every channel target.
+    fn guild_channels(&self) -> BoxFuture<'_, Result<Vec<ChannelFacts>, LiveError>> {
+        Box::pin(async { Err(LiveError("channels are not known here".to_owned())) })
+    }
+    /// What the bot and the invoker may do in a channel of the turn's guild.
+    ///
+    /// The default knows nothing, so every channel target is refused.
+    fn channel_access(
+        &self,
+        _channel: Snowflake,
+    ) -> BoxFuture<'_, Result<ChannelAccess, LiveError>> {
+        Box::pin(async { Err(LiveError("channel permissions are not known here".to_owned())) })
+    }
+}
+
+impl ChannelAccess {
+    /// Who can see the channel.
+    pub fn visibility(self) -> Visibility {
+        Visibility {
+            invoker: self.invoker.contains(Perm::ViewChannel),
+            bot: self.bot.contains(Perm::ViewChannel),
+        }
+    }
 }
 
 /// Where the turn happens.
@@ -141,6 +167,10 @@ pub enum MemoryScope {
 pub struct TurnContext {
     /// The tenant (a guild or the invoker's DM pseudo-server).
     pub server: ServerId,
+    /// The platform's guild, `None` in a direct message.
+    pub guild: Option<Snowflake>,
+    /// The channel (or thread) the turn answers in; every `ref_N` of the turn is a message here.
+    pub channel: Snowflake,
     /// Where the turn happens.
     pub place: Place,
     /// The member who triggered the turn.
@@ -165,7 +195,9 @@ impl std::fmt::Debug for TurnContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TurnContext")
             .field("server", &self.server)
+            .field("channel", &self.channel)
             .field("place", &self.place)
+            .field("channel", &self.channel)
             .field("invoker", &self.invoker)
             .field("persona", &self.persona)
             .finish_non_exhaustive()

@@ -22,6 +22,7 @@ use tomori_llm::{ToolCall, ToolSpec};
 use crate::args::{check_shape, find_raw_id};
 use crate::context::{Author, MemoryScope, Place, Snapshot, TurnContext};
 use crate::perm::Perm;
+use crate::platform::{ChannelAccess, ChannelFacts, ChannelKind};
 use crate::policy::{PolicyError, TargetRule, ToolPolicy};
 
 /// The per-tool timeout when none is configured.
@@ -174,8 +175,10 @@ pub enum RefusalReason {
     WrongContext,
     /// The quota is used up.
     QuotaExhausted,
-    /// The target handle or id is not one this turn issued.
+    /// The target handle or id is not one this turn issued, or no channel has that name.
     UnknownTarget,
+    /// A channel name fits several channels; the detail lists them.
+    AmbiguousTarget,
     /// The target message is not the bot's or its personas'.
     TargetNotOwned,
     /// The invoker or the bot cannot see the target.
@@ -198,6 +201,7 @@ impl RefusalReason {
             Self::WrongContext => "wrong_context",
             Self::QuotaExhausted => "quota_exhausted",
             Self::UnknownTarget => "unknown_target",
+            Self::AmbiguousTarget => "ambiguous_target",
             Self::TargetNotOwned => "target_not_owned",
             Self::TargetNotVisible => "target_not_visible",
             Self::StateUnavailable => "state_unavailable",
@@ -224,6 +228,17 @@ fn refuse(reason: RefusalReason, detail: impl Into<String>) -> Refusal {
 pub enum Target {
     /// A message, from a `ref_N` handle.
     Message(Snowflake),
+    /// A channel of the turn's guild, from its name (or the turn's own channel).
+    Channel {
+        /// Its id.
+        id: Snowflake,
+        /// Its kind.
+        kind: ChannelKind,
+        /// Its parent (a thread's channel or forum, a channel's category).
+        parent: Option<Snowflake>,
+        /// What the bot and the invoker may do there, read as the call was authorised.
+        access: ChannelAccess,
+    },
     /// A memory this turn showed.
     Memory {
         /// Its table.
@@ -231,6 +246,9 @@ pub enum Target {
         /// Its id.
         id: i64,
     },
+    /// A record whose ownership the tool's store call checks (see
+    /// [`TargetRule::OwnedByInvoker`]).
+    Record(i64),
 }
 
 /// A call the gate authorised, with what it found. Only this module can make one.
@@ -521,6 +539,9 @@ async fn resolve_target(
                 ))
             }
         }
+        TargetRule::Channel { arg, or_here, kinds } => {
+            resolve_channel(arg, or_here, kinds, args, ctx).await.map(Some)
+        }
         TargetRule::ShownMemory { id_arg, scope_arg } => {
             let id = args.get(id_arg).and_then(Value::as_i64).ok_or_else(|| {
                 refuse(
@@ -546,5 +567,174 @@ async fn resolve_target(
                 Err(unknown(&format!("memory {id}")))
             }
         }
+        TargetRule::OwnedByInvoker { id_arg } => {
+            let id =
+                args.get(id_arg).and_then(Value::as_i64).filter(|id| *id > 0).ok_or_else(|| {
+                    refuse(
+                        RefusalReason::MalformedArguments,
+                        format!("argument {id_arg:?} must be a positive integer id"),
+                    )
+                })?;
+            // Security: tampering with other members' data. Ownership is checked by the store in
+            // the transaction that makes the change (the invoker's own, or Manage Server).
+            Ok(Some(Target::Record(id)))
+        }
+    }
+}
+
+/// A channel name as the model may write it: `general`, `#general`, `Category/general`.
+fn normalize(name: &str) -> String {
+    name.trim().trim_start_matches('#').trim().to_lowercase()
+}
+
+/// The label that tells channels of one name apart: `parent/name`.
+fn qualified(channel: &ChannelFacts) -> String {
+    match &channel.parent_name {
+        Some(parent) => format!("{parent}/{}", channel.name),
+        None => channel.name.clone(),
+    }
+}
+
+/// The channels of `kinds` that `wanted` names. `wanted` is a name, or `parent/name` where the
+/// parent is the category (or a thread's channel); names compare without case.
+pub(crate) fn channels_named<'c>(
+    channels: &'c [ChannelFacts],
+    wanted: &str,
+    kinds: &[ChannelKind],
+) -> Vec<&'c ChannelFacts> {
+    let wanted = normalize(wanted);
+    let by_name = |c: &&ChannelFacts, name: &str| normalize(&c.name) == name;
+    let fitting = channels.iter().filter(|c| kinds.contains(&c.kind));
+    let exact: Vec<&ChannelFacts> = fitting.clone().filter(|c| by_name(c, &wanted)).collect();
+    if !exact.is_empty() {
+        return exact;
+    }
+    // Only when no channel has the whole text as its name is it read as `parent/name`.
+    let Some((parent, name)) = wanted.rsplit_once('/') else { return Vec::new() };
+    let (parent, name) = (normalize(parent), normalize(name));
+    fitting
+        .filter(|c| by_name(c, &name))
+        .filter(|c| c.parent_name.as_deref().is_some_and(|p| normalize(p) == parent))
+        .collect()
+}
+
+async fn resolve_channel(
+    arg: &str,
+    or_here: bool,
+    kinds: &[ChannelKind],
+    args: &Value,
+    ctx: &TurnContext,
+) -> Result<Target, Refusal> {
+    let unavailable =
+        |e| refuse(RefusalReason::StateUnavailable, format!("cannot check the channel now ({e})"));
+    let wanted = match args.get(arg) {
+        None | Some(Value::Null) if or_here => None,
+        Some(Value::String(name)) if !name.trim().is_empty() => Some(name.as_str()),
+        _ => {
+            return Err(refuse(
+                RefusalReason::MalformedArguments,
+                format!("argument {arg:?} must be a channel name"),
+            ));
+        }
+    };
+    let channels = ctx.live.guild_channels().await.map_err(unavailable)?;
+    let channel = match wanted {
+        None => {
+            let here = channels.iter().find(|c| c.id == ctx.channel).ok_or_else(|| {
+                refuse(RefusalReason::WrongContext, "this channel is not one this tool acts on")
+            })?;
+            if !kinds.contains(&here.kind) {
+                return Err(refuse(
+                    RefusalReason::WrongContext,
+                    format!("this tool does not act on a {} like this one", here.kind.name()),
+                ));
+            }
+            here
+        }
+        Some(name) => {
+            let found = channels_named(&channels, name, kinds);
+            match found.as_slice() {
+                [] => {
+                    let kinds: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+                    return Err(refuse(
+                        RefusalReason::UnknownTarget,
+                        format!("no {} named {name:?} in this server", kinds.join(" or "),),
+                    ));
+                }
+                [one] => *one,
+                several => {
+                    let labels: Vec<String> =
+                        several.iter().map(|c| format!("#{}", qualified(c))).collect();
+                    return Err(refuse(
+                        RefusalReason::AmbiguousTarget,
+                        format!(
+                            "{name:?} fits several channels: {}; ask which one is meant and call again with category/name",
+                            labels.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    // Security: cross-channel disclosure. The model acts for the invoker: it may reach a channel
+    // only when the invoker can see it too, and only when the bot can. A member whose permissions
+    // cannot be read fails closed (the live state's error refuses the call).
+    let access = ctx.live.channel_access(channel.id).await.map_err(unavailable)?;
+    let seen = access.visibility();
+    if !(seen.invoker && seen.bot) {
+        return Err(refuse(
+            RefusalReason::TargetNotVisible,
+            format!(
+                "#{} is a channel that the member who asked or the bot cannot see",
+                channel.name
+            ),
+        ));
+    }
+    Ok(Target::Channel { id: channel.id, kind: channel.kind, parent: channel.parent, access })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(id: u64, name: &str, kind: ChannelKind, parent: Option<&str>) -> ChannelFacts {
+        ChannelFacts {
+            id: Snowflake::new(id).expect("a valid id"),
+            name: name.to_owned(),
+            kind,
+            parent: None,
+            parent_name: parent.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn channel_names_resolve_with_categories_when_they_repeat() {
+        let channels = [
+            channel(1, "general", ChannelKind::Text, Some("Text Channels")),
+            channel(2, "random", ChannelKind::Text, Some("Games")),
+            channel(3, "random", ChannelKind::Text, Some("Work")),
+            channel(4, "general", ChannelKind::Voice, Some("Voice")),
+            channel(5, "a/b", ChannelKind::Text, None),
+            channel(6, "Plans", ChannelKind::Thread, Some("general")),
+        ];
+        let text = [ChannelKind::Text, ChannelKind::Thread];
+        let check = |wanted: &str, expected: &[u64]| {
+            let found: Vec<u64> =
+                channels_named(&channels, wanted, &text).iter().map(|c| c.id.get()).collect();
+            assert_eq!(found, expected, "{wanted:?}");
+        };
+        check("general", &[1]);
+        check("#General", &[1]);
+        check(" # general ", &[1]);
+        check("random", &[2, 3]);
+        check("games/random", &[2]);
+        check("#Work/random", &[3]);
+        check("Other/random", &[]);
+        check("a/b", &[5]);
+        check("plans", &[6]);
+        check("general/plans", &[6]);
+        check("nothing", &[]);
+        check("", &[]);
+        assert_eq!(qualified(&channels[1]), "Games/random");
     }
 }

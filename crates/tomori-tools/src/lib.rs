@@ -11,21 +11,37 @@
 //!   [`Perms`].
 //! - [`Registry`] and [`Gate`]: registration, the per-turn advertised list, authorisation.
 //! - [`run_tool_calls`], [`fence`], [`LoopState`]: what the engine's tool loop calls.
-//! - Built-in tools: [`CreateMemory`], [`UpdateMemory`], [`FetchUrl`], [`WebSearch`].
+//! - Built-in tools: [`CreateMemory`], [`UpdateMemory`], [`FetchUrl`], [`WebSearch`],
+//!   [`CreateTask`], [`UpdateTask`], [`ListTasks`], [`RevealMessageMetadata`], [`ReviewCapabilities`].
+//! - [`Platform`]: the chat platform's facts and actions, and the tools that need one
+//!   ([`platform_tools`]): [`ManageMessage`], [`InteractWithMessage`], [`CreateThread`],
+//!   [`CrossChannelMessage`], [`SelectSticker`], [`ReadFile`].
 //! - [`ToolSource`]s the gate layers under the built-ins, for tools that come and go: the MCP
 //!   servers of [`mcp`] (the operator's stdio servers and each guild's remote servers).
 
 mod args;
+mod capabilities;
+mod channels;
 mod context;
 mod fetch;
 mod gate;
 pub mod mcp;
 mod memory;
+mod messages;
 mod perm;
+mod platform;
 mod policy;
+mod read_file;
+mod reminder;
+mod reminder_time;
 mod run;
 mod search;
+mod stickers;
 
+use std::sync::Arc;
+
+pub use capabilities::ReviewCapabilities;
+pub use channels::{CreateThread, CrossChannelMessage, MAX_THREAD_NAME_CHARS};
 pub use context::{
     Author, Features, LiveError, LiveState, MemoryScope, Place, Snapshot, TurnContext, Visibility,
 };
@@ -35,21 +51,37 @@ pub use gate::{
     Target, Tool, ToolOutcome, ToolSource,
 };
 pub use memory::{CreateMemory, UpdateMemory};
+pub use messages::{
+    InteractWithMessage, MAX_CONTENT_CHARS, MAX_MESSAGE_RANGE, ManageMessage,
+    RevealMessageMetadata, ago, sent_at,
+};
 pub use perm::{Perm, Perms};
+pub use platform::{
+    AttachmentFacts, ChannelAccess, ChannelFacts, ChannelKind, MessageFacts, Platform,
+    PlatformError, StickerFacts,
+};
 pub use policy::{Contexts, Effect, PolicyError, QuotaKind, TargetRule, ToolPolicy};
+pub use read_file::{
+    FileKind, PDF_SLOTS, PDF_TIMEOUT, PdfError, READ_FILE_DOWNLOAD_TIMEOUT, READ_FILE_MAX_BYTES,
+    READ_FILE_MAX_CHARS, READ_FILE_PAGE_CHARS, ReadFile, classify, decode_text, extract_pdf,
+};
+pub use reminder::{Clock, CreateTask, ListTasks, UpdateTask};
+pub use reminder_time::MAX_AHEAD_DAYS;
 pub use run::{
     LoopAbort, LoopLimits, LoopState, LoopStep, failure_json, fence, results_message,
     run_tool_calls,
 };
 pub use search::{
-    DUCKDUCKGO_HTML, MAX_RESULTS, SearchConfig, SearchResult, WebSearch, parse_duckduckgo,
-    parse_searxng,
+    BRAVE_PROVIDER, BRAVE_WEB_SEARCH, DUCKDUCKGO_HTML, MAX_RESULTS, SearchConfig, SearchResult,
+    WebSearch, parse_brave, parse_duckduckgo, parse_searxng,
 };
+pub use stickers::SelectSticker;
 use tomori_net::Client;
 use tomori_store::Store;
 
-/// The built-in tools, registered: memories over `store`, `fetch_url` over `tool_client` (a
-/// tool-scope client), `web_search` over `operator_client` with the operator's `search` config.
+/// The built-in tools, registered: memories and reminders over `store`, `fetch_url` over
+/// `tool_client` (a tool-scope client), `web_search` over `operator_client` with the operator's
+/// `search` config (and each server's Brave key from `store`), and the platform-free diagnostics.
 ///
 /// # Errors
 /// A built-in breaks a registration rule (a bug, caught by the tests).
@@ -63,6 +95,32 @@ pub fn builtins(
     registry.register(CreateMemory::new(store.clone()))?;
     registry.register(UpdateMemory::new(store.clone()))?;
     registry.register(FetchUrl::new(tool_client))?;
-    registry.register(WebSearch::new(operator_client, search))?;
+    registry.register(WebSearch::new(operator_client, search).with_keys(store.clone()))?;
+    registry.register(RevealMessageMetadata)?;
+    registry.register(ReviewCapabilities::new(store.clone()))?;
+    registry.register(CreateTask::new(store.clone()))?;
+    registry.register(UpdateTask::new(store.clone()))?;
+    registry.register(ListTasks::new(store.clone()))?;
     Ok(registry)
+}
+
+/// Registers the tools that act through a chat platform: message management, reactions and
+/// replies, threads, cross-channel messages, stickers, and `read_file` (downloading with
+/// `media_client`, a media-scope client).
+///
+/// # Errors
+/// A tool breaks a registration rule (a bug, caught by the tests), or a name is taken.
+pub fn platform_tools(
+    registry: &mut Registry,
+    store: &Store,
+    platform: Arc<dyn Platform>,
+    media_client: Client,
+) -> Result<(), RegistryError> {
+    registry.register(ManageMessage::new(Arc::clone(&platform)))?;
+    registry.register(InteractWithMessage::new(Arc::clone(&platform)))?;
+    registry.register(CreateThread::new(Arc::clone(&platform)))?;
+    registry.register(CrossChannelMessage::new(Arc::clone(&platform), store.clone()))?;
+    registry.register(SelectSticker::new(Arc::clone(&platform)))?;
+    registry.register(ReadFile::new(platform, media_client))?;
+    Ok(())
 }

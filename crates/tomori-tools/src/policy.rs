@@ -11,6 +11,7 @@ use tomori_llm::ToolSpec;
 pub use tomori_store::quotas::QuotaKind;
 
 use crate::perm::Perms;
+use crate::platform::ChannelKind;
 
 /// Where a tool may run. Checked against the turn's place; an rp channel is a guild channel
 /// that is also in the server's rp set.
@@ -65,6 +66,19 @@ pub enum TargetRule {
         /// The argument holding the handle.
         arg: &'static str,
     },
+    /// Argument `arg` names a channel of the turn's guild (`general`, `#general`, or
+    /// `category/general` when names repeat) of one of `kinds`, which both the invoker and the
+    /// bot can see. With `or_here`, the argument may be left out to mean the turn's own channel.
+    /// A name that fits several channels is refused with their qualified names, so the model can
+    /// ask which one was meant.
+    Channel {
+        /// The argument holding the name.
+        arg: &'static str,
+        /// Whether leaving the argument out means the turn's channel.
+        or_here: bool,
+        /// The kinds of channel the tool acts on.
+        kinds: &'static [ChannelKind],
+    },
     /// Argument `id_arg` is the id of a memory that this turn's context showed, in the scope that
     /// argument `scope_arg` names (`server` or `personal`).
     ShownMemory {
@@ -73,14 +87,25 @@ pub enum TargetRule {
         /// The argument holding `server` or `personal`.
         scope_arg: &'static str,
     },
+    /// Argument `id_arg` is the id of a record of this server (a reminder) that the invoker owns,
+    /// or any record of it when the invoker has Manage Server. The gate checks the id's shape;
+    /// the tool's store call checks ownership in the same transaction as the change, so nothing
+    /// can change hands between the check and the write.
+    OwnedByInvoker {
+        /// The argument holding the record id.
+        id_arg: &'static str,
+    },
 }
 
 impl TargetRule {
-    fn arguments(self) -> Vec<&'static str> {
+    /// The arguments the rule reads, and whether the schema must require each.
+    fn arguments(self) -> Vec<(&'static str, bool)> {
         match self {
             Self::None => Vec::new(),
-            Self::OwnMessage { arg } | Self::VisibleToInvokerAndBot { arg } => vec![arg],
-            Self::ShownMemory { id_arg, scope_arg } => vec![id_arg, scope_arg],
+            Self::OwnMessage { arg } | Self::VisibleToInvokerAndBot { arg } => vec![(arg, true)],
+            Self::Channel { arg, or_here, .. } => vec![(arg, !or_here)],
+            Self::OwnedByInvoker { id_arg } => vec![(id_arg, true)],
+            Self::ShownMemory { id_arg, scope_arg } => vec![(id_arg, true), (scope_arg, true)],
         }
     }
 }
@@ -117,9 +142,12 @@ pub enum PolicyError {
     /// A destructive tool must name what it acts on.
     #[error("a destructive tool needs a target rule")]
     DestructiveWithoutTarget,
-    /// A target argument is not a required property of the schema.
+    /// A target argument is not a (required) property of the schema.
     #[error("target argument {0:?} is not a required property of the schema")]
     TargetArgument(&'static str),
+    /// A channel rule that allows no kind of channel.
+    #[error("a channel target rule needs at least one kind of channel")]
+    NoChannelKind,
 }
 
 impl ToolPolicy {
@@ -145,9 +173,12 @@ impl ToolPolicy {
             .map(|names| names.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let properties = spec.parameters.get("properties").and_then(Value::as_object);
-        for arg in self.target.arguments() {
+        if let TargetRule::Channel { kinds: [], .. } = self.target {
+            return Err(PolicyError::NoChannelKind);
+        }
+        for (arg, must_require) in self.target.arguments() {
             let declared = properties.is_some_and(|p| p.contains_key(arg));
-            if !declared || !required.contains(&arg) {
+            if !declared || (must_require && !required.contains(&arg)) {
                 return Err(PolicyError::TargetArgument(arg));
             }
         }
@@ -204,6 +235,21 @@ mod tests {
         check(
             |p| p.target = TargetRule::VisibleToInvokerAndBot { arg: "x" },
             Err(PolicyError::TargetArgument("x")),
+        );
+        const TEXT: &[ChannelKind] = &[ChannelKind::Text];
+        check(|p| p.target = TargetRule::Channel { arg: "m", or_here: false, kinds: TEXT }, Ok(()));
+        check(|p| p.target = TargetRule::Channel { arg: "o", or_here: true, kinds: TEXT }, Ok(()));
+        check(
+            |p| p.target = TargetRule::Channel { arg: "o", or_here: false, kinds: TEXT },
+            Err(PolicyError::TargetArgument("o")),
+        );
+        check(
+            |p| p.target = TargetRule::Channel { arg: "x", or_here: true, kinds: TEXT },
+            Err(PolicyError::TargetArgument("x")),
+        );
+        check(
+            |p| p.target = TargetRule::Channel { arg: "m", or_here: false, kinds: &[] },
+            Err(PolicyError::NoChannelKind),
         );
     }
 }

@@ -1,10 +1,13 @@
-//! `web_search`: SearXNG at an operator-configured URL, with DuckDuckGo's HTML page as the
-//! keyless fallback.
+//! `web_search`: Brave's Search API with the server's own key, else SearXNG at an
+//! operator-configured URL, else DuckDuckGo's HTML page as the keyless fallback; a backend that
+//! fails hands over to the next.
 //!
-//! Both endpoints come from the operator's config file, so the client is the operator's (see
-//! [`WebSearch::new`]); only the query comes from the model, and it travels as a query parameter
-//! that the URL encoder escapes. Results are titles, URLs and snippets from a third party: the
-//! tool loop fences them as untrusted content like any other tool output.
+//! Every endpoint is fixed by the operator (Brave's API and DuckDuckGo by default, SearXNG in the
+//! config file), so the client is the operator's (see [`WebSearch::new`]); only the query comes
+//! from the model, and it travels as a query parameter that the URL encoder escapes. The Brave
+//! key is a server's provider credential (provider [`BRAVE_PROVIDER`]), opened from the store for
+//! the call and sent as a secret header. Results are titles, URLs and snippets from a third
+//! party: the tool loop fences them as untrusted content like any other tool output.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -16,10 +19,13 @@ use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tomori_core::settings::Feature;
 use tomori_net::{Client, Limits, Url};
+use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::{Scope, Store};
 
 use crate::context::TurnContext;
 use crate::gate::{Authorized, Tool, ToolOutcome};
@@ -28,6 +34,12 @@ use crate::policy::{Contexts, Effect, TargetRule, ToolPolicy};
 
 /// DuckDuckGo's script-free result page.
 pub const DUCKDUCKGO_HTML: &str = "https://html.duckduckgo.com/html/";
+
+/// Brave's web search endpoint.
+pub const BRAVE_WEB_SEARCH: &str = "https://api.search.brave.com/res/v1/web/search";
+
+/// The provider name under which a server stores its Brave Search key.
+pub const BRAVE_PROVIDER: &str = "brave";
 
 /// Results returned at most.
 pub const MAX_RESULTS: usize = 10;
@@ -39,7 +51,9 @@ const SNIPPET_CHARS: usize = 500;
 /// Where to search, from the operator's config.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchConfig {
-    /// A SearXNG instance (its base URL); tried first when set.
+    /// Brave's web search endpoint; used when the server has a Brave key.
+    pub brave: Url,
+    /// A SearXNG instance (its base URL); tried when set and Brave is not used or fails.
     pub searxng: Option<Url>,
     /// DuckDuckGo's HTML endpoint; the fallback.
     pub duckduckgo: Url,
@@ -48,6 +62,7 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         Self {
+            brave: Url::parse(BRAVE_WEB_SEARCH).expect("a valid constant URL"),
             searxng: None,
             duckduckgo: Url::parse(DUCKDUCKGO_HTML).expect("a valid constant URL"),
         }
@@ -70,13 +85,21 @@ pub struct SearchResult {
 pub struct WebSearch {
     client: Client,
     config: SearchConfig,
+    keys: Option<Store>,
 }
 
 impl WebSearch {
-    /// The tool over `client`, which should have the operator policy: both endpoints come from
-    /// the config file.
+    /// The tool over `client`, which should have the operator policy: every endpoint comes from
+    /// the config file or is fixed. Without [`WebSearch::with_keys`] it never uses Brave.
     pub fn new(client: Client, config: SearchConfig) -> Self {
-        Self { client, config }
+        Self { client, config, keys: None }
+    }
+
+    /// Reads each server's Brave key from `store`.
+    #[must_use]
+    pub fn with_keys(mut self, store: Store) -> Self {
+        self.keys = Some(store);
+        self
     }
 
     async fn get(&self, url: Url) -> Result<tomori_net::Download, String> {
@@ -88,6 +111,52 @@ impl WebSearch {
             .download()
             .await
             .map_err(|e| e.code().to_owned())
+    }
+
+    /// The server's first enabled Brave key, if it has one. A store error counts as none (the
+    /// search falls back to the keyless backends) and is logged without the key.
+    async fn brave_key(&self, ctx: &TurnContext) -> Option<SecretString> {
+        let store = self.keys.as_ref()?;
+        let scope = Scope::server(ctx.server);
+        let keys = match credentials::list(store, scope, KeyOwner::Server).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the server's search keys failed");
+                return None;
+            }
+        };
+        let key = keys.iter().find(|k| k.enabled && k.provider == BRAVE_PROVIDER)?;
+        match credentials::reveal(store, scope, key.id).await {
+            Ok(secret) => Some(secret),
+            Err(e) => {
+                tracing::warn!(error = %e, "opening the server's Brave key failed");
+                None
+            }
+        }
+    }
+
+    async fn brave(
+        &self,
+        key: &SecretString,
+        query: &str,
+        max: usize,
+    ) -> Result<Vec<SearchResult>, String> {
+        let mut url = self.config.brave.clone();
+        url.query_pairs_mut().append_pair("q", query).append_pair("count", &max.to_string());
+        let limits =
+            Limits::default().with_max_bytes(SEARCH_MAX_BYTES).with_timeout(SEARCH_TIMEOUT);
+        // Security: credential leakage. The key travels only in a secret header (redacted in
+        // debug output, dropped if a redirect leaves Brave's origin), never in the URL.
+        let download = self
+            .client
+            .get(url.as_str())
+            .header("accept", "application/json")
+            .secret_header("x-subscription-token", key.expose_secret())
+            .limits(limits)
+            .download()
+            .await
+            .map_err(|e| e.code().to_owned())?;
+        parse_brave(&download.bytes).ok_or_else(|| "unreadable_answer".to_owned())
     }
 
     async fn searxng(&self, base: &Url, query: &str) -> Result<Vec<SearchResult>, String> {
@@ -104,8 +173,15 @@ impl WebSearch {
         Ok(parse_duckduckgo(&download.text()))
     }
 
-    async fn search(&self, query: &str, max: usize) -> ToolOutcome {
+    async fn search(&self, ctx: &TurnContext, query: &str, max: usize) -> ToolOutcome {
         let mut problems = Vec::new();
+        if let Some(key) = self.brave_key(ctx).await {
+            match self.brave(&key, query, max).await {
+                Ok(results) if !results.is_empty() => return found("brave", results, max),
+                Ok(_) => problems.push("brave: no results".to_owned()),
+                Err(code) => problems.push(format!("brave: {code}")),
+            }
+        }
         if let Some(base) = &self.config.searxng {
             match self.searxng(base, query).await {
                 Ok(results) if !results.is_empty() => return found("searxng", results, max),
@@ -135,6 +211,64 @@ fn clip(text: &str) -> String {
 
 fn is_web_url(url: &str) -> bool {
     Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// The text of a snippet that may carry inline HTML (Brave marks matches with `<strong>`):
+/// tags dropped, the common entities decoded.
+fn strip_tags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Results from Brave's web search API; `None` when the body is not its answer.
+pub fn parse_brave(body: &[u8]) -> Option<Vec<SearchResult>> {
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        web: Option<Web>,
+    }
+    #[derive(Deserialize)]
+    struct Web {
+        #[serde(default)]
+        results: Vec<Hit>,
+    }
+    #[derive(Deserialize)]
+    struct Hit {
+        #[serde(default)]
+        title: String,
+        #[serde(default)]
+        url: String,
+        #[serde(default)]
+        description: Option<String>,
+    }
+    let answer: Answer = serde_json::from_slice(body).ok()?;
+    Some(
+        answer
+            .web
+            .map(|web| web.results)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|hit| is_web_url(&hit.url))
+            .map(|hit| SearchResult {
+                title: clip(&strip_tags(&hit.title)),
+                url: hit.url,
+                snippet: clip(&strip_tags(hit.description.as_deref().unwrap_or_default())),
+            })
+            .collect(),
+    )
 }
 
 /// Results from SearXNG's JSON API; `None` when the body is not its answer.
@@ -320,7 +454,7 @@ impl Tool for WebSearch {
     fn execute<'a>(
         &'a self,
         call: Authorized<'a>,
-        _ctx: &'a TurnContext,
+        ctx: &'a TurnContext,
     ) -> BoxFuture<'a, ToolOutcome> {
         async move {
             let args: SearchArgs = match call.parse() {
@@ -332,7 +466,7 @@ impl Tool for WebSearch {
                 return ToolOutcome::Failure("malformed_arguments: the query is empty".to_owned());
             }
             let max = args.max_results.unwrap_or(5).clamp(1, MAX_RESULTS);
-            self.search(query, max).await
+            self.search(ctx, query, max).await
         }
         .boxed()
     }
@@ -369,6 +503,32 @@ mod tests {
             ]
         );
         assert_eq!(parse_duckduckgo("<p>no results</p>"), vec![]);
+    }
+
+    #[test]
+    fn brave_results_are_read_from_its_json() {
+        let body = br#"{"type":"search","query":{"original":"q"},"web":{"type":"search","results":[
+            {"title":"Rust <strong>Lang</strong>","url":"https://www.rust-lang.org/","description":"A <strong>language</strong> &amp; more","age":"1 day"},
+            {"title":"Bad","url":"javascript:alert(1)","description":"x"},
+            {"title":"No description","url":"https://b.example/"}
+        ]}}"#;
+        assert_eq!(
+            parse_brave(body),
+            Some(vec![
+                SearchResult {
+                    title: "Rust Lang".into(),
+                    url: "https://www.rust-lang.org/".into(),
+                    snippet: "A language & more".into()
+                },
+                SearchResult {
+                    title: "No description".into(),
+                    url: "https://b.example/".into(),
+                    snippet: String::new()
+                },
+            ])
+        );
+        assert_eq!(parse_brave(br#"{"type":"search"}"#), Some(vec![]));
+        assert_eq!(parse_brave(b"<html>"), None);
     }
 
     #[test]

@@ -154,8 +154,14 @@ impl LiveState for Open {
 }
 
 fn turn(place: Place) -> TurnContext {
+    let guild = match place {
+        Place::Dm => None,
+        Place::Guild { .. } => Some(Snowflake::new(400_000_000_000_000_001).expect("a snowflake")),
+    };
     TurnContext {
         server: ServerId::from_db(1),
+        guild,
+        channel: Snowflake::new(600_000_000_000_000_001).expect("a snowflake"),
         place,
         invoker: Snowflake::new(500_000_000_000_000_001).expect("a snowflake"),
         invoker_user: UserId::from_db(1),

@@ -12,7 +12,9 @@ use tomori_store::{Store, audit, keys};
 
 use crate::config::{self, Config, Environment, LogFormat, NetMode};
 use crate::database::{self, Database};
-use crate::{AuditCommand, Cli, Command, KeysCommand, keyring, providers, token};
+use crate::{
+    AuditCommand, Cli, Command, KeysCommand, PersonaCommand, keyring, persona, providers, token,
+};
 
 /// Exit code when `tomori run` has no Discord token.
 const EXIT_NO_TOKEN: u8 = 2;
@@ -79,6 +81,9 @@ pub(crate) async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&loaded.config).await,
         Command::Doctor => return doctor(&loaded, &env).await,
+        Command::Persona { command: PersonaCommand::Convert(args) } => {
+            persona::convert(&loaded.config.limits, &args)
+        }
         Command::Chat { persona, provider } => {
             chat(&loaded.config, &env, persona.as_deref(), provider.as_deref()).await
         }
@@ -234,6 +239,7 @@ async fn run_discord(
     let discord =
         tomori_discord::Discord::connect(&discord_config).await.context("connecting to Discord")?;
     let surface = discord.surface(store.clone());
+    let platform = tomori_chat::surface::ChatSurface::platform(&surface);
     let engine = Engine::new(
         store.clone(),
         surface,
@@ -242,13 +248,26 @@ async fn run_discord(
         EngineOptions::default(),
     );
     let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
-    engine.set_tools(Arc::new(mcp.layer(providers::tool_gate(config, &store)?)));
+    engine.set_tools(Arc::new(mcp.layer(providers::tool_gate(config, &store, platform)?)));
+    engine.set_media(providers::media(config)?);
+    engine.set_server_providers(providers::server_providers(config)?);
     if let Some(bot) =
         discord.bot_user().and_then(|id| tomori_core::id::Snowflake::new(id.get()).ok())
     {
         engine.set_bot_user(bot);
     }
-    let commands = discord.commands(store, Arc::new(engine.clone())).with_mcp(mcp.guild.clone());
+    // Reminders go out through a surface of their own on the same REST client.
+    let reminders = tomori_chat::reminders::Scheduler::new(
+        store.clone(),
+        discord.surface(store.clone()),
+        tomori_tools::Clock::system(),
+        tomori_chat::reminders::SchedulerOptions::default(),
+    )
+    .spawn();
+    let commands = discord
+        .commands(store, Arc::new(engine.clone()))
+        .with_server_policy(providers::server_policy(config))
+        .with_mcp(mcp.guild.clone());
     // A failed registration leaves Discord with the commands it had; the bot still answers them.
     match commands.register(None).await {
         Ok(names) => tracing::info!(commands = ?names, "slash commands registered"),
@@ -258,12 +277,11 @@ async fn run_discord(
     }
     let discord = discord.with_commands(commands);
     tracing::info!(shards = ?discord.shards(), providers = config.providers.len(), "tomori is ready");
-    let ran = discord
-        .run(Arc::new(EngineHandler(engine)), shutdown_signal())
-        .await
-        .context("running the gateway");
+    let ran = discord.run(Arc::new(EngineHandler(engine)), shutdown_signal()).await;
+    reminders.stop().await;
     mcp.operator.stop();
-    ran
+    ran.context("running the gateway")?;
+    Ok(())
 }
 
 /// Hands every inbound Discord message to the engine.
@@ -291,7 +309,7 @@ async fn chat(
         let store = Store::new(pool, Arc::new(ring), config.limits.clone());
         let chain = providers::instance_chain(config)?;
         let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
-        let tools = mcp.layer(providers::tool_gate(config, &store)?);
+        let tools = mcp.layer(providers::tool_gate(config, &store, None)?);
         let outcome = crate::terminal::chat(store.clone(), chain, tools, persona, provider).await;
         store.close().await;
         outcome

@@ -178,6 +178,9 @@ pub(crate) struct NetConfig {
     /// Let admin-configured endpoints and model fetches reach private networks (10/8,
     /// 192.168/16, ...). Cloud-metadata addresses stay refused whatever this says.
     pub(crate) allow_private_networks: bool,
+    /// For test rigs only: loopback addresses (such as "127.0.0.5") that the model's web tools
+    /// may fetch from. Empty in production; logged loudly at startup when set.
+    pub(crate) tool_test_loopback: Vec<std::net::IpAddr>,
 }
 
 /// `[tools]`
@@ -185,7 +188,8 @@ pub(crate) struct NetConfig {
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct ToolsConfig {
     /// A SearXNG instance for web_search (its base URL). Operator-configured only, never a
-    /// per-server setting; DuckDuckGo's HTML page is the keyless fallback.
+    /// per-server setting. A server with its own Brave Search key (provider `brave`) searches
+    /// Brave first; DuckDuckGo's HTML page is the keyless fallback.
     pub(crate) searxng_url: Option<Url>,
 }
 
@@ -475,6 +479,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 reason: format!("{bad:?} is not an environment variable name"),
             });
         }
+    }
+    if let Some(ip) = config.net.tool_test_loopback.iter().find(|ip| !ip.is_loopback()) {
+        return Err(ConfigError::Refused {
+            key: "net.tool_test_loopback".to_owned(),
+            reason: format!("{ip} is not a loopback address"),
+        });
     }
     if let Some(shards) = config.discord.shards {
         tomori_discord::ShardRange::new(shards.first, shards.last, shards.total).map_err(

@@ -9,6 +9,7 @@ mod config;
 mod database;
 mod keyring;
 mod mcp;
+mod persona;
 mod providers;
 mod terminal;
 mod token;
@@ -51,6 +52,11 @@ enum Command {
     UrlCheck(commands::UrlCheckArgs),
     /// Print an example configuration file with every key and its default.
     ExampleConfig,
+    /// Persona tools.
+    Persona {
+        #[command(subcommand)]
+        command: PersonaCommand,
+    },
     /// Talk to a persona in the terminal with the instance providers (one message per line).
     Chat {
         /// The persona to talk to (created with a default prompt if the terminal has none by that name).
@@ -60,6 +66,13 @@ enum Command {
         #[arg(long)]
         provider: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PersonaCommand {
+    /// Print a SillyTavern card (PNG or JSON; V1, V2 or V3) as the persona JSON /persona import
+    /// takes; exit 1 with the reason when the card is invalid.
+    Convert(persona::ConvertArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -57,25 +57,72 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
     Ok(chain)
 }
 
-/// The tool gate with the built-in tools. Model-supplied URLs go through tomori-net's tool scope
-/// under the operator's `[net]` settings; the operator's own SearXNG URL through the operator scope.
+/// Servers' own models, keys and custom endpoints: reached through a client whose server-scope
+/// policy follows the operator's `[net]` settings.
+///
+/// # Errors
+/// The client cannot be built.
+pub(crate) fn server_providers(
+    config: &Config,
+) -> anyhow::Result<tomori_chat::providers::ServerProviders> {
+    let policy = server_policy(config);
+    let client =
+        client_for(policy, &Timeouts::default()).context("building the server provider client")?;
+    Ok(tomori_chat::providers::ServerProviders::new(client))
+}
+
+/// The policy that judges endpoints server admins register.
+pub(crate) fn server_policy(config: &Config) -> Policy {
+    Policy::from_config(tomori_net::Scope::Server, &config.net.to_net())
+}
+
+/// Image fetching for vision models: attachment URLs go through tomori-net's media scope
+/// (https to public hosts only, whatever the `[net]` settings say).
+///
+/// # Errors
+/// The client cannot be built.
+pub(crate) fn media(config: &Config) -> anyhow::Result<tomori_chat::media::Media> {
+    let net = config.net.to_net();
+    let client = tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Media, &net))
+        .context("building the media client")?;
+    Ok(tomori_chat::media::Media::new(client, tomori_chat::media::MediaOptions::default()))
+}
+
+/// The tool gate with the built-in tools, and with `platform` the tools that act through it.
+/// Model-supplied URLs go through tomori-net's tool scope under the operator's `[net]` settings;
+/// attachments through the media scope; the operator's own search endpoints through the operator
+/// scope.
 ///
 /// # Errors
 /// A client that cannot be built, or a built-in tool whose policy the registry refuses (a bug).
 pub(crate) fn tool_gate(
     config: &Config,
     store: &tomori_store::Store,
+    platform: Option<std::sync::Arc<dyn tomori_tools::Platform>>,
 ) -> anyhow::Result<tomori_tools::Gate> {
     let net = config.net.to_net();
-    let tool_client = tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Tool, &net))
-        .context("building the tool client")?;
+    let mut tool_policy = Policy::from_config(tomori_net::Scope::Tool, &net);
+    for ip in &config.net.tool_test_loopback {
+        // Security: SSRF to loopback services. Only the listed loopback addresses, only for the
+        // model's tools, and only when the operator's file names them (test rigs).
+        tracing::warn!(%ip, "net.tool_test_loopback: the model's tools may fetch from this loopback address");
+        tool_policy = tool_policy.allow_loopback_address_for_tests(*ip);
+    }
+    let tool_client = tomori_net::Client::new(tool_policy).context("building the tool client")?;
     let operator_client =
         tomori_net::Client::new(Policy::operator()).context("building the search client")?;
     let search = tomori_tools::SearchConfig {
         searxng: config.tools.searxng_url.clone(),
         ..Default::default()
     };
-    let registry = tomori_tools::builtins(store, tool_client, operator_client, search)
+    let mut registry = tomori_tools::builtins(store, tool_client, operator_client, search)
         .context("registering tools")?;
+    if let Some(platform) = platform {
+        let media_client =
+            tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Media, &net))
+                .context("building the media client")?;
+        tomori_tools::platform_tools(&mut registry, store, platform, media_client)
+            .context("registering the platform tools")?;
+    }
     Ok(tomori_tools::Gate::new(registry))
 }

@@ -137,6 +137,7 @@ pub(crate) async fn chat(
         next_message += 1;
         let message = Inbound {
             guild: None,
+            guild_name: None,
             channel,
             parent_channel: None,
             message: Snowflake::new(next_message).context("message id")?,

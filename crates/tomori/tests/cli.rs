@@ -260,3 +260,112 @@ fn url_check_prints_one_line_and_exits_0_or_3() {
     let out = tomori(&dir.0, &["url-check", "https://x.example/", "--resolve", "bad"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A PNG with `keyword` as a tEXt chunk holding `json` in base64, built by hand so that the
+/// test does not depend on the exporter.
+fn card_png(keyword: &str, json: &serde_json::Value) -> Vec<u8> {
+    use tomori_core::card::png;
+    let image = png::solid_png(4, [200, 100, 50]);
+    png::replace_text_chunks(&image, |_| false, &[(keyword, card_text(json).as_bytes())]).unwrap()
+}
+
+/// Card JSON as a card chunk holds it: base64.
+fn card_text(json: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+#[test]
+fn persona_convert_prints_the_persona_json_or_one_line_why_not() {
+    use serde_json::json;
+    let dir = Dir::new("convert");
+    let v1 = json!({
+        "name": "Skye",
+        "description": "{{char}} flies.",
+        "personality": "Bold.",
+        "scenario": "",
+        "first_mes": "Hi {{user}}!",
+        "mes_example": "<START>\n{{user}}: Can you fly?\n{{char}}: Watch me.",
+    });
+    let v2 = json!({
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {
+            "name": "Mio",
+            "description": "A librarian.",
+            "first_mes": "Shh.",
+            "alternate_greetings": ["Welcome.", "Quiet, please."],
+            "tags": ["calm"],
+            "character_book": { "entries": [
+                { "keys": ["book"], "content": "Mio loves old books.", "enabled": true },
+                { "keys": ["x"], "content": "Hidden.", "enabled": false },
+            ] },
+        },
+    });
+    let v3 = json!({
+        "spec": "chara_card_v3",
+        "spec_version": "3.0",
+        "data": { "name": "Rei", "nickname": "Rei-chan", "description": "V3 card.", "tags": [] },
+    });
+    std::fs::write(dir.0.join("v1.json"), v1.to_string()).unwrap();
+    std::fs::write(dir.0.join("v2.png"), card_png("chara", &v2)).unwrap();
+    // A V3 PNG also carries a V2 fallback in `chara`; the ccv3 chunk wins.
+    let both = tomori_core::card::png::replace_text_chunks(
+        &card_png("chara", &v2),
+        |_| false,
+        &[("ccv3", card_text(&v3).as_bytes())],
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("v3.png"), both).unwrap();
+    std::fs::write(dir.0.join("broken.png"), &card_png("chara", &v2)[..60]).unwrap();
+    std::fs::write(dir.0.join("notes.txt"), "just some text").unwrap();
+
+    let convert = |file: &str| {
+        let out = tomori(&dir.0, &["persona", "convert", file], &[]);
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let parsed = |file: &str| {
+        let (code, out, err) = convert(file);
+        assert_eq!(code, Some(0), "{file}: {err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+
+    let skye = parsed("v1.json");
+    assert_eq!(skye["name"], "Skye");
+    assert_eq!(skye["source_spec"], "v1");
+    assert_eq!(skye["prompt"], "Skye flies.");
+    assert_eq!(skye["greeting"], "Hi User!");
+    assert_eq!(skye["attributes"], json!(["Personality: Bold."]));
+    assert_eq!(skye["sample_dialogues"], json!([{ "user": "Can you fly?", "bot": "Watch me." }]));
+    assert_eq!(skye["lorebook_entries"], 0);
+    assert_eq!(skye["tags"], json!([]));
+
+    let mio = parsed("v2.png");
+    assert_eq!(mio["source_spec"], "chara_card_v2");
+    assert_eq!(mio["alternate_greetings"], json!(["Welcome.", "Quiet, please."]));
+    assert_eq!(mio["attributes"], json!(["Mio loves old books."]));
+    assert_eq!(mio["lorebook_entries"], 2);
+    assert_eq!(mio["tags"], json!(["calm"]));
+
+    let rei = parsed("v3.png");
+    assert_eq!(
+        (rei["name"].as_str(), rei["source_spec"].as_str()),
+        (Some("Rei-chan"), Some("chara_card_v3"))
+    );
+
+    // The output is itself a card that converts to the same thing.
+    std::fs::write(dir.0.join("mio.json"), mio.to_string()).unwrap();
+    assert_eq!(parsed("mio.json"), mio);
+
+    for (file, reason) in [
+        ("broken.png", "truncated"),
+        ("notes.txt", "neither a PNG image nor JSON"),
+        ("missing.png", "opening missing.png"),
+    ] {
+        let (code, out, err) = convert(file);
+        assert_eq!(code, Some(1), "{file}");
+        assert!(out.is_empty(), "{file}: nothing on stdout: {out}");
+        assert_eq!(err.lines().count(), 1, "{file}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(reason), "{file}: {err}");
+    }
+}

@@ -39,6 +39,11 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(&[]).await
+}
+
+/// The bot with extra `TOMORI_*` settings.
+async fn world_with(env: &[(&str, String)]) -> World {
     let db = TestDb::new().await;
     let store = db.store().await;
     let server = store.resolve_guild(Snowflake::new(GUILD).unwrap()).await.unwrap();
@@ -63,10 +68,12 @@ async fn world() -> World {
     let llm = FakeLlm::start(WireFormat::OpenAi).await;
     let dir = std::env::temp_dir().join(format!("tomori-e2e-{}-{}", std::process::id(), db.name()));
     std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_tomori"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tomori"));
+    command.env_clear();
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let child = command
         .arg("run")
         .current_dir(&dir)
-        .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("DATABASE_URL", db.url().expose_secret())
         .env("TOMORI_SECRET_V1", TEST_SECRET_V1)
@@ -149,7 +156,9 @@ async fn slash_commands_are_registered_at_startup_and_change_the_server() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(names, ["persona", "memory", "server", "personal", "bot", "config", "mcp"]);
+    let every: Vec<String> =
+        tomori_discord::commands::definitions().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, every, "every command is registered at startup");
 
     let id = w.discord.inject_command(
         SlashCommand::new(CHANNEL, alice(), "persona create")
@@ -188,4 +197,83 @@ async fn privacy_level_two_makes_the_bot_ignore_that_user() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(w.llm.requests().len(), 1, "only bob's message reached the model");
     assert!(w.discord.messages().iter().all(|m| m.reply_to != Some(ignored)));
+}
+
+/// A page only the test configuration lets the model's tools reach: served on 127.0.0.5.
+async fn loopback_page() -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/menu",
+        get(|| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/html")],
+                "<html><body><h1>Menu</h1><p>Today: hojicha latte.</p></body></html>",
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.5:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/menu")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_remembers_sets_a_reminder_that_fires_and_reads_a_page() {
+    let page = loopback_page().await;
+    let w = world_with(&[("TOMORI_NET__TOOL_TEST_LOOPBACK", "[\"127.0.0.5\"]".to_owned())]).await;
+    // Alice may talk and the bot may post here (the tools ask Discord for permissions).
+    w.discord.set_everyone_permissions(GUILD, 0x400 | 0x800 | 0x10000);
+    w.discord.add_member(GUILD, ALICE, &[]);
+    w.discord.add_member(GUILD, w.discord.bot_user_id(), &[]);
+    w.llm.push_turn(
+        Turn::new()
+            .tool_call(
+                "call_1",
+                "create_long_term_memory",
+                serde_json::json!({"content": "alice likes hojicha", "memory_scope": "server"}),
+            )
+            .tool_call(
+                "call_2",
+                "create_task",
+                serde_json::json!({"purpose": "steep the tea", "time": "in 2 seconds"}),
+            )
+            .tool_call("call_3", "fetch_url", serde_json::json!({"url": page})),
+    );
+    w.llm.push_turn(Turn::new().text("Noted! Today's special is a hojicha latte."));
+    let bot = UserSpec::new(w.discord.bot_user_id(), "Tomori");
+    w.discord.inject_message(
+        MessageCreate::new(
+            CHANNEL,
+            alice(),
+            &format!(
+                "<@{}> remember I like hojicha, remind me to steep the tea, and check the menu",
+                w.discord.bot_user_id()
+            ),
+        )
+        .in_guild(GUILD)
+        .mention(bot),
+    );
+    let answer = w.discord.wait_for_message(|m| m.content.contains("Noted!"), WAIT).await;
+    assert!(answer.content.contains("hojicha latte"));
+    let requests = w.llm.requests();
+    let second = String::from_utf8_lossy(&requests[1].body).into_owned();
+    assert!(second.contains("Today: hojicha latte."), "the page reached the model: {second}");
+    assert!(!second.contains("tool_execution_failed"), "every tool ran: {second}");
+
+    // The reminder fires on its own, pinging Alice only.
+    let reminder = w.discord.wait_for_message(|m| m.content.contains("steep the tea"), WAIT).await;
+    assert!(reminder.content.contains(&format!("<@{ALICE}>")), "{}", reminder.content);
+    assert!(!reminder.pings.everyone);
+
+    let store = w.db.store().await;
+    let server = store.resolve_guild(Snowflake::new(GUILD).unwrap()).await.unwrap();
+    let tomori = personas::find(&store, Scope::server(server), "Tomori").await.unwrap().unwrap();
+    let memories =
+        tomori_store::memories::list_server(&store, Scope::server(server), tomori.lineage)
+            .await
+            .unwrap();
+    assert_eq!(
+        memories.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+        ["alice likes hojicha"]
+    );
 }

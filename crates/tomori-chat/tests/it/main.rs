@@ -3,6 +3,9 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
+mod media;
+mod providers;
+mod reminders;
 mod turns;
 
 use std::sync::{Arc, Mutex};
@@ -11,7 +14,7 @@ use std::time::Duration;
 use tomori_chat::engine::{Engine, EngineOptions};
 use tomori_chat::surface::{ChatSurface, Inbound, InboundAuthor, Outgoing, SurfaceError};
 use tomori_core::id::{ServerId, Snowflake};
-use tomori_llm::{Endpoint, Llm, Target, Timeouts, Wire, client_for};
+use tomori_llm::{Capabilities, Endpoint, Llm, Target, Timeouts, Wire, client_for};
 use tomori_net::Policy;
 use tomori_store::audit::Actor;
 use tomori_store::personas::{self, NewPersona};
@@ -69,6 +72,11 @@ pub(crate) struct Harness {
 impl Harness {
     /// A guild with a main persona "Tomori" and an alter "Kaede".
     pub(crate) async fn new() -> Self {
+        Self::with_capabilities(Capabilities::default()).await
+    }
+
+    /// The same, with a model of these capabilities.
+    pub(crate) async fn with_capabilities(capabilities: Capabilities) -> Self {
         let db = TestDb::new().await;
         let store = db.store().await;
         let server = store.resolve_guild(id(GUILD)).await.unwrap();
@@ -91,7 +99,8 @@ impl Harness {
         let policy = Policy::operator();
         let endpoint = Endpoint::new(Wire::OpenAiCompatible, &llm.base_url(), &policy).unwrap();
         let client = client_for(policy, &Timeouts::default()).unwrap();
-        let target = Target::new("local", "local", endpoint, "fake-model", client);
+        let target = Target::new("local", "local", endpoint, "fake-model", client)
+            .with_capabilities(capabilities);
         let surface = RecordingSurface::default();
         let options =
             EngineOptions { typing_every: Duration::from_millis(50), ..EngineOptions::default() };
@@ -107,6 +116,7 @@ impl Harness {
         *next += 1;
         Inbound {
             guild: Some(id(GUILD)),
+            guild_name: None,
             channel: id(CHANNEL),
             parent_channel: None,
             message: id(*next),

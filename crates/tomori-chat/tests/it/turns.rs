@@ -316,3 +316,29 @@ async fn a_disabled_feature_means_the_tool_is_neither_offered_nor_run() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_role_whitelist_and_the_blacklist_keep_people_out() {
+    use tomori_store::access::{self, AccessList};
+    use tomori_store::audit::Actor;
+    let h = Harness::new().await;
+    let scope = Scope::server(h.server);
+    let role = id(77);
+    access::add(&h.store, scope, Actor::Operator, AccessList::RoleWhitelist, role).await.unwrap();
+    access::add(&h.store, scope, Actor::Operator, AccessList::UserBlacklist, id(BOB))
+        .await
+        .unwrap();
+    // Alice has no whitelisted role; Bob has it but is blacklisted: neither is answered.
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hello?")).await;
+    let mut bobs = h.message(BOB, "bob", "<@900> hello?");
+    bobs.author_roles = vec![role];
+    h.engine.handle(bobs).await;
+    assert!(h.settle().await.is_empty());
+    assert!(h.llm.requests().is_empty(), "nothing reached the model");
+    // With the role, Alice is answered.
+    h.llm.push_turn(Turn::new().text("Hi Alice."));
+    let mut hers = h.message(ALICE, "alice", "<@900> and now?");
+    hers.author_roles = vec![role];
+    h.engine.handle(hers).await;
+    assert_eq!(h.wait_sent(1).await[0].content, "Hi Alice.");
+}

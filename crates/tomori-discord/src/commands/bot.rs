@@ -2,7 +2,6 @@
 //! and `/bot respond [persona]` (answer now as a persona; any member, subject to the engine's
 //! privacy, cooldown and quota checks).
 
-use tomori_chat::surface::{Inbound, InboundAuthor};
 use tomori_core::privacy::PrivacyLevel;
 use tomori_store::{personas, users};
 use twilight_model::application::command::CommandType;
@@ -11,7 +10,6 @@ use twilight_util::builder::command::{CommandBuilder, StringBuilder, SubCommandB
 
 use super::persona::named;
 use super::{Args, BadInput, Ctx, Failure, Need};
-use crate::permissions::is_manager;
 
 /// A `/bot` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,27 +76,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                         .to_owned(),
                 );
             }
-            // The engine answers from the channel's history; the interaction stands in for a
-            // message (its id is a fresh snowflake, and replies to it fall back to plain sends).
-            let message = Inbound {
-                guild: caller.guild,
-                channel: caller.channel,
-                parent_channel: caller.parent_channel,
-                message: caller.interaction,
-                author: InboundAuthor {
-                    id: caller.user,
-                    name: caller.name.clone(),
-                    is_bot: false,
-                    webhook: None,
-                },
-                content: String::new(),
-                mentions_bot: true,
-                mentions: Vec::new(),
-                reply_to: None,
-                author_roles: caller.roles.clone(),
-                author_is_admin: is_manager(caller.permissions),
-                attachments: Vec::new(),
-            };
+            let message = caller.as_request();
             ctx.control.respond(message, Some(persona.nickname.clone())).await;
             Ok(format!("**{}** is answering.", persona.nickname))
         }

@@ -5,14 +5,17 @@
 //! constraints), so a stale registration cannot write a value out of range.
 
 use tomori_core::id::Snowflake;
+use tomori_store::models::{self, ServerModel};
+use tomori_store::personas::{self, NewPersona};
 use tomori_store::settings::{self, Setting};
 use twilight_model::application::command::CommandType;
 use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::channel::ChannelType;
 use twilight_model::guild::Permissions;
+use twilight_model::http::interaction::InteractionResponse;
 use twilight_util::builder::command::{
-    ChannelBuilder, CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
-    SubCommandGroupBuilder,
+    BooleanBuilder, ChannelBuilder, CommandBuilder, IntegerBuilder, StringBuilder,
+    SubCommandBuilder, SubCommandGroupBuilder,
 };
 
 use super::{Args, BadInput, Ctx, Failure, Need, non_empty};
@@ -96,6 +99,8 @@ pub(crate) enum Action {
     ContextNote(Option<String>),
     /// `thought-log set [channel]` (this channel when empty) or `thought-log off`.
     ThoughtLog { on: bool, channel: Option<Snowflake> },
+    /// The guided first run: a main persona if there is none, the model, then the key form.
+    Setup { provider: String, model: String, persona: String, vision: bool },
 }
 
 fn set_remove(
@@ -132,7 +137,27 @@ pub(crate) fn definition() -> CommandBuilder {
             ),
         );
     }
+    let providers: Vec<(&str, &str)> =
+        tomori_llm::KNOWN_PROVIDERS.iter().map(|p| (p.name, p.name)).collect();
     command
+        .option(
+            SubCommandBuilder::new("setup", "First run: a persona, a model and its API key")
+                .option(
+                    StringBuilder::new("provider", "Who serves the model")
+                        .required(true)
+                        .choices(providers),
+                )
+                .option(
+                    StringBuilder::new("model", "The model id, e.g. deepseek/deepseek-chat")
+                        .required(true)
+                        .max_length(200),
+                )
+                .option(
+                    StringBuilder::new("persona", "The main persona's name (default Tomori)")
+                        .max_length(80),
+                )
+                .option(BooleanBuilder::new("vision", "The model sees images (default no)")),
+        )
         .option(
             SubCommandBuilder::new("timezone", "The server's timezone").option(
                 StringBuilder::new(
@@ -183,6 +208,12 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         "system-prompt" => text_or_remove(args).map(Action::SystemPrompt),
         "context-note" => text_or_remove(args).map(Action::ContextNote),
         "timezone" => Ok(Action::Timezone(args.required_string("name")?.trim().to_owned())),
+        "setup" => Ok(Action::Setup {
+            provider: args.required_string("provider")?.trim().to_ascii_lowercase(),
+            model: args.required_string("model")?.trim().to_owned(),
+            persona: args.string("persona")?.map_or("Tomori", str::trim).to_owned(),
+            vision: args.boolean("vision")?.unwrap_or(false),
+        }),
         "thought-log" => match args.nested()? {
             ("set", args) => Ok(Action::ThoughtLog { on: true, channel: args.channel("channel")? }),
             ("off", _) => Ok(Action::ThoughtLog { on: false, channel: None }),
@@ -200,8 +231,46 @@ pub(crate) fn need(action: &Action) -> Need {
         | Action::Number { .. }
         | Action::Timezone(_)
         | Action::ContextNote(_)
-        | Action::ThoughtLog { .. } => Need::Manager,
+        | Action::ThoughtLog { .. }
+        | Action::Setup { .. } => Need::Manager,
     }
+}
+
+/// `/config setup`: makes `persona` the main persona when the server has none, chooses the model
+/// (keeping any temperature and fallbacks), and returns the key form to answer with. Nothing is
+/// written when the provider or model is refused.
+pub(crate) async fn setup(
+    ctx: &Ctx<'_>,
+    provider: &str,
+    model: &str,
+    persona: &str,
+    vision: bool,
+) -> Result<InteractionResponse, Failure> {
+    if tomori_llm::known_provider(provider).is_none() {
+        return Err(Failure::BadInput(format!("Unknown provider `{provider}`.")));
+    }
+    models::check_model(model).map_err(|_| {
+        Failure::BadInput(format!("`{model}` is not a model id; nothing was changed."))
+    })?;
+    let scope = ctx.server().await?;
+    if personas::list(ctx.store, scope).await?.is_empty() {
+        let nickname = tomori_core::persona::validate_nickname(persona)
+            .map_err(|e| Failure::BadInput(format!("That persona name won't do: {e}.")))?;
+        let new = NewPersona { nickname: nickname.to_owned(), ..NewPersona::default() };
+        personas::create(ctx.store, scope, ctx.actor(), new).await?;
+    }
+    let current = models::get(ctx.store, scope).await?;
+    let (temperature, fallback) = current.map(|c| (c.temperature, c.fallback)).unwrap_or_default();
+    let chosen = ServerModel {
+        provider: provider.to_owned(),
+        model: model.to_owned(),
+        vision,
+        tools: true,
+        temperature,
+        fallback,
+    };
+    models::set(ctx.store, scope, ctx.actor(), &chosen).await?;
+    super::provider::key_modal(ctx, provider, "default").await
 }
 
 /// A number in its range, as the column's type; a short answer otherwise.
@@ -238,14 +307,16 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             (number.setting(n), format!("The {label} is now {n}."))
         }
         Action::Timezone(name) => {
-            if !settings::valid_timezone(name) {
+            let Ok(zone) = tomori_core::timezone::Zone::parse(name.trim()) else {
                 return Err(Failure::BadInput(
                     "Use UTC, an offset such as UTC+9 or UTC-3:30, or a name such as Asia/Tokyo; \
                      nothing was changed."
                         .to_owned(),
                 ));
-            }
-            (Setting::Timezone(name.clone()), format!("The timezone is now `{name}`."))
+            };
+            let name = zone.to_string();
+            let now = tomori_core::timezone::describe_now(chrono::Utc::now(), &name);
+            (Setting::Timezone(name.clone()), format!("The timezone is now `{name}`: it is {now}."))
         }
         Action::ThoughtLog { on: true, channel } => {
             let channel = channel.unwrap_or(ctx.caller.channel);
@@ -256,6 +327,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         }
         Action::ThoughtLog { on: false, .. } => {
             (Setting::ThoughtLogChannel(None), "Thoughts are no longer logged.".to_owned())
+        }
+        // Answered with the key form before `run` (see `Commands::handle`).
+        Action::Setup { .. } => {
+            return Err(Failure::BadInput("Use the form to finish the setup.".to_owned()));
         }
     };
     settings::set(ctx.store, scope, ctx.actor(), setting).await?;

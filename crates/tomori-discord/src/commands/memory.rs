@@ -1,4 +1,4 @@
-//! `/memory server add|list|remove` and `/memory personal add|list|remove`.
+//! `/memory server add|edit|list|remove` and `/memory personal add|edit|list|remove`.
 //!
 //! Server memories belong to one persona (the main persona unless one is named). Teaching one
 //! needs Manage Server unless the server lets members teach; removing one always needs it; every
@@ -7,7 +7,7 @@
 
 use tomori_core::id::LineageId;
 use tomori_store::memories::{self, Memory};
-use tomori_store::{Scope, personas};
+use tomori_store::{Scope, memory_edits, personas};
 use twilight_model::application::command::CommandType;
 use twilight_util::builder::command::{
     CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder, SubCommandGroupBuilder,
@@ -32,6 +32,7 @@ pub(crate) enum Action {
     Add { kind: Kind, content: String, persona: Option<String> },
     List { kind: Kind, persona: Option<String> },
     Remove { kind: Kind, id: i64 },
+    Edit { kind: Kind, id: i64, content: String },
 }
 
 fn group(name: &'static str, description: &'static str, whose: &str) -> SubCommandGroupBuilder {
@@ -48,6 +49,13 @@ fn group(name: &'static str, description: &'static str, whose: &str) -> SubComma
                     .max_length(MAX_MEMORY_OPTION),
             )
             .option(persona(false)),
+        SubCommandBuilder::new("edit", "Rewrite a memory by its id (from list)")
+            .option(IntegerBuilder::new("id", "The memory's id").required(true).min_value(1))
+            .option(
+                StringBuilder::new("content", "What it should say now")
+                    .required(true)
+                    .max_length(MAX_MEMORY_OPTION),
+            ),
         SubCommandBuilder::new("list", "List memories").option(persona(false)),
         SubCommandBuilder::new("remove", "Forget a memory by its id (from list)")
             .option(IntegerBuilder::new("id", "The memory's id").required(true).min_value(1)),
@@ -77,6 +85,11 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         },
         "list" => Action::List { kind, persona: persona()? },
         "remove" => Action::Remove { kind, id: args.required_integer("id")? },
+        "edit" => Action::Edit {
+            kind,
+            id: args.required_integer("id")?,
+            content: args.required_string("content")?.to_owned(),
+        },
         _ => return Err(BadInput::unknown()),
     })
 }
@@ -85,10 +98,13 @@ pub(crate) fn need(action: &Action) -> Need {
     match action {
         Action::Add { kind: Kind::Server, .. } => Need::Teacher,
         Action::List { kind: Kind::Server, .. } => Need::Member,
-        Action::Remove { kind: Kind::Server, .. } => Need::Manager,
+        Action::Remove { kind: Kind::Server, .. } | Action::Edit { kind: Kind::Server, .. } => {
+            Need::Manager
+        }
         Action::Add { kind: Kind::Personal, .. }
         | Action::List { kind: Kind::Personal, .. }
-        | Action::Remove { kind: Kind::Personal, .. } => Need::Anyone,
+        | Action::Remove { kind: Kind::Personal, .. }
+        | Action::Edit { kind: Kind::Personal, .. } => Need::Anyone,
     }
 }
 
@@ -164,6 +180,17 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             let scope = ctx.server().await?;
             memories::remove_server(ctx.store, scope, ctx.actor(), *id).await?;
             Ok(format!("Forgot server memory `[id:{id}]`."))
+        }
+        Action::Edit { kind: Kind::Server, id, content } => {
+            let scope = ctx.server().await?;
+            memory_edits::update_server(ctx.store, scope, ctx.actor(), *id, content).await?;
+            Ok(format!("Server memory `[id:{id}]` now says: {}", content.trim()))
+        }
+        Action::Edit { kind: Kind::Personal, id, content } => {
+            // Security: cross-user tampering. The update runs in the caller's own user scope.
+            memory_edits::update_personal(ctx.store, ctx.me().await?, ctx.actor(), *id, content)
+                .await?;
+            Ok(format!("Your memory `[id:{id}]` now says: {}", content.trim()))
         }
         Action::Add { kind: Kind::Personal, content, persona } => {
             let (lineage, whose) = personal_lineage(ctx, persona.as_deref()).await?;

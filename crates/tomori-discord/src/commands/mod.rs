@@ -2,8 +2,8 @@
 //! an answer.
 //!
 //! Each command group lives in its own module (`persona`, `memory`, `server`, `personal`, `bot`,
-//! `config`, `mcp`)
-//! with three parts: `definition` (twilight's `CommandBuilder`), `parse` (the interaction's
+//! `config`, `provider`, `model`, `tool`, `mcp`) with three parts: `definition` (twilight's
+//! `CommandBuilder`), `parse` (the interaction's
 //! options into a closed `Action` enum, so that nothing downstream reads raw option names) and
 //! `run`. Each action also states what it [`Need`]s; [`Commands::handle`] checks that need in one
 //! place, [`authorize`], before any action runs.
@@ -22,31 +22,43 @@
 //! internal is logged with an incident id that the sentence names.
 
 mod bot;
+pub mod catalogue;
 mod config;
 mod mcp;
 mod memory;
+mod model;
 mod persona;
 mod personal;
+mod provider;
 mod server;
+mod tool;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use secrecy::SecretString;
 use tomori_chat::engine::Engine;
 use tomori_chat::surface::{ChatSurface, Inbound};
 use tomori_core::id::Snowflake;
+use tomori_core::settings::Feature;
 use tomori_store::audit::Actor;
 use tomori_store::{Scope, Store, StoreError, settings};
 use twilight_model::application::command::Command;
 use twilight_model::application::interaction::application_command::{
     CommandData, CommandDataOption, CommandOptionValue,
 };
+use twilight_model::application::interaction::modal::{
+    ModalInteractionComponent, ModalInteractionData,
+};
 use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
 use twilight_model::channel::message::{AllowedMentions, MessageFlags};
 use twilight_model::guild::Permissions;
-use twilight_model::http::interaction::InteractionResponseType;
+use twilight_model::http::attachment::Attachment;
+use twilight_model::http::interaction::{InteractionResponse, InteractionResponseType};
 use twilight_util::builder::interaction_response::ChannelMessageBuilder;
+
+use tomori_net::Policy;
 
 use crate::id::snowflake;
 use crate::permissions::is_manager;
@@ -66,6 +78,12 @@ pub trait BotControl: Send + Sync + 'static {
     /// whatever the trigger rules say; the engine's privacy, cooldown and quota checks still
     /// apply. Returns once the turn is decided.
     fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()>;
+
+    /// `/tool refresh`: the channel's history starts now.
+    fn refresh(&self, channel: Snowflake);
+
+    /// The context the main persona would be given if asked to answer `message` now.
+    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>>;
 }
 
 impl<S: ChatSurface> BotControl for Engine<S> {
@@ -78,6 +96,14 @@ impl<S: ChatSurface> BotControl for Engine<S> {
             // An unknown name (here: none) makes the engine use the main persona.
             self.respond_as(message, persona.as_deref().unwrap_or_default()).await;
         })
+    }
+
+    fn refresh(&self, channel: Snowflake) {
+        Engine::refresh(self, channel);
+    }
+
+    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>> {
+        Box::pin(Engine::prompt_snapshot(self, message))
     }
 }
 
@@ -99,6 +125,10 @@ pub struct Commands {
     control: Arc<dyn BotControl>,
     mcp: Option<tomori_tools::mcp::GuildMcp>,
     defer_after: Duration,
+    /// Judges the endpoints admins register.
+    server_policy: Policy,
+    /// Downloads of attachments (card imports) and avatars; `None` when it could not be built.
+    media: Option<tomori_net::Client>,
 }
 
 impl std::fmt::Debug for Commands {
@@ -116,6 +146,9 @@ pub fn definitions() -> Vec<Command> {
         personal::definition().build(),
         bot::definition().build(),
         config::definition().build(),
+        provider::definition().build(),
+        model::definition().build(),
+        tool::definition().build(),
         mcp::definition().build(),
     ]
 }
@@ -128,7 +161,20 @@ impl Commands {
         store: Store,
         control: Arc<dyn BotControl>,
     ) -> Self {
-        Self { http, store, control, mcp: None, defer_after: DEFER_AFTER }
+        // Security: SSRF through attachment URLs. Downloads go through tomori-net's media
+        // policy: https to public addresses only, whatever the network mode.
+        let media = tomori_net::Client::new(Policy::new(tomori_net::Scope::Media))
+            .inspect_err(|error| tracing::warn!(%error, "no media client; card import is off"))
+            .ok();
+        Self {
+            http,
+            store,
+            control,
+            mcp: None,
+            defer_after: DEFER_AFTER,
+            server_policy: Policy::new(tomori_net::Scope::Server),
+            media,
+        }
     }
 
     /// Lets `/mcp` manage the guilds' remote MCP servers through `mcp` (the same source the
@@ -137,6 +183,22 @@ impl Commands {
     #[must_use]
     pub fn with_mcp(mut self, mcp: tomori_tools::mcp::GuildMcp) -> Self {
         self.mcp = Some(mcp);
+        self
+    }
+
+    /// The policy that judges endpoints admins register (the operator's `[net]` settings for
+    /// the server scope).
+    #[must_use]
+    pub fn with_server_policy(mut self, policy: Policy) -> Self {
+        self.server_policy = policy;
+        self
+    }
+
+    /// Replaces the client that downloads attachments and avatars (tests: one that may reach
+    /// loopback).
+    #[must_use]
+    pub fn media_client(mut self, client: tomori_net::Client) -> Self {
+        self.media = Some(client);
         self
     }
 
@@ -197,6 +259,10 @@ impl Commands {
                 InteractionType::ApplicationCommand,
                 Some(InteractionData::ApplicationCommand(data)),
             ) => data,
+            (InteractionType::ModalSubmit, Some(InteractionData::ModalSubmit(data))) => {
+                self.modal_submitted(&interaction, data).await;
+                return;
+            }
             _ => {
                 tracing::debug!(kind = ?interaction.kind, "interaction ignored");
                 return;
@@ -218,47 +284,120 @@ impl Commands {
                 return;
             }
         };
+        let files = Outbox::default();
         let ctx = Ctx {
             store: &self.store,
             control: self.control.as_ref(),
             caller: &caller,
             mcp: self.mcp.as_ref(),
+            server_policy: &self.server_policy,
+            media: self.media.as_ref(),
+            files: &files,
         };
+        // Actions that answer with a form: authorised, then the form is the answer.
+        let form = match &invocation {
+            Invocation::Provider(provider::Action::KeyAdd { .. })
+            | Invocation::Config(config::Action::Setup { .. }) => Some(&invocation),
+            _ => None,
+        };
+        if let Some(invocation) = form {
+            let modal = async {
+                authorize(&ctx, invocation.need()).await?;
+                match invocation {
+                    Invocation::Config(config::Action::Setup {
+                        provider,
+                        model,
+                        persona,
+                        vision,
+                    }) => config::setup(&ctx, provider, model, persona, *vision).await,
+                    Invocation::Provider(provider::Action::KeyAdd { provider, label }) => {
+                        provider::key_modal(&ctx, provider, label).await
+                    }
+                    _ => Err(Failure::BadInput("That command has no form.".to_owned())),
+                }
+            };
+            match modal.await {
+                Ok(response) => self.respond(&interaction, &response).await,
+                Err(failure) => {
+                    self.answer_now(&interaction, &failure.message(invocation.name())).await;
+                }
+            }
+            return;
+        }
         // Boxed: the store and engine calls behind it make a large future.
         let mut work = Box::pin(run(&ctx, &invocation));
         if invocation.slow() || self.defer_after.is_zero() {
             if self.defer(&interaction).await {
                 let text = work.await;
-                self.edit(&interaction, &text).await;
+                self.edit_with(&interaction, &text, &files.take()).await;
             }
             return;
         }
         match tokio::time::timeout(self.defer_after, &mut work).await {
-            Ok(text) => self.answer_now(&interaction, &text).await,
+            Ok(text) => self.answer_now_with(&interaction, &text, &files.take()).await,
             Err(_) => {
                 tracing::debug!(command = invocation.name(), "deferring a slow command");
                 if self.defer(&interaction).await {
                     let text = work.await;
-                    self.edit(&interaction, &text).await;
+                    self.edit_with(&interaction, &text, &files.take()).await;
                 }
             }
         }
     }
 
     async fn answer_now(&self, interaction: &Interaction, text: &str) {
-        let response = ChannelMessageBuilder::new()
+        self.answer_now_with(interaction, text, &[]).await;
+    }
+
+    /// Answers with `files` attached (sent as multipart form data when there are any).
+    async fn answer_now_with(&self, interaction: &Interaction, text: &str, files: &[Attachment]) {
+        let mut response = ChannelMessageBuilder::new()
             .content(clip(text))
             .flags(MessageFlags::EPHEMERAL)
-            .allowed_mentions(AllowedMentions::default())
-            .build();
+            .allowed_mentions(AllowedMentions::default());
+        if !files.is_empty() {
+            response = response.attachments(files.to_vec());
+        }
+        self.respond(interaction, &response.build()).await;
+    }
+
+    async fn respond(&self, interaction: &Interaction, response: &InteractionResponse) {
         let sent = self
             .http
             .interaction(interaction.application_id)
-            .create_response(interaction.id, &interaction.token, &response)
+            .create_response(interaction.id, &interaction.token, response)
             .await;
         if let Err(error) = sent {
             tracing::warn!(%error, "answering an interaction failed");
         }
+    }
+
+    /// A submitted modal: today only the provider key form. The member is authorised again, as
+    /// if the command ran now, before the key is stored.
+    async fn modal_submitted(&self, interaction: &Interaction, data: &ModalInteractionData) {
+        let Ok(caller) = Caller::of(interaction) else {
+            self.answer_now(interaction, "I can't tell who or where you are; try again.").await;
+            return;
+        };
+        let files = Outbox::default();
+        let ctx = Ctx {
+            store: &self.store,
+            control: self.control.as_ref(),
+            caller: &caller,
+            mcp: self.mcp.as_ref(),
+            server_policy: &self.server_policy,
+            media: self.media.as_ref(),
+            files: &files,
+        };
+        let key = text_input(&data.components, "key").map(|v| SecretString::from(v.to_owned()));
+        let outcome = async {
+            // Security: a normal user submits the admin form (a replayed or forged submission).
+            authorize(&ctx, Need::Manager).await?;
+            let key = key.ok_or_else(|| Failure::BadInput("The form had no key.".to_owned()))?;
+            provider::key_submitted(&ctx, &data.custom_id, key).await
+        };
+        let text = outcome.await.unwrap_or_else(|failure| failure.message("provider"));
+        self.answer_now(interaction, &text).await;
     }
 
     /// Acknowledges now and answers later; false when Discord refused (nothing more to send).
@@ -276,16 +415,19 @@ impl Commands {
         sent.is_ok()
     }
 
-    async fn edit(&self, interaction: &Interaction, text: &str) {
+    /// Edits the deferred answer, adding `files`.
+    async fn edit_with(&self, interaction: &Interaction, text: &str, files: &[Attachment]) {
         let text = clip(text);
         let none = AllowedMentions::default();
-        let sent = self
-            .http
-            .interaction(interaction.application_id)
+        let client = self.http.interaction(interaction.application_id);
+        let mut update = client
             .update_response(&interaction.token)
             .content(Some(&text))
-            .allowed_mentions(Some(&none))
-            .await;
+            .allowed_mentions(Some(&none));
+        if !files.is_empty() {
+            update = update.attachments(files);
+        }
+        let sent = update.await;
         if let Err(error) = sent {
             tracing::warn!(%error, "editing an interaction's answer failed");
         }
@@ -338,6 +480,34 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The interaction as a message asking the engine to act in this channel (`/bot respond`,
+    /// `/tool prompt`): no text of its own; the engine works from the channel's history. Its id
+    /// is the interaction's, so replies to it fall back to plain sends.
+    pub(crate) fn as_request(&self) -> Inbound {
+        Inbound {
+            guild: self.guild,
+            guild_name: None,
+            channel: self.channel,
+            parent_channel: self.parent_channel,
+            message: self.interaction,
+            author: tomori_chat::surface::InboundAuthor {
+                id: self.user,
+                name: self.name.clone(),
+                is_bot: false,
+                webhook: None,
+            },
+            content: String::new(),
+            mentions_bot: true,
+            mentions: Vec::new(),
+            reply_to: None,
+            author_roles: self.roles.clone(),
+            author_is_admin: is_manager(self.permissions),
+            attachments: Vec::new(),
+        }
+    }
+}
+
 /// What a command runs with.
 pub(crate) struct Ctx<'a> {
     pub(crate) store: &'a Store,
@@ -345,6 +515,43 @@ pub(crate) struct Ctx<'a> {
     pub(crate) caller: &'a Caller,
     /// The guilds' MCP servers, when the instance has them.
     pub(crate) mcp: Option<&'a tomori_tools::mcp::GuildMcp>,
+    /// Judges endpoints admins register.
+    pub(crate) server_policy: &'a Policy,
+    /// Downloads of attachments and avatars, when available.
+    pub(crate) media: Option<&'a tomori_net::Client>,
+    /// Files to attach to the answer.
+    pub(crate) files: &'a Outbox,
+}
+
+/// Files an action attaches to its (ephemeral) answer.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox(Mutex<Vec<Attachment>>);
+
+impl Outbox {
+    /// Attaches a file to the answer.
+    pub(crate) fn attach(&self, filename: String, bytes: Vec<u8>) {
+        let mut files = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = u64::try_from(files.len()).unwrap_or(u64::MAX);
+        files.push(Attachment::from_bytes(filename, bytes, id));
+    }
+
+    fn take(&self) -> Vec<Attachment> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The value of the text input `custom_id` anywhere in a submitted modal.
+fn text_input<'a>(components: &'a [ModalInteractionComponent], custom_id: &str) -> Option<&'a str> {
+    components.iter().find_map(|component| match component {
+        ModalInteractionComponent::TextInput(input) if input.custom_id == custom_id => {
+            Some(input.value.as_str())
+        }
+        ModalInteractionComponent::ActionRow(row) => text_input(&row.components, custom_id),
+        ModalInteractionComponent::Label(label) => {
+            text_input(std::slice::from_ref(&*label.component), custom_id)
+        }
+        _ => None,
+    })
 }
 
 impl Ctx<'_> {
@@ -378,6 +585,8 @@ pub(crate) enum Need {
     Moderator,
     /// Manage Server or Administrator, or any member when the server lets members teach.
     Teacher,
+    /// Manage Server or Administrator, or any member while the server has this feature on.
+    ManagerOrFeature(Feature),
 }
 
 /// The permission a refusal names.
@@ -405,6 +614,10 @@ async fn authorize(ctx: &Ctx<'_>, need: Need) -> Result<(), Failure> {
             is_manager(permissions)
                 || settings::get(ctx.store, ctx.server().await?).await?.member_teaching
         }
+        Need::ManagerOrFeature(feature) => {
+            is_manager(permissions)
+                || settings::get(ctx.store, ctx.server().await?).await?.feature(feature)
+        }
     };
     if allowed {
         Ok(())
@@ -426,6 +639,9 @@ pub(crate) enum Invocation {
     Personal(personal::Action),
     Bot(bot::Action),
     Config(config::Action),
+    Provider(provider::Action),
+    Model(model::Action),
+    Tool(tool::Action),
     Mcp(mcp::Action),
 }
 
@@ -438,13 +654,16 @@ impl Invocation {
             Self::Personal(action) => personal::need(action),
             Self::Bot(action) => bot::need(action),
             Self::Config(action) => config::need(action),
+            Self::Provider(action) => provider::need(action),
+            Self::Model(action) => model::need(action),
+            Self::Tool(action) => tool::need(action),
             Self::Mcp(action) => mcp::need(action),
         }
     }
 
     /// Known to take longer than Discord's window: defer at once.
     fn slow(&self) -> bool {
-        matches!(self, Self::Bot(bot::Action::Respond { .. }))
+        matches!(self, Self::Bot(bot::Action::Respond { .. }) | Self::Tool(tool::Action::Prompt))
             || matches!(self, Self::Mcp(action) if mcp::slow(action))
     }
 
@@ -457,6 +676,9 @@ impl Invocation {
             Self::Personal(_) => "personal",
             Self::Bot(_) => "bot",
             Self::Config(_) => "config",
+            Self::Provider(_) => "provider",
+            Self::Model(_) => "model",
+            Self::Tool(_) => "tool",
             Self::Mcp(_) => "mcp",
         }
     }
@@ -473,6 +695,9 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
             Invocation::Personal(action) => personal::run(ctx, action).await,
             Invocation::Bot(action) => bot::run(ctx, action).await,
             Invocation::Config(action) => config::run(ctx, action).await,
+            Invocation::Provider(action) => provider::run(ctx, action).await,
+            Invocation::Model(action) => model::run(ctx, action).await,
+            Invocation::Tool(action) => tool::run(ctx, action).await,
             Invocation::Mcp(action) => mcp::run(ctx, action).await,
         }
     }
@@ -488,12 +713,15 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
 pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
     let args = Args(&data.options);
     match data.name.as_str() {
-        "persona" => persona::parse(args).map(Invocation::Persona),
+        "persona" => persona::parse(args, data.resolved.as_ref()).map(Invocation::Persona),
         "memory" => memory::parse(args).map(Invocation::Memory),
         "server" => server::parse(args).map(Invocation::Server),
         "personal" => personal::parse(args).map(Invocation::Personal),
         "bot" => bot::parse(args).map(Invocation::Bot),
         "config" => config::parse(args).map(Invocation::Config),
+        "provider" => provider::parse(args).map(Invocation::Provider),
+        "model" => model::parse(args).map(Invocation::Model),
+        "tool" => tool::parse(args).map(Invocation::Tool),
         "mcp" => mcp::parse(args).map(Invocation::Mcp),
         _ => Err(BadInput::unknown()),
     }
@@ -644,6 +872,24 @@ impl<'a> Args<'a> {
 
     pub(crate) fn required_integer(self, name: &str) -> Result<i64, BadInput> {
         self.integer(name)?.ok_or_else(|| Self::missing(name))
+    }
+
+    pub(crate) fn boolean(self, name: &str) -> Result<Option<bool>, BadInput> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::Boolean(value)) => Ok(Some(*value)),
+            Some(_) => Err(Self::wrong(name)),
+        }
+    }
+
+    /// A role or user option (both arrive as ids), required.
+    pub(crate) fn mentionable(self, name: &str) -> Result<Snowflake, BadInput> {
+        match self.value(name) {
+            None => Err(Self::missing(name)),
+            Some(CommandOptionValue::Role(id)) => snowflake(*id).map_err(|_| Self::wrong(name)),
+            Some(CommandOptionValue::User(id)) => snowflake(*id).map_err(|_| Self::wrong(name)),
+            Some(_) => Err(Self::wrong(name)),
+        }
     }
 
     pub(crate) fn channel(self, name: &str) -> Result<Option<Snowflake>, BadInput> {

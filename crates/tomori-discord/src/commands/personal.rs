@@ -1,29 +1,63 @@
-//! `/personal privacy <0|1|2>`: what Tomori may do with the caller's own data. Anyone may set
-//! their own level, in a server or a direct message.
+//! `/personal privacy|language|nickname|delete`: the caller's own settings and data. Anyone may
+//! change their own, in a server or a direct message; nobody can change anyone else's.
 
 use tomori_core::privacy::PrivacyLevel;
 use tomori_store::users;
 use twilight_model::application::command::CommandType;
-use twilight_util::builder::command::{CommandBuilder, IntegerBuilder, SubCommandBuilder};
+use twilight_util::builder::command::{
+    CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
+};
 
 use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// A `/personal` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    Privacy { level: PrivacyLevel },
+    Privacy {
+        level: PrivacyLevel,
+    },
+    Language {
+        code: String,
+    },
+    /// `None` clears it.
+    Nickname {
+        name: Option<String>,
+    },
+    /// Deletes everything that is the caller's alone; needs the confirmation phrase.
+    Delete {
+        confirmed: bool,
+    },
 }
 
+/// What `/personal delete` must be given, so a slip cannot erase anyone's data.
+const DELETE_PHRASE: &str = "delete my data";
+
 pub(crate) fn definition() -> CommandBuilder {
-    CommandBuilder::new("personal", "Your own settings", CommandType::ChatInput).option(
-        SubCommandBuilder::new("privacy", "What Tomori may do with your data").option(
+    CommandBuilder::new("personal", "Your own settings", CommandType::ChatInput)
+        .option(SubCommandBuilder::new("privacy", "What Tomori may do with your data").option(
             IntegerBuilder::new("level", "Your privacy level").required(true).choices([
                 ("0: full personalisation", 0),
                 ("1: no personal memories, roles or status", 1),
                 ("2: never answer me or use my messages", 2),
             ]),
-        ),
-    )
+        ))
+        .option(
+            SubCommandBuilder::new("language", "The language personas should answer you in")
+                .option(
+                    StringBuilder::new("code", "A language code such as en, ja or pt-BR")
+                        .required(true)
+                        .max_length(16),
+                ),
+        )
+        .option(
+            SubCommandBuilder::new("nickname", "What personas call you (empty: your name)")
+                .option(StringBuilder::new("name", "Your nickname").max_length(64)),
+        )
+        .option(
+            SubCommandBuilder::new("delete", "Delete all your settings, memories and keys").option(
+                StringBuilder::new("confirm", "Type: delete my data").required(true).max_length(32),
+            ),
+        )
 }
 
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
@@ -34,13 +68,25 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 .map_err(|e| BadInput(format!("The {e}.")))?;
             Ok(Action::Privacy { level })
         }
+        "language" => {
+            Ok(Action::Language { code: args.required_string("code")?.trim().to_owned() })
+        }
+        "nickname" => Ok(Action::Nickname {
+            name: args.string("name")?.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
+        }),
+        "delete" => Ok(Action::Delete {
+            confirmed: args.required_string("confirm")?.trim().eq_ignore_ascii_case(DELETE_PHRASE),
+        }),
         _ => Err(BadInput::unknown()),
     }
 }
 
 pub(crate) fn need(action: &Action) -> Need {
     match action {
-        Action::Privacy { .. } => Need::Anyone,
+        Action::Privacy { .. }
+        | Action::Language { .. }
+        | Action::Nickname { .. }
+        | Action::Delete { .. } => Need::Anyone,
     }
 }
 
@@ -56,6 +102,34 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 PrivacyLevel::Full => "I will not answer you or use your messages",
             };
             Ok(format!("Your privacy level is now {level}: {meaning}."))
+        }
+        Action::Language { code } => {
+            let me = users::set_profile(ctx.store, ctx.me().await?, ctx.actor(), Some(code), None)
+                .await?;
+            Ok(format!("Personas will answer you in `{}` when they can.", me.language))
+        }
+        Action::Nickname { name } => {
+            let me = users::set_profile(
+                ctx.store,
+                ctx.me().await?,
+                ctx.actor(),
+                None,
+                Some(name.as_deref()),
+            )
+            .await?;
+            Ok(match me.nickname {
+                Some(name) => format!("Personas will call you {name}."),
+                None => "Personas will call you by your name.".to_owned(),
+            })
+        }
+        Action::Delete { confirmed: false } => Err(Failure::BadInput(format!(
+            "To delete all your data, type `{DELETE_PHRASE}` as the confirmation; nothing was deleted."
+        ))),
+        Action::Delete { confirmed: true } => {
+            users::delete(ctx.store, ctx.me().await?, ctx.actor()).await?;
+            Ok("Deleted your settings, personal memories, keys and endpoints. Memories you taught \
+                a server belong to that server; its admins can remove them."
+                .to_owned())
         }
     }
 }

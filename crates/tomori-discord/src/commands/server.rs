@@ -1,9 +1,11 @@
 //! `/server feature <flag> <on|off>`, `/server channel add|remove <set> [channel]`, cooldown,
-//! trigger words, always-reply, the auto-trigger threshold, member teaching and quotas.
+//! trigger words, always-reply, the auto-trigger threshold, member teaching, quotas, the role
+//! whitelist (`/server role add|remove|list`) and the user blacklist (`/server blacklist …`).
 //! Everything here but `trigger-words list` changes the server and needs Manage Server.
 
 use tomori_core::id::Snowflake;
 use tomori_core::settings::{ChannelSet, CooldownKind, Feature};
+use tomori_store::access::{self, AccessList};
 use tomori_store::quotas::{self, QuotaKind, QuotaPatch};
 use tomori_store::settings::{self, Setting};
 use twilight_model::application::command::CommandType;
@@ -11,8 +13,8 @@ use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::channel::ChannelType;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
-    ChannelBuilder, CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
-    SubCommandGroupBuilder,
+    ChannelBuilder, CommandBuilder, IntegerBuilder, RoleBuilder, StringBuilder, SubCommandBuilder,
+    SubCommandGroupBuilder, UserBuilder,
 };
 
 use super::{Args, BadInput, Ctx, Failure, Need};
@@ -57,6 +59,13 @@ pub(crate) enum Action {
         reset_days: Option<i64>,
         enabled: Option<bool>,
     },
+    /// Adds or removes a role or user on an access list.
+    Access {
+        list: AccessList,
+        add: bool,
+        id: Snowflake,
+    },
+    ListAccess(AccessList),
 }
 
 /// What `trigger-words add|remove` does.
@@ -214,6 +223,28 @@ pub(crate) fn definition() -> CommandBuilder {
                 .option(integer("reset-days", "Length of the pool period in days", 1, 365))
                 .option(on_off("enabled", "Whether the quota applies")),
         )
+        .option(
+            SubCommandGroupBuilder::new(
+                "role",
+                "Roles whose members may talk to Tomori (none listed: everyone)",
+            )
+            .subcommands([
+                SubCommandBuilder::new("add", "Let this role's members talk to Tomori")
+                    .option(RoleBuilder::new("role", "The role").required(true)),
+                SubCommandBuilder::new("remove", "Take the role off the whitelist")
+                    .option(RoleBuilder::new("role", "The role").required(true)),
+                SubCommandBuilder::new("list", "List the whitelisted roles"),
+            ]),
+        )
+        .option(
+            SubCommandGroupBuilder::new("blacklist", "Members Tomori never answers").subcommands([
+                SubCommandBuilder::new("add", "Never answer this member")
+                    .option(UserBuilder::new("user", "The member").required(true)),
+                SubCommandBuilder::new("remove", "Answer this member again")
+                    .option(UserBuilder::new("user", "The member").required(true)),
+                SubCommandBuilder::new("list", "List the blacklisted members"),
+            ]),
+        )
 }
 
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
@@ -290,6 +321,20 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 enabled: parse_on_off(args, "enabled")?,
             })
         }
+        "role" | "blacklist" => {
+            let (list, option) = if sub == "role" {
+                (AccessList::RoleWhitelist, "role")
+            } else {
+                (AccessList::UserBlacklist, "user")
+            };
+            match args.nested()? {
+                ("list", _) => Ok(Action::ListAccess(list)),
+                (verb @ ("add" | "remove"), args) => {
+                    Ok(Action::Access { list, add: verb == "add", id: args.mentionable(option)? })
+                }
+                _ => Err(BadInput::unknown()),
+            }
+        }
         _ => Err(BadInput::unknown()),
     }
 }
@@ -298,7 +343,7 @@ pub(crate) fn need(action: &Action) -> Need {
     // Security: every /server action but the list changes the server; `authorize` checks Manage
     // Server in code before `run`.
     match action {
-        Action::ListTriggerWords => Need::Member,
+        Action::ListTriggerWords | Action::ListAccess(_) => Need::Member,
         Action::Feature { .. }
         | Action::Channel { .. }
         | Action::Cooldown { .. }
@@ -306,7 +351,8 @@ pub(crate) fn need(action: &Action) -> Need {
         | Action::AlwaysReply(_)
         | Action::AutoTriggerThreshold(_)
         | Action::MemberTeaching(_)
-        | Action::Quota { .. } => Need::Manager,
+        | Action::Quota { .. }
+        | Action::Access { .. } => Need::Manager,
     }
 }
 
@@ -317,6 +363,40 @@ fn set_label(set: ChannelSet) -> &'static str {
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     let scope = ctx.server().await?;
     match action {
+        Action::Access { list, add, id } => {
+            let (mention, label) = match list {
+                AccessList::RoleWhitelist => (format!("<@&{id}>"), "role whitelist"),
+                AccessList::UserBlacklist => (format!("<@{id}>"), "blacklist"),
+            };
+            if *add {
+                let added = access::add(ctx.store, scope, ctx.actor(), *list, *id).await?;
+                Ok(if added {
+                    format!("{mention} is on the {label}.")
+                } else {
+                    format!("{mention} was already on the {label}.")
+                })
+            } else {
+                access::remove(ctx.store, scope, ctx.actor(), *list, *id).await?;
+                Ok(format!("{mention} is off the {label}."))
+            }
+        }
+        Action::ListAccess(list) => {
+            let ids = access::list(ctx.store, scope, *list).await?;
+            Ok(match list {
+                AccessList::RoleWhitelist if ids.is_empty() => {
+                    "No role whitelist: every member may talk to Tomori.".to_owned()
+                }
+                AccessList::RoleWhitelist => format!(
+                    "Only members with these roles may talk to Tomori: {}",
+                    ids.iter().map(|id| format!("<@&{id}>")).collect::<Vec<_>>().join(", ")
+                ),
+                AccessList::UserBlacklist if ids.is_empty() => "Nobody is blacklisted.".to_owned(),
+                AccessList::UserBlacklist => format!(
+                    "Tomori never answers: {}",
+                    ids.iter().map(|id| format!("<@{id}>")).collect::<Vec<_>>().join(", ")
+                ),
+            })
+        }
         Action::Feature { feature, on } => {
             settings::set_feature(ctx.store, scope, ctx.actor(), *feature, *on).await?;
             let state = if *on { "on" } else { "off" };

@@ -222,3 +222,35 @@ fn long_answers_are_clipped_at_a_line() {
     assert!(clip(&one_line).chars().count() <= MAX_ANSWER_CHARS);
     assert_eq!(clip("short"), "short");
 }
+
+#[test]
+fn persona_import_reads_its_attachment_from_the_resolved_data() {
+    let options = sub("import", json!([{ "name": "card", "type": 11, "value": "77" }]));
+    let resolved = json!({ "attachments": { "77": {
+        "id": "77", "filename": "mio.png", "size": 1234,
+        "url": "https://cdn.example/77/mio.png", "proxy_url": "https://media.example/77/mio.png",
+    } } });
+    let with_resolved: CommandData = serde_json::from_value(json!({
+        "id": "1", "name": "persona", "type": 1, "options": options, "resolved": resolved,
+    }))
+    .expect("command data");
+    let parsed = parse(&with_resolved).expect("parses");
+    assert_eq!(
+        parsed,
+        Invocation::Persona(persona::Action::Import {
+            card: persona::CardFile {
+                url: "https://cdn.example/77/mio.png".to_owned(),
+                filename: "mio.png".to_owned(),
+                size: 1234,
+            },
+            name: None,
+        })
+    );
+    assert_eq!(parsed.need(), Need::Manager);
+    let export = parse(&data("persona", sub("export", json!([string("name", "Mio")]))));
+    assert_eq!(export.expect("parses").need(), Need::Manager);
+    // Without the resolved attachment (or with the wrong option type) nothing is imported.
+    assert!(parse(&data("persona", options)).is_err());
+    assert!(parse(&data("persona", sub("import", json!([string("card", "77")])))).is_err());
+    assert!(parse(&data("persona", sub("import", json!([])))).is_err());
+}

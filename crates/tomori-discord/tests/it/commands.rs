@@ -24,17 +24,18 @@ const BOB: u64 = 700_000_000_000_000_002;
 const OTHER_CHANNEL: u64 = 800_000_000_000_000_009;
 
 /// Discord's permission bits.
-const VIEW_AND_SEND: u64 = 0x400 | 0x800;
+pub(crate) const VIEW_AND_SEND: u64 = 0x400 | 0x800;
 const MANAGE_CHANNELS_ROLES_WEBHOOKS: u64 = VIEW_AND_SEND | 0x10 | 0x1000_0000 | 0x2000_0000;
 const MANAGE_MESSAGES: u64 = VIEW_AND_SEND | 0x2000;
-const MANAGE_GUILD: u64 = VIEW_AND_SEND | 0x20;
+pub(crate) const MANAGE_GUILD: u64 = VIEW_AND_SEND | 0x20;
 const ADMINISTRATOR: u64 = 0x8;
 
 /// The engine as the commands see it: records what it was asked.
 #[derive(Default)]
-struct Control {
+pub(crate) struct Control {
     kills: Mutex<Vec<Snowflake>>,
     responds: Mutex<Vec<(Inbound, Option<String>)>>,
+    pub(crate) refreshed: Mutex<Vec<Snowflake>>,
 }
 
 impl BotControl for Control {
@@ -50,14 +51,27 @@ impl BotControl for Control {
             self.responds.lock().unwrap_or_else(PoisonError::into_inner).push((message, persona));
         })
     }
+
+    fn refresh(&self, channel: Snowflake) {
+        self.refreshed.lock().unwrap_or_else(PoisonError::into_inner).push(channel);
+    }
+
+    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            Some(format!(
+                "## System\nYou are Tomori.\n\n## User\n[ref_1] {}: my key is sk-live-0123456789abcdefXYZ",
+                message.author.name
+            ))
+        })
+    }
 }
 
-struct World {
-    fake: FakeDiscord,
-    db: TestDb,
-    store: Store,
-    server: Scope,
-    control: Arc<Control>,
+pub(crate) struct World {
+    pub(crate) fake: FakeDiscord,
+    pub(crate) db: TestDb,
+    pub(crate) store: Store,
+    pub(crate) server: Scope,
+    pub(crate) control: Arc<Control>,
     bot: Option<Bot>,
 }
 
@@ -94,31 +108,31 @@ async fn world_with(defer_after: Option<Duration>) -> World {
     World { fake, db, store, server, control, bot: Some(bot) }
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     world_with(None).await
 }
 
-fn alice() -> UserSpec {
+pub(crate) fn alice() -> UserSpec {
     UserSpec::new(ALICE, "alice")
 }
 
-fn bob() -> UserSpec {
+pub(crate) fn bob() -> UserSpec {
     UserSpec::new(BOB, "bob")
 }
 
 /// `/path` by `user` in the guild channel with `permissions`.
-fn slash(user: UserSpec, permissions: u64, path: &str) -> SlashCommand {
+pub(crate) fn slash(user: UserSpec, permissions: u64, path: &str) -> SlashCommand {
     SlashCommand::new(CHANNEL, user, path).in_guild(GUILD, permissions)
 }
 
 impl World {
     /// Injects a command and waits for its answer.
-    async fn run(&self, command: SlashCommand) -> FakeInteraction {
+    pub(crate) async fn run(&self, command: SlashCommand) -> FakeInteraction {
         let id = self.fake.inject_command(command);
         self.fake.wait_for_interaction(id, FakeInteraction::answered, WAIT).await
     }
 
-    async fn answer(&self, command: SlashCommand) -> String {
+    pub(crate) async fn answer(&self, command: SlashCommand) -> String {
         let answered = self.run(command).await;
         assert!(answered.ephemeral, "answers are ephemeral: {answered:?}");
         assert_eq!(
@@ -164,7 +178,13 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     let commands = discord.commands(w.store.clone(), control);
 
     let names = commands.register(None).await.unwrap();
-    assert_eq!(names, ["persona", "memory", "server", "personal", "bot", "config", "mcp"]);
+    assert_eq!(
+        names,
+        [
+            "persona", "memory", "server", "personal", "bot", "config", "provider", "model",
+            "tool", "mcp"
+        ]
+    );
     let sent = w.fake.registered_commands(None);
     let field = |name: &str, key: &str| {
         sent.iter().find(|c| c["name"] == name).map(|c| c[key].clone()).unwrap()
@@ -172,11 +192,14 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     let options = |value: Value| -> Vec<String> {
         value.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_owned()).collect()
     };
-    assert_eq!(options(field("persona", "options")), ["create", "list", "rename", "remove"]);
+    assert_eq!(
+        options(field("persona", "options")),
+        ["create", "list", "rename", "remove", "import", "export"]
+    );
     assert_eq!(options(field("memory", "options")), ["server", "personal"]);
     assert_eq!(
         options(field("memory", "options")[0]["options"].clone()),
-        ["add", "list", "remove"]
+        ["add", "edit", "list", "remove"]
     );
     assert_eq!(
         options(field("server", "options")),
@@ -188,7 +211,9 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "always-reply",
             "auto-trigger-threshold",
             "member-teaching",
-            "quota"
+            "quota",
+            "role",
+            "blacklist"
         ]
     );
     assert_eq!(
@@ -200,6 +225,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "message-fetch-limit",
             "send-limit",
             "humanizer",
+            "setup",
             "timezone",
             "context-note",
             "thought-log"
@@ -207,17 +233,25 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     );
     assert_eq!(options(field("bot", "options")), ["kill", "respond"]);
     // The hint hides admin commands from members by default; the check in code is what counts.
-    for (name, hint) in [("persona", "32"), ("server", "32"), ("config", "32"), ("mcp", "32")] {
+    for (name, hint) in [
+        ("persona", "32"),
+        ("server", "32"),
+        ("config", "32"),
+        ("provider", "32"),
+        ("model", "32"),
+        ("mcp", "32"),
+    ] {
         assert_eq!(field(name, "default_member_permissions"), hint, "{name}");
     }
-    for name in ["memory", "personal", "bot"] {
+    for name in ["memory", "personal", "bot", "tool"] {
         assert_eq!(field(name, "default_member_permissions"), Value::Null, "{name}");
     }
     let flags = field("server", "options")[0]["options"][0]["choices"].clone();
     assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len());
 
     commands.register(Some(snowflake(GUILD))).await.unwrap();
-    assert_eq!(w.fake.registered_commands(Some(GUILD)).len(), 7);
+    let every = tomori_discord::commands::definitions().len();
+    assert_eq!(w.fake.registered_commands(Some(GUILD)).len(), every);
     let put =
         w.fake.wait_for_request(|r| r.is("PUT", "applications/*/guilds/*/commands"), WAIT).await;
     assert_eq!(put.path, format!("applications/{}/guilds/{GUILD}/commands", w.fake.bot_user_id()));
@@ -614,7 +648,9 @@ async fn config_sets_each_setting_with_an_audit_row() {
     let audited = audit_actions(&w.db).await.len();
     for (command, expected) in cases {
         let what = command.path.join(" ");
-        assert_eq!(w.answer(command).await, *expected, "/{what}");
+        // The timezone answer goes on with the local time; the rest is exact.
+        let answer = w.answer(command).await;
+        assert!(answer.starts_with(expected.trim_end_matches('.')), "/{what}: {answer}");
     }
     let now = settings::get(&w.store, w.server).await.unwrap();
     assert_eq!(now.system_prompt.as_deref(), Some("Speak softly."));

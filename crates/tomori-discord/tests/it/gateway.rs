@@ -80,6 +80,8 @@ async fn injected_messages_reach_the_handler_mapped() {
         bot.next().await,
         Inbound {
             guild: Some(snowflake(GUILD)),
+            // Learned from GUILD_CREATE.
+            guild_name: Some(format!("guild-{GUILD}")),
             channel: snowflake(CHANNEL),
             parent_channel: None,
             message: snowflake(id),

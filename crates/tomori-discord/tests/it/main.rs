@@ -2,10 +2,15 @@
 //! client and gateway shards on loopback. One integration binary for the crate.
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
+mod cards;
 mod commands;
 mod gateway;
 mod mcp;
+mod personal;
+mod platform;
+mod providers;
 mod surface;
+mod tool;
 
 use std::sync::Arc;
 use std::time::Duration;

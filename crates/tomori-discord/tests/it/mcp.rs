@@ -39,6 +39,12 @@ impl BotControl for Idle {
     fn respond(&self, _message: Inbound, _persona: Option<String>) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    fn refresh(&self, _channel: Snowflake) {}
+
+    fn prompt_snapshot(&self, _message: Inbound) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async { None })
+    }
 }
 
 struct World {

@@ -6,7 +6,8 @@
 
 use serde_json::{Value, json};
 
-use super::payload::{ChannelInfo, UserSpec, channel_json};
+use super::multipart::FakeFile;
+use super::payload::{AttachmentSpec, ChannelInfo, UserSpec, channel_json};
 
 /// Discord's `attachment_size_limit` for a server without boosts (10 MiB).
 const ATTACHMENT_SIZE_LIMIT: u64 = 10 * 1024 * 1024;
@@ -32,6 +33,10 @@ pub struct SlashCommand {
     pub path: Vec<String>,
     /// The innermost options, as Discord sends them (`{"name","type","value"}`).
     pub options: Vec<Value>,
+    /// Attachments the options name, sent in `data.resolved.attachments`.
+    pub attachments: Vec<AttachmentSpec>,
+    /// Set for a modal submission: the modal's custom id and its text inputs' ids and values.
+    pub modal: Option<(String, Vec<(String, String)>)>,
 }
 
 impl SlashCommand {
@@ -47,7 +52,18 @@ impl SlashCommand {
             roles: Vec::new(),
             path: path.split_whitespace().map(str::to_owned).collect(),
             options: Vec::new(),
+            attachments: Vec::new(),
+            modal: None,
         }
+    }
+
+    /// Makes this the submission of a modal (interaction type 5) with `custom_id` and these
+    /// text inputs, each wrapped in a label component as current clients send them. The path
+    /// is ignored.
+    pub fn submit_modal(mut self, custom_id: &str, inputs: &[(&str, &str)]) -> Self {
+        let inputs = inputs.iter().map(|(id, value)| ((*id).to_owned(), (*value).to_owned()));
+        self.modal = Some((custom_id.to_owned(), inputs.collect()));
+        self
     }
 
     /// Uses it in a guild, by a member with these computed permissions (a bit set, e.g. `0x20`
@@ -78,6 +94,26 @@ impl SlashCommand {
         self
     }
 
+    /// Adds an attachment option (type 11) naming `file` (see
+    /// [`super::FakeDiscord::host_attachment`]), resolved as Discord resolves it.
+    pub fn attachment_arg(mut self, name: &str, file: &AttachmentSpec) -> Self {
+        self.options.push(json!({ "name": name, "type": 11, "value": file.id.to_string() }));
+        self.attachments.push(file.clone());
+        self
+    }
+
+    /// Adds a user option (type 6).
+    pub fn user_arg(mut self, name: &str, user: u64) -> Self {
+        self.options.push(json!({ "name": name, "type": 6, "value": user.to_string() }));
+        self
+    }
+
+    /// Adds a role option (type 8).
+    pub fn role_arg(mut self, name: &str, role: u64) -> Self {
+        self.options.push(json!({ "name": name, "type": 8, "value": role.to_string() }));
+        self
+    }
+
     /// Adds a channel option (type 7).
     pub fn channel_arg(mut self, name: &str, channel: u64) -> Self {
         self.options.push(json!({ "name": name, "type": 7, "value": channel.to_string() }));
@@ -101,10 +137,32 @@ impl SlashCommand {
             let kind = if level + 1 == depth { 1 } else { 2 };
             options = json!([{ "name": name, "type": kind, "options": options }]);
         }
+        let (kind, data) = match &self.modal {
+            Some((custom_id, inputs)) => {
+                let components: Vec<Value> = inputs
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (input, value))| {
+                        json!({ "type": 18, "id": 2 * n + 1, "component":
+                            { "type": 4, "id": 2 * n + 2, "custom_id": input, "value": value } })
+                    })
+                    .collect();
+                (5, json!({ "custom_id": custom_id, "components": components }))
+            }
+            None => (
+                2,
+                json!({
+                    "id": (id ^ 0x5a5a).to_string(),
+                    "name": self.path.first().cloned().unwrap_or_default(),
+                    "type": 1,
+                    "options": options,
+                }),
+            ),
+        };
         let mut object = json!({
             "id": id.to_string(),
             "application_id": application.to_string(),
-            "type": 2,
+            "type": kind,
             "token": token,
             "version": 1,
             "channel_id": self.channel.to_string(),
@@ -113,13 +171,27 @@ impl SlashCommand {
             "authorizing_integration_owners": {},
             "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
             "context": if self.guild.is_some() { 0 } else { 1 },
-            "data": {
-                "id": (id ^ 0x5a5a).to_string(),
-                "name": self.path.first().cloned().unwrap_or_default(),
-                "type": 1,
-                "options": options,
-            },
+            "data": data,
         });
+        if self.modal.is_none() && !self.attachments.is_empty() {
+            let resolved: serde_json::Map<String, Value> = self
+                .attachments
+                .iter()
+                .map(|a| {
+                    let attachment = json!({
+                        "id": a.id.to_string(),
+                        "filename": a.filename,
+                        "url": a.url,
+                        "proxy_url": a.url,
+                        "content_type": a.content_type,
+                        "size": a.size,
+                        "ephemeral": true,
+                    });
+                    (a.id.to_string(), attachment)
+                })
+                .collect();
+            object["data"]["resolved"] = json!({ "attachments": resolved });
+        }
         let fields = object.as_object_mut().expect("a JSON object literal");
         if let Some(channel) = channel {
             fields.insert("channel".to_owned(), channel_json(channel));
@@ -162,7 +234,8 @@ pub struct FakeInteraction {
     pub channel: u64,
     /// Its token.
     pub token: String,
-    /// The callback types the bot sent, in order (4 = message, 5 = deferred message); Discord
+    /// The callback types the bot sent, in order (4 = message, 5 = deferred message, 9 = modal);
+    /// Discord
     /// accepts only the first.
     pub callbacks: Vec<u64>,
     /// The original response's text: the callback's content, then each edit's.
@@ -173,6 +246,10 @@ pub struct FakeInteraction {
     pub allowed_mentions: Option<Value>,
     /// Edits of the original response (`PATCH .../messages/@original`).
     pub edits: usize,
+    /// Files attached to the original response, by the callback or an edit.
+    pub files: Vec<FakeFile>,
+    /// The modal the bot answered with (callback type 9): its `data` object.
+    pub modal: Option<Value>,
 }
 
 impl FakeInteraction {
@@ -192,6 +269,7 @@ pub(super) fn callback(
     interaction: &mut FakeInteraction,
     token: &str,
     body: Option<&Value>,
+    files: &[FakeFile],
 ) -> Result<(), (u16, u32, &'static str)> {
     if interaction.token != token {
         return Err((404, 10062, "Unknown interaction"));
@@ -210,9 +288,22 @@ pub(super) fn callback(
         4 => {
             let content = data.and_then(|d| d.get("content")).and_then(Value::as_str);
             interaction.content = Some(content.unwrap_or_default().to_owned());
+            interaction.files.extend_from_slice(files);
             Ok(())
         }
         5 => Ok(()),
+        9 => {
+            let valid = data.is_some_and(|d| {
+                d.get("custom_id").and_then(Value::as_str).is_some_and(|id| id.len() <= 100)
+                    && d.get("title").and_then(Value::as_str).is_some_and(|t| t.len() <= 45)
+                    && d.get("components").and_then(Value::as_array).is_some_and(|c| !c.is_empty())
+            });
+            if !valid {
+                return Err((400, 50035, "Invalid Form Body (modal)"));
+            }
+            interaction.modal = data.cloned();
+            Ok(())
+        }
         _ => Err((400, 50035, "Invalid Form Body (type)")),
     }
 }
@@ -221,6 +312,7 @@ pub(super) fn callback(
 pub(super) fn edit_original(
     interaction: &mut FakeInteraction,
     body: Option<&Value>,
+    files: &[FakeFile],
 ) -> Result<(), (u16, u32, &'static str)> {
     if interaction.callbacks.is_empty() {
         return Err((404, 10008, "Unknown Message"));
@@ -234,6 +326,7 @@ pub(super) fn edit_original(
     if let Some(mentions) = body.and_then(|b| b.get("allowed_mentions")) {
         interaction.allowed_mentions = Some(mentions.clone());
     }
+    interaction.files.extend_from_slice(files);
     interaction.edits += 1;
     Ok(())
 }

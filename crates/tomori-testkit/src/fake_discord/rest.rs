@@ -1,7 +1,8 @@
 //! The fake's REST routes under `/api/v10/`: gateway discovery, the current user, channels,
 //! messages, typing, webhooks (create, list, execute), command registration, the application,
-//! and interaction callbacks and edits of the original response, plus scripted
-//! 429 answers. Every request is recorded, whatever the answer.
+//! and interaction callbacks and edits of the original response (JSON or multipart with files),
+//! plus scripted 429 answers and the attachments a test hosts (`GET /attachments/ID/NAME`); the
+//! guild model's routes are in [`super::guild`]. Every request is recorded, whatever the answer.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,9 +14,11 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::payload::{ChannelKind, UserSpec, WebhookInfo, channel_json, pings, webhook_json};
+use super::multipart::{self, FakeFile};
+use super::payload::{ChannelKind, UserSpec, WebhookInfo, pings, webhook_json};
 use super::{
-    Inner, RecordedRequest, SentMessage, Shared, gateway, interaction, now_timestamp, route_matches,
+    Inner, RecordedRequest, SentMessage, Shared, gateway, guild, interaction, now_timestamp,
+    route_matches,
 };
 
 /// An answer a test scripted for the next requests on a route.
@@ -43,6 +46,7 @@ struct Request {
     query: Option<String>,
     authorization: Option<String>,
     body: Option<Value>,
+    files: Vec<FakeFile>,
 }
 
 impl Request {
@@ -92,6 +96,16 @@ pub(super) async fn handle(
             (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
         })
         .collect();
+    let content_type = headers
+        .get("content-type")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let form = multipart::parse(&content_type, &body);
+    let json_body = match &form {
+        Some(form) => form.payload.as_deref().and_then(|p| serde_json::from_slice(p).ok()),
+        None if body.is_empty() => None,
+        None => serde_json::from_slice(&body).ok(),
+    };
     let request = Request {
         method: method.as_str().to_owned(),
         path: path.clone().unwrap_or_else(|| uri.path().to_owned()),
@@ -99,9 +113,18 @@ pub(super) async fn handle(
         authorization: headers
             .get("authorization")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        body: if body.is_empty() { None } else { serde_json::from_slice(&body).ok() },
+        body: json_body,
+        files: form.map(|f| f.files).unwrap_or_default(),
     };
     let mut inner = shared.lock();
+    if path.is_none()
+        && request.method == "GET"
+        && let Some(response) = hosted(&mut inner, &request, header_list.clone())
+    {
+        drop(inner);
+        shared.bump();
+        return response;
+    }
     let reply = match path {
         Some(_) => route(&shared, &mut inner, &request),
         None => error(404, 0, "404: Not Found"),
@@ -112,6 +135,7 @@ pub(super) async fn handle(
         query: request.query,
         headers: header_list,
         body: request.body,
+        files: request.files,
         status: reply.status,
         at: Instant::now(),
     });
@@ -130,6 +154,36 @@ pub(super) async fn handle(
     response.expect("static header names, ASCII values and a known status")
 }
 
+/// `GET /attachments/ID/NAME`: an attachment the test hosted, recorded like any request.
+fn hosted(
+    inner: &mut Inner,
+    request: &Request,
+    headers: Vec<(String, String)>,
+) -> Option<Response> {
+    let rest = request.path.strip_prefix("/attachments/")?;
+    let id: u64 = rest.split('/').next()?.parse().ok()?;
+    let found = inner.hosted.get(&id).cloned();
+    inner.record_request(RecordedRequest {
+        method: request.method.clone(),
+        path: request.path.clone(),
+        query: request.query.clone(),
+        headers,
+        body: None,
+        files: Vec::new(),
+        status: if found.is_some() { 200 } else { 404 },
+        at: Instant::now(),
+    });
+    let response = match found {
+        Some((content_type, bytes)) => Response::builder()
+            .status(200)
+            .header("content-type", content_type)
+            .header("content-length", bytes.len().to_string())
+            .body(Body::from(bytes)),
+        None => Response::builder().status(404).body(Body::empty()),
+    };
+    response.ok()
+}
+
 fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
     if let Some(scripted) = take_scripted(inner, request) {
         return match scripted.answer {
@@ -145,6 +199,15 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
     let expected = format!("Bot {}", shared.settings.token);
     if !executes_webhook && request.authorization.as_deref() != Some(expected.as_str()) {
         return error(401, 0, "401: Unauthorized");
+    }
+    let call = guild::Call {
+        method: &request.method,
+        segments: &segments,
+        body: request.body.as_ref(),
+        thread_id: request.query_param("thread_id").and_then(|t| t.parse().ok()),
+    };
+    if let Some((status, body)) = guild::route(shared, inner, &call) {
+        return Reply { status, headers: Vec::new(), body };
     }
     let settings = &shared.settings;
     match (request.method.as_str(), segments.as_slice()) {
@@ -170,7 +233,7 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
         }
         ("GET", ["channels", channel]) => {
             match channel.parse().ok().and_then(|c: u64| inner.channels.get(&c)) {
-                Some(channel) => ok(channel_json(channel)),
+                Some(channel) => ok(guild::decorated(inner, channel)),
                 None => error(404, 10003, "Unknown Channel"),
             }
         }
@@ -221,7 +284,7 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
             else {
                 return error(404, 10062, "Unknown interaction");
             };
-            match interaction::callback(interaction, token, request.body.as_ref()) {
+            match interaction::callback(interaction, token, request.body.as_ref(), &request.files) {
                 Ok(()) => no_content(),
                 Err((status, code, message)) => error(status, code, message),
             }
@@ -233,7 +296,7 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
             else {
                 return error(404, 10015, "Unknown Webhook");
             };
-            match interaction::edit_original(interaction, request.body.as_ref()) {
+            match interaction::edit_original(interaction, request.body.as_ref(), &request.files) {
                 Ok(()) => {
                     let (id, channel) = (interaction.id, interaction.channel);
                     let content = interaction.content.clone().unwrap_or_default();
@@ -327,10 +390,18 @@ fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         return error(404, 10003, "Unknown Channel");
     };
     let content = request.body_str("content").unwrap_or_default().to_owned();
-    if let Err(reply) = check_content(&content) {
+    let body = request.body.as_ref();
+    let stickers: Vec<u64> = body
+        .and_then(|b| b.get("sticker_ids"))
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(|id| id.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    // A sticker message may have no text.
+    if !(stickers.len() == 1 && content.is_empty())
+        && let Err(reply) = check_content(&content)
+    {
         return reply;
     }
-    let body = request.body.as_ref();
     let reply_to = body
         .and_then(|b| b.get("message_reference"))
         .and_then(|r| r.get("message_id"))
@@ -349,6 +420,7 @@ fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         avatar_url: None,
         reply_to,
         allowed_mentions,
+        stickers,
     };
     store_and_echo(shared, inner, message, &bot)
 }
@@ -428,6 +500,7 @@ fn execute_webhook(
         avatar_url: request.body_str("avatar_url").map(str::to_owned),
         reply_to: None,
         allowed_mentions,
+        stickers: Vec::new(),
     };
     let author = UserSpec { id: hook.id, username, global_name: None, bot: true };
     let reply = store_and_echo(shared, inner, message, &author);

@@ -1,7 +1,7 @@
 //! The gate's specification as one table: every registered tool, with each of its requirements
 //! withheld in turn, is refused (and, where the requirement is known before the call, not
-//! advertised), and nothing happens: no row, no audit entry, no HTTP request, no probe run, no
-//! quota counted. With nothing withheld, every tool runs.
+//! advertised), and nothing happens: no row, no audit entry, no HTTP request, no platform action,
+//! no probe run, no quota counted. With nothing withheld, every tool runs.
 
 use chrono::NaiveDate;
 use serde_json::{Value, json};
@@ -13,7 +13,8 @@ use tomori_tools::{
 };
 
 use crate::support::{
-    Facts, FakeLive, OWN_MESSAGE, WebServer, World, registry_with_probes, snowflake, web_routes,
+    Facts, FakeLive, FakePlatform, GENERAL, OWN_MESSAGE, WebServer, World, registry_with_probes,
+    snowflake, web_routes,
 };
 
 /// One requirement to withhold.
@@ -34,13 +35,24 @@ enum Withheld {
     InvisibleToBot,
     UnshownMemory,
     MemoryInOtherScope,
+    RecordIdNotPositive,
+    OtherMembersRecord,
+    UnknownChannel,
+    AmbiguousChannel,
+    RawChannelMention,
+    ChannelInvisibleToInvoker,
+    ChannelInvisibleToBot,
+    ChannelsUnreadable,
 }
 
 impl Withheld {
     /// The refusal code expected, and whether the tool must also be missing from the list
-    /// offered to the model (target checks happen only at call time).
+    /// offered to the model (target checks happen only at call time). Ownership of a record is
+    /// the store's check, so its failure is the tool's own, not a gate refusal.
     fn expected(self) -> (&'static str, bool) {
         match self {
+            Self::RecordIdNotPositive => ("malformed_arguments", false),
+            Self::OtherMembersRecord => ("task_not_found", false),
             Self::ToolUse => ("tool_use_off", true),
             Self::Feature(_) => ("feature_off", true),
             Self::BotPermission(_) => ("bot_permission", true),
@@ -48,6 +60,13 @@ impl Withheld {
             Self::Place(_) => ("wrong_context", true),
             Self::QuotaUsedUp => ("quota_exhausted", true),
             Self::QuotaUnreadable | Self::StateUnreadable => ("state_unavailable", true),
+            Self::ChannelsUnreadable => ("state_unavailable", false),
+            Self::UnknownChannel => ("unknown_target", false),
+            Self::AmbiguousChannel => ("ambiguous_target", false),
+            Self::RawChannelMention => ("raw_id", false),
+            Self::ChannelInvisibleToInvoker | Self::ChannelInvisibleToBot => {
+                ("target_not_visible", false)
+            }
             Self::NotOwnedTarget => ("target_not_owned", false),
             Self::UnknownMessageHandle | Self::UnshownMemory | Self::MemoryInOtherScope => {
                 ("unknown_target", false)
@@ -57,7 +76,15 @@ impl Withheld {
         }
     }
 
-    fn apply(self, facts: &mut Facts, ctx: &mut TurnContext, args: &mut Value) {
+    /// Withholds the requirement; `arg` is the argument the tool's target rule reads.
+    fn apply(
+        self,
+        world: &World,
+        facts: &mut Facts,
+        ctx: &mut TurnContext,
+        args: &mut Value,
+        arg: &str,
+    ) {
         let unreadable = || LiveError("database unavailable".into());
         match self {
             Self::ToolUse => {
@@ -83,9 +110,9 @@ impl Withheld {
             }
             Self::QuotaUnreadable => facts.quota = Err(unreadable()),
             Self::StateUnreadable => facts.snapshot = Err(unreadable()),
-            Self::NotOwnedTarget => args["message"] = json!("ref_2"),
-            Self::UnknownMessageHandle => args["message"] = json!("ref_9"),
-            Self::RawMessageId => args["message"] = json!(OWN_MESSAGE.to_string()),
+            Self::NotOwnedTarget => args[arg] = json!("ref_2"),
+            Self::UnknownMessageHandle => args[arg] = json!("ref_9"),
+            Self::RawMessageId => args[arg] = json!(OWN_MESSAGE.to_string()),
             Self::InvisibleToInvoker => {
                 facts
                     .visibility
@@ -98,7 +125,36 @@ impl Withheld {
             }
             Self::UnshownMemory => ctx.shown_memories.clear(),
             Self::MemoryInOtherScope => args["memory_scope"] = json!("personal"),
+            Self::RecordIdNotPositive => args["task_id"] = json!(0),
+            Self::OtherMembersRecord => {
+                args["task_id"] = json!(world.others_reminder);
+                let s = facts.snapshot_mut();
+                s.invoker = s.invoker.without(Perm::ManageGuild);
+            }
+            Self::UnknownChannel => args[arg] = json!("nowhere"),
+            Self::AmbiguousChannel => args[arg] = json!("random"),
+            Self::RawChannelMention => args[arg] = json!(format!("<#{GENERAL}>")),
+            Self::ChannelInvisibleToInvoker => {
+                let access = facts.access_mut(GENERAL);
+                access.invoker = access.invoker.without(Perm::ViewChannel);
+            }
+            Self::ChannelInvisibleToBot => {
+                let access = facts.access_mut(GENERAL);
+                access.bot = access.bot.without(Perm::ViewChannel);
+            }
+            Self::ChannelsUnreadable => facts.channels = Err(unreadable()),
         }
+    }
+}
+
+/// The argument a target rule reads (for rules with one).
+fn target_arg(rule: TargetRule) -> &'static str {
+    match rule {
+        TargetRule::OwnMessage { arg }
+        | TargetRule::VisibleToInvokerAndBot { arg }
+        | TargetRule::Channel { arg, .. } => arg,
+        TargetRule::ShownMemory { id_arg, .. } | TargetRule::OwnedByInvoker { id_arg } => id_arg,
+        TargetRule::None => "",
     }
 }
 
@@ -132,6 +188,17 @@ fn requirements(policy: &ToolPolicy) -> Vec<Withheld> {
         TargetRule::ShownMemory { .. } => {
             out.extend([Withheld::UnshownMemory, Withheld::MemoryInOtherScope]);
         }
+        TargetRule::OwnedByInvoker { .. } => {
+            out.extend([Withheld::RecordIdNotPositive, Withheld::OtherMembersRecord]);
+        }
+        TargetRule::Channel { .. } => out.extend([
+            Withheld::UnknownChannel,
+            Withheld::AmbiguousChannel,
+            Withheld::RawChannelMention,
+            Withheld::ChannelInvisibleToInvoker,
+            Withheld::ChannelInvisibleToBot,
+            Withheld::ChannelsUnreadable,
+        ]),
     }
     out
 }
@@ -158,6 +225,18 @@ fn valid_arguments(tool: &str, world: &World, web: &WebServer) -> Value {
         "fetch_url" => json!({"url": web.url("/page")}),
         "web_search" => json!({"query": "tomori"}),
         "probe_own_message" | "probe_visible_message" => json!({"message": "ref_1"}),
+        "create_task" => json!({"purpose": "stretch", "time": "in 10 minutes"}),
+        "update_task" => json!({"task_id": world.reminder, "purpose": "stretch twice"}),
+        "list_tasks" => json!({}),
+        "reveal_message_metadata" | "review_capabilities" => json!({}),
+        "manage_message" => json!({"action": "pin", "message_id": "ref_1"}),
+        "interact_with_recent_message" => {
+            json!({"action": "react", "message_id": "ref_1", "emoji": "👍"})
+        }
+        "create_thread" => json!({"name": "Plans", "message": "Let's plan.", "channel": "general"}),
+        "cross_channel_message" => json!({"channel": "general", "message": "Hello there."}),
+        "select_sticker" => json!({"name": "wave"}),
+        "read_file" => json!({"message_id": "ref_1"}),
         other => panic!("add valid arguments for the new tool {other} to this table"),
     }
 }
@@ -170,7 +249,8 @@ fn call(name: &str, arguments: Value) -> ToolCall {
 async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
     let world = World::new().await;
     let web = WebServer::start(web_routes()).await;
-    let (registry, probe_runs) = registry_with_probes(&world, &web);
+    let platform = FakePlatform::new(&web);
+    let (registry, probe_runs) = registry_with_probes(&world, &web, &platform);
     let names: Vec<String> = registry.names().into_iter().map(str::to_owned).collect();
     let gate = Gate::new(registry);
     let mut cases = 0;
@@ -183,13 +263,13 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
             .expect("validated policies allow some place");
         for withheld in requirements(&policy) {
             cases += 1;
-            let before = (world.written().await, web.requests());
+            let before = (world.written().await, web.requests(), platform.actions());
             let live = FakeLive::new(Facts::permissive());
             let mut ctx = world.turn(live.clone());
             ctx.place = base_place;
             let mut args = valid_arguments(name, &world, &web);
             let mut facts = live.facts.lock().expect("facts").clone();
-            withheld.apply(&mut facts, &mut ctx, &mut args);
+            withheld.apply(&world, &mut facts, &mut ctx, &mut args, target_arg(policy.target));
             live.set(|f| *f = facts);
             let (code, hidden) = withheld.expected();
 
@@ -206,13 +286,14 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
             let reason: Value = serde_json::from_str(&result.content).expect("failure JSON");
             assert_eq!(reason["status"], "tool_execution_failed");
             let reason = reason["reason"].as_str().expect("a reason");
-            assert!(
-                reason.starts_with(&format!("refused ({code})")),
-                "{name} with {withheld:?} withheld: {reason}"
-            );
+            let prefix = match withheld {
+                Withheld::OtherMembersRecord => code.to_owned(),
+                _ => format!("refused ({code})"),
+            };
+            assert!(reason.starts_with(&prefix), "{name} with {withheld:?} withheld: {reason}");
 
             assert_eq!(
-                (world.written().await, web.requests()),
+                (world.written().await, web.requests(), platform.actions()),
                 before,
                 "{name} had a side effect with {withheld:?} withheld"
             );
@@ -222,7 +303,7 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
             assert!(live.quota_recorded.lock().expect("quota").is_empty());
         }
     }
-    assert!(cases >= 30, "the table covered {cases} cases");
+    assert!(cases >= 85, "the table covered {cases} cases");
 
     // With nothing withheld, every tool is offered and runs: the refusals above were the
     // withheld requirement's doing.
@@ -246,4 +327,6 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
     }
     let total_probe_runs: usize = probe_runs.iter().map(|r| r.lock().expect("runs").len()).sum();
     assert_eq!(total_probe_runs, 2);
+    // Each platform tool acted exactly once, on the target the gate resolved.
+    assert_eq!(platform.actions().len(), 5, "{:?}", platform.actions());
 }

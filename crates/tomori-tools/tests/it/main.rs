@@ -1,9 +1,11 @@
 //! Integration tests of tomori-tools: the gate's table, the tool loop helper, and the built-in
-//! tools against a real database and loopback web servers.
+//! tools against a real database, loopback web servers and a recording fake platform.
 
 mod gate;
 mod mcp;
 mod memory;
+mod platform;
+mod reminder;
 mod run;
 mod support;
 mod web;

@@ -1,12 +1,14 @@
-//! Test fixtures: a recording fake of live state, probe tools that need every kind of
-//! requirement, a loopback web server that records what it was asked, and a turn set up against
-//! a fresh database with a server memory and a personal memory the turn "showed".
+//! Test fixtures: a recording fake of live state, a recording fake platform, probe tools that
+//! need every kind of requirement, a loopback web server that records what it was asked, and a
+//! turn set up against a fresh database with a server memory and a personal memory the turn
+//! "showed".
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::DateTime;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
@@ -21,12 +23,15 @@ use tomori_core::quota::QuotaVerdict;
 use tomori_core::settings::Feature;
 use tomori_net::{Client, Policy, Scope as NetScope};
 use tomori_store::audit::Actor;
+use tomori_store::personas::{self, NewPersona};
+use tomori_store::reminders::{self, NewReminder};
 use tomori_store::{Scope, Store, memories};
 use tomori_testkit::TestDb;
 use tomori_tools::{
-    Author, Authorized, Contexts, Effect, Features, LiveError, LiveState, MemoryScope, Perm, Perms,
-    Place, QuotaKind, Registry, SearchConfig, Snapshot, Target, TargetRule, Tool, ToolOutcome,
-    ToolPolicy, TurnContext, Visibility, builtins,
+    AttachmentFacts, Author, Authorized, ChannelAccess, ChannelFacts, ChannelKind, Contexts,
+    Effect, Features, LiveError, LiveState, MemoryScope, MessageFacts, Perm, Perms, Place,
+    Platform, PlatformError, QuotaKind, Registry, SearchConfig, Snapshot, StickerFacts, Target,
+    TargetRule, Tool, ToolOutcome, ToolPolicy, TurnContext, Visibility, builtins, platform_tools,
 };
 
 /// The loopback address test servers listen on; test policies allow exactly this one.
@@ -43,11 +48,56 @@ pub(crate) struct Facts {
     pub(crate) quota: Result<QuotaVerdict, LiveError>,
     pub(crate) authors: HashMap<Snowflake, Author>,
     pub(crate) visibility: HashMap<Snowflake, Visibility>,
+    pub(crate) channels: Result<Vec<ChannelFacts>, LiveError>,
+    pub(crate) access: HashMap<Snowflake, ChannelAccess>,
+}
+
+pub(crate) const HERE: u64 = 700_000_000_000_000_001;
+pub(crate) const GENERAL: u64 = 700_000_000_000_000_002;
+pub(crate) const RANDOM_GAMES: u64 = 700_000_000_000_000_003;
+pub(crate) const RANDOM_WORK: u64 = 700_000_000_000_000_004;
+pub(crate) const PLANS_THREAD: u64 = 700_000_000_000_000_005;
+pub(crate) const GENERAL_VOICE: u64 = 700_000_000_000_000_006;
+
+fn channel(id: u64, name: &str, kind: ChannelKind, parent: Option<(u64, &str)>) -> ChannelFacts {
+    ChannelFacts {
+        id: snowflake(id),
+        name: name.to_owned(),
+        kind,
+        parent: parent.map(|(p, _)| snowflake(p)),
+        parent_name: parent.map(|(_, n)| n.to_owned()),
+    }
+}
+
+/// The guild's channels: the turn's own (`chat`), `general` with a thread `plans`, two
+/// `random`s in different categories, and a voice channel also named `general`.
+pub(crate) fn guild_channels() -> Vec<ChannelFacts> {
+    let text = Some((800_000_000_000_000_001, "Text"));
+    vec![
+        channel(HERE, "chat", ChannelKind::Text, text),
+        channel(GENERAL, "general", ChannelKind::Text, text),
+        channel(
+            RANDOM_GAMES,
+            "random",
+            ChannelKind::Text,
+            Some((800_000_000_000_000_002, "Games")),
+        ),
+        channel(RANDOM_WORK, "random", ChannelKind::Text, Some((800_000_000_000_000_003, "Work"))),
+        channel(PLANS_THREAD, "plans", ChannelKind::Thread, Some((GENERAL, "general"))),
+        channel(
+            GENERAL_VOICE,
+            "general",
+            ChannelKind::Voice,
+            Some((800_000_000_000_000_004, "Voice")),
+        ),
+    ]
 }
 
 impl Facts {
     /// Everything allowed.
     pub(crate) fn permissive() -> Self {
+        let channels = guild_channels();
+        let all = ChannelAccess { bot: Perms::all(), invoker: Perms::all() };
         Facts {
             snapshot: Ok(Snapshot {
                 features: Features::all(),
@@ -58,7 +108,14 @@ impl Facts {
             quota: Ok(QuotaVerdict::Allowed),
             authors: HashMap::new(),
             visibility: HashMap::new(),
+            access: channels.iter().map(|c| (c.id, all)).collect(),
+            channels: Ok(channels),
         }
+    }
+
+    /// Changes what the bot and the invoker may do in a channel.
+    pub(crate) fn access_mut(&mut self, channel: u64) -> &mut ChannelAccess {
+        self.access.get_mut(&snowflake(channel)).expect("a known channel")
     }
 
     pub(crate) fn snapshot_mut(&mut self) -> &mut Snapshot {
@@ -123,6 +180,233 @@ impl LiveState for FakeLive {
             .get(&message)
             .copied()
             .ok_or_else(|| LiveError("unknown message".into()));
+        async move { answer }.boxed()
+    }
+
+    fn guild_channels(&self) -> BoxFuture<'_, Result<Vec<ChannelFacts>, LiveError>> {
+        let answer = self.facts().channels;
+        async move { answer }.boxed()
+    }
+
+    fn channel_access(
+        &self,
+        channel: Snowflake,
+    ) -> BoxFuture<'_, Result<ChannelAccess, LiveError>> {
+        let answer = self
+            .facts()
+            .access
+            .get(&channel)
+            .copied()
+            .ok_or_else(|| LiveError("unknown channel".into()));
+        async move { answer }.boxed()
+    }
+}
+
+/// What a tool asked the platform to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    Pin(u64),
+    Edit(u64, String),
+    Delete(u64),
+    React(u64, String),
+    Send { channel: u64, content: String, reply_to: Option<u64> },
+    Thread { channel: u64, name: String, starter: String },
+    Sticker { channel: u64, sticker: u64 },
+}
+
+/// A platform that records every action and answers facts from tables.
+#[derive(Debug, Default)]
+pub(crate) struct FakePlatform {
+    pub(crate) actions: Mutex<Vec<Action>>,
+    pub(crate) messages: Mutex<HashMap<Snowflake, MessageFacts>>,
+    pub(crate) stickers: Vec<StickerFacts>,
+    /// Answers the next action with this error instead of doing it.
+    pub(crate) fail_next: Mutex<Option<PlatformError>>,
+}
+
+pub(crate) const WAVE_STICKER: u64 = 900_000_000_000_000_001;
+
+impl FakePlatform {
+    /// A platform whose guild has the `wave` and `party` stickers and whose messages are those
+    /// of [`World::turn`], the bot's own carrying a text file served by `web`.
+    pub(crate) fn new(web: &WebServer) -> Arc<Self> {
+        let notes = AttachmentFacts {
+            filename: "notes.txt".into(),
+            url: web.url("/notes.txt"),
+            content_type: Some("text/plain; charset=utf-8".into()),
+            size: 15,
+        };
+        let messages = HashMap::from([
+            (
+                snowflake(OWN_MESSAGE),
+                MessageFacts { author: Author::Bot, attachments: vec![notes] },
+            ),
+            (
+                snowflake(OTHER_MESSAGE),
+                MessageFacts { author: Author::Other, attachments: Vec::new() },
+            ),
+        ]);
+        let sticker = |id: u64, name: &str| StickerFacts {
+            id: snowflake(id),
+            name: name.into(),
+            description: format!("a {name}"),
+            tags: "🙂".into(),
+        };
+        Arc::new(FakePlatform {
+            actions: Mutex::new(Vec::new()),
+            messages: Mutex::new(messages),
+            stickers: vec![
+                sticker(WAVE_STICKER, "wave"),
+                sticker(900_000_000_000_000_002, "party"),
+            ],
+            fail_next: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn actions(&self) -> Vec<Action> {
+        self.actions.lock().expect("actions lock").clone()
+    }
+
+    fn act(&self, action: Action) -> Result<(), PlatformError> {
+        if let Some(error) = self.fail_next.lock().expect("fail lock").take() {
+            return Err(error);
+        }
+        self.actions.lock().expect("actions lock").push(action);
+        Ok(())
+    }
+
+    fn new_id(&self) -> Snowflake {
+        let n = self.actions.lock().expect("actions lock").len() as u64;
+        snowflake(990_000_000_000_000_000 + n)
+    }
+}
+
+impl Platform for FakePlatform {
+    fn access(
+        &self,
+        channel: Snowflake,
+        _user: Snowflake,
+    ) -> BoxFuture<'_, Result<ChannelAccess, PlatformError>> {
+        let known = guild_channels().iter().any(|c| c.id == channel);
+        let answer = if known {
+            Ok(ChannelAccess { bot: Perms::all(), invoker: Perms::all() })
+        } else {
+            Err(PlatformError::NotFound)
+        };
+        async move { answer }.boxed()
+    }
+
+    fn guild_channels(
+        &self,
+        _guild: Snowflake,
+    ) -> BoxFuture<'_, Result<Vec<ChannelFacts>, PlatformError>> {
+        async { Ok(guild_channels()) }.boxed()
+    }
+
+    fn message(
+        &self,
+        _channel: Snowflake,
+        message: Snowflake,
+    ) -> BoxFuture<'_, Result<MessageFacts, PlatformError>> {
+        let answer = self
+            .messages
+            .lock()
+            .expect("messages lock")
+            .get(&message)
+            .cloned()
+            .ok_or(PlatformError::NotFound);
+        async move { answer }.boxed()
+    }
+
+    fn send_message<'a>(
+        &'a self,
+        channel: Snowflake,
+        content: &'a str,
+        reply_to: Option<Snowflake>,
+    ) -> BoxFuture<'a, Result<Snowflake, PlatformError>> {
+        let id = self.new_id();
+        let answer = self
+            .act(Action::Send {
+                channel: channel.get(),
+                content: content.to_owned(),
+                reply_to: reply_to.map(Snowflake::get),
+            })
+            .map(|()| id);
+        async move { answer }.boxed()
+    }
+
+    fn edit_message<'a>(
+        &'a self,
+        _channel: Snowflake,
+        message: Snowflake,
+        content: &'a str,
+    ) -> BoxFuture<'a, Result<(), PlatformError>> {
+        let answer = self.act(Action::Edit(message.get(), content.to_owned()));
+        async move { answer }.boxed()
+    }
+
+    fn delete_message(
+        &self,
+        _channel: Snowflake,
+        message: Snowflake,
+    ) -> BoxFuture<'_, Result<(), PlatformError>> {
+        let answer = self.act(Action::Delete(message.get()));
+        async move { answer }.boxed()
+    }
+
+    fn pin_message(
+        &self,
+        _channel: Snowflake,
+        message: Snowflake,
+    ) -> BoxFuture<'_, Result<(), PlatformError>> {
+        let answer = self.act(Action::Pin(message.get()));
+        async move { answer }.boxed()
+    }
+
+    fn react<'a>(
+        &'a self,
+        _channel: Snowflake,
+        message: Snowflake,
+        emoji: &'a str,
+    ) -> BoxFuture<'a, Result<(), PlatformError>> {
+        let answer = self.act(Action::React(message.get(), emoji.to_owned()));
+        async move { answer }.boxed()
+    }
+
+    fn create_thread<'a>(
+        &'a self,
+        channel: Snowflake,
+        name: &'a str,
+        starter: &'a str,
+    ) -> BoxFuture<'a, Result<Snowflake, PlatformError>> {
+        let id = self.new_id();
+        let answer = self
+            .act(Action::Thread {
+                channel: channel.get(),
+                name: name.to_owned(),
+                starter: starter.to_owned(),
+            })
+            .map(|()| id);
+        async move { answer }.boxed()
+    }
+
+    fn guild_stickers(
+        &self,
+        _guild: Snowflake,
+    ) -> BoxFuture<'_, Result<Vec<StickerFacts>, PlatformError>> {
+        let answer = Ok(self.stickers.clone());
+        async move { answer }.boxed()
+    }
+
+    fn send_sticker(
+        &self,
+        channel: Snowflake,
+        sticker: Snowflake,
+    ) -> BoxFuture<'_, Result<Snowflake, PlatformError>> {
+        let id = self.new_id();
+        let answer = self
+            .act(Action::Sticker { channel: channel.get(), sticker: sticker.get() })
+            .map(|()| id);
         async move { answer }.boxed()
     }
 }
@@ -233,6 +517,8 @@ pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
 pub(crate) struct WebServer {
     pub(crate) addr: SocketAddr,
     pub(crate) seen: Seen,
+    /// Each request's head (request line and headers), in order.
+    pub(crate) heads: Seen,
     task: JoinHandle<()>,
 }
 
@@ -251,6 +537,8 @@ impl WebServer {
         let addr = listener.local_addr().expect("local address");
         let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&seen);
+        let heads: Seen = Arc::new(Mutex::new(Vec::new()));
+        let recorded_heads = Arc::clone(&heads);
         let task = tokio::spawn(async move {
             for _ in 0..256 {
                 let Ok((mut stream, _)) = listener.accept().await else { return };
@@ -265,6 +553,7 @@ impl WebServer {
                 let head = String::from_utf8_lossy(&buf).into_owned();
                 let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
                 recorded.lock().expect("seen lock").push(target.clone());
+                recorded_heads.lock().expect("heads lock").push(head.clone());
                 let reply = match routes.iter().find(|(prefix, _, _)| target.starts_with(prefix)) {
                     Some((_, content_type, body)) => format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -279,7 +568,7 @@ impl WebServer {
                 let _ = stream.shutdown().await;
             }
         });
-        WebServer { addr, seen, task }
+        WebServer { addr, seen, heads, task }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -297,6 +586,13 @@ pub(crate) fn tool_client() -> Client {
         .expect("a test client")
 }
 
+/// A media-scope client that may reach the test server's address (over http, as test policies
+/// allow) and nothing else on loopback.
+pub(crate) fn media_client() -> Client {
+    Client::new(Policy::new(NetScope::Media).allow_loopback_address_for_tests(SERVER_IP))
+        .expect("a test client")
+}
+
 /// An operator client for the test server (search backends are operator-configured).
 pub(crate) fn operator_client() -> Client {
     Client::new(Policy::operator().allow_loopback_address_for_tests(SERVER_IP))
@@ -305,6 +601,9 @@ pub(crate) fn operator_client() -> Client {
 
 pub(crate) const GUILD: u64 = 400_000_000_000_000_001;
 pub(crate) const INVOKER: u64 = 500_000_000_000_000_001;
+pub(crate) const OTHER_MEMBER: u64 = 500_000_000_000_000_002;
+/// When the fixture's reminders are due: 2026-11-24 09:00 UTC.
+pub(crate) const FIXTURE_REMINDER_DUE: i64 = 1_795_510_800;
 pub(crate) const OWN_MESSAGE: u64 = 600_000_000_000_000_001;
 pub(crate) const OTHER_MESSAGE: u64 = 600_000_000_000_000_002;
 pub(crate) const LINEAGE: LineageId = LineageId::from_db(7);
@@ -317,6 +616,12 @@ pub(crate) struct World {
     pub(crate) user: UserId,
     pub(crate) server_memory: i64,
     pub(crate) personal_memory: i64,
+    /// The persona answering (the main persona).
+    pub(crate) persona: PersonaId,
+    /// A pending reminder of the invoker's.
+    pub(crate) reminder: i64,
+    /// A pending reminder of another member's.
+    pub(crate) others_reminder: i64,
 }
 
 impl World {
@@ -358,7 +663,39 @@ impl World {
         .await
         .expect("personal memory")
         .id;
-        World { db, store, server, user, server_memory, personal_memory }
+        let reminder = |user: u64| {
+            let new = NewReminder {
+                channel: snowflake(HERE),
+                user: snowflake(user),
+                persona: None,
+                purpose: "drink water".to_owned(),
+                due_at: DateTime::from_timestamp(FIXTURE_REMINDER_DUE, 0).expect("a time"),
+                repeat_hours: None,
+            };
+            reminders::create(&store, Scope::server(server), Actor::Discord(snowflake(user)), new)
+        };
+        let persona = personas::create(
+            &store,
+            Scope::server(server),
+            actor,
+            NewPersona { nickname: "Tomori".to_owned(), ..NewPersona::default() },
+        )
+        .await
+        .expect("persona")
+        .id;
+        let reminder_id = reminder(INVOKER).await.expect("reminder").id;
+        let others_reminder = reminder(OTHER_MEMBER).await.expect("reminder").id;
+        World {
+            db,
+            store,
+            server,
+            user,
+            server_memory,
+            personal_memory,
+            persona,
+            reminder: reminder_id,
+            others_reminder,
+        }
     }
 
     /// A guild turn (not rp) whose context showed `ref_1` (the bot's message), `ref_2` (someone
@@ -376,10 +713,12 @@ impl World {
         });
         TurnContext {
             server: self.server,
+            guild: Some(snowflake(GUILD)),
+            channel: snowflake(HERE),
             place: Place::Guild { rp: false },
             invoker: snowflake(INVOKER),
             invoker_user: self.user,
-            persona: PersonaId::from_db(1),
+            persona: self.persona,
             lineage: LINEAGE,
             handles,
             shown_memories: vec![
@@ -410,14 +749,31 @@ impl World {
     }
 }
 
-/// The built-in registry against `world` and `web`, plus the probes.
-pub(crate) fn registry_with_probes(world: &World, web: &WebServer) -> (Registry, Vec<ProbeRuns>) {
-    let search = SearchConfig {
+/// The search configuration pointing every backend at `web`.
+pub(crate) fn search_config(web: &WebServer) -> SearchConfig {
+    SearchConfig {
+        brave: tomori_net::Url::parse(&web.url("/brave/res/v1/web/search")).expect("url"),
         searxng: Some(tomori_net::Url::parse(&web.url("/searx/")).expect("url")),
         duckduckgo: tomori_net::Url::parse(&web.url("/ddg/html/")).expect("url"),
-    };
-    let mut registry =
-        builtins(&world.store, tool_client(), operator_client(), search).expect("built-ins");
+    }
+}
+
+/// The built-in registry and the platform tools against `world`, `web` and `platform`, plus the
+/// probes.
+pub(crate) fn registry_with_probes(
+    world: &World,
+    web: &WebServer,
+    platform: &Arc<FakePlatform>,
+) -> (Registry, Vec<ProbeRuns>) {
+    let mut registry = builtins(&world.store, tool_client(), operator_client(), search_config(web))
+        .expect("built-ins");
+    platform_tools(
+        &mut registry,
+        &world.store,
+        Arc::clone(platform) as Arc<dyn Platform>,
+        media_client(),
+    )
+    .expect("platform tools");
     let mut runs = Vec::new();
     for probe in [Probe::own_message(), Probe::visible_message()] {
         runs.push(Arc::clone(&probe.runs));
@@ -441,6 +797,7 @@ pub(crate) fn web_routes() -> Vec<Route> {
             "application/json",
             json!({"results": [{"title": "Searx hit", "url": "https://hit.example/", "content": "from searx"}]}).to_string(),
         ),
+        ("/notes.txt", "text/plain; charset=utf-8", "tea at five\nbye".to_owned()),
         (
             "/ddg/html/",
             "text/html",

@@ -1,17 +1,24 @@
 //! fetch_url and web_search against loopback servers only: Markdown and pagination, the URL
-//! policy refusing what the test policy does not allow, SearXNG first and DuckDuckGo's page as
-//! the fallback.
+//! policy refusing what the test policy does not allow; Brave with the server's key, SearXNG,
+//! and DuckDuckGo's page as the fallback.
 
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use tomori_llm::ToolCall;
 use tomori_net::Url;
+use tomori_store::Scope;
+use tomori_store::audit::Actor;
+use tomori_store::credentials::{self, KeyOwner};
 use tomori_tools::{
-    FetchUrl, Gate, Registry, SearchConfig, TurnContext, WebSearch, run_tool_calls,
+    BRAVE_PROVIDER, FetchUrl, Gate, Registry, SearchConfig, TurnContext, WebSearch, run_tool_calls,
 };
 
-use crate::support::{Facts, FakeLive, WebServer, World, operator_client, tool_client, web_routes};
+use crate::support::{
+    Facts, FakeLive, INVOKER, WebServer, World, operator_client, search_config, snowflake,
+    tool_client, web_routes,
+};
 
-async fn run(
+pub(crate) async fn run(
     gate: &Gate,
     ctx: &TurnContext,
     name: &str,
@@ -110,8 +117,11 @@ async fn web_search_uses_searxng_then_duckduckgo() {
     let ctx = world.turn(FakeLive::new(Facts::permissive()));
     let url = |path: &str| Url::parse(&web.url(path)).expect("url");
 
-    let gate =
-        search_gate(SearchConfig { searxng: Some(url("/searx/")), duckduckgo: url("/ddg/html/") });
+    let gate = search_gate(SearchConfig {
+        brave: url("/brave/"),
+        searxng: Some(url("/searx/")),
+        duckduckgo: url("/ddg/html/"),
+    });
     let found =
         run(&gate, &ctx, "web_search", json!({"query": "tea & cake"})).await.expect("found");
     assert_eq!(
@@ -121,8 +131,11 @@ async fn web_search_uses_searxng_then_duckduckgo() {
     assert_eq!(web.requests(), ["/searx/search?q=tea+%26+cake&format=json"]);
 
     // SearXNG answers 404: DuckDuckGo's page is the fallback.
-    let gate =
-        search_gate(SearchConfig { searxng: Some(url("/gone/")), duckduckgo: url("/ddg/html/") });
+    let gate = search_gate(SearchConfig {
+        brave: url("/brave/"),
+        searxng: Some(url("/gone/")),
+        duckduckgo: url("/ddg/html/"),
+    });
     let found = run(&gate, &ctx, "web_search", json!({"query": "tea"})).await.expect("found");
     assert_eq!(
         found,
@@ -130,14 +143,21 @@ async fn web_search_uses_searxng_then_duckduckgo() {
     );
 
     // No SearXNG configured: DuckDuckGo directly.
-    let gate = search_gate(SearchConfig { searxng: None, duckduckgo: url("/ddg/html/") });
+    let gate = search_gate(SearchConfig {
+        brave: url("/brave/"),
+        searxng: None,
+        duckduckgo: url("/ddg/html/"),
+    });
     assert_eq!(
         run(&gate, &ctx, "web_search", json!({"query": "tea"})).await.expect("found")["backend"],
         "duckduckgo"
     );
 
-    let gate =
-        search_gate(SearchConfig { searxng: Some(url("/gone/")), duckduckgo: url("/also-gone/") });
+    let gate = search_gate(SearchConfig {
+        brave: url("/brave/"),
+        searxng: Some(url("/gone/")),
+        duckduckgo: url("/also-gone/"),
+    });
     assert_eq!(
         run(&gate, &ctx, "web_search", json!({"query": "tea"})).await,
         Err("search_unavailable: searxng: bad_status; duckduckgo: bad_status".to_owned())
@@ -146,4 +166,72 @@ async fn web_search_uses_searxng_then_duckduckgo() {
         run(&gate, &ctx, "web_search", json!({"query": "  "})).await,
         Err("malformed_arguments: the query is empty".to_owned())
     );
+}
+
+/// A fake Brave answer: one hit, with Brave's `<strong>` markup.
+fn brave_body() -> String {
+    json!({"type": "search", "web": {"type": "search", "results": [
+        {"title": "Brave <strong>hit</strong>", "url": "https://brave.example/", "description": "from <strong>brave</strong>"}
+    ]}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn web_search_uses_brave_with_the_servers_key_and_falls_back_without_it() {
+    let world = World::new().await;
+    let mut routes = web_routes();
+    routes.push(("/brave/res/v1/web/search", "application/json", brave_body()));
+    let web = WebServer::start(routes).await;
+    let ctx = world.turn(FakeLive::new(Facts::permissive()));
+    let mut registry = Registry::new();
+    registry
+        .register(
+            WebSearch::new(operator_client(), search_config(&web)).with_keys(world.store.clone()),
+        )
+        .expect("registers");
+    let gate = Gate::new(registry);
+
+    // No key: SearXNG, and Brave is never asked.
+    let found = run(&gate, &ctx, "web_search", json!({"query": "tea"})).await.expect("found");
+    assert_eq!(found["backend"], "searxng");
+    assert!(web.requests().iter().all(|r| !r.starts_with("/brave/")), "{:?}", web.requests());
+
+    // Another provider's key is not a Brave key.
+    let admin = Actor::Discord(snowflake(INVOKER));
+    let scope = Scope::server(world.server);
+    let other = SecretString::from("sk-openai-key");
+    credentials::add(&world.store, scope, admin, KeyOwner::Server, "openai", "main", &other)
+        .await
+        .expect("add a key");
+    let found = run(&gate, &ctx, "web_search", json!({"query": "tea"})).await.expect("found");
+    assert_eq!(found["backend"], "searxng");
+
+    // With the server's Brave key: Brave, the key in its header and nowhere in the URL.
+    let key = SecretString::from("brave-test-key-123");
+    credentials::add(&world.store, scope, admin, KeyOwner::Server, BRAVE_PROVIDER, "main", &key)
+        .await
+        .expect("add the Brave key");
+    let before = web.requests().len();
+    let found = run(&gate, &ctx, "web_search", json!({"query": "tea & cake", "max_results": 3}))
+        .await
+        .expect("found");
+    assert_eq!(
+        found,
+        json!({"backend": "brave", "results": [{"title": "Brave hit", "url": "https://brave.example/", "snippet": "from brave"}]})
+    );
+    assert_eq!(web.requests()[before..], ["/brave/res/v1/web/search?q=tea+%26+cake&count=3"]);
+    let head = web.heads.lock().expect("heads").last().cloned().expect("a head").to_lowercase();
+    assert!(head.contains("x-subscription-token: brave-test-key-123"), "{head}");
+    assert!(head.contains("accept: application/json"), "{head}");
+
+    // Brave failing hands over to SearXNG, and the failure is not the model's to see in full.
+    let mut config = search_config(&web);
+    config.brave = Url::parse(&web.url("/brave-gone/")).expect("url");
+    let mut registry = Registry::new();
+    registry
+        .register(WebSearch::new(operator_client(), config).with_keys(world.store.clone()))
+        .expect("registers");
+    let gate = Gate::new(registry);
+    let found = run(&gate, &ctx, "web_search", json!({"query": "tea"})).await.expect("found");
+    assert_eq!(found["backend"], "searxng");
 }

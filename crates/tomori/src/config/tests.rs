@@ -223,3 +223,14 @@ fn mcp_servers_are_read_and_checked() {
     let unknown = load_with(Some("[mcp.files]\ncommand = \"npx\"\nshell = true\n"), &[]);
     assert!(unknown.unwrap_err().to_string().contains("shell"));
 }
+
+#[test]
+fn tool_test_loopback_takes_loopback_addresses_only() {
+    let ok = "[net]\ntool_test_loopback = [\"127.0.0.5\", \"::1\"]\n";
+    assert_eq!(load_with(Some(ok), &[]).unwrap().net.tool_test_loopback.len(), 2);
+    for bad in ["10.0.0.1", "169.254.169.254", "93.184.216.34"] {
+        let text = format!("[net]\ntool_test_loopback = [\"{bad}\"]\n");
+        let err = load_with(Some(&text), &[]).unwrap_err().to_string();
+        assert!(err.starts_with("net.tool_test_loopback:"), "{err}");
+    }
+}

@@ -1,0 +1,305 @@
+//! Images for models that see them: which attachments of the recent history to show, fetched
+//! through tomori-net's media scope, decoded under size limits off the async runtime, downscaled
+//! and re-encoded as JPEG before they go to the provider.
+//!
+//! The selection follows what users of Discord companions expect: the images of the most recent
+//! messages only (the last [`MediaOptions::messages_back`] messages, at most
+//! [`MediaOptions::messages_with_images`] of them), each file at most
+//! [`MediaOptions::max_file_bytes`]. Decoded images are cached by URL, so a picture that stays in
+//! the recent history is fetched once, not on every turn.
+
+use std::collections::VecDeque;
+use std::io::Cursor;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use base64::Engine as _;
+use tomori_llm::{Image, ImageSource};
+use tomori_net::{Client, FetchError, Limits};
+
+use crate::history::{Remembered, RememberedAttachment};
+
+/// The image types the engine decodes.
+const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp", "image/gif"];
+
+/// How many images, how large, how long.
+#[derive(Debug, Clone)]
+pub struct MediaOptions {
+    /// How far back images are looked for, in messages.
+    pub messages_back: usize,
+    /// The most messages whose images are shown.
+    pub messages_with_images: usize,
+    /// The most images shown in one turn.
+    pub max_images: usize,
+    /// The largest file fetched.
+    pub max_file_bytes: u64,
+    /// Width and height a file may declare before it is refused undecoded.
+    pub max_dimension: u32,
+    /// Memory the decoder may allocate for one image.
+    pub max_decode_bytes: u64,
+    /// The longest side of the image sent to the model.
+    pub max_side: u32,
+    /// Wall clock for fetching and decoding one image.
+    pub timeout: Duration,
+    /// Decoded images kept for later turns.
+    pub cache_entries: usize,
+}
+
+impl Default for MediaOptions {
+    fn default() -> Self {
+        Self {
+            messages_back: 10,
+            messages_with_images: 3,
+            max_images: 6,
+            max_file_bytes: 8 * 1024 * 1024,
+            max_dimension: 12_000,
+            max_decode_bytes: 256 * 1024 * 1024,
+            max_side: 1024,
+            timeout: Duration::from_secs(20),
+            cache_entries: 32,
+        }
+    }
+}
+
+/// Why an image was not shown. The turn goes on without it.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The download was refused or failed (policy, size, type, time).
+    #[error("fetching the image: {0}")]
+    Fetch(#[from] FetchError),
+    /// The bytes are not an image the decoder accepts within its limits.
+    #[error("decoding the image: {0}")]
+    Decode(String),
+    /// Decoding took longer than the time limit.
+    #[error("decoding the image took too long")]
+    Timeout,
+}
+
+/// Fetches, decodes and caches images for the engine.
+#[derive(Debug)]
+pub struct Media {
+    client: Client,
+    options: MediaOptions,
+    cache: Mutex<VecDeque<(String, Arc<Image>)>>,
+}
+
+impl Media {
+    /// Images fetched through `client`, which must hold the media-scope policy.
+    pub fn new(client: Client, options: MediaOptions) -> Self {
+        Self { client, options, cache: Mutex::new(VecDeque::new()) }
+    }
+
+    /// The attachments to show, newest message first: image attachments of the last
+    /// `messages_back` messages, from at most `messages_with_images` of them, each no larger
+    /// than `max_file_bytes` by the platform's claim (the download enforces it for real).
+    pub(crate) fn pick<'a>(&self, recent: &'a [Remembered]) -> Vec<&'a RememberedAttachment> {
+        let options = &self.options;
+        let mut picked = Vec::new();
+        let mut messages = 0;
+        for message in recent.iter().rev().take(options.messages_back) {
+            let images: Vec<&RememberedAttachment> = message
+                .attachments
+                .iter()
+                .filter(|a| a.is_image() && a.size <= options.max_file_bytes)
+                .collect();
+            if images.is_empty() {
+                continue;
+            }
+            if messages == options.messages_with_images {
+                break;
+            }
+            messages += 1;
+            for image in images {
+                if picked.len() == options.max_images {
+                    return picked;
+                }
+                picked.push(image);
+            }
+        }
+        picked
+    }
+
+    /// The image at `url`, ready for the model: from the cache, or fetched and prepared.
+    ///
+    /// # Errors
+    /// The fetch was refused or failed, or the bytes are no acceptable image.
+    pub async fn load(&self, url: &str) -> Result<Arc<Image>, MediaError> {
+        if let Some(image) = self.cached(url) {
+            return Ok(image);
+        }
+        let limits = Limits::default()
+            .with_max_bytes(self.options.max_file_bytes)
+            .with_timeout(self.options.timeout)
+            .with_content_types(IMAGE_TYPES);
+        // Security: SSRF through attachment URLs. The media-scope client fetches https from
+        // public hosts only, and every redirect and the connected peer are judged again.
+        let download = self.client.safe_download(url, &limits).await?;
+        let options = self.options.clone();
+        let bytes = download.bytes;
+        // Security: decompression bombs in user images. The decoder runs with dimension and
+        // allocation limits, off the async runtime, under a time limit.
+        let decode = tokio::task::spawn_blocking(move || prepare(&bytes, &options));
+        let image = match tokio::time::timeout(self.options.timeout, decode).await {
+            Ok(Ok(prepared)) => Arc::new(prepared?),
+            Ok(Err(join)) => return Err(MediaError::Decode(join.to_string())),
+            Err(_) => return Err(MediaError::Timeout),
+        };
+        self.remember(url, Arc::clone(&image));
+        Ok(image)
+    }
+
+    fn cached(&self, url: &str) -> Option<Arc<Image>> {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.iter().find(|(u, _)| u == url).map(|(_, image)| Arc::clone(image))
+    }
+
+    fn remember(&self, url: &str, image: Arc<Image>) {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.iter().any(|(u, _)| u == url) {
+            return;
+        }
+        if cache.len() >= self.options.cache_entries {
+            cache.pop_front();
+        }
+        cache.push_back((url.to_owned(), image));
+    }
+}
+
+/// Decodes `bytes` within the limits, shrinks the image to `max_side` and encodes it as JPEG.
+fn prepare(bytes: &[u8], options: &MediaOptions) -> Result<Image, MediaError> {
+    let decode_error = |e: image::ImageError| MediaError::Decode(e.to_string());
+    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| MediaError::Decode(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(options.max_dimension);
+    limits.max_image_height = Some(options.max_dimension);
+    limits.max_alloc = Some(options.max_decode_bytes);
+    reader.limits(limits);
+    let decoded = reader.decode().map_err(decode_error)?;
+    let side = options.max_side.max(1);
+    let shrunk = if decoded.width() > side || decoded.height() > side {
+        decoded.thumbnail(side, side)
+    } else {
+        decoded
+    };
+    let mut jpeg = Vec::new();
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85);
+    shrunk.to_rgb8().write_with_encoder(encoder).map_err(decode_error)?;
+    Ok(Image {
+        media_type: "image/jpeg".to_owned(),
+        source: ImageSource::Base64(base64::engine::general_purpose::STANDARD.encode(jpeg)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use image::{ImageBuffer, Rgb};
+    use tomori_core::id::Snowflake;
+
+    use super::*;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let buffer = ImageBuffer::from_fn(width, height, |x, y| {
+            Rgb([u8::try_from(x % 256).unwrap_or(0), u8::try_from(y % 256).unwrap_or(0), 128])
+        });
+        let mut out = Vec::new();
+        image::DynamicImage::ImageRgb8(buffer)
+            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .expect("encode png");
+        out
+    }
+
+    fn decoded(image: &Image) -> image::DynamicImage {
+        let ImageSource::Base64(data) = &image.source else { panic!("base64 expected") };
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data).expect("base64");
+        image::load_from_memory(&bytes).expect("a decodable JPEG")
+    }
+
+    #[test]
+    fn large_images_are_shrunk_to_the_longest_side() {
+        let options = MediaOptions::default();
+        let image = prepare(&png(3000, 1500), &options).expect("prepared");
+        assert_eq!(image.media_type, "image/jpeg");
+        let back = decoded(&image);
+        assert_eq!((back.width(), back.height()), (1024, 512));
+        let small = prepare(&png(40, 30), &options).expect("prepared");
+        let back = decoded(&small);
+        assert_eq!((back.width(), back.height()), (40, 30));
+    }
+
+    #[test]
+    fn images_beyond_the_limits_are_refused_undecoded() {
+        let options = MediaOptions { max_dimension: 100, ..MediaOptions::default() };
+        assert!(matches!(prepare(&png(101, 10), &options), Err(MediaError::Decode(_))));
+        assert!(matches!(prepare(b"not an image", &options), Err(MediaError::Decode(_))));
+        let mut truncated = png(64, 64);
+        truncated.truncate(truncated.len() / 2);
+        assert!(matches!(prepare(&truncated, &options), Err(MediaError::Decode(_))));
+    }
+
+    fn message(id: u64, images: usize, other_files: usize) -> Remembered {
+        let mut attachments = Vec::new();
+        for n in 0..images {
+            attachments.push(RememberedAttachment {
+                url: format!("https://cdn.example/{id}/{n}.png"),
+                content_type: Some("image/png".to_owned()),
+                size: 1000,
+            });
+        }
+        for n in 0..other_files {
+            attachments.push(RememberedAttachment {
+                url: format!("https://cdn.example/{id}/{n}.txt"),
+                content_type: Some("text/plain".to_owned()),
+                size: 1000,
+            });
+        }
+        Remembered {
+            id: Snowflake::new(id).expect("id"),
+            author: Snowflake::new(1).expect("id"),
+            author_name: "ann".to_owned(),
+            persona: None,
+            content: String::new(),
+            reply_to: None,
+            attachments,
+        }
+    }
+
+    fn media() -> Media {
+        let client =
+            Client::new(tomori_net::Policy::new(tomori_net::Scope::Media)).expect("client");
+        Media::new(client, MediaOptions::default())
+    }
+
+    #[test]
+    fn picks_images_of_the_three_most_recent_messages_that_have_them() {
+        let recent: Vec<Remembered> = (1..=12)
+            .map(|id| if id % 2 == 0 { message(id, 1, 1) } else { message(id, 0, 1) })
+            .collect();
+        let picked: Vec<&str> = media().pick(&recent).iter().map(|a| a.url.as_str()).collect();
+        assert_eq!(
+            picked,
+            [
+                "https://cdn.example/12/0.png",
+                "https://cdn.example/10/0.png",
+                "https://cdn.example/8/0.png"
+            ]
+        );
+    }
+
+    #[test]
+    fn looks_only_ten_messages_back_and_skips_oversized_files() {
+        let mut recent = vec![message(1, 1, 0)];
+        recent.extend((2..=11).map(|id| message(id, 0, 1)));
+        assert!(media().pick(&recent).is_empty());
+        let mut big = message(20, 1, 0);
+        big.attachments[0].size = 9 * 1024 * 1024;
+        assert!(media().pick(&[big]).is_empty());
+    }
+
+    #[test]
+    fn caps_the_images_of_one_turn() {
+        let recent = vec![message(1, 5, 0), message(2, 5, 0)];
+        assert_eq!(media().pick(&recent).len(), MediaOptions::default().max_images);
+    }
+}

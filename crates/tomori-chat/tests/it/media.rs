@@ -1,0 +1,140 @@
+//! Images in the prompt: fetched through the media scope for models that see, labelled with
+//! their `media_N` handle, downscaled; never fetched for models that do not see.
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::http::header;
+use axum::routing::get;
+use tomori_chat::media::{Media, MediaOptions};
+use tomori_chat::surface::Attachment;
+use tomori_llm::Capabilities;
+use tomori_net::{Client, Policy, Scope};
+use tomori_store::audit::Actor;
+use tomori_store::settings::{self, Setting};
+use tomori_testkit::fake_llm::Turn;
+
+use crate::{ALICE, Harness};
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let buffer = image::RgbImage::from_pixel(width, height, image::Rgb([200, 40, 90]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(buffer)
+        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// A loopback file server: `/cat.png` (a real 2000×1000 image), `/broken.png` (not an image),
+/// `/page.html` (not an image type). Counts the requests it serves.
+async fn file_server() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let cat = png(2000, 1000);
+    let (h1, h2, h3) = (Arc::clone(&hits), Arc::clone(&hits), Arc::clone(&hits));
+    let app = Router::new()
+        .route(
+            "/cat.png",
+            get(move || async move {
+                h1.fetch_add(1, Ordering::SeqCst);
+                ([(header::CONTENT_TYPE, "image/png")], cat.clone())
+            }),
+        )
+        .route(
+            "/broken.png",
+            get(move || async move {
+                h2.fetch_add(1, Ordering::SeqCst);
+                ([(header::CONTENT_TYPE, "image/png")], b"GIF89a not really".to_vec())
+            }),
+        )
+        .route(
+            "/page.html",
+            get(move || async move {
+                h3.fetch_add(1, Ordering::SeqCst);
+                ([(header::CONTENT_TYPE, "text/html")], "<p>hi</p>")
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), hits)
+}
+
+fn attachment(base: &str, name: &str, content_type: &str) -> Attachment {
+    Attachment {
+        url: format!("{base}/{name}"),
+        filename: name.to_owned(),
+        content_type: Some(content_type.to_owned()),
+        size: 1000,
+    }
+}
+
+fn media_for_tests() -> Media {
+    // The media scope is https-only to public hosts; the test policy lets it reach this
+    // loopback server and nothing else changes.
+    let client = Client::new(Policy::new(Scope::Media).allow_loopback_for_tests()).unwrap();
+    Media::new(client, MediaOptions::default())
+}
+
+#[tokio::test]
+async fn a_vision_model_sees_recent_images_labelled_and_downscaled() {
+    let vision = Capabilities { vision: true, ..Capabilities::default() };
+    let h = Harness::with_capabilities(vision).await;
+    h.engine.set_media(media_for_tests());
+    let (base, hits) = file_server().await;
+    settings::set(
+        &h.store,
+        tomori_store::Scope::server(h.server),
+        Actor::Operator,
+        Setting::Timezone("Asia/Tokyo".to_owned()),
+    )
+    .await
+    .unwrap();
+    h.llm.push_turn(Turn::new().text("A pink square!"));
+    let mut msg = h.message(ALICE, "alice", "<@900> what is this?");
+    msg.guild_name = Some("Cozy Corner".to_owned());
+    msg.attachments = vec![
+        attachment(&base, "cat.png", "image/png"),
+        attachment(&base, "broken.png", "image/png"),
+        attachment(&base, "page.html", "text/html"),
+    ];
+    h.engine.handle(msg).await;
+    h.wait_sent(1).await;
+
+    let request = &h.llm.requests()[0];
+    let body = String::from_utf8_lossy(&request.body).into_owned();
+    // One image made it: the real one, re-encoded as JPEG; the broken one was left out and the
+    // HTML page was never fetched as an image.
+    assert_eq!(body.matches("data:image/jpeg;base64,").count(), 1, "{body}");
+    assert!(body.contains("[media_1]"), "the image is labelled with its handle: {body}");
+    assert!(!body.contains(&base), "attachment URLs never reach the model");
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "cat.png and broken.png were fetched once each");
+    // Server name and local time in the server's zone.
+    assert!(body.contains("Cozy Corner"), "{body}");
+    assert!(body.contains("Asia/Tokyo (UTC+09:00"), "{body}");
+
+    // The image is cached: the next turn shows it again without fetching it again.
+    h.llm.push_turn(Turn::new().text("Still pink."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> and now?")).await;
+    h.wait_sent(2).await;
+    let body = String::from_utf8_lossy(&h.llm.requests()[1].body).into_owned();
+    assert_eq!(body.matches("data:image/jpeg;base64,").count(), 1);
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "only the broken image was tried again");
+}
+
+#[tokio::test]
+async fn a_text_model_never_triggers_downloads() {
+    let h = Harness::new().await;
+    h.engine.set_media(media_for_tests());
+    let (base, hits) = file_server().await;
+    h.llm.push_turn(Turn::new().text("I can't see images."));
+    let mut msg = h.message(ALICE, "alice", "<@900> look");
+    msg.attachments = vec![attachment(&base, "cat.png", "image/png")];
+    h.engine.handle(msg).await;
+    h.wait_sent(1).await;
+    let body = String::from_utf8_lossy(&h.llm.requests()[0].body).into_owned();
+    assert!(!body.contains("base64"), "{body}");
+    assert!(body.contains("media_1"), "the attachment is still named by its handle: {body}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}

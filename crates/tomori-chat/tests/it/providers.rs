@@ -1,0 +1,80 @@
+//! A server's own model: the engine sends its turns to the endpoint and key the server chose,
+//! with its temperature, and falls back to the instance provider when that fails.
+
+use secrecy::SecretString;
+use tomori_chat::providers::ServerProviders;
+use tomori_llm::{Timeouts, client_for};
+use tomori_net::{Policy, Scope};
+use tomori_store::audit::Actor;
+use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::endpoints::{self, NewEndpoint};
+use tomori_store::models::{self, ServerModel};
+use tomori_testkit::fake_llm::{FakeLlm, Reply, Turn, WireFormat};
+
+use crate::{ALICE, Harness};
+
+/// The server registers `server_llm` as endpoint `own`, with a key, and chooses it.
+async fn choose_own_endpoint(h: &Harness, server_llm: &FakeLlm) {
+    let scope = tomori_store::Scope::server(h.server);
+    let new = NewEndpoint {
+        label: "own".to_owned(),
+        base_url: server_llm.base_url(),
+        model: "own-model".to_owned(),
+        context_length: None,
+        has_tools: true,
+        has_vision: false,
+        api_key: None,
+    };
+    endpoints::add(&h.store, scope, Actor::Operator, KeyOwner::Server, &new).await.unwrap();
+    let key = SecretString::from("sk-server-key".to_owned());
+    credentials::add(&h.store, scope, Actor::Operator, KeyOwner::Server, "custom:own", "k", &key)
+        .await
+        .unwrap();
+    let model = ServerModel {
+        provider: "custom:own".to_owned(),
+        model: "own-model".to_owned(),
+        vision: false,
+        tools: true,
+        temperature: Some(0.25),
+        fallback: Vec::new(),
+    };
+    models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
+    // Server endpoints go through the server-scope policy; the test policy lets it reach the
+    // loopback fake.
+    let policy = Policy::new(Scope::Server).allow_loopback_for_tests();
+    h.engine.set_server_providers(ServerProviders::new(
+        client_for(policy, &Timeouts::default()).unwrap(),
+    ));
+}
+
+#[tokio::test]
+async fn the_servers_own_endpoint_and_key_answer_first() {
+    let h = Harness::new().await;
+    let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
+    choose_own_endpoint(&h, &server_llm).await;
+    server_llm.push_turn(Turn::new().text("From the server's model."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    let sent = h.wait_sent(1).await;
+    assert_eq!(sent[0].content, "From the server's model.");
+    let request = &server_llm.requests()[0];
+    assert_eq!(request.header("authorization"), Some("Bearer sk-server-key"));
+    let body = request.json.as_ref().unwrap();
+    assert_eq!(body["model"], "own-model");
+    assert_eq!(body["temperature"], 0.25);
+    assert!(h.llm.requests().is_empty(), "the instance provider was not asked");
+}
+
+#[tokio::test]
+async fn the_instance_provider_answers_when_the_servers_model_fails() {
+    let h = Harness::new().await;
+    let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
+    choose_own_endpoint(&h, &server_llm).await;
+    for _ in 0..4 {
+        server_llm.push(Reply::status(500, &serde_json::json!({"error": {"message": "down"}})));
+    }
+    h.llm.push_turn(Turn::new().text("From the instance."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    let sent = h.wait_sent(1).await;
+    assert_eq!(sent[0].content, "From the instance.");
+    assert!(!server_llm.requests().is_empty());
+}

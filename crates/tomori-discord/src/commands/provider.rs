@@ -1,0 +1,327 @@
+//! `/provider key add|list|remove` and `/provider endpoint add|list|remove`: the server's own
+//! API keys (a pool per provider) and its custom OpenAI-compatible endpoints.
+//!
+//! A key never travels as a slash-command option: `key add` answers with a modal, and the key
+//! arrives in the modal's submission, which is authorised again before anything is stored. Keys
+//! are sealed by the store; lists show labels and usage, never the key. An endpoint's URL is
+//! judged by tomori-net's server-scope policy here, and again on every call.
+
+use secrecy::SecretString;
+use tomori_llm::{Endpoint, KNOWN_PROVIDERS, Wire, known_provider};
+use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::endpoints::{self, NewEndpoint};
+use twilight_model::application::command::CommandType;
+use twilight_model::channel::message::component::{Component, Label, TextInput, TextInputStyle};
+use twilight_model::guild::Permissions;
+use twilight_model::http::interaction::{
+    InteractionResponse, InteractionResponseData, InteractionResponseType,
+};
+use twilight_util::builder::command::{
+    BooleanBuilder, CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
+    SubCommandGroupBuilder,
+};
+
+use super::{Args, BadInput, Ctx, Failure, Need};
+
+/// The prefix of the key modal's custom id: `provider-key|<provider>|<label>`.
+pub(crate) const KEY_MODAL: &str = "provider-key";
+
+/// The text input of the key modal.
+const KEY_INPUT: &str = "key";
+
+/// A `/provider` subcommand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Shows the key modal; the key is stored when it is submitted.
+    KeyAdd {
+        provider: String,
+        label: String,
+    },
+    KeyList,
+    KeyRemove {
+        id: i64,
+    },
+    EndpointAdd {
+        label: String,
+        url: String,
+        model: String,
+        tools: bool,
+        vision: bool,
+        context_length: Option<i32>,
+    },
+    EndpointList,
+    EndpointRemove {
+        label: String,
+    },
+}
+
+pub(crate) fn definition() -> CommandBuilder {
+    let known: Vec<&str> = KNOWN_PROVIDERS.iter().map(|p| p.name).collect();
+    CommandBuilder::new(
+        "provider",
+        "The server's API keys and custom endpoints",
+        CommandType::ChatInput,
+    )
+    .default_member_permissions(Permissions::MANAGE_GUILD)
+    .option(
+        SubCommandGroupBuilder::new("key", "API keys (several per provider form a pool)")
+            .subcommands([
+                SubCommandBuilder::new("add", "Add a key (you type it into a private form)")
+                    .option(
+                        StringBuilder::new(
+                            "provider",
+                            format!("{} or custom:<endpoint label>", known.join(", ")),
+                        )
+                        .required(true)
+                        .max_length(72),
+                    )
+                    .option(
+                        StringBuilder::new("label", "A name for this key (default: default)")
+                            .max_length(64),
+                    ),
+                SubCommandBuilder::new("list", "List the keys (never shown)"),
+                SubCommandBuilder::new("remove", "Remove a key by its id (from list)")
+                    .option(IntegerBuilder::new("id", "The key's id").required(true).min_value(1)),
+            ]),
+    )
+    .option(
+        SubCommandGroupBuilder::new("endpoint", "OpenAI-compatible endpoints (local models)")
+            .subcommands([
+                SubCommandBuilder::new("add", "Register an endpoint")
+                    .option(
+                        StringBuilder::new("label", "Its name (a-z, 0-9, _ and -)")
+                            .required(true)
+                            .max_length(64),
+                    )
+                    .option(
+                        StringBuilder::new("url", "Base URL, e.g. https://llm.example/v1")
+                            .required(true)
+                            .max_length(2048),
+                    )
+                    .option(
+                        StringBuilder::new("model", "The model id to request")
+                            .required(true)
+                            .max_length(200),
+                    )
+                    .option(BooleanBuilder::new("tools", "The model calls tools (default yes)"))
+                    .option(BooleanBuilder::new("vision", "The model sees images (default no)"))
+                    .option(
+                        IntegerBuilder::new("context", "Context window in tokens")
+                            .min_value(512)
+                            .max_value(10_000_000),
+                    ),
+                SubCommandBuilder::new("list", "List the endpoints"),
+                SubCommandBuilder::new("remove", "Remove an endpoint")
+                    .option(StringBuilder::new("label", "Its name").required(true).max_length(64)),
+            ]),
+    )
+}
+
+pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
+    let (group, args) = args.nested()?;
+    let (sub, args) = args.nested()?;
+    match (group, sub) {
+        ("key", "add") => Ok(Action::KeyAdd {
+            provider: args.required_string("provider")?.trim().to_ascii_lowercase(),
+            label: args.string("label")?.map_or("default", str::trim).to_owned(),
+        }),
+        ("key", "list") => Ok(Action::KeyList),
+        ("key", "remove") => Ok(Action::KeyRemove { id: args.required_integer("id")? }),
+        ("endpoint", "add") => Ok(Action::EndpointAdd {
+            label: args.required_string("label")?.trim().to_owned(),
+            url: args.required_string("url")?.trim().to_owned(),
+            model: args.required_string("model")?.trim().to_owned(),
+            tools: args.boolean("tools")?.unwrap_or(true),
+            vision: args.boolean("vision")?.unwrap_or(false),
+            context_length: args
+                .integer("context")?
+                .map(|n| {
+                    i32::try_from(n).map_err(|_| BadInput("The context is too large.".to_owned()))
+                })
+                .transpose()?,
+        }),
+        ("endpoint", "list") => Ok(Action::EndpointList),
+        ("endpoint", "remove") => {
+            Ok(Action::EndpointRemove { label: args.required_string("label")?.trim().to_owned() })
+        }
+        _ => Err(BadInput::unknown()),
+    }
+}
+
+pub(crate) fn need(_action: &Action) -> Need {
+    // Keys and endpoints spend the server's money and reach its network: managers only, listing
+    // included (labels and URLs can be private).
+    Need::Manager
+}
+
+/// Checks a provider name against the known providers and the server's endpoints.
+async fn check_provider(ctx: &Ctx<'_>, provider: &str) -> Result<(), Failure> {
+    if known_provider(provider).is_some() {
+        return Ok(());
+    }
+    if let Some(label) = provider.strip_prefix("custom:") {
+        let scope = ctx.server().await?;
+        if endpoints::get(ctx.store, scope, KeyOwner::Server, label).await?.is_some() {
+            return Ok(());
+        }
+        return Err(Failure::BadInput(format!(
+            "There is no endpoint `{label}`; add it with /provider endpoint add first."
+        )));
+    }
+    let known: Vec<&str> = KNOWN_PROVIDERS.iter().map(|p| p.name).collect();
+    Err(Failure::BadInput(format!(
+        "Unknown provider `{provider}`: use {} or custom:<endpoint label>.",
+        known.join(", ")
+    )))
+}
+
+fn check_label(label: &str) -> Result<(), Failure> {
+    let ok = (1..=64).contains(&label.len())
+        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::BadInput("A label is 1 to 64 letters, digits, _ or -.".to_owned()))
+    }
+}
+
+/// The modal `key add` answers with, once the input checked out.
+pub(crate) async fn key_modal(
+    ctx: &Ctx<'_>,
+    provider: &str,
+    label: &str,
+) -> Result<InteractionResponse, Failure> {
+    check_provider(ctx, provider).await?;
+    check_label(label)?;
+    #[expect(deprecated, reason = "the field exists for old clients; the Label carries the text")]
+    let input = TextInput {
+        custom_id: KEY_INPUT.to_owned(),
+        id: None,
+        label: None,
+        max_length: Some(4000),
+        min_length: Some(1),
+        placeholder: Some("sk-…".to_owned()),
+        required: Some(true),
+        style: TextInputStyle::Short,
+        value: None,
+    };
+    let component = Component::Label(Label {
+        component: Box::new(Component::TextInput(input)),
+        description: Some("Stored encrypted; never shown again.".to_owned()),
+        id: None,
+        label: "API key".to_owned(),
+    });
+    Ok(InteractionResponse {
+        kind: InteractionResponseType::Modal,
+        data: Some(InteractionResponseData {
+            custom_id: Some(format!("{KEY_MODAL}|{provider}|{label}")),
+            title: Some(format!("{provider} key")),
+            components: Some(vec![component]),
+            ..InteractionResponseData::default()
+        }),
+    })
+}
+
+/// Stores the key from a submitted modal (`custom_id` and the key input's value); the caller has
+/// been authorised again for this submission.
+pub(crate) async fn key_submitted(
+    ctx: &Ctx<'_>,
+    custom_id: &str,
+    key: SecretString,
+) -> Result<String, Failure> {
+    let mut parts = custom_id.split('|');
+    let (Some(KEY_MODAL), Some(provider), Some(label), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Failure::BadInput("That form is not one of mine.".to_owned()));
+    };
+    // The custom id came back from the client: check it as if it were typed.
+    check_provider(ctx, provider).await?;
+    check_label(label)?;
+    let scope = ctx.server().await?;
+    let info =
+        credentials::add(ctx.store, scope, ctx.actor(), KeyOwner::Server, provider, label, &key)
+            .await?;
+    Ok(format!(
+        "Saved key `{}` (id {}) for {provider}. It is stored encrypted and never shown again.",
+        info.label, info.id
+    ))
+}
+
+pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
+    let scope = ctx.server().await?;
+    match action {
+        // Answered with a modal before `run` (see `Commands::handle`).
+        Action::KeyAdd { .. } => Err(Failure::BadInput("Use the form to add a key.".to_owned())),
+        Action::KeyList => {
+            let keys = credentials::list(ctx.store, scope, KeyOwner::Server).await?;
+            if keys.is_empty() {
+                return Ok("No keys yet; add one with /provider key add.".to_owned());
+            }
+            let lines: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "`{}` {} · {}{} · used {} times, {} errors",
+                        k.id,
+                        k.provider,
+                        k.label,
+                        if k.enabled { "" } else { " (disabled)" },
+                        k.usage_count,
+                        k.error_count
+                    )
+                })
+                .collect();
+            Ok(lines.join("\n"))
+        }
+        Action::KeyRemove { id } => {
+            credentials::remove(ctx.store, scope, ctx.actor(), *id).await?;
+            Ok(format!("Removed key {id}."))
+        }
+        Action::EndpointAdd { label, url, model, tools, vision, context_length } => {
+            // Security: SSRF through admin endpoints. The server-scope policy judges the URL now
+            // (and the client judges it again, with its DNS answers, on every call).
+            if let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.server_policy) {
+                return Err(Failure::BadInput(format!("That URL can't be used: {err}.")));
+            }
+            let new = NewEndpoint {
+                label: label.clone(),
+                base_url: url.clone(),
+                model: model.clone(),
+                context_length: *context_length,
+                has_tools: *tools,
+                has_vision: *vision,
+                api_key: None,
+            };
+            endpoints::add(ctx.store, scope, ctx.actor(), KeyOwner::Server, &new).await?;
+            Ok(format!(
+                "Registered endpoint `{label}` ({model}). Use it with /model text provider:custom:{label}; \
+                 if it needs a key, add one with /provider key add provider:custom:{label}."
+            ))
+        }
+        Action::EndpointList => {
+            let list = endpoints::list(ctx.store, scope, KeyOwner::Server).await?;
+            if list.is_empty() {
+                return Ok("No custom endpoints.".to_owned());
+            }
+            Ok(list
+                .iter()
+                .map(|e| {
+                    format!(
+                        "`custom:{}` · {} · <{}>{}{}",
+                        e.label,
+                        e.model,
+                        e.base_url,
+                        if e.has_tools { " · tools" } else { "" },
+                        if e.has_vision { " · vision" } else { "" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+        Action::EndpointRemove { label } => {
+            endpoints::remove(ctx.store, scope, ctx.actor(), KeyOwner::Server, label).await?;
+            Ok(format!("Removed endpoint `{label}`."))
+        }
+    }
+}

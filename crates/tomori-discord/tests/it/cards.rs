@@ -1,0 +1,336 @@
+//! `/persona import` and `/persona export` through the fake Discord: a card hosted as an
+//! attachment and downloaded through the media client, the exported PNG arriving as an
+//! ephemeral attachment (multipart, on the immediate answer and on a deferred edit), and the
+//! refusals that change nothing: no permission, malformed or oversized cards, the persona limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+use tomori_chat::surface::Inbound;
+use tomori_core::card::{self, png};
+use tomori_core::id::Snowflake;
+use tomori_core::limits::Limits;
+use tomori_discord::{BotControl, Discord};
+use tomori_store::audit::Actor;
+use tomori_store::personas::{self, NewPersona, SampleDialogue};
+use tomori_store::{Scope, Store};
+use tomori_testkit::fake_discord::{
+    AttachmentSpec, FakeDiscord, FakeInteraction, SlashCommand, UserSpec,
+};
+use tomori_testkit::{TestDb, audit_actions};
+
+use crate::{ALICE, Bot, CHANNEL, GUILD, WAIT, config, snowflake};
+
+const BOB: u64 = 700_000_000_000_000_002;
+const MANAGE_GUILD: u64 = 0x400 | 0x800 | 0x20;
+const MEMBER: u64 = 0x400 | 0x800;
+
+/// The commands never reach the engine here.
+struct NoEngine;
+
+impl BotControl for NoEngine {
+    fn kill(&self, _channel: Snowflake) -> bool {
+        false
+    }
+
+    fn respond(&self, _message: Inbound, _persona: Option<String>) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    fn refresh(&self, _channel: Snowflake) {}
+
+    fn prompt_snapshot(&self, _message: Inbound) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async { None })
+    }
+}
+
+struct World {
+    fake: FakeDiscord,
+    db: TestDb,
+    store: Store,
+    server: Scope,
+    bot: Option<Bot>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(bot) = self.bot.take() {
+            let _ = bot.stop.send(());
+        }
+    }
+}
+
+/// A guild with the main persona Tomori and the alter Kaede (with an attribute, a sample
+/// dialogue and a trigger word), whose commands download through a media client that may
+/// reach the fake on loopback.
+async fn world(limits: Limits, defer_at_once: bool) -> World {
+    let fake = FakeDiscord::start().await;
+    fake.add_text_channel(GUILD, CHANNEL);
+    let db = TestDb::new().await;
+    let store = db.store_with(TestDb::key_ring(&[1], None), limits).await;
+    let server = Scope::server(store.resolve_guild(snowflake(GUILD)).await.unwrap());
+    personas::create(
+        &store,
+        server,
+        Actor::Operator,
+        NewPersona { nickname: "Tomori".to_owned(), ..NewPersona::default() },
+    )
+    .await
+    .unwrap();
+    let kaede = NewPersona {
+        nickname: "Kaede".to_owned(),
+        prompt: "Kaede is a calm archer.".to_owned(),
+        attributes: vec!["Likes autumn".to_owned()],
+        sample_dialogues: vec![SampleDialogue { user: "Hi".to_owned(), bot: "Hello.".to_owned() }],
+        trigger_words: vec!["maple".to_owned()],
+        ..NewPersona::default()
+    };
+    personas::create(&store, server, Actor::Operator, kaede).await.unwrap();
+    let discord = Discord::connect(&config(&fake)).await.unwrap();
+    let media = tomori_net::Client::new(
+        tomori_net::Policy::new(tomori_net::Scope::Media).allow_loopback_for_tests(),
+    )
+    .unwrap();
+    let mut commands = discord
+        .commands(store.clone(), Arc::new(NoEngine) as Arc<dyn BotControl>)
+        .media_client(media);
+    if defer_at_once {
+        commands = commands.defer_after(Duration::ZERO);
+    }
+    let bot = Bot::start(discord.with_commands(commands));
+    fake.wait_for_ready(0, WAIT).await;
+    World { fake, db, store, server, bot: Some(bot) }
+}
+
+impl World {
+    async fn run(&self, command: SlashCommand) -> FakeInteraction {
+        let id = self.fake.inject_command(command);
+        let answered = self.fake.wait_for_interaction(id, FakeInteraction::answered, WAIT).await;
+        assert!(answered.ephemeral, "answers are ephemeral: {answered:?}");
+        answered
+    }
+
+    async fn answer(&self, command: SlashCommand) -> String {
+        self.run(command).await.content.unwrap()
+    }
+
+    async fn import(&self, permissions: u64, file: &AttachmentSpec) -> String {
+        let command = SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "persona import")
+            .in_guild(GUILD, permissions)
+            .attachment_arg("card", file);
+        self.answer(command).await
+    }
+
+    async fn state(&self) -> String {
+        let personas = personas::list(&self.store, self.server).await.unwrap();
+        format!("{personas:?}\n{:?}", audit_actions(&self.db).await)
+    }
+
+    fn downloads(&self) -> usize {
+        self.fake.requests().iter().filter(|r| r.path.starts_with("/attachments/")).count()
+    }
+}
+
+/// A V2 card PNG built by hand (not by the exporter under test).
+fn v2_card_png() -> Vec<u8> {
+    use base64::Engine as _;
+    let json = json!({
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {
+            "name": "Mio",
+            "description": "{{char}} runs the night library.",
+            "personality": "Quiet and kind.",
+            "first_mes": "*looks up* Oh, hello {{user}}.",
+            "mes_example": "<START>\n{{user}}: Any good books?\n{{char}}: Always.",
+            "tags": ["calm"],
+            "character_book": { "entries": [
+                { "keys": ["book"], "content": "{{char}} loves old books.", "enabled": true },
+            ] },
+        },
+    });
+    let text = base64::engine::general_purpose::STANDARD.encode(json.to_string());
+    png::replace_text_chunks(
+        &png::solid_png(8, [40, 80, 120]),
+        |_| false,
+        &[("chara", text.as_bytes())],
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_manager_imports_a_card_with_an_audit_row() {
+    let w = world(Limits::default(), false).await;
+    let file = w.fake.host_attachment("mio.png", "image/png", v2_card_png());
+    let answer = w.import(MANAGE_GUILD, &file).await;
+    assert_eq!(answer, "Imported **Mio** as an alter (2 attributes, 2 sample dialogues).");
+    let mio = personas::find(&w.store, w.server, "Mio").await.unwrap().unwrap();
+    assert!(!mio.is_main);
+    assert_eq!(mio.prompt, "Mio runs the night library.");
+    assert_eq!(mio.attributes, ["Personality: Quiet and kind.", "Mio loves old books."]);
+    let dialogues: Vec<(&str, &str)> =
+        mio.sample_dialogues.iter().map(|d| (d.user.as_str(), d.bot.as_str())).collect();
+    assert_eq!(dialogues, [("Any good books?", "Always."), ("", "*looks up* Oh, hello User.")]);
+    assert_eq!(audit_actions(&w.db).await.last().map(String::as_str), Some("persona.create"));
+    assert_eq!(w.downloads(), 1);
+
+    // Tomori's own persona JSON (what `tomori persona convert` prints) imports too, and the
+    // name option renames.
+    let persona_json = json!({
+        "tomori_persona": 1,
+        "name": "Yui",
+        "source_spec": "v1",
+        "prompt": "Cheerful.",
+        "trigger_words": ["yui"],
+    });
+    let file = w.fake.host_attachment(
+        "yui.json",
+        "application/json",
+        persona_json.to_string().into_bytes(),
+    );
+    let command = SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "persona import")
+        .in_guild(GUILD, MANAGE_GUILD)
+        .attachment_arg("card", &file)
+        .arg("name", "Yuika");
+    let answer = w.answer(command).await;
+    assert!(answer.starts_with("Imported **Yuika**"), "{answer}");
+    let yuika = personas::find(&w.store, w.server, "Yuika").await.unwrap().unwrap();
+    assert_eq!(
+        (yuika.prompt.as_str(), yuika.trigger_words.as_slice()),
+        ("Cheerful.", &["yui".to_owned()][..])
+    );
+
+    // The same card again: the name is taken, and nothing changes.
+    let before = w.state().await;
+    let file = w.fake.host_attachment("mio.png", "image/png", v2_card_png());
+    let answer = w.import(MANAGE_GUILD, &file).await;
+    assert!(answer.contains("already exists"), "{answer}");
+    assert_eq!(w.state().await, before);
+}
+
+#[tokio::test]
+async fn bad_cards_and_missing_permissions_are_refused_and_nothing_changes() {
+    let limits = Limits { personas_per_server: 3, ..Limits::default() };
+    let w = world(limits, false).await;
+    let before = w.state().await;
+
+    // Security: a member without Manage Server cannot import; nothing is even downloaded.
+    let file = w.fake.host_attachment("mio.png", "image/png", v2_card_png());
+    let answer = w.import(MEMBER, &file).await;
+    assert_eq!(answer, "You need the Manage Server permission to do that; nothing was changed.");
+    assert_eq!(w.downloads(), 0);
+
+    let good = v2_card_png();
+    let bad_name = br#"{"name": "Dr: Who", "description": "x"}"#.to_vec();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("cut.png", good[..good.len() / 2].to_vec(), "cannot be imported: the PNG is truncated"),
+        ("notes.txt", b"just text".to_vec(), "cannot be imported: the file is neither a PNG"),
+        (
+            "bad.json",
+            b"{\"name\": 5}".to_vec(),
+            "cannot be imported: the card's name is not a string",
+        ),
+        ("dr.json", bad_name, "cannot be a persona name"),
+        ("none.png", png::solid_png(4, [0, 0, 0]), "no character data"),
+    ];
+    for (name, bytes, reason) in cases {
+        let file = w.fake.host_attachment(name, "application/octet-stream", bytes);
+        let answer = w.import(MANAGE_GUILD, &file).await;
+        assert!(
+            answer.contains(reason) && answer.ends_with("Nothing was changed."),
+            "{name}: {answer}"
+        );
+        assert!(answer.contains(&format!("`{name}`")), "{name}: {answer}");
+    }
+
+    // Security: an attachment Discord reports as larger than a card may be is refused before
+    // any download.
+    let downloads = w.downloads();
+    let mut huge = w.fake.host_attachment("huge.png", "image/png", v2_card_png());
+    huge.size = 9 * 1024 * 1024;
+    let answer = w.import(MANAGE_GUILD, &huge).await;
+    assert!(answer.contains("is 9.00 MiB; a card may be at most 8.00 MiB"), "{answer}");
+    assert_eq!(w.downloads(), downloads, "not downloaded");
+    assert_eq!(w.state().await, before);
+
+    // The persona limit holds for imports: one more fits, the next does not.
+    let answer = w.import(MANAGE_GUILD, &file).await;
+    assert!(answer.starts_with("Imported **Mio**"), "{answer}");
+    let after_one = w.state().await;
+    let renamed = SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "persona import")
+        .in_guild(GUILD, MANAGE_GUILD)
+        .attachment_arg("card", &file)
+        .arg("name", "Mio Two");
+    assert_eq!(w.answer(renamed).await, "Limit reached: at most 3 personas.");
+    assert_eq!(w.state().await, after_one);
+
+    // Export needs Manage Server too.
+    let export = SlashCommand::new(CHANNEL, UserSpec::new(BOB, "bob"), "persona export")
+        .in_guild(GUILD, MEMBER)
+        .arg("name", "Kaede");
+    let refused = w.run(export).await;
+    assert!(refused.content.unwrap().contains("Manage Server"));
+    assert!(refused.files.is_empty());
+}
+
+/// Exports Kaede and returns the answer's text and the attached file.
+async fn export_kaede(w: &World) -> (String, String, Vec<u8>) {
+    let command = SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "persona export")
+        .in_guild(GUILD, MANAGE_GUILD)
+        .arg("name", "kaede");
+    let answered = w.run(command).await;
+    assert_eq!(answered.files.len(), 1, "{answered:?}");
+    let file = answered.files[0].clone();
+    (answered.content.unwrap(), file.filename, file.bytes)
+}
+
+#[tokio::test]
+async fn an_export_is_a_sillytavern_card_that_imports_back() {
+    for defer in [false, true] {
+        let w = world(Limits::default(), defer).await;
+        let (text, filename, bytes) = export_kaede(&w).await;
+        assert!(text.starts_with("**Kaede** as a SillyTavern character card"), "{text}");
+        assert_eq!(filename, "Kaede.png");
+        if defer {
+            let patch = w
+                .fake
+                .wait_for_request(|r| r.is("PATCH", "webhooks/*/*/messages/@original"), WAIT)
+                .await;
+            assert_eq!(patch.files.len(), 1, "the file rides on the edit of a deferred answer");
+        }
+
+        // What SillyTavern reads: a valid PNG with a V2 card in a `chara` chunk.
+        let chunks = png::chunks(&bytes).unwrap();
+        assert_eq!(png::text_keyword(&chunks[chunks.len() - 2]).as_deref(), Some("chara"));
+        let json: Value =
+            serde_json::from_slice(&card::card_json_from_png(&bytes).unwrap()).unwrap();
+        assert_eq!(json["spec"], "chara_card_v2");
+        assert_eq!(json["data"]["name"], "Kaede");
+        assert_eq!(json["data"]["description"], "Kaede is a calm archer.");
+        assert_eq!(json["data"]["character_book"]["entries"][0]["content"], "Likes autumn");
+        assert_eq!(json["data"]["mes_example"], "<START>\n{{user}}: Hi\n{{char}}: Hello.");
+
+        // Imported again (under another name, as Kaede still exists), it is the same persona.
+        let file = w.fake.host_attachment(&filename, "image/png", bytes);
+        let command = SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "persona import")
+            .in_guild(GUILD, MANAGE_GUILD)
+            .attachment_arg("card", &file)
+            .arg("name", "Kaede Two");
+        let answer = w.answer(command).await;
+        assert!(answer.starts_with("Imported **Kaede Two**"), "{answer}");
+        let original = personas::find(&w.store, w.server, "Kaede").await.unwrap().unwrap();
+        let copy = personas::find(&w.store, w.server, "Kaede Two").await.unwrap().unwrap();
+        assert_eq!(
+            (&copy.prompt, &copy.attributes, &copy.sample_dialogues, &copy.trigger_words),
+            (
+                &original.prompt,
+                &original.attributes,
+                &original.sample_dialogues,
+                &original.trigger_words
+            )
+        );
+        assert_ne!(copy.lineage, original.lineage, "a copy does not share memories");
+    }
+}

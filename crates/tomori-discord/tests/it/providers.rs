@@ -1,0 +1,217 @@
+//! `/provider` and `/model` through the fake Discord: a key typed into a modal and stored
+//! sealed, the same form refused to a member without Manage Server (and a forged submission
+//! refused too), endpoints judged by the server-scope URL policy, and the model choice with
+//! its fallbacks.
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::{endpoints, models};
+use tomori_testkit::audit_actions;
+use tomori_testkit::fake_discord::FakeInteraction;
+
+use crate::WAIT;
+use crate::commands::{MANAGE_GUILD, VIEW_AND_SEND, World, alice, bob, slash, world};
+
+const MODAL: &str = "provider-key|openrouter|main";
+
+impl World {
+    /// Runs a command that should answer with a modal, and returns the modal.
+    async fn modal(&self, command: tomori_testkit::fake_discord::SlashCommand) -> Value {
+        let id = self.fake.inject_command(command);
+        let shown =
+            self.fake.wait_for_interaction(id, |i: &FakeInteraction| i.modal.is_some(), WAIT).await;
+        assert_eq!(shown.callbacks, [9], "the answer is the modal itself");
+        shown.modal.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_key_through_a_modal_and_it_is_stored_sealed() {
+    let w = world().await;
+    let modal = w
+        .modal(
+            slash(alice(), MANAGE_GUILD, "provider key add")
+                .arg("provider", "OpenRouter")
+                .arg("label", "main"),
+        )
+        .await;
+    assert_eq!(modal["custom_id"], MODAL);
+    let text = serde_json::to_string(&modal).unwrap();
+    assert!(text.contains("\"type\":4"), "the modal holds a text input: {text}");
+
+    let secret = "sk-or-v1-abcdef0123456789";
+    let saved = w
+        .answer(slash(alice(), MANAGE_GUILD, "provider").submit_modal(MODAL, &[("key", secret)]))
+        .await;
+    assert!(saved.starts_with("Saved key `main`"), "{saved}");
+    assert!(!saved.contains(secret), "the key is never echoed");
+    let keys = credentials::list(&w.store, w.server, KeyOwner::Server).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!((keys[0].provider.as_str(), keys[0].label.as_str()), ("openrouter", "main"));
+    let opened = credentials::reveal(&w.store, w.server, keys[0].id).await.unwrap();
+    assert_eq!(opened.expose_secret(), secret);
+    assert!(audit_actions(&w.db).await.contains(&"key.add".to_owned()));
+
+    let listed = w.answer(slash(alice(), MANAGE_GUILD, "provider key list")).await;
+    assert!(listed.contains("openrouter · main"), "{listed}");
+    assert!(!listed.contains(secret));
+    let removed =
+        w.answer(slash(alice(), MANAGE_GUILD, "provider key remove").arg("id", keys[0].id)).await;
+    assert!(removed.starts_with("Removed key"), "{removed}");
+    assert!(credentials::list(&w.store, w.server, KeyOwner::Server).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn members_get_no_form_and_forged_submissions_store_nothing() {
+    let w = world().await;
+    let refused = w
+        .answer(slash(bob(), VIEW_AND_SEND, "provider key add").arg("provider", "openrouter"))
+        .await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    // A member who replays the admin's form (the custom id is visible to any client).
+    let forged = w
+        .answer(slash(bob(), VIEW_AND_SEND, "provider").submit_modal(MODAL, &[("key", "sk-x")]))
+        .await;
+    assert!(forged.contains("Manage Server"), "{forged}");
+    // An admin's submission with a tampered custom id names a provider that does not exist.
+    let tampered = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "provider")
+                .submit_modal("provider-key|evil|x", &[("key", "sk-x")]),
+        )
+        .await;
+    assert!(tampered.starts_with("Unknown provider"), "{tampered}");
+    let unknown =
+        w.answer(slash(alice(), MANAGE_GUILD, "provider key add").arg("provider", "acme-ai")).await;
+    assert!(unknown.starts_with("Unknown provider `acme-ai`"), "{unknown}");
+    assert!(credentials::list(&w.store, w.server, KeyOwner::Server).await.unwrap().is_empty());
+    assert!(!audit_actions(&w.db).await.contains(&"key.add".to_owned()));
+}
+
+#[tokio::test]
+async fn endpoints_are_judged_by_the_url_policy_and_models_name_them() {
+    let w = world().await;
+    for bad in [
+        "http://169.254.169.254/v1",
+        "http://127.0.0.1:11434/v1",
+        "https://10.0.0.5/v1",
+        "not a url",
+    ] {
+        let refused = w
+            .answer(
+                slash(alice(), MANAGE_GUILD, "provider endpoint add")
+                    .arg("label", "local")
+                    .arg("url", bad)
+                    .arg("model", "llama3"),
+            )
+            .await;
+        assert!(refused.starts_with("That URL can't be used"), "{bad}: {refused}");
+    }
+    assert!(endpoints::list(&w.store, w.server, KeyOwner::Server).await.unwrap().is_empty());
+
+    let added = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "provider endpoint add")
+                .arg("label", "gateway")
+                .arg("url", "https://llm.example/v1")
+                .arg("model", "qwen2.5:14b")
+                .arg("vision", true),
+        )
+        .await;
+    assert!(added.starts_with("Registered endpoint `gateway`"), "{added}");
+
+    // The model can name the endpoint, a known provider, or nothing else.
+    let unknown = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "model text")
+                .arg("provider", "custom:missing")
+                .arg("model", "x"),
+        )
+        .await;
+    assert!(unknown.starts_with("Unknown provider"), "{unknown}");
+    let bad_model = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "model text")
+                .arg("provider", "openrouter")
+                .arg("model", "drop table; --"),
+        )
+        .await;
+    assert!(bad_model.contains("is not a model id"), "{bad_model}");
+    assert_eq!(models::get(&w.store, w.server).await.unwrap(), None);
+
+    let chosen = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "model text")
+                .arg("provider", "custom:gateway")
+                .arg("model", "qwen2.5:14b")
+                .arg("vision", true),
+        )
+        .await;
+    assert!(chosen.contains("`custom:gateway/qwen2.5:14b` · sees images"), "{chosen}");
+    w.answer(slash(alice(), MANAGE_GUILD, "model temperature").arg("hundredths", 70)).await;
+    w.answer(
+        slash(alice(), MANAGE_GUILD, "model fallback add")
+            .arg("provider", "openrouter")
+            .arg("model", "deepseek/deepseek-chat"),
+    )
+    .await;
+    let shown = w.answer(slash(bob(), VIEW_AND_SEND, "model show")).await;
+    assert!(shown.contains("temperature 0.70"), "{shown}");
+    assert!(shown.contains("then openrouter/deepseek/deepseek-chat"), "{shown}");
+    let refused = w.answer(slash(bob(), VIEW_AND_SEND, "model reset")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(model.fallback, ["openrouter/deepseek/deepseek-chat"]);
+    assert_eq!(model.temperature, Some(0.7));
+
+    w.answer(slash(alice(), MANAGE_GUILD, "model reset")).await;
+    assert_eq!(models::get(&w.store, w.server).await.unwrap(), None);
+    let actions = audit_actions(&w.db).await;
+    for action in ["endpoint.add", "model.set", "model.clear"] {
+        assert!(actions.contains(&action.to_owned()), "{action} in {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn setup_chooses_the_model_then_asks_for_the_key() {
+    let w = world().await;
+    let refused = w
+        .answer(
+            slash(bob(), VIEW_AND_SEND, "config setup")
+                .arg("provider", "openrouter")
+                .arg("model", "deepseek/deepseek-chat"),
+        )
+        .await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    assert_eq!(models::get(&w.store, w.server).await.unwrap(), None);
+    let bad = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "config setup")
+                .arg("provider", "openrouter")
+                .arg("model", "not a model"),
+        )
+        .await;
+    assert!(bad.contains("is not a model id"), "{bad}");
+    let modal = w
+        .modal(
+            slash(alice(), MANAGE_GUILD, "config setup")
+                .arg("provider", "openrouter")
+                .arg("model", "deepseek/deepseek-chat")
+                .arg("vision", true),
+        )
+        .await;
+    assert_eq!(modal["custom_id"], "provider-key|openrouter|default");
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(
+        (model.provider.as_str(), model.model.as_str(), model.vision),
+        ("openrouter", "deepseek/deepseek-chat", true)
+    );
+    let saved = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "config")
+                .submit_modal("provider-key|openrouter|default", &[("key", "sk-or-setup-key-123")]),
+        )
+        .await;
+    assert!(saved.starts_with("Saved key `default`"), "{saved}");
+}

@@ -1,0 +1,59 @@
+//! `/tool` through the fake Discord: status redacted for members, the prompt snapshot behind
+//! Manage Server or the `prompt_snapshot` flag and with secrets masked, refresh and ping.
+
+use std::sync::PoisonError;
+
+use tomori_core::settings::Feature;
+use tomori_store::audit::Actor;
+use tomori_store::settings;
+
+use crate::commands::{MANAGE_GUILD, VIEW_AND_SEND, alice, bob, slash, world};
+use crate::{CHANNEL, snowflake};
+
+#[tokio::test]
+async fn the_prompt_snapshot_needs_a_manager_or_the_flag_and_masks_secrets() {
+    let w = world().await;
+    let refused = w.answer(slash(bob(), VIEW_AND_SEND, "tool prompt")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let shown = w.run(slash(alice(), MANAGE_GUILD, "tool prompt")).await;
+    assert!(shown.deferred(), "building a context may be slow: the answer is deferred");
+    let text = shown.content.unwrap();
+    assert!(text.contains("You are Tomori.") && text.contains("alice"), "{text}");
+    assert!(text.contains("[redacted]") && !text.contains("sk-live"), "{text}");
+    settings::set_feature(&w.store, w.server, Actor::Operator, Feature::PromptSnapshot, true)
+        .await
+        .unwrap();
+    let allowed = w.answer(slash(bob(), VIEW_AND_SEND, "tool prompt")).await;
+    assert!(allowed.contains("You are Tomori."), "{allowed}");
+}
+
+#[tokio::test]
+async fn status_shows_labels_to_managers_only_and_refresh_and_ping_work() {
+    let w = world().await;
+    let key = secrecy::SecretString::from("sk-secret-abcdef".to_owned());
+    tomori_store::credentials::add(
+        &w.store,
+        w.server,
+        Actor::Operator,
+        tomori_store::credentials::KeyOwner::Server,
+        "openrouter",
+        "team-key",
+        &key,
+    )
+    .await
+    .unwrap();
+    let member = w.answer(slash(bob(), VIEW_AND_SEND, "tool status")).await;
+    assert!(member.contains("Keys: 1") && !member.contains("team-key"), "{member}");
+    let manager = w.answer(slash(alice(), MANAGE_GUILD, "tool status")).await;
+    assert!(manager.contains("openrouter · team-key"), "{manager}");
+    assert!(!manager.contains("sk-secret"), "{manager}");
+
+    let refused = w.answer(slash(bob(), VIEW_AND_SEND, "tool refresh")).await;
+    assert!(refused.contains("Manage"), "{refused}");
+    let fresh = w.answer(slash(alice(), MANAGE_GUILD, "tool refresh")).await;
+    assert!(fresh.starts_with("Fresh start"), "{fresh}");
+    let refreshed = w.control.refreshed.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    assert_eq!(refreshed, [snowflake(CHANNEL)]);
+    let pong = w.answer(slash(bob(), VIEW_AND_SEND, "tool ping")).await;
+    assert!(pong.starts_with("Pong."), "{pong}");
+}

@@ -1,0 +1,276 @@
+//! Custom OpenAI-compatible endpoints of a server or a user (a local model, a self-hosted
+//! gateway): where, which model, what it can do, and an optional sealed key. The URL is judged
+//! by tomori-net's policy of the owner's scope when it is registered and on every call; the
+//! store keeps what passed.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use crate::audit::{self, Actor, Change};
+use crate::credentials::KeyOwner;
+use crate::error::SqlxResultExt;
+use crate::secrets::{Owner, SealContext};
+use crate::{Scope, Store, StoreError};
+
+/// The most endpoints one owner may register.
+pub const MAX_ENDPOINTS: i64 = 10;
+
+/// A registered endpoint, without its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomEndpoint {
+    /// Row id.
+    pub id: i64,
+    /// The owner's name for it; the provider is then `custom:<label>`.
+    pub label: String,
+    /// Base URL (`…/v1`), as admitted by the policy.
+    pub base_url: String,
+    /// The model id sent with each request.
+    pub model: String,
+    /// Context window in tokens, when given.
+    pub context_length: Option<i32>,
+    /// The model calls tools.
+    pub has_tools: bool,
+    /// The model sees images.
+    pub has_vision: bool,
+    /// A key is stored for it.
+    pub has_key: bool,
+}
+
+/// What registering an endpoint takes.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    /// Label, `[a-z0-9_-]{1,64}`.
+    pub label: String,
+    /// Base URL, already admitted by the owner's policy.
+    pub base_url: String,
+    /// Model id.
+    pub model: String,
+    /// Context window in tokens.
+    pub context_length: Option<i32>,
+    /// Calls tools.
+    pub has_tools: bool,
+    /// Sees images.
+    pub has_vision: bool,
+    /// Bearer key, if the endpoint needs one.
+    pub api_key: Option<SecretString>,
+}
+
+fn owner_ids(scope: Scope, owner: KeyOwner) -> Result<(Option<i64>, Option<i64>), StoreError> {
+    Ok(match owner {
+        KeyOwner::Server => (Some(scope.require_server()?.get()), None),
+        KeyOwner::Personal => (None, Some(scope.require_user()?.get())),
+    })
+}
+
+fn seal_context(scope: Scope, owner: KeyOwner) -> Result<SealContext, StoreError> {
+    let owner = match owner {
+        KeyOwner::Server => Owner::Server(scope.require_server()?),
+        KeyOwner::Personal => Owner::User(scope.require_user()?),
+    };
+    Ok(SealContext { table: "custom_endpoints", column: "api_key", owner })
+}
+
+fn invalid(field: &'static str, reason: &str) -> StoreError {
+    StoreError::Invalid { field, reason: reason.to_owned() }
+}
+
+/// Registers an endpoint.
+///
+/// # Errors
+/// A bad label, model or size, a label in use, the endpoint limit, or an unavailable database.
+pub async fn add(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    owner: KeyOwner,
+    new: &NewEndpoint,
+) -> Result<CustomEndpoint, StoreError> {
+    let label_ok = (1..=64).contains(&new.label.len())
+        && new
+            .label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !label_ok {
+        return Err(invalid("label", "1 to 64 lower-case letters, digits, _ or -"));
+    }
+    crate::models::check_model(&new.model)?;
+    if new.base_url.len() > 2048 {
+        return Err(invalid("URL", "at most 2048 characters"));
+    }
+    if new.context_length.is_some_and(|n| n <= 0) {
+        return Err(invalid("context length", "a positive number of tokens"));
+    }
+    let (server_id, user_id) = owner_ids(scope, owner)?;
+    // Security: keys leak from a DB dump. An endpoint's key is sealed like a provider key.
+    let sealed = match &new.api_key {
+        Some(key) if !key.expose_secret().trim().is_empty() => {
+            Some(store.keys().seal(key.expose_secret().trim(), &seal_context(scope, owner)?))
+        }
+        _ => None,
+    };
+    let mut tx = store.begin(scope).await?;
+    let count = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM custom_endpoints
+           WHERE server_id IS NOT DISTINCT FROM $1 AND user_id IS NOT DISTINCT FROM $2"#,
+        server_id,
+        user_id
+    )
+    .fetch_one(tx.conn())
+    .await
+    .about("endpoint")?;
+    if count >= MAX_ENDPOINTS {
+        return Err(StoreError::LimitReached { what: "custom endpoints", limit: 10 });
+    }
+    let id = sqlx::query_scalar!(
+        "INSERT INTO custom_endpoints (server_id, user_id, label, capability, base_url, model,
+             api_key, key_version, context_length, has_tools, has_vision)
+         VALUES ($1, $2, $3, 'text', $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        server_id,
+        user_id,
+        new.label,
+        new.base_url,
+        new.model,
+        sealed.as_ref().map(|s| s.blob.clone()),
+        sealed.as_ref().map(|s| s.key_version),
+        new.context_length,
+        new.has_tools,
+        new.has_vision
+    )
+    .fetch_one(tx.conn())
+    .await
+    .about("endpoint with that label")?;
+    let endpoint = CustomEndpoint {
+        id,
+        label: new.label.clone(),
+        base_url: new.base_url.clone(),
+        model: new.model.clone(),
+        context_length: new.context_length,
+        has_tools: new.has_tools,
+        has_vision: new.has_vision,
+        has_key: sealed.is_some(),
+    };
+    let after = serde_json::to_value(&endpoint).expect("endpoint serialises");
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "endpoint.add",
+            target: format!("endpoint:{id}"),
+            before: None,
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(endpoint)
+}
+
+/// The owner's endpoints.
+///
+/// # Errors
+/// An unavailable database.
+pub async fn list(
+    store: &Store,
+    scope: Scope,
+    owner: KeyOwner,
+) -> Result<Vec<CustomEndpoint>, StoreError> {
+    let (server_id, user_id) = owner_ids(scope, owner)?;
+    let mut tx = store.begin(scope).await?;
+    let rows = sqlx::query_as!(
+        CustomEndpoint,
+        r#"SELECT id, label, base_url, model, context_length, has_tools, has_vision,
+                  api_key IS NOT NULL AS "has_key!"
+           FROM custom_endpoints
+           WHERE server_id IS NOT DISTINCT FROM $1 AND user_id IS NOT DISTINCT FROM $2
+           ORDER BY label"#,
+        server_id,
+        user_id
+    )
+    .fetch_all(tx.conn())
+    .await
+    .about("endpoint")?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// One endpoint by label, with its opened key.
+///
+/// # Errors
+/// A key that does not open, or an unavailable database.
+pub async fn get(
+    store: &Store,
+    scope: Scope,
+    owner: KeyOwner,
+    label: &str,
+) -> Result<Option<(CustomEndpoint, Option<SecretString>)>, StoreError> {
+    let (server_id, user_id) = owner_ids(scope, owner)?;
+    let mut tx = store.begin(scope).await?;
+    let row = sqlx::query!(
+        "SELECT id, label, base_url, model, context_length, has_tools, has_vision, api_key
+         FROM custom_endpoints
+         WHERE server_id IS NOT DISTINCT FROM $1 AND user_id IS NOT DISTINCT FROM $2 AND label = $3",
+        server_id,
+        user_id,
+        label
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("endpoint")?;
+    tx.commit().await?;
+    let Some(row) = row else { return Ok(None) };
+    let key = match &row.api_key {
+        Some(blob) => Some(store.keys().open(blob, &seal_context(scope, owner)?)?),
+        None => None,
+    };
+    let endpoint = CustomEndpoint {
+        id: row.id,
+        label: row.label,
+        base_url: row.base_url,
+        model: row.model,
+        context_length: row.context_length,
+        has_tools: row.has_tools,
+        has_vision: row.has_vision,
+        has_key: key.is_some(),
+    };
+    Ok(Some((endpoint, key)))
+}
+
+/// Removes an endpoint by label.
+///
+/// # Errors
+/// No such endpoint, or an unavailable database.
+pub async fn remove(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    owner: KeyOwner,
+    label: &str,
+) -> Result<(), StoreError> {
+    let (server_id, user_id) = owner_ids(scope, owner)?;
+    let mut tx = store.begin(scope).await?;
+    let id = sqlx::query_scalar!(
+        "DELETE FROM custom_endpoints
+         WHERE server_id IS NOT DISTINCT FROM $1 AND user_id IS NOT DISTINCT FROM $2 AND label = $3
+         RETURNING id",
+        server_id,
+        user_id,
+        label
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("endpoint")?
+    .ok_or(StoreError::NotFound("endpoint"))?;
+    let before = serde_json::json!({ "label": label });
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "endpoint.remove",
+            target: format!("endpoint:{id}"),
+            before: Some(&before),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
