@@ -19,6 +19,7 @@ pub mod embedded;
 pub mod endpoints;
 mod error;
 pub mod keys;
+pub mod mcp;
 pub mod memories;
 pub mod memory_edits;
 pub mod models;

@@ -22,6 +22,7 @@ use tomori_store::secrets::KeyRing;
 
 pub mod fake_discord;
 pub mod fake_llm;
+pub mod fake_mcp;
 
 /// A master secret for tests (version 1).
 pub const TEST_SECRET_V1: &str = "test-secret-version-one-0123456789abcdef";

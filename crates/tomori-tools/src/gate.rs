@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use tomori_core::id::Snowflake;
+use tomori_core::id::{ServerId, Snowflake};
 use tomori_core::quota::QuotaVerdict;
 use tomori_core::settings::Feature;
 use tomori_llm::{ToolCall, ToolSpec};
@@ -43,9 +43,9 @@ pub enum ToolOutcome {
 /// registry validates it before the tool is accepted.
 pub trait Tool: Send + Sync {
     /// The name the model calls it by.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// What it does, for the model.
-    fn description(&self) -> &'static str;
+    fn description(&self) -> &str;
     /// JSON Schema (draft-07, inlined) of its arguments.
     fn parameters(&self) -> Value;
     /// What must hold before a call runs.
@@ -65,7 +65,7 @@ pub enum RegistryError {
     #[error("tool {tool}: {reason}")]
     InvalidSpec {
         /// The tool.
-        tool: &'static str,
+        tool: String,
         /// What is wrong.
         reason: String,
     },
@@ -73,15 +73,16 @@ pub enum RegistryError {
     #[error("tool {tool}: {error}")]
     InvalidPolicy {
         /// The tool.
-        tool: &'static str,
+        tool: String,
         /// The rule.
         error: PolicyError,
     },
     /// Another tool already has the name.
     #[error("tool {0} is registered twice")]
-    Duplicate(&'static str),
+    Duplicate(String),
 }
 
+#[derive(Clone)]
 struct Registered {
     tool: Arc<dyn Tool>,
     spec: ToolSpec,
@@ -112,14 +113,15 @@ impl Registry {
     /// An invalid name or schema, a policy that breaks a rule, or a name already taken.
     pub fn register(&mut self, tool: impl Tool + 'static) -> Result<(), RegistryError> {
         let name = tool.name();
-        let spec = ToolSpec::new(name, tool.description(), tool.parameters())
-            .map_err(|e| RegistryError::InvalidSpec { tool: name, reason: e.to_string() })?;
+        let spec = ToolSpec::new(name, tool.description(), tool.parameters()).map_err(|e| {
+            RegistryError::InvalidSpec { tool: name.to_owned(), reason: e.to_string() }
+        })?;
         let policy = tool.policy();
         policy
             .validate(&spec)
-            .map_err(|error| RegistryError::InvalidPolicy { tool: name, error })?;
+            .map_err(|error| RegistryError::InvalidPolicy { tool: name.to_owned(), error })?;
         if self.get(name).is_some() {
-            return Err(RegistryError::Duplicate(name));
+            return Err(RegistryError::Duplicate(name.to_owned()));
         }
         self.tools.push(Registered { tool: Arc::new(tool), spec, policy });
         Ok(())
@@ -138,6 +140,18 @@ impl Registry {
     fn get(&self, name: &str) -> Option<&Registered> {
         self.tools.iter().find(|t| t.spec.name == name)
     }
+}
+
+/// Tools that come and go while the bot runs (MCP servers), asked for on every advertisement and
+/// every call, for the turn's server.
+///
+/// A source hands back a [`Registry`], so its tools passed the same registration checks as the
+/// built-ins. The gate layers sources under its own registry: a name already taken by a built-in
+/// or by an earlier source is skipped, whether or not that tool is offered this turn, so a source
+/// can never shadow another tool.
+pub trait ToolSource: Send + Sync {
+    /// The tools offered in `server` now.
+    fn tools(&self, server: ServerId) -> BoxFuture<'_, Arc<Registry>>;
 }
 
 /// Why the gate refused a call; each has a stable code.
@@ -243,6 +257,7 @@ pub struct Authorized<'a> {
     call: &'a ToolCall,
     snapshot: Snapshot,
     target: Option<Target>,
+    policy: ToolPolicy,
 }
 
 impl Authorized<'_> {
@@ -274,19 +289,41 @@ impl Authorized<'_> {
     pub fn target(&self) -> Option<Target> {
         self.target
     }
+
+    /// The policy the call was authorised under.
+    pub fn policy(&self) -> ToolPolicy {
+        self.policy
+    }
 }
 
-/// The gate: a registry and the per-tool timeout.
-#[derive(Debug)]
+/// The gate: a registry, the sources layered under it, and the per-tool timeout.
 pub struct Gate {
     registry: Registry,
+    sources: Vec<Arc<dyn ToolSource>>,
     tool_timeout: Duration,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("registry", &self.registry)
+            .field("sources", &self.sources.len())
+            .field("tool_timeout", &self.tool_timeout)
+            .finish()
+    }
 }
 
 impl Gate {
     /// A gate over `registry` with the default timeout.
     pub fn new(registry: Registry) -> Self {
-        Self { registry, tool_timeout: DEFAULT_TOOL_TIMEOUT }
+        Self { registry, sources: Vec::new(), tool_timeout: DEFAULT_TOOL_TIMEOUT }
+    }
+
+    /// Layers `source` under the registry and the sources added before it.
+    #[must_use]
+    pub fn with_source(mut self, source: Arc<dyn ToolSource>) -> Self {
+        self.sources.push(source);
+        self
     }
 
     /// Sets the per-tool timeout.
@@ -314,14 +351,46 @@ impl Gate {
             return Vec::new();
         };
         let mut specs = Vec::new();
-        for entry in &self.registry.tools {
+        for entry in self.layered(ctx.server).await {
             if check_static(&entry.policy, &snapshot, ctx).is_ok()
                 && check_quota(&entry.policy, ctx).await.is_ok()
             {
-                specs.push(entry.spec.clone());
+                specs.push(entry.spec);
             }
         }
         specs
+    }
+
+    /// Every tool of the registry and the sources for `server`, first name first: a later tool
+    /// with a name already taken is skipped.
+    async fn layered(&self, server: ServerId) -> Vec<Registered> {
+        let mut entries = self.registry.tools.clone();
+        for source in &self.sources {
+            let layer = source.tools(server).await;
+            for entry in &layer.tools {
+                // Security: MCP tool names shadowing built-ins. A name that is taken stays with
+                // the tool that took it first, even when that tool is not offered this turn.
+                if entries.iter().any(|e| e.spec.name == entry.spec.name) {
+                    tracing::debug!(tool = %entry.spec.name, "a tool name is taken; skipped");
+                    continue;
+                }
+                entries.push(entry.clone());
+            }
+        }
+        entries
+    }
+
+    /// The tool called `name` in `server`, looked up the way [`Gate::layered`] orders them.
+    async fn find(&self, name: &str, server: ServerId) -> Option<Registered> {
+        if let Some(entry) = self.registry.get(name) {
+            return Some(entry.clone());
+        }
+        for source in &self.sources {
+            if let Some(entry) = source.tools(server).await.get(name) {
+                return Some(entry.clone());
+            }
+        }
+        None
     }
 
     /// Authorises one call against live state, returning the tool to run it with.
@@ -332,8 +401,8 @@ impl Gate {
         &'a self,
         call: &'a ToolCall,
         ctx: &TurnContext,
-    ) -> Result<(Authorized<'a>, &'a dyn Tool), Refusal> {
-        let Some(entry) = self.registry.get(&call.name) else {
+    ) -> Result<(Authorized<'a>, Arc<dyn Tool>), Refusal> {
+        let Some(entry) = self.find(&call.name, ctx.server).await else {
             return Err(refuse(
                 RefusalReason::UnknownTool,
                 format!("there is no tool named {:?}", call.name),
@@ -357,8 +426,8 @@ impl Gate {
         check_static(&entry.policy, &snapshot, ctx)?;
         check_quota(&entry.policy, ctx).await?;
         let target = resolve_target(entry.policy.target, &call.arguments, ctx).await?;
-        let authorized = Authorized { call, snapshot, target };
-        Ok((authorized, entry.tool.as_ref()))
+        let authorized = Authorized { call, snapshot, target, policy: entry.policy };
+        Ok((authorized, entry.tool))
     }
 }
 

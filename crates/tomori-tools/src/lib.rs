@@ -16,6 +16,8 @@
 //! - [`Platform`]: the chat platform's facts and actions, and the tools that need one
 //!   ([`platform_tools`]): [`ManageMessage`], [`InteractWithMessage`], [`CreateThread`],
 //!   [`CrossChannelMessage`], [`SelectSticker`], [`ReadFile`].
+//! - [`ToolSource`]s the gate layers under the built-ins, for tools that come and go: the MCP
+//!   servers of [`mcp`] (the operator's stdio servers and each guild's remote servers).
 
 mod args;
 mod capabilities;
@@ -23,6 +25,7 @@ mod channels;
 mod context;
 mod fetch;
 mod gate;
+pub mod mcp;
 mod memory;
 mod messages;
 mod perm;
@@ -45,7 +48,7 @@ pub use context::{
 pub use fetch::{FETCH_MAX_BYTES, FETCH_PAGE_CHARS, FETCH_TIMEOUT, FetchUrl};
 pub use gate::{
     Authorized, DEFAULT_TOOL_TIMEOUT, Gate, Refusal, RefusalReason, Registry, RegistryError,
-    Target, Tool, ToolOutcome,
+    Target, Tool, ToolOutcome, ToolSource,
 };
 pub use memory::{CreateMemory, UpdateMemory};
 pub use messages::{

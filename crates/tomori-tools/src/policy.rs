@@ -42,6 +42,9 @@ pub enum Effect {
     /// Changes or deletes something that exists: it must name its target through a
     /// [`TargetRule`].
     Destructive,
+    /// Acts outside Tomori, in a way only the other side knows (an MCP server's tool): Tomori
+    /// cannot name a target, and treats what comes back as untrusted.
+    External,
 }
 
 /// Which existing thing a call acts on, and what the gate checks about it. Arguments named here

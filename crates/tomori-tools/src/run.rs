@@ -38,7 +38,7 @@ async fn run_one(gate: &Gate, call: &ToolCall, ctx: &TurnContext) -> ToolOutcome
             Ok(found) => found,
             Err(refusal) => return (ToolOutcome::Failure(refusal.to_string()), None),
         };
-        let quota = gate.registry().policy(&call.name).and_then(|p| p.quota);
+        let quota = authorized.policy().quota;
         // A panicking tool fails its call, not the turn.
         let outcome = AssertUnwindSafe(tool.execute(authorized, ctx))
             .catch_unwind()

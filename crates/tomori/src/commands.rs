@@ -207,7 +207,7 @@ async fn serve(
         }
     };
     tracing::info!(embedded_database = db.is_embedded(), "database ready");
-    let result = run_discord(config, token, store.clone()).await;
+    let result = run_discord(config, env, token, store.clone()).await;
     tracing::info!("shutting down");
     store.close().await;
     db.close().await;
@@ -217,9 +217,12 @@ async fn serve(
 /// Connects to Discord and answers until a shutdown signal.
 async fn run_discord(
     config: &Config,
+    env: &Environment,
     token: &secrecy::SecretString,
     store: Store,
 ) -> anyhow::Result<()> {
+    // Listening for SIGTERM starts now: a stop request during startup is honoured, not fatal.
+    let shutdown = shutdown_signal();
     let chain = providers::instance_chain(config)?;
     if chain.is_empty() {
         tracing::warn!("no [providers] configured: Tomori cannot answer until one is added");
@@ -246,7 +249,8 @@ async fn run_discord(
         chain,
         EngineOptions::default(),
     );
-    engine.set_tools(Arc::new(providers::tool_gate(config, &store, platform)?));
+    let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
+    engine.set_tools(Arc::new(mcp.layer(providers::tool_gate(config, &store, platform)?)));
     engine.set_media(providers::media(config)?);
     engine.set_server_providers(providers::server_providers(config)?);
     if let Some(bot) =
@@ -264,7 +268,8 @@ async fn run_discord(
     .spawn();
     let commands = discord
         .commands(store, Arc::new(engine.clone()))
-        .with_server_policy(providers::server_policy(config));
+        .with_server_policy(providers::server_policy(config))
+        .with_mcp(mcp.guild.clone());
     // A failed registration leaves Discord with the commands it had; the bot still answers them.
     match commands.register(None).await {
         Ok(names) => tracing::info!(commands = ?names, "slash commands registered"),
@@ -274,8 +279,9 @@ async fn run_discord(
     }
     let discord = discord.with_commands(commands);
     tracing::info!(shards = ?discord.shards(), providers = config.providers.len(), "tomori is ready");
-    let ran = discord.run(Arc::new(EngineHandler(engine)), shutdown_signal()).await;
+    let ran = discord.run(Arc::new(EngineHandler(engine)), shutdown).await;
     reminders.stop().await;
+    mcp.operator.stop();
     ran.context("running the gateway")?;
     Ok(())
 }
@@ -304,7 +310,8 @@ async fn chat(
             .context("connecting the application pool")?;
         let store = Store::new(pool, Arc::new(ring), config.limits.clone());
         let chain = providers::instance_chain(config)?;
-        let tools = providers::tool_gate(config, &store, None)?;
+        let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
+        let tools = mcp.layer(providers::tool_gate(config, &store, None)?);
         let outcome = crate::terminal::chat(store.clone(), chain, tools, persona, provider).await;
         store.close().await;
         outcome
@@ -314,17 +321,22 @@ async fn chat(
     result.map(|()| ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
+/// Resolves on Ctrl-C or SIGTERM. The SIGTERM handler is installed when this is called, not when
+/// the future is first polled, so a signal that arrives while startup finishes is not lost.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
         }
     }
 }

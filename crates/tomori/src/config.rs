@@ -8,8 +8,8 @@
 //!    `TOMORI_PROVIDERS__LOCAL__API_KEY`), and `DATABASE_URL` for `database.url`.
 //!
 //! Unknown keys are errors that name the key. Secrets (`discord.token`, `database.url`,
-//! `providers.*.api_key`) are `SecretString`s: their `Debug` shows `[REDACTED]` and they are never
-//! logged. The key ring is not part of this file: it is `TOMORI_SECRET_V<n>` in the environment,
+//! `providers.*.api_key`, `mcp.*.env`) are `SecretString`s: their `Debug` shows `[REDACTED]` and
+//! they are never logged. The key ring is not part of this file: it is `TOMORI_SECRET_V<n>` in the environment,
 //! or key files under `<data_dir>/keys/` (see `keyring`).
 
 use std::collections::BTreeMap;
@@ -56,6 +56,19 @@ pub(crate) struct Config {
         }
     }))]
     pub(crate) providers: BTreeMap<String, ProviderConfig>,
+    /// Operator MCP servers: programs that speak the Model Context Protocol on stdin and stdout,
+    /// whose tools the model may call in every server and DM. Tomori starts each with an empty
+    /// environment (only PATH and the `env` listed here; never its own secrets) and restarts it
+    /// when it exits. Such a program runs with the bot's own rights on this machine: list only
+    /// servers you trust, under an account with no more rights than they need.
+    #[schemars(extend("x-example" = {
+        "files": {
+            "command": "npx",
+            "args": ["-y", "@modelcontextprotocol/server-filesystem", "/srv/shared"],
+            "env": { "NODE_ENV": "production" }
+        }
+    }))]
+    pub(crate) mcp: BTreeMap<String, McpServerConfig>,
 }
 
 impl Default for Config {
@@ -70,6 +83,7 @@ impl Default for Config {
             limits: Limits::default(),
             tools: ToolsConfig::default(),
             providers: BTreeMap::new(),
+            mcp: BTreeMap::new(),
         }
     }
 }
@@ -259,6 +273,26 @@ fn default_true() -> bool {
     true
 }
 
+/// `[mcp.<name>]`: one operator MCP server, started as a child process speaking MCP over stdio.
+/// The name (a-z, 0-9, '_' and '-') appears in logs and in the tool descriptions the model sees.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct McpServerConfig {
+    /// The program, found through PATH unless it is a path, e.g. "npx".
+    pub(crate) command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub(crate) args: Vec<String>,
+    /// The only environment variables it gets besides PATH, as NAME = "value" (a PATH here
+    /// replaces the bot's). Values are kept out of logs.
+    #[serde(default, skip_serializing)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub(crate) env: BTreeMap<String, SecretString>,
+    /// Whether Tomori starts it.
+    #[serde(default = "default_true")]
+    pub(crate) enabled: bool,
+}
+
 /// Where the configuration came from, for `tomori doctor` and the startup log.
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
@@ -417,6 +451,33 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 })?;
             }
             (None, _) => {}
+        }
+    }
+    for (name, server) in &config.mcp {
+        let key = |field: &str| format!("mcp.{name}.{field}");
+        let valid_name = (1..=32).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !valid_name {
+            return Err(ConfigError::Refused {
+                key: format!("mcp.{name}"),
+                reason: "server names are 1 to 32 of a-z, 0-9, '_' and '-'".to_owned(),
+            });
+        }
+        if server.command.trim().is_empty() {
+            return Err(ConfigError::Refused {
+                key: key("command"),
+                reason: "must not be empty".to_owned(),
+            });
+        }
+        if let Some(bad) =
+            server.env.keys().find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
+        {
+            return Err(ConfigError::Refused {
+                key: key("env"),
+                reason: format!("{bad:?} is not an environment variable name"),
+            });
         }
     }
     if let Some(ip) = config.net.tool_test_loopback.iter().find(|ip| !ip.is_loopback()) {

@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod database;
 mod keyring;
+mod mcp;
 mod persona;
 mod providers;
 mod terminal;

@@ -2,7 +2,8 @@
 //! an answer.
 //!
 //! Each command group lives in its own module (`persona`, `memory`, `server`, `personal`, `bot`,
-//! `config`, `provider`, `model`, `tool`) with three parts: `definition` (twilight's `CommandBuilder`), `parse` (the interaction's
+//! `config`, `provider`, `model`, `tool`, `mcp`) with three parts: `definition` (twilight's
+//! `CommandBuilder`), `parse` (the interaction's
 //! options into a closed `Action` enum, so that nothing downstream reads raw option names) and
 //! `run`. Each action also states what it [`Need`]s; [`Commands::handle`] checks that need in one
 //! place, [`authorize`], before any action runs.
@@ -23,6 +24,7 @@
 mod bot;
 pub mod catalogue;
 mod config;
+mod mcp;
 mod memory;
 mod model;
 mod persona;
@@ -123,6 +125,7 @@ pub struct Commands {
     http: Arc<twilight_http::Client>,
     store: Store,
     control: Arc<dyn BotControl>,
+    mcp: Option<tomori_tools::mcp::GuildMcp>,
     defer_after: Duration,
     /// Judges the endpoints admins register.
     server_policy: Policy,
@@ -148,6 +151,7 @@ pub fn definitions() -> Vec<Command> {
         provider::definition().build(),
         model::definition().build(),
         tool::definition().build(),
+        mcp::definition().build(),
     ]
 }
 
@@ -168,10 +172,20 @@ impl Commands {
             http,
             store,
             control,
+            mcp: None,
             defer_after: DEFER_AFTER,
             server_policy: Policy::new(tomori_net::Scope::Server),
             media,
         }
+    }
+
+    /// Lets `/mcp` manage the guilds' remote MCP servers through `mcp` (the same source the
+    /// tool gate uses, so changes reach the next turn). Without it `/mcp` says MCP is
+    /// unavailable.
+    #[must_use]
+    pub fn with_mcp(mut self, mcp: tomori_tools::mcp::GuildMcp) -> Self {
+        self.mcp = Some(mcp);
+        self
     }
 
     /// The policy that judges endpoints admins register (the operator's `[net]` settings for
@@ -277,6 +291,7 @@ impl Commands {
             store: &self.store,
             control: self.control.as_ref(),
             caller: &caller,
+            mcp: self.mcp.as_ref(),
             server_policy: &self.server_policy,
             media: self.media.as_ref(),
             files: &files,
@@ -371,6 +386,7 @@ impl Commands {
             store: &self.store,
             control: self.control.as_ref(),
             caller: &caller,
+            mcp: self.mcp.as_ref(),
             server_policy: &self.server_policy,
             media: self.media.as_ref(),
             files: &files,
@@ -499,6 +515,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) store: &'a Store,
     pub(crate) control: &'a dyn BotControl,
     pub(crate) caller: &'a Caller,
+    /// The guilds' MCP servers, when the instance has them.
+    pub(crate) mcp: Option<&'a tomori_tools::mcp::GuildMcp>,
     /// Judges endpoints admins register.
     pub(crate) server_policy: &'a Policy,
     /// Downloads of attachments and avatars, when available.
@@ -626,6 +644,7 @@ pub(crate) enum Invocation {
     Provider(provider::Action),
     Model(model::Action),
     Tool(tool::Action),
+    Mcp(mcp::Action),
 }
 
 impl Invocation {
@@ -640,12 +659,14 @@ impl Invocation {
             Self::Provider(action) => provider::need(action),
             Self::Model(action) => model::need(action),
             Self::Tool(action) => tool::need(action),
+            Self::Mcp(action) => mcp::need(action),
         }
     }
 
     /// Known to take longer than Discord's window: defer at once.
     fn slow(&self) -> bool {
         matches!(self, Self::Bot(bot::Action::Respond { .. }) | Self::Tool(tool::Action::Prompt))
+            || matches!(self, Self::Mcp(action) if mcp::slow(action))
     }
 
     /// The command's name, for logs.
@@ -660,6 +681,7 @@ impl Invocation {
             Self::Provider(_) => "provider",
             Self::Model(_) => "model",
             Self::Tool(_) => "tool",
+            Self::Mcp(_) => "mcp",
         }
     }
 }
@@ -678,6 +700,7 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
             Invocation::Provider(action) => provider::run(ctx, action).await,
             Invocation::Model(action) => model::run(ctx, action).await,
             Invocation::Tool(action) => tool::run(ctx, action).await,
+            Invocation::Mcp(action) => mcp::run(ctx, action).await,
         }
     }
     .await;
@@ -701,6 +724,7 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
         "provider" => provider::parse(args).map(Invocation::Provider),
         "model" => model::parse(args).map(Invocation::Model),
         "tool" => tool::parse(args).map(Invocation::Tool),
+        "mcp" => mcp::parse(args).map(Invocation::Mcp),
         _ => Err(BadInput::unknown()),
     }
 }

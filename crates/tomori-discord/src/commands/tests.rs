@@ -34,6 +34,7 @@ fn every_definition_passes_discords_validation() {
         super::personal::definition(),
         bot::definition(),
         super::config::definition(),
+        super::mcp::definition(),
     ] {
         let name = builder.clone().build().name;
         assert!(builder.validate().is_ok(), "/{name} is invalid");
@@ -84,6 +85,16 @@ fn what_each_command_needs() {
         (data("bot", sub("kill", json!([]))), Need::Moderator),
         (data("bot", sub("respond", json!([]))), Need::Member),
         (data("server", group("trigger-words", "list", json!([]))), Need::Member),
+        (
+            data(
+                "mcp",
+                sub("add", json!([string("name", "files"), string("url", "https://mcp.example/")])),
+            ),
+            manager,
+        ),
+        (data("mcp", sub("list", json!([]))), manager),
+        (data("mcp", sub("remove", json!([string("name", "files")]))), manager),
+        (data("mcp", sub("toggle", json!([string("name", "files")]))), manager),
     ];
     for (command, options) in mutating_config_and_server_commands() {
         let parsed = parse(&data(command, options)).unwrap_or_else(|e| panic!("{command}: {e:?}"));
@@ -173,10 +184,34 @@ fn options_parse_into_closed_values() {
         data("server", sub("always-reply", json!([string("state", "maybe")]))),
         data("config", sub("bogus-limit", json!([int("value", 1)]))),
         data("config", sub("cascade-limit", json!([string("value", "3")]))),
+        data("mcp", sub("add", json!([string("name", "files")]))),
+        data("mcp", sub("add", json!([string("url", "https://mcp.example/")]))),
+        data("mcp", sub("remove", json!([]))),
+        data("mcp", sub("restart", json!([string("name", "files")]))),
     ];
     for command in refused {
         assert!(parse(&command).is_err(), "{command:?}");
     }
+    // A blank token is no token; the rest is trimmed.
+    let add = data(
+        "mcp",
+        sub(
+            "add",
+            json!([
+                string("name", " files "),
+                string("url", " https://mcp.example/ "),
+                string("token", "  ")
+            ]),
+        ),
+    );
+    assert_eq!(
+        parse(&add),
+        Ok(Invocation::Mcp(super::mcp::Action::Add {
+            name: "files".into(),
+            url: "https://mcp.example/".into(),
+            token: None
+        }))
+    );
 }
 
 #[test]

@@ -187,7 +187,10 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     let names = commands.register(None).await.unwrap();
     assert_eq!(
         names,
-        ["persona", "memory", "server", "personal", "bot", "config", "provider", "model", "tool"]
+        [
+            "persona", "memory", "server", "personal", "bot", "config", "provider", "model",
+            "tool", "mcp"
+        ]
     );
     let sent = w.fake.registered_commands(None);
     let field = |name: &str, key: &str| {
@@ -251,9 +254,14 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     );
     assert_eq!(options(field("bot", "options")), ["kill", "respond"]);
     // The hint hides admin commands from members by default; the check in code is what counts.
-    for (name, hint) in
-        [("persona", "32"), ("server", "32"), ("config", "32"), ("provider", "32"), ("model", "32")]
-    {
+    for (name, hint) in [
+        ("persona", "32"),
+        ("server", "32"),
+        ("config", "32"),
+        ("provider", "32"),
+        ("model", "32"),
+        ("mcp", "32"),
+    ] {
         assert_eq!(field(name, "default_member_permissions"), hint, "{name}");
     }
     for name in ["memory", "personal", "bot", "tool"] {

@@ -5,6 +5,7 @@
 mod cards;
 mod commands;
 mod gateway;
+mod mcp;
 mod personal;
 mod platform;
 mod providers;

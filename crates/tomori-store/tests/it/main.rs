@@ -4,6 +4,7 @@
 mod audit;
 mod embedded;
 mod keys;
+mod mcp;
 mod reminders;
 mod repositories;
 mod tenancy;

@@ -2,6 +2,7 @@
 //! tools against a real database, loopback web servers and a recording fake platform.
 
 mod gate;
+mod mcp;
 mod memory;
 mod platform;
 mod reminder;

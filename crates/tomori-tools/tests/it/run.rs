@@ -196,7 +196,7 @@ fn the_registry_refuses_tools_it_cannot_gate() {
     assert_eq!(
         registry.register(Probe::new("destroyer", policy)),
         Err(RegistryError::InvalidPolicy {
-            tool: "destroyer",
+            tool: "destroyer".to_owned(),
             error: PolicyError::DestructiveWithoutTarget
         })
     );
@@ -206,7 +206,7 @@ fn the_registry_refuses_tools_it_cannot_gate() {
     registry.register(Probe::own_message()).expect("first registration");
     assert_eq!(
         registry.register(Probe::own_message()),
-        Err(RegistryError::Duplicate("probe_own_message"))
+        Err(RegistryError::Duplicate("probe_own_message".to_owned()))
     );
     assert_eq!(registry.names(), ["probe_own_message"]);
 }

@@ -204,6 +204,27 @@ fn shard_ranges_are_checked() {
 }
 
 #[test]
+fn mcp_servers_are_read_and_checked() {
+    let ok = "[mcp.files]\ncommand = \"npx\"\nargs = [\"-y\", \"server\"]\nenv = { API_KEY = \"k-1\" }\n\n[mcp.off]\ncommand = \"x\"\nenabled = false\n";
+    let config = load_with(Some(ok), &[]).unwrap();
+    let files = &config.mcp["files"];
+    assert_eq!((files.command.as_str(), files.args.len(), files.enabled), ("npx", 2, true));
+    assert_eq!(files.env["API_KEY"].expose_secret(), "k-1");
+    assert!(!format!("{config:?}").contains("k-1"), "env values stay out of Debug output");
+    assert!(!config.mcp["off"].enabled);
+    for (bad, key) in [
+        ("[mcp.Files]\ncommand = \"npx\"\n", "mcp.Files:"),
+        ("[mcp.files]\ncommand = \" \"\n", "mcp.files.command:"),
+        ("[mcp.files]\ncommand = \"npx\"\nenv = { \"A=B\" = \"x\" }\n", "mcp.files.env:"),
+    ] {
+        let err = load_with(Some(bad), &[]).unwrap_err().to_string();
+        assert!(err.starts_with(key), "{bad}: {err}");
+    }
+    let unknown = load_with(Some("[mcp.files]\ncommand = \"npx\"\nshell = true\n"), &[]);
+    assert!(unknown.unwrap_err().to_string().contains("shell"));
+}
+
+#[test]
 fn tool_test_loopback_takes_loopback_addresses_only() {
     let ok = "[net]\ntool_test_loopback = [\"127.0.0.5\", \"::1\"]\n";
     assert_eq!(load_with(Some(ok), &[]).unwrap().net.tool_test_loopback.len(), 2);
