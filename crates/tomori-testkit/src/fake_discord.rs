@@ -10,6 +10,12 @@
 //! ([`FakeDiscord::wait_for_request`] and friends) let tests wait for what they expect instead of
 //! sleeping. Everything stops when the value is dropped.
 //!
+//! For load and fault runs it also keeps the time each dispatch was written to a gateway socket
+//! ([`FakeDiscord::deliveries`]) and each message was created, counts answers by status
+//! ([`FakeDiscord::status_count`], e.g. the 429s it sent), drops a shard's connection and refuses
+//! reconnects for a while ([`FakeDiscord::drop_gateway`]), and announces guilds joined after the
+//! session started ([`FakeDiscord::announce_guild`]).
+//!
 //! What it deliberately is not: a model of Discord's permissions, caches or rate-limit buckets.
 //! Routes it does not know answer 404, and the request is still recorded.
 
@@ -102,6 +108,21 @@ pub struct GatewayFrame {
     pub at: Instant,
 }
 
+/// A dispatch the fake wrote to a gateway socket.
+#[derive(Debug, Clone)]
+pub struct GatewayDelivery {
+    /// Which WebSocket connection (counted from 1 in connection order).
+    pub connection: u64,
+    /// Its sequence number in its session (a replay after RESUME repeats it).
+    pub seq: u64,
+    /// The event name, e.g. `MESSAGE_CREATE`.
+    pub event: String,
+    /// The `id` of the event's object (the message id of a MESSAGE_CREATE), when it has one.
+    pub id: Option<u64>,
+    /// When it was written to the socket.
+    pub at: Instant,
+}
+
 /// A message the fake created through `POST channels/{id}/messages` or a webhook.
 #[derive(Debug, Clone)]
 pub struct SentMessage {
@@ -125,6 +146,8 @@ pub struct SentMessage {
     pub allowed_mentions: Option<Value>,
     /// Who Discord would have notified.
     pub pings: Pings,
+    /// When the fake created it.
+    pub at: Instant,
 }
 
 /// A webhook the fake holds.
@@ -345,6 +368,19 @@ impl FakeDiscord {
     /// When no gateway session serves that shard yet: wait with [`Self::wait_for_ready`] first.
     #[track_caller]
     pub fn inject_message(&self, message: MessageCreate) -> u64 {
+        let guild = message.guild;
+        let id = self.try_inject_message(message);
+        assert!(
+            id.is_some(),
+            "no gateway session serves the shard of guild {guild:?}; wait_for_ready first"
+        );
+        id.unwrap_or_default()
+    }
+
+    /// [`Self::inject_message`] without the panic: `None` when no gateway session serves the
+    /// shard (nothing is sent then). A session whose connection is down keeps the event for its
+    /// RESUME, as Discord does.
+    pub fn try_inject_message(&self, message: MessageCreate) -> Option<u64> {
         let mut inner = self.shared.lock();
         let id = message.id.unwrap_or_else(|| inner.next_id());
         inner.channels.entry(message.channel).or_insert(ChannelInfo {
@@ -371,13 +407,53 @@ impl FakeDiscord {
         let delivered =
             gateway::dispatch_for_guild(&mut inner, message.guild, "MESSAGE_CREATE", data);
         drop(inner);
-        assert!(
-            delivered,
-            "no gateway session serves the shard of guild {:?}; wait_for_ready first",
-            message.guild
-        );
         self.shared.bump();
-        id
+        delivered.then_some(id)
+    }
+
+    /// Sends GUILD_CREATE for a guild added with [`Self::add_guild`] or
+    /// [`Self::add_text_channel`] after the session started, as Discord does when the bot joins
+    /// a guild. False when the guild is unknown or no session serves its shard.
+    pub fn announce_guild(&self, guild: u64) -> bool {
+        let mut inner = self.shared.lock();
+        let sent = gateway::announce_guild(&self.shared, &mut inner, guild);
+        drop(inner);
+        self.shared.bump();
+        sent
+    }
+
+    /// Ends a shard's gateway connection without a close frame, as a network failure does, and
+    /// answers new gateway connections with 503 for `refuse_for`. The session stays, so the
+    /// client can RESUME and get what it missed. False when no connection serves the shard.
+    pub fn drop_gateway(&self, shard: u32, refuse_for: Duration) -> bool {
+        let mut inner = self.shared.lock();
+        inner.refuse_until = Some(Instant::now() + refuse_for);
+        let dropped = inner
+            .shard_sessions
+            .get(&shard)
+            .and_then(|s| inner.sessions.get(s))
+            .and_then(|s| s.connection)
+            .and_then(|c| inner.connections.get(&c))
+            .is_some_and(gateway::Connection::drop_abruptly);
+        drop(inner);
+        self.shared.bump();
+        dropped
+    }
+
+    /// Gateway connections answered 503 while [`Self::drop_gateway`] refused them.
+    pub fn refused_connections(&self) -> u64 {
+        self.shared.lock().refused
+    }
+
+    /// Every dispatch written to a gateway socket so far (the newest 50,000), replays included.
+    pub fn deliveries(&self) -> Vec<GatewayDelivery> {
+        self.shared.lock().deliveries.iter().cloned().collect()
+    }
+
+    /// How many REST requests the fake answered with `status` (all of them, not just the
+    /// recorded ones), e.g. the 429s it sent.
+    pub fn status_count(&self, status: u16) -> u64 {
+        self.shared.lock().statuses.get(&status).copied().unwrap_or(0)
     }
 
     /// Sends any dispatch event to one shard's session.
@@ -496,6 +572,25 @@ impl FakeDiscord {
         self.script(method, route, times, rest::ScriptedAnswer::RateLimited(retry_after));
     }
 
+    /// Answers every request matching `method` and `route` with 429 for the next `burst`, with
+    /// Discord's headers for a per-route limit that resets after `retry_after` (a burst of 429s in
+    /// time, where [`Self::rate_limit`] counts requests).
+    pub fn rate_limit_for(
+        &self,
+        method: &str,
+        route: &str,
+        burst: Duration,
+        retry_after: Duration,
+    ) {
+        self.shared.lock().scripted.push(rest::Scripted {
+            method: method.to_ascii_uppercase(),
+            route: route.to_owned(),
+            remaining: usize::MAX,
+            until: Some(Instant::now() + burst),
+            answer: rest::ScriptedAnswer::RateLimited(retry_after),
+        });
+    }
+
     /// Answers the next `times` requests matching `method` and `route` with an error status and
     /// Discord's error body, e.g. `403, 50013, "Missing Permissions"`.
     pub fn fail(
@@ -516,6 +611,7 @@ impl FakeDiscord {
             method: method.to_ascii_uppercase(),
             route: route.to_owned(),
             remaining: times,
+            until: None,
             answer,
         });
     }
@@ -696,7 +792,13 @@ impl Shared {
 #[derive(Debug, Default)]
 struct Inner {
     requests: VecDeque<RecordedRequest>,
+    /// Answers per status, over the fake's life.
+    statuses: BTreeMap<u16, u64>,
     frames: VecDeque<GatewayFrame>,
+    deliveries: VecDeque<GatewayDelivery>,
+    /// New gateway connections are refused until then.
+    refuse_until: Option<Instant>,
+    refused: u64,
     connects: Vec<String>,
     connections: HashMap<u64, gateway::Connection>,
     sessions: HashMap<String, gateway::Session>,
@@ -732,7 +834,15 @@ impl Inner {
         self.counter
     }
 
+    fn record_delivery(&mut self, delivery: GatewayDelivery) {
+        if self.deliveries.len() >= MAX_RECORDS {
+            self.deliveries.pop_front();
+        }
+        self.deliveries.push_back(delivery);
+    }
+
     fn record_request(&mut self, request: RecordedRequest) {
+        *self.statuses.entry(request.status).or_default() += 1;
         if self.requests.len() >= MAX_RECORDS {
             self.requests.pop_front();
         }
