@@ -506,3 +506,47 @@ async fn read_request(stream: &mut TcpStream) -> io::Result<Option<Recorded>> {
     let json = serde_json::from_slice(&body).ok();
     Ok(Some(Recorded { method, path, headers, body, json }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends one request with a JSON body over a fresh connection; returns the response's status
+    /// line, or `None` when the fake no longer accepts.
+    async fn post(addr: SocketAddr, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let body = r#"{"model":"m"}"#;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut response));
+        read.await.ok()?.ok()?;
+        String::from_utf8_lossy(&response).lines().next().map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn a_responder_answers_what_the_queue_does_not_within_the_bounds() {
+        let llm = FakeLlm::builder(WireFormat::OpenAi)
+            .max_connections(3)
+            .record_requests(false)
+            .start()
+            .await;
+        llm.push(Reply::error(WireFormat::OpenAi, 503, "queued first"));
+        llm.respond_with(|request| {
+            let status = if request.path.ends_with("/teapot") { 418 } else { 200 };
+            Reply::json(&serde_json::json!({ "status": status }))
+        });
+        let check = |line: Option<String>, expected: &str| {
+            assert!(line.as_deref().is_some_and(|l| l.starts_with(expected)), "{line:?}");
+        };
+        check(post(llm.addr(), "/v1/chat/completions").await, "HTTP/1.1 503");
+        check(post(llm.addr(), "/v1/chat/completions").await, "HTTP/1.1 200");
+        check(post(llm.addr(), "/v1/teapot").await, "HTTP/1.1 200");
+        assert_eq!(post(llm.addr(), "/v1/chat/completions").await, None, "three connections only");
+        assert_eq!(llm.request_count(), 3);
+        assert!(llm.requests().is_empty(), "recording was off");
+    }
+}
