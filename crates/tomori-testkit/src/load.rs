@@ -128,8 +128,8 @@ impl Scenario {
                 "every message is answered exactly once: none lost, none answered twice, no errors"
             }
             Scenario::LlmStall | Scenario::Llm500 | Scenario::PgRestart => {
-                "every message gets exactly one reply, the answer or a visible error, never both, \
-                 none lost; every message sent from 3 s after the fault ended is answered"
+                "every message gets exactly one reply, the whole answer or a visible error, never \
+                 both, none lost; every message sent from 3 s after the fault ended is answered"
             }
         }
     }
@@ -611,6 +611,9 @@ async fn drive(
         options.rate,
         options.seconds
     ));
+    let host_load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().and_then(|n| n.parse().ok()));
     let load_start = Instant::now();
     let fault_start = load_start + Duration::from_secs(u64::from(options.seconds)) / 3;
     let (sent, fault) = {
@@ -677,6 +680,7 @@ async fn drive(
             rss_per_guild_kib: per_guild,
         },
         startup_ms: report::millis(startup),
+        host_load_average,
         fault: load.fault,
         error_replies: load.error_replies,
         bot_panics: u64::try_from(log_text.lines().filter(|l| l.contains("panicked")).count())
@@ -801,7 +805,8 @@ async fn run_fault(
                 let burst = second.min(end.saturating_duration_since(Instant::now()));
                 discord.rate_limit_for("POST", "channels/*/messages", burst, second);
                 discord.rate_limit_for("POST", "channels/*/typing", burst, second);
-                tokio::time::sleep(second * 2).await;
+                tokio::time::sleep((second * 2).min(end.saturating_duration_since(Instant::now())))
+                    .await;
             }
             "1 s bursts, 1 s apart, in which every message and typing request gets 429 (bucket reset after 1 s)"
                 .to_owned()

@@ -473,6 +473,9 @@ pub struct Report {
     pub memory: MemoryReport,
     /// From starting the bot to its gateway READY, in ms.
     pub startup_ms: f64,
+    /// The machine's 1-minute load average when the load started (other work skews the
+    /// latencies; compare runs made under similar load).
+    pub host_load_average: Option<f64>,
     /// The fault and how the bot came through it.
     pub fault: Option<FaultReport>,
     /// Error replies by kind (incident ids left out).
@@ -536,6 +539,13 @@ impl Report {
             m.undelivered + s.undelivered == 0,
             format!("{} messages never reached the bot", m.undelivered + s.undelivered),
         );
+        require(
+            m.truncated + s.truncated == 0,
+            format!(
+                "{} answers stop before the model's last token with no error shown",
+                m.truncated + s.truncated
+            ),
+        );
         require(self.bot_panics == 0, format!("{} panics in the bot's log", self.bot_panics));
         if !scenario.allows_errors() {
             require(
@@ -551,12 +561,6 @@ impl Report {
             self.notes.push(format!(
                 "no message was sent from {} s after the fault ended, so recovery was not checked: use a longer --seconds",
                 RECOVERY_GRACE.as_secs()
-            ));
-        }
-        if m.truncated > 0 {
-            self.notes.push(format!(
-                "{} answers stop before the model's last token without an error shown",
-                m.truncated
             ));
         }
         if let Some(fault) = &self.fault {
@@ -593,7 +597,7 @@ impl Report {
             format!("FAILED ({})", self.problems.join("; "))
         };
         format!(
-            "loadgen {}: {}/s x {}s, {} channels in {} guilds: sent {} answered {} errors {} lost {} twice {} | \
+            "loadgen {}: {}/s x {}s, {} channels in {} guilds, {} database: sent {} answered {} errors {} lost {} twice {} | \
              overhead p50 {:.1}ms p99 {:.1}ms | e2e p50 {:.0}ms p99 {:.0}ms | 429s {} | \
              peak rss {:.1}MiB, {} per guild | {}",
             self.scenario,
@@ -601,6 +605,7 @@ impl Report {
             s.seconds,
             s.channels,
             s.guilds,
+            s.database,
             m.sent,
             m.answered,
             m.errors,
