@@ -28,6 +28,7 @@ use tomori_core::trigger::{
     self, Author, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation, TriggerSettings,
 };
 use tomori_llm::{ChatRequest, Completion, Llm, Message, Part, Role, StreamEvent, Target};
+use tomori_store::StoreError;
 use tomori_store::access::{self, AccessList};
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
@@ -56,6 +57,12 @@ pub struct EngineOptions {
     pub flood_cap: usize,
     /// How often the typing indicator is renewed.
     pub typing_every: Duration,
+    /// The first pause before deciding on a message again while the database is unavailable;
+    /// it doubles up to `store_retry_max`, then the message gets a visible error if it
+    /// addressed the bot (the defaults bridge about 15 s of outage).
+    pub store_retry: Duration,
+    /// The longest pause between attempts.
+    pub store_retry_max: Duration,
 }
 
 impl Default for EngineOptions {
@@ -66,6 +73,8 @@ impl Default for EngineOptions {
             prompt_budget_chars: 48_000,
             flood_cap: 40,
             typing_every: Duration::from_secs(8),
+            store_retry: Duration::from_millis(500),
+            store_retry_max: Duration::from_secs(8),
         }
     }
 }
@@ -230,12 +239,25 @@ impl<S: ChatSurface> Engine<S> {
 
     async fn dispatch(&self, message: Inbound, forced: Option<&str>) {
         let inner = &self.inner;
-        let plan = match inner.plan(message, forced).await {
-            Ok(Some(plan)) => plan,
-            Ok(None) => return,
-            Err(err) => {
-                tracing::error!(error = %err, "planning a turn failed");
-                return;
+        let mut wait = inner.options.store_retry;
+        let plan = loop {
+            match inner.plan(message.clone(), forced).await {
+                Ok(Some(plan)) => break plan,
+                Ok(None) => return,
+                // The database is away (a restart, a failover): wait a little and decide again,
+                // so a short outage delays answers instead of losing them.
+                Err(PlanError::Store(StoreError::Unavailable(_)))
+                    if wait <= inner.options.store_retry_max =>
+                {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(err) => {
+                    let incident = incident_id();
+                    tracing::error!(%incident, error = %err, "planning a turn failed");
+                    inner.cannot_decide(&message, forced.is_some(), &incident).await;
+                    return;
+                }
             }
         };
         let channel = plan.message.channel;
@@ -251,14 +273,41 @@ impl<S: ChatSurface> Engine<S> {
     }
 }
 
-/// A failure while planning, logged and otherwise silent.
+/// A failure while planning: logged, and shown to someone who addressed the bot directly.
 #[derive(Debug, thiserror::Error)]
 enum PlanError {
     #[error("store: {0}")]
-    Store(#[from] tomori_store::StoreError),
+    Store(#[from] StoreError),
 }
 
 impl<S: ChatSurface> Inner<S> {
+    /// Planning failed for good. A message that addressed the bot directly (a DM, a mention, a
+    /// reply to the bot, `/bot respond`), which can be told without the database, gets a short
+    /// visible error; anything else stays quiet as a passive turn would.
+    async fn cannot_decide(&self, message: &Inbound, forced: bool, incident: &str) {
+        let bot = self.bot_user.get().copied();
+        let direct = forced
+            || message.guild.is_none()
+            || message.mentions_bot
+            || message.reply_to.as_ref().is_some_and(|r| Some(r.author) == bot);
+        let from_someone = Some(message.author.id) != bot && message.author.webhook.is_none();
+        if !(direct && from_someone) {
+            return;
+        }
+        let notice = Outgoing {
+            content: format!(
+                "Sorry, I can't reach my memory right now (incident {incident}); try again in a \
+                 moment."
+            ),
+            speaker: Speaker::Bot,
+            reply_to: Some(message.message),
+            ping_users: Vec::new(),
+        };
+        if let Err(err) = self.surface.send(message.channel, notice).await {
+            tracing::warn!(error = %err, "sending a notice failed");
+        }
+    }
+
     fn remember(&self, message: &Inbound, persona: Option<String>) {
         let remembered = Remembered {
             id: message.message,
@@ -577,7 +626,16 @@ impl<S: ChatSurface> Inner<S> {
         let prepared = match self.request_for(plan, persona).await {
             Ok(prepared) => prepared,
             Err(err) => {
-                tracing::error!(error = %err, "building the prompt failed");
+                let incident = incident_id();
+                tracing::error!(%incident, error = %err, "building the prompt failed");
+                self.notice(
+                    plan,
+                    &format!(
+                        "Sorry, I can't reach my memory right now (incident {incident}); try \
+                         again in a moment."
+                    ),
+                )
+                .await;
                 return false;
             }
         };
@@ -689,13 +747,13 @@ impl<S: ChatSurface> Inner<S> {
                     let incident = incident_id();
                     tracing::error!(%incident, code = err.code(), error = %err, "the stream failed");
                     delivery.finish().await;
-                    if delivery.sent == 0 {
-                        self.notice(
-                            plan,
-                            &format!("Sorry, my answer broke off (incident {incident})."),
-                        )
-                        .await;
-                    }
+                    // A cut-off answer must not pass for a complete one.
+                    let text = if delivery.sent == 0 {
+                        format!("Sorry, my answer broke off (incident {incident}).")
+                    } else {
+                        format!("Sorry, my answer broke off there (incident {incident}).")
+                    };
+                    self.notice(plan, &text).await;
                     return None;
                 }
             }
@@ -710,7 +768,7 @@ impl<S: ChatSurface> Inner<S> {
         handles: Handles,
         shown_memories: Vec<(MemoryScope, i64)>,
         cancel: &CancellationToken,
-    ) -> Result<TurnContext, tomori_store::StoreError> {
+    ) -> Result<TurnContext, StoreError> {
         let user = self.store.resolve_user(plan.message.author.id).await?;
         let limit = usize::try_from(plan.settings.message_fetch_limit).unwrap_or(80);
         let shown = Arc::new(lock(&self.history).recent(plan.message.channel, limit));
@@ -792,7 +850,7 @@ impl<S: ChatSurface> Inner<S> {
         &self,
         plan: &Plan,
         persona: &Persona,
-    ) -> Result<Prepared, tomori_store::StoreError> {
+    ) -> Result<Prepared, StoreError> {
         let scope = Scope::server(plan.server);
         let limit = usize::try_from(plan.settings.message_fetch_limit).unwrap_or(80);
         let recent = lock(&self.history).recent(plan.message.channel, limit);

@@ -14,6 +14,12 @@
 //! overwrites, stickers) and serves it, and records what was done to messages (edits, deletions,
 //! pins, reactions: [`FakeDiscord::message_state`]).
 //!
+//! For load and fault runs it also keeps the time each dispatch was written to a gateway socket
+//! ([`FakeDiscord::deliveries`]) and each message was created, counts answers by status
+//! ([`FakeDiscord::status_count`], e.g. the 429s it sent), drops a shard's connection and refuses
+//! reconnects for a while ([`FakeDiscord::drop_gateway`]), and announces guilds joined after the
+//! session started ([`FakeDiscord::announce_guild`]).
+//!
 //! What it deliberately is not: a judge of Discord's permissions (it serves roles and overwrites
 //! and lets the client compute), a cache, or a model of rate-limit buckets. Routes it does not
 //! know answer 404, and the request is still recorded.
@@ -113,6 +119,21 @@ pub struct GatewayFrame {
     pub at: Instant,
 }
 
+/// A dispatch the fake wrote to a gateway socket.
+#[derive(Debug, Clone)]
+pub struct GatewayDelivery {
+    /// Which WebSocket connection (counted from 1 in connection order).
+    pub connection: u64,
+    /// Its sequence number in its session (a replay after RESUME repeats it).
+    pub seq: u64,
+    /// The event name, e.g. `MESSAGE_CREATE`.
+    pub event: String,
+    /// The `id` of the event's object (the message id of a MESSAGE_CREATE), when it has one.
+    pub id: Option<u64>,
+    /// When it was written to the socket.
+    pub at: Instant,
+}
+
 /// A message the fake created through `POST channels/{id}/messages` or a webhook.
 #[derive(Debug, Clone)]
 pub struct SentMessage {
@@ -138,6 +159,8 @@ pub struct SentMessage {
     pub pings: Pings,
     /// Stickers sent with it.
     pub stickers: Vec<u64>,
+    /// When the fake created it.
+    pub at: Instant,
 }
 
 /// A webhook the fake holds.
@@ -434,6 +457,19 @@ impl FakeDiscord {
     /// When no gateway session serves that shard yet: wait with [`Self::wait_for_ready`] first.
     #[track_caller]
     pub fn inject_message(&self, message: MessageCreate) -> u64 {
+        let guild = message.guild;
+        let id = self.try_inject_message(message);
+        assert!(
+            id.is_some(),
+            "no gateway session serves the shard of guild {guild:?}; wait_for_ready first"
+        );
+        id.unwrap_or_default()
+    }
+
+    /// [`Self::inject_message`] without the panic: `None` when no gateway session serves the
+    /// shard (nothing is sent then). A session whose connection is down keeps the event for its
+    /// RESUME, as Discord does.
+    pub fn try_inject_message(&self, message: MessageCreate) -> Option<u64> {
         let mut inner = self.shared.lock();
         let id = message.id.unwrap_or_else(|| inner.next_id());
         inner.channels.entry(message.channel).or_insert(ChannelInfo {
@@ -461,13 +497,53 @@ impl FakeDiscord {
         let delivered =
             gateway::dispatch_for_guild(&mut inner, message.guild, "MESSAGE_CREATE", data);
         drop(inner);
-        assert!(
-            delivered,
-            "no gateway session serves the shard of guild {:?}; wait_for_ready first",
-            message.guild
-        );
         self.shared.bump();
-        id
+        delivered.then_some(id)
+    }
+
+    /// Sends GUILD_CREATE for a guild added with [`Self::add_guild`] or
+    /// [`Self::add_text_channel`] after the session started, as Discord does when the bot joins
+    /// a guild. False when the guild is unknown or no session serves its shard.
+    pub fn announce_guild(&self, guild: u64) -> bool {
+        let mut inner = self.shared.lock();
+        let sent = gateway::announce_guild(&self.shared, &mut inner, guild);
+        drop(inner);
+        self.shared.bump();
+        sent
+    }
+
+    /// Ends a shard's gateway connection without a close frame, as a network failure does, and
+    /// answers new gateway connections with 503 for `refuse_for`. The session stays, so the
+    /// client can RESUME and get what it missed. False when no connection serves the shard.
+    pub fn drop_gateway(&self, shard: u32, refuse_for: Duration) -> bool {
+        let mut inner = self.shared.lock();
+        inner.refuse_until = Some(Instant::now() + refuse_for);
+        let dropped = inner
+            .shard_sessions
+            .get(&shard)
+            .and_then(|s| inner.sessions.get(s))
+            .and_then(|s| s.connection)
+            .and_then(|c| inner.connections.get(&c))
+            .is_some_and(gateway::Connection::drop_abruptly);
+        drop(inner);
+        self.shared.bump();
+        dropped
+    }
+
+    /// Gateway connections answered 503 while [`Self::drop_gateway`] refused them.
+    pub fn refused_connections(&self) -> u64 {
+        self.shared.lock().refused
+    }
+
+    /// Every dispatch written to a gateway socket so far (the newest 50,000), replays included.
+    pub fn deliveries(&self) -> Vec<GatewayDelivery> {
+        self.shared.lock().deliveries.iter().cloned().collect()
+    }
+
+    /// How many REST requests the fake answered with `status` (all of them, not just the
+    /// recorded ones), e.g. the 429s it sent.
+    pub fn status_count(&self, status: u16) -> u64 {
+        self.shared.lock().statuses.get(&status).copied().unwrap_or(0)
     }
 
     /// Sends any dispatch event to one shard's session.
@@ -610,6 +686,25 @@ impl FakeDiscord {
         self.script(method, route, times, rest::ScriptedAnswer::RateLimited(retry_after));
     }
 
+    /// Answers every request matching `method` and `route` with 429 for the next `burst`, with
+    /// Discord's headers for a per-route limit that resets after `retry_after` (a burst of 429s in
+    /// time, where [`Self::rate_limit`] counts requests).
+    pub fn rate_limit_for(
+        &self,
+        method: &str,
+        route: &str,
+        burst: Duration,
+        retry_after: Duration,
+    ) {
+        self.shared.lock().scripted.push(rest::Scripted {
+            method: method.to_ascii_uppercase(),
+            route: route.to_owned(),
+            remaining: usize::MAX,
+            until: Some(Instant::now() + burst),
+            answer: rest::ScriptedAnswer::RateLimited(retry_after),
+        });
+    }
+
     /// Answers the next `times` requests matching `method` and `route` with an error status and
     /// Discord's error body, e.g. `403, 50013, "Missing Permissions"`.
     pub fn fail(
@@ -630,6 +725,7 @@ impl FakeDiscord {
             method: method.to_ascii_uppercase(),
             route: route.to_owned(),
             remaining: times,
+            until: None,
             answer,
         });
     }
@@ -810,7 +906,13 @@ impl Shared {
 #[derive(Debug, Default)]
 struct Inner {
     requests: VecDeque<RecordedRequest>,
+    /// Answers per status, over the fake's life.
+    statuses: BTreeMap<u16, u64>,
     frames: VecDeque<GatewayFrame>,
+    deliveries: VecDeque<GatewayDelivery>,
+    /// New gateway connections are refused until then.
+    refuse_until: Option<Instant>,
+    refused: u64,
     connects: Vec<String>,
     connections: HashMap<u64, gateway::Connection>,
     sessions: HashMap<String, gateway::Session>,
@@ -850,7 +952,15 @@ impl Inner {
         self.counter
     }
 
+    fn record_delivery(&mut self, delivery: GatewayDelivery) {
+        if self.deliveries.len() >= MAX_RECORDS {
+            self.deliveries.pop_front();
+        }
+        self.deliveries.push_back(delivery);
+    }
+
     fn record_request(&mut self, request: RecordedRequest) {
+        *self.statuses.entry(request.status).or_default() += 1;
         if self.requests.len() >= MAX_RECORDS {
             self.requests.pop_front();
         }
@@ -882,7 +992,55 @@ fn now_timestamp() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::route_matches;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// `POST /api/v10/{path}` with the bot token over a fresh connection; the status and the
+    /// `x-ratelimit-reset-after` header.
+    async fn post(fake: &FakeDiscord, path: &str) -> (u16, Option<String>) {
+        let mut stream = tokio::net::TcpStream::connect(fake.addr()).await.expect("connect");
+        let body = r#"{"content":"hello"}"#;
+        let request = format!(
+            "POST /api/v10/{path} HTTP/1.1\r\nHost: fake\r\nAuthorization: Bot {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            fake.token(),
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        let status = response.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let reset = response
+            .lines()
+            .find_map(|line| line.strip_prefix("x-ratelimit-reset-after: ").map(str::to_owned));
+        (status, reset)
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_429s_lasts_its_time_and_is_counted() {
+        let fake = FakeDiscord::start().await;
+        fake.add_text_channel(1, 2);
+        fake.rate_limit_for(
+            "POST",
+            "channels/*/messages",
+            Duration::from_millis(300),
+            Duration::from_secs(1),
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                post(&fake, "channels/2/messages").await,
+                (429, Some("1.000".to_owned())),
+                "every request in the burst"
+            );
+        }
+        assert_eq!(post(&fake, "channels/2/typing").await.0, 204, "other routes are not limited");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(post(&fake, "channels/2/messages").await.0, 200, "the burst is over");
+        assert_eq!(fake.status_count(429), 3);
+        let sent = fake.messages();
+        assert_eq!(sent.len(), 1);
+        assert!(sent.iter().all(|m| m.content == "hello"));
+    }
 
     #[test]
     fn routes_match_by_segment() {

@@ -8,10 +8,13 @@
 //! the same way, the way an endpoint that refuses a parameter does. Every request is recorded
 //! (method, path, headers, body, JSON) so tests assert what was sent.
 //!
+//! A [`Responder`] answers whatever the rules and the queue do not, computed per request: the load
+//! harness ([`crate::load`]) uses it for timed streams, stalls and error bursts.
+//!
 //! The server speaks just enough HTTP/1.1 (one request per connection, chunked responses) and
 //! deliberately does not depend on tomori-llm: it is the other side of the wire. It stops by
-//! itself: connections are bounded, it gives up after [`SERVER_LIFETIME`], and it is aborted on
-//! drop.
+//! itself: connections are bounded (256 by default, [`FakeLlmBuilder::max_connections`]), it gives
+//! up after [`SERVER_LIFETIME`] (or [`FakeLlmBuilder::lifetime`]), and it is aborted on drop.
 
 mod render;
 
@@ -149,6 +152,15 @@ impl Reply {
         }
     }
 
+    /// An error status with the wire's error body, e.g. a 500 `server_error`.
+    pub fn error(wire: WireFormat, status: u16, message: &str) -> Self {
+        Reply::Status {
+            status,
+            headers: Vec::new(),
+            body: render::error_body(wire, status, message).to_string(),
+        }
+    }
+
     /// `body` as an event stream, cut into `piece`-byte chunks.
     pub fn raw_sse(body: &[u8], piece: usize) -> Self {
         Reply::Raw {
@@ -170,11 +182,91 @@ pub struct Rule {
     pub names_it: bool,
 }
 
+/// Computes the answer to a request that no rule and no queued reply answers.
+pub type Responder = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
 struct Shared {
     wire: WireFormat,
+    record: bool,
     requests: Mutex<Vec<Recorded>>,
+    seen: std::sync::atomic::AtomicU64,
     queue: Mutex<VecDeque<Reply>>,
     rules: Mutex<Vec<Rule>>,
+    responder: Mutex<Option<Responder>>,
+}
+
+/// Starts a [`FakeLlm`] with non-default bounds.
+#[derive(Debug, Clone)]
+pub struct FakeLlmBuilder {
+    wire: WireFormat,
+    ip: IpAddr,
+    max_connections: usize,
+    lifetime: Duration,
+    record: bool,
+}
+
+impl FakeLlmBuilder {
+    /// The loopback address to listen on ([`FAKE_IP`] by default).
+    pub fn ip(mut self, ip: IpAddr) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    /// How many connections the fake accepts in its life before it stops accepting (256 by
+    /// default; every request is one connection).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// How long the fake serves ([`SERVER_LIFETIME`] by default).
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Whether requests are kept for [`FakeLlm::requests`] (on by default). A long load run turns
+    /// it off: every request carries a whole prompt.
+    pub fn record_requests(mut self, record: bool) -> Self {
+        self.record = record;
+        self
+    }
+
+    /// Binds and starts serving.
+    ///
+    /// # Panics
+    /// When the address is not loopback or cannot be bound; a test cannot go on without its fake.
+    pub async fn start(self) -> FakeLlm {
+        let FakeLlmBuilder { wire, ip, max_connections, lifetime, record } = self;
+        assert!(ip.is_loopback(), "fake LLM servers listen on loopback only");
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind a loopback fake LLM server");
+        let addr = listener.local_addr().expect("the fake's address");
+        let shared = Arc::new(Shared {
+            wire,
+            record,
+            requests: Mutex::new(Vec::new()),
+            seen: std::sync::atomic::AtomicU64::new(0),
+            queue: Mutex::new(VecDeque::new()),
+            rules: Mutex::new(Vec::new()),
+            responder: Mutex::new(None),
+        });
+        let serving = Arc::clone(&shared);
+        let task = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            let serve = async {
+                for _ in 0..max_connections {
+                    let Ok((stream, _)) = listener.accept().await else { return };
+                    // Finished connections are reaped as we go, so a long run holds only live ones.
+                    while connections.try_join_next().is_some() {}
+                    connections.spawn(handle(stream, Arc::clone(&serving)));
+                }
+            };
+            let _ = tokio::time::timeout(lifetime, serve).await;
+            // Let the last connections finish before the set (and its tasks) is dropped.
+            let _ = tokio::time::timeout(Duration::from_secs(5), connections.join_all()).await;
+        });
+        FakeLlm { addr, shared, task }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -218,29 +310,18 @@ impl FakeLlm {
     /// # Panics
     /// When `ip` is not loopback or cannot be bound.
     pub async fn start_on(wire: WireFormat, ip: IpAddr) -> FakeLlm {
-        assert!(ip.is_loopback(), "fake LLM servers listen on loopback only");
-        let listener = TcpListener::bind((ip, 0)).await.expect("bind a loopback fake LLM server");
-        let addr = listener.local_addr().expect("the fake's address");
-        let shared = Arc::new(Shared {
+        FakeLlm::builder(wire).ip(ip).start().await
+    }
+
+    /// A builder for other bounds (connections, lifetime, recording).
+    pub fn builder(wire: WireFormat) -> FakeLlmBuilder {
+        FakeLlmBuilder {
             wire,
-            requests: Mutex::new(Vec::new()),
-            queue: Mutex::new(VecDeque::new()),
-            rules: Mutex::new(Vec::new()),
-        });
-        let serving = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            let serve = async {
-                for _ in 0..MAX_CONNECTIONS {
-                    let Ok((stream, _)) = listener.accept().await else { return };
-                    connections.spawn(handle(stream, Arc::clone(&serving)));
-                }
-            };
-            let _ = tokio::time::timeout(SERVER_LIFETIME, serve).await;
-            // Let the last connections finish before the set (and its tasks) is dropped.
-            let _ = tokio::time::timeout(Duration::from_secs(5), connections.join_all()).await;
-        });
-        FakeLlm { addr, shared, task }
+            ip: FAKE_IP,
+            max_connections: MAX_CONNECTIONS,
+            lifetime: SERVER_LIFETIME,
+            record: true,
+        }
     }
 
     /// The listening address.
@@ -271,9 +352,24 @@ impl FakeLlm {
         self
     }
 
-    /// Every request so far, in order.
+    /// Answers every request that no rule and no queued reply answers with what `responder`
+    /// returns (instead of a 500 "no scripted reply left").
+    pub fn respond_with(
+        &self,
+        responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> &Self {
+        *lock(&self.shared.responder) = Some(Arc::new(responder));
+        self
+    }
+
+    /// Every request so far, in order (none when recording is off).
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.shared.requests).clone()
+    }
+
+    /// How many requests arrived, recorded or not.
+    pub fn request_count(&self) -> u64 {
+        self.shared.seen.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Replies still queued.
@@ -288,7 +384,10 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             Ok(Ok(Some(request))) => request,
             _ => return,
         };
-    lock(&shared.requests).push(request.clone());
+    shared.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if shared.record {
+        lock(&shared.requests).push(request.clone());
+    }
     let rule = lock(&shared.rules).iter().find(|rule| request.has_key(&rule.key)).cloned();
     let reply = match rule {
         Some(rule) => {
@@ -303,12 +402,15 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             }
             Reply::status(rule.status, &body)
         }
-        None => lock(&shared.queue).pop_front().unwrap_or_else(|| {
-            Reply::status(
-                500,
-                &render::error_body(shared.wire, 500, "fake: no scripted reply left"),
-            )
-        }),
+        None => {
+            let queued = lock(&shared.queue).pop_front();
+            let responder = lock(&shared.responder).clone();
+            match (queued, responder) {
+                (Some(reply), _) => reply,
+                (None, Some(responder)) => responder(&request),
+                (None, None) => Reply::error(shared.wire, 500, "fake: no scripted reply left"),
+            }
+        }
     };
     let _ = write_reply(&mut stream, shared.wire, &request, reply).await;
     let _ = stream.shutdown().await;
@@ -403,4 +505,48 @@ async fn read_request(stream: &mut TcpStream) -> io::Result<Option<Recorded>> {
     }
     let json = serde_json::from_slice(&body).ok();
     Ok(Some(Recorded { method, path, headers, body, json }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends one request with a JSON body over a fresh connection; returns the response's status
+    /// line, or `None` when the fake no longer accepts.
+    async fn post(addr: SocketAddr, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let body = r#"{"model":"m"}"#;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut response));
+        read.await.ok()?.ok()?;
+        String::from_utf8_lossy(&response).lines().next().map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn a_responder_answers_what_the_queue_does_not_within_the_bounds() {
+        let llm = FakeLlm::builder(WireFormat::OpenAi)
+            .max_connections(3)
+            .record_requests(false)
+            .start()
+            .await;
+        llm.push(Reply::error(WireFormat::OpenAi, 503, "queued first"));
+        llm.respond_with(|request| {
+            let status = if request.path.ends_with("/teapot") { 418 } else { 200 };
+            Reply::json(&serde_json::json!({ "status": status }))
+        });
+        let check = |line: Option<String>, expected: &str| {
+            assert!(line.as_deref().is_some_and(|l| l.starts_with(expected)), "{line:?}");
+        };
+        check(post(llm.addr(), "/v1/chat/completions").await, "HTTP/1.1 503");
+        check(post(llm.addr(), "/v1/chat/completions").await, "HTTP/1.1 200");
+        check(post(llm.addr(), "/v1/teapot").await, "HTTP/1.1 200");
+        assert_eq!(post(llm.addr(), "/v1/chat/completions").await, None, "three connections only");
+        assert_eq!(llm.request_count(), 3);
+        assert!(llm.requests().is_empty(), "recording was off");
+    }
 }

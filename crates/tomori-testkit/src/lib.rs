@@ -5,6 +5,10 @@
 //! database to create others). `cargo xtask test` starts a private throwaway cluster and sets it;
 //! a developer may point it at any PostgreSQL 15+ server where the user may create databases and
 //! roles. Tests never share a database, so they run in parallel and need no ordering.
+//!
+//! Beside the database: the fake Discord ([`fake_discord`]), the fake model servers
+//! ([`fake_llm`]), and the load harness ([`load`], with its `loadgen` binary) that runs the real
+//! bot against both.
 
 use std::process;
 use std::str::FromStr;
@@ -23,6 +27,7 @@ use tomori_store::secrets::KeyRing;
 pub mod fake_discord;
 pub mod fake_llm;
 pub mod fake_mcp;
+pub mod load;
 
 /// A master secret for tests (version 1).
 pub const TEST_SECRET_V1: &str = "test-secret-version-one-0123456789abcdef";

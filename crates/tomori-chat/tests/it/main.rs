@@ -102,8 +102,13 @@ impl Harness {
         let target = Target::new("local", "local", endpoint, "fake-model", client)
             .with_capabilities(capabilities);
         let surface = RecordingSurface::default();
-        let options =
-            EngineOptions { typing_every: Duration::from_millis(50), ..EngineOptions::default() };
+        let options = EngineOptions {
+            typing_every: Duration::from_millis(50),
+            // Database outages are given up on quickly in tests.
+            store_retry: Duration::from_millis(10),
+            store_retry_max: Duration::from_millis(20),
+            ..EngineOptions::default()
+        };
         let engine =
             Engine::new(store.clone(), surface.clone(), Llm::default(), vec![target], options);
         engine.set_bot_user(id(BOT));

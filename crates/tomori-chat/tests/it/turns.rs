@@ -342,3 +342,18 @@ async fn the_role_whitelist_and_the_blacklist_keep_people_out() {
     h.engine.handle(hers).await;
     assert_eq!(h.wait_sent(1).await[0].content, "Hi Alice.");
 }
+
+#[tokio::test]
+async fn without_a_database_a_direct_message_gets_a_visible_error_and_no_answer() {
+    let h = Harness::new().await;
+    h.llm.push_turn(Turn::new().text("never sent"));
+    // The database goes away: the pool is closed, every query fails as unavailable.
+    h.store.close().await;
+    h.engine.handle(h.message(ALICE, "alice", "<@900> are you there?")).await;
+    // A passive message (no mention) stays quiet.
+    h.engine.handle(h.message(BOB, "bob", "just chatting")).await;
+    let sent = h.settle().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].content.starts_with("Sorry, I can't reach my memory right now"), "{sent:?}");
+    assert!(h.llm.requests().is_empty(), "nothing was generated");
+}

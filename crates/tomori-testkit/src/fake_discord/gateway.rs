@@ -1,6 +1,8 @@
 //! The fake's gateway WebSocket: HELLO, IDENTIFY answered with READY (then GUILD_CREATE for the
 //! shard's guilds), heartbeat ACKs, RESUME with replay of missed dispatches, and dispatches routed
-//! to the shard Discord would pick for a guild.
+//! to the shard Discord would pick for a guild. Every dispatch written to a socket is logged with
+//! its time ([`super::GatewayDelivery`]); a connection can be dropped without a close frame, and
+//! new connections refused for a while, to play a network outage.
 //!
 //! Frames go out as JSON text even though twilight asks for zstd-stream: twilight decompresses
 //! only binary frames.
@@ -17,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::payload::{ChannelInfo, guild_json};
-use super::{GatewayFrame, Inner, REPLAY_LOG, Shared, now_timestamp};
+use super::{GatewayDelivery, GatewayFrame, Inner, REPLAY_LOG, Shared, now_timestamp};
 
 /// Frames queued for one connection before new ones are dropped.
 const OUTBOUND_CAPACITY: usize = 1_024;
@@ -27,8 +29,19 @@ const CLOSE_DRAIN: Duration = Duration::from_secs(2);
 /// What the fake sends on a connection.
 #[derive(Debug)]
 enum Out {
-    Text(String),
+    /// A frame; dispatches carry what the delivery log records.
+    Text(String, Option<Dispatched>),
     Close(u16, &'static str),
+    /// End the connection without a close frame, as a network failure does.
+    Drop,
+}
+
+/// A dispatch as the delivery log records it.
+#[derive(Debug, Clone)]
+struct Dispatched {
+    seq: u64,
+    event: String,
+    id: Option<u64>,
 }
 
 /// One open WebSocket connection.
@@ -42,7 +55,16 @@ pub(super) struct Connection {
 impl Connection {
     /// Queues a text frame; false when the connection is gone or its queue is full.
     pub(super) fn send(&self, text: String) -> bool {
-        self.tx.try_send(Out::Text(text)).is_ok()
+        self.tx.try_send(Out::Text(text, None)).is_ok()
+    }
+
+    fn send_dispatch(&self, text: String, dispatched: Dispatched) -> bool {
+        self.tx.try_send(Out::Text(text, Some(dispatched))).is_ok()
+    }
+
+    /// Ends the connection abruptly (no close frame).
+    pub(super) fn drop_abruptly(&self) -> bool {
+        self.tx.try_send(Out::Drop).is_ok()
     }
 
     fn close(&self, code: u16, reason: &'static str) {
@@ -56,8 +78,8 @@ pub(super) struct Session {
     /// `[shard id, shard total]` from IDENTIFY.
     shard: [u32; 2],
     seq: u64,
-    /// Recent dispatches `(seq, frame)`, replayed on RESUME.
-    log: VecDeque<(u64, String)>,
+    /// Recent dispatches, replayed on RESUME.
+    log: VecDeque<(Dispatched, String)>,
     /// The connection currently attached, if any.
     pub(super) connection: Option<u64>,
 }
@@ -67,8 +89,22 @@ pub(super) async fn upgrade(
     RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Response {
-    shared.lock().connects.push(query.unwrap_or_default());
+    let refused = {
+        let mut inner = shared.lock();
+        let refused = inner.refuse_until.is_some_and(|until| Instant::now() < until);
+        if refused {
+            inner.refused = inner.refused.saturating_add(1);
+        } else {
+            inner.connects.push(query.unwrap_or_default());
+        }
+        refused
+    };
     shared.bump();
+    if refused {
+        let mut response = Response::new(axum::body::Body::from("gateway unavailable"));
+        *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        return response;
+    }
     ws.on_upgrade(move |socket| serve(shared, socket))
 }
 
@@ -92,11 +128,21 @@ async fn serve(shared: Arc<Shared>, mut socket: WebSocket) {
                     break;
                 }
                 out = rx.recv() => match out {
-                    Some(Out::Text(text)) => {
+                    Some(Out::Text(text, dispatched)) => {
                         if socket.send(Message::Text(text.into())).await.is_err() {
                             break;
                         }
+                        if let Some(Dispatched { seq, event, id: object }) = dispatched {
+                            shared.lock().record_delivery(GatewayDelivery {
+                                connection: id,
+                                seq,
+                                event,
+                                id: object,
+                                at: Instant::now(),
+                            });
+                        }
                     }
+                    Some(Out::Drop) => break,
                     Some(Out::Close(code, reason)) => {
                         let frame = CloseFrame { code, reason: reason.into() };
                         let _ = socket.send(Message::Close(Some(frame))).await;
@@ -245,10 +291,20 @@ fn resume(shared: &Shared, inner: &mut Inner, connection: u64, data: &Value) {
     };
     session.connection = Some(connection);
     conn.session = Some(session_id.clone());
-    for (_, frame) in session.log.iter().filter(|(seq, _)| *seq > seen) {
-        conn.send(frame.clone());
+    for (dispatched, frame) in session.log.iter().filter(|(d, _)| d.seq > seen) {
+        conn.send_dispatch(frame.clone(), dispatched.clone());
     }
     dispatch(inner, &session_id, "RESUMED", json!({}));
+}
+
+/// Sends GUILD_CREATE for a guild the fake knows (with its channels) to the shard that serves it,
+/// as Discord does when the bot joins a guild. False when no session serves that shard.
+pub(super) fn announce_guild(shared: &Shared, inner: &mut Inner, guild: u64) -> bool {
+    let Some(name) = inner.guilds.get(&guild).cloned() else { return false };
+    let channels: Vec<ChannelInfo> =
+        inner.channels.values().filter(|c| c.guild == Some(guild)).copied().collect();
+    let payload = guild_json(guild, &name, shared.settings.bot.id, &channels, &now_timestamp());
+    dispatch_for_guild(inner, Some(guild), "GUILD_CREATE", payload)
 }
 
 /// Which shard Discord routes a guild's events to (`(guild_id >> 22) % total`); direct messages
@@ -266,13 +322,15 @@ pub(super) fn dispatch(inner: &mut Inner, session_id: &str, event: &str, data: V
     let Inner { sessions, connections, .. } = inner;
     let Some(session) = sessions.get_mut(session_id) else { return false };
     session.seq = session.seq.saturating_add(1);
+    let id = data.get("id").and_then(Value::as_str).and_then(|id| id.parse().ok());
     let frame = json!({ "op": 0, "t": event, "s": session.seq, "d": data }).to_string();
     if session.log.len() >= REPLAY_LOG {
         session.log.pop_front();
     }
-    session.log.push_back((session.seq, frame.clone()));
+    let dispatched = Dispatched { seq: session.seq, event: event.to_owned(), id };
+    session.log.push_back((dispatched.clone(), frame.clone()));
     if let Some(connection) = session.connection.and_then(|c| connections.get(&c)) {
-        connection.send(frame);
+        connection.send_dispatch(frame, dispatched);
     }
     true
 }

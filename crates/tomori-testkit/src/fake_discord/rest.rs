@@ -27,6 +27,8 @@ pub(super) struct Scripted {
     pub(super) method: String,
     pub(super) route: String,
     pub(super) remaining: usize,
+    /// Set for a time-bounded script: it answers until then (and `remaining` is not counted).
+    pub(super) until: Option<Instant>,
     pub(super) answer: ScriptedAnswer,
 }
 
@@ -341,10 +343,15 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
 }
 
 fn take_scripted(inner: &mut Inner, request: &Request) -> Option<Scripted> {
+    let now = Instant::now();
+    // Expired time-bounded scripts go, so a long run does not scan them forever.
+    inner.scripted.retain(|l| l.until.is_none_or(|until| until > now));
     let scripted = inner.scripted.iter_mut().find(|l| {
         l.remaining > 0 && l.method == request.method && route_matches(&l.route, &request.path)
     })?;
-    scripted.remaining -= 1;
+    if scripted.until.is_none() {
+        scripted.remaining -= 1;
+    }
     Some(scripted.clone())
 }
 
@@ -421,6 +428,7 @@ fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         reply_to,
         allowed_mentions,
         stickers,
+        at: Instant::now(),
     };
     store_and_echo(shared, inner, message, &bot)
 }
@@ -501,6 +509,7 @@ fn execute_webhook(
         reply_to: None,
         allowed_mentions,
         stickers: Vec::new(),
+        at: Instant::now(),
     };
     let author = UserSpec { id: hook.id, username, global_name: None, bot: true };
     let reply = store_and_echo(shared, inner, message, &author);
