@@ -846,11 +846,7 @@ impl<S: ChatSurface> Inner<S> {
         }
     }
 
-    async fn request_for(
-        &self,
-        plan: &Plan,
-        persona: &Persona,
-    ) -> Result<Prepared, StoreError> {
+    async fn request_for(&self, plan: &Plan, persona: &Persona) -> Result<Prepared, StoreError> {
         let scope = Scope::server(plan.server);
         let limit = usize::try_from(plan.settings.message_fetch_limit).unwrap_or(80);
         let recent = lock(&self.history).recent(plan.message.channel, limit);

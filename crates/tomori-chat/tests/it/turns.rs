@@ -357,3 +357,19 @@ async fn without_a_database_a_direct_message_gets_a_visible_error_and_no_answer(
     assert!(sent[0].content.starts_with("Sorry, I can't reach my memory right now"), "{sent:?}");
     assert!(h.llm.requests().is_empty(), "nothing was generated");
 }
+
+#[tokio::test]
+async fn an_answer_cut_off_mid_stream_says_so() {
+    use tomori_testkit::fake_llm::Reply;
+    let h = Harness::new().await;
+    // Half an answer, then the connection ends without the stream's end marker.
+    let partial = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,",
+        "\"delta\":{\"content\":\"The first half of a long story.\\n\\n\"}}]}\n\n",
+    );
+    h.llm.push(Reply::raw_sse(partial.as_bytes(), 64));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> tell me a story")).await;
+    let sent = h.wait_sent(2).await;
+    assert_eq!(sent[0].content, "The first half of a long story.");
+    assert!(sent[1].content.starts_with("Sorry, my answer broke off there"), "{sent:?}");
+}
