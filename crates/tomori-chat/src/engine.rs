@@ -959,7 +959,14 @@ impl<S: ChatSurface> Inner<S> {
             })
             .collect();
         let chain = match self.providers.get() {
-            Some(providers) => providers.chain(&self.store, plan.server, &self.chain).await?,
+            Some(providers) => {
+                let invoker = if plan.from_person {
+                    Some(self.store.resolve_user(plan.message.author.id).await?)
+                } else {
+                    None
+                };
+                providers.chain(&self.store, plan.server, invoker, &self.chain).await?
+            }
             None => Chain { targets: self.chain.clone(), temperature: None },
         };
         let mut request =

@@ -1,9 +1,9 @@
 //! Which models answer a server: the model its admins chose (`/model text`) with the server's own
-//! keys or one of its custom endpoints, then its fallback chain, then the operator's instance
-//! providers. Built for each turn from the store, so a key or model change applies to the next
+//! keys (or the asking member's own, when they added some for that provider) or one of its
+//! custom endpoints, then its fallback chain, then the operator's instance providers. Built for each turn from the store, so a key or model change applies to the next
 //! message without a restart.
 
-use tomori_core::id::ServerId;
+use tomori_core::id::{ServerId, UserId};
 use tomori_llm::{ApiKey, Capabilities, Endpoint, KeySource, Target, Wire, known_provider};
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
@@ -37,6 +37,7 @@ impl ServerProviders {
         &self,
         store: &Store,
         server: ServerId,
+        invoker: Option<UserId>,
         instance: &[Target],
     ) -> Result<Chain, StoreError> {
         let scope = Scope::server(server);
@@ -49,7 +50,7 @@ impl ServerProviders {
         let entries = std::iter::once((model.provider.as_str(), model.model.as_str(), primary))
             .chain(fallbacks(&model));
         for (provider, model_id, capabilities) in entries {
-            match self.target(store, scope, provider, model_id, capabilities).await {
+            match self.target(store, scope, invoker, provider, model_id, capabilities).await {
                 Ok(Some(target)) => targets.push(target),
                 Ok(None) => {
                     tracing::debug!(
@@ -69,6 +70,7 @@ impl ServerProviders {
         &self,
         store: &Store,
         scope: Scope,
+        invoker: Option<UserId>,
         provider: &str,
         model: &str,
         capabilities: Capabilities,
@@ -89,7 +91,7 @@ impl ServerProviders {
                 })
                 .into_iter()
                 .collect();
-            keys.extend(server_keys(store, scope, provider).await?);
+            keys.extend(owner_keys(store, scope, KeyOwner::Server, provider).await?);
             let capabilities = Capabilities {
                 tools: endpoint.has_tools,
                 vision: endpoint.has_vision,
@@ -109,7 +111,20 @@ impl ServerProviders {
             ));
         }
         let Some(known) = known_provider(provider) else { return Ok(None) };
-        let keys = server_keys(store, scope, provider).await?;
+        // The member who asked pays with their own keys when they added some for this provider
+        // (`/personal key add`), and only with those: a rate-limited personal key never falls
+        // through to the server's.
+        let personal = match invoker {
+            Some(user) => {
+                owner_keys(store, Scope::user(user), KeyOwner::Personal, provider).await?
+            }
+            None => Vec::new(),
+        };
+        let keys = if personal.is_empty() {
+            owner_keys(store, scope, KeyOwner::Server, provider).await?
+        } else {
+            personal
+        };
         if keys.is_empty() {
             return Ok(None);
         }
@@ -128,20 +143,26 @@ impl ServerProviders {
     }
 }
 
-/// The server's enabled keys for `provider` (`/provider key add`), opened for this turn.
-async fn server_keys(
+/// The server's (`/provider key add`) or a member's (`/personal key add`) enabled keys for
+/// `provider`, opened for this turn.
+async fn owner_keys(
     store: &Store,
     scope: Scope,
+    owner: KeyOwner,
     provider: &str,
 ) -> Result<Vec<ApiKey>, StoreError> {
+    let source = match owner {
+        KeyOwner::Server => KeySource::Server,
+        KeyOwner::Personal => KeySource::Personal,
+    };
     let mut keys = Vec::new();
-    for info in credentials::list(store, scope, KeyOwner::Server).await? {
+    for info in credentials::list(store, scope, owner).await? {
         if info.provider != provider || !info.enabled {
             continue;
         }
         let secret = credentials::reveal(store, scope, info.id).await?;
         let uses = u64::try_from(info.usage_count).unwrap_or(0);
-        keys.push(ApiKey::new(format!("key:{}", info.id), KeySource::Server, secret, uses));
+        keys.push(ApiKey::new(format!("key:{}", info.id), source, secret, uses));
     }
     Ok(keys)
 }
@@ -161,4 +182,70 @@ enum ChainError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Endpoint(#[from] tomori_llm::LlmError),
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+    use tomori_core::id::Snowflake;
+    use tomori_llm::{Timeouts, client_for};
+    use tomori_net::Policy;
+    use tomori_store::audit::Actor;
+    use tomori_testkit::TestDb;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_members_own_keys_answer_their_messages_and_only_theirs() {
+        let db = TestDb::new().await;
+        let store = db.store().await;
+        let server = store.resolve_guild(Snowflake::new(5).expect("id")).await.expect("guild");
+        let scope = Scope::server(server);
+        let model = ServerModel {
+            provider: "openrouter".to_owned(),
+            model: "some/model".to_owned(),
+            vision: false,
+            tools: true,
+            temperature: None,
+            fallback: Vec::new(),
+        };
+        models::set(&store, scope, Actor::Operator, &model).await.expect("model");
+        let key = |k: &str| SecretString::from(k.to_owned());
+        credentials::add(
+            &store,
+            scope,
+            Actor::Operator,
+            KeyOwner::Server,
+            "openrouter",
+            "s",
+            &key("sk-server"),
+        )
+        .await
+        .expect("server key");
+        let alice = store.resolve_user(Snowflake::new(11).expect("id")).await.expect("alice");
+        let bob = store.resolve_user(Snowflake::new(12).expect("id")).await.expect("bob");
+        credentials::add(
+            &store,
+            Scope::user(alice),
+            Actor::Operator,
+            KeyOwner::Personal,
+            "openrouter",
+            "a",
+            &key("sk-alice"),
+        )
+        .await
+        .expect("personal key");
+        let client = client_for(Policy::new(tomori_net::Scope::Server), &Timeouts::default())
+            .expect("client");
+        let providers = ServerProviders::new(client);
+        let sources = |chain: Chain| -> Vec<KeySource> {
+            chain.targets[0].keys.iter().map(ApiKey::source).collect()
+        };
+        let hers = providers.chain(&store, server, Some(alice), &[]).await.expect("chain");
+        assert_eq!(sources(hers), [KeySource::Personal]);
+        let his = providers.chain(&store, server, Some(bob), &[]).await.expect("chain");
+        assert_eq!(sources(his), [KeySource::Server]);
+        let passive = providers.chain(&store, server, None, &[]).await.expect("chain");
+        assert_eq!(sources(passive), [KeySource::Server]);
+    }
 }

@@ -270,7 +270,13 @@ pub(crate) async fn setup(
         fallback,
     };
     models::set(ctx.store, scope, ctx.actor(), &chosen).await?;
-    super::provider::key_modal(ctx, provider, "default").await
+    super::provider::key_modal(
+        ctx,
+        tomori_store::credentials::KeyOwner::Server,
+        provider,
+        "default",
+    )
+    .await
 }
 
 /// A number in its range, as the column's type; a short answer otherwise.

@@ -45,6 +45,7 @@ use tomori_chat::surface::{ChatSurface, Inbound};
 use tomori_core::id::Snowflake;
 use tomori_core::settings::Feature;
 use tomori_store::audit::Actor;
+use tomori_store::credentials::KeyOwner;
 use tomori_store::{Scope, Store, StoreError, settings};
 use twilight_model::application::command::Command;
 use twilight_model::application::interaction::application_command::{
@@ -299,6 +300,7 @@ impl Commands {
         // Actions that answer with a form: authorised, then the form is the answer.
         let form = match &invocation {
             Invocation::Provider(provider::Action::KeyAdd { .. })
+            | Invocation::Personal(personal::Action::KeyAdd { .. })
             | Invocation::Config(config::Action::Setup { .. }) => Some(&invocation),
             _ => None,
         };
@@ -313,7 +315,10 @@ impl Commands {
                         vision,
                     }) => config::setup(&ctx, provider, model, persona, *vision).await,
                     Invocation::Provider(provider::Action::KeyAdd { provider, label }) => {
-                        provider::key_modal(&ctx, provider, label).await
+                        provider::key_modal(&ctx, KeyOwner::Server, provider, label).await
+                    }
+                    Invocation::Personal(personal::Action::KeyAdd { provider, label }) => {
+                        provider::key_modal(&ctx, KeyOwner::Personal, provider, label).await
                     }
                     _ => Err(Failure::BadInput("That command has no form.".to_owned())),
                 }
@@ -394,7 +399,12 @@ impl Commands {
         let key = text_input(&data.components, "key").map(|v| SecretString::from(v.to_owned()));
         let outcome = async {
             // Security: a normal user submits the admin form (a replayed or forged submission).
-            authorize(&ctx, Need::Manager).await?;
+            // A server key needs a manager; a member's own key form stores in their own scope.
+            let need = match provider::key_form_owner(&data.custom_id) {
+                Some(KeyOwner::Personal) => Need::Anyone,
+                _ => Need::Manager,
+            };
+            authorize(&ctx, need).await?;
             let key = key.ok_or_else(|| Failure::BadInput("The form had no key.".to_owned()))?;
             provider::key_submitted(&ctx, &data.custom_id, key).await
         };

@@ -6,7 +6,7 @@ use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::{endpoints, memories, users};
 use twilight_model::application::command::CommandType;
 use twilight_util::builder::command::{
-    CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
+    CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder, SubCommandGroupBuilder,
 };
 
 use super::{Args, BadInput, Ctx, Failure, Need};
@@ -30,6 +30,15 @@ pub(crate) enum Action {
     },
     /// Everything that is the caller's, as a JSON file (keys by label only).
     Export,
+    /// Shows the form for one of the caller's own API keys.
+    KeyAdd {
+        provider: String,
+        label: String,
+    },
+    KeyList,
+    KeyRemove {
+        id: i64,
+    },
 }
 
 /// What `/personal delete` must be given, so a slip cannot erase anyone's data.
@@ -58,6 +67,28 @@ pub(crate) fn definition() -> CommandBuilder {
         )
         .option(SubCommandBuilder::new("export", "Download everything Tomori keeps about you"))
         .option(
+            SubCommandGroupBuilder::new(
+                "key",
+                "Your own API keys: your messages are answered with them when the server's model \
+                 uses that provider",
+            )
+            .subcommands([
+                SubCommandBuilder::new("add", "Add a key (you type it into a private form)")
+                    .option(
+                        StringBuilder::new("provider", "openrouter, openai, anthropic, google, …")
+                            .required(true)
+                            .max_length(64),
+                    )
+                    .option(
+                        StringBuilder::new("label", "A name for it (default: default)")
+                            .max_length(64),
+                    ),
+                SubCommandBuilder::new("list", "List your keys (never shown)"),
+                SubCommandBuilder::new("remove", "Remove one of your keys by its id")
+                    .option(IntegerBuilder::new("id", "The key's id").required(true).min_value(1)),
+            ]),
+        )
+        .option(
             SubCommandBuilder::new("delete", "Delete all your settings, memories and keys").option(
                 StringBuilder::new("confirm", "Type: delete my data").required(true).max_length(32),
             ),
@@ -79,6 +110,15 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             name: args.string("name")?.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
         }),
         "export" => Ok(Action::Export),
+        "key" => match args.nested()? {
+            ("add", a) => Ok(Action::KeyAdd {
+                provider: a.required_string("provider")?.trim().to_ascii_lowercase(),
+                label: a.string("label")?.map_or("default", str::trim).to_owned(),
+            }),
+            ("list", _) => Ok(Action::KeyList),
+            ("remove", a) => Ok(Action::KeyRemove { id: a.required_integer("id")? }),
+            _ => Err(BadInput::unknown()),
+        },
         "delete" => Ok(Action::Delete {
             confirmed: args.required_string("confirm")?.trim().eq_ignore_ascii_case(DELETE_PHRASE),
         }),
@@ -92,7 +132,10 @@ pub(crate) fn need(action: &Action) -> Need {
         | Action::Language { .. }
         | Action::Nickname { .. }
         | Action::Delete { .. }
-        | Action::Export => Need::Anyone,
+        | Action::Export
+        | Action::KeyAdd { .. }
+        | Action::KeyList
+        | Action::KeyRemove { .. } => Need::Anyone,
     }
 }
 
@@ -127,6 +170,30 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 Some(name) => format!("Personas will call you {name}."),
                 None => "Personas will call you by your name.".to_owned(),
             })
+        }
+        // Answered with a form before `run` (see `Commands::handle`).
+        Action::KeyAdd { .. } => Err(Failure::BadInput("Use the form to add a key.".to_owned())),
+        Action::KeyList => {
+            let keys = credentials::list(ctx.store, ctx.me().await?, KeyOwner::Personal).await?;
+            if keys.is_empty() {
+                return Ok("You have no keys; add one with /personal key add.".to_owned());
+            }
+            Ok(keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "`{}` {} · {} · used {} times",
+                        k.id, k.provider, k.label, k.usage_count
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+        Action::KeyRemove { id } => {
+            // Security: cross-user tampering. The delete runs in the caller's own user scope, so
+            // another member's key id finds nothing.
+            credentials::remove(ctx.store, ctx.me().await?, ctx.actor(), *id).await?;
+            Ok(format!("Removed your key {id}."))
         }
         Action::Export => {
             let me = ctx.me().await?;

@@ -23,8 +23,20 @@ use twilight_util::builder::command::{
 
 use super::{Args, BadInput, Ctx, Failure, Need};
 
-/// The prefix of the key modal's custom id: `provider-key|<provider>|<label>`.
+/// The prefix of the server key form's custom id: `provider-key|<provider>|<label>`.
 pub(crate) const KEY_MODAL: &str = "provider-key";
+
+/// The prefix of a member's own key form (`/personal key add`): `personal-key|<provider>|<label>`.
+pub(crate) const PERSONAL_KEY_MODAL: &str = "personal-key";
+
+/// Whose key a form's custom id stores, by its prefix; `None` for a form that is not a key form.
+pub(crate) fn key_form_owner(custom_id: &str) -> Option<KeyOwner> {
+    match custom_id.split('|').next() {
+        Some(KEY_MODAL) => Some(KeyOwner::Server),
+        Some(PERSONAL_KEY_MODAL) => Some(KeyOwner::Personal),
+        _ => None,
+    }
+}
 
 /// The text input of the key modal.
 const KEY_INPUT: &str = "key";
@@ -154,12 +166,13 @@ pub(crate) fn need(_action: &Action) -> Need {
     Need::Manager
 }
 
-/// Checks a provider name against the known providers and the server's endpoints.
-async fn check_provider(ctx: &Ctx<'_>, provider: &str) -> Result<(), Failure> {
+/// Checks a provider name against the known providers and, for server keys, the server's
+/// endpoints (a member's own keys are for known providers).
+async fn check_provider(ctx: &Ctx<'_>, owner: KeyOwner, provider: &str) -> Result<(), Failure> {
     if known_provider(provider).is_some() {
         return Ok(());
     }
-    if let Some(label) = provider.strip_prefix("custom:") {
+    if let (KeyOwner::Server, Some(label)) = (owner, provider.strip_prefix("custom:")) {
         let scope = ctx.server().await?;
         if endpoints::get(ctx.store, scope, KeyOwner::Server, label).await?.is_some() {
             return Ok(());
@@ -185,13 +198,15 @@ fn check_label(label: &str) -> Result<(), Failure> {
     }
 }
 
-/// The modal `key add` answers with, once the input checked out.
+/// The form `key add` answers with (a server key, or the member's own), once the input checked
+/// out.
 pub(crate) async fn key_modal(
     ctx: &Ctx<'_>,
+    owner: KeyOwner,
     provider: &str,
     label: &str,
 ) -> Result<InteractionResponse, Failure> {
-    check_provider(ctx, provider).await?;
+    check_provider(ctx, owner, provider).await?;
     check_label(label)?;
     #[expect(deprecated, reason = "the field exists for old clients; the Label carries the text")]
     let input = TextInput {
@@ -214,8 +229,15 @@ pub(crate) async fn key_modal(
     Ok(InteractionResponse {
         kind: InteractionResponseType::Modal,
         data: Some(InteractionResponseData {
-            custom_id: Some(format!("{KEY_MODAL}|{provider}|{label}")),
-            title: Some(format!("{provider} key")),
+            custom_id: Some(format!(
+                "{}|{provider}|{label}",
+                if owner == KeyOwner::Server { KEY_MODAL } else { PERSONAL_KEY_MODAL }
+            )),
+            title: Some(if owner == KeyOwner::Server {
+                format!("{provider} key")
+            } else {
+                format!("Your own {provider} key")
+            }),
             components: Some(vec![component]),
             ..InteractionResponseData::default()
         }),
@@ -230,20 +252,23 @@ pub(crate) async fn key_submitted(
     key: SecretString,
 ) -> Result<String, Failure> {
     let mut parts = custom_id.split('|');
-    let (Some(KEY_MODAL), Some(provider), Some(label), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(owner), Some(_), Some(provider), Some(label), None) =
+        (key_form_owner(custom_id), parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(Failure::BadInput("That form is not one of mine.".to_owned()));
     };
     // The custom id came back from the client: check it as if it were typed.
-    check_provider(ctx, provider).await?;
+    check_provider(ctx, owner, provider).await?;
     check_label(label)?;
-    let scope = ctx.server().await?;
+    let scope = match owner {
+        KeyOwner::Server => ctx.server().await?,
+        KeyOwner::Personal => ctx.me().await?,
+    };
     let info =
-        credentials::add(ctx.store, scope, ctx.actor(), KeyOwner::Server, provider, label, &key)
-            .await?;
+        credentials::add(ctx.store, scope, ctx.actor(), owner, provider, label, &key).await?;
+    let whose = if owner == KeyOwner::Personal { "your own " } else { "" };
     Ok(format!(
-        "Saved key `{}` (id {}) for {provider}. It is stored encrypted and never shown again.",
+        "Saved {whose}key `{}` (id {}) for {provider}. It is stored encrypted and never shown again.",
         info.label, info.id
     ))
 }

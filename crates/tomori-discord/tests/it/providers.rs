@@ -215,3 +215,34 @@ async fn setup_chooses_the_model_then_asks_for_the_key() {
         .await;
     assert!(saved.starts_with("Saved key `default`"), "{saved}");
 }
+
+#[tokio::test]
+async fn members_add_their_own_keys_through_a_form_into_their_own_scope() {
+    use tomori_store::Scope;
+    let w = world().await;
+    let modal =
+        w.modal(slash(bob(), VIEW_AND_SEND, "personal key add").arg("provider", "openai")).await;
+    assert_eq!(modal["custom_id"], "personal-key|openai|default");
+    let saved = w
+        .answer(
+            slash(bob(), VIEW_AND_SEND, "personal")
+                .submit_modal("personal-key|openai|default", &[("key", "sk-bob-own-key-1")]),
+        )
+        .await;
+    assert!(saved.starts_with("Saved your own key `default`"), "{saved}");
+    let bob_scope =
+        Scope::user(w.store.resolve_user(crate::snowflake(700_000_000_000_000_002)).await.unwrap());
+    let mine = credentials::list(&w.store, bob_scope, KeyOwner::Personal).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert!(credentials::list(&w.store, w.server, KeyOwner::Server).await.unwrap().is_empty());
+    // A member's form cannot be pointed at a server endpoint, and Alice cannot remove Bob's key.
+    let custom = w
+        .answer(slash(bob(), VIEW_AND_SEND, "personal key add").arg("provider", "custom:gw"))
+        .await;
+    assert!(custom.starts_with("Unknown provider"), "{custom}");
+    let not_hers =
+        w.answer(slash(alice(), MANAGE_GUILD, "personal key remove").arg("id", mine[0].id)).await;
+    assert_eq!(not_hers, "No such key.");
+    let listed = w.answer(slash(bob(), VIEW_AND_SEND, "personal key list")).await;
+    assert!(listed.contains("openai · default") && !listed.contains("sk-bob"), "{listed}");
+}
