@@ -40,6 +40,7 @@ use crate::id::{snowflake, twilight};
 use crate::permissions::{
     ChannelRules, GuildRoles, MemberRoles, in_channel, in_direct_message, in_guild, to_perms,
 };
+use crate::surface::PostError;
 
 /// The tools' platform on Discord; see the module documentation. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -349,22 +350,12 @@ impl DiscordPlatform {
         content: &str,
         reply_to: Option<Snowflake>,
     ) -> Result<Snowflake, PlatformError> {
-        let mentions = no_pings();
-        let mut request = self
-            .http
-            .create_message(twilight(channel))
-            .content(content)
-            .allowed_mentions(Some(&mentions));
-        if let Some(reply_to) = reply_to {
-            request = request.reply(twilight(reply_to)).fail_if_not_exists(false);
-        }
-        let sent = request
+        crate::surface::post_as_bot(&self.http, twilight(channel), content, &no_pings(), reply_to)
             .await
-            .map_err(|e| platform_error(e, "SendMessages"))?
-            .model()
-            .await
-            .map_err(body_error)?;
-        snowflake(sent.id).map_err(body_error)
+            .map_err(|e| match e {
+                PostError::Http(e) => platform_error(e, "SendMessages"),
+                PostError::Body(e) => body_error(e),
+            })
     }
 
     /// Edits (`Some(text)`) or deletes (`None`) one of the bot's own or its personas' messages.

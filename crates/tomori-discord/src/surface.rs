@@ -77,6 +77,38 @@ fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> Surface
     SurfaceError::Unavailable(Box::new(error))
 }
 
+/// Why posting a message as the bot failed.
+pub(crate) enum PostError {
+    /// Discord refused or could not be reached.
+    Http(twilight_http::Error),
+    /// Discord's answer did not parse.
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Posts `content` as the bot in `channel`, pinging only what `mentions` allows, as a reply to
+/// `reply_to` when given (a reply to a message deleted meanwhile goes out as a plain message).
+/// The one way the engine's surface and the tools' platform post bot messages.
+pub(crate) async fn post_as_bot(
+    http: &twilight_http::Client,
+    channel: Id<ChannelMarker>,
+    content: &str,
+    mentions: &AllowedMentions,
+    reply_to: Option<Snowflake>,
+) -> Result<Snowflake, PostError> {
+    let mut request =
+        http.create_message(channel).content(content).allowed_mentions(Some(mentions));
+    if let Some(reply_to) = reply_to {
+        request = request.reply(twilight(reply_to)).fail_if_not_exists(false);
+    }
+    let sent = request
+        .await
+        .map_err(PostError::Http)?
+        .model()
+        .await
+        .map_err(|e| PostError::Body(Box::new(e)))?;
+    snowflake(sent.id).map_err(|e| PostError::Body(Box::new(e)))
+}
+
 /// 403 is a missing permission, 404 a missing channel or message; anything else (5xx, transport,
 /// timeouts) means the platform is unavailable and the message was not delivered.
 fn surface_error(error: twilight_http::Error, permission: &'static str) -> SurfaceError {
@@ -191,19 +223,10 @@ impl DiscordSurface {
         ping_users: &[Snowflake],
     ) -> Result<Snowflake, SurfaceError> {
         let mentions = allowed_mentions(ping_users);
-        let mut request =
-            self.http.create_message(channel).content(content).allowed_mentions(Some(&mentions));
-        if let Some(reply_to) = reply_to {
-            // A reply to a message deleted meanwhile goes out as a plain message.
-            request = request.reply(twilight(reply_to)).fail_if_not_exists(false);
-        }
-        let sent = request
-            .await
-            .map_err(|e| surface_error(e, "Send Messages"))?
-            .model()
-            .await
-            .map_err(unavailable)?;
-        snowflake(sent.id).map_err(unavailable)
+        post_as_bot(&self.http, channel, content, &mentions, reply_to).await.map_err(|e| match e {
+            PostError::Http(e) => surface_error(e, "Send Messages"),
+            PostError::Body(e) => SurfaceError::Unavailable(e),
+        })
     }
 
     /// An alter's message sent by the bot: "**Name**: text", or the label and the text as two
