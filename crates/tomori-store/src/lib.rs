@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod cache;
 pub mod credentials;
 pub mod db;
 pub mod embedded;

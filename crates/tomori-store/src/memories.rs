@@ -155,6 +155,34 @@ pub async fn list_server(
         .collect())
 }
 
+/// Every server memory, for every persona lineage, newest first (the engine's cached copy of a
+/// server, filtered per persona when a turn is built).
+///
+/// # Errors
+/// An unavailable database.
+pub async fn list_all_server(store: &Store, scope: Scope) -> Result<Vec<Memory>, StoreError> {
+    let server = scope.require_server()?;
+    let mut tx = store.begin(scope).await?;
+    let rows = sqlx::query!(
+        "SELECT id, lineage_id, content, teacher_discord_id FROM server_memories
+         WHERE server_id = $1 ORDER BY created_at DESC, id DESC",
+        server.get()
+    )
+    .fetch_all(tx.conn())
+    .await
+    .about("memory")?;
+    tx.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Memory {
+            id: r.id,
+            lineage: LineageId::from_db(r.lineage_id),
+            content: r.content,
+            teacher: r.teacher_discord_id.and_then(|t| Snowflake::from_db(t).ok()),
+        })
+        .collect())
+}
+
 /// Removes a server memory.
 ///
 /// # Errors

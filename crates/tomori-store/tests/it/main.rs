@@ -7,6 +7,7 @@ mod keys;
 mod mcp;
 mod reminders;
 mod repositories;
+mod revisions;
 mod tenancy;
 
 use tomori_core::id::Snowflake;
