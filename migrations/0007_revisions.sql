@@ -6,7 +6,7 @@
 -- counter moves inside the writing transaction, a change is visible to every process exactly
 -- when it commits, and no write path can forget to invalidate: the triggers below do it.
 --
--- Counters that change on every turn (key usage, quota counters, reminders, the audit chain)
+-- Counters that change on every turn (key usage, quota use, reminders, the audit chain)
 -- deliberately do not move a revision, or the cache would never hit.
 
 ALTER TABLE servers ADD COLUMN revision bigint NOT NULL DEFAULT 0;
@@ -53,6 +53,8 @@ CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON personal_memories
 CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON server_models
     FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
 CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON custom_endpoints
+    FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
+CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON quota_settings
     FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
 -- Usage and error counters of a key change on every call and are not part of a turn's plan.
 CREATE TRIGGER revision

@@ -29,11 +29,11 @@ use tomori_core::trigger::{
 };
 use tomori_llm::{ChatRequest, Completion, Llm, Message, Part, Role, StreamEvent, Target};
 use tomori_store::StoreError;
-use tomori_store::access::{self, AccessList};
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
+use tomori_store::servers::Home;
 use tomori_store::settings::ServerSettings;
-use tomori_store::{Scope, Store, memories, personas, settings, users, webhooks};
+use tomori_store::{Scope, Store, settings, webhooks};
 use tomori_tools::{LoopLimits, LoopState, LoopStep, MemoryScope, Place, TurnContext};
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
@@ -43,6 +43,7 @@ use crate::live::EngineLive;
 use crate::media::Media;
 use crate::providers::{Chain, ServerProviders};
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
+use crate::views::{Seen, Views};
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -84,15 +85,27 @@ impl Default for EngineOptions {
 struct Plan {
     message: Inbound,
     server: ServerId,
-    settings: ServerSettings,
-    personas: Vec<Persona>,
+    /// The server and author as read for this message.
+    seen: Seen,
     chosen: Vec<usize>,
     deliberate: bool,
     from_person: bool,
 }
 
+impl Plan {
+    fn settings(&self) -> &ServerSettings {
+        &self.seen.view.settings
+    }
+
+    fn personas(&self) -> &[Persona] {
+        &self.seen.view.personas
+    }
+}
+
 struct Inner<S> {
     store: Store,
+    /// What turns read from the store, per revision.
+    views: Arc<Views>,
     surface: S,
     llm: Llm,
     chain: Vec<Target>,
@@ -142,6 +155,7 @@ impl<S: ChatSurface> Engine<S> {
         Self {
             inner: Arc::new(Inner {
                 store,
+                views: Arc::default(),
                 surface,
                 llm,
                 chain,
@@ -208,26 +222,18 @@ impl<S: ChatSurface> Engine<S> {
     /// only. `None` when the server has no persona or the store failed.
     pub async fn prompt_snapshot(&self, message: Inbound) -> Option<String> {
         let inner = &self.inner;
-        let store = &inner.store;
-        let server = match message.guild {
-            Some(guild) => store.resolve_guild(guild).await,
-            None => store.resolve_dm(message.author.id).await,
-        }
-        .ok()?;
-        let scope = Scope::server(server);
-        let settings = settings::get(store, scope).await.ok()?;
-        let personas = personas::list(store, scope).await.ok()?;
-        let main = personas.iter().position(|p| p.is_main)?;
+        let seen =
+            inner.views.read(&inner.store, home(&message), Some(message.author.id)).await.ok()?;
+        let main = seen.view.personas.iter().position(|p| p.is_main)?;
         let plan = Plan {
             message,
-            server,
-            settings,
-            personas,
+            server: seen.server,
+            seen,
             chosen: vec![main],
             deliberate: true,
             from_person: true,
         };
-        let persona = plan.personas.get(main)?;
+        let persona = plan.personas().get(main)?;
         let prepared = inner.request_for(&plan, persona).await.ok()?;
         Some(render_request(&prepared.request))
     }
@@ -241,7 +247,7 @@ impl<S: ChatSurface> Engine<S> {
         let inner = &self.inner;
         let mut wait = inner.options.store_retry;
         let plan = loop {
-            match inner.plan(message.clone(), forced).await {
+            match Box::pin(inner.plan(message.clone(), forced)).await {
                 Ok(Some(plan)) => break plan,
                 Ok(None) => return,
                 // The database is away (a restart, a failover): wait a little and decide again,
@@ -335,14 +341,15 @@ impl<S: ChatSurface> Inner<S> {
         forced: Option<&str>,
     ) -> Result<Option<Plan>, PlanError> {
         let store = &self.store;
-        let server = match message.guild {
-            Some(guild) => store.resolve_guild(guild).await?,
-            None => store.resolve_dm(message.author.id).await?,
-        };
-        let scope = Scope::server(server);
-        let settings = settings::get(store, scope).await?;
-        let personas = personas::list(store, scope).await?;
         let bot_user = self.bot_user.get().copied();
+        let by_person = !message.author.is_bot
+            && message.author.webhook.is_none()
+            && bot_user != Some(message.author.id);
+        let seen =
+            self.views.read(store, home(&message), by_person.then_some(message.author.id)).await?;
+        let server = seen.server;
+        let scope = Scope::server(server);
+        let (settings, personas) = (&seen.view.settings, &seen.view.personas);
         // The channel's managed webhook (a thread uses its parent's), looked up only when a
         // webhook wrote the message or the message replies to one.
         let webhook_involved = message.author.webhook.is_some()
@@ -371,7 +378,7 @@ impl<S: ChatSurface> Inner<S> {
         let persona_name = author_persona.and_then(|i| personas.get(i)).map(|p| p.nickname.clone());
         // A `/bot respond` without text is a request, not a message of the conversation.
         if !(forced.is_some() && message.content.trim().is_empty()) {
-            self.remember(&message, persona_name.or_else(|| is_self.then(|| main_name(&personas))));
+            self.remember(&message, persona_name.or_else(|| is_self.then(|| main_name(personas))));
         }
         let author = if bot_user == Some(message.author.id) {
             Author::SelfBot { chain }
@@ -382,36 +389,27 @@ impl<S: ChatSurface> Inner<S> {
         } else if message.author.is_bot {
             Author::OtherBot
         } else {
-            let user = store.resolve_user(message.author.id).await?;
-            let privacy = users::get(store, Scope::user(user))
-                .await
-                .map(|u| u.privacy)
-                .unwrap_or(PrivacyLevel::Minimal);
+            let privacy =
+                seen.user.as_ref().map_or(PrivacyLevel::Minimal, |u| u.view.settings.privacy);
             Author::Human { privacy }
         };
 
-        let (whitelist, auto) = if message.guild.is_some() {
-            (
-                settings::channels(store, scope, ChannelSet::Whitelist).await?,
-                settings::channels(store, scope, ChannelSet::AutoTrigger).await?,
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let in_whitelist = in_channel_set(&whitelist, &message);
+        let view = &seen.view;
+        let in_guild = message.guild.is_some();
+        let in_whitelist = in_channel_set(&view.whitelist, &message);
         // The role whitelist (when it has roles) and the user blacklist keep people out the same
         // way a channel outside the whitelist does.
-        let person_allowed = if message.guild.is_some() && matches!(author, Author::Human { .. }) {
-            let roles = access::list(store, scope, AccessList::RoleWhitelist).await?;
-            let blacklist = access::list(store, scope, AccessList::UserBlacklist).await?;
+        let person_allowed = if in_guild && matches!(author, Author::Human { .. }) {
+            let roles = &view.role_whitelist;
             (roles.is_empty() || message.author_roles.iter().any(|r| roles.contains(r)))
-                && !blacklist.contains(&message.author.id)
+                && !view.blacklist.contains(&message.author.id)
         } else {
             true
         };
-        let outside_whitelist = (!whitelist.is_empty() && !in_whitelist) || !person_allowed;
-        let auto_trigger =
-            self.auto_trigger(&settings, in_channel_set(&auto, &message), &message, &author);
+        let outside_whitelist =
+            (in_guild && !view.whitelist.is_empty() && !in_whitelist) || !person_allowed;
+        let in_auto_channel = in_guild && in_channel_set(&view.auto_trigger, &message);
+        let auto_trigger = self.auto_trigger(settings, in_auto_channel, &message, &author);
         let triggers: Vec<PersonaTrigger> = personas
             .iter()
             .map(|p| PersonaTrigger {
@@ -466,7 +464,7 @@ impl<S: ChatSurface> Inner<S> {
         tracing::debug!(channel = %message.channel, ?decision, "decided");
         let Decision::Reply { personas: chosen, deliberate } = decision else { return Ok(None) };
         let from_person = matches!(author, Author::Human { .. });
-        Ok(Some(Plan { message, server, settings, personas, chosen, deliberate, from_person }))
+        Ok(Some(Plan { message, server, seen, chosen, deliberate, from_person }))
     }
 
     fn auto_trigger(
@@ -531,7 +529,7 @@ impl<S: ChatSurface> Inner<S> {
         let scope = Scope::server(plan.server);
         let today = Utc::now().date_naive();
         if plan.from_person {
-            let kind = plan.settings.cooldown_kind;
+            let kind = plan.settings().cooldown_kind;
             let key = cooldown_key(
                 kind,
                 message.author_is_admin,
@@ -539,8 +537,9 @@ impl<S: ChatSurface> Inner<S> {
                 message.channel.get(),
             );
             if let Some(key) = key {
-                let length =
-                    Duration::from_secs(u64::try_from(plan.settings.cooldown_seconds).unwrap_or(0));
+                let length = Duration::from_secs(
+                    u64::try_from(plan.settings().cooldown_seconds).unwrap_or(0),
+                );
                 if let Err(left) =
                     self.cooldowns.try_start(plan.server.get(), &key, length, Instant::now())
                 {
@@ -557,8 +556,16 @@ impl<S: ChatSurface> Inner<S> {
                 return;
             }
             // Security: spend abuse. The quota check fails closed: a database error refuses the turn.
-            let verdict =
-                quotas::check(&self.store, scope, QuotaKind::Text, message.author.id, today).await;
+            let limits = plan.seen.view.text_quota;
+            let verdict = quotas::check_against(
+                &self.store,
+                scope,
+                QuotaKind::Text,
+                limits,
+                message.author.id,
+                today,
+            )
+            .await;
             let refusal = match verdict {
                 Ok(QuotaVerdict::Allowed) => None,
                 Ok(QuotaVerdict::UserExhausted { resets_on }) => Some(format!(
@@ -622,7 +629,7 @@ impl<S: ChatSurface> Inner<S> {
 
     /// Generates and delivers one persona's answer; false when it failed.
     async fn answer_as(&self, plan: &Plan, idx: usize, cancel: &CancellationToken) -> bool {
-        let Some(persona) = plan.personas.get(idx) else { return false };
+        let Some(persona) = plan.personas().get(idx) else { return false };
         let prepared = match self.request_for(plan, persona).await {
             Ok(prepared) => prepared,
             Err(err) => {
@@ -769,19 +776,19 @@ impl<S: ChatSurface> Inner<S> {
         shown_memories: Vec<(MemoryScope, i64)>,
         cancel: &CancellationToken,
     ) -> Result<TurnContext, StoreError> {
-        let user = self.store.resolve_user(plan.message.author.id).await?;
-        let limit = usize::try_from(plan.settings.message_fetch_limit).unwrap_or(80);
+        let user = plan.seen.user.as_ref().ok_or(StoreError::NotFound("user"))?.id;
+        let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
         let shown = Arc::new(lock(&self.history).recent(plan.message.channel, limit));
-        let rp =
-            settings::channels(&self.store, Scope::server(plan.server), ChannelSet::Rp).await?;
         let place = match plan.message.guild {
-            Some(_) => Place::Guild { rp: in_channel_set(&rp, &plan.message) },
+            Some(_) => Place::Guild { rp: in_channel_set(&plan.seen.view.rp, &plan.message) },
             None => Place::Dm,
         };
         let live = EngineLive {
             store: self.store.clone(),
+            views: Arc::clone(&self.views),
+            home: home(&plan.message),
+            planned: Mutex::new(Some(plan.seen.clone())),
             server: plan.server,
-            user,
             invoker: plan.message.author.id,
             invoker_is_admin: plan.message.author_is_admin,
             bot_user: self.bot_user.get().copied(),
@@ -813,7 +820,7 @@ impl<S: ChatSurface> Inner<S> {
     /// its content into the (usually more public) thought-log channel, so it is dropped instead.
     async fn log_thoughts(&self, plan: &Plan, persona: &Persona, thoughts: &str) {
         let Some(channel) =
-            plan.settings.thought_log_channel.and_then(|c| Snowflake::from_db(c).ok())
+            plan.settings().thought_log_channel.and_then(|c| Snowflake::from_db(c).ok())
         else {
             return;
         };
@@ -847,20 +854,19 @@ impl<S: ChatSurface> Inner<S> {
     }
 
     async fn request_for(&self, plan: &Plan, persona: &Persona) -> Result<Prepared, StoreError> {
-        let scope = Scope::server(plan.server);
-        let limit = usize::try_from(plan.settings.message_fetch_limit).unwrap_or(80);
+        let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
         let recent = lock(&self.history).recent(plan.message.channel, limit);
         let mut shown: Vec<(MemoryScope, i64)> = Vec::new();
         // Memories carry their id, so the model can name one to update_long_term_memory.
-        let server_memories: Vec<String> =
-            memories::list_server(&self.store, scope, persona.lineage)
-                .await?
-                .into_iter()
-                .map(|m| {
-                    shown.push((MemoryScope::Server, m.id));
-                    format!("[id:{}] {}", m.id, m.content)
-                })
-                .collect();
+        let server_memories: Vec<String> = plan
+            .seen
+            .view
+            .memories(persona.lineage)
+            .map(|m| {
+                shown.push((MemoryScope::Server, m.id));
+                format!("[id:{}] {}", m.id, m.content)
+            })
+            .collect();
         let mut handles = Handles::default();
         let mut history = Vec::with_capacity(recent.len());
         let mut participants: Vec<String> = Vec::new();
@@ -887,10 +893,10 @@ impl<S: ChatSurface> Inner<S> {
         }
         // Personal memories of the person being answered, when their privacy level and the server allow.
         let mut personal: Vec<String> = Vec::new();
-        if plan.from_person {
-            let user = self.store.resolve_user(plan.message.author.id).await?;
-            let user_scope = Scope::user(user);
-            let me = users::get(&self.store, user_scope).await?;
+        if plan.from_person
+            && let Some(user) = &plan.seen.user
+        {
+            let me = &user.view.settings;
             // What they asked to be called and answered in (/personal), at any privacy level
             // that lets Tomori answer them at all.
             if let Some(nickname) = &me.nickname {
@@ -901,15 +907,12 @@ impl<S: ChatSurface> Inner<S> {
                     .push(format!("Prefers replies in the language with code {}.", me.language));
             }
             if me.privacy == PrivacyLevel::Minimal
-                && plan.settings.feature(Feature::PersonalMemories)
+                && plan.settings().feature(Feature::PersonalMemories)
             {
-                let memories = memories::list_personal(&self.store, user_scope, persona.lineage)
-                    .await?
-                    .into_iter()
-                    .map(|m| {
-                        shown.push((MemoryScope::Personal, m.id));
-                        format!("[id:{}] {}", m.id, m.content)
-                    });
+                let memories = user.view.memories(persona.lineage).map(|m| {
+                    shown.push((MemoryScope::Personal, m.id));
+                    format!("[id:{}] {}", m.id, m.content)
+                });
                 personal.extend(memories);
             }
         }
@@ -923,12 +926,12 @@ impl<S: ChatSurface> Inner<S> {
         let dialogues: Vec<(String, String)> =
             persona.sample_dialogues.iter().map(|d| (d.user.clone(), d.bot.clone())).collect();
         let others: Vec<&str> = plan
-            .personas
+            .personas()
             .iter()
             .filter(|p| p.id != persona.id)
             .map(|p| p.nickname.as_str())
             .collect();
-        let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings.timezone);
+        let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings().timezone);
         let input = PromptInput {
             persona: PersonaView {
                 name: &persona.nickname,
@@ -937,13 +940,13 @@ impl<S: ChatSurface> Inner<S> {
                 sample_dialogues: &dialogues,
             },
             other_personas: &others,
-            system_prompt: plan.settings.system_prompt.as_deref(),
+            system_prompt: plan.settings().system_prompt.as_deref(),
             server_name: plan.message.guild_name.as_deref(),
             now: &now,
             server_memories: &server_memories,
             participants: &participant_views,
             history: &history,
-            context_note: plan.settings.context_note.as_deref(),
+            context_note: plan.settings().context_note.as_deref(),
             budget_chars: self.options.prompt_budget_chars,
         };
         let (prompt, warnings) = prompt::assemble(&input);
@@ -960,12 +963,7 @@ impl<S: ChatSurface> Inner<S> {
             .collect();
         let chain = match self.providers.get() {
             Some(providers) => {
-                let invoker = if plan.from_person {
-                    Some(self.store.resolve_user(plan.message.author.id).await?)
-                } else {
-                    None
-                };
-                providers.chain(&self.store, plan.server, invoker, &self.chain).await?
+                self.views.chain(providers, &self.store, &plan.seen, &self.chain).await?
             }
             None => Chain { targets: self.chain.clone(), temperature: None },
         };
@@ -1056,6 +1054,14 @@ fn in_channel_set(set: &[Snowflake], message: &Inbound) -> bool {
         || message.parent_channel.is_some_and(|parent| set.contains(&parent))
 }
 
+/// The tenant a message belongs to.
+fn home(message: &Inbound) -> Home {
+    match message.guild {
+        Some(guild) => Home::Guild(guild),
+        None => Home::Dm(message.author.id),
+    }
+}
+
 fn main_name(personas: &[Persona]) -> String {
     personas.iter().find(|p| p.is_main).map(|p| p.nickname.clone()).unwrap_or_default()
 }
@@ -1086,7 +1092,7 @@ struct Delivery<'a, S> {
 
 impl<'a, S: ChatSurface> Delivery<'a, S> {
     fn new(inner: &'a Inner<S>, plan: &'a Plan, persona: &'a Persona) -> Self {
-        let server_limit = usize::try_from(plan.settings.send_limit).unwrap_or(0);
+        let server_limit = usize::try_from(plan.settings().send_limit).unwrap_or(0);
         let limit = if server_limit == 0 {
             inner.options.flood_cap
         } else {
@@ -1119,7 +1125,7 @@ impl<'a, S: ChatSurface> Delivery<'a, S> {
         let separated = strip_reasoning(&self.raw);
         let others: Vec<&str> = self
             .plan
-            .personas
+            .personas()
             .iter()
             .filter(|p| p.id != self.persona.id)
             .map(|p| p.nickname.as_str())

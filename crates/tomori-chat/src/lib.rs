@@ -15,3 +15,4 @@ pub mod media;
 pub mod providers;
 pub mod reminders;
 pub mod surface;
+mod views;

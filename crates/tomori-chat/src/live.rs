@@ -1,33 +1,41 @@
 //! What the tool gate may ask about a turn while it runs ([`tomori_tools::LiveState`]), answered
 //! from the database and the engine's own knowledge.
 //!
-//! Flags and privacy are read fresh from the store on every question, so a flag an admin turns
-//! off mid-turn stops the next tool call. Permissions, channels and message authors come from the
+//! Flags and privacy are read under the current revisions on every question (one round trip;
+//! see `views`), so a flag an admin turns off mid-turn stops the next tool call. The first
+//! question, the tools offered with the model request, is answered from the state the turn was
+//! planned with a moment earlier. Permissions, channels and message authors come from the
 //! surface's [`Platform`] on every question, so a permission revoked mid-turn stops the next call
 //! too. Without a platform (the terminal) the engine answers only what it knows for certain (the
 //! bot can see and write in the channel it answers in; authors from its own history) and treats
 //! the rest as unknown, which the gate refuses.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
-use tomori_core::id::{ServerId, Snowflake, UserId};
+use tomori_core::id::{ServerId, Snowflake};
 use tomori_core::quota::QuotaVerdict;
 use tomori_store::quotas::{self, QuotaKind};
-use tomori_store::{Scope, Store, settings, users};
+use tomori_store::servers::Home;
+use tomori_store::{Scope, Store};
 use tomori_tools::{
     Author, ChannelAccess, ChannelFacts, Features, LiveError, LiveState, Perm, Perms, Platform,
     Snapshot, Visibility,
 };
 
 use crate::history::Remembered;
+use crate::views::{Seen, Views};
 
 /// The live state of one turn.
 pub(crate) struct EngineLive {
     pub(crate) store: Store,
+    pub(crate) views: Arc<Views>,
+    /// The turn's tenant.
+    pub(crate) home: Home,
+    /// The state the turn was planned with, for the first question only.
+    pub(crate) planned: Mutex<Option<Seen>>,
     pub(crate) server: ServerId,
-    pub(crate) user: UserId,
     pub(crate) invoker: Snowflake,
     pub(crate) invoker_is_admin: bool,
     pub(crate) bot_user: Option<Snowflake>,
@@ -72,11 +80,19 @@ impl EngineLive {
 impl LiveState for EngineLive {
     fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, LiveError>> {
         Box::pin(async move {
-            let settings = settings::get(&self.store, Scope::server(self.server))
-                .await
-                .map_err(unavailable)?;
-            let privacy =
-                users::get(&self.store, Scope::user(self.user)).await.map_err(unavailable)?.privacy;
+            let planned = self.planned.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let seen = match planned {
+                Some(seen) => seen,
+                None => self
+                    .views
+                    .read(&self.store, self.home, Some(self.invoker))
+                    .await
+                    .map_err(unavailable)?,
+            };
+            let privacy = seen
+                .user
+                .as_ref()
+                .map_or(tomori_core::privacy::PrivacyLevel::Minimal, |u| u.view.settings.privacy);
             let (bot, invoker) = if self.platform.is_some() {
                 let access = self.access(self.channel).await?;
                 (access.bot, access.invoker)
@@ -90,7 +106,8 @@ impl LiveState for EngineLive {
                     Perms::of(&[Perm::ViewChannel, Perm::SendMessages, Perm::ReadMessageHistory]);
                 (bot, invoker)
             };
-            Ok(Snapshot { features: Features::from_settings(&settings), privacy, bot, invoker })
+            let features = Features::from_settings(&seen.view.settings);
+            Ok(Snapshot { features, privacy, bot, invoker })
         })
     }
 

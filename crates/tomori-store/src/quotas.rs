@@ -210,6 +210,22 @@ pub async fn check(
     today: NaiveDate,
 ) -> Result<QuotaVerdict, StoreError> {
     let limits = limits(store, scope, kind).await?;
+    check_against(store, scope, kind, limits, user, today).await
+}
+
+/// Like [`check`], with the server's `limits` already known (the engine's cached copy, read under
+/// the current revision).
+///
+/// # Errors
+/// An unavailable database.
+pub async fn check_against(
+    store: &Store,
+    scope: Scope,
+    kind: QuotaKind,
+    limits: QuotaLimits,
+    user: Snowflake,
+    today: NaiveDate,
+) -> Result<QuotaVerdict, StoreError> {
     if !limits.enabled {
         return Ok(QuotaVerdict::Allowed);
     }

@@ -60,7 +60,7 @@ impl ChatSurface for RecordingSurface {
 }
 
 pub(crate) struct Harness {
-    pub(crate) _db: TestDb,
+    pub(crate) db: TestDb,
     pub(crate) store: Store,
     pub(crate) server: ServerId,
     pub(crate) engine: Engine<RecordingSurface>,
@@ -112,7 +112,7 @@ impl Harness {
         let engine =
             Engine::new(store.clone(), surface.clone(), Llm::default(), vec![target], options);
         engine.set_bot_user(id(BOT));
-        Self { _db: db, store, server, engine, surface, llm, next_message: Mutex::new(1000) }
+        Self { db, store, server, engine, surface, llm, next_message: Mutex::new(1000) }
     }
 
     /// A message from a person in the test channel.
@@ -155,6 +155,17 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("expected {n} messages, got {:?}", self.sent());
+    }
+
+    /// Waits until the test channel has no turn running or waiting (its quota use recorded).
+    pub(crate) async fn wait_idle(&self) {
+        for _ in 0..200 {
+            if self.engine.is_idle(id(CHANNEL)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the channel stayed busy");
     }
 
     /// Lets in-flight work finish, then returns what was sent.

@@ -110,6 +110,8 @@ async fn quota_refusals_reach_the_user_and_nothing_is_generated() {
     h.llm.push_turn(Turn::new().text("First answer."));
     h.engine.handle(h.message(ALICE, "alice", "tomori, one")).await;
     h.wait_sent(1).await;
+    // Use is counted once the answer is complete.
+    h.wait_idle().await;
     h.engine.handle(h.message(ALICE, "alice", "tomori, two")).await;
     let sent = h.wait_sent(2).await;
     assert!(sent[1].content.contains("used today's messages"), "{}", sent[1].content);
@@ -134,7 +136,7 @@ async fn cooldown_refusals_reach_the_user() {
 }
 
 async fn set_cooldown(h: &Harness, kind: CooldownKind, seconds: i32) {
-    tomori_testkit::set_cooldown(h._db.owner(), h.server.get(), kind.name(), seconds).await;
+    tomori_testkit::set_cooldown(h.db.owner(), h.server.get(), kind.name(), seconds).await;
 }
 
 #[tokio::test]
@@ -181,7 +183,7 @@ async fn kill_ends_the_turn() {
 #[tokio::test]
 async fn reasoning_goes_to_the_thought_log_channel_and_never_into_the_reply() {
     let h = Harness::new().await;
-    tomori_testkit::set_thought_log(h._db.owner(), h.server.get(), 777).await;
+    tomori_testkit::set_thought_log(h.db.owner(), h.server.get(), 777).await;
     h.llm.push_turn(
         Turn::new().reasoning("alice wants a greeting").text("<think>be warm</think>Hi alice!"),
     );
@@ -372,4 +374,45 @@ async fn an_answer_cut_off_mid_stream_says_so() {
     let sent = h.wait_sent(2).await;
     assert_eq!(sent[0].content, "The first half of a long story.");
     assert!(sent[1].content.starts_with("Sorry, my answer broke off there"), "{sent:?}");
+}
+
+/// The engine keeps what it reads in memory per revision; a change committed by any process
+/// (here a second pool on the same database) reaches the very next message.
+#[tokio::test]
+async fn a_change_committed_elsewhere_reaches_the_next_message() {
+    let h = Harness::new().await;
+    let other = h.db.store().await;
+    let server = Scope::server(h.server);
+    let lineage =
+        tomori_store::personas::find(&other, server, "Tomori").await.unwrap().unwrap().lineage;
+    let h = &h;
+    let ask = |n: usize, text: &str| {
+        h.llm.push_turn(Turn::new().text("Noted."));
+        let message = h.message(ALICE, "alice", text);
+        async move {
+            h.engine.handle(message).await;
+            h.wait_sent(n).await;
+            h.wait_idle().await;
+            String::from_utf8_lossy(&h.llm.requests()[n - 1].body).into_owned()
+        }
+    };
+    let first = ask(1, "tomori, hello").await;
+    assert!(!first.contains("Mochi") && !first.contains("Captain"), "{first}");
+
+    let actor = tomori_store::audit::Actor::Operator;
+    tomori_store::memories::add_server(&other, server, actor, lineage, None, "The cat is Mochi")
+        .await
+        .unwrap();
+    let second = ask(2, "tomori, and the cat?").await;
+    assert!(second.contains("The cat is Mochi"), "a server memory: {second}");
+
+    let alice = Scope::user(other.resolve_user(id(ALICE)).await.unwrap());
+    users::set_profile(&other, alice, actor, None, Some(Some("Captain"))).await.unwrap();
+    let third = ask(3, "tomori, call me something").await;
+    assert!(third.contains("Captain"), "a nickname: {third}");
+
+    users::set_privacy(&other, alice, actor, PrivacyLevel::Full).await.unwrap();
+    h.engine.handle(h.message(ALICE, "alice", "tomori, still there?")).await;
+    assert_eq!(h.settle().await.len(), 3, "privacy 2 is seen at once: no answer");
+    assert_eq!(h.llm.requests().len(), 3);
 }

@@ -155,8 +155,7 @@ async fn each_committed_change_moves_the_revision_it_belongs_to() {
     let main = NewPersona { nickname: "Tomori".to_owned(), ..NewPersona::default() };
     personas::create(&store, Scope::server(first.server), admin(), main).await.unwrap();
 
-    // Quota limits are read by the quota check itself, never from a cached copy; quota use
-    // changes on every turn and must not empty the cache.
+    // Quota use changes on every turn and must not empty the cache.
     let table = [
         (Write::Setting, Moves::Server),
         (Write::Feature, Moves::Server),
@@ -173,7 +172,7 @@ async fn each_committed_change_moves_the_revision_it_belongs_to() {
         (Write::Nickname, Moves::User),
         (Write::PersonalMemory, Moves::User),
         (Write::PersonalKey, Moves::User),
-        (Write::QuotaLimits, Moves::Neither),
+        (Write::QuotaLimits, Moves::Server),
         (Write::QuotaUse, Moves::Neither),
     ];
     for (write, expected) in table {

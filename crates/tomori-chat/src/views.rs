@@ -1,0 +1,192 @@
+//! What a turn reads from the store, kept in memory for as long as it is current.
+//!
+//! A message costs one round trip to the database before its model request:
+//! [`Store::revisions`] resolves its server and author and returns their revisions. Everything
+//! else a turn reads (settings, channel sets, access lists, personas, memories, quota limits, the
+//! provider chain with its keys) comes from copies loaded under those revisions. Every committed
+//! write moves the revision it belongs to in the same transaction (see
+//! `tomori_store::cache`), so the next message after a change, in any process, loads afresh.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tomori_core::id::{LineageId, ServerId, Snowflake, UserId};
+use tomori_core::quota::QuotaLimits;
+use tomori_core::settings::ChannelSet;
+use tomori_llm::Target;
+use tomori_store::access::{self, AccessList};
+use tomori_store::cache::RevisionCache;
+use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::memories::Memory;
+use tomori_store::personas::Persona;
+use tomori_store::quotas::{self, QuotaKind};
+use tomori_store::servers::Home;
+use tomori_store::settings::ServerSettings;
+use tomori_store::users::UserSettings;
+use tomori_store::{Scope, Store, StoreError, memories, personas, settings, users};
+
+use crate::providers::{Chain, ServerProviders};
+
+/// Entries unused this long are dropped, so an idle server or user costs no memory here.
+const IDLE: Duration = Duration::from_secs(600);
+
+/// What a turn reads of its server.
+#[derive(Debug)]
+pub(crate) struct ServerView {
+    pub(crate) settings: ServerSettings,
+    pub(crate) personas: Vec<Persona>,
+    pub(crate) whitelist: Vec<Snowflake>,
+    pub(crate) auto_trigger: Vec<Snowflake>,
+    pub(crate) rp: Vec<Snowflake>,
+    pub(crate) role_whitelist: Vec<Snowflake>,
+    pub(crate) blacklist: Vec<Snowflake>,
+    /// Every lineage's memories, newest first.
+    memories: Vec<Memory>,
+    pub(crate) text_quota: QuotaLimits,
+}
+
+impl ServerView {
+    async fn load(store: &Store, server: ServerId) -> Result<Self, StoreError> {
+        let scope = Scope::server(server);
+        let (settings, personas, whitelist, auto_trigger, rp) = tokio::try_join!(
+            settings::get(store, scope),
+            personas::list(store, scope),
+            settings::channels(store, scope, ChannelSet::Whitelist),
+            settings::channels(store, scope, ChannelSet::AutoTrigger),
+            settings::channels(store, scope, ChannelSet::Rp),
+        )?;
+        let (role_whitelist, blacklist, memories, text_quota) = tokio::try_join!(
+            access::list(store, scope, AccessList::RoleWhitelist),
+            access::list(store, scope, AccessList::UserBlacklist),
+            memories::list_all_server(store, scope),
+            quotas::limits(store, scope, QuotaKind::Text),
+        )?;
+        Ok(Self {
+            settings,
+            personas,
+            whitelist,
+            auto_trigger,
+            rp,
+            role_whitelist,
+            blacklist,
+            memories,
+            text_quota,
+        })
+    }
+
+    /// The server memories of one persona lineage, newest first.
+    pub(crate) fn memories(&self, lineage: LineageId) -> impl Iterator<Item = &Memory> {
+        self.memories.iter().filter(move |m| m.lineage == lineage)
+    }
+}
+
+/// What a turn reads of the person it answers.
+#[derive(Debug)]
+pub(crate) struct UserView {
+    pub(crate) settings: UserSettings,
+    /// Every lineage's personal memories, newest first.
+    memories: Vec<Memory>,
+    /// They added keys of their own (`/personal key add`), so their chain is their own.
+    own_keys: bool,
+}
+
+impl UserView {
+    async fn load(store: &Store, user: UserId) -> Result<Self, StoreError> {
+        let scope = Scope::user(user);
+        let (settings, memories, keys) = tokio::try_join!(
+            users::get(store, scope),
+            memories::list_all_personal(store, scope),
+            credentials::list(store, scope, KeyOwner::Personal),
+        )?;
+        Ok(Self { settings, memories, own_keys: !keys.is_empty() })
+    }
+
+    /// Personal memories for a persona lineage: its own and those for every persona (lineage 0).
+    pub(crate) fn memories(&self, lineage: LineageId) -> impl Iterator<Item = &Memory> {
+        self.memories.iter().filter(move |m| m.lineage == lineage || m.lineage.get() == 0)
+    }
+}
+
+/// The server and author of one message, as read under their current revisions.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) server: ServerId,
+    server_revision: i64,
+    pub(crate) view: Arc<ServerView>,
+    /// The author, when a person wrote the message.
+    pub(crate) user: Option<SeenUser>,
+}
+
+/// A person's id and view.
+#[derive(Debug, Clone)]
+pub(crate) struct SeenUser {
+    pub(crate) id: UserId,
+    revision: i64,
+    pub(crate) view: Arc<UserView>,
+}
+
+/// The caches, shared by the engine and its turns' live state.
+#[derive(Debug)]
+pub(crate) struct Views {
+    servers: RevisionCache<ServerId, i64, ServerView>,
+    users: RevisionCache<UserId, i64, UserView>,
+    /// Keyed by the server and, when they have keys of their own, the member answered.
+    chains: RevisionCache<(ServerId, Option<UserId>), (i64, i64), Chain>,
+}
+
+impl Default for Views {
+    fn default() -> Self {
+        Self {
+            servers: RevisionCache::new(10_000, IDLE),
+            users: RevisionCache::new(50_000, IDLE),
+            chains: RevisionCache::new(10_000, IDLE),
+        }
+    }
+}
+
+impl Views {
+    /// The message's server and (when `author` is named) author, current as of now.
+    pub(crate) async fn read(
+        &self,
+        store: &Store,
+        home: Home,
+        author: Option<Snowflake>,
+    ) -> Result<Seen, StoreError> {
+        // The revisions are read first: whatever is loaded after them is at least as new.
+        let revisions = store.revisions(home, author).await?;
+        let server = revisions.server;
+        let view = self
+            .servers
+            .get_or_load(server, revisions.server_revision, || ServerView::load(store, server))
+            .await?;
+        let user = match revisions.user {
+            Some((id, revision)) => {
+                let view =
+                    self.users.get_or_load(id, revision, || UserView::load(store, id)).await?;
+                Some(SeenUser { id, revision, view })
+            }
+            None => None,
+        };
+        Ok(Seen { server, server_revision: revisions.server_revision, view, user })
+    }
+
+    /// The provider chain for a turn answering `seen`'s author (or no one in particular).
+    pub(crate) async fn chain(
+        &self,
+        providers: &ServerProviders,
+        store: &Store,
+        seen: &Seen,
+        instance: &[Target],
+    ) -> Result<Chain, StoreError> {
+        let invoker = seen.user.as_ref().filter(|u| u.view.own_keys);
+        let key = (seen.server, invoker.map(|u| u.id));
+        let revision = (seen.server_revision, invoker.map_or(0, |u| u.revision));
+        let chain = self
+            .chains
+            .get_or_load(key, revision, || {
+                providers.chain(store, seen.server, invoker.map(|u| u.id), instance)
+            })
+            .await?;
+        Ok(Chain::clone(&chain))
+    }
+}
