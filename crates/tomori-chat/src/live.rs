@@ -11,11 +11,13 @@
 //! the rest as unknown, which the gate refuses.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
 use tomori_core::id::{ServerId, Snowflake};
 use tomori_core::quota::QuotaVerdict;
+use tomori_store::cache::RevisionCache;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::servers::Home;
 use tomori_store::{Scope, Store};
@@ -27,14 +29,24 @@ use tomori_tools::{
 use crate::history::Remembered;
 use crate::views::{Seen, Views};
 
+/// The bot's permissions per channel, keyed by the minute they were read in.
+pub(crate) type OfferPerms = RevisionCache<Snowflake, u64, Perms>;
+
+/// An empty [`OfferPerms`]: a copy lives until its minute ends, idle channels leave after two.
+pub(crate) fn offer_perms() -> OfferPerms {
+    RevisionCache::new(10_000, Duration::from_secs(120))
+}
+
 /// The live state of one turn.
 pub(crate) struct EngineLive {
     pub(crate) store: Store,
     pub(crate) views: Arc<Views>,
     /// The turn's tenant.
     pub(crate) home: Home,
-    /// The state the turn was planned with, for the first question only.
+    /// The state the turn was planned with, for the first question only (the tools to offer).
     pub(crate) planned: Mutex<Option<Seen>>,
+    /// The bot's permissions per channel as read within the current minute, for the offer.
+    pub(crate) offer_perms: Arc<OfferPerms>,
     pub(crate) server: ServerId,
     pub(crate) invoker: Snowflake,
     pub(crate) invoker_is_admin: bool,
@@ -66,6 +78,17 @@ impl EngineLive {
             .ok_or_else(|| LiveError("the message is not in this turn's context".to_owned()))
     }
 
+    /// What answering here proves, and nothing more: the bot and the invoker can see and write in
+    /// the channel.
+    fn proven(&self) -> (Perms, Perms) {
+        let mut invoker = Perms::of(&[Perm::ViewChannel, Perm::SendMessages]);
+        if self.invoker_is_admin {
+            invoker = invoker.with(Perm::ManageGuild);
+        }
+        let bot = Perms::of(&[Perm::ViewChannel, Perm::SendMessages, Perm::ReadMessageHistory]);
+        (bot, invoker)
+    }
+
     /// The bot's and the invoker's permissions in `channel`, from the platform.
     async fn access(&self, channel: Snowflake) -> Result<ChannelAccess, LiveError> {
         let mut access =
@@ -81,6 +104,7 @@ impl LiveState for EngineLive {
     fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, LiveError>> {
         Box::pin(async move {
             let planned = self.planned.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let offer = planned.is_some();
             let seen = match planned {
                 Some(seen) => seen,
                 None => self
@@ -93,18 +117,28 @@ impl LiveState for EngineLive {
                 .user
                 .as_ref()
                 .map_or(tomori_core::privacy::PrivacyLevel::Minimal, |u| u.view.settings.privacy);
-            let (bot, invoker) = if self.platform.is_some() {
-                let access = self.access(self.channel).await?;
-                (access.bot, access.invoker)
-            } else {
-                // Without a platform: what answering here proves, and nothing more.
-                let mut invoker = Perms::of(&[Perm::ViewChannel, Perm::SendMessages]);
-                if self.invoker_is_admin {
-                    invoker = invoker.with(Perm::ManageGuild);
+            let (bot, invoker) = match (&self.platform, offer) {
+                (None, _) => self.proven(),
+                (Some(_), true) => {
+                    // Security: stale permissions. What is offered is not what is allowed: every
+                    // call is judged again with the permissions Discord gives at that moment (the
+                    // arm below). This copy, at most a minute old, only keeps tools the bot
+                    // cannot use out of the offer, without REST requests before most turns.
+                    let minute = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() / 60);
+                    let bot = self
+                        .offer_perms
+                        .get_or_load(self.channel, minute, || async {
+                            self.access(self.channel).await.map(|a| a.bot)
+                        })
+                        .await?;
+                    (*bot, self.proven().1)
                 }
-                let bot =
-                    Perms::of(&[Perm::ViewChannel, Perm::SendMessages, Perm::ReadMessageHistory]);
-                (bot, invoker)
+                (Some(_), false) => {
+                    let access = self.access(self.channel).await?;
+                    (access.bot, access.invoker)
+                }
             };
             let features = Features::from_settings(&seen.view.settings);
             Ok(Snapshot { features, privacy, bot, invoker })

@@ -418,3 +418,36 @@ async fn cross_channel_messages_follow_what_the_member_may_see() {
     assert_eq!(posted, [GENERAL], "only the channel Alice can see received it");
     assert!(!c.s.fake.requests().iter().any(|r| r.path == format!("channels/{SECRET}/messages")));
 }
+
+#[tokio::test]
+async fn offering_tools_reads_the_bots_permissions_once_a_minute_per_channel() {
+    let c = conversation().await;
+    let bot = c.s.fake.bot_user_id();
+    let minute = || {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60
+    };
+    let member_reads = || {
+        c.s.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.contains("/members/"))
+            .count()
+    };
+    let started = minute();
+    c.llm.push_turn(Turn::new().text("First."));
+    c.say(ALICE, "alice", &format!("<@{bot}> hi")).await;
+    c.s.fake.wait_for_message(|m| m.content == "First.", WAIT).await;
+    let after_first = member_reads();
+    assert!(after_first > 0, "the first offer in the channel reads the bot's permissions");
+    c.llm.push_turn(Turn::new().text("Second."));
+    c.say(BOB, "bob", &format!("<@{bot}> and me")).await;
+    c.s.fake.wait_for_message(|m| m.content == "Second.", WAIT).await;
+    for request in c.llm.requests() {
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        assert!(body.contains("manage_message"), "tools were offered both times: {body}");
+    }
+    // A minute boundary between the two turns legitimately reads again.
+    if minute() == started {
+        assert_eq!(member_reads(), after_first, "the second offer asked Discord nothing");
+    }
+}
