@@ -56,6 +56,10 @@ const TOKEN: &str = "MTc1OTI4ODQ3Mjk5MTE3MDYz.GaBcDe.abcdefghijklmnopqrstuvwxyz0
 const GUILD_BASE: u64 = 900_000_000_000_000_000;
 const CHANNEL_BASE: u64 = 910_000_000_000_000_000;
 const USER_BASE: u64 = 920_000_000_000_000_000;
+/// The members who make up a channel's history ([`Options::history`]).
+const REGULAR_BASE: u64 = 930_000_000_000_000_000;
+/// How many of them.
+const REGULARS: u64 = 10;
 const WARM_UP_MESSAGES: usize = 3;
 /// How long the bot may take to connect.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -172,6 +176,11 @@ pub struct Options {
     pub timeline: bool,
     /// Keep the bot's log even when the run meets its rule.
     pub keep_log: bool,
+    /// Messages of conversation (from [`REGULARS`] members, not addressed to the bot) sent into
+    /// every channel before the load, so each turn's prompt carries that much history (0 to 200).
+    pub history: u32,
+    /// Server memories every guild is seeded with (0 to 25, the default per-server limit).
+    pub memories: u32,
 }
 
 impl std::fmt::Debug for Options {
@@ -205,6 +214,8 @@ impl Default for Options {
             progress: None,
             timeline: false,
             keep_log: false,
+            history: 80,
+            memories: 25,
         }
     }
 }
@@ -244,6 +255,8 @@ impl Options {
                 0.0
             },
             database: if self.database_url.is_some() { "server" } else { "embedded" }.to_owned(),
+            history: self.history,
+            memories: self.memories,
         }
     }
 
@@ -288,6 +301,18 @@ impl Options {
         }
         if self.stall > Duration::from_secs(300) {
             return invalid("--stall-secs", "must be at most 300".to_owned());
+        }
+        if self.history > 200 {
+            return invalid("--history", "must be 0 to 200".to_owned());
+        }
+        if u64::from(self.history) * u64::from(self.channels) > MAX_MESSAGES {
+            return invalid(
+                "--history",
+                format!("history x channels is more than {MAX_MESSAGES} messages"),
+            );
+        }
+        if self.memories > 25 {
+            return invalid("--memories", "must be 0 to 25".to_owned());
         }
         Ok(())
     }
@@ -481,6 +506,38 @@ impl World {
         }
     }
 
+    /// Sends `per_channel` messages of conversation among the [`REGULARS`] into every channel,
+    /// none addressed to the bot, then gives the bot a moment to take them in.
+    async fn chatter(
+        &mut self,
+        channels: &[(u64, u64)],
+        per_channel: u32,
+    ) -> Result<(), LoadError> {
+        for n in 0..u64::from(per_channel) {
+            for (channel, guild) in channels {
+                let regular = n % REGULARS;
+                let user = UserSpec::new(REGULAR_BASE + regular, &format!("regular{regular}"));
+                let content = format!("message {n}: the kettle is on and the cups are warm");
+                let message = MessageCreate::new(*channel, user, &content).in_guild(*guild);
+                if self.discord.try_inject_message(message).is_none() {
+                    return Err(LoadError::Timeout {
+                        what: "the fake Discord had no gateway session for the bot",
+                        after: Duration::ZERO,
+                        log_tail: rig::log_tail(self.bot.log(), 15),
+                    });
+                }
+            }
+            // About 2,000 events a second: a busy gateway, not a flood.
+            tokio::time::sleep(
+                Duration::from_millis(1) * u32::try_from(channels.len()).unwrap_or(1) / 2,
+            )
+            .await;
+            self.bot.check_alive()?;
+        }
+        tokio::time::sleep(SETTLE).await;
+        Ok(())
+    }
+
     /// Waits until every message sent so far has a reply, or `timeout`; false on timeout.
     async fn wait_for_replies(&mut self, timeout: Duration) -> Result<bool, LoadError> {
         let deadline = Instant::now() + timeout;
@@ -511,7 +568,7 @@ async fn drive(
 ) -> Result<Report, LoadError> {
     let (guilds, channels) = layout(options);
     options.say(&format!("{}: seeding {} guilds", options.scenario.name(), guilds.len()));
-    rig::seed(database.url(), &guilds).await?;
+    rig::seed(database.url(), &guilds, options.memories).await?;
 
     let discord = FakeDiscord::builder().token(TOKEN).start().await;
     let first_guild = guilds.first().copied().unwrap_or(GUILD_BASE + 1);
@@ -603,6 +660,16 @@ async fn drive(
         });
     }
     let all_guilds = world.memory_after_settling().await;
+
+    // The conversation so far: history for every prompt, answered by no one.
+    if options.history > 0 {
+        options.say(&format!(
+            "{}: {} messages of history in each channel",
+            options.scenario.name(),
+            options.history
+        ));
+        world.chatter(&channels, options.history).await?;
+    }
 
     // The measured load, with the fault from a third of the way in.
     options.say(&format!(

@@ -20,6 +20,8 @@ async fn a_short_load_loses_nothing_and_answers_once() {
         tokens_per_sec: 200,
         tokens: 10,
         scenario: Scenario::None,
+        history: 20,
+        memories: 5,
         database_url: Some(tomori_testkit::server_url()),
         ..Options::default()
     };

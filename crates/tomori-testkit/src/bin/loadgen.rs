@@ -75,6 +75,13 @@ struct Args {
     /// Keep the bot's log even when a run meets its rule.
     #[arg(long)]
     keep_log: bool,
+    /// Messages of conversation (ten members, not addressed to the bot) sent into every channel
+    /// before the load, so each prompt carries that much history.
+    #[arg(long, default_value_t = 80)]
+    history: u32,
+    /// Server memories every guild is seeded with.
+    #[arg(long, default_value_t = 25)]
+    memories: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +145,8 @@ async fn main() -> ExitCode {
         progress: Some(Arc::new(say)),
         timeline: args.timeline,
         keep_log: args.keep_log,
+        history: args.history,
+        memories: args.memories,
     };
     if let Err(err) = base.check() {
         say(&format!("error: {err}"));

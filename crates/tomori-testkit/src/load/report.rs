@@ -442,6 +442,10 @@ pub struct Settings {
     pub stall_ms: f64,
     /// `embedded` (a private cluster) or `server` (`--database-url`).
     pub database: String,
+    /// Messages of history in every channel before the load.
+    pub history: u32,
+    /// Server memories per guild.
+    pub memories: u32,
 }
 
 /// The result of one scenario; serialised as the JSON report.

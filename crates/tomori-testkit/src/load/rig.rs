@@ -20,6 +20,7 @@ use tomori_core::id::Snowflake;
 use tomori_core::limits::Limits;
 use tomori_store::audit::Actor;
 use tomori_store::embedded::{EmbeddedOptions, EmbeddedPostgres, with_database};
+use tomori_store::memories;
 use tomori_store::personas::{self, NewPersona};
 use tomori_store::secrets::KeyRing;
 use tomori_store::{Scope, Store};
@@ -185,8 +186,13 @@ impl Database {
     }
 }
 
-/// Gives every guild the persona [`PERSONA`], as an operator would before inviting the bot.
-pub(super) async fn seed(url: &SecretString, guilds: &[u64]) -> Result<(), LoadError> {
+/// Gives every guild the persona [`PERSONA`] and `memories` server memories, as an operator
+/// would before inviting the bot.
+pub(super) async fn seed(
+    url: &SecretString,
+    guilds: &[u64],
+    memories: u32,
+) -> Result<(), LoadError> {
     let pool = tomori_store::db::connect_app(url, 4).await.map_err(database_error("connecting"))?;
     let ring = KeyRing::new([(1, SecretString::from(TEST_SECRET_V1.to_owned()))], None).map_err(
         |source| LoadError::Database { what: "building the key ring", source: Box::new(source) },
@@ -207,9 +213,25 @@ pub(super) async fn seed(url: &SecretString, guilds: &[u64]) -> Result<(), LoadE
                 prompt: "You are Tomori, a calm tea-house keeper.".to_owned(),
                 ..NewPersona::default()
             };
-            personas::create(&store, Scope::server(server), Actor::Operator, persona)
+            let persona = personas::create(&store, Scope::server(server), Actor::Operator, persona)
                 .await
                 .map_err(database_error("creating a persona"))?;
+            let taught: Vec<String> = (0..memories)
+                .map(|n| {
+                    format!("Guest note {n}: prefers sencha brewed at 70 degrees for two minutes.")
+                })
+                .collect();
+            let taught: Vec<&str> = taught.iter().map(String::as_str).collect();
+            memories::add_server_many(
+                &store,
+                Scope::server(server),
+                Actor::Operator,
+                persona.lineage,
+                None,
+                &taught,
+            )
+            .await
+            .map_err(database_error("teaching memories"))?;
         }
         Ok(())
     }
