@@ -618,15 +618,38 @@ impl<S: ChatSurface> Inner<S> {
         };
         let ((), ok) = tokio::join!(typing, answer);
         if plan.from_person {
-            if ok
-                && !turn.cancel.is_cancelled()
-                && let Err(err) =
-                    quotas::record(&self.store, scope, QuotaKind::Text, message.author.id, today)
-                        .await
-            {
-                tracing::error!(error = %err, "recording quota usage failed");
+            if ok && !turn.cancel.is_cancelled() {
+                self.record_text_use(scope, message.author.id, today).await;
             }
             self.active.release(message.author.id, plan.server.get());
+        }
+    }
+
+    /// Counts an answered message against the member's and the server's text quota. While the
+    /// database is unavailable the count is retried in the background on the same schedule as
+    /// deciding (about 15 s), so an answer given during an outage is not free.
+    async fn record_text_use(&self, scope: Scope, user: Snowflake, today: chrono::NaiveDate) {
+        let kind = QuotaKind::Text;
+        match quotas::record(&self.store, scope, kind, user, today).await {
+            Ok(()) => {}
+            Err(StoreError::Unavailable(_)) => {
+                let store = self.store.clone();
+                let (mut wait, max) = (self.options.store_retry, self.options.store_retry_max);
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(wait).await;
+                        match quotas::record(&store, scope, kind, user, today).await {
+                            Ok(()) => return,
+                            Err(StoreError::Unavailable(_)) if wait < max => wait *= 2,
+                            Err(err) => {
+                                tracing::error!(error = %err, "recording quota usage failed");
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+            Err(err) => tracing::error!(error = %err, "recording quota usage failed"),
         }
     }
 
