@@ -119,7 +119,7 @@ impl LiveState for EngineLive {
                 .map_or(tomori_core::privacy::PrivacyLevel::Minimal, |u| u.view.settings.privacy);
             let (bot, invoker) = match (&self.platform, offer) {
                 (None, _) => self.proven(),
-                (Some(_), true) => {
+                (Some(platform), true) => {
                     // Security: stale permissions. What is offered is not what is allowed: every
                     // call is judged again with the permissions Discord gives at that moment (the
                     // arm below). This copy, at most a minute old, only keeps tools the bot
@@ -127,10 +127,14 @@ impl LiveState for EngineLive {
                     let minute = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs() / 60);
+                    // Asked about the bot alone: the bot's own permissions need no one else's
+                    // membership.
+                    let bot_user = self.bot_user.unwrap_or(self.invoker);
                     let bot = self
                         .offer_perms
                         .get_or_load(self.channel, minute, || async {
-                            self.access(self.channel).await.map(|a| a.bot)
+                            let access = platform.access(self.channel, bot_user).await;
+                            access.map(|a| a.bot).map_err(unavailable)
                         })
                         .await?;
                     (*bot, self.proven().1)
