@@ -91,7 +91,14 @@ pub(crate) struct UserView {
 }
 
 impl UserView {
-    async fn load(store: &Store, user: UserId) -> Result<Self, StoreError> {
+    async fn load(store: &Store, user: UserId, revision: i64) -> Result<Self, StoreError> {
+        // Nothing was ever written for a user at revision 0 (every change to their settings,
+        // memories, keys or endpoints moves it), so their view is the defaults: a first message
+        // from someone new costs no reads.
+        if revision == 0 {
+            let settings = UserSettings::default();
+            return Ok(Self { settings, memories: Vec::new(), own_keys: false });
+        }
         let scope = Scope::user(user);
         let (settings, memories, keys) = tokio::try_join!(
             users::get(store, scope),
@@ -161,8 +168,10 @@ impl Views {
             .await?;
         let user = match revisions.user {
             Some((id, revision)) => {
-                let view =
-                    self.users.get_or_load(id, revision, || UserView::load(store, id)).await?;
+                let view = self
+                    .users
+                    .get_or_load(id, revision, || UserView::load(store, id, revision))
+                    .await?;
                 Some(SeenUser { id, revision, view })
             }
             None => None,

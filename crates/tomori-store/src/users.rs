@@ -17,6 +17,13 @@ pub struct UserSettings {
     pub nickname: Option<String>,
 }
 
+/// A user's settings before they change any: the columns' defaults (a test holds them equal).
+impl Default for UserSettings {
+    fn default() -> Self {
+        Self { privacy: PrivacyLevel::Minimal, language: "en".to_owned(), nickname: None }
+    }
+}
+
 /// The scope user's settings.
 ///
 /// # Errors

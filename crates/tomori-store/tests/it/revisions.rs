@@ -152,6 +152,13 @@ async fn each_committed_change_moves_the_revision_it_belongs_to() {
     let store = db.store().await;
     let first = now(&store).await;
     assert_eq!(now(&store).await, first, "reading moves nothing");
+    // At revision 0 the engine assumes a user's defaults without reading them.
+    let (user, revision) = first.user.unwrap();
+    assert_eq!(revision, 0);
+    assert_eq!(
+        users::get(&store, Scope::user(user)).await.unwrap(),
+        users::UserSettings::default()
+    );
     let main = NewPersona { nickname: "Tomori".to_owned(), ..NewPersona::default() };
     personas::create(&store, Scope::server(first.server), admin(), main).await.unwrap();
 
