@@ -967,11 +967,14 @@ impl<S: ChatSurface> Inner<S> {
                 };
                 providers.chain(&self.store, plan.server, invoker, &self.chain).await?
             }
-            None => Chain { targets: self.chain.clone(), temperature: None },
+            None => Chain { targets: self.chain.clone(), ..Chain::default() },
         };
-        let mut request =
-            ChatRequest { system: vec![prompt.system], messages, ..ChatRequest::default() };
-        request.sampler.temperature = chain.temperature;
+        let mut request = ChatRequest {
+            system: vec![prompt.system],
+            messages,
+            sampler: chain.sampler,
+            ..ChatRequest::default()
+        };
         self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
         Ok(Prepared { request, chain: chain.targets, handles, shown })
     }

@@ -4,7 +4,9 @@
 //! message without a restart.
 
 use tomori_core::id::{ServerId, UserId};
-use tomori_llm::{ApiKey, Capabilities, Endpoint, KeySource, Target, Wire, known_provider};
+use tomori_llm::{
+    ApiKey, Capabilities, Endpoint, KeySource, Sampler, Target, Wire, known_provider,
+};
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::models::{self, ServerModel};
@@ -20,7 +22,8 @@ pub struct ServerProviders {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chain {
     pub(crate) targets: Vec<Target>,
-    pub(crate) temperature: Option<f32>,
+    /// The server's sampler parameters and stop strings, sent to every model of the chain.
+    pub(crate) sampler: Sampler,
 }
 
 impl ServerProviders {
@@ -42,7 +45,7 @@ impl ServerProviders {
     ) -> Result<Chain, StoreError> {
         let scope = Scope::server(server);
         let Some(model) = models::get(store, scope).await? else {
-            return Ok(Chain { targets: instance.to_vec(), temperature: None });
+            return Ok(Chain { targets: instance.to_vec(), sampler: Sampler::default() });
         };
         let mut targets = Vec::new();
         let primary =
@@ -63,7 +66,7 @@ impl ServerProviders {
             }
         }
         targets.extend(instance.iter().cloned());
-        Ok(Chain { targets, temperature: model.temperature })
+        Ok(Chain { targets, sampler: sampler(&model) })
     }
 
     async fn target(
@@ -167,6 +170,21 @@ async fn owner_keys(
     Ok(keys)
 }
 
+/// The server's sampler choices in the provider-neutral request's terms.
+fn sampler(model: &ServerModel) -> Sampler {
+    let params = &model.params;
+    Sampler {
+        temperature: model.temperature,
+        top_p: params.top_p,
+        top_k: params.top_k.and_then(|k| u32::try_from(k).ok()),
+        frequency_penalty: params.frequency_penalty,
+        presence_penalty: params.presence_penalty,
+        max_output_tokens: params.max_tokens.and_then(|n| u32::try_from(n).ok()),
+        stop: model.stop.clone(),
+        ..Sampler::default()
+    }
+}
+
 /// Fallback entries as (provider, model, default capabilities).
 fn fallbacks(model: &ServerModel) -> impl Iterator<Item = (&str, &str, Capabilities)> {
     model
@@ -201,14 +219,7 @@ mod tests {
         let store = db.store().await;
         let server = store.resolve_guild(Snowflake::new(5).expect("id")).await.expect("guild");
         let scope = Scope::server(server);
-        let model = ServerModel {
-            provider: "openrouter".to_owned(),
-            model: "some/model".to_owned(),
-            vision: false,
-            tools: true,
-            temperature: None,
-            fallback: Vec::new(),
-        };
+        let model = ServerModel::new("openrouter", "some/model");
         models::set(&store, scope, Actor::Operator, &model).await.expect("model");
         let key = |k: &str| SecretString::from(k.to_owned());
         credentials::add(

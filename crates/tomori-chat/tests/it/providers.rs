@@ -1,5 +1,5 @@
 //! A server's own model: the engine sends its turns to the endpoint and key the server chose,
-//! with its temperature, and falls back to the instance provider when that fails.
+//! with its sampler parameters and stop strings, and falls back to the instance provider when that fails.
 
 use secrecy::SecretString;
 use tomori_chat::providers::ServerProviders;
@@ -8,7 +8,7 @@ use tomori_net::{Policy, Scope};
 use tomori_store::audit::Actor;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::{self, NewEndpoint};
-use tomori_store::models::{self, ServerModel};
+use tomori_store::models::{self, Params, ServerModel};
 use tomori_testkit::fake_llm::{FakeLlm, Reply, Turn, WireFormat};
 
 use crate::{ALICE, Harness};
@@ -31,12 +31,16 @@ async fn choose_own_endpoint(h: &Harness, server_llm: &FakeLlm) {
         .await
         .unwrap();
     let model = ServerModel {
-        provider: "custom:own".to_owned(),
-        model: "own-model".to_owned(),
-        vision: false,
-        tools: true,
         temperature: Some(0.25),
-        fallback: Vec::new(),
+        params: Params {
+            top_p: Some(0.5),
+            top_k: Some(20),
+            max_tokens: Some(256),
+            frequency_penalty: Some(0.75),
+            presence_penalty: Some(-1.0),
+        },
+        stop: vec!["\nalice:".to_owned(), "###".to_owned()],
+        ..ServerModel::new("custom:own", "own-model")
     };
     models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
     // Server endpoints go through the server-scope policy; the test policy lets it reach the
@@ -60,7 +64,14 @@ async fn the_servers_own_endpoint_and_key_answer_first() {
     assert_eq!(request.header("authorization"), Some("Bearer sk-server-key"));
     let body = request.json.as_ref().unwrap();
     assert_eq!(body["model"], "own-model");
+    // The server's sampler parameters and stop strings go with the request.
     assert_eq!(body["temperature"], 0.25);
+    assert_eq!(body["top_p"], 0.5);
+    assert_eq!(body["top_k"], 20);
+    assert_eq!(body["max_tokens"], 256);
+    assert_eq!(body["frequency_penalty"], 0.75);
+    assert_eq!(body["presence_penalty"], -1.0);
+    assert_eq!(body["stop"], serde_json::json!(["\nalice:", "###"]));
     assert!(h.llm.requests().is_empty(), "the instance provider was not asked");
 }
 

@@ -34,6 +34,9 @@ fn every_definition_passes_discords_validation() {
         super::personal::definition(),
         bot::definition(),
         super::config::definition(),
+        super::provider::definition(),
+        super::model::definition(),
+        super::tool::definition(),
         super::mcp::definition(),
     ] {
         let name = builder.clone().build().name;
@@ -93,6 +96,10 @@ fn what_each_command_needs() {
             manager,
         ),
         (data("mcp", sub("list", json!([]))), manager),
+        (data("model", sub("parameters", json!([int("top_k", 40)]))), manager),
+        (data("model", group("stop", "add", json!([string("text", "END")]))), manager),
+        (data("model", group("stop", "remove", json!([string("text", "END")]))), manager),
+        (data("model", group("stop", "list", json!([]))), Need::Member),
         (data("mcp", sub("remove", json!([string("name", "files")]))), manager),
         (data("mcp", sub("toggle", json!([string("name", "files")]))), manager),
     ];
@@ -203,6 +210,11 @@ fn options_parse_into_closed_values() {
                 string("token", "  ")
             ]),
         ),
+    );
+    // A typed `\n` in a stop string is a line break.
+    assert_eq!(
+        parse(&data("model", group("stop", "add", json!([string("text", "\\nalice:")])))),
+        Ok(Invocation::Model(super::model::Action::StopAdd { text: "\nalice:".into() }))
     );
     assert_eq!(
         parse(&add),

@@ -246,3 +246,92 @@ async fn members_add_their_own_keys_through_a_form_into_their_own_scope() {
     let listed = w.answer(slash(bob(), VIEW_AND_SEND, "personal key list")).await;
     assert!(listed.contains("openai · default") && !listed.contains("sk-bob"), "{listed}");
 }
+
+#[tokio::test]
+async fn sampler_parameters_and_stop_strings_are_checked_and_audited() {
+    let w = world().await;
+    // Nothing to tune before a model is chosen; members may not tune it.
+    let early = w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg("top_k", 40)).await;
+    assert!(early.starts_with("Choose a model with /model text first"), "{early}");
+    w.answer(
+        slash(alice(), MANAGE_GUILD, "model text")
+            .arg("provider", "openrouter")
+            .arg("model", "deepseek/deepseek-chat"),
+    )
+    .await;
+    let refused = w.answer(slash(bob(), VIEW_AND_SEND, "model parameters").arg("top_p", 90)).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let refused =
+        w.answer(slash(bob(), VIEW_AND_SEND, "model stop add").arg("text", "\\nbob:")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+
+    // Out of range (Discord enforces the option ranges; a client that ignores them meets the
+    // store's checks), or nothing given: refused, nothing written.
+    for (option, value, expected) in [
+        ("top_p", 150_i64, "Invalid top_p"),
+        ("top_k", 0, "Invalid top_k"),
+        ("max_tokens", 70_000, "Invalid max_tokens"),
+        ("frequency_penalty", -201, "Invalid frequency_penalty"),
+        ("presence_penalty", 999, "Invalid presence_penalty"),
+        ("max_tokens", 5_000_000_000, "too large"),
+    ] {
+        let bad =
+            w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg(option, value)).await;
+        assert!(bad.contains(expected), "{option}={value}: {bad}");
+    }
+    let empty = w.answer(slash(alice(), MANAGE_GUILD, "model parameters")).await;
+    assert!(empty.starts_with("Give at least one parameter"), "{empty}");
+    for bad in ["", "   ", &"x".repeat(51), "a\u{7}b"] {
+        let refused =
+            w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", bad)).await;
+        assert!(refused.starts_with("A stop string is 1 to 50 characters"), "{bad:?}: {refused}");
+    }
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!((model.params, model.stop), Default::default());
+
+    let set = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "model parameters")
+                .arg("top_p", 90)
+                .arg("top_k", 40)
+                .arg("max_tokens", 512)
+                .arg("frequency_penalty", -50)
+                .arg("presence_penalty", 25),
+        )
+        .await;
+    assert!(set.contains("top_p 0.90 · top_k 40 · at most 512 tokens"), "{set}");
+    // Unset options keep their value; reset clears the others.
+    w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg("top_k", 50)).await;
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(
+        (model.params.top_p, model.params.top_k, model.params.frequency_penalty),
+        (Some(0.9), Some(50), Some(-0.5))
+    );
+    w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg("reset", true).arg("top_k", 7))
+        .await;
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(model.params, models::Params { top_k: Some(7), ..Default::default() });
+
+    for stop in ["\\nbob:", "###", "END", "\\n\\n"] {
+        let added =
+            w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", stop)).await;
+        assert!(added.starts_with("This server now talks through"), "{stop}: {added}");
+    }
+    let fifth = w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", "more")).await;
+    assert!(fifth.starts_with("At most 4 stop strings"), "{fifth}");
+    let twice =
+        w.answer(slash(alice(), MANAGE_GUILD, "model stop remove").arg("text", "nope")).await;
+    assert!(twice.contains("is not a stop string"), "{twice}");
+    let removed =
+        w.answer(slash(alice(), MANAGE_GUILD, "model stop remove").arg("text", "###")).await;
+    assert!(!removed.contains("###"), "{removed}");
+    let duplicate =
+        w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", "END")).await;
+    assert!(duplicate.contains("already a stop string"), "{duplicate}");
+    let listed = w.answer(slash(bob(), VIEW_AND_SEND, "model stop list")).await;
+    assert_eq!(listed, r#"Stop strings: "\nbob:", "END", "\n\n"."#);
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(model.stop, ["\nbob:", "END", "\n\n"]);
+    let sets = audit_actions(&w.db).await.iter().filter(|a| *a == "model.set").count();
+    assert_eq!(sets, 1 + 3 + 4 + 1, "one audit row per change, none for refusals");
+}

@@ -1,0 +1,12 @@
+-- Sampler parameters beyond temperature and stop strings for a server's model (`/model
+-- parameters`, `/model stop`). NULL means "not sent": the provider's default applies.
+
+ALTER TABLE server_models
+    ADD COLUMN top_p             real    CHECK (top_p BETWEEN 0 AND 1),
+    ADD COLUMN top_k             integer CHECK (top_k BETWEEN 1 AND 1000),
+    ADD COLUMN max_tokens        integer CHECK (max_tokens BETWEEN 1 AND 65536),
+    ADD COLUMN frequency_penalty real    CHECK (frequency_penalty BETWEEN -2 AND 2),
+    ADD COLUMN presence_penalty  real    CHECK (presence_penalty BETWEEN -2 AND 2),
+    -- At most 4 (OpenAI's limit, the strictest of the three wire formats), each 1 to 50
+    -- characters (checked by the application).
+    ADD COLUMN stop              text[]  NOT NULL DEFAULT '{}' CHECK (cardinality(stop) <= 4);
