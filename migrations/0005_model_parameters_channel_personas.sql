@@ -10,3 +10,8 @@ ALTER TABLE server_models
     -- At most 4 (OpenAI's limit, the strictest of the three wire formats), each 1 to 50
     -- characters (checked by the application).
     ADD COLUMN stop              text[]  NOT NULL DEFAULT '{}' CHECK (cardinality(stop) <= 4);
+
+-- The model used for a turn whose context has images when the chosen model does not see them
+-- (`/model vision`): `provider/model`, the shape of a fallback entry.
+ALTER TABLE server_models
+    ADD COLUMN vision_model text CHECK (vision_model ~ '^(custom:)?[a-z0-9_-]{1,64}/.{1,200}$');

@@ -965,7 +965,9 @@ impl<S: ChatSurface> Inner<S> {
                 } else {
                     None
                 };
-                providers.chain(&self.store, plan.server, invoker, &self.chain).await?
+                // Images the turn would show: the server's vision model may have to look.
+                let images = self.media.get().is_some_and(|media| !media.pick(&recent).is_empty());
+                providers.chain(&self.store, plan.server, invoker, &self.chain, images).await?
             }
             None => Chain { targets: self.chain.clone(), ..Chain::default() },
         };

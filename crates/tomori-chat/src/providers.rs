@@ -1,7 +1,9 @@
 //! Which models answer a server: the model its admins chose (`/model text`) with the server's own
 //! keys (or the asking member's own, when they added some for that provider) or one of its
-//! custom endpoints, then its fallback chain, then the operator's instance providers. Built for each turn from the store, so a key or model change applies to the next
-//! message without a restart.
+//! custom endpoints, then its fallback chain, then the operator's instance providers; for a turn
+//! with images that model cannot see, the server's vision model (`/model vision`) goes first.
+//! Built for each turn from the store, so a key or model change applies to the next message
+//! without a restart.
 
 use tomori_core::id::{ServerId, UserId};
 use tomori_llm::{
@@ -35,38 +37,71 @@ impl ServerProviders {
 
     /// The server's chain: its own model and fallbacks (those that can be reached: a known
     /// provider with at least one enabled key, or a custom endpoint that still exists), then
-    /// `instance`.
+    /// `instance`. When the turn's context has `images` and the chosen model does not see them,
+    /// the server's vision model (`/model vision`) goes first.
     pub(crate) async fn chain(
         &self,
         store: &Store,
         server: ServerId,
         invoker: Option<UserId>,
         instance: &[Target],
+        images: bool,
     ) -> Result<Chain, StoreError> {
         let scope = Scope::server(server);
         let Some(model) = models::get(store, scope).await? else {
             return Ok(Chain { targets: instance.to_vec(), sampler: Sampler::default() });
         };
-        let mut targets = Vec::new();
         let primary =
             Capabilities { vision: model.vision, tools: model.tools, ..Capabilities::default() };
         let entries = std::iter::once((model.provider.as_str(), model.model.as_str(), primary))
             .chain(fallbacks(&model));
+        let mut targets = Vec::new();
         for (provider, model_id, capabilities) in entries {
-            match self.target(store, scope, invoker, provider, model_id, capabilities).await {
-                Ok(Some(target)) => targets.push(target),
-                Ok(None) => {
-                    tracing::debug!(
-                        provider,
-                        model = model_id,
-                        "a server model has no key or endpoint"
-                    );
-                }
-                Err(err) => tracing::warn!(provider, error = %err, "a server model is unusable"),
+            if let Some(target) =
+                self.usable(store, scope, invoker, provider, model_id, capabilities).await
+            {
+                targets.push(target);
+            }
+        }
+        // The vision model answers in place of a chosen model that cannot see (a custom
+        // endpoint's own flag counts); the rest of the chain stays behind it, and the catalogue
+        // removes the images for the models that do not see.
+        let chosen_sees = targets.first().is_some_and(|t| t.capabilities.vision);
+        if images
+            && !chosen_sees
+            && let Some((provider, id)) =
+                model.vision_model.as_deref().and_then(|entry| entry.split_once('/'))
+        {
+            let sees = Capabilities { vision: true, tools: true, ..Capabilities::default() };
+            if let Some(target) = self.usable(store, scope, invoker, provider, id, sees).await {
+                targets.insert(0, target);
             }
         }
         targets.extend(instance.iter().cloned());
         Ok(Chain { targets, sampler: sampler(&model) })
+    }
+
+    /// The target for one entry, or `None` (logged) when it cannot be reached.
+    async fn usable(
+        &self,
+        store: &Store,
+        scope: Scope,
+        invoker: Option<UserId>,
+        provider: &str,
+        model: &str,
+        capabilities: Capabilities,
+    ) -> Option<Target> {
+        match self.target(store, scope, invoker, provider, model, capabilities).await {
+            Ok(Some(target)) => Some(target),
+            Ok(None) => {
+                tracing::debug!(provider, model, "a server model has no key or endpoint");
+                None
+            }
+            Err(err) => {
+                tracing::warn!(provider, error = %err, "a server model is unusable");
+                None
+            }
+        }
     }
 
     async fn target(
@@ -252,11 +287,11 @@ mod tests {
         let sources = |chain: Chain| -> Vec<KeySource> {
             chain.targets[0].keys.iter().map(ApiKey::source).collect()
         };
-        let hers = providers.chain(&store, server, Some(alice), &[]).await.expect("chain");
+        let hers = providers.chain(&store, server, Some(alice), &[], false).await.expect("chain");
         assert_eq!(sources(hers), [KeySource::Personal]);
-        let his = providers.chain(&store, server, Some(bob), &[]).await.expect("chain");
+        let his = providers.chain(&store, server, Some(bob), &[], false).await.expect("chain");
         assert_eq!(sources(his), [KeySource::Server]);
-        let passive = providers.chain(&store, server, None, &[]).await.expect("chain");
+        let passive = providers.chain(&store, server, None, &[], false).await.expect("chain");
         assert_eq!(sources(passive), [KeySource::Server]);
     }
 }

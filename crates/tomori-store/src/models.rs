@@ -1,6 +1,6 @@
 //! The model a server talks through (`/model text`): a provider and model id, what the model can
-//! do, its sampler parameters and stop strings, and a fallback chain. No row means the instance
-//! providers.
+//! do, its sampler parameters and stop strings, a fallback chain, and a model for turns with
+//! images. No row means the instance providers.
 
 use serde::Serialize;
 
@@ -36,6 +36,9 @@ pub struct ServerModel {
     pub params: Params,
     /// Strings that end the answer where the model writes them; at most [`MAX_STOP`].
     pub stop: Vec<String>,
+    /// `provider/model` of the model that answers turns with images in their context when this
+    /// one does not see them.
+    pub vision_model: Option<String>,
 }
 
 /// Sampler parameters beyond temperature; `None` is "not sent" (the provider's default).
@@ -132,6 +135,7 @@ impl ServerModel {
             fallback: Vec::new(),
             params: Params::default(),
             stop: Vec::new(),
+            vision_model: None,
         }
     }
 
@@ -150,6 +154,12 @@ impl ServerModel {
             let (provider, model) = entry
                 .split_once('/')
                 .ok_or_else(|| invalid("fallback", "each entry is provider/model"))?;
+            check_provider(provider)?;
+            check_model(model)?;
+        }
+        if let Some(entry) = &self.vision_model {
+            let (provider, model) =
+                entry.split_once('/').ok_or_else(|| invalid("vision model", "provider/model"))?;
             check_provider(provider)?;
             check_model(model)?;
         }
@@ -178,6 +188,7 @@ struct Row {
     frequency_penalty: Option<f32>,
     presence_penalty: Option<f32>,
     stop: Vec<String>,
+    vision_model: Option<String>,
 }
 
 impl From<Row> for ServerModel {
@@ -197,6 +208,7 @@ impl From<Row> for ServerModel {
                 presence_penalty: r.presence_penalty,
             },
             stop: r.stop,
+            vision_model: r.vision_model,
         }
     }
 }
@@ -211,7 +223,7 @@ pub async fn get(store: &Store, scope: Scope) -> Result<Option<ServerModel>, Sto
     let row = sqlx::query_as!(
         Row,
         "SELECT provider, model, vision, tools, temperature, fallback, top_p, top_k, max_tokens,
-                frequency_penalty, presence_penalty, stop
+                frequency_penalty, presence_penalty, stop, vision_model
          FROM server_models WHERE server_id = $1",
         server
     )
@@ -238,15 +250,15 @@ pub async fn set(
     let mut tx = store.begin(scope).await?;
     sqlx::query!(
         "INSERT INTO server_models (server_id, provider, model, vision, tools, temperature, fallback,
-             top_p, top_k, max_tokens, frequency_penalty, presence_penalty, stop)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             top_p, top_k, max_tokens, frequency_penalty, presence_penalty, stop, vision_model)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (server_id) DO UPDATE SET provider = EXCLUDED.provider,
              model = EXCLUDED.model, vision = EXCLUDED.vision, tools = EXCLUDED.tools,
              temperature = EXCLUDED.temperature, fallback = EXCLUDED.fallback,
              top_p = EXCLUDED.top_p, top_k = EXCLUDED.top_k, max_tokens = EXCLUDED.max_tokens,
              frequency_penalty = EXCLUDED.frequency_penalty,
              presence_penalty = EXCLUDED.presence_penalty, stop = EXCLUDED.stop,
-             updated_at = now()",
+             vision_model = EXCLUDED.vision_model, updated_at = now()",
         server,
         model.provider,
         model.model,
@@ -259,7 +271,8 @@ pub async fn set(
         model.params.max_tokens,
         model.params.frequency_penalty,
         model.params.presence_penalty,
-        &model.stop
+        &model.stop,
+        model.vision_model
     )
     .execute(tx.conn())
     .await
@@ -291,7 +304,7 @@ pub async fn clear(store: &Store, scope: Scope, actor: Actor) -> Result<bool, St
         Row,
         "DELETE FROM server_models WHERE server_id = $1
          RETURNING provider, model, vision, tools, temperature, fallback, top_p, top_k,
-             max_tokens, frequency_penalty, presence_penalty, stop",
+             max_tokens, frequency_penalty, presence_penalty, stop, vision_model",
         server
     )
     .fetch_optional(tx.conn())

@@ -89,3 +89,84 @@ async fn the_instance_provider_answers_when_the_servers_model_fails() {
     assert_eq!(sent[0].content, "From the instance.");
     assert!(!server_llm.requests().is_empty());
 }
+
+#[tokio::test]
+async fn the_vision_model_looks_when_the_chat_model_cannot_see() {
+    let h = Harness::new().await;
+    let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
+    choose_own_endpoint(&h, &server_llm).await;
+    // A second endpoint that sees images becomes the server's vision model.
+    let eyes = FakeLlm::start(WireFormat::OpenAi).await;
+    let scope = tomori_store::Scope::server(h.server);
+    let new = NewEndpoint {
+        label: "eyes".to_owned(),
+        base_url: eyes.base_url(),
+        model: "eyes-model".to_owned(),
+        context_length: None,
+        has_tools: true,
+        has_vision: true,
+        api_key: None,
+    };
+    endpoints::add(&h.store, scope, Actor::Operator, KeyOwner::Server, &new).await.unwrap();
+    let mut model = models::get(&h.store, scope).await.unwrap().unwrap();
+    model.vision_model = Some("custom:eyes/eyes-model".to_owned());
+    models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
+    h.engine.set_media(crate::media::media_for_tests());
+    let (base, _hits) = crate::media::file_server().await;
+
+    // Without images the chat model answers, and the vision model is not asked.
+    server_llm.push_turn(Turn::new().text("Just words."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    h.wait_sent(1).await;
+    assert!(eyes.requests().is_empty());
+
+    // With an image in the context, the vision model answers and sees it, with the server's
+    // sampler choices.
+    eyes.push_turn(Turn::new().text("A pink square."));
+    let mut message = h.message(ALICE, "alice", "<@900> what is this?");
+    message.attachments = vec![crate::media::attachment(&base, "cat.png", "image/png")];
+    h.engine.handle(message).await;
+    let sent = h.wait_sent(2).await;
+    assert_eq!(sent[1].content, "A pink square.");
+    let request = &eyes.requests()[0];
+    let body = request.json.as_ref().unwrap();
+    assert_eq!(body["model"], "eyes-model");
+    assert_eq!(body["top_k"], 20);
+    let text = String::from_utf8_lossy(&request.body);
+    assert!(text.contains("data:image/jpeg;base64,"), "the vision model sees the image");
+    assert_eq!(server_llm.requests().len(), 1, "the chat model was not asked again");
+}
+
+#[tokio::test]
+async fn a_chat_model_that_sees_keeps_the_images_itself() {
+    let h = Harness::new().await;
+    let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
+    choose_own_endpoint(&h, &server_llm).await;
+    // The chosen endpoint sees images (its own flag is what counts), so the vision model, even
+    // one that cannot be reached, is never asked.
+    let scope = tomori_store::Scope::server(h.server);
+    let new = NewEndpoint {
+        label: "seeing".to_owned(),
+        base_url: server_llm.base_url(),
+        model: "seeing-model".to_owned(),
+        context_length: None,
+        has_tools: true,
+        has_vision: true,
+        api_key: None,
+    };
+    endpoints::add(&h.store, scope, Actor::Operator, KeyOwner::Server, &new).await.unwrap();
+    let mut model = models::get(&h.store, scope).await.unwrap().unwrap();
+    model.provider = "custom:seeing".to_owned();
+    model.vision_model = Some("custom:missing/eyes".to_owned());
+    models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
+    h.engine.set_media(crate::media::media_for_tests());
+    let (base, _hits) = crate::media::file_server().await;
+    server_llm.push_turn(Turn::new().text("I see it."));
+    let mut message = h.message(ALICE, "alice", "<@900> look");
+    message.attachments = vec![crate::media::attachment(&base, "cat.png", "image/png")];
+    h.engine.handle(message).await;
+    assert_eq!(h.wait_sent(1).await[0].content, "I see it.");
+    let request = &server_llm.requests()[0];
+    assert_eq!(request.json.as_ref().unwrap()["model"], "seeing-model");
+    assert!(String::from_utf8_lossy(&request.body).contains("data:image/jpeg;base64,"));
+}

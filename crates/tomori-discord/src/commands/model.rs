@@ -1,5 +1,5 @@
-//! `/model text|temperature|parameters|stop|fallback|show|reset`: which model the server talks
-//! through, and how it samples.
+//! `/model text|vision|temperature|parameters|stop|fallback|show|reset`: which model the server
+//! talks through, which one looks at images for it, and how it samples.
 //!
 //! The provider is a known provider (answered with the server's keys from `/provider key`) or
 //! one of the server's endpoints (`custom:<label>`). The chain the engine builds for each turn is
@@ -28,6 +28,12 @@ pub(crate) enum Action {
         vision: bool,
         tools: bool,
     },
+    /// The model for turns with images, when the text model does not see them.
+    VisionSet {
+        provider: String,
+        model: String,
+    },
+    VisionClear,
     /// Temperature in hundredths (Discord integers), `None` for the provider's default.
     Temperature {
         hundredths: Option<i64>,
@@ -80,6 +86,18 @@ pub(crate) fn definition() -> CommandBuilder {
                 .option(model())
                 .option(BooleanBuilder::new("vision", "It sees images (default no)"))
                 .option(BooleanBuilder::new("tools", "It calls tools (default yes)")),
+        )
+        .option(
+            SubCommandGroupBuilder::new(
+                "vision",
+                "The model that answers when there are images and the chat model can't see",
+            )
+            .subcommands([
+                SubCommandBuilder::new("set", "Choose the vision model")
+                    .option(provider())
+                    .option(model()),
+                SubCommandBuilder::new("clear", "No vision model"),
+            ]),
         )
         .option(
             SubCommandBuilder::new("temperature", "Sampling temperature (empty: the default)")
@@ -168,6 +186,14 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 tools: inner.boolean("tools")?.unwrap_or(true),
             })
         }
+        "vision" => match inner.nested()? {
+            ("set", a) => {
+                let (provider, model) = names(a)?;
+                Ok(Action::VisionSet { provider, model })
+            }
+            ("clear", _) => Ok(Action::VisionClear),
+            _ => Err(BadInput::unknown()),
+        },
         "temperature" => Ok(Action::Temperature { hundredths: inner.integer("hundredths")? }),
         "parameters" => Ok(Action::Parameters {
             top_p: inner.integer("top_p")?,
@@ -204,20 +230,30 @@ pub(crate) fn need(action: &Action) -> Need {
     }
 }
 
+/// What a checked provider is.
+enum Checked {
+    Known,
+    /// One of the server's endpoints; whether it sees images.
+    Endpoint {
+        vision: bool,
+    },
+}
+
 /// The provider must be known, or one of the server's endpoints.
-async fn check(ctx: &Ctx<'_>, provider: &str, model: &str) -> Result<(), Failure> {
+async fn check(ctx: &Ctx<'_>, provider: &str, model: &str) -> Result<Checked, Failure> {
     models::check_model(model).map_err(|_| {
         Failure::BadInput(format!(
             "`{model}` is not a model id: use letters, digits and . _ : / @ + - only."
         ))
     })?;
     if known_provider(provider).is_some() {
-        return Ok(());
+        return Ok(Checked::Known);
     }
     if let Some(label) = provider.strip_prefix("custom:")
-        && endpoints::get(ctx.store, ctx.server().await?, KeyOwner::Server, label).await?.is_some()
+        && let Some((endpoint, _)) =
+            endpoints::get(ctx.store, ctx.server().await?, KeyOwner::Server, label).await?
     {
-        return Ok(());
+        return Ok(Checked::Endpoint { vision: endpoint.has_vision });
     }
     Err(Failure::BadInput(format!(
         "Unknown provider `{provider}`: use a provider name from /provider key add or \
@@ -257,6 +293,9 @@ fn describe(model: &ServerModel) -> String {
     }
     if !model.fallback.is_empty() {
         text.push_str(&format!(" · then {}", model.fallback.join(", ")));
+    }
+    if let Some(vision) = &model.vision_model {
+        text.push_str(&format!(" · images go to `{vision}`"));
     }
     text
 }
@@ -313,6 +352,22 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             chosen.vision = *vision;
             chosen.tools = *tools;
             chosen
+        }
+        Action::VisionSet { provider, model: id } => {
+            if let Checked::Endpoint { vision: false } = check(ctx, provider, id).await? {
+                return Err(Failure::BadInput(format!(
+                    "The endpoint `{provider}` is not marked as seeing images; register it with \
+                     vision:true. Nothing was changed."
+                )));
+            }
+            let mut model = current.ok_or_else(need_model)?;
+            model.vision_model = Some(format!("{provider}/{id}"));
+            model
+        }
+        Action::VisionClear => {
+            let mut model = current.ok_or_else(need_model)?;
+            model.vision_model = None;
+            model
         }
         Action::Temperature { hundredths } => {
             let mut model = current.ok_or_else(need_model)?;

@@ -335,3 +335,46 @@ async fn sampler_parameters_and_stop_strings_are_checked_and_audited() {
     let sets = audit_actions(&w.db).await.iter().filter(|a| *a == "model.set").count();
     assert_eq!(sets, 1 + 3 + 4 + 1, "one audit row per change, none for refusals");
 }
+
+#[tokio::test]
+async fn a_vision_model_is_chosen_among_models_that_see() {
+    let w = world().await;
+    let vision = |user, permissions, provider: &str, model: &str| {
+        slash(user, permissions, "model vision set").arg("provider", provider).arg("model", model)
+    };
+    w.answer(
+        slash(alice(), MANAGE_GUILD, "model text").arg("provider", "deepseek").arg("model", "chat"),
+    )
+    .await;
+    for (label, sees) in [("blind", false), ("eyes", true)] {
+        w.answer(
+            slash(alice(), MANAGE_GUILD, "provider endpoint add")
+                .arg("label", label)
+                .arg("url", "https://llm.example/v1")
+                .arg("model", "m")
+                .arg("vision", sees),
+        )
+        .await;
+    }
+    let refused = w.answer(vision(bob(), VIEW_AND_SEND, "openai", "gpt-4o")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let blind = w.answer(vision(alice(), MANAGE_GUILD, "custom:blind", "m")).await;
+    assert!(blind.contains("is not marked as seeing images"), "{blind}");
+    let unknown = w.answer(vision(alice(), MANAGE_GUILD, "custom:nowhere", "m")).await;
+    assert!(unknown.starts_with("Unknown provider"), "{unknown}");
+    let bad = w.answer(vision(alice(), MANAGE_GUILD, "openai", "gpt 4o; --")).await;
+    assert!(bad.contains("is not a model id"), "{bad}");
+    assert_eq!(models::get(&w.store, w.server).await.unwrap().unwrap().vision_model, None);
+
+    let chosen = w.answer(vision(alice(), MANAGE_GUILD, "custom:eyes", "m")).await;
+    assert!(chosen.contains("images go to `custom:eyes/m`"), "{chosen}");
+    let known = w.answer(vision(alice(), MANAGE_GUILD, "openai", "gpt-4o")).await;
+    assert!(known.contains("images go to `openai/gpt-4o`"), "{known}");
+    let shown = w.answer(slash(bob(), VIEW_AND_SEND, "model show")).await;
+    assert!(shown.contains("images go to `openai/gpt-4o`"), "{shown}");
+    let cleared = w.answer(slash(alice(), MANAGE_GUILD, "model vision clear")).await;
+    assert!(!cleared.contains("images go to"), "{cleared}");
+    assert_eq!(models::get(&w.store, w.server).await.unwrap().unwrap().vision_model, None);
+    let sets = audit_actions(&w.db).await.iter().filter(|a| *a == "model.set").count();
+    assert_eq!(sets, 4, "text, two vision choices and the clear");
+}

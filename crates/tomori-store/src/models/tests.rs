@@ -49,3 +49,18 @@ fn stop_strings_are_short_visible_text() {
     assert!(stops(4).validate().is_ok());
     assert!(stops(5).validate().is_err(), "at most four");
 }
+
+#[test]
+fn a_vision_model_is_a_provider_and_a_model() {
+    let check = |entry: &str, ok: bool| {
+        let model =
+            ServerModel { vision_model: Some(entry.to_owned()), ..ServerModel::new("openai", "x") };
+        assert_eq!(model.validate().is_ok(), ok, "{entry}");
+    };
+    check("openai/gpt-4o", true);
+    check("custom:eyes/llava:13b", true);
+    check("openrouter/meta/llama-3.2-vision", true);
+    check("gpt-4o", false);
+    check("Open AI/gpt", false);
+    check("openai/gpt 4o", false);
+}
