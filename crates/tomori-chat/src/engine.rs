@@ -33,7 +33,7 @@ use tomori_store::access::{self, AccessList};
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::settings::ServerSettings;
-use tomori_store::{Scope, Store, memories, personas, settings, users, webhooks};
+use tomori_store::{Scope, Store, channel_personas, memories, personas, settings, users, webhooks};
 use tomori_tools::{LoopLimits, LoopState, LoopStep, MemoryScope, Place, TurnContext};
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
@@ -191,7 +191,8 @@ impl<S: ChatSurface> Engine<S> {
     }
 
     /// Answers `message` as the persona named `persona` whatever the trigger rules say (`/bot
-    /// respond`, the terminal chat). An unknown name falls back to the main persona.
+    /// respond`, the terminal chat). An unknown name falls back to the channel's persona
+    /// (`/server channel-persona`), else the main persona.
     pub async fn respond_as(&self, message: Inbound, persona: &str) {
         self.dispatch(message, Some(persona)).await;
     }
@@ -412,6 +413,13 @@ impl<S: ChatSurface> Inner<S> {
         let outside_whitelist = (!whitelist.is_empty() && !in_whitelist) || !person_allowed;
         let auto_trigger =
             self.auto_trigger(&settings, in_channel_set(&auto, &message), &message, &author);
+        // The channel's own persona (a thread follows its parent), if the server chose one.
+        let default_persona = match message.guild {
+            Some(_) => channel_personas::get(store, scope, message.channel, message.parent_channel)
+                .await?
+                .and_then(|id| personas.iter().position(|p| p.id == id)),
+            None => None,
+        };
         let triggers: Vec<PersonaTrigger> = personas
             .iter()
             .map(|p| PersonaTrigger {
@@ -445,6 +453,7 @@ impl<S: ChatSurface> Inner<S> {
                 .is_some_and(|c| c == message.channel.to_db()),
             auto_trigger,
             personas: &triggers,
+            default_persona,
             server_triggers: &settings.trigger_words,
             settings: TriggerSettings {
                 match_limit: u32::try_from(settings.match_limit).unwrap_or(1),
@@ -461,7 +470,8 @@ impl<S: ChatSurface> Inner<S> {
         {
             let idx = personas.iter().position(|p| p.nickname.eq_ignore_ascii_case(name));
             let main = personas.iter().position(|p| p.is_main).unwrap_or(0);
-            decision = Decision::Reply { personas: vec![idx.unwrap_or(main)], deliberate: true };
+            let default = default_persona.unwrap_or(main);
+            decision = Decision::Reply { personas: vec![idx.unwrap_or(default)], deliberate: true };
         }
         tracing::debug!(channel = %message.channel, ?decision, "decided");
         let Decision::Reply { personas: chosen, deliberate } = decision else { return Ok(None) };

@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod channel_personas;
 pub mod credentials;
 pub mod db;
 pub mod embedded;

@@ -77,7 +77,8 @@ pub trait BotControl: Send + Sync + 'static {
     /// Ends the channel's running turn and clears its queue; false when nothing was running.
     fn kill(&self, channel: Snowflake) -> bool;
 
-    /// Answers in `message`'s channel as the named persona (the main persona when `None`),
+    /// Answers in `message`'s channel as the named persona (when `None`, the channel's persona or
+    /// the main persona),
     /// whatever the trigger rules say; the engine's privacy, cooldown and quota checks still
     /// apply. Returns once the turn is decided.
     fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()>;
@@ -96,7 +97,8 @@ impl<S: ChatSurface> BotControl for Engine<S> {
 
     fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            // An unknown name (here: none) makes the engine use the main persona.
+            // An unknown name (here: none) makes the engine use the channel's persona, else the
+            // main persona.
             self.respond_as(message, persona.as_deref().unwrap_or_default()).await;
         })
     }

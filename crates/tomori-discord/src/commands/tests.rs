@@ -100,6 +100,18 @@ fn what_each_command_needs() {
         (data("model", group("stop", "add", json!([string("text", "END")]))), manager),
         (data("model", group("stop", "remove", json!([string("text", "END")]))), manager),
         (data("model", group("stop", "list", json!([]))), Need::Member),
+        (
+            data(
+                "server",
+                group(
+                    "channel-persona",
+                    "set",
+                    json!([string("persona", "Kaede"), {"name": "channel", "type": 7, "value": "42"}]),
+                ),
+            ),
+            manager,
+        ),
+        (data("server", group("channel-persona", "list", json!([]))), Need::Member),
         (data("mcp", sub("remove", json!([string("name", "files")]))), manager),
         (data("mcp", sub("toggle", json!([string("name", "files")]))), manager),
     ];

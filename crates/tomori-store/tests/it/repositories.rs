@@ -192,3 +192,38 @@ async fn privacy_levels_are_stored_per_user() {
     let bob = Scope::user(store.resolve_user(snowflake(11)).await.unwrap());
     assert_eq!(users::get(&store, bob).await.unwrap().privacy, PrivacyLevel::Minimal);
 }
+
+#[tokio::test]
+async fn a_channel_persona_is_one_of_the_servers_own_and_goes_with_it() {
+    use tomori_store::channel_personas;
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let scope = Scope::server(store.resolve_guild(snowflake(1)).await.unwrap());
+    let other = Scope::server(store.resolve_guild(snowflake(2)).await.unwrap());
+    personas::create(&store, scope, admin(), named("Tomori")).await.unwrap();
+    let kaede = personas::create(&store, scope, admin(), named("Kaede")).await.unwrap();
+    let foreign = personas::create(&store, other, admin(), named("Mio")).await.unwrap();
+    let (channel, thread) = (snowflake(10), snowflake(11));
+
+    // Another server's persona cannot be named, even by id.
+    let err = channel_personas::set(&store, scope, admin(), channel, foreign.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("persona")), "{err:?}");
+    assert_eq!(channel_personas::get(&store, scope, channel, None).await.unwrap(), None);
+
+    channel_personas::set(&store, scope, admin(), channel, kaede.id).await.unwrap();
+    // A thread follows its parent; the other server sees nothing.
+    assert_eq!(
+        channel_personas::get(&store, scope, thread, Some(channel)).await.unwrap(),
+        Some(kaede.id)
+    );
+    assert_eq!(channel_personas::get(&store, other, channel, None).await.unwrap(), None);
+    assert!(channel_personas::list(&store, other).await.unwrap().is_empty());
+    let listed = channel_personas::list(&store, scope).await.unwrap();
+    assert_eq!((listed.len(), listed[0].nickname.as_str()), (1, "Kaede"));
+
+    // Removing the persona removes its channels' choice.
+    personas::remove(&store, scope, admin(), kaede.id).await.unwrap();
+    assert_eq!(channel_personas::get(&store, scope, channel, None).await.unwrap(), None);
+    let err = channel_personas::clear(&store, scope, admin(), channel).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+}
