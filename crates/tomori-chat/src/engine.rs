@@ -41,7 +41,7 @@ use crate::gate::{Arrival, Gate, Phase, Turn};
 use crate::history::{History, Remembered, RememberedAttachment};
 use crate::live::EngineLive;
 use crate::media::Media;
-use crate::providers::{Chain, ServerProviders};
+use crate::providers::{Chain, Invoker, ServerProviders};
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
 
 /// Tunables of the engine.
@@ -971,7 +971,16 @@ impl<S: ChatSurface> Inner<S> {
         let chain = match self.providers.get() {
             Some(providers) => {
                 let invoker = if plan.from_person {
-                    Some(self.store.resolve_user(plan.message.author.id).await?)
+                    let message = &plan.message;
+                    // Security: prompt disclosure through a member's own endpoint, which
+                    // receives the assembled prompt. It answers only where that member may see
+                    // the prompt anyway (`/tool prompt`'s rule), or in their direct messages.
+                    Some(Invoker {
+                        user: self.store.resolve_user(message.author.id).await?,
+                        own_endpoint: message.guild.is_none()
+                            || message.author_is_admin
+                            || plan.settings.feature(Feature::PromptSnapshot),
+                    })
                 } else {
                     None
                 };

@@ -4,6 +4,11 @@
 //! with images that model cannot see, the server's vision model (`/model vision`) goes first.
 //! Built for each turn from the store, so a key or model change applies to the next message
 //! without a restart.
+//!
+//! A member's own endpoint (`/personal custom-endpoint`) replaces the whole chain for the turns
+//! that answer them, where they may see the assembled prompt anyway (see [`Invoker`]): only that
+//! endpoint is asked, and when it fails the member sees the failure; the server's keys and the
+//! operator's providers are never spent on a member who chose their own model.
 
 use tomori_core::id::{ServerId, UserId};
 use tomori_llm::{
@@ -11,13 +16,27 @@ use tomori_llm::{
 };
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::endpoints::MEMBER_ENDPOINT;
 use tomori_store::models::{self, ServerModel};
 use tomori_store::{Scope, Store, StoreError, endpoints};
 
-/// Builds the chains; holds the client whose policy judges every endpoint a server names.
+/// Builds the chains; holds the clients whose policies judge every endpoint a server or a member
+/// names.
 #[derive(Debug, Clone)]
 pub struct ServerProviders {
     client: Client,
+    /// For members' own endpoints: the personal-scope policy.
+    personal: Option<Client>,
+}
+
+/// The member a turn answers, as the chain sees them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Invoker {
+    pub(crate) user: UserId,
+    /// Their own endpoint may answer them here. It receives the assembled prompt (persona,
+    /// system prompt, server memories, history), so only where they may see that prompt anyway:
+    /// a direct message, a server they manage, or one that turned `prompt_snapshot` on.
+    pub(crate) own_endpoint: bool,
 }
 
 /// A server's chain and sampling choices.
@@ -32,7 +51,16 @@ impl ServerProviders {
     /// Chains whose server-named endpoints are reached through `client`, which must hold the
     /// server-scope policy under the operator's `[net]` settings.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client, personal: None }
+    }
+
+    /// Lets members' own endpoints answer them, reached through `client`, which must hold the
+    /// personal-scope policy (production-strict whatever the `[net]` settings). Without it a
+    /// member with an endpoint gets no answer where it would have been used.
+    #[must_use]
+    pub fn with_personal_client(mut self, client: Client) -> Self {
+        self.personal = Some(client);
+        self
     }
 
     /// The server's chain: its own model and fallbacks (those that can be reached: a known
@@ -43,13 +71,23 @@ impl ServerProviders {
         &self,
         store: &Store,
         server: ServerId,
-        invoker: Option<UserId>,
+        invoker: Option<Invoker>,
         instance: &[Target],
         images: bool,
     ) -> Result<Chain, StoreError> {
         let scope = Scope::server(server);
-        let Some(model) = models::get(store, scope).await? else {
-            return Ok(Chain { targets: instance.to_vec(), sampler: Sampler::default() });
+        let model = models::get(store, scope).await?;
+        // The server's sampler choices shape every answer in the server, the member's own
+        // endpoint included.
+        let sampler = model.as_ref().map(sampler).unwrap_or_default();
+        if let Some(invoker) = invoker.filter(|i| i.own_endpoint)
+            && let Some(own) = self.members_own(store, invoker.user).await?
+        {
+            return Ok(Chain { targets: own.into_iter().collect(), sampler });
+        }
+        let invoker = invoker.map(|i| i.user);
+        let Some(model) = model else {
+            return Ok(Chain { targets: instance.to_vec(), sampler });
         };
         let primary =
             Capabilities { vision: model.vision, tools: model.tools, ..Capabilities::default() };
@@ -78,7 +116,61 @@ impl ServerProviders {
             }
         }
         targets.extend(instance.iter().cloned());
-        Ok(Chain { targets, sampler: sampler(&model) })
+        Ok(Chain { targets, sampler })
+    }
+
+    /// The member's own endpoint, if they registered one: `Some(None)` when it cannot be used
+    /// (the policy refuses it now, or there is no personal client), so that the turn fails
+    /// rather than going to someone else's model.
+    async fn members_own(
+        &self,
+        store: &Store,
+        user: UserId,
+    ) -> Result<Option<Option<Target>>, StoreError> {
+        let scope = Scope::user(user);
+        let Some((endpoint, key)) =
+            endpoints::get(store, scope, KeyOwner::Personal, MEMBER_ENDPOINT).await?
+        else {
+            return Ok(None);
+        };
+        let Some(client) = &self.personal else {
+            tracing::warn!("a member's own endpoint cannot be reached: no personal client");
+            return Ok(Some(None));
+        };
+        // Security: SSRF through members' endpoints. The personal-scope policy (https to public
+        // addresses, whatever the mode) judged the URL at registration; it judges it again here
+        // and, with its DNS answers, on every request the client makes.
+        let wire = match Endpoint::new(Wire::OpenAiCompatible, &endpoint.base_url, client.policy())
+        {
+            Ok(wire) => wire,
+            Err(err) => {
+                tracing::warn!(error = %err, "a member's own endpoint is refused");
+                return Ok(Some(None));
+            }
+        };
+        let keys = key
+            .map(|key| {
+                ApiKey::new(format!("endpoint:{}", endpoint.id), KeySource::Personal, key, 0)
+            })
+            .into_iter()
+            .collect();
+        let capabilities = Capabilities {
+            tools: endpoint.has_tools,
+            vision: endpoint.has_vision,
+            context_length: endpoint.context_length.and_then(|n| u32::try_from(n).ok()),
+            embeddings: false,
+        };
+        Ok(Some(Some(
+            Target::new(
+                format!("your endpoint · {}", endpoint.model),
+                format!("custom:{MEMBER_ENDPOINT}"),
+                wire,
+                &endpoint.model,
+                client.clone(),
+            )
+            .with_keys(keys)
+            .with_capabilities(capabilities),
+        )))
     }
 
     /// The target for one entry, or `None` (logged) when it cannot be reached.
@@ -287,9 +379,10 @@ mod tests {
         let sources = |chain: Chain| -> Vec<KeySource> {
             chain.targets[0].keys.iter().map(ApiKey::source).collect()
         };
-        let hers = providers.chain(&store, server, Some(alice), &[], false).await.expect("chain");
+        let member = |user| Some(Invoker { user, own_endpoint: true });
+        let hers = providers.chain(&store, server, member(alice), &[], false).await.expect("chain");
         assert_eq!(sources(hers), [KeySource::Personal]);
-        let his = providers.chain(&store, server, Some(bob), &[], false).await.expect("chain");
+        let his = providers.chain(&store, server, member(bob), &[], false).await.expect("chain");
         assert_eq!(sources(his), [KeySource::Server]);
         let passive = providers.chain(&store, server, None, &[], false).await.expect("chain");
         assert_eq!(sources(passive), [KeySource::Server]);

@@ -3,12 +3,14 @@
 
 use secrecy::SecretString;
 use tomori_chat::providers::ServerProviders;
+use tomori_core::settings::Feature;
 use tomori_llm::{Timeouts, client_for};
 use tomori_net::{Policy, Scope};
 use tomori_store::audit::Actor;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::{self, NewEndpoint};
 use tomori_store::models::{self, Params, ServerModel};
+use tomori_store::settings;
 use tomori_testkit::fake_llm::{FakeLlm, Reply, Turn, WireFormat};
 
 use crate::{ALICE, Harness};
@@ -169,4 +171,91 @@ async fn a_chat_model_that_sees_keeps_the_images_itself() {
     let request = &server_llm.requests()[0];
     assert_eq!(request.json.as_ref().unwrap()["model"], "seeing-model");
     assert!(String::from_utf8_lossy(&request.body).contains("data:image/jpeg;base64,"));
+}
+
+/// Alice registers `own` (a fake on loopback) as her own endpoint, with a token; the engine may
+/// reach members' endpoints through a personal-scope client (the test policy lets it reach the
+/// loopback fake).
+async fn alices_own_endpoint(h: &Harness, own: &FakeLlm) {
+    let alice = h.store.resolve_user(crate::id(ALICE)).await.unwrap();
+    let new = NewEndpoint {
+        label: endpoints::MEMBER_ENDPOINT.to_owned(),
+        base_url: own.base_url(),
+        model: "alices-model".to_owned(),
+        context_length: None,
+        has_tools: true,
+        has_vision: false,
+        api_key: Some(SecretString::from("sk-alice-own".to_owned())),
+    };
+    let scope = tomori_store::Scope::user(alice);
+    endpoints::add(&h.store, scope, Actor::Operator, KeyOwner::Personal, &new).await.unwrap();
+    let client = |scope| {
+        client_for(Policy::new(scope).allow_loopback_for_tests(), &Timeouts::default()).unwrap()
+    };
+    h.engine.set_server_providers(
+        ServerProviders::new(client(Scope::Server)).with_personal_client(client(Scope::Personal)),
+    );
+}
+
+#[tokio::test]
+async fn a_members_own_endpoint_answers_them_where_they_may_see_the_prompt() {
+    let h = Harness::new().await;
+    let own = FakeLlm::start(WireFormat::OpenAi).await;
+    alices_own_endpoint(&h, &own).await;
+    let server = tomori_store::Scope::server(h.server);
+
+    // In a server that keeps its prompt from members, the server's chain answers her.
+    h.llm.push_turn(Turn::new().text("From the instance."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    assert_eq!(h.wait_sent(1).await[0].content, "From the instance.");
+    assert!(own.requests().is_empty());
+
+    // Where members may see the prompt, her endpoint answers her, with her token; Bob still
+    // gets the server's chain.
+    settings::set_feature(&h.store, server, Actor::Operator, Feature::PromptSnapshot, true)
+        .await
+        .unwrap();
+    own.push_turn(Turn::new().text("From Alice's own model."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi again")).await;
+    assert_eq!(h.wait_sent(2).await[1].content, "From Alice's own model.");
+    let request = &own.requests()[0];
+    assert_eq!(request.header("authorization"), Some("Bearer sk-alice-own"));
+    assert_eq!(request.json.as_ref().unwrap()["model"], "alices-model");
+    h.llm.push_turn(Turn::new().text("Bob gets the instance."));
+    h.engine.handle(h.message(crate::BOB, "bob", "<@900> and me?")).await;
+    assert_eq!(h.wait_sent(3).await[2].content, "Bob gets the instance.");
+    assert_eq!(h.llm.requests().len(), 2);
+
+    // When her endpoint fails, nobody else's model is asked for her.
+    for _ in 0..4 {
+        own.push(Reply::status(500, &serde_json::json!({"error": {"message": "down"}})));
+    }
+    h.engine.handle(h.message(ALICE, "alice", "<@900> still there?")).await;
+    let sent = h.wait_sent(4).await;
+    assert!(sent[3].content.starts_with("Sorry, I couldn't reach the model"), "{:?}", sent[3]);
+    assert_eq!(h.llm.requests().len(), 2, "the instance provider was not asked for her");
+}
+
+#[tokio::test]
+async fn a_members_own_endpoint_answers_their_direct_messages_and_their_servers() {
+    let h = Harness::new().await;
+    let own = FakeLlm::start(WireFormat::OpenAi).await;
+    alices_own_endpoint(&h, &own).await;
+    // Her direct messages are hers alone (a persona for her DM pseudo-server first).
+    let dms = tomori_store::Scope::server(h.store.resolve_dm(crate::id(ALICE)).await.unwrap());
+    let tomori =
+        tomori_store::personas::NewPersona { nickname: "Tomori".to_owned(), ..Default::default() };
+    tomori_store::personas::create(&h.store, dms, Actor::Operator, tomori).await.unwrap();
+    own.push_turn(Turn::new().text("Hello in private."));
+    let mut dm = h.message(ALICE, "alice", "hi");
+    dm.guild = None;
+    h.engine.handle(dm).await;
+    assert_eq!(h.wait_sent(1).await[0].content, "Hello in private.");
+    // A server she manages.
+    own.push_turn(Turn::new().text("Hello, admin."));
+    let mut managed = h.message(ALICE, "alice", "<@900> hi");
+    managed.author_is_admin = true;
+    h.engine.handle(managed).await;
+    assert_eq!(h.wait_sent(2).await[1].content, "Hello, admin.");
+    assert!(h.llm.requests().is_empty());
 }

@@ -27,6 +27,7 @@ mod config;
 mod mcp;
 mod memory;
 mod model;
+mod pending;
 mod persona;
 mod persona_edit;
 mod personal;
@@ -71,6 +72,9 @@ pub const DEFER_AFTER: Duration = Duration::from_millis(2_000);
 
 /// The most characters an answer may have (Discord's message limit, with room to spare).
 const MAX_ANSWER_CHARS: usize = 1_900;
+
+/// The text input of the token forms (`/personal custom-endpoint add`).
+pub(crate) const TOKEN_INPUT: &str = "token";
 
 /// What the commands may ask of the conversation engine.
 pub trait BotControl: Send + Sync + 'static {
@@ -134,6 +138,8 @@ pub struct Commands {
     server_policy: Policy,
     /// Downloads of attachments (card imports) and avatars; `None` when it could not be built.
     media: Option<tomori_net::Client>,
+    /// Forms waiting for their submission.
+    pending: pending::Pending,
 }
 
 impl std::fmt::Debug for Commands {
@@ -179,6 +185,7 @@ impl Commands {
             defer_after: DEFER_AFTER,
             server_policy: Policy::new(tomori_net::Scope::Server),
             media,
+            pending: pending::Pending::default(),
         }
     }
 
@@ -298,11 +305,14 @@ impl Commands {
             server_policy: &self.server_policy,
             media: self.media.as_ref(),
             files: &files,
+            pending: &self.pending,
         };
         // Actions that answer with a form: authorised, then the form is the answer.
         let form = match &invocation {
             Invocation::Provider(provider::Action::KeyAdd { .. })
-            | Invocation::Personal(personal::Action::KeyAdd { .. })
+            | Invocation::Personal(
+                personal::Action::KeyAdd { .. } | personal::Action::EndpointAdd { .. },
+            )
             | Invocation::Config(config::Action::Setup { .. }) => Some(&invocation),
             _ => None,
         };
@@ -322,6 +332,12 @@ impl Commands {
                     Invocation::Personal(personal::Action::KeyAdd { provider, label }) => {
                         provider::key_modal(&ctx, KeyOwner::Personal, provider, label).await
                     }
+                    Invocation::Personal(personal::Action::EndpointAdd {
+                        url,
+                        model,
+                        tools,
+                        vision,
+                    }) => personal::endpoint_form(&ctx, url, model, *tools, *vision).await,
                     _ => Err(Failure::BadInput("That command has no form.".to_owned())),
                 }
             };
@@ -334,21 +350,34 @@ impl Commands {
             return;
         }
         // Boxed: the store and engine calls behind it make a large future.
-        let mut work = Box::pin(run(&ctx, &invocation));
-        if invocation.slow() || self.defer_after.is_zero() {
-            if self.defer(&interaction).await {
+        let work = Box::pin(run(&ctx, &invocation));
+        self.deliver(&interaction, work, invocation.slow(), &files, invocation.name()).await;
+    }
+
+    /// Answers with what `work` says: at once when it is done within [`DEFER_AFTER`] (and not
+    /// known to be `slow`), else after deferring.
+    async fn deliver(
+        &self,
+        interaction: &Interaction,
+        mut work: BoxFuture<'_, String>,
+        slow: bool,
+        files: &Outbox,
+        name: &'static str,
+    ) {
+        if slow || self.defer_after.is_zero() {
+            if self.defer(interaction).await {
                 let text = work.await;
-                self.edit_with(&interaction, &text, &files.take()).await;
+                self.edit_with(interaction, &text, &files.take()).await;
             }
             return;
         }
         match tokio::time::timeout(self.defer_after, &mut work).await {
-            Ok(text) => self.answer_now_with(&interaction, &text, &files.take()).await,
+            Ok(text) => self.answer_now_with(interaction, &text, &files.take()).await,
             Err(_) => {
-                tracing::debug!(command = invocation.name(), "deferring a slow command");
-                if self.defer(&interaction).await {
+                tracing::debug!(command = name, "deferring a slow command");
+                if self.defer(interaction).await {
                     let text = work.await;
-                    self.edit_with(&interaction, &text, &files.take()).await;
+                    self.edit_with(interaction, &text, &files.take()).await;
                 }
             }
         }
@@ -381,8 +410,9 @@ impl Commands {
         }
     }
 
-    /// A submitted modal: today only the provider key form. The member is authorised again, as
-    /// if the command ran now, before the key is stored.
+    /// A submitted modal: a key form, or a token form whose command's options wait in
+    /// `pending`. The member is authorised again, as if the command ran now, before anything is
+    /// stored.
     async fn modal_submitted(&self, interaction: &Interaction, data: &ModalInteractionData) {
         let Ok(caller) = Caller::of(interaction) else {
             self.answer_now(interaction, "I can't tell who or where you are; try again.").await;
@@ -397,21 +427,44 @@ impl Commands {
             server_policy: &self.server_policy,
             media: self.media.as_ref(),
             files: &files,
+            pending: &self.pending,
         };
-        let key = text_input(&data.components, "key").map(|v| SecretString::from(v.to_owned()));
-        let outcome = async {
-            // Security: a normal user submits the admin form (a replayed or forged submission).
-            // A server key needs a manager; a member's own key form stores in their own scope.
-            let need = match provider::key_form_owner(&data.custom_id) {
-                Some(KeyOwner::Personal) => Need::Anyone,
-                _ => Need::Manager,
+        let secret = |id: &str| {
+            text_input(&data.components, id)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| SecretString::from(v.to_owned()))
+        };
+        let (prefix, nonce) = data.custom_id.split_once('|').unwrap_or((&data.custom_id, ""));
+        // Security: a normal user submits someone's form (a replayed or forged submission). A
+        // server key needs a manager now, whoever saw the form; a member's own
+        // key or endpoint is stored in their own scope; a token form's nonce is valid once, for
+        // the member and server it was shown to (`pending`).
+        let (command, need, slow) = match prefix {
+            personal::ENDPOINT_MODAL => ("personal", Need::Anyone, false),
+            _ => match provider::key_form_owner(&data.custom_id) {
+                Some(KeyOwner::Personal) => ("personal", Need::Anyone, false),
+                _ => ("provider", Need::Manager, false),
+            },
+        };
+        let ctx = &ctx;
+        let work = Box::pin(async move {
+            let outcome = async {
+                authorize(ctx, need).await?;
+                match prefix {
+                    personal::ENDPOINT_MODAL => {
+                        personal::endpoint_submitted(ctx, nonce, secret(TOKEN_INPUT)).await
+                    }
+                    _ => {
+                        let key = secret("key")
+                            .ok_or_else(|| Failure::BadInput("The form had no key.".to_owned()))?;
+                        provider::key_submitted(ctx, &data.custom_id, key).await
+                    }
+                }
             };
-            authorize(&ctx, need).await?;
-            let key = key.ok_or_else(|| Failure::BadInput("The form had no key.".to_owned()))?;
-            provider::key_submitted(&ctx, &data.custom_id, key).await
-        };
-        let text = outcome.await.unwrap_or_else(|failure| failure.message("provider"));
-        self.answer_now(interaction, &text).await;
+            outcome.await.unwrap_or_else(|failure| failure.message(command))
+        });
+        self.deliver(interaction, work, slow, &files, command).await;
     }
 
     /// Acknowledges now and answers later; false when Discord refused (nothing more to send).
@@ -535,6 +588,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) media: Option<&'a tomori_net::Client>,
     /// Files to attach to the answer.
     pub(crate) files: &'a Outbox,
+    /// Forms waiting for their submission.
+    pub(crate) pending: &'a pending::Pending,
 }
 
 /// Files an action attaches to its (ephemeral) answer.

@@ -96,6 +96,18 @@ fn what_each_command_needs() {
             manager,
         ),
         (data("mcp", sub("list", json!([]))), manager),
+        (
+            data(
+                "personal",
+                group(
+                    "custom-endpoint",
+                    "add",
+                    json!([string("url", "https://llm.example/v1"), string("model", "m")]),
+                ),
+            ),
+            Need::Anyone,
+        ),
+        (data("personal", group("custom-endpoint", "remove", json!([]))), Need::Anyone),
         (data("model", sub("parameters", json!([int("top_k", 40)]))), manager),
         (data("model", group("stop", "add", json!([string("text", "END")]))), manager),
         (data("model", group("stop", "remove", json!([string("text", "END")]))), manager),
@@ -222,11 +234,6 @@ fn options_parse_into_closed_values() {
                 string("token", "  ")
             ]),
         ),
-    );
-    // A typed `\n` in a stop string is a line break.
-    assert_eq!(
-        parse(&data("model", group("stop", "add", json!([string("text", "\\nalice:")])))),
-        Ok(Invocation::Model(super::model::Action::StopAdd { text: "\nalice:".into() }))
     );
     assert_eq!(
         parse(&add),

@@ -234,7 +234,8 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "member-teaching",
             "quota",
             "role",
-            "blacklist"
+            "blacklist",
+            "channel-persona"
         ]
     );
     assert_eq!(

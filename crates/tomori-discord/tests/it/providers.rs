@@ -378,3 +378,88 @@ async fn a_vision_model_is_chosen_among_models_that_see() {
     let sets = audit_actions(&w.db).await.iter().filter(|a| *a == "model.set").count();
     assert_eq!(sets, 4, "text, two vision choices and the clear");
 }
+
+#[tokio::test]
+async fn members_register_their_own_endpoint_with_its_token_in_a_form() {
+    use tomori_store::Scope;
+    let w = world().await;
+    let add = |user, url: &str, model: &str| {
+        slash(user, VIEW_AND_SEND, "personal custom-endpoint add")
+            .arg("url", url)
+            .arg("model", model)
+    };
+    // The personal scope is strict in every mode: https to public addresses only.
+    for bad in [
+        "http://llm.example/v1",
+        "https://127.0.0.1/v1",
+        "https://10.1.2.3/v1",
+        "https://169.254.169.254/latest",
+        "https://user:pw@llm.example/v1",
+        "not a url",
+    ] {
+        let refused = w.answer(add(bob(), bad, "m")).await;
+        assert!(refused.starts_with("That URL can't be used"), "{bad}: {refused}");
+    }
+    let bad_model = w.answer(add(bob(), "https://llm.example/v1", "m; drop")).await;
+    assert!(bad_model.contains("is not a model id"), "{bad_model}");
+
+    let modal = w.modal(add(bob(), "https://llm.example/v1", "qwen2.5:7b")).await;
+    let custom_id = modal["custom_id"].as_str().unwrap().to_owned();
+    let nonce = custom_id.strip_prefix("personal-endpoint|").unwrap();
+    assert_eq!(nonce.len(), 32, "only a nonce travels: {custom_id}");
+    // Alice cannot submit Bob's form, nor a made-up one.
+    let submit = |user, permissions, id: &str| {
+        slash(user, permissions, "personal").submit_modal(id, &[("token", "sk-bob-endpoint-9")])
+    };
+    let not_hers = w.answer(submit(alice(), MANAGE_GUILD, &custom_id)).await;
+    assert_eq!(not_hers, "That form was not shown to you here; nothing was saved.");
+    let forged = w
+        .answer(submit(bob(), VIEW_AND_SEND, "personal-endpoint|00000000000000000000000000000000"))
+        .await;
+    assert!(forged.starts_with("That form has expired or was already used"), "{forged}");
+
+    let saved = w.answer(submit(bob(), VIEW_AND_SEND, &custom_id)).await;
+    assert!(saved.starts_with("Saved your endpoint (qwen2.5:7b, with a token"), "{saved}");
+    assert!(!saved.contains("sk-bob"));
+    let replayed = w.answer(submit(bob(), VIEW_AND_SEND, &custom_id)).await;
+    assert!(replayed.starts_with("That form has expired or was already used"), "{replayed}");
+
+    let bob_scope =
+        Scope::user(w.store.resolve_user(crate::snowflake(700_000_000_000_000_002)).await.unwrap());
+    let (endpoint, token) =
+        endpoints::get(&w.store, bob_scope, KeyOwner::Personal, endpoints::MEMBER_ENDPOINT)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(endpoint.base_url, "https://llm.example/v1");
+    assert_eq!(token.unwrap().expose_secret(), "sk-bob-endpoint-9");
+    let shown = w.answer(slash(bob(), VIEW_AND_SEND, "personal custom-endpoint show")).await;
+    assert!(shown.contains("<https://llm.example/v1> · qwen2.5:7b · tools · with a token"));
+    assert!(!shown.contains("sk-bob"));
+    let twice = w.answer(add(bob(), "https://llm.example/v1", "m")).await;
+    assert!(twice.starts_with("You already have an endpoint"), "{twice}");
+    // Alice has none, and cannot remove Bob's.
+    let hers = w.answer(slash(alice(), MANAGE_GUILD, "personal custom-endpoint show")).await;
+    assert!(hers.starts_with("You have no endpoint"), "{hers}");
+    let none = w.answer(slash(alice(), MANAGE_GUILD, "personal custom-endpoint remove")).await;
+    assert_eq!(none, "No such endpoint.");
+    let removed = w.answer(slash(bob(), VIEW_AND_SEND, "personal custom-endpoint remove")).await;
+    assert!(removed.starts_with("Removed your endpoint"), "{removed}");
+    assert!(endpoints::list(&w.store, bob_scope, KeyOwner::Personal).await.unwrap().is_empty());
+    let actions = audit_actions(&w.db).await;
+    assert_eq!(
+        actions.iter().filter(|a| a.starts_with("endpoint.")).collect::<Vec<_>>(),
+        ["endpoint.add", "endpoint.remove"]
+    );
+
+    // Without a token the form may be left empty.
+    let modal = w.modal(add(bob(), "https://llm.example/v1", "m")).await;
+    let custom_id = modal["custom_id"].as_str().unwrap();
+    let saved = w
+        .answer(slash(bob(), VIEW_AND_SEND, "personal").submit_modal(custom_id, &[("token", "")]))
+        .await;
+    assert!(
+        saved.starts_with("Saved your endpoint (m). It answers your direct messages"),
+        "{saved}"
+    );
+}
