@@ -73,7 +73,7 @@ pub const DEFER_AFTER: Duration = Duration::from_millis(2_000);
 /// The most characters an answer may have (Discord's message limit, with room to spare).
 const MAX_ANSWER_CHARS: usize = 1_900;
 
-/// The text input of the token forms (`/personal custom-endpoint add`).
+/// The text input of the token forms (`/mcp add`, `/personal custom-endpoint add`).
 pub(crate) const TOKEN_INPUT: &str = "token";
 
 /// What the commands may ask of the conversation engine.
@@ -313,6 +313,7 @@ impl Commands {
             | Invocation::Personal(
                 personal::Action::KeyAdd { .. } | personal::Action::EndpointAdd { .. },
             )
+            | Invocation::Mcp(mcp::Action::Add { .. })
             | Invocation::Config(config::Action::Setup { .. }) => Some(&invocation),
             _ => None,
         };
@@ -338,6 +339,9 @@ impl Commands {
                         tools,
                         vision,
                     }) => personal::endpoint_form(&ctx, url, model, *tools, *vision).await,
+                    Invocation::Mcp(mcp::Action::Add { name, url }) => {
+                        mcp::add_form(&ctx, name, url).await
+                    }
                     _ => Err(Failure::BadInput("That command has no form.".to_owned())),
                 }
             };
@@ -437,10 +441,11 @@ impl Commands {
         };
         let (prefix, nonce) = data.custom_id.split_once('|').unwrap_or((&data.custom_id, ""));
         // Security: a normal user submits someone's form (a replayed or forged submission). A
-        // server key needs a manager now, whoever saw the form; a member's own
+        // server key or an MCP server needs a manager now, whoever saw the form; a member's own
         // key or endpoint is stored in their own scope; a token form's nonce is valid once, for
         // the member and server it was shown to (`pending`).
         let (command, need, slow) = match prefix {
+            mcp::ADD_MODAL => ("mcp", Need::Manager, true),
             personal::ENDPOINT_MODAL => ("personal", Need::Anyone, false),
             _ => match provider::key_form_owner(&data.custom_id) {
                 Some(KeyOwner::Personal) => ("personal", Need::Anyone, false),
@@ -452,6 +457,7 @@ impl Commands {
             let outcome = async {
                 authorize(ctx, need).await?;
                 match prefix {
+                    mcp::ADD_MODAL => mcp::add_submitted(ctx, nonce, secret(TOKEN_INPUT)).await,
                     personal::ENDPOINT_MODAL => {
                         personal::endpoint_submitted(ctx, nonce, secret(TOKEN_INPUT)).await
                     }
@@ -733,7 +739,6 @@ impl Invocation {
     /// Known to take longer than Discord's window: defer at once.
     fn slow(&self) -> bool {
         matches!(self, Self::Bot(bot::Action::Respond { .. }) | Self::Tool(tool::Action::Prompt))
-            || matches!(self, Self::Mcp(action) if mcp::slow(action))
     }
 
     /// The command's name, for logs.

@@ -29,6 +29,8 @@ pub(crate) const MAX_PER_USER: usize = 5;
 /// What a waiting form was given by its command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Form {
+    /// `/mcp add`: the server to probe and store once the token (if any) arrives.
+    McpAdd { name: String, url: String },
     /// `/personal custom-endpoint add`: the member's endpoint, stored once the token (if any)
     /// arrives.
     PersonalEndpoint { url: String, model: String, tools: bool, vision: bool },

@@ -280,7 +280,10 @@ pub(crate) async fn endpoint_submitted(
     let Form::PersonalEndpoint { url, model, tools, vision } = ctx
         .pending
         .take(nonce, ctx.caller.guild, ctx.caller.user)
-        .map_err(|stale| Failure::BadInput(stale.message().to_owned()))?;
+        .map_err(|stale| Failure::BadInput(stale.message().to_owned()))?
+    else {
+        return Err(Failure::BadInput("That form is not one of mine.".to_owned()));
+    };
     check_endpoint(&url, &model)?;
     let new = NewEndpoint {
         label: MEMBER_ENDPOINT.to_owned(),

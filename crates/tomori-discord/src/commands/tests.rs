@@ -223,7 +223,8 @@ fn options_parse_into_closed_values() {
     for command in refused {
         assert!(parse(&command).is_err(), "{command:?}");
     }
-    // A blank token is no token; the rest is trimmed.
+    // Names and URLs are trimmed; a token is never an option (a stale client's is not read: the
+    // token comes through the form).
     let add = data(
         "mcp",
         sub(
@@ -231,7 +232,7 @@ fn options_parse_into_closed_values() {
             json!([
                 string("name", " files "),
                 string("url", " https://mcp.example/ "),
-                string("token", "  ")
+                string("token", "sk-typed-in-the-open")
             ]),
         ),
     );
@@ -240,7 +241,6 @@ fn options_parse_into_closed_values() {
         Ok(Invocation::Mcp(super::mcp::Action::Add {
             name: "files".into(),
             url: "https://mcp.example/".into(),
-            token: None
         }))
     );
 }

@@ -238,6 +238,9 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "channel-persona"
         ]
     );
+    // Secrets are never options: they are typed into forms.
+    let mcp_add = field("mcp", "options")[0]["options"].clone();
+    assert_eq!(options(mcp_add), ["name", "url"]);
     assert_eq!(
         options(field("config", "options")),
         [

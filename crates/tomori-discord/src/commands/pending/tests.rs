@@ -12,12 +12,7 @@ fn id(raw: u64) -> Snowflake {
 }
 
 fn form(n: usize) -> Form {
-    Form::PersonalEndpoint {
-        url: "https://llm.example/v1".to_owned(),
-        model: format!("m{n}"),
-        tools: true,
-        vision: false,
-    }
+    Form::McpAdd { name: format!("s{n}"), url: "https://mcp.example/".to_owned() }
 }
 
 #[test]
