@@ -56,6 +56,8 @@ CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON custom_endpoints
     FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
 CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON quota_settings
     FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
+CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON channel_personas
+    FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
 -- Usage and error counters of a key change on every call and are not part of a turn's plan.
 CREATE TRIGGER revision
     AFTER INSERT OR DELETE OR UPDATE OF provider, label, secret, key_version, enabled

@@ -43,7 +43,7 @@ use crate::live::{EngineLive, OfferPerms, offer_perms};
 use crate::media::Media;
 use crate::providers::{Chain, ServerProviders};
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
-use crate::views::{Seen, Views};
+use crate::views::{ChainFor, Seen, Views};
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -208,7 +208,8 @@ impl<S: ChatSurface> Engine<S> {
     }
 
     /// Answers `message` as the persona named `persona` whatever the trigger rules say (`/bot
-    /// respond`, the terminal chat). An unknown name falls back to the main persona.
+    /// respond`, the terminal chat). An unknown name falls back to the channel's persona
+    /// (`/server channel-persona`), else the main persona.
     pub async fn respond_as(&self, message: Inbound, persona: &str) {
         self.dispatch(message, Some(persona)).await;
     }
@@ -413,6 +414,13 @@ impl<S: ChatSurface> Inner<S> {
             (in_guild && !view.whitelist.is_empty() && !in_whitelist) || !person_allowed;
         let in_auto_channel = in_guild && in_channel_set(&view.auto_trigger, &message);
         let auto_trigger = self.auto_trigger(settings, in_auto_channel, &message, &author);
+        // The channel's own persona (a thread follows its parent), if the server chose one.
+        let default_persona = match message.guild {
+            Some(_) => view
+                .channel_persona(message.channel, message.parent_channel)
+                .and_then(|id| personas.iter().position(|p| p.id == id)),
+            None => None,
+        };
         let triggers: Vec<PersonaTrigger> = personas
             .iter()
             .map(|p| PersonaTrigger {
@@ -446,6 +454,7 @@ impl<S: ChatSurface> Inner<S> {
                 .is_some_and(|c| c == message.channel.to_db()),
             auto_trigger,
             personas: &triggers,
+            default_persona,
             server_triggers: &settings.trigger_words,
             settings: TriggerSettings {
                 match_limit: u32::try_from(settings.match_limit).unwrap_or(1),
@@ -462,7 +471,8 @@ impl<S: ChatSurface> Inner<S> {
         {
             let idx = personas.iter().position(|p| p.nickname.eq_ignore_ascii_case(name));
             let main = personas.iter().position(|p| p.is_main).unwrap_or(0);
-            decision = Decision::Reply { personas: vec![idx.unwrap_or(main)], deliberate: true };
+            let default = default_persona.unwrap_or(main);
+            decision = Decision::Reply { personas: vec![idx.unwrap_or(default)], deliberate: true };
         }
         tracing::debug!(channel = %message.channel, ?decision, "decided");
         let Decision::Reply { personas: chosen, deliberate } = decision else { return Ok(None) };
@@ -990,13 +1000,26 @@ impl<S: ChatSurface> Inner<S> {
             .collect();
         let chain = match self.providers.get() {
             Some(providers) => {
-                self.views.chain(providers, &self.store, &plan.seen, &self.chain).await?
+                let message = &plan.message;
+                // Security: prompt disclosure through a member's own endpoint, which receives
+                // the assembled prompt. It answers only where that member may see the prompt
+                // anyway (`/tool prompt`'s rule), or in their direct messages.
+                let own_endpoint = message.guild.is_none()
+                    || message.author_is_admin
+                    || plan.settings().feature(Feature::PromptSnapshot);
+                // Images the turn would show: the server's vision model may have to look.
+                let images = self.media.get().is_some_and(|media| !media.pick(&recent).is_empty());
+                let turn = ChainFor { own_endpoint, images };
+                self.views.chain(providers, &self.store, &plan.seen, &self.chain, turn).await?
             }
-            None => Chain { targets: self.chain.clone(), temperature: None },
+            None => Chain { targets: self.chain.clone(), ..Chain::default() },
         };
-        let mut request =
-            ChatRequest { system: vec![prompt.system], messages, ..ChatRequest::default() };
-        request.sampler.temperature = chain.temperature;
+        let mut request = ChatRequest {
+            system: vec![prompt.system],
+            messages,
+            sampler: chain.sampler,
+            ..ChatRequest::default()
+        };
         self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
         Ok(Prepared { request, chain: chain.targets, handles, shown })
     }

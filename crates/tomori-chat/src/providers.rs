@@ -1,69 +1,199 @@
 //! Which models answer a server: the model its admins chose (`/model text`) with the server's own
 //! keys (or the asking member's own, when they added some for that provider) or one of its
-//! custom endpoints, then its fallback chain, then the operator's instance providers. Built for each turn from the store, so a key or model change applies to the next
-//! message without a restart.
+//! custom endpoints, then its fallback chain, then the operator's instance providers; for a turn
+//! with images that model cannot see, the server's vision model (`/model vision`) goes first.
+//! Built for each turn from the store, so a key or model change applies to the next message
+//! without a restart.
+//!
+//! A member's own endpoint (`/personal custom-endpoint`) replaces the whole chain for the turns
+//! that answer them, where they may see the assembled prompt anyway (see [`Invoker`]): only that
+//! endpoint is asked, and when it fails the member sees the failure; the server's keys and the
+//! operator's providers are never spent on a member who chose their own model.
 
 use tomori_core::id::{ServerId, UserId};
-use tomori_llm::{ApiKey, Capabilities, Endpoint, KeySource, Target, Wire, known_provider};
+use tomori_llm::{
+    ApiKey, Capabilities, Endpoint, KeySource, Sampler, Target, Wire, known_provider,
+};
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::endpoints::MEMBER_ENDPOINT;
 use tomori_store::models::{self, ServerModel};
 use tomori_store::{Scope, Store, StoreError, endpoints};
 
-/// Builds the chains; holds the client whose policy judges every endpoint a server names.
+/// Builds the chains; holds the clients whose policies judge every endpoint a server or a member
+/// names.
 #[derive(Debug, Clone)]
 pub struct ServerProviders {
     client: Client,
+    /// For members' own endpoints: the personal-scope policy.
+    personal: Option<Client>,
+}
+
+/// The member a turn answers, as the chain sees them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Invoker {
+    pub(crate) user: UserId,
+    /// Their own endpoint may answer them here. It receives the assembled prompt (persona,
+    /// system prompt, server memories, history), so only where they may see that prompt anyway:
+    /// a direct message, a server they manage, or one that turned `prompt_snapshot` on.
+    pub(crate) own_endpoint: bool,
 }
 
 /// A server's chain and sampling choices.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chain {
     pub(crate) targets: Vec<Target>,
-    pub(crate) temperature: Option<f32>,
+    /// The server's sampler parameters and stop strings, sent to every model of the chain.
+    pub(crate) sampler: Sampler,
 }
 
 impl ServerProviders {
     /// Chains whose server-named endpoints are reached through `client`, which must hold the
     /// server-scope policy under the operator's `[net]` settings.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client, personal: None }
+    }
+
+    /// Lets members' own endpoints answer them, reached through `client`, which must hold the
+    /// personal-scope policy (production-strict whatever the `[net]` settings). Without it a
+    /// member with an endpoint gets no answer where it would have been used.
+    #[must_use]
+    pub fn with_personal_client(mut self, client: Client) -> Self {
+        self.personal = Some(client);
+        self
     }
 
     /// The server's chain: its own model and fallbacks (those that can be reached: a known
     /// provider with at least one enabled key, or a custom endpoint that still exists), then
-    /// `instance`.
+    /// `instance`. When the turn's context has `images` and the chosen model does not see them,
+    /// the server's vision model (`/model vision`) goes first.
     pub(crate) async fn chain(
         &self,
         store: &Store,
         server: ServerId,
-        invoker: Option<UserId>,
+        invoker: Option<Invoker>,
         instance: &[Target],
+        images: bool,
     ) -> Result<Chain, StoreError> {
         let scope = Scope::server(server);
-        let Some(model) = models::get(store, scope).await? else {
-            return Ok(Chain { targets: instance.to_vec(), temperature: None });
+        let model = models::get(store, scope).await?;
+        // The server's sampler choices shape every answer in the server, the member's own
+        // endpoint included.
+        let sampler = model.as_ref().map(sampler).unwrap_or_default();
+        if let Some(invoker) = invoker.filter(|i| i.own_endpoint)
+            && let Some(own) = self.members_own(store, invoker.user).await?
+        {
+            return Ok(Chain { targets: own.into_iter().collect(), sampler });
+        }
+        let invoker = invoker.map(|i| i.user);
+        let Some(model) = model else {
+            return Ok(Chain { targets: instance.to_vec(), sampler });
         };
-        let mut targets = Vec::new();
         let primary =
             Capabilities { vision: model.vision, tools: model.tools, ..Capabilities::default() };
         let entries = std::iter::once((model.provider.as_str(), model.model.as_str(), primary))
             .chain(fallbacks(&model));
+        let mut targets = Vec::new();
         for (provider, model_id, capabilities) in entries {
-            match self.target(store, scope, invoker, provider, model_id, capabilities).await {
-                Ok(Some(target)) => targets.push(target),
-                Ok(None) => {
-                    tracing::debug!(
-                        provider,
-                        model = model_id,
-                        "a server model has no key or endpoint"
-                    );
-                }
-                Err(err) => tracing::warn!(provider, error = %err, "a server model is unusable"),
+            if let Some(target) =
+                self.usable(store, scope, invoker, provider, model_id, capabilities).await
+            {
+                targets.push(target);
+            }
+        }
+        // The vision model answers in place of a chosen model that cannot see (a custom
+        // endpoint's own flag counts); the rest of the chain stays behind it, and the catalogue
+        // removes the images for the models that do not see.
+        let chosen_sees = targets.first().is_some_and(|t| t.capabilities.vision);
+        if images
+            && !chosen_sees
+            && let Some((provider, id)) =
+                model.vision_model.as_deref().and_then(|entry| entry.split_once('/'))
+        {
+            let sees = Capabilities { vision: true, tools: true, ..Capabilities::default() };
+            if let Some(target) = self.usable(store, scope, invoker, provider, id, sees).await {
+                targets.insert(0, target);
             }
         }
         targets.extend(instance.iter().cloned());
-        Ok(Chain { targets, temperature: model.temperature })
+        Ok(Chain { targets, sampler })
+    }
+
+    /// The member's own endpoint, if they registered one: `Some(None)` when it cannot be used
+    /// (the policy refuses it now, or there is no personal client), so that the turn fails
+    /// rather than going to someone else's model.
+    async fn members_own(
+        &self,
+        store: &Store,
+        user: UserId,
+    ) -> Result<Option<Option<Target>>, StoreError> {
+        let scope = Scope::user(user);
+        let Some((endpoint, key)) =
+            endpoints::get(store, scope, KeyOwner::Personal, MEMBER_ENDPOINT).await?
+        else {
+            return Ok(None);
+        };
+        let Some(client) = &self.personal else {
+            tracing::warn!("a member's own endpoint cannot be reached: no personal client");
+            return Ok(Some(None));
+        };
+        // Security: SSRF through members' endpoints. The personal-scope policy (https to public
+        // addresses, whatever the mode) judged the URL at registration; it judges it again here
+        // and, with its DNS answers, on every request the client makes.
+        let wire = match Endpoint::new(Wire::OpenAiCompatible, &endpoint.base_url, client.policy())
+        {
+            Ok(wire) => wire,
+            Err(err) => {
+                tracing::warn!(error = %err, "a member's own endpoint is refused");
+                return Ok(Some(None));
+            }
+        };
+        let keys = key
+            .map(|key| {
+                ApiKey::new(format!("endpoint:{}", endpoint.id), KeySource::Personal, key, 0)
+            })
+            .into_iter()
+            .collect();
+        let capabilities = Capabilities {
+            tools: endpoint.has_tools,
+            vision: endpoint.has_vision,
+            context_length: endpoint.context_length.and_then(|n| u32::try_from(n).ok()),
+            embeddings: false,
+        };
+        Ok(Some(Some(
+            Target::new(
+                format!("your endpoint · {}", endpoint.model),
+                format!("custom:{MEMBER_ENDPOINT}"),
+                wire,
+                &endpoint.model,
+                client.clone(),
+            )
+            .with_keys(keys)
+            .with_capabilities(capabilities),
+        )))
+    }
+
+    /// The target for one entry, or `None` (logged) when it cannot be reached.
+    async fn usable(
+        &self,
+        store: &Store,
+        scope: Scope,
+        invoker: Option<UserId>,
+        provider: &str,
+        model: &str,
+        capabilities: Capabilities,
+    ) -> Option<Target> {
+        match self.target(store, scope, invoker, provider, model, capabilities).await {
+            Ok(Some(target)) => Some(target),
+            Ok(None) => {
+                tracing::debug!(provider, model, "a server model has no key or endpoint");
+                None
+            }
+            Err(err) => {
+                tracing::warn!(provider, error = %err, "a server model is unusable");
+                None
+            }
+        }
     }
 
     async fn target(
@@ -167,6 +297,21 @@ async fn owner_keys(
     Ok(keys)
 }
 
+/// The server's sampler choices in the provider-neutral request's terms.
+fn sampler(model: &ServerModel) -> Sampler {
+    let params = &model.params;
+    Sampler {
+        temperature: model.temperature,
+        top_p: params.top_p,
+        top_k: params.top_k.and_then(|k| u32::try_from(k).ok()),
+        frequency_penalty: params.frequency_penalty,
+        presence_penalty: params.presence_penalty,
+        max_output_tokens: params.max_tokens.and_then(|n| u32::try_from(n).ok()),
+        stop: model.stop.clone(),
+        ..Sampler::default()
+    }
+}
+
 /// Fallback entries as (provider, model, default capabilities).
 fn fallbacks(model: &ServerModel) -> impl Iterator<Item = (&str, &str, Capabilities)> {
     model
@@ -201,14 +346,7 @@ mod tests {
         let store = db.store().await;
         let server = store.resolve_guild(Snowflake::new(5).expect("id")).await.expect("guild");
         let scope = Scope::server(server);
-        let model = ServerModel {
-            provider: "openrouter".to_owned(),
-            model: "some/model".to_owned(),
-            vision: false,
-            tools: true,
-            temperature: None,
-            fallback: Vec::new(),
-        };
+        let model = ServerModel::new("openrouter", "some/model");
         models::set(&store, scope, Actor::Operator, &model).await.expect("model");
         let key = |k: &str| SecretString::from(k.to_owned());
         credentials::add(
@@ -241,11 +379,12 @@ mod tests {
         let sources = |chain: Chain| -> Vec<KeySource> {
             chain.targets[0].keys.iter().map(ApiKey::source).collect()
         };
-        let hers = providers.chain(&store, server, Some(alice), &[]).await.expect("chain");
+        let member = |user| Some(Invoker { user, own_endpoint: true });
+        let hers = providers.chain(&store, server, member(alice), &[], false).await.expect("chain");
         assert_eq!(sources(hers), [KeySource::Personal]);
-        let his = providers.chain(&store, server, Some(bob), &[]).await.expect("chain");
+        let his = providers.chain(&store, server, member(bob), &[], false).await.expect("chain");
         assert_eq!(sources(his), [KeySource::Server]);
-        let passive = providers.chain(&store, server, None, &[]).await.expect("chain");
+        let passive = providers.chain(&store, server, None, &[], false).await.expect("chain");
         assert_eq!(sources(passive), [KeySource::Server]);
     }
 }

@@ -10,12 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tomori_core::id::{LineageId, ServerId, Snowflake, UserId};
+use tomori_core::id::{LineageId, PersonaId, ServerId, Snowflake, UserId};
 use tomori_core::quota::QuotaLimits;
 use tomori_core::settings::ChannelSet;
 use tomori_llm::Target;
 use tomori_store::access::{self, AccessList};
 use tomori_store::cache::RevisionCache;
+use tomori_store::channel_personas::{self, ChannelPersona};
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::memories::Memory;
 use tomori_store::personas::Persona;
@@ -23,9 +24,9 @@ use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::servers::Home;
 use tomori_store::settings::ServerSettings;
 use tomori_store::users::UserSettings;
-use tomori_store::{Scope, Store, StoreError, memories, personas, settings, users};
+use tomori_store::{Scope, Store, StoreError, endpoints, memories, personas, settings, users};
 
-use crate::providers::{Chain, ServerProviders};
+use crate::providers::{Chain, Invoker, ServerProviders};
 
 /// Entries unused this long are dropped, so an idle server or user costs no memory here.
 const IDLE: Duration = Duration::from_secs(600);
@@ -40,6 +41,8 @@ pub(crate) struct ServerView {
     pub(crate) rp: Vec<Snowflake>,
     pub(crate) role_whitelist: Vec<Snowflake>,
     pub(crate) blacklist: Vec<Snowflake>,
+    /// Channels with a persona of their own (`/server channel-persona`).
+    channel_personas: Vec<ChannelPersona>,
     /// Every lineage's memories, newest first.
     memories: Vec<Memory>,
     pub(crate) text_quota: QuotaLimits,
@@ -55,9 +58,10 @@ impl ServerView {
             settings::channels(store, scope, ChannelSet::AutoTrigger),
             settings::channels(store, scope, ChannelSet::Rp),
         )?;
-        let (role_whitelist, blacklist, memories, text_quota) = tokio::try_join!(
+        let (role_whitelist, blacklist, channel_personas, memories, text_quota) = tokio::try_join!(
             access::list(store, scope, AccessList::RoleWhitelist),
             access::list(store, scope, AccessList::UserBlacklist),
+            channel_personas::list(store, scope),
             memories::list_all_server(store, scope),
             quotas::limits(store, scope, QuotaKind::Text),
         )?;
@@ -69,9 +73,20 @@ impl ServerView {
             rp,
             role_whitelist,
             blacklist,
+            channel_personas,
             memories,
             text_quota,
         })
+    }
+
+    /// The persona that speaks by default in `channel`, or in its `parent` when the channel (a
+    /// thread) has no choice of its own.
+    pub(crate) fn channel_persona(
+        &self,
+        channel: Snowflake,
+        parent: Option<Snowflake>,
+    ) -> Option<PersonaId> {
+        channel_persona(&self.channel_personas, channel, parent)
     }
 
     /// The server memories of one persona lineage, newest first.
@@ -86,8 +101,9 @@ pub(crate) struct UserView {
     pub(crate) settings: UserSettings,
     /// Every lineage's personal memories, newest first.
     memories: Vec<Memory>,
-    /// They added keys of their own (`/personal key add`), so their chain is their own.
-    own_keys: bool,
+    /// They added keys (`/personal key add`) or an endpoint (`/personal custom-endpoint`) of
+    /// their own, so their chain may differ from the server's.
+    own_models: bool,
 }
 
 impl UserView {
@@ -97,15 +113,17 @@ impl UserView {
         // from someone new costs no reads.
         if revision == 0 {
             let settings = UserSettings::default();
-            return Ok(Self { settings, memories: Vec::new(), own_keys: false });
+            return Ok(Self { settings, memories: Vec::new(), own_models: false });
         }
         let scope = Scope::user(user);
-        let (settings, memories, keys) = tokio::try_join!(
+        let (settings, memories, keys, endpoints) = tokio::try_join!(
             users::get(store, scope),
             memories::list_all_personal(store, scope),
             credentials::list(store, scope, KeyOwner::Personal),
+            endpoints::list(store, scope, KeyOwner::Personal),
         )?;
-        Ok(Self { settings, memories, own_keys: !keys.is_empty() })
+        let own_models = !keys.is_empty() || !endpoints.is_empty();
+        Ok(Self { settings, memories, own_models })
     }
 
     /// Personal memories for a persona lineage: its own and those for every persona (lineage 0).
@@ -132,13 +150,23 @@ pub(crate) struct SeenUser {
     pub(crate) view: Arc<UserView>,
 }
 
+/// What shapes a turn's chain besides the server and the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ChainFor {
+    /// The member's own endpoint may answer here (see [`Invoker`]).
+    pub(crate) own_endpoint: bool,
+    /// The turn would show images (the server's vision model may go first).
+    pub(crate) images: bool,
+}
+
 /// The caches, shared by the engine and its turns' live state.
 #[derive(Debug)]
 pub(crate) struct Views {
     servers: RevisionCache<ServerId, i64, ServerView>,
     users: RevisionCache<UserId, i64, UserView>,
-    /// Keyed by the server and, when they have keys of their own, the member answered.
-    chains: RevisionCache<(ServerId, Option<UserId>), (i64, i64), Chain>,
+    /// Keyed by the server, the member answered when they have models of their own, and what
+    /// else shapes the chain.
+    chains: RevisionCache<(ServerId, Option<UserId>, ChainFor), (i64, i64), Chain>,
 }
 
 impl Default for Views {
@@ -186,16 +214,53 @@ impl Views {
         store: &Store,
         seen: &Seen,
         instance: &[Target],
+        turn: ChainFor,
     ) -> Result<Chain, StoreError> {
-        let invoker = seen.user.as_ref().filter(|u| u.view.own_keys);
-        let key = (seen.server, invoker.map(|u| u.id));
-        let revision = (seen.server_revision, invoker.map_or(0, |u| u.revision));
+        let member = seen.user.as_ref().filter(|u| u.view.own_models);
+        let key = (seen.server, member.map(|u| u.id), turn);
+        let revision = (seen.server_revision, member.map_or(0, |u| u.revision));
+        let invoker = member.map(|u| Invoker { user: u.id, own_endpoint: turn.own_endpoint });
         let chain = self
             .chains
             .get_or_load(key, revision, || {
-                providers.chain(store, seen.server, invoker.map(|u| u.id), instance)
+                providers.chain(store, seen.server, invoker, instance, turn.images)
             })
             .await?;
         Ok(Chain::clone(&chain))
+    }
+}
+
+/// The channel's own choice, else its parent's.
+fn channel_persona(
+    chosen: &[ChannelPersona],
+    channel: Snowflake,
+    parent: Option<Snowflake>,
+) -> Option<PersonaId> {
+    let of = |c: Snowflake| chosen.iter().find(|p| p.channel == c);
+    of(channel).or_else(|| parent.and_then(of)).map(|p| p.persona)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_follows_its_parent_unless_it_has_a_persona_of_its_own() {
+        let id = |n| Snowflake::new(n).unwrap();
+        let chosen = |channel, persona| ChannelPersona {
+            channel: id(channel),
+            persona: PersonaId::from_db(persona),
+            nickname: String::new(),
+        };
+        let list = [chosen(10, 1), chosen(11, 2)];
+        let check = |channel: u64, parent: Option<u64>, expected: Option<i64>| {
+            let found = channel_persona(&list, id(channel), parent.map(id));
+            assert_eq!(found, expected.map(PersonaId::from_db), "{channel} in {parent:?}");
+        };
+        check(10, None, Some(1));
+        check(12, Some(10), Some(1));
+        check(11, Some(10), Some(2));
+        check(12, None, None);
+        check(13, Some(14), None);
     }
 }

@@ -65,6 +65,7 @@ fn turn(c: &mut Criterion) {
                 in_thought_log: false,
                 auto_trigger: AutoTrigger::Off,
                 personas: &personas,
+                default_persona: None,
                 server_triggers: &[],
                 settings: TriggerSettings { match_limit: 3, cascade_limit: 3, deliberate: false },
             };
@@ -130,6 +131,7 @@ fn parts(c: &mut Criterion) {
                 in_thought_log: false,
                 auto_trigger: AutoTrigger::Off,
                 personas: &personas,
+                default_persona: None,
                 server_triggers: &[],
                 settings: TriggerSettings { match_limit: 3, cascade_limit: 3, deliberate: false },
             })

@@ -98,7 +98,11 @@ pub struct Situation<'a> {
     pub auto_trigger: AutoTrigger,
     /// The server's personas, main persona first.
     pub personas: &'a [PersonaTrigger],
-    /// Trigger words of the server (they address the main persona).
+    /// The channel's own persona (index into `personas`), which speaks in place of the main
+    /// persona when the bot is addressed without a persona's name: mentions, replies to the bot,
+    /// server trigger words, auto-trigger. Other personas' names and triggers still call them.
+    pub default_persona: Option<usize>,
+    /// Trigger words of the server (they address the default persona).
     pub server_triggers: &'a [String],
     /// Settings.
     pub settings: TriggerSettings,
@@ -177,13 +181,14 @@ pub fn decide(s: &Situation<'_>) -> Decision {
             list.push(idx);
         }
     };
+    let default = default_index(s);
     match s.reply_to {
         ReplyTo::Persona(idx) => push(idx, &mut personas),
-        ReplyTo::Bot => push(main_index(s.personas), &mut personas),
+        ReplyTo::Bot => push(default, &mut personas),
         ReplyTo::Nothing => {}
     }
     if s.mentions_bot && matches.is_empty() {
-        push(main_index(s.personas), &mut personas);
+        push(default, &mut personas);
     }
     for idx in matches {
         push(idx, &mut personas);
@@ -191,9 +196,9 @@ pub fn decide(s: &Situation<'_>) -> Decision {
     let mut deliberate = true;
     if personas.is_empty() {
         if s.is_dm && is_person {
-            push(main_index(s.personas), &mut personas);
+            push(default, &mut personas);
         } else if is_person && s.auto_trigger != AutoTrigger::Off {
-            push(main_index(s.personas), &mut personas);
+            push(default, &mut personas);
             deliberate = false;
         }
     }
@@ -210,13 +215,18 @@ pub fn decide(s: &Situation<'_>) -> Decision {
     Decision::Reply { personas, deliberate }
 }
 
-fn main_index(personas: &[PersonaTrigger]) -> usize {
-    personas.iter().position(|p| p.is_main).unwrap_or(0)
+/// The channel's persona when it names one that exists, else the main persona.
+fn default_index(s: &Situation<'_>) -> usize {
+    s.default_persona
+        .filter(|idx| *idx < s.personas.len())
+        .or_else(|| s.personas.iter().position(|p| p.is_main))
+        .unwrap_or(0)
 }
 
 /// Personas whose trigger appears in the text, ordered by where it first appears.
 fn match_personas(s: &Situation<'_>, sender: Option<usize>) -> Vec<usize> {
     let deliberate = s.settings.deliberate && !s.is_dm;
+    let default = default_index(s);
     let mut hits: Vec<(usize, usize)> = Vec::new();
     for (idx, persona) in s.personas.iter().enumerate() {
         if Some(idx) == sender {
@@ -224,7 +234,7 @@ fn match_personas(s: &Situation<'_>, sender: Option<usize>) -> Vec<usize> {
         }
         let words = std::iter::once(&persona.nickname)
             .chain(&persona.triggers)
-            .chain(if persona.is_main { s.server_triggers } else { &[] });
+            .chain(if idx == default { s.server_triggers } else { &[] });
         let first = words.filter_map(|word| find_trigger(s.content, word, deliberate)).min();
         if let Some(position) = first {
             hits.push((position, idx));

@@ -15,6 +15,10 @@ use crate::{Scope, Store, StoreError};
 /// The most endpoints one owner may register.
 pub const MAX_ENDPOINTS: i64 = 10;
 
+/// The label of a member's own endpoint (`/personal custom-endpoint`): a member has at most one,
+/// and it answers all their messages.
+pub const MEMBER_ENDPOINT: &str = "personal";
+
 /// A registered endpoint, without its key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CustomEndpoint {

@@ -14,6 +14,7 @@
 pub mod access;
 pub mod audit;
 pub mod cache;
+pub mod channel_personas;
 pub mod credentials;
 pub mod db;
 pub mod embedded;

@@ -1,5 +1,6 @@
 //! The model a server talks through (`/model text`): a provider and model id, what the model can
-//! do, its temperature and a fallback chain. No row means the instance providers.
+//! do, its sampler parameters and stop strings, a fallback chain, and a model for turns with
+//! images. No row means the instance providers.
 
 use serde::Serialize;
 
@@ -9,6 +10,12 @@ use crate::{Scope, Store, StoreError};
 
 /// The most fallback entries.
 pub const MAX_FALLBACK: usize = 5;
+
+/// The most stop strings (OpenAI's limit, the strictest of the wire formats).
+pub const MAX_STOP: usize = 4;
+
+/// The most characters of one stop string.
+pub const MAX_STOP_CHARS: usize = 50;
 
 /// A server's model choice.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +32,68 @@ pub struct ServerModel {
     pub temperature: Option<f32>,
     /// `provider/model` entries tried in order after the primary.
     pub fallback: Vec<String>,
+    /// Sampler parameters beyond temperature.
+    pub params: Params,
+    /// Strings that end the answer where the model writes them; at most [`MAX_STOP`].
+    pub stop: Vec<String>,
+    /// `provider/model` of the model that answers turns with images in their context when this
+    /// one does not see them.
+    pub vision_model: Option<String>,
+}
+
+/// Sampler parameters beyond temperature; `None` is "not sent" (the provider's default).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Params {
+    /// Nucleus sampling, 0 to 1.
+    pub top_p: Option<f32>,
+    /// Top-k sampling, 1 to 1000.
+    pub top_k: Option<i32>,
+    /// Output token cap, 1 to 65,536.
+    pub max_tokens: Option<i32>,
+    /// Frequency penalty, -2 to 2 (not sent to Anthropic, which has none).
+    pub frequency_penalty: Option<f32>,
+    /// Presence penalty, -2 to 2 (not sent to Anthropic, which has none).
+    pub presence_penalty: Option<f32>,
+}
+
+impl Params {
+    fn validate(&self) -> Result<(), StoreError> {
+        let within = |value: Option<f32>, low: f32, high: f32| {
+            value.is_none_or(|v| v.is_finite() && (low..=high).contains(&v))
+        };
+        if !within(self.top_p, 0.0, 1.0) {
+            return Err(invalid("top_p", "between 0 and 1"));
+        }
+        if self.top_k.is_some_and(|k| !(1..=1000).contains(&k)) {
+            return Err(invalid("top_k", "between 1 and 1000"));
+        }
+        if self.max_tokens.is_some_and(|n| !(1..=65_536).contains(&n)) {
+            return Err(invalid("max_tokens", "between 1 and 65536"));
+        }
+        if !within(self.frequency_penalty, -2.0, 2.0) {
+            return Err(invalid("frequency_penalty", "between -2 and 2"));
+        }
+        if !within(self.presence_penalty, -2.0, 2.0) {
+            return Err(invalid("presence_penalty", "between -2 and 2"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a stop string: 1 to [`MAX_STOP_CHARS`] characters, not only spaces, and no control
+/// characters but line breaks and tabs.
+///
+/// # Errors
+/// Anything else.
+pub fn check_stop(stop: &str) -> Result<(), StoreError> {
+    let chars = stop.chars().count();
+    if !(1..=MAX_STOP_CHARS).contains(&chars) || stop.chars().all(|c| c == ' ') {
+        return Err(invalid("stop string", "1 to 50 characters, not only spaces"));
+    }
+    if stop.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(invalid("stop string", "no control characters but line breaks and tabs"));
+    }
+    Ok(())
 }
 
 fn invalid(field: &'static str, reason: &str) -> StoreError {
@@ -55,6 +124,21 @@ pub fn check_model(model: &str) -> Result<(), StoreError> {
 }
 
 impl ServerModel {
+    /// `model` of `provider`, seeing no images, calling tools, with the provider's defaults.
+    pub fn new(provider: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            model: model.into(),
+            vision: false,
+            tools: true,
+            temperature: None,
+            fallback: Vec::new(),
+            params: Params::default(),
+            stop: Vec::new(),
+            vision_model: None,
+        }
+    }
+
     fn validate(&self) -> Result<(), StoreError> {
         check_provider(&self.provider)?;
         check_model(&self.model)?;
@@ -73,7 +157,59 @@ impl ServerModel {
             check_provider(provider)?;
             check_model(model)?;
         }
+        if let Some(entry) = &self.vision_model {
+            let (provider, model) =
+                entry.split_once('/').ok_or_else(|| invalid("vision model", "provider/model"))?;
+            check_provider(provider)?;
+            check_model(model)?;
+        }
+        self.params.validate()?;
+        if self.stop.len() > MAX_STOP {
+            return Err(StoreError::LimitReached { what: "stop strings", limit: 4 });
+        }
+        for stop in &self.stop {
+            check_stop(stop)?;
+        }
         Ok(())
+    }
+}
+
+/// A `server_models` row.
+struct Row {
+    provider: String,
+    model: String,
+    vision: bool,
+    tools: bool,
+    temperature: Option<f32>,
+    fallback: Vec<String>,
+    top_p: Option<f32>,
+    top_k: Option<i32>,
+    max_tokens: Option<i32>,
+    frequency_penalty: Option<f32>,
+    presence_penalty: Option<f32>,
+    stop: Vec<String>,
+    vision_model: Option<String>,
+}
+
+impl From<Row> for ServerModel {
+    fn from(r: Row) -> Self {
+        Self {
+            provider: r.provider,
+            model: r.model,
+            vision: r.vision,
+            tools: r.tools,
+            temperature: r.temperature,
+            fallback: r.fallback,
+            params: Params {
+                top_p: r.top_p,
+                top_k: r.top_k,
+                max_tokens: r.max_tokens,
+                frequency_penalty: r.frequency_penalty,
+                presence_penalty: r.presence_penalty,
+            },
+            stop: r.stop,
+            vision_model: r.vision_model,
+        }
     }
 }
 
@@ -84,8 +220,10 @@ impl ServerModel {
 pub async fn get(store: &Store, scope: Scope) -> Result<Option<ServerModel>, StoreError> {
     let server = scope.require_server()?.get();
     let mut tx = store.begin(scope).await?;
-    let row = sqlx::query!(
-        "SELECT provider, model, vision, tools, temperature, fallback
+    let row = sqlx::query_as!(
+        Row,
+        "SELECT provider, model, vision, tools, temperature, fallback, top_p, top_k, max_tokens,
+                frequency_penalty, presence_penalty, stop, vision_model
          FROM server_models WHERE server_id = $1",
         server
     )
@@ -93,14 +231,7 @@ pub async fn get(store: &Store, scope: Scope) -> Result<Option<ServerModel>, Sto
     .await
     .about("model")?;
     tx.commit().await?;
-    Ok(row.map(|r| ServerModel {
-        provider: r.provider,
-        model: r.model,
-        vision: r.vision,
-        tools: r.tools,
-        temperature: r.temperature,
-        fallback: r.fallback,
-    }))
+    Ok(row.map(ServerModel::from))
 }
 
 /// Sets the server's model, with an audit row of before and after.
@@ -118,18 +249,30 @@ pub async fn set(
     let server = scope.require_server()?.get();
     let mut tx = store.begin(scope).await?;
     sqlx::query!(
-        "INSERT INTO server_models (server_id, provider, model, vision, tools, temperature, fallback)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO server_models (server_id, provider, model, vision, tools, temperature, fallback,
+             top_p, top_k, max_tokens, frequency_penalty, presence_penalty, stop, vision_model)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (server_id) DO UPDATE SET provider = EXCLUDED.provider,
              model = EXCLUDED.model, vision = EXCLUDED.vision, tools = EXCLUDED.tools,
-             temperature = EXCLUDED.temperature, fallback = EXCLUDED.fallback, updated_at = now()",
+             temperature = EXCLUDED.temperature, fallback = EXCLUDED.fallback,
+             top_p = EXCLUDED.top_p, top_k = EXCLUDED.top_k, max_tokens = EXCLUDED.max_tokens,
+             frequency_penalty = EXCLUDED.frequency_penalty,
+             presence_penalty = EXCLUDED.presence_penalty, stop = EXCLUDED.stop,
+             vision_model = EXCLUDED.vision_model, updated_at = now()",
         server,
         model.provider,
         model.model,
         model.vision,
         model.tools,
         model.temperature,
-        &model.fallback
+        &model.fallback,
+        model.params.top_p,
+        model.params.top_k,
+        model.params.max_tokens,
+        model.params.frequency_penalty,
+        model.params.presence_penalty,
+        &model.stop,
+        model.vision_model
     )
     .execute(tx.conn())
     .await
@@ -157,27 +300,21 @@ pub async fn set(
 pub async fn clear(store: &Store, scope: Scope, actor: Actor) -> Result<bool, StoreError> {
     let server = scope.require_server()?.get();
     let mut tx = store.begin(scope).await?;
-    let removed = sqlx::query!(
+    let removed = sqlx::query_as!(
+        Row,
         "DELETE FROM server_models WHERE server_id = $1
-         RETURNING provider, model, vision, tools, temperature, fallback",
+         RETURNING provider, model, vision, tools, temperature, fallback, top_p, top_k,
+             max_tokens, frequency_penalty, presence_penalty, stop, vision_model",
         server
     )
     .fetch_optional(tx.conn())
     .await
     .about("model")?;
-    let Some(r) = removed else {
+    let Some(row) = removed else {
         tx.commit().await?;
         return Ok(false);
     };
-    let before = ServerModel {
-        provider: r.provider,
-        model: r.model,
-        vision: r.vision,
-        tools: r.tools,
-        temperature: r.temperature,
-        fallback: r.fallback,
-    };
-    let before = serde_json::to_value(before).expect("model serialises");
+    let before = serde_json::to_value(ServerModel::from(row)).expect("model serialises");
     audit::record(
         &mut tx,
         Change {
@@ -192,3 +329,6 @@ pub async fn clear(store: &Store, scope: Scope, actor: Actor) -> Result<bool, St
     tx.commit().await?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests;

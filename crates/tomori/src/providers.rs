@@ -58,17 +58,22 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
 }
 
 /// Servers' own models, keys and custom endpoints: reached through a client whose server-scope
-/// policy follows the operator's `[net]` settings.
+/// policy follows the operator's `[net]` settings. Members' own endpoints: through a client
+/// whose personal-scope policy is production-strict whatever those settings say.
 ///
 /// # Errors
-/// The client cannot be built.
+/// A client cannot be built.
 pub(crate) fn server_providers(
     config: &Config,
 ) -> anyhow::Result<tomori_chat::providers::ServerProviders> {
     let policy = server_policy(config);
     let client =
         client_for(policy, &Timeouts::default()).context("building the server provider client")?;
-    Ok(tomori_chat::providers::ServerProviders::new(client))
+    // Security: SSRF through members' endpoints. `Policy::new` is production mode; the `[net]`
+    // settings never loosen the personal scope.
+    let personal = client_for(Policy::new(tomori_net::Scope::Personal), &Timeouts::default())
+        .context("building the personal endpoint client")?;
+    Ok(tomori_chat::providers::ServerProviders::new(client).with_personal_client(personal))
 }
 
 /// The policy that judges endpoints server admins register.

@@ -199,6 +199,38 @@ async fn privacy_level_two_makes_the_bot_ignore_that_user() {
     assert!(w.discord.messages().iter().all(|m| m.reply_to != Some(ignored)));
 }
 
+#[tokio::test]
+async fn a_channels_own_persona_answers_mentions_there() {
+    let w = world().await;
+    let id = w.discord.inject_command(
+        SlashCommand::new(CHANNEL, alice(), "server channel-persona set")
+            .in_guild(GUILD, 0x20)
+            .channel_arg("channel", CHANNEL)
+            .arg("persona", "kaede"),
+    );
+    let answered = w.discord.wait_for_interaction(id, FakeInteraction::answered, WAIT).await;
+    assert!(answered.content.unwrap().starts_with("Kaede now answers in"));
+
+    // A mention of the bot is answered by Kaede, through the channel's webhook.
+    let bot = UserSpec::new(w.discord.bot_user_id(), "Tomori");
+    w.llm.push_turn(Turn::new().text("Kaede here, hello!"));
+    let mention = format!("<@{}> hi", w.discord.bot_user_id());
+    w.discord.inject_message(
+        MessageCreate::new(CHANNEL, alice(), &mention).in_guild(GUILD).mention(bot),
+    );
+    let reply = w.discord.wait_for_message(|m| m.content.contains("Kaede here"), WAIT).await;
+    assert!(reply.webhook_id.is_some(), "{reply:?}");
+    assert_eq!(reply.username, "Kaede");
+    let system = w.llm.requests()[0].json.clone().unwrap()["messages"][0]["content"].to_string();
+    assert!(system.contains("You are Kaede."), "{system}");
+
+    // The main persona's name still calls the main persona.
+    w.llm.push_turn(Turn::new().text("Tomori answering."));
+    w.discord.inject_message(MessageCreate::new(CHANNEL, alice(), "tomori?").in_guild(GUILD));
+    let reply = w.discord.wait_for_message(|m| m.content.contains("Tomori answering"), WAIT).await;
+    assert!(reply.webhook_id.is_none(), "the main persona speaks as the bot: {reply:?}");
+}
+
 /// A page only the test configuration lets the model's tools reach: served on 127.0.0.5.
 async fn loopback_page() -> String {
     use axum::routing::get;

@@ -29,7 +29,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 
 /// A loopback file server: `/cat.png` (a real 2000×1000 image), `/broken.png` (not an image),
 /// `/page.html` (not an image type). Counts the requests it serves.
-async fn file_server() -> (String, Arc<AtomicUsize>) {
+pub(crate) async fn file_server() -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let cat = png(2000, 1000);
     let (h1, h2, h3) = (Arc::clone(&hits), Arc::clone(&hits), Arc::clone(&hits));
@@ -61,7 +61,7 @@ async fn file_server() -> (String, Arc<AtomicUsize>) {
     (format!("http://{addr}"), hits)
 }
 
-fn attachment(base: &str, name: &str, content_type: &str) -> Attachment {
+pub(crate) fn attachment(base: &str, name: &str, content_type: &str) -> Attachment {
     Attachment {
         url: format!("{base}/{name}"),
         filename: name.to_owned(),
@@ -70,7 +70,7 @@ fn attachment(base: &str, name: &str, content_type: &str) -> Attachment {
     }
 }
 
-fn media_for_tests() -> Media {
+pub(crate) fn media_for_tests() -> Media {
     // The media scope is https-only to public hosts; the test policy lets it reach this
     // loopback server and nothing else changes.
     let client = Client::new(Policy::new(Scope::Media).allow_loopback_for_tests()).unwrap();

@@ -1,14 +1,16 @@
 //! A server's own model: the engine sends its turns to the endpoint and key the server chose,
-//! with its temperature, and falls back to the instance provider when that fails.
+//! with its sampler parameters and stop strings, and falls back to the instance provider when that fails.
 
 use secrecy::SecretString;
 use tomori_chat::providers::ServerProviders;
+use tomori_core::settings::Feature;
 use tomori_llm::{Timeouts, client_for};
 use tomori_net::{Policy, Scope};
 use tomori_store::audit::Actor;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::{self, NewEndpoint};
-use tomori_store::models::{self, ServerModel};
+use tomori_store::models::{self, Params, ServerModel};
+use tomori_store::settings;
 use tomori_testkit::fake_llm::{FakeLlm, Reply, Turn, WireFormat};
 
 use crate::{ALICE, Harness};
@@ -31,12 +33,16 @@ async fn choose_own_endpoint(h: &Harness, server_llm: &FakeLlm) {
         .await
         .unwrap();
     let model = ServerModel {
-        provider: "custom:own".to_owned(),
-        model: "own-model".to_owned(),
-        vision: false,
-        tools: true,
         temperature: Some(0.25),
-        fallback: Vec::new(),
+        params: Params {
+            top_p: Some(0.5),
+            top_k: Some(20),
+            max_tokens: Some(256),
+            frequency_penalty: Some(0.75),
+            presence_penalty: Some(-1.0),
+        },
+        stop: vec!["\nalice:".to_owned(), "###".to_owned()],
+        ..ServerModel::new("custom:own", "own-model")
     };
     models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
     // Server endpoints go through the server-scope policy; the test policy lets it reach the
@@ -60,7 +66,14 @@ async fn the_servers_own_endpoint_and_key_answer_first() {
     assert_eq!(request.header("authorization"), Some("Bearer sk-server-key"));
     let body = request.json.as_ref().unwrap();
     assert_eq!(body["model"], "own-model");
+    // The server's sampler parameters and stop strings go with the request.
     assert_eq!(body["temperature"], 0.25);
+    assert_eq!(body["top_p"], 0.5);
+    assert_eq!(body["top_k"], 20);
+    assert_eq!(body["max_tokens"], 256);
+    assert_eq!(body["frequency_penalty"], 0.75);
+    assert_eq!(body["presence_penalty"], -1.0);
+    assert_eq!(body["stop"], serde_json::json!(["\nalice:", "###"]));
     assert!(h.llm.requests().is_empty(), "the instance provider was not asked");
 }
 
@@ -77,4 +90,172 @@ async fn the_instance_provider_answers_when_the_servers_model_fails() {
     let sent = h.wait_sent(1).await;
     assert_eq!(sent[0].content, "From the instance.");
     assert!(!server_llm.requests().is_empty());
+}
+
+#[tokio::test]
+async fn the_vision_model_looks_when_the_chat_model_cannot_see() {
+    let h = Harness::new().await;
+    let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
+    choose_own_endpoint(&h, &server_llm).await;
+    // A second endpoint that sees images becomes the server's vision model.
+    let eyes = FakeLlm::start(WireFormat::OpenAi).await;
+    let scope = tomori_store::Scope::server(h.server);
+    let new = NewEndpoint {
+        label: "eyes".to_owned(),
+        base_url: eyes.base_url(),
+        model: "eyes-model".to_owned(),
+        context_length: None,
+        has_tools: true,
+        has_vision: true,
+        api_key: None,
+    };
+    endpoints::add(&h.store, scope, Actor::Operator, KeyOwner::Server, &new).await.unwrap();
+    let mut model = models::get(&h.store, scope).await.unwrap().unwrap();
+    model.vision_model = Some("custom:eyes/eyes-model".to_owned());
+    models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
+    h.engine.set_media(crate::media::media_for_tests());
+    let (base, _hits) = crate::media::file_server().await;
+
+    // Without images the chat model answers, and the vision model is not asked.
+    server_llm.push_turn(Turn::new().text("Just words."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    h.wait_sent(1).await;
+    assert!(eyes.requests().is_empty());
+
+    // With an image in the context, the vision model answers and sees it, with the server's
+    // sampler choices.
+    eyes.push_turn(Turn::new().text("A pink square."));
+    let mut message = h.message(ALICE, "alice", "<@900> what is this?");
+    message.attachments = vec![crate::media::attachment(&base, "cat.png", "image/png")];
+    h.engine.handle(message).await;
+    let sent = h.wait_sent(2).await;
+    assert_eq!(sent[1].content, "A pink square.");
+    let request = &eyes.requests()[0];
+    let body = request.json.as_ref().unwrap();
+    assert_eq!(body["model"], "eyes-model");
+    assert_eq!(body["top_k"], 20);
+    let text = String::from_utf8_lossy(&request.body);
+    assert!(text.contains("data:image/jpeg;base64,"), "the vision model sees the image");
+    assert_eq!(server_llm.requests().len(), 1, "the chat model was not asked again");
+}
+
+#[tokio::test]
+async fn a_chat_model_that_sees_keeps_the_images_itself() {
+    let h = Harness::new().await;
+    let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
+    choose_own_endpoint(&h, &server_llm).await;
+    // The chosen endpoint sees images (its own flag is what counts), so the vision model, even
+    // one that cannot be reached, is never asked.
+    let scope = tomori_store::Scope::server(h.server);
+    let new = NewEndpoint {
+        label: "seeing".to_owned(),
+        base_url: server_llm.base_url(),
+        model: "seeing-model".to_owned(),
+        context_length: None,
+        has_tools: true,
+        has_vision: true,
+        api_key: None,
+    };
+    endpoints::add(&h.store, scope, Actor::Operator, KeyOwner::Server, &new).await.unwrap();
+    let mut model = models::get(&h.store, scope).await.unwrap().unwrap();
+    model.provider = "custom:seeing".to_owned();
+    model.vision_model = Some("custom:missing/eyes".to_owned());
+    models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
+    h.engine.set_media(crate::media::media_for_tests());
+    let (base, _hits) = crate::media::file_server().await;
+    server_llm.push_turn(Turn::new().text("I see it."));
+    let mut message = h.message(ALICE, "alice", "<@900> look");
+    message.attachments = vec![crate::media::attachment(&base, "cat.png", "image/png")];
+    h.engine.handle(message).await;
+    assert_eq!(h.wait_sent(1).await[0].content, "I see it.");
+    let request = &server_llm.requests()[0];
+    assert_eq!(request.json.as_ref().unwrap()["model"], "seeing-model");
+    assert!(String::from_utf8_lossy(&request.body).contains("data:image/jpeg;base64,"));
+}
+
+/// Alice registers `own` (a fake on loopback) as her own endpoint, with a token; the engine may
+/// reach members' endpoints through a personal-scope client (the test policy lets it reach the
+/// loopback fake).
+async fn alices_own_endpoint(h: &Harness, own: &FakeLlm) {
+    let alice = h.store.resolve_user(crate::id(ALICE)).await.unwrap();
+    let new = NewEndpoint {
+        label: endpoints::MEMBER_ENDPOINT.to_owned(),
+        base_url: own.base_url(),
+        model: "alices-model".to_owned(),
+        context_length: None,
+        has_tools: true,
+        has_vision: false,
+        api_key: Some(SecretString::from("sk-alice-own".to_owned())),
+    };
+    let scope = tomori_store::Scope::user(alice);
+    endpoints::add(&h.store, scope, Actor::Operator, KeyOwner::Personal, &new).await.unwrap();
+    let client = |scope| {
+        client_for(Policy::new(scope).allow_loopback_for_tests(), &Timeouts::default()).unwrap()
+    };
+    h.engine.set_server_providers(
+        ServerProviders::new(client(Scope::Server)).with_personal_client(client(Scope::Personal)),
+    );
+}
+
+#[tokio::test]
+async fn a_members_own_endpoint_answers_them_where_they_may_see_the_prompt() {
+    let h = Harness::new().await;
+    let own = FakeLlm::start(WireFormat::OpenAi).await;
+    alices_own_endpoint(&h, &own).await;
+    let server = tomori_store::Scope::server(h.server);
+
+    // In a server that keeps its prompt from members, the server's chain answers her.
+    h.llm.push_turn(Turn::new().text("From the instance."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    assert_eq!(h.wait_sent(1).await[0].content, "From the instance.");
+    assert!(own.requests().is_empty());
+
+    // Where members may see the prompt, her endpoint answers her, with her token; Bob still
+    // gets the server's chain.
+    settings::set_feature(&h.store, server, Actor::Operator, Feature::PromptSnapshot, true)
+        .await
+        .unwrap();
+    own.push_turn(Turn::new().text("From Alice's own model."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi again")).await;
+    assert_eq!(h.wait_sent(2).await[1].content, "From Alice's own model.");
+    let request = &own.requests()[0];
+    assert_eq!(request.header("authorization"), Some("Bearer sk-alice-own"));
+    assert_eq!(request.json.as_ref().unwrap()["model"], "alices-model");
+    h.llm.push_turn(Turn::new().text("Bob gets the instance."));
+    h.engine.handle(h.message(crate::BOB, "bob", "<@900> and me?")).await;
+    assert_eq!(h.wait_sent(3).await[2].content, "Bob gets the instance.");
+    assert_eq!(h.llm.requests().len(), 2);
+
+    // When her endpoint fails, nobody else's model is asked for her.
+    for _ in 0..4 {
+        own.push(Reply::status(500, &serde_json::json!({"error": {"message": "down"}})));
+    }
+    h.engine.handle(h.message(ALICE, "alice", "<@900> still there?")).await;
+    let sent = h.wait_sent(4).await;
+    assert!(sent[3].content.starts_with("Sorry, I couldn't reach the model"), "{:?}", sent[3]);
+    assert_eq!(h.llm.requests().len(), 2, "the instance provider was not asked for her");
+}
+
+#[tokio::test]
+async fn a_members_own_endpoint_answers_their_direct_messages_and_their_servers() {
+    let h = Harness::new().await;
+    let own = FakeLlm::start(WireFormat::OpenAi).await;
+    alices_own_endpoint(&h, &own).await;
+    // Her direct messages are hers alone (a persona for her DM pseudo-server first).
+    let dms = tomori_store::Scope::server(h.store.resolve_dm(crate::id(ALICE)).await.unwrap());
+    let tomori =
+        tomori_store::personas::NewPersona { nickname: "Tomori".to_owned(), ..Default::default() };
+    tomori_store::personas::create(&h.store, dms, Actor::Operator, tomori).await.unwrap();
+    own.push_turn(Turn::new().text("Hello in private."));
+    let mut dm = h.message(ALICE, "alice", "hi");
+    dm.guild = None;
+    h.engine.handle(dm).await;
+    assert_eq!(h.wait_sent(1).await[0].content, "Hello in private.");
+    // A server she manages.
+    own.push_turn(Turn::new().text("Hello, admin."));
+    let mut managed = h.message(ALICE, "alice", "<@900> hi");
+    managed.author_is_admin = true;
+    h.engine.handle(managed).await;
+    assert_eq!(h.wait_sent(2).await[1].content, "Hello, admin.");
+    assert!(h.llm.requests().is_empty());
 }

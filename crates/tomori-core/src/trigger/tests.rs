@@ -27,6 +27,7 @@ fn situation<'a>(personas: &'a [PersonaTrigger], content: &'a str) -> Situation<
         in_thought_log: false,
         auto_trigger: AutoTrigger::Off,
         personas,
+        default_persona: None,
         server_triggers: &[],
         settings: SETTINGS,
     }
@@ -210,4 +211,71 @@ fn stop_phrases_are_whole_messages() {
     for no in ["don't stop", "stop sign", "enough talk, let's go", "tomori", ""] {
         assert!(!is_stop_phrase(no), "{no:?}");
     }
+}
+
+#[test]
+fn a_channels_persona_answers_where_the_main_persona_would() {
+    // Kaede is this channel's persona.
+    fn kaede(s: &mut Situation<'_>) {
+        s.default_persona = Some(1);
+    }
+    fn kaede_mentioned(s: &mut Situation<'_>) {
+        kaede(s);
+        s.mentions_bot = true;
+    }
+    check(kaede_mentioned, "<@1> hi", "reply:Kaede");
+    check(
+        |s| {
+            kaede(s);
+            s.reply_to = ReplyTo::Bot;
+        },
+        "thanks",
+        "reply:Kaede",
+    );
+    check(
+        |s| {
+            kaede(s);
+            s.auto_trigger = AutoTrigger::AlwaysReply;
+        },
+        "hi",
+        "reply:Kaede passive",
+    );
+    // Names and trigger words still call their persona, the main persona's included.
+    check(kaede, "tomori, hi", "reply:Tomori");
+    check(kaede, "もみじ?", "reply:Momiji");
+    check(kaede_mentioned, "<@1> momiji?", "reply:Momiji");
+    check(
+        |s| {
+            kaede(s);
+            s.reply_to = ReplyTo::Persona(2);
+        },
+        "and you?",
+        "reply:Momiji",
+    );
+    // Server trigger words address the channel's persona.
+    let words = ["hey bot".to_owned()];
+    let personas = personas();
+    let mut s = situation(&personas, "hey bot, hi");
+    s.server_triggers = &words;
+    assert_eq!(render(&decide(&s), &personas), "reply:Tomori");
+    s.default_persona = Some(1);
+    assert_eq!(render(&decide(&s), &personas), "reply:Kaede");
+    // A persona that is gone (a stale index) leaves the main persona in charge.
+    check(
+        |s| {
+            s.default_persona = Some(9);
+            s.mentions_bot = true;
+        },
+        "<@1>",
+        "reply:Tomori",
+    );
+    // The whitelist still applies.
+    check(
+        |s| {
+            kaede_mentioned(s);
+            s.outside_whitelist = true;
+        },
+        "<@1> hi",
+        "silent:NotWhitelisted",
+    );
 }

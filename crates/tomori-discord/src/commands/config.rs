@@ -237,7 +237,7 @@ pub(crate) fn need(action: &Action) -> Need {
 }
 
 /// `/config setup`: makes `persona` the main persona when the server has none, chooses the model
-/// (keeping any temperature and fallbacks), and returns the key form to answer with. Nothing is
+/// (keeping any sampling choices and fallbacks), and returns the key form to answer with. Nothing is
 /// written when the provider or model is refused.
 pub(crate) async fn setup(
     ctx: &Ctx<'_>,
@@ -259,16 +259,12 @@ pub(crate) async fn setup(
         let new = NewPersona { nickname: nickname.to_owned(), ..NewPersona::default() };
         personas::create(ctx.store, scope, ctx.actor(), new).await?;
     }
-    let current = models::get(ctx.store, scope).await?;
-    let (temperature, fallback) = current.map(|c| (c.temperature, c.fallback)).unwrap_or_default();
-    let chosen = ServerModel {
-        provider: provider.to_owned(),
-        model: model.to_owned(),
-        vision,
-        tools: true,
-        temperature,
-        fallback,
-    };
+    let mut chosen =
+        models::get(ctx.store, scope).await?.unwrap_or_else(|| ServerModel::new(provider, model));
+    provider.clone_into(&mut chosen.provider);
+    model.clone_into(&mut chosen.model);
+    chosen.vision = vision;
+    chosen.tools = true;
     models::set(ctx.store, scope, ctx.actor(), &chosen).await?;
     super::provider::key_modal(
         ctx,

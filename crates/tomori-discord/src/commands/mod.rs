@@ -27,6 +27,7 @@ mod config;
 mod mcp;
 mod memory;
 mod model;
+mod pending;
 mod persona;
 mod persona_edit;
 mod personal;
@@ -72,12 +73,16 @@ pub const DEFER_AFTER: Duration = Duration::from_millis(2_000);
 /// The most characters an answer may have (Discord's message limit, with room to spare).
 const MAX_ANSWER_CHARS: usize = 1_900;
 
+/// The text input of the token forms (`/mcp add`, `/personal custom-endpoint add`).
+pub(crate) const TOKEN_INPUT: &str = "token";
+
 /// What the commands may ask of the conversation engine.
 pub trait BotControl: Send + Sync + 'static {
     /// Ends the channel's running turn and clears its queue; false when nothing was running.
     fn kill(&self, channel: Snowflake) -> bool;
 
-    /// Answers in `message`'s channel as the named persona (the main persona when `None`),
+    /// Answers in `message`'s channel as the named persona (when `None`, the channel's persona or
+    /// the main persona),
     /// whatever the trigger rules say; the engine's privacy, cooldown and quota checks still
     /// apply. Returns once the turn is decided.
     fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()>;
@@ -96,7 +101,8 @@ impl<S: ChatSurface> BotControl for Engine<S> {
 
     fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            // An unknown name (here: none) makes the engine use the main persona.
+            // An unknown name (here: none) makes the engine use the channel's persona, else the
+            // main persona.
             self.respond_as(message, persona.as_deref().unwrap_or_default()).await;
         })
     }
@@ -132,6 +138,8 @@ pub struct Commands {
     server_policy: Policy,
     /// Downloads of attachments (card imports) and avatars; `None` when it could not be built.
     media: Option<tomori_net::Client>,
+    /// Forms waiting for their submission.
+    pending: pending::Pending,
 }
 
 impl std::fmt::Debug for Commands {
@@ -177,6 +185,7 @@ impl Commands {
             defer_after: DEFER_AFTER,
             server_policy: Policy::new(tomori_net::Scope::Server),
             media,
+            pending: pending::Pending::default(),
         }
     }
 
@@ -296,11 +305,15 @@ impl Commands {
             server_policy: &self.server_policy,
             media: self.media.as_ref(),
             files: &files,
+            pending: &self.pending,
         };
         // Actions that answer with a form: authorised, then the form is the answer.
         let form = match &invocation {
             Invocation::Provider(provider::Action::KeyAdd { .. })
-            | Invocation::Personal(personal::Action::KeyAdd { .. })
+            | Invocation::Personal(
+                personal::Action::KeyAdd { .. } | personal::Action::EndpointAdd { .. },
+            )
+            | Invocation::Mcp(mcp::Action::Add { .. })
             | Invocation::Config(config::Action::Setup { .. }) => Some(&invocation),
             _ => None,
         };
@@ -320,6 +333,15 @@ impl Commands {
                     Invocation::Personal(personal::Action::KeyAdd { provider, label }) => {
                         provider::key_modal(&ctx, KeyOwner::Personal, provider, label).await
                     }
+                    Invocation::Personal(personal::Action::EndpointAdd {
+                        url,
+                        model,
+                        tools,
+                        vision,
+                    }) => personal::endpoint_form(&ctx, url, model, *tools, *vision).await,
+                    Invocation::Mcp(mcp::Action::Add { name, url }) => {
+                        mcp::add_form(&ctx, name, url).await
+                    }
                     _ => Err(Failure::BadInput("That command has no form.".to_owned())),
                 }
             };
@@ -332,21 +354,34 @@ impl Commands {
             return;
         }
         // Boxed: the store and engine calls behind it make a large future.
-        let mut work = Box::pin(run(&ctx, &invocation));
-        if invocation.slow() || self.defer_after.is_zero() {
-            if self.defer(&interaction).await {
+        let work = Box::pin(run(&ctx, &invocation));
+        self.deliver(&interaction, work, invocation.slow(), &files, invocation.name()).await;
+    }
+
+    /// Answers with what `work` says: at once when it is done within [`DEFER_AFTER`] (and not
+    /// known to be `slow`), else after deferring.
+    async fn deliver(
+        &self,
+        interaction: &Interaction,
+        mut work: BoxFuture<'_, String>,
+        slow: bool,
+        files: &Outbox,
+        name: &'static str,
+    ) {
+        if slow || self.defer_after.is_zero() {
+            if self.defer(interaction).await {
                 let text = work.await;
-                self.edit_with(&interaction, &text, &files.take()).await;
+                self.edit_with(interaction, &text, &files.take()).await;
             }
             return;
         }
         match tokio::time::timeout(self.defer_after, &mut work).await {
-            Ok(text) => self.answer_now_with(&interaction, &text, &files.take()).await,
+            Ok(text) => self.answer_now_with(interaction, &text, &files.take()).await,
             Err(_) => {
-                tracing::debug!(command = invocation.name(), "deferring a slow command");
-                if self.defer(&interaction).await {
+                tracing::debug!(command = name, "deferring a slow command");
+                if self.defer(interaction).await {
                     let text = work.await;
-                    self.edit_with(&interaction, &text, &files.take()).await;
+                    self.edit_with(interaction, &text, &files.take()).await;
                 }
             }
         }
@@ -379,8 +414,9 @@ impl Commands {
         }
     }
 
-    /// A submitted modal: today only the provider key form. The member is authorised again, as
-    /// if the command ran now, before the key is stored.
+    /// A submitted modal: a key form, or a token form whose command's options wait in
+    /// `pending`. The member is authorised again, as if the command ran now, before anything is
+    /// stored.
     async fn modal_submitted(&self, interaction: &Interaction, data: &ModalInteractionData) {
         let Ok(caller) = Caller::of(interaction) else {
             self.answer_now(interaction, "I can't tell who or where you are; try again.").await;
@@ -395,21 +431,46 @@ impl Commands {
             server_policy: &self.server_policy,
             media: self.media.as_ref(),
             files: &files,
+            pending: &self.pending,
         };
-        let key = text_input(&data.components, "key").map(|v| SecretString::from(v.to_owned()));
-        let outcome = async {
-            // Security: a normal user submits the admin form (a replayed or forged submission).
-            // A server key needs a manager; a member's own key form stores in their own scope.
-            let need = match provider::key_form_owner(&data.custom_id) {
-                Some(KeyOwner::Personal) => Need::Anyone,
-                _ => Need::Manager,
+        let secret = |id: &str| {
+            text_input(&data.components, id)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| SecretString::from(v.to_owned()))
+        };
+        let (prefix, nonce) = data.custom_id.split_once('|').unwrap_or((&data.custom_id, ""));
+        // Security: a normal user submits someone's form (a replayed or forged submission). A
+        // server key or an MCP server needs a manager now, whoever saw the form; a member's own
+        // key or endpoint is stored in their own scope; a token form's nonce is valid once, for
+        // the member and server it was shown to (`pending`).
+        let (command, need, slow) = match prefix {
+            mcp::ADD_MODAL => ("mcp", Need::Manager, true),
+            personal::ENDPOINT_MODAL => ("personal", Need::Anyone, false),
+            _ => match provider::key_form_owner(&data.custom_id) {
+                Some(KeyOwner::Personal) => ("personal", Need::Anyone, false),
+                _ => ("provider", Need::Manager, false),
+            },
+        };
+        let ctx = &ctx;
+        let work = Box::pin(async move {
+            let outcome = async {
+                authorize(ctx, need).await?;
+                match prefix {
+                    mcp::ADD_MODAL => mcp::add_submitted(ctx, nonce, secret(TOKEN_INPUT)).await,
+                    personal::ENDPOINT_MODAL => {
+                        personal::endpoint_submitted(ctx, nonce, secret(TOKEN_INPUT)).await
+                    }
+                    _ => {
+                        let key = secret("key")
+                            .ok_or_else(|| Failure::BadInput("The form had no key.".to_owned()))?;
+                        provider::key_submitted(ctx, &data.custom_id, key).await
+                    }
+                }
             };
-            authorize(&ctx, need).await?;
-            let key = key.ok_or_else(|| Failure::BadInput("The form had no key.".to_owned()))?;
-            provider::key_submitted(&ctx, &data.custom_id, key).await
-        };
-        let text = outcome.await.unwrap_or_else(|failure| failure.message("provider"));
-        self.answer_now(interaction, &text).await;
+            outcome.await.unwrap_or_else(|failure| failure.message(command))
+        });
+        self.deliver(interaction, work, slow, &files, command).await;
     }
 
     /// Acknowledges now and answers later; false when Discord refused (nothing more to send).
@@ -533,6 +594,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) media: Option<&'a tomori_net::Client>,
     /// Files to attach to the answer.
     pub(crate) files: &'a Outbox,
+    /// Forms waiting for their submission.
+    pub(crate) pending: &'a pending::Pending,
 }
 
 /// Files an action attaches to its (ephemeral) answer.
@@ -676,7 +739,6 @@ impl Invocation {
     /// Known to take longer than Discord's window: defer at once.
     fn slow(&self) -> bool {
         matches!(self, Self::Bot(bot::Action::Respond { .. }) | Self::Tool(tool::Action::Prompt))
-            || matches!(self, Self::Mcp(action) if mcp::slow(action))
     }
 
     /// The command's name, for logs.

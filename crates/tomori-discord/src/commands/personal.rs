@@ -1,15 +1,39 @@
-//! `/personal privacy|language|nickname|delete`: the caller's own settings and data. Anyone may
-//! change their own, in a server or a direct message; nobody can change anyone else's.
+//! `/personal privacy|language|nickname|export|key|custom-endpoint|delete`: the caller's own
+//! settings and data. Anyone may change their own, in a server or a direct message; nobody can
+//! change anyone else's.
+//!
+//! `custom-endpoint add` registers the member's own OpenAI-compatible endpoint, which then
+//! answers every message of theirs (see `tomori_chat::providers`). Its URL is judged by
+//! tomori-net's personal-scope policy, which is production-strict whatever the operator's `[net]`
+//! settings say (https to public addresses only), before the form, when the form comes back, and
+//! on every call; its optional token is typed into a form like a key.
 
+use secrecy::SecretString;
 use tomori_core::privacy::PrivacyLevel;
+use tomori_llm::{Endpoint, Wire};
+use tomori_net::Policy;
 use tomori_store::credentials::{self, KeyOwner};
-use tomori_store::{endpoints, memories, users};
+use tomori_store::endpoints::{self, MEMBER_ENDPOINT, NewEndpoint};
+use tomori_store::{memories, models, users};
 use twilight_model::application::command::CommandType;
+use twilight_model::http::interaction::InteractionResponse;
 use twilight_util::builder::command::{
-    CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder, SubCommandGroupBuilder,
+    BooleanBuilder, CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
+    SubCommandGroupBuilder,
 };
 
+use super::pending::Form;
+use super::provider::{SecretField, secret_modal};
 use super::{Args, BadInput, Ctx, Failure, Need};
+
+/// The prefix of the endpoint token form's custom id: `personal-endpoint|<nonce>`.
+pub(crate) const ENDPOINT_MODAL: &str = "personal-endpoint";
+
+/// Where a member's endpoint answers them (it receives the whole prompt, so only where they may
+/// see it; see `tomori_chat::providers::Invoker`).
+const WHERE_USED: &str = "It answers your direct messages, and your messages in servers you \
+    manage or that turned prompt_snapshot on (it receives the whole prompt); elsewhere the \
+    server's models answer you. Remove it with /personal custom-endpoint remove.";
 
 /// A `/personal` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +63,16 @@ pub(crate) enum Action {
     KeyRemove {
         id: i64,
     },
+    /// Shows the token form for the caller's own endpoint; it is stored when the form comes
+    /// back.
+    EndpointAdd {
+        url: String,
+        model: String,
+        tools: bool,
+        vision: bool,
+    },
+    EndpointShow,
+    EndpointRemove,
 }
 
 /// What `/personal delete` must be given, so a slip cannot erase anyone's data.
@@ -89,6 +123,32 @@ pub(crate) fn definition() -> CommandBuilder {
             ]),
         )
         .option(
+            SubCommandGroupBuilder::new(
+                "custom-endpoint",
+                "Your own OpenAI-compatible endpoint, which answers you where you may see the prompt",
+            )
+            .subcommands([
+                SubCommandBuilder::new(
+                    "add",
+                    "Register your endpoint (a private form asks for its token)",
+                )
+                .option(
+                    StringBuilder::new("url", "Base URL, https only, e.g. https://llm.example/v1")
+                        .required(true)
+                        .max_length(2048),
+                )
+                .option(
+                    StringBuilder::new("model", "The model id to request")
+                        .required(true)
+                        .max_length(200),
+                )
+                .option(BooleanBuilder::new("tools", "The model calls tools (default yes)"))
+                .option(BooleanBuilder::new("vision", "The model sees images (default no)")),
+                SubCommandBuilder::new("show", "Show your endpoint"),
+                SubCommandBuilder::new("remove", "Remove your endpoint"),
+            ]),
+        )
+        .option(
             SubCommandBuilder::new("delete", "Delete all your settings, memories and keys").option(
                 StringBuilder::new("confirm", "Type: delete my data").required(true).max_length(32),
             ),
@@ -119,6 +179,17 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             ("remove", a) => Ok(Action::KeyRemove { id: a.required_integer("id")? }),
             _ => Err(BadInput::unknown()),
         },
+        "custom-endpoint" => match args.nested()? {
+            ("add", a) => Ok(Action::EndpointAdd {
+                url: a.required_string("url")?.trim().to_owned(),
+                model: a.required_string("model")?.trim().to_owned(),
+                tools: a.boolean("tools")?.unwrap_or(true),
+                vision: a.boolean("vision")?.unwrap_or(false),
+            }),
+            ("show", _) => Ok(Action::EndpointShow),
+            ("remove", _) => Ok(Action::EndpointRemove),
+            _ => Err(BadInput::unknown()),
+        },
         "delete" => Ok(Action::Delete {
             confirmed: args.required_string("confirm")?.trim().eq_ignore_ascii_case(DELETE_PHRASE),
         }),
@@ -135,12 +206,146 @@ pub(crate) fn need(action: &Action) -> Need {
         | Action::Export
         | Action::KeyAdd { .. }
         | Action::KeyList
-        | Action::KeyRemove { .. } => Need::Anyone,
+        | Action::KeyRemove { .. }
+        | Action::EndpointAdd { .. }
+        | Action::EndpointShow
+        | Action::EndpointRemove => Need::Anyone,
     }
+}
+
+/// The policy a member's endpoint must pass.
+fn personal_policy() -> Policy {
+    // Security: SSRF through members' endpoints. Anyone may register one, so the personal scope
+    // applies, production-strict whatever the operator's [net] settings: https to public
+    // addresses only.
+    Policy::new(tomori_net::Scope::Personal)
+}
+
+/// The URL and model of a member's endpoint, as the policy and the model rules see them.
+fn check_endpoint(url: &str, model: &str) -> Result<(), Failure> {
+    if let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, &personal_policy()) {
+        return Err(Failure::BadInput(format!(
+            "That URL can't be used: {err}; nothing was saved."
+        )));
+    }
+    models::check_model(model).map_err(|_| {
+        Failure::BadInput(format!(
+            "`{model}` is not a model id: use letters, digits and . _ : / @ + - only."
+        ))
+    })?;
+    Ok(())
+}
+
+/// The token form `custom-endpoint add` answers with, once the URL and model checked out.
+pub(crate) async fn endpoint_form(
+    ctx: &Ctx<'_>,
+    url: &str,
+    model: &str,
+    tools: bool,
+    vision: bool,
+) -> Result<InteractionResponse, Failure> {
+    check_endpoint(url, model)?;
+    if endpoints::get(ctx.store, ctx.me().await?, KeyOwner::Personal, MEMBER_ENDPOINT)
+        .await?
+        .is_some()
+    {
+        return Err(Failure::BadInput(
+            "You already have an endpoint; remove it first with /personal custom-endpoint remove."
+                .to_owned(),
+        ));
+    }
+    let form =
+        Form::PersonalEndpoint { url: url.to_owned(), model: model.to_owned(), tools, vision };
+    let nonce = ctx
+        .pending
+        .insert(ctx.caller.guild, ctx.caller.user, form)
+        .ok_or_else(|| Failure::BadInput("I could not make a form; try again.".to_owned()))?;
+    let field = SecretField {
+        id: super::TOKEN_INPUT,
+        label: "API key or token (optional)",
+        placeholder: "Leave empty if the endpoint needs none",
+        description: "Stored encrypted; never shown again.",
+        required: false,
+    };
+    Ok(secret_modal(format!("{ENDPOINT_MODAL}|{nonce}"), "Your own endpoint".to_owned(), &field))
+}
+
+/// Stores the endpoint of a submitted token form (`nonce` from its custom id) in the caller's
+/// own scope.
+pub(crate) async fn endpoint_submitted(
+    ctx: &Ctx<'_>,
+    nonce: &str,
+    token: Option<SecretString>,
+) -> Result<String, Failure> {
+    let Form::PersonalEndpoint { url, model, tools, vision } = ctx
+        .pending
+        .take(nonce, ctx.caller.guild, ctx.caller.user)
+        .map_err(|stale| Failure::BadInput(stale.message().to_owned()))?
+    else {
+        return Err(Failure::BadInput("That form is not one of mine.".to_owned()));
+    };
+    check_endpoint(&url, &model)?;
+    let new = NewEndpoint {
+        label: MEMBER_ENDPOINT.to_owned(),
+        base_url: url,
+        model: model.clone(),
+        context_length: None,
+        has_tools: tools,
+        has_vision: vision,
+        api_key: token,
+    };
+    let saved = endpoints::add(ctx.store, ctx.me().await?, ctx.actor(), KeyOwner::Personal, &new)
+        .await
+        .map_err(|err| match err {
+            tomori_store::StoreError::Conflict(_) => Failure::BadInput(
+                "You already have an endpoint; remove it first with /personal custom-endpoint \
+                 remove."
+                    .to_owned(),
+            ),
+            other => Failure::Store(other),
+        })?;
+    Ok(format!(
+        "Saved your endpoint ({model}{}). {WHERE_USED}",
+        if saved.has_key { ", with a token stored encrypted" } else { "" }
+    ))
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     match action {
+        // Answered with a form before `run` (see `Commands::handle`).
+        Action::EndpointAdd { .. } => {
+            Err(Failure::BadInput("Use the form to add an endpoint.".to_owned()))
+        }
+        Action::EndpointShow => {
+            let mine =
+                endpoints::get(ctx.store, ctx.me().await?, KeyOwner::Personal, MEMBER_ENDPOINT)
+                    .await?;
+            Ok(match mine {
+                Some((e, _)) => format!(
+                    "Your endpoint: <{}> · {}{}{}{}. {WHERE_USED}",
+                    e.base_url,
+                    e.model,
+                    if e.has_tools { " · tools" } else { "" },
+                    if e.has_vision { " · vision" } else { "" },
+                    if e.has_key { " · with a token" } else { "" }
+                ),
+                None => {
+                    "You have no endpoint of your own; the servers' models answer you.".to_owned()
+                }
+            })
+        }
+        Action::EndpointRemove => {
+            // Security: cross-user tampering. Only the caller's own scope is touched.
+            endpoints::remove(
+                ctx.store,
+                ctx.me().await?,
+                ctx.actor(),
+                KeyOwner::Personal,
+                MEMBER_ENDPOINT,
+            )
+            .await?;
+            Ok("Removed your endpoint; the servers' models answer you again.".to_owned())
+        }
         Action::Privacy { level } => {
             users::set_privacy(ctx.store, ctx.me().await?, ctx.actor(), *level).await?;
             let meaning = match level {

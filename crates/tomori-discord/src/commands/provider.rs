@@ -198,6 +198,52 @@ fn check_label(label: &str) -> Result<(), Failure> {
     }
 }
 
+/// The one secret a form asks for.
+pub(crate) struct SecretField<'a> {
+    /// The text input's custom id, read back from the submission.
+    pub(crate) id: &'a str,
+    pub(crate) label: &'a str,
+    pub(crate) placeholder: &'a str,
+    pub(crate) description: &'a str,
+    pub(crate) required: bool,
+}
+
+/// A form with one secret text input: the answer to a command whose secret must not travel as a
+/// slash-command option (where it would show in the client's input history and be echoed).
+pub(crate) fn secret_modal(
+    custom_id: String,
+    title: String,
+    field: &SecretField<'_>,
+) -> InteractionResponse {
+    #[expect(deprecated, reason = "the field exists for old clients; the Label carries the text")]
+    let input = TextInput {
+        custom_id: field.id.to_owned(),
+        id: None,
+        label: None,
+        max_length: Some(4000),
+        min_length: Some(if field.required { 1 } else { 0 }),
+        placeholder: Some(field.placeholder.to_owned()),
+        required: Some(field.required),
+        style: TextInputStyle::Short,
+        value: None,
+    };
+    let component = Component::Label(Label {
+        component: Box::new(Component::TextInput(input)),
+        description: Some(field.description.to_owned()),
+        id: None,
+        label: field.label.to_owned(),
+    });
+    InteractionResponse {
+        kind: InteractionResponseType::Modal,
+        data: Some(InteractionResponseData {
+            custom_id: Some(custom_id),
+            title: Some(title),
+            components: Some(vec![component]),
+            ..InteractionResponseData::default()
+        }),
+    }
+}
+
 /// The form `key add` answers with (a server key, or the member's own), once the input checked
 /// out.
 pub(crate) async fn key_modal(
@@ -208,40 +254,18 @@ pub(crate) async fn key_modal(
 ) -> Result<InteractionResponse, Failure> {
     check_provider(ctx, owner, provider).await?;
     check_label(label)?;
-    #[expect(deprecated, reason = "the field exists for old clients; the Label carries the text")]
-    let input = TextInput {
-        custom_id: KEY_INPUT.to_owned(),
-        id: None,
-        label: None,
-        max_length: Some(4000),
-        min_length: Some(1),
-        placeholder: Some("sk-…".to_owned()),
-        required: Some(true),
-        style: TextInputStyle::Short,
-        value: None,
+    let field = SecretField {
+        id: KEY_INPUT,
+        label: "API key",
+        placeholder: "sk-…",
+        description: "Stored encrypted; never shown again.",
+        required: true,
     };
-    let component = Component::Label(Label {
-        component: Box::new(Component::TextInput(input)),
-        description: Some("Stored encrypted; never shown again.".to_owned()),
-        id: None,
-        label: "API key".to_owned(),
-    });
-    Ok(InteractionResponse {
-        kind: InteractionResponseType::Modal,
-        data: Some(InteractionResponseData {
-            custom_id: Some(format!(
-                "{}|{provider}|{label}",
-                if owner == KeyOwner::Server { KEY_MODAL } else { PERSONAL_KEY_MODAL }
-            )),
-            title: Some(if owner == KeyOwner::Server {
-                format!("{provider} key")
-            } else {
-                format!("Your own {provider} key")
-            }),
-            components: Some(vec![component]),
-            ..InteractionResponseData::default()
-        }),
-    })
+    let (prefix, title) = match owner {
+        KeyOwner::Server => (KEY_MODAL, format!("{provider} key")),
+        KeyOwner::Personal => (PERSONAL_KEY_MODAL, format!("Your own {provider} key")),
+    };
+    Ok(secret_modal(format!("{prefix}|{provider}|{label}"), title, &field))
 }
 
 /// Stores the key from a submitted modal (`custom_id` and the key input's value); the caller has

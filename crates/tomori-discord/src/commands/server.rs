@@ -1,13 +1,15 @@
 //! `/server feature <flag> <on|off>`, `/server channel add|remove <set> [channel]`, cooldown,
 //! trigger words, always-reply, the auto-trigger threshold, member teaching, quotas, the role
-//! whitelist (`/server role add|remove|list`) and the user blacklist (`/server blacklist …`).
-//! Everything here but `trigger-words list` changes the server and needs Manage Server.
+//! whitelist (`/server role add|remove|list`), the user blacklist (`/server blacklist …`) and the
+//! persona each channel speaks with (`/server channel-persona set|clear|list`). Everything here
+//! but the lists changes the server and needs Manage Server.
 
 use tomori_core::id::Snowflake;
 use tomori_core::settings::{ChannelSet, CooldownKind, Feature};
 use tomori_store::access::{self, AccessList};
 use tomori_store::quotas::{self, QuotaKind, QuotaPatch};
 use tomori_store::settings::{self, Setting};
+use tomori_store::{channel_personas, personas};
 use twilight_model::application::command::CommandType;
 use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::channel::ChannelType;
@@ -66,6 +68,15 @@ pub(crate) enum Action {
         id: Snowflake,
     },
     ListAccess(AccessList),
+    /// The persona that speaks by default in a channel.
+    ChannelPersonaSet {
+        channel: Snowflake,
+        persona: String,
+    },
+    ChannelPersonaClear {
+        channel: Snowflake,
+    },
+    ChannelPersonaList,
 }
 
 /// What `trigger-words add|remove` does.
@@ -122,6 +133,16 @@ fn optional_u32(
     value.map(|v| in_range(label, v, low, high).map(|v| u32::try_from(v).unwrap_or(0))).transpose()
 }
 
+/// The kinds of channel an option may name.
+const CHANNEL_TYPES: [ChannelType; 6] = [
+    ChannelType::GuildText,
+    ChannelType::GuildAnnouncement,
+    ChannelType::GuildForum,
+    ChannelType::GuildVoice,
+    ChannelType::PublicThread,
+    ChannelType::PrivateThread,
+];
+
 fn channel_subcommand(name: &'static str, description: &'static str) -> SubCommandBuilder {
     SubCommandBuilder::new(name, description)
         .option(
@@ -129,14 +150,10 @@ fn channel_subcommand(name: &'static str, description: &'static str) -> SubComma
                 .required(true)
                 .choices(SETS.iter().map(|(set, _)| (set.name(), set.name()))),
         )
-        .option(ChannelBuilder::new("channel", "The channel (this one if empty)").channel_types([
-            ChannelType::GuildText,
-            ChannelType::GuildAnnouncement,
-            ChannelType::GuildForum,
-            ChannelType::GuildVoice,
-            ChannelType::PublicThread,
-            ChannelType::PrivateThread,
-        ]))
+        .option(
+            ChannelBuilder::new("channel", "The channel (this one if empty)")
+                .channel_types(CHANNEL_TYPES),
+        )
 }
 
 pub(crate) fn definition() -> CommandBuilder {
@@ -245,6 +262,32 @@ pub(crate) fn definition() -> CommandBuilder {
                 SubCommandBuilder::new("list", "List the blacklisted members"),
             ]),
         )
+        .option(
+            SubCommandGroupBuilder::new(
+                "channel-persona",
+                "The persona that answers in a channel when Tomori is addressed without a name",
+            )
+            .subcommands([
+                SubCommandBuilder::new("set", "Let a persona speak by default in a channel")
+                    .option(
+                        ChannelBuilder::new("channel", "The channel")
+                            .required(true)
+                            .channel_types(CHANNEL_TYPES),
+                    )
+                    .option(
+                        StringBuilder::new("persona", "The persona's name")
+                            .required(true)
+                            .max_length(80),
+                    ),
+                SubCommandBuilder::new("clear", "The main persona speaks in the channel again")
+                    .option(
+                        ChannelBuilder::new("channel", "The channel")
+                            .required(true)
+                            .channel_types(CHANNEL_TYPES),
+                    ),
+                SubCommandBuilder::new("list", "List the channels with a persona of their own"),
+            ]),
+        )
 }
 
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
@@ -335,6 +378,23 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 _ => Err(BadInput::unknown()),
             }
         }
+        "channel-persona" => {
+            let required_channel = |args: Args<'_>| {
+                args.channel("channel")?
+                    .ok_or_else(|| BadInput("The option `channel` is required.".to_owned()))
+            };
+            match args.nested()? {
+                ("set", args) => Ok(Action::ChannelPersonaSet {
+                    channel: required_channel(args)?,
+                    persona: args.required_string("persona")?.trim().to_owned(),
+                }),
+                ("clear", args) => {
+                    Ok(Action::ChannelPersonaClear { channel: required_channel(args)? })
+                }
+                ("list", _) => Ok(Action::ChannelPersonaList),
+                _ => Err(BadInput::unknown()),
+            }
+        }
         _ => Err(BadInput::unknown()),
     }
 }
@@ -343,7 +403,9 @@ pub(crate) fn need(action: &Action) -> Need {
     // Security: every /server action but the list changes the server; `authorize` checks Manage
     // Server in code before `run`.
     match action {
-        Action::ListTriggerWords | Action::ListAccess(_) => Need::Member,
+        Action::ListTriggerWords | Action::ListAccess(_) | Action::ChannelPersonaList => {
+            Need::Member
+        }
         Action::Feature { .. }
         | Action::Channel { .. }
         | Action::Cooldown { .. }
@@ -352,7 +414,9 @@ pub(crate) fn need(action: &Action) -> Need {
         | Action::AutoTriggerThreshold(_)
         | Action::MemberTeaching(_)
         | Action::Quota { .. }
-        | Action::Access { .. } => Need::Manager,
+        | Action::Access { .. }
+        | Action::ChannelPersonaSet { .. }
+        | Action::ChannelPersonaClear { .. } => Need::Manager,
     }
 }
 
@@ -363,6 +427,40 @@ fn set_label(set: ChannelSet) -> &'static str {
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     let scope = ctx.server().await?;
     match action {
+        Action::ChannelPersonaSet { channel, persona } => {
+            let name = super::non_empty(persona, "persona name")?;
+            // Found by name in this server's own scope only.
+            let found = personas::find(ctx.store, scope, name).await?.ok_or_else(|| {
+                Failure::BadInput(format!(
+                    "This server has no persona called {name}; /persona list shows them."
+                ))
+            })?;
+            channel_personas::set(ctx.store, scope, ctx.actor(), *channel, found.id).await?;
+            Ok(if found.is_main {
+                format!("{} speaks in <#{channel}>, as everywhere else.", found.nickname)
+            } else {
+                format!(
+                    "{} now answers in <#{channel}> when Tomori is addressed there without a \
+                     persona's name.",
+                    found.nickname
+                )
+            })
+        }
+        Action::ChannelPersonaClear { channel } => {
+            channel_personas::clear(ctx.store, scope, ctx.actor(), *channel).await?;
+            Ok(format!("The main persona speaks in <#{channel}> again."))
+        }
+        Action::ChannelPersonaList => {
+            let list = channel_personas::list(ctx.store, scope).await?;
+            if list.is_empty() {
+                return Ok("No channel has a persona of its own.".to_owned());
+            }
+            Ok(list
+                .iter()
+                .map(|c| format!("<#{}>: {}", c.channel, c.nickname))
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
         Action::Access { list, add, id } => {
             let (mention, label) = match list {
                 AccessList::RoleWhitelist => (format!("<@&{id}>"), "role whitelist"),

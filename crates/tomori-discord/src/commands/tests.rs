@@ -34,6 +34,9 @@ fn every_definition_passes_discords_validation() {
         super::personal::definition(),
         bot::definition(),
         super::config::definition(),
+        super::provider::definition(),
+        super::model::definition(),
+        super::tool::definition(),
         super::mcp::definition(),
     ] {
         let name = builder.clone().build().name;
@@ -93,6 +96,34 @@ fn what_each_command_needs() {
             manager,
         ),
         (data("mcp", sub("list", json!([]))), manager),
+        (
+            data(
+                "personal",
+                group(
+                    "custom-endpoint",
+                    "add",
+                    json!([string("url", "https://llm.example/v1"), string("model", "m")]),
+                ),
+            ),
+            Need::Anyone,
+        ),
+        (data("personal", group("custom-endpoint", "remove", json!([]))), Need::Anyone),
+        (data("model", sub("parameters", json!([int("top_k", 40)]))), manager),
+        (data("model", group("stop", "add", json!([string("text", "END")]))), manager),
+        (data("model", group("stop", "remove", json!([string("text", "END")]))), manager),
+        (data("model", group("stop", "list", json!([]))), Need::Member),
+        (
+            data(
+                "server",
+                group(
+                    "channel-persona",
+                    "set",
+                    json!([string("persona", "Kaede"), {"name": "channel", "type": 7, "value": "42"}]),
+                ),
+            ),
+            manager,
+        ),
+        (data("server", group("channel-persona", "list", json!([]))), Need::Member),
         (data("mcp", sub("remove", json!([string("name", "files")]))), manager),
         (data("mcp", sub("toggle", json!([string("name", "files")]))), manager),
     ];
@@ -192,7 +223,8 @@ fn options_parse_into_closed_values() {
     for command in refused {
         assert!(parse(&command).is_err(), "{command:?}");
     }
-    // A blank token is no token; the rest is trimmed.
+    // Names and URLs are trimmed; a token is never an option (a stale client's is not read: the
+    // token comes through the form).
     let add = data(
         "mcp",
         sub(
@@ -200,7 +232,7 @@ fn options_parse_into_closed_values() {
             json!([
                 string("name", " files "),
                 string("url", " https://mcp.example/ "),
-                string("token", "  ")
+                string("token", "sk-typed-in-the-open")
             ]),
         ),
     );
@@ -209,7 +241,6 @@ fn options_parse_into_closed_values() {
         Ok(Invocation::Mcp(super::mcp::Action::Add {
             name: "files".into(),
             url: "https://mcp.example/".into(),
-            token: None
         }))
     );
 }

@@ -234,9 +234,13 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "member-teaching",
             "quota",
             "role",
-            "blacklist"
+            "blacklist",
+            "channel-persona"
         ]
     );
+    // Secrets are never options: they are typed into forms.
+    let mcp_add = field("mcp", "options")[0]["options"].clone();
+    assert_eq!(options(mcp_add), ["name", "url"]);
     assert_eq!(
         options(field("config", "options")),
         [
@@ -336,6 +340,8 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
             s("server auto-trigger-threshold").arg("value", 500),
             s("server member-teaching").arg("state", "on"),
             s("server quota").arg("kind", "text").arg("per-user-daily", 1).arg("enabled", "on"),
+            s("server channel-persona set").channel_arg("channel", CHANNEL).arg("persona", "Kaede"),
+            s("server channel-persona clear").channel_arg("channel", CHANNEL),
         ]
     };
     let mut without_permissions_field = commands(0);
@@ -824,4 +830,58 @@ async fn server_settings_commands_store_values_with_audit_rows() {
     assert_eq!((limits.per_user_daily, limits.server_pool, limits.reset_period_days), (3, 500, 30));
     assert!(!quotas::limits(&w.store, w.server, QuotaKind::Text).await.unwrap().enabled);
     assert_eq!(audit_actions(&w.db).await[audited..], ["quota.limits"; 2]);
+}
+
+#[tokio::test]
+async fn a_channel_gets_a_persona_of_its_own_from_managers_only() {
+    use tomori_store::channel_personas;
+    let w = world().await;
+    let set = |user, permissions, channel: u64, persona: &str| {
+        slash(user, permissions, "server channel-persona set")
+            .channel_arg("channel", channel)
+            .arg("persona", persona)
+    };
+    let refused = w.answer(set(bob(), VIEW_AND_SEND, OTHER_CHANNEL, "Kaede")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let unknown = w.answer(set(alice(), MANAGE_GUILD, OTHER_CHANNEL, "Nobody")).await;
+    assert!(unknown.starts_with("This server has no persona called Nobody"), "{unknown}");
+    let blank = w.answer(set(alice(), MANAGE_GUILD, OTHER_CHANNEL, "  ")).await;
+    assert!(blank.starts_with("The persona name is empty"), "{blank}");
+    let no_channel = w
+        .answer(slash(alice(), MANAGE_GUILD, "server channel-persona set").arg("persona", "Kaede"))
+        .await;
+    assert!(no_channel.contains("`channel` is required"), "{no_channel}");
+    let nothing = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "server channel-persona clear")
+                .channel_arg("channel", OTHER_CHANNEL),
+        )
+        .await;
+    assert_eq!(nothing, "No such persona choice for that channel.");
+    assert!(channel_personas::list(&w.store, w.server).await.unwrap().is_empty());
+    assert!(!audit_actions(&w.db).await.iter().any(|a| a.starts_with("channel_persona")));
+
+    let done = w.answer(set(alice(), MANAGE_GUILD, OTHER_CHANNEL, "kaede")).await;
+    assert_eq!(
+        done,
+        format!(
+            "Kaede now answers in <#{OTHER_CHANNEL}> when Tomori is addressed there without a \
+             persona's name."
+        )
+    );
+    let listed = w.answer(slash(bob(), VIEW_AND_SEND, "server channel-persona list")).await;
+    assert_eq!(listed, format!("<#{OTHER_CHANNEL}>: Kaede"));
+    let cleared = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "server channel-persona clear")
+                .channel_arg("channel", OTHER_CHANNEL),
+        )
+        .await;
+    assert!(cleared.starts_with("The main persona speaks in"), "{cleared}");
+    let listed = w.answer(slash(bob(), VIEW_AND_SEND, "server channel-persona list")).await;
+    assert_eq!(listed, "No channel has a persona of its own.");
+    let actions = audit_actions(&w.db).await;
+    for action in ["channel_persona.set", "channel_persona.clear"] {
+        assert!(actions.contains(&action.to_owned()), "{action} in {actions:?}");
+    }
 }

@@ -1,7 +1,8 @@
 //! `/mcp` through the fake Discord, against a fake MCP server on loopback: members without
-//! Manage Server are refused and nothing changes; a manager adds (the server is probed first, a
-//! refused URL is never stored), lists, toggles and removes, with audit rows; the tool gate's
-//! source sees each change at once.
+//! Manage Server are refused and nothing changes; a manager adds (the token typed into a form
+//! whose custom id holds only a nonce; the server is probed first, a refused URL is never
+//! stored), lists, toggles and removes, with audit rows; replayed, forged and foreign form
+//! submissions store nothing; the tool gate's source sees each change at once.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -71,13 +72,16 @@ async fn world() -> World {
     let db = TestDb::new().await;
     let store = db.store().await;
     let server = store.resolve_guild(snowflake(GUILD)).await.unwrap();
-    let client =
-        Client::new(Policy::new(NetScope::Server).allow_loopback_address_for_tests(MCP_IP))
-            .unwrap();
+    // The same server-scope policy for the commands' checks and the MCP client, as in the bot.
+    let policy = Policy::new(NetScope::Server).allow_loopback_address_for_tests(MCP_IP);
+    let client = Client::new(policy.clone()).unwrap();
     let timeouts = McpTimeouts { connect: Duration::from_secs(5), ..McpTimeouts::default() };
     let mcp = GuildMcp::new(store.clone(), client, timeouts);
     let discord = Discord::connect(&config(&fake)).await.unwrap();
-    let commands = discord.commands(store.clone(), Arc::new(Idle)).with_mcp(mcp.clone());
+    let commands = discord
+        .commands(store.clone(), Arc::new(Idle))
+        .with_mcp(mcp.clone())
+        .with_server_policy(policy);
     let bot = Bot::start(discord.with_commands(commands));
     fake.wait_for_ready(0, WAIT).await;
     let server_mcp = FakeMcpHttp::start(MCP_IP, Some(TOKEN)).await;
@@ -94,6 +98,17 @@ impl World {
         let answered = self.run(command).await;
         assert!(answered.ephemeral, "answers are ephemeral: {answered:?}");
         answered.content.unwrap()
+    }
+
+    /// Runs `/mcp add` and returns the form's custom id.
+    async fn form(&self, command: SlashCommand) -> String {
+        let id = self.fake.inject_command(command);
+        let shown =
+            self.fake.wait_for_interaction(id, |i: &FakeInteraction| i.modal.is_some(), WAIT).await;
+        let modal = shown.modal.unwrap();
+        let text = modal.to_string();
+        assert!(text.contains("\"custom_id\":\"token\""), "a token input: {text}");
+        modal["custom_id"].as_str().unwrap().to_owned()
     }
 
     async fn names(&self) -> Vec<(String, bool)> {
@@ -121,8 +136,7 @@ async fn members_without_manage_server_cannot_touch_mcp_servers() {
     for command in [
         slash(bob(), VIEW_AND_SEND, "mcp add")
             .arg("name", "fake")
-            .arg("url", w.server_mcp.url("/mcp"))
-            .arg("token", TOKEN),
+            .arg("url", w.server_mcp.url("/mcp")),
         slash(bob(), VIEW_AND_SEND, "mcp list"),
         slash(bob(), VIEW_AND_SEND, "mcp toggle").arg("name", "fake"),
         slash(bob(), VIEW_AND_SEND, "mcp remove").arg("name", "fake"),
@@ -141,14 +155,14 @@ async fn a_manager_adds_lists_toggles_and_removes_a_server() {
     let alice = || UserSpec::new(ALICE, "alice");
     let url = w.server_mcp.url("/mcp");
 
-    let added = w
-        .run(
-            slash(alice(), MANAGE_GUILD, "mcp add")
-                .arg("name", "fake")
-                .arg("url", url.clone())
-                .arg("token", TOKEN),
-        )
+    let form = w
+        .form(slash(alice(), MANAGE_GUILD, "mcp add").arg("name", "fake").arg("url", url.clone()))
         .await;
+    let nonce = form.strip_prefix("mcp-add|").unwrap();
+    assert_eq!(nonce.len(), 32, "the URL stays with the bot; only a nonce travels: {form}");
+    assert!(w.server_mcp.requests().is_empty(), "nothing is probed before the token arrives");
+    let added =
+        w.run(slash(alice(), MANAGE_GUILD, "mcp").submit_modal(&form, &[("token", TOKEN)])).await;
     assert!(added.deferred(), "adding connects first, so it defers at once");
     let text = added.content.unwrap();
     assert!(
@@ -166,7 +180,14 @@ async fn a_manager_adds_lists_toggles_and_removes_a_server() {
     );
     assert_eq!(w.offered().await, 6, "the gate's source sees the new server");
 
-    // Refused before anything is stored: the policy, the name, a duplicate, a bad token.
+    // A replayed form stores nothing.
+    let replayed = w
+        .answer(slash(alice(), MANAGE_GUILD, "mcp").submit_modal(&form, &[("token", TOKEN)]))
+        .await;
+    assert!(replayed.starts_with("That form has expired or was already used"), "{replayed}");
+
+    // Refused before anything is stored (before the form, even): the policy, the name, a
+    // duplicate; and after the form, a bad token.
     let port = w.server_mcp.addr().port();
     let local = w
         .answer(
@@ -179,13 +200,11 @@ async fn a_manager_adds_lists_toggles_and_removes_a_server() {
         local,
         "I could not use that MCP server (refused by URL policy: loopback (127.0.0.1)); nothing was saved."
     );
+    let form = w
+        .form(slash(alice(), MANAGE_GUILD, "mcp add").arg("name", "wrong").arg("url", url.clone()))
+        .await;
     let wrong = w
-        .answer(
-            slash(alice(), MANAGE_GUILD, "mcp add")
-                .arg("name", "wrong")
-                .arg("url", url.clone())
-                .arg("token", "not-it"),
-        )
+        .answer(slash(alice(), MANAGE_GUILD, "mcp").submit_modal(&form, &[("token", "not-it")]))
         .await;
     assert!(wrong.starts_with("I could not use that MCP server"), "{wrong}");
     let bad = w
@@ -218,4 +237,35 @@ async fn a_manager_adds_lists_toggles_and_removes_a_server() {
     let empty = w.answer(slash(alice(), MANAGE_GUILD, "mcp list")).await;
     assert_eq!(empty, "This server has no MCP servers. Add one with /mcp add.");
     assert_eq!(audit_actions(&w.db).await, ["mcp.add", "mcp.toggle", "mcp.toggle", "mcp.remove"]);
+}
+
+#[tokio::test]
+async fn forged_and_foreign_token_forms_store_nothing() {
+    let w = world().await;
+    let alice = || UserSpec::new(ALICE, "alice");
+    let bob = || UserSpec::new(BOB, "bob");
+    let url = w.server_mcp.url("/mcp");
+    let form = w
+        .form(slash(alice(), MANAGE_GUILD, "mcp add").arg("name", "fake").arg("url", url.clone()))
+        .await;
+    let submit = |user, permissions, id: &str| {
+        slash(user, permissions, "mcp").submit_modal(id, &[("token", TOKEN)])
+    };
+    // A member without Manage Server who replays the form is refused before the nonce is read.
+    let member = w.answer(submit(bob(), VIEW_AND_SEND, &form)).await;
+    assert_eq!(member, "You need the Manage Server permission to do that; nothing was changed.");
+    // Another manager: the form was not shown to them.
+    let other = w.answer(submit(bob(), MANAGE_GUILD, &form)).await;
+    assert_eq!(other, "That form was not shown to you here; nothing was saved.");
+    for forged in ["mcp-add|00000000000000000000000000000000", "mcp-add|", "mcp-add"] {
+        let answer = w.answer(submit(alice(), MANAGE_GUILD, forged)).await;
+        assert!(answer.starts_with("That form has expired or was already used"), "{answer}");
+    }
+    assert!(w.names().await.is_empty());
+    assert!(w.server_mcp.requests().is_empty(), "nothing was probed");
+    assert!(audit_actions(&w.db).await.is_empty());
+    // The form is still Alice's to submit.
+    let added = w.run(submit(alice(), MANAGE_GUILD, &form)).await;
+    assert!(added.content.unwrap().starts_with("Added MCP server fake"));
+    assert_eq!(w.names().await, [("fake".to_owned(), true)]);
 }

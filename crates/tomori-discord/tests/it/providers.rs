@@ -246,3 +246,220 @@ async fn members_add_their_own_keys_through_a_form_into_their_own_scope() {
     let listed = w.answer(slash(bob(), VIEW_AND_SEND, "personal key list")).await;
     assert!(listed.contains("openai · default") && !listed.contains("sk-bob"), "{listed}");
 }
+
+#[tokio::test]
+async fn sampler_parameters_and_stop_strings_are_checked_and_audited() {
+    let w = world().await;
+    // Nothing to tune before a model is chosen; members may not tune it.
+    let early = w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg("top_k", 40)).await;
+    assert!(early.starts_with("Choose a model with /model text first"), "{early}");
+    w.answer(
+        slash(alice(), MANAGE_GUILD, "model text")
+            .arg("provider", "openrouter")
+            .arg("model", "deepseek/deepseek-chat"),
+    )
+    .await;
+    let refused = w.answer(slash(bob(), VIEW_AND_SEND, "model parameters").arg("top_p", 90)).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let refused =
+        w.answer(slash(bob(), VIEW_AND_SEND, "model stop add").arg("text", "\\nbob:")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+
+    // Out of range (Discord enforces the option ranges; a client that ignores them meets the
+    // store's checks), or nothing given: refused, nothing written.
+    for (option, value, expected) in [
+        ("top_p", 150_i64, "Invalid top_p"),
+        ("top_k", 0, "Invalid top_k"),
+        ("max_tokens", 70_000, "Invalid max_tokens"),
+        ("frequency_penalty", -201, "Invalid frequency_penalty"),
+        ("presence_penalty", 999, "Invalid presence_penalty"),
+        ("max_tokens", 5_000_000_000, "too large"),
+    ] {
+        let bad =
+            w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg(option, value)).await;
+        assert!(bad.contains(expected), "{option}={value}: {bad}");
+    }
+    let empty = w.answer(slash(alice(), MANAGE_GUILD, "model parameters")).await;
+    assert!(empty.starts_with("Give at least one parameter"), "{empty}");
+    for bad in ["", "   ", &"x".repeat(51), "a\u{7}b"] {
+        let refused =
+            w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", bad)).await;
+        assert!(refused.starts_with("A stop string is 1 to 50 characters"), "{bad:?}: {refused}");
+    }
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!((model.params, model.stop), Default::default());
+
+    let set = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "model parameters")
+                .arg("top_p", 90)
+                .arg("top_k", 40)
+                .arg("max_tokens", 512)
+                .arg("frequency_penalty", -50)
+                .arg("presence_penalty", 25),
+        )
+        .await;
+    assert!(set.contains("top_p 0.90 · top_k 40 · at most 512 tokens"), "{set}");
+    // Unset options keep their value; reset clears the others.
+    w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg("top_k", 50)).await;
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(
+        (model.params.top_p, model.params.top_k, model.params.frequency_penalty),
+        (Some(0.9), Some(50), Some(-0.5))
+    );
+    w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg("reset", true).arg("top_k", 7))
+        .await;
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(model.params, models::Params { top_k: Some(7), ..Default::default() });
+
+    for stop in ["\\nbob:", "###", "END", "\\n\\n"] {
+        let added =
+            w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", stop)).await;
+        assert!(added.starts_with("This server now talks through"), "{stop}: {added}");
+    }
+    let fifth = w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", "more")).await;
+    assert!(fifth.starts_with("At most 4 stop strings"), "{fifth}");
+    let twice =
+        w.answer(slash(alice(), MANAGE_GUILD, "model stop remove").arg("text", "nope")).await;
+    assert!(twice.contains("is not a stop string"), "{twice}");
+    let removed =
+        w.answer(slash(alice(), MANAGE_GUILD, "model stop remove").arg("text", "###")).await;
+    assert!(!removed.contains("###"), "{removed}");
+    let duplicate =
+        w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", "END")).await;
+    assert!(duplicate.contains("already a stop string"), "{duplicate}");
+    let listed = w.answer(slash(bob(), VIEW_AND_SEND, "model stop list")).await;
+    assert_eq!(listed, r#"Stop strings: "\nbob:", "END", "\n\n"."#);
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(model.stop, ["\nbob:", "END", "\n\n"]);
+    let sets = audit_actions(&w.db).await.iter().filter(|a| *a == "model.set").count();
+    assert_eq!(sets, 1 + 3 + 4 + 1, "one audit row per change, none for refusals");
+}
+
+#[tokio::test]
+async fn a_vision_model_is_chosen_among_models_that_see() {
+    let w = world().await;
+    let vision = |user, permissions, provider: &str, model: &str| {
+        slash(user, permissions, "model vision set").arg("provider", provider).arg("model", model)
+    };
+    w.answer(
+        slash(alice(), MANAGE_GUILD, "model text").arg("provider", "deepseek").arg("model", "chat"),
+    )
+    .await;
+    for (label, sees) in [("blind", false), ("eyes", true)] {
+        w.answer(
+            slash(alice(), MANAGE_GUILD, "provider endpoint add")
+                .arg("label", label)
+                .arg("url", "https://llm.example/v1")
+                .arg("model", "m")
+                .arg("vision", sees),
+        )
+        .await;
+    }
+    let refused = w.answer(vision(bob(), VIEW_AND_SEND, "openai", "gpt-4o")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let blind = w.answer(vision(alice(), MANAGE_GUILD, "custom:blind", "m")).await;
+    assert!(blind.contains("is not marked as seeing images"), "{blind}");
+    let unknown = w.answer(vision(alice(), MANAGE_GUILD, "custom:nowhere", "m")).await;
+    assert!(unknown.starts_with("Unknown provider"), "{unknown}");
+    let bad = w.answer(vision(alice(), MANAGE_GUILD, "openai", "gpt 4o; --")).await;
+    assert!(bad.contains("is not a model id"), "{bad}");
+    assert_eq!(models::get(&w.store, w.server).await.unwrap().unwrap().vision_model, None);
+
+    let chosen = w.answer(vision(alice(), MANAGE_GUILD, "custom:eyes", "m")).await;
+    assert!(chosen.contains("images go to `custom:eyes/m`"), "{chosen}");
+    let known = w.answer(vision(alice(), MANAGE_GUILD, "openai", "gpt-4o")).await;
+    assert!(known.contains("images go to `openai/gpt-4o`"), "{known}");
+    let shown = w.answer(slash(bob(), VIEW_AND_SEND, "model show")).await;
+    assert!(shown.contains("images go to `openai/gpt-4o`"), "{shown}");
+    let cleared = w.answer(slash(alice(), MANAGE_GUILD, "model vision clear")).await;
+    assert!(!cleared.contains("images go to"), "{cleared}");
+    assert_eq!(models::get(&w.store, w.server).await.unwrap().unwrap().vision_model, None);
+    let sets = audit_actions(&w.db).await.iter().filter(|a| *a == "model.set").count();
+    assert_eq!(sets, 4, "text, two vision choices and the clear");
+}
+
+#[tokio::test]
+async fn members_register_their_own_endpoint_with_its_token_in_a_form() {
+    use tomori_store::Scope;
+    let w = world().await;
+    let add = |user, url: &str, model: &str| {
+        slash(user, VIEW_AND_SEND, "personal custom-endpoint add")
+            .arg("url", url)
+            .arg("model", model)
+    };
+    // The personal scope is strict in every mode: https to public addresses only.
+    for bad in [
+        "http://llm.example/v1",
+        "https://127.0.0.1/v1",
+        "https://10.1.2.3/v1",
+        "https://169.254.169.254/latest",
+        "https://user:pw@llm.example/v1",
+        "not a url",
+    ] {
+        let refused = w.answer(add(bob(), bad, "m")).await;
+        assert!(refused.starts_with("That URL can't be used"), "{bad}: {refused}");
+    }
+    let bad_model = w.answer(add(bob(), "https://llm.example/v1", "m; drop")).await;
+    assert!(bad_model.contains("is not a model id"), "{bad_model}");
+
+    let modal = w.modal(add(bob(), "https://llm.example/v1", "qwen2.5:7b")).await;
+    let custom_id = modal["custom_id"].as_str().unwrap().to_owned();
+    let nonce = custom_id.strip_prefix("personal-endpoint|").unwrap();
+    assert_eq!(nonce.len(), 32, "only a nonce travels: {custom_id}");
+    // Alice cannot submit Bob's form, nor a made-up one.
+    let submit = |user, permissions, id: &str| {
+        slash(user, permissions, "personal").submit_modal(id, &[("token", "sk-bob-endpoint-9")])
+    };
+    let not_hers = w.answer(submit(alice(), MANAGE_GUILD, &custom_id)).await;
+    assert_eq!(not_hers, "That form was not shown to you here; nothing was saved.");
+    let forged = w
+        .answer(submit(bob(), VIEW_AND_SEND, "personal-endpoint|00000000000000000000000000000000"))
+        .await;
+    assert!(forged.starts_with("That form has expired or was already used"), "{forged}");
+
+    let saved = w.answer(submit(bob(), VIEW_AND_SEND, &custom_id)).await;
+    assert!(saved.starts_with("Saved your endpoint (qwen2.5:7b, with a token"), "{saved}");
+    assert!(!saved.contains("sk-bob"));
+    let replayed = w.answer(submit(bob(), VIEW_AND_SEND, &custom_id)).await;
+    assert!(replayed.starts_with("That form has expired or was already used"), "{replayed}");
+
+    let bob_scope =
+        Scope::user(w.store.resolve_user(crate::snowflake(700_000_000_000_000_002)).await.unwrap());
+    let (endpoint, token) =
+        endpoints::get(&w.store, bob_scope, KeyOwner::Personal, endpoints::MEMBER_ENDPOINT)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(endpoint.base_url, "https://llm.example/v1");
+    assert_eq!(token.unwrap().expose_secret(), "sk-bob-endpoint-9");
+    let shown = w.answer(slash(bob(), VIEW_AND_SEND, "personal custom-endpoint show")).await;
+    assert!(shown.contains("<https://llm.example/v1> · qwen2.5:7b · tools · with a token"));
+    assert!(!shown.contains("sk-bob"));
+    let twice = w.answer(add(bob(), "https://llm.example/v1", "m")).await;
+    assert!(twice.starts_with("You already have an endpoint"), "{twice}");
+    // Alice has none, and cannot remove Bob's.
+    let hers = w.answer(slash(alice(), MANAGE_GUILD, "personal custom-endpoint show")).await;
+    assert!(hers.starts_with("You have no endpoint"), "{hers}");
+    let none = w.answer(slash(alice(), MANAGE_GUILD, "personal custom-endpoint remove")).await;
+    assert_eq!(none, "No such endpoint.");
+    let removed = w.answer(slash(bob(), VIEW_AND_SEND, "personal custom-endpoint remove")).await;
+    assert!(removed.starts_with("Removed your endpoint"), "{removed}");
+    assert!(endpoints::list(&w.store, bob_scope, KeyOwner::Personal).await.unwrap().is_empty());
+    let actions = audit_actions(&w.db).await;
+    assert_eq!(
+        actions.iter().filter(|a| a.starts_with("endpoint.")).collect::<Vec<_>>(),
+        ["endpoint.add", "endpoint.remove"]
+    );
+
+    // Without a token the form may be left empty.
+    let modal = w.modal(add(bob(), "https://llm.example/v1", "m")).await;
+    let custom_id = modal["custom_id"].as_str().unwrap();
+    let saved = w
+        .answer(slash(bob(), VIEW_AND_SEND, "personal").submit_modal(custom_id, &[("token", "")]))
+        .await;
+    assert!(
+        saved.starts_with("Saved your endpoint (m). It answers your direct messages"),
+        "{saved}"
+    );
+}

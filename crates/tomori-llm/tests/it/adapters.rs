@@ -162,6 +162,57 @@ async fn every_adapter_streams_text_reasoning_parallel_tool_calls_and_usage() {
 }
 
 #[tokio::test]
+async fn every_adapter_sends_the_sampler_under_its_own_names() {
+    // A server's `/model parameters` and `/model stop` choices, without thinking (which makes
+    // Anthropic drop the samplers) and without temperature (which wins over top_p there).
+    let sampler = Sampler {
+        top_p: Some(0.9),
+        top_k: Some(40),
+        frequency_penalty: Some(0.5),
+        presence_penalty: Some(-0.25),
+        max_output_tokens: Some(300),
+        stop: vec!["\nbob:".to_owned(), "END".to_owned()],
+        ..Sampler::default()
+    };
+    let request =
+        ChatRequest { messages: vec![Message::user("hi")], sampler, ..ChatRequest::default() };
+    let mut report = String::new();
+    for format in FORMATS {
+        let fake = FakeLlm::start(format).await;
+        fake.push_turn(Turn::new().text("ok"));
+        let (llm, _clock) = llm();
+        llm.complete(&[target(&fake, format, &["k1"])], &request).await.unwrap();
+        let body = fake.requests()[0].json.clone().unwrap();
+        let names: &[&str] = match format {
+            WireFormat::OpenAi => {
+                &["top_p", "top_k", "frequency_penalty", "presence_penalty", "max_tokens", "stop"]
+            }
+            WireFormat::Anthropic => &[
+                "top_p",
+                "top_k",
+                "frequency_penalty",
+                "presence_penalty",
+                "max_tokens",
+                "stop_sequences",
+            ],
+            WireFormat::Gemini => &["generationConfig"],
+        };
+        let fields: Vec<String> = names
+            .iter()
+            .map(|name| format!("{name}={}", body.get(*name).unwrap_or(&Value::Null)))
+            .collect();
+        report.push_str(&format!("{format:?}: {}\n", fields.join(" ")));
+    }
+    // Anthropic has no penalties: they are not sent there.
+    expect![[r#"
+        OpenAi: top_p=0.9 top_k=40 frequency_penalty=0.5 presence_penalty=-0.25 max_tokens=300 stop=["\nbob:","END"]
+        Anthropic: top_p=0.9 top_k=40 frequency_penalty=null presence_penalty=null max_tokens=300 stop_sequences=["\nbob:","END"]
+        Gemini: generationConfig={"frequencyPenalty":0.5,"maxOutputTokens":300,"presencePenalty":-0.25,"stopSequences":["\nbob:","END"],"topK":40,"topP":0.9}
+    "#]]
+    .assert_eq(&report);
+}
+
+#[tokio::test]
 async fn tool_turns_and_signatures_go_back_in_each_wire_format() {
     let mut report = String::new();
     for format in FORMATS {

@@ -192,3 +192,42 @@ async fn privacy_levels_are_stored_per_user() {
     let bob = Scope::user(store.resolve_user(snowflake(11)).await.unwrap());
     assert_eq!(users::get(&store, bob).await.unwrap().privacy, PrivacyLevel::Minimal);
 }
+
+#[tokio::test]
+async fn a_channel_persona_is_one_of_the_servers_own_and_goes_with_it() {
+    use tomori_store::channel_personas;
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let scope = Scope::server(store.resolve_guild(snowflake(1)).await.unwrap());
+    let other = Scope::server(store.resolve_guild(snowflake(2)).await.unwrap());
+    personas::create(&store, scope, admin(), named("Tomori")).await.unwrap();
+    let kaede = personas::create(&store, scope, admin(), named("Kaede")).await.unwrap();
+    let foreign = personas::create(&store, other, admin(), named("Mio")).await.unwrap();
+    let channel = snowflake(10);
+    let chosen = |scope| {
+        let store = &store;
+        async move {
+            channel_personas::list(store, scope)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.channel, c.persona, c.nickname))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // Another server's persona cannot be named, even by id.
+    let err = channel_personas::set(&store, scope, admin(), channel, foreign.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("persona")), "{err:?}");
+    assert!(chosen(scope).await.is_empty());
+
+    channel_personas::set(&store, scope, admin(), channel, kaede.id).await.unwrap();
+    assert_eq!(chosen(scope).await, [(channel, kaede.id, "Kaede".to_owned())]);
+    assert!(chosen(other).await.is_empty(), "the other server sees nothing");
+
+    // Removing the persona removes its channels' choice.
+    personas::remove(&store, scope, admin(), kaede.id).await.unwrap();
+    assert!(chosen(scope).await.is_empty());
+    let err = channel_personas::clear(&store, scope, admin(), channel).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+}

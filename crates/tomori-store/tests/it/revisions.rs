@@ -40,6 +40,7 @@ enum Write {
     Blacklist,
     Persona,
     PersonaEdit,
+    ChannelPersona,
     ServerMemory,
     ServerModel,
     ServerKey,
@@ -91,6 +92,12 @@ async fn apply(store: &Store, revisions: Revisions, write: Write) {
             .await
             .unwrap();
         }
+        Write::ChannelPersona => {
+            let id = personas::list(store, server).await.unwrap()[0].id;
+            tomori_store::channel_personas::set(store, server, admin(), snowflake(10), id)
+                .await
+                .unwrap();
+        }
         Write::ServerMemory => {
             let lineage = personas::list(store, server).await.unwrap()[0].lineage;
             memories::add_server(store, server, admin(), lineage, None, "likes tea").await.unwrap();
@@ -103,6 +110,9 @@ async fn apply(store: &Store, revisions: Revisions, write: Write) {
                 tools: true,
                 temperature: None,
                 fallback: Vec::new(),
+                params: models::Params::default(),
+                stop: Vec::new(),
+                vision_model: None,
             };
             models::set(store, server, admin(), &model).await.unwrap();
         }
@@ -171,6 +181,7 @@ async fn each_committed_change_moves_the_revision_it_belongs_to() {
         (Write::Blacklist, Moves::Server),
         (Write::Persona, Moves::Server),
         (Write::PersonaEdit, Moves::Server),
+        (Write::ChannelPersona, Moves::Server),
         (Write::ServerMemory, Moves::Server),
         (Write::ServerModel, Moves::Server),
         (Write::ServerKey, Moves::Server),
