@@ -150,6 +150,9 @@ pub(crate) struct SeenUser {
     pub(crate) view: Arc<UserView>,
 }
 
+/// A cached chain's key: the server, the member when they have models of their own, and the rest.
+type ChainKey = (ServerId, Option<UserId>, ChainFor);
+
 /// What shapes a turn's chain besides the server and the member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct ChainFor {
@@ -166,7 +169,7 @@ pub(crate) struct Views {
     users: RevisionCache<UserId, i64, UserView>,
     /// Keyed by the server, the member answered when they have models of their own, and what
     /// else shapes the chain.
-    chains: RevisionCache<(ServerId, Option<UserId>, ChainFor), (i64, i64), Chain>,
+    chains: RevisionCache<ChainKey, (i64, i64), Chain>,
 }
 
 impl Default for Views {
