@@ -7,7 +7,7 @@ use tomori_core::id::{ServerId, UserId};
 use tomori_llm::{ApiKey, Capabilities, Endpoint, KeySource, Target, Wire, known_provider};
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
-use tomori_store::models::{self, ServerModel};
+use tomori_store::models::{self, EmbeddingModel, ServerModel};
 use tomori_store::{Scope, Store, StoreError, endpoints};
 
 /// Builds the chains; holds the client whose policy judges every endpoint a server names.
@@ -64,6 +64,32 @@ impl ServerProviders {
         }
         targets.extend(instance.iter().cloned());
         Ok(Chain { targets, temperature: model.temperature })
+    }
+
+    /// The target that embeds with the server's embedding model: resolved as the chat model is
+    /// (a known provider with the server's keys, or one of its custom endpoints), except that a
+    /// custom endpoint is asked for the embedding model named rather than its chat model. `None`
+    /// when it cannot be reached (no enabled key, the endpoint was removed).
+    ///
+    /// # Errors
+    /// The store failed, or the endpoint's URL is refused by the policy.
+    pub(crate) async fn embedding_target(
+        &self,
+        store: &Store,
+        server: ServerId,
+        model: &EmbeddingModel,
+    ) -> Result<Option<Target>, ChainError> {
+        let capabilities =
+            Capabilities { tools: false, vision: false, context_length: None, embeddings: true };
+        let scope = Scope::server(server);
+        let target =
+            self.target(store, scope, None, &model.provider, &model.model, capabilities).await?;
+        Ok(target.map(|mut target| {
+            target.label = format!("{} · {}", model.provider, model.model);
+            target.model = model.model.clone();
+            target.capabilities = capabilities;
+            target
+        }))
     }
 
     async fn target(
@@ -176,8 +202,9 @@ fn fallbacks(model: &ServerModel) -> impl Iterator<Item = (&str, &str, Capabilit
         .map(|(provider, model)| (provider, model, Capabilities::default()))
 }
 
+/// Why a server's model could not be turned into a target.
 #[derive(Debug, thiserror::Error)]
-enum ChainError {
+pub(crate) enum ChainError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -94,6 +94,7 @@ fn turn(c: &mut Criterion) {
                 server_name: Some("Tea House"),
                 now: "2026-11-24 15:00 UTC",
                 server_memories: &memories,
+                server_documents: &[],
                 participants: &views,
                 history: &history,
                 context_note: None,
