@@ -132,6 +132,10 @@ pub struct Commands {
     server_policy: Policy,
     /// Downloads of attachments (card imports) and avatars; `None` when it could not be built.
     media: Option<tomori_net::Client>,
+    /// Server documents (`/memory document add`); `None` turns adding them off.
+    documents: Option<tomori_chat::documents::Documents>,
+    /// PDF parses of uploaded documents running at once (see `tomori_tools::extract_pdf`).
+    pdf_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Commands {
@@ -177,7 +181,17 @@ impl Commands {
             defer_after: DEFER_AFTER,
             server_policy: Policy::new(tomori_net::Scope::Server),
             media,
+            documents: None,
+            pdf_slots: Arc::new(tokio::sync::Semaphore::new(tomori_tools::PDF_SLOTS)),
         }
+    }
+
+    /// Lets `/memory document add` embed and store documents through `documents` (the engine's
+    /// own, so both share the store's vector cache).
+    #[must_use]
+    pub fn with_documents(mut self, documents: tomori_chat::documents::Documents) -> Self {
+        self.documents = Some(documents);
+        self
     }
 
     /// Lets `/mcp` manage the guilds' remote MCP servers through `mcp` (the same source the
@@ -296,6 +310,8 @@ impl Commands {
             server_policy: &self.server_policy,
             media: self.media.as_ref(),
             files: &files,
+            documents: self.documents.as_ref(),
+            pdf_slots: &self.pdf_slots,
         };
         // Actions that answer with a form: authorised, then the form is the answer.
         let form = match &invocation {
@@ -395,6 +411,8 @@ impl Commands {
             server_policy: &self.server_policy,
             media: self.media.as_ref(),
             files: &files,
+            documents: self.documents.as_ref(),
+            pdf_slots: &self.pdf_slots,
         };
         let key = text_input(&data.components, "key").map(|v| SecretString::from(v.to_owned()));
         let outcome = async {
@@ -533,6 +551,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) media: Option<&'a tomori_net::Client>,
     /// Files to attach to the answer.
     pub(crate) files: &'a Outbox,
+    /// Server documents, when the instance has them.
+    pub(crate) documents: Option<&'a tomori_chat::documents::Documents>,
+    /// Slots for parsing uploaded PDFs.
+    pub(crate) pdf_slots: &'a Arc<tokio::sync::Semaphore>,
 }
 
 /// Files an action attaches to its (ephemeral) answer.
@@ -675,8 +697,12 @@ impl Invocation {
 
     /// Known to take longer than Discord's window: defer at once.
     fn slow(&self) -> bool {
-        matches!(self, Self::Bot(bot::Action::Respond { .. }) | Self::Tool(tool::Action::Prompt))
-            || matches!(self, Self::Mcp(action) if mcp::slow(action))
+        matches!(
+            self,
+            Self::Bot(bot::Action::Respond { .. })
+                | Self::Tool(tool::Action::Prompt)
+                | Self::Memory(memory::Action::DocumentAdd { .. })
+        ) || matches!(self, Self::Mcp(action) if mcp::slow(action))
     }
 
     /// The command's name, for logs.

@@ -217,7 +217,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "show"
         ]
     );
-    assert_eq!(options(field("memory", "options")), ["server", "personal"]);
+    assert_eq!(options(field("memory", "options")), ["server", "personal", "document"]);
     assert_eq!(
         options(field("memory", "options")[0]["options"].clone()),
         ["add", "edit", "list", "export", "import", "remove"]
@@ -336,6 +336,9 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
             s("server auto-trigger-threshold").arg("value", 500),
             s("server member-teaching").arg("state", "on"),
             s("server quota").arg("kind", "text").arg("per-user-daily", 1).arg("enabled", "on"),
+            s("model embedding").arg("provider", "openai").arg("model", "text-embedding-3-small"),
+            s("model embedding-clear"),
+            s("memory document remove").arg("name", "rules.md"),
         ]
     };
     let mut without_permissions_field = commands(0);
