@@ -212,6 +212,8 @@ impl Documents {
         if chunks.len() > MAX_CHUNKS_PER_DOCUMENT {
             return Err(DocumentError::TooManyChunks { chunks: chunks.len() });
         }
+        // Security: spend abuse. Everything that would make the store refuse the document is
+        // checked before the first embedding request, so a refused document costs nothing.
         let existing = documents::list(store, scope).await?;
         if existing.iter().any(|d| d.name.to_lowercase() == name.to_lowercase()) {
             return Err(StoreError::Conflict("document").into());
@@ -245,6 +247,8 @@ impl Documents {
     /// the turn goes on without documents).
     pub async fn passages(&self, store: &Store, server: ServerId, message: &str) -> Vec<Passage> {
         let Some(query) = document::query(message) else { return Vec::new() };
+        // Security: denial of service through a slow or failing embedding endpoint (an admin's
+        // custom endpoint included). Retrieval is bounded in time and never fails the turn.
         let search = self.search(store, server, query);
         match tokio::time::timeout(self.options.retrieval_timeout, search).await {
             Ok(Ok(passages)) => passages,

@@ -26,17 +26,21 @@ pub enum VectorError {
 }
 
 /// Scales `v` to length 1. False (and `v` unchanged) when it is empty, longer than
-/// [`MAX_DIMENSION`], not finite, or all zeros: such a vector has no direction to compare.
+/// [`MAX_DIMENSION`], all zeros, or has a NaN or an infinity (or values so large that its squared
+/// length overflows): such a vector has no direction to compare.
 pub fn normalise(v: &mut [f32]) -> bool {
-    if v.is_empty() || v.len() > MAX_DIMENSION || v.iter().any(|x| !x.is_finite()) {
+    if v.is_empty() || v.len() > MAX_DIMENSION {
         return false;
     }
+    // A NaN or an infinity anywhere makes the squared length NaN or infinite, so one pass that
+    // the compiler can vectorise checks the values too.
     let norm = dot(v, v).sqrt();
     if !(norm.is_finite() && norm > 0.0) {
         return false;
     }
+    let scale = norm.recip();
     for x in v.iter_mut() {
-        *x /= norm;
+        *x *= scale;
     }
     true
 }
