@@ -58,6 +58,12 @@ CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON quota_settings
     FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
 CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON channel_personas
     FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
+CREATE TRIGGER revision AFTER INSERT OR UPDATE OR DELETE ON server_embedding_models
+    FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
+-- Only which documents exist (their model, for retrieval); their passages and vectors have the
+-- document generation of 0006, so that a memory learned does not reload megabytes of vectors.
+CREATE TRIGGER revision AFTER INSERT OR DELETE ON documents
+    FOR EACH ROW EXECUTE FUNCTION tomori_bump_revision();
 -- Usage and error counters of a key change on every call and are not part of a turn's plan.
 CREATE TRIGGER revision
     AFTER INSERT OR DELETE OR UPDATE OF provider, label, secret, key_version, enabled

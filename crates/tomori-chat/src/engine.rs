@@ -37,6 +37,7 @@ use tomori_store::{Scope, Store, settings, webhooks};
 use tomori_tools::{LoopLimits, LoopState, LoopStep, MemoryScope, Place, TurnContext};
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
+use crate::documents::Documents;
 use crate::gate::{Arrival, Gate, Phase, Turn};
 use crate::history::{History, Remembered, RememberedAttachment};
 use crate::live::{EngineLive, OfferPerms, offer_perms};
@@ -119,6 +120,8 @@ struct Inner<S> {
     media: OnceLock<Media>,
     /// Servers' own models and keys; without it, every server uses the instance chain.
     providers: OnceLock<ServerProviders>,
+    /// Retrieval over server documents; without it, prompts carry no document passages.
+    documents: OnceLock<Documents>,
     gate: Gate<Plan>,
     history: Mutex<History>,
     /// Persona messages in a row per channel, for the cascade limit.
@@ -167,6 +170,7 @@ impl<S: ChatSurface> Engine<S> {
                 tools: OnceLock::new(),
                 media: OnceLock::new(),
                 providers: OnceLock::new(),
+                documents: OnceLock::new(),
                 gate: Gate::default(),
                 history: Mutex::new(history),
                 chains: Mutex::new(HashMap::new()),
@@ -195,6 +199,12 @@ impl<S: ChatSurface> Engine<S> {
     /// Lets servers choose their own model, keys and custom endpoints (`/model`, `/provider`).
     pub fn set_server_providers(&self, providers: ServerProviders) {
         let _ = self.inner.providers.set(providers);
+    }
+
+    /// Shows each turn the passages of the server's documents most relevant to the latest user
+    /// message (`/memory document`, `/model embedding`).
+    pub fn set_documents(&self, documents: Documents) {
+        let _ = self.inner.documents.set(documents);
     }
 
     /// `/bot kill`: ends the channel's turn, cancelling its outbound requests, and clears its queue.
@@ -953,6 +963,21 @@ impl<S: ChatSurface> Inner<S> {
                 personal.extend(memories);
             }
         }
+        // Passages of the server's documents for the latest user message (skipped, within a
+        // time limit, when the server has none; a failure leaves them out).
+        let server_documents: Vec<String> = match self.documents.get() {
+            Some(documents) => {
+                let query = recent.iter().rev().find(|m| m.persona.is_none()).map(|m| &m.content);
+                let query = query.map_or("", String::as_str);
+                documents
+                    .passages(&self.store, plan.server, plan.seen.view.retrieval.as_ref(), query)
+                    .await
+                    .into_iter()
+                    .map(|p| format!("[{}, part {}] {}", p.document, p.ordinal + 1, p.content))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         let participant_views: Vec<ParticipantView<'_>> = participants
             .iter()
             .map(|name| ParticipantView {
@@ -981,6 +1006,7 @@ impl<S: ChatSurface> Inner<S> {
             server_name: plan.message.guild_name.as_deref(),
             now: &now,
             server_memories: &server_memories,
+            server_documents: &server_documents,
             participants: &participant_views,
             history: &history,
             context_note: plan.settings().context_note.as_deref(),

@@ -7,6 +7,7 @@
 //! never authority.
 
 pub mod abuse;
+pub mod documents;
 pub mod engine;
 pub mod gate;
 pub mod history;

@@ -17,7 +17,7 @@ use tomori_llm::{
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::MEMBER_ENDPOINT;
-use tomori_store::models::{self, ServerModel};
+use tomori_store::models::{self, EmbeddingModel, ServerModel};
 use tomori_store::{Scope, Store, StoreError, endpoints};
 
 /// Builds the chains; holds the clients whose policies judge every endpoint a server or a member
@@ -196,6 +196,32 @@ impl ServerProviders {
         }
     }
 
+    /// The target that embeds with the server's embedding model: resolved as the chat model is
+    /// (a known provider with the server's keys, or one of its custom endpoints), except that a
+    /// custom endpoint is asked for the embedding model named rather than its chat model. `None`
+    /// when it cannot be reached (no enabled key, the endpoint was removed).
+    ///
+    /// # Errors
+    /// The store failed, or the endpoint's URL is refused by the policy.
+    pub(crate) async fn embedding_target(
+        &self,
+        store: &Store,
+        server: ServerId,
+        model: &EmbeddingModel,
+    ) -> Result<Option<Target>, ChainError> {
+        let capabilities =
+            Capabilities { tools: false, vision: false, context_length: None, embeddings: true };
+        let scope = Scope::server(server);
+        let target =
+            self.target(store, scope, None, &model.provider, &model.model, capabilities).await?;
+        Ok(target.map(|mut target| {
+            target.label = format!("{} · {}", model.provider, model.model);
+            target.model = model.model.clone();
+            target.capabilities = capabilities;
+            target
+        }))
+    }
+
     async fn target(
         &self,
         store: &Store,
@@ -321,8 +347,9 @@ fn fallbacks(model: &ServerModel) -> impl Iterator<Item = (&str, &str, Capabilit
         .map(|(provider, model)| (provider, model, Capabilities::default()))
 }
 
+/// Why a server's model could not be turned into a target.
 #[derive(Debug, thiserror::Error)]
-enum ChainError {
+pub(crate) enum ChainError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

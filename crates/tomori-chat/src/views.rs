@@ -19,12 +19,15 @@ use tomori_store::cache::RevisionCache;
 use tomori_store::channel_personas::{self, ChannelPersona};
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::memories::Memory;
+use tomori_store::models::EmbeddingModel;
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::servers::Home;
 use tomori_store::settings::ServerSettings;
 use tomori_store::users::UserSettings;
-use tomori_store::{Scope, Store, StoreError, endpoints, memories, personas, settings, users};
+use tomori_store::{
+    Scope, Store, StoreError, documents, endpoints, memories, personas, settings, users,
+};
 
 use crate::providers::{Chain, Invoker, ServerProviders};
 
@@ -46,6 +49,8 @@ pub(crate) struct ServerView {
     /// Every lineage's memories, newest first.
     memories: Vec<Memory>,
     pub(crate) text_quota: QuotaLimits,
+    /// The embedding model and how many documents it made, when the server has one.
+    pub(crate) retrieval: Option<(EmbeddingModel, usize)>,
 }
 
 impl ServerView {
@@ -58,12 +63,13 @@ impl ServerView {
             settings::channels(store, scope, ChannelSet::AutoTrigger),
             settings::channels(store, scope, ChannelSet::Rp),
         )?;
-        let (role_whitelist, blacklist, channel_personas, memories, text_quota) = tokio::try_join!(
+        let (role_whitelist, blacklist, channel_personas, memories, text_quota, retrieval) = tokio::try_join!(
             access::list(store, scope, AccessList::RoleWhitelist),
             access::list(store, scope, AccessList::UserBlacklist),
             channel_personas::list(store, scope),
             memories::list_all_server(store, scope),
             quotas::limits(store, scope, QuotaKind::Text),
+            documents::retrieval_state(store, scope),
         )?;
         Ok(Self {
             settings,
@@ -76,6 +82,7 @@ impl ServerView {
             channel_personas,
             memories,
             text_quota,
+            retrieval,
         })
     }
 
@@ -195,7 +202,9 @@ impl Views {
         let server = revisions.server;
         let view = self
             .servers
-            .get_or_load(server, revisions.server_revision, || ServerView::load(store, server))
+            .get_or_load(server, revisions.server_revision, || {
+                Box::pin(ServerView::load(store, server))
+            })
             .await?;
         let user = match revisions.user {
             Some((id, revision)) => {

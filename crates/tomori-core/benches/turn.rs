@@ -1,6 +1,7 @@
 //! The engine's pure work for one turn, at the sizes the issue names: 80 messages of history, 25
 //! server memories and 10 participants. Deciding, assembling the prompt and splitting a long
 //! answer are what the engine adds on top of the database reads and the provider call.
+//! Retrieval over server documents adds an exact vector search over at most 1,000 chunks.
 
 use std::hint::black_box;
 
@@ -14,6 +15,7 @@ use tomori_core::prompt::{HistoryItem, ParticipantView, PersonaView, PromptInput
 use tomori_core::trigger::{
     Author, AutoTrigger, PersonaTrigger, ReplyTo, Situation, TriggerSettings, decide,
 };
+use tomori_core::vector::Matrix;
 
 fn turn(c: &mut Criterion) {
     let personas: Vec<PersonaTrigger> = ["Tomori", "Kaede", "Momiji"]
@@ -93,6 +95,7 @@ fn turn(c: &mut Criterion) {
                 server_name: Some("Tea House"),
                 now: "2026-11-24 15:00 UTC",
                 server_memories: &memories,
+                server_documents: &[],
                 participants: &views,
                 history: &history,
                 context_note: None,
@@ -147,5 +150,43 @@ fn parts(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, turn, parts);
+/// Pseudo-random vectors (xorshift), so runs compare like with like without a dependency.
+fn vectors(rows: usize, dimension: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut state = seed.max(1);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        // The top 24 bits as a value in [-1, 1).
+        #[expect(clippy::cast_precision_loss, reason = "24 bits fit an f32 exactly")]
+        let unit = (state >> 40) as f32 / (1_u64 << 23) as f32;
+        unit - 1.0
+    };
+    (0..rows).map(|_| (0..dimension).map(|_| next()).collect()).collect()
+}
+
+fn vector_search(c: &mut Criterion) {
+    for dimension in [1_536, 768] {
+        let rows = vectors(1_000, dimension, 7);
+        let mut matrix = Matrix::with_capacity(dimension, rows.len());
+        for row in &rows {
+            matrix.push(row).expect("a random vector has a direction");
+        }
+        let query = vectors(1, dimension, 11).remove(0);
+        c.bench_function(&format!("vector search: top 6 of 1,000 chunks × {dimension}"), |b| {
+            b.iter(|| matrix.top_k(black_box(&query), 6, -1.0))
+        });
+        c.bench_function(&format!("vector load: normalise 1,000 chunks × {dimension}"), |b| {
+            b.iter(|| {
+                let mut m = Matrix::with_capacity(dimension, rows.len());
+                for row in black_box(&rows) {
+                    m.push(row).expect("a random vector has a direction");
+                }
+                m
+            })
+        });
+    }
+}
+
+criterion_group!(benches, turn, parts, vector_search);
 criterion_main!(benches);

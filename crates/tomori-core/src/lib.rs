@@ -6,6 +6,7 @@
 
 pub mod card;
 pub mod chunk;
+pub mod document;
 pub mod handles;
 pub mod id;
 pub mod limits;
@@ -17,3 +18,4 @@ pub mod quota;
 pub mod settings;
 pub mod timezone;
 pub mod trigger;
+pub mod vector;

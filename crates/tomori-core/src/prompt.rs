@@ -1,9 +1,9 @@
 //! Prompt assembly: persona, instructions, memories, participants and history become a system
 //! text and a list of messages, trimmed to a character budget.
 //!
-//! Everything that users, the model or imported cards wrote is data. Memories and participant
-//! notes are fenced in `<untrusted>` blocks with an instruction not to follow them; history
-//! messages carry their author and an opaque `ref_N` handle, never a Discord id.
+//! Everything that users, the model or imported cards wrote is data. Memories, server documents
+//! and participant notes are fenced in `<untrusted>` blocks with an instruction not to follow
+//! them; history messages carry their author and an opaque `ref_N` handle, never a Discord id.
 
 use std::fmt::Write as _;
 
@@ -61,6 +61,9 @@ pub struct PromptInput<'a> {
     pub now: &'a str,
     /// Server memories, newest first.
     pub server_memories: &'a [String],
+    /// Passages of the server's documents retrieved for this turn, most relevant first (at most
+    /// a few thousand characters; see `document::TOP_K`).
+    pub server_documents: &'a [String],
     /// Participants.
     pub participants: &'a [ParticipantView<'a>],
     /// History, oldest first; the last item is the message being answered.
@@ -185,6 +188,7 @@ pub fn assemble(input: &PromptInput<'_>) -> (Prompt, Vec<AssemblyWarning>) {
         });
     }
     fenced(&mut system, "What you remember about this server", &memories);
+    fenced(&mut system, "Server documents", input.server_documents);
     for participant in input.participants {
         fenced(
             &mut system,

@@ -17,6 +17,7 @@ pub mod cache;
 pub mod channel_personas;
 pub mod credentials;
 pub mod db;
+pub mod documents;
 pub mod embedded;
 pub mod endpoints;
 mod error;
@@ -54,6 +55,8 @@ pub struct Store {
     /// Bumped after every committed reminder change, so a scheduler in this process can wake
     /// early for a reminder due sooner than it planned (see [`reminders::watch`]).
     reminders_changed: Arc<tokio::sync::watch::Sender<()>>,
+    /// Servers' document vectors, normalised, between searches (see [`documents`]).
+    vectors: Arc<documents::VectorCache>,
 }
 
 impl Store {
@@ -64,7 +67,17 @@ impl Store {
             keys,
             limits: Arc::new(limits),
             reminders_changed: Arc::new(tokio::sync::watch::Sender::new(())),
+            vectors: Arc::new(documents::VectorCache::new(documents::DEFAULT_VECTOR_CACHE_BYTES)),
         }
+    }
+
+    /// Bounds the memory that cached document vectors may take (default
+    /// [`documents::DEFAULT_VECTOR_CACHE_BYTES`]). Call it before cloning the store: clones made
+    /// earlier keep the old cache.
+    #[must_use]
+    pub fn with_vector_cache_bytes(mut self, bytes: usize) -> Self {
+        self.vectors = Arc::new(documents::VectorCache::new(bytes));
+        self
     }
 
     /// The storage limits in force.

@@ -1,6 +1,7 @@
 //! The model a server talks through (`/model text`): a provider and model id, what the model can
 //! do, its sampler parameters and stop strings, a fallback chain, and a model for turns with
 //! images. No row means the instance providers.
+//! Also the model a server embeds documents with (`/model embedding`); no row, no retrieval.
 
 use serde::Serialize;
 
@@ -330,5 +331,130 @@ pub async fn clear(store: &Store, scope: Scope, actor: Actor) -> Result<bool, St
     Ok(true)
 }
 
+/// The model a server embeds documents and retrieval queries with (`/model embedding`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EmbeddingModel {
+    /// A known provider (`openai`) or a custom endpoint (`custom:<label>`).
+    pub provider: String,
+    /// The provider's embedding model id.
+    pub model: String,
+}
+
+impl EmbeddingModel {
+    fn validate(&self) -> Result<(), StoreError> {
+        check_provider(&self.provider)?;
+        check_model(&self.model)
+    }
+}
+
+/// The server's embedding model, if it chose one.
+///
+/// # Errors
+/// An unavailable database.
+pub async fn get_embedding(
+    store: &Store,
+    scope: Scope,
+) -> Result<Option<EmbeddingModel>, StoreError> {
+    let server = scope.require_server()?.get();
+    let mut tx = store.begin(scope).await?;
+    let row = sqlx::query_as!(
+        EmbeddingModel,
+        "SELECT provider, model FROM server_embedding_models WHERE server_id = $1",
+        server
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("embedding model")?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Sets the server's embedding model, with an audit row of before and after. Documents embedded
+/// with another model stay stored but are no longer searched (see `documents`).
+///
+/// # Errors
+/// An invalid provider or model, or an unavailable database.
+pub async fn set_embedding(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    model: &EmbeddingModel,
+) -> Result<(), StoreError> {
+    model.validate()?;
+    let server = scope.require_server()?.get();
+    let mut tx = store.begin(scope).await?;
+    let before = sqlx::query_as!(
+        EmbeddingModel,
+        "SELECT provider, model FROM server_embedding_models WHERE server_id = $1 FOR UPDATE",
+        server
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("embedding model")?;
+    sqlx::query!(
+        "INSERT INTO server_embedding_models (server_id, provider, model) VALUES ($1, $2, $3)
+         ON CONFLICT (server_id) DO UPDATE SET provider = EXCLUDED.provider,
+             model = EXCLUDED.model, updated_at = now()",
+        server,
+        model.provider,
+        model.model
+    )
+    .execute(tx.conn())
+    .await
+    .about("embedding model")?;
+    let before = before.map(|b| serde_json::to_value(b).expect("model serialises"));
+    let after = serde_json::to_value(model).expect("model serialises");
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "model.embedding.set",
+            target: "model:embedding".to_owned(),
+            before: before.as_ref(),
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Forgets the server's embedding model (retrieval stops). False when none was set.
+///
+/// # Errors
+/// An unavailable database.
+pub async fn clear_embedding(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+) -> Result<bool, StoreError> {
+    let server = scope.require_server()?.get();
+    let mut tx = store.begin(scope).await?;
+    let removed = sqlx::query_as!(
+        EmbeddingModel,
+        "DELETE FROM server_embedding_models WHERE server_id = $1 RETURNING provider, model",
+        server
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("embedding model")?;
+    let Some(before) = removed else {
+        tx.commit().await?;
+        return Ok(false);
+    };
+    let before = serde_json::to_value(before).expect("model serialises");
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "model.embedding.clear",
+            target: "model:embedding".to_owned(),
+            before: Some(&before),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,11 @@
 //! A [`Responder`] answers whatever the rules and the queue do not, computed per request: the load
 //! harness ([`crate::load`]) uses it for timed streams, stalls and error bursts.
 //!
+//! [`FakeLlm::embed_words`] turns on a deterministic embeddings route (OpenAI's `/embeddings`,
+//! Gemini's `:batchEmbedContents`), answered before the queue: each text becomes a hashed bag of
+//! its words ([`bag_of_words`]), so texts that share words are similar and tests can tell which
+//! chunk retrieval should pick.
+//!
 //! The server speaks just enough HTTP/1.1 (one request per connection, chunked responses) and
 //! deliberately does not depend on tomori-llm: it is the other side of the wire. It stops by
 //! itself: connections are bounded (256 by default, [`FakeLlmBuilder::max_connections`]), it gives
@@ -193,6 +198,8 @@ struct Shared {
     queue: Mutex<VecDeque<Reply>>,
     rules: Mutex<Vec<Rule>>,
     responder: Mutex<Option<Responder>>,
+    /// The dimension of the embeddings route, when it is on.
+    embeddings: Mutex<Option<usize>>,
 }
 
 /// Starts a [`FakeLlm`] with non-default bounds.
@@ -249,6 +256,7 @@ impl FakeLlmBuilder {
             queue: Mutex::new(VecDeque::new()),
             rules: Mutex::new(Vec::new()),
             responder: Mutex::new(None),
+            embeddings: Mutex::new(None),
         });
         let serving = Arc::clone(&shared);
         let task = tokio::spawn(async move {
@@ -362,6 +370,19 @@ impl FakeLlm {
         self
     }
 
+    /// Answers every embeddings request (OpenAI `/embeddings`, Gemini `:batchEmbedContents`) with
+    /// [`bag_of_words`] vectors of `dimension`, before the queue, so chat turns and embeddings
+    /// can be scripted side by side.
+    pub fn embed_words(&self, dimension: usize) -> &Self {
+        *lock(&self.shared.embeddings) = Some(dimension.max(1));
+        self
+    }
+
+    /// The texts of every embeddings request so far, in order.
+    pub fn embedded_texts(&self) -> Vec<String> {
+        self.requests().iter().filter(|r| is_embedding(r)).flat_map(embedding_inputs).collect()
+    }
+
     /// Every request so far, in order (none when recording is off).
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.shared.requests).clone()
@@ -402,6 +423,10 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             }
             Reply::status(rule.status, &body)
         }
+        None if is_embedding(&request) && lock(&shared.embeddings).is_some() => {
+            let dimension = lock(&shared.embeddings).unwrap_or(1);
+            embeddings_reply(shared.wire, &request, dimension)
+        }
         None => {
             let queued = lock(&shared.queue).pop_front();
             let responder = lock(&shared.responder).clone();
@@ -414,6 +439,77 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
     };
     let _ = write_reply(&mut stream, shared.wire, &request, reply).await;
     let _ = stream.shutdown().await;
+}
+
+/// Whether a request asks for embeddings.
+fn is_embedding(request: &Recorded) -> bool {
+    let path = request.path.split('?').next().unwrap_or_default();
+    path.ends_with("/embeddings") || path.ends_with(":batchEmbedContents")
+}
+
+/// The texts an embeddings request asks for (OpenAI's `input`, a string or a list, or Gemini's
+/// `requests[].content.parts[].text`).
+fn embedding_inputs(request: &Recorded) -> Vec<String> {
+    let Some(json) = &request.json else { return Vec::new() };
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    if let Some(requests) = json["requests"].as_array() {
+        return requests
+            .iter()
+            .map(|r| {
+                let parts = r["content"]["parts"].as_array().cloned().unwrap_or_default();
+                parts.iter().filter_map(|p| text(&p["text"])).collect::<Vec<_>>().join("")
+            })
+            .collect();
+    }
+    match &json["input"] {
+        Value::Array(items) => items.iter().filter_map(text).collect(),
+        other => text(other).into_iter().collect(),
+    }
+}
+
+fn embeddings_reply(wire: WireFormat, request: &Recorded, dimension: usize) -> Reply {
+    let inputs = embedding_inputs(request);
+    let body = match wire {
+        WireFormat::Gemini => serde_json::json!({
+            "embeddings": inputs.iter().map(|t| serde_json::json!({"values": bag_of_words(t, dimension)})).collect::<Vec<_>>(),
+        }),
+        _ => {
+            let words: usize = inputs.iter().map(|t| t.split_whitespace().count()).sum();
+            serde_json::json!({
+                "object": "list",
+                "data": inputs.iter().enumerate().map(|(index, t)| serde_json::json!({
+                    "object": "embedding",
+                    "index": index,
+                    "embedding": bag_of_words(t, dimension),
+                })).collect::<Vec<_>>(),
+                "model": request.json.as_ref().map(|j| j["model"].clone()).unwrap_or_default(),
+                "usage": {"prompt_tokens": words, "total_tokens": words},
+            })
+        }
+    };
+    Reply::json(&body)
+}
+
+/// A deterministic embedding: each lower-cased word (a run of letters and digits) adds 1 at a
+/// position given by its FNV-1a hash, plus a small constant in the first position so no text
+/// embeds to all zeros. Texts sharing words point the same way; texts sharing none are nearly
+/// orthogonal (up to hash collisions).
+pub fn bag_of_words(text: &str, dimension: usize) -> Vec<f32> {
+    let dimension = dimension.max(1);
+    let mut vector = vec![0.0_f32; dimension];
+    if let Some(first) = vector.first_mut() {
+        *first = 0.01;
+    }
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let hash = word.to_lowercase().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let slot = usize::try_from(hash % u64::try_from(dimension).unwrap_or(1)).unwrap_or(0);
+        if let Some(value) = vector.get_mut(slot) {
+            *value += 1.0;
+        }
+    }
+    vector
 }
 
 async fn write_reply(
@@ -509,6 +605,8 @@ async fn read_request(stream: &mut TcpStream) -> io::Result<Option<Recorded>> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     /// Sends one request with a JSON body over a fresh connection; returns the response's status
@@ -525,6 +623,58 @@ mod tests {
         let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut response));
         read.await.ok()?.ok()?;
         String::from_utf8_lossy(&response).lines().next().map(str::to_owned)
+    }
+
+    /// Sends `body` as JSON to `path` and returns the response body.
+    async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let body = body.to_string();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let text = String::from_utf8_lossy(&response).into_owned();
+        text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn the_embeddings_route_answers_bags_of_words_before_the_queue() {
+        let cosine = |a: &[f32], b: &[f32]| {
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            dot / (norm(a) * norm(b))
+        };
+        let tea = bag_of_words("Green TEA, green tea!", 64);
+        assert_eq!(tea, bag_of_words("green tea green tea", 64), "case and punctuation ignored");
+        assert!(cosine(&tea, &bag_of_words("we drink green tea", 64)) > 0.6);
+        assert!(cosine(&tea, &bag_of_words("parking rules downtown", 64)) < 0.2);
+
+        let openai = FakeLlm::start(WireFormat::OpenAi).await;
+        openai.embed_words(64);
+        openai.push(Reply::error(WireFormat::OpenAi, 500, "for the chat request"));
+        let body = json!({"model": "e", "input": ["green tea", "parking"]});
+        let answer: Value =
+            serde_json::from_str(&post_json(openai.addr(), "/v1/embeddings", &body).await).unwrap();
+        let first: Vec<f32> =
+            serde_json::from_value(answer["data"][0]["embedding"].clone()).unwrap();
+        assert_eq!(first, bag_of_words("green tea", 64));
+        assert_eq!(answer["data"][1]["index"], 1);
+        assert_eq!(openai.queued(), 1, "the queued reply is left for the chat request");
+        assert_eq!(openai.embedded_texts(), ["green tea", "parking"]);
+
+        let gemini = FakeLlm::start(WireFormat::Gemini).await;
+        gemini.embed_words(8);
+        let body =
+            json!({"requests": [{"model": "models/e", "content": {"parts": [{"text": "tea"}]}}]});
+        let path = "/v1beta/models/e:batchEmbedContents";
+        let answer: Value =
+            serde_json::from_str(&post_json(gemini.addr(), path, &body).await).unwrap();
+        let values: Vec<f32> =
+            serde_json::from_value(answer["embeddings"][0]["values"].clone()).unwrap();
+        assert_eq!(values, bag_of_words("tea", 8));
     }
 
     #[tokio::test]

@@ -252,7 +252,11 @@ async fn run_discord(
     let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
     engine.set_tools(Arc::new(mcp.layer(providers::tool_gate(config, &store, platform)?)));
     engine.set_media(providers::media(config)?);
-    engine.set_server_providers(providers::server_providers(config)?);
+    let server_providers = providers::server_providers(config)?;
+    engine.set_server_providers(server_providers.clone());
+    // One `Documents` for the engine's retrieval and `/memory document add`.
+    let documents = tomori_chat::documents::Documents::new(server_providers);
+    engine.set_documents(documents.clone());
     if let Some(bot) =
         discord.bot_user().and_then(|id| tomori_core::id::Snowflake::new(id.get()).ok())
     {
@@ -269,7 +273,8 @@ async fn run_discord(
     let commands = discord
         .commands(store, Arc::new(engine.clone()))
         .with_server_policy(providers::server_policy(config))
-        .with_mcp(mcp.guild.clone());
+        .with_mcp(mcp.guild.clone())
+        .with_documents(documents);
     // A failed registration leaves Discord with the commands it had; the bot still answers them.
     match commands.register(None).await {
         Ok(names) => tracing::info!(commands = ?names, "slash commands registered"),

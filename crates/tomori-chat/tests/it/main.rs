@@ -3,6 +3,7 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
+mod documents;
 mod media;
 mod providers;
 mod reminders;

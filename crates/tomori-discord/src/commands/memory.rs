@@ -6,10 +6,20 @@
 //! needs Manage Server unless the server lets members teach; removing one always needs it; every
 //! member may list them. Personal memories are the caller's own, in their user scope, whatever
 //! server they were added from; without a persona they apply to every persona.
+//!
+//! `/memory document add|list|remove`: the server's documents for retrieval. A .txt, .md or .pdf
+//! file (at most 4 MiB) is downloaded through the media client, read (PDFs on a blocking thread
+//! under a time limit, through tomori-tools' `extract_pdf`), then cut, embedded and stored by
+//! `tomori_chat::documents`. Adding follows the rule for teaching server memories; removing
+//! needs Manage Server; every member may list them.
 
+use tomori_chat::documents::DocumentError;
+use tomori_core::document::{MAX_CHUNKS_PER_SERVER, MAX_DOCUMENTS_PER_SERVER, MAX_FILE_BYTES};
 use tomori_core::id::LineageId;
 use tomori_store::memories::{self, Memory};
-use tomori_store::{Scope, memory_edits, personas};
+use tomori_store::models;
+use tomori_store::{Scope, StoreError, documents, memory_edits, personas};
+use tomori_tools::{FileKind, PDF_TIMEOUT, classify, decode_text, extract_pdf};
 use twilight_model::application::command::CommandType;
 use twilight_model::application::interaction::InteractionDataResolved;
 use twilight_util::builder::command::{
@@ -40,6 +50,9 @@ pub(crate) enum Action {
     Edit { kind: Kind, id: i64, content: String },
     Export { kind: Kind, persona: Option<String> },
     Import { kind: Kind, file: Upload, persona: Option<String> },
+    DocumentAdd { file: Upload, name: Option<String> },
+    DocumentList,
+    DocumentRemove { name: String },
 }
 
 /// The largest memory file accepted.
@@ -76,10 +89,25 @@ fn group(name: &'static str, description: &'static str, whose: &str) -> SubComma
     ])
 }
 
+fn document_group() -> SubCommandGroupBuilder {
+    let name = |description: &str| StringBuilder::new("name", description).max_length(100);
+    SubCommandGroupBuilder::new("document", "Documents the personas look things up in").subcommands(
+        [
+            SubCommandBuilder::new("add", "Add a .txt, .md or .pdf file (at most 4 MB)")
+                .option(AttachmentBuilder::new("file", "The file").required(true))
+                .option(name("Its name (the file's name if empty)")),
+            SubCommandBuilder::new("list", "List the server's documents"),
+            SubCommandBuilder::new("remove", "Remove a document by its name")
+                .option(name("The document's name (from list)").required(true)),
+        ],
+    )
+}
+
 pub(crate) fn definition() -> CommandBuilder {
     CommandBuilder::new("memory", "What the personas remember", CommandType::ChatInput)
         .option(group("server", "The server's memories", "the main persona if empty"))
         .option(group("personal", "Your own memories", "every persona if empty"))
+        .option(document_group())
 }
 
 pub(crate) fn parse(
@@ -90,6 +118,19 @@ pub(crate) fn parse(
     let kind = match group {
         "server" => Kind::Server,
         "personal" => Kind::Personal,
+        "document" => {
+            return match args.nested()? {
+                ("add", a) => Ok(Action::DocumentAdd {
+                    file: Upload::from_option(a, resolved, "file")?,
+                    name: a.string("name")?.map(str::to_owned),
+                }),
+                ("list", _) => Ok(Action::DocumentList),
+                ("remove", a) => {
+                    Ok(Action::DocumentRemove { name: a.required_string("name")?.to_owned() })
+                }
+                _ => Err(BadInput::unknown()),
+            };
+        }
         _ => return Err(BadInput::unknown()),
     };
     let (sub, args) = args.nested()?;
@@ -127,6 +168,10 @@ pub(crate) fn need(action: &Action) -> Need {
         Action::Remove { kind: Kind::Server, .. } | Action::Edit { kind: Kind::Server, .. } => {
             Need::Manager
         }
+        // The same rule as teaching a server memory.
+        Action::DocumentAdd { .. } => Need::Teacher,
+        Action::DocumentList => Need::Member,
+        Action::DocumentRemove { .. } => Need::Manager,
         Action::Add { kind: Kind::Personal, .. }
         | Action::List { kind: Kind::Personal, .. }
         | Action::Remove { kind: Kind::Personal, .. }
@@ -236,8 +281,126 @@ fn listing(memories: &[Memory], whose: &str) -> String {
     lines.join("\n")
 }
 
+/// The text of an uploaded document: a .txt or .md file decoded (byte-order mark, declared
+/// charset, else UTF-8), or a .pdf's text.
+async fn document_text(ctx: &Ctx<'_>, file: &Upload) -> Result<String, Failure> {
+    let refuse =
+        |why: &str| Failure::BadInput(format!("`{}` {why}. Nothing was changed.", file.filename));
+    let extension = file.filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let expected = match extension.as_deref() {
+        Some("txt" | "md" | "markdown") => FileKind::Text,
+        Some("pdf") => FileKind::Pdf,
+        _ => return Err(refuse("is not a .txt, .md or .pdf file")),
+    };
+    // Security: parser denial of service. The type is decided by name and declared type before
+    // anything is downloaded (a binary type under a text name is refused), the download stops at
+    // 4 MiB, and PDFs are parsed off the runtime under a time limit with at most two at once.
+    if classify(&file.filename, file.content_type.as_deref()) != expected {
+        return Err(refuse("is declared as another kind of file"));
+    }
+    let bytes = file.fetch(ctx, MAX_FILE_BYTES).await?;
+    match expected {
+        FileKind::Pdf => extract_pdf(bytes, ctx.pdf_slots, PDF_TIMEOUT)
+            .await
+            .map_err(|error| refuse(&format!("could not be read as a PDF ({error})"))),
+        _ => decode_text(&bytes, file.content_type.as_deref())
+            .ok_or_else(|| refuse("is not a text file")),
+    }
+}
+
+/// The sentence for a document that was not added.
+fn document_failure(name: &str, error: DocumentError) -> Failure {
+    let bad = |text: String| Failure::BadInput(format!("{text} Nothing was changed."));
+    match error {
+        DocumentError::NoModel => {
+            bad("Choose an embedding model with /model embedding first.".to_owned())
+        }
+        DocumentError::Unreachable(model) => bad(format!(
+            "The embedding model `{model}` has no enabled key or endpoint; add one with \
+             /provider key add or /provider endpoint add."
+        )),
+        DocumentError::Empty => bad(format!("`{name}` has no text.")),
+        DocumentError::TooLong { chars } => {
+            bad(format!("`{name}` has {chars} characters of text; at most 120,000 are accepted."))
+        }
+        DocumentError::TooManyChunks { chunks } => {
+            bad(format!("`{name}` makes {chunks} passages; at most 150 are accepted."))
+        }
+        DocumentError::Embedding(error) => {
+            tracing::info!(%error, "embedding a document failed");
+            bad(format!("The embedding model failed ({}).", error.code()))
+        }
+        DocumentError::BadVectors(why) => {
+            bad(format!("The embedding model answered unusable vectors ({why})."))
+        }
+        DocumentError::TimedOut => bad("Embedding the document took too long.".to_owned()),
+        DocumentError::Store(StoreError::Conflict(_)) => bad(format!(
+            "A document named `{name}` already exists; remove it first or choose another name."
+        )),
+        DocumentError::Store(StoreError::Invalid { field, reason }) => {
+            bad(format!("Invalid {field}: {reason}."))
+        }
+        DocumentError::Store(error) => Failure::Store(error),
+    }
+}
+
+async fn document_list(ctx: &Ctx<'_>) -> Result<String, Failure> {
+    let scope = ctx.server().await?;
+    let all = documents::list(ctx.store, scope).await?;
+    let model = models::get_embedding(ctx.store, scope).await?;
+    let chunks: u32 = all.iter().map(|d| d.chunks).sum();
+    let mut lines = vec![format!(
+        "Documents: {} of {MAX_DOCUMENTS_PER_SERVER}, {chunks} of {MAX_CHUNKS_PER_SERVER} passages.",
+        all.len()
+    )];
+    if model.is_none() {
+        lines.push("No embedding model: documents are not searched (see /model embedding).".into());
+    }
+    for d in &all {
+        let mut line = format!("`{}` · {} passages · {} characters", d.name, d.chunks, d.chars);
+        if let Some(model) = &model
+            && !d.family.is_made_by(model)
+        {
+            line.push_str(&format!(
+                " · embedded with `{}/{}`: not searched until added again",
+                d.family.provider, d.family.model
+            ));
+        }
+        lines.push(line);
+    }
+    Ok(lines.join("\n"))
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     match action {
+        Action::DocumentAdd { file, name } => {
+            let scope = ctx.server().await?;
+            let documents = ctx.documents.ok_or_else(|| {
+                Failure::BadInput("Server documents are unavailable on this bot.".to_owned())
+            })?;
+            // Checked before the download, so a server without a model costs nothing.
+            if models::get_embedding(ctx.store, scope).await?.is_none() {
+                return Err(document_failure(&file.filename, DocumentError::NoModel));
+            }
+            let name = name.clone().unwrap_or_else(|| file.filename.clone());
+            let text = document_text(ctx, file).await?;
+            let actor = ctx.actor();
+            let added = documents
+                .add(ctx.store, scope, actor, Some(ctx.caller.user), &name, &text)
+                .await
+                .map_err(|error| document_failure(&name, error))?;
+            Ok(format!(
+                "Added `{}`: {} passages from {} characters. The personas look it up when \
+                 a message is about it.",
+                added.name, added.chunks, added.chars
+            ))
+        }
+        Action::DocumentList => document_list(ctx).await,
+        Action::DocumentRemove { name } => {
+            let scope = ctx.server().await?;
+            let removed = documents::remove(ctx.store, scope, ctx.actor(), name).await?;
+            Ok(format!("Removed `{}` ({} passages).", removed.name, removed.chunks))
+        }
         Action::Add { kind: Kind::Server, content, persona } => {
             let scope = ctx.server().await?;
             let (lineage, name) = server_lineage(ctx, scope, persona.as_deref()).await?;

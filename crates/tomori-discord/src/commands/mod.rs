@@ -140,6 +140,10 @@ pub struct Commands {
     media: Option<tomori_net::Client>,
     /// Forms waiting for their submission.
     pending: pending::Pending,
+    /// Server documents (`/memory document add`); `None` turns adding them off.
+    documents: Option<tomori_chat::documents::Documents>,
+    /// PDF parses of uploaded documents running at once (see `tomori_tools::extract_pdf`).
+    pdf_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Commands {
@@ -186,7 +190,17 @@ impl Commands {
             server_policy: Policy::new(tomori_net::Scope::Server),
             media,
             pending: pending::Pending::default(),
+            documents: None,
+            pdf_slots: Arc::new(tokio::sync::Semaphore::new(tomori_tools::PDF_SLOTS)),
         }
+    }
+
+    /// Lets `/memory document add` embed and store documents through `documents` (the engine's
+    /// own, so both share the store's vector cache).
+    #[must_use]
+    pub fn with_documents(mut self, documents: tomori_chat::documents::Documents) -> Self {
+        self.documents = Some(documents);
+        self
     }
 
     /// Lets `/mcp` manage the guilds' remote MCP servers through `mcp` (the same source the
@@ -306,6 +320,8 @@ impl Commands {
             media: self.media.as_ref(),
             files: &files,
             pending: &self.pending,
+            documents: self.documents.as_ref(),
+            pdf_slots: &self.pdf_slots,
         };
         // Actions that answer with a form: authorised, then the form is the answer.
         let form = match &invocation {
@@ -432,6 +448,8 @@ impl Commands {
             media: self.media.as_ref(),
             files: &files,
             pending: &self.pending,
+            documents: self.documents.as_ref(),
+            pdf_slots: &self.pdf_slots,
         };
         let secret = |id: &str| {
             text_input(&data.components, id)
@@ -596,6 +614,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) files: &'a Outbox,
     /// Forms waiting for their submission.
     pub(crate) pending: &'a pending::Pending,
+    /// Server documents, when the instance has them.
+    pub(crate) documents: Option<&'a tomori_chat::documents::Documents>,
+    /// Slots for parsing uploaded PDFs.
+    pub(crate) pdf_slots: &'a Arc<tokio::sync::Semaphore>,
 }
 
 /// Files an action attaches to its (ephemeral) answer.
@@ -738,7 +760,12 @@ impl Invocation {
 
     /// Known to take longer than Discord's window: defer at once.
     fn slow(&self) -> bool {
-        matches!(self, Self::Bot(bot::Action::Respond { .. }) | Self::Tool(tool::Action::Prompt))
+        matches!(
+            self,
+            Self::Bot(bot::Action::Respond { .. })
+                | Self::Tool(tool::Action::Prompt)
+                | Self::Memory(memory::Action::DocumentAdd { .. })
+        )
     }
 
     /// The command's name, for logs.

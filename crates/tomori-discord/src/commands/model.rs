@@ -1,15 +1,18 @@
-//! `/model text|vision|temperature|parameters|stop|fallback|show|reset`: which model the server
-//! talks through, which one looks at images for it, and how it samples.
+//! `/model text|vision|temperature|parameters|stop|fallback|embedding|embedding-clear|show|reset`:
+//! which model the server talks through, which one looks at images for it, how it samples, and
+//! which model embeds its documents.
 //!
 //! The provider is a known provider (answered with the server's keys from `/provider key`) or
 //! one of the server's endpoints (`custom:<label>`). The chain the engine builds for each turn is
 //! this model, then its fallbacks, then the operator's instance providers; the sampler
-//! parameters and stop strings go with every request of the chain.
+//! parameters and stop strings go with every request of the chain. The embedding model is
+//! resolved the same way (an endpoint is asked for the model named); documents embedded with
+//! another model stay stored but are not searched until they are added again.
 
-use tomori_llm::known_provider;
+use tomori_llm::{Wire, known_provider};
 use tomori_store::credentials::KeyOwner;
-use tomori_store::endpoints;
-use tomori_store::models::{self, MAX_FALLBACK, MAX_STOP, Params, ServerModel};
+use tomori_store::models::{self, EmbeddingModel, MAX_FALLBACK, MAX_STOP, Params, ServerModel};
+use tomori_store::{documents, endpoints};
 use twilight_model::application::command::CommandType;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
@@ -61,6 +64,11 @@ pub(crate) enum Action {
         model: String,
     },
     FallbackClear,
+    Embedding {
+        provider: String,
+        model: String,
+    },
+    EmbeddingClear,
     Show,
     Reset,
 }
@@ -164,7 +172,16 @@ pub(crate) fn definition() -> CommandBuilder {
                     SubCommandBuilder::new("clear", "Remove every fallback"),
                 ]),
         )
-        .option(SubCommandBuilder::new("show", "Show the server's model"))
+        .option(
+            SubCommandBuilder::new("embedding", "Choose the model that embeds server documents")
+                .option(provider())
+                .option(model()),
+        )
+        .option(SubCommandBuilder::new(
+            "embedding-clear",
+            "Stop searching server documents (they stay stored)",
+        ))
+        .option(SubCommandBuilder::new("show", "Show the server's models"))
         .option(SubCommandBuilder::new("reset", "Use the instance's default model again"))
 }
 
@@ -217,6 +234,11 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             ("clear", _) => Ok(Action::FallbackClear),
             _ => Err(BadInput::unknown()),
         },
+        "embedding" => {
+            let (provider, model) = names(inner)?;
+            Ok(Action::Embedding { provider, model })
+        }
+        "embedding-clear" => Ok(Action::EmbeddingClear),
         "show" => Ok(Action::Show),
         "reset" => Ok(Action::Reset),
         _ => Err(BadInput::unknown()),
@@ -259,6 +281,27 @@ async fn check(ctx: &Ctx<'_>, provider: &str, model: &str) -> Result<Checked, Fa
         "Unknown provider `{provider}`: use a provider name from /provider key add or \
          custom:<endpoint label>; nothing was changed."
     )))
+}
+
+/// An embedding model must be reachable like a chat model and speak a wire with embeddings.
+async fn check_embedding(ctx: &Ctx<'_>, provider: &str, model: &str) -> Result<(), Failure> {
+    if known_provider(provider).is_some_and(|known| known.wire == Wire::Anthropic) {
+        return Err(Failure::BadInput(format!(
+            "`{provider}` has no embeddings API; use openai, openrouter, google, nvidia or a \
+             custom:<endpoint>. Nothing was changed."
+        )));
+    }
+    check(ctx, provider, model).await.map(|_| ())
+}
+
+/// What `/model show` says about documents.
+fn describe_embedding(model: Option<&EmbeddingModel>) -> String {
+    match model {
+        Some(model) => {
+            format!("Server documents are embedded with `{}/{}`.", model.provider, model.model)
+        }
+        None => "No embedding model: server documents are not searched.".to_owned(),
+    }
 }
 
 fn describe(model: &ServerModel) -> String {
@@ -321,9 +364,37 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
     };
     let updated = match action {
         Action::Show => {
-            return Ok(match current {
+            let text = match current {
                 Some(model) => format!("This server talks through {}.", describe(&model)),
                 None => "This server uses the instance's default model.".to_owned(),
+            };
+            let embedding = models::get_embedding(ctx.store, scope).await?;
+            return Ok(format!("{text}\n{}", describe_embedding(embedding.as_ref())));
+        }
+        Action::Embedding { provider, model } => {
+            check_embedding(ctx, provider, model).await?;
+            let chosen = EmbeddingModel { provider: provider.clone(), model: model.clone() };
+            models::set_embedding(ctx.store, scope, ctx.actor(), &chosen).await?;
+            let stale = documents::list(ctx.store, scope)
+                .await?
+                .iter()
+                .filter(|d| !d.family.is_made_by(&chosen))
+                .count();
+            let mut text = describe_embedding(Some(&chosen));
+            if stale > 0 {
+                text.push_str(&format!(
+                    " {stale} document(s) were embedded with another model and are not searched \
+                     until added again (see /memory document list)."
+                ));
+            }
+            return Ok(text);
+        }
+        Action::EmbeddingClear => {
+            let cleared = models::clear_embedding(ctx.store, scope, ctx.actor()).await?;
+            return Ok(if cleared {
+                "Server documents are no longer searched; they stay stored.".to_owned()
+            } else {
+                "This server has no embedding model.".to_owned()
             });
         }
         Action::Reset => {

@@ -5,7 +5,7 @@ use tomori_core::settings::{ChannelSet, Feature};
 use twilight_model::application::interaction::application_command::CommandData;
 
 use super::{
-    Invocation, MAX_ANSWER_CHARS, Need, bot, clip, memory, parse, persona, server, upload,
+    Invocation, MAX_ANSWER_CHARS, Need, bot, clip, memory, model, parse, persona, server, upload,
 };
 
 fn data(name: &str, options: Value) -> CommandData {
@@ -35,9 +35,9 @@ fn every_definition_passes_discords_validation() {
         bot::definition(),
         super::config::definition(),
         super::provider::definition(),
-        super::model::definition(),
         super::tool::definition(),
         super::mcp::definition(),
+        model::definition(),
     ] {
         let name = builder.clone().build().name;
         assert!(builder.validate().is_ok(), "/{name} is invalid");
@@ -126,6 +126,17 @@ fn what_each_command_needs() {
         (data("server", group("channel-persona", "list", json!([]))), Need::Member),
         (data("mcp", sub("remove", json!([string("name", "files")]))), manager),
         (data("mcp", sub("toggle", json!([string("name", "files")]))), manager),
+        (data("memory", group("document", "list", json!([]))), Need::Member),
+        (data("memory", group("document", "remove", json!([string("name", "a.md")]))), manager),
+        (
+            data(
+                "model",
+                sub("embedding", json!([string("provider", "openai"), string("model", "m")])),
+            ),
+            manager,
+        ),
+        (data("model", sub("embedding-clear", json!([]))), manager),
+        (data("model", sub("show", json!([]))), Need::Member),
     ];
     for (command, options) in mutating_config_and_server_commands() {
         let parsed = parse(&data(command, options)).unwrap_or_else(|e| panic!("{command}: {e:?}"));
@@ -257,6 +268,39 @@ fn long_answers_are_clipped_at_a_line() {
 }
 
 #[test]
+fn document_add_reads_its_attachment_and_follows_the_teaching_rule() {
+    let options = group(
+        "document",
+        "add",
+        json!([{ "name": "file", "type": 11, "value": "78" }, string("name", "Rules")]),
+    );
+    let resolved = json!({ "attachments": { "78": {
+        "id": "78", "filename": "rules.md", "size": 99, "content_type": "text/markdown",
+        "url": "https://cdn.example/78/rules.md", "proxy_url": "https://media.example/78/rules.md",
+    } } });
+    let with_resolved: CommandData = serde_json::from_value(json!({
+        "id": "1", "name": "memory", "type": 1, "options": options, "resolved": resolved,
+    }))
+    .expect("command data");
+    let parsed = parse(&with_resolved).expect("parses");
+    assert_eq!(
+        parsed,
+        Invocation::Memory(memory::Action::DocumentAdd {
+            file: upload::Upload {
+                url: "https://cdn.example/78/rules.md".to_owned(),
+                filename: "rules.md".to_owned(),
+                size: 99,
+                content_type: Some("text/markdown".to_owned()),
+            },
+            name: Some("Rules".to_owned()),
+        })
+    );
+    assert_eq!(parsed.need(), Need::Teacher);
+    assert!(parsed.slow(), "downloading and embedding defer at once");
+    assert!(parse(&data("memory", options)).is_err(), "no resolved attachment");
+}
+
+#[test]
 fn persona_import_reads_its_attachment_from_the_resolved_data() {
     let options = sub("import", json!([{ "name": "card", "type": 11, "value": "77" }]));
     let resolved = json!({ "attachments": { "77": {
@@ -275,6 +319,7 @@ fn persona_import_reads_its_attachment_from_the_resolved_data() {
                 url: "https://cdn.example/77/mio.png".to_owned(),
                 filename: "mio.png".to_owned(),
                 size: 1234,
+                content_type: None,
             },
             name: None,
         })

@@ -1,4 +1,5 @@
-//! Files members attach to commands (`/persona import`, `/memory … import`): the attachment
+//! Files members attach to commands (`/persona import`, `/memory … import`, `/memory document
+//! add`): the attachment
 //! option as Discord resolved it, and its download through the media-scope client under a size
 //! cap checked twice (the size Discord reports, then the bytes that arrive).
 
@@ -19,6 +20,8 @@ pub(crate) struct Upload {
     pub(crate) filename: String,
     /// Bytes, as Discord reports it (checked again while downloading).
     pub(crate) size: u64,
+    /// The media type Discord reports, if any.
+    pub(crate) content_type: Option<String>,
 }
 
 impl Upload {
@@ -36,7 +39,12 @@ impl Upload {
         let file = resolved.and_then(|r| r.attachments.get(&id)).ok_or_else(|| {
             BadInput("Discord did not send the attached file; attach it again.".to_owned())
         })?;
-        Ok(Self { url: file.url.clone(), filename: file.filename.clone(), size: file.size })
+        Ok(Self {
+            url: file.url.clone(),
+            filename: file.filename.clone(),
+            size: file.size,
+            content_type: file.content_type.clone(),
+        })
     }
 
     /// Downloads the file, at most `max` bytes.

@@ -217,7 +217,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "show"
         ]
     );
-    assert_eq!(options(field("memory", "options")), ["server", "personal"]);
+    assert_eq!(options(field("memory", "options")), ["server", "personal", "document"]);
     assert_eq!(
         options(field("memory", "options")[0]["options"].clone()),
         ["add", "edit", "list", "export", "import", "remove"]
@@ -342,6 +342,9 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
             s("server quota").arg("kind", "text").arg("per-user-daily", 1).arg("enabled", "on"),
             s("server channel-persona set").channel_arg("channel", CHANNEL).arg("persona", "Kaede"),
             s("server channel-persona clear").channel_arg("channel", CHANNEL),
+            s("model embedding").arg("provider", "openai").arg("model", "text-embedding-3-small"),
+            s("model embedding-clear"),
+            s("memory document remove").arg("name", "rules.md"),
         ]
     };
     let mut without_permissions_field = commands(0);

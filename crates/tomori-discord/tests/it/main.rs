@@ -4,6 +4,7 @@
 
 mod cards;
 mod commands;
+mod documents;
 mod gateway;
 mod mcp;
 mod personal;
