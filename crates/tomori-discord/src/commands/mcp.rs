@@ -21,7 +21,7 @@ use twilight_model::http::interaction::InteractionResponse;
 use twilight_util::builder::command::{CommandBuilder, StringBuilder, SubCommandBuilder};
 
 use super::pending::Form;
-use super::provider::{SecretField, secret_modal};
+use super::provider::optional_token_form;
 use super::{Args, BadInput, Ctx, Failure, Need, non_empty};
 
 /// Tool names an answer shows before it says how many more there are.
@@ -211,18 +211,9 @@ pub(crate) async fn add_form(
     manager(ctx)?;
     check_new(ctx, name, url).await?;
     let form = Form::McpAdd { name: name.to_owned(), url: url.to_owned() };
-    let nonce = ctx
-        .pending
-        .insert(ctx.caller.guild, ctx.caller.user, form)
-        .ok_or_else(|| Failure::BadInput("I could not make a form; try again.".to_owned()))?;
-    let field = SecretField {
-        id: super::TOKEN_INPUT,
-        label: "Bearer token (optional)",
-        placeholder: "Leave empty if the server needs none",
-        description: "Stored encrypted; never shown again.",
-        required: false,
-    };
-    Ok(secret_modal(format!("{ADD_MODAL}|{nonce}"), format!("MCP server {name}"), &field))
+    let title = format!("MCP server {name}");
+    let label = "Bearer token (optional)";
+    optional_token_form(ctx, form, ADD_MODAL, title, label, "Leave empty if the server needs none")
 }
 
 /// Adds the server of a submitted token form (`nonce` from its custom id); the member has been

@@ -23,7 +23,7 @@ use twilight_util::builder::command::{
 };
 
 use super::pending::Form;
-use super::provider::{SecretField, secret_modal};
+use super::provider::optional_token_form;
 use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// The prefix of the endpoint token form's custom id: `personal-endpoint|<nonce>`.
@@ -256,18 +256,10 @@ pub(crate) async fn endpoint_form(
     }
     let form =
         Form::PersonalEndpoint { url: url.to_owned(), model: model.to_owned(), tools, vision };
-    let nonce = ctx
-        .pending
-        .insert(ctx.caller.guild, ctx.caller.user, form)
-        .ok_or_else(|| Failure::BadInput("I could not make a form; try again.".to_owned()))?;
-    let field = SecretField {
-        id: super::TOKEN_INPUT,
-        label: "API key or token (optional)",
-        placeholder: "Leave empty if the endpoint needs none",
-        description: "Stored encrypted; never shown again.",
-        required: false,
-    };
-    Ok(secret_modal(format!("{ENDPOINT_MODAL}|{nonce}"), "Your own endpoint".to_owned(), &field))
+    let title = "Your own endpoint".to_owned();
+    let label = "API key or token (optional)";
+    let placeholder = "Leave empty if the endpoint needs none";
+    optional_token_form(ctx, form, ENDPOINT_MODAL, title, label, placeholder)
 }
 
 /// Stores the endpoint of a submitted token form (`nonce` from its custom id) in the caller's

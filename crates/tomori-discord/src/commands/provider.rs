@@ -21,6 +21,7 @@ use twilight_util::builder::command::{
     SubCommandGroupBuilder,
 };
 
+use super::pending::Form;
 use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// The prefix of the server key form's custom id: `provider-key|<provider>|<label>`.
@@ -206,6 +207,30 @@ pub(crate) struct SecretField<'a> {
     pub(crate) placeholder: &'a str,
     pub(crate) description: &'a str,
     pub(crate) required: bool,
+}
+
+/// Keeps what a command was given (`form`) for the caller under a new nonce and answers with the
+/// form that asks for its optional token (custom id `{modal}|{nonce}`).
+pub(crate) fn optional_token_form(
+    ctx: &Ctx<'_>,
+    form: Form,
+    modal: &str,
+    title: String,
+    label: &'static str,
+    placeholder: &'static str,
+) -> Result<InteractionResponse, Failure> {
+    let nonce = ctx
+        .pending
+        .insert(ctx.caller.guild, ctx.caller.user, form)
+        .ok_or_else(|| Failure::BadInput("I could not make a form; try again.".to_owned()))?;
+    let field = SecretField {
+        id: super::TOKEN_INPUT,
+        label,
+        placeholder,
+        description: "Stored encrypted; never shown again.",
+        required: false,
+    };
+    Ok(secret_modal(format!("{modal}|{nonce}"), title, &field))
 }
 
 /// A form with one secret text input: the answer to a command whose secret must not travel as a
