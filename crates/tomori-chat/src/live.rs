@@ -29,12 +29,22 @@ use tomori_tools::{
 use crate::history::Remembered;
 use crate::views::{Seen, Views};
 
-/// The bot's permissions per channel, keyed by the minute they were read in.
+/// The bot's permissions per channel, keyed by the window they were read in.
 pub(crate) type OfferPerms = RevisionCache<Snowflake, u64, Perms>;
 
-/// An empty [`OfferPerms`]: a copy lives until its minute ends, idle channels leave after two.
+/// How long the bot's permissions in a channel serve the offer.
+const OFFER_WINDOW: u64 = 300;
+
+/// An empty [`OfferPerms`]: a copy lives until its window ends, idle channels leave after two.
 pub(crate) fn offer_perms() -> OfferPerms {
-    RevisionCache::new(10_000, Duration::from_secs(120))
+    RevisionCache::new(10_000, Duration::from_secs(2 * OFFER_WINDOW))
+}
+
+/// The window `now` falls in for `channel`. Each channel's windows start at their own offset, so
+/// the copies of many busy channels do not all expire, and ask Discord again, at once.
+fn offer_window(channel: Snowflake, now: SystemTime) -> u64 {
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    (secs + channel.get() % OFFER_WINDOW) / OFFER_WINDOW
 }
 
 /// The live state of one turn.
@@ -45,7 +55,7 @@ pub(crate) struct EngineLive {
     pub(crate) home: Home,
     /// The state the turn was planned with, for the first question only (the tools to offer).
     pub(crate) planned: Mutex<Option<Seen>>,
-    /// The bot's permissions per channel as read within the current minute, for the offer.
+    /// The bot's permissions per channel as read within the current window, for the offer.
     pub(crate) offer_perms: Arc<OfferPerms>,
     pub(crate) server: ServerId,
     pub(crate) invoker: Snowflake,
@@ -122,17 +132,15 @@ impl LiveState for EngineLive {
                 (Some(platform), true) => {
                     // Security: stale permissions. What is offered is not what is allowed: every
                     // call is judged again with the permissions Discord gives at that moment (the
-                    // arm below). This copy, at most a minute old, only keeps tools the bot
+                    // arm below). This copy, at most five minutes old, only keeps tools the bot
                     // cannot use out of the offer, without REST requests before most turns.
-                    let minute = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs() / 60);
+                    let window = offer_window(self.channel, SystemTime::now());
                     // Asked about the bot alone: the bot's own permissions need no one else's
                     // membership.
                     let bot_user = self.bot_user.unwrap_or(self.invoker);
                     let bot = self
                         .offer_perms
-                        .get_or_load(self.channel, minute, || async {
+                        .get_or_load(self.channel, window, || async {
                             let access = platform.access(self.channel, bot_user).await;
                             access.map(|a| a.bot).map_err(unavailable)
                         })

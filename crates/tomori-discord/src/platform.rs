@@ -274,12 +274,21 @@ impl DiscordPlatform {
         let overwrites = rules_channel.permission_overwrites.clone().unwrap_or_default();
         let rules = ChannelRules { kind: rules_channel.kind, overwrites: &overwrites };
         let bot = self.bot_id().await?;
-        let (roles, bot_member, member) = tokio::join!(
-            self.guild_roles(guild),
-            self.member(guild, bot),
-            self.member(guild, twilight(user)),
-        );
-        let (roles, bot_member, member) = (roles?, bot_member?, member?);
+        let user = twilight(user);
+        let (roles, bot_member, member) = if user == bot {
+            // The bot asking about itself: one member to read.
+            let (roles, bot_member) =
+                tokio::join!(self.guild_roles(guild), self.member(guild, bot));
+            let bot_member = bot_member?;
+            (roles?, bot_member.clone(), bot_member)
+        } else {
+            let (roles, bot_member, member) = tokio::join!(
+                self.guild_roles(guild),
+                self.member(guild, bot),
+                self.member(guild, user),
+            );
+            (roles?, bot_member?, member?)
+        };
         Ok(ChannelAccess {
             bot: to_perms(in_channel(&roles, &bot_member, &rules), in_guild(&roles, &bot_member)),
             invoker: to_perms(in_channel(&roles, &member, &rules), in_guild(&roles, &member)),
