@@ -133,19 +133,35 @@ impl LiveState for EngineLive {
                     // Security: stale permissions. What is offered is not what is allowed: every
                     // call is judged again with the permissions Discord gives at that moment (the
                     // arm below). This copy, at most five minutes old, only keeps tools the bot
-                    // cannot use out of the offer, without REST requests before most turns.
+                    // cannot use out of the offer, and no turn waits for Discord to make it.
+                    let (proven_bot, proven_invoker) = self.proven();
                     let window = offer_window(self.channel, SystemTime::now());
-                    // Asked about the bot alone: the bot's own permissions need no one else's
-                    // membership.
-                    let bot_user = self.bot_user.unwrap_or(self.invoker);
-                    let bot = self
-                        .offer_perms
-                        .get_or_load(self.channel, window, || async {
-                            let access = platform.access(self.channel, bot_user).await;
-                            access.map(|a| a.bot).map_err(unavailable)
-                        })
-                        .await?;
-                    (*bot, self.proven().1)
+                    let bot = match self.offer_perms.get(&self.channel, window) {
+                        Some(bot) => *bot,
+                        None => {
+                            // Not read in this window yet: offer what answering proves, and read
+                            // the bot's permissions (the bot alone: no one else's membership is
+                            // needed) in the background for the turns after this one.
+                            self.offer_perms.insert(self.channel, window, proven_bot);
+                            let (platform, cache) =
+                                (Arc::clone(platform), Arc::clone(&self.offer_perms));
+                            let (channel, bot_user) =
+                                (self.channel, self.bot_user.unwrap_or(self.invoker));
+                            tokio::spawn(async move {
+                                match platform.access(channel, bot_user).await {
+                                    Ok(access) => {
+                                        cache.insert(channel, window, access.bot);
+                                    }
+                                    Err(error) => tracing::debug!(
+                                        %error,
+                                        "the bot's permissions for the offer are unknown"
+                                    ),
+                                }
+                            });
+                            proven_bot
+                        }
+                    };
+                    (bot, proven_invoker)
                 }
                 (Some(_), false) => {
                     let access = self.access(self.channel).await?;
