@@ -40,7 +40,7 @@ use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
 use crate::documents::Documents;
 use crate::gate::{Arrival, Gate, Phase, Turn};
 use crate::history::{History, Remembered, RememberedAttachment};
-use crate::live::{EngineLive, OfferPerms, offer_perms};
+use crate::live::EngineLive;
 use crate::media::Media;
 use crate::providers::{Chain, ServerProviders};
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
@@ -107,8 +107,6 @@ struct Inner<S> {
     store: Store,
     /// What turns read from the store, per revision.
     views: Arc<Views>,
-    /// The bot's permissions per channel, for choosing the tools to offer.
-    offer_perms: Arc<OfferPerms>,
     surface: S,
     llm: Llm,
     chain: Vec<Target>,
@@ -161,7 +159,6 @@ impl<S: ChatSurface> Engine<S> {
             inner: Arc::new(Inner {
                 store,
                 views: Arc::default(),
-                offer_perms: Arc::new(offer_perms()),
                 surface,
                 llm,
                 chain,
@@ -834,7 +831,6 @@ impl<S: ChatSurface> Inner<S> {
             views: Arc::clone(&self.views),
             home: home(&plan.message),
             planned: Mutex::new(Some(plan.seen.clone())),
-            offer_perms: Arc::clone(&self.offer_perms),
             server: plan.server,
             invoker: plan.message.author.id,
             invoker_is_admin: plan.message.author_is_admin,

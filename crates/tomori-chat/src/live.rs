@@ -4,20 +4,19 @@
 //! Flags and privacy are read under the current revisions on every question (one round trip;
 //! see `views`), so a flag an admin turns off mid-turn stops the next tool call. The first
 //! question, the tools offered with the model request, is answered from the state the turn was
-//! planned with a moment earlier. Permissions, channels and message authors come from the
-//! surface's [`Platform`] on every question, so a permission revoked mid-turn stops the next call
-//! too. Without a platform (the terminal) the engine answers only what it knows for certain (the
+//! planned with a moment earlier, and asks the platform nothing: the bot is assumed to have what
+//! answering proves (and Use External Stickers). Every later question, each tool call's, takes
+//! permissions, channels and message authors from the surface's [`Platform`], so a permission
+//! missing or revoked mid-turn stops the call. Without a platform (the terminal) the engine answers only what it knows for certain (the
 //! bot can see and write in the channel it answers in; authors from its own history) and treats
 //! the rest as unknown, which the gate refuses.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
 use tomori_core::id::{ServerId, Snowflake};
 use tomori_core::quota::QuotaVerdict;
-use tomori_store::cache::RevisionCache;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::servers::Home;
 use tomori_store::{Scope, Store};
@@ -29,24 +28,6 @@ use tomori_tools::{
 use crate::history::Remembered;
 use crate::views::{Seen, Views};
 
-/// The bot's permissions per channel, keyed by the window they were read in.
-pub(crate) type OfferPerms = RevisionCache<Snowflake, u64, Perms>;
-
-/// How long the bot's permissions in a channel serve the offer.
-const OFFER_WINDOW: u64 = 300;
-
-/// An empty [`OfferPerms`]: a copy lives until its window ends, idle channels leave after two.
-pub(crate) fn offer_perms() -> OfferPerms {
-    RevisionCache::new(10_000, Duration::from_secs(2 * OFFER_WINDOW))
-}
-
-/// The window `now` falls in for `channel`. Each channel's windows start at their own offset, so
-/// the copies of many busy channels do not all expire, and ask Discord again, at once.
-fn offer_window(channel: Snowflake, now: SystemTime) -> u64 {
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    (secs + channel.get() % OFFER_WINDOW) / OFFER_WINDOW
-}
-
 /// The live state of one turn.
 pub(crate) struct EngineLive {
     pub(crate) store: Store,
@@ -55,8 +36,6 @@ pub(crate) struct EngineLive {
     pub(crate) home: Home,
     /// The state the turn was planned with, for the first question only (the tools to offer).
     pub(crate) planned: Mutex<Option<Seen>>,
-    /// The bot's permissions per channel as read within the current window, for the offer.
-    pub(crate) offer_perms: Arc<OfferPerms>,
     pub(crate) server: ServerId,
     pub(crate) invoker: Snowflake,
     pub(crate) invoker_is_admin: bool,
@@ -129,39 +108,14 @@ impl LiveState for EngineLive {
                 .map_or(tomori_core::privacy::PrivacyLevel::Minimal, |u| u.view.settings.privacy);
             let (bot, invoker) = match (&self.platform, offer) {
                 (None, _) => self.proven(),
-                (Some(platform), true) => {
+                (Some(_), true) => {
                     // Security: stale permissions. What is offered is not what is allowed: every
                     // call is judged again with the permissions Discord gives at that moment (the
-                    // arm below). This copy, at most five minutes old, only keeps tools the bot
-                    // cannot use out of the offer, and no turn waits for Discord to make it.
-                    let (proven_bot, proven_invoker) = self.proven();
-                    let window = offer_window(self.channel, SystemTime::now());
-                    let bot = match self.offer_perms.get(&self.channel, window) {
-                        Some(bot) => *bot,
-                        None => {
-                            // Not read in this window yet: offer what answering proves, and read
-                            // the bot's permissions (the bot alone: no one else's membership is
-                            // needed) in the background for the turns after this one.
-                            self.offer_perms.insert(self.channel, window, proven_bot);
-                            let (platform, cache) =
-                                (Arc::clone(platform), Arc::clone(&self.offer_perms));
-                            let (channel, bot_user) =
-                                (self.channel, self.bot_user.unwrap_or(self.invoker));
-                            tokio::spawn(async move {
-                                match platform.access(channel, bot_user).await {
-                                    Ok(access) => {
-                                        cache.insert(channel, window, access.bot);
-                                    }
-                                    Err(error) => tracing::debug!(
-                                        %error,
-                                        "the bot's permissions for the offer are unknown"
-                                    ),
-                                }
-                            });
-                            proven_bot
-                        }
-                    };
-                    (bot, proven_invoker)
+                    // arm below). The offer asks Discord nothing, so no turn waits for it and
+                    // no REST budget goes to it: the bot is assumed to have what answering here
+                    // proves, plus Use External Stickers, which @everyone has by default.
+                    let (bot, invoker) = self.proven();
+                    (bot.with(Perm::UseExternalStickers), invoker)
                 }
                 (Some(_), false) => {
                     let access = self.access(self.channel).await?;

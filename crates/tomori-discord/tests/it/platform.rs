@@ -420,43 +420,34 @@ async fn cross_channel_messages_follow_what_the_member_may_see() {
 }
 
 #[tokio::test]
-async fn offering_tools_reads_the_bots_permissions_once_in_five_minutes_per_channel() {
+async fn offering_tools_asks_discord_nothing_but_each_call_is_judged_by_it() {
     let c = conversation().await;
     let bot = c.s.fake.bot_user_id();
-    // The engine's five-minute windows, offset per channel.
-    let window = || {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-        (secs.as_secs() + CHANNEL % 300) / 300
-    };
-    let member_reads = || {
+    let permission_reads = || {
         c.s.fake
             .requests()
             .iter()
-            .filter(|r| r.method == "GET" && r.path.contains("/members/"))
+            .filter(|r| {
+                r.method == "GET"
+                    && (r.path.contains("/members/") || r.path == format!("guilds/{GUILD}"))
+            })
             .count()
     };
-    let started = window();
-    c.llm.push_turn(Turn::new().text("First."));
+    c.llm.push_turn(Turn::new().text("Hello."));
     c.say(ALICE, "alice", &format!("<@{bot}> hi")).await;
-    c.s.fake.wait_for_message(|m| m.content == "First.", WAIT).await;
-    // The first offer in the channel reads the bot's permissions, in the background.
-    for _ in 0..100 {
-        if member_reads() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let after_first = member_reads();
-    assert!(after_first > 0, "the bot's permissions were read");
-    c.llm.push_turn(Turn::new().text("Second."));
-    c.say(BOB, "bob", &format!("<@{bot}> and me")).await;
-    c.s.fake.wait_for_message(|m| m.content == "Second.", WAIT).await;
-    for request in c.llm.requests() {
-        let body = String::from_utf8_lossy(&request.body).into_owned();
-        assert!(body.contains("manage_message"), "tools were offered both times: {body}");
-    }
-    // A window's end between the two turns legitimately reads again.
-    if window() == started {
-        assert_eq!(member_reads(), after_first, "the second offer asked Discord nothing");
-    }
+    c.s.fake.wait_for_message(|m| m.content == "Hello.", WAIT).await;
+    let offered = String::from_utf8_lossy(&c.llm.requests()[0].body).into_owned();
+    assert!(offered.contains("manage_message"), "tools were offered: {offered}");
+    assert_eq!(permission_reads(), 0, "the offer read no permissions");
+
+    // A call is judged with what Discord says now.
+    c.llm.push_turn(Turn::new().tool_call(
+        "call_1",
+        "interact_with_recent_message",
+        json!({"message_id": "ref_1", "action": "react", "emoji": "👍"}),
+    ));
+    c.llm.push_turn(Turn::new().text("Done."));
+    c.say(ALICE, "alice", &format!("<@{bot}> react to that")).await;
+    c.s.fake.wait_for_message(|m| m.content == "Done.", WAIT).await;
+    assert!(permission_reads() > 0, "the call read the permissions");
 }
