@@ -155,6 +155,53 @@ pub async fn list(
     Ok(rows)
 }
 
+/// Removes the owner's whole pool of keys for `provider` in one transaction, with one audit row
+/// naming every key removed. The number removed (0 when there were none).
+///
+/// # Errors
+/// An unavailable database.
+pub async fn purge(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    owner: KeyOwner,
+    provider: &str,
+) -> Result<usize, StoreError> {
+    let (server_id, user_id) = owner_ids(scope, owner)?;
+    let mut tx = store.begin(scope).await?;
+    let removed = sqlx::query_as!(
+        KeyInfo,
+        "DELETE FROM provider_credentials
+         WHERE server_id IS NOT DISTINCT FROM $1 AND user_id IS NOT DISTINCT FROM $2
+           AND provider = $3
+         RETURNING id, provider, label, enabled, usage_count, error_count",
+        server_id,
+        user_id,
+        provider
+    )
+    .fetch_all(tx.conn())
+    .await
+    .about("key")?;
+    if removed.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let before = serde_json::to_value(&removed).expect("key info serialises");
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "key.purge",
+            target: format!("provider:{provider}"),
+            before: Some(&before),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(removed.len())
+}
+
 /// Opens one key for a provider call.
 ///
 /// # Errors

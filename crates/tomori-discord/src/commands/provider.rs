@@ -54,6 +54,10 @@ pub(crate) enum Action {
     KeyRemove {
         id: i64,
     },
+    /// Removes every server key of one provider.
+    KeyPurge {
+        provider: String,
+    },
     EndpointAdd {
         label: String,
         url: String,
@@ -95,6 +99,15 @@ pub(crate) fn definition() -> CommandBuilder {
                 SubCommandBuilder::new("list", "List the keys (never shown)"),
                 SubCommandBuilder::new("remove", "Remove a key by its id (from list)")
                     .option(IntegerBuilder::new("id", "The key's id").required(true).min_value(1)),
+                SubCommandBuilder::new(
+                    "purge",
+                    "Remove every key of one provider (its whole pool)",
+                )
+                .option(
+                    StringBuilder::new("provider", "The provider whose keys go")
+                        .required(true)
+                        .max_length(72),
+                ),
             ]),
     )
     .option(
@@ -140,6 +153,9 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         }),
         ("key", "list") => Ok(Action::KeyList),
         ("key", "remove") => Ok(Action::KeyRemove { id: args.required_integer("id")? }),
+        ("key", "purge") => {
+            Ok(Action::KeyPurge { provider: args.required_string("provider")?.trim().to_owned() })
+        }
         ("endpoint", "add") => Ok(Action::EndpointAdd {
             label: args.required_string("label")?.trim().to_owned(),
             url: args.required_string("url")?.trim().to_owned(),
@@ -351,6 +367,17 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         Action::KeyRemove { id } => {
             credentials::remove(ctx.store, scope, ctx.actor(), *id).await?;
             Ok(format!("Removed key {id}."))
+        }
+        Action::KeyPurge { provider } => {
+            match credentials::purge(ctx.store, scope, ctx.actor(), KeyOwner::Server, provider)
+                .await?
+            {
+                0 => Err(Failure::BadInput(format!(
+                    "This server has no keys for `{provider}`; nothing was removed."
+                ))),
+                1 => Ok(format!("Removed the one key for `{provider}`.")),
+                n => Ok(format!("Removed all {n} keys for `{provider}`.")),
+            }
         }
         Action::EndpointAdd { label, url, model, tools, vision, context_length } => {
             // Security: SSRF through admin endpoints. The server-scope policy judges the URL now

@@ -63,6 +63,38 @@ async fn an_admin_adds_a_key_through_a_modal_and_it_is_stored_sealed() {
 }
 
 #[tokio::test]
+async fn a_providers_whole_key_pool_is_purged_at_once_and_audited() {
+    let w = world().await;
+    let actor = tomori_store::audit::Actor::Operator;
+    for (provider, label) in [("openai", "a"), ("openai", "b"), ("anthropic", "main")] {
+        let key = secrecy::SecretString::from(format!("sk-{provider}-{label}-0123456789"));
+        credentials::add(&w.store, w.server, actor, KeyOwner::Server, provider, label, &key)
+            .await
+            .unwrap();
+    }
+    let refused =
+        w.answer(slash(bob(), VIEW_AND_SEND, "provider key purge").arg("provider", "openai")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    assert_eq!(credentials::list(&w.store, w.server, KeyOwner::Server).await.unwrap().len(), 3);
+
+    let purged = w
+        .answer(slash(alice(), MANAGE_GUILD, "provider key purge").arg("provider", "openai"))
+        .await;
+    assert_eq!(purged, "Removed all 2 keys for `openai`.");
+    let left = credentials::list(&w.store, w.server, KeyOwner::Server).await.unwrap();
+    assert_eq!(left.iter().map(|k| k.provider.as_str()).collect::<Vec<_>>(), ["anthropic"]);
+    let purges = audit_actions(&w.db).await.iter().filter(|a| *a == "key.purge").count();
+    assert_eq!(purges, 1, "one audit row for the whole pool");
+
+    let again = w
+        .answer(slash(alice(), MANAGE_GUILD, "provider key purge").arg("provider", "openai"))
+        .await;
+    assert!(again.contains("no keys for `openai`"), "{again}");
+    let purges = audit_actions(&w.db).await.iter().filter(|a| *a == "key.purge").count();
+    assert_eq!(purges, 1, "nothing removed, nothing audited");
+}
+
+#[tokio::test]
 async fn members_get_no_form_and_forged_submissions_store_nothing() {
     let w = world().await;
     let refused = w
