@@ -169,6 +169,101 @@ pub async fn add(
     Ok(endpoint)
 }
 
+/// What [`edit`] changes in an endpoint; `None` keeps a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointEdit {
+    /// Base URL, already admitted by the owner's policy.
+    pub base_url: Option<String>,
+    /// Model id.
+    pub model: Option<String>,
+    /// Context window in tokens.
+    pub context_length: Option<i32>,
+    /// Calls tools.
+    pub has_tools: Option<bool>,
+    /// Sees images.
+    pub has_vision: Option<bool>,
+}
+
+/// Changes an endpoint in place (its label and key stay), with an audit row of before and after.
+///
+/// # Errors
+/// A bad model or size, an unknown label, or an unavailable database.
+pub async fn edit(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    owner: KeyOwner,
+    label: &str,
+    change: &EndpointEdit,
+) -> Result<CustomEndpoint, StoreError> {
+    if let Some(model) = &change.model {
+        crate::models::check_model(model)?;
+    }
+    if change.base_url.as_ref().is_some_and(|url| url.len() > 2048) {
+        return Err(invalid("URL", "at most 2048 characters"));
+    }
+    if change.context_length.is_some_and(|n| n <= 0) {
+        return Err(invalid("context length", "a positive number of tokens"));
+    }
+    let (server_id, user_id) = owner_ids(scope, owner)?;
+    let mut tx = store.begin(scope).await?;
+    let before = sqlx::query_as!(
+        CustomEndpoint,
+        r#"SELECT id, label, base_url, model, context_length, has_tools, has_vision,
+                  api_key IS NOT NULL AS "has_key!"
+           FROM custom_endpoints
+           WHERE server_id IS NOT DISTINCT FROM $1 AND user_id IS NOT DISTINCT FROM $2
+             AND label = $3
+           FOR UPDATE"#,
+        server_id,
+        user_id,
+        label
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("endpoint")?
+    .ok_or(StoreError::NotFound("endpoint"))?;
+    let after = CustomEndpoint {
+        base_url: change.base_url.clone().unwrap_or_else(|| before.base_url.clone()),
+        model: change.model.clone().unwrap_or_else(|| before.model.clone()),
+        context_length: change.context_length.or(before.context_length),
+        has_tools: change.has_tools.unwrap_or(before.has_tools),
+        has_vision: change.has_vision.unwrap_or(before.has_vision),
+        ..before.clone()
+    };
+    sqlx::query!(
+        "UPDATE custom_endpoints SET base_url = $2, model = $3, context_length = $4,
+             has_tools = $5, has_vision = $6
+         WHERE id = $1",
+        after.id,
+        after.base_url,
+        after.model,
+        after.context_length,
+        after.has_tools,
+        after.has_vision
+    )
+    .execute(tx.conn())
+    .await
+    .about("endpoint")?;
+    let (was, now) = (
+        serde_json::to_value(&before).expect("endpoint serialises"),
+        serde_json::to_value(&after).expect("endpoint serialises"),
+    );
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "endpoint.edit",
+            target: format!("endpoint:{}", after.id),
+            before: Some(&was),
+            after: Some(&now),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
 /// The owner's endpoints.
 ///
 /// # Errors

@@ -9,7 +9,7 @@
 use secrecy::SecretString;
 use tomori_llm::{Endpoint, KNOWN_PROVIDERS, Wire, known_provider};
 use tomori_store::credentials::{self, KeyOwner};
-use tomori_store::endpoints::{self, NewEndpoint};
+use tomori_store::endpoints::{self, EndpointEdit, NewEndpoint};
 use twilight_model::application::command::CommandType;
 use twilight_model::channel::message::component::{Component, Label, TextInput, TextInputStyle};
 use twilight_model::guild::Permissions;
@@ -65,6 +65,11 @@ pub(crate) enum Action {
         tools: bool,
         vision: bool,
         context_length: Option<i32>,
+    },
+    /// Changes the given fields of an endpoint.
+    EndpointEdit {
+        label: String,
+        change: EndpointEdit,
     },
     EndpointList,
     EndpointRemove {
@@ -136,6 +141,20 @@ pub(crate) fn definition() -> CommandBuilder {
                             .min_value(512)
                             .max_value(10_000_000),
                     ),
+                SubCommandBuilder::new("edit", "Change an endpoint (options left out stay)")
+                    .option(StringBuilder::new("label", "Its name").required(true).max_length(64))
+                    .option(
+                        StringBuilder::new("url", "Base URL, e.g. https://llm.example/v1")
+                            .max_length(2048),
+                    )
+                    .option(StringBuilder::new("model", "The model id to request").max_length(200))
+                    .option(BooleanBuilder::new("tools", "The model calls tools"))
+                    .option(BooleanBuilder::new("vision", "The model sees images"))
+                    .option(
+                        IntegerBuilder::new("context", "Context window in tokens")
+                            .min_value(512)
+                            .max_value(10_000_000),
+                    ),
                 SubCommandBuilder::new("list", "List the endpoints"),
                 SubCommandBuilder::new("remove", "Remove an endpoint")
                     .option(StringBuilder::new("label", "Its name").required(true).max_length(64)),
@@ -169,6 +188,25 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 })
                 .transpose()?,
         }),
+        ("endpoint", "edit") => {
+            let change = EndpointEdit {
+                base_url: args.string("url")?.map(|u| u.trim().to_owned()),
+                model: args.string("model")?.map(|m| m.trim().to_owned()),
+                context_length: args
+                    .integer("context")?
+                    .map(|n| {
+                        i32::try_from(n)
+                            .map_err(|_| BadInput("The context is too large.".to_owned()))
+                    })
+                    .transpose()?,
+                has_tools: args.boolean("tools")?,
+                has_vision: args.boolean("vision")?,
+            };
+            Ok(Action::EndpointEdit {
+                label: args.required_string("label")?.trim().to_owned(),
+                change,
+            })
+        }
         ("endpoint", "list") => Ok(Action::EndpointList),
         ("endpoint", "remove") => {
             Ok(Action::EndpointRemove { label: args.required_string("label")?.trim().to_owned() })
@@ -399,6 +437,21 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 "Registered endpoint `{label}` ({model}). Use it with /model text provider:custom:{label}; \
                  if it needs a key, add one with /provider key add provider:custom:{label}."
             ))
+        }
+        Action::EndpointEdit { label, change } => {
+            if *change == EndpointEdit::default() {
+                return Err(Failure::BadInput("Name at least one thing to change.".to_owned()));
+            }
+            // Security: SSRF through admin endpoints. A new URL is judged as at registration.
+            if let Some(url) = &change.base_url
+                && let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.server_policy)
+            {
+                return Err(Failure::BadInput(format!("That URL can't be used: {err}.")));
+            }
+            let after =
+                endpoints::edit(ctx.store, scope, ctx.actor(), KeyOwner::Server, label, change)
+                    .await?;
+            Ok(format!("Changed endpoint `{label}`: {} at {}.", after.model, after.base_url))
         }
         Action::EndpointList => {
             let list = endpoints::list(ctx.store, scope, KeyOwner::Server).await?;

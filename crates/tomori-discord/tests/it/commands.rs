@@ -345,6 +345,7 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
             s("model embedding").arg("provider", "openai").arg("model", "text-embedding-3-small"),
             s("model embedding-clear"),
             s("provider key purge").arg("provider", "openai"),
+            s("provider endpoint edit").arg("label", "gateway").arg("model", "evil"),
             s("memory document remove").arg("name", "rules.md"),
         ]
     };

@@ -95,6 +95,54 @@ async fn a_providers_whole_key_pool_is_purged_at_once_and_audited() {
 }
 
 #[tokio::test]
+async fn an_endpoint_is_edited_in_place_and_a_new_url_is_judged_again() {
+    let w = world().await;
+    let added = w
+        .answer(
+            slash(alice(), MANAGE_GUILD, "provider endpoint add")
+                .arg("label", "gateway")
+                .arg("url", "https://llm.example/v1")
+                .arg("model", "qwen2.5:14b"),
+        )
+        .await;
+    assert!(added.starts_with("Registered endpoint"), "{added}");
+    let edit =
+        |label: &str| slash(alice(), MANAGE_GUILD, "provider endpoint edit").arg("label", label);
+    let stored = || async {
+        let list = endpoints::list(&w.store, w.server, KeyOwner::Server).await.unwrap();
+        (list[0].base_url.clone(), list[0].model.clone(), list[0].has_vision)
+    };
+    let original = ("https://llm.example/v1".to_owned(), "qwen2.5:14b".to_owned(), false);
+
+    // Refusals change nothing.
+    let refused = w.answer(edit("gateway").arg("url", "http://169.254.169.254/v1")).await;
+    assert!(refused.starts_with("That URL can't be used"), "{refused}");
+    let nothing = w.answer(edit("gateway")).await;
+    assert!(nothing.contains("at least one thing"), "{nothing}");
+    let unknown = w.answer(edit("nope").arg("model", "x")).await;
+    assert!(!unknown.starts_with("Changed"), "{unknown}");
+    let member = w
+        .answer(
+            slash(bob(), VIEW_AND_SEND, "provider endpoint edit")
+                .arg("label", "gateway")
+                .arg("model", "evil"),
+        )
+        .await;
+    assert!(member.contains("Manage Server"), "{member}");
+    assert_eq!(stored().await, original);
+    assert!(!audit_actions(&w.db).await.contains(&"endpoint.edit".to_owned()));
+
+    let changed = w.answer(edit("gateway").arg("model", "qwen3:32b").arg("vision", true)).await;
+    assert_eq!(changed, "Changed endpoint `gateway`: qwen3:32b at https://llm.example/v1.");
+    let expected = ("https://llm.example/v1".to_owned(), "qwen3:32b".to_owned(), true);
+    assert_eq!(stored().await, expected);
+    let moved = w.answer(edit("gateway").arg("url", "https://llm2.example/v1")).await;
+    assert!(moved.ends_with("at https://llm2.example/v1."), "{moved}");
+    let edits = audit_actions(&w.db).await.iter().filter(|a| *a == "endpoint.edit").count();
+    assert_eq!(edits, 2);
+}
+
+#[tokio::test]
 async fn members_get_no_form_and_forged_submissions_store_nothing() {
     let w = world().await;
     let refused = w
