@@ -84,8 +84,11 @@ fn path_tag(path: &Path) -> String {
 
 async fn test(extra: &[String]) -> anyhow::Result<ExitCode> {
     let (url, pg) = test_server().await?;
+    // `--workspace` would override a `-p`, testing every crate when one was asked for.
+    let scoped = extra.iter().any(|a| a == "-p" || a == "--package" || a.starts_with("--package="));
     let status = Command::new(env!("CARGO"))
-        .args(["test", "--workspace", "--locked"])
+        .args(["test", "--locked"])
+        .args((!scoped).then_some("--workspace"))
         .args(extra)
         .env("DATABASE_URL", url.expose_secret())
         .current_dir(workspace_root())
