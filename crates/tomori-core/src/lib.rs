@@ -8,6 +8,7 @@ pub mod card;
 pub mod chunk;
 pub mod document;
 pub mod emoji;
+pub mod flush;
 pub mod handles;
 pub mod id;
 pub mod limits;

@@ -197,19 +197,11 @@ impl VisibleStage {
                     Label::Other(_) | Label::No => {}
                 }
             }
-            if (c == '{' || c == '<')
-                && let Some(names) = &self.macros
-            {
-                match macro_at(rest) {
-                    MacroAt::Partial if !end => return None,
-                    MacroAt::Found(which, used) => {
-                        let names = MacroNames { user: &names.user, persona: &names.persona };
-                        let name = names.name(which).to_owned();
-                        name.chars().for_each(|c| self.emit(c));
-                        self.sentence = false;
-                        return Some(used);
-                    }
-                    MacroAt::Partial | MacroAt::No => {}
+            if c == '{' || c == '<' {
+                match self.macro_here(rest, end) {
+                    Some(Some(used)) => return Some(used),
+                    Some(None) => {}
+                    None => return None,
                 }
             }
             if is_sentence_end(c) {
@@ -223,6 +215,23 @@ impl VisibleStage {
         }
         self.emit(c);
         Some(c.len_utf8())
+    }
+
+    /// A macro at this position: `Some(Some(used))` when one was replaced, `Some(None)` when
+    /// there is none, `None` to wait.
+    fn macro_here(&mut self, rest: &str, end: bool) -> Option<Option<usize>> {
+        let Some(names) = &self.macros else { return Some(None) };
+        match macro_at(rest) {
+            MacroAt::Partial if !end => None,
+            MacroAt::Found(which, used) => {
+                let names = MacroNames { user: &names.user, persona: &names.persona };
+                let name = names.name(which).to_owned();
+                name.chars().for_each(|c| self.emit(c));
+                self.sentence = false;
+                Some(Some(used))
+            }
+            MacroAt::Partial | MacroAt::No => Some(None),
+        }
     }
 
     /// A tool call written as text at this position: `Some(Some(used))` when one was taken,
