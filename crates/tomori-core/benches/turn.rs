@@ -11,7 +11,9 @@ use tomori_core::handles::Handles;
 use tomori_core::id::Snowflake;
 use tomori_core::output::{Participant, resolve_mentions, strip_labels, strip_reasoning};
 use tomori_core::privacy::PrivacyLevel;
-use tomori_core::prompt::{HistoryItem, ParticipantView, PersonaView, PromptInput, assemble};
+use tomori_core::prompt::{
+    HistoryItem, ParticipantView, PersonaView, PromptInput, TokenBudget, assemble,
+};
 use tomori_core::trigger::{
     Author, AutoTrigger, PersonaTrigger, ReplyTo, Situation, TriggerSettings, decide,
 };
@@ -99,7 +101,9 @@ fn turn(c: &mut Criterion) {
                 participants: &views,
                 history: &history,
                 context_note: None,
-                budget_chars: 48_000,
+                member: "member0",
+                server_emoji: &[],
+                budget: TokenBudget::default(),
             };
             let prompt = assemble(&input);
             let visible = strip_labels(&strip_reasoning(&answer).visible, "Tomori", &["Kaede"]);

@@ -13,7 +13,7 @@
 //! `post_history_instructions` and each enabled `character_book` entry become attributes (long
 //! texts split into several, the total capped at the limit); `mes_example` becomes sample
 //! dialogues; `first_mes`, `alternate_greetings` and `tags` are kept as they are. Macros are
-//! substituted on the way in (see [`dialogue::substitute`]). Tomori's export also stores its
+//! kept (see [`dialogue::keep_macros`]) and substituted where prompts are assembled. Tomori's export also stores its
 //! trigger words and exact sample dialogues in `data.extensions.tomori`; the dialogues there
 //! are used only while they still match `mes_example`, so an edit in SillyTavern wins.
 //!

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::dialogue::{Dialogue, parse_examples, render_examples, substitute};
+use super::dialogue::{Dialogue, keep_macros, parse_examples, render_examples};
 use super::{
     CardError, FORMAT_VERSION, Imported, MAX_ALTERNATE_GREETINGS, MAX_GREETING_CHARS,
     MAX_TAG_CHARS, MAX_TAGS, MAX_TRIGGER_WORD_CHARS, PersonaCard, SourceSpec, chars, check_len,
@@ -135,11 +135,9 @@ pub(super) fn map(
         return Err(CardError::Empty(fields.path("name")));
     }
     let name = check_name(&raw_name)?;
-    // What `{{char}}` becomes: the name without macro delimiters, so that no substitution can
-    // assemble a new macro and text cannot grow when an exported card is imported again.
-    let spoken: String = name.chars().filter(|c| !matches!(c, '{' | '}' | '<' | '>')).collect();
-    let spoken = if spoken.trim().is_empty() { "Character".to_owned() } else { spoken };
-    let sub = |text: &str| substitute(text, &spoken).trim().to_owned();
+    // Macros stay in the stored text: each prompt fills in the member and the persona's name
+    // of the day, so a rename or another member never sees a name frozen at import.
+    let sub = |text: &str| keep_macros(text).trim().to_owned();
 
     let prompt = sub(&fields.text("description")?);
     check_len(&fields.path("description"), &prompt, limit(limits.persona_prompt_chars))?;
@@ -246,7 +244,7 @@ pub(super) fn map(
         .and_then(|d| serde_json::from_value::<Vec<Dialogue>>(d.clone()).ok())
         // Trusted only while SillyTavern's copy still says the same thing.
         .filter(|dialogues| render_examples(dialogues) == mes_example);
-    let examples = exact.unwrap_or_else(|| parse_examples(&mes_example, &spoken));
+    let examples = exact.unwrap_or_else(|| parse_examples(&mes_example, &name));
     let mut sample_dialogues = Vec::new();
     let mut too_long = 0_usize;
     for d in examples {
