@@ -15,6 +15,7 @@ use super::{
 };
 use crate::chunk::split_message;
 use crate::limits::Limits;
+use crate::trigger::parse_trigger_words;
 
 /// The key of Tomori's own data in `data.extensions`.
 const EXTENSION: &str = "tomori";
@@ -296,14 +297,20 @@ fn trigger_words(
     warnings: &mut Vec<String>,
 ) -> Vec<String> {
     let words = ours.and_then(|o| o.get("trigger_words")).and_then(Value::as_array);
-    let mut out = Vec::new();
+    let mut texts = Vec::new();
     let mut skipped = 0_usize;
     for word in words.into_iter().flatten() {
-        match word.as_str().map(str::trim) {
-            Some(word) if !word.is_empty() && chars(word) <= MAX_TRIGGER_WORD_CHARS => {
-                out.push(word.to_owned());
-            }
-            _ => skipped += 1,
+        match word.as_str() {
+            Some(text) => texts.push(text),
+            None => skipped += 1,
+        }
+    }
+    let mut out = Vec::new();
+    for word in parse_trigger_words(&texts) {
+        if chars(&word) <= MAX_TRIGGER_WORD_CHARS {
+            out.push(word);
+        } else {
+            skipped += 1;
         }
     }
     let max = limit(limits.trigger_words);

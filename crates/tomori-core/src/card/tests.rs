@@ -442,6 +442,15 @@ fn an_export_imports_back_as_the_same_persona() {
         edited.card.sample_dialogues,
         [Dialogue { user: "Yo".to_owned(), bot: "Hey.".to_owned() }]
     );
+
+    // Trigger words written by hand are stored in their bare form, once.
+    v2_value["data"]["extensions"]["tomori"]["trigger_words"] =
+        json!(["\"Quetz\", `Tomo`", "quetz", 7, "\"\""]);
+    let words = parse(v2_value.to_string().as_bytes(), &Limits::default(), None).expect("imports");
+    assert_eq!(words.card.trigger_words, ["quetz", "tomo"]);
+    let mut ours = card.clone();
+    ours.trigger_words = vec!["\"Quetz\"".to_owned(), "`Tomo`, QUETZ".to_owned()];
+    assert_eq!(normalize(ours, &Limits::default()).unwrap().trigger_words, ["quetz", "tomo"]);
 }
 
 #[test]
