@@ -68,6 +68,10 @@ pub fn next_cut(unsent: &str, degree: Degree, end: bool) -> Option<usize> {
     if unsent.trim().is_empty() {
         return None;
     }
+    // Degree 0 cuts only where one message is full: no need to look before then.
+    if degree == Degree::Whole && !end && unsent.len() <= LIMIT_CHARS {
+        return None;
+    }
     if let Some(cut) = scan::first_boundary(unsent, degree, end) {
         return Some(cut);
     }

@@ -13,6 +13,34 @@ const ABBREVIATIONS: &[&str] = &[
     "fri", "sat", "sun", "vol", "pp", "ch", "ed", "gen", "gov", "sgt", "capt", "lt", "col",
 ];
 
+/// Characters the boundary scan looks at one by one.
+fn is_scanned(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '`' | '('
+                | ')'
+                | '（'
+                | '）'
+                | '['
+                | ']'
+                | '"'
+                | '“'
+                | '”'
+                | '「'
+                | '」'
+                | '『'
+                | '』'
+                | '.'
+                | '!'
+                | '?'
+                | '…'
+                | '。'
+                | '！'
+                | '？'
+        )
+}
+
 /// Characters that may close a sentence after its punctuation: `"Yes." Then`.
 fn is_closer(c: char) -> bool {
     matches!(c, '"' | '\'' | '”' | '’' | ')' | '）' | '」' | '』' | '*' | '_' | '~')
@@ -60,9 +88,10 @@ impl Holds {
 }
 
 fn starts_url(text: &str) -> bool {
-    let head = text.get(..8).or_else(|| text.get(..7)).unwrap_or(text);
-    let lower = head.to_ascii_lowercase();
-    lower.starts_with("https://") || lower.starts_with("http://")
+    let bytes = text.as_bytes();
+    ["https://", "http://"].iter().any(|scheme| {
+        bytes.get(..scheme.len()).is_some_and(|head| head.eq_ignore_ascii_case(scheme.as_bytes()))
+    })
 }
 
 /// Whether the period at `dot` ends a sentence, judging by the word before it (which starts at
@@ -142,8 +171,19 @@ pub(super) fn first_boundary(text: &str, degree: Degree, end: bool) -> Option<us
             before = Some('`');
             continue;
         }
-        if fence || (inline > 0 && c != '\n') {
-            idx = next;
+        if fence || (inline > 0 && c != '\n') || !is_scanned(c) {
+            // A stretch that changes nothing (code up to a backtick or line break, plain words)
+            // is skipped whole; only where a URL may start matters.
+            if !fence && inline == 0 && idx == word_start && (c == 'h' || c == 'H') {
+                url = starts_url(text.get(idx..).unwrap_or_default());
+            }
+            let rest = text.get(next..).unwrap_or_default();
+            let stop =
+                if fence || inline > 0 { rest.find(['`', '\n']) } else { rest.find(is_scanned) };
+            let skipped = rest.get(..stop.unwrap_or(rest.len())).unwrap_or_default();
+            seen += skipped.chars().count();
+            before = skipped.chars().next_back().or(Some(c));
+            idx = next + skipped.len();
             continue;
         }
         if c.is_whitespace() {

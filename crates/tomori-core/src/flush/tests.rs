@@ -185,3 +185,55 @@ fn degrees_come_from_the_setting() {
     assert_eq!(Degree::from_setting(3), Sentences);
     assert_eq!(Degree::from_setting(9), Sentences);
 }
+
+/// Runs `answer` through the output filter in deltas of `size` characters, flushing after each.
+fn stream(answer: &str, size: usize, degree: Degree) -> Vec<String> {
+    use crate::output::{AnswerFilter, FilterSetup, Thinking};
+    let setup = FilterSetup {
+        persona: "Tomori",
+        other_personas: &["Kaede"],
+        member: "alice",
+        thinking: Thinking::Unknown,
+        tools: &[],
+    };
+    let mut filter = AnswerFilter::new(&setup);
+    let mut unsent = String::new();
+    let mut messages = Vec::new();
+    let chars: Vec<char> = answer.chars().collect();
+    for delta in chars.chunks(size) {
+        unsent.push_str(filter.push_text(&delta.iter().collect::<String>()));
+        while let Some(message) = take_message(&mut unsent, degree, false) {
+            messages.push(message);
+        }
+    }
+    unsent.push_str(&filter.finish().rest);
+    while let Some(message) = take_message(&mut unsent, degree, true) {
+        messages.push(message);
+    }
+    messages
+}
+
+#[test]
+fn a_streamed_answer_flushes_as_the_whole_answer_would() {
+    let paragraph = "Green tea, e.g. sencha, is brewed at 70.5 degrees. Dr. Tanaka agrees! \
+        Is that right? Tomori: it is. ";
+    let answer = format!(
+        "<think>plan</think>Tomori: {}\n\n```py\nprint(1)\n```\n{}",
+        paragraph.repeat(8),
+        paragraph.repeat(30)
+    );
+    for degree in [Whole, Lines, Sentences] {
+        let whole = stream(&answer, usize::MAX, degree);
+        for size in [1, 7, 20] {
+            assert_eq!(stream(&answer, size, degree), whole, "{degree:?} in deltas of {size}");
+        }
+        for message in &whole {
+            assert!(message.chars().count() <= MAX_MESSAGE_CHARS);
+            assert!(!message.contains("Tomori:") && !message.contains("plan"), "{message:?}");
+        }
+        let words = |text: &str| text.split_whitespace().filter(|w| *w != "Tomori:").count();
+        let sent: usize = whole.iter().map(|m| words(m)).sum();
+        assert_eq!(sent, words(&answer) - 1, "{degree:?}: every word but the reasoning is sent");
+    }
+    assert!(stream(&answer, 20, Sentences).len() > 100);
+}

@@ -65,9 +65,25 @@ impl Speakers {
         Self { own: own_names, others }
     }
 
+    /// Whether a label could start with `c` (most text is ruled out here, cheaply).
+    fn may_start(&self, c: char, line_start: bool) -> bool {
+        if is_markup(c) || (line_start && (is_blank(c) || c == '[')) {
+            return true;
+        }
+        let c = lower(c);
+        self.own.iter().any(|name| name.first() == Some(&c))
+            || (line_start && self.others.iter().any(|(name, _)| name.first() == Some(&c)))
+    }
+
     /// The label a line starts with (after any spaces): the persona's own, another speaker's,
     /// or none. `end`: no more text will come.
     pub(crate) fn at_line_start(&self, text: &str, end: bool) -> Label {
+        match text.chars().next() {
+            Some(c) if self.may_start(c, true) => {}
+            Some(_) => return Label::No,
+            None if end => return Label::No,
+            None => return Label::More,
+        }
         let mut more = false;
         for name in &self.own {
             match parse(text, Pattern::Name(name), true, end) {
@@ -93,6 +109,12 @@ impl Speakers {
 
     /// The persona's own label starting exactly at `text` (within a line).
     pub(crate) fn own_within_line(&self, text: &str, end: bool) -> Label {
+        match text.chars().next() {
+            Some(c) if self.may_start(c, false) => {}
+            Some(_) => return Label::No,
+            None if end => return Label::No,
+            None => return Label::More,
+        }
         let mut more = false;
         for name in &self.own {
             match parse(text, Pattern::Name(name), false, end) {

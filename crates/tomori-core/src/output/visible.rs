@@ -57,6 +57,15 @@ fn is_cjk_sentence_end(c: char) -> bool {
     matches!(c, '。' | '！' | '？')
 }
 
+/// Characters the stage must look at one by one (in code, only what ends code or a line).
+fn is_special(c: char, code: bool) -> bool {
+    if c.is_whitespace() || c == '`' {
+        return true;
+    }
+    !code
+        && (matches!(c, '{' | '<') || is_sentence_end(c) || is_cjk_sentence_end(c) || is_closer(c))
+}
+
 fn is_closer(c: char) -> bool {
     matches!(c, '"' | '\'' | '”' | '’' | ')' | '」' | '』' | '*' | '_' | '~')
 }
@@ -163,6 +172,21 @@ impl VisibleStage {
                 Some(Some(used)) => return Some(used),
                 Some(None) => {}
                 None => return None,
+            }
+        }
+        // Most text is plain: a run without spaces, backticks, macros or punctuation goes out
+        // whole.
+        if !self.cjk_sentence {
+            let code = self.fence || self.inline > 0;
+            let plain = rest.find(|c| is_special(c, code)).unwrap_or(rest.len());
+            if plain > 0 {
+                let run = rest.get(..plain).unwrap_or_default();
+                self.out.push_str(&self.held_space);
+                self.held_space.clear();
+                self.out.push_str(run);
+                self.started = true;
+                self.sentence = false;
+                return Some(plain);
             }
         }
         let c = rest.chars().next()?;

@@ -58,6 +58,9 @@ fn is_dense(c: char) -> bool {
 
 /// Estimated tokens of `text`: one per CJK character, one per four other characters.
 pub fn estimate_tokens(text: &str) -> usize {
+    if text.is_ascii() {
+        return text.len().div_ceil(4);
+    }
     let mut dense: usize = 0;
     let mut other: usize = 0;
     for c in text.chars() {

@@ -15,6 +15,11 @@ const QUOTES: [(char, char); 7] =
 /// one side has them), lower-cased; empty when nothing is left.
 pub fn normalize_trigger_word(word: &str) -> String {
     let mut word = word.trim();
+    let quoted =
+        |c: Option<char>| c.is_some_and(|c| QUOTES.iter().any(|(o, e)| c == *o || c == *e));
+    if !quoted(word.chars().next()) && !quoted(word.chars().next_back()) {
+        return word.to_lowercase();
+    }
     loop {
         let before = word;
         for (open, close) in QUOTES {
