@@ -20,7 +20,7 @@ use tomori_core::id::{ServerId, Snowflake};
 use tomori_core::output::{Participant, resolve_mentions, strip_labels, strip_reasoning};
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::prompt::{
-    self, HistoryItem, ParticipantView, PersonaView, PromptInput, PromptRole,
+    self, HistoryItem, ParticipantView, PersonaView, PromptInput, PromptRole, TokenBudget,
 };
 use tomori_core::quota::{QuotaVerdict, cooldown_key};
 use tomori_core::settings::{ChannelSet, Feature};
@@ -53,8 +53,9 @@ pub struct EngineOptions {
     pub history_capacity: usize,
     /// Channels kept in the history cache.
     pub history_channels: usize,
-    /// Character budget of one prompt.
-    pub prompt_budget_chars: usize,
+    /// The model's context as one prompt may use it (the same for every model until the
+    /// engine knows each model's context length).
+    pub prompt_budget: TokenBudget,
     /// The most messages one turn may send, whatever the server's send limit.
     pub flood_cap: usize,
     /// How often the typing indicator is renewed.
@@ -72,7 +73,7 @@ impl Default for EngineOptions {
         Self {
             history_capacity: 200,
             history_channels: 10_000,
-            prompt_budget_chars: 48_000,
+            prompt_budget: TokenBudget::default(),
             flood_cap: 40,
             typing_every: Duration::from_secs(8),
             store_retry: Duration::from_millis(500),
@@ -1006,7 +1007,9 @@ impl<S: ChatSurface> Inner<S> {
             participants: &participant_views,
             history: &history,
             context_note: plan.settings().context_note.as_deref(),
-            budget_chars: self.options.prompt_budget_chars,
+            member: &plan.message.author.name,
+            server_emoji: &[],
+            budget: self.options.prompt_budget,
         };
         let (prompt, warnings) = prompt::assemble(&input);
         if !warnings.is_empty() {

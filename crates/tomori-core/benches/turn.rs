@@ -7,11 +7,18 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tomori_core::chunk::{MAX_MESSAGE_CHARS, split_message};
+use tomori_core::flush::{Degree, take_message};
 use tomori_core::handles::Handles;
 use tomori_core::id::Snowflake;
-use tomori_core::output::{Participant, resolve_mentions, strip_labels, strip_reasoning};
+use tomori_core::output::tool_text::KnownTool;
+use tomori_core::output::{
+    AnswerFilter, FilterSetup, Participant, Thinking, resolve_mentions, strip_labels,
+    strip_reasoning,
+};
 use tomori_core::privacy::PrivacyLevel;
-use tomori_core::prompt::{HistoryItem, ParticipantView, PersonaView, PromptInput, assemble};
+use tomori_core::prompt::{
+    HistoryItem, ParticipantView, PersonaView, PromptInput, TokenBudget, assemble,
+};
 use tomori_core::trigger::{
     Author, AutoTrigger, PersonaTrigger, ReplyTo, Situation, TriggerSettings, decide,
 };
@@ -99,7 +106,9 @@ fn turn(c: &mut Criterion) {
                 participants: &views,
                 history: &history,
                 context_note: None,
-                budget_chars: 48_000,
+                member: "member0",
+                server_emoji: &[],
+                budget: TokenBudget::default(),
             };
             let prompt = assemble(&input);
             let visible = strip_labels(&strip_reasoning(&answer).visible, "Tomori", &["Kaede"]);
@@ -150,6 +159,65 @@ fn parts(c: &mut Criterion) {
     });
 }
 
+/// A streamed answer of 4,000 characters: reasoning first, the persona's label, sentences with
+/// abbreviations and decimals, a label repeated mid-line, a code block and a list.
+fn long_answer() -> String {
+    let mut answer =
+        String::from("<think>They ask about tea; answer warmly and in detail.</think>Tomori: ");
+    let paragraph = "Green tea, e.g. sencha, is brewed at 70.5 degrees for about 1.5 minutes. \
+        Dr. Tanaka in the U.S. says so! Is that right? Tomori: it is. ";
+    let mut n = 0;
+    while answer.chars().count() < 3_600 {
+        answer.push_str(paragraph);
+        n += 1;
+        if n % 4 == 0 {
+            answer.push_str("\n\n```python\nfor cup in range(3):\n    print(cup)\n```\n");
+        }
+        if n % 5 == 0 {
+            answer.push_str("\n- first: steep\n- second: pour (slowly)\n\n");
+        }
+    }
+    answer.chars().take(4_000).collect()
+}
+
+fn stream(c: &mut Criterion) {
+    let answer = long_answer();
+    let chars: Vec<char> = answer.chars().collect();
+    let deltas: Vec<String> = chars.chunks(20).map(|chunk| chunk.iter().collect()).collect();
+    let tools = [KnownTool { name: "read_file".into(), parameters: vec!["handle".into()] }];
+    let setup = FilterSetup {
+        persona: "Tomori",
+        other_personas: &["Kaede", "Momiji"],
+        member: "member0",
+        thinking: Thinking::Unknown,
+        tools: &tools,
+    };
+    for degree in [Degree::Sentences, Degree::Whole] {
+        let name = format!(
+            "stream: filter + labels + flush ({degree:?}), 4,000 characters in 20-character deltas"
+        );
+        c.bench_function(&name, |b| {
+            b.iter(|| {
+                let mut filter = AnswerFilter::new(&setup);
+                let mut unsent = String::new();
+                let mut messages = Vec::new();
+                for delta in &deltas {
+                    unsent.push_str(filter.push_text(black_box(delta)));
+                    while let Some(message) = take_message(&mut unsent, degree, false) {
+                        messages.push(message);
+                    }
+                }
+                let finished = filter.finish();
+                unsent.push_str(&finished.rest);
+                while let Some(message) = take_message(&mut unsent, degree, true) {
+                    messages.push(message);
+                }
+                black_box((messages, finished.verdict))
+            });
+        });
+    }
+}
+
 /// Pseudo-random vectors (xorshift), so runs compare like with like without a dependency.
 fn vectors(rows: usize, dimension: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut state = seed.max(1);
@@ -188,5 +256,5 @@ fn vector_search(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, turn, parts, vector_search);
+criterion_group!(benches, turn, parts, stream, vector_search);
 criterion_main!(benches);

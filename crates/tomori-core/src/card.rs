@@ -13,7 +13,7 @@
 //! `post_history_instructions` and each enabled `character_book` entry become attributes (long
 //! texts split into several, the total capped at the limit); `mes_example` becomes sample
 //! dialogues; `first_mes`, `alternate_greetings` and `tags` are kept as they are. Macros are
-//! substituted on the way in (see [`dialogue::substitute`]). Tomori's export also stores its
+//! kept (see [`dialogue::keep_macros`]) and substituted where prompts are assembled. Tomori's export also stores its
 //! trigger words and exact sample dialogues in `data.extensions.tomori`; the dialogues there
 //! are used only while they still match `mes_example`, so an edit in SillyTavern wins.
 //!
@@ -372,15 +372,15 @@ pub fn normalize(card: PersonaCard, limits: &Limits) -> Result<PersonaCard, Card
         }
         sample_dialogues.push(Dialogue { user: user.to_owned(), bot: bot.to_owned() });
     }
-    check_count("trigger words", card.trigger_words.len(), limit(limits.trigger_words))?;
-    let mut trigger_words = Vec::with_capacity(card.trigger_words.len());
     for (i, word) in card.trigger_words.iter().enumerate() {
-        let word = word.trim();
-        check_len(&format!("trigger word {}", i + 1), word, MAX_TRIGGER_WORD_CHARS)?;
-        if word.is_empty() {
+        if crate::trigger::normalize_trigger_word(word).is_empty() {
             return Err(CardError::Empty(format!("trigger word {}", i + 1)));
         }
-        trigger_words.push(word.to_owned());
+    }
+    let trigger_words = crate::trigger::parse_trigger_words(&card.trigger_words);
+    check_count("trigger words", trigger_words.len(), limit(limits.trigger_words))?;
+    for (i, word) in trigger_words.iter().enumerate() {
+        check_len(&format!("trigger word {}", i + 1), word, MAX_TRIGGER_WORD_CHARS)?;
     }
     check_count("tags", card.tags.len(), MAX_TAGS)?;
     let mut tags = Vec::with_capacity(card.tags.len());

@@ -34,7 +34,9 @@ pub fn split_message(text: &str, max_chars: usize) -> Vec<String> {
         let still_open = fence_state(rest.get(..end).unwrap_or_default(), open_fence.clone());
         let mut message = prefix;
         message.push_str(piece_trimmed);
-        if still_open.is_some() && end < rest.len() {
+        // A code block open at the end of a message is closed there, also when the text
+        // itself never closed it.
+        if still_open.is_some() {
             message.push('\n');
             message.push_str(FENCE);
         }
@@ -112,6 +114,28 @@ fn protected(chars: &[char]) -> Vec<(usize, usize)> {
     spans
 }
 
+/// Whether a sentence ends just before `pos`: sentence punctuation followed by a space (or by
+/// anything, for CJK punctuation), and a period not belonging to an abbreviation, an initial or
+/// a list number ("Dr.", "U.S.", "e.g.", "1.").
+fn ends_sentence(chars: &[char], pos: usize) -> bool {
+    let Some(&c) = pos.checked_sub(1).and_then(|i| chars.get(i)) else { return false };
+    if !".!?。！？".contains(c) {
+        return false;
+    }
+    if !chars.get(pos).is_none_or(|next| next.is_whitespace() || !next.is_ascii()) {
+        return false;
+    }
+    if c != '.' {
+        return true;
+    }
+    let before = chars.get(..pos - 1).unwrap_or_default();
+    let word_len = before.iter().rev().take_while(|c| !c.is_whitespace()).count();
+    let word: String = before.get(before.len() - word_len..).unwrap_or_default().iter().collect();
+    let lead = before.get(..before.len() - word_len).unwrap_or_default();
+    let first_on_line = lead.iter().rev().take_while(|c| **c != '\n').all(|c| c.is_whitespace());
+    !crate::flush::scan::is_abbreviation(&word, first_on_line)
+}
+
 /// The best place to end a message within the first `budget` characters of `chars`.
 fn cut_point(chars: &[char], budget: usize) -> usize {
     let spans = protected(chars);
@@ -132,12 +156,7 @@ fn cut_point(chars: &[char], budget: usize) -> usize {
     let candidates: [&dyn Fn(usize) -> bool; 4] = [
         &|pos| pos > min && at(pos, '\n') && pos > 0 && at(pos - 1, '\n'),
         &|pos| pos > min && at(pos, '\n'),
-        &|pos| {
-            pos > min
-                && pos > 0
-                && chars.get(pos - 1).is_some_and(|c| ".!?。！？".contains(*c))
-                && chars.get(pos).is_none_or(|c| c.is_whitespace() || !c.is_ascii())
-        },
+        &|pos| pos > min && pos > 0 && ends_sentence(chars, pos),
         &|pos| pos > 0 && chars.get(pos).is_some_and(|c| c.is_whitespace()),
     ];
     for candidate in candidates {

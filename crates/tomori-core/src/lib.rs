@@ -7,9 +7,12 @@
 pub mod card;
 pub mod chunk;
 pub mod document;
+pub mod emoji;
+pub mod flush;
 pub mod handles;
 pub mod id;
 pub mod limits;
+pub mod macros;
 pub mod output;
 pub mod persona;
 pub mod privacy;

@@ -5,6 +5,10 @@
 //! back either a reason to stay silent or the personas to answer with, in order. Everything here is
 //! a pure function of that description, so the rules read as a table of cases in the tests.
 
+mod words;
+
+pub use words::{normalize_trigger_word, parse_trigger_words};
+
 use crate::privacy::PrivacyLevel;
 
 /// Who wrote the message.
@@ -259,8 +263,10 @@ fn is_cjk(c: char) -> bool {
 /// Latin-script triggers match case-insensitively as whole words in which every letter may
 /// repeat ("tomori" matches "Tomoooori!"); triggers with CJK characters match as substrings, since
 /// those scripts do not separate words with spaces. In deliberate mode only "@trigger" counts.
+/// The trigger is read in its stored form ([`normalize_trigger_word`]), so words stored quoted
+/// before that rule still match.
 pub fn find_trigger(text: &str, trigger: &str, deliberate: bool) -> Option<usize> {
-    let pattern: Vec<char> = trigger.trim().to_lowercase().chars().collect();
+    let pattern: Vec<char> = normalize_trigger_word(trigger).chars().collect();
     if pattern.is_empty() {
         return None;
     }

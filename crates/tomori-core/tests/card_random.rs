@@ -30,7 +30,8 @@ impl Rng {
     }
 }
 
-/// Text pieces for personas. No `{` or `<` (which could spell a macro that import substitutes)
+/// Text pieces for personas. No `{` or `<` (which could spell a macro that import rewrites in its
+/// standard spelling)
 /// and no line starting with `@@` (a lorebook decorator): text that round-trips unchanged.
 const WORDS: &[&str] = &[
     "Hana",

@@ -16,8 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let card = imported.card;
     assert!(card::normalize(card.clone(), &limits).is_ok(), "accepted beyond the limits");
     // The export parses again without a panic, under the same name when accepted. (It may be
-    // refused: macros in Tomori's own JSON are substituted only on the way back in, and a long
-    // name can push a text past its limit. Field-by-field equality for macro-free text is
+    // refused: macros in Tomori's own JSON are rewritten in their standard spelling only on the
+    // way back in, which can lengthen a text past its limit. Field-by-field equality for macro-free text is
     // checked by tests/card_random.rs.)
     let exported = card::export_png(&card, None).expect("an accepted card exports");
     if let Ok(back) = card::parse(&exported, &limits, None) {

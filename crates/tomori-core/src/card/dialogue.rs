@@ -1,11 +1,8 @@
 //! SillyTavern's text conventions: the `{{char}}`/`{{user}}` macros (and the older `<BOT>` and
-//! `<USER>`), and `mes_example`, the sample dialogues written as blocks that start with `<START>`
+//! `<USER>`), kept as macros, and `mes_example`, the sample dialogues written as blocks that start with `<START>`
 //! and lines that start with a speaker (`{{user}}:` or `{{char}}:`).
 
 use serde::{Deserialize, Serialize};
-
-/// What `{{user}}` becomes: the speaker label Tomori's prompt uses for sample dialogues.
-pub const USER_NAME: &str = "User";
 
 /// One sample exchange: what someone says and how the persona answers. An empty `user` is an
 /// example the persona opens (a greeting).
@@ -18,33 +15,30 @@ pub struct Dialogue {
     pub bot: String,
 }
 
-/// Replaces the macros, case-insensitively and in one pass (a name that contains a macro is not
-/// expanded again): `{{char}}` and `<BOT>` become `name`, `{{user}}` and `<USER>` become
-/// [`USER_NAME`], and `{{original}}` (a placeholder in system prompts) disappears.
-pub fn substitute(text: &str, name: &str) -> String {
-    const MACROS: [(&str, Option<&str>); 5] = [
-        ("{{char}}", None),
-        ("<bot>", None),
-        ("{{user}}", Some(USER_NAME)),
-        ("<user>", Some(USER_NAME)),
-        ("{{original}}", Some("")),
-    ];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    'scan: while let Some(c) = rest.chars().next() {
-        if c == '{' || c == '<' {
-            for (pattern, replacement) in MACROS {
-                if rest.get(..pattern.len()).is_some_and(|head| head.eq_ignore_ascii_case(pattern))
-                {
-                    out.push_str(replacement.unwrap_or(name));
-                    rest = rest.get(pattern.len()..).unwrap_or_default();
-                    continue 'scan;
-                }
-            }
-        }
-        out.push(c);
-        rest = rest.get(c.len_utf8()..).unwrap_or_default();
+/// Card text as Tomori stores it: the macros kept (in their standard spelling, `{{user}}` and
+/// `{{char}}`; see [`crate::macros::canonical`]) so that each prompt fills in the member it
+/// answers and the persona's current name, and `{{original}}` (a placeholder SillyTavern fills
+/// with its own system prompt) removed.
+pub fn keep_macros(text: &str) -> String {
+    let canonical = crate::macros::canonical(text);
+    if !canonical.to_ascii_lowercase().contains("{{original}}") {
+        return canonical;
     }
+    let mut out = String::with_capacity(canonical.len());
+    let mut rest = canonical.as_str();
+    while let Some(at) = rest.find("{{") {
+        out.push_str(rest.get(..at).unwrap_or_default());
+        let from = rest.get(at..).unwrap_or_default();
+        let placeholder = "{{original}}";
+        if from.get(..placeholder.len()).is_some_and(|head| head.eq_ignore_ascii_case(placeholder))
+        {
+            rest = from.get(placeholder.len()..).unwrap_or_default();
+        } else {
+            out.push_str("{{");
+            rest = from.get(2..).unwrap_or_default();
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -81,7 +75,8 @@ fn is_start(line: &str) -> bool {
     line.trim().eq_ignore_ascii_case("<start>")
 }
 
-/// Reads `mes_example` into sample dialogues, macros substituted with `name`.
+/// Reads `mes_example` into sample dialogues, macros kept (see [`keep_macros`]); `name` is
+/// the character's name, which some cards write as the speaker instead of the macro.
 ///
 /// Each `<START>` begins a new conversation. A user line is paired with the character line that
 /// follows it; a character line with no user line before it becomes an example with an empty
@@ -104,9 +99,9 @@ pub fn parse_examples(mes_example: &str, name: &str) -> Vec<Dialogue> {
             }
             Some((Speaker::Bot, text)) => {
                 let user = pending_user.take().unwrap_or_default();
-                let bot = substitute(&text, name).trim().to_owned();
+                let bot = keep_macros(&text).trim().to_owned();
                 if !bot.is_empty() {
-                    out.push(Dialogue { user: substitute(&user, name).trim().to_owned(), bot });
+                    out.push(Dialogue { user: keep_macros(&user).trim().to_owned(), bot });
                 }
             }
             None => {}

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::dialogue::{Dialogue, parse_examples, render_examples, substitute};
+use super::dialogue::{Dialogue, keep_macros, parse_examples, render_examples};
 use super::{
     CardError, FORMAT_VERSION, Imported, MAX_ALTERNATE_GREETINGS, MAX_GREETING_CHARS,
     MAX_TAG_CHARS, MAX_TAGS, MAX_TRIGGER_WORD_CHARS, PersonaCard, SourceSpec, chars, check_len,
@@ -15,6 +15,7 @@ use super::{
 };
 use crate::chunk::split_message;
 use crate::limits::Limits;
+use crate::trigger::parse_trigger_words;
 
 /// The key of Tomori's own data in `data.extensions`.
 const EXTENSION: &str = "tomori";
@@ -135,11 +136,9 @@ pub(super) fn map(
         return Err(CardError::Empty(fields.path("name")));
     }
     let name = check_name(&raw_name)?;
-    // What `{{char}}` becomes: the name without macro delimiters, so that no substitution can
-    // assemble a new macro and text cannot grow when an exported card is imported again.
-    let spoken: String = name.chars().filter(|c| !matches!(c, '{' | '}' | '<' | '>')).collect();
-    let spoken = if spoken.trim().is_empty() { "Character".to_owned() } else { spoken };
-    let sub = |text: &str| substitute(text, &spoken).trim().to_owned();
+    // Macros stay in the stored text: each prompt fills in the member and the persona's name
+    // of the day, so a rename or another member never sees a name frozen at import.
+    let sub = |text: &str| keep_macros(text).trim().to_owned();
 
     let prompt = sub(&fields.text("description")?);
     check_len(&fields.path("description"), &prompt, limit(limits.persona_prompt_chars))?;
@@ -246,7 +245,7 @@ pub(super) fn map(
         .and_then(|d| serde_json::from_value::<Vec<Dialogue>>(d.clone()).ok())
         // Trusted only while SillyTavern's copy still says the same thing.
         .filter(|dialogues| render_examples(dialogues) == mes_example);
-    let examples = exact.unwrap_or_else(|| parse_examples(&mes_example, &spoken));
+    let examples = exact.unwrap_or_else(|| parse_examples(&mes_example, &name));
     let mut sample_dialogues = Vec::new();
     let mut too_long = 0_usize;
     for d in examples {
@@ -298,14 +297,20 @@ fn trigger_words(
     warnings: &mut Vec<String>,
 ) -> Vec<String> {
     let words = ours.and_then(|o| o.get("trigger_words")).and_then(Value::as_array);
-    let mut out = Vec::new();
+    let mut texts = Vec::new();
     let mut skipped = 0_usize;
     for word in words.into_iter().flatten() {
-        match word.as_str().map(str::trim) {
-            Some(word) if !word.is_empty() && chars(word) <= MAX_TRIGGER_WORD_CHARS => {
-                out.push(word.to_owned());
-            }
-            _ => skipped += 1,
+        match word.as_str() {
+            Some(text) => texts.push(text),
+            None => skipped += 1,
+        }
+    }
+    let mut out = Vec::new();
+    for word in parse_trigger_words(&texts) {
+        if chars(&word) <= MAX_TRIGGER_WORD_CHARS {
+            out.push(word);
+        } else {
+            skipped += 1;
         }
     }
     let max = limit(limits.trigger_words);

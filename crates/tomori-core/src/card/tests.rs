@@ -6,7 +6,7 @@ use std::io::Write as _;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::dialogue::{Dialogue, parse_examples, render_examples, substitute};
+use super::dialogue::{Dialogue, keep_macros, parse_examples, render_examples};
 use super::png::{self, PngError};
 use super::*;
 
@@ -121,8 +121,8 @@ fn seraph(spec: SourceSpec) -> Facts {
     Facts {
         name: "Seraph".to_owned(),
         spec,
-        prompt: "Seraph guards the glade for User.".to_owned(),
-        greeting: "Hello, User.".to_owned(),
+        prompt: "{{char}} guards the glade for {{user}}.".to_owned(),
+        greeting: "Hello, {{user}}.".to_owned(),
         alternates: 0,
         attributes: Vec::new(),
         dialogues: 0,
@@ -278,15 +278,15 @@ fn fields_map_onto_a_persona() {
     assert_eq!(imported.warnings, Vec::<String>::new());
     let card = imported.card;
     assert_eq!(card.name, "Mio");
-    assert_eq!(card.prompt, "Mio is a librarian.");
+    assert_eq!(card.prompt, "{{char}} is a librarian.");
     assert_eq!(
         card.attributes,
         [
             "Personality: Quiet, kind.",
-            "Scenario: A library at night with User.",
+            "Scenario: A library at night with {{user}}.",
             "Instructions: Stay in character.",
             "Instructions: Whisper.",
-            "Books are Mio's life.",
+            "Books are {{char}}'s life.",
         ]
     );
     assert_eq!(card.greeting, "*looks up* Oh, hello.");
@@ -307,7 +307,7 @@ fn fields_map_onto_a_persona() {
     let renamed = parse(bad_name.as_bytes(), &Limits::default(), Some("Doctor")).expect("renamed");
     assert_eq!(
         (renamed.card.name.as_str(), renamed.card.prompt.as_str()),
-        ("Doctor", "Doctor travels.")
+        ("Doctor", "{{char}} travels.")
     );
 }
 
@@ -442,6 +442,15 @@ fn an_export_imports_back_as_the_same_persona() {
         edited.card.sample_dialogues,
         [Dialogue { user: "Yo".to_owned(), bot: "Hey.".to_owned() }]
     );
+
+    // Trigger words written by hand are stored in their bare form, once.
+    v2_value["data"]["extensions"]["tomori"]["trigger_words"] =
+        json!(["\"Quetz\", `Tomo`", "quetz", 7, "\"\""]);
+    let words = parse(v2_value.to_string().as_bytes(), &Limits::default(), None).expect("imports");
+    assert_eq!(words.card.trigger_words, ["quetz", "tomo"]);
+    let mut ours = card.clone();
+    ours.trigger_words = vec!["\"Quetz\"".to_owned(), "`Tomo`, QUETZ".to_owned()];
+    assert_eq!(normalize(ours, &Limits::default()).unwrap().trigger_words, ["quetz", "tomo"]);
 }
 
 #[test]
@@ -480,13 +489,13 @@ fn sample_dialogues_read_from_mes_example() {
     }
     check("", &[]);
     check("<START>\n{{user}}: hi\n{{char}}: hello", &[("hi", "hello")]);
-    check("<start>\r\n<USER>: hi\r\n<BOT>: hello {{user}}", &[("hi", "hello User")]);
+    check("<start>\r\n<USER>: hi\r\n<BOT>: hello <user>", &[("hi", "hello {{user}}")]);
     check("{{user}}: a\n{{user}}: b\n{{char}}: c", &[("a\nb", "c")]);
     check("{{char}}: opens\n{{user}}: q\n{{char}}: a", &[("", "opens"), ("q", "a")]);
     check("Aoi: by name\nmore\n\nlines", &[("", "by name\nmore\n\nlines")]);
     check("{{user}}: unanswered\n<START>\n{{char}}: x", &[("", "x")]);
     check("preamble\n{{char}}:   ", &[]);
-    check("<START>\n{{user}}: {{char}}?\n{{char}}: yes", &[("Aoi?", "yes")]);
+    check("<START>\n{{user}}: {{char}}?\n{{char}}: yes", &[("{{char}}?", "yes")]);
     let dialogues = vec![
         Dialogue { user: "q".to_owned(), bot: "a\nb".to_owned() },
         Dialogue { user: String::new(), bot: "c".to_owned() },
@@ -497,17 +506,15 @@ fn sample_dialogues_read_from_mes_example() {
 }
 
 #[test]
-fn macros_are_substituted_once() {
+fn macros_are_kept_in_their_standard_spelling() {
     #[track_caller]
     fn check(text: &str, expected: &str) {
-        assert_eq!(substitute(text, "Mei"), expected, "{text:?}");
+        assert_eq!(keep_macros(text), expected, "{text:?}");
     }
-    check("{{char}} and {{user}}", "Mei and User");
-    check("{{CHAR}} <bot> <User> {{Original}}x", "Mei Mei User x");
-    check("{{char}", "{{char}");
-    check("ともり {{char}}!", "ともり Mei!");
-    check("<b>bold</b> {not}", "<b>bold</b> {not}");
-    assert_eq!(substitute("{{char}}", "{{user}}"), "{{user}}", "a name is not expanded again");
+    check("{{char}} and {{user}}", "{{char}} and {{user}}");
+    check("{{CHAR}} <bot> <User> {bot} {{Original}}x", "{{char}} {{char}} {{user}} {{char}} x");
+    check("ともり {{char}}!", "ともり {{char}}!");
+    check("<b>bold</b> {not} {{other}}", "<b>bold</b> {not} {{other}}");
 }
 
 #[test]

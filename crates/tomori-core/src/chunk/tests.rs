@@ -84,3 +84,21 @@ fn discord_sized_messages() {
     assert!(messages.iter().all(|m| m.chars().count() <= MAX_MESSAGE_CHARS));
     assert_eq!(messages.join(" ").split_whitespace().count(), text.split_whitespace().count());
 }
+
+#[test]
+fn a_code_block_the_text_never_closes_is_closed() {
+    check("Here:\n```rust\nlet x = 1;", 50, &["Here:\n```rust\nlet x = 1;\n```"]);
+    let code: String = (0..20).map(|i| format!("let x{i} = {i};\n")).collect();
+    for message in split_message(&format!("```\n{code}"), 80) {
+        assert_eq!(message.matches("```").count() % 2, 0, "unbalanced fence in {message:?}");
+    }
+}
+
+#[test]
+fn sentence_cuts_skip_abbreviations() {
+    check(
+        "Dr. Smith met Mr. Jones in the U.S. today.",
+        30,
+        &["Dr. Smith met Mr. Jones in", "the U.S. today."],
+    );
+}

@@ -191,6 +191,9 @@ fn trigger_words_match_whole_words_with_repeated_letters() {
     check_find("ともりちゃん", "ともり", Some(0));
     check_find("おはようともり", "ともり", Some(4));
     check_find("ÉLODIE!", "élodie", Some(0));
+    // Stored quoted before trigger words were normalised.
+    check_find("hey tomo", "\"Tomo\"", Some(4));
+    check_find("hey tomo", "`tomo`", Some(4));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! [`Edit`], applied by `personas::edit` (checked against the same limits as a new persona, with
 //! an audit row) or `personas::swap`. All need Manage Server.
 
+use tomori_core::trigger::{normalize_trigger_word, parse_trigger_words};
 use tomori_net::{Policy, Scope as NetScope};
 use tomori_store::StoreError;
 use tomori_store::personas::{self, Persona, SampleDialogue};
@@ -25,8 +26,10 @@ pub(crate) enum Edit {
         bot: String,
     },
     RemoveDialogue(i64),
-    AddTrigger(String),
-    RemoveTrigger(String),
+    /// Stored forms (`tomori_core::trigger::parse_trigger_words`), at least one.
+    AddTrigger(Vec<String>),
+    /// Stored forms, at least one.
+    RemoveTrigger(Vec<String>),
     /// `None` removes it.
     Avatar(Option<String>),
     Swap,
@@ -36,6 +39,26 @@ pub(crate) enum Edit {
 
 /// The longest text option Discord allows.
 const MAX_TEXT: u16 = 6_000;
+
+/// Trigger words: one, or several separated by commas.
+pub(crate) fn words_option() -> StringBuilder {
+    StringBuilder::new("word", "The word, or several separated by commas")
+        .required(true)
+        .min_length(1)
+        .max_length(MAX_WORDS_OPTION)
+}
+
+/// The longest `word` option: a comma-separated list of a few 64-character words.
+const MAX_WORDS_OPTION: u16 = 400;
+
+/// The stored forms of a `word` option, or a refusal when it names none.
+pub(crate) fn trigger_words(args: Args<'_>) -> Result<Vec<String>, BadInput> {
+    let words = parse_trigger_words(&[args.required_string("word")?]);
+    if words.is_empty() {
+        return Err(BadInput("The trigger word is empty.".to_owned()));
+    }
+    Ok(words)
+}
 
 fn persona_option() -> StringBuilder {
     StringBuilder::new("name", "The persona").required(true).max_length(80)
@@ -95,16 +118,12 @@ pub(crate) fn options(command: CommandBuilder) -> CommandBuilder {
         .option(
             SubCommandGroupBuilder::new("trigger", "Words that make a persona answer").subcommands(
                 [
-                    SubCommandBuilder::new("add", "Add a trigger word")
+                    SubCommandBuilder::new("add", "Add trigger words")
                         .option(persona_option())
-                        .option(
-                            StringBuilder::new("word", "The word").required(true).max_length(64),
-                        ),
-                    SubCommandBuilder::new("remove", "Remove a trigger word")
+                        .option(words_option()),
+                    SubCommandBuilder::new("remove", "Remove trigger words")
                         .option(persona_option())
-                        .option(
-                            StringBuilder::new("word", "The word").required(true).max_length(64),
-                        ),
+                        .option(words_option()),
                 ],
             ),
         )
@@ -150,12 +169,8 @@ pub(crate) fn parse(sub: &str, args: Args<'_>) -> Result<Option<(String, Edit)>,
                 ("sample-dialogue", "remove") => {
                     Edit::RemoveDialogue(inner.required_integer("number")?)
                 }
-                ("trigger", "add") => {
-                    Edit::AddTrigger(inner.required_string("word")?.trim().to_owned())
-                }
-                ("trigger", "remove") => {
-                    Edit::RemoveTrigger(inner.required_string("word")?.trim().to_owned())
-                }
+                ("trigger", "add") => Edit::AddTrigger(trigger_words(inner)?),
+                ("trigger", "remove") => Edit::RemoveTrigger(trigger_words(inner)?),
                 _ => return Err(BadInput::unknown()),
             };
             (inner, edit)
@@ -197,17 +212,22 @@ fn apply(persona: &mut Persona, edit: &Edit) -> Result<(), StoreError> {
         Edit::RemoveDialogue(n) => {
             remove_nth(&mut persona.sample_dialogues, *n, "sample dialogue")?
         }
-        Edit::AddTrigger(word) => {
-            if word.is_empty() {
+        Edit::AddTrigger(words) => {
+            if words.is_empty() {
                 return Err(empty("trigger word"));
             }
-            if !persona.trigger_words.iter().any(|w| w.eq_ignore_ascii_case(word)) {
-                persona.trigger_words.push(word.clone());
+            // Words stored before normalisation (quoted, capitalised) count as what they say.
+            let mut stored = parse_trigger_words(&persona.trigger_words);
+            for word in words {
+                if !stored.contains(word) {
+                    stored.push(word.clone());
+                }
             }
+            persona.trigger_words = stored;
         }
-        Edit::RemoveTrigger(word) => {
+        Edit::RemoveTrigger(words) => {
             let before = persona.trigger_words.len();
-            persona.trigger_words.retain(|w| !w.eq_ignore_ascii_case(word));
+            persona.trigger_words.retain(|w| !words.contains(&normalize_trigger_word(w)));
             if persona.trigger_words.len() == before {
                 return Err(StoreError::NotFound("trigger word"));
             }

@@ -19,7 +19,7 @@ use twilight_util::builder::command::{
     SubCommandGroupBuilder, UserBuilder,
 };
 
-use super::{Args, BadInput, Ctx, Failure, Need};
+use super::{Args, BadInput, Ctx, Failure, Need, persona_edit};
 
 /// The channel sets, in the order the command offers them, with how answers name them.
 const SETS: [(ChannelSet, &str); 5] = [
@@ -48,7 +48,8 @@ pub(crate) enum Action {
     },
     TriggerWord {
         verb: WordVerb,
-        word: String,
+        /// Stored forms (`tomori_core::trigger::parse_trigger_words`), at least one.
+        words: Vec<String>,
     },
     ListTriggerWords,
     AlwaysReply(bool),
@@ -189,18 +190,10 @@ pub(crate) fn definition() -> CommandBuilder {
         .option(
             SubCommandGroupBuilder::new("trigger-words", "Server-wide trigger words").subcommands(
                 [
-                    SubCommandBuilder::new("add", "Add a trigger word").option(
-                        StringBuilder::new("word", "The word")
-                            .required(true)
-                            .min_length(1)
-                            .max_length(64),
-                    ),
-                    SubCommandBuilder::new("remove", "Remove a trigger word").option(
-                        StringBuilder::new("word", "The word")
-                            .required(true)
-                            .min_length(1)
-                            .max_length(64),
-                    ),
+                    SubCommandBuilder::new("add", "Add trigger words")
+                        .option(persona_edit::words_option()),
+                    SubCommandBuilder::new("remove", "Remove trigger words")
+                        .option(persona_edit::words_option()),
                     SubCommandBuilder::new("list", "List the trigger words"),
                 ],
             ),
@@ -330,11 +323,11 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         "trigger-words" => match args.nested()? {
             ("add", args) => Ok(Action::TriggerWord {
                 verb: WordVerb::Add,
-                word: args.required_string("word")?.to_owned(),
+                words: persona_edit::trigger_words(args)?,
             }),
             ("remove", args) => Ok(Action::TriggerWord {
                 verb: WordVerb::Remove,
-                word: args.required_string("word")?.to_owned(),
+                words: persona_edit::trigger_words(args)?,
             }),
             ("list", _) => Ok(Action::ListTriggerWords),
             _ => Err(BadInput::unknown()),
@@ -520,17 +513,24 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             let now = settings::get(ctx.store, scope).await?;
             Ok(format!("The cooldown is now `{}`, {} seconds.", kind.name(), now.cooldown_seconds))
         }
-        Action::TriggerWord { verb: WordVerb::Add, word } => {
-            let word = super::non_empty(word, "trigger word")?;
-            if settings::add_trigger_word(ctx.store, scope, ctx.actor(), word).await? {
-                Ok(format!("`{}` is now a trigger word.", word.to_lowercase()))
-            } else {
-                Ok(format!("`{}` was already a trigger word.", word.to_lowercase()))
+        Action::TriggerWord { verb: WordVerb::Add, words } => {
+            let mut lines = Vec::with_capacity(words.len());
+            for word in words {
+                if settings::add_trigger_word(ctx.store, scope, ctx.actor(), word).await? {
+                    lines.push(format!("`{word}` is now a trigger word."));
+                } else {
+                    lines.push(format!("`{word}` was already a trigger word."));
+                }
             }
+            Ok(lines.join("\n"))
         }
-        Action::TriggerWord { verb: WordVerb::Remove, word } => {
-            settings::remove_trigger_word(ctx.store, scope, ctx.actor(), word).await?;
-            Ok(format!("`{}` is no longer a trigger word.", word.trim().to_lowercase()))
+        Action::TriggerWord { verb: WordVerb::Remove, words } => {
+            let mut lines = Vec::with_capacity(words.len());
+            for word in words {
+                settings::remove_trigger_word(ctx.store, scope, ctx.actor(), word).await?;
+                lines.push(format!("`{word}` is no longer a trigger word."));
+            }
+            Ok(lines.join("\n"))
         }
         Action::ListTriggerWords => {
             let words = settings::get(ctx.store, scope).await?.trigger_words;

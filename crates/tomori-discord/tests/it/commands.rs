@@ -805,6 +805,12 @@ async fn server_settings_commands_store_values_with_audit_rows() {
     }
     let removed = w.answer(admin("server trigger-words remove").arg("word", "Hey")).await;
     assert_eq!(removed, "`hey` is no longer a trigger word.");
+    let pasted = admin("server trigger-words add").arg("word", "\"Quetz\", `Tomo`, quetz");
+    assert_eq!(
+        w.answer(pasted).await,
+        "`quetz` is now a trigger word.\n`tomo` was already a trigger word."
+    );
+    w.answer(admin("server trigger-words remove").arg("word", "'quetz'")).await;
     assert_eq!(settings::get(&w.store, w.server).await.unwrap().trigger_words, ["tomo"]);
     let limit = w.store.limits().trigger_words;
     for i in 1..limit {

@@ -205,6 +205,11 @@ async fn personas_are_edited_in_place_by_managers_with_limits_and_audit() {
     let triggers =
         w.answer(admin("persona trigger add").arg("name", "Kaede").arg("word", "kae")).await;
     assert_eq!(triggers, "**Kaede** answers to: kae");
+    // Pasted quoted, in backticks, several at once: stored bare, lower-cased, once.
+    let listed = admin("persona trigger add").arg("name", "Kaede").arg("word", "\"Kae\", `Momo`");
+    assert_eq!(w.answer(listed).await, "**Kaede** answers to: kae, momo");
+    let removed = admin("persona trigger remove").arg("name", "Kaede").arg("word", "`MOMO`");
+    assert_eq!(w.answer(removed).await, "**Kaede** answers to: kae");
     let bad_avatar = w
         .answer(
             admin("persona avatar").arg("name", "Kaede").arg("url", "http://169.254.169.254/a.png"),
