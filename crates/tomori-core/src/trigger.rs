@@ -7,6 +7,10 @@
 
 use crate::privacy::PrivacyLevel;
 
+mod auto;
+
+pub use auto::{AutoCounter, AutoRange, AutoRangeError, MAX_AUTO_TRIGGER, draw_target};
+
 /// Who wrote the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Author {
