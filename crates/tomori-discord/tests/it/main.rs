@@ -2,6 +2,7 @@
 //! client and gateway shards on loopback. One integration binary for the crate.
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
+mod admins;
 mod cards;
 mod commands;
 mod documents;
