@@ -8,6 +8,7 @@ mod media;
 mod providers;
 mod reminders;
 mod turns;
+mod trigger_controls;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

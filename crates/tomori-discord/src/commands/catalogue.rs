@@ -14,7 +14,7 @@ use twilight_model::application::command::{
 };
 use twilight_model::application::interaction::application_command::CommandData;
 
-use super::{Need, definitions, parse};
+use super::{Need, definitions, parse, server};
 
 /// The Markdown page.
 pub fn render() -> String {
@@ -31,6 +31,17 @@ pub fn render() -> String {
          | manager | Manage Server or Administrator |\n\
          | moderator | Manage Server, Administrator or Manage Messages |\n\
          | teacher | managers, or any member when the server lets members teach memories |\n",
+    );
+    let _ = write!(
+        page,
+        "\nNot offered until something uses them (their stored values are kept): the features \
+         {} and the image and video generation quotas, since Tomori does not generate images or \
+         videos yet.\n",
+        server::NOT_OFFERED
+            .iter()
+            .map(|f| format!("`{}`", f.name()))
+            .collect::<Vec<_>>()
+            .join(" and ")
     );
     for command in definitions() {
         let _ = write!(page, "\n## /{}\n\n{}\n\n", command.name, command.description);
