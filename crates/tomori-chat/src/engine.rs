@@ -39,6 +39,7 @@ use tomori_tools::{LoopLimits, LoopState, LoopStep, MemoryScope, Place, TurnCont
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
 use crate::documents::Documents;
+use crate::first_contact::{self, SetupHints};
 use crate::gate::{Arrival, Gate, Phase, Turn};
 use crate::history::{History, Remembered, RememberedAttachment};
 use crate::live::EngineLive;
@@ -129,6 +130,8 @@ struct Inner<S> {
     auto_counters: Mutex<HashMap<Snowflake, AutoCounter>>,
     cooldowns: Arc<dyn Cooldowns>,
     active: ActiveTurns,
+    /// Channels told that no provider can answer (once per channel per process).
+    setup_hints: SetupHints,
 }
 
 /// The conversation engine; cheap to clone.
@@ -175,6 +178,7 @@ impl<S: ChatSurface> Engine<S> {
                 auto_counters: Mutex::new(HashMap::new()),
                 cooldowns: Arc::new(LocalCooldowns::default()),
                 active: ActiveTurns::default(),
+                setup_hints: SetupHints::default(),
             }),
         }
     }
@@ -691,23 +695,29 @@ impl<S: ChatSurface> Inner<S> {
                 return false;
             }
         };
+        // No provider at all: whoever addressed the bot learns, once per channel, what to do.
+        if prepared.chain.is_empty() {
+            if plan.deliberate && self.setup_hints.first_time(plan.message.channel) {
+                self.notice(plan, first_contact::NO_PROVIDER).await;
+            }
+            return false;
+        }
         let mut request = prepared.request;
         let tools = match self.tools.get() {
-            Some(gate) if plan.from_person => {
-                match self
-                    .tool_context(plan, persona, prepared.handles, prepared.shown, cancel)
-                    .await
-                {
-                    Ok(ctx) => {
-                        request.tools = gate.advertise(&ctx).await;
-                        Some((gate, ctx))
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "no tools this turn");
-                        None
-                    }
+            // The built-in persona has no row or lineage to file memories or reminders under.
+            Some(gate) if plan.from_person && !first_contact::is_builtin(persona) => match self
+                .tool_context(plan, persona, prepared.handles, prepared.shown, cancel)
+                .await
+            {
+                Ok(ctx) => {
+                    request.tools = gate.advertise(&ctx).await;
+                    Some((gate, ctx))
                 }
-            }
+                Err(err) => {
+                    tracing::warn!(error = %err, "no tools this turn");
+                    None
+                }
+            },
             _ => None,
         };
         let mut delivery = Delivery::new(self, plan, persona);

@@ -71,6 +71,13 @@ impl ServerView {
             quotas::limits(store, scope, QuotaKind::Text),
             documents::retrieval_state(store, scope),
         )?;
+        // A tenant with no persona of its own is answered by the built-in one until an admin makes
+        // one (`/persona create`, `/persona import`, `/config setup`).
+        let personas = if personas.is_empty() {
+            vec![crate::first_contact::default_persona()]
+        } else {
+            personas
+        };
         Ok(Self {
             settings,
             personas,

@@ -4,10 +4,10 @@
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
 mod documents;
+mod first_contact;
 mod media;
 mod providers;
 mod reminders;
-mod turns;
 mod trigger_controls;
 
 use std::sync::{Arc, Mutex};
