@@ -13,7 +13,6 @@ use tomori_store::quotas::{self, QuotaKind, QuotaPatch};
 use tomori_store::settings::{self, Setting};
 use tomori_store::{channel_personas, personas};
 use twilight_model::application::command::CommandType;
-use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::channel::ChannelType;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
@@ -179,7 +178,6 @@ fn channel_subcommand(name: &'static str, description: &'static str) -> SubComma
 pub(crate) fn definition() -> CommandBuilder {
     CommandBuilder::new("server", "Configure Tomori in this server", CommandType::ChatInput)
         .default_member_permissions(Permissions::MANAGE_GUILD)
-        .contexts([InteractionContextType::Guild])
         .option(
             SubCommandBuilder::new("feature", "Turn a feature on or off")
                 .option(

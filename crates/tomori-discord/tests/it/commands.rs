@@ -275,6 +275,14 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     let flags = field("server", "options")[0]["options"][0]["choices"].clone();
     // image_gen and video_gen are not offered: nothing generates images or videos yet.
     assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len() - 2);
+    // Guild installs only; the commands that work in a DM are shown there too.
+    for name in ["persona", "memory", "personal", "config", "provider", "model"] {
+        assert_eq!(field(name, "contexts"), serde_json::json!([0, 1]), "{name}");
+        assert_eq!(field(name, "integration_types"), serde_json::json!([0]), "{name}");
+    }
+    for name in ["server", "bot", "tool", "mcp"] {
+        assert_eq!(field(name, "contexts"), serde_json::json!([0]), "{name}");
+    }
 
     commands.register(Some(snowflake(GUILD))).await.unwrap();
     let every = tomori_discord::commands::definitions().len();
@@ -384,7 +392,8 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
     let dm = SlashCommand::new(DM_CHANNEL, alice(), "server feature")
         .arg("flag", "web_search")
         .arg("state", "on");
-    assert_eq!(w.answer(dm).await, "This command works only in a server.");
+    let answer = w.answer(dm).await;
+    assert!(answer.starts_with("This works only in a server."), "{answer}");
     assert_eq!(w.snapshot().await, before);
 }
 

@@ -6,6 +6,7 @@ mod admins;
 mod cards;
 mod commands;
 mod documents;
+mod first_contact;
 mod gateway;
 mod mcp;
 mod personal;
