@@ -25,7 +25,8 @@ use tomori_core::prompt::{
 use tomori_core::quota::{QuotaVerdict, cooldown_key};
 use tomori_core::settings::{ChannelSet, Feature};
 use tomori_core::trigger::{
-    self, Author, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation, TriggerSettings,
+    self, Author, AutoCounter, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation,
+    TriggerSettings,
 };
 use tomori_llm::{ChatRequest, Completion, Llm, Message, Part, Role, StreamEvent, Target};
 use tomori_store::StoreError;
@@ -38,6 +39,7 @@ use tomori_tools::{LoopLimits, LoopState, LoopStep, MemoryScope, Place, TurnCont
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
 use crate::documents::Documents;
+use crate::first_contact::{self, SetupHints};
 use crate::gate::{Arrival, Gate, Phase, Turn};
 use crate::history::{History, Remembered, RememberedAttachment};
 use crate::live::EngineLive;
@@ -125,10 +127,12 @@ struct Inner<S> {
     history: Mutex<History>,
     /// Persona messages in a row per channel, for the cascade limit.
     chains: Mutex<HashMap<Snowflake, u32>>,
-    /// Messages since the last auto-trigger answer per channel.
-    auto_counters: Mutex<HashMap<Snowflake, u32>>,
+    /// People's messages since the last auto-trigger answer per channel, and the cycle's target.
+    auto_counters: Mutex<HashMap<Snowflake, AutoCounter>>,
     cooldowns: Arc<dyn Cooldowns>,
     active: ActiveTurns,
+    /// Channels told that no provider can answer (once per channel per process).
+    setup_hints: SetupHints,
 }
 
 /// The conversation engine; cheap to clone.
@@ -175,6 +179,7 @@ impl<S: ChatSurface> Engine<S> {
                 auto_counters: Mutex::new(HashMap::new()),
                 cooldowns: Arc::new(LocalCooldowns::default()),
                 active: ActiveTurns::default(),
+                setup_hints: SetupHints::default(),
             }),
         }
     }
@@ -495,20 +500,21 @@ impl<S: ChatSurface> Inner<S> {
         message: &Inbound,
         author: &Author,
     ) -> AutoTrigger {
-        if !in_auto_channel || !matches!(author, Author::Human { .. }) {
+        if message.guild.is_none() || !matches!(author, Author::Human { .. }) {
             return AutoTrigger::Off;
         }
-        if settings.always_reply || settings.auto_trigger_threshold <= 0 {
+        // Always-reply is server-wide; the auto-trigger channels have their own counter.
+        if settings.always_reply {
             return AutoTrigger::AlwaysReply;
         }
-        let threshold = u32::try_from(settings.auto_trigger_threshold).unwrap_or(1);
+        let range = settings.auto_trigger();
+        if !in_auto_channel || range.is_off() {
+            return AutoTrigger::Off;
+        }
+        // The cycle's target is drawn with the message id as the seed, so tests can predict it.
         let mut counters = lock(&self.auto_counters);
-        let count = counters.entry(message.channel).or_insert(0);
-        *count += 1;
-        // A deterministic spread over [1, threshold] from the message id, so tests can predict it.
-        let target = u32::try_from(message.message.get() % u64::from(threshold)).unwrap_or(0) + 1;
-        if *count >= target {
-            *count = 0;
+        let counter = counters.entry(message.channel).or_default();
+        if counter.advance(range, message.message.get()) {
             AutoTrigger::CounterHit
         } else {
             AutoTrigger::Off
@@ -690,23 +696,29 @@ impl<S: ChatSurface> Inner<S> {
                 return false;
             }
         };
+        // No provider at all: whoever addressed the bot learns, once per channel, what to do.
+        if prepared.chain.is_empty() {
+            if plan.deliberate && self.setup_hints.first_time(plan.message.channel) {
+                self.notice(plan, first_contact::NO_PROVIDER).await;
+            }
+            return false;
+        }
         let mut request = prepared.request;
         let tools = match self.tools.get() {
-            Some(gate) if plan.from_person => {
-                match self
-                    .tool_context(plan, persona, prepared.handles, prepared.shown, cancel)
-                    .await
-                {
-                    Ok(ctx) => {
-                        request.tools = gate.advertise(&ctx).await;
-                        Some((gate, ctx))
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "no tools this turn");
-                        None
-                    }
+            // The built-in persona has no row or lineage to file memories or reminders under.
+            Some(gate) if plan.from_person && !first_contact::is_builtin(persona) => match self
+                .tool_context(plan, persona, prepared.handles, prepared.shown, cancel)
+                .await
+            {
+                Ok(ctx) => {
+                    request.tools = gate.advertise(&ctx).await;
+                    Some((gate, ctx))
                 }
-            }
+                Err(err) => {
+                    tracing::warn!(error = %err, "no tools this turn");
+                    None
+                }
+            },
             _ => None,
         };
         let mut delivery = Delivery::new(self, plan, persona);

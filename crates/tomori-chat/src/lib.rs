@@ -9,6 +9,7 @@
 pub mod abuse;
 pub mod documents;
 pub mod engine;
+mod first_contact;
 pub mod gate;
 pub mod history;
 mod live;

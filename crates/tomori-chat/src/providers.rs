@@ -5,6 +5,10 @@
 //! Built for each turn from the store, so a key or model change applies to the next message
 //! without a restart.
 //!
+//! A member's DM tenant (the pseudo-server that holds their direct messages, which they set up
+//! themselves with `/model` and `/provider` in a DM) is reached through the personal-scope client:
+//! anyone may manage one, so what it names is judged as a member's own endpoint is.
+//!
 //! A member's own endpoint (`/personal custom-endpoint`) replaces the whole chain for the turns
 //! that answer them, where they may see the assembled prompt anyway (see [`Invoker`]): only that
 //! endpoint is asked, and when it fails the member sees the failure; the server's keys and the
@@ -39,6 +43,14 @@ pub(crate) struct Invoker {
     pub(crate) own_endpoint: bool,
 }
 
+/// The tenant a chain is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tenant {
+    pub(crate) server: ServerId,
+    /// A member's DM tenant rather than a guild.
+    pub(crate) dm: bool,
+}
+
 /// A server's chain and sampling choices.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chain {
@@ -70,12 +82,12 @@ impl ServerProviders {
     pub(crate) async fn chain(
         &self,
         store: &Store,
-        server: ServerId,
+        tenant: Tenant,
         invoker: Option<Invoker>,
         instance: &[Target],
         images: bool,
     ) -> Result<Chain, StoreError> {
-        let scope = Scope::server(server);
+        let scope = Scope::server(tenant.server);
         let model = models::get(store, scope).await?;
         // The server's sampler choices shape every answer in the server, the member's own
         // endpoint included.
@@ -89,6 +101,14 @@ impl ServerProviders {
         let Some(model) = model else {
             return Ok(Chain { targets: instance.to_vec(), sampler });
         };
+        // Security: SSRF through DM tenants' endpoints. Any member manages their DM tenant, so
+        // its endpoints go through the personal-scope client (production-strict), never the
+        // server-scope one that the operator's [net] settings may loosen for guild admins.
+        let client = if tenant.dm { self.personal.as_ref() } else { Some(&self.client) };
+        let Some(client) = client else {
+            tracing::warn!("a DM tenant's own model cannot be reached: no personal client");
+            return Ok(Chain { targets: instance.to_vec(), sampler });
+        };
         let primary =
             Capabilities { vision: model.vision, tools: model.tools, ..Capabilities::default() };
         let entries = std::iter::once((model.provider.as_str(), model.model.as_str(), primary))
@@ -96,7 +116,7 @@ impl ServerProviders {
         let mut targets = Vec::new();
         for (provider, model_id, capabilities) in entries {
             if let Some(target) =
-                self.usable(store, scope, invoker, provider, model_id, capabilities).await
+                Self::usable(store, scope, client, invoker, provider, model_id, capabilities).await
             {
                 targets.push(target);
             }
@@ -111,7 +131,9 @@ impl ServerProviders {
                 model.vision_model.as_deref().and_then(|entry| entry.split_once('/'))
         {
             let sees = Capabilities { vision: true, tools: true, ..Capabilities::default() };
-            if let Some(target) = self.usable(store, scope, invoker, provider, id, sees).await {
+            if let Some(target) =
+                Self::usable(store, scope, client, invoker, provider, id, sees).await
+            {
                 targets.insert(0, target);
             }
         }
@@ -175,15 +197,15 @@ impl ServerProviders {
 
     /// The target for one entry, or `None` (logged) when it cannot be reached.
     async fn usable(
-        &self,
         store: &Store,
         scope: Scope,
+        client: &Client,
         invoker: Option<UserId>,
         provider: &str,
         model: &str,
         capabilities: Capabilities,
     ) -> Option<Target> {
-        match self.target(store, scope, invoker, provider, model, capabilities).await {
+        match Self::target(store, scope, client, invoker, provider, model, capabilities).await {
             Ok(Some(target)) => Some(target),
             Ok(None) => {
                 tracing::debug!(provider, model, "a server model has no key or endpoint");
@@ -212,8 +234,16 @@ impl ServerProviders {
         let capabilities =
             Capabilities { tools: false, vision: false, context_length: None, embeddings: true };
         let scope = Scope::server(server);
-        let target =
-            self.target(store, scope, None, &model.provider, &model.model, capabilities).await?;
+        let target = Self::target(
+            store,
+            scope,
+            &self.client,
+            None,
+            &model.provider,
+            &model.model,
+            capabilities,
+        )
+        .await?;
         Ok(target.map(|mut target| {
             target.label = format!("{} · {}", model.provider, model.model);
             target.model = model.model.clone();
@@ -222,16 +252,17 @@ impl ServerProviders {
         }))
     }
 
+    /// The target for one entry, reached through `client` (whose policy judges the URL).
     async fn target(
-        &self,
         store: &Store,
         scope: Scope,
+        client: &Client,
         invoker: Option<UserId>,
         provider: &str,
         model: &str,
         capabilities: Capabilities,
     ) -> Result<Option<Target>, ChainError> {
-        let policy = self.client.policy();
+        let policy = client.policy();
         if let Some(label) = provider.strip_prefix("custom:") {
             let Some((endpoint, key)) =
                 endpoints::get(store, scope, KeyOwner::Server, label).await?
@@ -260,7 +291,7 @@ impl ServerProviders {
                     provider,
                     wire,
                     &endpoint.model,
-                    self.client.clone(),
+                    client.clone(),
                 )
                 .with_keys(keys)
                 .with_capabilities(capabilities),
@@ -286,15 +317,9 @@ impl ServerProviders {
         }
         let endpoint = Endpoint::new(known.wire, known.base_url, policy)?;
         Ok(Some(
-            Target::new(
-                format!("{provider} · {model}"),
-                provider,
-                endpoint,
-                model,
-                self.client.clone(),
-            )
-            .with_keys(keys)
-            .with_capabilities(capabilities),
+            Target::new(format!("{provider} · {model}"), provider, endpoint, model, client.clone())
+                .with_keys(keys)
+                .with_capabilities(capabilities),
         ))
     }
 }
@@ -407,11 +432,12 @@ mod tests {
             chain.targets[0].keys.iter().map(ApiKey::source).collect()
         };
         let member = |user| Some(Invoker { user, own_endpoint: true });
-        let hers = providers.chain(&store, server, member(alice), &[], false).await.expect("chain");
+        let guild = Tenant { server, dm: false };
+        let hers = providers.chain(&store, guild, member(alice), &[], false).await.expect("chain");
         assert_eq!(sources(hers), [KeySource::Personal]);
-        let his = providers.chain(&store, server, member(bob), &[], false).await.expect("chain");
+        let his = providers.chain(&store, guild, member(bob), &[], false).await.expect("chain");
         assert_eq!(sources(his), [KeySource::Server]);
-        let passive = providers.chain(&store, server, None, &[], false).await.expect("chain");
+        let passive = providers.chain(&store, guild, None, &[], false).await.expect("chain");
         assert_eq!(sources(passive), [KeySource::Server]);
     }
 }

@@ -29,7 +29,7 @@ use tomori_store::{
     Scope, Store, StoreError, documents, endpoints, memories, personas, settings, users,
 };
 
-use crate::providers::{Chain, Invoker, ServerProviders};
+use crate::providers::{Chain, Invoker, ServerProviders, Tenant};
 
 /// Entries unused this long are dropped, so an idle server or user costs no memory here.
 const IDLE: Duration = Duration::from_secs(600);
@@ -71,6 +71,13 @@ impl ServerView {
             quotas::limits(store, scope, QuotaKind::Text),
             documents::retrieval_state(store, scope),
         )?;
+        // A tenant with no persona of its own is answered by the built-in one until an admin makes
+        // one (`/persona create`, `/persona import`, `/config setup`).
+        let personas = if personas.is_empty() {
+            vec![crate::first_contact::default_persona()]
+        } else {
+            personas
+        };
         Ok(Self {
             settings,
             personas,
@@ -143,6 +150,8 @@ impl UserView {
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
     pub(crate) server: ServerId,
+    /// The server is a member's DM tenant.
+    dm: bool,
     server_revision: i64,
     pub(crate) view: Arc<ServerView>,
     /// The author, when a person wrote the message.
@@ -216,7 +225,8 @@ impl Views {
             }
             None => None,
         };
-        Ok(Seen { server, server_revision: revisions.server_revision, view, user })
+        let dm = matches!(home, Home::Dm(_));
+        Ok(Seen { server, dm, server_revision: revisions.server_revision, view, user })
     }
 
     /// The provider chain for a turn answering `seen`'s author (or no one in particular).
@@ -235,7 +245,8 @@ impl Views {
         let chain = self
             .chains
             .get_or_load(key, revision, || {
-                providers.chain(store, seen.server, invoker, instance, turn.images)
+                let tenant = Tenant { server: seen.server, dm: seen.dm };
+                providers.chain(store, tenant, invoker, instance, turn.images)
             })
             .await?;
         Ok(Chain::clone(&chain))

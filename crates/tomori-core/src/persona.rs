@@ -1,4 +1,9 @@
-//! Rules for persona fields that hold whatever Discord, the model and card imports accept.
+//! Rules for persona fields that hold whatever Discord, the model and card imports accept, and
+//! the built-in persona that answers where no persona exists yet.
+
+mod builtin;
+
+pub use builtin::{BuiltinPersona, DEFAULT_PERSONA};
 
 /// Why a nickname is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,6 +11,10 @@ pub use words::{normalize_trigger_word, parse_trigger_words};
 
 use crate::privacy::PrivacyLevel;
 
+mod auto;
+
+pub use auto::{AutoCounter, AutoRange, AutoRangeError, MAX_AUTO_TRIGGER, draw_target};
+
 /// Who wrote the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Author {

@@ -36,9 +36,9 @@ use crate::inbound::map_message;
 use crate::surface::DiscordSurface;
 use crate::task::spawn_logged;
 
-/// The gateway intents Tomori asks for: guilds (channels and threads for the directory), guild
-/// and direct messages, and message content. Members arrive inside MESSAGE_CREATE, so the
-/// privileged GUILD_MEMBERS intent is not needed.
+/// The gateway intents Tomori asks for: guilds (channels, threads, roles and owners for the
+/// directory), guild and direct messages, and message content. Members (with their roles) arrive
+/// inside MESSAGE_CREATE, so the privileged GUILD_MEMBERS intent is not needed.
 pub const INTENTS: Intents = Intents::GUILDS
     .union(Intents::GUILD_MESSAGES)
     .union(Intents::MESSAGE_CONTENT)
@@ -51,6 +51,9 @@ const EVENTS: EventTypeFlags = EventTypeFlags::READY
     .union(EventTypeFlags::GUILD_CREATE)
     .union(EventTypeFlags::GUILD_UPDATE)
     .union(EventTypeFlags::GUILD_DELETE)
+    .union(EventTypeFlags::ROLE_CREATE)
+    .union(EventTypeFlags::ROLE_UPDATE)
+    .union(EventTypeFlags::ROLE_DELETE)
     .union(EventTypeFlags::CHANNEL_CREATE)
     .union(EventTypeFlags::CHANNEL_UPDATE)
     .union(EventTypeFlags::CHANNEL_DELETE)
@@ -354,12 +357,25 @@ impl<H: InboundHandler> Dispatcher<H> {
             Event::GuildCreate(guild) => {
                 if let GuildCreate::Available(guild) = *guild {
                     self.directory.learn_guild_name(guild.id, &guild.name);
+                    self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
                     for channel in guild.channels.iter().chain(&guild.threads) {
                         self.directory.learn_channel(channel);
                     }
                 }
             }
-            Event::GuildUpdate(guild) => self.directory.learn_guild_name(guild.id, &guild.name),
+            Event::GuildUpdate(guild) => {
+                self.directory.learn_guild_name(guild.id, &guild.name);
+                self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
+            }
+            Event::RoleCreate(created) => {
+                self.directory.learn_role(created.guild_id, &created.role)
+            }
+            Event::RoleUpdate(updated) => {
+                self.directory.learn_role(updated.guild_id, &updated.role)
+            }
+            Event::RoleDelete(deleted) => {
+                self.directory.forget_role(deleted.guild_id, deleted.role_id)
+            }
             Event::GuildDelete(guild) => self.directory.forget_guild(guild.id),
             Event::ChannelCreate(channel) => self.directory.learn_channel(&channel.0),
             Event::ChannelUpdate(channel) => self.directory.learn_channel(&channel.0),
@@ -390,7 +406,7 @@ impl<H: InboundHandler> Dispatcher<H> {
                     self.directory.learn(channel, Place { guild: message.guild_id, parent: None });
                 }
                 let parent = self.directory.get(channel).and_then(|place| place.parent);
-                match map_message(&message, self.bot.get(), parent) {
+                match map_message(&message, self.bot.get(), parent, &self.directory) {
                     Ok(mut inbound) => {
                         inbound.guild_name =
                             message.guild_id.and_then(|g| self.directory.guild_name(g));

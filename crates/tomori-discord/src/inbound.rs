@@ -1,8 +1,9 @@
 //! MESSAGE_CREATE as the engine sees it: a twilight [`Message`] mapped to an [`Inbound`].
 //!
-//! What the mapping does not know it reports conservatively: permissions Discord did not send
-//! make the author a non-admin, and a reply whose referenced message Discord left out (deleted,
-//! or not included) has no `reply_to`.
+//! What the mapping does not know it reports conservatively: an author is a manager only when
+//! Discord's permissions say so or the guild's roles as the gateway described them do
+//! ([`Directory::manages_server`]), and a reply whose referenced message Discord left out
+//! (deleted, or not included) has no `reply_to`.
 
 use tomori_chat::surface::{Attachment, Inbound, InboundAuthor, InboundReply};
 use tomori_core::id::SnowflakeError;
@@ -11,11 +12,12 @@ use twilight_model::channel::message::{MessageReferenceType, MessageType};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, UserMarker};
 
+use crate::directory::Directory;
 use crate::id::snowflake;
 use crate::permissions::is_manager;
 
 /// Maps a message; `bot` is the bot's own user (for `mentions_bot`) and `parent` the thread's
-/// parent channel when the message is in a thread.
+/// parent channel when the message is in a thread; `directory` knows the guild's roles.
 ///
 /// # Errors
 /// An id above `i64::MAX`, which Discord does not issue; the message is skipped.
@@ -23,6 +25,7 @@ pub(crate) fn map_message(
     message: &Message,
     bot: Option<Id<UserMarker>>,
     parent: Option<Id<ChannelMarker>>,
+    directory: &Directory,
 ) -> Result<Inbound, SnowflakeError> {
     let author = match message.webhook_id {
         // Security: spoofing. A webhook posts under any name and avatar it likes, so it is
@@ -74,8 +77,16 @@ pub(crate) fn map_message(
             .transpose()?
             .unwrap_or_default(),
         // Security: ManageGuild boundary. Discord sends computed permissions with interactions,
-        // not with MESSAGE_CREATE; unknown permissions mean "not an admin".
-        author_is_admin: member.and_then(|m| m.permissions).is_some_and(is_manager),
+        // not with MESSAGE_CREATE, whose member carries only roles: those are weighed against
+        // the guild's roles from the gateway. A webhook is never a manager, and what cannot be
+        // told means "not an admin".
+        author_is_admin: match (member, message.guild_id, message.webhook_id) {
+            (Some(m), _, None) if m.permissions.is_some() => m.permissions.is_some_and(is_manager),
+            (Some(m), Some(guild), None) => {
+                directory.manages_server(guild, message.author.id, &m.roles)
+            }
+            _ => false,
+        },
         attachments: message
             .attachments
             .iter()
@@ -97,6 +108,14 @@ mod tests {
     use twilight_model::id::Id;
 
     use super::map_message;
+    use crate::directory::Directory;
+
+    fn map(
+        message: &Message,
+        bot: Option<Id<twilight_model::id::marker::UserMarker>>,
+    ) -> Result<tomori_chat::surface::Inbound, tomori_core::id::SnowflakeError> {
+        map_message(message, bot, None, &Directory::default())
+    }
 
     fn user(id: &str, name: &str) -> serde_json::Value {
         json!({ "id": id, "username": name, "discriminator": "0", "avatar": null })
@@ -121,16 +140,16 @@ mod tests {
 
     #[test]
     fn display_name_prefers_nick_then_global_name() {
-        let plain = map_message(&message(json!({})), None, None).unwrap();
+        let plain = map(&message(json!({})), None).unwrap();
         assert_eq!(plain.author.name, "alice");
         let global = message(json!({ "author": {
             "id": "40", "username": "alice", "global_name": "Alice A.", "discriminator": "0", "avatar": null
         }}));
-        assert_eq!(map_message(&global, None, None).unwrap().author.name, "Alice A.");
+        assert_eq!(map(&global, None).unwrap().author.name, "Alice A.");
         let nick = message(json!({ "member": {
             "roles": ["7"], "nick": "Ali", "joined_at": null, "deaf": false, "mute": false, "flags": 0
         }}));
-        let mapped = map_message(&nick, None, None).unwrap();
+        let mapped = map(&nick, None).unwrap();
         assert_eq!((mapped.author.name.as_str(), mapped.author_roles.clone()), ("Ali", vec![s(7)]));
         assert!(!mapped.author_is_admin, "no permissions sent means not an admin");
     }
@@ -140,11 +159,11 @@ mod tests {
         let admin = message(json!({ "member": {
             "roles": [], "joined_at": null, "deaf": false, "mute": false, "flags": 0, "permissions": "32"
         }}));
-        assert!(map_message(&admin, None, None).unwrap().author_is_admin);
+        assert!(map(&admin, None).unwrap().author_is_admin);
         let plain = message(json!({ "member": {
             "roles": [], "joined_at": null, "deaf": false, "mute": false, "flags": 0, "permissions": "2048"
         }}));
-        assert!(!map_message(&plain, None, None).unwrap().author_is_admin);
+        assert!(!map(&plain, None).unwrap().author_is_admin);
     }
 
     #[test]
@@ -153,7 +172,7 @@ mod tests {
             "type": 0,
             "message_reference": { "type": 1, "message_id": "5", "channel_id": "6" },
         }));
-        assert_eq!(map_message(&forward, None, None).unwrap().reply_to, None);
+        assert_eq!(map(&forward, None).unwrap().reply_to, None);
     }
 
     #[test]
@@ -162,12 +181,12 @@ mod tests {
             "type": 19,
             "message_reference": { "type": 0, "message_id": "5", "channel_id": "20" },
         }));
-        assert_eq!(map_message(&reply, Some(Id::new(40)), None).unwrap().reply_to, None);
+        assert_eq!(map(&reply, Some(Id::new(40))).unwrap().reply_to, None);
     }
 
     #[test]
     fn oversized_ids_are_refused() {
         let huge = message(json!({ "id": u64::MAX.to_string() }));
-        assert!(map_message(&huge, None, None).is_err());
+        assert!(map(&huge, None).is_err());
     }
 }

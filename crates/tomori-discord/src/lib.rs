@@ -23,7 +23,7 @@ pub mod platform;
 pub mod surface;
 mod task;
 
-pub use commands::{BotControl, Commands, RegisterError};
+pub use commands::{BotControl, Commands, InstanceProvider, RegisterError};
 pub use config::{ConfigError, DiscordConfig, ShardRange};
 pub use gateway::{ConnectError, Discord, GatewayError, INTENTS, InboundHandler};
 pub use platform::DiscordPlatform;

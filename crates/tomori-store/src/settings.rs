@@ -4,6 +4,7 @@ use serde::Serialize;
 use tomori_core::id::Snowflake;
 use tomori_core::settings::{ChannelSet, CooldownKind, Feature};
 use tomori_core::timezone::Zone;
+use tomori_core::trigger::AutoRange;
 
 use crate::audit::{self, Actor, Change};
 use crate::error::SqlxResultExt;
@@ -37,11 +38,16 @@ pub struct ServerSettings {
     pub cooldown_kind: CooldownKind,
     /// Cooldown length in seconds.
     pub cooldown_seconds: i32,
-    /// Random auto-trigger threshold (0 = off).
-    pub auto_trigger_threshold: i16,
-    /// Reply to every message in auto-trigger channels.
+    /// The lower end of the auto-trigger range (0 with `auto_trigger_max` 0: off); see
+    /// [`ServerSettings::auto_trigger`].
+    pub auto_trigger_min: i16,
+    /// The upper end of the auto-trigger range.
+    pub auto_trigger_max: i16,
+    /// Answer every person's message in every channel of the server (the whitelist still
+    /// applies), whether or not it addresses the bot.
     pub always_reply: bool,
-    /// Only "@trigger", mentions and replies count.
+    /// Deliberate trigger mode: a bare trigger word does not count; "@trigger", mentions and
+    /// replies do.
     pub deliberate_trigger: bool,
     /// Members without ManageGuild may teach server memories.
     pub member_teaching: bool,
@@ -50,6 +56,11 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
+    /// How many people's messages pass in an auto-trigger channel before the bot joins in.
+    pub fn auto_trigger(&self) -> AutoRange {
+        AutoRange::from_stored(self.auto_trigger_min, self.auto_trigger_max)
+    }
+
     /// Whether a feature is on.
     pub fn feature(&self, feature: Feature) -> bool {
         self.features.iter().any(|(name, on)| *name == feature.name() && *on)
@@ -112,7 +123,8 @@ async fn read(tx: &mut crate::ScopedTx, server: i64) -> Result<ServerSettings, S
         thought_log_channel: r.thought_log_channel,
         cooldown_kind: CooldownKind::from_name(&r.cooldown_kind),
         cooldown_seconds: r.cooldown_seconds,
-        auto_trigger_threshold: r.auto_trigger_threshold,
+        auto_trigger_min: r.auto_trigger_min,
+        auto_trigger_max: r.auto_trigger_max,
         always_reply: r.always_reply,
         deliberate_trigger: r.deliberate_trigger,
         member_teaching: r.member_teaching,
@@ -307,10 +319,13 @@ pub enum Setting {
         /// Length in seconds.
         seconds: Option<i32>,
     },
-    /// Reply to every message in auto-trigger channels.
+    /// Answer every person's message in the server, addressed or not.
     AlwaysReply(bool),
-    /// Random auto-trigger threshold, 0 (off) to 1000.
-    AutoTriggerThreshold(i16),
+    /// Deliberate trigger mode: only "@trigger", mentions and replies count.
+    DeliberateTrigger(bool),
+    /// How many people's messages pass in an auto-trigger channel before the bot joins in
+    /// (checked when it was made; 0–0 is off).
+    AutoTrigger(AutoRange),
     /// Members without Manage Server may teach server memories.
     MemberTeaching(bool),
 }
@@ -330,7 +345,8 @@ impl Setting {
             Self::ThoughtLogChannel(_) => "thought_log_channel",
             Self::Cooldown { .. } => "cooldown",
             Self::AlwaysReply(_) => "always_reply",
-            Self::AutoTriggerThreshold(_) => "auto_trigger_threshold",
+            Self::DeliberateTrigger(_) => "deliberate_trigger",
+            Self::AutoTrigger(_) => "auto_trigger",
             Self::MemberTeaching(_) => "member_teaching",
         }
     }
@@ -367,13 +383,14 @@ impl Setting {
             | Self::ContextNote(None)
             | Self::ThoughtLogChannel(_)
             | Self::AlwaysReply(_)
+            | Self::DeliberateTrigger(_)
+            | Self::AutoTrigger(_)
             | Self::MemberTeaching(_) => Ok(()),
             Self::CascadeLimit(n) => range("cascade limit", *n, 0, 10),
             Self::MatchLimit(n) => range("match limit", *n, 1, 10),
             Self::MessageFetchLimit(n) => range("message fetch limit", *n, 1, 200),
             Self::SendLimit(n) => range("send limit", *n, 0, 50),
             Self::HumanizerDegree(n) => range("humanizer degree", *n, 0, 3),
-            Self::AutoTriggerThreshold(n) => range("auto-trigger threshold", *n, 0, 1000),
             Self::Cooldown { seconds, .. } => {
                 seconds.map_or(Ok(()), |s| range("cooldown seconds", s, 0, 86_400))
             }
@@ -415,9 +432,13 @@ impl Setting {
                 "cooldown_seconds": settings.cooldown_seconds,
             }),
             Self::AlwaysReply(_) => serde_json::json!({ "always_reply": settings.always_reply }),
-            Self::AutoTriggerThreshold(_) => {
-                serde_json::json!({ "auto_trigger_threshold": settings.auto_trigger_threshold })
+            Self::DeliberateTrigger(_) => {
+                serde_json::json!({ "deliberate_trigger": settings.deliberate_trigger })
             }
+            Self::AutoTrigger(_) => serde_json::json!({
+                "auto_trigger_min": settings.auto_trigger_min,
+                "auto_trigger_max": settings.auto_trigger_max,
+            }),
             Self::MemberTeaching(_) => {
                 serde_json::json!({ "member_teaching": settings.member_teaching })
             }
@@ -553,11 +574,22 @@ pub async fn set(
         .execute(conn)
         .await
         .about(what)?,
-        Setting::AutoTriggerThreshold(n) => sqlx::query!(
-            "UPDATE server_settings SET auto_trigger_threshold = $2, updated_at = now()
+        Setting::DeliberateTrigger(on) => sqlx::query!(
+            "UPDATE server_settings SET deliberate_trigger = $2, updated_at = now()
              WHERE server_id = $1",
             server,
-            n
+            on
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::AutoTrigger(range) => sqlx::query!(
+            "UPDATE server_settings SET auto_trigger_min = $2, auto_trigger_max = $3,
+                 updated_at = now()
+             WHERE server_id = $1",
+            server,
+            i16::try_from(range.min()).unwrap_or(i16::MAX),
+            i16::try_from(range.max()).unwrap_or(i16::MAX)
         )
         .execute(conn)
         .await
@@ -723,7 +755,6 @@ mod tests {
             Setting::MessageFetchLimit(201),
             Setting::SendLimit(-1),
             Setting::HumanizerDegree(4),
-            Setting::AutoTriggerThreshold(1_001),
             Setting::Cooldown {
                 kind: tomori_core::settings::CooldownKind::Off,
                 seconds: Some(86_401),

@@ -408,9 +408,49 @@ impl FakeDiscord {
         self.shared.lock().guild_state.everyone.insert(guild, permissions);
     }
 
-    /// Adds a role with these permissions to a guild.
+    /// Adds a role with these permissions to a guild (announced in GUILD_CREATE; after the
+    /// session started, use [`Self::update_role`]).
     pub fn add_role(&self, guild: u64, role: u64, permissions: u64) {
         self.shared.lock().guild_state.roles.entry(guild).or_default().push((role, permissions));
+    }
+
+    /// Creates or changes a role of a guild the session knows and sends GUILD_ROLE_CREATE or
+    /// GUILD_ROLE_UPDATE, as Discord does. False when no session serves the guild's shard.
+    pub fn update_role(&self, guild: u64, role: u64, permissions: u64) -> bool {
+        let mut inner = self.shared.lock();
+        let roles = inner.guild_state.roles.entry(guild).or_default();
+        let (event, position) = match roles.iter().position(|(id, _)| *id == role) {
+            Some(index) => {
+                roles[index].1 = permissions;
+                ("GUILD_ROLE_UPDATE", index + 1)
+            }
+            None => {
+                roles.push((role, permissions));
+                ("GUILD_ROLE_CREATE", roles.len())
+            }
+        };
+        let position = i64::try_from(position).unwrap_or(0);
+        let data = serde_json::json!({
+            "guild_id": guild.to_string(),
+            "role": guild::role_json(role, &format!("role-{role}"), permissions, position),
+        });
+        let delivered = gateway::dispatch_for_guild(&mut inner, Some(guild), event, data);
+        drop(inner);
+        self.shared.bump();
+        delivered
+    }
+
+    /// Deletes a role and sends GUILD_ROLE_DELETE. False when no session serves the guild.
+    pub fn delete_role(&self, guild: u64, role: u64) -> bool {
+        let mut inner = self.shared.lock();
+        inner.guild_state.roles.entry(guild).or_default().retain(|(id, _)| *id != role);
+        let data =
+            serde_json::json!({ "guild_id": guild.to_string(), "role_id": role.to_string() });
+        let delivered =
+            gateway::dispatch_for_guild(&mut inner, Some(guild), "GUILD_ROLE_DELETE", data);
+        drop(inner);
+        self.shared.bump();
+        delivered
     }
 
     /// Makes a user a member of a guild with these roles (the bot is a member of every guild,
@@ -506,7 +546,7 @@ impl FakeDiscord {
     /// a guild. False when the guild is unknown or no session serves its shard.
     pub fn announce_guild(&self, guild: u64) -> bool {
         let mut inner = self.shared.lock();
-        let sent = gateway::announce_guild(&self.shared, &mut inner, guild);
+        let sent = gateway::announce_guild(&mut inner, guild);
         drop(inner);
         self.shared.bump();
         sent
@@ -593,6 +633,7 @@ impl FakeDiscord {
                 edits: 0,
                 files: Vec::new(),
                 modal: None,
+                choices: None,
             },
         );
         let data = command.payload(

@@ -273,6 +273,7 @@ async fn run_discord(
     let commands = discord
         .commands(store, Arc::new(engine.clone()))
         .with_server_policy(providers::server_policy(config))
+        .with_instance_providers(providers::instance_providers(config))
         .with_mcp(mcp.guild.clone())
         .with_documents(documents);
     // A failed registration leaves Discord with the commands it had; the bot still answers them.

@@ -57,6 +57,18 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
     Ok(chain)
 }
 
+/// The instance providers as `/config setup` offers them, in the chain's order.
+pub(crate) fn instance_providers(config: &Config) -> Vec<tomori_discord::InstanceProvider> {
+    config
+        .providers
+        .iter()
+        .map(|(name, provider)| tomori_discord::InstanceProvider {
+            name: name.clone(),
+            model: provider.model.clone(),
+        })
+        .collect()
+}
+
 /// Servers' own models, keys and custom endpoints: reached through a client whose server-scope
 /// policy follows the operator's `[net]` settings. Members' own endpoints: through a client
 /// whose personal-scope policy is production-strict whatever those settings say.

@@ -4,9 +4,11 @@
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
 mod documents;
+mod first_contact;
 mod media;
 mod providers;
 mod reminders;
+mod trigger_controls;
 mod turns;
 
 use std::sync::{Arc, Mutex};
@@ -36,7 +38,7 @@ pub(crate) fn id(raw: u64) -> Snowflake {
 /// Everything the engine sends, in order.
 #[derive(Default)]
 pub(crate) struct Recorder {
-    sent: Mutex<Vec<Outgoing>>,
+    pub(crate) sent: Mutex<Vec<Outgoing>>,
     channels: Mutex<Vec<Snowflake>>,
     typing: Mutex<u32>,
     next_id: Mutex<u64>,

@@ -5,7 +5,6 @@
 use tomori_core::privacy::PrivacyLevel;
 use tomori_store::{personas, users};
 use twilight_model::application::command::CommandType;
-use twilight_model::application::interaction::InteractionContextType;
 use twilight_util::builder::command::{CommandBuilder, StringBuilder, SubCommandBuilder};
 
 use super::persona::named;
@@ -20,7 +19,6 @@ pub(crate) enum Action {
 
 pub(crate) fn definition() -> CommandBuilder {
     CommandBuilder::new("bot", "Control the conversation in this channel", CommandType::ChatInput)
-        .contexts([InteractionContextType::Guild])
         .option(SubCommandBuilder::new(
             "kill",
             "Stop the answer being written here and clear the queue",

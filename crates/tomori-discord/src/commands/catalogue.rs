@@ -14,7 +14,7 @@ use twilight_model::application::command::{
 };
 use twilight_model::application::interaction::application_command::CommandData;
 
-use super::{Need, definitions, parse};
+use super::{Invocation, Need, definitions, parse, server};
 
 /// The Markdown page.
 pub fn render() -> String {
@@ -30,20 +30,43 @@ pub fn render() -> String {
          | member | any member of the server |\n\
          | manager | Manage Server or Administrator |\n\
          | moderator | Manage Server, Administrator or Manage Messages |\n\
-         | teacher | managers, or any member when the server lets members teach memories |\n",
+         | teacher | managers, or any member when the server lets members teach memories |\n\n\
+         *In a DM* says whether it also works in a direct message with the bot. There it acts on \
+         your own DM tenant (the pseudo-server that holds your conversations with Tomori), which \
+         you manage: set up its persona, model and keys there as an admin does in a server.\n",
+    );
+    let _ = write!(
+        page,
+        "\nNot offered until something uses them (their stored values are kept): the features \
+         {} and the image and video generation quotas, since Tomori does not generate images or \
+         videos yet.\n",
+        server::NOT_OFFERED
+            .iter()
+            .map(|f| format!("`{}`", f.name()))
+            .collect::<Vec<_>>()
+            .join(" and ")
     );
     for command in definitions() {
         let _ = write!(page, "\n## /{}\n\n{}\n\n", command.name, command.description);
-        page.push_str("| Subcommand | Who may run it | Options |\n|---|---|---|\n");
+        page.push_str("| Subcommand | Who may run it | In a DM | Options |\n|---|---|---|---|\n");
         for (path, options) in leaves(&command) {
-            let who = sample(&command.name, &path, &options)
-                .map_or_else(|| "see the command".to_owned(), who);
+            let sampled = sample(&command.name, &path, &options);
+            let who =
+                sampled.as_ref().map_or_else(|| "see the command".to_owned(), |i| who(i.need()));
+            let dm = match &sampled {
+                Some(invocation) if invocation.need() == Need::Anyone || invocation.in_dm() => {
+                    "yes"
+                }
+                Some(_) => "no",
+                None => "see the command",
+            };
             let _ = writeln!(
                 page,
-                "| `/{} {}` | {} | {} |",
+                "| `/{} {}` | {} | {} | {} |",
                 command.name,
                 path.join(" "),
                 who,
+                dm,
                 describe(&options)
             );
         }
@@ -171,8 +194,8 @@ fn placeholder(option: &CommandOption) -> Option<Value> {
     Some(json!({ "name": option.name, "type": kind, "value": value }))
 }
 
-/// What a sample invocation of `/name path…` needs, when it parses.
-fn sample(name: &str, path: &[String], options: &[CommandOption]) -> Option<Need> {
+/// A sample invocation of `/name path…`, when it parses.
+fn sample(name: &str, path: &[String], options: &[CommandOption]) -> Option<Invocation> {
     let filled: Vec<Value> = options
         .iter()
         .filter(|o| o.required == Some(true))
@@ -190,7 +213,7 @@ fn sample(name: &str, path: &[String], options: &[CommandOption]) -> Option<Need
         data["resolved"] = json!({ "attachments": { "1": file } });
     }
     let data: CommandData = serde_json::from_value(data).ok()?;
-    parse(&data).ok().map(|invocation| invocation.need())
+    parse(&data).ok()
 }
 
 #[cfg(test)]
@@ -207,6 +230,22 @@ mod tests {
         if actual != expected {
             std::fs::write(&path, &expected).expect("rewrite docs/commands.md");
             panic!("docs/commands.md was stale and has been rewritten; review and commit it");
+        }
+    }
+
+    #[test]
+    fn discord_shows_a_command_in_dms_exactly_when_some_of_it_works_there() {
+        use twilight_model::application::interaction::InteractionContextType;
+        for command in definitions() {
+            let works = leaves(&command).iter().any(|(path, options)| {
+                sample(&command.name, path, options)
+                    .is_some_and(|i| i.need() == Need::Anyone || i.in_dm())
+            });
+            let shown = command
+                .contexts
+                .as_ref()
+                .is_some_and(|c| c.contains(&InteractionContextType::BotDm));
+            assert_eq!(shown, works, "/{}", command.name);
         }
     }
 

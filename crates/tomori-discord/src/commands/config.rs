@@ -1,15 +1,23 @@
 //! `/config`: the server's prompt, limits, humanizer, timezone, context note and thought-log
-//! channel. Everything here changes the server and needs Manage Server.
+//! channel, and `setup`, the guided first run. Everything here changes the server and needs
+//! Manage Server; `setup` also works in a DM, on the member's DM tenant.
+//!
+//! `setup` offers (through Discord's autocomplete) what can answer here: the instance's own
+//! providers (`[providers.*]` in `tomori.toml`, no key needed), the server's custom endpoints, and
+//! the known cloud providers (whose key it then asks for in a form).
 //!
 //! Ranges are checked here for a short answer and again by the store (and the table's CHECK
 //! constraints), so a stale registration cannot write a value out of range.
 
 use tomori_core::id::Snowflake;
+use tomori_store::credentials::KeyOwner;
+use tomori_store::endpoints;
 use tomori_store::models::{self, ServerModel};
 use tomori_store::personas::{self, NewPersona};
 use tomori_store::settings::{self, Setting};
-use twilight_model::application::command::CommandType;
-use twilight_model::application::interaction::InteractionContextType;
+use twilight_model::application::command::{
+    CommandOptionChoice, CommandOptionChoiceValue, CommandType,
+};
 use twilight_model::channel::ChannelType;
 use twilight_model::guild::Permissions;
 use twilight_model::http::interaction::InteractionResponse;
@@ -18,7 +26,14 @@ use twilight_util::builder::command::{
     SubCommandBuilder, SubCommandGroupBuilder,
 };
 
-use super::{Args, BadInput, Ctx, Failure, Need, non_empty};
+use super::{Args, BadInput, Ctx, Failure, Need, non_empty, text_response};
+
+/// What `setup`'s provider option names for the instance's own providers.
+pub(crate) const INSTANCE: &str = "instance";
+
+/// Discord's most autocomplete choices, and its longest choice name.
+const MAX_CHOICES: usize = 25;
+const MAX_CHOICE_NAME: usize = 100;
 
 /// The most characters of a system prompt (the table's CHECK constraint).
 const MAX_SYSTEM_PROMPT: u16 = 8_000;
@@ -99,8 +114,9 @@ pub(crate) enum Action {
     ContextNote(Option<String>),
     /// `thought-log set [channel]` (this channel when empty) or `thought-log off`.
     ThoughtLog { on: bool, channel: Option<Snowflake> },
-    /// The guided first run: a main persona if there is none, the model, then the key form.
-    Setup { provider: String, model: String, persona: String, vision: bool },
+    /// The guided first run: a main persona if there is none, then what answers (the instance's
+    /// providers, a custom endpoint, or a known provider whose key form follows).
+    Setup { provider: String, model: Option<String>, persona: String, vision: bool },
 }
 
 fn set_remove(
@@ -120,7 +136,6 @@ pub(crate) fn definition() -> CommandBuilder {
     let mut command =
         CommandBuilder::new("config", "Configure how Tomori talks here", CommandType::ChatInput)
             .default_member_permissions(Permissions::MANAGE_GUILD)
-            .contexts([InteractionContextType::Guild])
             .option(set_remove(
                 "system-prompt",
                 "The server's extra system prompt",
@@ -137,20 +152,24 @@ pub(crate) fn definition() -> CommandBuilder {
             ),
         );
     }
-    let providers: Vec<(&str, &str)> =
-        tomori_llm::KNOWN_PROVIDERS.iter().map(|p| (p.name, p.name)).collect();
     command
         .option(
-            SubCommandBuilder::new("setup", "First run: a persona, a model and its API key")
+            SubCommandBuilder::new("setup", "First run: a persona and what answers")
                 .option(
-                    StringBuilder::new("provider", "Who serves the model")
-                        .required(true)
-                        .choices(providers),
+                    StringBuilder::new(
+                        "provider",
+                        "This instance's model, a custom endpoint, or a provider (needs a key)",
+                    )
+                    .required(true)
+                    .max_length(72)
+                    .autocomplete(true),
                 )
                 .option(
-                    StringBuilder::new("model", "The model id, e.g. deepseek/deepseek-chat")
-                        .required(true)
-                        .max_length(200),
+                    StringBuilder::new(
+                        "model",
+                        "The model id for a provider, e.g. deepseek/deepseek-chat",
+                    )
+                    .max_length(200),
                 )
                 .option(
                     StringBuilder::new("persona", "The main persona's name (default Tomori)")
@@ -209,8 +228,12 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         "context-note" => text_or_remove(args).map(Action::ContextNote),
         "timezone" => Ok(Action::Timezone(args.required_string("name")?.trim().to_owned())),
         "setup" => Ok(Action::Setup {
-            provider: args.required_string("provider")?.trim().to_ascii_lowercase(),
-            model: args.required_string("model")?.trim().to_owned(),
+            provider: args.required_string("provider")?.trim().to_owned(),
+            model: args
+                .string("model")?
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
             persona: args.string("persona")?.map_or("Tomori", str::trim).to_owned(),
             vision: args.boolean("vision")?.unwrap_or(false),
         }),
@@ -236,43 +259,182 @@ pub(crate) fn need(action: &Action) -> Need {
     }
 }
 
-/// `/config setup`: makes `persona` the main persona when the server has none, chooses the model
-/// (keeping any sampling choices and fallbacks), and returns the key form to answer with. Nothing is
-/// written when the provider or model is refused.
+/// Whether a `/config` action also works in a DM (on the member's DM tenant).
+pub(crate) fn in_dm(action: &Action) -> bool {
+    matches!(action, Action::Setup { .. })
+}
+
+/// What `setup` was asked to make answer.
+enum Answerer {
+    /// The operator's `[providers.*]`, in their order.
+    Instance,
+    /// One of the server's custom endpoints, by label.
+    Custom(endpoints::CustomEndpoint),
+    /// A known provider, with the server's key (asked for next).
+    Known(&'static str),
+}
+
+/// Finds what `raw` names; the answer lists what may be named when it names nothing.
+async fn answerer(ctx: &Ctx<'_>, raw: &str) -> Result<Answerer, Failure> {
+    if raw.eq_ignore_ascii_case(INSTANCE) && !ctx.instance.is_empty() {
+        return Ok(Answerer::Instance);
+    }
+    if let Some(label) = raw.strip_prefix("custom:")
+        && let Some((endpoint, _)) =
+            endpoints::get(ctx.store, ctx.server().await?, KeyOwner::Server, label).await?
+    {
+        return Ok(Answerer::Custom(endpoint));
+    }
+    if let Some(known) = tomori_llm::known_provider(&raw.to_ascii_lowercase()) {
+        return Ok(Answerer::Known(known.name));
+    }
+    let names: Vec<String> =
+        choices(ctx, "", true).await?.into_iter().map(|(_, value)| format!("`{value}`")).collect();
+    Err(Failure::BadInput(format!(
+        "`{raw}` is not something that can answer here; choose one of {}. Nothing was changed.",
+        names.join(", ")
+    )))
+}
+
+/// What `setup` offers, as (name shown, value), filtered by what was typed: the instance's
+/// providers first (no key needed), then the server's custom endpoints (only to a caller who
+/// may manage the server), then the known providers.
+pub(crate) async fn choices(
+    ctx: &Ctx<'_>,
+    typed: &str,
+    may_manage: bool,
+) -> Result<Vec<(String, String)>, Failure> {
+    let mut offered = Vec::new();
+    if !ctx.instance.is_empty() {
+        let models: Vec<String> =
+            ctx.instance.iter().map(|p| format!("{} · {}", p.name, p.model)).collect();
+        let name = format!("This instance's model, no key needed ({})", models.join(", "));
+        offered.push((name, INSTANCE.to_owned()));
+    }
+    // Security: endpoint labels and models can be private to a server's managers (as
+    // `/provider endpoint list` is).
+    if may_manage {
+        for endpoint in endpoints::list(ctx.store, ctx.server().await?, KeyOwner::Server).await? {
+            let value = format!("custom:{}", endpoint.label);
+            offered.push((format!("{value} · {} (custom endpoint)", endpoint.model), value));
+        }
+    }
+    for known in tomori_llm::KNOWN_PROVIDERS {
+        offered.push((format!("{} (needs an API key)", known.name), known.name.to_owned()));
+    }
+    let typed = typed.trim().to_lowercase();
+    Ok(offered
+        .into_iter()
+        .filter(|(name, value)| {
+            typed.is_empty() || name.to_lowercase().contains(&typed) || value.contains(&typed)
+        })
+        .take(MAX_CHOICES)
+        .map(|(name, value)| (name.chars().take(MAX_CHOICE_NAME).collect(), value))
+        .collect())
+}
+
+/// The autocomplete answer for `setup`'s provider option.
+pub(crate) async fn provider_choices(
+    ctx: &Ctx<'_>,
+    typed: &str,
+) -> Result<Vec<CommandOptionChoice>, Failure> {
+    let may_manage = super::authorize(ctx, Need::Manager, true).await.is_ok();
+    Ok(choices(ctx, typed, may_manage)
+        .await?
+        .into_iter()
+        .map(|(name, value)| CommandOptionChoice {
+            name,
+            name_localizations: None,
+            value: CommandOptionChoiceValue::String(value),
+        })
+        .collect())
+}
+
+/// `/config setup`: makes `persona` the main persona when the server has none, then makes
+/// `provider` answer: the instance's providers (the server's own model choice is removed), a
+/// custom endpoint, or a known provider with `model` (keeping any sampling choices and
+/// fallbacks), whose key form is the answer. Nothing is written when the choice is refused.
 pub(crate) async fn setup(
     ctx: &Ctx<'_>,
     provider: &str,
-    model: &str,
+    model: Option<&str>,
     persona: &str,
     vision: bool,
 ) -> Result<InteractionResponse, Failure> {
-    if tomori_llm::known_provider(provider).is_none() {
-        return Err(Failure::BadInput(format!("Unknown provider `{provider}`.")));
+    let answerer = answerer(ctx, provider).await?;
+    if let (Answerer::Known(_), None) = (&answerer, model) {
+        return Err(Failure::BadInput(format!(
+            "Name the model `{provider}` should use (the `model` option); nothing was changed."
+        )));
     }
-    models::check_model(model).map_err(|_| {
-        Failure::BadInput(format!("`{model}` is not a model id; nothing was changed."))
-    })?;
+    if let Some(model) = model {
+        models::check_model(model).map_err(|_| {
+            Failure::BadInput(format!("`{model}` is not a model id; nothing was changed."))
+        })?;
+    }
     let scope = ctx.server().await?;
-    if personas::list(ctx.store, scope).await?.is_empty() {
-        let nickname = tomori_core::persona::validate_nickname(persona)
-            .map_err(|e| Failure::BadInput(format!("That persona name won't do: {e}.")))?;
-        let new = NewPersona { nickname: nickname.to_owned(), ..NewPersona::default() };
-        personas::create(ctx.store, scope, ctx.actor(), new).await?;
-    }
+    let made = main_persona(ctx, scope, persona).await?;
+    let text = match answerer {
+        Answerer::Known(name) => {
+            choose_model(ctx, scope, name, model.unwrap_or_default(), vision, true).await?;
+            return super::provider::key_modal(ctx, KeyOwner::Server, name, "default").await;
+        }
+        Answerer::Custom(endpoint) => {
+            let model = model.unwrap_or(&endpoint.model);
+            let provider = format!("custom:{}", endpoint.label);
+            choose_model(ctx, scope, &provider, model, endpoint.has_vision, endpoint.has_tools)
+                .await?;
+            format!(
+                "{made}The custom endpoint `{}` answers here now ({model}). If it needs a key, \
+                 add one with /provider key add provider:{provider}.",
+                endpoint.label
+            )
+        }
+        Answerer::Instance => {
+            let removed = models::clear(ctx.store, scope, ctx.actor()).await?;
+            let names: Vec<&str> = ctx.instance.iter().map(|p| p.name.as_str()).collect();
+            format!(
+                "{made}This instance's model answers here now ({}); it needs no key.{}",
+                names.join(", then "),
+                if removed { " The model chosen here before was removed." } else { "" }
+            )
+        }
+    };
+    Ok(text_response(&text))
+}
+
+/// Chooses the server's model, keeping any sampling choices and fallbacks.
+async fn choose_model(
+    ctx: &Ctx<'_>,
+    scope: tomori_store::Scope,
+    provider: &str,
+    model: &str,
+    vision: bool,
+    tools: bool,
+) -> Result<(), Failure> {
     let mut chosen =
         models::get(ctx.store, scope).await?.unwrap_or_else(|| ServerModel::new(provider, model));
     provider.clone_into(&mut chosen.provider);
     model.clone_into(&mut chosen.model);
     chosen.vision = vision;
-    chosen.tools = true;
-    models::set(ctx.store, scope, ctx.actor(), &chosen).await?;
-    super::provider::key_modal(
-        ctx,
-        tomori_store::credentials::KeyOwner::Server,
-        provider,
-        "default",
-    )
-    .await
+    chosen.tools = tools;
+    Ok(models::set(ctx.store, scope, ctx.actor(), &chosen).await?)
+}
+
+/// Makes `name` the main persona when the server has none; says so, or says nothing.
+async fn main_persona(
+    ctx: &Ctx<'_>,
+    scope: tomori_store::Scope,
+    name: &str,
+) -> Result<String, Failure> {
+    if !personas::list(ctx.store, scope).await?.is_empty() {
+        return Ok(String::new());
+    }
+    let nickname = tomori_core::persona::validate_nickname(name)
+        .map_err(|e| Failure::BadInput(format!("That persona name won't do: {e}.")))?;
+    let new = NewPersona { nickname: nickname.to_owned(), ..NewPersona::default() };
+    let persona = personas::create(ctx.store, scope, ctx.actor(), new).await?;
+    Ok(format!("**{}** is the main persona. ", persona.nickname))
 }
 
 /// A number in its range, as the column's type; a short answer otherwise.

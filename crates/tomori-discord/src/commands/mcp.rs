@@ -15,7 +15,6 @@ use tomori_core::id::ServerId;
 use tomori_store::mcp::{self as stored, MAX_SERVERS, MAX_URL_CHARS};
 use tomori_tools::mcp::GuildMcp;
 use twilight_model::application::command::CommandType;
-use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::guild::Permissions;
 use twilight_model::http::interaction::InteractionResponse;
 use twilight_util::builder::command::{CommandBuilder, StringBuilder, SubCommandBuilder};
@@ -59,7 +58,6 @@ pub(crate) fn definition() -> CommandBuilder {
         CommandType::ChatInput,
     )
     .default_member_permissions(Permissions::MANAGE_GUILD)
-    .contexts([InteractionContextType::Guild])
     .option(
         SubCommandBuilder::new(
             "add",

@@ -13,6 +13,11 @@
 //! `default_member_permissions` in the definitions is only a UI hint that a server can override.
 //! A refusal is an ephemeral message and changes nothing.
 //!
+//! Direct messages: `/persona`, `/config setup`, `/model` and `/provider` (besides the member's
+//! own `/personal` and `/memory personal`) also work in a DM with the bot, where they act on the
+//! member's DM tenant (the pseudo-server that holds their direct messages), of which they are the
+//! only manager. Everything else answers that it works only in a server.
+//!
 //! Timing: Discord wants an answer within three seconds. Actions known to be slow defer at once
 //! (`DeferredChannelMessageWithSource`, then an edit of the original response); the others answer
 //! directly, unless they take longer than [`DEFER_AFTER`], in which case they defer then.
@@ -21,9 +26,11 @@
 //! names and memories that users wrote. Failures reach the user as one short sentence; anything
 //! internal is logged with an incident id that the sentence names.
 
+mod args;
 mod bot;
 pub mod catalogue;
 mod config;
+mod context;
 mod mcp;
 mod memory;
 mod model;
@@ -36,7 +43,7 @@ mod server;
 mod tool;
 mod upload;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -44,28 +51,26 @@ use secrecy::SecretString;
 use tomori_chat::engine::Engine;
 use tomori_chat::surface::{ChatSurface, Inbound};
 use tomori_core::id::Snowflake;
-use tomori_core::settings::Feature;
-use tomori_store::audit::Actor;
 use tomori_store::credentials::KeyOwner;
-use tomori_store::{Scope, Store, StoreError, settings};
+use tomori_store::{Store, StoreError};
 use twilight_model::application::command::Command;
-use twilight_model::application::interaction::application_command::{
-    CommandData, CommandDataOption, CommandOptionValue,
-};
-use twilight_model::application::interaction::modal::{
-    ModalInteractionComponent, ModalInteractionData,
-};
+use twilight_model::application::interaction::InteractionContextType;
+use twilight_model::application::interaction::application_command::CommandData;
+use twilight_model::application::interaction::modal::ModalInteractionData;
 use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
 use twilight_model::channel::message::{AllowedMentions, MessageFlags};
-use twilight_model::guild::Permissions;
 use twilight_model::http::attachment::Attachment;
-use twilight_model::http::interaction::{InteractionResponse, InteractionResponseType};
+use twilight_model::http::interaction::{
+    InteractionResponse, InteractionResponseData, InteractionResponseType,
+};
+use twilight_model::oauth::ApplicationIntegrationType;
 use twilight_util::builder::interaction_response::ChannelMessageBuilder;
 
 use tomori_net::Policy;
 
-use crate::id::snowflake;
-use crate::permissions::is_manager;
+pub(crate) use self::args::{Args, BadInput, non_empty};
+use self::context::text_input;
+pub(crate) use self::context::{Caller, Ctx, Need, Outbox, authorize};
 
 /// How long a command may work before its answer is deferred.
 pub const DEFER_AFTER: Duration = Duration::from_millis(2_000);
@@ -144,6 +149,20 @@ pub struct Commands {
     documents: Option<tomori_chat::documents::Documents>,
     /// PDF parses of uploaded documents running at once (see `tomori_tools::extract_pdf`).
     pdf_slots: Arc<tokio::sync::Semaphore>,
+    /// Judges the endpoints members register for themselves, and in their DM tenant.
+    personal_policy: Policy,
+    /// The operator's `[providers.*]`, which `/config setup` offers.
+    instance: Vec<InstanceProvider>,
+}
+
+/// A provider of the operator's `tomori.toml` (`[providers.<name>]`): it answers every server
+/// that has no model of its own, with the operator's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceProvider {
+    /// Its name in the config file.
+    pub name: String,
+    /// The model it asks for.
+    pub model: String,
 }
 
 impl std::fmt::Debug for Commands {
@@ -152,9 +171,14 @@ impl std::fmt::Debug for Commands {
     }
 }
 
+/// The commands Discord also shows in a direct message with the bot (see the module
+/// documentation); the others only in servers.
+const IN_DIRECT_MESSAGES: [&str; 6] =
+    ["persona", "memory", "personal", "config", "provider", "model"];
+
 /// Every command, in the order they are registered.
 pub fn definitions() -> Vec<Command> {
-    vec![
+    let mut commands = vec![
         persona::definition().build(),
         memory::definition().build(),
         server::definition().build(),
@@ -165,7 +189,17 @@ pub fn definitions() -> Vec<Command> {
         model::definition().build(),
         tool::definition().build(),
         mcp::definition().build(),
-    ]
+    ];
+    for command in &mut commands {
+        // Installed to guilds only: no user-installed commands in other people's DMs and groups.
+        command.integration_types = Some(vec![ApplicationIntegrationType::GuildInstall]);
+        let mut contexts = vec![InteractionContextType::Guild];
+        if IN_DIRECT_MESSAGES.contains(&command.name.as_str()) {
+            contexts.push(InteractionContextType::BotDm);
+        }
+        command.contexts = Some(contexts);
+    }
+    commands
 }
 
 impl Commands {
@@ -192,7 +226,29 @@ impl Commands {
             pending: pending::Pending::default(),
             documents: None,
             pdf_slots: Arc::new(tokio::sync::Semaphore::new(tomori_tools::PDF_SLOTS)),
+            // Security: SSRF through members' endpoints. Anyone may register one (in a DM, any
+            // member of any server the bot is in), so the personal scope applies,
+            // production-strict whatever the operator's [net] settings: https to public
+            // addresses only.
+            personal_policy: Policy::new(tomori_net::Scope::Personal),
+            instance: Vec::new(),
         }
+    }
+
+    /// Lets `/config setup` offer the operator's instance providers (`[providers.*]`), which
+    /// need no key from the server.
+    #[must_use]
+    pub fn with_instance_providers(mut self, providers: Vec<InstanceProvider>) -> Self {
+        self.instance = providers;
+        self
+    }
+
+    /// Replaces the policy that judges members' own endpoints and DM tenants' endpoints (tests:
+    /// one that may reach loopback).
+    #[must_use]
+    pub fn with_personal_policy(mut self, policy: Policy) -> Self {
+        self.personal_policy = policy;
+        self
     }
 
     /// Lets `/memory document add` embed and store documents through `documents` (the engine's
@@ -289,6 +345,13 @@ impl Commands {
                 self.modal_submitted(&interaction, data).await;
                 return;
             }
+            (
+                InteractionType::ApplicationCommandAutocomplete,
+                Some(InteractionData::ApplicationCommand(data)),
+            ) => {
+                self.autocomplete(&interaction, data).await;
+                return;
+            }
             _ => {
                 tracing::debug!(kind = ?interaction.kind, "interaction ignored");
                 return;
@@ -311,18 +374,7 @@ impl Commands {
             }
         };
         let files = Outbox::default();
-        let ctx = Ctx {
-            store: &self.store,
-            control: self.control.as_ref(),
-            caller: &caller,
-            mcp: self.mcp.as_ref(),
-            server_policy: &self.server_policy,
-            media: self.media.as_ref(),
-            files: &files,
-            pending: &self.pending,
-            documents: self.documents.as_ref(),
-            pdf_slots: &self.pdf_slots,
-        };
+        let ctx = self.ctx(&caller, &files);
         // Actions that answer with a form: authorised, then the form is the answer.
         let form = match &invocation {
             Invocation::Provider(provider::Action::KeyAdd { .. })
@@ -335,14 +387,14 @@ impl Commands {
         };
         if let Some(invocation) = form {
             let modal = async {
-                authorize(&ctx, invocation.need()).await?;
+                authorize(&ctx, invocation.need(), invocation.in_dm()).await?;
                 match invocation {
                     Invocation::Config(config::Action::Setup {
                         provider,
                         model,
                         persona,
                         vision,
-                    }) => config::setup(&ctx, provider, model, persona, *vision).await,
+                    }) => config::setup(&ctx, provider, model.as_deref(), persona, *vision).await,
                     Invocation::Provider(provider::Action::KeyAdd { provider, label }) => {
                         provider::key_modal(&ctx, KeyOwner::Server, provider, label).await
                     }
@@ -374,6 +426,24 @@ impl Commands {
         self.deliver(&interaction, work, invocation.slow(), &files, invocation.name()).await;
     }
 
+    /// What an action runs with, for `caller`, attaching files to `files`.
+    fn ctx<'a>(&'a self, caller: &'a Caller, files: &'a Outbox) -> Ctx<'a> {
+        Ctx {
+            store: &self.store,
+            control: self.control.as_ref(),
+            caller,
+            mcp: self.mcp.as_ref(),
+            server_policy: &self.server_policy,
+            personal_policy: &self.personal_policy,
+            instance: &self.instance,
+            media: self.media.as_ref(),
+            files,
+            pending: &self.pending,
+            documents: self.documents.as_ref(),
+            pdf_slots: &self.pdf_slots,
+        }
+    }
+
     /// Answers with what `work` says: at once when it is done within [`DEFER_AFTER`] (and not
     /// known to be `slow`), else after deferring.
     async fn deliver(
@@ -403,20 +473,46 @@ impl Commands {
         }
     }
 
+    /// Answers an autocomplete request: `/config setup`'s provider option is the only one that
+    /// asks. Anything unexpected gets no choices.
+    async fn autocomplete(&self, interaction: &Interaction, data: &CommandData) {
+        let typed = match (data.name.as_str(), Args(&data.options).focused()) {
+            ("config", Some(("provider", typed))) => Some(typed),
+            _ => None,
+        };
+        let choices = match (typed, Caller::of(interaction)) {
+            (Some(typed), Ok(caller)) => {
+                let files = Outbox::default();
+                let ctx = self.ctx(&caller, &files);
+                config::provider_choices(&ctx, typed).await.unwrap_or_else(|failure| {
+                    // `message` logs an internal failure; the member just sees no choices.
+                    let _ = failure.message("config");
+                    Vec::new()
+                })
+            }
+            _ => Vec::new(),
+        };
+        let response = InteractionResponse {
+            kind: InteractionResponseType::ApplicationCommandAutocompleteResult,
+            data: Some(InteractionResponseData {
+                choices: Some(choices),
+                ..InteractionResponseData::default()
+            }),
+        };
+        self.respond(interaction, &response).await;
+    }
+
     async fn answer_now(&self, interaction: &Interaction, text: &str) {
         self.answer_now_with(interaction, text, &[]).await;
     }
 
     /// Answers with `files` attached (sent as multipart form data when there are any).
     async fn answer_now_with(&self, interaction: &Interaction, text: &str, files: &[Attachment]) {
-        let mut response = ChannelMessageBuilder::new()
-            .content(clip(text))
-            .flags(MessageFlags::EPHEMERAL)
-            .allowed_mentions(AllowedMentions::default());
-        if !files.is_empty() {
-            response = response.attachments(files.to_vec());
+        let mut response = text_response(text);
+        if let Some(data) = response.data.as_mut().filter(|_| !files.is_empty()) {
+            data.attachments = Some(files.to_vec());
         }
-        self.respond(interaction, &response.build()).await;
+        self.respond(interaction, &response).await;
     }
 
     async fn respond(&self, interaction: &Interaction, response: &InteractionResponse) {
@@ -439,18 +535,7 @@ impl Commands {
             return;
         };
         let files = Outbox::default();
-        let ctx = Ctx {
-            store: &self.store,
-            control: self.control.as_ref(),
-            caller: &caller,
-            mcp: self.mcp.as_ref(),
-            server_policy: &self.server_policy,
-            media: self.media.as_ref(),
-            files: &files,
-            pending: &self.pending,
-            documents: self.documents.as_ref(),
-            pdf_slots: &self.pdf_slots,
-        };
+        let ctx = self.ctx(&caller, &files);
         let secret = |id: &str| {
             text_input(&data.components, id)
                 .map(str::trim)
@@ -462,18 +547,20 @@ impl Commands {
         // server key or an MCP server needs a manager now, whoever saw the form; a member's own
         // key or endpoint is stored in their own scope; a token form's nonce is valid once, for
         // the member and server it was shown to (`pending`).
-        let (command, need, slow) = match prefix {
-            mcp::ADD_MODAL => ("mcp", Need::Manager, true),
-            personal::ENDPOINT_MODAL => ("personal", Need::Anyone, false),
+        // A server key form is shown in a DM too (`/provider key add`, `/config setup` there),
+        // where its key goes to the caller's own DM tenant.
+        let (command, need, in_dm, slow) = match prefix {
+            mcp::ADD_MODAL => ("mcp", Need::Manager, false, true),
+            personal::ENDPOINT_MODAL => ("personal", Need::Anyone, true, false),
             _ => match provider::key_form_owner(&data.custom_id) {
-                Some(KeyOwner::Personal) => ("personal", Need::Anyone, false),
-                _ => ("provider", Need::Manager, false),
+                Some(KeyOwner::Personal) => ("personal", Need::Anyone, true, false),
+                _ => ("provider", Need::Manager, true, false),
             },
         };
         let ctx = &ctx;
         let work = Box::pin(async move {
             let outcome = async {
-                authorize(ctx, need).await?;
+                authorize(ctx, need, in_dm).await?;
                 match prefix {
                     mcp::ADD_MODAL => mcp::add_submitted(ctx, nonce, secret(TOKEN_INPUT)).await,
                     personal::ENDPOINT_MODAL => {
@@ -525,208 +612,6 @@ impl Commands {
     }
 }
 
-/// Who used a command, and where.
-#[derive(Debug, Clone)]
-pub(crate) struct Caller {
-    /// The interaction's id (a synthetic message id for `/bot respond`).
-    pub(crate) interaction: Snowflake,
-    pub(crate) user: Snowflake,
-    pub(crate) name: String,
-    pub(crate) guild: Option<Snowflake>,
-    pub(crate) channel: Snowflake,
-    /// The parent channel, when the command was used in a thread.
-    pub(crate) parent_channel: Option<Snowflake>,
-    /// Discord's computed permissions of the member in this channel; empty outside a guild.
-    pub(crate) permissions: Permissions,
-    pub(crate) roles: Vec<Snowflake>,
-}
-
-impl Caller {
-    fn of(interaction: &Interaction) -> Result<Self, &'static str> {
-        let user = interaction.author().ok_or("no user")?;
-        let channel = interaction.channel.as_ref();
-        let channel_id = channel.map(|c| c.id).ok_or("no channel")?;
-        let member = interaction.member.as_ref();
-        let parent = channel.filter(|c| c.kind.is_thread()).and_then(|c| c.parent_id);
-        Ok(Self {
-            interaction: snowflake(interaction.id).map_err(|_| "interaction id")?,
-            user: snowflake(user.id).map_err(|_| "user id")?,
-            name: member
-                .and_then(|m| m.nick.clone())
-                .or_else(|| user.global_name.clone())
-                .unwrap_or_else(|| user.name.clone()),
-            guild: interaction.guild_id.map(snowflake).transpose().map_err(|_| "guild id")?,
-            channel: snowflake(channel_id).map_err(|_| "channel id")?,
-            parent_channel: parent.map(snowflake).transpose().map_err(|_| "parent id")?,
-            // Security: ManageGuild boundary. Only the permissions Discord computed for this
-            // interaction count; a member object without them (or none, in a direct message)
-            // means no permissions at all.
-            permissions: member.and_then(|m| m.permissions).unwrap_or_else(Permissions::empty),
-            roles: member
-                .map(|m| m.roles.iter().map(|r| snowflake(*r)).collect::<Result<_, _>>())
-                .transpose()
-                .map_err(|_| "role id")?
-                .unwrap_or_default(),
-        })
-    }
-}
-
-impl Caller {
-    /// The interaction as a message asking the engine to act in this channel (`/bot respond`,
-    /// `/tool prompt`): no text of its own; the engine works from the channel's history. Its id
-    /// is the interaction's, so replies to it fall back to plain sends.
-    pub(crate) fn as_request(&self) -> Inbound {
-        Inbound {
-            guild: self.guild,
-            guild_name: None,
-            channel: self.channel,
-            parent_channel: self.parent_channel,
-            message: self.interaction,
-            author: tomori_chat::surface::InboundAuthor {
-                id: self.user,
-                name: self.name.clone(),
-                is_bot: false,
-                webhook: None,
-            },
-            content: String::new(),
-            mentions_bot: true,
-            mentions: Vec::new(),
-            reply_to: None,
-            author_roles: self.roles.clone(),
-            author_is_admin: is_manager(self.permissions),
-            attachments: Vec::new(),
-        }
-    }
-}
-
-/// What a command runs with.
-pub(crate) struct Ctx<'a> {
-    pub(crate) store: &'a Store,
-    pub(crate) control: &'a dyn BotControl,
-    pub(crate) caller: &'a Caller,
-    /// The guilds' MCP servers, when the instance has them.
-    pub(crate) mcp: Option<&'a tomori_tools::mcp::GuildMcp>,
-    /// Judges endpoints admins register.
-    pub(crate) server_policy: &'a Policy,
-    /// Downloads of attachments and avatars, when available.
-    pub(crate) media: Option<&'a tomori_net::Client>,
-    /// Files to attach to the answer.
-    pub(crate) files: &'a Outbox,
-    /// Forms waiting for their submission.
-    pub(crate) pending: &'a pending::Pending,
-    /// Server documents, when the instance has them.
-    pub(crate) documents: Option<&'a tomori_chat::documents::Documents>,
-    /// Slots for parsing uploaded PDFs.
-    pub(crate) pdf_slots: &'a Arc<tokio::sync::Semaphore>,
-}
-
-/// Files an action attaches to its (ephemeral) answer.
-#[derive(Debug, Default)]
-pub(crate) struct Outbox(Mutex<Vec<Attachment>>);
-
-impl Outbox {
-    /// Attaches a file to the answer.
-    pub(crate) fn attach(&self, filename: String, bytes: Vec<u8>) {
-        let mut files = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let id = u64::try_from(files.len()).unwrap_or(u64::MAX);
-        files.push(Attachment::from_bytes(filename, bytes, id));
-    }
-
-    fn take(&self) -> Vec<Attachment> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-/// The value of the text input `custom_id` anywhere in a submitted modal.
-fn text_input<'a>(components: &'a [ModalInteractionComponent], custom_id: &str) -> Option<&'a str> {
-    components.iter().find_map(|component| match component {
-        ModalInteractionComponent::TextInput(input) if input.custom_id == custom_id => {
-            Some(input.value.as_str())
-        }
-        ModalInteractionComponent::ActionRow(row) => text_input(&row.components, custom_id),
-        ModalInteractionComponent::Label(label) => {
-            text_input(std::slice::from_ref(&*label.component), custom_id)
-        }
-        _ => None,
-    })
-}
-
-impl Ctx<'_> {
-    /// Who the audit log names.
-    pub(crate) fn actor(&self) -> Actor {
-        Actor::Discord(self.caller.user)
-    }
-
-    /// The server the command was used in.
-    pub(crate) async fn server(&self) -> Result<Scope, Failure> {
-        let guild = self.caller.guild.ok_or(Failure::ServerOnly)?;
-        Ok(Scope::server(self.store.resolve_guild(guild).await?))
-    }
-
-    /// The caller's own data.
-    pub(crate) async fn me(&self) -> Result<Scope, Failure> {
-        Ok(Scope::user(self.store.resolve_user(self.caller.user).await?))
-    }
-}
-
-/// Who may run an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Need {
-    /// Anyone, in a server or a direct message: the caller's own data.
-    Anyone,
-    /// Any member of the server (reading, or asking for an answer).
-    Member,
-    /// Manage Server or Administrator.
-    Manager,
-    /// Manage Server, Administrator or Manage Messages.
-    Moderator,
-    /// Manage Server or Administrator, or any member when the server lets members teach.
-    Teacher,
-    /// Manage Server or Administrator, or any member while the server has this feature on.
-    ManagerOrFeature(Feature),
-}
-
-/// The permission a refusal names.
-const MANAGE_SERVER: &str = "Manage Server";
-
-/// Checks `need` against the caller; the one gate every action passes before it runs.
-async fn authorize(ctx: &Ctx<'_>, need: Need) -> Result<(), Failure> {
-    let permissions = ctx.caller.permissions;
-    if need == Need::Anyone {
-        return Ok(());
-    }
-    if ctx.caller.guild.is_none() {
-        return Err(Failure::ServerOnly);
-    }
-    // Security: a normal user runs admin commands (default_member_permissions can be
-    // overridden by a server). The member's computed permissions are checked here, when the
-    // command runs, before anything is read or written on its behalf.
-    let allowed = match need {
-        Need::Anyone | Need::Member => true,
-        Need::Manager => is_manager(permissions),
-        Need::Moderator => {
-            is_manager(permissions) || permissions.contains(Permissions::MANAGE_MESSAGES)
-        }
-        Need::Teacher => {
-            is_manager(permissions)
-                || settings::get(ctx.store, ctx.server().await?).await?.member_teaching
-        }
-        Need::ManagerOrFeature(feature) => {
-            is_manager(permissions)
-                || settings::get(ctx.store, ctx.server().await?).await?.feature(feature)
-        }
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Failure::Refused(if need == Need::Moderator {
-            "Manage Server or Manage Messages"
-        } else {
-            MANAGE_SERVER
-        }))
-    }
-}
-
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Invocation {
@@ -755,6 +640,17 @@ impl Invocation {
             Self::Model(action) => model::need(action),
             Self::Tool(action) => tool::need(action),
             Self::Mcp(action) => mcp::need(action),
+        }
+    }
+
+    /// Whether it also works in a direct message, on the caller's DM tenant (actions that need
+    /// nothing but the caller work there anyway).
+    pub(crate) fn in_dm(&self) -> bool {
+        match self {
+            Self::Persona(_) | Self::Model(_) | Self::Provider(_) | Self::Personal(_) => true,
+            Self::Config(action) => config::in_dm(action),
+            Self::Memory(action) => memory::need(action) == Need::Anyone,
+            Self::Server(_) | Self::Bot(_) | Self::Tool(_) | Self::Mcp(_) => false,
         }
     }
 
@@ -788,7 +684,7 @@ impl Invocation {
 /// Authorizes and runs an invocation; the answer's text either way.
 async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
     let outcome = async {
-        authorize(ctx, invocation.need()).await?;
+        authorize(ctx, invocation.need(), invocation.in_dm()).await?;
         match invocation {
             Invocation::Persona(action) => persona::run(ctx, action).await,
             Invocation::Memory(action) => memory::run(ctx, action).await,
@@ -828,19 +724,6 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
     }
 }
 
-/// Input the command refuses, with the sentence the user sees.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BadInput(pub(crate) String);
-
-impl BadInput {
-    fn unknown() -> Self {
-        Self(
-            "I don't know that command; it may have changed since Discord last showed it to you."
-                .to_owned(),
-        )
-    }
-}
-
 /// Why an action did not happen.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -865,7 +748,10 @@ impl Failure {
     fn message(self, command: &'static str) -> String {
         match self {
             Self::BadInput(text) => text,
-            Self::ServerOnly => "This command works only in a server.".to_owned(),
+            Self::ServerOnly => "This works only in a server. In a direct message with me, \
+                 /persona, /config setup, /model and /provider set up our own conversations, and \
+                 /personal and /memory personal are yours everywhere."
+                .to_owned(),
             Self::Refused(permission) => {
                 format!("You need the {permission} permission to do that; nothing was changed.")
             }
@@ -895,6 +781,15 @@ fn incident_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// An answer with `text`: ephemeral, shortened to fit, pinging nobody.
+pub(crate) fn text_response(text: &str) -> InteractionResponse {
+    ChannelMessageBuilder::new()
+        .content(clip(text))
+        .flags(MessageFlags::EPHEMERAL)
+        .allowed_mentions(AllowedMentions::default())
+        .build()
+}
+
 /// Shortens an answer to fit one message, at a line break when there is one.
 fn clip(text: &str) -> String {
     if text.chars().count() <= MAX_ANSWER_CHARS {
@@ -918,99 +813,6 @@ fn clip(text: &str) -> String {
     }
     out.push_str(&format!("…and {skipped} more lines."));
     out
-}
-
-/// A (sub)command's options.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Args<'a>(&'a [CommandDataOption]);
-
-impl<'a> Args<'a> {
-    /// The subcommand or subcommand group used, and its options.
-    pub(crate) fn nested(self) -> Result<(&'a str, Args<'a>), BadInput> {
-        self.0
-            .iter()
-            .find_map(|option| match &option.value {
-                CommandOptionValue::SubCommand(inner)
-                | CommandOptionValue::SubCommandGroup(inner) => {
-                    Some((option.name.as_str(), Args(inner)))
-                }
-                _ => None,
-            })
-            .ok_or_else(BadInput::unknown)
-    }
-
-    fn value(self, name: &str) -> Option<&'a CommandOptionValue> {
-        self.0.iter().find(|option| option.name == name).map(|option| &option.value)
-    }
-
-    fn wrong(name: &str) -> BadInput {
-        BadInput(format!("The option `{name}` has the wrong type; the command may have changed."))
-    }
-
-    fn missing(name: &str) -> BadInput {
-        BadInput(format!("The option `{name}` is required."))
-    }
-
-    pub(crate) fn string(self, name: &str) -> Result<Option<&'a str>, BadInput> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(CommandOptionValue::String(text)) => Ok(Some(text.as_str())),
-            Some(_) => Err(Self::wrong(name)),
-        }
-    }
-
-    pub(crate) fn required_string(self, name: &str) -> Result<&'a str, BadInput> {
-        self.string(name)?.ok_or_else(|| Self::missing(name))
-    }
-
-    pub(crate) fn integer(self, name: &str) -> Result<Option<i64>, BadInput> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(CommandOptionValue::Integer(number)) => Ok(Some(*number)),
-            Some(_) => Err(Self::wrong(name)),
-        }
-    }
-
-    pub(crate) fn required_integer(self, name: &str) -> Result<i64, BadInput> {
-        self.integer(name)?.ok_or_else(|| Self::missing(name))
-    }
-
-    pub(crate) fn boolean(self, name: &str) -> Result<Option<bool>, BadInput> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(CommandOptionValue::Boolean(value)) => Ok(Some(*value)),
-            Some(_) => Err(Self::wrong(name)),
-        }
-    }
-
-    /// A role or user option (both arrive as ids), required.
-    pub(crate) fn mentionable(self, name: &str) -> Result<Snowflake, BadInput> {
-        match self.value(name) {
-            None => Err(Self::missing(name)),
-            Some(CommandOptionValue::Role(id)) => snowflake(*id).map_err(|_| Self::wrong(name)),
-            Some(CommandOptionValue::User(id)) => snowflake(*id).map_err(|_| Self::wrong(name)),
-            Some(_) => Err(Self::wrong(name)),
-        }
-    }
-
-    pub(crate) fn channel(self, name: &str) -> Result<Option<Snowflake>, BadInput> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(CommandOptionValue::Channel(id)) => {
-                snowflake(*id).map(Some).map_err(|_| Self::wrong(name))
-            }
-            Some(_) => Err(Self::wrong(name)),
-        }
-    }
-}
-
-/// A string option's text, trimmed and not empty.
-pub(crate) fn non_empty<'a>(text: &'a str, what: &str) -> Result<&'a str, Failure> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(Failure::BadInput(format!("The {what} is empty.")));
-    }
-    Ok(text)
 }
 
 #[cfg(test)]

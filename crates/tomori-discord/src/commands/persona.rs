@@ -15,7 +15,6 @@ use tomori_core::persona::MAX_NICKNAME_CHARS;
 use tomori_store::Scope;
 use tomori_store::personas::{self, NewPersona, Persona, SampleDialogue};
 use twilight_model::application::command::CommandType;
-use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::application::interaction::InteractionDataResolved;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
@@ -73,7 +72,6 @@ pub(crate) fn definition() -> CommandBuilder {
         CommandType::ChatInput,
     )
     .default_member_permissions(Permissions::MANAGE_GUILD)
-    .contexts([InteractionContextType::Guild])
     .option(
         SubCommandBuilder::new(
             "create",

@@ -11,7 +11,6 @@
 use secrecy::SecretString;
 use tomori_core::privacy::PrivacyLevel;
 use tomori_llm::{Endpoint, Wire};
-use tomori_net::Policy;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::{self, MEMBER_ENDPOINT, NewEndpoint};
 use tomori_store::{memories, models, users};
@@ -213,17 +212,10 @@ pub(crate) fn need(action: &Action) -> Need {
     }
 }
 
-/// The policy a member's endpoint must pass.
-fn personal_policy() -> Policy {
-    // Security: SSRF through members' endpoints. Anyone may register one, so the personal scope
-    // applies, production-strict whatever the operator's [net] settings: https to public
-    // addresses only.
-    Policy::new(tomori_net::Scope::Personal)
-}
-
-/// The URL and model of a member's endpoint, as the policy and the model rules see them.
-fn check_endpoint(url: &str, model: &str) -> Result<(), Failure> {
-    if let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, &personal_policy()) {
+/// The URL and model of a member's endpoint, as the personal-scope policy (see
+/// `Commands::new`) and the model rules see them.
+fn check_endpoint(ctx: &Ctx<'_>, url: &str, model: &str) -> Result<(), Failure> {
+    if let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.personal_policy) {
         return Err(Failure::BadInput(format!(
             "That URL can't be used: {err}; nothing was saved."
         )));
@@ -244,7 +236,7 @@ pub(crate) async fn endpoint_form(
     tools: bool,
     vision: bool,
 ) -> Result<InteractionResponse, Failure> {
-    check_endpoint(url, model)?;
+    check_endpoint(ctx, url, model)?;
     if endpoints::get(ctx.store, ctx.me().await?, KeyOwner::Personal, MEMBER_ENDPOINT)
         .await?
         .is_some()
@@ -276,7 +268,7 @@ pub(crate) async fn endpoint_submitted(
     else {
         return Err(Failure::BadInput("That form is not one of mine.".to_owned()));
     };
-    check_endpoint(&url, &model)?;
+    check_endpoint(ctx, &url, &model)?;
     let new = NewEndpoint {
         label: MEMBER_ENDPOINT.to_owned(),
         base_url: url,

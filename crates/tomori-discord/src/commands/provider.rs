@@ -418,9 +418,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             }
         }
         Action::EndpointAdd { label, url, model, tools, vision, context_length } => {
-            // Security: SSRF through admin endpoints. The server-scope policy judges the URL now
-            // (and the client judges it again, with its DNS answers, on every call).
-            if let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.server_policy) {
+            // Security: SSRF through admin endpoints. The server-scope policy (in a DM tenant, the
+            // personal one) judges the URL now, and the client judges it again, with its DNS
+            // answers, on every call.
+            if let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.endpoint_policy()) {
                 return Err(Failure::BadInput(format!("That URL can't be used: {err}.")));
             }
             let new = NewEndpoint {
@@ -444,7 +445,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             }
             // Security: SSRF through admin endpoints. A new URL is judged as at registration.
             if let Some(url) = &change.base_url
-                && let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.server_policy)
+                && let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.endpoint_policy())
             {
                 return Err(Failure::BadInput(format!("That URL can't be used: {err}.")));
             }

@@ -1,17 +1,18 @@
 //! `/server feature <flag> <on|off>`, `/server channel add|remove <set> [channel]`, cooldown,
-//! trigger words, always-reply, the auto-trigger threshold, member teaching, quotas, the role
+//! trigger words, always-reply, deliberate mode, the auto-trigger range, member teaching, quotas,
+//! the role
 //! whitelist (`/server role add|remove|list`), the user blacklist (`/server blacklist …`) and the
 //! persona each channel speaks with (`/server channel-persona set|clear|list`). Everything here
 //! but the lists changes the server and needs Manage Server.
 
 use tomori_core::id::Snowflake;
 use tomori_core::settings::{ChannelSet, CooldownKind, Feature};
+use tomori_core::trigger::{AutoRange, MAX_AUTO_TRIGGER};
 use tomori_store::access::{self, AccessList};
 use tomori_store::quotas::{self, QuotaKind, QuotaPatch};
 use tomori_store::settings::{self, Setting};
 use tomori_store::{channel_personas, personas};
 use twilight_model::application::command::CommandType;
-use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::channel::ChannelType;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
@@ -52,8 +53,15 @@ pub(crate) enum Action {
         words: Vec<String>,
     },
     ListTriggerWords,
+    /// Answer every person's message in the server.
     AlwaysReply(bool),
-    AutoTriggerThreshold(i64),
+    /// Only "@trigger", mentions and replies count.
+    DeliberateMode(bool),
+    /// How many people's messages pass in an auto-trigger channel before Tomori joins in.
+    AutoTriggerRange {
+        min: i64,
+        max: i64,
+    },
     MemberTeaching(bool),
     Quota {
         kind: QuotaKind,
@@ -95,7 +103,18 @@ const COOLDOWNS: [CooldownKind; 5] = [
     CooldownKind::Strict,
 ];
 
-const QUOTA_KINDS: [QuotaKind; 3] = [QuotaKind::Text, QuotaKind::Image, QuotaKind::Video];
+/// The quotas offered: image and video generation do not exist yet, so their quotas (kept in
+/// the table) would do nothing.
+const QUOTA_KINDS: [QuotaKind; 1] = [QuotaKind::Text];
+
+/// Feature flags nothing reads yet (there is no image or video generation): not offered until
+/// they work; their columns stay.
+pub(crate) const NOT_OFFERED: [Feature; 2] = [Feature::ImageGen, Feature::VideoGen];
+
+/// The feature flags `/server feature` offers.
+fn offered_features() -> impl Iterator<Item = Feature> {
+    Feature::ALL.into_iter().filter(|f| !NOT_OFFERED.contains(f))
+}
 
 fn on_off(name: &'static str, description: &'static str) -> StringBuilder {
     StringBuilder::new(name, description).choices([("on", "on"), ("off", "off")])
@@ -160,13 +179,12 @@ fn channel_subcommand(name: &'static str, description: &'static str) -> SubComma
 pub(crate) fn definition() -> CommandBuilder {
     CommandBuilder::new("server", "Configure Tomori in this server", CommandType::ChatInput)
         .default_member_permissions(Permissions::MANAGE_GUILD)
-        .contexts([InteractionContextType::Guild])
         .option(
             SubCommandBuilder::new("feature", "Turn a feature on or off")
                 .option(
                     StringBuilder::new("flag", "The feature")
                         .required(true)
-                        .choices(Feature::ALL.iter().map(|f| (f.name(), f.name()))),
+                        .choices(offered_features().map(|f| (f.name(), f.name()))),
                 )
                 .option(
                     StringBuilder::new("state", "On or off")
@@ -201,16 +219,26 @@ pub(crate) fn definition() -> CommandBuilder {
         .option(
             SubCommandBuilder::new(
                 "always-reply",
-                "Reply to every message in auto-trigger channels",
+                "Answer every message in every channel, addressed or not",
             )
             .option(on_off("state", "On or off").required(true)),
         )
         .option(
             SubCommandBuilder::new(
-                "auto-trigger-threshold",
-                "Random auto-trigger threshold (0 = off)",
+                "deliberate-mode",
+                "Only @trigger, mentions and replies call Tomori (not a bare trigger word)",
             )
-            .option(integer("value", "The threshold", 0, 1_000).required(true)),
+            .option(on_off("state", "On or off").required(true)),
+        )
+        .option(
+            SubCommandBuilder::new(
+                "auto-trigger-range",
+                "In auto-trigger channels, join in after a random min to max messages (0 0 = off)",
+            )
+            .option(
+                integer("min", "The fewest messages", 0, MAX_AUTO_TRIGGER.into()).required(true),
+            )
+            .option(integer("max", "The most messages", 0, MAX_AUTO_TRIGGER.into()).required(true)),
         )
         .option(
             SubCommandBuilder::new("member-teaching", "Whether members may teach server memories")
@@ -289,6 +317,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         "feature" => {
             let name = args.required_string("flag")?;
             let feature = Feature::from_name(name)
+                .filter(|f| !NOT_OFFERED.contains(f))
                 .ok_or_else(|| BadInput(format!("There is no feature called `{name}`.")))?;
             let on = match args.required_string("state")? {
                 "on" => true,
@@ -336,13 +365,18 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             parse_on_off(args, "state")?
                 .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
         )),
+        "deliberate-mode" => Ok(Action::DeliberateMode(
+            parse_on_off(args, "state")?
+                .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
+        )),
         "member-teaching" => Ok(Action::MemberTeaching(
             parse_on_off(args, "state")?
                 .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
         )),
-        "auto-trigger-threshold" => {
-            Ok(Action::AutoTriggerThreshold(args.required_integer("value")?))
-        }
+        "auto-trigger-range" => Ok(Action::AutoTriggerRange {
+            min: args.required_integer("min")?,
+            max: args.required_integer("max")?,
+        }),
         "quota" => {
             let name = args.required_string("kind")?;
             let kind = QUOTA_KINDS
@@ -404,7 +438,8 @@ pub(crate) fn need(action: &Action) -> Need {
         | Action::Cooldown { .. }
         | Action::TriggerWord { .. }
         | Action::AlwaysReply(_)
-        | Action::AutoTriggerThreshold(_)
+        | Action::DeliberateMode(_)
+        | Action::AutoTriggerRange { .. }
         | Action::MemberTeaching(_)
         | Action::Quota { .. }
         | Action::Access { .. }
@@ -541,17 +576,50 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         }
         Action::AlwaysReply(on) => {
             settings::set(ctx.store, scope, ctx.actor(), Setting::AlwaysReply(*on)).await?;
-            Ok(format!("Always-reply is now {}.", if *on { "on" } else { "off" }))
+            Ok(if *on {
+                "Always-reply is on: Tomori answers every message in this server (within the \
+                 whitelist), addressed or not."
+                    .to_owned()
+            } else {
+                "Always-reply is off: Tomori answers when addressed, and in auto-trigger channels \
+                 by their range."
+                    .to_owned()
+            })
+        }
+        Action::DeliberateMode(on) => {
+            settings::set(ctx.store, scope, ctx.actor(), Setting::DeliberateTrigger(*on)).await?;
+            Ok(if *on {
+                "Deliberate mode is on: a bare trigger word no longer calls Tomori; @trigger, a \
+                 mention or a reply does."
+                    .to_owned()
+            } else {
+                "Deliberate mode is off: trigger words call Tomori again.".to_owned()
+            })
         }
         Action::MemberTeaching(on) => {
             settings::set(ctx.store, scope, ctx.actor(), Setting::MemberTeaching(*on)).await?;
             Ok(format!("Member teaching is now {}.", if *on { "on" } else { "off" }))
         }
-        Action::AutoTriggerThreshold(value) => {
-            let value = in_range("auto-trigger threshold", *value, 0, 1_000)?;
-            let n = i16::try_from(value).unwrap_or(0);
-            settings::set(ctx.store, scope, ctx.actor(), Setting::AutoTriggerThreshold(n)).await?;
-            Ok(format!("The auto-trigger threshold is now {n}."))
+        Action::AutoTriggerRange { min, max } => {
+            let range = u16::try_from(*min)
+                .ok()
+                .zip(u16::try_from(*max).ok())
+                .ok_or(tomori_core::trigger::AutoRangeError::TooLarge)
+                .and_then(|(min, max)| AutoRange::new(min, max))
+                .map_err(|e| {
+                    Failure::BadInput(format!("That range won't do: {e}; nothing was changed."))
+                })?;
+            settings::set(ctx.store, scope, ctx.actor(), Setting::AutoTrigger(range)).await?;
+            Ok(if range.is_off() {
+                "Auto-trigger channels no longer join in unaddressed.".to_owned()
+            } else {
+                format!(
+                    "In auto-trigger channels Tomori now joins in after {} to {} messages \
+                     (`/server channel add auto_trigger` picks the channels).",
+                    range.min(),
+                    range.max()
+                )
+            })
         }
         Action::Quota { kind, per_user_daily, server_pool, reset_days, enabled } => {
             let patch = QuotaPatch {

@@ -171,7 +171,8 @@ fn mutating_config_and_server_commands() -> Vec<(&'static str, Value)> {
         ("server", group("trigger-words", "add", json!([string("word", "hey")]))),
         ("server", group("trigger-words", "remove", json!([string("word", "hey")]))),
         ("server", sub("always-reply", json!([string("state", "on")]))),
-        ("server", sub("auto-trigger-threshold", json!([int("value", 10)]))),
+        ("server", sub("deliberate-mode", json!([string("state", "on")]))),
+        ("server", sub("auto-trigger-range", json!([int("min", 3), int("max", 10)]))),
         ("server", sub("member-teaching", json!([string("state", "on")]))),
         ("server", sub("quota", json!([string("kind", "text"), int("per-user-daily", 5)]))),
     ]
@@ -224,6 +225,10 @@ fn options_parse_into_closed_values() {
         data("server", sub("cooldown", json!([string("kind", "forever")]))),
         data("server", sub("quota", json!([string("kind", "audio")]))),
         data("server", sub("always-reply", json!([string("state", "maybe")]))),
+        data("server", sub("deliberate-mode", json!([]))),
+        data("server", sub("auto-trigger-threshold", json!([int("value", 10)]))),
+        // Not offered until something reads them.
+        data("server", sub("feature", json!([string("flag", "image_gen"), string("state", "on")]))),
         data("config", sub("bogus-limit", json!([int("value", 1)]))),
         data("config", sub("cascade-limit", json!([string("value", "3")]))),
         data("mcp", sub("add", json!([string("name", "files")]))),

@@ -11,7 +11,6 @@ use tomori_core::settings::Feature;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::{endpoints, models, settings};
 use twilight_model::application::command::CommandType;
-use twilight_model::application::interaction::InteractionContextType;
 use twilight_util::builder::command::{CommandBuilder, SubCommandBuilder};
 
 use super::{Args, BadInput, Ctx, Failure, Need};
@@ -28,7 +27,6 @@ pub(crate) enum Action {
 
 pub(crate) fn definition() -> CommandBuilder {
     CommandBuilder::new("tool", "Inspect and reset Tomori in this channel", CommandType::ChatInput)
-        .contexts([InteractionContextType::Guild])
         .option(SubCommandBuilder::new("status", "The model, keys and features in use here"))
         .option(SubCommandBuilder::new(
             "refresh",

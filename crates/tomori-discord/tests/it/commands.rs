@@ -230,7 +230,8 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "cooldown",
             "trigger-words",
             "always-reply",
-            "auto-trigger-threshold",
+            "deliberate-mode",
+            "auto-trigger-range",
             "member-teaching",
             "quota",
             "role",
@@ -272,7 +273,16 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
         assert_eq!(field(name, "default_member_permissions"), Value::Null, "{name}");
     }
     let flags = field("server", "options")[0]["options"][0]["choices"].clone();
-    assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len());
+    // image_gen and video_gen are not offered: nothing generates images or videos yet.
+    assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len() - 2);
+    // Guild installs only; the commands that work in a DM are shown there too.
+    for name in ["persona", "memory", "personal", "config", "provider", "model"] {
+        assert_eq!(field(name, "contexts"), serde_json::json!([0, 1]), "{name}");
+        assert_eq!(field(name, "integration_types"), serde_json::json!([0]), "{name}");
+    }
+    for name in ["server", "bot", "tool", "mcp"] {
+        assert_eq!(field(name, "contexts"), serde_json::json!([0]), "{name}");
+    }
 
     commands.register(Some(snowflake(GUILD))).await.unwrap();
     let every = tomori_discord::commands::definitions().len();
@@ -337,7 +347,8 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
             s("server trigger-words add").arg("word", "bob"),
             s("server trigger-words remove").arg("word", "tea"),
             s("server always-reply").arg("state", "on"),
-            s("server auto-trigger-threshold").arg("value", 500),
+            s("server deliberate-mode").arg("state", "on"),
+            s("server auto-trigger-range").arg("min", 1).arg("max", 5),
             s("server member-teaching").arg("state", "on"),
             s("server quota").arg("kind", "text").arg("per-user-daily", 1).arg("enabled", "on"),
             s("server channel-persona set").channel_arg("channel", CHANNEL).arg("persona", "Kaede"),
@@ -381,7 +392,8 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
     let dm = SlashCommand::new(DM_CHANNEL, alice(), "server feature")
         .arg("flag", "web_search")
         .arg("state", "on");
-    assert_eq!(w.answer(dm).await, "This command works only in a server.");
+    let answer = w.answer(dm).await;
+    assert!(answer.starts_with("This works only in a server."), "{answer}");
     assert_eq!(w.snapshot().await, before);
 }
 
@@ -734,13 +746,19 @@ async fn config_and_server_refuse_out_of_range_input_and_change_nothing() {
         (admin("config context-note set").arg("text", "x".repeat(2_001)), "context note"),
         (admin("server cooldown").arg("kind", "strict").arg("seconds", 86_401), "from 0 to 86400"),
         (admin("server cooldown").arg("kind", "forever"), "no cooldown called"),
-        (admin("server auto-trigger-threshold").arg("value", 1_001), "from 0 to 1000"),
+        (admin("server auto-trigger-range").arg("min", 5).arg("max", 2), "minimum is above"),
+        (admin("server auto-trigger-range").arg("min", 0).arg("max", 4), "0–0"),
+        (admin("server auto-trigger-range").arg("min", 1).arg("max", 1_001), "at most 1000"),
+        (admin("server auto-trigger-range").arg("min", -1).arg("max", 3), "at most 1000"),
         (admin("server always-reply").arg("state", "maybe"), "Say on or off"),
+        (admin("server feature").arg("flag", "video_gen").arg("state", "on"), "no feature"),
         (admin("server trigger-words add").arg("word", "x".repeat(65)), "Invalid trigger word"),
         (admin("server trigger-words remove").arg("word", "absent"), "No such trigger word."),
         (admin("server quota").arg("kind", "text").arg("per-user-daily", 101), "from 0 to 100"),
-        (admin("server quota").arg("kind", "image").arg("server-pool", 100_000), "from 0 to 99999"),
-        (admin("server quota").arg("kind", "video").arg("reset-days", 0), "from 1 to 365"),
+        (admin("server quota").arg("kind", "text").arg("server-pool", 100_000), "from 0 to 99999"),
+        (admin("server quota").arg("kind", "text").arg("reset-days", 0), "from 1 to 365"),
+        // Nothing generates images or videos yet: their quotas are not offered.
+        (admin("server quota").arg("kind", "image").arg("per-user-daily", 3), "no quota called"),
         (admin("server quota").arg("kind", "audio"), "no quota called"),
     ];
     for (command, expected) in cases {
@@ -763,14 +781,12 @@ async fn server_settings_commands_store_values_with_audit_rows() {
     assert_eq!(answer, "The cooldown is now `per_channel`, 30 seconds.");
     let answer = w.answer(admin("server cooldown").arg("kind", "strict")).await;
     assert_eq!(answer, "The cooldown is now `strict`, 30 seconds.");
-    assert_eq!(
-        w.answer(admin("server always-reply").arg("state", "on")).await,
-        "Always-reply is now on."
-    );
-    assert_eq!(
-        w.answer(admin("server auto-trigger-threshold").arg("value", 1_000)).await,
-        "The auto-trigger threshold is now 1000."
-    );
+    let always = w.answer(admin("server always-reply").arg("state", "on")).await;
+    assert!(always.starts_with("Always-reply is on: Tomori answers every message"), "{always}");
+    let deliberate = w.answer(admin("server deliberate-mode").arg("state", "on")).await;
+    assert!(deliberate.starts_with("Deliberate mode is on"), "{deliberate}");
+    let range = w.answer(admin("server auto-trigger-range").arg("min", 2).arg("max", 1_000)).await;
+    assert!(range.contains("after 2 to 1000 messages"), "{range}");
     assert_eq!(
         w.answer(admin("server member-teaching").arg("state", "on")).await,
         "Member teaching is now on."
@@ -778,9 +794,12 @@ async fn server_settings_commands_store_values_with_audit_rows() {
     let now = settings::get(&w.store, w.server).await.unwrap();
     assert_eq!(now.cooldown_kind, tomori_core::settings::CooldownKind::Strict);
     assert_eq!(now.cooldown_seconds, 30);
-    assert!(now.always_reply && now.member_teaching);
-    assert_eq!(now.auto_trigger_threshold, 1_000);
-    assert_eq!(audit_actions(&w.db).await[audited..], ["settings.set"; 5]);
+    assert!(now.always_reply && now.deliberate_trigger && now.member_teaching);
+    assert_eq!((now.auto_trigger_min, now.auto_trigger_max), (2, 1_000));
+    assert_eq!(audit_actions(&w.db).await[audited..], ["settings.set"; 6]);
+    let off = w.answer(admin("server auto-trigger-range").arg("min", 0).arg("max", 0)).await;
+    assert_eq!(off, "Auto-trigger channels no longer join in unaddressed.");
+    assert!(settings::get(&w.store, w.server).await.unwrap().auto_trigger().is_off());
 
     // Trigger words: lower-cased, de-duplicated, listed for any member, limited.
     let added = w.answer(admin("server trigger-words add").arg("word", "  Tomo ")).await;
@@ -825,21 +844,18 @@ async fn server_settings_commands_store_values_with_audit_rows() {
     let audited = audit_actions(&w.db).await.len();
     let answer = w
         .answer(
-            admin("server quota")
-                .arg("kind", "image")
-                .arg("per-user-daily", 3)
-                .arg("enabled", "on"),
+            admin("server quota").arg("kind", "text").arg("per-user-daily", 3).arg("enabled", "on"),
         )
         .await;
-    assert!(answer.starts_with("The image quota is on: 3 per member per day"), "{answer}");
+    assert!(answer.starts_with("The text quota is on: 3 per member per day"), "{answer}");
     w.answer(
-        admin("server quota").arg("kind", "image").arg("server-pool", 500).arg("reset-days", 30),
+        admin("server quota").arg("kind", "text").arg("server-pool", 500).arg("reset-days", 30),
     )
     .await;
-    let limits = quotas::limits(&w.store, w.server, QuotaKind::Image).await.unwrap();
+    let limits = quotas::limits(&w.store, w.server, QuotaKind::Text).await.unwrap();
     assert!(limits.enabled);
     assert_eq!((limits.per_user_daily, limits.server_pool, limits.reset_period_days), (3, 500, 30));
-    assert!(!quotas::limits(&w.store, w.server, QuotaKind::Text).await.unwrap().enabled);
+    assert!(!quotas::limits(&w.store, w.server, QuotaKind::Image).await.unwrap().enabled);
     assert_eq!(audit_actions(&w.db).await[audited..], ["quota.limits"; 2]);
 }
 

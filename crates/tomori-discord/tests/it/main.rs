@@ -2,9 +2,11 @@
 //! client and gateway shards on loopback. One integration binary for the crate.
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
+mod admins;
 mod cards;
 mod commands;
 mod documents;
+mod first_contact;
 mod gateway;
 mod mcp;
 mod personal;

@@ -270,9 +270,7 @@ fn identify(shared: &Shared, inner: &mut Inner, connection: u64, data: &Value) {
     dispatch(inner, &session_id, "READY", ready);
     let joined_at = now_timestamp();
     for (guild, name) in guilds {
-        let channels: Vec<ChannelInfo> =
-            inner.channels.values().filter(|c| c.guild == Some(guild)).copied().collect();
-        let payload = guild_json(guild, &name, bot.id, &channels, &joined_at);
+        let payload = guild_create(inner, guild, &name, &joined_at);
         dispatch(inner, &session_id, "GUILD_CREATE", payload);
     }
 }
@@ -299,12 +297,22 @@ fn resume(shared: &Shared, inner: &mut Inner, connection: u64, data: &Value) {
 
 /// Sends GUILD_CREATE for a guild the fake knows (with its channels) to the shard that serves it,
 /// as Discord does when the bot joins a guild. False when no session serves that shard.
-pub(super) fn announce_guild(shared: &Shared, inner: &mut Inner, guild: u64) -> bool {
+pub(super) fn announce_guild(inner: &mut Inner, guild: u64) -> bool {
     let Some(name) = inner.guilds.get(&guild).cloned() else { return false };
+    let payload = guild_create(inner, guild, &name, &now_timestamp());
+    dispatch_for_guild(inner, Some(guild), "GUILD_CREATE", payload)
+}
+
+/// GUILD_CREATE's `d` for a guild the fake knows: its channels, its roles (`@everyone` first)
+/// and its owner, as [`super::FakeDiscord::add_role`] and [`super::FakeDiscord::set_owner`] set
+/// them (user 1 when none was set, as the REST route says).
+fn guild_create(inner: &Inner, guild: u64, name: &str, joined_at: &str) -> Value {
     let channels: Vec<ChannelInfo> =
         inner.channels.values().filter(|c| c.guild == Some(guild)).copied().collect();
-    let payload = guild_json(guild, &name, shared.settings.bot.id, &channels, &now_timestamp());
-    dispatch_for_guild(inner, Some(guild), "GUILD_CREATE", payload)
+    let owner = inner.guild_state.owners.get(&guild).copied().unwrap_or(1);
+    let mut payload = guild_json(guild, name, owner, &channels, joined_at);
+    payload["roles"] = Value::Array(super::guild::roles_json(inner, guild));
+    payload
 }
 
 /// Which shard Discord routes a guild's events to (`(guild_id >> 22) % total`); direct messages

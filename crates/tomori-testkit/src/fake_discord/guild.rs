@@ -148,7 +148,7 @@ fn other_json(inner: &Inner, id: u64, other: OtherChannel) -> Value {
     json
 }
 
-fn role_json(id: u64, name: &str, permissions: u64, position: i64) -> Value {
+pub(super) fn role_json(id: u64, name: &str, permissions: u64, position: i64) -> Value {
     json!({
         "id": id.to_string(),
         "name": name,

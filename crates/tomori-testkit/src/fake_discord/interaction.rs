@@ -37,6 +37,9 @@ pub struct SlashCommand {
     pub attachments: Vec<AttachmentSpec>,
     /// Set for a modal submission: the modal's custom id and its text inputs' ids and values.
     pub modal: Option<(String, Vec<(String, String)>)>,
+    /// Set for an autocomplete request (interaction type 4): the option being typed is sent
+    /// with `"focused": true`.
+    pub autocomplete: bool,
 }
 
 impl SlashCommand {
@@ -54,7 +57,16 @@ impl SlashCommand {
             options: Vec::new(),
             attachments: Vec::new(),
             modal: None,
+            autocomplete: false,
         }
+    }
+
+    /// Makes this an autocomplete request (interaction type 4) while the member types `typed`
+    /// into the string option `name`; the bot answers with choices (callback type 8).
+    pub fn autocomplete(mut self, name: &str, typed: &str) -> Self {
+        self.options.push(json!({ "name": name, "type": 3, "value": typed, "focused": true }));
+        self.autocomplete = true;
+        self
     }
 
     /// Makes this the submission of a modal (interaction type 5) with `custom_id` and these
@@ -150,7 +162,7 @@ impl SlashCommand {
                 (5, json!({ "custom_id": custom_id, "components": components }))
             }
             None => (
-                2,
+                if self.autocomplete { 4 } else { 2 },
                 json!({
                     "id": (id ^ 0x5a5a).to_string(),
                     "name": self.path.first().cloned().unwrap_or_default(),
@@ -234,7 +246,8 @@ pub struct FakeInteraction {
     pub channel: u64,
     /// Its token.
     pub token: String,
-    /// The callback types the bot sent, in order (4 = message, 5 = deferred message, 9 = modal);
+    /// The callback types the bot sent, in order (4 = message, 5 = deferred message, 8 =
+    /// autocomplete choices, 9 = modal);
     /// Discord
     /// accepts only the first.
     pub callbacks: Vec<u64>,
@@ -250,6 +263,8 @@ pub struct FakeInteraction {
     pub files: Vec<FakeFile>,
     /// The modal the bot answered with (callback type 9): its `data` object.
     pub modal: Option<Value>,
+    /// The autocomplete choices the bot answered with (callback type 8).
+    pub choices: Option<Vec<Value>>,
 }
 
 impl FakeInteraction {
@@ -292,6 +307,25 @@ pub(super) fn callback(
             Ok(())
         }
         5 => Ok(()),
+        8 => {
+            // Discord's limits: at most 25 choices, names of 1 to 100 characters, string values
+            // of at most 100.
+            let choices = data.and_then(|d| d.get("choices")).and_then(Value::as_array);
+            let valid = choices.is_some_and(|choices| {
+                choices.len() <= 25
+                    && choices.iter().all(|c| {
+                        let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                        let value = c.get("value").and_then(Value::as_str);
+                        (1..=100).contains(&name.chars().count())
+                            && value.is_some_and(|v| v.chars().count() <= 100)
+                    })
+            });
+            if !valid {
+                return Err((400, 50035, "Invalid Form Body (choices)"));
+            }
+            interaction.choices = choices.cloned();
+            Ok(())
+        }
         9 => {
             let valid = data.is_some_and(|d| {
                 d.get("custom_id").and_then(Value::as_str).is_some_and(|id| id.len() <= 100)

@@ -1,0 +1,243 @@
+//! Who ran a command and what it runs with: the [`Caller`] as Discord described them, the
+//! [`Ctx`] an action gets, and [`authorize`], the one gate every action passes.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tomori_chat::surface::Inbound;
+use tomori_core::id::Snowflake;
+use tomori_core::settings::Feature;
+use tomori_net::Policy;
+use tomori_store::audit::Actor;
+use tomori_store::{Scope, Store, settings};
+use twilight_model::application::interaction::Interaction;
+use twilight_model::application::interaction::modal::ModalInteractionComponent;
+use twilight_model::guild::Permissions;
+use twilight_model::http::attachment::Attachment;
+
+use super::{BotControl, Failure, InstanceProvider, pending};
+use crate::id::snowflake;
+use crate::permissions::is_manager;
+
+/// Who used a command, and where.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// The interaction's id (a synthetic message id for `/bot respond`).
+    pub(crate) interaction: Snowflake,
+    pub(crate) user: Snowflake,
+    pub(crate) name: String,
+    pub(crate) guild: Option<Snowflake>,
+    pub(crate) channel: Snowflake,
+    /// The parent channel, when the command was used in a thread.
+    pub(crate) parent_channel: Option<Snowflake>,
+    /// Discord's computed permissions of the member in this channel; empty outside a guild.
+    pub(crate) permissions: Permissions,
+    pub(crate) roles: Vec<Snowflake>,
+}
+
+impl Caller {
+    pub(super) fn of(interaction: &Interaction) -> Result<Self, &'static str> {
+        let user = interaction.author().ok_or("no user")?;
+        let channel = interaction.channel.as_ref();
+        let channel_id = channel.map(|c| c.id).ok_or("no channel")?;
+        let member = interaction.member.as_ref();
+        let parent = channel.filter(|c| c.kind.is_thread()).and_then(|c| c.parent_id);
+        Ok(Self {
+            interaction: snowflake(interaction.id).map_err(|_| "interaction id")?,
+            user: snowflake(user.id).map_err(|_| "user id")?,
+            name: member
+                .and_then(|m| m.nick.clone())
+                .or_else(|| user.global_name.clone())
+                .unwrap_or_else(|| user.name.clone()),
+            guild: interaction.guild_id.map(snowflake).transpose().map_err(|_| "guild id")?,
+            channel: snowflake(channel_id).map_err(|_| "channel id")?,
+            parent_channel: parent.map(snowflake).transpose().map_err(|_| "parent id")?,
+            // Security: ManageGuild boundary. Only the permissions Discord computed for this
+            // interaction count; a member object without them (or none, in a direct message)
+            // means no permissions at all.
+            permissions: member.and_then(|m| m.permissions).unwrap_or_else(Permissions::empty),
+            roles: member
+                .map(|m| m.roles.iter().map(|r| snowflake(*r)).collect::<Result<_, _>>())
+                .transpose()
+                .map_err(|_| "role id")?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+impl Caller {
+    /// The interaction as a message asking the engine to act in this channel (`/bot respond`,
+    /// `/tool prompt`): no text of its own; the engine works from the channel's history. Its id
+    /// is the interaction's, so replies to it fall back to plain sends.
+    pub(crate) fn as_request(&self) -> Inbound {
+        Inbound {
+            guild: self.guild,
+            guild_name: None,
+            channel: self.channel,
+            parent_channel: self.parent_channel,
+            message: self.interaction,
+            author: tomori_chat::surface::InboundAuthor {
+                id: self.user,
+                name: self.name.clone(),
+                is_bot: false,
+                webhook: None,
+            },
+            content: String::new(),
+            mentions_bot: true,
+            mentions: Vec::new(),
+            reply_to: None,
+            author_roles: self.roles.clone(),
+            author_is_admin: is_manager(self.permissions),
+            attachments: Vec::new(),
+        }
+    }
+}
+
+/// What a command runs with.
+pub(crate) struct Ctx<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) control: &'a dyn BotControl,
+    pub(crate) caller: &'a Caller,
+    /// The guilds' MCP servers, when the instance has them.
+    pub(crate) mcp: Option<&'a tomori_tools::mcp::GuildMcp>,
+    /// Judges endpoints admins register.
+    pub(crate) server_policy: &'a Policy,
+    /// Judges endpoints members register for themselves, and in their DM tenant.
+    pub(crate) personal_policy: &'a Policy,
+    /// The operator's instance providers.
+    pub(crate) instance: &'a [InstanceProvider],
+    /// Downloads of attachments and avatars, when available.
+    pub(crate) media: Option<&'a tomori_net::Client>,
+    /// Files to attach to the answer.
+    pub(crate) files: &'a Outbox,
+    /// Forms waiting for their submission.
+    pub(crate) pending: &'a pending::Pending,
+    /// Server documents, when the instance has them.
+    pub(crate) documents: Option<&'a tomori_chat::documents::Documents>,
+    /// Slots for parsing uploaded PDFs.
+    pub(crate) pdf_slots: &'a Arc<tokio::sync::Semaphore>,
+}
+
+/// Files an action attaches to its (ephemeral) answer.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox(Mutex<Vec<Attachment>>);
+
+impl Outbox {
+    /// Attaches a file to the answer.
+    pub(crate) fn attach(&self, filename: String, bytes: Vec<u8>) {
+        let mut files = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = u64::try_from(files.len()).unwrap_or(u64::MAX);
+        files.push(Attachment::from_bytes(filename, bytes, id));
+    }
+
+    pub(super) fn take(&self) -> Vec<Attachment> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The value of the text input `custom_id` anywhere in a submitted modal.
+pub(super) fn text_input<'a>(
+    components: &'a [ModalInteractionComponent],
+    custom_id: &str,
+) -> Option<&'a str> {
+    components.iter().find_map(|component| match component {
+        ModalInteractionComponent::TextInput(input) if input.custom_id == custom_id => {
+            Some(input.value.as_str())
+        }
+        ModalInteractionComponent::ActionRow(row) => text_input(&row.components, custom_id),
+        ModalInteractionComponent::Label(label) => {
+            text_input(std::slice::from_ref(&*label.component), custom_id)
+        }
+        _ => None,
+    })
+}
+
+impl Ctx<'_> {
+    /// Who the audit log names.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::Discord(self.caller.user)
+    }
+
+    /// The server the command was used in; in a direct message, the caller's DM tenant.
+    pub(crate) async fn server(&self) -> Result<Scope, Failure> {
+        let server = match self.caller.guild {
+            Some(guild) => self.store.resolve_guild(guild).await?,
+            // Security: cross-tenant leakage. The DM tenant is keyed by the caller's own user id
+            // as Discord reported it with the interaction, never by anything they typed, and it
+            // is the tenant the engine answers their DMs from (`Home::Dm`).
+            None => self.store.resolve_dm(self.caller.user).await?,
+        };
+        Ok(Scope::server(server))
+    }
+
+    /// The policy that judges an endpoint registered here: the server-scope policy in a server,
+    /// the personal-scope policy in a DM tenant (whose only manager is any member at all).
+    pub(crate) fn endpoint_policy(&self) -> &Policy {
+        if self.caller.guild.is_some() { self.server_policy } else { self.personal_policy }
+    }
+
+    /// The caller's own data.
+    pub(crate) async fn me(&self) -> Result<Scope, Failure> {
+        Ok(Scope::user(self.store.resolve_user(self.caller.user).await?))
+    }
+}
+
+/// Who may run an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Anyone, in a server or a direct message: the caller's own data.
+    Anyone,
+    /// Any member of the server (reading, or asking for an answer).
+    Member,
+    /// Manage Server or Administrator.
+    Manager,
+    /// Manage Server, Administrator or Manage Messages.
+    Moderator,
+    /// Manage Server or Administrator, or any member when the server lets members teach.
+    Teacher,
+    /// Manage Server or Administrator, or any member while the server has this feature on.
+    ManagerOrFeature(Feature),
+}
+
+/// The permission a refusal names.
+const MANAGE_SERVER: &str = "Manage Server";
+
+/// Checks `need` against the caller; the one gate every action passes before it runs. `in_dm`
+/// says whether the action also works in a direct message, on the caller's DM tenant.
+pub(crate) async fn authorize(ctx: &Ctx<'_>, need: Need, in_dm: bool) -> Result<(), Failure> {
+    let permissions = ctx.caller.permissions;
+    if need == Need::Anyone {
+        return Ok(());
+    }
+    if ctx.caller.guild.is_none() {
+        // Security: ManageGuild boundary. In a DM the tenant is the caller's own (see
+        // `Ctx::server`): they manage it, and no guild's state is reachable from there.
+        return if in_dm { Ok(()) } else { Err(Failure::ServerOnly) };
+    }
+    // Security: a normal user runs admin commands (default_member_permissions can be
+    // overridden by a server). The member's computed permissions are checked here, when the
+    // command runs, before anything is read or written on its behalf.
+    let allowed = match need {
+        Need::Anyone | Need::Member => true,
+        Need::Manager => is_manager(permissions),
+        Need::Moderator => {
+            is_manager(permissions) || permissions.contains(Permissions::MANAGE_MESSAGES)
+        }
+        Need::Teacher => {
+            is_manager(permissions)
+                || settings::get(ctx.store, ctx.server().await?).await?.member_teaching
+        }
+        Need::ManagerOrFeature(feature) => {
+            is_manager(permissions)
+                || settings::get(ctx.store, ctx.server().await?).await?.feature(feature)
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Failure::Refused(if need == Need::Moderator {
+            "Manage Server or Manage Messages"
+        } else {
+            MANAGE_SERVER
+        }))
+    }
+}
