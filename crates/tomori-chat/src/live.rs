@@ -123,7 +123,8 @@ impl LiveState for EngineLive {
                 }
             };
             let features = Features::from_settings(&seen.view.settings);
-            Ok(Snapshot { features, privacy, bot, invoker })
+            let member_teaching = seen.view.settings.member_teaching;
+            Ok(Snapshot { features, privacy, bot, invoker, member_teaching })
         })
     }
 

@@ -9,6 +9,8 @@ pub mod chunk;
 pub mod document;
 pub mod emoji;
 pub mod flush;
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
 pub mod handles;
 pub mod id;
 pub mod limits;
@@ -19,6 +21,7 @@ pub mod privacy;
 pub mod prompt;
 pub mod quota;
 pub mod settings;
+pub mod shared_memory;
 pub mod timezone;
 pub mod trigger;
 pub mod vector;

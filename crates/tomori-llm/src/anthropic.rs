@@ -179,7 +179,8 @@ fn block(part: Part) -> Option<Block> {
             },
         }),
         Part::ToolCall(call) => {
-            Some(Block::ToolUse { id: call.id, name: call.name, input: call.arguments })
+            let input = call.echoed_arguments();
+            Some(Block::ToolUse { id: call.id, name: call.name, input })
         }
         Part::ToolResult(result) => Some(Block::ToolResult {
             tool_use_id: result.call_id,

@@ -105,10 +105,12 @@ pub(crate) struct PartialCall {
 
 impl PartialCall {
     /// The finished call, once its arguments are complete. `truncated` says the output cap cut
-    /// the answer: unparseable arguments then become a notice instead of an error.
+    /// the answer: unparseable arguments then become a notice, since the model did not finish
+    /// the call. Otherwise arguments that are not a JSON object come out as the text the model
+    /// sent (a JSON string), for the tool loop to answer with an error the model can correct.
     ///
-    /// Security: tool misuse through partial arguments. A call is handed on only when its
-    /// arguments parse as a JSON object, so a cut-off call can never be run.
+    /// Security: tool misuse through partial arguments. A cut-off call never comes out, and a
+    /// call whose arguments are not a JSON object is never run (`ToolCall::arguments_problem`).
     pub(crate) fn finish(
         self,
         fallback_id: usize,
@@ -123,28 +125,22 @@ impl PartialCall {
         } else {
             serde_json::from_str::<Value>(text)
         };
-        match parsed {
-            Ok(arguments @ Value::Object(_)) => Ok(StreamEvent::ToolCall(ToolCall {
-                id: self
-                    .id
-                    .filter(|id| !id.is_empty())
-                    .unwrap_or_else(|| format!("call_{fallback_id}")),
-                name: self.name,
-                arguments,
-                signature: self.signature,
-            })),
+        let arguments = match parsed {
+            Ok(arguments @ Value::Object(_)) => arguments,
             _ if truncated => {
-                Ok(StreamEvent::Notice(Notice::ToolCallTruncated { name: self.name }))
+                return Ok(StreamEvent::Notice(Notice::ToolCallTruncated { name: self.name }));
             }
-            Ok(_) => Err(LlmError::malformed(format!(
-                "the arguments of tool call {} are not a JSON object",
-                self.name
-            ))),
-            Err(_) => Err(LlmError::malformed(format!(
-                "the arguments of tool call {} are not valid JSON",
-                self.name
-            ))),
-        }
+            _ => Value::String(text.to_owned()),
+        };
+        Ok(StreamEvent::ToolCall(ToolCall {
+            id: self
+                .id
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| format!("call_{fallback_id}")),
+            name: self.name,
+            arguments,
+            signature: self.signature,
+        }))
     }
 }
 

@@ -2,8 +2,9 @@
 //! into the finished answer.
 //!
 //! Tool calls are only ever delivered whole: adapters assemble them from their deltas and emit a
-//! [`StreamEvent::ToolCall`] once the arguments parse as JSON, so a caller cannot run a tool with
-//! half its arguments.
+//! [`StreamEvent::ToolCall`] once the call is complete, so a caller cannot run a tool with half
+//! its arguments (a call the output cap cut off becomes a notice; arguments that are not a JSON
+//! object come with `ToolCall::arguments_problem`, for an error result).
 
 use crate::request::{Message, Param, Part, Reasoning, Role, ToolCall};
 

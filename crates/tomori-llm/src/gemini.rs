@@ -251,7 +251,7 @@ fn part_out(part: Part) -> Option<WirePartOut> {
             },
         },
         Part::ToolCall(call) => WirePartOut {
-            function_call: Some(FunctionCallOut { name: call.name, args: call.arguments }),
+            function_call: Some(FunctionCallOut { args: call.echoed_arguments(), name: call.name }),
             thought_signature: call.signature,
             ..WirePartOut::default()
         },
@@ -423,11 +423,8 @@ impl Decoder {
             let arguments = match call.args {
                 None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
                 Some(args @ Value::Object(_)) => args,
-                Some(_) => {
-                    return Err(LlmError::malformed(format!(
-                        "the arguments of tool call {name} are not a JSON object"
-                    )));
-                }
+                // Answered with an error the model can correct (see `ToolCall::arguments`).
+                Some(other) => Value::String(other.to_string()),
             };
             let id = call
                 .id

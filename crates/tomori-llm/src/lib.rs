@@ -35,6 +35,8 @@ mod degrade;
 mod endpoint;
 mod error;
 mod event;
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
 mod gemini;
 mod history;
 mod keys;

@@ -211,7 +211,7 @@ fn wire_messages(role: Role, name: Option<&str>, parts: &[Part], out: &mut Vec<W
                         kind: "function",
                         function: WireFunctionCall {
                             name: call.name.clone(),
-                            arguments: call.arguments.to_string(),
+                            arguments: call.echoed_arguments().to_string(),
                         },
                     }),
                     _ => None,

@@ -133,17 +133,43 @@ pub enum ImageSource {
     Url(String),
 }
 
-/// A tool call, as the model made it; arguments are always a parsed JSON value.
+/// A tool call, as the model made it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolCall {
     /// Provider's id for the call, echoed with the result (generated when the provider has none).
     pub id: String,
     /// Tool name.
     pub name: String,
-    /// Arguments, a JSON object.
+    /// Arguments: a JSON object; or, when what the model sent is not one (not JSON, or JSON of
+    /// another kind), that text as a JSON string. Such a call is never run: it is answered with
+    /// [`ToolCall::arguments_problem`], which the model can correct.
     pub arguments: Value,
     /// Opaque signature to send back with the call (Gemini `thoughtSignature`).
     pub signature: Option<String>,
+}
+
+impl ToolCall {
+    /// Why the arguments cannot be used, when they are not a JSON object.
+    pub fn arguments_problem(&self) -> Option<String> {
+        match &self.arguments {
+            Value::Object(_) => None,
+            Value::String(sent) => Some(match serde_json::from_str::<Value>(sent) {
+                Ok(_) => "the arguments are JSON but not an object".to_owned(),
+                Err(error) => format!("the arguments are not valid JSON ({error})"),
+            }),
+            _ => Some("the arguments are not a JSON object".to_owned()),
+        }
+    }
+
+    /// The arguments to send back to the provider with the call in the history: as the model
+    /// sent them when they are an object, else `{}` (providers refuse anything else there; the
+    /// call's result says what was wrong).
+    pub fn echoed_arguments(&self) -> Value {
+        match &self.arguments {
+            arguments @ Value::Object(_) => arguments.clone(),
+            _ => Value::Object(serde_json::Map::new()),
+        }
+    }
 }
 
 /// The result of one tool call.

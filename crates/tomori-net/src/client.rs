@@ -488,19 +488,7 @@ impl RequestBuilder<'_> {
     ///
     /// See [`FetchError`].
     pub async fn download(self) -> Result<Download, FetchError> {
-        let allowlist = self.limits.clone();
-        let response = self.send().await?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(FetchError::BadStatus { status });
-        }
-        let content_type = response.content_type().map(str::to_owned);
-        if !allowlist.allows_content_type(content_type.as_deref()) {
-            return Err(FetchError::ContentType { found: content_type });
-        }
-        let final_url = response.url().clone();
-        let bytes = response.bytes().await?;
-        Ok(Download { bytes, content_type, final_url, status })
+        self.send().await?.download().await
     }
 }
 
@@ -573,6 +561,27 @@ impl Response {
     /// The URL that answered, after redirects.
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// Reads the whole body as [`RequestBuilder::download`] does: 2xx required, content type
+    /// checked against the allowlist before the body is read. For a response the caller looked
+    /// at first (a redirect returned with [`Redirects::Return`], say).
+    ///
+    /// # Errors
+    ///
+    /// See [`FetchError`].
+    pub async fn download(self) -> Result<Download, FetchError> {
+        let status = self.status();
+        if !status.is_success() {
+            return Err(FetchError::BadStatus { status });
+        }
+        let content_type = self.content_type().map(str::to_owned);
+        if !self.limits.allows_content_type(content_type.as_deref()) {
+            return Err(FetchError::ContentType { found: content_type });
+        }
+        let final_url = self.url().clone();
+        let bytes = self.bytes().await?;
+        Ok(Download { bytes, content_type, final_url, status })
     }
 
     /// The next decoded chunk of the body, or `None` at the end.

@@ -46,6 +46,8 @@ mod client;
 mod connect;
 mod decode;
 mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
 mod html;
 mod limits;
 mod policy;

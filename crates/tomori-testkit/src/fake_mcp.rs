@@ -5,8 +5,10 @@
 //! Its tools cover what the client must handle: plain results (`echo`, `add`), a result the
 //! server marks as an error (`fails`), a slow call (`sleep`), a description written to inject
 //! instructions (`injected`), a name that a built-in tool already has (`fetch_url`) and a name
-//! providers refuse (`bad.name`). Over stdio it also has `env` (the names of the variables the
-//! process got) and `exit` (the process ends, as a crash would). The HTTP server records every
+//! providers refuse (`bad.name`), a result of any size (`big`), and `grow`, which adds the tool
+//! `grown` and tells the client with `notifications/tools/list_changed`, as a server whose tools
+//! change does. Over stdio it also has `env` (the names of the variables the process got) and
+//! `exit` (the process ends, as a crash would). The HTTP server records every
 //! request and can require a bearer token; `/moved` answers with a redirect to `/mcp`.
 
 use std::borrow::Cow;
@@ -47,6 +49,9 @@ pub enum Flavour {
 pub struct FakeMcp {
     flavour: Flavour,
     calls: Arc<Mutex<Vec<String>>>,
+    /// Whether `grow` has run: `grown` is then listed too (shared by every session of one HTTP
+    /// server, as a real server's tools are).
+    grown: Arc<Mutex<bool>>,
 }
 
 fn object(schema: Value) -> Arc<JsonObject> {
@@ -63,7 +68,11 @@ fn text(result: impl Into<String>) -> CallToolResult {
 impl FakeMcp {
     /// A handler with `flavour`'s tools, recording the tools called into `calls`.
     pub fn new(flavour: Flavour, calls: Arc<Mutex<Vec<String>>>) -> Self {
-        Self { flavour, calls }
+        Self { flavour, calls, grown: Arc::default() }
+    }
+
+    fn has_grown(&self) -> bool {
+        *self.grown.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn tools(&self) -> Vec<Tool> {
@@ -101,7 +110,20 @@ impl FakeMcp {
             Tool::new("injected", INJECTED_DESCRIPTION, empty()),
             Tool::new("fetch_url", "A tool whose name a built-in already has.", empty()),
             Tool::new("bad.name", "A name providers refuse.", empty()),
+            Tool::new(
+                "big",
+                "Answers with that many bytes of text.",
+                object(json!({
+                    "type": "object",
+                    "properties": {"bytes": {"type": "integer"}},
+                    "required": ["bytes"],
+                })),
+            ),
+            Tool::new("grow", "Adds the tool `grown` and says the tool list changed.", empty()),
         ];
+        if self.has_grown() {
+            tools.push(Tool::new("grown", "Listed after `grow` ran.", empty()));
+        }
         if self.flavour == Flavour::Stdio {
             tools.push(Tool::new("env", "Names the environment variables it got.", empty()));
             tools.push(Tool::new("exit", "Ends the server process.", empty()));
@@ -109,7 +131,12 @@ impl FakeMcp {
         tools
     }
 
-    async fn run(&self, name: &str, args: &JsonObject) -> Result<CallToolResult, ErrorData> {
+    async fn run(
+        &self,
+        name: &str,
+        args: &JsonObject,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let integer = |key: &str| {
             args.get(key)
                 .and_then(Value::as_i64)
@@ -130,6 +157,18 @@ impl FakeMcp {
                 Ok(text("slept"))
             }
             "injected" | "fetch_url" => Ok(text(format!("{name} ran"))),
+            "big" => {
+                let bytes = usize::try_from(integer("bytes")?).unwrap_or_default();
+                Ok(text("x".repeat(bytes)))
+            }
+            "grow" => {
+                *self.grown.lock().unwrap_or_else(PoisonError::into_inner) = true;
+                context.peer.notify_tool_list_changed().await.map_err(|e| {
+                    ErrorData::internal_error(format!("notifying the client: {e}"), None)
+                })?;
+                Ok(text("grown"))
+            }
+            "grown" if self.has_grown() => Ok(text("grown ran")),
             "env" if self.flavour == Flavour::Stdio => {
                 #[expect(
                     clippy::disallowed_methods,
@@ -147,7 +186,9 @@ impl FakeMcp {
 
 impl ServerHandler for FakeMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build(),
+        )
     }
 
     async fn list_tools(
@@ -161,12 +202,12 @@ impl ServerHandler for FakeMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name: Cow<'static, str> = request.name;
         self.calls.lock().unwrap_or_else(PoisonError::into_inner).push(name.to_string());
         let args = request.arguments.unwrap_or_default();
-        self.run(&name, &args).await.map(CallToolResponse::from)
+        self.run(&name, &args, &context).await.map(CallToolResponse::from)
     }
 }
 
@@ -218,8 +259,15 @@ impl FakeMcpHttp {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let stop = CancellationToken::new();
         let handler_calls = Arc::clone(&calls);
+        let grown = Arc::new(Mutex::new(false));
         let service = StreamableHttpService::new(
-            move || Ok(FakeMcp::new(Flavour::Http, Arc::clone(&handler_calls))),
+            move || {
+                Ok(FakeMcp {
+                    flavour: Flavour::Http,
+                    calls: Arc::clone(&handler_calls),
+                    grown: Arc::clone(&grown),
+                })
+            },
             Arc::new(LocalSessionManager::default()),
             StreamableHttpServerConfig::default()
                 .disable_allowed_hosts()

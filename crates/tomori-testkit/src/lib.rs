@@ -28,6 +28,9 @@ pub mod fake_discord;
 pub mod fake_llm;
 pub mod fake_mcp;
 pub mod load;
+pub mod pdf;
+
+pub use pdf::pdf_with;
 
 /// A master secret for tests (version 1).
 pub const TEST_SECRET_V1: &str = "test-secret-version-one-0123456789abcdef";
@@ -293,33 +296,4 @@ pub async fn set_member_teaching(owner: &PgPool, server_id: i64, on: bool) {
         .execute(owner)
         .await
         .expect("set member teaching");
-}
-
-/// A one-page PDF with one line of Helvetica text, offsets computed (for the PDF readers'
-/// tests: `read_file` and `/memory document add`).
-pub fn pdf_with(text: &str) -> String {
-    let stream = format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
-        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
-    ];
-    let mut pdf = "%PDF-1.4\n".to_owned();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.push_str(&format!("{} 0 obj\n{body}\nendobj\n", i + 1));
-    }
-    let xref = pdf.len();
-    pdf.push_str(&format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1));
-    for offset in offsets {
-        pdf.push_str(&format!("{offset:010} 00000 n \n"));
-    }
-    pdf.push_str(&format!(
-        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-        objects.len() + 1
-    ));
-    pdf
 }

@@ -75,10 +75,16 @@ impl CreateThread {
         if let Err(failure) = check_content("message", &args.message) {
             return failure;
         }
-        if let Some(lacking) =
-            missing(access.bot, &[Perm::CreatePublicThreads, Perm::SendMessagesInThreads])
-        {
+        let needed = [Perm::CreatePublicThreads, Perm::SendMessagesInThreads];
+        if let Some(lacking) = missing(access.bot, &needed) {
             return failure(format!("bot_permission: the bot lacks {lacking} there"));
+        }
+        // Security: privilege escalation through the bot. A thread is started only where the
+        // member who asked could start it themselves, as cross-channel posts are.
+        if let Some(lacking) = missing(access.invoker, &needed) {
+            return failure(format!(
+                "invoker_permission: the member who asked lacks {lacking} there"
+            ));
         }
         match self.platform.create_thread(id, name, &args.message).await {
             Ok(_) => ToolOutcome::Success(json!({"created_thread": name})),

@@ -70,6 +70,8 @@ pub struct Snapshot {
     pub bot: Perms,
     /// The invoker's permissions in the turn's channel.
     pub invoker: Perms,
+    /// Whether the server lets members who do not manage it teach its shared memory.
+    pub member_teaching: bool,
 }
 
 /// Who wrote a message.

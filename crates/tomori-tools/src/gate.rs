@@ -301,6 +301,24 @@ pub struct Gate {
     registry: Registry,
     sources: Vec<Arc<dyn ToolSource>>,
     tool_timeout: Duration,
+    /// Names already logged as taken, so a collision is logged once, not at every turn.
+    warned: WarnedOnce,
+}
+
+/// What was already logged at WARN, so that a fact found again at every turn or listing (a tool
+/// skipped because of its name) is logged once per process. At most [`WarnedOnce::MAX`] facts
+/// are kept; later ones are not logged at WARN.
+#[derive(Debug, Default)]
+pub(crate) struct WarnedOnce(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl WarnedOnce {
+    const MAX: usize = 4_096;
+
+    /// Whether `fact` is new, remembering it.
+    pub(crate) fn first(&self, fact: String) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.len() < Self::MAX && seen.insert(fact)
+    }
 }
 
 impl std::fmt::Debug for Gate {
@@ -316,7 +334,12 @@ impl std::fmt::Debug for Gate {
 impl Gate {
     /// A gate over `registry` with the default timeout.
     pub fn new(registry: Registry) -> Self {
-        Self { registry, sources: Vec::new(), tool_timeout: DEFAULT_TOOL_TIMEOUT }
+        Self {
+            registry,
+            sources: Vec::new(),
+            tool_timeout: DEFAULT_TOOL_TIMEOUT,
+            warned: WarnedOnce::default(),
+        }
     }
 
     /// Layers `source` under the registry and the sources added before it.
@@ -371,7 +394,9 @@ impl Gate {
                 // Security: MCP tool names shadowing built-ins. A name that is taken stays with
                 // the tool that took it first, even when that tool is not offered this turn.
                 if entries.iter().any(|e| e.spec.name == entry.spec.name) {
-                    tracing::debug!(tool = %entry.spec.name, "a tool name is taken; skipped");
+                    if self.warned.first(entry.spec.name.clone()) {
+                        tracing::warn!(tool = %entry.spec.name, "a tool name is taken by another tool; skipped");
+                    }
                     continue;
                 }
                 entries.push(entry.clone());
@@ -408,6 +433,12 @@ impl Gate {
                 format!("there is no tool named {:?}", call.name),
             ));
         };
+        // Arguments that are not a JSON object (the model's text, when it did not parse) are
+        // refused with the parser's reason, so the model can call again with what it meant.
+        if let Some(problem) = call.arguments_problem() {
+            let detail = format!("{problem}; call again with a JSON object of its parameters");
+            return Err(refuse(RefusalReason::MalformedArguments, detail));
+        }
         check_shape(&entry.spec.parameters, &call.arguments)
             .map_err(|detail| refuse(RefusalReason::MalformedArguments, detail))?;
         // Security: raw ids reused by the model. The prompt shows only handles; an id the model
@@ -736,5 +767,18 @@ mod tests {
         check("nothing", &[]);
         check("", &[]);
         assert_eq!(qualified(&channels[1]), "Games/random");
+    }
+
+    #[test]
+    fn a_fact_is_first_once_and_the_memory_is_bounded() {
+        let warned = WarnedOnce::default();
+        assert!(warned.first("fetch_url".to_owned()));
+        assert!(!warned.first("fetch_url".to_owned()));
+        assert!(warned.first("echo".to_owned()));
+        for i in 2..WarnedOnce::MAX {
+            assert!(warned.first(format!("tool_{i}")));
+        }
+        // Full: nothing more is remembered, so nothing more is logged at WARN.
+        assert!(!warned.first("one_more".to_owned()));
     }
 }

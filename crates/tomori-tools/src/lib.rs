@@ -16,6 +16,8 @@
 //! - [`Platform`]: the chat platform's facts and actions, and the tools that need one
 //!   ([`platform_tools`]): [`ManageMessage`], [`InteractWithMessage`], [`CreateThread`],
 //!   [`CrossChannelMessage`], [`SelectSticker`], [`ReadFile`].
+//! - [`pdf`]: PDFs read in a child process under OS limits ([`PdfExtractor`]), for `read_file`
+//!   and the documents of `/memory`.
 //! - [`ToolSource`]s the gate layers under the built-ins, for tools that come and go: the MCP
 //!   servers of [`mcp`] (the operator's stdio servers and each guild's remote servers).
 
@@ -24,10 +26,13 @@ mod capabilities;
 mod channels;
 mod context;
 mod fetch;
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
 mod gate;
 pub mod mcp;
 mod memory;
 mod messages;
+pub mod pdf;
 mod perm;
 mod platform;
 mod policy;
@@ -55,6 +60,7 @@ pub use messages::{
     InteractWithMessage, MAX_CONTENT_CHARS, MAX_MESSAGE_RANGE, ManageMessage,
     RevealMessageMetadata, ago, sent_at,
 };
+pub use pdf::{PdfError, PdfExtractor};
 pub use perm::{Perm, Perms};
 pub use platform::{
     AttachmentFacts, ChannelAccess, ChannelFacts, ChannelKind, MessageFacts, Platform,
@@ -62,8 +68,8 @@ pub use platform::{
 };
 pub use policy::{Contexts, Effect, PolicyError, QuotaKind, TargetRule, ToolPolicy};
 pub use read_file::{
-    FileKind, PDF_SLOTS, PDF_TIMEOUT, PdfError, READ_FILE_DOWNLOAD_TIMEOUT, READ_FILE_MAX_BYTES,
-    READ_FILE_MAX_CHARS, READ_FILE_PAGE_CHARS, ReadFile, classify, decode_text, extract_pdf,
+    FileKind, READ_FILE_DOWNLOAD_TIMEOUT, READ_FILE_MAX_BYTES, READ_FILE_MAX_CHARS,
+    READ_FILE_PAGE_CHARS, ReadFile, classify, decode_text,
 };
 pub use reminder::{Clock, CreateTask, ListTasks, UpdateTask};
 pub use reminder_time::MAX_AHEAD_DAYS;
@@ -81,7 +87,8 @@ use tomori_store::Store;
 
 /// The built-in tools, registered: memories and reminders over `store`, `fetch_url` over
 /// `tool_client` (a tool-scope client), `web_search` over `operator_client` with the operator's
-/// `search` config (and each server's Brave key from `store`), and the platform-free diagnostics.
+/// `search` config (and each server's Brave key from `store`), its redirects followed through
+/// `tool_client`, and the platform-free diagnostics.
 ///
 /// # Errors
 /// A built-in breaks a registration rule (a bug, caught by the tests).
@@ -94,8 +101,9 @@ pub fn builtins(
     let mut registry = Registry::new();
     registry.register(CreateMemory::new(store.clone()))?;
     registry.register(UpdateMemory::new(store.clone()))?;
-    registry.register(FetchUrl::new(tool_client))?;
-    registry.register(WebSearch::new(operator_client, search).with_keys(store.clone()))?;
+    registry.register(FetchUrl::new(tool_client.clone()))?;
+    registry
+        .register(WebSearch::new(operator_client, tool_client, search).with_keys(store.clone()))?;
     registry.register(RevealMessageMetadata)?;
     registry.register(ReviewCapabilities::new(store.clone()))?;
     registry.register(CreateTask::new(store.clone()))?;
@@ -106,7 +114,7 @@ pub fn builtins(
 
 /// Registers the tools that act through a chat platform: message management, reactions and
 /// replies, threads, cross-channel messages, stickers, and `read_file` (downloading with
-/// `media_client`, a media-scope client).
+/// `media_client`, a media-scope client, and reading PDFs with `pdf`).
 ///
 /// # Errors
 /// A tool breaks a registration rule (a bug, caught by the tests), or a name is taken.
@@ -115,12 +123,13 @@ pub fn platform_tools(
     store: &Store,
     platform: Arc<dyn Platform>,
     media_client: Client,
+    pdf: PdfExtractor,
 ) -> Result<(), RegistryError> {
     registry.register(ManageMessage::new(Arc::clone(&platform)))?;
     registry.register(InteractWithMessage::new(Arc::clone(&platform)))?;
     registry.register(CreateThread::new(Arc::clone(&platform)))?;
     registry.register(CrossChannelMessage::new(Arc::clone(&platform), store.clone()))?;
     registry.register(SelectSticker::new(Arc::clone(&platform)))?;
-    registry.register(ReadFile::new(platform, media_client))?;
+    registry.register(ReadFile::new(platform, media_client, pdf))?;
     Ok(())
 }

@@ -58,6 +58,9 @@ pub const DESCRIPTION_CHARS: usize = 1_000;
 pub const RESULT_CHARS: usize = 50_000;
 /// Bytes of a tool's argument schema; a larger schema skips the tool.
 pub const SCHEMA_BYTES: usize = 16 * 1024;
+/// Bytes of one tool result (as JSON) accepted from a server; a larger one is refused as too
+/// large, and the server is not held at fault for it.
+pub const RESULT_BYTES: usize = 1024 * 1024;
 /// Tools taken from one server; the rest are skipped.
 pub const TOOLS_PER_SERVER: usize = 64;
 /// Characters of a description inside an argument schema.
@@ -117,6 +120,20 @@ pub(crate) enum Origin {
     Operator,
     /// A guild's `/mcp add`: that guild only.
     Guild,
+}
+
+/// The sentence for the model when `result` is over [`RESULT_BYTES`].
+///
+/// Security: memory and context exhaustion through MCP results. A result that large is refused
+/// whole (the model is told to ask for less) rather than cut, and the server stays in use: one
+/// oversized answer is that call's failure, not the server's.
+pub(crate) fn too_large(server: &str, result: &CallToolResult) -> Option<String> {
+    let bytes = serde_json::to_vec(result).map_or(usize::MAX, |json| json.len());
+    (bytes > RESULT_BYTES).then(|| {
+        format!(
+            "too_large: the MCP server {server} answered with more than 1 MiB; ask it for less (a narrower query, fewer results)"
+        )
+    })
 }
 
 /// What a tool calls through: one server connection, however it is kept alive.

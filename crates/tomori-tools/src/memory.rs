@@ -1,9 +1,12 @@
 //! `create_long_term_memory` and `update_long_term_memory`: the model teaches itself, for the
 //! server (this persona's server memories) or for the invoker (their personal memories).
 //!
-//! Both need the `self_teaching` flag. Personal memories also need the invoker at privacy level
-//! 0 and the server's `personal_memories` flag, read from the live state the call was authorised
-//! against. Every write goes through tomori-store with [`Actor::Model`], so the audit chain names
+//! Both need the `self_teaching` flag. Server memories follow `/memory`'s rule
+//! ([`tomori_core::shared_memory::may_change`]): teaching needs Manage Server unless the server
+//! lets members teach, and changing or deleting one always needs it (in a direct message the
+//! member is the only one the conversation's pseudo-server has, so they manage it). Personal
+//! memories also need the invoker at privacy level 0 and the server's `personal_memories` flag.
+//! All of it is read from the live state the call was authorised against. Every write goes through tomori-store with [`Actor::Model`], so the audit chain names
 //! the persona and the member whose turn it was. Updates can only reach memories the turn showed
 //! (the gate's [`TargetRule::ShownMemory`]); blank content deletes.
 
@@ -13,12 +16,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::settings::Feature;
+use tomori_core::shared_memory::{self, SharedMemoryChange};
 use tomori_store::audit::Actor;
 use tomori_store::{Scope, Store, StoreError, memories, memory_edits};
 
-use crate::context::{MemoryScope, TurnContext};
+use crate::context::{MemoryScope, Place, TurnContext};
 use crate::gate::{Authorized, Target, Tool, ToolOutcome};
-use crate::perm::Perms;
+use crate::perm::{Perm, Perms};
 use crate::policy::{Contexts, Effect, TargetRule, ToolPolicy};
 
 /// Saves a new long-term memory.
@@ -66,6 +70,26 @@ fn personal_allowed(call: &Authorized<'_>) -> Result<(), ToolOutcome> {
         ));
     }
     Ok(())
+}
+
+/// Security: privilege escalation through the model. A member gets the model to change the
+/// server's shared memory only where `/memory` would let them change it themselves; the rule is
+/// the commands' own ([`shared_memory::may_change`]), judged on the permissions and settings the
+/// call was authorised against.
+fn shared_allowed(
+    call: &Authorized<'_>,
+    ctx: &TurnContext,
+    change: SharedMemoryChange,
+) -> Result<(), ToolOutcome> {
+    let live = call.snapshot();
+    let manages = live.invoker.contains(Perm::ManageGuild) || ctx.place == Place::Dm;
+    if shared_memory::may_change(change, manages, live.member_teaching) {
+        return Ok(());
+    }
+    Err(ToolOutcome::Failure(match change {
+        SharedMemoryChange::Teach => "teaching_refused: only members with Manage Server may teach this server's memories here (member teaching is off); a fact about this member alone can be a personal memory".to_owned(),
+        SharedMemoryChange::Revise => "revising_refused: only members with Manage Server may change or delete this server's memories".to_owned(),
+    }))
 }
 
 fn store_failure(error: &StoreError) -> ToolOutcome {
@@ -153,6 +177,9 @@ impl Tool for CreateMemory {
             };
             let saved = match args.memory_scope {
                 MemoryScope::Server => {
+                    if let Err(refused) = shared_allowed(&call, ctx, SharedMemoryChange::Teach) {
+                        return refused;
+                    }
                     memories::add_server(
                         &self.store,
                         Scope::server(ctx.server),
@@ -241,6 +268,9 @@ impl Tool for UpdateMemory {
             let delete = args.content.trim().is_empty();
             let done = match scope {
                 MemoryScope::Server => {
+                    if let Err(refused) = shared_allowed(&call, ctx, SharedMemoryChange::Revise) {
+                        return refused;
+                    }
                     let store_scope = Scope::server(ctx.server);
                     if delete {
                         memories::remove_server(&self.store, store_scope, actor(ctx), id).await

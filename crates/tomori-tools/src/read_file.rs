@@ -6,16 +6,9 @@
 //! and peer judged) under a byte cap and a time limit, then decoded as text or parsed as a PDF,
 //! capped in characters and returned a page at a time.
 //!
-//! Security: denial of service through hostile files. PDF parsing is CPU-bound and the parser is
-//! not hardened against crafted files, so it runs off the async runtime
-//! ([`tokio::task::spawn_blocking`]) with a time limit, and at most [`PDF_SLOTS`] parses run at
-//! once. The time limit ends the *wait*: the model gets a failure and the turn goes on. It cannot
-//! stop the parsing thread, which Rust offers no way to kill; a parse that never ends keeps its
-//! thread (and its slot) until the process restarts, so a flood of pathological PDFs can use up
-//! at most [`PDF_SLOTS`] blocking threads and the memory they hold, after which PDFs are refused
-//! as busy while text files still work. The input is at most [`READ_FILE_MAX_BYTES`]; the
-//! parser's own memory use is not capped beyond that, which is why process supervision (a memory
-//! limit on the service) stays part of the deployment.
+//! Security: denial of service through hostile files. A PDF is read by a [`PdfExtractor`], in a
+//! child process under memory, CPU and time limits (see [`crate::pdf`]): a file that crashes or
+//! exhausts the reader costs that child, never the bot.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +17,11 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 use tomori_net::{Client, Download, FetchError, Limits, paginate};
 
 use crate::context::TurnContext;
 use crate::gate::{Authorized, Target, Tool, ToolOutcome};
+use crate::pdf::PdfExtractor;
 use crate::perm::Perms;
 use crate::platform::{AttachmentFacts, Platform};
 use crate::policy::{Contexts, Effect, TargetRule, ToolPolicy};
@@ -44,12 +37,6 @@ pub const READ_FILE_PAGE_CHARS: usize = 50_000;
 
 /// Wall clock for the download.
 pub const READ_FILE_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Wall clock the tool waits for a PDF parse (and for a free parsing slot).
-pub const PDF_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// PDF parses running at once, process-wide for one tool instance.
-pub const PDF_SLOTS: usize = 2;
 
 /// Extensions of files that are text.
 const TEXT_EXTENSIONS: &[&str] = &[
@@ -126,77 +113,23 @@ pub fn decode_text(bytes: &[u8], content_type: Option<&str>) -> Option<String> {
     Some(normalize(&text))
 }
 
-fn normalize(text: &str) -> String {
+/// Line endings as `\n`, NULs dropped.
+pub(crate) fn normalize(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\r', "\n").replace('\0', "")
-}
-
-/// Why a PDF gave no text.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum PdfError {
-    /// All parsing slots are taken (by slow or stuck parses).
-    #[error("busy: other PDFs are still being read; try again later")]
-    Busy,
-    /// The parse took longer than the limit.
-    #[error("timed out: the PDF took too long to read")]
-    TimedOut,
-    /// The parser failed or crashed on the file.
-    #[error("unreadable: {0}")]
-    Unreadable(String),
-}
-
-/// Parses a PDF off the async runtime, under `timeout`, holding one of `slots` for as long as the
-/// parse really runs (see the module documentation for what the timeout can and cannot stop).
-///
-/// # Errors
-/// See [`PdfError`].
-pub async fn extract_pdf(
-    bytes: Vec<u8>,
-    slots: &Arc<Semaphore>,
-    timeout: Duration,
-) -> Result<String, PdfError> {
-    let permit = tokio::time::timeout(timeout, Arc::clone(slots).acquire_owned())
-        .await
-        .map_err(|_| PdfError::Busy)?
-        .map_err(|_| PdfError::Busy)?;
-    let parse = tokio::task::spawn_blocking(move || {
-        // The permit travels with the thread: a parse that outlives the timeout keeps its slot.
-        let _permit = permit;
-        pdf_extract::extract_text_from_mem(&bytes).map_err(|e| e.to_string())
-    });
-    match tokio::time::timeout(timeout, parse).await {
-        Err(_) => Err(PdfError::TimedOut),
-        // A panic in the parser ends up here as a join error; the worker thread survives it.
-        Ok(Err(_)) => Err(PdfError::Unreadable("the PDF parser crashed on this file".to_owned())),
-        Ok(Ok(Err(reason))) => Err(PdfError::Unreadable(reason)),
-        Ok(Ok(Ok(text))) => Ok(normalize(&text)),
-    }
 }
 
 /// The `read_file` tool.
 pub struct ReadFile {
     platform: Arc<dyn Platform>,
     client: Client,
-    slots: Arc<Semaphore>,
-    pdf_timeout: Duration,
+    pdf: PdfExtractor,
 }
 
 impl ReadFile {
-    /// The tool reading attachments through `platform` and downloading them with `client`, which
-    /// must have the media-scope policy.
-    pub fn new(platform: Arc<dyn Platform>, client: Client) -> Self {
-        Self {
-            platform,
-            client,
-            slots: Arc::new(Semaphore::new(PDF_SLOTS)),
-            pdf_timeout: PDF_TIMEOUT,
-        }
-    }
-
-    /// Sets the PDF time limit (tests).
-    #[must_use]
-    pub fn with_pdf_timeout(mut self, timeout: Duration) -> Self {
-        self.pdf_timeout = timeout;
-        self
+    /// The tool reading attachments through `platform`, downloading them with `client` (which
+    /// must have the media-scope policy) and reading PDFs with `pdf`.
+    pub fn new(platform: Arc<dyn Platform>, client: Client, pdf: PdfExtractor) -> Self {
+        Self { platform, client, pdf }
     }
 }
 
@@ -290,12 +223,10 @@ impl ReadFile {
             Err(reason) => return ToolOutcome::Failure(reason),
         };
         let text = match kind {
-            FileKind::Pdf => {
-                match extract_pdf(download.bytes.to_vec(), &self.slots, self.pdf_timeout).await {
-                    Ok(text) => text,
-                    Err(e) => return ToolOutcome::Failure(format!("pdf_{e}")),
-                }
-            }
+            FileKind::Pdf => match self.pdf.extract(download.bytes.to_vec()).await {
+                Ok(text) => text,
+                Err(e) => return ToolOutcome::Failure(format!("pdf_{}: {e}", e.code())),
+            },
             FileKind::Text | FileKind::Unsupported => {
                 match decode_text(&download.bytes, download.content_type.as_deref()) {
                     Some(text) => text,
@@ -399,20 +330,5 @@ mod tests {
         assert_eq!(decode_text(b"\xef\xbb\xbfhi", None).as_deref(), Some("hi"));
         assert_eq!(decode_text(b"\xff\xfeh\0i\0", None).as_deref(), Some("hi"));
         assert_eq!(decode_text(b"MZ\0\0\x03binary", None), None);
-    }
-
-    #[tokio::test]
-    async fn pdf_failures_are_reported_not_raised() {
-        let slots = Arc::new(Semaphore::new(1));
-        let garbage = b"%PDF-1.4 this is not really a pdf".to_vec();
-        let result = extract_pdf(garbage, &slots, Duration::from_secs(10)).await;
-        assert!(matches!(result, Err(PdfError::Unreadable(_))), "{result:?}");
-        // The slot came back after the parse ended.
-        assert_eq!(slots.available_permits(), 1);
-        // No free slot: refused as busy once the wait runs out.
-        let held = Arc::clone(&slots).acquire_owned().await.expect("a permit");
-        let busy = extract_pdf(b"%PDF".to_vec(), &slots, Duration::from_millis(50)).await;
-        assert_eq!(busy, Err(PdfError::Busy));
-        drop(held);
     }
 }

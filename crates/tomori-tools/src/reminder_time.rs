@@ -176,9 +176,10 @@ pub(crate) fn resolve(
             if seconds <= 0 && months == 0 {
                 return Err("time_in_past: give a duration longer than zero".to_owned());
             }
-            due.at = due
-                .at
-                .checked_add_signed(TimeDelta::seconds(seconds))
+            // Security: denial of service through a panic. Parts add up saturating, so the
+            // sum can exceed what a `TimeDelta` holds; both steps are checked, never panicking.
+            due.at = TimeDelta::try_seconds(seconds)
+                .and_then(|delta| due.at.checked_add_signed(delta))
                 .ok_or_else(|| "time_too_far: that is too far ahead".to_owned())?;
             due
         }
@@ -294,5 +295,29 @@ mod tests {
             .and_then(|w| resolve(w, new_york.clone(), now))
             .expect("a time that happens twice");
         assert_eq!(ambiguous, Due { at: at("2027-11-07 05:30:00"), ambiguous: true });
+    }
+
+    #[test]
+    fn numbers_past_every_bound_are_refused_without_a_panic() {
+        let now = at("2026-11-24 08:00:00");
+        let zone = Zone::parse("Asia/Tokyo").map_err(|e| e.to_string());
+        let check = |text: &str, expected: &str| {
+            let got = std::panic::catch_unwind(|| {
+                parse_when(text).and_then(|w| resolve(w, zone.clone(), now))
+            });
+            let shown: String = text.chars().take(40).collect();
+            let reason = got.unwrap_or_else(|_| panic!("{shown:?} panicked")).expect_err(&shown);
+            assert!(reason.starts_with(expected), "{shown:?}: {reason}");
+        };
+        check("in 999999999999 weeks", "999999999999 is too large");
+        check("in 99999999999999999999999 seconds", "99999999999999999999999 is too large");
+        check("in 1000000 weeks", "time_too_far");
+        check("in 1000000 months", "time_too_far");
+        // Parts add up past what a duration can hold (about 292 million years of seconds).
+        check(&"1000000 weeks ".repeat(20_000), "time_too_far");
+        check(&"1000000 months ".repeat(20_000), "time_too_far");
+        check(&format!("{} 1 second", "1000000 weeks ".repeat(20_000)), "time_too_far");
+        check(&format!("1 month {}", "1000000 weeks ".repeat(20_000)), "time_too_far");
+        check("9999-12-31 23:59", "time_too_far");
     }
 }

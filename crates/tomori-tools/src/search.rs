@@ -3,8 +3,10 @@
 //! fails hands over to the next.
 //!
 //! Every endpoint is fixed by the operator (Brave's API and DuckDuckGo by default, SearXNG in the
-//! config file), so the client is the operator's (see [`WebSearch::new`]); only the query comes
-//! from the model, and it travels as a query parameter that the URL encoder escapes. The Brave
+//! config file), so the first request goes through the operator's client (see
+//! [`WebSearch::new`]); where a backend redirects is not the operator's choice, so every hop is
+//! judged by the tool policy, like a URL the model gave. Only the query comes from the model, and
+//! it travels as a query parameter that the URL encoder escapes. The Brave
 //! key is a server's provider credential (provider [`BRAVE_PROVIDER`]), opened from the store for
 //! the call and sent as a secret header. Results are titles, URLs and snippets from a third
 //! party: the tool loop fences them as untrusted content like any other tool output.
@@ -23,7 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tomori_core::settings::Feature;
-use tomori_net::{Client, Limits, Url};
+use tomori_net::{Client, Download, Limits, Redirects, RequestBuilder, StatusCode, Url, header};
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::{Scope, Store};
 
@@ -84,15 +86,17 @@ pub struct SearchResult {
 #[derive(Clone, Debug)]
 pub struct WebSearch {
     client: Client,
+    redirects: Client,
     config: SearchConfig,
     keys: Option<Store>,
 }
 
 impl WebSearch {
-    /// The tool over `client`, which should have the operator policy: every endpoint comes from
-    /// the config file or is fixed. Without [`WebSearch::with_keys`] it never uses Brave.
-    pub fn new(client: Client, config: SearchConfig) -> Self {
-        Self { client, config, keys: None }
+    /// The tool over `client`, which should have the operator policy (every endpoint comes from
+    /// the config file or is fixed), following redirects with `redirects`, which should have the
+    /// tool policy. Without [`WebSearch::with_keys`] it never uses Brave.
+    pub fn new(client: Client, redirects: Client, config: SearchConfig) -> Self {
+        Self { client, redirects, config, keys: None }
     }
 
     /// Reads each server's Brave key from `store`.
@@ -102,15 +106,41 @@ impl WebSearch {
         self
     }
 
-    async fn get(&self, url: Url) -> Result<tomori_net::Download, String> {
+    async fn get(&self, url: Url) -> Result<Download, String> {
+        self.download(self.client.get(url.as_str())).await
+    }
+
+    /// Sends a request to an operator-configured endpoint and reads the answer. A redirect is
+    /// followed through the tool-policy client, without the request's headers (so a key never
+    /// leaves its endpoint), and that client judges every further hop.
+    async fn download(&self, request: RequestBuilder<'_>) -> Result<Download, String> {
+        let code = |e: tomori_net::FetchError| e.code().to_owned();
         let limits =
             Limits::default().with_max_bytes(SEARCH_MAX_BYTES).with_timeout(SEARCH_TIMEOUT);
-        self.client
-            .get(url.as_str())
-            .limits(limits)
-            .download()
+        let response = request
+            .limits(limits.clone())
+            .redirects(Redirects::Return)
+            .send()
             .await
-            .map_err(|e| e.code().to_owned())
+            .map_err(code)?;
+        let redirected = matches!(
+            response.status(),
+            StatusCode::MOVED_PERMANENTLY
+                | StatusCode::FOUND
+                | StatusCode::SEE_OTHER
+                | StatusCode::TEMPORARY_REDIRECT
+                | StatusCode::PERMANENT_REDIRECT
+        );
+        let location = response.headers().get(header::LOCATION).and_then(|l| l.to_str().ok());
+        let Some(location) = location.filter(|_| redirected) else {
+            return response.download().await.map_err(code);
+        };
+        let next = response.url().join(location).map_err(|_| "invalid_redirect".to_owned())?;
+        // Security: SSRF through a search backend's redirect. The operator's policy vouches for
+        // the endpoints the operator configured, not for where they send us (an operator policy
+        // reaches private and loopback addresses), so the next hop and every one after it are
+        // judged, resolved and connected by the tool-policy client.
+        self.redirects.get(next.as_str()).limits(limits).download().await.map_err(code)
     }
 
     /// The server's first enabled Brave key, if it has one. A store error counts as none (the
@@ -143,19 +173,14 @@ impl WebSearch {
     ) -> Result<Vec<SearchResult>, String> {
         let mut url = self.config.brave.clone();
         url.query_pairs_mut().append_pair("q", query).append_pair("count", &max.to_string());
-        let limits =
-            Limits::default().with_max_bytes(SEARCH_MAX_BYTES).with_timeout(SEARCH_TIMEOUT);
         // Security: credential leakage. The key travels only in a secret header (redacted in
-        // debug output, dropped if a redirect leaves Brave's origin), never in the URL.
-        let download = self
+        // debug output, never sent on after a redirect), never in the URL.
+        let request = self
             .client
             .get(url.as_str())
             .header("accept", "application/json")
-            .secret_header("x-subscription-token", key.expose_secret())
-            .limits(limits)
-            .download()
-            .await
-            .map_err(|e| e.code().to_owned())?;
+            .secret_header("x-subscription-token", key.expose_secret());
+        let download = self.download(request).await?;
         parse_brave(&download.bytes).ok_or_else(|| "unreadable_answer".to_owned())
     }
 

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         };
     }
     tomori_testkit::init();
-    let tests: [Test; 5] = [
+    let tests: [Test; 7] = [
         ("the_model_calls_a_tool_on_a_stdio_server", || {
             the_model_calls_a_tool_on_a_stdio_server().boxed()
         }),
@@ -65,6 +65,12 @@ fn main() -> ExitCode {
             bad_calls_are_refused_with_a_reason_the_model_reads().boxed()
         }),
         ("a_server_that_exits_is_restarted", || a_server_that_exits_is_restarted().boxed()),
+        ("a_server_whose_tools_change_is_listed_again", || {
+            a_server_whose_tools_change_is_listed_again().boxed()
+        }),
+        ("an_answer_over_a_mebibyte_is_too_large_and_the_server_stays", || {
+            an_answer_over_a_mebibyte_is_too_large_and_the_server_stays().boxed()
+        }),
         ("a_command_that_cannot_start_is_retried_with_a_growing_pause", || {
             a_command_that_cannot_start_is_retried_with_a_growing_pause().boxed()
         }),
@@ -128,6 +134,7 @@ impl LiveState for Open {
                 privacy: PrivacyLevel::Minimal,
                 bot: Perms::all(),
                 invoker: Perms::all(),
+                member_teaching: false,
             })
         }
         .boxed()
@@ -207,7 +214,7 @@ async fn call(
 async fn the_model_calls_a_tool_on_a_stdio_server() {
     let mcp = started(vec![fake_server("fake")]).await;
     assert!(
-        matches!(&mcp.statuses()[..], [(_, ServerStatus::Running { tools: 9, restarts: 0 })]),
+        matches!(&mcp.statuses()[..], [(_, ServerStatus::Running { tools: 11, restarts: 0 })]),
         "{:?}",
         mcp.statuses()
     );
@@ -226,7 +233,10 @@ async fn the_model_calls_a_tool_on_a_stdio_server() {
     let tools = gate.advertise(&ctx).await;
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
     // The built-in keeps its name; the server's `fetch_url` and `bad.name` are skipped.
-    assert_eq!(names, ["fetch_url", "echo", "add", "fails", "sleep", "injected", "env", "exit"]);
+    assert_eq!(
+        names,
+        ["fetch_url", "echo", "add", "fails", "sleep", "injected", "big", "grow", "env", "exit"]
+    );
     assert!(tools[0].description.starts_with("Read a web page"), "{}", tools[0].description);
     let injected = &tools[5].description;
     assert!(injected.starts_with("A tool of the MCP server \"fake\"."), "{injected}");
@@ -318,7 +328,7 @@ async fn bad_calls_are_refused_with_a_reason_the_model_reads() {
         "refused (malformed_arguments): unknown argument \"c\"",
     )
     .await;
-    check("echo", json!([]), "refused (malformed_arguments): the arguments must be a JSON object")
+    check("echo", json!([]), "refused (malformed_arguments): the arguments are not a JSON object")
         .await;
     let sum = call(&gate, &ctx, "add", json!({"a": 2, "b": 40})).await.expect("a sum");
     assert!(sum.contains("\n42\n"), "{sum}");
@@ -342,10 +352,47 @@ async fn a_server_that_exits_is_restarted() {
     let up = mcp
         .wait_for("fake", Duration::from_secs(10), |s| matches!(s, ServerStatus::Running { .. }))
         .await;
-    assert_eq!(up, Some(ServerStatus::Running { tools: 9, restarts: 1 }));
+    assert_eq!(up, Some(ServerStatus::Running { tools: 11, restarts: 1 }));
     assert!(started.elapsed() < Duration::from_secs(5), "restart took {:?}", started.elapsed());
     let again = call(&gate, &ctx, "echo", json!({"text": "back"})).await.expect("answers again");
     assert!(again.contains("\nback\n"), "{again}");
+    mcp.stop();
+}
+
+async fn a_server_whose_tools_change_is_listed_again() {
+    let mcp = started(vec![fake_server("fake")]).await;
+    let gate = gate(&mcp);
+    let ctx = turn(Place::Dm);
+    let names = |tools: Vec<tomori_llm::ToolSpec>| -> Vec<String> {
+        tools.into_iter().map(|t| t.name).collect()
+    };
+    assert!(!names(gate.advertise(&ctx).await).contains(&"grown".to_owned()));
+    // `grow` adds a tool and sends notifications/tools/list_changed before its answer.
+    call(&gate, &ctx, "grow", json!({})).await.expect("grew");
+    let listed = mcp
+        .wait_for("fake", Duration::from_secs(10), |s| {
+            matches!(s, ServerStatus::Running { tools: 12, .. })
+        })
+        .await;
+    assert_eq!(listed, Some(ServerStatus::Running { tools: 12, restarts: 0 }));
+    assert!(names(gate.advertise(&ctx).await).contains(&"grown".to_owned()));
+    let ran = call(&gate, &ctx, "grown", json!({})).await.expect("the new tool runs");
+    assert!(ran.contains("grown ran"), "{ran}");
+    mcp.stop();
+}
+
+async fn an_answer_over_a_mebibyte_is_too_large_and_the_server_stays() {
+    let mcp = started(vec![fake_server("fake")]).await;
+    let gate = gate(&mcp);
+    let ctx = turn(Place::Dm);
+    let big = call(&gate, &ctx, "big", json!({"bytes": 2_000_000})).await.expect_err("too big");
+    assert_eq!(
+        big,
+        "too_large: the MCP server fake answered with more than 1 MiB; ask it for less (a narrower query, fewer results)"
+    );
+    let echoed = call(&gate, &ctx, "echo", json!({"text": "still here"})).await.expect("echo");
+    assert!(echoed.contains("\nstill here\n"), "{echoed}");
+    assert_eq!(mcp.statuses()[0].1, ServerStatus::Running { tools: 11, restarts: 0 });
     mcp.stop();
 }
 

@@ -87,7 +87,7 @@ pub(crate) async fn dispatch(cli: Cli) -> ExitCode {
         Command::Chat { persona, provider } => {
             chat(&loaded.config, &env, persona.as_deref(), provider.as_deref()).await
         }
-        Command::UrlCheck(_) | Command::ExampleConfig => {
+        Command::UrlCheck(_) | Command::ExampleConfig | Command::ExtractPdf { .. } => {
             unreachable!("handled before loading the configuration")
         }
     };
@@ -250,7 +250,11 @@ async fn run_discord(
         EngineOptions::default(),
     );
     let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
-    engine.set_tools(Arc::new(mcp.layer(providers::tool_gate(config, &store, platform)?)));
+    // PDFs (read_file, /memory document add) are read by this binary as `tomori extract-pdf`
+    // in a confined child process; one extractor, so at most two readers run at once.
+    let pdf = tomori_tools::PdfExtractor::this_binary().context("finding this program's path")?;
+    let tools = providers::tool_gate(config, &store, platform.map(|p| (p, pdf.clone())))?;
+    engine.set_tools(Arc::new(mcp.layer(tools)));
     engine.set_media(providers::media(config)?);
     let server_providers = providers::server_providers(config)?;
     engine.set_server_providers(server_providers.clone());
@@ -275,7 +279,7 @@ async fn run_discord(
         .with_server_policy(providers::server_policy(config))
         .with_instance_providers(providers::instance_providers(config))
         .with_mcp(mcp.guild.clone())
-        .with_documents(documents);
+        .with_documents(documents, pdf);
     // A failed registration leaves Discord with the commands it had; the bot still answers them.
     match commands.register(None).await {
         Ok(names) => tracing::info!(commands = ?names, "slash commands registered"),

@@ -66,6 +66,14 @@ enum Command {
         #[arg(long)]
         provider: Option<String>,
     },
+    /// Read a PDF on stdin and write its text on stdout, confined by OS limits: the bot runs
+    /// itself this way for every PDF, so a hostile file cannot crash or exhaust the bot.
+    #[command(hide = true)]
+    ExtractPdf {
+        /// The limits, as the bot passes them (`--memory-bytes N --cpu-seconds N`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        limits: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +105,11 @@ fn main() -> ExitCode {
     // Security: one TLS stack. Installed before anything can build an HTTP client.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    if let Command::ExtractPdf { limits } = cli.command {
+        // Before any runtime or thread exists: the reader confines itself and reads nothing
+        // else (see tomori_tools::pdf).
+        return tomori_tools::pdf::run_child(limits);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -105,7 +105,8 @@ pub(crate) fn media(config: &Config) -> anyhow::Result<tomori_chat::media::Media
     Ok(tomori_chat::media::Media::new(client, tomori_chat::media::MediaOptions::default()))
 }
 
-/// The tool gate with the built-in tools, and with `platform` the tools that act through it.
+/// The tool gate with the built-in tools, and with `platform` the tools that act through it
+/// (`read_file` reading PDFs with the extractor that comes with it).
 /// Model-supplied URLs go through tomori-net's tool scope under the operator's `[net]` settings;
 /// attachments through the media scope; the operator's own search endpoints through the operator
 /// scope.
@@ -115,7 +116,7 @@ pub(crate) fn media(config: &Config) -> anyhow::Result<tomori_chat::media::Media
 pub(crate) fn tool_gate(
     config: &Config,
     store: &tomori_store::Store,
-    platform: Option<std::sync::Arc<dyn tomori_tools::Platform>>,
+    platform: Option<(std::sync::Arc<dyn tomori_tools::Platform>, tomori_tools::PdfExtractor)>,
 ) -> anyhow::Result<tomori_tools::Gate> {
     let net = config.net.to_net();
     let mut tool_policy = Policy::from_config(tomori_net::Scope::Tool, &net);
@@ -134,11 +135,11 @@ pub(crate) fn tool_gate(
     };
     let mut registry = tomori_tools::builtins(store, tool_client, operator_client, search)
         .context("registering tools")?;
-    if let Some(platform) = platform {
+    if let Some((platform, pdf)) = platform {
         let media_client =
             tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Media, &net))
                 .context("building the media client")?;
-        tomori_tools::platform_tools(&mut registry, store, platform, media_client)
+        tomori_tools::platform_tools(&mut registry, store, platform, media_client, pdf)
             .context("registering the platform tools")?;
     }
     Ok(tomori_tools::Gate::new(registry))

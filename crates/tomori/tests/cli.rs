@@ -333,8 +333,9 @@ fn persona_convert_prints_the_persona_json_or_one_line_why_not() {
     let skye = parsed("v1.json");
     assert_eq!(skye["name"], "Skye");
     assert_eq!(skye["source_spec"], "v1");
-    assert_eq!(skye["prompt"], "Skye flies.");
-    assert_eq!(skye["greeting"], "Hi User!");
+    // Macros stay in the stored text; each prompt fills in the member and the persona.
+    assert_eq!(skye["prompt"], "{{char}} flies.");
+    assert_eq!(skye["greeting"], "Hi {{user}}!");
     assert_eq!(skye["attributes"], json!(["Personality: Bold."]));
     assert_eq!(skye["sample_dialogues"], json!([{ "user": "Can you fly?", "bot": "Watch me." }]));
     assert_eq!(skye["lorebook_entries"], 0);
@@ -368,4 +369,22 @@ fn persona_convert_prints_the_persona_json_or_one_line_why_not() {
         assert_eq!(err.lines().count(), 1, "{file}: {err}");
         assert!(err.starts_with("error: ") && err.contains(reason), "{file}: {err}");
     }
+}
+
+#[tokio::test]
+async fn extract_pdf_reads_a_pdf_confined_and_a_hostile_one_stops_it() {
+    // The bot's own PDF reader, with the limits the bot gives it.
+    let reader = tomori_tools::PdfExtractor::new(
+        env!("CARGO_BIN_EXE_tomori"),
+        vec![tomori_tools::pdf::EXTRACT_PDF.to_owned()],
+    );
+    let text = reader.extract(tomori_testkit::pdf_with("Minutes of the meeting").into()).await;
+    assert!(text.as_deref().is_ok_and(|t| t.contains("Minutes of the meeting")), "{text:?}");
+    let hostile = reader.extract(tomori_testkit::pdf::self_drawing().into()).await;
+    assert_eq!(hostile, Err(tomori_tools::PdfError::Stopped));
+    // Without its limits it reads nothing.
+    let dir = Dir::new("extractpdf");
+    let out = tomori(&dir.0, &["extract-pdf"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("could not confine itself"), "{}", stderr(&out));
 }

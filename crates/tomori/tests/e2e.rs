@@ -253,9 +253,12 @@ async fn loopback_page() -> String {
 async fn the_model_remembers_sets_a_reminder_that_fires_and_reads_a_page() {
     let page = loopback_page().await;
     let w = world_with(&[("TOMORI_NET__TOOL_TEST_LOOPBACK", "[\"127.0.0.5\"]".to_owned())]).await;
-    // Alice may talk and the bot may post here (the tools ask Discord for permissions).
+    // Alice may talk and the bot may post here (the tools ask Discord for permissions); Alice
+    // manages the server, which teaching a server memory takes while member teaching is off.
     w.discord.set_everyone_permissions(GUILD, 0x400 | 0x800 | 0x10000);
-    w.discord.add_member(GUILD, ALICE, &[]);
+    const MANAGERS: u64 = 810_000_000_000_000_009;
+    w.discord.add_role(GUILD, MANAGERS, 0x20);
+    w.discord.add_member(GUILD, ALICE, &[MANAGERS]);
     w.discord.add_member(GUILD, w.discord.bot_user_id(), &[]);
     w.llm.push_turn(
         Turn::new()

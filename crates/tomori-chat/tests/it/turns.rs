@@ -259,9 +259,10 @@ async fn the_model_teaches_itself_through_the_gated_memory_tool() {
         serde_json::json!({"content": "alice's cat is called Mochi", "memory_scope": "server"}),
     ));
     h.llm.push_turn(Turn::new().text("I'll remember Mochi!"));
-    h.engine
-        .handle(h.message(ALICE, "alice", "tomori, remember that my cat is called Mochi"))
-        .await;
+    // Alice manages the server: teaching a server memory takes that while member teaching is off.
+    let mut message = h.message(ALICE, "alice", "tomori, remember that my cat is called Mochi");
+    message.author_is_admin = true;
+    h.engine.handle(message).await;
     let sent = h.wait_sent(1).await;
     assert_eq!(sent[0].content, "I'll remember Mochi!");
     let requests = h.llm.requests();
@@ -280,6 +281,29 @@ async fn the_model_teaches_itself_through_the_gated_memory_tool() {
             .unwrap();
     assert_eq!(memories.len(), 1);
     assert_eq!(memories[0].content, "alice's cat is called Mochi");
+}
+
+#[tokio::test]
+async fn a_tool_call_whose_arguments_are_not_json_goes_back_to_the_model() {
+    let h = Harness::new().await;
+    h.enable_tools();
+    // The model's arguments stop mid-object: the turn used to end as if the model were down.
+    h.llm.push_turn(Turn::new().tool_call_text(
+        "call_1",
+        "create_long_term_memory",
+        r#"{"content": "alice's cat is called Mochi", "memory_scope": "server""#,
+    ));
+    h.llm.push_turn(Turn::new().text("Let me try that again."));
+    h.engine.handle(h.message(ALICE, "alice", "tomori, remember my cat Mochi")).await;
+    let sent = h.wait_sent(1).await;
+    assert_eq!(sent[0].content, "Let me try that again.");
+    let requests = h.llm.requests();
+    assert_eq!(requests.len(), 2, "the refusal went back to the model");
+    let second = String::from_utf8_lossy(&requests[1].body).into_owned();
+    assert!(
+        second.contains("malformed_arguments") && second.contains("not valid JSON"),
+        "the model reads why: {second}"
+    );
 }
 
 #[tokio::test]

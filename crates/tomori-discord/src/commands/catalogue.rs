@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
+use tomori_core::shared_memory::SharedMemoryChange;
 use twilight_model::application::command::{
     Command, CommandOption, CommandOptionChoiceValue, CommandOptionType, CommandOptionValue,
 };
@@ -109,7 +110,8 @@ fn who(need: Need) -> String {
         Need::Member => "member".to_owned(),
         Need::Manager => "manager".to_owned(),
         Need::Moderator => "moderator".to_owned(),
-        Need::Teacher => "teacher".to_owned(),
+        Need::SharedMemory(SharedMemoryChange::Teach) => "teacher".to_owned(),
+        Need::SharedMemory(SharedMemoryChange::Revise) => "manager".to_owned(),
         Need::ManagerOrFeature(feature) => {
             format!("manager, or member while `{}` is on", feature.name())
         }

@@ -1,11 +1,12 @@
 //! Who ran a command and what it runs with: the [`Caller`] as Discord described them, the
 //! [`Ctx`] an action gets, and [`authorize`], the one gate every action passes.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use tomori_chat::surface::Inbound;
 use tomori_core::id::Snowflake;
 use tomori_core::settings::Feature;
+use tomori_core::shared_memory::{self, SharedMemoryChange};
 use tomori_net::Policy;
 use tomori_store::audit::Actor;
 use tomori_store::{Scope, Store, settings};
@@ -14,7 +15,7 @@ use twilight_model::application::interaction::modal::ModalInteractionComponent;
 use twilight_model::guild::Permissions;
 use twilight_model::http::attachment::Attachment;
 
-use super::{BotControl, Failure, InstanceProvider, pending};
+use super::{BotControl, DocumentIntake, Failure, InstanceProvider, pending};
 use crate::id::snowflake;
 use crate::permissions::is_manager;
 
@@ -111,10 +112,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) files: &'a Outbox,
     /// Forms waiting for their submission.
     pub(crate) pending: &'a pending::Pending,
-    /// Server documents, when the instance has them.
-    pub(crate) documents: Option<&'a tomori_chat::documents::Documents>,
-    /// Slots for parsing uploaded PDFs.
-    pub(crate) pdf_slots: &'a Arc<tokio::sync::Semaphore>,
+    /// Server documents and the PDF reader, when the instance has them.
+    pub(crate) documents: Option<&'a DocumentIntake>,
 }
 
 /// Files an action attaches to its (ephemeral) answer.
@@ -192,8 +191,10 @@ pub(crate) enum Need {
     Manager,
     /// Manage Server, Administrator or Manage Messages.
     Moderator,
-    /// Manage Server or Administrator, or any member when the server lets members teach.
-    Teacher,
+    /// A change to the server's shared memory (memories, documents), as
+    /// `tomori_core::shared_memory::may_change` rules: teaching needs Manage Server or
+    /// Administrator unless the server lets members teach; revising always needs them.
+    SharedMemory(SharedMemoryChange),
     /// Manage Server or Administrator, or any member while the server has this feature on.
     ManagerOrFeature(Feature),
 }
@@ -222,9 +223,12 @@ pub(crate) async fn authorize(ctx: &Ctx<'_>, need: Need, in_dm: bool) -> Result<
         Need::Moderator => {
             is_manager(permissions) || permissions.contains(Permissions::MANAGE_MESSAGES)
         }
-        Need::Teacher => {
-            is_manager(permissions)
-                || settings::get(ctx.store, ctx.server().await?).await?.member_teaching
+        Need::SharedMemory(change) => {
+            let manages = is_manager(permissions);
+            let member_teaching = !manages
+                && change == SharedMemoryChange::Teach
+                && settings::get(ctx.store, ctx.server().await?).await?.member_teaching;
+            shared_memory::may_change(change, manages, member_teaching)
         }
         Need::ManagerOrFeature(feature) => {
             is_manager(permissions)

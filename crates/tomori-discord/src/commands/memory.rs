@@ -8,18 +8,19 @@
 //! server they were added from; without a persona they apply to every persona.
 //!
 //! `/memory document add|list|remove`: the server's documents for retrieval. A .txt, .md or .pdf
-//! file (at most 4 MiB) is downloaded through the media client, read (PDFs on a blocking thread
-//! under a time limit, through tomori-tools' `extract_pdf`), then cut, embedded and stored by
+//! file (at most 4 MiB) is downloaded through the media client, read (PDFs in a confined child
+//! process, through tomori-tools' `PdfExtractor`), then cut, embedded and stored by
 //! `tomori_chat::documents`. Adding follows the rule for teaching server memories; removing
 //! needs Manage Server; every member may list them.
 
 use tomori_chat::documents::DocumentError;
 use tomori_core::document::{MAX_CHUNKS_PER_SERVER, MAX_DOCUMENTS_PER_SERVER, MAX_FILE_BYTES};
 use tomori_core::id::LineageId;
+use tomori_core::shared_memory::SharedMemoryChange::{Revise, Teach};
 use tomori_store::memories::{self, Memory};
 use tomori_store::models;
 use tomori_store::{Scope, StoreError, documents, memory_edits, personas};
-use tomori_tools::{FileKind, PDF_TIMEOUT, classify, decode_text, extract_pdf};
+use tomori_tools::{FileKind, PdfExtractor, classify, decode_text};
 use twilight_model::application::command::CommandType;
 use twilight_model::application::interaction::InteractionDataResolved;
 use twilight_util::builder::command::{
@@ -160,18 +161,18 @@ pub(crate) fn parse(
 
 pub(crate) fn need(action: &Action) -> Need {
     match action {
-        Action::Add { kind: Kind::Server, .. } => Need::Teacher,
+        Action::Add { kind: Kind::Server, .. } => Need::SharedMemory(Teach),
         Action::List { kind: Kind::Server, .. } | Action::Export { kind: Kind::Server, .. } => {
             Need::Member
         }
-        Action::Import { kind: Kind::Server, .. } => Need::Teacher,
+        Action::Import { kind: Kind::Server, .. } => Need::SharedMemory(Teach),
         Action::Remove { kind: Kind::Server, .. } | Action::Edit { kind: Kind::Server, .. } => {
-            Need::Manager
+            Need::SharedMemory(Revise)
         }
-        // The same rule as teaching a server memory.
-        Action::DocumentAdd { .. } => Need::Teacher,
+        // Documents are shared memory too: the same rules.
+        Action::DocumentAdd { .. } => Need::SharedMemory(Teach),
         Action::DocumentList => Need::Member,
-        Action::DocumentRemove { .. } => Need::Manager,
+        Action::DocumentRemove { .. } => Need::SharedMemory(Revise),
         Action::Add { kind: Kind::Personal, .. }
         | Action::List { kind: Kind::Personal, .. }
         | Action::Remove { kind: Kind::Personal, .. }
@@ -283,7 +284,11 @@ fn listing(memories: &[Memory], whose: &str) -> String {
 
 /// The text of an uploaded document: a .txt or .md file decoded (byte-order mark, declared
 /// charset, else UTF-8), or a .pdf's text.
-async fn document_text(ctx: &Ctx<'_>, file: &Upload) -> Result<String, Failure> {
+async fn document_text(
+    ctx: &Ctx<'_>,
+    pdf: &PdfExtractor,
+    file: &Upload,
+) -> Result<String, Failure> {
     let refuse =
         |why: &str| Failure::BadInput(format!("`{}` {why}. Nothing was changed.", file.filename));
     let extension = file.filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
@@ -294,15 +299,17 @@ async fn document_text(ctx: &Ctx<'_>, file: &Upload) -> Result<String, Failure> 
     };
     // Security: parser denial of service. The type is decided by name and declared type before
     // anything is downloaded (a binary type under a text name is refused), the download stops at
-    // 4 MiB, and PDFs are parsed off the runtime under a time limit with at most two at once.
+    // 4 MiB, and PDFs are read in a confined child process (tomori_tools::pdf), killed at a
+    // deadline, at most two at once: a hostile PDF costs that child, never the bot.
     if classify(&file.filename, file.content_type.as_deref()) != expected {
         return Err(refuse("is declared as another kind of file"));
     }
     let bytes = file.fetch(ctx, MAX_FILE_BYTES).await?;
     match expected {
-        FileKind::Pdf => extract_pdf(bytes, ctx.pdf_slots, PDF_TIMEOUT)
+        FileKind::Pdf => pdf
+            .extract(bytes)
             .await
-            .map_err(|error| refuse(&format!("could not be read as a PDF ({error})"))),
+            .map_err(|error| refuse(&format!("could not be read as a PDF: {error}"))),
         _ => decode_text(&bytes, file.content_type.as_deref())
             .ok_or_else(|| refuse("is not a text file")),
     }
@@ -375,7 +382,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
     match action {
         Action::DocumentAdd { file, name } => {
             let scope = ctx.server().await?;
-            let documents = ctx.documents.ok_or_else(|| {
+            let intake = ctx.documents.ok_or_else(|| {
                 Failure::BadInput("Server documents are unavailable on this bot.".to_owned())
             })?;
             // Checked before the download, so a server without a model costs nothing.
@@ -383,9 +390,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 return Err(document_failure(&file.filename, DocumentError::NoModel));
             }
             let name = name.clone().unwrap_or_else(|| file.filename.clone());
-            let text = document_text(ctx, file).await?;
+            let text = document_text(ctx, &intake.pdf, file).await?;
             let actor = ctx.actor();
-            let added = documents
+            let added = intake
+                .documents
                 .add(ctx.store, scope, actor, Some(ctx.caller.user), &name, &text)
                 .await
                 .map_err(|error| document_failure(&name, error))?;

@@ -146,9 +146,7 @@ pub struct Commands {
     /// Forms waiting for their submission.
     pending: pending::Pending,
     /// Server documents (`/memory document add`); `None` turns adding them off.
-    documents: Option<tomori_chat::documents::Documents>,
-    /// PDF parses of uploaded documents running at once (see `tomori_tools::extract_pdf`).
-    pdf_slots: Arc<tokio::sync::Semaphore>,
+    documents: Option<DocumentIntake>,
     /// Judges the endpoints members register for themselves, and in their DM tenant.
     personal_policy: Policy,
     /// The operator's `[providers.*]`, which `/config setup` offers.
@@ -163,6 +161,13 @@ pub struct InstanceProvider {
     pub name: String,
     /// The model it asks for.
     pub model: String,
+}
+
+/// What `/memory document add` needs: the engine's documents, and the PDF reader.
+#[derive(Clone, Debug)]
+pub(crate) struct DocumentIntake {
+    pub(crate) documents: tomori_chat::documents::Documents,
+    pub(crate) pdf: tomori_tools::PdfExtractor,
 }
 
 impl std::fmt::Debug for Commands {
@@ -225,7 +230,6 @@ impl Commands {
             media,
             pending: pending::Pending::default(),
             documents: None,
-            pdf_slots: Arc::new(tokio::sync::Semaphore::new(tomori_tools::PDF_SLOTS)),
             // Security: SSRF through members' endpoints. Anyone may register one (in a DM, any
             // member of any server the bot is in), so the personal scope applies,
             // production-strict whatever the operator's [net] settings: https to public
@@ -254,8 +258,12 @@ impl Commands {
     /// Lets `/memory document add` embed and store documents through `documents` (the engine's
     /// own, so both share the store's vector cache).
     #[must_use]
-    pub fn with_documents(mut self, documents: tomori_chat::documents::Documents) -> Self {
-        self.documents = Some(documents);
+    pub fn with_documents(
+        mut self,
+        documents: tomori_chat::documents::Documents,
+        pdf: tomori_tools::PdfExtractor,
+    ) -> Self {
+        self.documents = Some(DocumentIntake { documents, pdf });
         self
     }
 
@@ -440,7 +448,6 @@ impl Commands {
             files,
             pending: &self.pending,
             documents: self.documents.as_ref(),
-            pdf_slots: &self.pdf_slots,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 use tomori_core::settings::{ChannelSet, Feature};
+use tomori_core::shared_memory::SharedMemoryChange;
 use twilight_model::application::interaction::application_command::CommandData;
 
 use super::{
@@ -55,14 +56,17 @@ fn what_each_command_needs() {
             manager,
         ),
         (data("persona", sub("remove", json!([string("name", "a")]))), manager),
-        (data("memory", group("server", "add", json!([string("content", "x")]))), Need::Teacher),
+        (
+            data("memory", group("server", "add", json!([string("content", "x")]))),
+            Need::SharedMemory(SharedMemoryChange::Teach),
+        ),
         (data("memory", group("server", "list", json!([]))), Need::Member),
         (
             data(
                 "memory",
                 group("server", "remove", json!([{"name": "id", "type": 4, "value": 3}])),
             ),
-            manager,
+            Need::SharedMemory(SharedMemoryChange::Revise),
         ),
         (data("memory", group("personal", "add", json!([string("content", "x")]))), Need::Anyone),
         (
@@ -127,7 +131,10 @@ fn what_each_command_needs() {
         (data("mcp", sub("remove", json!([string("name", "files")]))), manager),
         (data("mcp", sub("toggle", json!([string("name", "files")]))), manager),
         (data("memory", group("document", "list", json!([]))), Need::Member),
-        (data("memory", group("document", "remove", json!([string("name", "a.md")]))), manager),
+        (
+            data("memory", group("document", "remove", json!([string("name", "a.md")]))),
+            Need::SharedMemory(SharedMemoryChange::Revise),
+        ),
         (
             data(
                 "model",
@@ -300,7 +307,7 @@ fn document_add_reads_its_attachment_and_follows_the_teaching_rule() {
             name: Some("Rules".to_owned()),
         })
     );
-    assert_eq!(parsed.need(), Need::Teacher);
+    assert_eq!(parsed.need(), Need::SharedMemory(SharedMemoryChange::Teach));
     assert!(parsed.slow(), "downloading and embedding defer at once");
     assert!(parse(&data("memory", options)).is_err(), "no resolved attachment");
 }

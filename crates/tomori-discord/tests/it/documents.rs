@@ -20,7 +20,9 @@ use tomori_testkit::fake_discord::{
     AttachmentSpec, FakeDiscord, FakeInteraction, SlashCommand, UserSpec,
 };
 use tomori_testkit::fake_llm::{FakeLlm, WireFormat};
-use tomori_testkit::{TestDb, audit_actions, pdf_with, set_member_teaching};
+use tomori_testkit::{TestDb, audit_actions, pdf, pdf_with, set_member_teaching};
+use tomori_tools::PdfExtractor;
+use tomori_tools::pdf::ReaderLimits;
 
 use crate::commands::{Control, MANAGE_GUILD, VIEW_AND_SEND};
 use crate::{ALICE, Bot, CHANNEL, GUILD, WAIT, config, snowflake};
@@ -40,6 +42,14 @@ impl Drop for World {
             let _ = bot.stop.send(());
         }
     }
+}
+
+/// The test PDF reader (this package's `tomori-discord-extract-pdf`, the code of `tomori
+/// extract-pdf`), allowed 256 MiB of address space so that a bomb is stopped in seconds even in
+/// a debug build.
+fn pdf_reader() -> PdfExtractor {
+    PdfExtractor::new(env!("CARGO_BIN_EXE_tomori-discord-extract-pdf"), Vec::new())
+        .with_limits(ReaderLimits { memory_bytes: 256 * 1024 * 1024, cpu_seconds: 20 })
 }
 
 /// A guild with a main persona and a custom endpoint `emb` (a fake that embeds bags of words),
@@ -73,7 +83,7 @@ async fn world() -> World {
     let commands = discord
         .commands(store.clone(), Arc::new(Control::default()) as Arc<dyn BotControl>)
         .media_client(media)
-        .with_documents(Documents::new(providers));
+        .with_documents(Documents::new(providers), pdf_reader());
     let bot = Bot::start(discord.with_commands(commands));
     fake.wait_for_ready(0, WAIT).await;
     World { fake, db, store, server, embedder, bot: Some(bot) }
@@ -235,7 +245,21 @@ async fn refusals_change_nothing() {
         ),
         (
             w.fake.host_attachment("broken.pdf", "application/pdf", b"%PDF-1.4 nonsense".to_vec()),
-            "could not be read as a PDF",
+            "could not be read as a PDF: this PDF could not be read",
+        ),
+        // A form XObject that draws itself and a stream that inflates to 2 GiB: each stops its
+        // reader (the parser used to overflow this process's stack, or fill its memory).
+        (
+            w.fake.host_attachment("self.pdf", "application/pdf", pdf::self_drawing().into()),
+            "could not be read as a PDF: this PDF could not be read (the reader stopped on it",
+        ),
+        (
+            w.fake.host_attachment(
+                "bomb.pdf",
+                "application/pdf",
+                pdf::inflation_bomb(2 << 30).into(),
+            ),
+            "could not be read as a PDF: this PDF could not be read (the reader stopped on it",
         ),
         (
             w.fake.host_attachment("blank.md", "text/markdown", b" \r\n\t \r\n".to_vec()),

@@ -167,7 +167,7 @@ async fn a_manager_adds_lists_toggles_and_removes_a_server() {
     let text = added.content.unwrap();
     assert!(
         text.starts_with(
-            "Added MCP server fake with 7 tools: `echo`, `add`, `fails`, `sleep`, `injected`, `fetch_url`, `bad.name`."
+            "Added MCP server fake with 9 tools: `echo`, `add`, `fails`, `sleep`, `injected`, `fetch_url`, `bad.name`, `big`, `grow`."
         ),
         "{text}"
     );
@@ -178,7 +178,7 @@ async fn a_manager_adds_lists_toggles_and_removes_a_server() {
             .iter()
             .all(|r| r.authorization.as_deref() == Some("Bearer mcp-token-1"))
     );
-    assert_eq!(w.offered().await, 6, "the gate's source sees the new server");
+    assert_eq!(w.offered().await, 8, "the gate's source sees the new server");
 
     // A replayed form stores nothing.
     let replayed = w
@@ -227,7 +227,7 @@ async fn a_manager_adds_lists_toggles_and_removes_a_server() {
     assert_eq!(w.offered().await, 0);
     let on = w.answer(slash(alice(), MANAGE_GUILD, "mcp toggle").arg("name", "fake")).await;
     assert_eq!(on, "MCP server fake is on again; its tools come back.");
-    assert_eq!(w.offered().await, 6);
+    assert_eq!(w.offered().await, 8);
 
     let removed = w.answer(slash(alice(), MANAGE_GUILD, "mcp remove").arg("name", "fake")).await;
     assert_eq!(removed, "Removed MCP server fake; its tools are gone.");

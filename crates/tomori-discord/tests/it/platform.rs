@@ -309,7 +309,11 @@ async fn conversation() -> Conversation {
     let mut registry =
         tomori_tools::builtins(&s.store, tool_client.clone(), tool_client, Default::default())
             .unwrap();
-    tomori_tools::platform_tools(&mut registry, &s.store, platform, media_client).unwrap();
+    let pdf = tomori_tools::PdfExtractor::new(
+        env!("CARGO_BIN_EXE_tomori-discord-extract-pdf"),
+        Vec::new(),
+    );
+    tomori_tools::platform_tools(&mut registry, &s.store, platform, media_client, pdf).unwrap();
     engine.set_tools(Arc::new(tomori_tools::Gate::new(registry)));
     Conversation { s, engine, llm, next: std::sync::Mutex::new(0) }
 }

@@ -237,7 +237,8 @@ fn openai_failures_are_classified() {
         --
         error malformed: the provider sent a malformed answer: a chat completion chunk is not the expected JSON (EOF while parsing an object at line 1 column 35)
         --
-        error malformed: the provider sent a malformed answer: the arguments of tool call f are not valid JSON
+        tool_call c f "{\"a\":"
+        finish tool_calls
         --
         error server: the provider failed: upstream overloaded
         --
@@ -551,7 +552,8 @@ fn gemini_failures_are_classified() {
         --
         error rate_limit: rate limited by the provider
         --
-        error malformed: the provider sent a malformed answer: the arguments of tool call f are not a JSON object
+        tool_call call_0 f "[1]"
+        error malformed: the provider sent a malformed answer: the stream ended before the answer finished
         --
         error malformed: the provider sent a malformed answer: the model made a malformed function call
         --

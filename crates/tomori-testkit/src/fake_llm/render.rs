@@ -35,8 +35,16 @@ pub enum Finish {
 enum Item {
     Text(String),
     Reasoning(String),
-    ToolCall { id: String, name: String, arguments: Value },
-    Error { status: u16, message: String },
+    /// A tool call; `arguments` is the text the model writes (JSON, unless a test says not).
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    Error {
+        status: u16,
+        message: String,
+    },
     Malformed,
     Pause(Duration),
     Stall,
@@ -79,8 +87,16 @@ impl Turn {
 
     /// A tool call; its arguments are streamed in small pieces where the format streams them.
     #[must_use]
-    pub fn tool_call(mut self, id: &str, name: &str, arguments: Value) -> Self {
-        self.items.push(Item::ToolCall { id: id.to_owned(), name: name.to_owned(), arguments });
+    pub fn tool_call(self, id: &str, name: &str, arguments: Value) -> Self {
+        self.tool_call_text(id, name, &arguments.to_string())
+    }
+
+    /// A tool call whose arguments are `text` as the model writes it, valid JSON or not (Gemini,
+    /// whose arguments are JSON on the wire, gets `text` parsed, or as a JSON string).
+    #[must_use]
+    pub fn tool_call_text(mut self, id: &str, name: &str, text: &str) -> Self {
+        let (id, name, arguments) = (id.to_owned(), name.to_owned(), text.to_owned());
+        self.items.push(Item::ToolCall { id, name, arguments });
         self.finish = Finish::ToolCalls;
         self
     }
@@ -169,7 +185,7 @@ impl Turn {
                             "function": {"name": name, "arguments": ""}}]}),
                         Value::Null,
                     ));
-                    for piece in self.pieces(&arguments.to_string()) {
+                    for piece in self.pieces(arguments) {
                         out.push(chunk(
                             json!({"tool_calls": [{"index": call_index, "function": {"arguments": piece}}]}),
                             Value::Null,
@@ -255,7 +271,7 @@ impl Turn {
                 }
                 Item::ToolCall { id, name, arguments } => {
                     let deltas = self
-                        .pieces(&arguments.to_string())
+                        .pieces(arguments)
                         .into_iter()
                         .map(|piece| json!({"type": "input_json_delta", "partial_json": piece}))
                         .collect();
@@ -295,9 +311,13 @@ impl Turn {
             match item {
                 Item::Text(text) => out.push(chunk(json!({"text": text}))),
                 Item::Reasoning(text) => out.push(chunk(json!({"text": text, "thought": true}))),
-                Item::ToolCall { name, arguments, .. } => out.push(chunk(
-                    json!({"functionCall": {"name": name, "args": arguments}, "thoughtSignature": FAKE_SIGNATURE}),
-                )),
+                Item::ToolCall { name, arguments, .. } => {
+                    let args = serde_json::from_str::<Value>(arguments)
+                        .unwrap_or_else(|_| Value::String(arguments.clone()));
+                    out.push(chunk(
+                        json!({"functionCall": {"name": name, "args": args}, "thoughtSignature": FAKE_SIGNATURE}),
+                    ));
+                }
                 Item::Error { status, message } => {
                     // As Gemini does: a pretty-printed error object outside any `data:` line.
                     let body = error_body(WireFormat::Gemini, *status, message);
@@ -305,7 +325,9 @@ impl Turn {
                     out.push(Step::Bytes(format!("{text}\n").into_bytes()));
                     return None;
                 }
-                Item::Malformed => out.push(Step::Bytes(b"data: {\"candidates\": [{\"content\n\n".to_vec())),
+                Item::Malformed => {
+                    out.push(Step::Bytes(b"data: {\"candidates\": [{\"content\n\n".to_vec()))
+                }
                 Item::Pause(pause) => out.push(Step::Pause(*pause)),
                 Item::Stall => return Some(Step::Stall),
             }

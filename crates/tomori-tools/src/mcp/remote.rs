@@ -28,12 +28,14 @@ use tomori_store::mcp::McpEndpoint;
 use tomori_store::{Scope, Store};
 
 use super::http::GuardedHttp;
-use super::session::{self, Running};
+use super::session::{self, OnToolsChanged, Running};
 use super::{Connection, McpError, McpTimeouts, McpTool, Origin, TOOLS_PER_SERVER};
-use crate::gate::{Registry, ToolSource};
+use crate::gate::{Registry, ToolSource, WarnedOnce};
 
-/// Bytes of one JSON response or SSE event accepted from a guild server.
-const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// Bytes of one JSON response or SSE event a guild server's connection carries: room for a
+/// result over [`super::RESULT_BYTES`] to arrive and be refused as too large, rather than break
+/// the connection and count as the server's failure.
+const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 /// A registered server as `/mcp list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +66,8 @@ struct Inner {
     guilds: Mutex<HashMap<ServerId, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
     /// Servers out of use, by row id, until the instant given.
     quarantine: Mutex<HashMap<i64, Instant>>,
+    /// Skipped tools already logged.
+    warned: WarnedOnce,
 }
 
 struct Cached {
@@ -78,12 +82,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Connects to `url` (with `token`) through `net` and lists the tools, within `limit`.
+/// Connects to `url` (with `token`) through `net` and lists the tools, within `limit`; a later
+/// change of the server's tool list calls `on_tools_changed`.
 async fn connect(
     net: &tomori_net::Client,
     url: &str,
     token: Option<&SecretString>,
     limit: Duration,
+    on_tools_changed: OnToolsChanged,
 ) -> Result<Connected, McpError> {
     // Judged here too, so that a refused URL gets the policy's own words and costs no session.
     net.policy().parse_url(url).map_err(McpError::Blocked)?;
@@ -99,7 +105,7 @@ async fn connect(
     }
     let http = GuardedHttp::new(net);
     let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
-    match session::open(transport, limit).await {
+    match session::open(transport, limit, on_tools_changed).await {
         Ok((running, tools)) => Ok(Connected { running, tools, http }),
         // The policy's own words, when it was the policy that refused (a DNS answer, a peer).
         Err(error) => Err(http.take_refusal().map_or(error, McpError::Blocked)),
@@ -124,6 +130,7 @@ impl GuildMcp {
                 timeouts,
                 guilds: Mutex::new(HashMap::new()),
                 quarantine: Mutex::new(HashMap::new()),
+                warned: WarnedOnce::default(),
             }),
         }
     }
@@ -139,7 +146,10 @@ impl GuildMcp {
         url: &str,
         token: Option<&SecretString>,
     ) -> Result<Vec<String>, McpError> {
-        let connected = connect(&self.inner.net, url, token, self.inner.timeouts.connect).await?;
+        // The probe's session closes at once; a change of its tools concerns nobody.
+        let ignore: OnToolsChanged = Arc::new(|| {});
+        let limit = self.inner.timeouts.connect;
+        let connected = connect(&self.inner.net, url, token, limit, ignore).await?;
         Ok(connected.tools.into_iter().map(|t| t.name.into_owned()).collect())
     }
 
@@ -207,7 +217,18 @@ impl Inner {
             }
         }
         let connections = join_all(usable.iter().map(|endpoint| {
-            connect(&self.net, &endpoint.url, endpoint.token.as_ref(), self.timeouts.connect)
+            let owner = Arc::downgrade(self);
+            let name = endpoint.name.clone();
+            // A server whose tools changed is listed again: the guild's list is dropped, and the
+            // next turn connects and lists anew.
+            let on_tools_changed: OnToolsChanged = Arc::new(move || {
+                if let Some(owner) = owner.upgrade() {
+                    tracing::info!(server = %name, "mcp: a guild server's tools changed; listing them again at the next turn");
+                    lock(&owner.guilds).remove(&guild);
+                }
+            });
+            let (url, token) = (&endpoint.url, endpoint.token.as_ref());
+            connect(&self.net, url, token, self.timeouts.connect, on_tools_changed)
         }))
         .await;
         let mut registry = Registry::new();
@@ -233,8 +254,10 @@ impl Inner {
                 let connection: Arc<dyn Connection> = Arc::clone(&remote) as Arc<dyn Connection>;
                 let registered = McpTool::new(&remote.name, tool, Origin::Guild, connection)
                     .and_then(|tool| registry.register(tool).map_err(|e| e.to_string()));
-                if let Err(reason) = registered {
-                    tracing::info!(server = %remote.name, tool = %tool.name, %reason, "mcp: guild tool skipped");
+                if let Err(reason) = registered
+                    && self.warned.first(format!("{guild}/{}/{}: {reason}", remote.name, tool.name))
+                {
+                    tracing::warn!(server = %remote.name, tool = %tool.name, %reason, "mcp: guild tool skipped");
                 }
             }
         }
@@ -298,7 +321,7 @@ impl Connection for RemoteServer {
                 ));
             }
             match session::call(&self.peer, tool, arguments, owner.timeouts.call).await {
-                Ok(result) => Ok(result),
+                Ok(result) => super::too_large(&self.name, &result).map_or(Ok(result), Err),
                 Err(error) => {
                     if error.is_server_failure() {
                         owner.quarantine(self.id, &self.name, &format!("{error:?}"));

@@ -1,50 +1,82 @@
 //! One MCP session over any rmcp transport: the handshake as Tomori, the tool list, and calls
 //! under a time limit.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
     JsonObject,
 };
-use rmcp::service::{Peer, RunningService};
+use rmcp::service::{NotificationContext, Peer, RunningService};
 use rmcp::transport::IntoTransport;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 
 use super::McpError;
 
 /// A running client session. Dropping it ends the session (and, for stdio, the process).
-pub(crate) type Running = RunningService<RoleClient, ClientConfig>;
+pub(crate) type Running = RunningService<RoleClient, Client>;
+
+/// What to do when a server says its tool list changed.
+pub(crate) type OnToolsChanged = Arc<dyn Fn() + Send + Sync>;
 
 /// Tomori as an MCP client: no capabilities, so a server cannot ask for sampling (the model),
-/// elicitation (the user) or roots (the file system).
-fn client() -> ClientConfig {
-    ClientConfig::new(
-        ClientCapabilities::default(),
-        Implementation::new("tomori", env!("CARGO_PKG_VERSION")),
-    )
+/// elicitation (the user) or roots (the file system). It listens to one notification,
+/// `notifications/tools/list_changed`, and hands it to the owner of the session, which lists the
+/// tools again.
+pub(crate) struct Client {
+    on_tools_changed: OnToolsChanged,
 }
 
-/// Opens a session over `transport` and lists the server's tools, all within `limit`.
+impl ClientHandler for Client {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("tomori", env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        (self.on_tools_changed)();
+    }
+}
+
+/// Opens a session over `transport` and lists the server's tools, all within `limit`; a later
+/// change of the server's tool list calls `on_tools_changed`.
 pub(crate) async fn open<T, E, A>(
     transport: T,
     limit: Duration,
+    on_tools_changed: OnToolsChanged,
 ) -> Result<(Running, Vec<rmcp::model::Tool>), McpError>
 where
     T: IntoTransport<RoleClient, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
     let work = async {
-        let running = client().serve(transport).await.map_err(|e| {
+        let client = Client { on_tools_changed };
+        let running = client.serve(transport).await.map_err(|e| {
             blocked(&e)
                 .unwrap_or_else(|| McpError::Handshake(super::neutralise(&e.to_string(), 300)))
         })?;
-        let tools = running.peer().list_all_tools().await.map_err(|e| {
-            blocked(&e).unwrap_or_else(|| McpError::List(super::neutralise(&e.to_string(), 300)))
-        })?;
+        let tools = list(running.peer(), limit).await?;
         Ok((running, tools))
     };
     tokio::time::timeout(limit, work).await.map_err(|_| McpError::Timeout(limit))?
+}
+
+/// Lists the server's tools (every page) within `limit`.
+pub(crate) async fn list(
+    peer: &Peer<RoleClient>,
+    limit: Duration,
+) -> Result<Vec<rmcp::model::Tool>, McpError> {
+    match tokio::time::timeout(limit, peer.list_all_tools()).await {
+        Err(_) => Err(McpError::Timeout(limit)),
+        Ok(Ok(tools)) => Ok(tools),
+        Ok(Err(e)) => {
+            Err(blocked(&e)
+                .unwrap_or_else(|| McpError::List(super::neutralise(&e.to_string(), 300))))
+        }
+    }
 }
 
 /// A network-policy refusal anywhere in an error's sources.

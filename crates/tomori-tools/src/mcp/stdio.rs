@@ -5,7 +5,8 @@
 //! (within [`McpTimeouts::connect`]), publish the tools, wait for the process to end, then start
 //! it again after a pause that doubles from [`RESTART_MIN`] up to [`RESTART_MAX`] (and falls back
 //! to the minimum once a run lasted [`RESTART_STABLE`]). While a server is down its last listed
-//! tools stay offered, and a call fails with a reason the model can read.
+//! tools stay offered, and a call fails with a reason the model can read. When a server says its
+//! tool list changed (`notifications/tools/list_changed`), its tools are listed again.
 //!
 //! Security: MCP servers have host trust (TomoriBot's threat model: "A local MCP server runs
 //! malicious code on the host"). Only the operator's config file names these commands, and each
@@ -35,7 +36,7 @@ use tomori_core::id::ServerId;
 
 use super::session::{self, Running};
 use super::{Connection, McpError, McpTimeouts, McpTool, Origin, TOOLS_PER_SERVER};
-use crate::gate::{Registry, ToolSource};
+use crate::gate::{Registry, ToolSource, WarnedOnce};
 
 /// The first pause before a restart.
 pub const RESTART_MIN: Duration = Duration::from_secs(1);
@@ -99,6 +100,8 @@ struct Inner {
     servers: Vec<Arc<StdioServer>>,
     registry: Mutex<Arc<Registry>>,
     stop: CancellationToken,
+    /// Skipped tools already logged.
+    warned: WarnedOnce,
 }
 
 impl Drop for Inner {
@@ -116,6 +119,8 @@ struct StdioServer {
     /// The tools of the last successful listing.
     tools: Mutex<Vec<rmcp::model::Tool>>,
     status: tokio::sync::watch::Sender<ServerStatus>,
+    /// Woken when the running session says its tool list changed.
+    tools_changed: Arc<tokio::sync::Notify>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -136,6 +141,7 @@ impl OperatorMcp {
                     peer: Mutex::new(None),
                     tools: Mutex::new(Vec::new()),
                     status: tokio::sync::watch::Sender::new(ServerStatus::Starting),
+                    tools_changed: Arc::new(tokio::sync::Notify::new()),
                 })
             })
             .collect();
@@ -143,6 +149,7 @@ impl OperatorMcp {
             servers,
             registry: Mutex::new(Arc::new(Registry::new())),
             stop: CancellationToken::new(),
+            warned: WarnedOnce::default(),
         });
         for server in &inner.servers {
             let task = supervise(Arc::clone(server), Arc::downgrade(&inner), inner.stop.clone());
@@ -204,7 +211,9 @@ impl Inner {
                 let registered =
                     McpTool::new(&server.config.name, tool, Origin::Operator, connection)
                         .and_then(|tool| registry.register(tool).map_err(|e| e.to_string()));
-                if let Err(reason) = registered {
+                if let Err(reason) = registered
+                    && self.warned.first(format!("{}/{}: {reason}", server.config.name, tool.name))
+                {
                     tracing::warn!(server = %server.config.name, tool = %tool.name, %reason, "mcp: tool skipped");
                 }
             }
@@ -232,9 +241,10 @@ impl Connection for StdioServer {
             let Some(peer) = peer else {
                 return Err(format!("unavailable: the MCP server {name} is restarting"));
             };
-            session::call(&peer, tool, arguments, self.timeouts.call)
+            let result = session::call(&peer, tool, arguments, self.timeouts.call)
                 .await
-                .map_err(|error| error.for_model(name))
+                .map_err(|error| error.for_model(name))?;
+            super::too_large(name, &result).map_or(Ok(result), Err)
         }
         .boxed()
     }
@@ -282,7 +292,28 @@ async fn start(server: &StdioServer) -> Result<(Running, Vec<rmcp::model::Tool>)
     if let Some(stderr) = stderr {
         tokio::spawn(log_stderr(server.config.name.clone(), stderr));
     }
-    session::open(transport, server.timeouts.connect).await
+    let changed = Arc::clone(&server.tools_changed);
+    session::open(transport, server.timeouts.connect, Arc::new(move || changed.notify_one())).await
+}
+
+/// Lists a running server's tools again after it said they changed, and offers the new list;
+/// when that fails the last list stays.
+async fn relist(server: &StdioServer, owner: &Weak<Inner>, peer: &Peer<RoleClient>, restarts: u32) {
+    let name = &server.config.name;
+    match session::list(peer, server.timeouts.connect).await {
+        Ok(tools) => {
+            tracing::info!(server = %name, tools = tools.len(), "mcp: the server's tools changed; listed again");
+            let count = tools.len();
+            *lock(&server.tools) = tools;
+            if let Some(inner) = owner.upgrade() {
+                inner.rebuild();
+            }
+            server.status.send_replace(ServerStatus::Running { tools: count, restarts });
+        }
+        Err(error) => {
+            tracing::warn!(server = %name, %error, "mcp: listing the changed tools failed; the last list stays");
+        }
+    }
 }
 
 /// Keeps one server running until `stop` is cancelled or the source is dropped.
@@ -303,11 +334,18 @@ async fn supervise(server: Arc<StdioServer>, owner: Weak<Inner>, stop: Cancellat
                 drop(inner);
                 // Published last: whoever sees `Running` can call the new tools.
                 server.status.send_replace(ServerStatus::Running { tools: count, restarts });
-                let ended = tokio::select! {
-                    ended = running.waiting() => ended,
-                    () = stop.cancelled() => {
-                        *lock(&server.peer) = None;
-                        return;
+                let peer = running.peer().clone();
+                let mut waiting = std::pin::pin!(running.waiting());
+                let ended = loop {
+                    tokio::select! {
+                        ended = &mut waiting => break ended,
+                        () = server.tools_changed.notified() => {
+                            relist(&server, &owner, &peer, restarts).await;
+                        }
+                        () = stop.cancelled() => {
+                            *lock(&server.peer) = None;
+                            return;
+                        }
                     }
                 };
                 *lock(&server.peer) = None;

@@ -2,6 +2,10 @@
 //! withheld in turn, is refused (and, where the requirement is known before the call, not
 //! advertised), and nothing happens: no row, no audit entry, no HTTP request, no platform action,
 //! no probe run, no quota counted. With nothing withheld, every tool runs.
+//!
+//! Each tool's requirements are written out here as data ([`pinned`]), not read from its policy,
+//! so that a requirement deleted from a policy fails this test; a requirement a policy gains
+//! fails it too, until it is pinned here.
 
 use chrono::NaiveDate;
 use serde_json::{Value, json};
@@ -18,7 +22,7 @@ use crate::support::{
 };
 
 /// One requirement to withhold.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Withheld {
     ToolUse,
     Feature(Feature),
@@ -43,16 +47,132 @@ enum Withheld {
     ChannelInvisibleToInvoker,
     ChannelInvisibleToBot,
     ChannelsUnreadable,
+    /// The invoker lacks this permission in the named channel (the tool's own check).
+    ChannelInvokerLacks(Perm),
+    /// The bot lacks this permission in the named channel (the tool's own check).
+    ChannelBotLacks(Perm),
+    /// A member who does not manage the server, member teaching off: no server memory taught.
+    TeachingOff,
+    /// A member who does not manage the server: no server memory changed or deleted.
+    NotManager,
+}
+
+/// Every requirement of every tool, written out: what withholding must refuse.
+fn pinned(tool: &str) -> Vec<Withheld> {
+    use Withheld as W;
+    use tomori_core::settings::Feature as F;
+    let message = [W::UnknownMessageHandle, W::RawMessageId];
+    let channel = [
+        W::UnknownChannel,
+        W::AmbiguousChannel,
+        W::RawChannelMention,
+        W::ChannelInvisibleToInvoker,
+        W::ChannelInvisibleToBot,
+        W::ChannelsUnreadable,
+    ];
+    let guild_only = [W::Place(Place::Dm)];
+    let mut needs = vec![W::ToolUse, W::StateUnreadable];
+    match tool {
+        "create_long_term_memory" => needs.extend([W::Feature(F::SelfTeaching), W::TeachingOff]),
+        "update_long_term_memory" => needs.extend([
+            W::Feature(F::SelfTeaching),
+            W::UnshownMemory,
+            W::MemoryInOtherScope,
+            W::NotManager,
+        ]),
+        "fetch_url" | "web_search" => needs.push(W::Feature(F::WebSearch)),
+        "create_task" => needs.push(W::BotPermission(Perm::SendMessages)),
+        "update_task" => needs.extend([W::RecordIdNotPositive, W::OtherMembersRecord]),
+        "list_tasks" | "reveal_message_metadata" | "review_capabilities" => {}
+        "manage_message" => {
+            needs.extend([
+                W::Feature(F::ManageMessage),
+                W::BotPermission(Perm::ViewChannel),
+                W::BotPermission(Perm::ReadMessageHistory),
+                W::NotOwnedTarget,
+            ]);
+            needs.extend(message);
+        }
+        "interact_with_recent_message" => {
+            needs.extend([
+                W::BotPermission(Perm::ViewChannel),
+                W::BotPermission(Perm::ReadMessageHistory),
+                W::InvisibleToInvoker,
+                W::InvisibleToBot,
+            ]);
+            needs.extend(message);
+        }
+        "create_thread" => {
+            needs.push(W::Feature(F::ThreadCreation));
+            needs.extend(guild_only);
+            needs.extend(channel);
+            for perm in [Perm::CreatePublicThreads, Perm::SendMessagesInThreads] {
+                needs.extend([W::ChannelInvokerLacks(perm), W::ChannelBotLacks(perm)]);
+            }
+        }
+        "cross_channel_message" => {
+            needs.push(W::Feature(F::CrossChannel));
+            needs.extend(guild_only);
+            needs.extend(channel);
+            needs.extend([
+                W::ChannelInvokerLacks(Perm::SendMessages),
+                W::ChannelBotLacks(Perm::SendMessages),
+            ]);
+        }
+        "select_sticker" => needs.extend([
+            W::Feature(F::StickerUsage),
+            W::BotPermission(Perm::SendMessages),
+            W::BotPermission(Perm::UseExternalStickers),
+            W::Place(Place::Guild { rp: true }),
+            W::Place(Place::Dm),
+        ]),
+        "read_file" => {
+            needs.extend([W::InvisibleToInvoker, W::InvisibleToBot]);
+            needs.extend(message);
+        }
+        "probe_own_message" => {
+            needs.extend([
+                W::Feature(F::ManageMessage),
+                W::BotPermission(Perm::ManageMessages),
+                W::BotPermission(Perm::SendMessages),
+                W::InvokerPermission(Perm::ViewChannel),
+                W::Place(Place::Guild { rp: true }),
+                W::Place(Place::Dm),
+                W::QuotaUsedUp,
+                W::QuotaUnreadable,
+                W::NotOwnedTarget,
+            ]);
+            needs.extend(message);
+        }
+        "probe_visible_message" => {
+            needs.extend([
+                W::Feature(F::CrossChannel),
+                W::BotPermission(Perm::SendMessagesInThreads),
+                W::Place(Place::Guild { rp: false }),
+                W::Place(Place::Guild { rp: true }),
+                W::InvisibleToInvoker,
+                W::InvisibleToBot,
+            ]);
+            needs.extend(message);
+        }
+        other => panic!("pin the requirements of the new tool {other} in this table"),
+    }
+    needs
 }
 
 impl Withheld {
-    /// The refusal code expected, and whether the tool must also be missing from the list
-    /// offered to the model (target checks happen only at call time). Ownership of a record is
-    /// the store's check, so its failure is the tool's own, not a gate refusal.
-    fn expected(self) -> (&'static str, bool) {
-        match self {
+    /// The refusal code expected, whether the tool must also be missing from the list offered
+    /// to the model (target checks happen only at call time), and whether the gate refuses (or
+    /// the tool itself fails: ownership of a record is the store's check; permissions in a named
+    /// channel and the rules of shared memory are the tool's).
+    fn expected(self) -> (&'static str, bool, bool) {
+        let (code, hidden) = match self {
+            Self::OtherMembersRecord => return ("task_not_found", false, false),
+            Self::ChannelInvokerLacks(_) => return ("invoker_permission", false, false),
+            Self::ChannelBotLacks(_) => return ("bot_permission", false, false),
+            Self::TeachingOff => return ("teaching_refused", false, false),
+            Self::NotManager => return ("revising_refused", false, false),
             Self::RecordIdNotPositive => ("malformed_arguments", false),
-            Self::OtherMembersRecord => ("task_not_found", false),
             Self::ToolUse => ("tool_use_off", true),
             Self::Feature(_) => ("feature_off", true),
             Self::BotPermission(_) => ("bot_permission", true),
@@ -73,7 +193,8 @@ impl Withheld {
             }
             Self::RawMessageId => ("raw_id", false),
             Self::InvisibleToInvoker | Self::InvisibleToBot => ("target_not_visible", false),
-        }
+        };
+        (code, hidden, true)
     }
 
     /// Withholds the requirement; `arg` is the argument the tool's target rule reads.
@@ -143,6 +264,19 @@ impl Withheld {
                 access.bot = access.bot.without(Perm::ViewChannel);
             }
             Self::ChannelsUnreadable => facts.channels = Err(unreadable()),
+            Self::ChannelInvokerLacks(perm) => {
+                let access = facts.access_mut(GENERAL);
+                access.invoker = access.invoker.without(perm);
+            }
+            Self::ChannelBotLacks(perm) => {
+                let access = facts.access_mut(GENERAL);
+                access.bot = access.bot.without(perm);
+            }
+            Self::TeachingOff | Self::NotManager => {
+                let s = facts.snapshot_mut();
+                s.invoker = s.invoker.without(Perm::ManageGuild);
+                s.member_teaching = false;
+            }
         }
     }
 }
@@ -158,7 +292,8 @@ fn target_arg(rule: TargetRule) -> &'static str {
     }
 }
 
-/// Every requirement a policy states.
+/// Every requirement a policy states, read from the policy: only to check that the pinned table
+/// covers them all.
 fn requirements(policy: &ToolPolicy) -> Vec<Withheld> {
     let mut out = vec![Withheld::ToolUse, Withheld::StateUnreadable];
     out.extend(policy.feature.map(Withheld::Feature));
@@ -261,7 +396,11 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
             .into_iter()
             .find(|p| allows(&policy, *p))
             .expect("validated policies allow some place");
-        for withheld in requirements(&policy) {
+        let needs = pinned(name);
+        for stated in requirements(&policy) {
+            assert!(needs.contains(&stated), "{name}'s policy states {stated:?}: pin it");
+        }
+        for withheld in needs {
             cases += 1;
             let before = (world.written().await, web.requests(), platform.actions());
             let live = FakeLive::new(Facts::permissive());
@@ -271,7 +410,7 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
             let mut facts = live.facts.lock().expect("facts").clone();
             withheld.apply(&world, &mut facts, &mut ctx, &mut args, target_arg(policy.target));
             live.set(|f| *f = facts);
-            let (code, hidden) = withheld.expected();
+            let (code, hidden, by_gate) = withheld.expected();
 
             let offered = gate.advertise(&ctx).await;
             let is_offered = offered.iter().any(|spec| &spec.name == name);
@@ -286,10 +425,7 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
             let reason: Value = serde_json::from_str(&result.content).expect("failure JSON");
             assert_eq!(reason["status"], "tool_execution_failed");
             let reason = reason["reason"].as_str().expect("a reason");
-            let prefix = match withheld {
-                Withheld::OtherMembersRecord => code.to_owned(),
-                _ => format!("refused ({code})"),
-            };
+            let prefix = if by_gate { format!("refused ({code})") } else { code.to_owned() };
             assert!(reason.starts_with(&prefix), "{name} with {withheld:?} withheld: {reason}");
 
             assert_eq!(

@@ -108,7 +108,7 @@ async fn a_guilds_servers_serve_that_guild_with_the_sealed_token() {
     // The built-in keeps `fetch_url`; `bad.name` is skipped.
     assert_eq!(
         names(&gate, &ctx).await,
-        ["fetch_url", "echo", "add", "fails", "sleep", "injected"]
+        ["fetch_url", "echo", "add", "fails", "sleep", "injected", "big", "grow"]
     );
     let echoed = call(&gate, &ctx, "echo", json!({"text": "hi"})).await.expect("echo runs");
     assert_eq!(echoed, "<tool_output name=\"echo\" trust=\"untrusted\">\nhi\n</tool_output>");
@@ -155,7 +155,10 @@ async fn probes_report_refused_urls_bad_tokens_and_redirects() {
     let token = SecretString::from(TOKEN.to_owned());
 
     let tools = mcp.probe(&fake.url("/mcp"), Some(&token)).await.expect("probe works");
-    assert_eq!(tools, ["echo", "add", "fails", "sleep", "injected", "fetch_url", "bad.name"]);
+    assert_eq!(
+        tools,
+        ["echo", "add", "fails", "sleep", "injected", "fetch_url", "bad.name", "big", "grow"]
+    );
 
     let port = fake.addr().port();
     // Security: SSRF. Refused before anything is sent: the rest of loopback, cloud metadata,
@@ -229,7 +232,7 @@ async fn a_server_whose_address_changes_is_refused_and_quarantined() {
     // Back on an allowed address, the server is used again once its quarantine is over.
     *lookup.0.lock().expect("lookup lock") = SERVER_IP;
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(names(&gate, &ctx).await.len(), 6);
+    assert_eq!(names(&gate, &ctx).await.len(), 8);
 }
 
 #[tokio::test]
@@ -246,7 +249,7 @@ async fn a_server_that_fails_a_call_is_quarantined_and_comes_back() {
     let gate = gate(&mcp);
     let ctx = world.turn(FakeLive::new(Facts::permissive()));
 
-    assert_eq!(names(&gate, &ctx).await.len(), 6);
+    assert_eq!(names(&gate, &ctx).await.len(), 8);
     let listed = mcp.list(world.server).await.expect("listed");
     let state: Vec<(&str, bool)> =
         listed.iter().map(|s| (s.server.name.as_str(), s.quarantined_for.is_some())).collect();
@@ -259,9 +262,59 @@ async fn a_server_that_fails_a_call_is_quarantined_and_comes_back() {
     let gone = call(&gate, &ctx, "echo", json!({"text": "x"})).await.expect_err("refused");
     assert!(gone.starts_with("refused (unknown_tool)"), "{gone}");
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(names(&gate, &ctx).await.len(), 6);
+    assert_eq!(names(&gate, &ctx).await.len(), 8);
     let back = call(&gate, &ctx, "echo", json!({"text": "back"})).await.expect("echo runs");
     assert!(back.contains("\nback\n"), "{back}");
+}
+
+#[tokio::test]
+async fn an_answer_over_a_mebibyte_is_too_large_and_pauses_nothing() {
+    let world = World::new().await;
+    let fake = FakeMcpHttp::start(SERVER_IP, None).await;
+    register(&world, "fake", &fake.url("/mcp"), None).await;
+    let mcp = GuildMcp::new(world.store.clone(), server_client(switch()), slow_calls());
+    let gate = gate(&mcp);
+    let ctx = world.turn(FakeLive::new(Facts::permissive()));
+
+    let fits = call(&gate, &ctx, "big", json!({"bytes": 500_000})).await.expect("fits");
+    assert!(fits.contains(&"x".repeat(1_000)), "{}", fits.len());
+    let big = call(&gate, &ctx, "big", json!({"bytes": 2_000_000})).await.expect_err("too big");
+    assert_eq!(
+        big,
+        "too_large: the MCP server fake answered with more than 1 MiB; ask it for less (a narrower query, fewer results)"
+    );
+    // Nothing is paused: the server is not quarantined and its tools work at once.
+    let listed = mcp.list(world.server).await.expect("listed");
+    assert!(listed.iter().all(|s| s.quarantined_for.is_none()), "{listed:?}");
+    let echoed = call(&gate, &ctx, "echo", json!({"text": "still here"})).await.expect("echo");
+    assert!(echoed.contains("\nstill here\n"), "{echoed}");
+}
+
+#[tokio::test]
+async fn a_server_whose_tools_change_is_listed_again() {
+    let world = World::new().await;
+    let fake = FakeMcpHttp::start(SERVER_IP, None).await;
+    register(&world, "fake", &fake.url("/mcp"), None).await;
+    let mcp = GuildMcp::new(world.store.clone(), server_client(switch()), fast());
+    let gate = gate(&mcp);
+    let ctx = world.turn(FakeLive::new(Facts::permissive()));
+    assert!(!names(&gate, &ctx).await.contains(&"grown".to_owned()));
+
+    // `grow` adds a tool and sends notifications/tools/list_changed before its answer.
+    call(&gate, &ctx, "grow", json!({})).await.expect("grew");
+    let listed = async {
+        while !names(&gate, &ctx).await.contains(&"grown".to_owned()) {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), listed).await.expect("listed again");
+    let ran = call(&gate, &ctx, "grown", json!({})).await.expect("the new tool runs");
+    assert!(ran.contains("grown ran"), "{ran}");
+}
+
+/// Timeouts that leave a large answer time to arrive.
+fn slow_calls() -> McpTimeouts {
+    McpTimeouts { call: Duration::from_secs(20), ..fast() }
 }
 
 /// A fixed set of tools, for the layering rules.

@@ -8,7 +8,9 @@ use tomori_core::settings::Feature;
 use tomori_llm::ToolCall;
 use tomori_store::Store;
 use tomori_testkit::TestDb;
-use tomori_tools::{CreateMemory, Gate, Registry, TurnContext, UpdateMemory, run_tool_calls};
+use tomori_tools::{
+    CreateMemory, Gate, Perm, Place, Registry, TurnContext, UpdateMemory, run_tool_calls,
+};
 
 use crate::support::{Facts, FakeLive, World};
 
@@ -190,4 +192,52 @@ async fn shown_memories_are_updated_and_deleted_and_no_others() {
         .await,
         Err("memory_not_found: it may have been deleted".to_owned())
     );
+}
+
+#[tokio::test]
+async fn the_model_changes_server_memories_only_as_the_member_could_with_memory_commands() {
+    let world = World::new().await;
+    let gate = gate(&world.store);
+    let mut facts = Facts::permissive();
+    let s = facts.snapshot_mut();
+    s.invoker = s.invoker.without(Perm::ManageGuild);
+    s.member_teaching = false;
+    let live = FakeLive::new(facts);
+    let ctx = world.turn(live.clone());
+    let before = world.written().await;
+    let teach = json!({"content": "{user} says the rules changed", "memory_scope": "server"});
+    let edit =
+        json!({"memory_id": world.server_memory, "memory_scope": "server", "content": "gone"});
+    let delete = json!({"memory_id": world.server_memory, "memory_scope": "server", "content": ""});
+
+    // A plain member, member teaching off: no teaching, no edit, no deletion, nothing written.
+    let refused =
+        run(&gate, &ctx, "create_long_term_memory", teach.clone()).await.expect_err("refused");
+    assert!(refused.starts_with("teaching_refused"), "{refused}");
+    for args in [&edit, &delete] {
+        let refused =
+            run(&gate, &ctx, "update_long_term_memory", args.clone()).await.expect_err("refused");
+        assert!(refused.starts_with("revising_refused"), "{refused}");
+    }
+    assert_eq!(world.written().await, before);
+
+    // Their own personal memories stay theirs to change.
+    let personal =
+        json!({"memory_id": world.personal_memory, "memory_scope": "personal", "content": "x"});
+    run(&gate, &ctx, "update_long_term_memory", personal).await.expect("their own");
+
+    // Member teaching on: they may teach, still not edit or delete what others taught.
+    live.set(|f| f.snapshot_mut().member_teaching = true);
+    run(&gate, &ctx, "create_long_term_memory", teach).await.expect("taught");
+    for args in [&edit, &delete] {
+        let refused =
+            run(&gate, &ctx, "update_long_term_memory", args.clone()).await.expect_err("refused");
+        assert!(refused.starts_with("revising_refused"), "{refused}");
+    }
+
+    // In a direct message the member is the conversation's only member, and manages it.
+    live.set(|f| f.snapshot_mut().member_teaching = false);
+    let mut dm = ctx.clone();
+    dm.place = Place::Dm;
+    run(&gate, &dm, "update_long_term_memory", edit).await.expect("in a direct message");
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tomori_core::settings::ChannelSet;
 use tomori_store::Scope;
 use tomori_store::audit::Actor;
-use tomori_testkit::pdf_with;
+use tomori_testkit::{pdf, pdf_with};
 use tomori_tools::{
     AttachmentFacts, Author, Gate, MessageFacts, Perm, Place, Platform, PlatformError, Registry,
     TurnContext, platform_tools,
@@ -17,8 +17,8 @@ use tomori_tools::{
 
 use crate::support::{
     Action, Facts, FakeLive, FakePlatform, GENERAL, HERE, INVOKER, OTHER_MESSAGE, OWN_MESSAGE,
-    PLANS_THREAD, RANDOM_GAMES, Route, WAVE_STICKER, WebServer, World, media_client, snowflake,
-    web_routes,
+    PLANS_THREAD, RANDOM_GAMES, Route, WAVE_STICKER, WebServer, World, media_client, pdf_reader,
+    snowflake, web_routes,
 };
 use crate::web::run;
 
@@ -53,6 +53,7 @@ async fn setup(extra_routes: Vec<Route>) -> Setup {
         &world.store,
         Arc::clone(&platform) as Arc<dyn Platform>,
         media_client(),
+        pdf_reader(),
     )
     .expect("platform tools");
     Setup { world, web, platform, live, ctx, gate: Gate::new(registry) }
@@ -259,6 +260,30 @@ async fn threads_start_here_or_in_a_named_channel() {
         .await
         .expect_err("refused");
     assert_eq!(denied, "bot_permission: the bot lacks CreatePublicThreads there");
+
+    // A member who may see a channel but not start threads there cannot start one through the
+    // bot, in that channel or here.
+    for (channel, perm) in [
+        (GENERAL, Perm::CreatePublicThreads),
+        (GENERAL, Perm::SendMessagesInThreads),
+        (HERE, Perm::CreatePublicThreads),
+    ] {
+        s.live.set(|f| {
+            f.access_mut(GENERAL).bot = tomori_tools::Perms::all();
+            f.access_mut(channel).invoker = tomori_tools::Perms::all().without(perm);
+        });
+        let target = if channel == GENERAL { json!("general") } else { json!(null) };
+        let mut args = json!({"name": "x", "message": "y", "channel": target});
+        if target.is_null() {
+            args.as_object_mut().expect("an object").remove("channel");
+        }
+        let refused = s.call("create_thread", args).await.expect_err("refused");
+        assert_eq!(
+            refused,
+            format!("invoker_permission: the member who asked lacks {} there", perm.name())
+        );
+        s.live.set(|f| f.access_mut(channel).invoker = tomori_tools::Perms::all());
+    }
     assert_eq!(s.platform.actions().len(), 2);
 }
 
@@ -382,7 +407,36 @@ async fn read_file_reads_text_and_pdf_within_limits() {
     // A PDF the parser cannot read fails the call, not the turn.
     s.attach(OTHER_MESSAGE, file("broken.pdf", s.web.url("/notes.txt"), "application/pdf", 15));
     let broken = s.call("read_file", json!({"message_id": "ref_2"})).await.expect_err("failed");
-    assert!(broken.starts_with("pdf_unreadable"), "{broken}");
+    assert!(broken.starts_with("pdf_unreadable: this PDF could not be read"), "{broken}");
+}
+
+#[tokio::test]
+async fn hostile_pdfs_stop_their_reader_and_never_the_bot() {
+    // A form XObject that draws itself (the parser recursed until this process's stack
+    // overflowed and it aborted) and a stream that inflates to 2 GiB (the parser allocated all
+    // of it in this process).
+    let s = setup(vec![
+        ("/self.pdf", "application/pdf", pdf::self_drawing()),
+        ("/bomb.pdf", "application/pdf", pdf::inflation_bomb(2 << 30)),
+        ("/report.pdf", "application/pdf", pdf_with("Quarterly numbers are up")),
+    ])
+    .await;
+    for name in ["self.pdf", "bomb.pdf"] {
+        let url = s.web.url(&format!("/{name}"));
+        s.attach(OTHER_MESSAGE, file(name, url, "application/pdf", 10_000));
+        let failed = s.call("read_file", json!({"message_id": "ref_2"})).await.expect_err(name);
+        assert_eq!(
+            failed,
+            "pdf_unreadable: this PDF could not be read (the reader stopped on it: it needs more \
+             memory or time than allowed, or is malformed)",
+            "{name}"
+        );
+    }
+    // This process is alive, and the next PDF is read as usual.
+    let url = s.web.url("/report.pdf");
+    s.attach(OTHER_MESSAGE, file("report.pdf", url, "application/pdf", 600));
+    let read = s.call("read_file", json!({"message_id": "ref_2"})).await.expect("read");
+    assert!(read["content"].as_str().is_some_and(|c| c.contains("Quarterly")), "{read}");
 }
 
 #[tokio::test]

@@ -41,6 +41,8 @@ async fn bad_calls_get_paired_refusals_the_model_can_read() {
     let calls = [
         call("a", "no_such_tool", json!({})),
         call("b", "probe_own_message", json!([])),
+        // What the decoder hands on when the model's arguments are not JSON.
+        call("b2", "probe_own_message", json!("{\"message\": \"ref_1\"")),
         call("c", "probe_own_message", json!({})),
         call("d", "probe_own_message", json!({"message": 3})),
         call("e", "probe_own_message", json!({"message": "ref_1", "extra": true})),
@@ -66,7 +68,13 @@ async fn bad_calls_get_paired_refusals_the_model_can_read() {
             "b",
             "probe_own_message",
             true,
-            "refused (malformed_arguments): the arguments must be a JSON object",
+            "refused (malformed_arguments): the arguments are not a JSON object; call again with a JSON object of its parameters",
+        ),
+        (
+            "b2",
+            "probe_own_message",
+            true,
+            "refused (malformed_arguments): the arguments are not valid JSON (EOF while parsing an object at line 1 column 19); call again with a JSON object of its parameters",
         ),
         (
             "c",

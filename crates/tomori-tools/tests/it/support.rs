@@ -27,6 +27,7 @@ use tomori_store::personas::{self, NewPersona};
 use tomori_store::reminders::{self, NewReminder};
 use tomori_store::{Scope, Store, memories};
 use tomori_testkit::TestDb;
+use tomori_tools::pdf::{PdfExtractor, ReaderLimits};
 use tomori_tools::{
     AttachmentFacts, Author, Authorized, ChannelAccess, ChannelFacts, ChannelKind, Contexts,
     Effect, Features, LiveError, LiveState, MemoryScope, MessageFacts, Perm, Perms, Place,
@@ -104,6 +105,7 @@ impl Facts {
                 privacy: PrivacyLevel::Minimal,
                 bot: Perms::all(),
                 invoker: Perms::all(),
+                member_teaching: false,
             }),
             quota: Ok(QuotaVerdict::Allowed),
             authors: HashMap::new(),
@@ -528,12 +530,21 @@ impl Drop for WebServer {
     }
 }
 
-/// `(path prefix, content type, body)`.
+/// `(path prefix, content type, body)`; the content type [`REDIRECT`] answers 302 with the body
+/// as the `Location`.
 pub(crate) type Route = (&'static str, &'static str, String);
+
+/// The route "content type" of a redirect.
+pub(crate) const REDIRECT: &str = "redirect";
 
 impl WebServer {
     pub(crate) async fn start(routes: Vec<Route>) -> WebServer {
-        let listener = TcpListener::bind((SERVER_IP, 0)).await.expect("bind loopback");
+        Self::start_at(SERVER_IP, routes).await
+    }
+
+    /// A server on another loopback address (one the test clients do not allow).
+    pub(crate) async fn start_at(ip: IpAddr, routes: Vec<Route>) -> WebServer {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
         let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&seen);
@@ -555,6 +566,9 @@ impl WebServer {
                 recorded.lock().expect("seen lock").push(target.clone());
                 recorded_heads.lock().expect("heads lock").push(head.clone());
                 let reply = match routes.iter().find(|(prefix, _, _)| target.starts_with(prefix)) {
+                    Some((_, content_type, location)) if *content_type == REDIRECT => format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
                     Some((_, content_type, body)) => format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
@@ -584,6 +598,14 @@ impl WebServer {
 pub(crate) fn tool_client() -> Client {
     Client::new(Policy::new(NetScope::Tool).allow_loopback_address_for_tests(SERVER_IP))
         .expect("a test client")
+}
+
+/// The test PDF reader (this package's `tomori-tools-extract-pdf`, the code of `tomori
+/// extract-pdf`), allowed 256 MiB of address space so that a bomb is stopped in seconds even in
+/// a debug build.
+pub(crate) fn pdf_reader() -> PdfExtractor {
+    PdfExtractor::new(env!("CARGO_BIN_EXE_tomori-tools-extract-pdf"), Vec::new())
+        .with_limits(ReaderLimits { memory_bytes: 256 * 1024 * 1024, cpu_seconds: 20 })
 }
 
 /// A media-scope client that may reach the test server's address (over http, as test policies
@@ -772,6 +794,7 @@ pub(crate) fn registry_with_probes(
         &world.store,
         Arc::clone(platform) as Arc<dyn Platform>,
         media_client(),
+        pdf_reader(),
     )
     .expect("platform tools");
     let mut runs = Vec::new();

@@ -2,6 +2,8 @@
 //! policy refusing what the test policy does not allow; Brave with the server's key, SearXNG,
 //! and DuckDuckGo's page as the fallback.
 
+use std::net::IpAddr;
+
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tomori_llm::ToolCall;
@@ -14,8 +16,8 @@ use tomori_tools::{
 };
 
 use crate::support::{
-    Facts, FakeLive, INVOKER, WebServer, World, operator_client, search_config, snowflake,
-    tool_client, web_routes,
+    Facts, FakeLive, INVOKER, REDIRECT, WebServer, World, operator_client, search_config,
+    snowflake, tool_client, web_routes,
 };
 
 pub(crate) async fn run(
@@ -106,7 +108,7 @@ async fn fetch_url_reads_a_loopback_page_that_only_test_configuration_allows() {
 
 fn search_gate(config: SearchConfig) -> Gate {
     let mut registry = Registry::new();
-    registry.register(WebSearch::new(operator_client(), config)).expect("registers");
+    registry.register(WebSearch::new(operator_client(), tool_client(), config)).expect("registers");
     Gate::new(registry)
 }
 
@@ -186,7 +188,8 @@ async fn web_search_uses_brave_with_the_servers_key_and_falls_back_without_it() 
     let mut registry = Registry::new();
     registry
         .register(
-            WebSearch::new(operator_client(), search_config(&web)).with_keys(world.store.clone()),
+            WebSearch::new(operator_client(), tool_client(), search_config(&web))
+                .with_keys(world.store.clone()),
         )
         .expect("registers");
     let gate = Gate::new(registry);
@@ -229,9 +232,51 @@ async fn web_search_uses_brave_with_the_servers_key_and_falls_back_without_it() 
     config.brave = Url::parse(&web.url("/brave-gone/")).expect("url");
     let mut registry = Registry::new();
     registry
-        .register(WebSearch::new(operator_client(), config).with_keys(world.store.clone()))
+        .register(
+            WebSearch::new(operator_client(), tool_client(), config).with_keys(world.store.clone()),
+        )
         .expect("registers");
     let gate = Gate::new(registry);
     let found = run(&gate, &ctx, "web_search", json!({"query": "tea"})).await.expect("found");
     assert_eq!(found["backend"], "searxng");
+}
+
+#[tokio::test]
+async fn a_search_backends_redirect_is_judged_by_the_tool_policy() {
+    let world = World::new().await;
+    // A service the operator's policy reaches (loopback) and the tool policy does not.
+    let internal: IpAddr = "127.0.0.9".parse().expect("an address");
+    let inside =
+        WebServer::start_at(internal, vec![("/", "text/plain", "secret".to_owned())]).await;
+    let mut routes = web_routes();
+    routes.insert(0, ("/searx/search", REDIRECT, inside.url("/admin")));
+    routes.insert(0, ("/hop/search", REDIRECT, "/searx-ok/search".to_owned()));
+    let hit = json!({"results": [{"title": "Searx hit", "url": "https://hit.example/"}]});
+    routes.push(("/searx-ok/search", "application/json", hit.to_string()));
+    let web = WebServer::start(routes).await;
+    let ctx = world.turn(FakeLive::new(Facts::permissive()));
+    let url = |path: &str| Url::parse(&web.url(path)).expect("url");
+
+    // The configured SearXNG redirects inside: refused, and DuckDuckGo answers instead.
+    let gate = search_gate(SearchConfig {
+        brave: url("/brave/"),
+        searxng: Some(url("/searx/")),
+        duckduckgo: url("/ddg/html/"),
+    });
+    let found = run(&gate, &ctx, "web_search", json!({"query": "tea"})).await.expect("found");
+    assert_eq!(found["backend"], "duckduckgo");
+    assert!(inside.requests().is_empty(), "the redirect was followed: {:?}", inside.requests());
+
+    // A redirect the tool policy allows is followed.
+    let gate = search_gate(SearchConfig {
+        brave: url("/brave/"),
+        searxng: Some(url("/hop/")),
+        duckduckgo: url("/ddg-gone/"),
+    });
+    let found = run(&gate, &ctx, "web_search", json!({"query": "tea"})).await.expect("found");
+    assert_eq!(found["backend"], "searxng");
+    assert_eq!(
+        web.requests()[web.requests().len() - 2..],
+        ["/hop/search?q=tea&format=json", "/searx-ok/search"]
+    );
 }
