@@ -101,42 +101,127 @@ pub async fn pending_migrations(owner: &PgPool) -> Result<usize, StoreError> {
     Ok(MIGRATOR.iter().filter(|m| m.version > applied).count())
 }
 
-/// Connects the application pool: every connection switches to the `tomori_app` role and
-/// refuses to be used if that role could bypass row-level security.
+/// The role the application pool logs in as.
+pub const APP_ROLE: &str = "tomori_app";
+
+/// How the application pool logs in as [`APP_ROLE`].
+pub enum AppLogin {
+    /// A URL that already names `tomori_app` and its credentials (`[database] app_url`).
+    Url(SecretString),
+    /// The owner's URL with the user replaced by `tomori_app` and this password, which
+    /// [`connect_app`] sets through the owner pool when the role does not accept it yet
+    /// (see [`crate::secrets::KeyRing::app_password`]).
+    Derived {
+        /// The owner pool, which may set the role's password.
+        owner: PgPool,
+        /// The owner's URL (host, port, database and TLS options are kept).
+        owner_url: SecretString,
+        /// The password the role is given.
+        password: SecretString,
+    },
+}
+
+impl std::fmt::Debug for AppLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Url(_) => "AppLogin::Url",
+            Self::Derived { .. } => "AppLogin::Derived",
+        })
+    }
+}
+
+/// PostgreSQL's SQLSTATEs for a refused login: wrong password, or no such / no login role.
+fn is_login_refused(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "28P01" || code == "28000")
+}
+
+/// Connects the application pool as [`APP_ROLE`] itself and refuses to use it if the session
+/// could bypass row-level security.
 ///
 /// # Errors
-/// A malformed URL, an unreachable database, a missing `tomori_app` role (run the migrations
-/// first), or a role with superuser or BYPASSRLS rights.
-pub async fn connect_app(url: &SecretString, max_connections: u32) -> Result<PgPool, StoreError> {
-    let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                // Security: cross-tenant leakage. The bot's queries run as a role that row-level
-                // security applies to, whatever role the operator's DATABASE_URL logs in as.
-                sqlx::query!("SET ROLE tomori_app").execute(&mut *conn).await?;
-                Ok(())
-            })
-        })
-        .connect_with(options(url)?)
-        .await
-        .about("database")?;
-    let row = sqlx::query!(
-        r#"SELECT rolsuper AS "superuser!", rolbypassrls AS "bypass!"
-           FROM pg_roles WHERE rolname = current_user"#
+/// A malformed URL, an unreachable database, a login refused (for a derived login: even after
+/// setting the password), a session that is not `tomori_app`, or a role with superuser or
+/// BYPASSRLS rights.
+pub async fn connect_app(login: &AppLogin, max_connections: u32) -> Result<PgPool, StoreError> {
+    let pool_options =
+        || PgPoolOptions::new().max_connections(max_connections).acquire_timeout(ACQUIRE_TIMEOUT);
+    let pool = match login {
+        AppLogin::Url(url) => pool_options().connect_with(options(url)?).await.about("database")?,
+        AppLogin::Derived { owner, owner_url, password } => {
+            let options = options(owner_url)?.username(APP_ROLE).password(password.expose_secret());
+            match pool_options().connect_with(options.clone()).await {
+                Ok(pool) => pool,
+                Err(err) if is_login_refused(&err) => {
+                    set_app_password(owner, password).await?;
+                    pool_options().connect_with(options).await.about("database (as tomori_app)")?
+                }
+                Err(err) => return Err(StoreError::from_sqlx(err, "database (as tomori_app)")),
+            }
+        }
+    };
+    if let Err(err) = check_app_session(&pool).await {
+        pool.close().await;
+        return Err(err);
+    }
+    Ok(pool)
+}
+
+/// Sets the application role's password (and LOGIN) through the owner pool.
+async fn set_app_password(owner: &PgPool, password: &SecretString) -> Result<(), StoreError> {
+    // ALTER ROLE takes no bind parameters; format() quotes the literal on the server.
+    let statement: String = sqlx::query_scalar!(
+        r#"SELECT format('ALTER ROLE tomori_app WITH LOGIN PASSWORD %L', $1::text) AS "sql!""#,
+        password.expose_secret()
     )
-    .fetch_one(&pool)
+    .fetch_one(owner)
+    .await
+    .about("tomori_app password")?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(owner).await.map_err(|err| {
+        if err.as_database_error().and_then(|db| db.code()).is_some_and(|c| c == "42501") {
+            StoreError::Invalid {
+                field: "database role",
+                reason: "the owner may not set tomori_app's password: grant it CREATEROLE, or \
+                         set [database] app_url with tomori_app's own credentials"
+                    .to_owned(),
+            }
+        } else {
+            StoreError::from_sqlx(err, "tomori_app password")
+        }
+    })?;
+    tracing::info!("database: tomori_app's login password set from the key ring");
+    Ok(())
+}
+
+/// Security: cross-tenant leakage. The session itself must be `tomori_app`: a pool that logged
+/// in as the owner and switched roles could `RESET ROLE` back to rights that row-level security
+/// does not restrict.
+async fn check_app_session(pool: &PgPool) -> Result<(), StoreError> {
+    let row = sqlx::query!(
+        r#"SELECT session_user::text AS "session!", rolsuper AS "superuser!",
+                  rolbypassrls AS "bypass!"
+           FROM pg_roles WHERE rolname = session_user"#
+    )
+    .fetch_one(pool)
     .await
     .about("database role")?;
+    if row.session != APP_ROLE {
+        return Err(StoreError::Invalid {
+            field: "database role",
+            reason: format!(
+                "the application pool logged in as {:?}, not tomori_app: [database] app_url must name tomori_app",
+                row.session
+            ),
+        });
+    }
     if row.superuser || row.bypass {
-        pool.close().await;
         return Err(StoreError::Invalid {
             field: "database role",
             reason: "tomori_app must not be a superuser or have BYPASSRLS".to_owned(),
         });
     }
-    Ok(pool)
+    Ok(())
 }
 
 /// Creates a database if it does not exist (the embedded cluster's `tomori` database).

@@ -194,6 +194,18 @@ impl KeyRing {
         Sealed { blob, key_version: version_to_db(version) }
     }
 
+    /// The application role's database password, derived from the current key, so every
+    /// process holding the same key ring agrees on it and nothing needs storing. A key rotation
+    /// changes it; the next start sets the new one through the owner pool.
+    pub fn app_password(&self) -> SecretString {
+        let key = self.keys.get(&self.current).expect("the current version is in the ring");
+        let hkdf = Hkdf::<Sha256>::new(Some(b"tomori/database"), &key[..]);
+        let mut okm = Zeroizing::new([0_u8; 24]);
+        hkdf.expand(b"tomori/app-login", okm.as_mut())
+            .expect("24 bytes is a valid HKDF-SHA256 output length");
+        SecretString::from(okm.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+
     /// Opens a blob sealed for `ctx`.
     ///
     /// # Errors

@@ -162,7 +162,12 @@ impl TestDb {
 
     /// A store with a given key ring and limits.
     pub async fn store_with(&self, keys: Arc<KeyRing>, limits: Limits) -> Store {
-        let pool = tomori_store::db::connect_app(&self.url, 4).await.expect("application pool");
+        let login = tomori_store::db::AppLogin::Derived {
+            owner: self.owner.clone(),
+            owner_url: self.url.clone(),
+            password: keys.app_password(),
+        };
+        let pool = tomori_store::db::connect_app(&login, 4).await.expect("application pool");
         Store::new(pool, keys, limits)
     }
 }

@@ -193,9 +193,12 @@ async fn serve(
     let db = open_migrated(config).await?;
     let started = async {
         keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
-        let pool = tomori_store::db::connect_app(&db.url, config.database.max_connections)
-            .await
-            .context("connecting the application pool")?;
+        let pool = tomori_store::db::connect_app(
+            &db.app_login(config, &ring),
+            config.database.max_connections,
+        )
+        .await
+        .context("connecting the application pool")?;
         anyhow::Ok(Store::new(pool, Arc::new(ring), config.limits.clone()))
     }
     .await;
@@ -315,7 +318,7 @@ async fn chat(
     let db = open_migrated(config).await?;
     let result = async {
         keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
-        let pool = tomori_store::db::connect_app(&db.url, 4)
+        let pool = tomori_store::db::connect_app(&db.app_login(config, &ring), 4)
             .await
             .context("connecting the application pool")?;
         let store = Store::new(pool, Arc::new(ring), config.limits.clone());

@@ -5,9 +5,10 @@
 //! 2. the config file: `--config PATH`, else `TOMORI_CONFIG`, else `./tomori.toml` (a missing
 //!    `./tomori.toml` is fine, a missing explicit file is an error);
 //! 3. environment variables `TOMORI_<SECTION>__<KEY>` (for example `TOMORI_DISCORD__TOKEN`,
-//!    `TOMORI_PROVIDERS__LOCAL__API_KEY`), and `DATABASE_URL` for `database.url`.
+//!    `TOMORI_PROVIDERS__LOCAL__API_KEY`), `DATABASE_URL` for `database.url` and `DATABASE_APP_URL` for
+//!    `database.app_url`.
 //!
-//! Unknown keys are errors that name the key. Secrets (`discord.token`, `database.url`,
+//! Unknown keys are errors that name the key. Secrets (`discord.token`, `database.url`, `database.app_url`,
 //! `providers.*.api_key`, `mcp.*.env`) are `SecretString`s: their `Debug` shows `[REDACTED]` and
 //! they are never logged. The key ring is not part of this file: it is `TOMORI_SECRET_V<n>` in the environment,
 //! or key files under `<data_dir>/keys/` (see `keyring`).
@@ -139,13 +140,19 @@ pub(crate) struct DatabaseConfig {
     #[serde(skip_serializing)]
     #[schemars(with = "Option<String>")]
     pub(crate) url: Option<SecretString>,
+    /// postgres:// URL that logs in as the `tomori_app` role with its own credentials (also read
+    /// from DATABASE_APP_URL). When unset, the bot logs in as `tomori_app` on the server of `url`
+    /// with a password derived from the key ring, which it sets itself through `url`'s owner.
+    #[serde(skip_serializing)]
+    #[schemars(with = "Option<String>")]
+    pub(crate) app_url: Option<SecretString>,
     /// Connections in the bot's pool.
     pub(crate) max_connections: u32,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 10 }
+        Self { url: None, app_url: None, max_connections: 10 }
     }
 }
 
@@ -374,6 +381,9 @@ pub(crate) fn load(flag: Option<&Path>, env: &Environment) -> Result<Loaded, Con
     figment = figment.merge(EnvProvider(env.clone()));
     if let Some(url) = env.get("DATABASE_URL").filter(|u| !u.is_empty()) {
         figment = figment.merge(Serialized::default("database.url", url));
+    }
+    if let Some(url) = env.get("DATABASE_APP_URL").filter(|u| !u.is_empty()) {
+        figment = figment.merge(Serialized::default("database.app_url", url));
     }
     let config: Config = figment.extract().map_err(|err| ConfigError::Invalid(describe(&err)))?;
     validate(&config)?;

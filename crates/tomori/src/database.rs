@@ -3,8 +3,9 @@
 
 use anyhow::Context as _;
 use secrecy::SecretString;
-use tomori_store::db::Pool as PgPool;
+use tomori_store::db::{AppLogin, Pool as PgPool};
 use tomori_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
+use tomori_store::secrets::KeyRing;
 
 use crate::config::Config;
 
@@ -23,6 +24,19 @@ impl Database {
     /// Whether the database is the embedded cluster.
     pub(crate) fn is_embedded(&self) -> bool {
         self.embedded.is_some()
+    }
+
+    /// How the application pool logs in: `[database] app_url` when the operator gives one, else
+    /// the owner's URL as `tomori_app` with the password derived from the key ring.
+    pub(crate) fn app_login(&self, config: &Config, ring: &KeyRing) -> AppLogin {
+        match &config.database.app_url {
+            Some(url) => AppLogin::Url(url.clone()),
+            None => AppLogin::Derived {
+                owner: self.owner.clone(),
+                owner_url: self.url.clone(),
+                password: ring.app_password(),
+            },
+        }
     }
 
     /// Closes the pool and stops the embedded server if this process started it.

@@ -3,7 +3,7 @@
 //!
 //! Security: MCP servers have host trust. Only the config file names stdio servers, and each
 //! starts with an empty environment plus PATH and its own `env` (see tomori-tools' `mcp`), so the
-//! Discord token, `TOMORI_SECRET_V*` and `DATABASE_URL` never reach them.
+//! Discord token, `TOMORI_SECRET_V*`, `DATABASE_URL` and `DATABASE_APP_URL` never reach them.
 
 use std::sync::Arc;
 

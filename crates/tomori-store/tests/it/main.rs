@@ -2,6 +2,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
 mod audit;
+mod catalogue;
 mod documents;
 mod embedded;
 mod keys;

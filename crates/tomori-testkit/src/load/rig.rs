@@ -193,10 +193,18 @@ pub(super) async fn seed(
     guilds: &[u64],
     memories: u32,
 ) -> Result<(), LoadError> {
-    let pool = tomori_store::db::connect_app(url, 4).await.map_err(database_error("connecting"))?;
     let ring = KeyRing::new([(1, SecretString::from(TEST_SECRET_V1.to_owned()))], None).map_err(
         |source| LoadError::Database { what: "building the key ring", source: Box::new(source) },
     )?;
+    let owner = tomori_store::db::connect_owner(url).await.map_err(database_error("connecting"))?;
+    let login = tomori_store::db::AppLogin::Derived {
+        owner: owner.clone(),
+        owner_url: url.clone(),
+        password: ring.app_password(),
+    };
+    let pool = tomori_store::db::connect_app(&login, 4).await;
+    owner.close().await;
+    let pool = pool.map_err(database_error("connecting"))?;
     let store = Store::new(pool, Arc::new(ring), Limits::default());
     let result = async {
         for guild in guilds {
