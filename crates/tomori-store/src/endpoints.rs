@@ -10,7 +10,7 @@ use crate::audit::{self, Actor, Change};
 use crate::credentials::KeyOwner;
 use crate::error::SqlxResultExt;
 use crate::secrets::{Owner, SealContext};
-use crate::{Scope, Store, StoreError};
+use crate::{Scope, ScopedTx, Store, StoreError};
 
 /// The most endpoints one owner may register.
 pub const MAX_ENDPOINTS: i64 = 10;
@@ -184,7 +184,9 @@ pub struct EndpointEdit {
     pub has_vision: Option<bool>,
 }
 
-/// Changes an endpoint in place (its label and key stay), with an audit row of before and after.
+/// Changes an endpoint in place, with an audit row of before and after. Its label stays; its keys
+/// stay only while its origin (scheme, host and port) does; the flag says whether any were
+/// removed.
 ///
 /// # Errors
 /// A bad model or size, an unknown label, or an unavailable database.
@@ -195,7 +197,7 @@ pub async fn edit(
     owner: KeyOwner,
     label: &str,
     change: &EndpointEdit,
-) -> Result<CustomEndpoint, StoreError> {
+) -> Result<(CustomEndpoint, bool), StoreError> {
     if let Some(model) = &change.model {
         crate::models::check_model(model)?;
     }
@@ -231,20 +233,31 @@ pub async fn edit(
         has_vision: change.has_vision.unwrap_or(before.has_vision),
         ..before.clone()
     };
+    // Security: key exfiltration by another admin. A stored key was given for one host; an
+    // endpoint moved to another origin loses its keys, which must be typed again for the new one.
+    let moved = origin(&after.base_url) != origin(&before.base_url);
     sqlx::query!(
         "UPDATE custom_endpoints SET base_url = $2, model = $3, context_length = $4,
-             has_tools = $5, has_vision = $6
+             has_tools = $5, has_vision = $6,
+             api_key = CASE WHEN $7 THEN NULL ELSE api_key END
          WHERE id = $1",
         after.id,
         after.base_url,
         after.model,
         after.context_length,
         after.has_tools,
-        after.has_vision
+        after.has_vision,
+        moved
     )
     .execute(tx.conn())
     .await
     .about("endpoint")?;
+    let keys_dropped = if moved {
+        drop_keys(&mut tx, actor, server_id, user_id, label).await? > 0 || before.has_key
+    } else {
+        false
+    };
+    let after = if moved { CustomEndpoint { has_key: false, ..after } } else { after };
     let (was, now) = (
         serde_json::to_value(&before).expect("endpoint serialises"),
         serde_json::to_value(&after).expect("endpoint serialises"),
@@ -261,7 +274,55 @@ pub async fn edit(
     )
     .await?;
     tx.commit().await?;
-    Ok(after)
+    Ok((after, keys_dropped))
+}
+
+/// Scheme and authority of a URL, lower-cased: what a key is given for. A URL without `://`
+/// is its own origin, so any change of it counts as a move.
+fn origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_ascii_lowercase() };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase())
+}
+
+/// Deletes the owner's stored keys for `custom:<label>` (the ones `/provider key add` keeps
+/// apart from the endpoint row), with an audit row each.
+async fn drop_keys(
+    tx: &mut ScopedTx,
+    actor: Actor,
+    server_id: Option<i64>,
+    user_id: Option<i64>,
+    label: &str,
+) -> Result<usize, StoreError> {
+    let provider = format!("custom:{label}");
+    let dropped = sqlx::query!(
+        "DELETE FROM provider_credentials
+         WHERE provider = $1 AND server_id IS NOT DISTINCT FROM $2
+           AND user_id IS NOT DISTINCT FROM $3
+         RETURNING id, label",
+        provider,
+        server_id,
+        user_id
+    )
+    .fetch_all(tx.conn())
+    .await
+    .about("key")?;
+    let count = dropped.len();
+    for key in dropped {
+        let before = serde_json::json!({ "provider": provider, "label": key.label });
+        audit::record(
+            tx,
+            Change {
+                actor,
+                action: "key.remove",
+                target: format!("key:{}", key.id),
+                before: Some(&before),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    Ok(count)
 }
 
 /// The owner's endpoints.
@@ -359,6 +420,9 @@ pub async fn remove(
     .await
     .about("endpoint")?
     .ok_or(StoreError::NotFound("endpoint"))?;
+    // Security: key exfiltration by another admin. The keys go with the endpoint, so a new
+    // endpoint under the same label elsewhere does not inherit them.
+    drop_keys(&mut tx, actor, server_id, user_id, label).await?;
     let before = serde_json::json!({ "label": label });
     audit::record(
         &mut tx,

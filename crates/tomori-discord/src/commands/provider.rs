@@ -449,10 +449,18 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             {
                 return Err(Failure::BadInput(format!("That URL can't be used: {err}.")));
             }
-            let after =
+            let (after, keys_dropped) =
                 endpoints::edit(ctx.store, scope, ctx.actor(), KeyOwner::Server, label, change)
                     .await?;
-            Ok(format!("Changed endpoint `{label}`: {} at {}.", after.model, after.base_url))
+            let keys = if keys_dropped {
+                format!(
+                    " It moved to another host, so its keys were removed: add the key for the new \
+                     host with /provider key add provider:custom:{label}."
+                )
+            } else {
+                String::new()
+            };
+            Ok(format!("Changed endpoint `{label}`: {} at {}.{keys}", after.model, after.base_url))
         }
         Action::EndpointList => {
             let list = endpoints::list(ctx.store, scope, KeyOwner::Server).await?;

@@ -142,6 +142,60 @@ async fn an_endpoint_is_edited_in_place_and_a_new_url_is_judged_again() {
     assert_eq!(edits, 2);
 }
 
+/// Adds the key `custom:gateway` through the modal, as an admin would.
+async fn add_endpoint_key(w: &World, secret: &str) {
+    let modal = w
+        .modal(
+            slash(alice(), MANAGE_GUILD, "provider key add")
+                .arg("provider", "custom:gateway")
+                .arg("label", "main"),
+        )
+        .await;
+    let id = modal["custom_id"].as_str().unwrap().to_owned();
+    let saved = w
+        .answer(slash(alice(), MANAGE_GUILD, "provider").submit_modal(&id, &[("key", secret)]))
+        .await;
+    assert!(saved.starts_with("Saved key `main`"), "{saved}");
+}
+
+#[tokio::test]
+async fn an_endpoint_key_does_not_follow_the_endpoint_to_another_host() {
+    let w = world().await;
+    let add = |url: &str| {
+        slash(alice(), MANAGE_GUILD, "provider endpoint add")
+            .arg("label", "gateway")
+            .arg("url", url)
+            .arg("model", "qwen2.5:14b")
+    };
+    let keys = || async { credentials::list(&w.store, w.server, KeyOwner::Server).await.unwrap() };
+    assert!(w.answer(add("https://llm.example/v1")).await.starts_with("Registered"));
+    add_endpoint_key(&w, "sk-gateway-0123456789").await;
+    assert_eq!(keys().await.len(), 1);
+
+    // Same host, another path: the key stays.
+    let edit = || slash(alice(), MANAGE_GUILD, "provider endpoint edit").arg("label", "gateway");
+    let same = w.answer(edit().arg("url", "https://LLM.example/api/v1")).await;
+    assert!(same.starts_with("Changed endpoint"), "{same}");
+    assert!(!same.contains("key"), "{same}");
+    assert_eq!(keys().await.len(), 1);
+
+    // Another admin points it elsewhere: the key is gone and the answer says so.
+    let moved = w.answer(edit().arg("url", "https://collector.example/v1")).await;
+    assert!(moved.contains("/provider key add"), "{moved}");
+    assert!(keys().await.is_empty(), "the key must not be sent to the new host");
+
+    // Remove and register again under the same label: no key is inherited either.
+    add_endpoint_key(&w, "sk-gateway-0123456789").await;
+    let removed = w
+        .answer(slash(alice(), MANAGE_GUILD, "provider endpoint remove").arg("label", "gateway"))
+        .await;
+    assert!(removed.starts_with("Removed"), "{removed}");
+    assert!(w.answer(add("https://collector.example/v1")).await.starts_with("Registered"));
+    assert!(keys().await.is_empty(), "a removed endpoint's keys go with it");
+    let removals = audit_actions(&w.db).await.iter().filter(|a| *a == "key.remove").count();
+    assert_eq!(removals, 2, "each dropped key has its audit row");
+}
+
 #[tokio::test]
 async fn members_get_no_form_and_forged_submissions_store_nothing() {
     let w = world().await;
