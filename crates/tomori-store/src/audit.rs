@@ -271,6 +271,20 @@ pub struct Verification {
     pub chains: u64,
     /// Every break found, in chain order.
     pub findings: Vec<Finding>,
+    /// Each chain's recorded head, for an operator to keep elsewhere: a head noted earlier that
+    /// no longer appears in a later run reveals a chain cut back and re-grown.
+    pub heads: Vec<ChainHead>,
+}
+
+/// A chain's recorded head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Chain.
+    pub chain: String,
+    /// Rows in the chain according to the head.
+    pub seq: i64,
+    /// Hash of the newest row, lower-case hex.
+    pub hash: String,
 }
 
 /// Recomputes every chain. Runs on the owner connection: verification spans all tenants.
@@ -294,6 +308,14 @@ pub async fn verify(owner: &PgPool) -> Result<Verification, StoreError> {
     .fetch_all(owner)
     .await
     .about("audit log")?;
+    report.heads = heads
+        .iter()
+        .map(|(chain, seq, hash)| ChainHead {
+            chain: chain.clone(),
+            seq: *seq,
+            hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+        .collect();
     let chains = heads
         .into_iter()
         .map(|(chain, seq, hash)| (chain, Some((seq, hash))))

@@ -91,6 +91,12 @@ pub struct EmbeddedOptions {
 }
 
 impl EmbeddedPostgres {
+    /// Whether `root` holds an initialised cluster (what [`EmbeddedPostgres::start`] would start
+    /// rather than create).
+    pub fn exists(root: &Path) -> bool {
+        root.join("data").join("PG_VERSION").is_file()
+    }
+
     /// Initialises the cluster if the directory holds none, then starts it unless it is running.
     ///
     /// # Errors

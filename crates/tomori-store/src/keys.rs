@@ -78,6 +78,21 @@ pub async fn check_ring(owner: &PgPool, ring: &KeyRing) -> Result<(), StoreError
     Ok(())
 }
 
+/// Whether this database was ever used with a key ring: it holds key check values or sealed
+/// values. A new key must not be generated for it.
+///
+/// # Errors
+/// An unavailable database.
+pub async fn was_sealed(owner: &PgPool) -> Result<bool, StoreError> {
+    sqlx::query_scalar!(
+        r#"SELECT (EXISTS (SELECT 1 FROM key_checks) OR EXISTS (SELECT 1 FROM sealed_values))
+             AS "sealed!""#
+    )
+    .fetch_one(owner)
+    .await
+    .about("key check")
+}
+
 /// Rows sealed under one key version in one column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionUsage {

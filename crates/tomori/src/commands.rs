@@ -5,13 +5,14 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use secrecy::ExposeSecret;
 use tomori_chat::engine::{Engine, EngineOptions};
+use tomori_store::secrets::KeyRing;
 use tomori_store::{Store, audit, keys};
 
 use crate::config::{self, Config, Environment, LogFormat, NetMode};
-use crate::database::{self, Database};
+use crate::database::{self, Access, Database};
 use crate::{
     AuditCommand, Cli, Command, KeysCommand, PersonaCommand, keyring, persona, providers, token,
 };
@@ -104,7 +105,12 @@ fn init_logging(config: &Config) {
     let fixed = format!("sqlx=warn,{}", tomori_discord::LOG_DIRECTIVES);
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{},{fixed}", config.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{fixed}")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal, never into a file or a journal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match config.log.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -128,7 +134,7 @@ async fn url_check(args: UrlCheckArgs) -> ExitCode {
 
 /// Opens the database and applies pending migrations.
 async fn open_migrated(config: &Config) -> anyhow::Result<Database> {
-    let db = database::open(config).await?;
+    let db = database::open(config, Access::Create).await?;
     match tomori_store::db::migrate(&db.owner).await {
         Ok(report) if report.from != report.to => {
             tracing::info!(from = report.from, to = report.to, "database migrated");
@@ -142,8 +148,58 @@ async fn open_migrated(config: &Config) -> anyhow::Result<Database> {
     }
 }
 
+/// Opens a database that must already exist with this build's schema (`keys`, `audit`): these
+/// commands neither create nor migrate one.
+async fn open_existing(config: &Config) -> anyhow::Result<Database> {
+    let db = database::open(config, Access::Existing).await?;
+    let checked = async {
+        let known = tomori_store::db::MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        match tomori_store::db::applied_version(&db.owner).await? {
+            None => bail!("the database holds no Tomori schema: `tomori migrate` creates it"),
+            Some(found) if found > known => {
+                Err(tomori_store::StoreError::SchemaTooNew { found, known }.into())
+            }
+            Some(found) if found < known => bail!(
+                "the database schema is at version {found}, this build needs {known}: run `tomori migrate` first"
+            ),
+            Some(_) => Ok(()),
+        }
+    }
+    .await;
+    match checked {
+        Ok(()) => Ok(db),
+        Err(err) => {
+            db.close().await;
+            Err(err)
+        }
+    }
+}
+
+/// The key ring for a database `run` or `chat` opened: the configured one, or on a first start a
+/// new key file.
+///
+/// Security: operator trap (a lost key). A database that already holds sealed values or key check
+/// values never gets a freshly generated key: it could open nothing, and its file would later pass
+/// for the right one.
+async fn ring_for(
+    db: &Database,
+    env: &Environment,
+    config: &Config,
+) -> anyhow::Result<(KeyRing, keyring::Source)> {
+    if keyring::any_configured(env, config) {
+        return keyring::load(env, config, false);
+    }
+    if keys::was_sealed(&db.owner).await.context("checking the key ring")? {
+        bail!(
+            "this database was sealed with a key you did not provide: set TOMORI_SECRET_V1 (and any later versions) or restore the key files (looked in the environment and in {})",
+            keyring::keys_dir(config).display()
+        );
+    }
+    keyring::load(env, config, true)
+}
+
 async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
-    let db = database::open(config).await?;
+    let db = database::open(config, Access::Create).await?;
     let result = tomori_store::db::migrate(&db.owner).await;
     db.close().await;
     let report = result.context("migrating the database")?;
@@ -188,10 +244,10 @@ async fn serve(
             "net.allow_private_networks = true: admin endpoints and tool fetches may reach private networks"
         );
     }
-    let (ring, source) = keyring::load(env, config, true)?;
-    tracing::info!(versions = ?ring.versions().collect::<Vec<_>>(), current = ring.current(), source = ?source, "key ring loaded");
     let db = open_migrated(config).await?;
     let started = async {
+        let (ring, source) = ring_for(&db, env, config).await?;
+        tracing::info!(versions = ?ring.versions().collect::<Vec<_>>(), current = ring.current(), source = ?source, "key ring loaded");
         keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
         let pool = tomori_store::db::connect_app(
             &db.app_login(config, &ring),
@@ -314,9 +370,9 @@ async fn chat(
     persona: Option<&str>,
     provider: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let (ring, _) = keyring::load(env, config, true)?;
     let db = open_migrated(config).await?;
     let result = async {
+        let (ring, _) = ring_for(&db, env, config).await?;
         keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
         let pool = tomori_store::db::connect_app(&db.app_login(config, &ring), 4)
             .await
@@ -356,7 +412,7 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 
 async fn keys_audit(config: &Config, env: &Environment) -> anyhow::Result<ExitCode> {
     let ring = keyring::load(env, config, false).ok().map(|(ring, _)| ring);
-    let db = open_migrated(config).await?;
+    let db = open_existing(config).await?;
     let usage = keys::audit_versions(&db.owner).await;
     db.close().await;
     let usage = usage.context("reading key versions")?;
@@ -389,7 +445,7 @@ async fn keys_rotate(
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
     let (ring, _) = keyring::load(env, config, false)?;
-    let db = open_migrated(config).await?;
+    let db = open_existing(config).await?;
     let result = async {
         keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
         keys::rotate(&db.owner, &ring, dry_run).await.context("rotating keys")
@@ -415,10 +471,13 @@ async fn keys_rotate(
 }
 
 async fn audit_verify(config: &Config) -> anyhow::Result<ExitCode> {
-    let db = database::open(config).await?;
+    let db = open_existing(config).await?;
     let report = audit::verify(&db.owner).await;
     db.close().await;
     let report = report.context("verifying the audit log")?;
+    for head in &report.heads {
+        say(format_args!("head {} #{} {}", head.chain, head.seq, head.hash));
+    }
     if report.findings.is_empty() {
         say(format_args!(
             "audit log verified: {} row(s) in {} chain(s)",
@@ -479,39 +538,8 @@ async fn doctor(loaded: &config::Loaded, env: &Environment) -> ExitCode {
         None
     };
 
-    match database::open(config).await {
-        Ok(db) => {
-            let kind =
-                if db.is_embedded() { "embedded PostgreSQL (unix socket)" } else { "DATABASE_URL" };
-            line(true, "database", format!("connected to {kind}"));
-            match tomori_store::db::pending_migrations(&db.owner).await {
-                Ok(0) => line(true, "migrations", "schema is up to date".to_owned()),
-                Ok(n) => line(
-                    true,
-                    "migrations",
-                    format!("{n} pending; applied by `tomori run` or `tomori migrate`"),
-                ),
-                Err(err) => {
-                    line(false, "migrations", format!("{err:#}", err = anyhow::Error::new(err)))
-                }
-            }
-            let applied =
-                tomori_store::db::applied_version(&db.owner).await.ok().flatten().is_some();
-            if let (Some(ring), true) = (&ring, applied) {
-                match keys::check_ring(&db.owner, ring).await {
-                    Ok(()) => line(
-                        true,
-                        "sealed",
-                        "every stored secret opens with the key ring".to_owned(),
-                    ),
-                    Err(err) => {
-                        line(false, "sealed", format!("{err:#}", err = anyhow::Error::new(err)))
-                    }
-                }
-            }
-            db.close().await;
-        }
-        Err(err) => line(false, "database", format!("{err:#}")),
+    for (ok, check, detail) in doctor_database(config, ring.as_ref()).await {
+        line(ok, check, detail);
     }
 
     for (name, provider) in &config.providers {
@@ -532,4 +560,71 @@ async fn doctor(loaded: &config::Loaded, env: &Environment) -> ExitCode {
         },
     }
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// `doctor`'s database lines. Opens only a database that exists (a fresh checkout has none yet,
+/// which is fine) and fails on a schema newer than this build or on sealed values without a key.
+async fn doctor_database(
+    config: &Config,
+    ring: Option<&KeyRing>,
+) -> Vec<(bool, &'static str, String)> {
+    let db = match database::open(config, Access::Existing).await {
+        Ok(db) => db,
+        Err(err) => {
+            return match err.downcast_ref::<database::NotFound>() {
+                Some(missing) => vec![(
+                    true,
+                    "database",
+                    format!("none yet ({missing}): `tomori run` creates it"),
+                )],
+                None => vec![(false, "database", format!("{err:#}"))],
+            };
+        }
+    };
+    let kind = if db.is_embedded() { "embedded PostgreSQL (unix socket)" } else { "DATABASE_URL" };
+    let mut lines = vec![(true, "database", format!("connected to {kind}"))];
+    let known = tomori_store::db::MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied = match tomori_store::db::applied_version(&db.owner).await {
+        Ok(applied) => applied,
+        Err(err) => {
+            lines.push((false, "migrations", format!("{:#}", anyhow::Error::new(err))));
+            None
+        }
+    };
+    lines.push(match applied {
+        Some(found) if found > known => (
+            false,
+            "migrations",
+            format!("the schema is at version {found}, newer than this build ({known}): run the newer tomori"),
+        ),
+        Some(found) if found == known => (true, "migrations", "schema is up to date".to_owned()),
+        _ => (
+            true,
+            "migrations",
+            "pending; applied by `tomori run` or `tomori migrate`".to_owned(),
+        ),
+    });
+    if applied.is_some() {
+        lines.push(doctor_sealed(&db, ring).await);
+    }
+    db.close().await;
+    lines
+}
+
+async fn doctor_sealed(db: &Database, ring: Option<&KeyRing>) -> (bool, &'static str, String) {
+    match ring {
+        Some(ring) => match keys::check_ring(&db.owner, ring).await {
+            Ok(()) => (true, "sealed", "every stored secret opens with the key ring".to_owned()),
+            Err(err) => (false, "sealed", format!("{:#}", anyhow::Error::new(err))),
+        },
+        None => match keys::was_sealed(&db.owner).await {
+            Ok(false) => (true, "sealed", "nothing sealed yet".to_owned()),
+            Ok(true) => (
+                false,
+                "sealed",
+                "this database was sealed with a key you did not provide: set TOMORI_SECRET_V<n> or restore the key files".to_owned(),
+            ),
+            Err(err) => (false, "sealed", format!("{:#}", anyhow::Error::new(err))),
+        },
+    }
 }

@@ -50,18 +50,40 @@ impl Database {
     }
 }
 
+/// Whether opening may create the embedded cluster and its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// `run`, `chat` and `migrate`: a first start creates the database.
+    Create,
+    /// `doctor`, `keys` and `audit`: run from the wrong folder they must say so, not leave a new
+    /// empty database behind.
+    Existing,
+}
+
+/// No embedded database where the configuration points.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no Tomori database at {0} (data_dir is relative to the folder you run from): run this from the folder that holds tomori.toml, pass --config, or set DATABASE_URL; `tomori run` or `tomori migrate` creates a new one"
+)]
+pub(crate) struct NotFound(pub(crate) String);
+
 /// Connects to the configured database, starting the embedded one when no URL is set.
 ///
 /// # Errors
-/// An unreachable database, or an embedded cluster that cannot start (the message says how to
-/// install PostgreSQL or set `DATABASE_URL`).
-pub(crate) async fn open(config: &Config) -> anyhow::Result<Database> {
+/// An unreachable database, an embedded cluster that cannot start (the message says how to
+/// install PostgreSQL or set `DATABASE_URL`), or with [`Access::Existing`] none where the
+/// configuration points ([`NotFound`]).
+pub(crate) async fn open(config: &Config, access: Access) -> anyhow::Result<Database> {
     if let Some(url) = &config.database.url {
         let owner =
             tomori_store::db::connect_owner(url).await.context("connecting to DATABASE_URL")?;
         return Ok(Database { owner, url: url.clone(), embedded: None });
     }
     let root = config.data_dir.join("postgres");
+    if access == Access::Existing && !EmbeddedPostgres::exists(&root) {
+        let shown = std::path::absolute(&root).unwrap_or_else(|_| root.clone());
+        return Err(NotFound(shown.display().to_string()).into());
+    }
     let embedded =
         EmbeddedPostgres::start(EmbeddedOptions { root, bin_dir: None, throwaway: false })
             .await

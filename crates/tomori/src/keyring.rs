@@ -28,7 +28,7 @@ pub(crate) enum Source {
     Created(PathBuf),
 }
 
-fn keys_dir(config: &Config) -> PathBuf {
+pub(crate) fn keys_dir(config: &Config) -> PathBuf {
     config.data_dir.join("keys")
 }
 

@@ -74,20 +74,38 @@ fn a_malformed_token_or_config_is_one_clear_line() {
 }
 
 #[test]
-fn doctor_on_a_fresh_checkout_with_the_embedded_database_passes() {
+fn doctor_on_a_fresh_checkout_passes_and_creates_nothing() {
     tomori_testkit::init();
     let dir = Dir::new("doctor");
     let out = tomori(&dir.0, &["doctor"], &[]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    for check in ["config", "key ring", "database", "migrations", "discord"] {
+    for check in ["config", "key ring", "database", "discord"] {
         assert!(
             text.lines().any(|l| l.starts_with("ok") && l.contains(check)),
             "{check} missing:\n{text}"
         );
     }
+    assert!(text.contains("none yet") && text.contains("data/postgres"), "{text}");
+    assert!(!dir.0.join("data").exists(), "doctor creates no database");
+
+    // Keys and audit commands run from a folder without a database say where they looked.
+    for command in [&["keys", "audit"][..], &["audit", "verify"]] {
+        let out = tomori(&dir.0, command, &[("TOMORI_SECRET_V1", TEST_SECRET_V1)]);
+        assert_eq!(out.status.code(), Some(1), "{command:?}");
+        let err = stderr(&out);
+        assert!(err.contains("no Tomori database at") && err.contains("data/postgres"), "{err}");
+        assert!(!dir.0.join("data").exists(), "{command:?} creates no database");
+    }
+
+    // Once `migrate` has created it, doctor starts the embedded server and stops it again.
+    let out = tomori(&dir.0, &["migrate"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = tomori(&dir.0, &["doctor"], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(text.contains("embedded PostgreSQL"), "{text}");
-    // The embedded server was started by doctor and stopped again.
+    assert!(text.lines().any(|l| l.starts_with("ok") && l.contains("migrations")), "{text}");
     assert!(!dir.0.join("data/postgres/data/postmaster.pid").exists());
 }
 
@@ -131,6 +149,11 @@ async fn keys_and_audit_commands_work_on_an_existing_database() {
     let out = tomori(&dir.0, &["audit", "verify"], &v1);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("verified: 1 row(s)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).lines().any(|l| l.starts_with("head server:") && l.contains(" #1 ")),
+        "every chain's head is printed: {}",
+        stdout(&out)
+    );
 
     // Rotation to version 2, then version 1 may go.
     let both = [
@@ -162,6 +185,20 @@ async fn keys_and_audit_commands_work_on_an_existing_database() {
     let out = tomori(&dir.0, &["audit", "verify"], &only_v2);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("edited"), "{}", stdout(&out));
+
+    // A schema from a newer build: doctor fails, keys refuse.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99999, 'from the future', true, '\\x00', 0)",
+    )
+    .execute(db.owner())
+    .await
+    .unwrap();
+    let out = tomori(&dir.0, &["doctor"], &only_v2);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("newer than this build"), "{}", stdout(&out));
+    let out = tomori(&dir.0, &["keys", "audit"], &only_v2);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
 }
 
 // Multi-threaded: the test blocks on the child's output while the fake Discord must keep serving.
@@ -196,6 +233,7 @@ async fn run_starts_against_a_database_and_stops_cleanly_on_sigterm() {
     let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
     assert!(rest.contains("shutting down"), "{rest}");
     assert!(!rest.contains(TEST_SECRET_V1) && !rest.contains(TOKEN), "a secret reached the log");
+    assert!(!rest.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {rest:?}");
 }
 
 #[tokio::test]
@@ -242,6 +280,38 @@ async fn chat_answers_each_line_of_piped_input() {
         String::from_utf8_lossy(&llm.requests()[0].body).contains("Tomori"),
         "the built-in persona answers"
     );
+}
+
+#[tokio::test]
+async fn a_lost_key_is_refused_and_never_replaced_by_a_new_one() {
+    use tomori_testkit::fake_llm::{FakeLlm, WireFormat};
+    let db = TestDb::new().await;
+    let llm = FakeLlm::start(WireFormat::OpenAi).await;
+    let dir = Dir::new("lostkey");
+    let url = db.url().expose_secret().to_owned();
+    let base = llm.base_url();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("TOMORI_PROVIDERS__LOCAL__KIND", "openai-compatible"),
+        ("TOMORI_PROVIDERS__LOCAL__BASE_URL", base.as_str()),
+        ("TOMORI_PROVIDERS__LOCAL__MODEL", "fake-model"),
+    ];
+    // A first start with no key creates one (and records its check value).
+    let first = tomori(&dir.0, &["chat"], &env);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let key = dir.0.join("data/keys/v1.key");
+    assert!(key.is_file());
+    // The key file is lost: the bot refuses instead of sealing with a new key.
+    std::fs::remove_file(&key).unwrap();
+    let again = tomori(&dir.0, &["chat"], &env);
+    assert_ne!(again.status.code(), Some(0));
+    assert!(
+        stderr(&again).contains("sealed with a key you did not provide")
+            && stderr(&again).contains("data/keys"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(!key.exists(), "no new key may be generated for a sealed database");
 }
 
 #[test]

@@ -168,11 +168,12 @@ async fn a_manager_imports_a_card_with_an_audit_row() {
     assert_eq!(answer, "Imported **Mio** as an alter (2 attributes, 2 sample dialogues).");
     let mio = personas::find(&w.store, w.server, "Mio").await.unwrap().unwrap();
     assert!(!mio.is_main);
-    assert_eq!(mio.prompt, "Mio runs the night library.");
-    assert_eq!(mio.attributes, ["Personality: Quiet and kind.", "Mio loves old books."]);
+    // Macros stay in the stored text: each prompt fills in the persona and the member.
+    assert_eq!(mio.prompt, "{{char}} runs the night library.");
+    assert_eq!(mio.attributes, ["Personality: Quiet and kind.", "{{char}} loves old books."]);
     let dialogues: Vec<(&str, &str)> =
         mio.sample_dialogues.iter().map(|d| (d.user.as_str(), d.bot.as_str())).collect();
-    assert_eq!(dialogues, [("Any good books?", "Always."), ("", "*looks up* Oh, hello User.")]);
+    assert_eq!(dialogues, [("Any good books?", "Always."), ("", "*looks up* Oh, hello {{user}}.")]);
     assert_eq!(audit_actions(&w.db).await.last().map(String::as_str), Some("persona.create"));
     assert_eq!(w.downloads(), 1);
 
