@@ -7,6 +7,10 @@
 
 #[path = "../../crates/tomori-store/src/embedded.rs"]
 #[expect(unreachable_pub, reason = "the module is shared with tomori-store, where it is public")]
+#[expect(
+    dead_code,
+    reason = "the binary's helpers (client tools, an existing cluster) are not xtask's"
+)]
 mod embedded;
 #[cfg(test)]
 mod tidy;

@@ -224,6 +224,28 @@ async fn check_app_session(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Creates the application role if this server lacks it, as the first migration does: a dump
+/// restored into a new server brings the grants to `tomori_app` but not the role, which is
+/// global to the server.
+///
+/// # Errors
+/// The owner may not create roles, or the database is unavailable.
+pub async fn ensure_app_role(owner: &PgPool) -> Result<(), StoreError> {
+    sqlx::raw_sql(
+        "DO $$
+         BEGIN
+             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tomori_app') THEN
+                 CREATE ROLE tomori_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+             END IF;
+         END
+         $$",
+    )
+    .execute(owner)
+    .await
+    .about("tomori_app role")?;
+    Ok(())
+}
+
 /// Creates a database if it does not exist (the embedded cluster's `tomori` database).
 ///
 /// # Errors

@@ -313,6 +313,15 @@ fn absolute(path: &Path) -> Result<PathBuf, EmbeddedError> {
 
 /// Finds the directory holding `initdb` and `pg_ctl`: `pg_config --bindir`, else the newest
 /// `/usr/lib/postgresql/<version>/bin` (Debian and Ubuntu keep them off `PATH`).
+/// The PostgreSQL client tool `name` (`pg_dump`, `pg_restore`) of the newest server installed,
+/// so that it is at least as new as the embedded server; else `name` itself, for PATH.
+pub async fn client_tool(name: &str) -> PathBuf {
+    match find_binaries().await {
+        Ok(dir) if dir.join(name).is_file() => dir.join(name),
+        _ => PathBuf::from(name),
+    }
+}
+
 async fn find_binaries() -> Result<PathBuf, EmbeddedError> {
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
     if let Ok(output) = Command::new("pg_config").arg("--bindir").output().await

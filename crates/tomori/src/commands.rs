@@ -81,6 +81,8 @@ pub(crate) async fn dispatch(cli: Cli) -> ExitCode {
             keys_rotate(&loaded.config, &env, dry_run).await
         }
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&loaded.config).await,
+        Command::Backup(args) => crate::backup::backup(&loaded.config, &args).await,
+        Command::Restore(args) => crate::backup::restore(&loaded.config, &env, &args).await,
         Command::Doctor => return doctor(&loaded, &env).await,
         Command::Persona { command: PersonaCommand::Convert(args) } => {
             persona::convert(&loaded.config.limits, &args)

@@ -4,6 +4,7 @@
 //! same way (`database::open`), and reports failure as one line on stderr with exit code 1
 //! (2 for usage errors and a missing Discord token, 3 for a refused URL in `url-check`).
 
+mod backup;
 mod commands;
 mod config;
 mod database;
@@ -21,7 +22,11 @@ use clap::{Parser, Subcommand};
 
 /// Tomori: a self-hosted Discord AI companion.
 #[derive(Debug, Parser)]
-#[command(name = "tomori", version, about)]
+#[command(
+    name = "tomori",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TOMORI_GIT_REV"), ")"),
+    about
+)]
 struct Cli {
     /// Config file (default: $TOMORI_CONFIG, else ./tomori.toml).
     #[arg(long, global = true, value_name = "PATH")]
@@ -46,6 +51,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Write a consistent dump of the database and a manifest of the key versions it needs (never
+    /// the keys) to a new archive.
+    Backup(backup::BackupArgs),
+    /// Restore an archive from `tomori backup` into an empty database (or over one, with
+    /// --replace), after checking that the key ring opens its sealed values.
+    Restore(backup::RestoreArgs),
     /// Check the configuration, database, migrations, key ring and Discord token.
     Doctor,
     /// Say whether the URL policy admits a URL, and why.

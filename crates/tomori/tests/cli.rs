@@ -54,6 +54,26 @@ fn run_without_a_token_says_how_to_get_one_and_exits_2() {
 }
 
 #[test]
+fn version_names_the_crate_version_and_the_git_revision() {
+    let dir = Dir::new("version");
+    let out = tomori(&dir.0, &["--version"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let expected = format!("tomori {} (", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&expected) && text.trim_end().ends_with(')'), "{text}");
+    let revision = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if let Some(revision) = revision {
+        assert!(text.contains(&format!("({revision})")), "{text} should name {revision}");
+    }
+}
+
+#[test]
 fn a_malformed_token_or_config_is_one_clear_line() {
     let dir = Dir::new("badconfig");
     let out = tomori(&dir.0, &["run"], &[("TOMORI_DISCORD__TOKEN", "not-a-token")]);
@@ -457,4 +477,56 @@ async fn extract_pdf_reads_a_pdf_confined_and_a_hostile_one_stops_it() {
     let out = tomori(&dir.0, &["extract-pdf"], &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("could not confine itself"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn a_backup_restores_round_trip_and_needs_its_key_versions() {
+    use tomori_store::credentials::{self, KeyOwner};
+    let source = TestDb::new().await;
+    let store = source.store().await;
+    let guild = store.resolve_guild(tomori_core::id::Snowflake::new(1).unwrap()).await.unwrap();
+    let scope = tomori_store::Scope::server(guild);
+    let actor = tomori_store::audit::Actor::Operator;
+    let key = secrecy::SecretString::from("sk-backup-0123456789".to_owned());
+    credentials::add(&store, scope, actor, KeyOwner::Server, "openai", "main", &key).await.unwrap();
+    let dir = Dir::new("backup");
+    let source_url = source.url().expose_secret().to_owned();
+    let v1 = [("DATABASE_URL", source_url.as_str()), ("TOMORI_SECRET_V1", TEST_SECRET_V1)];
+    let out = tomori(&dir.0, &["backup", "tomori.backup"], &v1);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let file = dir.0.join("tomori.backup");
+    let bytes = std::fs::read(&file).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("\"key_version\": 1") && text.contains("provider_credentials.secret"));
+    assert!(!text.contains(TEST_SECRET_V1) && !text.contains("sk-backup"), "no key, no secret");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o077, 0);
+    // A second backup to the same name is refused.
+    let again = tomori(&dir.0, &["backup", "tomori.backup"], &v1);
+    assert_eq!(again.status.code(), Some(1));
+
+    let target = TestDb::new().await;
+    let target_url = target.url().expose_secret().to_owned();
+    // Without the key version the sealed values need, nothing is touched.
+    let v2 = [("DATABASE_URL", target_url.as_str()), ("TOMORI_SECRET_V2", TEST_SECRET_V2)];
+    let out = tomori(&dir.0, &["restore", "tomori.backup", "--replace"], &v2);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("TOMORI_SECRET_V1"), "{}", stderr(&out));
+    // A database that holds the schema is replaced only when asked.
+    let t1 = [("DATABASE_URL", target_url.as_str()), ("TOMORI_SECRET_V1", TEST_SECRET_V1)];
+    let out = tomori(&dir.0, &["restore", "tomori.backup"], &t1);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--replace"), "{}", stderr(&out));
+    let out = tomori(&dir.0, &["restore", "tomori.backup", "--replace"], &t1);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let restored = target.store().await;
+    let guild = restored.resolve_guild(tomori_core::id::Snowflake::new(1).unwrap()).await.unwrap();
+    let scope = tomori_store::Scope::server(guild);
+    let keys = credentials::list(&restored, scope, KeyOwner::Server).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    let opened = credentials::reveal(&restored, scope, keys[0].id).await.unwrap();
+    assert_eq!(opened.expose_secret(), "sk-backup-0123456789");
+    let out = tomori(&dir.0, &["audit", "verify"], &t1);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
