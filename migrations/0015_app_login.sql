@@ -29,3 +29,15 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Sets the application role's password: called by the owner pool when `tomori_app` refuses the
+-- password derived from the key ring. ALTER ROLE takes no bind parameters; format() quotes the
+-- literal here, so the Rust side never builds SQL. Not granted to the application.
+CREATE FUNCTION tomori_set_app_password(p_password text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp
+    AS $$
+BEGIN
+    EXECUTE format('ALTER ROLE tomori_app WITH LOGIN PASSWORD %L', p_password);
+END
+$$;
+REVOKE ALL ON FUNCTION tomori_set_app_password(text) FROM PUBLIC;

@@ -113,6 +113,27 @@ pub(crate) struct Exchange<'a> {
     pub(crate) limits: &'a StreamLimits,
 }
 
+/// Adds the wire's version and auth headers.
+pub(crate) fn authorised<'a>(
+    mut builder: tomori_net::RequestBuilder<'a>,
+    wire: Wire,
+    key: Option<&ApiKey>,
+) -> tomori_net::RequestBuilder<'a> {
+    if wire == Wire::Anthropic {
+        builder = builder.header("anthropic-version", anthropic::API_VERSION);
+    }
+    if let Some(key) = key {
+        // Security: credential disclosure. Keys travel only in headers marked secret, which
+        // tomori-net redacts from Debug and drops if a request ever leaves the origin.
+        builder = match wire {
+            Wire::OpenAiCompatible => builder.bearer_auth(key.expose()),
+            Wire::Anthropic => builder.secret_header("x-api-key", key.expose()),
+            Wire::Gemini => builder.secret_header("x-goog-api-key", key.expose()),
+        };
+    }
+    builder
+}
+
 /// Sends a POST with the wire's auth headers; the first-byte timeout covers it.
 async fn post(
     exchange: Exchange<'_>,
@@ -123,7 +144,7 @@ async fn post(
 ) -> Result<Response, LlmError> {
     let wire = exchange.endpoint.wire();
     let first_byte = exchange.timeouts.first_byte;
-    let mut builder = exchange
+    let builder = exchange
         .client
         .request(Method::POST, url)
         .header(header::CONTENT_TYPE, "application/json")
@@ -133,18 +154,7 @@ async fn post(
         .redirects(Redirects::Refuse)
         .limits(limits)
         .body(body);
-    if wire == Wire::Anthropic {
-        builder = builder.header("anthropic-version", anthropic::API_VERSION);
-    }
-    if let Some(key) = exchange.key {
-        // Security: credential disclosure. Keys travel only in headers marked secret, which
-        // tomori-net redacts from Debug and drops if a request ever leaves the origin.
-        builder = match wire {
-            Wire::OpenAiCompatible => builder.bearer_auth(key.expose()),
-            Wire::Anthropic => builder.secret_header("x-api-key", key.expose()),
-            Wire::Gemini => builder.secret_header("x-goog-api-key", key.expose()),
-        };
-    }
+    let builder = authorised(builder, wire, exchange.key);
     match tokio::time::timeout(first_byte, builder.send()).await {
         Err(_elapsed) => {
             Err(LlmError::Timeout { phase: TimeoutPhase::FirstByte, after: first_byte })

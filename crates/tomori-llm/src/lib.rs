@@ -42,6 +42,7 @@ mod history;
 mod keys;
 mod llm;
 mod openai;
+mod probe;
 mod request;
 mod sse;
 
@@ -60,6 +61,7 @@ pub use keys::{
     MAX_KEY_ATTEMPTS, ManualClock, RATE_LIMIT_COOLDOWN, SystemClock,
 };
 pub use llm::{Embeddings, Llm, RetryPolicy, Target};
+pub use probe::probe;
 pub use request::{
     ChatRequest, EmbeddingRequest, Image, ImageSource, Message, Param, Part, Reasoning, Role,
     Sampler, ThinkingLevel, ToolCall, ToolResult, ToolSpec,

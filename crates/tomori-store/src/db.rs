@@ -170,26 +170,21 @@ pub async fn connect_app(login: &AppLogin, max_connections: u32) -> Result<PgPoo
 
 /// Sets the application role's password (and LOGIN) through the owner pool.
 async fn set_app_password(owner: &PgPool, password: &SecretString) -> Result<(), StoreError> {
-    // ALTER ROLE takes no bind parameters; format() quotes the literal on the server.
-    let statement: String = sqlx::query_scalar!(
-        r#"SELECT format('ALTER ROLE tomori_app WITH LOGIN PASSWORD %L', $1::text) AS "sql!""#,
-        password.expose_secret()
-    )
-    .fetch_one(owner)
-    .await
-    .about("tomori_app password")?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(owner).await.map_err(|err| {
-        if err.as_database_error().and_then(|db| db.code()).is_some_and(|c| c == "42501") {
-            StoreError::Invalid {
-                field: "database role",
-                reason: "the owner may not set tomori_app's password: grant it CREATEROLE, or \
-                         set [database] app_url with tomori_app's own credentials"
-                    .to_owned(),
+    sqlx::query!("SELECT tomori_set_app_password($1)", password.expose_secret())
+        .execute(owner)
+        .await
+        .map_err(|err| {
+            if err.as_database_error().and_then(|db| db.code()).is_some_and(|c| c == "42501") {
+                StoreError::Invalid {
+                    field: "database role",
+                    reason: "the owner may not set tomori_app's password: grant it CREATEROLE, or \
+                             set [database] app_url with tomori_app's own credentials"
+                        .to_owned(),
+                }
+            } else {
+                StoreError::from_sqlx(err, "tomori_app password")
             }
-        } else {
-            StoreError::from_sqlx(err, "tomori_app password")
-        }
-    })?;
+        })?;
     tracing::info!("database: tomori_app's login password set from the key ring");
     Ok(())
 }

@@ -423,6 +423,12 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             }
             Reply::status(rule.status, &body)
         }
+        // The model list every wire has (`GET …/models`): what `tomori doctor` asks.
+        None if request.method == "GET"
+            && request.path.split('?').next().unwrap_or_default().ends_with("/models") =>
+        {
+            Reply::json(&models_body(shared.wire))
+        }
         None if is_embedding(&request) && lock(&shared.embeddings).is_some() => {
             let dimension = lock(&shared.embeddings).unwrap_or(1);
             embeddings_reply(shared.wire, &request, dimension)
@@ -439,6 +445,22 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
     };
     let _ = write_reply(&mut stream, shared.wire, &request, reply).await;
     let _ = stream.shutdown().await;
+}
+
+/// The model list in each wire's shape.
+fn models_body(wire: WireFormat) -> Value {
+    match wire {
+        WireFormat::Gemini => serde_json::json!({
+            "models": [{"name": "models/fake-model", "supportedGenerationMethods": ["generateContent"]}],
+        }),
+        WireFormat::Anthropic => serde_json::json!({
+            "data": [{"id": "fake-model", "type": "model", "display_name": "Fake"}],
+            "has_more": false,
+        }),
+        _ => {
+            serde_json::json!({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        }
+    }
 }
 
 /// Whether a request asks for embeddings.

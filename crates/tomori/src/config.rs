@@ -25,6 +25,7 @@ use tomori_core::limits::Limits;
 use url::Url;
 
 pub(crate) mod example;
+mod schema;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -409,7 +410,14 @@ impl figment::Provider for EnvProvider {
                 continue;
             }
             let path = rest.to_ascii_lowercase().replace("__", ".");
-            let value: figment::value::Value = raw.parse().unwrap_or_else(|_| raw.as_str().into());
+            let segments: Vec<&str> = path.split('.').collect();
+            // A string key keeps its text (an API key of digits is still a key); other keys are
+            // parsed, so that numbers and booleans can be given too.
+            let value: figment::value::Value = if schema::expects_string(&segments) {
+                raw.as_str().into()
+            } else {
+                raw.parse().unwrap_or_else(|_| raw.as_str().into())
+            };
             let nested = figment::util::nest(&path, value).into_dict().ok_or_else(|| {
                 figment::Error::from(format!("environment variable {name} is not a key path"))
             })?;
@@ -434,7 +442,20 @@ fn merge_dicts(mut into: figment::value::Dict, from: figment::value::Dict) -> fi
 
 fn describe(err: &figment::Error) -> String {
     // One line per problem, each naming its key and where it came from.
-    err.clone().into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+    err.clone()
+        .into_iter()
+        .map(|e| {
+            let hint = match &e.kind {
+                figment::error::Kind::UnknownField(field, expected) => {
+                    schema::did_you_mean(field, expected)
+                        .map(|name| format!(" (did you mean `{name}`?)"))
+                }
+                _ => None,
+            };
+            format!("{e}{}", hint.unwrap_or_default())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn validate(config: &Config) -> Result<(), ConfigError> {

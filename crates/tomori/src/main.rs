@@ -8,6 +8,7 @@ mod backup;
 mod commands;
 mod config;
 mod database;
+mod doctor;
 mod keyring;
 mod mcp;
 mod persona;

@@ -207,13 +207,7 @@ async fn keys_and_audit_commands_work_on_an_existing_database() {
     assert!(stdout(&out).contains("edited"), "{}", stdout(&out));
 
     // A schema from a newer build: doctor fails, keys refuse.
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES (99999, 'from the future', true, '\\x00', 0)",
-    )
-    .execute(db.owner())
-    .await
-    .unwrap();
+    tomori_testkit::pretend_newer_schema(&db).await;
     let out = tomori(&dir.0, &["doctor"], &only_v2);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("newer than this build"), "{}", stdout(&out));
@@ -529,4 +523,38 @@ async fn a_backup_restores_round_trip_and_needs_its_key_versions() {
     assert_eq!(opened.expose_secret(), "sk-backup-0123456789");
     let out = tomori(&dir.0, &["audit", "verify"], &t1);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+// Multi-threaded: the test blocks on the child while the fake provider must keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_asks_each_provider_and_resolves_each_mcp_command() {
+    use tomori_testkit::fake_llm::{FakeLlm, WireFormat};
+    let llm = FakeLlm::start(WireFormat::OpenAi).await;
+    let dir = Dir::new("doctorreach");
+    let config = format!(
+        "[providers.up]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\napi_key = \"sk-doctor-0123\"\n\
+         [providers.zdown]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n\
+         [mcp.files]\ncommand = \"no-such-mcp-server\"\n[mcp.shell]\ncommand = \"sh\"\n",
+        llm.base_url()
+    );
+    std::fs::write(dir.0.join("tomori.toml"), config).unwrap();
+    let out = tomori(&dir.0, &["doctor"], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let has = |prefix: &str, parts: &[&str]| {
+        text.lines().any(|l| l.starts_with(prefix) && parts.iter().all(|p| l.contains(p)))
+    };
+    assert!(has("ok", &["provider", "up · fake-model: reachable"]), "{text}");
+    assert!(has("FAIL", &["provider", "zdown"]), "{text}");
+    assert!(has("FAIL", &["mcp", "files", "no-such-mcp-server"]), "{text}");
+    assert!(has("ok", &["mcp", "shell", "/sh"]), "{text}");
+    let asked = llm.requests();
+    assert!(
+        asked.iter().any(|r| r.method == "GET"
+            && r.path.ends_with("/models")
+            && r.header("authorization") == Some("Bearer sk-doctor-0123")),
+        "the model list is asked with the provider's key"
+    );
+    assert!(!text.contains("sk-doctor"), "the key is never printed");
+    assert!(!dir.0.join("data").exists(), "doctor creates nothing");
 }

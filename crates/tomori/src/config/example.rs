@@ -39,10 +39,28 @@ pub(crate) fn render() -> String {
         out.push('\n');
         write_comment(&mut out, section);
         if let Some(example) = section.get("x-example").and_then(Value::as_object) {
+            let every = section
+                .get("additionalProperties")
+                .and_then(|v| v.get("properties"))
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
             for (entry, fields) in example {
+                let fields = fields.as_object().unwrap_or(&empty);
                 let _ = writeln!(out, "# [{name}.{entry}]");
-                for (field, value) in fields.as_object().unwrap_or(&empty) {
+                for (field, value) in fields {
                     let _ = writeln!(out, "# {field} = {}", toml_value(value));
+                }
+                // Every other key an entry takes, with its meaning and default, commented out.
+                for (field, property) in every.iter().filter(|(f, _)| !fields.contains_key(*f)) {
+                    write_comment(&mut out, property);
+                    match property.get("default") {
+                        Some(Value::Null) | None => {
+                            let _ = writeln!(out, "# {field} =");
+                        }
+                        Some(value) => {
+                            let _ = writeln!(out, "# {field} = {}", toml_value(value));
+                        }
+                    }
                 }
             }
             continue;

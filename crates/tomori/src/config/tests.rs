@@ -70,13 +70,33 @@ fn environment_overrides_the_file_which_overrides_defaults() {
 #[test]
 fn unknown_keys_are_errors_that_name_the_key() {
     let err = load_with(Some("[discord]\ntokn = \"x\"\n"), &[]).unwrap_err().to_string();
-    assert!(err.contains("tokn"), "{err}");
+    assert!(err.contains("tokn") && err.contains("did you mean `token`?"), "{err}");
     let err =
         load_with(None, &[("TOMORI_NET__ALOW_PRIVATE_NETWORKS", "true")]).unwrap_err().to_string();
     assert!(err.contains("alow_private_networks"), "{err}");
     assert!(err.contains("environment"), "{err}");
+    assert!(err.contains("did you mean `allow_private_networks`?"), "{err}");
     let err = load_with(Some("colour = 1\n"), &[]).unwrap_err().to_string();
-    assert!(err.contains("colour"), "{err}");
+    assert!(err.contains("colour") && !err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn environment_values_for_string_keys_stay_strings() {
+    let file =
+        "[providers.local]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\n";
+    let config = load_with(
+        Some(file),
+        &[
+            ("TOMORI_PROVIDERS__LOCAL__API_KEY", "1234567890"),
+            ("TOMORI_PROVIDERS__LOCAL__MODEL", "2024"),
+            ("TOMORI_DATABASE__MAX_CONNECTIONS", "3"),
+        ],
+    )
+    .unwrap();
+    let local = &config.providers["local"];
+    assert_eq!(local.api_key.as_ref().unwrap().expose_secret(), "1234567890");
+    assert_eq!(local.model, "2024");
+    assert_eq!(config.database.max_connections, 3);
 }
 
 #[test]
