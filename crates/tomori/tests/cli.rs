@@ -558,3 +558,71 @@ async fn doctor_asks_each_provider_and_resolves_each_mcp_command() {
     assert!(!text.contains("sk-doctor"), "the key is never printed");
     assert!(!dir.0.join("data").exists(), "doctor creates nothing");
 }
+
+/// Runs the image's entry point as `uid` (through setpriv) with a stand-in for the binary that
+/// prints its arguments and data directory.
+fn entrypoint(dir: &Path, uid: Option<u32>, data: &Path, args: &[&str]) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/docker/entrypoint.sh");
+    let mut command = match uid {
+        Some(uid) => {
+            let mut c = Command::new("setpriv");
+            c.args([format!("--reuid={uid}"), format!("--regid={uid}"), "--clear-groups".into()]);
+            c.arg("sh");
+            c
+        }
+        None => Command::new("sh"),
+    };
+    command
+        .arg(script)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("TOMORI_BIN", dir.join("fake-tomori"))
+        .env("TOMORI_DATA_DIR", data)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_image_entrypoint_checks_its_user_and_volume_then_execs_the_command() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = Dir::new("entrypoint");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fake = dir.0.join("fake-tomori");
+    std::fs::write(&fake, "#!/bin/sh\necho \"args=$* data=$TOMORI_DATA_DIR\"\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // As root (the CI machine), the checks run again as `nobody` through setpriv, as the image's
+    // own user would; otherwise as the user running the tests.
+    let root = is_root();
+    let user = root.then_some(65534);
+    if root {
+        let out = entrypoint(&dir.0, None, &dir.0.join("data"), &[]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("refusing to run as root"), "{}", stderr(&out));
+    }
+
+    // A volume the user cannot write: one line that says what to do.
+    let locked = dir.0.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = entrypoint(&dir.0, user, &locked, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("is not writable by uid"), "{}", stderr(&out));
+
+    // A writable volume: no arguments means `run`; a command passes through untouched.
+    let data = dir.0.join("data");
+    std::fs::create_dir(&data).unwrap();
+    if let Some(uid) = user {
+        std::os::unix::fs::chown(&data, Some(uid), Some(uid)).unwrap();
+    }
+    let out = entrypoint(&dir.0, user, &data, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), format!("args=run data={}", data.display()));
+    assert!(stderr(&out).contains("no TOMORI_SECRET_V1"), "the key warning: {}", stderr(&out));
+    let out = entrypoint(&dir.0, user, &data, &["keys", "audit"]);
+    assert!(stdout(&out).starts_with("args=keys audit "), "{}", stdout(&out));
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
