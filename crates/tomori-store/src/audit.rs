@@ -292,6 +292,18 @@ pub struct ChainHead {
 /// # Errors
 /// The database is unavailable.
 pub async fn verify(owner: &PgPool) -> Result<Verification, StoreError> {
+    verify_with_progress(owner, |_, _| {}).await
+}
+
+/// [`verify`], calling `on_chain` with the chains checked so far and the number of chains after
+/// each one.
+///
+/// # Errors
+/// As [`verify`].
+pub async fn verify_with_progress(
+    owner: &PgPool,
+    mut on_chain: impl FnMut(u64, u64) + Send,
+) -> Result<Verification, StoreError> {
     let mut report = Verification::default();
     let heads: Vec<(String, i64, Vec<u8>)> =
         sqlx::query!("SELECT chain, seq, hash FROM audit_heads ORDER BY chain")
@@ -316,6 +328,7 @@ pub async fn verify(owner: &PgPool) -> Result<Verification, StoreError> {
             hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
         })
         .collect();
+    let total = u64::try_from(heads.len() + orphan_chains.len()).unwrap_or(u64::MAX);
     let chains = heads
         .into_iter()
         .map(|(chain, seq, hash)| (chain, Some((seq, hash))))
@@ -323,6 +336,7 @@ pub async fn verify(owner: &PgPool) -> Result<Verification, StoreError> {
     for (chain, head) in chains {
         report.chains += 1;
         verify_chain(owner, &chain, head, &mut report).await?;
+        on_chain(report.chains, total);
     }
     Ok(report)
 }

@@ -314,12 +314,28 @@ impl Column {
 /// A value that does not open with the ring (nothing of its batch is written), or an unavailable
 /// database; batches committed before the error stay committed.
 pub async fn rotate(owner: &PgPool, ring: &KeyRing, dry_run: bool) -> Result<Rotation, StoreError> {
+    rotate_with_progress(owner, ring, dry_run, |_, _| {}).await
+}
+
+/// [`rotate`], calling `on_batch` with the work done so far and the rows there were to re-seal
+/// after each committed batch.
+///
+/// # Errors
+/// As [`rotate`].
+pub async fn rotate_with_progress(
+    owner: &PgPool,
+    ring: &KeyRing,
+    dry_run: bool,
+    mut on_batch: impl FnMut(&Rotation, u64) + Send,
+) -> Result<Rotation, StoreError> {
     let current = version_to_db(ring.current());
     let mut report = Rotation::default();
+    let mut total = 0;
+    for column in COLUMNS {
+        total += u64::try_from(column.pending(owner, current).await?).unwrap_or(0);
+    }
     if dry_run {
-        for column in COLUMNS {
-            report.resealed += u64::try_from(column.pending(owner, current).await?).unwrap_or(0);
-        }
+        report.resealed = total;
         return Ok(report);
     }
     for column in COLUMNS {
@@ -338,6 +354,7 @@ pub async fn rotate(owner: &PgPool, ring: &KeyRing, dry_run: bool) -> Result<Rot
             tx.commit().await.about("rotation")?;
             report.resealed += u64::try_from(rows.len()).unwrap_or(u64::MAX);
             report.batches += 1;
+            on_batch(&report, total);
         }
     }
     if report.resealed > 0 {

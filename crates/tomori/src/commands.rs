@@ -13,6 +13,7 @@ use tomori_store::{Store, audit, keys};
 
 use crate::config::{self, Config, Environment, LogFormat, NetMode};
 use crate::database::{self, Access, Database};
+use crate::progress::Progress;
 use crate::{
     AuditCommand, Cli, Command, KeysCommand, PersonaCommand, keyring, persona, providers, token,
 };
@@ -208,6 +209,12 @@ async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
     if report.from == report.to {
         say(format_args!("database schema is up to date (version {})", report.to));
     } else {
+        for applied in tomori_store::db::MIGRATOR
+            .iter()
+            .filter(|m| m.version > report.from && m.version <= report.to)
+        {
+            say(format_args!("applied {:04} {}", applied.version, applied.description));
+        }
         say(format_args!("database migrated from version {} to {}", report.from, report.to));
     }
     Ok(ExitCode::SUCCESS)
@@ -450,7 +457,13 @@ async fn keys_rotate(
     let db = open_existing(config).await?;
     let result = async {
         keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
-        keys::rotate(&db.owner, &ring, dry_run).await.context("rotating keys")
+        let progress = Progress::new("re-sealing", "values");
+        let report = keys::rotate_with_progress(&db.owner, &ring, dry_run, |done, total| {
+            progress.update(done.resealed, total);
+        })
+        .await;
+        progress.finish();
+        report.context("rotating keys")
     }
     .await;
     db.close().await;
@@ -474,7 +487,10 @@ async fn keys_rotate(
 
 async fn audit_verify(config: &Config) -> anyhow::Result<ExitCode> {
     let db = open_existing(config).await?;
-    let report = audit::verify(&db.owner).await;
+    let progress = Progress::new("verifying", "chains");
+    let report =
+        audit::verify_with_progress(&db.owner, |done, total| progress.update(done, total)).await;
+    progress.finish();
     db.close().await;
     let report = report.context("verifying the audit log")?;
     for head in &report.heads {

@@ -12,6 +12,7 @@ mod doctor;
 mod keyring;
 mod mcp;
 mod persona;
+mod progress;
 mod providers;
 mod terminal;
 mod token;

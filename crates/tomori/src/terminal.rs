@@ -28,9 +28,31 @@ const TERMINAL_CHANNEL: u64 = 2;
 const DEFAULT_PERSONA_PROMPT: &str = "Tomori is a friendly, curious companion who answers briefly and warmly, \
      remembers what people tell her, and admits when she does not know something.";
 
-/// Prints replies as they arrive.
+/// Prints replies as they arrive; while the engine says it is typing (waiting on the model), a
+/// spinner on a terminal's stderr shows it.
 struct TerminalSurface {
     next_id: std::sync::atomic::AtomicU64,
+    waiting: Waiting,
+}
+
+/// The spinner, shared with the input loop, which clears it when a turn ends without a reply.
+#[derive(Clone, Default)]
+struct Waiting(Arc<std::sync::Mutex<Option<indicatif::ProgressBar>>>);
+
+impl Waiting {
+    fn start(&self) {
+        let mut waiting = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if waiting.is_none() {
+            *waiting = crate::progress::spinner("waiting on the model…");
+        }
+    }
+
+    fn stop(&self) {
+        let spinner = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+    }
 }
 
 impl ChatSurface for TerminalSurface {
@@ -39,12 +61,14 @@ impl ChatSurface for TerminalSurface {
         _channel: Snowflake,
         message: Outgoing,
     ) -> Result<Snowflake, SurfaceError> {
+        self.waiting.stop();
         say(&message.content);
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Snowflake::new(id).map_err(|_| SurfaceError::NotFound)
     }
 
     async fn typing(&self, _channel: Snowflake) -> Result<(), SurfaceError> {
+        self.waiting.start();
         Ok(())
     }
 }
@@ -115,7 +139,11 @@ pub(crate) async fn chat(
             }
         },
     };
-    let surface = TerminalSurface { next_id: std::sync::atomic::AtomicU64::new(1_000_000) };
+    let surface = TerminalSurface {
+        next_id: std::sync::atomic::AtomicU64::new(1_000_000),
+        waiting: Waiting::default(),
+    };
+    let waiting = surface.waiting.clone();
     let engine =
         Arc::new(Engine::new(store, surface, Llm::default(), chain, EngineOptions::default()));
     engine.set_tools(Arc::new(tools));
@@ -159,6 +187,7 @@ pub(crate) async fn chat(
         while !engine.is_idle(channel) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        waiting.stop();
     }
     Ok(())
 }

@@ -121,6 +121,7 @@ fn doctor_on_a_fresh_checkout_passes_and_creates_nothing() {
     // Once `migrate` has created it, doctor starts the embedded server and stops it again.
     let out = tomori(&dir.0, &["migrate"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("applied 0001 core"), "one line per migration: {}", stdout(&out));
     let out = tomori(&dir.0, &["doctor"], &[]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
@@ -190,6 +191,9 @@ async fn keys_and_audit_commands_work_on_an_existing_database() {
     );
     let out = tomori(&dir.0, &["keys", "rotate"], &both);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Not a terminal: one plain progress line per batch on stderr, the result on stdout.
+    assert!(stderr(&out).contains("re-sealing: 1/1 values"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("re-sealed 1 value(s)"), "{}", stdout(&out));
     let only_v2 = [("DATABASE_URL", url.as_str()), ("TOMORI_SECRET_V2", TEST_SECRET_V2)];
     let out = tomori(&dir.0, &["doctor"], &only_v2);
     assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
