@@ -113,12 +113,18 @@ pub(crate) struct Exchange<'a> {
     pub(crate) limits: &'a StreamLimits,
 }
 
-/// Adds the wire's version and auth headers.
+/// Adds the endpoint's extra headers and the wire's version and auth headers.
 pub(crate) fn authorised<'a>(
     mut builder: tomori_net::RequestBuilder<'a>,
-    wire: Wire,
+    endpoint: &Endpoint,
     key: Option<&ApiKey>,
 ) -> tomori_net::RequestBuilder<'a> {
+    let wire = endpoint.wire();
+    for extra in &endpoint.options().extra_headers {
+        // Security: credential disclosure. An operator's header may be a key (Azure's api-key):
+        // sent as a secret header, like the provider key.
+        builder = builder.secret_header(extra.name(), extra.value());
+    }
     if wire == Wire::Anthropic {
         builder = builder.header("anthropic-version", anthropic::API_VERSION);
     }
@@ -142,7 +148,6 @@ async fn post(
     limits: Limits,
     accept: &'static str,
 ) -> Result<Response, LlmError> {
-    let wire = exchange.endpoint.wire();
     let first_byte = exchange.timeouts.first_byte;
     let builder = exchange
         .client
@@ -154,7 +159,7 @@ async fn post(
         .redirects(Redirects::Refuse)
         .limits(limits)
         .body(body);
-    let builder = authorised(builder, wire, exchange.key);
+    let builder = authorised(builder, exchange.endpoint, exchange.key);
     match tokio::time::timeout(first_byte, builder.send()).await {
         Err(_elapsed) => {
             Err(LlmError::Timeout { phase: TimeoutPhase::FirstByte, after: first_byte })

@@ -101,7 +101,78 @@ pub struct EndpointOptions {
     /// Merge consecutive same-role turns and start with a user turn (always on for Anthropic;
     /// some OpenAI-compatible servers need it too).
     pub strict_role_alternation: bool,
+    /// Headers sent with every request (an operator's gateway, Azure OpenAI's `api-key`); their
+    /// values are treated as secrets.
+    pub extra_headers: Vec<ExtraHeader>,
+    /// Query parameters added to every request URL (Azure OpenAI's `api-version`).
+    pub extra_query: Vec<(String, String)>,
 }
+
+/// A header an operator adds to every request of an endpoint.
+#[derive(Clone)]
+pub struct ExtraHeader {
+    name: String,
+    value: secrecy::SecretString,
+}
+
+impl ExtraHeader {
+    /// A header, refused when the name is not an HTTP token or is one that frames the request or
+    /// the connection (the client sets those itself).
+    ///
+    /// # Errors
+    /// `InvalidRequest` naming the header.
+    pub fn new(name: &str, value: secrecy::SecretString) -> Result<Self, LlmError> {
+        const FRAMING: [&str; 10] = [
+            "host",
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "upgrade",
+            "proxy-authorization",
+            "proxy-connection",
+        ];
+        let token = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token || FRAMING.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(LlmError::invalid(format!("`{name}` cannot be an extra header")));
+        }
+        let value_ok = secrecy::ExposeSecret::expose_secret(&value)
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+        if !value_ok {
+            return Err(LlmError::invalid(format!(
+                "the value of extra header `{name}` must be printable ASCII on one line"
+            )));
+        }
+        Ok(Self { name: name.to_ascii_lowercase(), value })
+    }
+
+    /// The header name, lower-cased.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn value(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.value)
+    }
+}
+
+impl std::fmt::Debug for ExtraHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: [REDACTED]", self.name)
+    }
+}
+
+impl PartialEq for ExtraHeader {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.value() == other.value()
+    }
+}
+
+impl Eq for ExtraHeader {}
 
 /// A provider endpoint: wire format plus a base URL the policy has admitted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,7 +239,17 @@ impl Endpoint {
 
     /// `base` + `suffix` (which starts with `/` and may carry a query).
     pub(crate) fn url(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.base_url.as_str().trim_end_matches('/'))
+        let url = format!("{}{suffix}", self.base_url.as_str().trim_end_matches('/'));
+        if self.options.extra_query.is_empty() {
+            return url;
+        }
+        match Url::parse(&url) {
+            Ok(mut parsed) => {
+                parsed.query_pairs_mut().extend_pairs(self.options.extra_query.iter());
+                parsed.into()
+            }
+            Err(_) => url,
+        }
     }
 }
 
@@ -226,4 +307,51 @@ impl Default for StreamLimits {
 /// `Transport` when the client cannot be built.
 pub fn client_for(policy: Policy, timeouts: &Timeouts) -> Result<Client, LlmError> {
     Client::builder(policy).connect_timeout(timeouts.connect).build().map_err(LlmError::Transport)
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    #[test]
+    fn extra_headers_are_tokens_that_do_not_frame_the_request() {
+        let value = || SecretString::from("v".to_owned());
+        for (name, ok) in [
+            ("api-key", true),
+            ("X-Gateway-Tenant", true),
+            ("Host", false),
+            ("content-length", false),
+            ("transfer-encoding", false),
+            ("bad name", false),
+            ("", false),
+            ("x\r\ny", false),
+        ] {
+            assert_eq!(ExtraHeader::new(name, value()).is_ok(), ok, "{name:?}");
+        }
+        let split = ExtraHeader::new("x-a", SecretString::from("one\r\nx-b: two".to_owned()));
+        assert!(split.is_err(), "a value cannot add a header");
+        let header = ExtraHeader::new("Api-Key", SecretString::from("secret".to_owned())).unwrap();
+        assert_eq!(format!("{header:?}"), "api-key: [REDACTED]");
+    }
+
+    #[test]
+    fn extra_query_parameters_join_the_url_and_its_own_query() {
+        let endpoint =
+            Endpoint::new(Wire::Gemini, "https://gateway.example/v1beta", &Policy::operator())
+                .unwrap()
+                .with_options(EndpointOptions {
+                    extra_query: vec![("api-version".to_owned(), "2024-10-21".to_owned())],
+                    ..EndpointOptions::default()
+                });
+        assert_eq!(
+            endpoint.url("/models/m:streamGenerateContent?alt=sse"),
+            "https://gateway.example/v1beta/models/m:streamGenerateContent?alt=sse&api-version=2024-10-21"
+        );
+        assert_eq!(
+            endpoint.url("/chat/completions"),
+            "https://gateway.example/v1beta/chat/completions?api-version=2024-10-21"
+        );
+    }
 }

@@ -51,8 +51,8 @@ pub use catalogue::{Capabilities, CatalogueError, ModelCatalogue, ModelEntry, sh
 pub use decode::{StreamDecoder, decode_all};
 pub use degrade::Degradation;
 pub use endpoint::{
-    Endpoint, EndpointOptions, KNOWN_PROVIDERS, KnownProvider, StreamLimits, Timeouts, Wire,
-    client_for, known_provider,
+    Endpoint, EndpointOptions, ExtraHeader, KNOWN_PROVIDERS, KnownProvider, StreamLimits, Timeouts,
+    Wire, client_for, known_provider,
 };
 pub use error::{LlmError, MAX_PROVIDER_MESSAGE, TimeoutPhase};
 pub use event::{Completion, FinishReason, Notice, StreamEvent, Usage};

@@ -26,7 +26,7 @@ pub async fn probe(target: &Target, timeouts: &Timeouts) -> Result<(), LlmError>
             ..Limits::default()
         });
     let key = target.keys.first();
-    let builder = authorised(builder, wire, key);
+    let builder = authorised(builder, &target.endpoint, key);
     let response = match tokio::time::timeout(timeouts.first_byte, builder.send()).await {
         Err(_elapsed) => {
             return Err(LlmError::Timeout {

@@ -275,6 +275,15 @@ pub(crate) struct ProviderConfig {
     /// Context window in tokens, when known.
     #[serde(default)]
     pub(crate) context_length: Option<u32>,
+    /// Headers sent with every request, as name = "value" (a gateway's own header, or Azure
+    /// OpenAI's `api-key`). Values are kept out of logs like the API key.
+    #[serde(default, skip_serializing)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub(crate) extra_headers: BTreeMap<String, SecretString>,
+    /// Query parameters added to every request, as name = "value" (Azure OpenAI's
+    /// `api-version`).
+    #[serde(default)]
+    pub(crate) extra_query: BTreeMap<String, String>,
 }
 
 fn default_true() -> bool {
@@ -482,6 +491,11 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 })?;
             }
             (None, _) => {}
+        }
+        for (header, value) in &provider.extra_headers {
+            tomori_llm::ExtraHeader::new(header, value.clone()).map_err(|err| {
+                ConfigError::Refused { key: key("extra_headers"), reason: err.to_string() }
+            })?;
         }
     }
     for (name, server) in &config.mcp {

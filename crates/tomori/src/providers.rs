@@ -5,7 +5,10 @@
 //! addresses on every request.
 
 use anyhow::Context as _;
-use tomori_llm::{ApiKey, Capabilities, Endpoint, KeySource, Target, Timeouts, Wire, client_for};
+use tomori_llm::{
+    ApiKey, Capabilities, Endpoint, EndpointOptions, ExtraHeader, KeySource, Target, Timeouts,
+    Wire, client_for,
+};
 use tomori_net::Policy;
 
 use crate::config::{Config, ProviderKind};
@@ -30,7 +33,8 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
             Some(url) => Endpoint::new(wire, url.as_str(), &policy),
             None => Endpoint::first_party(wire, &policy),
         }
-        .with_context(|| format!("providers.{name}.base_url"))?;
+        .with_context(|| format!("providers.{name}.base_url"))?
+        .with_options(endpoint_options(name, provider)?);
         let keys = provider
             .api_key
             .iter()
@@ -55,6 +59,26 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
         );
     }
     Ok(chain)
+}
+
+/// `extra_headers` and `extra_query` of `[providers.<name>]` as the endpoint's options.
+///
+/// # Errors
+/// A header name that is not a token or one the client sets itself.
+pub(crate) fn endpoint_options(
+    name: &str,
+    provider: &crate::config::ProviderConfig,
+) -> anyhow::Result<EndpointOptions> {
+    let extra_headers = provider
+        .extra_headers
+        .iter()
+        .map(|(header, value)| {
+            ExtraHeader::new(header, value.clone())
+                .with_context(|| format!("providers.{name}.extra_headers"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let extra_query = provider.extra_query.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok(EndpointOptions { extra_headers, extra_query, ..EndpointOptions::default() })
 }
 
 /// The instance providers as `/config setup` offers them, in the chain's order.

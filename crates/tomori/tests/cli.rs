@@ -630,3 +630,54 @@ fn the_image_entrypoint_checks_its_user_and_volume_then_execs_the_command() {
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
+
+// Multi-threaded: the test blocks on the child while the fake provider must keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_extra_headers_and_query_reach_it_and_no_log() {
+    use std::io::Write as _;
+
+    use tomori_testkit::fake_llm::{FakeLlm, Turn, WireFormat};
+    let db = TestDb::new().await;
+    let llm = FakeLlm::start(WireFormat::OpenAi).await;
+    llm.push_turn(Turn::new().text("Hi from Azure."));
+    let dir = Dir::new("extras");
+    let config = format!(
+        "[providers.azure]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\nmodel = \"gpt\"\n\
+         [providers.azure.extra_headers]\napi-key = \"azure-secret-0123456789\"\n\
+         [providers.azure.extra_query]\napi-version = \"2024-10-21\"\n",
+        llm.base_url()
+    );
+    std::fs::write(dir.0.join("tomori.toml"), config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tomori"))
+        .args(["chat"])
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("DATABASE_URL", db.url().expose_secret())
+        .env("TOMORI_SECRET_V1", TEST_SECRET_V1)
+        .env("TOMORI_LOG__LEVEL", "debug")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Hi from Azure.\n", "{}", stderr(&out));
+    let request = &llm.requests()[0];
+    assert!(request.path.ends_with("/chat/completions?api-version=2024-10-21"), "{}", request.path);
+    assert_eq!(request.header("api-key"), Some("azure-secret-0123456789"));
+    assert!(!stderr(&out).contains("azure-secret"), "the header value never reaches the log");
+
+    // A header the client frames itself is refused at load, naming the key.
+    std::fs::write(
+        dir.0.join("tomori.toml"),
+        "[providers.x]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\n\
+         [providers.x.extra_headers]\nHost = \"evil.example\"\n",
+    )
+    .unwrap();
+    let out = tomori(&dir.0, &["doctor"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("providers.x.extra_headers"), "{}", stderr(&out));
+}
