@@ -8,7 +8,7 @@
 //! Persona-to-persona cascades need no special path: the bot's own messages come back as gateway
 //! events and are decided like any other, with the chain counted against the cascade limit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,13 @@ pub struct EngineOptions {
     pub store_retry: Duration,
     /// The longest pause between attempts.
     pub store_retry_max: Duration,
+    /// Messages that may wait per channel behind the running turn; beyond them a message is
+    /// dropped and its author told (default [`crate::gate::DEFAULT_MAX_QUEUED`]).
+    pub max_queued: usize,
+    /// The longest a turn waits on models in all (retries, keys, fallbacks, streaming and the
+    /// tool loop's further requests together); past it the turn ends with a notice. The
+    /// default matches the gate's staleness bound (`gate::STALE_AFTER`).
+    pub turn_deadline: Duration,
 }
 
 impl Default for EngineOptions {
@@ -80,6 +87,8 @@ impl Default for EngineOptions {
             typing_every: Duration::from_secs(8),
             store_retry: Duration::from_millis(500),
             store_retry_max: Duration::from_secs(8),
+            max_queued: crate::gate::DEFAULT_MAX_QUEUED,
+            turn_deadline: crate::gate::STALE_AFTER,
         }
     }
 }
@@ -133,6 +142,8 @@ struct Inner<S> {
     active: ActiveTurns,
     /// Channels told that no provider can answer (once per channel per process).
     setup_hints: SetupHints,
+    /// Members last seen at privacy level 2: nothing of theirs is kept or shown to a model.
+    withheld: Mutex<HashSet<Snowflake>>,
 }
 
 /// The conversation engine; cheap to clone.
@@ -160,6 +171,7 @@ impl<S: ChatSurface> Engine<S> {
         options: EngineOptions,
     ) -> Self {
         let history = History::new(options.history_capacity, options.history_channels);
+        let max_queued = options.max_queued;
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -173,13 +185,14 @@ impl<S: ChatSurface> Engine<S> {
                 media: OnceLock::new(),
                 providers: OnceLock::new(),
                 documents: OnceLock::new(),
-                gate: Gate::default(),
+                gate: Gate::with_max_queued(max_queued),
                 history: Mutex::new(history),
                 chains: Mutex::new(HashMap::new()),
                 auto_counters: Mutex::new(HashMap::new()),
                 cooldowns: Arc::new(LocalCooldowns::default()),
                 active: ActiveTurns::default(),
                 setup_hints: SetupHints::default(),
+                withheld: Mutex::default(),
             }),
         }
     }
@@ -221,10 +234,20 @@ impl<S: ChatSurface> Engine<S> {
     }
 
     /// Answers `message` as the persona named `persona` whatever the trigger rules say (`/bot
-    /// respond`, the terminal chat). An unknown name falls back to the channel's persona
-    /// (`/server channel-persona`), else the main persona.
-    pub async fn respond_as(&self, message: Inbound, persona: &str) {
-        self.dispatch(message, Some(persona)).await;
+    /// respond`, the terminal chat), once it passes the same admission as a message (privacy,
+    /// blacklist, role and channel whitelists, thought-log channel). An unknown name falls back
+    /// to the channel's persona (`/server channel-persona`), else the main persona. Returns
+    /// whether a turn was started or queued; false when admission refused it (or planning
+    /// failed, which the member is told).
+    pub async fn respond_as(&self, message: Inbound, persona: &str) -> bool {
+        self.dispatch(message, Some(persona)).await
+    }
+
+    /// A member chose privacy level 2 (`/personal privacy`): everything of theirs leaves the
+    /// history now, before their next message would show it. Their later messages are withheld
+    /// as soon as a message of theirs is read at that level; this makes it immediate.
+    pub fn withhold_author(&self, user: Snowflake) {
+        self.inner.note_privacy(user, PrivacyLevel::Full);
     }
 
     /// `/tool refresh`: the channel's history starts after this point; earlier messages are no
@@ -260,13 +283,14 @@ impl<S: ChatSurface> Engine<S> {
         self.inner.gate.is_idle(channel)
     }
 
-    async fn dispatch(&self, message: Inbound, forced: Option<&str>) {
+    /// Decides `message` and hands it to the gate; true when a turn started or was queued.
+    async fn dispatch(&self, message: Inbound, forced: Option<&str>) -> bool {
         let inner = &self.inner;
         let mut wait = inner.options.store_retry;
         let plan = loop {
             match Box::pin(inner.plan(message.clone(), forced)).await {
                 Ok(Some(plan)) => break plan,
-                Ok(None) => return,
+                Ok(None) => return false,
                 // The database is away (a restart, a failover): wait a little and decide again,
                 // so a short outage delays answers instead of losing them.
                 Err(PlanError::Store(StoreError::Unavailable(_)))
@@ -279,7 +303,7 @@ impl<S: ChatSurface> Engine<S> {
                     let incident = incident_id();
                     tracing::error!(%incident, error = %err, "planning a turn failed");
                     inner.cannot_decide(&message, forced.is_some(), &incident).await;
-                    return;
+                    return false;
                 }
             }
         };
@@ -290,11 +314,24 @@ impl<S: ChatSurface> Engine<S> {
             Arrival::Start(turn) | Arrival::Interrupt(turn) => {
                 let inner = Arc::clone(inner);
                 tokio::spawn(async move { inner.run(plan, turn).await });
+                true
             }
-            Arrival::Queued | Arrival::Stopped => {}
+            Arrival::Full { tell } => {
+                tracing::info!(%channel, "the channel's queue is full; a message was dropped");
+                if tell && plan.from_person {
+                    inner.tell(&plan.message, QUEUE_FULL).await;
+                }
+                false
+            }
+            Arrival::Queued => true,
+            Arrival::Stopped => false,
         }
     }
 }
+
+/// What a member turned away by a full queue is told (once while it stays full).
+const QUEUE_FULL: &str =
+    "There are too many messages waiting for me in this channel; ask me again in a moment.";
 
 /// A failure while planning: logged, and shown to someone who addressed the bot directly.
 #[derive(Debug, thiserror::Error)]
@@ -331,6 +368,32 @@ impl<S: ChatSurface> Inner<S> {
         }
     }
 
+    /// Records the privacy level a member was just read at. Security: privacy level 2. On the
+    /// way to level 2 everything they wrote leaves the history cache, so messages from before
+    /// the change are not shown either; the set keeps them out of every later read.
+    fn note_privacy(&self, user: Snowflake, level: PrivacyLevel) {
+        let mut withheld = lock(&self.withheld);
+        if level.may_reach_models() {
+            withheld.remove(&user);
+        } else if withheld.insert(user) {
+            lock(&self.history).forget_author(user);
+        }
+    }
+
+    /// The channel's last `limit` messages that may reach a model, oldest first: every prompt,
+    /// snapshot, image set, retrieval query and tool view of the history reads through here.
+    ///
+    /// Security: privacy level 2. Members last seen at that level are left out even if a
+    /// message of theirs was captured before their level was known.
+    fn recent(&self, channel: Snowflake, limit: usize) -> Vec<Remembered> {
+        let mut recent = lock(&self.history).recent(channel, limit);
+        let withheld = lock(&self.withheld);
+        if !withheld.is_empty() {
+            recent.retain(|m| !withheld.contains(&m.author));
+        }
+        recent
+    }
+
     fn remember(&self, message: &Inbound, persona: Option<String>) {
         let remembered = Remembered {
             id: message.message,
@@ -364,6 +427,11 @@ impl<S: ChatSurface> Inner<S> {
             && bot_user != Some(message.author.id);
         let seen =
             self.views.read(store, home(&message), by_person.then_some(message.author.id)).await?;
+        let author_privacy =
+            seen.user.as_ref().map_or(PrivacyLevel::Minimal, |u| u.view.settings.privacy);
+        if by_person {
+            self.note_privacy(message.author.id, author_privacy);
+        }
         let server = seen.server;
         let scope = Scope::server(server);
         let (settings, personas) = (&seen.view.settings, &seen.view.personas);
@@ -394,7 +462,10 @@ impl<S: ChatSurface> Inner<S> {
         };
         let persona_name = author_persona.and_then(|i| personas.get(i)).map(|p| p.nickname.clone());
         // A `/bot respond` without text is a request, not a message of the conversation.
-        if !(forced.is_some() && message.content.trim().is_empty()) {
+        // Security: privacy level 2. Nothing a member at that level writes is captured, so no
+        // turn (theirs or anyone's) can show it to a model.
+        let request_only = forced.is_some() && message.content.trim().is_empty();
+        if !request_only && (!by_person || author_privacy.may_reach_models()) {
             self.remember(&message, persona_name.or_else(|| is_self.then(|| main_name(personas))));
         }
         let author = if bot_user == Some(message.author.id) {
@@ -406,9 +477,7 @@ impl<S: ChatSurface> Inner<S> {
         } else if message.author.is_bot {
             Author::OtherBot
         } else {
-            let privacy =
-                seen.user.as_ref().map_or(PrivacyLevel::Minimal, |u| u.view.settings.privacy);
-            Author::Human { privacy }
+            Author::Human { privacy: author_privacy }
         };
 
         let view = &seen.view;
@@ -475,18 +544,21 @@ impl<S: ChatSurface> Inner<S> {
                 deliberate: settings.deliberate_trigger,
             },
         };
-        let mut decision = trigger::decide(&situation);
-        if let Some(name) = forced
-            && !matches!(
-                decision,
-                Decision::Silent(trigger::Silence::PrivacyFull | trigger::Silence::NoPersona)
-            )
-        {
-            let idx = personas.iter().position(|p| p.nickname.eq_ignore_ascii_case(name));
-            let main = personas.iter().position(|p| p.is_main).unwrap_or(0);
-            let default = default_persona.unwrap_or(main);
-            decision = Decision::Reply { personas: vec![idx.unwrap_or(default)], deliberate: true };
-        }
+        let decision = match forced {
+            None => trigger::decide(&situation),
+            // Security: admission bypass. `/bot respond` overrides the trigger rules only: the
+            // blacklist, role and channel whitelists, thought-log silence and privacy level keep
+            // it out exactly as they keep out a message.
+            Some(name) => match trigger::admission(&situation) {
+                Some(refused) => Decision::Silent(refused),
+                None => {
+                    let idx = personas.iter().position(|p| p.nickname.eq_ignore_ascii_case(name));
+                    let main = personas.iter().position(|p| p.is_main).unwrap_or(0);
+                    let persona = idx.unwrap_or(default_persona.unwrap_or(main));
+                    Decision::Reply { personas: vec![persona], deliberate: true }
+                }
+            },
+        };
         tracing::debug!(channel = %message.channel, ?decision, "decided");
         let Decision::Reply { personas: chosen, deliberate } = decision else { return Ok(None) };
         let from_person = matches!(author, Author::Human { .. });
@@ -537,16 +609,20 @@ impl<S: ChatSurface> Inner<S> {
     }
 
     async fn notice(&self, plan: &Plan, text: &str) {
-        if !plan.deliberate {
-            return;
+        if plan.deliberate {
+            self.tell(&plan.message, text).await;
         }
-        let message = Outgoing {
+    }
+
+    /// A short notice from the bot, replying to `message`.
+    async fn tell(&self, message: &Inbound, text: &str) {
+        let notice = Outgoing {
             content: text.to_owned(),
             speaker: Speaker::Bot,
-            reply_to: Some(plan.message.message),
+            reply_to: Some(message.message),
             ping_users: Vec::new(),
         };
-        if let Err(err) = self.surface.send(plan.message.channel, message).await {
+        if let Err(err) = self.surface.send(message.channel, notice).await {
             tracing::warn!(error = %err, "sending a notice failed");
         }
     }
@@ -723,6 +799,7 @@ impl<S: ChatSurface> Inner<S> {
         };
         let mut delivery = Delivery::new(self, plan, persona);
         let mut loop_state = LoopState::new(LoopLimits::default());
+        let deadline = tokio::time::Instant::now() + self.options.turn_deadline;
         loop {
             match loop_state.begin_iteration() {
                 LoopStep::Continue => {}
@@ -733,9 +810,8 @@ impl<S: ChatSurface> Inner<S> {
                     break;
                 }
             }
-            let Some(completion) =
-                self.generate(plan, &prepared.chain, &request, &mut delivery, cancel).await
-            else {
+            let call = Call { chain: &prepared.chain, request: &request, deadline };
+            let Some(completion) = self.generate(plan, call, &mut delivery, cancel).await else {
                 return false;
             };
             let Some((gate, ctx)) = &tools else { break };
@@ -765,14 +841,18 @@ impl<S: ChatSurface> Inner<S> {
     async fn generate(
         &self,
         plan: &Plan,
-        chain: &[Target],
-        request: &ChatRequest,
+        call: Call<'_>,
         delivery: &mut Delivery<'_, S>,
         cancel: &CancellationToken,
     ) -> Option<Completion> {
+        let deadline = call.deadline;
         let stream = tokio::select! {
             () = cancel.cancelled() => return None,
-            stream = self.llm.stream(chain, request) => stream,
+            () = tokio::time::sleep_until(deadline) => {
+                self.past_deadline(plan, delivery).await;
+                return None;
+            }
+            stream = self.llm.stream(call.chain, call.request) => stream,
         };
         let mut stream = match stream {
             Ok(stream) => stream,
@@ -791,6 +871,10 @@ impl<S: ChatSurface> Inner<S> {
         loop {
             let event = tokio::select! {
                 () = cancel.cancelled() => return None,
+                () = tokio::time::sleep_until(deadline) => {
+                    self.past_deadline(plan, delivery).await;
+                    return None;
+                }
                 event = stream.next() => event,
             };
             match event {
@@ -823,6 +907,24 @@ impl<S: ChatSurface> Inner<S> {
         }
     }
 
+    /// The turn's deadline passed while it waited on a model: what was generated is sent, and the
+    /// member learns that the rest did not come (a stalled provider no longer holds the channel
+    /// through every retry and fallback).
+    async fn past_deadline(&self, plan: &Plan, delivery: &mut Delivery<'_, S>) {
+        let incident = incident_id();
+        tracing::warn!(
+            %incident,
+            after = ?self.options.turn_deadline,
+            "the turn's deadline passed while waiting on the model"
+        );
+        delivery.finish().await;
+        self.notice(
+            plan,
+            &format!("Sorry, the model took too long to answer (incident {incident})."),
+        )
+        .await;
+    }
+
     /// The tools' view of the turn.
     async fn tool_context(
         &self,
@@ -834,7 +936,7 @@ impl<S: ChatSurface> Inner<S> {
     ) -> Result<TurnContext, StoreError> {
         let user = plan.seen.user.as_ref().ok_or(StoreError::NotFound("user"))?.id;
         let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
-        let shown = Arc::new(lock(&self.history).recent(plan.message.channel, limit));
+        let shown = Arc::new(self.recent(plan.message.channel, limit));
         let place = match plan.message.guild {
             Some(_) => Place::Guild { rp: in_channel_set(&plan.seen.view.rp, &plan.message) },
             None => Place::Dm,
@@ -911,7 +1013,7 @@ impl<S: ChatSurface> Inner<S> {
 
     async fn request_for(&self, plan: &Plan, persona: &Persona) -> Result<Prepared, StoreError> {
         let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
-        let recent = lock(&self.history).recent(plan.message.channel, limit);
+        let recent = self.recent(plan.message.channel, limit);
         let mut shown: Vec<(MemoryScope, i64)> = Vec::new();
         // Memories carry their id, so the model can name one to update_long_term_memory.
         let server_memories: Vec<String> = plan
@@ -1098,6 +1200,14 @@ impl<S: ChatSurface> Inner<S> {
             }
         }
     }
+}
+
+/// One model call of a turn: where, what, and until when.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    chain: &'a [Target],
+    request: &'a ChatRequest,
+    deadline: tokio::time::Instant,
 }
 
 /// A turn's request and what the prompt showed the model.
@@ -1297,8 +1407,8 @@ fn speaker(persona: &Persona) -> Speaker {
 
 /// People in the channel's recent history, for resolving `@name` in the answer: only someone the
 /// conversation already contains can be pinged.
-fn participants<S>(inner: &Inner<S>, plan: &Plan) -> Vec<Participant> {
-    let recent = lock(&inner.history).recent(plan.message.channel, inner.options.history_capacity);
+fn participants<S: ChatSurface>(inner: &Inner<S>, plan: &Plan) -> Vec<Participant> {
+    let recent = inner.recent(plan.message.channel, inner.options.history_capacity);
     let mut people: Vec<Participant> = Vec::new();
     for item in recent.iter().filter(|m| m.persona.is_none()) {
         if people.iter().any(|p| p.user_id == item.author.get()) {
