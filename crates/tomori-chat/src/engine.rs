@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 use tomori_core::chunk::{MAX_MESSAGE_CHARS, split_message};
 use tomori_core::handles::Handles;
 use tomori_core::id::{ServerId, Snowflake};
-use tomori_core::output::{Participant, resolve_mentions, strip_labels, strip_reasoning};
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::prompt::{
     self, HistoryItem, ParticipantView, PersonaView, PromptInput, PromptRole, TokenBudget,
@@ -28,25 +27,27 @@ use tomori_core::trigger::{
     self, Author, AutoCounter, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation,
     TriggerSettings,
 };
-use tomori_llm::{ChatRequest, Completion, Llm, Message, Part, Role, StreamEvent, Target};
+use tomori_llm::{ChatRequest, Llm, Message, Part, Role, Target};
 use tomori_store::StoreError;
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::servers::Home;
 use tomori_store::settings::ServerSettings;
 use tomori_store::{Scope, Store, settings, webhooks};
-use tomori_tools::{LoopLimits, LoopState, LoopStep, MemoryScope, Place, TurnContext};
+use tomori_tools::{MemoryScope, Place, TurnContext};
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
 use crate::documents::Documents;
-use crate::first_contact::{self, SetupHints};
-use crate::gate::{Arrival, Gate, Phase, Turn};
+use crate::first_contact::SetupHints;
+use crate::gate::{Arrival, Gate, Turn};
 use crate::history::{History, Remembered, RememberedAttachment};
 use crate::live::EngineLive;
 use crate::media::Media;
 use crate::providers::{Chain, ServerProviders};
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
 use crate::views::{ChainFor, Seen, Views};
+
+mod stream;
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -144,6 +145,9 @@ struct Inner<S> {
     setup_hints: SetupHints,
     /// Members last seen at privacy level 2: nothing of theirs is kept or shown to a model.
     withheld: Mutex<HashSet<Snowflake>>,
+    /// Models (`provider/model` of a chain's first target) seen sending a closing reasoning tag
+    /// with no opening one: their template opens the block, so their text is held until a tag.
+    template_opens: Mutex<HashSet<String>>,
 }
 
 /// The conversation engine; cheap to clone.
@@ -193,6 +197,7 @@ impl<S: ChatSurface> Engine<S> {
                 active: ActiveTurns::default(),
                 setup_hints: SetupHints::default(),
                 withheld: Mutex::default(),
+                template_opens: Mutex::default(),
             }),
         }
     }
@@ -753,178 +758,6 @@ impl<S: ChatSurface> Inner<S> {
         }
     }
 
-    /// Generates and delivers one persona's answer; false when it failed.
-    async fn answer_as(&self, plan: &Plan, idx: usize, cancel: &CancellationToken) -> bool {
-        let Some(persona) = plan.personas().get(idx) else { return false };
-        let prepared = match self.request_for(plan, persona).await {
-            Ok(prepared) => prepared,
-            Err(err) => {
-                let incident = incident_id();
-                tracing::error!(%incident, error = %err, "building the prompt failed");
-                self.notice(
-                    plan,
-                    &format!(
-                        "Sorry, I can't reach my memory right now (incident {incident}); try \
-                         again in a moment."
-                    ),
-                )
-                .await;
-                return false;
-            }
-        };
-        // No provider at all: whoever addressed the bot learns, once per channel, what to do.
-        if prepared.chain.is_empty() {
-            if plan.deliberate && self.setup_hints.first_time(plan.message.channel) {
-                self.notice(plan, first_contact::NO_PROVIDER).await;
-            }
-            return false;
-        }
-        let mut request = prepared.request;
-        let tools = match self.tools.get() {
-            // The built-in persona has no row or lineage to file memories or reminders under.
-            Some(gate) if plan.from_person && !first_contact::is_builtin(persona) => match self
-                .tool_context(plan, persona, prepared.handles, prepared.shown, cancel)
-                .await
-            {
-                Ok(ctx) => {
-                    request.tools = gate.advertise(&ctx).await;
-                    Some((gate, ctx))
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "no tools this turn");
-                    None
-                }
-            },
-            _ => None,
-        };
-        let mut delivery = Delivery::new(self, plan, persona);
-        let mut loop_state = LoopState::new(LoopLimits::default());
-        let deadline = tokio::time::Instant::now() + self.options.turn_deadline;
-        loop {
-            match loop_state.begin_iteration() {
-                LoopStep::Continue => {}
-                LoopStep::ContinueWithNotice => self.notice(plan, "Still working on it…").await,
-                LoopStep::Abort(reason) => {
-                    tracing::warn!(?reason, "tool loop stopped");
-                    self.notice(plan, "I'm going around in circles, so I'll stop here.").await;
-                    break;
-                }
-            }
-            let call = Call { chain: &prepared.chain, request: &request, deadline };
-            let Some(completion) = self.generate(plan, call, &mut delivery, cancel).await else {
-                return false;
-            };
-            let Some((gate, ctx)) = &tools else { break };
-            if completion.tool_calls.is_empty() || cancel.is_cancelled() {
-                break;
-            }
-            // Tools run: a follow-up now waits instead of interrupting and losing their work.
-            self.gate.set_phase(plan.message.channel, Phase::Tools);
-            let results = tomori_tools::run_tool_calls(gate, &completion.tool_calls, ctx).await;
-            self.gate.set_phase(plan.message.channel, Phase::Streaming);
-            let step = loop_state.record(&results);
-            request.messages.push(completion.to_message());
-            request.messages.push(tomori_tools::results_message(results));
-            if let LoopStep::Abort(reason) = step {
-                tracing::warn!(?reason, "tool loop stopped");
-                self.notice(plan, "My tools keep failing, so I'll stop here.").await;
-                break;
-            }
-        }
-        delivery.finish().await;
-        self.log_thoughts(plan, persona, &delivery.thoughts()).await;
-        true
-    }
-
-    /// One model call: streams text into `delivery` and returns the whole completion (with any
-    /// tool calls), or `None` when it failed or the turn was cancelled.
-    async fn generate(
-        &self,
-        plan: &Plan,
-        call: Call<'_>,
-        delivery: &mut Delivery<'_, S>,
-        cancel: &CancellationToken,
-    ) -> Option<Completion> {
-        let deadline = call.deadline;
-        let stream = tokio::select! {
-            () = cancel.cancelled() => return None,
-            () = tokio::time::sleep_until(deadline) => {
-                self.past_deadline(plan, delivery).await;
-                return None;
-            }
-            stream = self.llm.stream(call.chain, call.request) => stream,
-        };
-        let mut stream = match stream {
-            Ok(stream) => stream,
-            Err(err) => {
-                let incident = incident_id();
-                tracing::error!(%incident, code = err.code(), error = %err, "generation failed");
-                self.notice(
-                    plan,
-                    &format!("Sorry, I couldn't reach the model right now (incident {incident})."),
-                )
-                .await;
-                return None;
-            }
-        };
-        let mut completion = Completion::default();
-        loop {
-            let event = tokio::select! {
-                () = cancel.cancelled() => return None,
-                () = tokio::time::sleep_until(deadline) => {
-                    self.past_deadline(plan, delivery).await;
-                    return None;
-                }
-                event = stream.next() => event,
-            };
-            match event {
-                None => return Some(completion),
-                Some(Ok(event)) => {
-                    match &event {
-                        // The delivery stopped (send limit): end the turn, calling no tools.
-                        StreamEvent::Text(text) if !delivery.push(text).await => {
-                            return Some(Completion::default());
-                        }
-                        StreamEvent::Reasoning(text) => delivery.reasoning.push_str(text),
-                        _ => {}
-                    }
-                    completion.push(event);
-                }
-                Some(Err(err)) => {
-                    let incident = incident_id();
-                    tracing::error!(%incident, code = err.code(), error = %err, "the stream failed");
-                    delivery.finish().await;
-                    // A cut-off answer must not pass for a complete one.
-                    let text = if delivery.sent == 0 {
-                        format!("Sorry, my answer broke off (incident {incident}).")
-                    } else {
-                        format!("Sorry, my answer broke off there (incident {incident}).")
-                    };
-                    self.notice(plan, &text).await;
-                    return None;
-                }
-            }
-        }
-    }
-
-    /// The turn's deadline passed while it waited on a model: what was generated is sent, and the
-    /// member learns that the rest did not come (a stalled provider no longer holds the channel
-    /// through every retry and fallback).
-    async fn past_deadline(&self, plan: &Plan, delivery: &mut Delivery<'_, S>) {
-        let incident = incident_id();
-        tracing::warn!(
-            %incident,
-            after = ?self.options.turn_deadline,
-            "the turn's deadline passed while waiting on the model"
-        );
-        delivery.finish().await;
-        self.notice(
-            plan,
-            &format!("Sorry, the model took too long to answer (incident {incident})."),
-        )
-        .await;
-    }
-
     /// The tools' view of the turn.
     async fn tool_context(
         &self,
@@ -1202,13 +1035,6 @@ impl<S: ChatSurface> Inner<S> {
     }
 }
 
-/// One model call of a turn: where, what, and until when.
-#[derive(Clone, Copy)]
-struct Call<'a> {
-    chain: &'a [Target],
-    request: &'a ChatRequest,
-    deadline: tokio::time::Instant,
-}
 
 /// A turn's request and what the prompt showed the model.
 struct Prepared {
@@ -1269,155 +1095,10 @@ fn incident_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Sends an answer as it is generated: whole paragraphs as soon as they are complete, the rest at
-/// the end; reasoning and labels stripped, mentions made safe, within the send limit.
-struct Delivery<'a, S> {
-    inner: &'a Inner<S>,
-    plan: &'a Plan,
-    persona: &'a Persona,
-    raw: String,
-    /// Reasoning the provider streamed separately.
-    reasoning: String,
-    /// Characters of the visible text already sent.
-    sent_chars: usize,
-    /// Messages sent.
-    sent: usize,
-    /// The most messages this turn may send.
-    limit: usize,
-    stopped: bool,
-}
-
-impl<'a, S: ChatSurface> Delivery<'a, S> {
-    fn new(inner: &'a Inner<S>, plan: &'a Plan, persona: &'a Persona) -> Self {
-        let server_limit = usize::try_from(plan.settings().send_limit).unwrap_or(0);
-        let limit = if server_limit == 0 {
-            inner.options.flood_cap
-        } else {
-            server_limit.min(inner.options.flood_cap)
-        };
-        Self {
-            inner,
-            plan,
-            persona,
-            raw: String::new(),
-            reasoning: String::new(),
-            sent_chars: 0,
-            sent: 0,
-            limit,
-            stopped: false,
-        }
-    }
-
-    /// Everything the model thought: streamed reasoning and `<think>` blocks in the text.
-    fn thoughts(&self) -> String {
-        let inline = strip_reasoning(&self.raw).reasoning;
-        match (self.reasoning.trim().is_empty(), inline.is_empty()) {
-            (true, _) => inline,
-            (false, true) => self.reasoning.trim().to_owned(),
-            (false, false) => format!("{}\n\n{inline}", self.reasoning.trim()),
-        }
-    }
-
-    fn visible(&self) -> String {
-        let separated = strip_reasoning(&self.raw);
-        let others: Vec<&str> = self
-            .plan
-            .personas()
-            .iter()
-            .filter(|p| p.id != self.persona.id)
-            .map(|p| p.nickname.as_str())
-            .collect();
-        strip_labels(&separated.visible, &self.persona.nickname, &others)
-    }
-
-    /// Adds generated text; sends what is complete. False once the turn must stop generating.
-    async fn push(&mut self, text: &str) -> bool {
-        self.raw.push_str(text);
-        let visible = self.visible();
-        let pending: String = visible.chars().skip(self.sent_chars).collect();
-        // Send up to the last paragraph break, once there is one and enough text to be worth a message.
-        if let Some(cut) = pending.rfind("\n\n")
-            && (pending.chars().count() > 400 || pending.chars().count() > MAX_MESSAGE_CHARS)
-        {
-            let ready = pending.get(..cut).unwrap_or_default().to_owned();
-            self.sent_chars += ready.chars().count();
-            self.send(&ready).await;
-        }
-        !self.stopped
-    }
-
-    /// Sends whatever is left.
-    async fn finish(&mut self) {
-        let visible = self.visible();
-        let pending: String = visible.chars().skip(self.sent_chars).collect();
-        self.sent_chars += pending.chars().count();
-        self.send(&pending).await;
-    }
-
-    async fn send(&mut self, text: &str) {
-        if self.stopped || text.trim().is_empty() {
-            return;
-        }
-        let views = participants(self.inner, self.plan);
-        for chunk in split_message(text, MAX_MESSAGE_CHARS) {
-            if self.sent >= self.limit {
-                self.stopped = true;
-                let note = Outgoing {
-                    content: "(I'll stop here: that's as many messages as I may send at once.)"
-                        .to_owned(),
-                    speaker: speaker(self.persona),
-                    reply_to: None,
-                    ping_users: Vec::new(),
-                };
-                let _ = self.inner.surface.send(self.plan.message.channel, note).await;
-                return;
-            }
-            let content = resolve_mentions(&chunk, &views);
-            let ping_users = views
-                .iter()
-                .filter(|p| content.contains(&format!("<@{}>", p.user_id)))
-                .filter_map(|p| Snowflake::new(p.user_id).ok())
-                .collect();
-            let outgoing = Outgoing {
-                content,
-                speaker: speaker(self.persona),
-                reply_to: (self.sent == 0 && self.plan.deliberate)
-                    .then_some(self.plan.message.message),
-                ping_users,
-            };
-            match self.inner.surface.send(self.plan.message.channel, outgoing).await {
-                Ok(_) => self.sent += 1,
-                Err(err) => {
-                    tracing::warn!(error = %err, "sending a reply failed");
-                    self.stopped = true;
-                    return;
-                }
-            }
-        }
-    }
-}
-
 fn speaker(persona: &Persona) -> Speaker {
     if persona.is_main {
         Speaker::Bot
     } else {
         Speaker::Persona { name: persona.nickname.clone(), avatar_url: persona.avatar_url.clone() }
     }
-}
-
-/// People in the channel's recent history, for resolving `@name` in the answer: only someone the
-/// conversation already contains can be pinged.
-fn participants<S: ChatSurface>(inner: &Inner<S>, plan: &Plan) -> Vec<Participant> {
-    let recent = inner.recent(plan.message.channel, inner.options.history_capacity);
-    let mut people: Vec<Participant> = Vec::new();
-    for item in recent.iter().filter(|m| m.persona.is_none()) {
-        if people.iter().any(|p| p.user_id == item.author.get()) {
-            continue;
-        }
-        people.push(Participant {
-            names: vec![item.author_name.clone()],
-            user_id: item.author.get(),
-        });
-    }
-    people
 }

@@ -6,6 +6,7 @@
 mod documents;
 mod first_contact;
 mod media;
+mod output;
 mod privacy;
 mod providers;
 mod reminders;
