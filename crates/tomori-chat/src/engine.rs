@@ -13,41 +13,36 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio_util::sync::CancellationToken;
-use tomori_core::chunk::{MAX_MESSAGE_CHARS, split_message};
-use tomori_core::handles::Handles;
 use tomori_core::id::{ServerId, Snowflake};
 use tomori_core::privacy::PrivacyLevel;
-use tomori_core::prompt::{
-    self, HistoryItem, ParticipantView, PersonaView, PromptInput, PromptRole, TokenBudget,
-};
+use tomori_core::prompt::TokenBudget;
 use tomori_core::quota::{QuotaVerdict, cooldown_key};
-use tomori_core::settings::{ChannelSet, Feature};
 use tomori_core::trigger::{
     self, Author, AutoCounter, AutoTrigger, Decision, PersonaTrigger, ReplyTo, Situation,
     TriggerSettings,
 };
-use tomori_llm::{ChatRequest, Llm, Message, Part, Role, Target};
+use tomori_llm::{Llm, Target};
 use tomori_store::StoreError;
 use tomori_store::personas::Persona;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::servers::Home;
 use tomori_store::settings::ServerSettings;
-use tomori_store::{Scope, Store, settings, webhooks};
-use tomori_tools::{MemoryScope, Place, TurnContext};
+use tomori_store::{Scope, Store, webhooks};
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
 use crate::documents::Documents;
 use crate::first_contact::SetupHints;
 use crate::gate::{Arrival, Gate, Turn};
 use crate::history::{History, Remembered, RememberedAttachment};
-use crate::live::EngineLive;
 use crate::media::Media;
-use crate::providers::{Chain, ServerProviders};
+use crate::providers::ServerProviders;
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
-use crate::views::{ChainFor, Seen, Views};
+use crate::views::{Seen, Views};
 
+mod context;
 mod stream;
+
+use context::render_request;
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -757,318 +752,6 @@ impl<S: ChatSurface> Inner<S> {
             Err(err) => tracing::error!(error = %err, "recording quota usage failed"),
         }
     }
-
-    /// The tools' view of the turn.
-    async fn tool_context(
-        &self,
-        plan: &Plan,
-        persona: &Persona,
-        handles: Handles,
-        shown_memories: Vec<(MemoryScope, i64)>,
-        cancel: &CancellationToken,
-    ) -> Result<TurnContext, StoreError> {
-        let user = plan.seen.user.as_ref().ok_or(StoreError::NotFound("user"))?.id;
-        let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
-        let shown = Arc::new(self.recent(plan.message.channel, limit));
-        let place = match plan.message.guild {
-            Some(_) => Place::Guild { rp: in_channel_set(&plan.seen.view.rp, &plan.message) },
-            None => Place::Dm,
-        };
-        let live = EngineLive {
-            store: self.store.clone(),
-            views: Arc::clone(&self.views),
-            home: home(&plan.message),
-            planned: Mutex::new(Some(plan.seen.clone())),
-            server: plan.server,
-            invoker: plan.message.author.id,
-            invoker_is_admin: plan.message.author_is_admin,
-            bot_user: self.bot_user.get().copied(),
-            guild: plan.message.guild,
-            channel: plan.message.channel,
-            platform: self.surface.platform(),
-            shown,
-            today: Utc::now().date_naive(),
-        };
-        Ok(TurnContext {
-            server: plan.server,
-            guild: plan.message.guild,
-            channel: plan.message.channel,
-            place,
-            invoker: plan.message.author.id,
-            invoker_user: user,
-            persona: persona.id,
-            lineage: persona.lineage,
-            handles,
-            shown_memories,
-            live: Arc::new(live),
-            cancel: cancel.child_token(),
-        })
-    }
-
-    /// Sends the turn's reasoning to the thought-log channel, when the server has one.
-    ///
-    /// Security: private-channel disclosure. Reasoning about a private channel or a DM would leak
-    /// its content into the (usually more public) thought-log channel, so it is dropped instead.
-    async fn log_thoughts(&self, plan: &Plan, persona: &Persona, thoughts: &str) {
-        let Some(channel) =
-            plan.settings().thought_log_channel.and_then(|c| Snowflake::from_db(c).ok())
-        else {
-            return;
-        };
-        if thoughts.trim().is_empty() || plan.message.guild.is_none() {
-            return;
-        }
-        let private =
-            settings::channels(&self.store, Scope::server(plan.server), ChannelSet::Private).await;
-        match private {
-            Ok(private) if !in_channel_set(&private, &plan.message) => {}
-            _ => return,
-        }
-        let text = format!(
-            "**{}** thought, answering in <#{}>:\n{}",
-            persona.nickname,
-            plan.message.channel,
-            thoughts.trim()
-        );
-        for chunk in split_message(&text, MAX_MESSAGE_CHARS).into_iter().take(3) {
-            let outgoing = Outgoing {
-                content: chunk,
-                speaker: Speaker::Bot,
-                reply_to: None,
-                ping_users: Vec::new(),
-            };
-            if let Err(err) = self.surface.send(channel, outgoing).await {
-                tracing::warn!(error = %err, "sending to the thought-log channel failed");
-                return;
-            }
-        }
-    }
-
-    async fn request_for(&self, plan: &Plan, persona: &Persona) -> Result<Prepared, StoreError> {
-        let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
-        let recent = self.recent(plan.message.channel, limit);
-        let mut shown: Vec<(MemoryScope, i64)> = Vec::new();
-        // Memories carry their id, so the model can name one to update_long_term_memory.
-        let server_memories: Vec<String> = plan
-            .seen
-            .view
-            .memories(persona.lineage)
-            .map(|m| {
-                shown.push((MemoryScope::Server, m.id));
-                format!("[id:{}] {}", m.id, m.content)
-            })
-            .collect();
-        let mut handles = Handles::default();
-        let mut history = Vec::with_capacity(recent.len());
-        let mut participants: Vec<String> = Vec::new();
-        for item in &recent {
-            let handle = handles.message_handle(item.id);
-            let reply_to = item.reply_to.map(|r| handles.message_handle(r));
-            let media = item.attachments.iter().map(|a| handles.media_handle(&a.url)).collect();
-            let own = item
-                .persona
-                .as_deref()
-                .is_some_and(|name| name.eq_ignore_ascii_case(&persona.nickname));
-            let author = item.persona.clone().unwrap_or_else(|| item.author_name.clone());
-            if item.persona.is_none() && !participants.contains(&item.author_name) {
-                participants.push(item.author_name.clone());
-            }
-            history.push(HistoryItem {
-                handle,
-                author,
-                own,
-                content: item.content.clone(),
-                reply_to,
-                media,
-            });
-        }
-        // Personal memories of the person being answered, when their privacy level and the server allow.
-        let mut personal: Vec<String> = Vec::new();
-        if plan.from_person
-            && let Some(user) = &plan.seen.user
-        {
-            let me = &user.view.settings;
-            // What they asked to be called and answered in (/personal), at any privacy level
-            // that lets Tomori answer them at all.
-            if let Some(nickname) = &me.nickname {
-                personal.push(format!("Prefers to be called {nickname}."));
-            }
-            if me.language != "en" {
-                personal
-                    .push(format!("Prefers replies in the language with code {}.", me.language));
-            }
-            if me.privacy == PrivacyLevel::Minimal
-                && plan.settings().feature(Feature::PersonalMemories)
-            {
-                let memories = user.view.memories(persona.lineage).map(|m| {
-                    shown.push((MemoryScope::Personal, m.id));
-                    format!("[id:{}] {}", m.id, m.content)
-                });
-                personal.extend(memories);
-            }
-        }
-        // Passages of the server's documents for the latest user message (skipped, within a
-        // time limit, when the server has none; a failure leaves them out).
-        let server_documents: Vec<String> = match self.documents.get() {
-            Some(documents) => {
-                let query = recent.iter().rev().find(|m| m.persona.is_none()).map(|m| &m.content);
-                let query = query.map_or("", String::as_str);
-                documents
-                    .passages(&self.store, plan.server, plan.seen.view.retrieval.as_ref(), query)
-                    .await
-                    .into_iter()
-                    .map(|p| format!("[{}, part {}] {}", p.document, p.ordinal + 1, p.content))
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        let participant_views: Vec<ParticipantView<'_>> = participants
-            .iter()
-            .map(|name| ParticipantView {
-                name,
-                memories: if *name == plan.message.author.name { &personal } else { &[] },
-            })
-            .collect();
-        let dialogues: Vec<(String, String)> =
-            persona.sample_dialogues.iter().map(|d| (d.user.clone(), d.bot.clone())).collect();
-        let others: Vec<&str> = plan
-            .personas()
-            .iter()
-            .filter(|p| p.id != persona.id)
-            .map(|p| p.nickname.as_str())
-            .collect();
-        let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings().timezone);
-        let input = PromptInput {
-            persona: PersonaView {
-                name: &persona.nickname,
-                prompt: &persona.prompt,
-                attributes: &persona.attributes,
-                sample_dialogues: &dialogues,
-            },
-            other_personas: &others,
-            system_prompt: plan.settings().system_prompt.as_deref(),
-            server_name: plan.message.guild_name.as_deref(),
-            now: &now,
-            server_memories: &server_memories,
-            server_documents: &server_documents,
-            participants: &participant_views,
-            history: &history,
-            context_note: plan.settings().context_note.as_deref(),
-            member: &plan.message.author.name,
-            server_emoji: &[],
-            budget: self.options.prompt_budget,
-        };
-        let (prompt, warnings) = prompt::assemble(&input);
-        if !warnings.is_empty() {
-            tracing::debug!(?warnings, "prompt trimmed");
-        }
-        let messages = prompt
-            .messages
-            .into_iter()
-            .map(|m| match m.role {
-                PromptRole::User => Message::user(m.content),
-                PromptRole::Assistant => Message::assistant(m.content),
-            })
-            .collect();
-        let chain = match self.providers.get() {
-            Some(providers) => {
-                let message = &plan.message;
-                // Security: prompt disclosure through a member's own endpoint, which receives
-                // the assembled prompt. It answers only where that member may see the prompt
-                // anyway (`/tool prompt`'s rule), or in their direct messages.
-                let own_endpoint = message.guild.is_none()
-                    || message.author_is_admin
-                    || plan.settings().feature(Feature::PromptSnapshot);
-                // Images the turn would show: the server's vision model may have to look.
-                let images = self.media.get().is_some_and(|media| !media.pick(&recent).is_empty());
-                let turn = ChainFor { own_endpoint, images };
-                self.views.chain(providers, &self.store, &plan.seen, &self.chain, turn).await?
-            }
-            None => Chain { targets: self.chain.clone(), ..Chain::default() },
-        };
-        let mut request = ChatRequest {
-            system: vec![prompt.system],
-            messages,
-            sampler: chain.sampler,
-            ..ChatRequest::default()
-        };
-        self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
-        Ok(Prepared { request, chain: chain.targets, handles, shown })
-    }
-}
-
-impl<S: ChatSurface> Inner<S> {
-    /// Shows the model the images of the most recent messages, when a model of the chain sees
-    /// images: each labelled with its `media_N` handle, after the last user message's text.
-    /// An image that cannot be fetched or decoded is left out; the turn goes on.
-    async fn attach_images(
-        &self,
-        request: &mut ChatRequest,
-        chain: &[Target],
-        recent: &[Remembered],
-        handles: &mut Handles,
-    ) {
-        let Some(media) = self.media.get() else { return };
-        if !chain.iter().any(|target| target.capabilities.vision) {
-            return;
-        }
-        let picked = media.pick(recent);
-        if picked.is_empty() {
-            return;
-        }
-        let loads = picked.iter().map(|a| media.load(&a.url));
-        let loaded = futures_util::future::join_all(loads).await;
-        let Some(last_user) = request.messages.iter_mut().rev().find(|m| m.role == Role::User)
-        else {
-            return;
-        };
-        for (attachment, result) in picked.iter().zip(loaded) {
-            match result {
-                Ok(image) => {
-                    let label = format!("[{}]", handles.media_handle(&attachment.url));
-                    last_user.parts.push(Part::Text(label));
-                    last_user.parts.push(Part::Image((*image).clone()));
-                }
-                Err(err) => tracing::debug!(error = %err, "an image was left out of the prompt"),
-            }
-        }
-    }
-}
-
-
-/// A turn's request and what the prompt showed the model.
-struct Prepared {
-    request: ChatRequest,
-    /// The models to try, in order.
-    chain: Vec<Target>,
-    handles: Handles,
-    shown: Vec<(MemoryScope, i64)>,
-}
-
-/// A request as plain text, for `/tool prompt`: images and tool traffic named, not included.
-fn render_request(request: &ChatRequest) -> String {
-    let mut out = String::from("## System\n");
-    for block in &request.system {
-        out.push_str(block);
-        out.push('\n');
-    }
-    for message in &request.messages {
-        let role = match message.role {
-            Role::User => "User",
-            Role::Assistant => "Assistant",
-            _ => "Other",
-        };
-        out.push_str(&format!("\n## {role}\n"));
-        for part in &message.parts {
-            match part {
-                Part::Text(text) => out.push_str(text),
-                Part::Image(_) => out.push_str("[image]"),
-                _ => out.push_str("[tool traffic]"),
-            }
-            out.push('\n');
-        }
-    }
-    out
 }
 
 /// Whether the message's channel, or the thread's parent, is in `set`.

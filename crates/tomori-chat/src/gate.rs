@@ -113,7 +113,6 @@ impl<T> Gate<T> {
         }
     }
 
-
     fn new_turn(&self, user: Snowflake, now: Instant) -> (Busy, Turn) {
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let turn = Turn { id, cancel: CancellationToken::new() };

@@ -157,7 +157,10 @@ pub fn transport_kind(error: &(dyn std::error::Error + 'static)) -> TransportKin
         if text.contains("connection refused") {
             return TransportKind::ConnectionRefused;
         }
-        if text.contains("dns error") || text.contains("failed to lookup") || text.contains("resolve") {
+        if text.contains("dns error")
+            || text.contains("failed to lookup")
+            || text.contains("resolve")
+        {
             return TransportKind::Dns;
         }
         if text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
@@ -310,14 +313,23 @@ mod tests {
                 TransportKind::Dns,
             ),
             (
-                chain("request failed", Box::new(Wrap("invalid peer certificate: UnknownIssuer", None))),
+                chain(
+                    "request failed",
+                    Box::new(Wrap("invalid peer certificate: UnknownIssuer", None)),
+                ),
                 TransportKind::Tls,
             ),
             (
                 chain("request failed", Box::new(std::io::Error::other("network is unreachable"))),
                 TransportKind::Connect,
             ),
-            (Wrap("request failed", Some(Box::new(Wrap("connection closed before message completed", None)))), TransportKind::Other),
+            (
+                Wrap(
+                    "request failed",
+                    Some(Box::new(Wrap("connection closed before message completed", None))),
+                ),
+                TransportKind::Other,
+            ),
         ];
         for (error, expected) in table {
             assert_eq!(transport_kind(&error), expected, "{}", cause_chain(&error));
@@ -330,7 +342,10 @@ mod tests {
             "request failed",
             Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
         );
-        assert_eq!(cause_chain(&error), "request failed: client error (Connect): connection refused");
+        assert_eq!(
+            cause_chain(&error),
+            "request failed: client error (Connect): connection refused"
+        );
         let repeated = Wrap("tcp connect error: refused", Some(Box::new(Wrap("refused", None))));
         assert_eq!(cause_chain(&repeated), "tcp connect error: refused");
     }

@@ -12,11 +12,16 @@ use tomori_llm::{ChatRequest, Completion, StreamEvent, Target, ToolCall};
 use tomori_store::personas::Persona;
 use tomori_tools::{LoopLimits, LoopState, LoopStep};
 
-use super::{Inner, Plan, incident_id, lock, speaker};
+use tomori_core::chunk::{MAX_MESSAGE_CHARS, split_message};
+use tomori_core::settings::ChannelSet;
+use tomori_store::{Scope, settings};
+
+use super::context::Prepared;
+use super::{Inner, Plan, in_channel_set, incident_id, lock, speaker};
 use crate::deliver::{Audience, Delivery, Generation};
 use crate::first_contact;
 use crate::gate::Phase;
-use crate::surface::ChatSurface;
+use crate::surface::{ChatSurface, Outgoing, Speaker};
 
 /// What the addressed member is told when the model said nothing twice.
 const EMPTY_ANSWER: &str =
@@ -149,7 +154,7 @@ impl<S: ChatSurface> Inner<S> {
     }
 
     /// The turn's request, or `None` after telling the member why there is none.
-    async fn prepare(&self, plan: &Plan, persona: &Persona) -> Option<super::Prepared> {
+    async fn prepare(&self, plan: &Plan, persona: &Persona) -> Option<Prepared> {
         let prepared = match self.request_for(plan, persona).await {
             Ok(prepared) => prepared,
             Err(err) => {
@@ -311,6 +316,45 @@ impl<S: ChatSurface> Inner<S> {
         }
         let generation = delivery.end().await?;
         Some((completion, generation))
+    }
+
+    /// Sends the turn's reasoning to the thought-log channel, when the server has one.
+    ///
+    /// Security: private-channel disclosure. Reasoning about a private channel or a DM would leak
+    /// its content into the (usually more public) thought-log channel, so it is dropped instead.
+    async fn log_thoughts(&self, plan: &Plan, persona: &Persona, thoughts: &str) {
+        let Some(channel) =
+            plan.settings().thought_log_channel.and_then(|c| Snowflake::from_db(c).ok())
+        else {
+            return;
+        };
+        if thoughts.trim().is_empty() || plan.message.guild.is_none() {
+            return;
+        }
+        let private =
+            settings::channels(&self.store, Scope::server(plan.server), ChannelSet::Private).await;
+        match private {
+            Ok(private) if !in_channel_set(&private, &plan.message) => {}
+            _ => return,
+        }
+        let text = format!(
+            "**{}** thought, answering in <#{}>:\n{}",
+            persona.nickname,
+            plan.message.channel,
+            thoughts.trim()
+        );
+        for chunk in split_message(&text, MAX_MESSAGE_CHARS).into_iter().take(3) {
+            let outgoing = Outgoing {
+                content: chunk,
+                speaker: Speaker::Bot,
+                reply_to: None,
+                ping_users: Vec::new(),
+            };
+            if let Err(err) = self.surface.send(channel, outgoing).await {
+                tracing::warn!(error = %err, "sending to the thought-log channel failed");
+                return;
+            }
+        }
     }
 
     /// The turn's deadline passed while it waited on a model: what was generated is sent, and

@@ -107,7 +107,10 @@ fn a_full_queue_turns_newcomers_away_and_tells_each_once() {
         matches!(gate.arrive(id(CHANNEL), id(4), false, "d2", t0), Arrival::Full { tell: false }),
         "one notice per member while the queue stays full"
     );
-    assert!(matches!(gate.arrive(id(CHANNEL), id(5), false, "e1", t0), Arrival::Full { tell: true }));
+    assert!(matches!(
+        gate.arrive(id(CHANNEL), id(5), false, "e1", t0),
+        Arrival::Full { tell: true }
+    ));
     assert_eq!(gate.queued(id(CHANNEL)), 2);
     // The running member's follow-up behind a tool chain is held to the cap as well.
     gate.set_phase(id(CHANNEL), Phase::Tools);

@@ -5,10 +5,10 @@
 
 use tomori_chat::surface::Speaker;
 use tomori_core::quota::QuotaLimits;
+use tomori_store::Scope;
 use tomori_store::audit::Actor;
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::settings::{self, Setting};
-use tomori_store::Scope;
 use tomori_testkit::fake_llm::Turn;
 
 use crate::{ALICE, Harness};
@@ -51,7 +51,7 @@ async fn another_speakers_lines_end_the_answer_and_sentences_become_messages_at_
 
 #[tokio::test]
 async fn an_answer_empty_once_filtered_is_retried_once_then_the_member_is_told_and_nothing_is_spent()
-{
+ {
     let h = Harness::new().await;
     let limits =
         QuotaLimits { enabled: true, per_user_daily: 1, server_pool: 0, reset_period_days: 1 };

@@ -78,3 +78,19 @@ async fn a_privacy_2_member_is_not_the_retrieval_query() {
     assert!(queries.iter().all(|q| !q.contains("7731")), "{queries:?}");
     assert_eq!(queries.last().unwrap(), "good morning everyone");
 }
+
+/// `/personal privacy 2` tells the engine at once: their earlier messages leave other members'
+/// prompts without waiting for a message of theirs.
+#[tokio::test]
+async fn withholding_an_author_drops_their_earlier_messages_at_once() {
+    let h = Harness::new().await;
+    h.engine.handle(h.message(BOB, "bob", SECRET)).await;
+    set_privacy(&h, BOB, PrivacyLevel::Full).await;
+    h.engine.withhold_author(id(BOB));
+    h.llm.push_turn(Turn::new().text("Hi alice."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hello")).await;
+    h.wait_sent(1).await;
+    h.wait_idle().await;
+    let body = String::from_utf8_lossy(&h.llm.requests()[0].body).into_owned();
+    assert!(!body.contains("7731"), "{body}");
+}

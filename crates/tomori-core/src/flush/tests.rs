@@ -243,13 +243,13 @@ fn typing_pauses_only_at_degrees_2_and_3_and_within_bounds() {
     use std::time::Duration;
     let ms = Duration::from_millis;
     let table = [
-        (Degree::Whole, 400, ms(0)),
-        (Degree::Lines, 400, ms(0)),
+        (Whole, 400, ms(0)),
+        (Lines, 400, ms(0)),
         (Degree::TypedLines, 4, ms(500)),
         (Degree::TypedLines, 40, ms(1_000)),
-        (Degree::Sentences, 100, ms(2_500)),
-        (Degree::Sentences, 2_000, ms(3_000)),
-        (Degree::Sentences, usize::MAX, ms(3_000)),
+        (Sentences, 100, ms(2_500)),
+        (Sentences, 2_000, ms(3_000)),
+        (Sentences, usize::MAX, ms(3_000)),
     ];
     for (degree, chars, expected) in table {
         assert_eq!(degree.typing_pause(chars), expected, "{degree:?} {chars}");

@@ -267,10 +267,8 @@ async fn a_targets_own_idle_timeout_wins_over_the_layers() {
     let fake = FakeLlm::start(WireFormat::OpenAi).await;
     fake.push_turn(Turn::new().text("Hel").stall());
     let (llm, _clock) = llm();
-    let own = tomori_llm::Timeouts {
-        idle: Duration::from_millis(120),
-        ..crate::support::timeouts()
-    };
+    let own =
+        tomori_llm::Timeouts { idle: Duration::from_millis(120), ..crate::support::timeouts() };
     let target = target(&fake, WireFormat::OpenAi, &[]).with_timeouts(own);
     let stream = llm.stream(&[target], &hello()).await.unwrap();
     let (_events, error) = collect(stream).await;
