@@ -10,7 +10,7 @@ use tomori_core::output::tool_text::TextToolCall;
 use tomori_core::output::{Participant, Thinking, Verdict};
 use tomori_llm::{ChatRequest, Completion, StreamEvent, Target, ToolCall};
 use tomori_store::personas::Persona;
-use tomori_tools::{LoopLimits, LoopState, LoopStep};
+use tomori_tools::{LoopLimits, LoopState, LoopStep, TurnContext};
 
 use tomori_core::chunk::{MAX_MESSAGE_CHARS, split_message};
 use tomori_core::settings::ChannelSet;
@@ -35,12 +35,22 @@ pub(super) struct Call<'a> {
     pub(super) deadline: tokio::time::Instant,
 }
 
-/// How the tool loop ended for one generation.
+/// What follows one generation.
 enum Next {
-    /// Run the model again (tool results to read, or a retry).
+    /// Run the model again: tool results to read.
     Again,
-    /// The answer is complete.
+    /// The generation called no tools: the answer is complete (unless it was empty).
     Done,
+    /// The tool loop was stopped (cancelled, or its tools keep failing).
+    Stop,
+}
+
+/// The gate and the turn's tool context for one round of tool calls.
+struct ToolStep<'a> {
+    gate: &'a tomori_tools::Gate,
+    ctx: &'a TurnContext,
+    loop_state: &'a mut LoopState,
+    cancel: &'a CancellationToken,
 }
 
 impl<S: ChatSurface> Inner<S> {
@@ -63,7 +73,7 @@ impl<S: ChatSurface> Inner<S> {
             {
                 Ok(ctx) => {
                     request.tools = gate.advertise(&ctx).await;
-                    Some((gate, ctx))
+                    Some((gate.as_ref(), ctx))
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "no tools this turn");
@@ -80,14 +90,8 @@ impl<S: ChatSurface> Inner<S> {
         let deadline = tokio::time::Instant::now() + self.options.turn_deadline;
         let (mut said, mut retried) = (false, false);
         loop {
-            match loop_state.begin_iteration() {
-                LoopStep::Continue => {}
-                LoopStep::ContinueWithNotice => self.notice(plan, "Still working on it…").await,
-                LoopStep::Abort(reason) => {
-                    tracing::warn!(?reason, "tool loop stopped");
-                    self.notice(plan, "I'm going around in circles, so I'll stop here.").await;
-                    break;
-                }
+            if !self.next_iteration(plan, &mut loop_state).await {
+                break;
             }
             let call = Call { chain: &prepared.chain, request: &request, deadline };
             let Some((mut completion, generation)) =
@@ -100,48 +104,31 @@ impl<S: ChatSurface> Inner<S> {
                 self.template_opens(&prepared.chain);
                 delivery.set_thinking(Thinking::TemplateOpens);
             }
-            if tools.is_some() {
-                completion.tool_calls.extend(as_tool_calls(generation.tool_calls));
-            }
-            let finished = match &tools {
-                Some((gate, ctx)) if !completion.tool_calls.is_empty() => {
-                    if cancel.is_cancelled() {
-                        break;
-                    }
-                    // Tools run: a follow-up now waits instead of interrupting and losing their
-                    // work.
-                    self.gate.set_phase(plan.message.channel, Phase::Tools);
-                    let results =
-                        tomori_tools::run_tool_calls(gate, &completion.tool_calls, ctx).await;
-                    self.gate.set_phase(plan.message.channel, Phase::Streaming);
-                    let step = loop_state.record(&results);
-                    request.messages.push(completion.to_message());
-                    request.messages.push(tomori_tools::results_message(results));
-                    if let LoopStep::Abort(reason) = step {
-                        tracing::warn!(?reason, "tool loop stopped");
-                        self.notice(plan, "My tools keep failing, so I'll stop here.").await;
-                        break;
-                    }
-                    Next::Again
+            let next = match &tools {
+                Some((gate, ctx)) => {
+                    completion.tool_calls.extend(as_tool_calls(generation.tool_calls));
+                    let step = ToolStep { gate, ctx, loop_state: &mut loop_state, cancel };
+                    self.run_tools(plan, step, &completion, &mut request).await
                 }
-                _ => Next::Done,
+                None => Next::Done,
             };
-            if let Next::Again = finished {
-                continue;
+            match next {
+                Next::Again => continue,
+                Next::Stop => break,
+                Next::Done => {}
             }
             // Nothing visible in the whole answer: once more, then the member is told.
-            if !said && !retried && !cancel.is_cancelled() {
-                retried = true;
-                tracing::info!(verdict = ?generation.verdict, "an empty answer; generating again");
-                if let Verdict::OtherSpeaker(_) = generation.verdict {
-                    request.system.push(format!(
-                        "Write only {}'s own reply, in their voice; never lines for anyone else.",
-                        persona.nickname
-                    ));
-                }
-                continue;
+            if said || retried || cancel.is_cancelled() {
+                break;
             }
-            break;
+            retried = true;
+            tracing::info!(verdict = ?generation.verdict, "an empty answer; generating again");
+            if let Verdict::OtherSpeaker(_) = generation.verdict {
+                request.system.push(format!(
+                    "Write only {}'s own reply, in their voice; never lines for anyone else.",
+                    persona.nickname
+                ));
+            }
         }
         self.log_thoughts(plan, persona, delivery.thoughts()).await;
         if !said && delivery.sent() == 0 {
@@ -151,6 +138,53 @@ impl<S: ChatSurface> Inner<S> {
             return false;
         }
         true
+    }
+
+    /// Whether the tool loop may ask the model again (telling the member when it is slow or
+    /// going in circles).
+    async fn next_iteration(&self, plan: &Plan, loop_state: &mut LoopState) -> bool {
+        match loop_state.begin_iteration() {
+            LoopStep::Continue => true,
+            LoopStep::ContinueWithNotice => {
+                self.notice(plan, "Still working on it…").await;
+                true
+            }
+            LoopStep::Abort(reason) => {
+                tracing::warn!(?reason, "tool loop stopped");
+                self.notice(plan, "I'm going around in circles, so I'll stop here.").await;
+                false
+            }
+        }
+    }
+
+    /// Runs the completion's tool calls through the gate and adds the exchange to `request`.
+    async fn run_tools(
+        &self,
+        plan: &Plan,
+        step: ToolStep<'_>,
+        completion: &Completion,
+        request: &mut ChatRequest,
+    ) -> Next {
+        if completion.tool_calls.is_empty() {
+            return Next::Done;
+        }
+        if step.cancel.is_cancelled() {
+            return Next::Stop;
+        }
+        // Tools run: a follow-up now waits instead of interrupting and losing their work.
+        self.gate.set_phase(plan.message.channel, Phase::Tools);
+        let results =
+            tomori_tools::run_tool_calls(step.gate, &completion.tool_calls, step.ctx).await;
+        self.gate.set_phase(plan.message.channel, Phase::Streaming);
+        let recorded = step.loop_state.record(&results);
+        request.messages.push(completion.to_message());
+        request.messages.push(tomori_tools::results_message(results));
+        if let LoopStep::Abort(reason) = recorded {
+            tracing::warn!(?reason, "tool loop stopped");
+            self.notice(plan, "My tools keep failing, so I'll stop here.").await;
+            return Next::Stop;
+        }
+        Next::Again
     }
 
     /// The turn's request, or `None` after telling the member why there is none.
