@@ -67,9 +67,10 @@ pub struct EngineOptions {
     /// Messages that may wait per channel behind the running turn; beyond them a message is
     /// dropped and its author told (default [`crate::gate::DEFAULT_MAX_QUEUED`]).
     pub max_queued: usize,
-    /// The longest a turn waits on models in all (retries, keys, fallbacks, streaming and the
-    /// tool loop's further requests together); past it the turn ends with a notice. The
-    /// default matches the gate's staleness bound (`gate::STALE_AFTER`).
+    /// How long one persona's answer may take from its first model request: retries, keys,
+    /// fallbacks, streaming and the tool loop (its tool runs included) together; past it the
+    /// answer ends with a notice and no quota is spent. The default matches the gate's
+    /// staleness bound (`gate::STALE_AFTER`).
     pub turn_deadline: Duration,
 }
 
