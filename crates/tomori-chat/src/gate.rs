@@ -7,10 +7,12 @@
 //! - a follow-up from that user interrupts a turn that is only streaming (at most
 //!   [`MAX_INTERRUPTS`] times a turn), and waits at the front of the queue behind a tool chain,
 //!   replacing an earlier waiting follow-up;
-//! - anything else waits in FIFO order;
+//! - anything else waits in FIFO order, up to the gate's queue cap ([`DEFAULT_MAX_QUEUED`]
+//!   unless the engine sets another): beyond it a message is turned away, and its author is
+//!   told once while the queue stays full;
 //! - a turn older than [`STALE_AFTER`] is released (cancelled) when the next message arrives.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,6 +21,9 @@ use tomori_core::id::Snowflake;
 
 /// How often one turn may be interrupted by follow-ups.
 pub const MAX_INTERRUPTS: u8 = 3;
+/// Messages that may wait per channel unless the engine sets another cap
+/// (`EngineOptions::max_queued`).
+pub const DEFAULT_MAX_QUEUED: usize = 8;
 /// A turn running longer than this is presumed stuck.
 pub const STALE_AFTER: Duration = Duration::from_secs(180);
 
@@ -53,6 +58,12 @@ pub enum Arrival {
     Interrupt(Turn),
     /// The running turn was asked to stop; this message needs no answer.
     Stopped,
+    /// The channel's queue is full: the message is dropped. `tell` is true the first time its
+    /// author is turned away while the queue stays full (tell them once, not on every message).
+    Full {
+        /// Whether to tell the author.
+        tell: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -68,6 +79,14 @@ struct Busy {
 struct Channel<T> {
     busy: Option<Busy>,
     queue: VecDeque<(Snowflake, bool, T)>,
+    /// Members turned away since the queue last had room.
+    turned_away: HashSet<Snowflake>,
+}
+
+impl<T> Channel<T> {
+    fn new() -> Self {
+        Self { busy: None, queue: VecDeque::new(), turned_away: HashSet::new() }
+    }
 }
 
 /// The state of every channel. `T` is what the engine queues (the message).
@@ -75,15 +94,25 @@ struct Channel<T> {
 pub struct Gate<T> {
     channels: Mutex<HashMap<Snowflake, Channel<T>>>,
     next_id: std::sync::atomic::AtomicU64,
+    max_queued: usize,
 }
 
 impl<T> Default for Gate<T> {
     fn default() -> Self {
-        Self { channels: Mutex::new(HashMap::new()), next_id: std::sync::atomic::AtomicU64::new(1) }
+        Self::with_max_queued(DEFAULT_MAX_QUEUED)
     }
 }
 
 impl<T> Gate<T> {
+    /// A gate letting at most `max_queued` messages wait per channel (at least one).
+    pub fn with_max_queued(max_queued: usize) -> Self {
+        Self {
+            channels: Mutex::new(HashMap::new()),
+            next_id: std::sync::atomic::AtomicU64::new(1),
+            max_queued: max_queued.max(1),
+        }
+    }
+
     fn new_turn(&self, user: Snowflake, now: Instant) -> (Busy, Turn) {
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let turn = Turn { id, cancel: CancellationToken::new() };
@@ -103,9 +132,7 @@ impl<T> Gate<T> {
         now: Instant,
     ) -> Arrival {
         let mut channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let state = channels
-            .entry(channel)
-            .or_insert_with(|| Channel { busy: None, queue: VecDeque::new() });
+        let state = channels.entry(channel).or_insert_with(Channel::new);
         if let Some(busy) = &state.busy
             && now.saturating_duration_since(busy.since) > STALE_AFTER
         {
@@ -113,6 +140,7 @@ impl<T> Gate<T> {
             busy.turn.cancel.cancel();
             state.busy = None;
             state.queue.clear();
+            state.turned_away.clear();
         }
         let Some(busy) = &mut state.busy else {
             let (busy, turn) = self.new_turn(user, now);
@@ -131,15 +159,23 @@ impl<T> Gate<T> {
             *busy = replacement;
             return Arrival::Interrupt(turn);
         }
-        if busy.user == user && busy.phase == Phase::Tools {
-            // Only the latest follow-up waits, at the front.
-            if state.queue.front().is_some_and(|(u, follow_up, _)| *u == user && *follow_up) {
+        let follow_up = busy.user == user && busy.phase == Phase::Tools;
+        // Only the latest follow-up waits, at the front, replacing the one before it.
+        let replaces = follow_up
+            && state.queue.front().is_some_and(|(u, follow_up, _)| *u == user && *follow_up);
+        // Security: queue flooding. A busy channel holds a bounded number of waiting messages;
+        // beyond them a message is dropped and its author told once while the queue stays full.
+        if !replaces && state.queue.len() >= self.max_queued {
+            return Arrival::Full { tell: state.turned_away.insert(user) };
+        }
+        if follow_up {
+            if replaces {
                 state.queue.pop_front();
             }
             state.queue.push_front((user, true, item));
-            return Arrival::Queued;
+        } else {
+            state.queue.push_back((user, false, item));
         }
-        state.queue.push_back((user, false, item));
         Arrival::Queued
     }
 
@@ -164,6 +200,8 @@ impl<T> Gate<T> {
             channels.remove(&channel);
             return None;
         };
+        // The queue has room again: whoever is turned away next is told again.
+        state.turned_away.clear();
         let (busy, turn) = self.new_turn(user, now);
         state.busy = Some(busy);
         Some((item, turn))
@@ -174,6 +212,7 @@ impl<T> Gate<T> {
         let mut channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(state) = channels.get_mut(&channel) else { return false };
         state.queue.clear();
+        state.turned_away.clear();
         match state.busy.take() {
             Some(busy) => {
                 busy.turn.cancel.cancel();

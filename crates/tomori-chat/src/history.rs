@@ -92,6 +92,13 @@ impl History {
         self.channels.remove(&channel);
     }
 
+    /// Forgets everything `author` wrote, in every channel (they chose privacy level 2).
+    pub fn forget_author(&mut self, author: Snowflake) {
+        for (_, messages) in self.channels.values_mut() {
+            messages.retain(|m| m.author != author);
+        }
+    }
+
     /// The last `limit` messages of a channel, oldest first.
     pub fn recent(&self, channel: Snowflake, limit: usize) -> Vec<Remembered> {
         self.channels.get(&channel).map_or_else(Vec::new, |(_, messages)| {
@@ -144,6 +151,12 @@ mod tests {
             history.recent(id(200), 10).is_empty(),
             "the least recently active channel gives way"
         );
+        let mut other = message(9);
+        other.author = id(2);
+        history.push(id(100), other);
+        history.forget_author(id(1));
+        let kept: Vec<u64> = history.recent(id(100), 10).iter().map(|m| m.id.get()).collect();
+        assert_eq!(kept, [9], "only the other author's message is left");
         history.reset(id(100));
         assert!(history.recent(id(100), 10).is_empty());
     }

@@ -7,6 +7,7 @@
 //! never authority.
 
 pub mod abuse;
+mod deliver;
 pub mod documents;
 pub mod engine;
 mod first_contact;

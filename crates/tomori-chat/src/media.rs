@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine as _;
+use tokio::sync::Semaphore;
 use tomori_llm::{Image, ImageSource};
 use tomori_net::{Client, FetchError, Limits};
 
@@ -43,6 +44,8 @@ pub struct MediaOptions {
     pub timeout: Duration,
     /// Decoded images kept for later turns.
     pub cache_entries: usize,
+    /// Images decoded at once across all turns (each on a blocking thread); the rest wait.
+    pub max_concurrent_decodes: usize,
 }
 
 impl Default for MediaOptions {
@@ -57,6 +60,7 @@ impl Default for MediaOptions {
             max_side: 1024,
             timeout: Duration::from_secs(20),
             cache_entries: 32,
+            max_concurrent_decodes: 2,
         }
     }
 }
@@ -81,12 +85,16 @@ pub struct Media {
     client: Client,
     options: MediaOptions,
     cache: Mutex<VecDeque<(String, Arc<Image>)>>,
+    /// One permit per decode that may run; held until the decoder returns, even after a
+    /// timeout gave up waiting for it.
+    decode_slots: Arc<Semaphore>,
 }
 
 impl Media {
     /// Images fetched through `client`, which must hold the media-scope policy.
     pub fn new(client: Client, options: MediaOptions) -> Self {
-        Self { client, options, cache: Mutex::new(VecDeque::new()) }
+        let decode_slots = Arc::new(Semaphore::new(options.max_concurrent_decodes.max(1)));
+        Self { client, options, cache: Mutex::new(VecDeque::new()), decode_slots }
     }
 
     /// The attachments to show, newest message first: image attachments of the last
@@ -134,18 +142,33 @@ impl Media {
         // Security: SSRF through attachment URLs. The media-scope client fetches https from
         // public hosts only, and every redirect and the connected peer are judged again.
         let download = self.client.safe_download(url, &limits).await?;
-        let options = self.options.clone();
-        let bytes = download.bytes;
-        // Security: decompression bombs in user images. The decoder runs with dimension and
-        // allocation limits, off the async runtime, under a time limit.
-        let decode = tokio::task::spawn_blocking(move || prepare(&bytes, &options));
-        let image = match tokio::time::timeout(self.options.timeout, decode).await {
-            Ok(Ok(prepared)) => Arc::new(prepared?),
-            Ok(Err(join)) => return Err(MediaError::Decode(join.to_string())),
-            Err(_) => return Err(MediaError::Timeout),
-        };
+        let image = Arc::new(self.decode(download.bytes).await?);
         self.remember(url, Arc::clone(&image));
         Ok(image)
+    }
+
+    /// Decodes and prepares `bytes` on a blocking thread once a decode slot is free; waiting
+    /// for the slot counts against the time limit.
+    async fn decode<B>(&self, bytes: B) -> Result<Image, MediaError>
+    where
+        B: AsRef<[u8]> + Send + 'static,
+    {
+        let options = self.options.clone();
+        let slots = Arc::clone(&self.decode_slots);
+        // Security: decompression bombs and decode floods in user images. The decoder runs with
+        // dimension and allocation limits, off the async runtime, under a time limit, and at
+        // most `max_concurrent_decodes` at once: a decode that outlives its timeout keeps its
+        // slot until it really ends, so abandoned decodes cannot pile up on the blocking pool.
+        let work = async move {
+            let permit = slots.acquire_owned().await.map_err(|_| MediaError::Timeout)?;
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                prepare(bytes.as_ref(), &options)
+            })
+            .await
+            .map_err(|join| MediaError::Decode(join.to_string()))?
+        };
+        tokio::time::timeout(self.options.timeout, work).await.map_err(|_| MediaError::Timeout)?
     }
 
     fn cached(&self, url: &str) -> Option<Arc<Image>> {
@@ -295,6 +318,27 @@ mod tests {
         let mut big = message(20, 1, 0);
         big.attachments[0].size = 9 * 1024 * 1024;
         assert!(media().pick(&[big]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn decodes_wait_for_a_free_slot_within_the_time_limit() {
+        let client =
+            Client::new(tomori_net::Policy::new(tomori_net::Scope::Media)).expect("client");
+        let options = MediaOptions {
+            max_concurrent_decodes: 1,
+            timeout: Duration::from_millis(200),
+            ..MediaOptions::default()
+        };
+        let mut media = Media::new(client, options);
+        let held = Arc::clone(&media.decode_slots).acquire_owned().await.expect("the one slot");
+        // Every slot busy: the decode waits, and gives up at the time limit without running.
+        let waited = media.decode(png(8, 8)).await;
+        assert!(matches!(waited, Err(MediaError::Timeout)), "{waited:?}");
+        drop(held);
+        media.options.timeout = Duration::from_secs(60);
+        let image = media.decode(png(8, 8)).await.expect("decoded once a slot is free");
+        assert_eq!(decoded(&image).width(), 8);
+        assert_eq!(media.decode_slots.available_permits(), 1, "the slot came back");
     }
 
     #[test]

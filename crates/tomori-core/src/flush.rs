@@ -56,6 +56,21 @@ impl Degree {
     }
 }
 
+impl Degree {
+    /// How long the typing indicator shows before a later message of the answer: about as long
+    /// as a quick typist needs (25 ms a character), between half a second and three seconds, at
+    /// degrees 2 and 3; nothing at 0 and 1, which send as soon as a message is ready.
+    pub fn typing_pause(self, chars: usize) -> std::time::Duration {
+        match self {
+            Self::Whole | Self::Lines => std::time::Duration::ZERO,
+            Self::TypedLines | Self::Sentences => {
+                let millis = u64::try_from(chars).unwrap_or(u64::MAX).saturating_mul(25);
+                std::time::Duration::from_millis(millis.clamp(500, 3_000))
+            }
+        }
+    }
+}
+
 /// Unsent text past this many characters is cut even without a boundary (degrees 1 to 3).
 pub const OVERFLOW_CHARS: usize = 1_000;
 

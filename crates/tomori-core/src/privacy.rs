@@ -28,6 +28,13 @@ impl PrivacyLevel {
         }
     }
 
+    /// Whether what this member writes may reach a model at all: in their own turns' prompts, in
+    /// other members' turns, in prompt snapshots, image sets and retrieval queries. Level 2 means
+    /// nothing of theirs is captured or shown, whoever the turn answers.
+    pub const fn may_reach_models(self) -> bool {
+        !matches!(self, Self::Full)
+    }
+
     /// Parses the stored number.
     ///
     /// # Errors
@@ -45,5 +52,22 @@ impl PrivacyLevel {
 impl fmt::Display for PrivacyLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.as_number())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_level_2_keeps_a_member_away_from_models() {
+        let table = [
+            (PrivacyLevel::Minimal, true),
+            (PrivacyLevel::Partial, true),
+            (PrivacyLevel::Full, false),
+        ];
+        for (level, expected) in table {
+            assert_eq!(level.may_reach_models(), expected, "level {level}");
+        }
     }
 }

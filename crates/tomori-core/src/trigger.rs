@@ -152,6 +152,27 @@ pub enum Decision {
     },
 }
 
+/// Whether the author may be answered here at all, whatever addressed the bot: the admission
+/// rules of [`decide`] (a persona exists, not the thought-log channel, not privacy level 2,
+/// inside the channel and role whitelists and off the blacklist, which DMs live outside of)
+/// without its trigger rules. An explicit request to answer (`/bot respond`) must pass these,
+/// and only these.
+pub fn admission(s: &Situation<'_>) -> Option<Silence> {
+    if s.personas.is_empty() {
+        return Some(Silence::NoPersona);
+    }
+    if s.in_thought_log {
+        return Some(Silence::ThoughtLog);
+    }
+    if matches!(s.author, Author::Human { privacy: PrivacyLevel::Full }) {
+        return Some(Silence::PrivacyFull);
+    }
+    if s.outside_whitelist && !s.is_dm {
+        return Some(Silence::NotWhitelisted);
+    }
+    None
+}
+
 /// Decides whether and as whom to answer.
 pub fn decide(s: &Situation<'_>) -> Decision {
     if s.personas.is_empty() {

@@ -95,8 +95,9 @@ pub enum LlmError {
         /// The cap.
         limit: u64,
     },
-    /// Connecting failed or the connection broke.
-    #[error("could not reach the provider")]
+    /// Connecting failed or the connection broke; the message says how (connection refused, a
+    /// DNS or TLS failure, a broken connection), and the source chain has the details.
+    #[error("could not reach the provider ({})", transport_kind(.0))]
     Transport(#[source] FetchError),
     /// Our request is unusable before anything is sent (no messages, a bad tool schema, a bad
     /// endpoint URL).
@@ -111,6 +112,81 @@ pub enum LlmError {
         /// Provider name.
         provider: String,
     },
+}
+
+/// How a connection to a provider failed, told apart from the error's source chain so that an
+/// operator reading the log knows where to look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Nothing listens at the address (or a firewall rejects it).
+    ConnectionRefused,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake failed (certificate, protocol, or no TLS on the other side).
+    Tls,
+    /// Connecting failed otherwise (unreachable network, reset while connecting).
+    Connect,
+    /// The connection broke after it was made, or the client could not be built.
+    Other,
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportKind::ConnectionRefused => "connection refused",
+            TransportKind::Dns => "DNS lookup failed",
+            TransportKind::Tls => "TLS handshake failed",
+            TransportKind::Connect => "could not connect",
+            TransportKind::Other => "the connection failed",
+        })
+    }
+}
+
+/// Sorts a transport failure by walking its source chain: an I/O error's kind where there is
+/// one, else the wording hyper, the resolver and rustls use.
+pub fn transport_kind(error: &(dyn std::error::Error + 'static)) -> TransportKind {
+    let mut connect = false;
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return TransportKind::ConnectionRefused;
+        }
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("connection refused") {
+            return TransportKind::ConnectionRefused;
+        }
+        if text.contains("dns error")
+            || text.contains("failed to lookup")
+            || text.contains("resolve")
+        {
+            return TransportKind::Dns;
+        }
+        if text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
+            return TransportKind::Tls;
+        }
+        // hyper says "client error (Connect)", tokio's connector "tcp connect error".
+        connect |= text.contains("(connect)") || text.contains("connect error");
+        current = e.source();
+    }
+    if connect { TransportKind::Connect } else { TransportKind::Other }
+}
+
+/// An error and every source under it, joined by ": ", for logs.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut current = error.source();
+    while let Some(e) = current {
+        let text = e.to_string();
+        // Wrappers often repeat their source's message; say each thing once.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        current = e.source();
+    }
+    out
 }
 
 fn retry_hint(retry_after: Option<Duration>) -> String {
@@ -202,4 +278,75 @@ pub(crate) fn scrub(message: &str, secret: Option<&str>) -> String {
         cut.push('…');
     }
     cut.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrap(&'static str, Option<Box<dyn std::error::Error + 'static>>);
+
+    impl fmt::Display for Wrap {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Wrap {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref()
+        }
+    }
+
+    fn chain(outer: &'static str, inner: Box<dyn std::error::Error + 'static>) -> Wrap {
+        Wrap(outer, Some(Box::new(Wrap("client error (Connect)", Some(inner)))))
+    }
+
+    #[test]
+    fn transport_failures_are_told_apart_by_their_cause() {
+        let refused = || Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let table: Vec<(Wrap, TransportKind)> = vec![
+            (chain("request failed", refused()), TransportKind::ConnectionRefused),
+            (
+                chain("request failed", Box::new(Wrap("dns error: no record found", None))),
+                TransportKind::Dns,
+            ),
+            (
+                chain(
+                    "request failed",
+                    Box::new(Wrap("invalid peer certificate: UnknownIssuer", None)),
+                ),
+                TransportKind::Tls,
+            ),
+            (
+                chain("request failed", Box::new(std::io::Error::other("network is unreachable"))),
+                TransportKind::Connect,
+            ),
+            (
+                Wrap(
+                    "request failed",
+                    Some(Box::new(Wrap("connection closed before message completed", None))),
+                ),
+                TransportKind::Other,
+            ),
+        ];
+        for (error, expected) in table {
+            assert_eq!(transport_kind(&error), expected, "{}", cause_chain(&error));
+        }
+    }
+
+    #[test]
+    fn the_cause_chain_names_every_cause_once() {
+        let error = chain(
+            "request failed",
+            Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        );
+        assert_eq!(
+            cause_chain(&error),
+            "request failed: client error (Connect): connection refused"
+        );
+        let repeated = Wrap("tcp connect error: refused", Some(Box::new(Wrap("refused", None))));
+        assert_eq!(cause_chain(&repeated), "tcp connect error: refused");
+    }
 }

@@ -54,7 +54,9 @@ pub use endpoint::{
     Endpoint, EndpointOptions, ExtraHeader, KNOWN_PROVIDERS, KnownProvider, StreamLimits, Timeouts,
     Wire, client_for, known_provider,
 };
-pub use error::{LlmError, MAX_PROVIDER_MESSAGE, TimeoutPhase};
+pub use error::{
+    LlmError, MAX_PROVIDER_MESSAGE, TimeoutPhase, TransportKind, cause_chain, transport_kind,
+};
 pub use event::{Completion, FinishReason, Notice, StreamEvent, Usage};
 pub use keys::{
     ApiKey, Clock, ERROR_COOLDOWN, KeyCandidates, KeyOutcome, KeyPools, KeySource, KeyStats,

@@ -15,7 +15,7 @@ use crate::call::{Answered, ChatStream, Exchange, Failure, embed_once, open_chat
 use crate::catalogue::{Capabilities, shape_for};
 use crate::degrade::Degradation;
 use crate::endpoint::{Endpoint, StreamLimits, Timeouts};
-use crate::error::LlmError;
+use crate::error::{LlmError, cause_chain};
 use crate::event::{Completion, Notice};
 use crate::keys::{ApiKey, Clock, KeyOutcome, KeyPools, MAX_KEY_ATTEMPTS, SystemClock};
 use crate::request::{ChatRequest, EmbeddingRequest};
@@ -37,6 +37,9 @@ pub struct Target {
     pub keys: Vec<ApiKey>,
     /// What the model can do, from the catalogue.
     pub capabilities: Capabilities,
+    /// This provider's own first-byte and idle timeouts (`[providers.<name>]` in the config
+    /// file); the [`Llm`]'s when unset.
+    pub timeouts: Option<Timeouts>,
 }
 
 impl Target {
@@ -56,7 +59,15 @@ impl Target {
             client,
             keys: Vec::new(),
             capabilities: Capabilities::default(),
+            timeouts: None,
         }
+    }
+
+    /// Gives the target timeouts of its own.
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = Some(timeouts);
+        self
     }
 
     /// Sets the keys.
@@ -221,6 +232,7 @@ impl Llm {
                         target_label = %target.label,
                         model = %target.model,
                         code = error.code(),
+                        cause = %cause_chain(&error),
                         "llm: target failed"
                     );
                     primary_error.get_or_insert(error);
@@ -340,6 +352,15 @@ impl Llm {
                     }
                 }
                 Err(failure) => {
+                    // Every failed attempt is logged with its whole cause, so a refused
+                    // connection, a DNS failure and a TLS failure read differently.
+                    tracing::warn!(
+                        target_label = %target.label,
+                        attempt = retries + 1,
+                        code = failure.error.code(),
+                        cause = %cause_chain(&failure.error),
+                        "llm: attempt failed"
+                    );
                     self.backoff(failure.error, &mut retries).await?;
                 }
             }
@@ -394,7 +415,7 @@ impl Llm {
             endpoint: &target.endpoint,
             model: &target.model,
             key,
-            timeouts: &self.timeouts,
+            timeouts: target.timeouts.as_ref().unwrap_or(&self.timeouts),
             limits: &self.limits,
         }
     }
@@ -459,10 +480,11 @@ impl<'a> KeyAttempts<'a> {
             _ => None,
         };
         let Some(outcome) = outcome else { return Err(error) };
-        tracing::info!(
+        tracing::warn!(
             provider = %self.target.provider,
             key_id = key.id(),
             code = error.code(),
+            cause = %cause_chain(&error),
             "llm: key failed, resting it"
         );
         self.llm.pools.record(&self.target.provider, key.id(), outcome, self.llm.clock.now());

@@ -54,7 +54,9 @@ pub(crate) struct Config {
             "kind": "openai-compatible",
             "base_url": "http://127.0.0.1:11434/v1",
             "model": "llama3.1",
-            "api_key": "optional"
+            "api_key": "optional",
+            "first_byte_timeout_secs": 120,
+            "idle_timeout_secs": 120
         }
     }))]
     pub(crate) providers: BTreeMap<String, ProviderConfig>,
@@ -284,6 +286,13 @@ pub(crate) struct ProviderConfig {
     /// `api-version`).
     #[serde(default)]
     pub(crate) extra_query: BTreeMap<String, String>,
+    /// Seconds to wait for the first byte of an answer (reasoning models think first);
+    /// default 120.
+    #[serde(default)]
+    pub(crate) first_byte_timeout_secs: Option<u64>,
+    /// Seconds a streamed answer may pause between two chunks; default 120.
+    #[serde(default)]
+    pub(crate) idle_timeout_secs: Option<u64>,
 }
 
 fn default_true() -> bool {
@@ -496,6 +505,17 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             tomori_llm::ExtraHeader::new(header, value.clone()).map_err(|err| {
                 ConfigError::Refused { key: key("extra_headers"), reason: err.to_string() }
             })?;
+        }
+        for (field, value) in [
+            ("first_byte_timeout_secs", provider.first_byte_timeout_secs),
+            ("idle_timeout_secs", provider.idle_timeout_secs),
+        ] {
+            if value.is_some_and(|secs| !(1..=3600).contains(&secs)) {
+                return Err(ConfigError::Refused {
+                    key: key(field),
+                    reason: "must be between 1 and 3600 seconds".to_owned(),
+                });
+            }
         }
     }
     for (name, server) in &config.mcp {

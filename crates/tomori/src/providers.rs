@@ -4,6 +4,8 @@
 //! addresses (a local Ollama), but tomori-net's operator policy still refuses cloud-metadata
 //! addresses on every request.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use tomori_llm::{
     ApiKey, Capabilities, Endpoint, EndpointOptions, ExtraHeader, KeySource, Target, Timeouts,
@@ -40,6 +42,13 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
             .iter()
             .map(|key| ApiKey::new(format!("config:{name}"), KeySource::Instance, key.clone(), 0))
             .collect();
+        let defaults = Timeouts::default();
+        let seconds = |secs: Option<u64>, default| secs.map_or(default, Duration::from_secs);
+        let own_timeouts = Timeouts {
+            first_byte: seconds(provider.first_byte_timeout_secs, defaults.first_byte),
+            idle: seconds(provider.idle_timeout_secs, defaults.idle),
+            ..defaults
+        };
         let capabilities = Capabilities {
             tools: provider.tools,
             vision: provider.vision,
@@ -55,7 +64,8 @@ pub(crate) fn instance_chain(config: &Config) -> anyhow::Result<Vec<Target>> {
                 client.clone(),
             )
             .with_keys(keys)
-            .with_capabilities(capabilities),
+            .with_capabilities(capabilities)
+            .with_timeouts(own_timeouts),
         );
     }
     Ok(chain)

@@ -91,3 +91,35 @@ fn a_stale_turn_is_released_and_kill_clears_everything() {
     assert_eq!(gate.queued(id(CHANNEL)), 0);
     assert!(!gate.kill(id(CHANNEL)));
 }
+
+#[test]
+fn a_full_queue_turns_newcomers_away_and_tells_each_once() {
+    let gate: Gate<&str> = Gate::with_max_queued(2);
+    let t0 = Instant::now();
+    let first = start(gate.arrive(id(CHANNEL), id(ALICE), false, "a1", t0));
+    assert!(matches!(gate.arrive(id(CHANNEL), id(BOB), false, "b1", t0), Arrival::Queued));
+    assert!(matches!(gate.arrive(id(CHANNEL), id(3), false, "c1", t0), Arrival::Queued));
+    assert!(matches!(
+        gate.arrive(id(CHANNEL), id(4), false, "d1", t0),
+        Arrival::Full { tell: true }
+    ));
+    assert!(
+        matches!(gate.arrive(id(CHANNEL), id(4), false, "d2", t0), Arrival::Full { tell: false }),
+        "one notice per member while the queue stays full"
+    );
+    assert!(matches!(
+        gate.arrive(id(CHANNEL), id(5), false, "e1", t0),
+        Arrival::Full { tell: true }
+    ));
+    assert_eq!(gate.queued(id(CHANNEL)), 2);
+    // The running member's follow-up behind a tool chain is held to the cap as well.
+    gate.set_phase(id(CHANNEL), Phase::Tools);
+    assert!(matches!(gate.arrive(id(CHANNEL), id(ALICE), false, "a2", t0), Arrival::Full { .. }));
+    let (next, _second) = gate.finish(id(CHANNEL), first.id, t0).unwrap();
+    assert_eq!(next, "b1");
+    assert!(matches!(gate.arrive(id(CHANNEL), id(4), false, "d3", t0), Arrival::Queued));
+    assert!(
+        matches!(gate.arrive(id(CHANNEL), id(4), false, "d4", t0), Arrival::Full { tell: true }),
+        "a new full spell tells again"
+    );
+}

@@ -22,7 +22,11 @@ use crate::{ALICE, Harness, id};
 const DIMENSION: usize = 256;
 
 /// The server registers `embedder` as its endpoint `emb` and embeds with `fake-embed` there.
-async fn embed_through(h: &Harness, embedder: &FakeLlm, options: DocumentOptions) -> Documents {
+pub(crate) async fn embed_through(
+    h: &Harness,
+    embedder: &FakeLlm,
+    options: DocumentOptions,
+) -> Documents {
     let scope = Scope::server(h.server);
     let new = NewEndpoint {
         label: "emb".to_owned(),

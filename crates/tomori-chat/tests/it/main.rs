@@ -6,6 +6,8 @@
 mod documents;
 mod first_contact;
 mod media;
+mod output;
+mod privacy;
 mod providers;
 mod reminders;
 mod trigger_controls;
@@ -80,6 +82,15 @@ impl Harness {
 
     /// The same, with a model of these capabilities.
     pub(crate) async fn with_capabilities(capabilities: Capabilities) -> Self {
+        Self::with(capabilities, |_| {}).await
+    }
+
+    /// The same, with the engine's options changed by `tweak`.
+    pub(crate) async fn with_options(tweak: impl FnOnce(&mut EngineOptions)) -> Self {
+        Self::with(Capabilities::default(), tweak).await
+    }
+
+    async fn with(capabilities: Capabilities, tweak: impl FnOnce(&mut EngineOptions)) -> Self {
         let db = TestDb::new().await;
         let store = db.store().await;
         let server = store.resolve_guild(id(GUILD)).await.unwrap();
@@ -105,13 +116,14 @@ impl Harness {
         let target = Target::new("local", "local", endpoint, "fake-model", client)
             .with_capabilities(capabilities);
         let surface = RecordingSurface::default();
-        let options = EngineOptions {
+        let mut options = EngineOptions {
             typing_every: Duration::from_millis(50),
             // Database outages are given up on quickly in tests.
             store_retry: Duration::from_millis(10),
             store_retry_max: Duration::from_millis(20),
             ..EngineOptions::default()
         };
+        tweak(&mut options);
         let engine =
             Engine::new(store.clone(), surface.clone(), Llm::default(), vec![target], options);
         engine.set_bot_user(id(BOT));
@@ -158,6 +170,17 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("expected {n} messages, got {:?}", self.sent());
+    }
+
+    /// Waits until the model was asked at least `n` times (or fails after a few seconds).
+    pub(crate) async fn wait_requests(&self, n: u64) {
+        for _ in 0..200 {
+            if self.llm.request_count() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("expected {n} model requests, got {}", self.llm.request_count());
     }
 
     /// Waits until the test channel has no turn running or waiting (its quota use recorded).

@@ -8,7 +8,7 @@ use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::{Scope, users};
 use tomori_testkit::fake_llm::Turn;
 
-use crate::{ALICE, BOB, Harness, id};
+use crate::{ALICE, BOB, CHANNEL, Harness, id};
 
 #[tokio::test]
 async fn a_mention_gets_a_streamed_reply_that_replies_to_it() {
@@ -175,7 +175,7 @@ async fn kill_ends_the_turn() {
     h.llm.push_turn(Turn::new().pause(Duration::from_secs(2)).text("too late"));
     h.engine.handle(h.message(ALICE, "alice", "tomori, slow one")).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(h.engine.kill(id(crate::CHANNEL)));
+    assert!(h.engine.kill(id(CHANNEL)));
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(h.sent().is_empty());
 }
@@ -203,7 +203,7 @@ async fn save_webhook(h: &Harness, webhook: u64) {
     tomori_store::webhooks::save(
         &h.store,
         Scope::server(h.server),
-        id(crate::CHANNEL),
+        id(CHANNEL),
         id(webhook),
         &token,
     )
@@ -439,4 +439,90 @@ async fn a_change_committed_elsewhere_reaches_the_next_message() {
     h.engine.handle(h.message(ALICE, "alice", "tomori, still there?")).await;
     assert_eq!(h.settle().await.len(), 3, "privacy 2 is seen at once: no answer");
     assert_eq!(h.llm.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_member_turned_away_by_a_full_queue_is_told_once() {
+    let h = Harness::with_options(|o| o.max_queued = 1).await;
+    h.llm.push_turn(Turn::new().text("Let me think").stall());
+    h.engine.handle(h.message(ALICE, "alice", "<@900> first")).await;
+    h.wait_requests(1).await;
+    h.engine.handle(h.message(BOB, "bob", "<@900> second")).await;
+    let dropped = h.message(13, "carol", "<@900> third");
+    let dropped_id = dropped.message;
+    h.engine.handle(dropped).await;
+    h.engine.handle(h.message(13, "carol", "<@900> fourth")).await;
+    // Dispatch returns once the message is decided, its notice sent.
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "one notice, not one per dropped message: {sent:?}");
+    assert!(sent[0].content.contains("too many messages waiting"), "{}", sent[0].content);
+    assert_eq!(sent[0].reply_to, Some(dropped_id));
+    assert!(h.engine.kill(id(CHANNEL)));
+}
+
+/// `/bot respond` overrides the trigger rules, not admission: the blacklist, the role and
+/// channel whitelists and the thought-log channel refuse it as they refuse a message.
+#[tokio::test]
+async fn bot_respond_passes_the_same_admission_as_a_message() {
+    use tomori_core::settings::ChannelSet;
+    use tomori_store::access::{self, AccessList};
+    use tomori_store::audit::Actor;
+    use tomori_store::settings::{self, Setting};
+    let h = Harness::new().await;
+    let scope = Scope::server(h.server);
+    let respond = |author: u64, roles: Vec<tomori_core::id::Snowflake>| {
+        let mut request = h.message(author, "someone", "");
+        request.author_roles = roles;
+        h.engine.respond_as(request, "Tomori")
+    };
+    access::add(&h.store, scope, Actor::Operator, AccessList::UserBlacklist, id(BOB))
+        .await
+        .unwrap();
+    assert!(!respond(BOB, Vec::new()).await, "the blacklist");
+
+    let role = id(77);
+    access::add(&h.store, scope, Actor::Operator, AccessList::RoleWhitelist, role).await.unwrap();
+    assert!(!respond(ALICE, Vec::new()).await, "the role whitelist");
+    access::remove(&h.store, scope, Actor::Operator, AccessList::RoleWhitelist, role)
+        .await
+        .unwrap();
+
+    settings::add_channel(&h.store, scope, Actor::Operator, ChannelSet::Whitelist, id(601))
+        .await
+        .unwrap();
+    assert!(!respond(ALICE, Vec::new()).await, "the channel whitelist");
+    settings::remove_channel(&h.store, scope, Actor::Operator, ChannelSet::Whitelist, id(601))
+        .await
+        .unwrap();
+
+    settings::set(&h.store, scope, Actor::Operator, Setting::ThoughtLogChannel(Some(id(CHANNEL))))
+        .await
+        .unwrap();
+    assert!(!respond(ALICE, Vec::new()).await, "the thought-log channel");
+    assert!(h.llm.requests().is_empty(), "nothing reached the model");
+    assert!(h.sent().is_empty(), "{:?}", h.sent());
+
+    settings::set(&h.store, scope, Actor::Operator, Setting::ThoughtLogChannel(None))
+        .await
+        .unwrap();
+    // A message the bot was not addressed by, then the request to answer it.
+    h.engine.handle(h.message(ALICE, "alice", "anyone around?")).await;
+    h.llm.push_turn(Turn::new().text("Here."));
+    assert!(respond(ALICE, Vec::new()).await, "admitted, it answers without being addressed");
+    assert_eq!(h.wait_sent(1).await[0].content, "Here.");
+}
+
+/// A provider that accepts the request and never answers holds the turn only until the turn's
+/// deadline: the member is told, and the channel is free for the next message.
+#[tokio::test]
+async fn a_stalled_provider_holds_a_turn_only_until_its_deadline() {
+    let h = Harness::with_options(|o| o.turn_deadline = Duration::from_millis(300)).await;
+    h.llm.push_turn(Turn::new().stall());
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hello?")).await;
+    let sent = h.wait_sent(1).await;
+    assert!(sent[0].content.starts_with("Sorry, the model took too long"), "{sent:?}");
+    h.wait_idle().await;
+    h.llm.push_turn(Turn::new().text("Back."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> again?")).await;
+    assert_eq!(h.wait_sent(2).await[1].content, "Back.");
 }

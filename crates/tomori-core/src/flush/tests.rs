@@ -237,3 +237,21 @@ fn a_streamed_answer_flushes_as_the_whole_answer_would() {
     }
     assert!(stream(&answer, 20, Sentences).len() > 100);
 }
+
+#[test]
+fn typing_pauses_only_at_degrees_2_and_3_and_within_bounds() {
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    let table = [
+        (Whole, 400, ms(0)),
+        (Lines, 400, ms(0)),
+        (Degree::TypedLines, 4, ms(500)),
+        (Degree::TypedLines, 40, ms(1_000)),
+        (Sentences, 100, ms(2_500)),
+        (Sentences, 2_000, ms(3_000)),
+        (Sentences, usize::MAX, ms(3_000)),
+    ];
+    for (degree, chars, expected) in table {
+        assert_eq!(degree.typing_pause(chars), expected, "{degree:?} {chars}");
+    }
+}

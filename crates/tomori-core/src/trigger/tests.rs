@@ -282,3 +282,41 @@ fn a_channels_persona_answers_where_the_main_persona_would() {
         "silent:NotWhitelisted",
     );
 }
+
+#[test]
+fn admission_refuses_what_decide_refuses_for_every_way_of_addressing() {
+    type Edit = fn(&mut Situation<'_>);
+    let table: [(&str, Edit, Option<Silence>); 7] = [
+        ("admitted", plain, None),
+        ("thought log", |s| s.in_thought_log = true, Some(Silence::ThoughtLog)),
+        (
+            "privacy 2",
+            |s| s.author = Author::Human { privacy: PrivacyLevel::Full },
+            Some(Silence::PrivacyFull),
+        ),
+        ("outside whitelist", |s| s.outside_whitelist = true, Some(Silence::NotWhitelisted)),
+        (
+            "a DM lives outside the whitelist",
+            |s| {
+                s.outside_whitelist = true;
+                s.is_dm = true;
+            },
+            None,
+        ),
+        ("no persona", |s| s.personas = &[], Some(Silence::NoPersona)),
+        ("privacy 1", |s| s.author = Author::Human { privacy: PrivacyLevel::Partial }, None),
+    ];
+    let personas = personas();
+    for (name, edit, expected) in table {
+        // Whatever the message says, from silence to a direct mention.
+        for (content, mention) in [("", false), ("hello", false), ("tomori?", false), ("", true)] {
+            let mut s = situation(&personas, content);
+            s.mentions_bot = mention;
+            edit(&mut s);
+            assert_eq!(admission(&s), expected, "{name}: {content:?}");
+            if expected.is_some() {
+                assert!(matches!(decide(&s), Decision::Silent(_)), "{name}: {content:?}");
+            }
+        }
+    }
+}

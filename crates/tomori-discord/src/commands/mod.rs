@@ -97,6 +97,10 @@ pub trait BotControl: Send + Sync + 'static {
 
     /// The context the main persona would be given if asked to answer `message` now.
     fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>>;
+
+    /// `/personal privacy 2`: nothing `user` wrote reaches a model from now on, earlier messages
+    /// included, without waiting for their next message.
+    fn withhold_author(&self, user: Snowflake);
 }
 
 impl<S: ChatSurface> BotControl for Engine<S> {
@@ -118,6 +122,10 @@ impl<S: ChatSurface> BotControl for Engine<S> {
 
     fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>> {
         Box::pin(Engine::prompt_snapshot(self, message))
+    }
+
+    fn withhold_author(&self, user: Snowflake) {
+        Engine::withhold_author(self, user);
     }
 }
 

@@ -332,6 +332,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         }
         Action::Privacy { level } => {
             users::set_privacy(ctx.store, ctx.me().await?, ctx.actor(), *level).await?;
+            // Security: privacy level 2. Their messages already in the history leave it now,
+            // not at their next message.
+            if *level == PrivacyLevel::Full {
+                ctx.control.withhold_author(ctx.caller.user);
+            }
             let meaning = match level {
                 PrivacyLevel::Minimal => "personas may use everything you share with them",
                 PrivacyLevel::Partial => {

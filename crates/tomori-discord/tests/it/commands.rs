@@ -64,6 +64,8 @@ impl BotControl for Control {
             ))
         })
     }
+
+    fn withhold_author(&self, _user: Snowflake) {}
 }
 
 pub(crate) struct World {

@@ -46,6 +46,8 @@ impl BotControl for Idle {
     fn prompt_snapshot(&self, _message: Inbound) -> BoxFuture<'_, Option<String>> {
         Box::pin(async { None })
     }
+
+    fn withhold_author(&self, _user: Snowflake) {}
 }
 
 struct World {

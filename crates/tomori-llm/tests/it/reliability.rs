@@ -260,3 +260,42 @@ async fn the_url_policy_guards_every_endpoint() {
     assert_eq!(error.code(), "blocked_by_policy", "{error}");
     assert!(elsewhere.requests().is_empty());
 }
+
+/// A provider's own timeouts (`[providers.<name>]`) win over the layer's.
+#[tokio::test]
+async fn a_targets_own_idle_timeout_wins_over_the_layers() {
+    let fake = FakeLlm::start(WireFormat::OpenAi).await;
+    fake.push_turn(Turn::new().text("Hel").stall());
+    let (llm, _clock) = llm();
+    let own =
+        tomori_llm::Timeouts { idle: Duration::from_millis(120), ..crate::support::timeouts() };
+    let target = target(&fake, WireFormat::OpenAi, &[]).with_timeouts(own);
+    let stream = llm.stream(&[target], &hello()).await.unwrap();
+    let (_events, error) = collect(stream).await;
+    match error {
+        Some(LlmError::Timeout { phase: TimeoutPhase::Idle, after }) => {
+            assert_eq!(after, Duration::from_millis(120), "the target's bound, not the layer's");
+        }
+        other => panic!("expected an idle timeout, got {other:?}"),
+    }
+}
+
+/// A refused connection says so, not only "could not reach the provider".
+#[tokio::test]
+async fn a_refused_connection_is_named_as_such() {
+    // A port that was just free: nothing listens there.
+    let listener = std::net::TcpListener::bind((tomori_testkit::fake_llm::FAKE_IP, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let endpoint =
+        Endpoint::new(wire(WireFormat::OpenAi), &format!("http://{addr}/v1"), &policy()).unwrap();
+    let client = client_for(policy(), &crate::support::timeouts()).unwrap();
+    let target = Target::new("refused", "refused", endpoint, "m", client);
+    let (llm, _clock) = llm();
+    let error = llm.stream(&[target], &hello()).await.unwrap_err();
+    assert_eq!(error.code(), "transport", "{error}");
+    assert_eq!(tomori_llm::transport_kind(&error), tomori_llm::TransportKind::ConnectionRefused);
+    assert!(error.to_string().contains("connection refused"), "{error}");
+    let chain = tomori_llm::cause_chain(&error);
+    assert!(chain.starts_with("could not reach the provider (connection refused): "), "{chain}");
+}

@@ -1,0 +1,228 @@
+//! Delivering one persona's answer: model output as it streams in, through the persona's output
+//! rules ([`AnswerFilter`]: reasoning blocks split across chunks, labels, macros, tool calls
+//! written as text), cut into messages where the server's humanizer degree allows
+//! ([`flush::take_message`]: sentence- and code-aware, within Discord's limit), paced with the
+//! typing indicator at degrees 2 and 3, mentions made safe, within the turn's send limit.
+//!
+//! One [`Delivery`] serves a whole answer; each model call of it (the tool loop's, a retry's)
+//! is one generation with a fresh filter ([`Delivery::begin`] … [`Delivery::end`]).
+
+use tokio_util::sync::CancellationToken;
+use tomori_core::flush::{self, Degree};
+use tomori_core::id::Snowflake;
+use tomori_core::output::tool_text::{KnownTool, TextToolCall};
+use tomori_core::output::{
+    AnswerFilter, FilterSetup, Participant, Thinking, Verdict, resolve_mentions,
+};
+use tomori_llm::ToolSpec;
+
+use crate::surface::{ChatSurface, Outgoing, Speaker};
+
+/// Who speaks, to whom, and within which limits.
+#[derive(Debug, Clone)]
+pub(crate) struct Audience {
+    pub(crate) channel: Snowflake,
+    /// The message the first message of the answer replies to (deliberate turns).
+    pub(crate) reply_to: Option<Snowflake>,
+    pub(crate) speaker: Speaker,
+    /// The speaking persona's name (its labels are stripped, `{{char}}` becomes it).
+    pub(crate) persona: String,
+    /// The server's other personas (their labels end the answer).
+    pub(crate) other_personas: Vec<String>,
+    /// The member answered (`{{user}}`).
+    pub(crate) member: String,
+    /// People `@name` may resolve to: only someone the conversation already contains.
+    pub(crate) participants: Vec<Participant>,
+    pub(crate) degree: Degree,
+    /// The most messages this answer may send.
+    pub(crate) limit: usize,
+}
+
+/// What one generation amounted to.
+#[derive(Debug)]
+pub(crate) struct Generation {
+    pub(crate) verdict: Verdict,
+    /// Calls the model wrote as text, taken out of what was posted.
+    pub(crate) tool_calls: Vec<TextToolCall>,
+    /// A closing reasoning tag came with no opening one: the model's template opens the block.
+    pub(crate) lone_close: bool,
+}
+
+/// Sends one persona's answer as it is generated.
+pub(crate) struct Delivery<'a, S> {
+    surface: &'a S,
+    audience: Audience,
+    tools: Vec<KnownTool>,
+    thinking: Thinking,
+    cancel: CancellationToken,
+    filter: Option<AnswerFilter>,
+    /// Visible text released by the filter and not sent yet.
+    unsent: String,
+    sent: usize,
+    stopped: bool,
+    thoughts: String,
+}
+
+impl<'a, S: ChatSurface> Delivery<'a, S> {
+    /// A delivery to `audience`; pacing pauses end when `cancel` fires.
+    pub(crate) fn new(surface: &'a S, audience: Audience, cancel: CancellationToken) -> Self {
+        Self {
+            surface,
+            audience,
+            tools: Vec::new(),
+            thinking: Thinking::Unknown,
+            cancel,
+            filter: None,
+            unsent: String::new(),
+            sent: 0,
+            stopped: false,
+            thoughts: String::new(),
+        }
+    }
+
+    /// The tools offered this turn, so that calls the model writes as text are recognised.
+    pub(crate) fn offer_tools(&mut self, tools: &[ToolSpec]) {
+        self.tools = tools.iter().map(known_tool).collect();
+    }
+
+    /// What is known about the model's reasoning blocks (see [`Thinking`]).
+    pub(crate) fn set_thinking(&mut self, thinking: Thinking) {
+        self.thinking = thinking;
+    }
+
+    /// Starts a generation with a fresh filter.
+    pub(crate) fn begin(&mut self) {
+        let others: Vec<&str> = self.audience.other_personas.iter().map(String::as_str).collect();
+        let setup = FilterSetup {
+            persona: &self.audience.persona,
+            other_personas: &others,
+            member: &self.audience.member,
+            thinking: self.thinking,
+            tools: &self.tools,
+        };
+        self.filter = Some(AnswerFilter::new(&setup));
+    }
+
+    /// Adds reasoning the provider streamed separately.
+    pub(crate) fn push_reasoning(&mut self, delta: &str) {
+        if let Some(filter) = &mut self.filter {
+            filter.push_reasoning(delta);
+        }
+    }
+
+    /// Adds generated text and sends what is ready. False once generating should stop: the send
+    /// limit was reached, or another speaker's label took over the answer.
+    pub(crate) async fn push_text(&mut self, delta: &str) -> bool {
+        let Some(filter) = &mut self.filter else { return !self.stopped };
+        self.unsent.push_str(filter.push_text(delta));
+        let ended = filter.ended();
+        self.flush(false).await;
+        !self.stopped && !ended
+    }
+
+    /// Ends the generation: releases and sends what the filter held, keeps its reasoning for
+    /// the thought log, and says what it amounted to (`None` when none was begun).
+    pub(crate) async fn end(&mut self) -> Option<Generation> {
+        let finished = self.filter.take()?.finish();
+        self.unsent.push_str(&finished.rest);
+        self.flush(true).await;
+        if !finished.reasoning.trim().is_empty() {
+            if !self.thoughts.is_empty() {
+                self.thoughts.push_str("\n\n");
+            }
+            self.thoughts.push_str(finished.reasoning.trim());
+        }
+        Some(Generation {
+            verdict: finished.verdict,
+            tool_calls: finished.tool_calls,
+            lone_close: finished.lone_close,
+        })
+    }
+
+    /// Messages sent so far.
+    pub(crate) fn sent(&self) -> usize {
+        self.sent
+    }
+
+    /// Everything the model thought, over all generations.
+    pub(crate) fn thoughts(&self) -> &str {
+        &self.thoughts
+    }
+
+    async fn flush(&mut self, end: bool) {
+        while !self.stopped {
+            let Some(message) = flush::take_message(&mut self.unsent, self.audience.degree, end)
+            else {
+                break;
+            };
+            self.send(message).await;
+        }
+        if self.stopped {
+            self.unsent.clear();
+        }
+    }
+
+    async fn send(&mut self, text: String) {
+        let channel = self.audience.channel;
+        if self.sent >= self.audience.limit {
+            self.stopped = true;
+            let note = Outgoing {
+                content: "(I'll stop here: that's as many messages as I may send at once.)"
+                    .to_owned(),
+                speaker: self.audience.speaker.clone(),
+                reply_to: None,
+                ping_users: Vec::new(),
+            };
+            let _ = self.surface.send(channel, note).await;
+            return;
+        }
+        if self.sent > 0 {
+            self.pace(&text).await;
+        }
+        let people = &self.audience.participants;
+        let content = resolve_mentions(&text, people);
+        let ping_users = people
+            .iter()
+            .filter(|p| content.contains(&format!("<@{}>", p.user_id)))
+            .filter_map(|p| Snowflake::new(p.user_id).ok())
+            .collect();
+        let outgoing = Outgoing {
+            content,
+            speaker: self.audience.speaker.clone(),
+            reply_to: if self.sent == 0 { self.audience.reply_to } else { None },
+            ping_users,
+        };
+        match self.surface.send(channel, outgoing).await {
+            Ok(_) => self.sent += 1,
+            Err(err) => {
+                tracing::warn!(error = %err, "sending a reply failed");
+                self.stopped = true;
+            }
+        }
+    }
+
+    /// Degrees 2 and 3: the typing indicator before each later message, for about as long as
+    /// typing it would take, so that the messages arrive at a person's pace.
+    async fn pace(&self, text: &str) {
+        let pause = self.audience.degree.typing_pause(text.chars().count());
+        if pause.is_zero() {
+            return;
+        }
+        let _ = self.surface.typing(self.audience.channel).await;
+        tokio::select! {
+            () = self.cancel.cancelled() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// A tool as text calls may name it: its name and its parameters in the schema's order.
+fn known_tool(spec: &ToolSpec) -> KnownTool {
+    let parameters = spec
+        .parameters
+        .get("properties")
+        .and_then(|schema| schema.as_object())
+        .map(|properties| properties.keys().cloned().collect())
+        .unwrap_or_default();
+    KnownTool { name: spec.name.clone(), parameters }
+}

@@ -1,0 +1,303 @@
+//! The context stage: what one persona's turn shows the model (the prompt within the token
+//! budget, the history through the privacy filter, memories, document passages, images) and
+//! what its tools see.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tomori_core::handles::Handles;
+use tomori_core::privacy::PrivacyLevel;
+use tomori_core::prompt::{
+    self, HistoryItem, ParticipantView, PersonaView, PromptInput, PromptRole,
+};
+use tomori_core::settings::Feature;
+use tomori_llm::{ChatRequest, Message, Part, Role, Target};
+use tomori_store::StoreError;
+use tomori_store::personas::Persona;
+use tomori_tools::{MemoryScope, Place, TurnContext};
+
+use super::{Inner, Plan, home, in_channel_set};
+use crate::history::Remembered;
+use crate::live::EngineLive;
+use crate::providers::Chain;
+use crate::surface::ChatSurface;
+use crate::views::ChainFor;
+
+impl<S: ChatSurface> Inner<S> {
+    /// The tools' view of the turn.
+    pub(super) async fn tool_context(
+        &self,
+        plan: &Plan,
+        persona: &Persona,
+        handles: Handles,
+        shown_memories: Vec<(MemoryScope, i64)>,
+        cancel: &CancellationToken,
+    ) -> Result<TurnContext, StoreError> {
+        let user = plan.seen.user.as_ref().ok_or(StoreError::NotFound("user"))?.id;
+        let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
+        let shown = Arc::new(self.recent(plan.message.channel, limit));
+        let place = match plan.message.guild {
+            Some(_) => Place::Guild { rp: in_channel_set(&plan.seen.view.rp, &plan.message) },
+            None => Place::Dm,
+        };
+        let live = EngineLive {
+            store: self.store.clone(),
+            views: Arc::clone(&self.views),
+            home: home(&plan.message),
+            planned: Mutex::new(Some(plan.seen.clone())),
+            server: plan.server,
+            invoker: plan.message.author.id,
+            invoker_is_admin: plan.message.author_is_admin,
+            bot_user: self.bot_user.get().copied(),
+            guild: plan.message.guild,
+            channel: plan.message.channel,
+            platform: self.surface.platform(),
+            shown,
+            today: Utc::now().date_naive(),
+        };
+        Ok(TurnContext {
+            server: plan.server,
+            guild: plan.message.guild,
+            channel: plan.message.channel,
+            place,
+            invoker: plan.message.author.id,
+            invoker_user: user,
+            persona: persona.id,
+            lineage: persona.lineage,
+            handles,
+            shown_memories,
+            live: Arc::new(live),
+            cancel: cancel.child_token(),
+        })
+    }
+
+    pub(super) async fn request_for(
+        &self,
+        plan: &Plan,
+        persona: &Persona,
+    ) -> Result<Prepared, StoreError> {
+        let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
+        let recent = self.recent(plan.message.channel, limit);
+        let mut shown: Vec<(MemoryScope, i64)> = Vec::new();
+        // Memories carry their id, so the model can name one to update_long_term_memory.
+        let server_memories: Vec<String> = plan
+            .seen
+            .view
+            .memories(persona.lineage)
+            .map(|m| {
+                shown.push((MemoryScope::Server, m.id));
+                format!("[id:{}] {}", m.id, m.content)
+            })
+            .collect();
+        let mut handles = Handles::default();
+        let mut history = Vec::with_capacity(recent.len());
+        let mut participants: Vec<String> = Vec::new();
+        for item in &recent {
+            let handle = handles.message_handle(item.id);
+            let reply_to = item.reply_to.map(|r| handles.message_handle(r));
+            let media = item.attachments.iter().map(|a| handles.media_handle(&a.url)).collect();
+            let own = item
+                .persona
+                .as_deref()
+                .is_some_and(|name| name.eq_ignore_ascii_case(&persona.nickname));
+            let author = item.persona.clone().unwrap_or_else(|| item.author_name.clone());
+            if item.persona.is_none() && !participants.contains(&item.author_name) {
+                participants.push(item.author_name.clone());
+            }
+            history.push(HistoryItem {
+                handle,
+                author,
+                own,
+                content: item.content.clone(),
+                reply_to,
+                media,
+            });
+        }
+        // Personal memories of the person being answered, when their privacy level and the server allow.
+        let mut personal: Vec<String> = Vec::new();
+        if plan.from_person
+            && let Some(user) = &plan.seen.user
+        {
+            let me = &user.view.settings;
+            // What they asked to be called and answered in (/personal), at any privacy level
+            // that lets Tomori answer them at all.
+            if let Some(nickname) = &me.nickname {
+                personal.push(format!("Prefers to be called {nickname}."));
+            }
+            if me.language != "en" {
+                personal
+                    .push(format!("Prefers replies in the language with code {}.", me.language));
+            }
+            if me.privacy == PrivacyLevel::Minimal
+                && plan.settings().feature(Feature::PersonalMemories)
+            {
+                let memories = user.view.memories(persona.lineage).map(|m| {
+                    shown.push((MemoryScope::Personal, m.id));
+                    format!("[id:{}] {}", m.id, m.content)
+                });
+                personal.extend(memories);
+            }
+        }
+        // Passages of the server's documents for the latest user message (skipped, within a
+        // time limit, when the server has none; a failure leaves them out).
+        let server_documents: Vec<String> = match self.documents.get() {
+            Some(documents) => {
+                let query = recent.iter().rev().find(|m| m.persona.is_none()).map(|m| &m.content);
+                let query = query.map_or("", String::as_str);
+                documents
+                    .passages(&self.store, plan.server, plan.seen.view.retrieval.as_ref(), query)
+                    .await
+                    .into_iter()
+                    .map(|p| format!("[{}, part {}] {}", p.document, p.ordinal + 1, p.content))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let participant_views: Vec<ParticipantView<'_>> = participants
+            .iter()
+            .map(|name| ParticipantView {
+                name,
+                memories: if *name == plan.message.author.name { &personal } else { &[] },
+            })
+            .collect();
+        let dialogues: Vec<(String, String)> =
+            persona.sample_dialogues.iter().map(|d| (d.user.clone(), d.bot.clone())).collect();
+        let others: Vec<&str> = plan
+            .personas()
+            .iter()
+            .filter(|p| p.id != persona.id)
+            .map(|p| p.nickname.as_str())
+            .collect();
+        let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings().timezone);
+        let input = PromptInput {
+            persona: PersonaView {
+                name: &persona.nickname,
+                prompt: &persona.prompt,
+                attributes: &persona.attributes,
+                sample_dialogues: &dialogues,
+            },
+            other_personas: &others,
+            system_prompt: plan.settings().system_prompt.as_deref(),
+            server_name: plan.message.guild_name.as_deref(),
+            now: &now,
+            server_memories: &server_memories,
+            server_documents: &server_documents,
+            participants: &participant_views,
+            history: &history,
+            context_note: plan.settings().context_note.as_deref(),
+            member: &plan.message.author.name,
+            server_emoji: &[],
+            budget: self.options.prompt_budget,
+        };
+        let (prompt, warnings) = prompt::assemble(&input);
+        if !warnings.is_empty() {
+            tracing::debug!(?warnings, "prompt trimmed");
+        }
+        let messages = prompt
+            .messages
+            .into_iter()
+            .map(|m| match m.role {
+                PromptRole::User => Message::user(m.content),
+                PromptRole::Assistant => Message::assistant(m.content),
+            })
+            .collect();
+        let chain = match self.providers.get() {
+            Some(providers) => {
+                let message = &plan.message;
+                // Security: prompt disclosure through a member's own endpoint, which receives
+                // the assembled prompt. It answers only where that member may see the prompt
+                // anyway (`/tool prompt`'s rule), or in their direct messages.
+                let own_endpoint = message.guild.is_none()
+                    || message.author_is_admin
+                    || plan.settings().feature(Feature::PromptSnapshot);
+                // Images the turn would show: the server's vision model may have to look.
+                let images = self.media.get().is_some_and(|media| !media.pick(&recent).is_empty());
+                let turn = ChainFor { own_endpoint, images };
+                self.views.chain(providers, &self.store, &plan.seen, &self.chain, turn).await?
+            }
+            None => Chain { targets: self.chain.clone(), ..Chain::default() },
+        };
+        let mut request = ChatRequest {
+            system: vec![prompt.system],
+            messages,
+            sampler: chain.sampler,
+            ..ChatRequest::default()
+        };
+        self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
+        Ok(Prepared { request, chain: chain.targets, handles, shown })
+    }
+}
+
+impl<S: ChatSurface> Inner<S> {
+    /// Shows the model the images of the most recent messages, when a model of the chain sees
+    /// images: each labelled with its `media_N` handle, after the last user message's text.
+    /// An image that cannot be fetched or decoded is left out; the turn goes on.
+    async fn attach_images(
+        &self,
+        request: &mut ChatRequest,
+        chain: &[Target],
+        recent: &[Remembered],
+        handles: &mut Handles,
+    ) {
+        let Some(media) = self.media.get() else { return };
+        if !chain.iter().any(|target| target.capabilities.vision) {
+            return;
+        }
+        let picked = media.pick(recent);
+        if picked.is_empty() {
+            return;
+        }
+        let loads = picked.iter().map(|a| media.load(&a.url));
+        let loaded = futures_util::future::join_all(loads).await;
+        let Some(last_user) = request.messages.iter_mut().rev().find(|m| m.role == Role::User)
+        else {
+            return;
+        };
+        for (attachment, result) in picked.iter().zip(loaded) {
+            match result {
+                Ok(image) => {
+                    let label = format!("[{}]", handles.media_handle(&attachment.url));
+                    last_user.parts.push(Part::Text(label));
+                    last_user.parts.push(Part::Image((*image).clone()));
+                }
+                Err(err) => tracing::debug!(error = %err, "an image was left out of the prompt"),
+            }
+        }
+    }
+}
+
+/// A turn's request and what the prompt showed the model.
+pub(super) struct Prepared {
+    pub(super) request: ChatRequest,
+    /// The models to try, in order.
+    pub(super) chain: Vec<Target>,
+    pub(super) handles: Handles,
+    pub(super) shown: Vec<(MemoryScope, i64)>,
+}
+
+/// A request as plain text, for `/tool prompt`: images and tool traffic named, not included.
+pub(super) fn render_request(request: &ChatRequest) -> String {
+    let mut out = String::from("## System\n");
+    for block in &request.system {
+        out.push_str(block);
+        out.push('\n');
+    }
+    for message in &request.messages {
+        let role = match message.role {
+            Role::User => "User",
+            Role::Assistant => "Assistant",
+            _ => "Other",
+        };
+        out.push_str(&format!("\n## {role}\n"));
+        for part in &message.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Image(_) => out.push_str("[image]"),
+                _ => out.push_str("[tool traffic]"),
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
