@@ -197,6 +197,13 @@ pub fn decide(s: &Situation<'_>) -> Decision {
         Author::OwnPersona { persona, .. } => Some(persona),
         Author::Human { .. } | Author::OtherBot | Author::UnknownWebhook => None,
     };
+    // Security: spoofed persona output. A webhook the bot does not manage can take any name
+    // and avatar, a persona's or a member's, so nothing it writes starts a turn, however it
+    // addresses the bot (another bot account has a stable identity and is answered when
+    // addressed directly).
+    if matches!(s.author, Author::UnknownWebhook) {
+        return Decision::Silent(Silence::ForeignBot);
+    }
     let is_person = matches!(s.author, Author::Human { .. });
     let matches = match_personas(s, sender_persona);
     let direct = s.mentions_bot || s.reply_to != ReplyTo::Nothing || !matches.is_empty();

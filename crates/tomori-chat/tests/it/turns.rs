@@ -240,11 +240,11 @@ async fn personas_answer_each_other_up_to_the_cascade_limit_and_foreign_webhooks
     h.engine.handle(from_kaede).await;
     let sent = h.wait_sent(1).await;
     assert_eq!(sent[0].speaker, Speaker::Bot);
-    // The same text from a webhook Tomori does not manage is not answered.
+    // The same text under the same name from a webhook Tomori does not manage is not answered:
+    // any webhook can take a persona's name.
     let mut foreign = h.message(5151, "Kaede", "tomori, what do you think?");
     foreign.author.webhook = Some(id(5151));
     foreign.author.is_bot = true;
-    foreign.content = "just some news".into();
     h.engine.handle(foreign).await;
     assert_eq!(h.settle().await.len(), 1);
 }

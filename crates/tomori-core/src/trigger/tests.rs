@@ -96,6 +96,15 @@ fn some_messages_are_never_answered() {
     );
     check(|s| s.author = Author::OtherBot, "beep boop", "silent:ForeignBot");
     check(|s| s.author = Author::UnknownWebhook, "news update", "silent:ForeignBot");
+    check(|s| s.author = Author::UnknownWebhook, "tomori, what do you think?", "silent:ForeignBot");
+    check(
+        |s| {
+            s.author = Author::UnknownWebhook;
+            s.mentions_bot = true;
+        },
+        "hi",
+        "silent:ForeignBot",
+    );
     check(|s| s.author = Author::OtherBot, "tomori, ping", "reply:Tomori");
     check(|s| s.personas = &[], "tomori", "silent:NoPersona");
 }
