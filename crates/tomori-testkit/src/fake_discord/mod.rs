@@ -20,6 +20,12 @@
 //! reconnects for a while ([`FakeDiscord::drop_gateway`]), and announces guilds joined after the
 //! session started ([`FakeDiscord::announce_guild`]).
 //!
+//! It refuses, as Discord does, bodies that break Discord's documented limits ([`validate`]):
+//! command registrations (names, descriptions, option counts and lengths, nesting, total size;
+//! one bad command refuses the whole bulk request), message bodies and webhook names, answering
+//! 400 with Discord's `Invalid Form Body` error shape. Scripted 429s come with Discord's bucket
+//! headers or, as a proxy sends them, without any scope ([`FakeDiscord::rate_limit_unscoped`]).
+//!
 //! What it deliberately is not: a judge of Discord's permissions (it serves roles and overwrites
 //! and lets the client compute), a cache, or a model of rate-limit buckets. Routes it does not
 //! know answer 404, and the request is still recorded.
@@ -29,7 +35,11 @@ mod guild;
 mod interaction;
 mod multipart;
 mod payload;
+mod records;
 mod rest;
+mod scripts;
+mod validate;
+mod wait;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -46,6 +56,7 @@ pub use interaction::{FakeInteraction, SlashCommand};
 pub use multipart::FakeFile;
 pub use payload::{AttachmentSpec, MemberSpec, MessageCreate, Pings, ReferencedSpec, UserSpec};
 use payload::{ChannelInfo, ChannelKind, WebhookInfo};
+pub use records::{FakeWebhook, GatewayDelivery, GatewayFrame, RecordedRequest, SentMessage};
 
 /// The token the fake accepts unless the builder sets another.
 pub const DEFAULT_TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake00.fake-bot-token-for-tests-only";
@@ -58,125 +69,6 @@ const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 const MAX_RECORDS: usize = 50_000;
 /// Dispatches a session keeps for RESUME.
 const REPLAY_LOG: usize = 1_000;
-
-/// A REST request the fake received.
-#[derive(Debug, Clone)]
-pub struct RecordedRequest {
-    /// HTTP method, upper case.
-    pub method: String,
-    /// The path after `/api/v10/`, e.g. `channels/1/messages`.
-    pub path: String,
-    /// The raw query string, if any.
-    pub query: Option<String>,
-    /// Headers with lower-case names.
-    pub headers: Vec<(String, String)>,
-    /// The body, when it was JSON (for a multipart form: its `payload_json` part).
-    pub body: Option<Value>,
-    /// Files uploaded with a multipart form.
-    pub files: Vec<FakeFile>,
-    /// The status the fake answered with.
-    pub status: u16,
-    /// When it arrived.
-    pub at: Instant,
-}
-
-impl RecordedRequest {
-    /// A header's value.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// The request carried an `Authorization` header.
-    pub fn has_authorization(&self) -> bool {
-        self.header("authorization").is_some()
-    }
-
-    /// Method and path match; `*` in `route` stands for one path segment
-    /// (`"channels/*/messages"`).
-    pub fn is(&self, method: &str, route: &str) -> bool {
-        self.method.eq_ignore_ascii_case(method) && route_matches(route, &self.path)
-    }
-
-    /// A query parameter's value.
-    pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query.as_deref()?.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then_some(value)
-        })
-    }
-}
-
-/// A gateway frame the client sent.
-#[derive(Debug, Clone)]
-pub struct GatewayFrame {
-    /// Which WebSocket connection (counted from 1 in connection order).
-    pub connection: u64,
-    /// The opcode (`op`).
-    pub op: u64,
-    /// The whole frame.
-    pub payload: Value,
-    /// When it arrived.
-    pub at: Instant,
-}
-
-/// A dispatch the fake wrote to a gateway socket.
-#[derive(Debug, Clone)]
-pub struct GatewayDelivery {
-    /// Which WebSocket connection (counted from 1 in connection order).
-    pub connection: u64,
-    /// Its sequence number in its session (a replay after RESUME repeats it).
-    pub seq: u64,
-    /// The event name, e.g. `MESSAGE_CREATE`.
-    pub event: String,
-    /// The `id` of the event's object (the message id of a MESSAGE_CREATE), when it has one.
-    pub id: Option<u64>,
-    /// When it was written to the socket.
-    pub at: Instant,
-}
-
-/// A message the fake created through `POST channels/{id}/messages` or a webhook.
-#[derive(Debug, Clone)]
-pub struct SentMessage {
-    /// Its id.
-    pub id: u64,
-    /// The channel (the thread, for a webhook message sent into one).
-    pub channel: u64,
-    /// The guild, if the channel is in one.
-    pub guild: Option<u64>,
-    /// Text.
-    pub content: String,
-    /// Set when a webhook posted it.
-    pub webhook_id: Option<u64>,
-    /// The username it was posted under (webhook override, or the bot's name).
-    pub username: String,
-    /// The avatar override, for webhook messages.
-    pub avatar_url: Option<String>,
-    /// The message it replies to.
-    pub reply_to: Option<u64>,
-    /// The `allowed_mentions` object as sent.
-    pub allowed_mentions: Option<Value>,
-    /// Who Discord would have notified.
-    pub pings: Pings,
-    /// Stickers sent with it.
-    pub stickers: Vec<u64>,
-    /// When the fake created it.
-    pub at: Instant,
-}
-
-/// A webhook the fake holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FakeWebhook {
-    /// Its id.
-    pub id: u64,
-    /// Its channel.
-    pub channel: u64,
-    /// Its name.
-    pub name: String,
-    /// Its token.
-    pub token: String,
-    /// Deleted (executing it answers 404 Unknown Webhook).
-    pub gone: bool,
-}
 
 /// Builds a [`FakeDiscord`] with non-default settings.
 #[derive(Debug, Clone)]
@@ -721,56 +613,6 @@ impl FakeDiscord {
         assert!(sent, "no gateway connection serves shard {shard}");
     }
 
-    /// Answers the next `times` requests matching `method` and `route` (`*` for a segment) with
-    /// 429 and Discord's headers for a per-route limit that resets after `retry_after`.
-    pub fn rate_limit(&self, method: &str, route: &str, times: usize, retry_after: Duration) {
-        self.script(method, route, times, rest::ScriptedAnswer::RateLimited(retry_after));
-    }
-
-    /// Answers every request matching `method` and `route` with 429 for the next `burst`, with
-    /// Discord's headers for a per-route limit that resets after `retry_after` (a burst of 429s in
-    /// time, where [`Self::rate_limit`] counts requests).
-    pub fn rate_limit_for(
-        &self,
-        method: &str,
-        route: &str,
-        burst: Duration,
-        retry_after: Duration,
-    ) {
-        self.shared.lock().scripted.push(rest::Scripted {
-            method: method.to_ascii_uppercase(),
-            route: route.to_owned(),
-            remaining: usize::MAX,
-            until: Some(Instant::now() + burst),
-            answer: rest::ScriptedAnswer::RateLimited(retry_after),
-        });
-    }
-
-    /// Answers the next `times` requests matching `method` and `route` with an error status and
-    /// Discord's error body, e.g. `403, 50013, "Missing Permissions"`.
-    pub fn fail(
-        &self,
-        method: &str,
-        route: &str,
-        times: usize,
-        status: u16,
-        code: u32,
-        message: &str,
-    ) {
-        let answer = rest::ScriptedAnswer::Error { status, code, message: message.to_owned() };
-        self.script(method, route, times, answer);
-    }
-
-    fn script(&self, method: &str, route: &str, times: usize, answer: rest::ScriptedAnswer) {
-        self.shared.lock().scripted.push(rest::Scripted {
-            method: method.to_ascii_uppercase(),
-            route: route.to_owned(),
-            remaining: times,
-            until: None,
-            answer,
-        });
-    }
-
     /// Deletes a webhook behind the bot's back: executing it now answers 404 Unknown Webhook
     /// (code 10015), as Discord does after someone deletes it in the channel settings.
     pub fn make_webhook_gone(&self, webhook: u64) {
@@ -813,107 +655,6 @@ impl FakeDiscord {
     /// Every message created so far.
     pub fn messages(&self) -> Vec<SentMessage> {
         self.shared.lock().messages.clone()
-    }
-
-    /// Waits for a REST request matching `predicate` (one already received counts).
-    ///
-    /// # Panics
-    /// On timeout, listing the requests seen.
-    pub async fn wait_for_request(
-        &self,
-        predicate: impl Fn(&RecordedRequest) -> bool,
-        timeout: Duration,
-    ) -> RecordedRequest {
-        self.wait_for("request", timeout, |inner| {
-            inner.requests.iter().find(|r| predicate(r)).cloned()
-        })
-        .await
-    }
-
-    /// Waits until `count` REST requests match `predicate` and returns them in order.
-    ///
-    /// # Panics
-    /// On timeout, listing the requests seen.
-    pub async fn wait_for_requests(
-        &self,
-        predicate: impl Fn(&RecordedRequest) -> bool,
-        count: usize,
-        timeout: Duration,
-    ) -> Vec<RecordedRequest> {
-        self.wait_for("requests", timeout, |inner| {
-            let found: Vec<RecordedRequest> =
-                inner.requests.iter().filter(|r| predicate(r)).cloned().collect();
-            (found.len() >= count).then_some(found)
-        })
-        .await
-    }
-
-    /// Waits for a gateway frame from the client matching `predicate`.
-    ///
-    /// # Panics
-    /// On timeout, listing the requests seen.
-    pub async fn wait_for_frame(
-        &self,
-        predicate: impl Fn(&GatewayFrame) -> bool,
-        timeout: Duration,
-    ) -> GatewayFrame {
-        self.wait_for("gateway frame", timeout, |inner| {
-            inner.frames.iter().find(|f| predicate(f)).cloned()
-        })
-        .await
-    }
-
-    /// Waits until a session for `shard` has been sent READY.
-    ///
-    /// # Panics
-    /// On timeout.
-    pub async fn wait_for_ready(&self, shard: u32, timeout: Duration) {
-        self.wait_for("READY", timeout, |inner| inner.shard_sessions.get(&shard).map(|_| ())).await;
-    }
-
-    /// Waits for a created message matching `predicate`.
-    ///
-    /// # Panics
-    /// On timeout, listing the requests seen.
-    pub async fn wait_for_message(
-        &self,
-        predicate: impl Fn(&SentMessage) -> bool,
-        timeout: Duration,
-    ) -> SentMessage {
-        self.wait_for("message", timeout, |inner| {
-            inner.messages.iter().find(|m| predicate(m)).cloned()
-        })
-        .await
-    }
-
-    async fn wait_for<T>(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut probe: impl FnMut(&Inner) -> Option<T>,
-    ) -> T {
-        // Subscribing before the first probe means no change between the probe and the wait is
-        // missed.
-        let mut changes = self.shared.changed.subscribe();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = probe(&self.shared.lock()) {
-                return found;
-            }
-            if !matches!(tokio::time::timeout_at(deadline, changes.changed()).await, Ok(Ok(()))) {
-                let seen: Vec<String> = self
-                    .shared
-                    .lock()
-                    .requests
-                    .iter()
-                    .map(|r| format!("  {} {} -> {}", r.method, r.path, r.status))
-                    .collect();
-                panic!(
-                    "timed out after {timeout:?} waiting for a {what}; requests seen:\n{}",
-                    seen.join("\n")
-                );
-            }
-        }
     }
 }
 
@@ -1032,62 +773,4 @@ fn now_timestamp() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    use super::*;
-
-    /// `POST /api/v10/{path}` with the bot token over a fresh connection; the status and the
-    /// `x-ratelimit-reset-after` header.
-    async fn post(fake: &FakeDiscord, path: &str) -> (u16, Option<String>) {
-        let mut stream = tokio::net::TcpStream::connect(fake.addr()).await.expect("connect");
-        let body = r#"{"content":"hello"}"#;
-        let request = format!(
-            "POST /api/v10/{path} HTTP/1.1\r\nHost: fake\r\nAuthorization: Bot {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            fake.token(),
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
-        let status = response.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let reset = response
-            .lines()
-            .find_map(|line| line.strip_prefix("x-ratelimit-reset-after: ").map(str::to_owned));
-        (status, reset)
-    }
-
-    #[tokio::test]
-    async fn a_burst_of_429s_lasts_its_time_and_is_counted() {
-        let fake = FakeDiscord::start().await;
-        fake.add_text_channel(1, 2);
-        fake.rate_limit_for(
-            "POST",
-            "channels/*/messages",
-            Duration::from_millis(300),
-            Duration::from_secs(1),
-        );
-        for _ in 0..3 {
-            assert_eq!(
-                post(&fake, "channels/2/messages").await,
-                (429, Some("1.000".to_owned())),
-                "every request in the burst"
-            );
-        }
-        assert_eq!(post(&fake, "channels/2/typing").await.0, 204, "other routes are not limited");
-        tokio::time::sleep(Duration::from_millis(350)).await;
-        assert_eq!(post(&fake, "channels/2/messages").await.0, 200, "the burst is over");
-        assert_eq!(fake.status_count(429), 3);
-        let sent = fake.messages();
-        assert_eq!(sent.len(), 1);
-        assert!(sent.iter().all(|m| m.content == "hello"));
-    }
-
-    #[test]
-    fn routes_match_by_segment() {
-        assert!(route_matches("channels/*/messages", "channels/1/messages"));
-        assert!(!route_matches("channels/*/messages", "channels/1/messages/2"));
-        assert!(!route_matches("channels/*", "channels/1/typing"));
-        assert!(route_matches("webhooks/*/*", "webhooks/1/abc"));
-    }
-}
+mod tests;
