@@ -73,4 +73,24 @@ impl FakeDiscord {
     ) {
         self.script(method, route, times, rest::ScriptedAnswer::Unscoped { retry_after, global });
     }
+
+    /// Answers every request matching `method` and `route` for the next `burst` with the
+    /// unscoped 429 of [`Self::rate_limit_unscoped`] (a burst in time: a client that ignores
+    /// `Retry-After` makes hundreds of requests in it, one that waits makes a few).
+    pub fn rate_limit_unscoped_for(
+        &self,
+        method: &str,
+        route: &str,
+        burst: Duration,
+        retry_after: Duration,
+        global: bool,
+    ) {
+        self.shared.lock().scripted.push(rest::Scripted {
+            method: method.to_ascii_uppercase(),
+            route: route.to_owned(),
+            remaining: usize::MAX,
+            until: Some(Instant::now() + burst),
+            answer: rest::ScriptedAnswer::Unscoped { retry_after, global },
+        });
+    }
 }
