@@ -4,7 +4,8 @@
 //! [`Discord::connect`] checks the token (`GET /users/@me`), learns the gateway URL and the
 //! session limits (`GET /gateway/bot`, unless both the URL and the shards are configured) and
 //! prepares the shards; [`Discord::run`] drives them until the shutdown future completes.
-//! Reconnecting and resuming are twilight's. Each MESSAGE_CREATE (and, when
+//! Reconnecting and resuming are twilight's, after the wait [`crate::reconnect::Backoff`] sets
+//! on every close. Each MESSAGE_CREATE (and, when
 //! [`Discord::with_commands`] installed the slash commands, each INTERACTION_CREATE) is handled in
 //! its own task, so the shard keeps reading (and heartbeating) whatever the handler does.
 
@@ -33,6 +34,7 @@ use crate::commands::{BotControl, Commands};
 use crate::config::{ConfigError, DiscordConfig, gateway_base, http_client};
 use crate::directory::{Directory, Place};
 use crate::inbound::map_message;
+use crate::reconnect::{Backoff, Wait, close_reason, describe, resume_url_allowed};
 use crate::surface::DiscordSurface;
 use crate::task::spawn_logged;
 
@@ -46,6 +48,7 @@ pub const INTENTS: Intents = Intents::GUILDS
 
 /// The events the shards deserialize; everything else is skipped unparsed.
 const EVENTS: EventTypeFlags = EventTypeFlags::READY
+    .union(EventTypeFlags::RESUMED)
     .union(EventTypeFlags::MESSAGE_CREATE)
     .union(EventTypeFlags::INTERACTION_CREATE)
     .union(EventTypeFlags::GUILD_CREATE)
@@ -105,7 +108,7 @@ pub enum ConnectError {
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// Discord closed a shard for good (an invalid token, disallowed intents, an invalid shard).
-    #[error("the gateway closed shard {shard} and it cannot reconnect (close code {code:?})")]
+    #[error("the gateway closed shard {shard} for good ({})", describe(*code))]
     Closed {
         /// The shard id.
         shard: u32,
@@ -426,6 +429,68 @@ impl<H: InboundHandler> Dispatcher<H> {
     }
 }
 
+/// Logs a receive error; true when the connection is gone (the shard reconnects after a wait).
+fn receive_error(id: ShardId, error: &twilight_gateway::error::ReceiveMessageError) -> bool {
+    match error.kind() {
+        ReceiveMessageErrorType::Deserializing { event } => {
+            // The raw event holds message text: only its name and the field are logged.
+            let why = std::error::Error::source(error).map(|e| scrub(&e.to_string()));
+            tracing::warn!(
+                shard = id.number(),
+                event = %event_name(event),
+                error = why.as_deref().unwrap_or("unknown"),
+                "an event did not deserialize; skipped"
+            );
+            false
+        }
+        // Twilight waits between failed connection attempts itself.
+        ReceiveMessageErrorType::Reconnect => {
+            tracing::warn!(shard = id.number(), "connecting to the gateway failed");
+            false
+        }
+        _ => {
+            tracing::warn!(shard = id.number(), "a gateway message could not be received");
+            true
+        }
+    }
+}
+
+/// The `t` (event name) of a raw gateway payload.
+fn event_name(raw: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| v.get("t")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "an unnamed payload".to_owned())
+}
+
+/// A deserialisation error without the values it quotes (they may be message text): the field
+/// names (in backticks) and positions stay.
+fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for c in text.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The same shard and session, to resume at the configured gateway rather than the URL READY
+/// named.
+fn without_resume_url(shard: &Shard) -> Shard {
+    let mut config = ConfigBuilder::from(shard.config().clone());
+    if let Some(session) = shard.session() {
+        config = config.session(session.clone());
+    }
+    Shard::with_config(shard.id(), config.build())
+}
+
 /// Resolves when the stop flag is set (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
@@ -438,29 +503,62 @@ async fn run_shard<H: InboundHandler>(
 ) -> Result<(), GatewayError> {
     let id = shard.id();
     let mut last_close = None;
+    let mut backoff = Backoff::default();
     loop {
         let next = tokio::select! {
             biased;
             () = stopped(&mut stop) => break,
             next = shard.next_event(EVENTS) => next,
         };
-        match next {
+        let closed = match next {
             None => return Err(GatewayError::Closed { shard: id.number(), code: last_close }),
-            Some(Err(error)) => {
-                // The error's Display includes the raw event (message text): only its kind is
-                // logged at warn.
-                let kind = match error.kind() {
-                    ReceiveMessageErrorType::Deserializing { .. } => "an event did not deserialize",
-                    ReceiveMessageErrorType::Reconnect => "reconnecting failed",
-                    _ => "a message could not be received",
-                };
-                tracing::warn!(shard = id.number(), kind, "gateway receive error");
-            }
+            Some(Err(error)) => receive_error(id, &error),
             Some(Ok(Event::GatewayClose(frame))) => {
                 last_close = frame.as_ref().map(|f| f.code);
-                tracing::info!(shard = id.number(), code = ?last_close, "gateway connection closed; reconnecting");
+                // A fatal close ends the stream next; nothing to wait for.
+                !last_close.is_some_and(|code| close_reason(code).1)
             }
-            Some(Ok(event)) => dispatcher.dispatch(id, event),
+            Some(Ok(Event::Ready(ready))) => {
+                backoff.connected();
+                let refused = !resume_url_allowed(&ready.resume_gateway_url);
+                dispatcher.dispatch(id, Event::Ready(ready));
+                if refused {
+                    tracing::warn!(
+                        shard = id.number(),
+                        "the gateway's resume URL is not allowed (clear text off this machine, \
+                         or not a WebSocket URL); the session resumes at the configured gateway"
+                    );
+                    // Twilight would reconnect there on its own; a fresh shard with the session
+                    // and without the URL resumes at the configured gateway instead.
+                    shard = without_resume_url(&shard);
+                }
+                false
+            }
+            Some(Ok(Event::Resumed)) => {
+                backoff.connected();
+                false
+            }
+            Some(Ok(event)) => {
+                dispatcher.dispatch(id, event);
+                false
+            }
+        };
+        if !closed {
+            continue;
+        }
+        let Wait { wait, new_step } = backoff.after_close();
+        let reason = describe(last_close);
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        // One line per backoff step; repeats at the longest wait are debug.
+        if new_step {
+            tracing::warn!(shard = id.number(), %reason, wait_ms, "gateway connection closed; reconnecting");
+        } else {
+            tracing::debug!(shard = id.number(), %reason, wait_ms, "gateway connection closed; reconnecting");
+        }
+        tokio::select! {
+            biased;
+            () = stopped(&mut stop) => break,
+            () = tokio::time::sleep(wait) => {}
         }
     }
     shard.close(CloseFrame::NORMAL);

@@ -20,6 +20,7 @@ mod id;
 mod inbound;
 pub mod permissions;
 pub mod platform;
+mod reconnect;
 mod rest_gate;
 pub mod surface;
 mod task;

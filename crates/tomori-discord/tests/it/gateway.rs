@@ -262,3 +262,54 @@ async fn a_panicking_handler_does_not_stop_the_shard() {
     let _ = stop.send(());
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap().unwrap();
 }
+
+/// A server that accepts the WebSocket and closes it at once got thousands of connections a
+/// second from twilight alone; every close now waits, longer each time.
+#[tokio::test]
+async fn a_server_that_closes_every_connection_at_once_is_retried_with_backoff() {
+    let fake = FakeDiscord::start().await;
+    fake.close_new_connections(4000, Duration::from_millis(2500));
+    let bot = Bot::start(Discord::connect(&config(&fake)).await.unwrap());
+    fake.wait_for_ready(0, Duration::from_secs(30)).await;
+    // Waits of 0, 0.5–1, 1–2 and 2–4 s fit at most four connections in the 2.5 s of closes, and
+    // the one after them is READY.
+    let connections = fake.gateway_connections().len();
+    assert!((2..=5).contains(&connections), "{connections} connections");
+    bot.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fatal_close_stops_the_shard_with_a_sentence_the_operator_can_act_on() {
+    let fake = FakeDiscord::start().await;
+    fake.close_new_connections(4014, Duration::from_secs(60));
+    let bot = Bot::start(Discord::connect(&config(&fake)).await.unwrap());
+    let ended = tokio::time::timeout(WAIT, bot.task).await.expect("the shard stops").unwrap();
+    let error = ended.expect_err("a fatal close is an error").to_string();
+    assert!(
+        error.contains(
+            "close code 4014: turn on the Message Content intent on the Bot page (Discord developer portal)"
+        ),
+        "{error}"
+    );
+    assert_eq!(fake.gateway_connections().len(), 1, "no reconnecting after a fatal close");
+}
+
+/// READY names where to resume; one that would carry the token in clear text off this machine
+/// is not used, and the session resumes at the configured gateway.
+#[tokio::test]
+async fn a_clear_text_resume_url_off_this_machine_is_not_used() {
+    let fake = FakeDiscord::start().await;
+    fake.add_text_channel(GUILD, CHANNEL);
+    fake.set_resume_url("ws://gateway.example");
+    let mut bot = Bot::start(Discord::connect(&config(&fake)).await.unwrap());
+    let identify = fake.wait_for_frame(|f| f.op == 2, WAIT).await;
+    let resume = fake.wait_for_frame(|f| f.op == 6, WAIT).await;
+    assert_ne!(resume.connection, identify.connection);
+    assert_eq!(fake.frames().iter().filter(|f| f.op == 2).count(), 1, "no second IDENTIFY");
+    assert!(fake.gateway_connections().len() >= 2);
+    fake.inject_message(
+        MessageCreate::new(CHANNEL, UserSpec::new(ALICE, "alice"), "still there?").in_guild(GUILD),
+    );
+    assert_eq!(bot.next().await.content, "still there?");
+    bot.shutdown().await.unwrap();
+}

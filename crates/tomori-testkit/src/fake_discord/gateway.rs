@@ -109,6 +109,16 @@ pub(super) async fn upgrade(
 }
 
 async fn serve(shared: Arc<Shared>, mut socket: WebSocket) {
+    let close_at_once = {
+        let inner = shared.lock();
+        inner.close_on_connect.filter(|(until, _)| Instant::now() < *until).map(|(_, code)| code)
+    };
+    if let Some(code) = close_at_once {
+        let frame = CloseFrame { code, reason: "Closed at once by the test.".into() };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+        shared.bump();
+        return;
+    }
     let (tx, mut rx) = mpsc::channel(OUTBOUND_CAPACITY);
     let id = {
         let mut inner = shared.lock();
@@ -263,7 +273,7 @@ fn identify(shared: &Shared, inner: &mut Inner, connection: u64, data: &Value) {
         },
         "guilds": guilds.iter().map(|(g, _)| json!({ "id": g.to_string(), "unavailable": true })).collect::<Vec<_>>(),
         "session_id": session_id,
-        "resume_gateway_url": shared.gateway_url(),
+        "resume_gateway_url": inner.resume_url.clone().unwrap_or_else(|| shared.gateway_url()),
         "shard": [shard_id, total],
         "application": { "id": shared.settings.application.to_string(), "flags": 0 },
     });

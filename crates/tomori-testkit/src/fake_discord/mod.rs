@@ -462,6 +462,18 @@ impl FakeDiscord {
         dropped
     }
 
+    /// For the next `burst`, accepts each new gateway connection and closes it at once with
+    /// `code` (before HELLO), as a misbehaving server does; [`Self::gateway_connections`] counts
+    /// them.
+    pub fn close_new_connections(&self, code: u16, burst: Duration) {
+        self.shared.lock().close_on_connect = Some((Instant::now() + burst, code));
+    }
+
+    /// Makes READY name `url` as the `resume_gateway_url` (the fake's own URL otherwise).
+    pub fn set_resume_url(&self, url: &str) {
+        self.shared.lock().resume_url = Some(url.to_owned());
+    }
+
     /// Gateway connections answered 503 while [`Self::drop_gateway`] refused them.
     pub fn refused_connections(&self) -> u64 {
         self.shared.lock().refused
@@ -694,6 +706,10 @@ struct Inner {
     deliveries: VecDeque<GatewayDelivery>,
     /// New gateway connections are refused until then.
     refuse_until: Option<Instant>,
+    /// New gateway connections are accepted and closed at once with this code until then.
+    close_on_connect: Option<(Instant, u16)>,
+    /// The `resume_gateway_url` READY names, when not the fake's own.
+    resume_url: Option<String>,
     refused: u64,
     connects: Vec<String>,
     connections: HashMap<u64, gateway::Connection>,
