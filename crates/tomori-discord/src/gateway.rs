@@ -576,3 +576,19 @@ async fn run_shard<H: InboundHandler>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{event_name, scrub};
+
+    #[test]
+    fn a_failed_event_is_named_with_its_field_and_without_the_text_it_carried() {
+        let raw = r#"{"op":0,"t":"MESSAGE_CREATE","s":3,"d":{"content":"my secret plans"}}"#;
+        assert_eq!(event_name(raw), "MESSAGE_CREATE");
+        assert_eq!(event_name("not json"), "an unnamed payload");
+        let error = r#"invalid type: string "my secret plans", expected u64 at line 1 column 60"#;
+        assert_eq!(scrub(error), "invalid type: string \"…\", expected u64 at line 1 column 60");
+        let missing = "missing field `channel_id` at line 1 column 80";
+        assert_eq!(scrub(missing), missing, "field names stay");
+    }
+}

@@ -315,6 +315,18 @@ async fn the_catalogue_registered_at_startup_keeps_within_discords_limits() {
     assert_eq!(text, Some(serde_json::json!(6000)));
 }
 
+/// Older payloads and Discord-compatible servers send `channel_id` without the `channel` object;
+/// such a command works the same (before, it was answered "I can't tell who or where you are").
+#[tokio::test]
+async fn a_command_with_only_a_channel_id_works() {
+    let w = world().await;
+    let mut command = slash(alice(), MANAGE_GUILD, "config timezone").arg("name", "Asia/Tokyo");
+    command.without_channel_object = true;
+    let answer = w.answer(command).await;
+    assert!(answer.starts_with("The timezone is now `Asia/Tokyo`"), "{answer}");
+    assert_eq!(settings::get(&w.store, w.server).await.unwrap().timezone, "Asia/Tokyo");
+}
+
 #[tokio::test]
 async fn members_without_manage_server_are_refused_every_mutating_command_and_nothing_changes() {
     let w = world().await;
