@@ -37,6 +37,7 @@ use crate::inbound::map_message;
 use crate::reconnect::{Backoff, Wait, close_reason, describe, resume_url_allowed};
 use crate::surface::DiscordSurface;
 use crate::task::spawn_logged;
+use crate::welcome::{self, KnownGuilds, invite_url};
 
 /// The gateway intents Tomori asks for: guilds (channels, threads, roles and owners for the
 /// directory), guild and direct messages, and message content. Members (with their roles) arrive
@@ -295,6 +296,8 @@ impl Discord {
         let (stop, stopped) = watch::channel(false);
         let dispatcher = Arc::new(Dispatcher {
             handler,
+            http: Arc::clone(&self.http),
+            known_guilds: KnownGuilds::default(),
             bot: self.bot,
             directory: self.directory,
             commands: self.commands,
@@ -341,6 +344,8 @@ fn config_token(config: &DiscordConfig) -> String {
 /// What the shards share: the handler and what they learn.
 struct Dispatcher<H> {
     handler: Arc<H>,
+    http: Arc<twilight_http::Client>,
+    known_guilds: KnownGuilds,
     bot: BotUser,
     directory: Arc<Directory>,
     commands: Option<Arc<Commands>>,
@@ -351,21 +356,36 @@ impl<H: InboundHandler> Dispatcher<H> {
         match event {
             Event::Ready(ready) => {
                 self.bot.set(ready.user.id);
+                self.known_guilds.ready(ready.guilds.iter().map(|g| g.id));
                 tracing::info!(
                     shard = shard.number(),
                     guilds = ready.guilds.len(),
                     "gateway ready"
                 );
+                if shard.number() == 0 {
+                    let invite = invite_url(ready.application.id);
+                    tracing::info!(%invite, "add the bot to a server with this link");
+                }
             }
-            Event::GuildCreate(guild) => {
-                if let GuildCreate::Available(guild) = *guild {
+            Event::GuildCreate(guild) => match *guild {
+                GuildCreate::Available(guild) => {
                     self.directory.learn_guild_name(guild.id, &guild.name);
                     self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
                     for channel in guild.channels.iter().chain(&guild.threads) {
                         self.directory.learn_channel(channel);
                     }
+                    if self.known_guilds.created(guild.id) {
+                        let http = Arc::clone(&self.http);
+                        let bot = self.bot.get();
+                        spawn_logged("GUILD_CREATE", async move {
+                            welcome::greet(&http, &guild, bot).await;
+                        });
+                    }
                 }
-            }
+                GuildCreate::Unavailable(guild) => {
+                    self.known_guilds.created(guild.id);
+                }
+            },
             Event::GuildUpdate(guild) => {
                 self.directory.learn_guild_name(guild.id, &guild.name);
                 self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
@@ -379,7 +399,10 @@ impl<H: InboundHandler> Dispatcher<H> {
             Event::RoleDelete(deleted) => {
                 self.directory.forget_role(deleted.guild_id, deleted.role_id)
             }
-            Event::GuildDelete(guild) => self.directory.forget_guild(guild.id),
+            Event::GuildDelete(guild) => {
+                self.known_guilds.deleted(guild.id, guild.unavailable.unwrap_or(false));
+                self.directory.forget_guild(guild.id);
+            }
             Event::ChannelCreate(channel) => self.directory.learn_channel(&channel.0),
             Event::ChannelUpdate(channel) => self.directory.learn_channel(&channel.0),
             Event::ThreadCreate(thread) => self.directory.learn_channel(&thread.0),

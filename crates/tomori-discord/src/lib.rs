@@ -24,6 +24,7 @@ mod reconnect;
 mod rest_gate;
 pub mod surface;
 mod task;
+pub mod welcome;
 
 pub use commands::{BotControl, Commands, InstanceProvider, RegisterError};
 pub use config::{ConfigError, DiscordConfig, ShardRange};

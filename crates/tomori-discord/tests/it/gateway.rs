@@ -313,3 +313,45 @@ async fn a_clear_text_resume_url_off_this_machine_is_not_used() {
     assert_eq!(bot.next().await.content, "still there?");
     bot.shutdown().await.unwrap();
 }
+
+/// A server the bot joins while it runs gets one setup note in its system channel (when the bot
+/// may post there); the servers READY lists, whose GUILD_CREATEs follow at startup, get nothing.
+#[tokio::test]
+async fn a_newly_joined_server_gets_one_setup_note_and_startup_servers_none() {
+    const JOINED: u64 = 810_000_000_000_000_001;
+    const JOINED_CHANNEL: u64 = 810_000_000_000_000_002;
+    const MUTED: u64 = 820_000_000_000_000_001;
+    const MUTED_CHANNEL: u64 = 820_000_000_000_000_002;
+    const SECOND: u64 = 830_000_000_000_000_001;
+    const SECOND_CHANNEL: u64 = 830_000_000_000_000_002;
+    let fake = FakeDiscord::start().await;
+    fake.add_text_channel(GUILD, CHANNEL);
+    fake.set_system_channel(GUILD, CHANNEL);
+    let bot = Bot::start(Discord::connect(&config(&fake)).await.unwrap());
+    fake.wait_for_ready(0, WAIT).await;
+
+    // Joined later, but the bot may only read its system channel: the note is logged instead.
+    fake.add_text_channel(MUTED, MUTED_CHANNEL);
+    fake.set_system_channel(MUTED, MUTED_CHANNEL);
+    fake.set_everyone_permissions(MUTED, 0x400);
+    assert!(fake.announce_guild(MUTED));
+    fake.add_text_channel(JOINED, JOINED_CHANNEL);
+    fake.set_system_channel(JOINED, JOINED_CHANNEL);
+    assert!(fake.announce_guild(JOINED));
+    let note = fake.wait_for_message(|m| m.channel == JOINED_CHANNEL, WAIT).await;
+    assert!(note.content.contains("/config setup"), "{}", note.content);
+    assert_eq!(note.allowed_mentions.as_ref().and_then(|m| m.get("parse")), Some(&json!([])));
+    // Events are handled in order: the startup guild and the muted one came first.
+    assert_eq!(fake.messages().len(), 1, "{:?}", fake.messages());
+    // Announced again (a GUILD_CREATE after an outage, say): not new. A second new server
+    // after it is greeted, so the repeat has been handled by then.
+    assert!(fake.announce_guild(JOINED));
+    assert!(fake.announce_guild(GUILD));
+    fake.add_text_channel(SECOND, SECOND_CHANNEL);
+    fake.set_system_channel(SECOND, SECOND_CHANNEL);
+    assert!(fake.announce_guild(SECOND));
+    fake.wait_for_message(|m| m.channel == SECOND_CHANNEL, WAIT).await;
+    let channels: Vec<u64> = fake.messages().iter().map(|m| m.channel).collect();
+    assert_eq!(channels, [JOINED_CHANNEL, SECOND_CHANNEL]);
+    bot.shutdown().await.unwrap();
+}
