@@ -25,7 +25,7 @@ use twilight_gateway::{
 };
 use twilight_http::error::ErrorType;
 use twilight_model::gateway::SessionStartLimit;
-use twilight_model::gateway::payload::incoming::GuildCreate;
+use twilight_model::gateway::payload::incoming::{GuildCreate, Ready};
 use twilight_model::id::Id;
 use twilight_model::id::marker::UserMarker;
 use url::Url;
@@ -352,40 +352,43 @@ struct Dispatcher<H> {
 }
 
 impl<H: InboundHandler> Dispatcher<H> {
-    fn dispatch(&self, shard: ShardId, event: Event) {
-        match event {
-            Event::Ready(ready) => {
-                self.bot.set(ready.user.id);
-                self.known_guilds.ready(ready.guilds.iter().map(|g| g.id));
-                tracing::info!(
-                    shard = shard.number(),
-                    guilds = ready.guilds.len(),
-                    "gateway ready"
-                );
-                if shard.number() == 0 {
-                    let invite = invite_url(ready.application.id);
-                    tracing::info!(%invite, "add the bot to a server with this link");
+    fn ready(&self, shard: ShardId, ready: &Ready) {
+        self.bot.set(ready.user.id);
+        self.known_guilds.ready(ready.guilds.iter().map(|g| g.id));
+        tracing::info!(shard = shard.number(), guilds = ready.guilds.len(), "gateway ready");
+        if shard.number() == 0 {
+            let invite = invite_url(ready.application.id);
+            tracing::info!(%invite, "add the bot to a server with this link");
+        }
+    }
+
+    /// Learns the guild; greets it when the bot has just joined.
+    fn guild_created(&self, guild: GuildCreate) {
+        match guild {
+            GuildCreate::Available(guild) => {
+                self.directory.learn_guild_name(guild.id, &guild.name);
+                self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
+                for channel in guild.channels.iter().chain(&guild.threads) {
+                    self.directory.learn_channel(channel);
+                }
+                if self.known_guilds.created(guild.id) {
+                    let http = Arc::clone(&self.http);
+                    let bot = self.bot.get();
+                    spawn_logged("GUILD_CREATE", async move {
+                        welcome::greet(&http, &guild, bot).await;
+                    });
                 }
             }
-            Event::GuildCreate(guild) => match *guild {
-                GuildCreate::Available(guild) => {
-                    self.directory.learn_guild_name(guild.id, &guild.name);
-                    self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
-                    for channel in guild.channels.iter().chain(&guild.threads) {
-                        self.directory.learn_channel(channel);
-                    }
-                    if self.known_guilds.created(guild.id) {
-                        let http = Arc::clone(&self.http);
-                        let bot = self.bot.get();
-                        spawn_logged("GUILD_CREATE", async move {
-                            welcome::greet(&http, &guild, bot).await;
-                        });
-                    }
-                }
-                GuildCreate::Unavailable(guild) => {
-                    self.known_guilds.created(guild.id);
-                }
-            },
+            GuildCreate::Unavailable(guild) => {
+                self.known_guilds.created(guild.id);
+            }
+        }
+    }
+
+    fn dispatch(&self, shard: ShardId, event: Event) {
+        match event {
+            Event::Ready(ready) => self.ready(shard, &ready),
+            Event::GuildCreate(guild) => self.guild_created(*guild),
             Event::GuildUpdate(guild) => {
                 self.directory.learn_guild_name(guild.id, &guild.name);
                 self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
@@ -449,6 +452,30 @@ impl<H: InboundHandler> Dispatcher<H> {
             }
             _ => {}
         }
+    }
+}
+
+/// Waits as the backoff says after a close, logging once per step; false when the bot stops
+/// meanwhile.
+async fn wait_after_close(
+    id: ShardId,
+    backoff: &mut Backoff,
+    code: Option<u16>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let Wait { wait, new_step } = backoff.after_close();
+    let reason = describe(code);
+    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    // One line per backoff step; repeats at the longest wait are debug.
+    if new_step {
+        tracing::warn!(shard = id.number(), %reason, wait_ms, "gateway connection closed; reconnecting");
+    } else {
+        tracing::debug!(shard = id.number(), %reason, wait_ms, "gateway connection closed; reconnecting");
+    }
+    tokio::select! {
+        biased;
+        () = stopped(stop) => false,
+        () = tokio::time::sleep(wait) => true,
     }
 }
 
@@ -535,7 +562,13 @@ async fn run_shard<H: InboundHandler>(
         };
         let closed = match next {
             None => return Err(GatewayError::Closed { shard: id.number(), code: last_close }),
-            Some(Err(error)) => receive_error(id, &error),
+            Some(Err(error)) => {
+                let gone = receive_error(id, &error);
+                if gone {
+                    last_close = None;
+                }
+                gone
+            }
             Some(Ok(Event::GatewayClose(frame))) => {
                 last_close = frame.as_ref().map(|f| f.code);
                 // A fatal close ends the stream next; nothing to wait for.
@@ -569,19 +602,8 @@ async fn run_shard<H: InboundHandler>(
         if !closed {
             continue;
         }
-        let Wait { wait, new_step } = backoff.after_close();
-        let reason = describe(last_close);
-        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-        // One line per backoff step; repeats at the longest wait are debug.
-        if new_step {
-            tracing::warn!(shard = id.number(), %reason, wait_ms, "gateway connection closed; reconnecting");
-        } else {
-            tracing::debug!(shard = id.number(), %reason, wait_ms, "gateway connection closed; reconnecting");
-        }
-        tokio::select! {
-            biased;
-            () = stopped(&mut stop) => break,
-            () = tokio::time::sleep(wait) => {}
+        if !wait_after_close(id, &mut backoff, last_close, &mut stop).await {
+            break;
         }
     }
     shard.close(CloseFrame::NORMAL);
