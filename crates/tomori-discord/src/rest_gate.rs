@@ -84,7 +84,12 @@ pub(crate) fn start(upstream: Url) -> std::io::Result<Gate> {
         secret: secret.clone(),
         paused_until: Mutex::new(None),
     });
-    let app = axum::Router::new().fallback(forward).with_state(shared);
+    // axum's default 2 MB body cap would refuse attachments the bot uploads.
+    let body_limit = usize::try_from(MAX_BODY).unwrap_or(usize::MAX);
+    let app = axum::Router::new()
+        .fallback(forward)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(shared);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "the Discord REST gate stopped");

@@ -255,6 +255,27 @@ async fn a_global_429_pauses_every_request() {
     assert_eq!(statuses, [429, 200]);
 }
 
+/// Uploads pass the REST gate whole (its body cap is Discord's, not a web framework's 2 MB).
+#[tokio::test]
+async fn a_large_upload_passes_the_rest_gate() {
+    let s = setup().await;
+    let http = http_client(&config(&s.fake)).unwrap();
+    let bytes = vec![b'x'; 3 * 1024 * 1024];
+    let file = twilight_model::http::attachment::Attachment::from_bytes(
+        "export.json".to_owned(),
+        bytes.clone(),
+        1,
+    );
+    http.create_message(twilight_model::id::Id::new(CHANNEL))
+        .content("the export")
+        .attachments(&[file])
+        .await
+        .unwrap();
+    let post = s.fake.wait_for_request(|r| r.is("POST", "channels/*/messages"), WAIT).await;
+    assert_eq!(post.files.len(), 1);
+    assert_eq!(post.files[0].bytes.len(), bytes.len());
+}
+
 #[tokio::test]
 async fn typing_hits_the_typing_route() {
     let s = setup().await;

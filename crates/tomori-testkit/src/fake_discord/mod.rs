@@ -149,6 +149,8 @@ impl FakeDiscordBuilder {
         let app = axum::Router::new()
             .route("/", axum::routing::get(gateway::upgrade))
             .fallback(rest::handle)
+            // Discord takes uploads up to 25 MiB (axum's default cap is 2 MB).
+            .layer(axum::extract::DefaultBodyLimit::max(25 * 1024 * 1024))
             .with_state(Arc::clone(&shared));
         let mut until_stopped = stopped;
         let server = tokio::spawn(async move {
