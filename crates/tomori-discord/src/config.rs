@@ -6,14 +6,11 @@
 //! the shards' configuration; when it is unset, the URL from `GET /gateway/bot` is used.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
+use axum::http::{HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use twilight_gateway::ShardId;
 use url::{Host, Url};
-
-/// How long one REST request may take before it fails as unavailable.
-const REST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Discord's REST base.
 const DISCORD_API: &str = "https://discord.com/api/v10";
@@ -76,6 +73,9 @@ impl ShardRange {
 /// A configuration the bot refuses before connecting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// The REST gate (see `http_client`) could not listen on loopback.
+    #[error("the Discord REST gate could not start: {0}")]
+    Gate(String),
     /// A URL with the wrong scheme.
     #[error("{what} must be a {expected} URL, not {url}")]
     Scheme {
@@ -188,20 +188,27 @@ fn authority(what: &'static str, url: &Url, plain: bool) -> Result<String, Confi
     })
 }
 
-/// A REST client for the configured base, with twilight's rate limiter on (429s are waited out
-/// and retried).
+/// A REST client for the configured base: twilight's, with its per-route rate limiter, sending
+/// through this process's REST gate ([`crate::rest_gate`]), which waits out every 429 by its
+/// `Retry-After` before twilight could retry it at once.
 ///
-/// Must be called inside a Tokio runtime: the rate limiter is a task.
+/// Must be called inside a Tokio runtime: the rate limiter and the gate are tasks.
 ///
 /// # Errors
-/// A REST base that is not usable (see [`ConfigError`]).
+/// A REST base that is not usable (see [`ConfigError`]), or a gate that could not start.
 pub fn http_client(config: &DiscordConfig) -> Result<twilight_http::Client, ConfigError> {
-    let mut builder = twilight_http::Client::builder()
+    rest_target(&config.api_base)?;
+    let gate = crate::rest_gate::start(config.api_base.clone())
+        .map_err(|error| ConfigError::Gate(error.to_string()))?;
+    let mut headers = HeaderMap::new();
+    let secret = HeaderValue::from_str(&gate.secret)
+        .map_err(|error| ConfigError::Gate(error.to_string()))?;
+    headers.insert(crate::rest_gate::SECRET_HEADER, secret);
+    let builder = twilight_http::Client::builder()
         .token(config.token.expose_secret().to_owned())
-        .timeout(REST_TIMEOUT);
-    if let Some((host, use_http)) = rest_target(&config.api_base)? {
-        builder = builder.proxy(host, use_http);
-    }
+        .proxy(gate.addr.to_string(), true)
+        .default_headers(headers)
+        .timeout(crate::rest_gate::CLIENT_TIMEOUT);
     Ok(builder.build())
 }
 

@@ -4,7 +4,8 @@
 //! [`Discord::connect`] checks the token (`GET /users/@me`), learns the gateway URL and the
 //! session limits (`GET /gateway/bot`, unless both the URL and the shards are configured) and
 //! prepares the shards; [`Discord::run`] drives them until the shutdown future completes.
-//! Reconnecting and resuming are twilight's. Each MESSAGE_CREATE (and, when
+//! Reconnecting and resuming are twilight's, after the wait [`crate::reconnect::Backoff`] sets
+//! on every close. Each MESSAGE_CREATE (and, when
 //! [`Discord::with_commands`] installed the slash commands, each INTERACTION_CREATE) is handled in
 //! its own task, so the shard keeps reading (and heartbeating) whatever the handler does.
 
@@ -24,7 +25,7 @@ use twilight_gateway::{
 };
 use twilight_http::error::ErrorType;
 use twilight_model::gateway::SessionStartLimit;
-use twilight_model::gateway::payload::incoming::GuildCreate;
+use twilight_model::gateway::payload::incoming::{GuildCreate, Ready};
 use twilight_model::id::Id;
 use twilight_model::id::marker::UserMarker;
 use url::Url;
@@ -33,8 +34,10 @@ use crate::commands::{BotControl, Commands};
 use crate::config::{ConfigError, DiscordConfig, gateway_base, http_client};
 use crate::directory::{Directory, Place};
 use crate::inbound::map_message;
+use crate::reconnect::{Backoff, Wait, close_reason, describe, resume_url_allowed};
 use crate::surface::DiscordSurface;
 use crate::task::spawn_logged;
+use crate::welcome::{self, KnownGuilds, invite_url};
 
 /// The gateway intents Tomori asks for: guilds (channels, threads, roles and owners for the
 /// directory), guild and direct messages, and message content. Members (with their roles) arrive
@@ -46,6 +49,7 @@ pub const INTENTS: Intents = Intents::GUILDS
 
 /// The events the shards deserialize; everything else is skipped unparsed.
 const EVENTS: EventTypeFlags = EventTypeFlags::READY
+    .union(EventTypeFlags::RESUMED)
     .union(EventTypeFlags::MESSAGE_CREATE)
     .union(EventTypeFlags::INTERACTION_CREATE)
     .union(EventTypeFlags::GUILD_CREATE)
@@ -105,7 +109,7 @@ pub enum ConnectError {
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// Discord closed a shard for good (an invalid token, disallowed intents, an invalid shard).
-    #[error("the gateway closed shard {shard} and it cannot reconnect (close code {code:?})")]
+    #[error("the gateway closed shard {shard} for good ({})", describe(*code))]
     Closed {
         /// The shard id.
         shard: u32,
@@ -292,6 +296,8 @@ impl Discord {
         let (stop, stopped) = watch::channel(false);
         let dispatcher = Arc::new(Dispatcher {
             handler,
+            http: Arc::clone(&self.http),
+            known_guilds: KnownGuilds::default(),
             bot: self.bot,
             directory: self.directory,
             commands: self.commands,
@@ -338,31 +344,51 @@ fn config_token(config: &DiscordConfig) -> String {
 /// What the shards share: the handler and what they learn.
 struct Dispatcher<H> {
     handler: Arc<H>,
+    http: Arc<twilight_http::Client>,
+    known_guilds: KnownGuilds,
     bot: BotUser,
     directory: Arc<Directory>,
     commands: Option<Arc<Commands>>,
 }
 
 impl<H: InboundHandler> Dispatcher<H> {
-    fn dispatch(&self, shard: ShardId, event: Event) {
-        match event {
-            Event::Ready(ready) => {
-                self.bot.set(ready.user.id);
-                tracing::info!(
-                    shard = shard.number(),
-                    guilds = ready.guilds.len(),
-                    "gateway ready"
-                );
-            }
-            Event::GuildCreate(guild) => {
-                if let GuildCreate::Available(guild) = *guild {
-                    self.directory.learn_guild_name(guild.id, &guild.name);
-                    self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
-                    for channel in guild.channels.iter().chain(&guild.threads) {
-                        self.directory.learn_channel(channel);
-                    }
+    fn ready(&self, shard: ShardId, ready: &Ready) {
+        self.bot.set(ready.user.id);
+        self.known_guilds.ready(ready.guilds.iter().map(|g| g.id));
+        tracing::info!(shard = shard.number(), guilds = ready.guilds.len(), "gateway ready");
+        if shard.number() == 0 {
+            let invite = invite_url(ready.application.id);
+            tracing::info!(%invite, "add the bot to a server with this link");
+        }
+    }
+
+    /// Learns the guild; greets it when the bot has just joined.
+    fn guild_created(&self, guild: GuildCreate) {
+        match guild {
+            GuildCreate::Available(guild) => {
+                self.directory.learn_guild_name(guild.id, &guild.name);
+                self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
+                for channel in guild.channels.iter().chain(&guild.threads) {
+                    self.directory.learn_channel(channel);
+                }
+                if self.known_guilds.created(guild.id) {
+                    let http = Arc::clone(&self.http);
+                    let bot = self.bot.get();
+                    spawn_logged("GUILD_CREATE", async move {
+                        welcome::greet(&http, &guild, bot).await;
+                    });
                 }
             }
+            GuildCreate::Unavailable(guild) => {
+                self.known_guilds.created(guild.id);
+            }
+        }
+    }
+
+    fn dispatch(&self, shard: ShardId, event: Event) {
+        match event {
+            Event::Ready(ready) => self.ready(shard, &ready),
+            Event::GuildCreate(guild) => self.guild_created(*guild),
             Event::GuildUpdate(guild) => {
                 self.directory.learn_guild_name(guild.id, &guild.name);
                 self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
@@ -376,7 +402,10 @@ impl<H: InboundHandler> Dispatcher<H> {
             Event::RoleDelete(deleted) => {
                 self.directory.forget_role(deleted.guild_id, deleted.role_id)
             }
-            Event::GuildDelete(guild) => self.directory.forget_guild(guild.id),
+            Event::GuildDelete(guild) => {
+                self.known_guilds.deleted(guild.id, guild.unavailable.unwrap_or(false));
+                self.directory.forget_guild(guild.id);
+            }
             Event::ChannelCreate(channel) => self.directory.learn_channel(&channel.0),
             Event::ChannelUpdate(channel) => self.directory.learn_channel(&channel.0),
             Event::ThreadCreate(thread) => self.directory.learn_channel(&thread.0),
@@ -426,6 +455,92 @@ impl<H: InboundHandler> Dispatcher<H> {
     }
 }
 
+/// Waits as the backoff says after a close, logging once per step; false when the bot stops
+/// meanwhile.
+async fn wait_after_close(
+    id: ShardId,
+    backoff: &mut Backoff,
+    code: Option<u16>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let Wait { wait, new_step } = backoff.after_close();
+    let reason = describe(code);
+    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    // One line per backoff step; repeats at the longest wait are debug.
+    if new_step {
+        tracing::warn!(shard = id.number(), %reason, wait_ms, "gateway connection closed; reconnecting");
+    } else {
+        tracing::debug!(shard = id.number(), %reason, wait_ms, "gateway connection closed; reconnecting");
+    }
+    tokio::select! {
+        biased;
+        () = stopped(stop) => false,
+        () = tokio::time::sleep(wait) => true,
+    }
+}
+
+/// Logs a receive error; true when the connection is gone (the shard reconnects after a wait).
+fn receive_error(id: ShardId, error: &twilight_gateway::error::ReceiveMessageError) -> bool {
+    match error.kind() {
+        ReceiveMessageErrorType::Deserializing { event } => {
+            // The raw event holds message text: only its name and the field are logged.
+            let why = std::error::Error::source(error).map(|e| scrub(&e.to_string()));
+            tracing::warn!(
+                shard = id.number(),
+                event = %event_name(event),
+                error = why.as_deref().unwrap_or("unknown"),
+                "an event did not deserialize; skipped"
+            );
+            false
+        }
+        // Twilight waits between failed connection attempts itself.
+        ReceiveMessageErrorType::Reconnect => {
+            tracing::warn!(shard = id.number(), "connecting to the gateway failed");
+            false
+        }
+        _ => {
+            tracing::warn!(shard = id.number(), "a gateway message could not be received");
+            true
+        }
+    }
+}
+
+/// The `t` (event name) of a raw gateway payload.
+fn event_name(raw: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| v.get("t")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "an unnamed payload".to_owned())
+}
+
+/// A deserialisation error without the values it quotes (they may be message text): the field
+/// names (in backticks) and positions stay.
+fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for c in text.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The same shard and session, to resume at the configured gateway rather than the URL READY
+/// named.
+fn without_resume_url(shard: &Shard) -> Shard {
+    let mut config = ConfigBuilder::from(shard.config().clone());
+    if let Some(session) = shard.session() {
+        config = config.session(session.clone());
+    }
+    Shard::with_config(shard.id(), config.build())
+}
+
 /// Resolves when the stop flag is set (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
@@ -438,29 +553,57 @@ async fn run_shard<H: InboundHandler>(
 ) -> Result<(), GatewayError> {
     let id = shard.id();
     let mut last_close = None;
+    let mut backoff = Backoff::default();
     loop {
         let next = tokio::select! {
             biased;
             () = stopped(&mut stop) => break,
             next = shard.next_event(EVENTS) => next,
         };
-        match next {
+        let closed = match next {
             None => return Err(GatewayError::Closed { shard: id.number(), code: last_close }),
             Some(Err(error)) => {
-                // The error's Display includes the raw event (message text): only its kind is
-                // logged at warn.
-                let kind = match error.kind() {
-                    ReceiveMessageErrorType::Deserializing { .. } => "an event did not deserialize",
-                    ReceiveMessageErrorType::Reconnect => "reconnecting failed",
-                    _ => "a message could not be received",
-                };
-                tracing::warn!(shard = id.number(), kind, "gateway receive error");
+                let gone = receive_error(id, &error);
+                if gone {
+                    last_close = None;
+                }
+                gone
             }
             Some(Ok(Event::GatewayClose(frame))) => {
                 last_close = frame.as_ref().map(|f| f.code);
-                tracing::info!(shard = id.number(), code = ?last_close, "gateway connection closed; reconnecting");
+                // A fatal close ends the stream next; nothing to wait for.
+                !last_close.is_some_and(|code| close_reason(code).1)
             }
-            Some(Ok(event)) => dispatcher.dispatch(id, event),
+            Some(Ok(Event::Ready(ready))) => {
+                backoff.connected();
+                let refused = !resume_url_allowed(&ready.resume_gateway_url);
+                dispatcher.dispatch(id, Event::Ready(ready));
+                if refused {
+                    tracing::warn!(
+                        shard = id.number(),
+                        "the gateway's resume URL is not allowed (clear text off this machine, \
+                         or not a WebSocket URL); the session resumes at the configured gateway"
+                    );
+                    // Twilight would reconnect there on its own; a fresh shard with the session
+                    // and without the URL resumes at the configured gateway instead.
+                    shard = without_resume_url(&shard);
+                }
+                false
+            }
+            Some(Ok(Event::Resumed)) => {
+                backoff.connected();
+                false
+            }
+            Some(Ok(event)) => {
+                dispatcher.dispatch(id, event);
+                false
+            }
+        };
+        if !closed {
+            continue;
+        }
+        if !wait_after_close(id, &mut backoff, last_close, &mut stop).await {
+            break;
         }
     }
     shard.close(CloseFrame::NORMAL);
@@ -477,4 +620,20 @@ async fn run_shard<H: InboundHandler>(
         tracing::warn!(shard = id.number(), "the gateway did not acknowledge the close in time");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{event_name, scrub};
+
+    #[test]
+    fn a_failed_event_is_named_with_its_field_and_without_the_text_it_carried() {
+        let raw = r#"{"op":0,"t":"MESSAGE_CREATE","s":3,"d":{"content":"my secret plans"}}"#;
+        assert_eq!(event_name(raw), "MESSAGE_CREATE");
+        assert_eq!(event_name("not json"), "an unnamed payload");
+        let error = r#"invalid type: string "my secret plans", expected u64 at line 1 column 60"#;
+        assert_eq!(scrub(error), "invalid type: string \"…\", expected u64 at line 1 column 60");
+        let missing = "missing field `channel_id` at line 1 column 80";
+        assert_eq!(scrub(missing), missing, "field names stay");
+    }
 }

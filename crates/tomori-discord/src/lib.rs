@@ -20,8 +20,11 @@ mod id;
 mod inbound;
 pub mod permissions;
 pub mod platform;
+mod reconnect;
+mod rest_gate;
 pub mod surface;
 mod task;
+pub mod welcome;
 
 pub use commands::{BotControl, Commands, InstanceProvider, RegisterError};
 pub use config::{ConfigError, DiscordConfig, ShardRange};

@@ -229,8 +229,11 @@ async fn run(config: &Config, env: &Environment) -> ExitCode {
              \n(or set `token` under [discord] in tomori.toml).");
         return ExitCode::from(EXIT_NO_TOKEN);
     };
+    // Discord-compatible servers issue tokens of other shapes: a token that does not look like
+    // Discord's is worth a warning (a pasted client secret is the usual mistake), not a refusal;
+    // Discord itself answers a wrong one with 401 at connect.
     if let Err(err) = token::check(discord_token.expose_secret()) {
-        return fail(&anyhow::Error::new(err).context("discord.token is not a bot token"));
+        tracing::warn!("{}", token::warning(err));
     }
     match serve(config, env, discord_token).await {
         Ok(()) => ExitCode::SUCCESS,

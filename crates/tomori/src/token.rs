@@ -1,5 +1,6 @@
 //! The shape of a Discord bot token, checked before any connection so that a pasted client secret
-//! or a truncated token gets a clear message instead of a gateway error.
+//! or a truncated token gets a clear warning instead of only a 401. It is a warning, not a
+//! refusal: Discord-compatible servers issue tokens of other shapes.
 
 /// Why a token is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +39,14 @@ pub(crate) fn check(token: &str) -> Result<(), TokenShape> {
         return Err(TokenShape::NotAnId);
     }
     Ok(())
+}
+
+/// The warning for a token that does not look like Discord's.
+pub(crate) fn warning(shape: TokenShape) -> String {
+    format!(
+        "discord.token does not look like a Discord bot token ({shape}); that is fine for a \
+         Discord-compatible server, but Discord itself will refuse it"
+    )
 }
 
 fn base64url_decode(text: &str) -> Option<Vec<u8>> {

@@ -74,13 +74,8 @@ fn version_names_the_crate_version_and_the_git_revision() {
 }
 
 #[test]
-fn a_malformed_token_or_config_is_one_clear_line() {
+fn a_malformed_config_is_one_clear_line() {
     let dir = Dir::new("badconfig");
-    let out = tomori(&dir.0, &["run"], &[("TOMORI_DISCORD__TOKEN", "not-a-token")]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
-    assert!(stderr(&out).contains("bot token"), "{}", stderr(&out));
-
     std::fs::write(dir.0.join("tomori.toml"), "[discord]\ntokn = 1\n").unwrap();
     let out = tomori(&dir.0, &["doctor"], &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -97,9 +92,11 @@ fn a_malformed_token_or_config_is_one_clear_line() {
 fn doctor_on_a_fresh_checkout_passes_and_creates_nothing() {
     tomori_testkit::init();
     let dir = Dir::new("doctor");
-    let out = tomori(&dir.0, &["doctor"], &[]);
+    // A token of another shape is a warning (Discord-compatible servers issue such tokens).
+    let out = tomori(&dir.0, &["doctor"], &[("TOMORI_DISCORD__TOKEN", "not-a-token")]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(text.contains("does not look like a Discord bot token"), "{text}");
     for check in ["config", "key ring", "database", "discord"] {
         assert!(
             text.lines().any(|l| l.starts_with("ok") && l.contains(check)),

@@ -16,7 +16,9 @@ use tomori_testkit::fake_discord::{
 use tomori_testkit::fake_llm::{FakeLlm, Turn, WireFormat};
 use tomori_testkit::{TEST_SECRET_V1, TestDb};
 
-const TOKEN: &str = "MTc1OTI4ODQ3Mjk5MTE3MDYz.GaBcDe.abcdefghijklmnopqrstuvwxyz012345";
+/// Not shaped like Discord's tokens (as a Discord-compatible server's may not be): the bot warns
+/// and runs.
+const TOKEN: &str = "compatible-server-token-0123456789";
 const GUILD: u64 = 810_000_000_000_000_001;
 const CHANNEL: u64 = 810_000_000_000_000_002;
 const ALICE: u64 = 710_000_000_000_000_001;

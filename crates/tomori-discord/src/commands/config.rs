@@ -26,6 +26,10 @@ use twilight_util::builder::command::{
     SubCommandBuilder, SubCommandGroupBuilder,
 };
 
+use twilight_model::application::interaction::InteractionDataResolved;
+use twilight_util::builder::command::AttachmentBuilder;
+
+use super::upload::Upload;
 use super::{Args, BadInput, Ctx, Failure, Need, non_empty, text_response};
 
 /// What `setup`'s provider option names for the instance's own providers.
@@ -36,7 +40,13 @@ const MAX_CHOICES: usize = 25;
 const MAX_CHOICE_NAME: usize = 100;
 
 /// The most characters of a system prompt (the table's CHECK constraint).
-const MAX_SYSTEM_PROMPT: u16 = 8_000;
+const MAX_SYSTEM_PROMPT: usize = 8_000;
+/// The longest string option Discord accepts: a longer `max_length` makes Discord refuse the
+/// whole bulk registration (every command, not only this one). A longer prompt is uploaded as a
+/// file (`system-prompt upload`).
+const MAX_STRING_OPTION: u16 = 6_000;
+/// The largest system-prompt file downloaded: 8,000 characters of four-byte UTF-8 and a BOM.
+const MAX_SYSTEM_PROMPT_FILE: u64 = 32 * 1024 + 4;
 /// The most characters of a context note (the table's CHECK constraint).
 const MAX_CONTEXT_NOTE: u16 = 2_000;
 
@@ -106,6 +116,8 @@ impl Number {
 pub(crate) enum Action {
     /// `system-prompt set|remove`.
     SystemPrompt(Option<String>),
+    /// `system-prompt upload <file>`: a prompt too long for an option, as a .txt or .md file.
+    SystemPromptFile(Upload),
     /// One of [`NUMBERS`], with the value given.
     Number { number: Number, value: i64 },
     /// `timezone <name>`.
@@ -132,16 +144,27 @@ fn set_remove(
     ])
 }
 
+/// `system-prompt set|upload|remove`: a prompt longer than a string option may be goes through a
+/// file, since Discord refuses a `max_length` over 6,000 and a modal's text input holds 4,000.
+fn system_prompt() -> SubCommandGroupBuilder {
+    SubCommandGroupBuilder::new("system-prompt", "The server's extra system prompt").subcommands([
+        SubCommandBuilder::new("set", "Set it").option(
+            StringBuilder::new("text", "The prompt (up to 6,000 characters; longer: upload)")
+                .required(true)
+                .min_length(1)
+                .max_length(MAX_STRING_OPTION),
+        ),
+        SubCommandBuilder::new("upload", "Set it from a .txt or .md file (up to 8,000 characters)")
+            .option(AttachmentBuilder::new("file", "The prompt as a text file").required(true)),
+        SubCommandBuilder::new("remove", "Remove it"),
+    ])
+}
+
 pub(crate) fn definition() -> CommandBuilder {
     let mut command =
         CommandBuilder::new("config", "Configure how Tomori talks here", CommandType::ChatInput)
             .default_member_permissions(Permissions::MANAGE_GUILD)
-            .option(set_remove(
-                "system-prompt",
-                "The server's extra system prompt",
-                "The prompt",
-                MAX_SYSTEM_PROMPT,
-            ));
+            .option(system_prompt());
     for (_, name, description, low, high, _) in NUMBERS {
         command = command.option(
             SubCommandBuilder::new(name, description).option(
@@ -218,8 +241,16 @@ fn text_or_remove(args: Args<'_>) -> Result<Option<String>, BadInput> {
     }
 }
 
-pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
+pub(crate) fn parse(
+    args: Args<'_>,
+    resolved: Option<&InteractionDataResolved>,
+) -> Result<Action, BadInput> {
     let (sub, args) = args.nested()?;
+    if sub == "system-prompt"
+        && let ("upload", upload) = args.nested()?
+    {
+        return Ok(Action::SystemPromptFile(Upload::from_option(upload, resolved, "file")?));
+    }
     if let Some(&(number, ..)) = NUMBERS.iter().find(|entry| entry.1 == sub) {
         return Ok(Action::Number { number, value: args.required_integer("value")? });
     }
@@ -251,6 +282,7 @@ pub(crate) fn need(action: &Action) -> Need {
     // code before `run`.
     match action {
         Action::SystemPrompt(_)
+        | Action::SystemPromptFile(_)
         | Action::Number { .. }
         | Action::Timezone(_)
         | Action::ContextNote(_)
@@ -458,6 +490,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         Action::SystemPrompt(None) => {
             (Setting::SystemPrompt(None), "The system prompt is removed.".to_owned())
         }
+        Action::SystemPromptFile(file) => {
+            let text = prompt_file(ctx, file).await?;
+            let chars = text.chars().count();
+            (
+                Setting::SystemPrompt(Some(text)),
+                format!("The system prompt is set ({chars} characters)."),
+            )
+        }
         Action::ContextNote(Some(text)) => (
             Setting::ContextNote(Some(non_empty(text, "context note")?.to_owned())),
             "The context note is set.".to_owned(),
@@ -499,4 +539,31 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
     };
     settings::set(ctx.store, scope, ctx.actor(), setting).await?;
     Ok(answer)
+}
+
+/// The text of an uploaded system prompt: a .txt or .md file of at most [`MAX_SYSTEM_PROMPT`]
+/// characters.
+async fn prompt_file(ctx: &Ctx<'_>, file: &Upload) -> Result<String, Failure> {
+    let refuse =
+        |why: String| Failure::BadInput(format!("`{}` {why}. Nothing was changed.", file.filename));
+    let extension = file.filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    // Security: denial of service through uploads. Only text is accepted, decided by name and
+    // declared type before anything is downloaded, and the download stops at a few KiB.
+    if !matches!(extension.as_deref(), Some("txt" | "md" | "markdown"))
+        || tomori_tools::classify(&file.filename, file.content_type.as_deref())
+            != tomori_tools::FileKind::Text
+    {
+        return Err(refuse("is not a .txt or .md file".to_owned()));
+    }
+    let bytes = file.fetch(ctx, MAX_SYSTEM_PROMPT_FILE).await?;
+    let text = tomori_tools::decode_text(&bytes, file.content_type.as_deref())
+        .ok_or_else(|| refuse("is not a text file".to_owned()))?;
+    let text = non_empty(&text, "system prompt")?.to_owned();
+    let chars = text.chars().count();
+    if chars > MAX_SYSTEM_PROMPT {
+        return Err(refuse(format!(
+            "has {chars} characters; a system prompt may have at most {MAX_SYSTEM_PROMPT}"
+        )));
+    }
+    Ok(text)
 }

@@ -39,7 +39,10 @@ impl Caller {
     pub(super) fn of(interaction: &Interaction) -> Result<Self, &'static str> {
         let user = interaction.author().ok_or("no user")?;
         let channel = interaction.channel.as_ref();
-        let channel_id = channel.map(|c| c.id).ok_or("no channel")?;
+        // Discord-compatible servers (and older payloads) send only `channel_id`; then a
+        // thread's parent is not known here.
+        #[expect(deprecated, reason = "the fallback for payloads without the channel object")]
+        let channel_id = channel.map(|c| c.id).or(interaction.channel_id).ok_or("no channel")?;
         let member = interaction.member.as_ref();
         let parent = channel.filter(|c| c.kind.is_thread()).and_then(|c| c.parent_id);
         Ok(Self {

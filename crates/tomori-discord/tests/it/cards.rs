@@ -337,3 +337,43 @@ async fn an_export_is_a_sillytavern_card_that_imports_back() {
         assert_ne!(copy.lineage, original.lineage, "a copy does not share memories");
     }
 }
+
+/// Discord refuses a string option over 6,000 characters, so a longer system prompt (the store
+/// keeps up to 8,000) arrives as a file.
+#[tokio::test]
+async fn a_system_prompt_longer_than_an_option_may_be_is_set_from_a_text_file() {
+    let w = world(Limits::default(), false).await;
+    let prompt = format!("{}\nEnd of the rules.", "Be kind and brief. ".repeat(360));
+    assert!((6_001..=8_000).contains(&prompt.chars().count()));
+    let file = w.fake.host_attachment("prompt.txt", "text/plain", prompt.clone().into_bytes());
+    let upload = |file: &AttachmentSpec| {
+        SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "config system-prompt upload")
+            .in_guild(GUILD, MANAGE_GUILD)
+            .attachment_arg("file", file)
+    };
+    let answer = w.answer(upload(&file)).await;
+    assert_eq!(
+        answer,
+        format!("The system prompt is set ({} characters).", prompt.chars().count())
+    );
+    let stored = tomori_store::settings::get(&w.store, w.server).await.unwrap();
+    assert_eq!(stored.system_prompt.as_deref(), Some(prompt.as_str()));
+
+    // Over the store's 8,000, or not text: refused, and the prompt stays.
+    let long = w.fake.host_attachment("long.txt", "text/plain", "x".repeat(8_001).into_bytes());
+    let answer = w.answer(upload(&long)).await;
+    assert!(
+        answer.contains("has 8001 characters") && answer.contains("Nothing was changed"),
+        "{answer}"
+    );
+    let image = w.fake.host_attachment("prompt.png", "image/png", png::solid_png(2, [1, 2, 3]));
+    let answer = w.answer(upload(&image)).await;
+    assert!(answer.contains("is not a .txt or .md file"), "{answer}");
+    let stored = tomori_store::settings::get(&w.store, w.server).await.unwrap();
+    assert_eq!(stored.system_prompt.as_deref(), Some(prompt.as_str()));
+    let member =
+        SlashCommand::new(CHANNEL, UserSpec::new(BOB, "bob"), "config system-prompt upload")
+            .in_guild(GUILD, MEMBER)
+            .attachment_arg("file", &file);
+    assert!(w.answer(member).await.contains("Manage Server"));
+}

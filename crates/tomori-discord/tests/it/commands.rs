@@ -294,6 +294,41 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     assert_eq!(put.path, format!("applications/{}/guilds/{GUILD}/commands", w.fake.bot_user_id()));
 }
 
+/// Discord refuses the whole bulk registration when one command breaks a documented limit (the
+/// fake checks them all, as Discord does), so on real Discord a single bad option would leave the
+/// bot with no slash command at all.
+#[tokio::test]
+async fn the_catalogue_registered_at_startup_keeps_within_discords_limits() {
+    let w = world().await;
+    let control: Arc<dyn BotControl> = Arc::new(Control::default());
+    let discord = Discord::connect(&config(&w.fake)).await.unwrap();
+    let commands = discord.commands(w.store.clone(), control);
+    let registered = commands.register(None).await;
+    let put = w.fake.wait_for_request(|r| r.is("PUT", "applications/*/commands"), WAIT).await;
+    assert_eq!(put.status, 200, "refused: {registered:?}");
+    assert_eq!(registered.unwrap().len(), tomori_discord::commands::definitions().len());
+    // The longest option: /config system-prompt set text, at Discord's maximum.
+    let config = w.fake.registered_commands(None);
+    let text = config
+        .iter()
+        .find(|c| c["name"] == "config")
+        .and_then(|c| c["options"].as_array()?.iter().find(|o| o["name"] == "system-prompt"))
+        .map(|group| group["options"][0]["options"][0]["max_length"].clone());
+    assert_eq!(text, Some(serde_json::json!(6000)));
+}
+
+/// Older payloads and Discord-compatible servers send `channel_id` without the `channel` object;
+/// such a command works the same (before, it was answered "I can't tell who or where you are").
+#[tokio::test]
+async fn a_command_with_only_a_channel_id_works() {
+    let w = world().await;
+    let mut command = slash(alice(), MANAGE_GUILD, "config timezone").arg("name", "Asia/Tokyo");
+    command.without_channel_object = true;
+    let answer = w.answer(command).await;
+    assert!(answer.starts_with("The timezone is now `Asia/Tokyo`"), "{answer}");
+    assert_eq!(settings::get(&w.store, w.server).await.unwrap().timezone, "Asia/Tokyo");
+}
+
 #[tokio::test]
 async fn members_without_manage_server_are_refused_every_mutating_command_and_nothing_changes() {
     let w = world().await;

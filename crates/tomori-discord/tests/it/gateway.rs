@@ -262,3 +262,96 @@ async fn a_panicking_handler_does_not_stop_the_shard() {
     let _ = stop.send(());
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap().unwrap();
 }
+
+/// A server that accepts the WebSocket and closes it at once got thousands of connections a
+/// second from twilight alone; every close now waits, longer each time.
+#[tokio::test]
+async fn a_server_that_closes_every_connection_at_once_is_retried_with_backoff() {
+    let fake = FakeDiscord::start().await;
+    fake.close_new_connections(4000, Duration::from_millis(2500));
+    let bot = Bot::start(Discord::connect(&config(&fake)).await.unwrap());
+    fake.wait_for_ready(0, Duration::from_secs(30)).await;
+    // Waits of 0, 0.5–1, 1–2 and 2–4 s fit at most four connections in the 2.5 s of closes, and
+    // the one after them is READY.
+    let connections = fake.gateway_connections().len();
+    assert!((2..=5).contains(&connections), "{connections} connections");
+    bot.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fatal_close_stops_the_shard_with_a_sentence_the_operator_can_act_on() {
+    let fake = FakeDiscord::start().await;
+    fake.close_new_connections(4014, Duration::from_secs(60));
+    let bot = Bot::start(Discord::connect(&config(&fake)).await.unwrap());
+    let ended = tokio::time::timeout(WAIT, bot.task).await.expect("the shard stops").unwrap();
+    let error = ended.expect_err("a fatal close is an error").to_string();
+    assert!(
+        error.contains(
+            "close code 4014: turn on the Message Content intent on the Bot page (Discord developer portal)"
+        ),
+        "{error}"
+    );
+    assert_eq!(fake.gateway_connections().len(), 1, "no reconnecting after a fatal close");
+}
+
+/// READY names where to resume; one that would carry the token in clear text off this machine
+/// is not used, and the session resumes at the configured gateway.
+#[tokio::test]
+async fn a_clear_text_resume_url_off_this_machine_is_not_used() {
+    let fake = FakeDiscord::start().await;
+    fake.add_text_channel(GUILD, CHANNEL);
+    fake.set_resume_url("ws://gateway.example");
+    let mut bot = Bot::start(Discord::connect(&config(&fake)).await.unwrap());
+    let identify = fake.wait_for_frame(|f| f.op == 2, WAIT).await;
+    let resume = fake.wait_for_frame(|f| f.op == 6, WAIT).await;
+    assert_ne!(resume.connection, identify.connection);
+    assert_eq!(fake.frames().iter().filter(|f| f.op == 2).count(), 1, "no second IDENTIFY");
+    assert!(fake.gateway_connections().len() >= 2);
+    fake.inject_message(
+        MessageCreate::new(CHANNEL, UserSpec::new(ALICE, "alice"), "still there?").in_guild(GUILD),
+    );
+    assert_eq!(bot.next().await.content, "still there?");
+    bot.shutdown().await.unwrap();
+}
+
+/// A server the bot joins while it runs gets one setup note in its system channel (when the bot
+/// may post there); the servers READY lists, whose GUILD_CREATEs follow at startup, get nothing.
+#[tokio::test]
+async fn a_newly_joined_server_gets_one_setup_note_and_startup_servers_none() {
+    const JOINED: u64 = 810_000_000_000_000_001;
+    const JOINED_CHANNEL: u64 = 810_000_000_000_000_002;
+    const MUTED: u64 = 820_000_000_000_000_001;
+    const MUTED_CHANNEL: u64 = 820_000_000_000_000_002;
+    const SECOND: u64 = 830_000_000_000_000_001;
+    const SECOND_CHANNEL: u64 = 830_000_000_000_000_002;
+    let fake = FakeDiscord::start().await;
+    fake.add_text_channel(GUILD, CHANNEL);
+    fake.set_system_channel(GUILD, CHANNEL);
+    let bot = Bot::start(Discord::connect(&config(&fake)).await.unwrap());
+    fake.wait_for_ready(0, WAIT).await;
+
+    // Joined later, but the bot may only read its system channel: the note is logged instead.
+    fake.add_text_channel(MUTED, MUTED_CHANNEL);
+    fake.set_system_channel(MUTED, MUTED_CHANNEL);
+    fake.set_everyone_permissions(MUTED, 0x400);
+    assert!(fake.announce_guild(MUTED));
+    fake.add_text_channel(JOINED, JOINED_CHANNEL);
+    fake.set_system_channel(JOINED, JOINED_CHANNEL);
+    assert!(fake.announce_guild(JOINED));
+    let note = fake.wait_for_message(|m| m.channel == JOINED_CHANNEL, WAIT).await;
+    assert!(note.content.contains("/config setup"), "{}", note.content);
+    assert_eq!(note.allowed_mentions.as_ref().and_then(|m| m.get("parse")), Some(&json!([])));
+    // Events are handled in order: the startup guild and the muted one came first.
+    assert_eq!(fake.messages().len(), 1, "{:?}", fake.messages());
+    // Announced again (a GUILD_CREATE after an outage, say): not new. A second new server
+    // after it is greeted, so the repeat has been handled by then.
+    assert!(fake.announce_guild(JOINED));
+    assert!(fake.announce_guild(GUILD));
+    fake.add_text_channel(SECOND, SECOND_CHANNEL);
+    fake.set_system_channel(SECOND, SECOND_CHANNEL);
+    assert!(fake.announce_guild(SECOND));
+    fake.wait_for_message(|m| m.channel == SECOND_CHANNEL, WAIT).await;
+    let channels: Vec<u64> = fake.messages().iter().map(|m| m.channel).collect();
+    assert_eq!(channels, [JOINED_CHANNEL, SECOND_CHANNEL]);
+    bot.shutdown().await.unwrap();
+}

@@ -186,6 +186,96 @@ async fn a_rate_limited_message_waits_for_the_reset_and_still_arrives() {
     );
 }
 
+/// A 429 with no `X-RateLimit-Scope` (Cloudflare in front of Discord, or a Discord-compatible
+/// server): twilight alone retried it at once, hundreds of times per burst.
+#[tokio::test]
+async fn a_429_without_a_scope_is_waited_out_by_its_retry_after() {
+    let s = setup().await;
+    s.fake.rate_limit_unscoped_for(
+        "POST",
+        "channels/*/messages",
+        Duration::from_millis(900),
+        Duration::from_millis(400),
+        false,
+    );
+    let id = s.surface.send(snowflake(CHANNEL), as_bot("patience")).await.unwrap();
+    let posts: Vec<u16> = s
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.is("POST", "channels/*/messages"))
+        .map(|r| r.status)
+        .collect();
+    // Waiting 0.4 s after each 429 fits at most three attempts in the 0.9 s burst.
+    assert!((2..=4).contains(&posts.len()), "{posts:?}");
+    assert_eq!(posts.last(), Some(&200), "{posts:?}");
+    assert_eq!(s.fake.messages().iter().map(|m| m.id).collect::<Vec<_>>(), [id.get()]);
+}
+
+#[tokio::test]
+async fn a_request_that_stays_rate_limited_is_given_up_after_bounded_retries() {
+    let s = setup().await;
+    s.fake.rate_limit_unscoped("POST", "channels/*/messages", 50, Duration::from_millis(20), false);
+    let sent = s.surface.send(snowflake(CHANNEL), as_bot("never")).await;
+    assert!(sent.is_err(), "{sent:?}");
+    let posts = s.fake.requests().iter().filter(|r| r.is("POST", "channels/*/messages")).count();
+    assert_eq!(posts, 4, "one attempt and three retries");
+    assert_eq!(s.fake.status_count(429), 4);
+    assert!(s.fake.messages().is_empty());
+}
+
+/// A global 429 holds back every route until it has passed, not only the one that got it.
+#[tokio::test]
+async fn a_global_429_pauses_every_request() {
+    let s = setup().await;
+    s.fake.rate_limit_unscoped("POST", "channels/*/messages", 1, Duration::from_millis(1500), true);
+    let send = s.surface.send(snowflake(CHANNEL), as_bot("later"));
+    let held = async {
+        s.fake
+            .wait_for_request(|r| r.is("POST", "channels/*/messages") && r.status == 429, WAIT)
+            .await;
+        let typing = s.surface.typing(snowflake(CHANNEL));
+        tokio::pin!(typing);
+        // Held back while the pause lasts (a negative check: load only delays it more).
+        let early = tokio::time::timeout(Duration::from_millis(300), &mut typing).await;
+        assert!(early.is_err(), "typing went through during a global pause");
+        assert!(s.fake.requests().iter().all(|r| !r.is("POST", "channels/*/typing")));
+        typing.await
+    };
+    let (sent, typed) = tokio::join!(send, held);
+    sent.unwrap();
+    typed.unwrap();
+    let statuses: Vec<u16> = s
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.is("POST", "channels/*/messages"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [429, 200]);
+}
+
+/// Uploads pass the REST gate whole (its body cap is Discord's, not a web framework's 2 MB).
+#[tokio::test]
+async fn a_large_upload_passes_the_rest_gate() {
+    let s = setup().await;
+    let http = http_client(&config(&s.fake)).unwrap();
+    let bytes = vec![b'x'; 3 * 1024 * 1024];
+    let file = twilight_model::http::attachment::Attachment::from_bytes(
+        "export.json".to_owned(),
+        bytes.clone(),
+        1,
+    );
+    http.create_message(twilight_model::id::Id::new(CHANNEL))
+        .content("the export")
+        .attachments(&[file])
+        .await
+        .unwrap();
+    let post = s.fake.wait_for_request(|r| r.is("POST", "channels/*/messages"), WAIT).await;
+    assert_eq!(post.files.len(), 1);
+    assert_eq!(post.files[0].bytes.len(), bytes.len());
+}
+
 #[tokio::test]
 async fn typing_hits_the_typing_route() {
     let s = setup().await;

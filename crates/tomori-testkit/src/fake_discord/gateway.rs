@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::payload::{ChannelInfo, guild_json};
+use super::payload::{ChannelInfo, UserSpec, guild_json};
 use super::{GatewayDelivery, GatewayFrame, Inner, REPLAY_LOG, Shared, now_timestamp};
 
 /// Frames queued for one connection before new ones are dropped.
@@ -109,6 +109,16 @@ pub(super) async fn upgrade(
 }
 
 async fn serve(shared: Arc<Shared>, mut socket: WebSocket) {
+    let close_at_once = {
+        let inner = shared.lock();
+        inner.close_on_connect.filter(|(until, _)| Instant::now() < *until).map(|(_, code)| code)
+    };
+    if let Some(code) = close_at_once {
+        let frame = CloseFrame { code, reason: "Closed at once by the test.".into() };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+        shared.bump();
+        return;
+    }
     let (tx, mut rx) = mpsc::channel(OUTBOUND_CAPACITY);
     let id = {
         let mut inner = shared.lock();
@@ -263,14 +273,14 @@ fn identify(shared: &Shared, inner: &mut Inner, connection: u64, data: &Value) {
         },
         "guilds": guilds.iter().map(|(g, _)| json!({ "id": g.to_string(), "unavailable": true })).collect::<Vec<_>>(),
         "session_id": session_id,
-        "resume_gateway_url": shared.gateway_url(),
+        "resume_gateway_url": inner.resume_url.clone().unwrap_or_else(|| shared.gateway_url()),
         "shard": [shard_id, total],
         "application": { "id": shared.settings.application.to_string(), "flags": 0 },
     });
     dispatch(inner, &session_id, "READY", ready);
     let joined_at = now_timestamp();
     for (guild, name) in guilds {
-        let payload = guild_create(inner, guild, &name, &joined_at);
+        let payload = guild_create(inner, &shared.settings.bot, guild, &name, &joined_at);
         dispatch(inner, &session_id, "GUILD_CREATE", payload);
     }
 }
@@ -297,21 +307,34 @@ fn resume(shared: &Shared, inner: &mut Inner, connection: u64, data: &Value) {
 
 /// Sends GUILD_CREATE for a guild the fake knows (with its channels) to the shard that serves it,
 /// as Discord does when the bot joins a guild. False when no session serves that shard.
-pub(super) fn announce_guild(inner: &mut Inner, guild: u64) -> bool {
+pub(super) fn announce_guild(inner: &mut Inner, bot: &UserSpec, guild: u64) -> bool {
     let Some(name) = inner.guilds.get(&guild).cloned() else { return false };
-    let payload = guild_create(inner, guild, &name, &now_timestamp());
+    let payload = guild_create(inner, bot, guild, &name, &now_timestamp());
     dispatch_for_guild(inner, Some(guild), "GUILD_CREATE", payload)
 }
 
 /// GUILD_CREATE's `d` for a guild the fake knows: its channels, its roles (`@everyone` first)
 /// and its owner, as [`super::FakeDiscord::add_role`] and [`super::FakeDiscord::set_owner`] set
 /// them (user 1 when none was set, as the REST route says).
-fn guild_create(inner: &Inner, guild: u64, name: &str, joined_at: &str) -> Value {
+fn guild_create(inner: &Inner, bot: &UserSpec, guild: u64, name: &str, joined_at: &str) -> Value {
     let channels: Vec<ChannelInfo> =
         inner.channels.values().filter(|c| c.guild == Some(guild)).copied().collect();
     let owner = inner.guild_state.owners.get(&guild).copied().unwrap_or(1);
     let mut payload = guild_json(guild, name, owner, &channels, joined_at);
     payload["roles"] = Value::Array(super::guild::roles_json(inner, guild));
+    if let Some(channel) = inner.guild_state.system_channels.get(&guild) {
+        payload["system_channel_id"] = json!(channel.to_string());
+    }
+    // Discord always includes the bot's own member.
+    let roles = inner.guild_state.members.get(&(guild, bot.id)).cloned().unwrap_or_default();
+    payload["members"] = json!([{
+        "user": bot.json(),
+        "roles": roles.iter().map(u64::to_string).collect::<Vec<_>>(),
+        "joined_at": joined_at,
+        "deaf": false,
+        "mute": false,
+        "flags": 0,
+    }]);
     payload
 }
 

@@ -69,6 +69,8 @@ pub(super) struct GuildState {
     pub(super) owners: BTreeMap<u64, u64>,
     /// `(guild, user)` to role ids; the bot is a member of every guild without roles unless set.
     pub(super) members: BTreeMap<(u64, u64), Vec<u64>>,
+    /// Per guild: the system channel GUILD_CREATE names.
+    pub(super) system_channels: BTreeMap<u64, u64>,
     /// Per guild: `(id, name)`.
     pub(super) stickers: BTreeMap<u64, Vec<(u64, String)>>,
     /// Messages injected or added, as Discord would serve them.

@@ -40,6 +40,9 @@ pub struct SlashCommand {
     /// Set for an autocomplete request (interaction type 4): the option being typed is sent
     /// with `"focused": true`.
     pub autocomplete: bool,
+    /// Leaves out the `channel` object and sends only `channel_id`, as older or
+    /// Discord-compatible servers do.
+    pub without_channel_object: bool,
 }
 
 impl SlashCommand {
@@ -58,6 +61,7 @@ impl SlashCommand {
             attachments: Vec::new(),
             modal: None,
             autocomplete: false,
+            without_channel_object: false,
         }
     }
 
@@ -205,7 +209,7 @@ impl SlashCommand {
             object["data"]["resolved"] = json!({ "attachments": resolved });
         }
         let fields = object.as_object_mut().expect("a JSON object literal");
-        if let Some(channel) = channel {
+        if let Some(channel) = channel.filter(|_| !self.without_channel_object) {
             fields.insert("channel".to_owned(), channel_json(channel));
         }
         match self.guild {

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::multipart::{self, FakeFile};
 use super::payload::{ChannelKind, UserSpec, WebhookInfo, pings, webhook_json};
+use super::validate::{self, Invalid};
 use super::{
     Inner, RecordedRequest, SentMessage, Shared, gateway, guild, interaction, now_timestamp,
     route_matches,
@@ -37,6 +38,10 @@ pub(super) struct Scripted {
 pub(super) enum ScriptedAnswer {
     /// 429 for a per-route bucket that resets after this long.
     RateLimited(Duration),
+    /// 429 as a proxy in front of Discord (or a Discord-compatible server) sends it: no
+    /// `X-RateLimit-*` bucket headers, no scope, only `Retry-After` in seconds (fractional) and
+    /// the body's `retry_after`; `global` sets `X-RateLimit-Global` and the body's `global`.
+    Unscoped { retry_after: Duration, global: bool },
     /// An error status with Discord's `{"message","code"}` body.
     Error { status: u16, code: u32, message: String },
 }
@@ -82,6 +87,11 @@ fn no_content() -> Reply {
 /// Discord's error body: `{"message", "code"}`.
 fn error(status: u16, code: u32, message: &str) -> Reply {
     Reply { status, headers: Vec::new(), body: Some(json!({ "message": message, "code": code })) }
+}
+
+/// 400 Invalid Form Body, naming each broken limit by its path.
+fn invalid(found: &Invalid) -> Reply {
+    Reply { status: 400, headers: Vec::new(), body: Some(found.body()) }
 }
 
 pub(super) async fn handle(
@@ -190,6 +200,7 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
     if let Some(scripted) = take_scripted(inner, request) {
         return match scripted.answer {
             ScriptedAnswer::RateLimited(retry_after) => limited(&scripted.route, retry_after),
+            ScriptedAnswer::Unscoped { retry_after, global } => unscoped(retry_after, global),
             ScriptedAnswer::Error { status, code, message } => error(status, code, &message),
         };
     }
@@ -286,6 +297,10 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
             else {
                 return error(404, 10062, "Unknown interaction");
             };
+            let data = request.body.as_ref().and_then(|b| b.get("data"));
+            if let Err(found) = validate::message(data) {
+                return invalid(&found);
+            }
             match interaction::callback(interaction, token, request.body.as_ref(), &request.files) {
                 Ok(()) => no_content(),
                 Err((status, code, message)) => error(status, code, message),
@@ -298,6 +313,9 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
             else {
                 return error(404, 10015, "Unknown Webhook");
             };
+            if let Err(found) = validate::message(request.body.as_ref()) {
+                return invalid(&found);
+            }
             match interaction::edit_original(interaction, request.body.as_ref(), &request.files) {
                 Ok(()) => {
                     let (id, channel) = (interaction.id, interaction.channel);
@@ -314,6 +332,10 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
             }
         }
         ("PUT", ["applications", _, "commands"] | ["applications", _, "guilds", _, "commands"]) => {
+            // Discord refuses the whole bulk registration when one command breaks a limit.
+            if let Err(found) = validate::commands(request.body.as_ref()) {
+                return invalid(&found);
+            }
             let commands =
                 request.body.as_ref().and_then(Value::as_array).cloned().unwrap_or_default();
             let scope = match segments.as_slice() {
@@ -376,19 +398,29 @@ fn limited(route: &str, retry_after: Duration) -> Reply {
     }
 }
 
-/// Discord's content checks: not empty, at most 2,000 characters.
-fn check_content(content: &str) -> Result<(), Reply> {
-    if content.is_empty() {
+/// A 429 without bucket headers or scope (see [`ScriptedAnswer::Unscoped`]).
+fn unscoped(retry_after: Duration, global: bool) -> Reply {
+    let seconds = retry_after.as_secs_f64();
+    let mut headers = vec![("retry-after", format!("{seconds:.3}"))];
+    if global {
+        headers.push(("x-ratelimit-global", "true".to_owned()));
+    }
+    Reply {
+        status: 429,
+        headers,
+        body: Some(
+            json!({ "message": "You are being rate limited.", "retry_after": seconds, "global": global }),
+        ),
+    }
+}
+
+/// Discord's checks of a message body: content not empty (unless `may_be_empty`), then the
+/// documented limits ([`validate::message`]).
+fn check_message(request: &Request, may_be_empty: bool) -> Result<(), Reply> {
+    if !may_be_empty && request.body_str("content").unwrap_or_default().is_empty() {
         return Err(error(400, 50006, "Cannot send an empty message"));
     }
-    if content.chars().count() > 2000 {
-        return Err(error(
-            400,
-            50035,
-            "Invalid Form Body (content: Must be 2000 or fewer in length.)",
-        ));
-    }
-    Ok(())
+    validate::message(request.body.as_ref()).map_err(|found| invalid(&found))
 }
 
 fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &Request) -> Reply {
@@ -404,9 +436,7 @@ fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         .map(|ids| ids.iter().filter_map(|id| id.as_str()?.parse().ok()).collect())
         .unwrap_or_default();
     // A sticker message may have no text.
-    if !(stickers.len() == 1 && content.is_empty())
-        && let Err(reply) = check_content(&content)
-    {
+    if let Err(reply) = check_message(request, stickers.len() == 1) {
         return reply;
     }
     let reply_to = body
@@ -442,13 +472,8 @@ fn create_webhook(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         return error(400, 50024, "Cannot execute action on this channel type");
     }
     let name = request.body_str("name").unwrap_or_default().to_owned();
-    let lower = name.to_lowercase();
-    if name.is_empty()
-        || name.chars().count() > 80
-        || lower.contains("discord")
-        || lower.contains("clyde")
-    {
-        return error(400, 50035, "Invalid Form Body (name)");
+    if let Err(found) = validate::webhook_name(Some(&name)) {
+        return invalid(&found);
     }
     let id = inner.next_id();
     let hook = WebhookInfo {
@@ -479,10 +504,10 @@ fn execute_webhook(
     if hook.token != token {
         return error(401, 50027, "Invalid Webhook Token");
     }
-    let content = request.body_str("content").unwrap_or_default().to_owned();
-    if let Err(reply) = check_content(&content) {
+    if let Err(reply) = check_message(request, false) {
         return reply;
     }
+    let content = request.body_str("content").unwrap_or_default().to_owned();
     let channel = match request.query_param("thread_id").map(str::parse::<u64>) {
         None => hook.channel,
         Some(Ok(thread))

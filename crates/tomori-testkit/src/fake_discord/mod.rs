@@ -20,6 +20,12 @@
 //! reconnects for a while ([`FakeDiscord::drop_gateway`]), and announces guilds joined after the
 //! session started ([`FakeDiscord::announce_guild`]).
 //!
+//! It refuses, as Discord does, bodies that break Discord's documented limits ([`validate`]):
+//! command registrations (names, descriptions, option counts and lengths, nesting, total size;
+//! one bad command refuses the whole bulk request), message bodies and webhook names, answering
+//! 400 with Discord's `Invalid Form Body` error shape. Scripted 429s come with Discord's bucket
+//! headers or, as a proxy sends them, without any scope ([`FakeDiscord::rate_limit_unscoped`]).
+//!
 //! What it deliberately is not: a judge of Discord's permissions (it serves roles and overwrites
 //! and lets the client compute), a cache, or a model of rate-limit buckets. Routes it does not
 //! know answer 404, and the request is still recorded.
@@ -29,7 +35,12 @@ mod guild;
 mod interaction;
 mod multipart;
 mod payload;
+mod records;
 mod rest;
+mod scripts;
+mod setup;
+mod validate;
+mod wait;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -46,6 +57,7 @@ pub use interaction::{FakeInteraction, SlashCommand};
 pub use multipart::FakeFile;
 pub use payload::{AttachmentSpec, MemberSpec, MessageCreate, Pings, ReferencedSpec, UserSpec};
 use payload::{ChannelInfo, ChannelKind, WebhookInfo};
+pub use records::{FakeWebhook, GatewayDelivery, GatewayFrame, RecordedRequest, SentMessage};
 
 /// The token the fake accepts unless the builder sets another.
 pub const DEFAULT_TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake00.fake-bot-token-for-tests-only";
@@ -58,125 +70,6 @@ const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 const MAX_RECORDS: usize = 50_000;
 /// Dispatches a session keeps for RESUME.
 const REPLAY_LOG: usize = 1_000;
-
-/// A REST request the fake received.
-#[derive(Debug, Clone)]
-pub struct RecordedRequest {
-    /// HTTP method, upper case.
-    pub method: String,
-    /// The path after `/api/v10/`, e.g. `channels/1/messages`.
-    pub path: String,
-    /// The raw query string, if any.
-    pub query: Option<String>,
-    /// Headers with lower-case names.
-    pub headers: Vec<(String, String)>,
-    /// The body, when it was JSON (for a multipart form: its `payload_json` part).
-    pub body: Option<Value>,
-    /// Files uploaded with a multipart form.
-    pub files: Vec<FakeFile>,
-    /// The status the fake answered with.
-    pub status: u16,
-    /// When it arrived.
-    pub at: Instant,
-}
-
-impl RecordedRequest {
-    /// A header's value.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// The request carried an `Authorization` header.
-    pub fn has_authorization(&self) -> bool {
-        self.header("authorization").is_some()
-    }
-
-    /// Method and path match; `*` in `route` stands for one path segment
-    /// (`"channels/*/messages"`).
-    pub fn is(&self, method: &str, route: &str) -> bool {
-        self.method.eq_ignore_ascii_case(method) && route_matches(route, &self.path)
-    }
-
-    /// A query parameter's value.
-    pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query.as_deref()?.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then_some(value)
-        })
-    }
-}
-
-/// A gateway frame the client sent.
-#[derive(Debug, Clone)]
-pub struct GatewayFrame {
-    /// Which WebSocket connection (counted from 1 in connection order).
-    pub connection: u64,
-    /// The opcode (`op`).
-    pub op: u64,
-    /// The whole frame.
-    pub payload: Value,
-    /// When it arrived.
-    pub at: Instant,
-}
-
-/// A dispatch the fake wrote to a gateway socket.
-#[derive(Debug, Clone)]
-pub struct GatewayDelivery {
-    /// Which WebSocket connection (counted from 1 in connection order).
-    pub connection: u64,
-    /// Its sequence number in its session (a replay after RESUME repeats it).
-    pub seq: u64,
-    /// The event name, e.g. `MESSAGE_CREATE`.
-    pub event: String,
-    /// The `id` of the event's object (the message id of a MESSAGE_CREATE), when it has one.
-    pub id: Option<u64>,
-    /// When it was written to the socket.
-    pub at: Instant,
-}
-
-/// A message the fake created through `POST channels/{id}/messages` or a webhook.
-#[derive(Debug, Clone)]
-pub struct SentMessage {
-    /// Its id.
-    pub id: u64,
-    /// The channel (the thread, for a webhook message sent into one).
-    pub channel: u64,
-    /// The guild, if the channel is in one.
-    pub guild: Option<u64>,
-    /// Text.
-    pub content: String,
-    /// Set when a webhook posted it.
-    pub webhook_id: Option<u64>,
-    /// The username it was posted under (webhook override, or the bot's name).
-    pub username: String,
-    /// The avatar override, for webhook messages.
-    pub avatar_url: Option<String>,
-    /// The message it replies to.
-    pub reply_to: Option<u64>,
-    /// The `allowed_mentions` object as sent.
-    pub allowed_mentions: Option<Value>,
-    /// Who Discord would have notified.
-    pub pings: Pings,
-    /// Stickers sent with it.
-    pub stickers: Vec<u64>,
-    /// When the fake created it.
-    pub at: Instant,
-}
-
-/// A webhook the fake holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FakeWebhook {
-    /// Its id.
-    pub id: u64,
-    /// Its channel.
-    pub channel: u64,
-    /// Its name.
-    pub name: String,
-    /// Its token.
-    pub token: String,
-    /// Deleted (executing it answers 404 Unknown Webhook).
-    pub gone: bool,
-}
 
 /// Builds a [`FakeDiscord`] with non-default settings.
 #[derive(Debug, Clone)]
@@ -256,6 +149,8 @@ impl FakeDiscordBuilder {
         let app = axum::Router::new()
             .route("/", axum::routing::get(gateway::upgrade))
             .fallback(rest::handle)
+            // Discord takes uploads up to 25 MiB (axum's default cap is 2 MB).
+            .layer(axum::extract::DefaultBodyLimit::max(25 * 1024 * 1024))
             .with_state(Arc::clone(&shared));
         let mut until_stopped = stopped;
         let server = tokio::spawn(async move {
@@ -336,145 +231,6 @@ impl FakeDiscord {
         self.shared.settings.bot.id
     }
 
-    /// Adds a guild; sessions on its shard get a GUILD_CREATE with its channels after READY.
-    pub fn add_guild(&self, guild: u64, name: &str) {
-        self.shared.lock().guilds.insert(guild, name.to_owned());
-    }
-
-    /// Adds a text channel to a guild (and the guild, if unknown).
-    pub fn add_text_channel(&self, guild: u64, channel: u64) {
-        let mut inner = self.shared.lock();
-        inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
-        inner.channels.insert(
-            channel,
-            ChannelInfo { id: channel, guild: Some(guild), kind: ChannelKind::Text },
-        );
-    }
-
-    /// Adds a thread under a text channel.
-    pub fn add_thread(&self, guild: u64, parent: u64, thread: u64) {
-        let mut inner = self.shared.lock();
-        inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
-        inner.channels.entry(parent).or_insert(ChannelInfo {
-            id: parent,
-            guild: Some(guild),
-            kind: ChannelKind::Text,
-        });
-        inner.channels.insert(
-            thread,
-            ChannelInfo { id: thread, guild: Some(guild), kind: ChannelKind::Thread { parent } },
-        );
-    }
-
-    /// Adds a direct-message channel with one user.
-    pub fn add_dm_channel(&self, channel: u64, recipient: u64) {
-        self.shared.lock().channels.insert(
-            channel,
-            ChannelInfo { id: channel, guild: None, kind: ChannelKind::Direct { recipient } },
-        );
-    }
-
-    /// Gives a channel (text, thread or other) a name.
-    pub fn name_channel(&self, channel: u64, name: &str) {
-        self.shared.lock().guild_state.names.insert(channel, name.to_owned());
-    }
-
-    /// Adds a category to a guild.
-    pub fn add_category(&self, guild: u64, category: u64, name: &str) {
-        self.add_other_channel(guild, category, 4, name);
-    }
-
-    /// Adds a channel that is not messaged here (2 voice, 4 category, 5 announcement,
-    /// 15 forum) to a guild's channel list.
-    pub fn add_other_channel(&self, guild: u64, channel: u64, kind: u8, name: &str) {
-        let mut inner = self.shared.lock();
-        inner.guilds.entry(guild).or_insert_with(|| format!("guild-{guild}"));
-        inner.guild_state.others.insert(channel, guild::OtherChannel { guild, kind });
-        inner.guild_state.names.insert(channel, name.to_owned());
-    }
-
-    /// Puts a channel into a category.
-    pub fn set_category(&self, channel: u64, category: u64) {
-        self.shared.lock().guild_state.categories.insert(channel, category);
-    }
-
-    /// Sets a text channel's permission overwrites.
-    pub fn set_overwrites(&self, channel: u64, overwrites: Vec<Overwrite>) {
-        self.shared.lock().guild_state.overwrites.insert(channel, overwrites);
-    }
-
-    /// Sets the guild's `@everyone` permissions (default [`DEFAULT_EVERYONE_PERMISSIONS`]).
-    pub fn set_everyone_permissions(&self, guild: u64, permissions: u64) {
-        self.shared.lock().guild_state.everyone.insert(guild, permissions);
-    }
-
-    /// Adds a role with these permissions to a guild (announced in GUILD_CREATE; after the
-    /// session started, use [`Self::update_role`]).
-    pub fn add_role(&self, guild: u64, role: u64, permissions: u64) {
-        self.shared.lock().guild_state.roles.entry(guild).or_default().push((role, permissions));
-    }
-
-    /// Creates or changes a role of a guild the session knows and sends GUILD_ROLE_CREATE or
-    /// GUILD_ROLE_UPDATE, as Discord does. False when no session serves the guild's shard.
-    pub fn update_role(&self, guild: u64, role: u64, permissions: u64) -> bool {
-        let mut inner = self.shared.lock();
-        let roles = inner.guild_state.roles.entry(guild).or_default();
-        let (event, position) = match roles.iter().position(|(id, _)| *id == role) {
-            Some(index) => {
-                roles[index].1 = permissions;
-                ("GUILD_ROLE_UPDATE", index + 1)
-            }
-            None => {
-                roles.push((role, permissions));
-                ("GUILD_ROLE_CREATE", roles.len())
-            }
-        };
-        let position = i64::try_from(position).unwrap_or(0);
-        let data = serde_json::json!({
-            "guild_id": guild.to_string(),
-            "role": guild::role_json(role, &format!("role-{role}"), permissions, position),
-        });
-        let delivered = gateway::dispatch_for_guild(&mut inner, Some(guild), event, data);
-        drop(inner);
-        self.shared.bump();
-        delivered
-    }
-
-    /// Deletes a role and sends GUILD_ROLE_DELETE. False when no session serves the guild.
-    pub fn delete_role(&self, guild: u64, role: u64) -> bool {
-        let mut inner = self.shared.lock();
-        inner.guild_state.roles.entry(guild).or_default().retain(|(id, _)| *id != role);
-        let data =
-            serde_json::json!({ "guild_id": guild.to_string(), "role_id": role.to_string() });
-        let delivered =
-            gateway::dispatch_for_guild(&mut inner, Some(guild), "GUILD_ROLE_DELETE", data);
-        drop(inner);
-        self.shared.bump();
-        delivered
-    }
-
-    /// Makes a user a member of a guild with these roles (the bot is a member of every guild,
-    /// without roles, unless this says otherwise).
-    pub fn add_member(&self, guild: u64, user: u64, roles: &[u64]) {
-        self.shared.lock().guild_state.members.insert((guild, user), roles.to_vec());
-    }
-
-    /// Sets the guild's owner.
-    pub fn set_owner(&self, guild: u64, user: u64) {
-        self.shared.lock().guild_state.owners.insert(guild, user);
-    }
-
-    /// Adds a sticker to a guild.
-    pub fn add_sticker(&self, guild: u64, sticker: u64, name: &str) {
-        self.shared
-            .lock()
-            .guild_state
-            .stickers
-            .entry(guild)
-            .or_default()
-            .push((sticker, name.to_owned()));
-    }
-
     /// Makes a message known to the REST routes (as if it had been sent before the bot connected)
     /// without any gateway event, and returns its id.
     pub fn add_message(&self, message: MessageCreate) -> u64 {
@@ -546,7 +302,7 @@ impl FakeDiscord {
     /// a guild. False when the guild is unknown or no session serves its shard.
     pub fn announce_guild(&self, guild: u64) -> bool {
         let mut inner = self.shared.lock();
-        let sent = gateway::announce_guild(&mut inner, guild);
+        let sent = gateway::announce_guild(&mut inner, &self.shared.settings.bot, guild);
         drop(inner);
         self.shared.bump();
         sent
@@ -568,6 +324,18 @@ impl FakeDiscord {
         drop(inner);
         self.shared.bump();
         dropped
+    }
+
+    /// For the next `burst`, accepts each new gateway connection and closes it at once with
+    /// `code` (before HELLO), as a misbehaving server does; [`Self::gateway_connections`] counts
+    /// them.
+    pub fn close_new_connections(&self, code: u16, burst: Duration) {
+        self.shared.lock().close_on_connect = Some((Instant::now() + burst, code));
+    }
+
+    /// Makes READY name `url` as the `resume_gateway_url` (the fake's own URL otherwise).
+    pub fn set_resume_url(&self, url: &str) {
+        self.shared.lock().resume_url = Some(url.to_owned());
     }
 
     /// Gateway connections answered 503 while [`Self::drop_gateway`] refused them.
@@ -721,56 +489,6 @@ impl FakeDiscord {
         assert!(sent, "no gateway connection serves shard {shard}");
     }
 
-    /// Answers the next `times` requests matching `method` and `route` (`*` for a segment) with
-    /// 429 and Discord's headers for a per-route limit that resets after `retry_after`.
-    pub fn rate_limit(&self, method: &str, route: &str, times: usize, retry_after: Duration) {
-        self.script(method, route, times, rest::ScriptedAnswer::RateLimited(retry_after));
-    }
-
-    /// Answers every request matching `method` and `route` with 429 for the next `burst`, with
-    /// Discord's headers for a per-route limit that resets after `retry_after` (a burst of 429s in
-    /// time, where [`Self::rate_limit`] counts requests).
-    pub fn rate_limit_for(
-        &self,
-        method: &str,
-        route: &str,
-        burst: Duration,
-        retry_after: Duration,
-    ) {
-        self.shared.lock().scripted.push(rest::Scripted {
-            method: method.to_ascii_uppercase(),
-            route: route.to_owned(),
-            remaining: usize::MAX,
-            until: Some(Instant::now() + burst),
-            answer: rest::ScriptedAnswer::RateLimited(retry_after),
-        });
-    }
-
-    /// Answers the next `times` requests matching `method` and `route` with an error status and
-    /// Discord's error body, e.g. `403, 50013, "Missing Permissions"`.
-    pub fn fail(
-        &self,
-        method: &str,
-        route: &str,
-        times: usize,
-        status: u16,
-        code: u32,
-        message: &str,
-    ) {
-        let answer = rest::ScriptedAnswer::Error { status, code, message: message.to_owned() };
-        self.script(method, route, times, answer);
-    }
-
-    fn script(&self, method: &str, route: &str, times: usize, answer: rest::ScriptedAnswer) {
-        self.shared.lock().scripted.push(rest::Scripted {
-            method: method.to_ascii_uppercase(),
-            route: route.to_owned(),
-            remaining: times,
-            until: None,
-            answer,
-        });
-    }
-
     /// Deletes a webhook behind the bot's back: executing it now answers 404 Unknown Webhook
     /// (code 10015), as Discord does after someone deletes it in the channel settings.
     pub fn make_webhook_gone(&self, webhook: u64) {
@@ -814,107 +532,6 @@ impl FakeDiscord {
     pub fn messages(&self) -> Vec<SentMessage> {
         self.shared.lock().messages.clone()
     }
-
-    /// Waits for a REST request matching `predicate` (one already received counts).
-    ///
-    /// # Panics
-    /// On timeout, listing the requests seen.
-    pub async fn wait_for_request(
-        &self,
-        predicate: impl Fn(&RecordedRequest) -> bool,
-        timeout: Duration,
-    ) -> RecordedRequest {
-        self.wait_for("request", timeout, |inner| {
-            inner.requests.iter().find(|r| predicate(r)).cloned()
-        })
-        .await
-    }
-
-    /// Waits until `count` REST requests match `predicate` and returns them in order.
-    ///
-    /// # Panics
-    /// On timeout, listing the requests seen.
-    pub async fn wait_for_requests(
-        &self,
-        predicate: impl Fn(&RecordedRequest) -> bool,
-        count: usize,
-        timeout: Duration,
-    ) -> Vec<RecordedRequest> {
-        self.wait_for("requests", timeout, |inner| {
-            let found: Vec<RecordedRequest> =
-                inner.requests.iter().filter(|r| predicate(r)).cloned().collect();
-            (found.len() >= count).then_some(found)
-        })
-        .await
-    }
-
-    /// Waits for a gateway frame from the client matching `predicate`.
-    ///
-    /// # Panics
-    /// On timeout, listing the requests seen.
-    pub async fn wait_for_frame(
-        &self,
-        predicate: impl Fn(&GatewayFrame) -> bool,
-        timeout: Duration,
-    ) -> GatewayFrame {
-        self.wait_for("gateway frame", timeout, |inner| {
-            inner.frames.iter().find(|f| predicate(f)).cloned()
-        })
-        .await
-    }
-
-    /// Waits until a session for `shard` has been sent READY.
-    ///
-    /// # Panics
-    /// On timeout.
-    pub async fn wait_for_ready(&self, shard: u32, timeout: Duration) {
-        self.wait_for("READY", timeout, |inner| inner.shard_sessions.get(&shard).map(|_| ())).await;
-    }
-
-    /// Waits for a created message matching `predicate`.
-    ///
-    /// # Panics
-    /// On timeout, listing the requests seen.
-    pub async fn wait_for_message(
-        &self,
-        predicate: impl Fn(&SentMessage) -> bool,
-        timeout: Duration,
-    ) -> SentMessage {
-        self.wait_for("message", timeout, |inner| {
-            inner.messages.iter().find(|m| predicate(m)).cloned()
-        })
-        .await
-    }
-
-    async fn wait_for<T>(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut probe: impl FnMut(&Inner) -> Option<T>,
-    ) -> T {
-        // Subscribing before the first probe means no change between the probe and the wait is
-        // missed.
-        let mut changes = self.shared.changed.subscribe();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = probe(&self.shared.lock()) {
-                return found;
-            }
-            if !matches!(tokio::time::timeout_at(deadline, changes.changed()).await, Ok(Ok(()))) {
-                let seen: Vec<String> = self
-                    .shared
-                    .lock()
-                    .requests
-                    .iter()
-                    .map(|r| format!("  {} {} -> {}", r.method, r.path, r.status))
-                    .collect();
-                panic!(
-                    "timed out after {timeout:?} waiting for a {what}; requests seen:\n{}",
-                    seen.join("\n")
-                );
-            }
-        }
-    }
 }
 
 /// State shared by the REST handler, the gateway connections and the test.
@@ -953,6 +570,10 @@ struct Inner {
     deliveries: VecDeque<GatewayDelivery>,
     /// New gateway connections are refused until then.
     refuse_until: Option<Instant>,
+    /// New gateway connections are accepted and closed at once with this code until then.
+    close_on_connect: Option<(Instant, u16)>,
+    /// The `resume_gateway_url` READY names, when not the fake's own.
+    resume_url: Option<String>,
     refused: u64,
     connects: Vec<String>,
     connections: HashMap<u64, gateway::Connection>,
@@ -1032,62 +653,4 @@ fn now_timestamp() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    use super::*;
-
-    /// `POST /api/v10/{path}` with the bot token over a fresh connection; the status and the
-    /// `x-ratelimit-reset-after` header.
-    async fn post(fake: &FakeDiscord, path: &str) -> (u16, Option<String>) {
-        let mut stream = tokio::net::TcpStream::connect(fake.addr()).await.expect("connect");
-        let body = r#"{"content":"hello"}"#;
-        let request = format!(
-            "POST /api/v10/{path} HTTP/1.1\r\nHost: fake\r\nAuthorization: Bot {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            fake.token(),
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
-        let status = response.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let reset = response
-            .lines()
-            .find_map(|line| line.strip_prefix("x-ratelimit-reset-after: ").map(str::to_owned));
-        (status, reset)
-    }
-
-    #[tokio::test]
-    async fn a_burst_of_429s_lasts_its_time_and_is_counted() {
-        let fake = FakeDiscord::start().await;
-        fake.add_text_channel(1, 2);
-        fake.rate_limit_for(
-            "POST",
-            "channels/*/messages",
-            Duration::from_millis(300),
-            Duration::from_secs(1),
-        );
-        for _ in 0..3 {
-            assert_eq!(
-                post(&fake, "channels/2/messages").await,
-                (429, Some("1.000".to_owned())),
-                "every request in the burst"
-            );
-        }
-        assert_eq!(post(&fake, "channels/2/typing").await.0, 204, "other routes are not limited");
-        tokio::time::sleep(Duration::from_millis(350)).await;
-        assert_eq!(post(&fake, "channels/2/messages").await.0, 200, "the burst is over");
-        assert_eq!(fake.status_count(429), 3);
-        let sent = fake.messages();
-        assert_eq!(sent.len(), 1);
-        assert!(sent.iter().all(|m| m.content == "hello"));
-    }
-
-    #[test]
-    fn routes_match_by_segment() {
-        assert!(route_matches("channels/*/messages", "channels/1/messages"));
-        assert!(!route_matches("channels/*/messages", "channels/1/messages/2"));
-        assert!(!route_matches("channels/*", "channels/1/typing"));
-        assert!(route_matches("webhooks/*/*", "webhooks/1/abc"));
-    }
-}
+mod tests;
