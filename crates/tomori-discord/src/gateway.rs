@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use metrics::counter;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tomori_chat::surface::Inbound;
+use tomori_core::metric_names as names;
 use tomori_store::Store;
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::queue::InMemoryQueue;
@@ -33,6 +35,7 @@ use crate::commands::{BotControl, Commands};
 use crate::config::{ConfigError, DiscordConfig, gateway_base, http_client};
 use crate::directory::{Directory, Place};
 use crate::inbound::map_message;
+use crate::status::ShardStatus;
 use crate::surface::DiscordSurface;
 use crate::task::spawn_logged;
 
@@ -46,6 +49,7 @@ pub const INTENTS: Intents = Intents::GUILDS
 
 /// The events the shards deserialize; everything else is skipped unparsed.
 const EVENTS: EventTypeFlags = EventTypeFlags::READY
+    .union(EventTypeFlags::RESUMED)
     .union(EventTypeFlags::MESSAGE_CREATE)
     .union(EventTypeFlags::INTERACTION_CREATE)
     .union(EventTypeFlags::GUILD_CREATE)
@@ -139,6 +143,7 @@ pub struct Discord {
     bot: BotUser,
     directory: Arc<Directory>,
     commands: Option<Arc<Commands>>,
+    status: ShardStatus,
 }
 
 fn rest_error(what: &'static str) -> impl FnOnce(twilight_http::Error) -> ConnectError {
@@ -235,9 +240,10 @@ impl Discord {
             .proxy_url(gateway)
             .queue(queue)
             .build();
+        let status = ShardStatus::new(ids.iter().map(|id| id.number()));
         let shards =
             ids.into_iter().map(|id| Shard::with_config(id, shard_config.clone())).collect();
-        Ok(Self { http, shards, bot, directory: Arc::default(), commands: None })
+        Ok(Self { http, shards, bot, directory: Arc::default(), commands: None, status })
     }
 
     /// The REST client (for slash-command registration and other calls the surface does not make).
@@ -253,6 +259,12 @@ impl Discord {
     /// The shards this process runs, as `(id, total)`.
     pub fn shards(&self) -> Vec<(u32, u32)> {
         self.shards.iter().map(|s| (s.id().number(), s.id().total())).collect()
+    }
+
+    /// Whether each shard has a session, for the readiness probe; shared, so it stays current
+    /// while [`Self::run`] drives the shards.
+    pub fn shard_status(&self) -> ShardStatus {
+        self.status.clone()
     }
 
     /// The engine's surface on this connection; it shares the REST client and what the shards
@@ -295,6 +307,7 @@ impl Discord {
             bot: self.bot,
             directory: self.directory,
             commands: self.commands,
+            status: self.status,
         });
         let mut shards = JoinSet::new();
         for shard in self.shards {
@@ -341,6 +354,7 @@ struct Dispatcher<H> {
     bot: BotUser,
     directory: Arc<Directory>,
     commands: Option<Arc<Commands>>,
+    status: ShardStatus,
 }
 
 impl<H: InboundHandler> Dispatcher<H> {
@@ -377,6 +391,7 @@ impl<H: InboundHandler> Dispatcher<H> {
                 self.directory.forget_role(deleted.guild_id, deleted.role_id)
             }
             Event::GuildDelete(guild) => self.directory.forget_guild(guild.id),
+            Event::Resumed => counter!(names::GATEWAY_RESUMES, names::label::SHARD => shard.number().to_string()).increment(1),
             Event::ChannelCreate(channel) => self.directory.learn_channel(&channel.0),
             Event::ChannelUpdate(channel) => self.directory.learn_channel(&channel.0),
             Event::ThreadCreate(thread) => self.directory.learn_channel(&thread.0),
@@ -458,10 +473,12 @@ async fn run_shard<H: InboundHandler>(
             }
             Some(Ok(Event::GatewayClose(frame))) => {
                 last_close = frame.as_ref().map(|f| f.code);
+                counter!(names::GATEWAY_RECONNECTS, names::label::SHARD => id.number().to_string()).increment(1);
                 tracing::info!(shard = id.number(), code = ?last_close, "gateway connection closed; reconnecting");
             }
             Some(Ok(event)) => dispatcher.dispatch(id, event),
         }
+        dispatcher.status.set(id.number(), shard.state().is_identified());
     }
     shard.close(CloseFrame::NORMAL);
     // Read until the gateway acknowledges the close, so the session ends cleanly.

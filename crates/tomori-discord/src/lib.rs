@@ -20,6 +20,7 @@ mod id;
 mod inbound;
 pub mod permissions;
 pub mod platform;
+pub mod status;
 pub mod surface;
 mod task;
 
@@ -27,6 +28,7 @@ pub use commands::{BotControl, Commands, InstanceProvider, RegisterError};
 pub use config::{ConfigError, DiscordConfig, ShardRange};
 pub use gateway::{ConnectError, Discord, GatewayError, INTENTS, InboundHandler};
 pub use platform::DiscordPlatform;
+pub use status::ShardStatus;
 pub use surface::DiscordSurface;
 
 /// Tracing directives the binary adds to its filter.

@@ -13,6 +13,7 @@ mod persona;
 mod providers;
 mod terminal;
 mod token;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
