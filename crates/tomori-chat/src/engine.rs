@@ -570,6 +570,7 @@ impl<S: ChatSurface> Inner<S> {
                 if let Err(left) =
                     self.cooldowns.try_start(plan.server.get(), &key, length, Instant::now())
                 {
+                    crate::telemetry::refused("cooldown");
                     self.notice(
                         plan,
                         &format!("Slow down a little: try again in {} s.", left.as_secs().max(1)),
@@ -579,6 +580,7 @@ impl<S: ChatSurface> Inner<S> {
                 }
             }
             if self.active.acquire(message.author.id, plan.server.get()).is_err() {
+                crate::telemetry::refused("busy");
                 self.notice(plan, "I'm still busy with earlier messages; give me a moment.").await;
                 return;
             }
@@ -593,7 +595,7 @@ impl<S: ChatSurface> Inner<S> {
                 today,
             )
             .await;
-            let refusal = match verdict {
+            let refusal = match crate::telemetry::quota(verdict) {
                 Ok(QuotaVerdict::Allowed) => None,
                 Ok(QuotaVerdict::UserExhausted { resets_on }) => Some(format!(
                     "You've used today's messages; your allowance resets on {resets_on}."
@@ -641,6 +643,7 @@ impl<S: ChatSurface> Inner<S> {
             ok
         };
         let ((), ok) = tokio::join!(typing, answer);
+        crate::telemetry::turn_ended(ok, turn.cancel.is_cancelled());
         if plan.from_person {
             if ok && !turn.cancel.is_cancelled() {
                 self.record_text_use(scope, message.author.id, today).await;
@@ -680,6 +683,7 @@ impl<S: ChatSurface> Inner<S> {
     /// Generates and delivers one persona's answer; false when it failed.
     async fn answer_as(&self, plan: &Plan, idx: usize, cancel: &CancellationToken) -> bool {
         let Some(persona) = plan.personas().get(idx) else { return false };
+        let started = Instant::now();
         let prepared = match self.request_for(plan, persona).await {
             Ok(prepared) => prepared,
             Err(err) => {
@@ -696,6 +700,7 @@ impl<S: ChatSurface> Inner<S> {
                 return false;
             }
         };
+        crate::telemetry::overhead(started);
         // No provider at all: whoever addressed the bot learns, once per channel, what to do.
         if prepared.chain.is_empty() {
             if plan.deliberate && self.setup_hints.first_time(plan.message.channel) {
