@@ -24,9 +24,9 @@ pub const MODEL_TOKENS: &str = "tomori_model_tokens_total";
 pub const TOOL_CALLS: &str = "tomori_tool_calls_total";
 /// Calls the tool gate refused, by `reason` (the gate's stable refusal code).
 pub const GATE_REFUSALS: &str = "tomori_gate_refusals_total";
-/// Gateway connections closed (each is followed by a reconnect), by `shard`.
+/// Gateway sessions a shard got back after its first (a new READY or a RESUMED), by `shard`.
 pub const GATEWAY_RECONNECTS: &str = "tomori_gateway_reconnects_total";
-/// Gateway sessions resumed after a reconnect, by `shard`.
+/// Of those, the sessions resumed (RESUMED) rather than started anew, by `shard`.
 pub const GATEWAY_RESUMES: &str = "tomori_gateway_resumes_total";
 /// Connections of the application pool, by `state` (`idle` or `in_use`), sampled at each scrape.
 pub const DB_POOL_CONNECTIONS: &str = "tomori_db_pool_connections";

@@ -13,11 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use metrics::counter;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tomori_chat::surface::Inbound;
-use tomori_core::metric_names as names;
 use tomori_store::Store;
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::queue::InMemoryQueue;
@@ -361,6 +359,7 @@ impl<H: InboundHandler> Dispatcher<H> {
     fn dispatch(&self, shard: ShardId, event: Event) {
         match event {
             Event::Ready(ready) => {
+                self.status.record_session(shard.number(), false);
                 self.bot.set(ready.user.id);
                 tracing::info!(
                     shard = shard.number(),
@@ -391,7 +390,7 @@ impl<H: InboundHandler> Dispatcher<H> {
                 self.directory.forget_role(deleted.guild_id, deleted.role_id)
             }
             Event::GuildDelete(guild) => self.directory.forget_guild(guild.id),
-            Event::Resumed => counter!(names::GATEWAY_RESUMES, names::label::SHARD => shard.number().to_string()).increment(1),
+            Event::Resumed => self.status.record_session(shard.number(), true),
             Event::ChannelCreate(channel) => self.directory.learn_channel(&channel.0),
             Event::ChannelUpdate(channel) => self.directory.learn_channel(&channel.0),
             Event::ThreadCreate(thread) => self.directory.learn_channel(&thread.0),
@@ -473,7 +472,6 @@ async fn run_shard<H: InboundHandler>(
             }
             Some(Ok(Event::GatewayClose(frame))) => {
                 last_close = frame.as_ref().map(|f| f.code);
-                counter!(names::GATEWAY_RECONNECTS, names::label::SHARD => id.number().to_string()).increment(1);
                 tracing::info!(shard = id.number(), code = ?last_close, "gateway connection closed; reconnecting");
             }
             Some(Ok(event)) => dispatcher.dispatch(id, event),

@@ -96,7 +96,7 @@ fn describe() {
     describe_counter!(names::MODEL_TOKENS, "Tokens the providers reported, by provider and direction.");
     describe_counter!(names::TOOL_CALLS, "Tool calls, by tool and verdict.");
     describe_counter!(names::GATE_REFUSALS, "Tool calls the gate refused, by reason.");
-    describe_counter!(names::GATEWAY_RECONNECTS, "Gateway connections closed and reconnected, by shard.");
+    describe_counter!(names::GATEWAY_RECONNECTS, "Gateway sessions re-established after the first, by shard.");
     describe_counter!(names::GATEWAY_RESUMES, "Gateway sessions resumed, by shard.");
     describe_gauge!(names::DB_POOL_CONNECTIONS, "Application pool connections, by state.");
     describe_gauge!(names::DB_POOL_MAX, "Largest size of the application pool.");
