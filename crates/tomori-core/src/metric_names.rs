@@ -67,7 +67,8 @@ pub mod label {
 pub const TURN_OUTCOMES: &[&str] = &["answered", "failed", "cancelled", "refused"];
 
 /// Values of `reason` on [`TURN_REFUSALS`].
-pub const REFUSAL_REASONS: &[&str] = &["cooldown", "busy", "quota_user", "quota_pool", "quota_error"];
+pub const REFUSAL_REASONS: &[&str] =
+    &["cooldown", "busy", "quota_user", "quota_pool", "quota_error"];
 
 /// Values of `verdict` on [`TOOL_CALLS`].
 pub const TOOL_VERDICTS: &[&str] = &["ok", "failed", "refused", "timeout", "cancelled"];
@@ -83,7 +84,9 @@ const LABEL_MAX: usize = 32;
 pub fn provider_label(provider: &str) -> String {
     let head = provider.split(':').next().unwrap_or_default();
     let fits = (1..=LABEL_MAX).contains(&head.len())
-        && head.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if fits { head.to_owned() } else { "other".to_owned() }
 }
 

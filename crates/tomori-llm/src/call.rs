@@ -341,9 +341,7 @@ impl ChatStream {
                     .record(since);
             }
             StreamEvent::Usage(usage) => {
-                let tokens = |direction| {
-                    metrics::counter!(names::MODEL_TOKENS, names::label::PROVIDER => provider.clone(), names::label::DIRECTION => direction)
-                };
+                let tokens = |direction| metrics::counter!(names::MODEL_TOKENS, names::label::PROVIDER => provider.clone(), names::label::DIRECTION => direction);
                 tokens("in").increment(usage.input_tokens);
                 tokens("out").increment(usage.output_tokens);
             }

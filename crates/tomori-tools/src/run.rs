@@ -43,7 +43,8 @@ async fn run_one(gate: &Gate, call: &ToolCall, ctx: &TurnContext) -> (ToolOutcom
             Ok(found) => found,
             Err(refusal) => {
                 let reason = refusal.reason.code();
-                metrics::counter!(names::GATE_REFUSALS, names::label::REASON => reason).increment(1);
+                metrics::counter!(names::GATE_REFUSALS, names::label::REASON => reason)
+                    .increment(1);
                 return (ToolOutcome::Failure(refusal.to_string()), None, "refused");
             }
         };

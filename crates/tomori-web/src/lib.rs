@@ -57,7 +57,8 @@ pub fn router(web: Web) -> Router {
         .route("/health/ready", get(health::ready))
         .with_state(Arc::clone(&web.readiness));
     if let Some(exporter) = web.metrics {
-        router = router.merge(Router::new().route("/metrics", get(metrics::scrape)).with_state(exporter));
+        router = router
+            .merge(Router::new().route("/metrics", get(metrics::scrape)).with_state(exporter));
     }
     router
 }
@@ -84,7 +85,8 @@ pub enum WebError {
 /// # Errors
 /// A value that is not an address and port, or one that cannot be bound.
 pub async fn bind(listen: &str) -> Result<tokio::net::TcpListener, WebError> {
-    let addr: SocketAddr = listen.trim().parse().map_err(|_| WebError::Address(listen.to_owned()))?;
+    let addr: SocketAddr =
+        listen.trim().parse().map_err(|_| WebError::Address(listen.to_owned()))?;
     tokio::net::TcpListener::bind(addr).await.map_err(|source| WebError::Bind { addr, source })
 }
 

@@ -55,10 +55,12 @@ impl Exporter {
         if let Some(pool) = &self.pool {
             let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
             let size = pool.size();
-            let gauge = |state| metrics::gauge!(names::DB_POOL_CONNECTIONS, names::label::STATE => state);
+            let gauge =
+                |state| metrics::gauge!(names::DB_POOL_CONNECTIONS, names::label::STATE => state);
             gauge("idle").set(f64::from(idle));
             gauge("in_use").set(f64::from(size.saturating_sub(idle)));
-            metrics::gauge!(names::DB_POOL_MAX).set(f64::from(pool.options().get_max_connections()));
+            metrics::gauge!(names::DB_POOL_MAX)
+                .set(f64::from(pool.options().get_max_connections()));
         }
         // No background upkeep task: histograms are drained here, at the pace of the scrapes.
         self.handle.run_upkeep();
@@ -89,19 +91,43 @@ pub fn install() -> Result<Exporter, MetricsError> {
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(names::TURNS, "Turns the engine started, by outcome.");
-    describe_counter!(names::TURN_REFUSALS, "Turns refused before the model was called, by reason.");
-    describe_histogram!(names::ENGINE_OVERHEAD, Unit::Seconds, "Time spent building a request before the model call.");
-    describe_histogram!(names::MODEL_FIRST_TOKEN, Unit::Seconds, "Time from opening a model stream to its first text, by provider.");
-    describe_histogram!(names::MODEL_DURATION, Unit::Seconds, "Time from opening a model stream to its end, by provider.");
-    describe_counter!(names::MODEL_TOKENS, "Tokens the providers reported, by provider and direction.");
+    describe_counter!(
+        names::TURN_REFUSALS,
+        "Turns refused before the model was called, by reason."
+    );
+    describe_histogram!(
+        names::ENGINE_OVERHEAD,
+        Unit::Seconds,
+        "Time spent building a request before the model call."
+    );
+    describe_histogram!(
+        names::MODEL_FIRST_TOKEN,
+        Unit::Seconds,
+        "Time from opening a model stream to its first text, by provider."
+    );
+    describe_histogram!(
+        names::MODEL_DURATION,
+        Unit::Seconds,
+        "Time from opening a model stream to its end, by provider."
+    );
+    describe_counter!(
+        names::MODEL_TOKENS,
+        "Tokens the providers reported, by provider and direction."
+    );
     describe_counter!(names::TOOL_CALLS, "Tool calls, by tool and verdict.");
     describe_counter!(names::GATE_REFUSALS, "Tool calls the gate refused, by reason.");
-    describe_counter!(names::GATEWAY_RECONNECTS, "Gateway sessions re-established after the first, by shard.");
+    describe_counter!(
+        names::GATEWAY_RECONNECTS,
+        "Gateway sessions re-established after the first, by shard."
+    );
     describe_counter!(names::GATEWAY_RESUMES, "Gateway sessions resumed, by shard.");
     describe_gauge!(names::DB_POOL_CONNECTIONS, "Application pool connections, by state.");
     describe_gauge!(names::DB_POOL_MAX, "Largest size of the application pool.");
     describe_counter!(names::CACHE_LOOKUPS, "Revision cache lookups, by view and result.");
-    describe_counter!(names::REMINDER_DELIVERIES, "Reminders handled by the scheduler, by outcome.");
+    describe_counter!(
+        names::REMINDER_DELIVERIES,
+        "Reminders handled by the scheduler, by outcome."
+    );
 }
 
 pub(crate) async fn scrape(State(exporter): State<Exporter>) -> impl IntoResponse {

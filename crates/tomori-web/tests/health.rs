@@ -78,9 +78,8 @@ fn json(reply: &Reply) -> serde_json::Value {
 async fn readiness_names_what_is_not_ready_and_recovers() {
     let switch = Switch::default();
     let shards = Shards::default();
-    let readiness = Readiness::new()
-        .with(switch.clone())
-        .with(GatewayCheck::new(Arc::new(shards.clone())));
+    let readiness =
+        Readiness::new().with(switch.clone()).with(GatewayCheck::new(Arc::new(shards.clone())));
     let (addr, _stop) = serve(Web::new(readiness)).await;
 
     let live = get(addr, "/health/live").await.unwrap();
@@ -94,10 +93,8 @@ async fn readiness_names_what_is_not_ready_and_recovers() {
     assert_eq!(body["not_ready"]["gateway"], "not started");
 
     switch.0.store(true, Ordering::SeqCst);
-    *shards.0.lock().unwrap() = Some(vec![
-        ShardState { id: 0, connected: true },
-        ShardState { id: 1, connected: false },
-    ]);
+    *shards.0.lock().unwrap() =
+        Some(vec![ShardState { id: 0, connected: true }, ShardState { id: 1, connected: false }]);
     let body = json(&get(addr, "/health/ready").await.unwrap());
     assert_eq!(body["checks"]["switch"], "ok");
     assert_eq!(body["not_ready"]["gateway"], "shard(s) 1 not connected");

@@ -6,7 +6,9 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tomori_store::db::Pool;
-use tomori_web::{DatabaseCheck, GatewayCheck, MigrationsCheck, Readiness, ShardState, ShardStates, Web};
+use tomori_web::{
+    DatabaseCheck, GatewayCheck, MigrationsCheck, Readiness, ShardState, ShardStates, Web,
+};
 
 use crate::config::Config;
 
@@ -24,7 +26,13 @@ impl GatewaySlot {
 impl ShardStates for GatewaySlot {
     fn shards(&self) -> Option<Vec<ShardState>> {
         let status = self.0.get()?;
-        Some(status.shards().into_iter().map(|(id, connected)| ShardState { id, connected }).collect())
+        Some(
+            status
+                .shards()
+                .into_iter()
+                .map(|(id, connected)| ShardState { id, connected })
+                .collect(),
+        )
     }
 }
 
@@ -60,7 +68,8 @@ pub(crate) async fn start(
             return None;
         }
     };
-    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| listen.to_owned());
+    let address =
+        listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| listen.to_owned());
     let readiness = Readiness::new()
         .with(DatabaseCheck::new(app.clone()))
         .with(MigrationsCheck::new(owner))
