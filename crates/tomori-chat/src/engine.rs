@@ -467,6 +467,7 @@ impl<S: ChatSurface> Inner<S> {
                 if let Err(left) =
                     self.cooldowns.try_start(plan.server.get(), &key, length, Instant::now())
                 {
+                    crate::telemetry::refused("cooldown");
                     self.notice(
                         plan,
                         &format!("Slow down a little: try again in {} s.", left.as_secs().max(1)),
@@ -476,6 +477,7 @@ impl<S: ChatSurface> Inner<S> {
                 }
             }
             if self.active.acquire(message.author.id, plan.server.get()).is_err() {
+                crate::telemetry::refused("busy");
                 self.notice(plan, "I'm still busy with earlier messages; give me a moment.").await;
                 return;
             }
@@ -490,7 +492,7 @@ impl<S: ChatSurface> Inner<S> {
                 today,
             )
             .await;
-            let refusal = match verdict {
+            let refusal = match crate::telemetry::quota(verdict) {
                 Ok(QuotaVerdict::Allowed) => None,
                 Ok(QuotaVerdict::UserExhausted { resets_on }) => Some(format!(
                     "You've used today's messages; your allowance resets on {resets_on}."
@@ -538,6 +540,7 @@ impl<S: ChatSurface> Inner<S> {
             ok
         };
         let ((), ok) = tokio::join!(typing, answer);
+        crate::telemetry::turn_ended(ok, turn.cancel.is_cancelled());
         if plan.from_person {
             if ok && !turn.cancel.is_cancelled() {
                 self.record_text_use(scope, message.author.id, today).await;

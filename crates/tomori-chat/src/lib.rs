@@ -18,4 +18,5 @@ pub mod media;
 pub mod providers;
 pub mod reminders;
 pub mod surface;
+mod telemetry;
 mod views;

@@ -172,6 +172,7 @@ impl<S: ChatSurface> Scheduler<S> {
             ping_users: vec![reminder.user],
         };
         let sent = self.surface.send(reminder.channel, message).await;
+        crate::telemetry::reminder(sent.is_ok());
         let now = self.clock.now();
         let finished = match sent {
             Ok(_) => {

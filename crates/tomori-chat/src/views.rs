@@ -191,9 +191,9 @@ pub(crate) struct Views {
 impl Default for Views {
     fn default() -> Self {
         Self {
-            servers: RevisionCache::new(10_000, IDLE),
-            users: RevisionCache::new(50_000, IDLE),
-            chains: RevisionCache::new(10_000, IDLE),
+            servers: RevisionCache::named("server", 10_000, IDLE),
+            users: RevisionCache::named("user", 50_000, IDLE),
+            chains: RevisionCache::named("chain", 10_000, IDLE),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod handles;
 pub mod id;
 pub mod limits;
 pub mod macros;
+pub mod metric_names;
 pub mod output;
 pub mod persona;
 pub mod privacy;

@@ -35,6 +35,7 @@ use crate::config::{ConfigError, DiscordConfig, gateway_base, http_client};
 use crate::directory::{Directory, Place};
 use crate::inbound::map_message;
 use crate::reconnect::{Backoff, Wait, close_reason, describe, resume_url_allowed};
+use crate::status::ShardStatus;
 use crate::surface::DiscordSurface;
 use crate::task::spawn_logged;
 use crate::welcome::{self, KnownGuilds, invite_url};
@@ -143,6 +144,7 @@ pub struct Discord {
     bot: BotUser,
     directory: Arc<Directory>,
     commands: Option<Arc<Commands>>,
+    status: ShardStatus,
 }
 
 fn rest_error(what: &'static str) -> impl FnOnce(twilight_http::Error) -> ConnectError {
@@ -239,9 +241,10 @@ impl Discord {
             .proxy_url(gateway)
             .queue(queue)
             .build();
+        let status = ShardStatus::new(ids.iter().map(|id| id.number()));
         let shards =
             ids.into_iter().map(|id| Shard::with_config(id, shard_config.clone())).collect();
-        Ok(Self { http, shards, bot, directory: Arc::default(), commands: None })
+        Ok(Self { http, shards, bot, directory: Arc::default(), commands: None, status })
     }
 
     /// The REST client (for slash-command registration and other calls the surface does not make).
@@ -257,6 +260,12 @@ impl Discord {
     /// The shards this process runs, as `(id, total)`.
     pub fn shards(&self) -> Vec<(u32, u32)> {
         self.shards.iter().map(|s| (s.id().number(), s.id().total())).collect()
+    }
+
+    /// Whether each shard has a session, for the readiness probe; shared, so it stays current
+    /// while [`Self::run`] drives the shards.
+    pub fn shard_status(&self) -> ShardStatus {
+        self.status.clone()
     }
 
     /// The engine's surface on this connection; it shares the REST client and what the shards
@@ -301,6 +310,7 @@ impl Discord {
             bot: self.bot,
             directory: self.directory,
             commands: self.commands,
+            status: self.status,
         });
         let mut shards = JoinSet::new();
         for shard in self.shards {
@@ -349,10 +359,12 @@ struct Dispatcher<H> {
     bot: BotUser,
     directory: Arc<Directory>,
     commands: Option<Arc<Commands>>,
+    status: ShardStatus,
 }
 
 impl<H: InboundHandler> Dispatcher<H> {
     fn ready(&self, shard: ShardId, ready: &Ready) {
+        self.status.record_session(shard.number(), false);
         self.bot.set(ready.user.id);
         self.known_guilds.ready(ready.guilds.iter().map(|g| g.id));
         tracing::info!(shard = shard.number(), guilds = ready.guilds.len(), "gateway ready");
@@ -406,6 +418,7 @@ impl<H: InboundHandler> Dispatcher<H> {
                 self.known_guilds.deleted(guild.id, guild.unavailable.unwrap_or(false));
                 self.directory.forget_guild(guild.id);
             }
+            Event::Resumed => self.status.record_session(shard.number(), true),
             Event::ChannelCreate(channel) => self.directory.learn_channel(&channel.0),
             Event::ChannelUpdate(channel) => self.directory.learn_channel(&channel.0),
             Event::ThreadCreate(thread) => self.directory.learn_channel(&thread.0),
@@ -605,6 +618,7 @@ async fn run_shard<H: InboundHandler>(
         if !wait_after_close(id, &mut backoff, last_close, &mut stop).await {
             break;
         }
+        dispatcher.status.set(id.number(), shard.state().is_identified());
     }
     shard.close(CloseFrame::NORMAL);
     // Read until the gateway acknowledges the close, so the session ends cleanly.

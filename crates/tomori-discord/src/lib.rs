@@ -22,6 +22,7 @@ pub mod permissions;
 pub mod platform;
 mod reconnect;
 mod rest_gate;
+pub mod status;
 pub mod surface;
 mod task;
 pub mod welcome;
@@ -30,6 +31,7 @@ pub use commands::{BotControl, Commands, InstanceProvider, RegisterError};
 pub use config::{ConfigError, DiscordConfig, ShardRange};
 pub use gateway::{ConnectError, Discord, GatewayError, INTENTS, InboundHandler};
 pub use platform::DiscordPlatform;
+pub use status::ShardStatus;
 pub use surface::DiscordSurface;
 
 /// Tracing directives the binary adds to its filter.

@@ -6,11 +6,12 @@
 //! everything by the total timeout (tomori-net's wall clock).
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::Value;
+use tomori_core::metric_names as names;
 use tomori_net::{Client, Limits, Method, Redirects, Response, header};
 
 use crate::anthropic;
@@ -263,6 +264,7 @@ pub(crate) async fn open_chat(
     degradation: &Degradation,
 ) -> Result<ChatStream, Failure> {
     let Exchange { endpoint, model, key, timeouts, limits, .. } = exchange;
+    let opened = Instant::now();
     let prepared = prepare_chat(endpoint, model, &degradation.apply(request), degradation)?;
     let response = post(
         exchange,
@@ -289,6 +291,8 @@ pub(crate) async fn open_chat(
         ended: false,
         key: key.cloned(),
         answered: None,
+        opened,
+        first_text_seen: false,
     })
 }
 
@@ -307,6 +311,9 @@ pub struct ChatStream {
     // Kept only to remove it from provider messages that quote it; never printed.
     key: Option<ApiKey>,
     answered: Option<Answered>,
+    // For the model metrics: when the request went out, and whether text has been handed out.
+    opened: Instant,
+    first_text_seen: bool,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -324,6 +331,7 @@ impl ChatStream {
     pub async fn next(&mut self) -> Option<Result<StreamEvent, LlmError>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
+                self.observe(&event);
                 return Some(Ok(event));
             }
             if let Some(error) = self.error.take() {
@@ -333,6 +341,30 @@ impl ChatStream {
                 return None;
             }
             self.fill().await;
+        }
+    }
+
+    /// Records the model series as events are handed out: time to the first text and to the
+    /// end from when the request went out, and the tokens the provider reports, per provider.
+    fn observe(&mut self, event: &StreamEvent) {
+        let provider = names::provider_label(self.answered.as_ref().map_or("", |a| &a.provider));
+        let since = self.opened.elapsed().as_secs_f64();
+        match event {
+            StreamEvent::Text(_) if !self.first_text_seen => {
+                self.first_text_seen = true;
+                metrics::histogram!(names::MODEL_FIRST_TOKEN, names::label::PROVIDER => provider)
+                    .record(since);
+            }
+            StreamEvent::Usage(usage) => {
+                let tokens = |direction| metrics::counter!(names::MODEL_TOKENS, names::label::PROVIDER => provider.clone(), names::label::DIRECTION => direction);
+                tokens("in").increment(usage.input_tokens);
+                tokens("out").increment(usage.output_tokens);
+            }
+            StreamEvent::Finish(_) => {
+                metrics::histogram!(names::MODEL_DURATION, names::label::PROVIDER => provider)
+                    .record(since);
+            }
+            _ => {}
         }
     }
 

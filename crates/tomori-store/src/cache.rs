@@ -16,10 +16,14 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tomori_core::metric_names as names;
+
 /// A bounded map from a key to the value loaded for one revision of it.
 #[derive(Debug)]
 pub struct RevisionCache<K, R, V> {
     inner: Mutex<Inner<K, R, V>>,
+    // The `view` label of its hits and misses: a fixed name, never a key.
+    view: &'static str,
     capacity: usize,
     idle: Duration,
 }
@@ -40,8 +44,15 @@ struct Entry<R, V> {
 impl<K: Eq + Hash + Clone, R: Copy + Eq, V> RevisionCache<K, R, V> {
     /// A cache of at most `capacity` entries, each dropped after `idle` without use.
     pub fn new(capacity: usize, idle: Duration) -> Self {
+        Self::named("unnamed", capacity, idle)
+    }
+
+    /// [`Self::new`], counting its hits and misses under `view` in
+    /// [`tomori_core::metric_names::CACHE_LOOKUPS`].
+    pub fn named(view: &'static str, capacity: usize, idle: Duration) -> Self {
         Self {
             inner: Mutex::new(Inner { entries: HashMap::new(), last_sweep: Instant::now() }),
+            view,
             capacity: capacity.max(1),
             idle,
         }
@@ -53,6 +64,14 @@ impl<K: Eq + Hash + Clone, R: Copy + Eq, V> RevisionCache<K, R, V> {
 
     /// The value loaded under `revision`, if there is one.
     pub fn get(&self, key: &K, revision: R) -> Option<Arc<V>> {
+        let found = self.lookup(key, revision);
+        let result = if found.is_some() { "hit" } else { "miss" };
+        metrics::counter!(names::CACHE_LOOKUPS, names::label::VIEW => self.view, names::label::RESULT => result)
+            .increment(1);
+        found
+    }
+
+    fn lookup(&self, key: &K, revision: R) -> Option<Arc<V>> {
         let mut inner = self.lock();
         let entry = inner.entries.get_mut(key)?;
         // Security: stale caches after writes. A copy loaded under another revision is never

@@ -101,6 +101,17 @@ pub async fn pending_migrations(owner: &PgPool) -> Result<usize, StoreError> {
     Ok(MIGRATOR.iter().filter(|m| m.version > applied).count())
 }
 
+/// Whether `pool` reaches the database: one connection taken (an idle one is checked first) and
+/// pinged, a round trip that reads nothing. For the readiness probe.
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn ping(pool: &PgPool) -> Result<(), StoreError> {
+    use sqlx::Connection as _;
+    let mut connection = pool.acquire().await.about("database")?;
+    connection.ping().await.about("database")
+}
+
 /// The role the application pool logs in as.
 pub const APP_ROLE: &str = "tomori_app";
 

@@ -27,6 +27,7 @@ use tomori_store::secrets::KeyRing;
 pub mod fake_discord;
 pub mod fake_llm;
 pub mod fake_mcp;
+pub mod http;
 pub mod load;
 pub mod pdf;
 

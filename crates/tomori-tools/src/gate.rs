@@ -405,6 +405,11 @@ impl Gate {
         entries
     }
 
+    /// Whether `name` is one of the gate's own (built-in) tools rather than an MCP server's.
+    pub fn is_built_in(&self, name: &str) -> bool {
+        self.registry.get(name).is_some()
+    }
+
     /// The tool called `name` in `server`, looked up the way [`Gate::layered`] orders them.
     async fn find(&self, name: &str, server: ServerId) -> Option<Registered> {
         if let Some(entry) = self.registry.get(name) {

@@ -11,6 +11,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 use serde_json::{Value, json};
+use tomori_core::metric_names as names;
 use tomori_llm::{Message, Part, Role, ToolCall, ToolResult};
 
 use crate::context::TurnContext;
@@ -22,21 +23,30 @@ use crate::gate::{Gate, ToolOutcome};
 pub async fn run_tool_calls(gate: &Gate, calls: &[ToolCall], ctx: &TurnContext) -> Vec<ToolResult> {
     let mut results = Vec::with_capacity(calls.len());
     for call in calls {
-        let outcome = if ctx.cancel.is_cancelled() {
-            ToolOutcome::Failure("cancelled: the turn was stopped".to_owned())
+        let (outcome, verdict) = if ctx.cancel.is_cancelled() {
+            (ToolOutcome::Failure("cancelled: the turn was stopped".to_owned()), "cancelled")
         } else {
             run_one(gate, call, ctx).await
         };
+        let tool = names::tool_label(&call.name, gate.is_built_in(&call.name));
+        metrics::counter!(names::TOOL_CALLS, names::label::TOOL => tool, names::label::VERDICT => verdict)
+            .increment(1);
         results.push(to_result(call, outcome));
     }
     results
 }
 
-async fn run_one(gate: &Gate, call: &ToolCall, ctx: &TurnContext) -> ToolOutcome {
+/// One call's outcome and its verdict for [`names::TOOL_CALLS`].
+async fn run_one(gate: &Gate, call: &ToolCall, ctx: &TurnContext) -> (ToolOutcome, &'static str) {
     let work = async {
         let (authorized, tool) = match gate.authorize(call, ctx).await {
             Ok(found) => found,
-            Err(refusal) => return (ToolOutcome::Failure(refusal.to_string()), None),
+            Err(refusal) => {
+                let reason = refusal.reason.code();
+                metrics::counter!(names::GATE_REFUSALS, names::label::REASON => reason)
+                    .increment(1);
+                return (ToolOutcome::Failure(refusal.to_string()), None, "refused");
+            }
         };
         let quota = authorized.policy().quota;
         // A panicking tool fails its call, not the turn.
@@ -44,18 +54,19 @@ async fn run_one(gate: &Gate, call: &ToolCall, ctx: &TurnContext) -> ToolOutcome
             .catch_unwind()
             .await
             .unwrap_or_else(|_| ToolOutcome::Failure("the tool crashed".to_owned()));
-        (outcome, quota)
+        let verdict = if matches!(outcome, ToolOutcome::Success(_)) { "ok" } else { "failed" };
+        (outcome, quota, verdict)
     };
     let timeout = gate.tool_timeout();
-    let (outcome, quota) = tokio::select! {
+    let (outcome, quota, verdict) = tokio::select! {
         biased;
         () = ctx.cancel.cancelled() => {
-            return ToolOutcome::Failure("cancelled: the turn was stopped".to_owned());
+            return (ToolOutcome::Failure("cancelled: the turn was stopped".to_owned()), "cancelled");
         }
         done = tokio::time::timeout(timeout, work) => match done {
             Ok(done) => done,
             Err(_) => {
-                return ToolOutcome::Failure(format!("timed out after {timeout:?}"));
+                return (ToolOutcome::Failure(format!("timed out after {timeout:?}")), "timeout");
             }
         },
     };
@@ -64,7 +75,7 @@ async fn run_one(gate: &Gate, call: &ToolCall, ctx: &TurnContext) -> ToolOutcome
     {
         tracing::error!(tool = %call.name, error = %e, "recording tool quota usage failed");
     }
-    outcome
+    (outcome, verdict)
 }
 
 fn to_result(call: &ToolCall, outcome: ToolOutcome) -> ToolResult {

@@ -256,6 +256,8 @@ async fn serve(
             "net.allow_private_networks = true: admin endpoints and tool fetches may reach private networks"
         );
     }
+    // First, so that everything from here on is counted.
+    let exporter = tomori_web::metrics::install().context("starting metrics")?;
     let db = open_migrated(config).await?;
     let started = async {
         let (ring, source) = ring_for(&db, env, config).await?;
@@ -267,19 +269,25 @@ async fn serve(
         )
         .await
         .context("connecting the application pool")?;
-        anyhow::Ok(Store::new(pool, Arc::new(ring), config.limits.clone()))
+        anyhow::Ok((Store::new(pool.clone(), Arc::new(ring), config.limits.clone()), pool))
     }
     .await;
-    let store = match started {
-        Ok(store) => store,
+    let (store, pool) = match started {
+        Ok(started) => started,
         Err(err) => {
             db.close().await;
             return Err(err);
         }
     };
     tracing::info!(embedded_database = db.is_embedded(), "database ready");
-    let result = run_discord(config, env, token, store.clone()).await;
+    let gateway = crate::web::GatewaySlot::default();
+    let listener =
+        crate::web::start(config, exporter, pool, db.owner.clone(), gateway.clone()).await;
+    let result = run_discord(config, env, token, store.clone(), &gateway).await;
     tracing::info!("shutting down");
+    if let Some(listener) = listener {
+        listener.stop().await;
+    }
     store.close().await;
     db.close().await;
     result
@@ -291,6 +299,7 @@ async fn run_discord(
     env: &Environment,
     token: &secrecy::SecretString,
     store: Store,
+    gateway: &crate::web::GatewaySlot,
 ) -> anyhow::Result<()> {
     // Listening for SIGTERM starts now: a stop request during startup is honoured, not fatal.
     let shutdown = shutdown_signal();
@@ -311,6 +320,7 @@ async fn run_discord(
     };
     let discord =
         tomori_discord::Discord::connect(&discord_config).await.context("connecting to Discord")?;
+    gateway.fill(discord.shard_status());
     let surface = discord.surface(store.clone());
     let platform = tomori_chat::surface::ChatSurface::platform(&surface);
     let engine = Engine::new(

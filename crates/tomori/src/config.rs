@@ -47,6 +47,8 @@ pub(crate) struct Config {
     pub(crate) limits: Limits,
     /// Tools the model may use.
     pub(crate) tools: ToolsConfig,
+    /// The operator's HTTP listener: health probes and Prometheus metrics.
+    pub(crate) web: WebConfig,
     /// Instance-level LLM providers, usable without any slash command. They form the instance's
     /// fallback chain in name order: the first answers, the next ones step in when it fails.
     #[schemars(extend("x-example" = {
@@ -86,6 +88,7 @@ impl Default for Config {
             log: LogConfig::default(),
             limits: Limits::default(),
             tools: ToolsConfig::default(),
+            web: WebConfig::default(),
             providers: BTreeMap::new(),
             mcp: BTreeMap::new(),
         }
@@ -201,6 +204,30 @@ pub(crate) struct ToolsConfig {
     /// per-server setting. A server with its own Brave Search key (provider `brave`) searches
     /// Brave first; DuckDuckGo's HTML page is the keyless fallback.
     pub(crate) searxng_url: Option<Url>,
+}
+
+/// `[web]`
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct WebConfig {
+    /// Address and port of the listener that answers GET /health/live, /health/ready and
+    /// /metrics; "" turns it off. Loopback by default: metrics carry no message text, ids or
+    /// secrets, but they are for the operator and a scraper, so expose them only on purpose
+    /// (for example "0.0.0.0:9100" inside a container whose port is published privately).
+    pub(crate) listen: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:9100".to_owned() }
+    }
+}
+
+impl WebConfig {
+    /// The address to listen on, or `None` when the listener is off.
+    pub(crate) fn address(&self) -> Option<&str> {
+        Some(self.listen.trim()).filter(|listen| !listen.is_empty())
+    }
 }
 
 impl NetConfig {
@@ -558,6 +585,14 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 reason: err.to_string(),
             },
         )?;
+    }
+    if let Some(listen) = config.web.address()
+        && listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        return Err(ConfigError::Refused {
+            key: "web.listen".to_owned(),
+            reason: format!("{listen:?} is not an IP address and port such as 127.0.0.1:9100"),
+        });
     }
     if config.database.max_connections == 0 {
         return Err(ConfigError::Refused {

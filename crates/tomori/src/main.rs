@@ -16,6 +16,7 @@ mod progress;
 mod providers;
 mod terminal;
 mod token;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

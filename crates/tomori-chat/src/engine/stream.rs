@@ -189,6 +189,7 @@ impl<S: ChatSurface> Inner<S> {
 
     /// The turn's request, or `None` after telling the member why there is none.
     async fn prepare(&self, plan: &Plan, persona: &Persona) -> Option<Prepared> {
+        let started = std::time::Instant::now();
         let prepared = match self.request_for(plan, persona).await {
             Ok(prepared) => prepared,
             Err(err) => {
@@ -205,6 +206,7 @@ impl<S: ChatSurface> Inner<S> {
                 return None;
             }
         };
+        crate::telemetry::overhead(started);
         // No provider at all: whoever addressed the bot learns, once per channel, what to do.
         if prepared.chain.is_empty() {
             if plan.deliberate && self.setup_hints.first_time(plan.message.channel) {

@@ -254,3 +254,20 @@ fn tool_test_loopback_takes_loopback_addresses_only() {
         assert!(err.starts_with("net.tool_test_loopback:"), "{err}");
     }
 }
+
+#[test]
+fn the_web_listener_defaults_to_loopback_and_turns_off_when_empty() {
+    let config = load_with(None, &[]).unwrap();
+    assert_eq!(config.web.address(), Some("127.0.0.1:9100"));
+    let ip: std::net::SocketAddr = config.web.address().unwrap().parse().unwrap();
+    assert!(ip.ip().is_loopback(), "the default exposes nothing beyond this machine");
+    let off = load_with(Some("[web]\nlisten = \"\"\n"), &[]).unwrap();
+    assert_eq!(off.web.address(), None);
+    let moved = load_with(None, &[("TOMORI_WEB__LISTEN", "0.0.0.0:9200")]).unwrap();
+    assert_eq!(moved.web.address(), Some("0.0.0.0:9200"));
+    for bad in ["localhost:9100", "127.0.0.1", "127.0.0.1:http"] {
+        let text = format!("[web]\nlisten = \"{bad}\"\n");
+        let err = load_with(Some(&text), &[]).unwrap_err().to_string();
+        assert!(err.starts_with("web.listen:"), "{err}");
+    }
+}

@@ -1,0 +1,89 @@
+//! The operator's listener under `tomori run` (`[web] listen`): tomori-web's routes over this
+//! process's database pools and Discord shards.
+
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tomori_store::db::Pool;
+use tomori_web::{
+    DatabaseCheck, GatewayCheck, MigrationsCheck, Readiness, ShardState, ShardStates, Web,
+};
+
+use crate::config::Config;
+
+/// The Discord shards' status once the gateway is connected; "not started" until then.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GatewaySlot(Arc<OnceLock<tomori_discord::ShardStatus>>);
+
+impl GatewaySlot {
+    /// Reports `status` from now on.
+    pub(crate) fn fill(&self, status: tomori_discord::ShardStatus) {
+        let _ = self.0.set(status);
+    }
+}
+
+impl ShardStates for GatewaySlot {
+    fn shards(&self) -> Option<Vec<ShardState>> {
+        let status = self.0.get()?;
+        Some(
+            status
+                .shards()
+                .into_iter()
+                .map(|(id, connected)| ShardState { id, connected })
+                .collect(),
+        )
+    }
+}
+
+/// The running listener.
+pub(crate) struct Listener {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Listener {
+    /// Stops accepting, lets requests in flight finish, and waits for the task.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the listener, unless `[web] listen` is empty. A listener that cannot bind (the port is
+/// taken) is logged as an error and the bot runs on without it: health and metrics serve the
+/// operator, and their absence must not take the bot off Discord.
+pub(crate) async fn start(
+    config: &Config,
+    exporter: tomori_web::metrics::Exporter,
+    app: Pool,
+    owner: Pool,
+    gateway: GatewaySlot,
+) -> Option<Listener> {
+    let listen = config.web.address()?;
+    let listener = match tomori_web::bind(listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(error = %error, source = ?std::error::Error::source(&error).map(ToString::to_string), "the health and metrics listener is off");
+            return None;
+        }
+    };
+    let address =
+        listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| listen.to_owned());
+    let readiness = Readiness::new()
+        .with(DatabaseCheck::new(app.clone()))
+        .with(MigrationsCheck::new(owner))
+        .with(GatewayCheck::new(Arc::new(gateway)));
+    let web = Web::new(readiness).with_metrics(exporter.with_pool(app));
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        if let Err(error) = tomori_web::serve(listener, web, shutdown).await {
+            tracing::error!(%error, "the health and metrics listener stopped");
+        }
+    });
+    tracing::info!(%address, "serving /health/live, /health/ready and /metrics");
+    Some(Listener { stop, task })
+}
