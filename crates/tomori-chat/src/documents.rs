@@ -23,6 +23,9 @@ use tomori_store::{Scope, Store, StoreError};
 
 use crate::providers::{ChainError, ServerProviders};
 
+/// Told the passages embedded so far and how many there are, after each embedding batch.
+pub type Progress<'a> = dyn Fn(usize, usize) + Send + Sync + 'a;
+
 /// Tunables of [`Documents`].
 #[derive(Debug, Clone)]
 pub struct DocumentOptions {
@@ -141,6 +144,7 @@ impl Documents {
         &self,
         target: &Target,
         texts: &[String],
+        progress: &Progress<'_>,
     ) -> Result<Vec<Vec<f32>>, DocumentError> {
         let mut vectors = Vec::with_capacity(texts.len());
         for batch in texts.chunks(self.options.batch.max(1)) {
@@ -150,6 +154,7 @@ impl Documents {
                 return Err(DocumentError::BadVectors("a different number of vectors"));
             }
             vectors.extend(answer.vectors);
+            progress(vectors.len(), texts.len());
         }
         let dimension = vectors.first().map_or(0, Vec::len);
         if !(1..=MAX_DIMENSION).contains(&dimension) {
@@ -177,12 +182,32 @@ impl Documents {
         name: &str,
         text: &str,
     ) -> Result<DocumentInfo, DocumentError> {
-        let adding = self.add_unbounded(store, scope, actor, added_by, name, text);
+        self.add_with_progress(store, scope, actor, added_by, name, text, &|_, _| {}).await
+    }
+
+    /// [`Documents::add`], calling `progress` with the passages embedded so far and their
+    /// number after each embedding batch.
+    ///
+    /// # Errors
+    /// As [`Documents::add`].
+    #[expect(clippy::too_many_arguments, reason = "add's arguments and the progress callback")]
+    pub async fn add_with_progress(
+        &self,
+        store: &Store,
+        scope: Scope,
+        actor: Actor,
+        added_by: Option<Snowflake>,
+        name: &str,
+        text: &str,
+        progress: &Progress<'_>,
+    ) -> Result<DocumentInfo, DocumentError> {
+        let adding = self.add_unbounded(store, scope, actor, added_by, name, text, progress);
         tokio::time::timeout(self.options.add_timeout, adding)
             .await
             .map_err(|_| DocumentError::TimedOut)?
     }
 
+    #[expect(clippy::too_many_arguments, reason = "add's arguments and the progress callback")]
     async fn add_unbounded(
         &self,
         store: &Store,
@@ -191,6 +216,7 @@ impl Documents {
         added_by: Option<Snowflake>,
         name: &str,
         text: &str,
+        progress: &Progress<'_>,
     ) -> Result<DocumentInfo, DocumentError> {
         let server = scope.server_id().ok_or(StoreError::Invalid {
             field: "scope",
@@ -221,7 +247,7 @@ impl Documents {
         documents::check_allowance(documents::usage(store, scope).await?, chunks.len())?;
         let model = models::get_embedding(store, scope).await?.ok_or(DocumentError::NoModel)?;
         let target = self.target(store, server, &model).await?;
-        let vectors = self.embed(&target, &chunks).await?;
+        let vectors = self.embed(&target, &chunks, progress).await?;
         let dimension = vectors.first().map_or(0, Vec::len);
         let new = NewDocument {
             name,
@@ -285,7 +311,7 @@ impl Documents {
     ) -> Result<Vec<Passage>, DocumentError> {
         let scope = Scope::server(server);
         let target = self.target(store, server, model).await?;
-        let vector = self.embed(&target, &[query]).await?.pop().unwrap_or_default();
+        let vector = self.embed(&target, &[query], &|_, _| {}).await?.pop().unwrap_or_default();
         let family = Family {
             provider: model.provider.clone(),
             model: model.model.clone(),

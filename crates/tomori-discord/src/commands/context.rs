@@ -119,20 +119,40 @@ pub(crate) struct Ctx<'a> {
     pub(crate) documents: Option<&'a DocumentIntake>,
 }
 
-/// Files an action attaches to its (ephemeral) answer.
-#[derive(Debug, Default)]
-pub(crate) struct Outbox(Mutex<Vec<Attachment>>);
+/// What goes with an action's (ephemeral) answer: files to attach, and progress notes shown in
+/// its place while a long action runs.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    files: Mutex<Vec<Attachment>>,
+    progress: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self { files: Mutex::default(), progress: tokio::sync::watch::Sender::new(None) }
+    }
+}
 
 impl Outbox {
     /// Attaches a file to the answer.
     pub(crate) fn attach(&self, filename: String, bytes: Vec<u8>) {
-        let mut files = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
         let id = u64::try_from(files.len()).unwrap_or(u64::MAX);
         files.push(Attachment::from_bytes(filename, bytes, id));
     }
 
+    /// Shows `note` as the answer until the action ends, once it is deferred; only the newest
+    /// note is sent when they come faster than Discord takes edits.
+    pub(crate) fn progress(&self, note: String) {
+        self.progress.send_replace(Some(note));
+    }
+
+    pub(super) fn progress_notes(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.progress.subscribe()
+    }
+
     pub(super) fn take(&self) -> Vec<Attachment> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut *self.files.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

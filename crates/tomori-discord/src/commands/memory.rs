@@ -392,9 +392,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             let name = name.clone().unwrap_or_else(|| file.filename.clone());
             let text = document_text(ctx, &intake.pdf, file).await?;
             let actor = ctx.actor();
+            let progress = |done: usize, total: usize| {
+                ctx.files.progress(format!("Adding `{name}`: embedding {done}/{total} passages…"));
+            };
             let added = intake
                 .documents
-                .add(ctx.store, scope, actor, Some(ctx.caller.user), &name, &text)
+                .add_with_progress(
+                    ctx.store,
+                    scope,
+                    actor,
+                    Some(ctx.caller.user),
+                    &name,
+                    &text,
+                    &progress,
+                )
                 .await
                 .map_err(|error| document_failure(&name, error))?;
             Ok(format!(

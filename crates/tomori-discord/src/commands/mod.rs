@@ -471,7 +471,7 @@ impl Commands {
     ) {
         if slow || self.defer_after.is_zero() {
             if self.defer(interaction).await {
-                let text = work.await;
+                let text = self.with_progress(interaction, work, files).await;
                 self.edit_with(interaction, &text, &files.take()).await;
             }
             return;
@@ -481,8 +481,34 @@ impl Commands {
             Err(_) => {
                 tracing::debug!(command = name, "deferring a slow command");
                 if self.defer(interaction).await {
-                    let text = work.await;
+                    let text = self.with_progress(interaction, work, files).await;
                     self.edit_with(interaction, &text, &files.take()).await;
+                }
+            }
+        }
+    }
+
+    /// Runs a deferred action to its answer, showing its progress notes meanwhile (each edit is
+    /// awaited, so a burst of notes costs one edit at a time, the newest).
+    async fn with_progress(
+        &self,
+        interaction: &Interaction,
+        mut work: BoxFuture<'_, String>,
+        files: &Outbox,
+    ) -> String {
+        let mut notes = files.progress_notes();
+        loop {
+            tokio::select! {
+                biased;
+                text = &mut work => return text,
+                changed = notes.changed() => {
+                    if changed.is_err() {
+                        return work.await;
+                    }
+                    let note = notes.borrow_and_update().clone();
+                    if let Some(note) = note {
+                        self.edit_with(interaction, &note, &[]).await;
+                    }
                 }
             }
         }

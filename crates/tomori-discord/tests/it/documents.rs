@@ -101,7 +101,11 @@ impl World {
 
     async fn run(&self, command: SlashCommand) -> String {
         let id = self.fake.inject_command(command);
-        let answered = self.fake.wait_for_interaction(id, FakeInteraction::answered, WAIT).await;
+        // Progress notes ("Adding …: embedding n/m passages…") stand in for the answer first.
+        let answered = |i: &FakeInteraction| {
+            i.answered() && !i.content.as_deref().is_some_and(|c| c.starts_with("Adding `"))
+        };
+        let answered = self.fake.wait_for_interaction(id, answered, WAIT).await;
         assert!(answered.ephemeral, "answers are ephemeral: {answered:?}");
         answered.content.unwrap()
     }
@@ -307,4 +311,32 @@ async fn refusals_change_nothing() {
     assert!(again.contains("A document named `rules.md` already exists"), "{again}");
     let missing = w.answer(MANAGE_GUILD, "memory document remove", &[("name", "nope")]).await;
     assert_eq!(missing, "No such document.");
+}
+
+#[tokio::test]
+async fn a_long_document_shows_its_embedding_progress_then_the_answer() {
+    let w = world().await;
+    w.choose_embedding().await;
+    // About 70 passages: three embedding batches of at most 32.
+    let text: String = (0..70)
+        .map(|i| format!("Section {i}. {}\n\n", "The harbour ledger lists every ship. ".repeat(21)))
+        .collect();
+    let file = w.fake.host_attachment("ledger.txt", "text/plain", text.into_bytes());
+    let command = SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "memory document add")
+        .in_guild(GUILD, MANAGE_GUILD)
+        .attachment_arg("file", &file);
+    let id = w.fake.inject_command(command);
+    let done = |i: &FakeInteraction| i.content.as_deref().is_some_and(|c| c.starts_with("Added"));
+    let answered = w.fake.wait_for_interaction(id, done, WAIT).await;
+    let notes: Vec<&String> =
+        answered.edited_texts.iter().filter(|t| t.contains("embedding")).collect();
+    assert!(!notes.is_empty(), "progress is shown while embedding: {:?}", answered.edited_texts);
+    for note in &notes {
+        assert!(
+            note.starts_with("Adding `ledger.txt`: embedding ") && note.ends_with(" passages…"),
+            "{note}"
+        );
+    }
+    let last = answered.edited_texts.last().unwrap();
+    assert!(last.starts_with("Added `ledger.txt`"), "the answer replaces the notes: {last}");
 }

@@ -263,6 +263,8 @@ pub struct FakeInteraction {
     pub allowed_mentions: Option<Value>,
     /// Edits of the original response (`PATCH .../messages/@original`).
     pub edits: usize,
+    /// The text of each edit that set one, in order (progress notes, then the answer).
+    pub edited_texts: Vec<String>,
     /// Files attached to the original response, by the callback or an edit.
     pub files: Vec<FakeFile>,
     /// The modal the bot answered with (callback type 9): its `data` object.
@@ -360,6 +362,7 @@ pub(super) fn edit_original(
             return Err((400, 50035, "Invalid Form Body (content)"));
         }
         interaction.content = Some(content.to_owned());
+        interaction.edited_texts.push(content.to_owned());
     }
     if let Some(mentions) = body.and_then(|b| b.get("allowed_mentions")) {
         interaction.allowed_mentions = Some(mentions.clone());

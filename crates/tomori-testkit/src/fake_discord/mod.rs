@@ -399,6 +399,7 @@ impl FakeDiscord {
                 ephemeral: false,
                 allowed_mentions: None,
                 edits: 0,
+                edited_texts: Vec::new(),
                 files: Vec::new(),
                 modal: None,
                 choices: None,
