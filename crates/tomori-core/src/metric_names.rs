@@ -28,6 +28,12 @@ pub const GATE_REFUSALS: &str = "tomori_gate_refusals_total";
 pub const GATEWAY_RECONNECTS: &str = "tomori_gateway_reconnects_total";
 /// Of those, the sessions resumed (RESUMED) rather than started anew, by `shard`.
 pub const GATEWAY_RESUMES: &str = "tomori_gateway_resumes_total";
+/// Discord REST requests sent upstream (each attempt), by `method`, `route` (through
+/// [`rest_route`]) and `status` class (`2xx`, `3xx`, `4xx`, `5xx`, `error`).
+pub const REST_REQUESTS: &str = "tomori_discord_rest_requests_total";
+/// Of those, the 429s, by `route` and `scope` (`route`, or `global` for a global or unscoped
+/// limit, which holds every request back).
+pub const REST_RATE_LIMITS: &str = "tomori_discord_rest_rate_limits_total";
 /// Connections of the application pool, by `state` (`idle` or `in_use`), sampled at each scrape.
 pub const DB_POOL_CONNECTIONS: &str = "tomori_db_pool_connections";
 /// Largest size of the application pool, sampled at each scrape.
@@ -59,6 +65,61 @@ pub mod label {
     pub const VIEW: &str = "view";
     /// `hit` or `miss`.
     pub const RESULT: &str = "result";
+    /// An HTTP method.
+    pub const METHOD: &str = "method";
+    /// A Discord REST route, through [`super::rest_route`].
+    pub const ROUTE: &str = "route";
+    /// An HTTP status class.
+    pub const STATUS: &str = "status";
+    /// A rate limit's scope.
+    pub const SCOPE: &str = "scope";
+}
+
+/// A Discord REST path as a route template: the API version prefix and the query dropped, ids
+/// as `:id`, the token after a webhook's or interaction's id as `:token`, a reaction's emoji as
+/// `:emoji`. Security: labels never carry ids, tokens or what members typed (an emoji name).
+pub fn rest_route(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let versioned = segments.first() == Some(&"api")
+        && segments
+            .get(1)
+            .and_then(|v| v.strip_prefix('v'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let segments = if versioned { &segments[2..] } else { &segments[..] };
+    let mut route = String::new();
+    for (index, segment) in segments.iter().enumerate() {
+        let before = |back: usize| index.checked_sub(back).and_then(|i| segments.get(i)).copied();
+        let shown = if matches!(before(2), Some("webhooks" | "interactions")) {
+            ":token"
+        } else if before(1) == Some("reactions") {
+            ":emoji"
+        } else if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            ":id"
+        } else if segment.len() <= 32
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_' || b == b'@')
+        {
+            segment
+        } else {
+            ":other"
+        };
+        route.push('/');
+        route.push_str(shown);
+    }
+    if route.is_empty() { "/".to_owned() } else { route }
+}
+
+/// The class of an HTTP status for the `status` label.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "error",
+    }
 }
 
 /// Values of `outcome` on [`TURNS`]: answered, failed (the model or the prompt could not be had),
@@ -99,6 +160,32 @@ pub fn tool_label(name: &str, built_in: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rest_routes_keep_no_ids_tokens_or_emoji() {
+        for (path, route) in [
+            ("/api/v10/channels/123456789012345678/messages", "/channels/:id/messages"),
+            ("/api/v10/channels/1/messages?limit=80", "/channels/:id/messages"),
+            (
+                "/api/v10/webhooks/42/aW50ZXJhY3Rpb246MTIz.TOKEN/messages/@original",
+                "/webhooks/:id/:token/messages/@original",
+            ),
+            ("/api/v10/interactions/9/tok-en/callback", "/interactions/:id/:token/callback"),
+            (
+                "/api/v10/channels/1/messages/2/reactions/%F0%9F%8D%B0/@me",
+                "/channels/:id/messages/:id/reactions/:emoji/@me",
+            ),
+            ("/api/v10/applications/7/commands", "/applications/:id/commands"),
+            ("/api/v10/channels/1/Weird%20Thing", "/channels/:id/:other"),
+            ("/", "/"),
+        ] {
+            assert_eq!(rest_route(path), route, "{path}");
+        }
+        assert_eq!(
+            (status_class(204), status_class(429), status_class(0)),
+            ("2xx", "4xx", "error")
+        );
+    }
 
     #[test]
     fn provider_labels_keep_no_owner_or_chosen_name() {

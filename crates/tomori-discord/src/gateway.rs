@@ -605,6 +605,7 @@ async fn run_shard<H: InboundHandler>(
             }
             Some(Ok(Event::Resumed)) => {
                 backoff.connected();
+                dispatcher.dispatch(id, Event::Resumed);
                 false
             }
             Some(Ok(event)) => {
@@ -612,13 +613,14 @@ async fn run_shard<H: InboundHandler>(
                 false
             }
         };
+        // Readiness follows every event: a session after READY or RESUMED, none after a close.
+        dispatcher.status.set(id.number(), shard.state().is_identified());
         if !closed {
             continue;
         }
         if !wait_after_close(id, &mut backoff, last_close, &mut stop).await {
             break;
         }
-        dispatcher.status.set(id.number(), shard.state().is_identified());
     }
     shard.close(CloseFrame::NORMAL);
     // Read until the gateway acknowledges the close, so the session ends cleanly.

@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use tomori_core::metric_names as names;
 use url::Url;
 
 /// The header carrying the gate's per-process secret; it never leaves the process's loopback.
@@ -236,7 +237,18 @@ async fn forward(
     let mut attempt = 0;
     loop {
         shared.wait_pause().await;
-        let (status, out, bytes) = match shared.send(&method, &path, &headers, &body).await {
+        let route = names::rest_route(&path);
+        let sent = shared.send(&method, &path, &headers, &body).await;
+        let class =
+            sent.as_ref().map_or("error", |(status, ..)| names::status_class(status.as_u16()));
+        metrics::counter!(
+            names::REST_REQUESTS,
+            names::label::METHOD => method.as_str().to_owned(),
+            names::label::ROUTE => route.clone(),
+            names::label::STATUS => class,
+        )
+        .increment(1);
+        let (status, out, bytes) = match sent {
             Ok(answered) => answered,
             Err(error) => {
                 let code = error.code();
@@ -251,6 +263,13 @@ async fn forward(
             return response;
         }
         let limit = limited(&out, &bytes);
+        let scope = if limit.global { "global" } else { "route" };
+        metrics::counter!(
+            names::REST_RATE_LIMITS,
+            names::label::ROUTE => route,
+            names::label::SCOPE => scope,
+        )
+        .increment(1);
         let resume = Instant::now() + limit.wait;
         if limit.global {
             shared.pause(resume, limit.wait);

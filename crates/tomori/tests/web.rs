@@ -156,6 +156,13 @@ async fn the_series_move_after_a_turn_and_carry_no_ids_text_or_secrets() {
     let out = sample(&text, "tomori_model_tokens_total{provider=\"local\",direction=\"out\"}");
     assert!(out.is_some_and(|n| n >= 9.0), "the answer's 9 tokens are counted: {text}");
     assert!(text.contains("tomori_db_pool_connections{state=\"in_use\"}"), "{text}");
+    // The answer went out through the REST gate, counted by its route template.
+    assert!(
+        text.lines().any(|l| l.starts_with("tomori_discord_rest_requests_total{")
+            && l.contains("route=\"/channels/:id/messages\"")
+            && l.contains("status=\"2xx\"")),
+        "REST requests by route: {text}"
+    );
 
     // Security: no label value is an id, message text or a secret.
     let bot_id = w.discord.bot_user_id().to_string();
