@@ -49,6 +49,18 @@ pub async fn connect_owner(url: &SecretString) -> Result<PgPool, StoreError> {
 /// # Errors
 /// A schema newer than this build ([`StoreError::SchemaTooNew`]), or a failing migration.
 pub async fn migrate(owner: &PgPool) -> Result<MigrationReport, StoreError> {
+    migrate_with_progress(owner, |_, _, _| {}).await
+}
+
+/// [`migrate`], one migration at a time, calling `on_applied` with the migrations applied so
+/// far, how many were pending, and the one just applied.
+///
+/// # Errors
+/// As [`migrate`].
+pub async fn migrate_with_progress(
+    owner: &PgPool,
+    mut on_applied: impl FnMut(u64, u64, &sqlx::migrate::Migration) + Send,
+) -> Result<MigrationReport, StoreError> {
     let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let found = applied_version(owner).await?;
     if let Some(found) = found
@@ -56,11 +68,22 @@ pub async fn migrate(owner: &PgPool) -> Result<MigrationReport, StoreError> {
     {
         return Err(StoreError::SchemaTooNew { found, known });
     }
-    MIGRATOR.run(owner).await.map_err(|err| match err {
-        sqlx::migrate::MigrateError::Execute(inner) => StoreError::from_sqlx(inner, "migration"),
-        other => StoreError::Migration(other),
-    })?;
-    Ok(MigrationReport { from: found.unwrap_or(0), to: known })
+    let from = found.unwrap_or(0);
+    let pending: Vec<&sqlx::migrate::Migration> = MIGRATOR
+        .iter()
+        .filter(|m| m.version > from && !m.migration_type.is_down_migration())
+        .collect();
+    let total = u64::try_from(pending.len()).unwrap_or(u64::MAX);
+    for (done, migration) in (1_u64..).zip(pending) {
+        MIGRATOR.run_to(migration.version, owner).await.map_err(|err| match err {
+            sqlx::migrate::MigrateError::Execute(inner) => {
+                StoreError::from_sqlx(inner, "migration")
+            }
+            other => StoreError::Migration(other),
+        })?;
+        on_applied(done, total, migration);
+    }
+    Ok(MigrationReport { from, to: known })
 }
 
 /// What [`migrate`] did.

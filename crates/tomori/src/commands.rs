@@ -203,17 +203,21 @@ async fn ring_for(
 
 async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
     let db = database::open(config, Access::Create).await?;
-    let result = tomori_store::db::migrate(&db.owner).await;
+    let progress = Progress::new("migrating", "migrations");
+    let mut applied = Vec::new();
+    let result = tomori_store::db::migrate_with_progress(&db.owner, |done, total, migration| {
+        progress.update(done, total);
+        applied.push(format!("applied {:04} {}", migration.version, migration.description));
+    })
+    .await;
+    progress.finish();
     db.close().await;
     let report = result.context("migrating the database")?;
     if report.from == report.to {
         say(format_args!("database schema is up to date (version {})", report.to));
     } else {
-        for applied in tomori_store::db::MIGRATOR
-            .iter()
-            .filter(|m| m.version > report.from && m.version <= report.to)
-        {
-            say(format_args!("applied {:04} {}", applied.version, applied.description));
+        for line in &applied {
+            say(line);
         }
         say(format_args!("database migrated from version {} to {}", report.from, report.to));
     }

@@ -119,6 +119,12 @@ fn doctor_on_a_fresh_checkout_passes_and_creates_nothing() {
     let out = tomori(&dir.0, &["migrate"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("applied 0001 core"), "one line per migration: {}", stdout(&out));
+    let steps = stderr(&out).lines().filter(|l| l.starts_with("migrating: ")).count();
+    let migrations =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations"))
+            .unwrap()
+            .count();
+    assert_eq!(steps, migrations, "a progress line per migration: {}", stderr(&out));
     let out = tomori(&dir.0, &["doctor"], &[]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
