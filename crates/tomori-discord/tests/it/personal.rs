@@ -54,6 +54,30 @@ async fn delete_needs_the_phrase_and_removes_only_the_callers_data() {
     )
     .await
     .unwrap();
+    // Bob's data, which Alice's delete must leave alone.
+    let bob_scope =
+        Scope::user(w.store.resolve_user(snowflake(700_000_000_000_000_002)).await.unwrap());
+    memories::add_personal(
+        &w.store,
+        bob_scope,
+        Actor::Operator,
+        LineageId::EVERY_PERSONA,
+        "coffee",
+    )
+    .await
+    .unwrap();
+    let bob_key = SecretString::from("sk-bob".to_owned());
+    credentials::add(
+        &w.store,
+        bob_scope,
+        Actor::Operator,
+        KeyOwner::Personal,
+        "openai",
+        "b",
+        &bob_key,
+    )
+    .await
+    .unwrap();
     let slip =
         w.answer(slash(alice(), VIEW_AND_SEND, "personal delete").arg("confirm", "yes")).await;
     assert!(slip.contains("nothing was deleted"), "{slip}");
@@ -80,6 +104,11 @@ async fn delete_needs_the_phrase_and_removes_only_the_callers_data() {
     );
     assert!(credentials::list(&w.store, again, KeyOwner::Personal).await.unwrap().is_empty());
     assert!(audit_actions(&w.db).await.contains(&"user.delete".to_owned()));
+    // Bob's memory and key are still his.
+    let bobs =
+        memories::list_personal(&w.store, bob_scope, LineageId::EVERY_PERSONA).await.unwrap();
+    assert_eq!(bobs.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["coffee"]);
+    assert_eq!(credentials::list(&w.store, bob_scope, KeyOwner::Personal).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

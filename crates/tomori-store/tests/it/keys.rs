@@ -2,6 +2,7 @@ use std::process::Command;
 
 use secrecy::{ExposeSecret, SecretString};
 use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::endpoints::{self, NewEndpoint};
 use tomori_store::{Scope, StoreError, keys, webhooks};
 use tomori_testkit::TestDb;
 
@@ -121,17 +122,33 @@ async fn rotation_reseals_everything_and_can_be_rerun() {
     webhooks::save(&old, scope, snowflake(3), snowflake(4), &SecretString::from("tok".to_owned()))
         .await
         .unwrap();
+    // Endpoint keys, a server's and a member's: sealed under their own owners.
+    let member = Scope::user(old.resolve_user(snowflake(7)).await.unwrap());
+    for (owner, at, label) in
+        [(KeyOwner::Server, scope, "gateway"), (KeyOwner::Personal, member, "personal")]
+    {
+        let endpoint = NewEndpoint {
+            label: label.to_owned(),
+            base_url: "https://llm.example/v1".to_owned(),
+            model: "m".to_owned(),
+            context_length: None,
+            has_tools: false,
+            has_vision: false,
+            api_key: Some(SecretString::from(format!("ep-{label}"))),
+        };
+        endpoints::add(&old, at, admin(), owner, &endpoint).await.unwrap();
+    }
     keys::check_ring(db.owner(), old.keys()).await.unwrap();
 
     let ring = TestDb::key_ring(&[1, 2], None);
     keys::check_ring(db.owner(), &ring).await.unwrap();
     let dry = keys::rotate(db.owner(), &ring, true).await.unwrap();
-    assert_eq!(dry.resealed, 6);
+    assert_eq!(dry.resealed, 8);
     let versions = keys::audit_versions(db.owner()).await.unwrap();
     assert!(versions.iter().all(|v| v.key_version == 1), "a dry run writes nothing: {versions:?}");
 
     let done = keys::rotate(db.owner(), &ring, false).await.unwrap();
-    assert_eq!(done.resealed, 6);
+    assert_eq!(done.resealed, 8);
     let again = keys::rotate(db.owner(), &ring, false).await.unwrap();
     assert_eq!(again.resealed, 0, "a second run has nothing left to do");
     let versions = keys::audit_versions(db.owner()).await.unwrap();
@@ -148,6 +165,12 @@ async fn rotation_reseals_everything_and_can_be_rerun() {
         webhooks::get(&new, scope, snowflake(3)).await.unwrap().unwrap().token.expose_secret(),
         "tok"
     );
+    for (owner, at, label) in
+        [(KeyOwner::Server, scope, "gateway"), (KeyOwner::Personal, member, "personal")]
+    {
+        let (_, key) = endpoints::get(&new, at, owner, label).await.unwrap().unwrap();
+        assert_eq!(key.unwrap().expose_secret(), format!("ep-{label}"), "{label}");
+    }
 }
 
 #[tokio::test]
