@@ -526,3 +526,33 @@ async fn a_stalled_provider_holds_a_turn_only_until_its_deadline() {
     h.engine.handle(h.message(ALICE, "alice", "<@900> again?")).await;
     assert_eq!(h.wait_sent(2).await[1].content, "Back.");
 }
+
+/// The active-turn cap: a member with three turns running is told to wait, and the fourth
+/// message costs no model request.
+#[tokio::test]
+async fn a_member_with_three_turns_running_is_told_to_wait() {
+    let h = Harness::new().await;
+    for _ in 0..3 {
+        h.llm.push_turn(Turn::new().stall());
+    }
+    let channels: Vec<u64> = (0..3).map(|k| CHANNEL + 10 + k).collect();
+    for channel in &channels {
+        let mut message = h.message(ALICE, "alice", "<@900> a long question");
+        message.channel = id(*channel);
+        h.engine.handle(message).await;
+    }
+    h.wait_requests(3).await;
+    let mut fourth = h.message(ALICE, "alice", "<@900> and one more");
+    fourth.channel = id(CHANNEL + 20);
+    let fourth_id = fourth.message;
+    h.engine.handle(fourth).await;
+    // The refusal is sent by the turn's task, after dispatch returns.
+    let busy: Vec<_> =
+        h.wait_sent(1).await.into_iter().filter(|m| m.content.contains("still busy")).collect();
+    assert_eq!(busy.len(), 1, "{:?}", h.sent());
+    assert_eq!(busy[0].reply_to, Some(fourth_id));
+    assert_eq!(h.llm.requests().len(), 3, "the refused message asked no model");
+    for channel in channels {
+        assert!(h.engine.kill(id(channel)));
+    }
+}
