@@ -569,7 +569,13 @@ async fn doctor_asks_each_provider_and_resolves_each_mcp_command() {
 /// Runs the image's entry point as `uid` (through setpriv) with a stand-in for the binary that
 /// prints its arguments and data directory.
 fn entrypoint(dir: &Path, uid: Option<u32>, data: &Path, args: &[&str]) -> Output {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/docker/entrypoint.sh");
+    // A copy in the test's own directory: the checkout may sit where `nobody` cannot read.
+    let script = dir.join("entrypoint.sh");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/docker/entrypoint.sh"),
+        &script,
+    )
+    .unwrap();
     let mut command = match uid {
         Some(uid) => {
             let mut c = Command::new("setpriv");
