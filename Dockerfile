@@ -27,9 +27,13 @@ COPY contrib/docker/entrypoint.sh /usr/local/bin/tomori-entrypoint
 USER tomori:tomori
 WORKDIR /data
 ENV TOMORI_DATA_DIR=/data
+# Health and metrics (tomori-web) on every interface of the container, so the engine's health
+# check and a scraper on the container network reach it; publish the port privately, if at all.
+ENV TOMORI_WEB__LISTEN=0.0.0.0:9100
 VOLUME ["/data"]
-# Health and metrics (tomori-web); bound to every interface inside the container only.
 EXPOSE 9100
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["/usr/local/bin/tomori", "healthcheck"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/tomori-entrypoint"]
 CMD ["run"]

@@ -82,6 +82,7 @@ pub(crate) async fn dispatch(cli: Cli) -> ExitCode {
             keys_rotate(&loaded.config, &env, dry_run).await
         }
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&loaded.config).await,
+        Command::Healthcheck => crate::healthcheck::run(&loaded.config),
         Command::Backup(args) => crate::backup::backup(&loaded.config, &args).await,
         Command::Restore(args) => crate::backup::restore(&loaded.config, &env, &args).await,
         Command::Doctor => return crate::doctor::doctor(&loaded, &env).await,

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod database;
 mod doctor;
+mod healthcheck;
 mod keyring;
 mod mcp;
 mod persona;
@@ -60,6 +61,9 @@ enum Command {
     /// Restore an archive from `tomori backup` into an empty database (or over one, with
     /// --replace), after checking that the key ring opens its sealed values.
     Restore(backup::RestoreArgs),
+    /// Ask this instance's health listener whether it is ready (exit 0) or not (exit 1), for a
+    /// container HEALTHCHECK.
+    Healthcheck,
     /// Check the configuration, database, migrations, key ring and Discord token.
     Doctor,
     /// Say whether the URL policy admits a URL, and why.

@@ -690,3 +690,38 @@ async fn a_providers_extra_headers_and_query_reach_it_and_no_log() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("providers.x.extra_headers"), "{}", stderr(&out));
 }
+
+#[test]
+fn healthcheck_exits_0_when_ready_and_1_with_the_status_otherwise() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Answers the two checks below, 200 then 503, each after reading the request line.
+    let server = std::thread::spawn(move || {
+        for status in ["200 OK", "503 Service Unavailable"] {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0_u8; 256];
+            let n = stream.read(&mut request).unwrap();
+            assert!(request[..n].starts_with(b"GET /health/ready HTTP/1.1"));
+            let body = "{}";
+            let answer =
+                format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            stream.write_all(answer.as_bytes()).unwrap();
+        }
+    });
+    let dir = Dir::new("healthcheck");
+    // An unspecified address is asked on loopback.
+    let listen = format!("0.0.0.0:{port}");
+    let env = [("TOMORI_WEB__LISTEN", listen.as_str())];
+    let ready = tomori(&dir.0, &["healthcheck"], &env);
+    assert_eq!(ready.status.code(), Some(0), "{}", stderr(&ready));
+    assert_eq!(stdout(&ready).trim(), "ready");
+    let not_ready = tomori(&dir.0, &["healthcheck"], &env);
+    assert_eq!(not_ready.status.code(), Some(1));
+    assert!(stderr(&not_ready).contains("answered 503"), "{}", stderr(&not_ready));
+    server.join().unwrap();
+    // Nothing listening: one line, exit 1.
+    let closed = tomori(&dir.0, &["healthcheck"], &[("TOMORI_WEB__LISTEN", "127.0.0.1:9")]);
+    assert_eq!(closed.status.code(), Some(1));
+    assert_eq!(stderr(&closed).lines().count(), 1, "{}", stderr(&closed));
+}
