@@ -140,8 +140,14 @@ async fn the_application_pool_logs_in_as_tomori_app_and_cannot_reset_to_the_owne
             .await
             .unwrap();
     assert_eq!((session.as_str(), current.as_str()), ("tomori_app", "tomori_app"));
-    let escalate = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET ROLE \"{owner}\"")))
-        .execute(tx.conn())
-        .await;
-    assert!(escalate.is_err(), "tomori_app must not be able to become {owner}");
+    // The owner's name is quoted by the server (format's %I), so no SQL is built here.
+    let escalate = sqlx::raw_sql(
+        "DO $$ BEGIN EXECUTE format('SET ROLE %I',
+             (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'personas'));
+         END $$",
+    )
+    .execute(tx.conn())
+    .await;
+    let refused = escalate.expect_err("tomori_app must not be able to become the owner");
+    assert!(refused.to_string().contains("permission denied"), "refused as {owner}? {refused}");
 }
