@@ -36,7 +36,10 @@ fn ready_status(addr: SocketAddr) -> anyhow::Result<u16> {
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
-    write!(stream, "GET /health/ready HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    // One write: a server may answer (and close) as soon as it has the request line.
+    let request =
+        format!("GET /health/ready HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     // The status line is all that is needed; a few hundred bytes hold it.
     let mut head = [0_u8; 512];
     let mut read = 0;

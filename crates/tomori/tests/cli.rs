@@ -700,9 +700,15 @@ fn healthcheck_exits_0_when_ready_and_1_with_the_status_otherwise() {
     let server = std::thread::spawn(move || {
         for status in ["200 OK", "503 Service Unavailable"] {
             let (mut stream, _) = listener.accept().unwrap();
-            let mut request = [0_u8; 256];
-            let n = stream.read(&mut request).unwrap();
-            assert!(request[..n].starts_with(b"GET /health/ready HTTP/1.1"));
+            // The whole request head, however the client's writes arrive.
+            let mut request = Vec::new();
+            let mut chunk = [0_u8; 256];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut chunk).unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&chunk[..n]);
+            }
+            assert!(request.starts_with(b"GET /health/ready HTTP/1.1"));
             let body = "{}";
             let answer =
                 format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
