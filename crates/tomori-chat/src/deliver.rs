@@ -8,6 +8,8 @@
 //! is one generation with a fresh filter ([`Delivery::begin`] … [`Delivery::end`]).
 
 use tokio_util::sync::CancellationToken;
+use tomori_core::chunk::PLATFORM_MESSAGE_CHARS;
+use tomori_core::emoji::{ServerEmoji, render_emoji};
 use tomori_core::flush::{self, Degree};
 use tomori_core::id::Snowflake;
 use tomori_core::output::tool_text::{KnownTool, TextToolCall};
@@ -34,6 +36,8 @@ pub(crate) struct Audience {
     /// People `@name` may resolve to: only someone the conversation already contains.
     pub(crate) participants: Vec<Participant>,
     pub(crate) degree: Degree,
+    /// The server's custom emoji `:name:` becomes (empty where the persona may not use them).
+    pub(crate) emoji: Vec<ServerEmoji>,
     /// The most messages this answer may send.
     pub(crate) limit: usize,
 }
@@ -180,7 +184,13 @@ impl<'a, S: ChatSurface> Delivery<'a, S> {
             self.pace(&text).await;
         }
         let people = &self.audience.participants;
-        let content = resolve_mentions(&text, people);
+        let mut content = resolve_mentions(&text, people);
+        // The server's emoji are longer than their shortcodes; a message they would push past
+        // the platform's limit keeps the shortcodes.
+        let rendered = render_emoji(&content, &self.audience.emoji, true);
+        if rendered.chars().count() <= PLATFORM_MESSAGE_CHARS {
+            content = rendered;
+        }
         let ping_users = people
             .iter()
             .filter(|p| content.contains(&format!("<@{}>", p.user_id)))

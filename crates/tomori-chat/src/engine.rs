@@ -36,10 +36,12 @@ use crate::providers::ServerProviders;
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
 use crate::views::{Seen, Views};
 
+mod channel_history;
 mod context;
 mod plan;
 mod stream;
 
+pub use channel_history::{CompactError, MAX_SUMMARY_CHARS, SUMMARY_AUTHOR};
 use context::render_request;
 
 /// Tunables of the engine.
@@ -49,8 +51,10 @@ pub struct EngineOptions {
     pub history_capacity: usize,
     /// Channels kept in the history cache.
     pub history_channels: usize,
-    /// The model's context as one prompt may use it (the same for every model until the
-    /// engine knows each model's context length).
+    /// The prompt's budget for a chain none of whose models has a known context length; the
+    /// smallest known one (the catalogue's, `[providers.*] context_length`, a custom
+    /// endpoint's) replaces its context tokens, and the server's `max_output_tokens` its
+    /// output reserve.
     pub prompt_budget: TokenBudget,
     /// The most messages one turn may send, whatever the server's send limit.
     pub flood_cap: usize,
@@ -249,13 +253,6 @@ impl<S: ChatSurface> Engine<S> {
         self.inner.note_privacy(user, PrivacyLevel::Full);
     }
 
-    /// `/tool refresh`: the channel's history starts after this point; earlier messages are no
-    /// longer shown to the model.
-    pub fn refresh(&self, channel: Snowflake) {
-        lock(&self.inner.history).reset(channel);
-        lock(&self.inner.chains).remove(&channel);
-    }
-
     /// The context the main persona would be given if `message` (a request, its text ignored)
     /// asked it to answer now: the system prompt and the conversation as text, images named
     /// only. `None` when the server has no persona or the store failed.
@@ -394,24 +391,7 @@ impl<S: ChatSurface> Inner<S> {
     }
 
     fn remember(&self, message: &Inbound, persona: Option<String>) {
-        let remembered = Remembered {
-            id: message.message,
-            author: message.author.id,
-            author_name: message.author.name.clone(),
-            persona,
-            content: message.content.clone(),
-            reply_to: message.reply_to.as_ref().map(|r| r.message),
-            attachments: message
-                .attachments
-                .iter()
-                .map(|a| RememberedAttachment {
-                    url: a.url.clone(),
-                    content_type: a.content_type.clone(),
-                    size: a.size,
-                })
-                .collect(),
-        };
-        lock(&self.history).push(message.channel, remembered);
+        lock(&self.history).push(message.channel, remembered(message, persona));
     }
 
     /// Runs a turn, then whatever the gate hands out next for the channel.
@@ -589,6 +569,28 @@ fn home(message: &Inbound) -> Home {
     match message.guild {
         Some(guild) => Home::Guild(guild),
         None => Home::Dm(message.author.id),
+    }
+}
+
+/// `message` as a history item, spoken by `persona` when the bot or one of its personas wrote it.
+fn remembered(message: &Inbound, persona: Option<String>) -> Remembered {
+    Remembered {
+        id: message.message,
+        author: message.author.id,
+        author_name: message.author.name.clone(),
+        persona,
+        content: message.content.clone(),
+        reply_to: message.reply_to.as_ref().map(|r| r.message),
+        attachments: message
+            .attachments
+            .iter()
+            .map(|a| RememberedAttachment {
+                url: a.url.clone(),
+                content_type: a.content_type.clone(),
+                size: a.size,
+            })
+            .collect(),
+        is_summary: false,
     }
 }
 

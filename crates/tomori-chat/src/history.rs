@@ -3,7 +3,9 @@
 //!
 //! Each channel keeps at most `capacity` messages (the largest message fetch limit a server may
 //! set); the number of channels is bounded too, the least recently active channel giving way.
-//! Message text is stored once, as sent.
+//! Message text is stored once, as sent, and changed by edits and deletions. The first turn in a
+//! channel after start adds what the platform still has from before ([`History::backfill`]);
+//! history markers (`/tool refresh`, `/tool compact`) move where a channel's history starts.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -26,6 +28,9 @@ pub struct Remembered {
     pub reply_to: Option<Snowflake>,
     /// Attachments.
     pub attachments: Vec<RememberedAttachment>,
+    /// The summary a compact marker carries (`/tool compact`), shown as a note, not as anyone's
+    /// message; kept through edits, deletions and privacy changes of the messages it summed up.
+    pub is_summary: bool,
 }
 
 /// A remembered attachment: where it is and what the platform says it is.
@@ -46,12 +51,25 @@ impl RememberedAttachment {
     }
 }
 
+/// One channel's kept messages.
+#[derive(Debug, Default)]
+struct Channel {
+    /// The clock at the channel's last activity (the least recent gives way).
+    used: u64,
+    /// Oldest first, by id.
+    messages: VecDeque<Remembered>,
+    /// The latest history marker seen: nothing older is kept (a summary item sits at it).
+    floor: Option<Snowflake>,
+    /// The platform's own history was read into it once (see [`History::backfill`]).
+    backfilled: bool,
+}
+
 /// The cache.
 #[derive(Debug)]
 pub struct History {
     capacity: usize,
     max_channels: usize,
-    channels: HashMap<Snowflake, (u64, VecDeque<Remembered>)>,
+    channels: HashMap<Snowflake, Channel>,
     clock: u64,
 }
 
@@ -66,44 +84,111 @@ impl History {
         }
     }
 
-    /// Remembers a message, forgetting the channel's oldest beyond capacity.
-    pub fn push(&mut self, channel: Snowflake, message: Remembered) {
+    /// The channel's entry, made room for if new.
+    fn channel(&mut self, channel: Snowflake) -> &mut Channel {
         self.clock += 1;
         if !self.channels.contains_key(&channel) && self.channels.len() >= self.max_channels {
-            let stalest =
-                self.channels.iter().min_by_key(|(_, (used, _))| *used).map(|(id, _)| *id);
+            let stalest = self.channels.iter().min_by_key(|(_, c)| c.used).map(|(id, _)| *id);
             if let Some(stalest) = stalest {
                 self.channels.remove(&stalest);
             }
         }
-        let (used, messages) = self.channels.entry(channel).or_insert_with(|| (0, VecDeque::new()));
-        *used = self.clock;
-        if messages.iter().any(|m| m.id == message.id) {
+        let entry = self.channels.entry(channel).or_default();
+        entry.used = self.clock;
+        entry
+    }
+
+    /// Remembers a message, forgetting the channel's oldest beyond capacity.
+    pub fn push(&mut self, channel: Snowflake, message: Remembered) {
+        let capacity = self.capacity;
+        let entry = self.channel(channel);
+        if entry.floor.is_some_and(|floor| message.id <= floor && !message.is_summary)
+            || entry.messages.iter().any(|m| m.id == message.id)
+        {
             return;
         }
-        messages.push_back(message);
-        while messages.len() > self.capacity {
-            messages.pop_front();
+        // Gateway events arrive in order, so this is almost always the end.
+        let at = entry.messages.iter().rposition(|m| m.id < message.id).map_or(0, |i| i + 1);
+        entry.messages.insert(at, message);
+        while entry.messages.len() > capacity {
+            entry.messages.pop_front();
         }
     }
 
-    /// Forgets a channel's history (the `/tool refresh` reset).
+    /// Whether the channel's history has not been read from the platform yet in this process
+    /// (it is again after the channel gave way to others).
+    pub fn needs_backfill(&self, channel: Snowflake) -> bool {
+        !self.channels.get(&channel).is_some_and(|c| c.backfilled)
+    }
+
+    /// Adds the messages read from the platform (oldest first) under those kept since, and marks
+    /// the channel read. Messages older than the latest marker, and ones already kept, are
+    /// skipped; edits and deletions seen since win over what was read.
+    pub fn backfill(&mut self, channel: Snowflake, older: Vec<Remembered>) {
+        self.channel(channel).backfilled = true;
+        for message in older {
+            self.push(channel, message);
+        }
+    }
+
+    /// A history marker: the channel's history starts at `id`, with `summary` (the compact
+    /// marker's note) as its first item, or after it (the refresh marker).
+    pub fn start_at(&mut self, channel: Snowflake, id: Snowflake, summary: Option<Remembered>) {
+        let entry = self.channel(channel);
+        if entry.floor.is_some_and(|floor| floor > id) {
+            return;
+        }
+        entry.floor = Some(id);
+        entry.messages.retain(|m| m.id > id);
+        if let Some(summary) = summary {
+            entry.messages.push_front(summary);
+        }
+    }
+
+    /// Forgets a channel's history (a platform with no markers: the terminal's `/tool refresh`).
     pub fn reset(&mut self, channel: Snowflake) {
-        self.channels.remove(&channel);
+        if let Some(entry) = self.channels.get_mut(&channel) {
+            entry.messages.clear();
+        }
+    }
+
+    /// A kept message was edited: its text and attachments become the new ones.
+    pub fn edit(
+        &mut self,
+        channel: Snowflake,
+        id: Snowflake,
+        content: String,
+        attachments: Vec<RememberedAttachment>,
+    ) {
+        let found = self
+            .channels
+            .get_mut(&channel)
+            .and_then(|c| c.messages.iter_mut().find(|m| m.id == id && !m.is_summary));
+        if let Some(message) = found {
+            message.content = content;
+            message.attachments = attachments;
+        }
+    }
+
+    /// Kept messages were deleted.
+    pub fn delete(&mut self, channel: Snowflake, ids: &[Snowflake]) {
+        if let Some(entry) = self.channels.get_mut(&channel) {
+            entry.messages.retain(|m| m.is_summary || !ids.contains(&m.id));
+        }
     }
 
     /// Forgets everything `author` wrote, in every channel (they chose privacy level 2).
     pub fn forget_author(&mut self, author: Snowflake) {
-        for (_, messages) in self.channels.values_mut() {
-            messages.retain(|m| m.author != author);
+        for entry in self.channels.values_mut() {
+            entry.messages.retain(|m| m.is_summary || m.author != author);
         }
     }
 
     /// The last `limit` messages of a channel, oldest first.
     pub fn recent(&self, channel: Snowflake, limit: usize) -> Vec<Remembered> {
-        self.channels.get(&channel).map_or_else(Vec::new, |(_, messages)| {
-            let skip = messages.len().saturating_sub(limit);
-            messages.iter().skip(skip).cloned().collect()
+        self.channels.get(&channel).map_or_else(Vec::new, |entry| {
+            let skip = entry.messages.len().saturating_sub(limit);
+            entry.messages.iter().skip(skip).cloned().collect()
         })
     }
 
@@ -130,7 +215,12 @@ mod tests {
             content: format!("message {n}"),
             reply_to: None,
             attachments: Vec::new(),
+            is_summary: false,
         }
+    }
+
+    fn ids(history: &History, channel: u64) -> Vec<u64> {
+        history.recent(id(channel), 100).iter().map(|m| m.id.get()).collect()
     }
 
     #[test]
@@ -159,5 +249,54 @@ mod tests {
         assert_eq!(kept, [9], "only the other author's message is left");
         history.reset(id(100));
         assert!(history.recent(id(100), 10).is_empty());
+    }
+
+    #[test]
+    fn backfill_fills_in_under_what_was_kept_once() {
+        let mut history = History::new(5, 10);
+        assert!(history.needs_backfill(id(100)));
+        history.push(id(100), message(7));
+        history.push(id(100), message(9));
+        assert!(history.needs_backfill(id(100)), "messages seen live are not a backfill");
+        history.backfill(id(100), (1..=8).map(message).collect());
+        assert!(!history.needs_backfill(id(100)));
+        assert_eq!(ids(&history, 100), [5, 6, 7, 8, 9], "merged by id, the newest kept");
+    }
+
+    #[test]
+    fn edits_and_deletions_change_what_is_kept() {
+        let mut history = History::new(10, 10);
+        for n in 1..=4 {
+            history.push(id(100), message(n));
+        }
+        history.edit(id(100), id(2), "edited".into(), Vec::new());
+        history.edit(id(100), id(99), "unknown".into(), Vec::new());
+        history.delete(id(100), &[id(3), id(4), id(98)]);
+        let kept = history.recent(id(100), 10);
+        assert_eq!(kept.iter().map(|m| m.id.get()).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(kept[1].content, "edited");
+    }
+
+    #[test]
+    fn markers_move_where_history_starts_and_hold_against_backfill() {
+        let mut history = History::new(10, 10);
+        for n in 1..=4 {
+            history.push(id(100), message(n));
+        }
+        history.start_at(id(100), id(3), None);
+        assert_eq!(ids(&history, 100), [4], "a refresh marker: after it");
+        history.backfill(id(100), (1..=4).map(message).collect());
+        assert_eq!(ids(&history, 100), [4], "nothing from before the marker comes back");
+        let mut summary = message(6);
+        summary.is_summary = true;
+        summary.content = "they talked about cats".into();
+        history.push(id(100), message(5));
+        history.push(id(100), message(7));
+        history.start_at(id(100), id(6), Some(summary));
+        assert_eq!(ids(&history, 100), [6, 7], "a compact marker: at it, with its summary");
+        history.start_at(id(100), id(3), None);
+        assert_eq!(ids(&history, 100), [6, 7], "an older marker changes nothing");
+        history.forget_author(id(1));
+        assert_eq!(ids(&history, 100), [6], "the summary stays when its authors leave");
     }
 }

@@ -285,6 +285,7 @@ mod tests {
             content: String::new(),
             reply_to: None,
             attachments,
+            is_summary: false,
         }
     }
 

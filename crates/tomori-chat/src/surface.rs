@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use tomori_core::emoji::ServerEmoji;
 use tomori_core::id::Snowflake;
 use tomori_tools::Platform;
 
@@ -122,6 +123,34 @@ pub enum SurfaceError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// A message of the bot's that marks where a channel's history starts (`/tool refresh`,
+/// `/tool compact`). Only the bot posts markers, in a form model output cannot take (on Discord
+/// an embed; the engine sends only text for the model), so a model cannot forge one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Marker {
+    /// History starts after the marker.
+    Refresh,
+    /// History starts at the marker, which carries a summary of what came before.
+    Compact {
+        /// The summary (model output about the channel's own messages; shown as history).
+        summary: String,
+    },
+}
+
+/// A message read back from the platform (the history backfill), oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Past {
+    /// A message of the conversation.
+    Message(Box<Inbound>),
+    /// One of the bot's markers.
+    Marker {
+        /// Its id.
+        id: Snowflake,
+        /// What it marks.
+        marker: Marker,
+    },
+}
+
 /// What the engine asks of a chat platform.
 pub trait ChatSurface: Send + Sync + 'static {
     /// Sends one message and returns its id.
@@ -139,5 +168,35 @@ pub trait ChatSurface: Send + Sync + 'static {
     /// only what it can be sure of and refuses the rest.
     fn platform(&self) -> Option<Arc<dyn Platform>> {
         None
+    }
+
+    /// At most `limit` messages of `channel` from before `before`, oldest first (the history
+    /// backfill: one request per channel per process). A surface without a history of its own
+    /// (the terminal) has none.
+    fn recent_messages(
+        &self,
+        channel: Snowflake,
+        before: Snowflake,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Past>, SurfaceError>> + Send {
+        let _ = (channel, before, limit);
+        async { Ok(Vec::new()) }
+    }
+
+    /// Posts a history marker and returns its id. A surface that cannot tell a marker from a
+    /// message has none to post (its history lives only in the process anyway).
+    fn send_marker(
+        &self,
+        channel: Snowflake,
+        marker: &Marker,
+    ) -> impl Future<Output = Result<Option<Snowflake>, SurfaceError>> + Send {
+        let _ = (channel, marker);
+        async { Ok(None) }
+    }
+
+    /// The custom emoji of `guild` the platform knows (empty when it knows none).
+    fn server_emoji(&self, guild: Snowflake) -> Vec<ServerEmoji> {
+        let _ = guild;
+        Vec::new()
     }
 }

@@ -9,6 +9,9 @@
 /// The longest message Tomori sends.
 pub const MAX_MESSAGE_CHARS: usize = 1950;
 
+/// The longest message Discord accepts.
+pub const PLATFORM_MESSAGE_CHARS: usize = 2000;
+
 const FENCE: &str = "```";
 
 /// Splits `text` into messages of at most `max_chars` characters each (at least 16).

@@ -6,13 +6,15 @@
 //! roles' permissions, from which a message's author is recognised as a manager (MESSAGE_CREATE
 //! carries the member's roles, not their permissions). The directory learns from gateway events
 //! (GUILD_CREATE lists a guild's channels, active threads, roles and owner; channel, thread,
-//! guild and role events keep it current) and asks REST for a channel it has not seen.
+//! guild and role events keep it current) and asks REST for a channel it has not seen. It keeps
+//! each guild's custom emoji too (GUILD_CREATE, GUILD_EMOJIS_UPDATE), which personas may use.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
+use tomori_core::emoji::{ServerEmoji, valid_name};
 use twilight_model::channel::Channel;
-use twilight_model::guild::{Permissions, Role};
+use twilight_model::guild::{Emoji, Permissions, Role};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMarker};
 
@@ -57,7 +59,12 @@ pub(crate) struct Directory {
     guild_names: RwLock<HashMap<Id<GuildMarker>, String>>,
     /// Guild owners and roles, for recognising managers on messages.
     roles: RwLock<HashMap<Id<GuildMarker>, Roles>>,
+    /// Each guild's custom emoji that the bot may use, for the prompt and the output.
+    emoji: RwLock<HashMap<Id<GuildMarker>, Vec<ServerEmoji>>>,
 }
+
+/// The most custom emoji kept per guild (Discord allows up to 250 static and 250 animated).
+const MAX_EMOJI: usize = 500;
 
 impl Directory {
     pub(crate) fn get(&self, channel: Id<ChannelMarker>) -> Option<Place> {
@@ -88,7 +95,30 @@ impl Directory {
         names.insert(guild, name.to_owned());
     }
 
+    /// Learns a guild's custom emoji (GUILD_CREATE, GUILD_EMOJIS_UPDATE): those anyone may use
+    /// (no role restriction) and that are available, under a name a shortcode can spell.
+    pub(crate) fn learn_emoji(&self, guild: Id<GuildMarker>, emoji: &[Emoji]) {
+        let usable: Vec<ServerEmoji> = emoji
+            .iter()
+            .filter(|e| e.available && e.roles.is_empty() && valid_name(&e.name))
+            .take(MAX_EMOJI)
+            .map(|e| ServerEmoji { name: e.name.clone(), id: e.id.get(), animated: e.animated })
+            .collect();
+        let mut all = self.emoji.write().unwrap_or_else(PoisonError::into_inner);
+        if all.len() >= MAX_CHANNELS && !all.contains_key(&guild) {
+            all.clear();
+        }
+        all.insert(guild, usable);
+    }
+
+    /// A guild's usable custom emoji (empty when none are known).
+    pub(crate) fn emoji(&self, guild: Id<GuildMarker>) -> Vec<ServerEmoji> {
+        let all = self.emoji.read().unwrap_or_else(PoisonError::into_inner);
+        all.get(&guild).cloned().unwrap_or_default()
+    }
+
     pub(crate) fn forget_guild(&self, guild: Id<GuildMarker>) {
+        self.emoji.write().unwrap_or_else(PoisonError::into_inner).remove(&guild);
         self.guild_names.write().unwrap_or_else(PoisonError::into_inner).remove(&guild);
         self.roles.write().unwrap_or_else(PoisonError::into_inner).remove(&guild);
     }

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tomori_chat::surface::Inbound;
+use tomori_chat::surface::{Inbound, Marker};
+use tomori_core::id::Snowflake;
 use tomori_store::Store;
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::queue::InMemoryQueue;
@@ -24,16 +25,19 @@ use twilight_gateway::{
     CloseFrame, ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
 };
 use twilight_http::error::ErrorType;
+use twilight_model::channel::{ChannelType, Message};
 use twilight_model::gateway::SessionStartLimit;
-use twilight_model::gateway::payload::incoming::{GuildCreate, Ready};
+use twilight_model::gateway::payload::incoming::{GuildCreate, MessageCreate, Ready};
 use twilight_model::id::Id;
-use twilight_model::id::marker::UserMarker;
+use twilight_model::id::marker::{ChannelMarker, MessageMarker, UserMarker};
 use url::Url;
 
 use crate::commands::{BotControl, Commands};
 use crate::config::{ConfigError, DiscordConfig, gateway_base, http_client};
 use crate::directory::{Directory, Place};
+use crate::id::snowflake;
 use crate::inbound::map_message;
+use crate::marker;
 use crate::reconnect::{Backoff, Wait, close_reason, describe, resume_url_allowed};
 use crate::status::ShardStatus;
 use crate::surface::DiscordSurface;
@@ -41,10 +45,12 @@ use crate::task::spawn_logged;
 use crate::welcome::{self, KnownGuilds, invite_url};
 
 /// The gateway intents Tomori asks for: guilds (channels, threads, roles and owners for the
-/// directory), guild and direct messages, and message content. Members (with their roles) arrive
-/// inside MESSAGE_CREATE, so the privileged GUILD_MEMBERS intent is not needed.
+/// directory), guild and direct messages (created, edited and deleted), message content, and
+/// the guilds' emoji changes. Members (with their roles) arrive inside MESSAGE_CREATE, so the
+/// privileged GUILD_MEMBERS intent is not needed.
 pub const INTENTS: Intents = Intents::GUILDS
     .union(Intents::GUILD_MESSAGES)
+    .union(Intents::GUILD_EMOJIS_AND_STICKERS)
     .union(Intents::MESSAGE_CONTENT)
     .union(Intents::DIRECT_MESSAGES);
 
@@ -52,6 +58,10 @@ pub const INTENTS: Intents = Intents::GUILDS
 const EVENTS: EventTypeFlags = EventTypeFlags::READY
     .union(EventTypeFlags::RESUMED)
     .union(EventTypeFlags::MESSAGE_CREATE)
+    .union(EventTypeFlags::MESSAGE_UPDATE)
+    .union(EventTypeFlags::MESSAGE_DELETE)
+    .union(EventTypeFlags::MESSAGE_DELETE_BULK)
+    .union(EventTypeFlags::GUILD_EMOJIS_UPDATE)
     .union(EventTypeFlags::INTERACTION_CREATE)
     .union(EventTypeFlags::GUILD_CREATE)
     .union(EventTypeFlags::GUILD_UPDATE)
@@ -70,10 +80,25 @@ const EVENTS: EventTypeFlags = EventTypeFlags::READY
 /// How long a shard waits for the gateway to acknowledge its close at shutdown.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// What the engine does with an inbound message.
+/// What the engine does with an inbound message and the changes to the channel's history.
 pub trait InboundHandler: Send + Sync + 'static {
     /// Handles one message. Runs in its own task; a panic is logged with the event name.
     fn on_message(&self, message: Inbound) -> impl Future<Output = ()> + Send;
+
+    /// A message was edited (MESSAGE_UPDATE), mapped as a new one would be.
+    fn on_edit(&self, message: Inbound) {
+        let _ = message;
+    }
+
+    /// Messages of a channel were deleted (MESSAGE_DELETE, MESSAGE_DELETE_BULK).
+    fn on_delete(&self, channel: Snowflake, messages: Vec<Snowflake>) {
+        let _ = (channel, messages);
+    }
+
+    /// The bot posted one of its history markers (see `/tool refresh` and `/tool compact`).
+    fn on_marker(&self, channel: Snowflake, message: Snowflake, marker: Marker) {
+        let _ = (channel, message, marker);
+    }
 }
 
 /// Why [`Discord::connect`] failed.
@@ -380,6 +405,7 @@ impl<H: InboundHandler> Dispatcher<H> {
             GuildCreate::Available(guild) => {
                 self.directory.learn_guild_name(guild.id, &guild.name);
                 self.directory.learn_roles(guild.id, guild.owner_id, &guild.roles);
+                self.directory.learn_emoji(guild.id, &guild.emojis);
                 for channel in guild.channels.iter().chain(&guild.threads) {
                     self.directory.learn_channel(channel);
                 }
@@ -395,6 +421,63 @@ impl<H: InboundHandler> Dispatcher<H> {
                 self.known_guilds.created(guild.id);
             }
         }
+    }
+
+    /// Maps a message for the engine, learning where its channel sits (`channel_type` is what
+    /// MESSAGE_CREATE says of the channel).
+    fn inbound(
+        &self,
+        message: &Message,
+        channel_type: Option<ChannelType>,
+        event: &str,
+    ) -> Option<Inbound> {
+        let channel = message.channel_id;
+        let thread = channel_type.is_some_and(|kind| kind.is_thread());
+        if message.guild_id.is_none() || (channel_type.is_some() && !thread) {
+            // A direct message, or a guild channel Discord says is not a thread: its place is
+            // known without asking.
+            self.directory.learn(channel, Place { guild: message.guild_id, parent: None });
+        }
+        let parent = self.directory.get(channel).and_then(|place| place.parent);
+        match map_message(message, self.bot.get(), parent, &self.directory) {
+            Ok(mut inbound) => {
+                inbound.guild_name = message.guild_id.and_then(|g| self.directory.guild_name(g));
+                Some(inbound)
+            }
+            Err(error) => {
+                tracing::warn!(event, %error, "message skipped");
+                None
+            }
+        }
+    }
+
+    fn message_created(&self, created: &MessageCreate) {
+        let message = &created.message;
+        if let Some(marker) = marker::read(message, self.bot.get()) {
+            if let (Ok(channel), Ok(id)) = (snowflake(message.channel_id), snowflake(message.id)) {
+                self.handler.on_marker(channel, id, marker);
+            }
+            return;
+        }
+        if let Some(inbound) = self.inbound(message, created.channel_type, "MESSAGE_CREATE") {
+            let handler = Arc::clone(&self.handler);
+            spawn_logged("MESSAGE_CREATE", async move { handler.on_message(inbound).await });
+        }
+    }
+
+    fn message_updated(&self, message: &Message) {
+        if marker::read(message, self.bot.get()).is_some() {
+            return;
+        }
+        if let Some(inbound) = self.inbound(message, None, "MESSAGE_UPDATE") {
+            self.handler.on_edit(inbound);
+        }
+    }
+
+    fn messages_deleted(&self, channel: Id<ChannelMarker>, ids: &[Id<MessageMarker>]) {
+        let Ok(channel) = snowflake(channel) else { return };
+        let ids: Vec<Snowflake> = ids.iter().filter_map(|id| snowflake(*id).ok()).collect();
+        self.handler.on_delete(channel, ids);
     }
 
     fn dispatch(&self, shard: ShardId, event: Event) {
@@ -439,29 +522,16 @@ impl<H: InboundHandler> Dispatcher<H> {
             },
             Event::ChannelDelete(channel) => self.directory.forget(channel.0.id),
             Event::ThreadDelete(thread) => self.directory.forget(thread.id),
-            Event::MessageCreate(message) => {
-                let channel = message.channel_id;
-                let thread = message.channel_type.is_some_and(|kind| kind.is_thread());
-                if message.guild_id.is_none() || (message.channel_type.is_some() && !thread) {
-                    // A direct message, or a guild channel Discord says is not a thread: its
-                    // place is known without asking.
-                    self.directory.learn(channel, Place { guild: message.guild_id, parent: None });
-                }
-                let parent = self.directory.get(channel).and_then(|place| place.parent);
-                match map_message(&message, self.bot.get(), parent, &self.directory) {
-                    Ok(mut inbound) => {
-                        inbound.guild_name =
-                            message.guild_id.and_then(|g| self.directory.guild_name(g));
-                        let handler = Arc::clone(&self.handler);
-                        spawn_logged(
-                            "MESSAGE_CREATE",
-                            async move { handler.on_message(inbound).await },
-                        );
-                    }
-                    Err(error) => {
-                        tracing::warn!(event = "MESSAGE_CREATE", %error, "message skipped");
-                    }
-                }
+            Event::MessageCreate(message) => self.message_created(&message),
+            Event::MessageUpdate(message) => self.message_updated(&message),
+            Event::MessageDelete(deleted) => {
+                self.messages_deleted(deleted.channel_id, &[deleted.id])
+            }
+            Event::MessageDeleteBulk(deleted) => {
+                self.messages_deleted(deleted.channel_id, &deleted.ids);
+            }
+            Event::GuildEmojisUpdate(update) => {
+                self.directory.learn_emoji(update.guild_id, &update.emojis);
             }
             _ => {}
         }

@@ -18,6 +18,7 @@ mod directory;
 pub mod gateway;
 mod id;
 mod inbound;
+mod marker;
 pub mod permissions;
 pub mod platform;
 mod reconnect;

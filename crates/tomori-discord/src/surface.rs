@@ -14,13 +14,15 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
-use tomori_chat::surface::{ChatSurface, Outgoing, Speaker, SurfaceError};
+use tomori_chat::surface::{ChatSurface, Marker, Outgoing, Past, Speaker, SurfaceError};
+use tomori_core::emoji::ServerEmoji;
 use tomori_core::id::Snowflake;
 use tomori_store::webhooks::{self, ManagedWebhook};
 use tomori_store::{Scope, Store};
 use tomori_tools::Platform;
 use twilight_http::api_error::ApiError;
 use twilight_http::error::ErrorType;
+use twilight_model::channel::Message;
 use twilight_model::channel::message::AllowedMentions;
 use twilight_model::channel::webhook::WebhookType;
 use twilight_model::id::Id;
@@ -29,6 +31,8 @@ use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 use crate::directory::{Directory, Place};
 use crate::gateway::BotUser;
 use crate::id::{snowflake, twilight};
+use crate::inbound::map_message;
+use crate::marker;
 use crate::platform::DiscordPlatform;
 
 /// The name of the webhook Tomori creates in each channel where an alter speaks.
@@ -421,6 +425,70 @@ impl ChatSurface for DiscordSurface {
 
     fn platform(&self) -> Option<Arc<dyn Platform>> {
         Some(Arc::clone(&self.platform) as Arc<dyn Platform>)
+    }
+
+    /// One `GET /channels/{id}/messages` (Discord serves at most 100, newest first).
+    async fn recent_messages(
+        &self,
+        channel: Snowflake,
+        before: Snowflake,
+        limit: usize,
+    ) -> Result<Vec<Past>, SurfaceError> {
+        let id: Id<ChannelMarker> = twilight(channel);
+        let limit = u16::try_from(limit.clamp(1, 100)).unwrap_or(100);
+        let messages = self
+            .http
+            .channel_messages(id)
+            .limit(limit)
+            .before(twilight(before))
+            .await
+            .map_err(|e| surface_error(e, "Read Message History"))?
+            .model()
+            .await
+            .map_err(unavailable)?;
+        let bot = self.bot.get();
+        let parent = self.place(id).await.ok().and_then(|place| place.parent);
+        let guild_name = |m: &Message| m.guild_id.and_then(|g| self.directory.guild_name(g));
+        let mut past = Vec::with_capacity(messages.len());
+        for message in messages.iter().rev() {
+            if let Some(marker) = marker::read(message, bot) {
+                if let Ok(id) = snowflake(message.id) {
+                    past.push(Past::Marker { id, marker });
+                }
+                continue;
+            }
+            match map_message(message, bot, parent, &self.directory) {
+                Ok(mut inbound) => {
+                    inbound.guild_name = guild_name(message);
+                    past.push(Past::Message(Box::new(inbound)));
+                }
+                Err(error) => tracing::warn!(%error, "a message read back was skipped"),
+            }
+        }
+        Ok(past)
+    }
+
+    async fn send_marker(
+        &self,
+        channel: Snowflake,
+        marker: &Marker,
+    ) -> Result<Option<Snowflake>, SurfaceError> {
+        let none = AllowedMentions::default();
+        let sent = self
+            .http
+            .create_message(twilight(channel))
+            .embeds(&[marker::embed(marker)])
+            .allowed_mentions(Some(&none))
+            .await
+            .map_err(|e| surface_error(e, "Embed Links"))?
+            .model()
+            .await
+            .map_err(unavailable)?;
+        snowflake(sent.id).map(Some).map_err(unavailable)
+    }
+
+    fn server_emoji(&self, guild: Snowflake) -> Vec<ServerEmoji> {
+        self.directory.emoji(twilight(guild))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Users' own settings: privacy level, language and nickname.
 
+use tomori_core::id::Snowflake;
 use tomori_core::privacy::PrivacyLevel;
 
 use crate::audit::{self, Actor, Change};
@@ -185,4 +186,27 @@ pub async fn delete(store: &Store, scope: Scope, actor: Actor) -> Result<(), Sto
         .await
         .about("user")?;
     tx.commit().await
+}
+
+/// The users among `discord_ids` (at most 200 are looked at) who chose privacy level 2, through
+/// `tomori_withheld_users`, which answers that and nothing else about anyone. A user Tomori has
+/// never seen is not withheld.
+///
+/// # Errors
+/// An unavailable database.
+pub async fn withheld(
+    store: &Store,
+    discord_ids: &[Snowflake],
+) -> Result<Vec<Snowflake>, StoreError> {
+    let ids: Vec<i64> = discord_ids.iter().map(|id| id.to_db()).collect();
+    let rows = sqlx::query_scalar!(r#"SELECT id AS "id!" FROM tomori_withheld_users($1) id"#, &ids)
+        .fetch_all(&store.pool)
+        .await
+        .about("user")?;
+    rows.into_iter()
+        .map(|raw| {
+            Snowflake::from_db(raw)
+                .map_err(|e| StoreError::Invalid { field: "user id", reason: e.to_string() })
+        })
+        .collect()
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use secrecy::ExposeSecret;
 use tomori_chat::engine::{Engine, EngineOptions};
+use tomori_chat::surface::Marker;
+use tomori_core::id::Snowflake;
 use tomori_store::secrets::KeyRing;
 use tomori_store::{Store, audit, keys};
 
@@ -347,9 +349,7 @@ async fn run_discord(
     // One `Documents` for the engine's retrieval and `/memory document add`.
     let documents = tomori_chat::documents::Documents::new(server_providers);
     engine.set_documents(documents.clone());
-    if let Some(bot) =
-        discord.bot_user().and_then(|id| tomori_core::id::Snowflake::new(id.get()).ok())
-    {
+    if let Some(bot) = discord.bot_user().and_then(|id| Snowflake::new(id.get()).ok()) {
         engine.set_bot_user(bot);
     }
     // Reminders go out through a surface of their own on the same REST client.
@@ -388,6 +388,18 @@ struct EngineHandler(Engine<tomori_discord::DiscordSurface>);
 impl tomori_discord::InboundHandler for EngineHandler {
     async fn on_message(&self, message: tomori_chat::surface::Inbound) {
         self.0.handle(message).await;
+    }
+
+    fn on_edit(&self, message: tomori_chat::surface::Inbound) {
+        self.0.edited(&message);
+    }
+
+    fn on_delete(&self, channel: Snowflake, messages: Vec<Snowflake>) {
+        self.0.deleted(channel, &messages);
+    }
+
+    fn on_marker(&self, channel: Snowflake, message: Snowflake, marker: Marker) {
+        self.0.marker_seen(channel, message, marker);
     }
 }
 

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
+use tomori_core::emoji::{self, ServerEmoji};
 use tomori_core::handles::Handles;
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::prompt::{
-    self, HistoryItem, ParticipantView, PersonaView, PromptInput, PromptRole,
+    self, HistoryItem, ParticipantView, PersonaView, PromptInput, PromptRole, TokenBudget,
 };
 use tomori_core::settings::Feature;
 use tomori_llm::{ChatRequest, Message, Part, Role, Target};
@@ -77,8 +78,10 @@ impl<S: ChatSurface> Inner<S> {
         plan: &Plan,
         persona: &Persona,
     ) -> Result<Prepared, StoreError> {
+        self.backfill(plan).await;
         let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
         let recent = self.recent(plan.message.channel, limit);
+        let chain = self.chain_for(plan, &recent).await?;
         let mut shown: Vec<(MemoryScope, i64)> = Vec::new();
         // Memories carry their id, so the model can name one to update_long_term_memory.
         let server_memories: Vec<String> = plan
@@ -102,7 +105,10 @@ impl<S: ChatSurface> Inner<S> {
                 .as_deref()
                 .is_some_and(|name| name.eq_ignore_ascii_case(&persona.nickname));
             let author = item.persona.clone().unwrap_or_else(|| item.author_name.clone());
-            if item.persona.is_none() && !participants.contains(&item.author_name) {
+            if item.persona.is_none()
+                && !item.is_summary
+                && !participants.contains(&item.author_name)
+            {
                 participants.push(item.author_name.clone());
             }
             history.push(HistoryItem {
@@ -170,6 +176,7 @@ impl<S: ChatSurface> Inner<S> {
             .map(|p| p.nickname.as_str())
             .collect();
         let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings().timezone);
+        let emoji = self.emoji_for(plan);
         let input = PromptInput {
             persona: PersonaView {
                 name: &persona.nickname,
@@ -187,8 +194,8 @@ impl<S: ChatSurface> Inner<S> {
             history: &history,
             context_note: plan.settings().context_note.as_deref(),
             member: &plan.message.author.name,
-            server_emoji: &[],
-            budget: self.options.prompt_budget,
+            server_emoji: &emoji,
+            budget: budget(self.options.prompt_budget, &chain),
         };
         let (prompt, warnings) = prompt::assemble(&input);
         if !warnings.is_empty() {
@@ -202,22 +209,6 @@ impl<S: ChatSurface> Inner<S> {
                 PromptRole::Assistant => Message::assistant(m.content),
             })
             .collect();
-        let chain = match self.providers.get() {
-            Some(providers) => {
-                let message = &plan.message;
-                // Security: prompt disclosure through a member's own endpoint, which receives
-                // the assembled prompt. It answers only where that member may see the prompt
-                // anyway (`/tool prompt`'s rule), or in their direct messages.
-                let own_endpoint = message.guild.is_none()
-                    || message.author_is_admin
-                    || plan.settings().feature(Feature::PromptSnapshot);
-                // Images the turn would show: the server's vision model may have to look.
-                let images = self.media.get().is_some_and(|media| !media.pick(&recent).is_empty());
-                let turn = ChainFor { own_endpoint, images };
-                self.views.chain(providers, &self.store, &plan.seen, &self.chain, turn).await?
-            }
-            None => Chain { targets: self.chain.clone(), ..Chain::default() },
-        };
         let mut request = ChatRequest {
             system: vec![prompt.system],
             messages,
@@ -230,6 +221,37 @@ impl<S: ChatSurface> Inner<S> {
 }
 
 impl<S: ChatSurface> Inner<S> {
+    /// The turn's provider chain with the server's sampling choices.
+    async fn chain_for(&self, plan: &Plan, recent: &[Remembered]) -> Result<Chain, StoreError> {
+        let Some(providers) = self.providers.get() else {
+            return Ok(Chain { targets: self.chain.clone(), ..Chain::default() });
+        };
+        let message = &plan.message;
+        // Security: prompt disclosure through a member's own endpoint, which receives the
+        // assembled prompt. It answers only where that member may see the prompt anyway (`/tool
+        // prompt`'s rule), or in their direct messages.
+        let own_endpoint = message.guild.is_none()
+            || message.author_is_admin
+            || plan.settings().feature(Feature::PromptSnapshot);
+        // Images the turn would show: the server's vision model may have to look.
+        let images = self.media.get().is_some_and(|media| !media.pick(recent).is_empty());
+        let turn = ChainFor { own_endpoint, images };
+        self.views.chain(providers, &self.store, &plan.seen, &self.chain, turn).await
+    }
+
+    /// The server's custom emoji the persona may use here: none in direct messages, role-play
+    /// channels, or when the server turned `emoji_usage` off.
+    pub(super) fn emoji_for(&self, plan: &Plan) -> Vec<ServerEmoji> {
+        let Some(guild) = plan.message.guild else { return Vec::new() };
+        let rp = in_channel_set(&plan.seen.view.rp, &plan.message);
+        let usage = plan.settings().feature(Feature::EmojiUsage);
+        if emoji::emoji_allowed(usage, rp, false) {
+            self.surface.server_emoji(guild)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Shows the model the images of the most recent messages, when a model of the chain sees
     /// images: each labelled with its `media_N` handle, after the last user message's text.
     /// An image that cannot be fetched or decoded is left out; the turn goes on.
@@ -300,4 +322,61 @@ pub(super) fn render_request(request: &ChatRequest) -> String {
         }
     }
     out
+}
+
+/// The prompt's budget for `chain`: the smallest context length any of its models is known to
+/// have (a fallback must fit as well as the first choice), less the server's answer length when
+/// it set one; `default` where nothing is known.
+fn budget(default: TokenBudget, chain: &Chain) -> TokenBudget {
+    let known = chain.targets.iter().filter_map(|t| t.capabilities.context_length).min();
+    TokenBudget {
+        context_tokens: known.unwrap_or(default.context_tokens),
+        output_reserve: chain.sampler.max_output_tokens.unwrap_or(default.output_reserve),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tomori_llm::{Capabilities, Endpoint, Wire};
+    use tomori_net::Policy;
+
+    use super::*;
+
+    fn target(context_length: Option<u32>) -> Target {
+        let policy = Policy::operator();
+        let endpoint =
+            Endpoint::new(Wire::OpenAiCompatible, "http://127.0.0.1:1/v1", &policy).expect("url");
+        let client = tomori_net::Client::new(policy).expect("client");
+        Target::new("t", "t", endpoint, "m", client)
+            .with_capabilities(Capabilities { context_length, ..Capabilities::default() })
+    }
+
+    #[test]
+    fn the_budget_is_the_smallest_known_context_less_the_answer() {
+        let default = TokenBudget::default();
+        // Context lengths of the chain, the server's max_tokens, then the budget expected.
+        type Case<'a> = (&'a [Option<u32>], Option<u32>, u32, u32);
+        let cases: [Case<'_>; 5] = [
+            (&[], None, default.context_tokens, default.output_reserve),
+            (&[None, None], None, default.context_tokens, default.output_reserve),
+            (&[Some(128_000), None], None, 128_000, default.output_reserve),
+            (&[Some(128_000), Some(8_192)], Some(1_000), 8_192, 1_000),
+            (&[None, Some(4_096)], Some(512), 4_096, 512),
+        ];
+        for (lengths, max_output, context, reserve) in cases {
+            let chain = Chain {
+                targets: lengths.iter().map(|l| target(*l)).collect(),
+                sampler: tomori_llm::Sampler {
+                    max_output_tokens: max_output,
+                    ..tomori_llm::Sampler::default()
+                },
+            };
+            let got = budget(default, &chain);
+            assert_eq!(
+                (got.context_tokens, got.output_reserve),
+                (context, reserve),
+                "{lengths:?} {max_output:?}"
+            );
+        }
+    }
 }

@@ -255,6 +255,7 @@ impl<S: ChatSurface> Inner<S> {
             member: plan.message.author.name.clone(),
             participants: self.participants(plan.message.channel),
             degree: Degree::from_setting(plan.settings().humanizer_degree),
+            emoji: self.emoji_for(plan),
             limit,
         }
     }
@@ -264,7 +265,7 @@ impl<S: ChatSurface> Inner<S> {
     fn participants(&self, channel: Snowflake) -> Vec<Participant> {
         let recent = self.recent(channel, self.options.history_capacity);
         let mut people: Vec<Participant> = Vec::new();
-        for item in recent.iter().filter(|m| m.persona.is_none()) {
+        for item in recent.iter().filter(|m| m.persona.is_none() && !m.is_summary) {
             if people.iter().any(|p| p.user_id == item.author.get()) {
                 continue;
             }

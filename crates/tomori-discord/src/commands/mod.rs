@@ -48,8 +48,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use secrecy::SecretString;
-use tomori_chat::engine::Engine;
-use tomori_chat::surface::{ChatSurface, Inbound};
+use tomori_chat::engine::{CompactError, Engine};
+use tomori_chat::surface::{ChatSurface, Inbound, SurfaceError};
 use tomori_core::id::Snowflake;
 use tomori_store::credentials::KeyOwner;
 use tomori_store::{Store, StoreError};
@@ -92,8 +92,12 @@ pub trait BotControl: Send + Sync + 'static {
     /// apply. Returns once the turn is decided.
     fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()>;
 
-    /// `/tool refresh`: the channel's history starts now.
-    fn refresh(&self, channel: Snowflake);
+    /// `/tool refresh`: posts a marker after which the channel's history starts.
+    fn refresh(&self, channel: Snowflake) -> BoxFuture<'_, Result<(), SurfaceError>>;
+
+    /// `/tool compact`: the model summarises the channel's history into a marker at which it
+    /// starts; `message` stands for the member asking. Returns how many messages it sums up.
+    fn compact(&self, message: Inbound) -> BoxFuture<'_, Result<usize, CompactError>>;
 
     /// The context the main persona would be given if asked to answer `message` now.
     fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>>;
@@ -116,8 +120,12 @@ impl<S: ChatSurface> BotControl for Engine<S> {
         })
     }
 
-    fn refresh(&self, channel: Snowflake) {
-        Engine::refresh(self, channel);
+    fn refresh(&self, channel: Snowflake) -> BoxFuture<'_, Result<(), SurfaceError>> {
+        Box::pin(Engine::refresh(self, channel))
+    }
+
+    fn compact(&self, message: Inbound) -> BoxFuture<'_, Result<usize, CompactError>> {
+        Box::pin(Engine::compact(self, message))
     }
 
     fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>> {

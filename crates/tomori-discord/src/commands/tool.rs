@@ -1,5 +1,6 @@
-//! `/tool status|refresh|prompt|ping`: what Tomori is set up with here, a fresh start for the
-//! channel's history, the context a persona would be given now, and a liveness check.
+//! `/tool status|refresh|compact|prompt|ping`: what Tomori is set up with here, a fresh start
+//! for the channel's history (or one that keeps a summary of it), the context a persona would be
+//! given now, and a liveness check.
 //!
 //! Status shows key labels and endpoint URLs to managers only; other members see whether a
 //! model is configured. The prompt snapshot needs Manage Server unless the server turned on
@@ -7,6 +8,8 @@
 
 use std::time::Instant;
 
+use tomori_chat::engine::CompactError;
+use tomori_chat::surface::SurfaceError;
 use tomori_core::settings::Feature;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::{endpoints, models, settings};
@@ -21,6 +24,7 @@ use crate::permissions::is_manager;
 pub(crate) enum Action {
     Status,
     Refresh,
+    Compact,
     Prompt,
     Ping,
 }
@@ -32,6 +36,10 @@ pub(crate) fn definition() -> CommandBuilder {
             "refresh",
             "Start the conversation afresh: earlier messages are no longer shown to the model",
         ))
+        .option(SubCommandBuilder::new(
+            "compact",
+            "Summarise the conversation so far; later messages see the summary instead",
+        ))
         .option(SubCommandBuilder::new("prompt", "Show the context a persona would be given now"))
         .option(SubCommandBuilder::new("ping", "Check that Tomori and its database respond"))
 }
@@ -40,6 +48,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
     match args.nested()?.0 {
         "status" => Ok(Action::Status),
         "refresh" => Ok(Action::Refresh),
+        "compact" => Ok(Action::Compact),
         "prompt" => Ok(Action::Prompt),
         "ping" => Ok(Action::Ping),
         _ => Err(BadInput::unknown()),
@@ -49,7 +58,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
 pub(crate) fn need(action: &Action) -> Need {
     match action {
         Action::Status | Action::Ping => Need::Member,
-        Action::Refresh => Need::Moderator,
+        Action::Refresh | Action::Compact => Need::Moderator,
         Action::Prompt => Need::ManagerOrFeature(Feature::PromptSnapshot),
     }
 }
@@ -81,6 +90,19 @@ pub(crate) fn redact_secrets(text: &str) -> String {
     out
 }
 
+/// Why a history marker could not be posted, for the member who asked.
+fn marker_refused(err: &SurfaceError) -> String {
+    match err {
+        SurfaceError::Forbidden(permission) => format!(
+            "Nothing was changed: I need the {permission} permission in this channel to post the \
+             marker that history starts at."
+        ),
+        _ => "Nothing was changed: Discord did not take the marker message; try again in a \
+              moment."
+            .to_owned(),
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     let scope = ctx.server().await?;
     match action {
@@ -89,10 +111,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             settings::get(ctx.store, scope).await?;
             Ok(format!("Pong. The database answered in {} ms.", started.elapsed().as_millis()))
         }
-        Action::Refresh => {
-            ctx.control.refresh(ctx.caller.channel);
-            Ok("Fresh start: personas no longer see the messages before this point.".to_owned())
-        }
+        Action::Refresh => match ctx.control.refresh(ctx.caller.channel).await {
+            Ok(()) => {
+                Ok("Fresh start: personas no longer see the messages before this point.".to_owned())
+            }
+            Err(err) => Err(Failure::BadInput(marker_refused(&err))),
+        },
+        Action::Compact => match ctx.control.compact(ctx.caller.as_request()).await {
+            Ok(summed) => Ok(format!(
+                "Summarised {summed} messages; personas now see the summary instead of them."
+            )),
+            Err(CompactError::Surface(err)) => Err(Failure::BadInput(marker_refused(&err))),
+            Err(CompactError::Store(err)) => Err(err.into()),
+            Err(err) => Err(Failure::BadInput(format!("Nothing was changed: {err}."))),
+        },
         Action::Prompt => {
             let Some(prompt) = ctx.control.prompt_snapshot(ctx.caller.as_request()).await else {
                 return Err(Failure::BadInput(

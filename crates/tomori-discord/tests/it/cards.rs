@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
-use tomori_chat::surface::Inbound;
+use tomori_chat::engine::CompactError;
+use tomori_chat::surface::{Inbound, SurfaceError};
 use tomori_core::card::{self, png};
 use tomori_core::id::Snowflake;
 use tomori_core::limits::Limits;
@@ -39,7 +40,13 @@ impl BotControl for NoEngine {
         Box::pin(async {})
     }
 
-    fn refresh(&self, _channel: Snowflake) {}
+    fn refresh(&self, _channel: Snowflake) -> BoxFuture<'_, Result<(), SurfaceError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn compact(&self, _message: Inbound) -> BoxFuture<'_, Result<usize, CompactError>> {
+        Box::pin(async { Err(CompactError::Empty) })
+    }
 
     fn prompt_snapshot(&self, _message: Inbound) -> BoxFuture<'_, Option<String>> {
         Box::pin(async { None })

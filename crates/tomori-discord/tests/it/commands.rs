@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use tomori_chat::surface::Inbound;
+use tomori_chat::engine::CompactError;
+use tomori_chat::surface::{Inbound, SurfaceError};
 use tomori_core::id::{LineageId, Snowflake};
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::settings::{ChannelSet, Feature};
@@ -52,8 +53,13 @@ impl BotControl for Control {
         })
     }
 
-    fn refresh(&self, channel: Snowflake) {
+    fn refresh(&self, channel: Snowflake) -> BoxFuture<'_, Result<(), SurfaceError>> {
         self.refreshed.lock().unwrap_or_else(PoisonError::into_inner).push(channel);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn compact(&self, _message: Inbound) -> BoxFuture<'_, Result<usize, CompactError>> {
+        Box::pin(async { Err(CompactError::Empty) })
     }
 
     fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>> {

@@ -8,6 +8,7 @@ mod commands;
 mod documents;
 mod first_contact;
 mod gateway;
+mod history;
 mod mcp;
 mod personal;
 mod platform;

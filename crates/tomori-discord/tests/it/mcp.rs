@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use tomori_chat::surface::Inbound;
+use tomori_chat::engine::CompactError;
+use tomori_chat::surface::{Inbound, SurfaceError};
 use tomori_core::id::{ServerId, Snowflake};
 use tomori_discord::{BotControl, Discord};
 use tomori_net::{Client, Policy, Scope as NetScope};
@@ -41,7 +42,13 @@ impl BotControl for Idle {
         Box::pin(async {})
     }
 
-    fn refresh(&self, _channel: Snowflake) {}
+    fn refresh(&self, _channel: Snowflake) -> BoxFuture<'_, Result<(), SurfaceError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn compact(&self, _message: Inbound) -> BoxFuture<'_, Result<usize, CompactError>> {
+        Box::pin(async { Err(CompactError::Empty) })
+    }
 
     fn prompt_snapshot(&self, _message: Inbound) -> BoxFuture<'_, Option<String>> {
         Box::pin(async { None })

@@ -322,6 +322,7 @@ fn guild_create(inner: &Inner, bot: &UserSpec, guild: u64, name: &str, joined_at
     let owner = inner.guild_state.owners.get(&guild).copied().unwrap_or(1);
     let mut payload = guild_json(guild, name, owner, &channels, joined_at);
     payload["roles"] = Value::Array(super::guild::roles_json(inner, guild));
+    payload["emojis"] = Value::Array(super::guild::emoji_json(inner, guild));
     if let Some(channel) = inner.guild_state.system_channels.get(&guild) {
         payload["system_channel_id"] = json!(channel.to_string());
     }

@@ -73,6 +73,8 @@ pub(super) struct GuildState {
     pub(super) system_channels: BTreeMap<u64, u64>,
     /// Per guild: `(id, name)`.
     pub(super) stickers: BTreeMap<u64, Vec<(u64, String)>>,
+    /// Per guild: `(id, name, animated)` custom emoji.
+    pub(super) emoji: BTreeMap<u64, Vec<(u64, String, bool)>>,
     /// Messages injected or added, as Discord would serve them.
     pub(super) stored: BTreeMap<u64, Value>,
     pub(super) states: BTreeMap<u64, MessageState>,
@@ -179,6 +181,54 @@ pub(super) fn roles_json(inner: &Inner, guild: u64) -> Vec<Value> {
 }
 
 /// A message the fake sent, as `GET channels/{id}/messages/{id}` serves it.
+/// A guild's custom emoji as GUILD_CREATE and GUILD_EMOJIS_UPDATE list them.
+pub(super) fn emoji_json(inner: &Inner, guild: u64) -> Vec<Value> {
+    inner
+        .guild_state
+        .emoji
+        .get(&guild)
+        .into_iter()
+        .flatten()
+        .map(|(id, name, animated)| {
+            json!({
+                "id": id.to_string(),
+                "name": name,
+                "roles": [],
+                "require_colons": true,
+                "managed": false,
+                "animated": animated,
+                "available": true,
+            })
+        })
+        .collect()
+}
+
+/// The messages of `channel` that Discord would list (`GET /channels/{id}/messages`): those
+/// injected or added and those sent through REST, not deleted, as the REST routes serve them.
+pub(super) fn channel_messages(shared: &Shared, inner: &Inner, channel: u64) -> Vec<(u64, Value)> {
+    let deleted = |id: &u64| inner.guild_state.states.get(id).is_some_and(|s| s.deleted);
+    let mut listed: Vec<(u64, Value)> = inner
+        .guild_state
+        .stored
+        .iter()
+        .filter(|(id, data)| {
+            !deleted(id)
+                && data.get("channel_id").and_then(Value::as_str) == Some(&channel.to_string())
+        })
+        .map(|(id, data)| (*id, data.clone()))
+        .collect();
+    listed.extend(
+        inner
+            .messages
+            .iter()
+            .filter(|m| m.channel == channel && !deleted(&m.id))
+            .map(|m| (m.id, sent_json(m, &shared.settings.bot))),
+    );
+    listed.sort_by_key(|(id, _)| *id);
+    listed.dedup_by_key(|(id, _)| *id);
+    listed
+}
+
 pub(super) fn sent_json(message: &SentMessage, bot: &UserSpec) -> Value {
     let author = match message.webhook_id {
         Some(hook) => {
@@ -198,7 +248,7 @@ pub(super) fn sent_json(message: &SentMessage, bot: &UserSpec) -> Value {
         "mentions": [],
         "mention_roles": [],
         "attachments": [],
-        "embeds": [],
+        "embeds": message.embeds,
         "pinned": false,
         "type": 0,
     });

@@ -47,7 +47,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -295,6 +295,47 @@ impl FakeDiscord {
         drop(inner);
         self.shared.bump();
         delivered.then_some(id)
+    }
+
+    /// Edits a message injected or added before: its stored text becomes `content`, and
+    /// MESSAGE_UPDATE (the whole message, as Discord sends it) goes to the guild's shard. False
+    /// when the message is unknown or no session serves the shard.
+    pub fn edit_message(&self, message: u64, content: &str) -> bool {
+        let mut inner = self.shared.lock();
+        let Some(data) = inner.guild_state.stored.get_mut(&message) else { return false };
+        data["content"] = content.into();
+        data["edited_timestamp"] = now_timestamp().into();
+        let data = data.clone();
+        let guild = data.get("guild_id").and_then(Value::as_str).and_then(|g| g.parse().ok());
+        let sent = gateway::dispatch_for_guild(&mut inner, guild, "MESSAGE_UPDATE", data);
+        drop(inner);
+        self.shared.bump();
+        sent
+    }
+
+    /// Deletes messages of a channel as a member or moderator would: the REST routes stop
+    /// serving them, and MESSAGE_DELETE (one) or MESSAGE_DELETE_BULK (several) goes to the guild's
+    /// shard. False when no session serves the shard.
+    pub fn delete_messages(&self, guild: Option<u64>, channel: u64, messages: &[u64]) -> bool {
+        let mut inner = self.shared.lock();
+        for message in messages {
+            inner.guild_state.states.entry(*message).or_default().deleted = true;
+        }
+        let mut data = match messages {
+            [one] => json!({ "id": one.to_string(), "channel_id": channel.to_string() }),
+            _ => json!({
+                "ids": messages.iter().map(u64::to_string).collect::<Vec<_>>(),
+                "channel_id": channel.to_string(),
+            }),
+        };
+        if let Some(guild) = guild {
+            data["guild_id"] = guild.to_string().into();
+        }
+        let event = if messages.len() == 1 { "MESSAGE_DELETE" } else { "MESSAGE_DELETE_BULK" };
+        let sent = gateway::dispatch_for_guild(&mut inner, guild, event, data);
+        drop(inner);
+        self.shared.bump();
+        sent
     }
 
     /// Sends GUILD_CREATE for a guild added with [`Self::add_guild`] or

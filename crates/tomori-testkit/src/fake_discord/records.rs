@@ -105,6 +105,8 @@ pub struct SentMessage {
     pub pings: Pings,
     /// Stickers sent with it.
     pub stickers: Vec<u64>,
+    /// Embeds sent with it, as sent.
+    pub embeds: Vec<Value>,
     /// When the fake created it.
     pub at: Instant,
 }

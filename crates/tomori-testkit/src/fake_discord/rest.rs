@@ -250,6 +250,9 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
                 None => error(404, 10003, "Unknown Channel"),
             }
         }
+        ("GET", ["channels", channel, "messages"]) => {
+            list_messages(shared, inner, channel, request)
+        }
         ("POST", ["channels", channel, "messages"]) => {
             create_message(shared, inner, channel, request)
         }
@@ -423,6 +426,42 @@ fn check_message(request: &Request, may_be_empty: bool) -> Result<(), Reply> {
     validate::message(request.body.as_ref()).map_err(|found| invalid(&found))
 }
 
+/// The embeds of a message body, as sent.
+fn embeds(request: &Request) -> Vec<Value> {
+    request
+        .body
+        .as_ref()
+        .and_then(|b| b.get("embeds"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `GET /channels/{id}/messages`: newest first, at most `limit` (1–100, default 50), from before
+/// `before` when given, as Discord documents (`around` and `after` are not served).
+fn list_messages(shared: &Shared, inner: &Inner, channel: &str, request: &Request) -> Reply {
+    let Some(channel) = channel.parse().ok().filter(|c: &u64| inner.channels.contains_key(c))
+    else {
+        return error(404, 10003, "Unknown Channel");
+    };
+    let limit = match request.query_param("limit").map(str::parse::<usize>) {
+        None => 50,
+        Some(Ok(limit)) if (1..=100).contains(&limit) => limit,
+        Some(_) => {
+            return error(400, 50035, "Invalid Form Body (limit: must be between 1 and 100)");
+        }
+    };
+    let before = request.query_param("before").and_then(|v| v.parse::<u64>().ok());
+    let mut listed: Vec<Value> = guild::channel_messages(shared, inner, channel)
+        .into_iter()
+        .filter(|(id, _)| before.is_none_or(|b| *id < b))
+        .map(|(_, data)| data)
+        .collect();
+    listed.reverse();
+    listed.truncate(limit);
+    ok(Value::Array(listed))
+}
+
 fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &Request) -> Reply {
     let Some(channel) = channel.parse().ok().and_then(|c: u64| inner.channels.get(&c)).copied()
     else {
@@ -435,8 +474,9 @@ fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         .and_then(Value::as_array)
         .map(|ids| ids.iter().filter_map(|id| id.as_str()?.parse().ok()).collect())
         .unwrap_or_default();
-    // A sticker message may have no text.
-    if let Err(reply) = check_message(request, stickers.len() == 1) {
+    let embeds = embeds(request);
+    // A message needs text, an embed or a sticker.
+    if let Err(reply) = check_message(request, stickers.len() == 1 || !embeds.is_empty()) {
         return reply;
     }
     let reply_to = body
@@ -458,6 +498,7 @@ fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         reply_to,
         allowed_mentions,
         stickers,
+        embeds,
         at: Instant::now(),
     };
     store_and_echo(shared, inner, message, &bot)
@@ -534,6 +575,7 @@ fn execute_webhook(
         reply_to: None,
         allowed_mentions,
         stickers: Vec::new(),
+        embeds: embeds(request),
         at: Instant::now(),
     };
     let author = UserSpec { id: hook.id, username, global_name: None, bot: true };
@@ -560,7 +602,7 @@ fn store_and_echo(
         "mentions": message.pings.users.iter().map(|u| UserSpec::new(*u, &format!("user-{u}")).json()).collect::<Vec<_>>(),
         "mention_roles": message.pings.roles.iter().map(u64::to_string).collect::<Vec<_>>(),
         "attachments": [],
-        "embeds": [],
+        "embeds": message.embeds,
         "pinned": false,
         "type": if message.reply_to.is_some() { 19 } else { 0 },
     });

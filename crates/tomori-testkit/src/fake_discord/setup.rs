@@ -149,4 +149,10 @@ impl FakeDiscord {
             .or_default()
             .push((sticker, name.to_owned()));
     }
+
+    /// Gives a guild a custom emoji, listed in its GUILD_CREATE.
+    pub fn add_emoji(&self, guild: u64, emoji: u64, name: &str, animated: bool) {
+        let mut inner = self.shared.lock();
+        inner.guild_state.emoji.entry(guild).or_default().push((emoji, name.to_owned(), animated));
+    }
 }

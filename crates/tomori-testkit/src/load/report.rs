@@ -645,6 +645,7 @@ mod tests {
             allowed_mentions: None,
             pings: Pings::default(),
             stickers: Vec::new(),
+            embeds: Vec::new(),
             at,
         }
     }
