@@ -121,6 +121,11 @@ impl History {
         !self.channels.get(&channel).is_some_and(|c| c.backfilled)
     }
 
+    /// How many messages the channel keeps now.
+    pub fn kept(&self, channel: Snowflake) -> usize {
+        self.channels.get(&channel).map_or(0, |c| c.messages.len())
+    }
+
     /// Adds the messages read from the platform (oldest first) under those kept since, and marks
     /// the channel read. Messages older than the latest marker, and ones already kept, are
     /// skipped; edits and deletions seen since win over what was read.

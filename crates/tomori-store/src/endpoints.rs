@@ -106,10 +106,14 @@ pub async fn add(
     }
     let (server_id, user_id) = owner_ids(scope, owner)?;
     // Security: keys leak from a DB dump. An endpoint's key is sealed like a provider key.
+    // Security: key exfiltration by a database edit. The key is sealed for the endpoint's
+    // origin too, so pointing the row at another host makes the key unopenable.
     let sealed = match &new.api_key {
-        Some(key) if !key.expose_secret().trim().is_empty() => {
-            Some(store.keys().seal(key.expose_secret().trim(), &seal_context(scope, owner)?))
-        }
+        Some(key) if !key.expose_secret().trim().is_empty() => Some(store.keys().seal_bound(
+            key.expose_secret().trim(),
+            &seal_context(scope, owner)?,
+            &origin(&new.base_url),
+        )),
         _ => None,
     };
     let mut tx = store.begin(scope).await?;
@@ -127,8 +131,8 @@ pub async fn add(
     }
     let id = sqlx::query_scalar!(
         "INSERT INTO custom_endpoints (server_id, user_id, label, capability, base_url, model,
-             api_key, key_version, context_length, has_tools, has_vision)
-         VALUES ($1, $2, $3, 'text', $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+             api_key, key_version, context_length, has_tools, has_vision, api_key_bound)
+         VALUES ($1, $2, $3, 'text', $4, $5, $6, $7, $8, $9, $10, true) RETURNING id",
         server_id,
         user_id,
         new.label,
@@ -239,7 +243,8 @@ pub async fn edit(
     sqlx::query!(
         "UPDATE custom_endpoints SET base_url = $2, model = $3, context_length = $4,
              has_tools = $5, has_vision = $6,
-             api_key = CASE WHEN $7 THEN NULL ELSE api_key END
+             api_key = CASE WHEN $7 THEN NULL ELSE api_key END,
+             api_key_bound = api_key_bound AND NOT $7
          WHERE id = $1",
         after.id,
         after.base_url,
@@ -279,7 +284,7 @@ pub async fn edit(
 
 /// Scheme and authority of a URL, lower-cased: what a key is given for. A URL without `://`
 /// is its own origin, so any change of it counts as a move.
-fn origin(url: &str) -> String {
+pub(crate) fn origin(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_ascii_lowercase() };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase())
@@ -366,7 +371,8 @@ pub async fn get(
     let (server_id, user_id) = owner_ids(scope, owner)?;
     let mut tx = store.begin(scope).await?;
     let row = sqlx::query!(
-        "SELECT id, label, base_url, model, context_length, has_tools, has_vision, api_key
+        "SELECT id, label, base_url, model, context_length, has_tools, has_vision, api_key,
+                api_key_bound
          FROM custom_endpoints
          WHERE server_id IS NOT DISTINCT FROM $1 AND user_id IS NOT DISTINCT FROM $2 AND label = $3",
         server_id,
@@ -378,8 +384,14 @@ pub async fn get(
     .about("endpoint")?;
     tx.commit().await?;
     let Some(row) = row else { return Ok(None) };
+    let ctx = seal_context(scope, owner)?;
     let key = match &row.api_key {
-        Some(blob) => Some(store.keys().open(blob, &seal_context(scope, owner)?)?),
+        Some(blob) if row.api_key_bound => {
+            Some(store.keys().open_bound(blob, &ctx, &origin(&row.base_url))?)
+        }
+        // Sealed before keys were bound to their origin; the next start binds it
+        // (`keys::bind_endpoint_keys`).
+        Some(blob) => Some(store.keys().open(blob, &ctx)?),
         None => None,
     };
     let endpoint = CustomEndpoint {

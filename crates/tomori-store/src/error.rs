@@ -6,7 +6,7 @@ use crate::secrets::OpenError;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or went away; retrying later may work.
-    #[error("database unavailable")]
+    #[error("database unavailable: {}", describe(.0))]
     Unavailable(#[source] sqlx::Error),
     /// The row does not exist in this tenant.
     #[error("{0} not found")]
@@ -44,11 +44,35 @@ pub enum StoreError {
         known: i64,
     },
     /// A migration failed; it ran in a transaction, so nothing of it was applied.
-    #[error("migration failed")]
+    #[error("migration failed: {}", describe_migration(.0))]
     Migration(#[source] sqlx::migrate::MigrateError),
     /// Anything else from the database: a bug or a broken database, logged with its source.
-    #[error("database error")]
+    #[error("database error: {}", describe(.0))]
     Query(#[source] sqlx::Error),
+}
+
+/// What went wrong, in the database's words: its message and SQLSTATE, without the line of the
+/// server's own source code that sqlx appends (a user cannot act on it, and it reads as a line of
+/// their configuration or of a migration). The store's errors say this themselves, so whoever
+/// prints one needs none of its sources.
+fn describe(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_owned(),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn describe_migration(err: &sqlx::migrate::MigrateError) -> String {
+    match err {
+        sqlx::migrate::MigrateError::Execute(inner) => describe(inner),
+        sqlx::migrate::MigrateError::ExecuteMigration(inner, version) => {
+            format!("migration {version}: {}", describe(inner))
+        }
+        other => other.to_string(),
+    }
 }
 
 impl StoreError {

@@ -145,6 +145,20 @@ struct Batch {
     server_id: Option<i64>,
     user_id: Option<i64>,
     blob: Vec<u8>,
+    /// What the value is bound to, for values sealed bound: an endpoint key's endpoint URL.
+    binding: Option<String>,
+    /// Whether the value was sealed bound to it already.
+    bound: bool,
+}
+
+/// Which rows a pass re-seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Every value not under the current key version (`tomori keys rotate`), and every value
+    /// that should be bound and is not.
+    Rotate,
+    /// Only values that should be bound and are not (at startup).
+    Bind,
 }
 
 impl Column {
@@ -176,7 +190,8 @@ impl Column {
             }
             Self::EndpointKey => {
                 sqlx::query_scalar!(
-                    "SELECT count(*) FROM custom_endpoints WHERE key_version <> $1",
+                    "SELECT count(*) FROM custom_endpoints
+                     WHERE api_key IS NOT NULL AND (key_version <> $1 OR NOT api_key_bound)",
                     current
                 )
                 .fetch_one(owner)
@@ -206,11 +221,16 @@ impl Column {
         self,
         tx: &mut sqlx::PgConnection,
         current: i32,
+        pass: Pass,
     ) -> Result<Vec<Batch>, StoreError> {
+        if pass == Pass::Bind && !matches!(self, Self::EndpointKey) {
+            return Ok(Vec::new());
+        }
         let rows = match self {
             Self::ProviderKey => sqlx::query_as!(
                 Batch,
-                r#"SELECT id AS "key_a!", 0::bigint AS "key_b!", server_id, user_id, secret AS "blob!"
+                r#"SELECT id AS "key_a!", 0::bigint AS "key_b!", server_id, user_id, secret AS "blob!",
+                          NULL::text AS "binding?", false AS "bound!"
                    FROM provider_credentials WHERE key_version <> $1
                    ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"#,
                 current,
@@ -220,18 +240,21 @@ impl Column {
             .await,
             Self::EndpointKey => sqlx::query_as!(
                 Batch,
-                r#"SELECT id AS "key_a!", 0::bigint AS "key_b!", server_id, user_id, api_key AS "blob!"
-                   FROM custom_endpoints WHERE key_version <> $1 AND api_key IS NOT NULL
+                r#"SELECT id AS "key_a!", 0::bigint AS "key_b!", server_id, user_id, api_key AS "blob!",
+                          base_url AS "binding?", api_key_bound AS "bound!"
+                   FROM custom_endpoints
+                   WHERE api_key IS NOT NULL AND (NOT api_key_bound OR ($3 AND key_version <> $1))
                    ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"#,
                 current,
-                ROTATE_BATCH
+                ROTATE_BATCH,
+                pass == Pass::Rotate
             )
             .fetch_all(tx)
             .await,
             Self::McpToken => sqlx::query_as!(
                 Batch,
                 r#"SELECT id AS "key_a!", 0::bigint AS "key_b!", server_id AS "server_id?", NULL::bigint AS user_id,
-                          auth_token AS "blob!"
+                          auth_token AS "blob!", NULL::text AS "binding?", false AS "bound!"
                    FROM mcp_servers WHERE key_version <> $1 AND auth_token IS NOT NULL
                    ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"#,
                 current,
@@ -242,7 +265,8 @@ impl Column {
             Self::WebhookToken => sqlx::query_as!(
                 Batch,
                 r#"SELECT server_id AS "key_a!", channel_id AS "key_b!", server_id AS "server_id?",
-                          NULL::bigint AS user_id, token AS "blob!"
+                          NULL::bigint AS user_id, token AS "blob!", NULL::text AS "binding?",
+                          false AS "bound!"
                    FROM managed_webhooks WHERE key_version <> $1
                    ORDER BY server_id, channel_id LIMIT $2 FOR UPDATE SKIP LOCKED"#,
                 current,
@@ -274,7 +298,8 @@ impl Column {
             }
             Self::EndpointKey => {
                 sqlx::query!(
-                    "UPDATE custom_endpoints SET api_key = $2, key_version = $3 WHERE id = $1",
+                    "UPDATE custom_endpoints SET api_key = $2, key_version = $3, api_key_bound = true
+                     WHERE id = $1",
                     row.key_a,
                     blob,
                     version
@@ -339,23 +364,8 @@ pub async fn rotate_with_progress(
         return Ok(report);
     }
     for column in COLUMNS {
-        loop {
-            let mut tx = owner.begin().await.about("rotation")?;
-            let rows = column.batch(&mut tx, current).await?;
-            if rows.is_empty() {
-                break;
-            }
-            for row in &rows {
-                let ctx = column.context(row.server_id, row.user_id);
-                let plaintext = ring.open(&row.blob, &ctx)?;
-                let sealed = ring.seal(secrecy::ExposeSecret::expose_secret(&plaintext), &ctx);
-                column.store(&mut tx, row, &sealed.blob, sealed.key_version).await?;
-            }
-            tx.commit().await.about("rotation")?;
-            report.resealed += u64::try_from(rows.len()).unwrap_or(u64::MAX);
-            report.batches += 1;
-            on_batch(&report, total);
-        }
+        reseal(owner, ring, column, Pass::Rotate, &mut report, |report| on_batch(report, total))
+            .await?;
     }
     if report.resealed > 0 {
         let after = serde_json::json!({ "key_version": current, "resealed": report.resealed });
@@ -372,4 +382,73 @@ pub async fn rotate_with_progress(
         .await?;
     }
     Ok(report)
+}
+
+/// Re-seals one column's rows that `pass` selects, in batches, counting into `report`.
+async fn reseal(
+    owner: &PgPool,
+    ring: &KeyRing,
+    column: Column,
+    pass: Pass,
+    report: &mut Rotation,
+    mut on_batch: impl FnMut(&Rotation) + Send,
+) -> Result<(), StoreError> {
+    let current = version_to_db(ring.current());
+    loop {
+        let mut tx = owner.begin().await.about("rotation")?;
+        let rows = column.batch(&mut tx, current, pass).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            let ctx = column.context(row.server_id, row.user_id);
+            let sealed = match &row.binding {
+                // Security: key exfiltration by a database edit. Endpoint keys are re-sealed
+                // bound to their endpoint's origin.
+                Some(url) => {
+                    let origin = crate::endpoints::origin(url);
+                    let plaintext = if row.bound {
+                        ring.open_bound(&row.blob, &ctx, &origin)?
+                    } else {
+                        ring.open(&row.blob, &ctx)?
+                    };
+                    ring.seal_bound(secrecy::ExposeSecret::expose_secret(&plaintext), &ctx, &origin)
+                }
+                None => {
+                    let plaintext = ring.open(&row.blob, &ctx)?;
+                    ring.seal(secrecy::ExposeSecret::expose_secret(&plaintext), &ctx)
+                }
+            };
+            column.store(&mut tx, row, &sealed.blob, sealed.key_version).await?;
+        }
+        tx.commit().await.about("rotation")?;
+        report.resealed += u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        report.batches += 1;
+        on_batch(report);
+    }
+}
+
+/// Re-seals the endpoint keys stored before keys were bound to their endpoint's origin (at
+/// every start; nothing to do after the first). Returns how many it bound.
+///
+/// # Errors
+/// A key that does not open with the ring, or an unavailable database.
+pub async fn bind_endpoint_keys(owner: &PgPool, ring: &KeyRing) -> Result<u64, StoreError> {
+    let mut report = Rotation::default();
+    reseal(owner, ring, Column::EndpointKey, Pass::Bind, &mut report, |_| {}).await?;
+    if report.resealed > 0 {
+        let after = serde_json::json!({ "bound": report.resealed });
+        audit::record_instance(
+            owner,
+            Change {
+                actor: Actor::Operator,
+                action: "keys.bind",
+                target: "custom_endpoints.api_key".to_owned(),
+                before: None,
+                after: Some(&after),
+            },
+        )
+        .await?;
+    }
+    Ok(report.resealed)
 }

@@ -63,6 +63,15 @@ impl SealContext {
     fn associated_data(&self) -> Vec<u8> {
         format!("tomori/seal/1|{}|{}|{}", self.table, self.column, self.owner).into_bytes()
     }
+
+    /// The associated data of a value that is good only for `binding` (an endpoint key for its
+    /// endpoint's origin): opened for another binding, it fails like a value moved to another row.
+    fn bound_data(&self, binding: &str) -> Vec<u8> {
+        let mut data = self.associated_data();
+        data.extend_from_slice(b"|bound:");
+        data.extend_from_slice(binding.as_bytes());
+        data
+    }
 }
 
 /// A key ring that cannot be built.
@@ -173,18 +182,27 @@ impl KeyRing {
         self.seal_with(self.current, plaintext, ctx)
     }
 
+    /// Seals `plaintext` for `ctx` with the current key, good only where `binding` holds (see
+    /// [`Self::open_bound`]).
+    pub fn seal_bound(&self, plaintext: &str, ctx: &SealContext, binding: &str) -> Sealed {
+        self.seal_data(self.current, plaintext, &ctx.bound_data(binding))
+    }
+
     /// Seals with a given version of the ring; only key check values need a version other than
     /// the current one.
     pub(crate) fn seal_with(&self, version: u32, plaintext: &str, ctx: &SealContext) -> Sealed {
+        self.seal_data(version, plaintext, &ctx.associated_data())
+    }
+
+    fn seal_data(&self, version: u32, plaintext: &str, aad: &[u8]) -> Sealed {
         let key = self.keys.get(&version).expect("callers pass a version the ring holds");
         let cipher = XChaCha20Poly1305::new((&**key).into());
         let mut nonce_bytes = [0_u8; NONCE_LEN];
         getrandom::fill(&mut nonce_bytes)
             .expect("the operating system's random source is available");
         let nonce = XNonce::from(nonce_bytes);
-        let aad = ctx.associated_data();
         let ciphertext = cipher
-            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: &aad })
+            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad })
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
         let mut blob = Vec::with_capacity(HEADER_LEN + ciphertext.len());
         blob.push(FORMAT);
@@ -212,15 +230,31 @@ impl KeyRing {
     /// A malformed blob, a version the ring lacks, or a blob that fails authentication (wrong
     /// secret, wrong row or column, modified bytes).
     pub fn open(&self, blob: &[u8], ctx: &SealContext) -> Result<SecretString, OpenError> {
+        self.open_data(blob, &ctx.associated_data())
+    }
+
+    /// Opens a blob sealed for `ctx` with [`Self::seal_bound`] for `binding`.
+    ///
+    /// # Errors
+    /// As [`Self::open`]; a blob sealed for another binding (or unbound) is rejected.
+    pub fn open_bound(
+        &self,
+        blob: &[u8],
+        ctx: &SealContext,
+        binding: &str,
+    ) -> Result<SecretString, OpenError> {
+        self.open_data(blob, &ctx.bound_data(binding))
+    }
+
+    fn open_data(&self, blob: &[u8], aad: &[u8]) -> Result<SecretString, OpenError> {
         let version = blob_version(blob)?;
         let key = self.keys.get(&version).ok_or(OpenError::MissingVersion(version))?;
         let nonce_bytes: [u8; NONCE_LEN] =
             blob.get(5..HEADER_LEN).and_then(|s| s.try_into().ok()).ok_or(OpenError::Malformed)?;
         let ciphertext = blob.get(HEADER_LEN..).ok_or(OpenError::Malformed)?;
         let cipher = XChaCha20Poly1305::new((&**key).into());
-        let aad = ctx.associated_data();
         let plaintext = cipher
-            .decrypt(&XNonce::from(nonce_bytes), Payload { msg: ciphertext, aad: &aad })
+            .decrypt(&XNonce::from(nonce_bytes), Payload { msg: ciphertext, aad })
             .map_err(|_| OpenError::Rejected(version))?;
         let plaintext = Zeroizing::new(plaintext);
         let text = std::str::from_utf8(&plaintext).map_err(|_| OpenError::Malformed)?;

@@ -261,6 +261,15 @@ pub async fn pretend_newer_schema(db: &TestDb) {
     .expect("record a future migration");
 }
 
+/// Takes from the application role the right to read quota counters, so that every quota check
+/// fails as it would with a broken database: a fault a test causes on purpose.
+pub async fn break_quota_reads(db: &TestDb) {
+    sqlx::query("REVOKE SELECT ON quota_counters FROM tomori_app")
+        .execute(db.owner())
+        .await
+        .expect("revoke reading quota counters");
+}
+
 /// Sets a server's message cooldown directly (the slash command that does it comes later).
 pub async fn set_cooldown(owner: &PgPool, server_id: i64, kind: &str, seconds: i32) {
     sqlx::query(

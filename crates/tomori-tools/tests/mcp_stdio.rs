@@ -252,15 +252,12 @@ async fn the_model_calls_a_tool_on_a_stdio_server() {
     let llm_client = Llm::default();
     let first = llm_client.complete(&chain, &request).await.expect("first answer");
     assert_eq!(first.tool_calls.len(), 1);
-    let started = Instant::now();
     let results = run_tool_calls(&gate, &first.tool_calls, &ctx).await;
-    let elapsed = started.elapsed();
     assert!(!results[0].is_error, "{:?}", results[0]);
     assert_eq!(
         results[0].content,
         "<tool_output name=\"echo\" trust=\"untrusted\">\nhello from the model\n</tool_output>"
     );
-    assert!(elapsed < Duration::from_secs(2), "one stdio call took {elapsed:?}");
     request.messages.push(first.to_message());
     request.messages.push(results_message(results));
     let second = llm_client.complete(&chain, &request).await.expect("second answer");
@@ -348,12 +345,10 @@ async fn a_server_that_exits_is_restarted() {
     // While it restarts, its tools stay offered and a call fails with a reason.
     let during = call(&gate, &ctx, "echo", json!({"text": "anyone?"})).await;
     assert_eq!(during, Err("unavailable: the MCP server fake is restarting".to_owned()));
-    let started = Instant::now();
     let up = mcp
         .wait_for("fake", Duration::from_secs(10), |s| matches!(s, ServerStatus::Running { .. }))
         .await;
     assert_eq!(up, Some(ServerStatus::Running { tools: 11, restarts: 1 }));
-    assert!(started.elapsed() < Duration::from_secs(5), "restart took {:?}", started.elapsed());
     let again = call(&gate, &ctx, "echo", json!({"text": "back"})).await.expect("answers again");
     assert!(again.contains("\nback\n"), "{again}");
     mcp.stop();
@@ -410,19 +405,17 @@ async fn a_command_that_cannot_start_is_retried_with_a_growing_pause() {
         matches!(&statuses[0].1, ServerStatus::Restarting { restarts: 1, reason } if reason.starts_with("could not start the server: /nonexistent/tomori-mcp-server")),
         "{statuses:?}"
     );
-    // Pauses of 1 s then 2 s: the third attempt comes about 3 s after the first.
+    // Pauses of 1 s then 2 s: the third attempt comes no sooner than about 3 s after the first
+    // (a lower bound only: a loaded machine may take longer, never shorter).
     let first = Instant::now();
     let third = mcp
-        .wait_for("missing", Duration::from_secs(6), |s| {
+        .wait_for("missing", Duration::from_secs(30), |s| {
             matches!(s, ServerStatus::Restarting { restarts: 3, .. })
         })
         .await;
     let waited = first.elapsed();
     assert!(matches!(third, Some(ServerStatus::Restarting { restarts: 3, .. })), "{third:?}");
-    assert!(
-        waited >= Duration::from_millis(2_500) && waited < Duration::from_secs(5),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(2_500), "{waited:?}");
     // The other server is unaffected.
     let gate = gate(&mcp);
     let ok = call(&gate, &turn(Place::Dm), "echo", json!({"text": "fine"})).await;

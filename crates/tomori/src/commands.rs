@@ -30,9 +30,25 @@ pub(crate) fn say(line: impl std::fmt::Display) {
 
 #[expect(clippy::print_stderr, reason = "the one line an operator sees when a command fails")]
 pub(crate) fn fail(err: &anyhow::Error) -> ExitCode {
-    // `{:#}` joins the context chain on one line: what we were doing, then why.
-    eprintln!("error: {err:#}");
+    eprintln!("error: {}", one_line(err));
     ExitCode::FAILURE
+}
+
+/// The context chain on one line: what we were doing, then why. A store error says all there is
+/// to say about its database cause, so the chain ends there (its sources would repeat it in
+/// sqlx's words); a cause that only repeats the one before it is left out.
+pub(crate) fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if parts.last().is_none_or(|last| !last.ends_with(&text)) {
+            parts.push(text);
+        }
+        if cause.downcast_ref::<tomori_store::StoreError>().is_some() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 /// `tomori url-check` arguments.
@@ -270,6 +286,12 @@ async fn serve(
         let (ring, source) = ring_for(&db, env, config).await?;
         tracing::info!(versions = ?ring.versions().collect::<Vec<_>>(), current = ring.current(), source = ?source, "key ring loaded");
         keys::check_ring(&db.owner, &ring).await.context("checking the key ring")?;
+        let bound = keys::bind_endpoint_keys(&db.owner, &ring)
+            .await
+            .context("binding endpoint keys to their origins")?;
+        if bound > 0 {
+            tracing::info!(bound, "endpoint keys stored unbound were re-sealed for their endpoint's origin");
+        }
         let pool = tomori_store::db::connect_app(
             &db.app_login(config, &ring),
             config.database.max_connections,

@@ -731,3 +731,27 @@ fn healthcheck_exits_0_when_ready_and_1_with_the_status_otherwise() {
     assert_eq!(closed.status.code(), Some(1));
     assert_eq!(stderr(&closed).lines().count(), 1, "{}", stderr(&closed));
 }
+
+/// `url` with its user replaced by `user`.
+fn with_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let host = match rest.get(..authority_end).and_then(|a| a.rfind('@')) {
+        Some(at) => rest.get(at + 1..).unwrap_or_default(),
+        None => rest,
+    };
+    format!("{scheme}://{user}@{host}")
+}
+
+#[tokio::test]
+async fn a_database_refusal_is_said_once_without_the_servers_source_line() {
+    let db = TestDb::new().await;
+    let url = with_user(db.url().expose_secret(), "nosuchuser");
+    let dir = Dir::new("refused");
+    let out = tomori(&dir.0, &["migrate"], &[("DATABASE_URL", url.as_str())]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.matches("\"nosuchuser\" does not exist").count(), 1, "{err}");
+    assert!(!err.contains(" at line "), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

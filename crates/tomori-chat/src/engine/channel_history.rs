@@ -233,6 +233,13 @@ impl<S: ChatSurface> Inner<S> {
         }
         let limit =
             usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80).clamp(1, 100);
+        // A channel busy enough to have shown this process a whole window of messages since it
+        // started has nothing to read back that a turn would show (a marker further back is
+        // outside the window, as it would be in what Discord returns).
+        if lock(&self.history).kept(channel) >= limit {
+            lock(&self.history).backfill(channel, Vec::new());
+            return;
+        }
         let past = match self.surface.recent_messages(channel, plan.message.message, limit).await {
             Ok(past) => past,
             Err(err) => {

@@ -194,9 +194,11 @@ impl Harness {
         panic!("the channel stayed busy");
     }
 
-    /// Lets in-flight work finish, then returns what was sent.
+    /// Waits until the messages handled so far are done with, then returns what was sent.
+    /// `Engine::handle` returns once a message is decided, with its turn started or queued, so
+    /// an idle channel means every answer (or refusal) they caused has been sent.
     pub(crate) async fn settle(&self) -> Vec<Outgoing> {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.wait_idle().await;
         self.sent()
     }
 

@@ -556,3 +556,18 @@ async fn a_member_with_three_turns_running_is_told_to_wait() {
         assert!(h.engine.kill(id(channel)));
     }
 }
+
+#[tokio::test]
+async fn a_quota_that_cannot_be_checked_refuses_the_turn() {
+    let h = Harness::new().await;
+    let limits =
+        QuotaLimits { enabled: true, per_user_daily: 5, server_pool: 0, reset_period_days: 1 };
+    quotas::set_limits(&h.store, Scope::server(h.server), QuotaKind::Text, limits).await.unwrap();
+    // The counters become unreadable to the bot's role: every quota check now fails.
+    tomori_testkit::break_quota_reads(&h.db).await;
+    h.engine.handle(h.message(ALICE, "alice", "tomori, hi")).await;
+    let sent = h.wait_sent(1).await;
+    assert!(sent[0].content.contains("can't check this server's quota"), "{}", sent[0].content);
+    h.wait_idle().await;
+    assert!(h.llm.requests().is_empty(), "a turn whose quota is unknown asks no model");
+}

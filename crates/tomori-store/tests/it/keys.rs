@@ -3,6 +3,7 @@ use std::process::Command;
 use secrecy::{ExposeSecret, SecretString};
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::{self, NewEndpoint};
+use tomori_store::secrets::{Owner, SealContext};
 use tomori_store::{Scope, StoreError, keys, webhooks};
 use tomori_testkit::TestDb;
 
@@ -204,4 +205,60 @@ async fn a_missing_or_wrong_key_version_is_named_at_startup() {
     );
     let err = keys::check_ring(db.owner(), &wrong).await.unwrap_err().to_string();
     assert!(err.contains("TOMORI_SECRET_V1 is not the secret"), "{err}");
+}
+
+#[tokio::test]
+async fn an_endpoint_key_opens_only_for_its_origin_and_older_keys_are_bound_at_start() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let guild = store.resolve_guild(snowflake(1)).await.unwrap();
+    let scope = Scope::server(guild);
+    let endpoint = NewEndpoint {
+        label: "gateway".to_owned(),
+        base_url: "https://llm.example/v1".to_owned(),
+        model: "m".to_owned(),
+        context_length: None,
+        has_tools: false,
+        has_vision: false,
+        api_key: Some(SecretString::from("ep-key".to_owned())),
+    };
+    endpoints::add(&store, scope, admin(), KeyOwner::Server, &endpoint).await.unwrap();
+    let key = || async {
+        endpoints::get(&store, scope, KeyOwner::Server, "gateway")
+            .await
+            .map(|found| found.and_then(|(_, key)| key).map(|k| k.expose_secret().to_owned()))
+    };
+    assert_eq!(key().await.unwrap().as_deref(), Some("ep-key"));
+    let owner = db.owner();
+    let edit = |sql: &'static str| async move {
+        sqlx::query(sql).execute(owner).await.unwrap();
+    };
+
+    // A database edit that points the endpoint elsewhere leaves a key that does not open, and
+    // marking the key unbound does not help.
+    edit("UPDATE custom_endpoints SET base_url = 'https://collector.example/v1'").await;
+    assert!(matches!(key().await, Err(StoreError::Secret(_))), "another origin");
+    edit("UPDATE custom_endpoints SET api_key_bound = false").await;
+    assert!(matches!(key().await, Err(StoreError::Secret(_))), "unbound");
+    edit("UPDATE custom_endpoints SET base_url = 'https://llm.example/v2'").await;
+    assert!(matches!(key().await, Err(StoreError::Secret(_))), "unbound, same origin");
+    edit("UPDATE custom_endpoints SET api_key_bound = true").await;
+    assert_eq!(key().await.unwrap().as_deref(), Some("ep-key"), "same origin, other path");
+
+    // A key stored before keys were bound: it opens by its row alone until the next start
+    // binds it, after which the same edit makes it unopenable too.
+    let ctx =
+        SealContext { table: "custom_endpoints", column: "api_key", owner: Owner::Server(guild) };
+    let legacy = store.keys().seal("old-key", &ctx);
+    sqlx::query("UPDATE custom_endpoints SET api_key = $1, api_key_bound = false")
+        .bind(&legacy.blob)
+        .execute(db.owner())
+        .await
+        .unwrap();
+    assert_eq!(key().await.unwrap().as_deref(), Some("old-key"));
+    assert_eq!(keys::bind_endpoint_keys(db.owner(), store.keys()).await.unwrap(), 1);
+    assert_eq!(keys::bind_endpoint_keys(db.owner(), store.keys()).await.unwrap(), 0, "once");
+    assert_eq!(key().await.unwrap().as_deref(), Some("old-key"), "bound, same origin");
+    edit("UPDATE custom_endpoints SET base_url = 'https://collector.example/v1'").await;
+    assert!(matches!(key().await, Err(StoreError::Secret(_))), "bound now");
 }
