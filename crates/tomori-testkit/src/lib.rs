@@ -270,29 +270,6 @@ pub async fn break_quota_reads(db: &TestDb) {
         .expect("revoke reading quota counters");
 }
 
-/// Sets a server's message cooldown directly (the slash command that does it comes later).
-pub async fn set_cooldown(owner: &PgPool, server_id: i64, kind: &str, seconds: i32) {
-    sqlx::query(
-        "UPDATE server_settings SET cooldown_kind = $2, cooldown_seconds = $3 WHERE server_id = $1",
-    )
-    .bind(server_id)
-    .bind(kind)
-    .bind(seconds)
-    .execute(owner)
-    .await
-    .expect("set the cooldown");
-}
-
-/// Sets a server's thought-log channel directly (the slash command that does it comes later).
-pub async fn set_thought_log(owner: &PgPool, server_id: i64, channel: i64) {
-    sqlx::query("UPDATE server_settings SET thought_log_channel = $2 WHERE server_id = $1")
-        .bind(server_id)
-        .bind(channel)
-        .execute(owner)
-        .await
-        .expect("set the thought-log channel");
-}
-
 /// Every audit row's action, oldest first, across all chains (read as the owner, for tests that
 /// check what a command recorded, or that it recorded nothing).
 pub async fn audit_actions(db: &TestDb) -> Vec<String> {
@@ -300,15 +277,4 @@ pub async fn audit_actions(db: &TestDb) -> Vec<String> {
         .fetch_all(db.owner())
         .await
         .expect("read the audit log")
-}
-
-/// Lets members without Manage Server teach server memories (the slash command that does it
-/// comes later).
-pub async fn set_member_teaching(owner: &PgPool, server_id: i64, on: bool) {
-    sqlx::query("UPDATE server_settings SET member_teaching = $2 WHERE server_id = $1")
-        .bind(server_id)
-        .bind(on)
-        .execute(owner)
-        .await
-        .expect("set member teaching");
 }

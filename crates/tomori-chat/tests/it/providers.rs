@@ -241,11 +241,8 @@ async fn a_members_own_endpoint_answers_their_direct_messages_and_their_servers(
     let h = Harness::new().await;
     let own = FakeLlm::start(WireFormat::OpenAi).await;
     alices_own_endpoint(&h, &own).await;
-    // Her direct messages are hers alone (a persona for her DM pseudo-server first).
-    let dms = tomori_store::Scope::server(h.store.resolve_dm(crate::id(ALICE)).await.unwrap());
-    let tomori =
-        tomori_store::personas::NewPersona { nickname: "Tomori".to_owned(), ..Default::default() };
-    tomori_store::personas::create(&h.store, dms, Actor::Operator, tomori).await.unwrap();
+    // Her direct messages are hers alone; the built-in persona answers there until she makes
+    // one of her own.
     own.push_turn(Turn::new().text("Hello in private."));
     let mut dm = h.message(ALICE, "alice", "hi");
     dm.guild = None;

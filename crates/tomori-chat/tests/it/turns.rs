@@ -4,8 +4,9 @@ use tomori_chat::surface::Speaker;
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::quota::QuotaLimits;
 use tomori_core::settings::CooldownKind;
+use tomori_store::audit::Actor;
 use tomori_store::quotas::{self, QuotaKind};
-use tomori_store::{Scope, users};
+use tomori_store::{Scope, settings, users};
 use tomori_testkit::fake_llm::Turn;
 
 use crate::{ALICE, BOB, CHANNEL, Harness, id};
@@ -77,14 +78,9 @@ async fn two_personas_triggered_by_one_message_answer_in_order() {
 async fn a_privacy_2_user_is_ignored() {
     let h = Harness::new().await;
     let bob = h.store.resolve_user(id(BOB)).await.unwrap();
-    users::set_privacy(
-        &h.store,
-        Scope::user(bob),
-        tomori_store::audit::Actor::Discord(id(BOB)),
-        PrivacyLevel::Full,
-    )
-    .await
-    .unwrap();
+    users::set_privacy(&h.store, Scope::user(bob), Actor::Discord(id(BOB)), PrivacyLevel::Full)
+        .await
+        .unwrap();
     h.engine.handle(h.message(BOB, "bob", "tomori, hi")).await;
     assert!(h.settle().await.is_empty());
     assert!(h.llm.requests().is_empty(), "nothing of a privacy-2 user goes to the model");
@@ -135,8 +131,10 @@ async fn cooldown_refusals_reach_the_user() {
     assert_eq!(sent[2].content, "Hi bob!");
 }
 
+/// What `/server cooldown` does.
 async fn set_cooldown(h: &Harness, kind: CooldownKind, seconds: i32) {
-    tomori_testkit::set_cooldown(h.db.owner(), h.server.get(), kind.name(), seconds).await;
+    let setting = settings::Setting::Cooldown { kind, seconds: Some(seconds) };
+    settings::set(&h.store, Scope::server(h.server), Actor::Operator, setting).await.unwrap();
 }
 
 #[tokio::test]
@@ -183,7 +181,9 @@ async fn kill_ends_the_turn() {
 #[tokio::test]
 async fn reasoning_goes_to_the_thought_log_channel_and_never_into_the_reply() {
     let h = Harness::new().await;
-    tomori_testkit::set_thought_log(h.db.owner(), h.server.get(), 777).await;
+    // What `/config thought-log set` does.
+    let log = settings::Setting::ThoughtLogChannel(Some(id(777)));
+    settings::set(&h.store, Scope::server(h.server), Actor::Operator, log).await.unwrap();
     h.llm.push_turn(
         Turn::new().reasoning("alice wants a greeting").text("<think>be warm</think>Hi alice!"),
     );
@@ -310,10 +310,10 @@ async fn a_tool_call_whose_arguments_are_not_json_goes_back_to_the_model() {
 async fn a_disabled_feature_means_the_tool_is_neither_offered_nor_run() {
     let h = Harness::new().await;
     h.enable_tools();
-    tomori_store::settings::set_feature(
+    settings::set_feature(
         &h.store,
         Scope::server(h.server),
-        tomori_store::audit::Actor::Operator,
+        Actor::Operator,
         tomori_core::settings::Feature::SelfTeaching,
         false,
     )
@@ -423,7 +423,7 @@ async fn a_change_committed_elsewhere_reaches_the_next_message() {
     let first = ask(1, "tomori, hello").await;
     assert!(!first.contains("Mochi") && !first.contains("Captain"), "{first}");
 
-    let actor = tomori_store::audit::Actor::Operator;
+    let actor = Actor::Operator;
     tomori_store::memories::add_server(&other, server, actor, lineage, None, "The cat is Mochi")
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 //! privacy, cooldown and quota checks).
 
 use tomori_core::privacy::PrivacyLevel;
-use tomori_store::{personas, users};
+use tomori_store::users;
 use twilight_model::application::command::CommandType;
 use twilight_util::builder::command::{CommandBuilder, StringBuilder, SubCommandBuilder};
 
@@ -23,9 +23,15 @@ pub(crate) fn definition() -> CommandBuilder {
             "kill",
             "Stop the answer being written here and clear the queue",
         ))
-        .option(SubCommandBuilder::new("respond", "Have a persona answer now").option(
-            StringBuilder::new("persona", "Who answers (the main persona if empty)").max_length(80),
-        ))
+        .option(
+            SubCommandBuilder::new("respond", "Have a persona answer now").option(
+                StringBuilder::new(
+                    "persona",
+                    "Who answers (if empty: the channel's persona, else the main one)",
+                )
+                .max_length(80),
+            ),
+        )
 }
 
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
@@ -54,18 +60,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         }),
         Action::Respond { persona } => {
             let scope = ctx.server().await?;
+            // A name must be one of the server's personas; without one the engine chooses as
+            // for a message: the channel's persona, else the main persona (the built-in one on a
+            // server that has none yet).
             let persona = match persona {
-                Some(name) => named(ctx, scope, name).await?,
-                None => personas::list(ctx.store, scope)
-                    .await?
-                    .into_iter()
-                    .find(|p| p.is_main)
-                    .ok_or_else(|| {
-                        Failure::BadInput(
-                            "This server has no persona yet; create one with /persona create."
-                                .to_owned(),
-                        )
-                    })?,
+                Some(name) => Some(named(ctx, scope, name).await?.nickname),
+                None => None,
             };
             let me = users::get(ctx.store, ctx.me().await?).await?;
             if me.privacy == PrivacyLevel::Full {
@@ -75,8 +75,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 );
             }
             let message = caller.as_request();
-            ctx.control.respond(message, Some(persona.nickname.clone())).await;
-            Ok(format!("**{}** is answering.", persona.nickname))
+            let answer = match &persona {
+                Some(name) => format!("**{name}** is answering."),
+                None => "Answering now.".to_owned(),
+            };
+            ctx.control.respond(message, persona).await;
+            Ok(answer)
         }
     }
 }

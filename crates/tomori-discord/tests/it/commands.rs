@@ -17,7 +17,7 @@ use tomori_store::personas::{self, NewPersona};
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::{Scope, Store, memories, settings, users};
 use tomori_testkit::fake_discord::{FakeDiscord, FakeInteraction, SlashCommand, UserSpec};
-use tomori_testkit::{TestDb, audit_actions, set_member_teaching};
+use tomori_testkit::{TestDb, audit_actions};
 
 use crate::{ALICE, Bot, CHANNEL, DM_CHANNEL, GUILD, WAIT, config, snowflake};
 
@@ -565,7 +565,9 @@ async fn server_memories_need_a_manager_unless_members_may_teach() {
         .await;
     assert!(refused.contains("Manage Server"), "{refused}");
 
-    set_member_teaching(w.db.owner(), w.server.server_id().unwrap().get(), true).await;
+    let on =
+        w.answer(slash(alice(), MANAGE_GUILD, "server member-teaching").arg("state", "on")).await;
+    assert!(!on.is_empty(), "{on}");
     let by_member = w
         .answer(
             slash(bob(), VIEW_AND_SEND, "memory server add")

@@ -20,7 +20,7 @@ use tomori_testkit::fake_discord::{
     AttachmentSpec, FakeDiscord, FakeInteraction, SlashCommand, UserSpec,
 };
 use tomori_testkit::fake_llm::{FakeLlm, WireFormat};
-use tomori_testkit::{TestDb, audit_actions, pdf, pdf_with, set_member_teaching};
+use tomori_testkit::{TestDb, audit_actions, pdf, pdf_with};
 use tomori_tools::PdfExtractor;
 use tomori_tools::pdf::ReaderLimits;
 
@@ -304,7 +304,7 @@ async fn refusals_change_nothing() {
     assert_eq!(w.state().await, before);
 
     // With member teaching on, a member may add; a name is unique in the server.
-    set_member_teaching(w.db.owner(), w.server.server_id().unwrap().get(), true).await;
+    w.answer(MANAGE_GUILD, "server member-teaching", &[("state", "on")]).await;
     let answer = w.add(VIEW_AND_SEND, &rules).await;
     assert!(answer.starts_with("Added `rules.md`"), "{answer}");
     let again = w.add(MANAGE_GUILD, &rules).await;

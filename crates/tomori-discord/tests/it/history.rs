@@ -238,6 +238,17 @@ async fn refresh_and_compact_markers_cut_the_history_and_survive_a_restart() {
     assert!(!prompt.contains("what is the plan?"), "history starts at the marker: {prompt}");
     assert!(prompt.contains("Bring boots, right?"), "{prompt}");
 
+    // The real engine behind `/tool prompt` and `/bot respond` sees the same history.
+    let snapshot = s.command("tool prompt").await;
+    assert!(snapshot.contains("Bob and alice chose the mountains."), "{snapshot}");
+    assert!(!snapshot.contains("what is the plan?"), "{snapshot}");
+    s.instance.push_turn(Turn::new().text("Responding as asked."));
+    let responded = s.command("bot respond").await;
+    assert_eq!(responded, "Answering now.");
+    s.fake.wait_for_message(|m| m.content == "Responding as asked.", WAIT).await;
+    let asked = s.instance.requests().last().and_then(|r| r.json.clone()).unwrap().to_string();
+    assert!(asked.contains("Bob and alice chose the mountains."), "{asked}");
+
     s.stop(bot).await;
     let bot = s.start().await;
     let prompt = s.ask(&bot, "and again?", "Boots, again.").await;

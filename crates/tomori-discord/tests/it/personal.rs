@@ -190,6 +190,14 @@ async fn role_whitelist_and_blacklist_are_managers_only_and_audited() {
     let added =
         w.answer(slash(alice(), MANAGE_GUILD, "server role add").role_arg("role", ROLE)).await;
     assert_eq!(added, format!("<@&{ROLE}> is on the role whitelist."));
+    let roles = w.answer(slash(bob(), VIEW_AND_SEND, "server role list")).await;
+    assert!(roles.contains(&format!("<@&{ROLE}>")), "{roles}");
+    let kept =
+        w.answer(slash(bob(), VIEW_AND_SEND, "server role remove").role_arg("role", ROLE)).await;
+    assert!(kept.contains("Manage Server"), "{kept}");
+    w.answer(slash(alice(), MANAGE_GUILD, "server role remove").role_arg("role", ROLE)).await;
+    assert!(access::list(&w.store, w.server, AccessList::RoleWhitelist).await.unwrap().is_empty());
+    w.answer(slash(alice(), MANAGE_GUILD, "server role add").role_arg("role", ROLE)).await;
     let blocked = w
         .answer(slash(alice(), MANAGE_GUILD, "server blacklist add").user_arg("user", BOB_ID))
         .await;
@@ -201,7 +209,8 @@ async fn role_whitelist_and_blacklist_are_managers_only_and_audited() {
         .await;
     assert_eq!(missing, "No such blacklisted user.");
     let actions = audit_actions(&w.db).await;
-    assert_eq!(actions.iter().filter(|a| a.as_str() == "settings.access.add").count(), 2);
+    assert_eq!(actions.iter().filter(|a| a.as_str() == "settings.access.add").count(), 3);
+    assert_eq!(actions.iter().filter(|a| a.as_str() == "settings.access.remove").count(), 1);
 }
 
 #[tokio::test]
@@ -231,6 +240,14 @@ async fn personas_are_edited_in_place_by_managers_with_limits_and_audit() {
             .arg("reply", "Thriving, thank you."),
     )
     .await;
+    w.answer(
+        admin("persona sample-dialogue add")
+            .arg("name", "Kaede")
+            .arg("user", "Weeds?")
+            .arg("reply", "Pulled at dawn."),
+    )
+    .await;
+    w.answer(admin("persona sample-dialogue remove").arg("name", "Kaede").arg("number", 2)).await;
     let triggers =
         w.answer(admin("persona trigger add").arg("name", "Kaede").arg("word", "kae")).await;
     assert_eq!(triggers, "**Kaede** answers to: kae");
@@ -248,6 +265,7 @@ async fn personas_are_edited_in_place_by_managers_with_limits_and_audit() {
     let shown = w.answer(admin("persona show").arg("name", "Kaede")).await;
     assert!(shown.contains("Prompt: A calm gardener."), "{shown}");
     assert!(shown.contains("Attribute 1: Hums") && !shown.contains("Loves moss"), "{shown}");
+    assert!(!shown.contains("Weeds?"), "the second dialogue was removed: {shown}");
     assert!(
         shown.contains("Dialogue 1: «How are the plants?» → «Thriving, thank you.»"),
         "{shown}"

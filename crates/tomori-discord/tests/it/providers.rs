@@ -254,6 +254,10 @@ async fn endpoints_are_judged_by_the_url_policy_and_models_name_them() {
         )
         .await;
     assert!(added.starts_with("Registered endpoint `gateway`"), "{added}");
+    let listed = w.answer(slash(alice(), MANAGE_GUILD, "provider endpoint list")).await;
+    assert!(listed.contains("gateway") && listed.contains("https://llm.example/v1"), "{listed}");
+    let refused = w.answer(slash(bob(), VIEW_AND_SEND, "provider endpoint list")).await;
+    assert!(refused.contains("Manage Server"), "members see no endpoint URLs: {refused}");
 
     // The model can name the endpoint, a known provider, or nothing else.
     let unknown = w
@@ -298,6 +302,10 @@ async fn endpoints_are_judged_by_the_url_policy_and_models_name_them() {
     let model = models::get(&w.store, w.server).await.unwrap().unwrap();
     assert_eq!(model.fallback, ["openrouter/deepseek/deepseek-chat"]);
     assert_eq!(model.temperature, Some(0.7));
+    w.answer(slash(alice(), MANAGE_GUILD, "model fallback clear")).await;
+    let cleared = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert!(cleared.fallback.is_empty(), "{:?}", cleared.fallback);
+    assert_eq!(cleared.temperature, Some(0.7), "only the fallbacks went");
 
     w.answer(slash(alice(), MANAGE_GUILD, "model reset")).await;
     assert_eq!(models::get(&w.store, w.server).await.unwrap(), None);
