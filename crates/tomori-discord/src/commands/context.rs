@@ -5,11 +5,9 @@ use std::sync::{Mutex, PoisonError};
 
 use tomori_chat::surface::Inbound;
 use tomori_core::id::Snowflake;
-use tomori_core::settings::Feature;
-use tomori_core::shared_memory::{self, SharedMemoryChange};
 use tomori_net::Policy;
 use tomori_store::audit::Actor;
-use tomori_store::{Scope, Store, settings};
+use tomori_store::{Scope, Store};
 use twilight_model::application::interaction::Interaction;
 use twilight_model::application::interaction::modal::ModalInteractionComponent;
 use twilight_model::guild::Permissions;
@@ -69,6 +67,20 @@ impl Caller {
 }
 
 impl Caller {
+    /// The caller as the admin layer knows them: what Discord granted them in this channel
+    /// (Administrator counts as Manage Server).
+    pub(crate) fn admin(&self) -> tomori_admin::Caller {
+        tomori_admin::Caller {
+            user: self.user,
+            guild: self.guild,
+            channel: self.channel,
+            grants: tomori_admin::Grants {
+                manage_server: is_manager(self.permissions),
+                manage_messages: self.permissions.contains(Permissions::MANAGE_MESSAGES),
+            },
+        }
+    }
+
     /// The interaction as a message asking the engine to act in this channel (`/bot respond`,
     /// `/tool prompt`): no text of its own; the engine works from the channel's history. Its id
     /// is the interaction's, so replies to it fall back to plain sends.
@@ -179,16 +191,10 @@ impl Ctx<'_> {
         Actor::Discord(self.caller.user)
     }
 
-    /// The server the command was used in; in a direct message, the caller's DM tenant.
+    /// The server the command was used in; in a direct message, the caller's DM tenant (the
+    /// admin layer's `tenant`).
     pub(crate) async fn server(&self) -> Result<Scope, Failure> {
-        let server = match self.caller.guild {
-            Some(guild) => self.store.resolve_guild(guild).await?,
-            // Security: cross-tenant leakage. The DM tenant is keyed by the caller's own user id
-            // as Discord reported it with the interaction, never by anything they typed, and it
-            // is the tenant the engine answers their DMs from (`Home::Dm`).
-            None => self.store.resolve_dm(self.caller.user).await?,
-        };
-        Ok(Scope::server(server))
+        Ok(tomori_admin::tenant(self.store, &self.caller.admin()).await?)
     }
 
     /// The policy that judges an endpoint registered here: the server-scope policy in a server,
@@ -203,68 +209,12 @@ impl Ctx<'_> {
     }
 }
 
-/// Who may run an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Need {
-    /// Anyone, in a server or a direct message: the caller's own data.
-    Anyone,
-    /// Any member of the server (reading, or asking for an answer).
-    Member,
-    /// Manage Server or Administrator.
-    Manager,
-    /// Manage Server, Administrator or Manage Messages.
-    Moderator,
-    /// A change to the server's shared memory (memories, documents), as
-    /// `tomori_core::shared_memory::may_change` rules: teaching needs Manage Server or
-    /// Administrator unless the server lets members teach; revising always needs them.
-    SharedMemory(SharedMemoryChange),
-    /// Manage Server or Administrator, or any member while the server has this feature on.
-    ManagerOrFeature(Feature),
-}
+/// Who may run an action: the admin layer's rule (`tomori_admin::Need`).
+pub(crate) use tomori_admin::Need;
 
-/// The permission a refusal names.
-const MANAGE_SERVER: &str = "Manage Server";
-
-/// Checks `need` against the caller; the one gate every action passes before it runs. `in_dm`
-/// says whether the action also works in a direct message, on the caller's DM tenant.
+/// Checks `need` against the caller through the admin layer's one rule
+/// (`tomori_admin::authorize`); every action passes it before it runs. `in_dm` says whether the
+/// action also works in a direct message, on the caller's DM tenant.
 pub(crate) async fn authorize(ctx: &Ctx<'_>, need: Need, in_dm: bool) -> Result<(), Failure> {
-    let permissions = ctx.caller.permissions;
-    if need == Need::Anyone {
-        return Ok(());
-    }
-    if ctx.caller.guild.is_none() {
-        // Security: ManageGuild boundary. In a DM the tenant is the caller's own (see
-        // `Ctx::server`): they manage it, and no guild's state is reachable from there.
-        return if in_dm { Ok(()) } else { Err(Failure::ServerOnly) };
-    }
-    // Security: a normal user runs admin commands (default_member_permissions can be
-    // overridden by a server). The member's computed permissions are checked here, when the
-    // command runs, before anything is read or written on its behalf.
-    let allowed = match need {
-        Need::Anyone | Need::Member => true,
-        Need::Manager => is_manager(permissions),
-        Need::Moderator => {
-            is_manager(permissions) || permissions.contains(Permissions::MANAGE_MESSAGES)
-        }
-        Need::SharedMemory(change) => {
-            let manages = is_manager(permissions);
-            let member_teaching = !manages
-                && change == SharedMemoryChange::Teach
-                && settings::get(ctx.store, ctx.server().await?).await?.member_teaching;
-            shared_memory::may_change(change, manages, member_teaching)
-        }
-        Need::ManagerOrFeature(feature) => {
-            is_manager(permissions)
-                || settings::get(ctx.store, ctx.server().await?).await?.feature(feature)
-        }
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Failure::Refused(if need == Need::Moderator {
-            "Manage Server or Manage Messages"
-        } else {
-            MANAGE_SERVER
-        }))
-    }
+    Ok(tomori_admin::authorize(ctx.store, &ctx.caller.admin(), need, in_dm).await?)
 }

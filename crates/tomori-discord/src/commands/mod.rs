@@ -792,6 +792,17 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<tomori_admin::AdminError> for Failure {
+    fn from(error: tomori_admin::AdminError) -> Self {
+        match error {
+            tomori_admin::AdminError::BadInput(text) => Self::BadInput(text),
+            tomori_admin::AdminError::ServerOnly => Self::ServerOnly,
+            tomori_admin::AdminError::Refused(permission) => Self::Refused(permission),
+            tomori_admin::AdminError::Store(error) => Self::Store(error),
+        }
+    }
+}
+
 impl Failure {
     /// The sentence the user sees; internal failures are logged with the incident id it names.
     fn message(self, command: &'static str) -> String {

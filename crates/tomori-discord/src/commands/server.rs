@@ -20,6 +20,8 @@ use twilight_util::builder::command::{
     SubCommandGroupBuilder, UserBuilder,
 };
 
+use tomori_admin::server::Switch;
+
 use super::{Args, BadInput, Ctx, Failure, Need, persona_edit};
 
 /// The channel sets, in the order the command offers them, with how answers name them.
@@ -34,18 +36,13 @@ const SETS: [(ChannelSet, &str); 5] = [
 /// A `/server` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    Feature {
-        feature: Feature,
-        on: bool,
-    },
+    /// Feature flags, always-reply, deliberate mode, member teaching, the cooldown: the admin
+    /// layer's (`tomori_admin::server`).
+    Switch(Switch),
     Channel {
         set: ChannelSet,
         add: bool,
         channel: Option<Snowflake>,
-    },
-    Cooldown {
-        kind: CooldownKind,
-        seconds: Option<i64>,
     },
     TriggerWord {
         verb: WordVerb,
@@ -53,16 +50,11 @@ pub(crate) enum Action {
         words: Vec<String>,
     },
     ListTriggerWords,
-    /// Answer every person's message in the server.
-    AlwaysReply(bool),
-    /// Only "@trigger", mentions and replies count.
-    DeliberateMode(bool),
     /// How many people's messages pass in an auto-trigger channel before Tomori joins in.
     AutoTriggerRange {
         min: i64,
         max: i64,
     },
-    MemberTeaching(bool),
     Quota {
         kind: QuotaKind,
         per_user_daily: Option<i64>,
@@ -324,7 +316,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 "off" => false,
                 other => return Err(BadInput(format!("Say on or off, not `{other}`."))),
             };
-            Ok(Action::Feature { feature, on })
+            Ok(Action::Switch(Switch::Feature { feature, on }))
         }
         "channel" => {
             let (verb, args) = args.nested()?;
@@ -347,7 +339,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 .into_iter()
                 .find(|k| k.name() == name)
                 .ok_or_else(|| BadInput(format!("There is no cooldown called `{name}`.")))?;
-            Ok(Action::Cooldown { kind, seconds: args.integer("seconds")? })
+            Ok(Action::Switch(Switch::Cooldown { kind, seconds: args.integer("seconds")? }))
         }
         "trigger-words" => match args.nested()? {
             ("add", args) => Ok(Action::TriggerWord {
@@ -361,18 +353,18 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             ("list", _) => Ok(Action::ListTriggerWords),
             _ => Err(BadInput::unknown()),
         },
-        "always-reply" => Ok(Action::AlwaysReply(
+        "always-reply" => Ok(Action::Switch(Switch::AlwaysReply(
             parse_on_off(args, "state")?
                 .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
-        )),
-        "deliberate-mode" => Ok(Action::DeliberateMode(
+        ))),
+        "deliberate-mode" => Ok(Action::Switch(Switch::DeliberateMode(
             parse_on_off(args, "state")?
                 .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
-        )),
-        "member-teaching" => Ok(Action::MemberTeaching(
+        ))),
+        "member-teaching" => Ok(Action::Switch(Switch::MemberTeaching(
             parse_on_off(args, "state")?
                 .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
-        )),
+        ))),
         "auto-trigger-range" => Ok(Action::AutoTriggerRange {
             min: args.required_integer("min")?,
             max: args.required_integer("max")?,
@@ -433,14 +425,10 @@ pub(crate) fn need(action: &Action) -> Need {
         Action::ListTriggerWords | Action::ListAccess(_) | Action::ChannelPersonaList => {
             Need::Member
         }
-        Action::Feature { .. }
-        | Action::Channel { .. }
-        | Action::Cooldown { .. }
+        Action::Switch(change) => change.need(),
+        Action::Channel { .. }
         | Action::TriggerWord { .. }
-        | Action::AlwaysReply(_)
-        | Action::DeliberateMode(_)
         | Action::AutoTriggerRange { .. }
-        | Action::MemberTeaching(_)
         | Action::Quota { .. }
         | Action::Access { .. }
         | Action::ChannelPersonaSet { .. }
@@ -523,10 +511,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 ),
             })
         }
-        Action::Feature { feature, on } => {
-            settings::set_feature(ctx.store, scope, ctx.actor(), *feature, *on).await?;
-            let state = if *on { "on" } else { "off" };
-            Ok(format!("`{}` is now {state}.", feature.name()))
+        Action::Switch(change) => {
+            Ok(tomori_admin::server::switch(ctx.store, &ctx.caller.admin(), change).await?.text)
         }
         Action::Channel { set, add, channel } => {
             let channel = channel.unwrap_or(ctx.caller.channel);
@@ -538,15 +524,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 settings::remove_channel(ctx.store, scope, ctx.actor(), *set, channel).await?;
                 Ok(format!("<#{channel}> is no longer in the {label}."))
             }
-        }
-        Action::Cooldown { kind, seconds } => {
-            let seconds = seconds
-                .map(|s| in_range("cooldown", s, 0, 86_400).map(|s| i32::try_from(s).unwrap_or(0)))
-                .transpose()?;
-            let setting = Setting::Cooldown { kind: *kind, seconds };
-            settings::set(ctx.store, scope, ctx.actor(), setting).await?;
-            let now = settings::get(ctx.store, scope).await?;
-            Ok(format!("The cooldown is now `{}`, {} seconds.", kind.name(), now.cooldown_seconds))
         }
         Action::TriggerWord { verb: WordVerb::Add, words } => {
             let mut lines = Vec::with_capacity(words.len());
@@ -573,32 +550,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 return Ok("There are no server-wide trigger words.".to_owned());
             }
             Ok(words.iter().map(|w| format!("- `{w}`")).collect::<Vec<_>>().join("\n"))
-        }
-        Action::AlwaysReply(on) => {
-            settings::set(ctx.store, scope, ctx.actor(), Setting::AlwaysReply(*on)).await?;
-            Ok(if *on {
-                "Always-reply is on: Tomori answers every message in this server (within the \
-                 whitelist), addressed or not."
-                    .to_owned()
-            } else {
-                "Always-reply is off: Tomori answers when addressed, and in auto-trigger channels \
-                 by their range."
-                    .to_owned()
-            })
-        }
-        Action::DeliberateMode(on) => {
-            settings::set(ctx.store, scope, ctx.actor(), Setting::DeliberateTrigger(*on)).await?;
-            Ok(if *on {
-                "Deliberate mode is on: a bare trigger word no longer calls Tomori; @trigger, a \
-                 mention or a reply does."
-                    .to_owned()
-            } else {
-                "Deliberate mode is off: trigger words call Tomori again.".to_owned()
-            })
-        }
-        Action::MemberTeaching(on) => {
-            settings::set(ctx.store, scope, ctx.actor(), Setting::MemberTeaching(*on)).await?;
-            Ok(format!("Member teaching is now {}.", if *on { "on" } else { "off" }))
         }
         Action::AutoTriggerRange { min, max } => {
             let range = u16::try_from(*min)

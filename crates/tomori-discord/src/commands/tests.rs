@@ -193,10 +193,10 @@ fn options_parse_into_closed_values() {
     );
     assert_eq!(
         parse(&feature),
-        Ok(Invocation::Server(server::Action::Feature {
+        Ok(Invocation::Server(server::Action::Switch(tomori_admin::server::Switch::Feature {
             feature: Feature::CrossChannel,
             on: false
-        }))
+        })))
     );
     let channel = data(
         "server",
