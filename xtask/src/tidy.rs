@@ -233,7 +233,6 @@ const COMMANDS_NOT_YET_IN_THE_ADMIN_LAYER: &[&str] = &[
     "persona_edit.rs",
     "personal.rs",
     "provider.rs",
-    "server.rs",
     "tool.rs",
 ];
 

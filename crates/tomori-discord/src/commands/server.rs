@@ -5,13 +5,8 @@
 //! persona each channel speaks with (`/server channel-persona set|clear|list`). Everything here
 //! but the lists changes the server and needs Manage Server.
 
-use tomori_core::id::Snowflake;
-use tomori_core::settings::{ChannelSet, CooldownKind, Feature};
-use tomori_core::trigger::{AutoRange, MAX_AUTO_TRIGGER};
-use tomori_store::access::{self, AccessList};
-use tomori_store::quotas::{self, QuotaKind, QuotaPatch};
-use tomori_store::settings::{self, Setting};
-use tomori_store::{channel_personas, personas};
+use tomori_core::settings::{CooldownKind, Feature};
+use tomori_core::trigger::MAX_AUTO_TRIGGER;
 use twilight_model::application::command::CommandType;
 use twilight_model::channel::ChannelType;
 use twilight_model::guild::Permissions;
@@ -20,72 +15,12 @@ use twilight_util::builder::command::{
     SubCommandGroupBuilder, UserBuilder,
 };
 
-use tomori_admin::server::Switch;
+use tomori_admin::server::{AccessList, QuotaKind, SETS, Switch};
 
 use super::{Args, BadInput, Ctx, Failure, Need, persona_edit};
 
-/// The channel sets, in the order the command offers them, with how answers name them.
-const SETS: [(ChannelSet, &str); 5] = [
-    (ChannelSet::Whitelist, "whitelist"),
-    (ChannelSet::AutoTrigger, "auto-trigger channels"),
-    (ChannelSet::Rp, "role-play channels"),
-    (ChannelSet::Private, "private channels"),
-    (ChannelSet::CrossChannelBlocklist, "cross-channel blocklist"),
-];
-
-/// A `/server` subcommand.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// Feature flags, always-reply, deliberate mode, member teaching, the cooldown: the admin
-    /// layer's (`tomori_admin::server`).
-    Switch(Switch),
-    Channel {
-        set: ChannelSet,
-        add: bool,
-        channel: Option<Snowflake>,
-    },
-    TriggerWord {
-        verb: WordVerb,
-        /// Stored forms (`tomori_core::trigger::parse_trigger_words`), at least one.
-        words: Vec<String>,
-    },
-    ListTriggerWords,
-    /// How many people's messages pass in an auto-trigger channel before Tomori joins in.
-    AutoTriggerRange {
-        min: i64,
-        max: i64,
-    },
-    Quota {
-        kind: QuotaKind,
-        per_user_daily: Option<i64>,
-        server_pool: Option<i64>,
-        reset_days: Option<i64>,
-        enabled: Option<bool>,
-    },
-    /// Adds or removes a role or user on an access list.
-    Access {
-        list: AccessList,
-        add: bool,
-        id: Snowflake,
-    },
-    ListAccess(AccessList),
-    /// The persona that speaks by default in a channel.
-    ChannelPersonaSet {
-        channel: Snowflake,
-        persona: String,
-    },
-    ChannelPersonaClear {
-        channel: Snowflake,
-    },
-    ChannelPersonaList,
-}
-
-/// What `trigger-words add|remove` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WordVerb {
-    Add,
-    Remove,
-}
+/// A `/server` subcommand: the admin layer's (`tomori_admin::server`).
+pub(crate) use tomori_admin::server::{Action, WordVerb};
 
 const COOLDOWNS: [CooldownKind; 5] = [
     CooldownKind::Off,
@@ -123,26 +58,6 @@ fn parse_on_off(args: Args<'_>, name: &str) -> Result<Option<bool>, BadInput> {
 
 fn integer(name: &'static str, description: &'static str, low: i64, high: i64) -> IntegerBuilder {
     IntegerBuilder::new(name, description).min_value(low).max_value(high)
-}
-
-/// A number in its range; a short answer otherwise.
-fn in_range(label: &str, value: i64, low: i64, high: i64) -> Result<i64, Failure> {
-    if (low..=high).contains(&value) {
-        Ok(value)
-    } else {
-        Err(Failure::BadInput(format!(
-            "The {label} must be from {low} to {high}; nothing was changed."
-        )))
-    }
-}
-
-fn optional_u32(
-    label: &str,
-    value: Option<i64>,
-    low: i64,
-    high: i64,
-) -> Result<Option<u32>, Failure> {
-    value.map(|v| in_range(label, v, low, high).map(|v| u32::try_from(v).unwrap_or(0))).transpose()
 }
 
 /// The kinds of channel an option may name.
@@ -419,175 +334,9 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
 }
 
 pub(crate) fn need(action: &Action) -> Need {
-    // Security: every /server action but the list changes the server; `authorize` checks Manage
-    // Server in code before `run`.
-    match action {
-        Action::ListTriggerWords | Action::ListAccess(_) | Action::ChannelPersonaList => {
-            Need::Member
-        }
-        Action::Switch(change) => change.need(),
-        Action::Channel { .. }
-        | Action::TriggerWord { .. }
-        | Action::AutoTriggerRange { .. }
-        | Action::Quota { .. }
-        | Action::Access { .. }
-        | Action::ChannelPersonaSet { .. }
-        | Action::ChannelPersonaClear { .. } => Need::Manager,
-    }
-}
-
-fn set_label(set: ChannelSet) -> &'static str {
-    SETS.iter().find(|(s, _)| *s == set).map_or("channel set", |(_, label)| label)
+    action.need()
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
-    let scope = ctx.server().await?;
-    match action {
-        Action::ChannelPersonaSet { channel, persona } => {
-            let name = super::non_empty(persona, "persona name")?;
-            // Found by name in this server's own scope only.
-            let found = personas::find(ctx.store, scope, name).await?.ok_or_else(|| {
-                Failure::BadInput(format!(
-                    "This server has no persona called {name}; /persona list shows them."
-                ))
-            })?;
-            channel_personas::set(ctx.store, scope, ctx.actor(), *channel, found.id).await?;
-            Ok(if found.is_main {
-                format!("{} speaks in <#{channel}>, as everywhere else.", found.nickname)
-            } else {
-                format!(
-                    "{} now answers in <#{channel}> when Tomori is addressed there without a \
-                     persona's name.",
-                    found.nickname
-                )
-            })
-        }
-        Action::ChannelPersonaClear { channel } => {
-            channel_personas::clear(ctx.store, scope, ctx.actor(), *channel).await?;
-            Ok(format!("The main persona speaks in <#{channel}> again."))
-        }
-        Action::ChannelPersonaList => {
-            let list = channel_personas::list(ctx.store, scope).await?;
-            if list.is_empty() {
-                return Ok("No channel has a persona of its own.".to_owned());
-            }
-            Ok(list
-                .iter()
-                .map(|c| format!("<#{}>: {}", c.channel, c.nickname))
-                .collect::<Vec<_>>()
-                .join("\n"))
-        }
-        Action::Access { list, add, id } => {
-            let (mention, label) = match list {
-                AccessList::RoleWhitelist => (format!("<@&{id}>"), "role whitelist"),
-                AccessList::UserBlacklist => (format!("<@{id}>"), "blacklist"),
-            };
-            if *add {
-                let added = access::add(ctx.store, scope, ctx.actor(), *list, *id).await?;
-                Ok(if added {
-                    format!("{mention} is on the {label}.")
-                } else {
-                    format!("{mention} was already on the {label}.")
-                })
-            } else {
-                access::remove(ctx.store, scope, ctx.actor(), *list, *id).await?;
-                Ok(format!("{mention} is off the {label}."))
-            }
-        }
-        Action::ListAccess(list) => {
-            let ids = access::list(ctx.store, scope, *list).await?;
-            Ok(match list {
-                AccessList::RoleWhitelist if ids.is_empty() => {
-                    "No role whitelist: every member may talk to Tomori.".to_owned()
-                }
-                AccessList::RoleWhitelist => format!(
-                    "Only members with these roles may talk to Tomori: {}",
-                    ids.iter().map(|id| format!("<@&{id}>")).collect::<Vec<_>>().join(", ")
-                ),
-                AccessList::UserBlacklist if ids.is_empty() => "Nobody is blacklisted.".to_owned(),
-                AccessList::UserBlacklist => format!(
-                    "Tomori never answers: {}",
-                    ids.iter().map(|id| format!("<@{id}>")).collect::<Vec<_>>().join(", ")
-                ),
-            })
-        }
-        Action::Switch(change) => {
-            Ok(tomori_admin::server::switch(ctx.store, &ctx.caller.admin(), change).await?.text)
-        }
-        Action::Channel { set, add, channel } => {
-            let channel = channel.unwrap_or(ctx.caller.channel);
-            let label = set_label(*set);
-            if *add {
-                settings::add_channel(ctx.store, scope, ctx.actor(), *set, channel).await?;
-                Ok(format!("<#{channel}> is in the {label}."))
-            } else {
-                settings::remove_channel(ctx.store, scope, ctx.actor(), *set, channel).await?;
-                Ok(format!("<#{channel}> is no longer in the {label}."))
-            }
-        }
-        Action::TriggerWord { verb: WordVerb::Add, words } => {
-            let mut lines = Vec::with_capacity(words.len());
-            for word in words {
-                if settings::add_trigger_word(ctx.store, scope, ctx.actor(), word).await? {
-                    lines.push(format!("`{word}` is now a trigger word."));
-                } else {
-                    lines.push(format!("`{word}` was already a trigger word."));
-                }
-            }
-            Ok(lines.join("\n"))
-        }
-        Action::TriggerWord { verb: WordVerb::Remove, words } => {
-            let mut lines = Vec::with_capacity(words.len());
-            for word in words {
-                settings::remove_trigger_word(ctx.store, scope, ctx.actor(), word).await?;
-                lines.push(format!("`{word}` is no longer a trigger word."));
-            }
-            Ok(lines.join("\n"))
-        }
-        Action::ListTriggerWords => {
-            let words = settings::get(ctx.store, scope).await?.trigger_words;
-            if words.is_empty() {
-                return Ok("There are no server-wide trigger words.".to_owned());
-            }
-            Ok(words.iter().map(|w| format!("- `{w}`")).collect::<Vec<_>>().join("\n"))
-        }
-        Action::AutoTriggerRange { min, max } => {
-            let range = u16::try_from(*min)
-                .ok()
-                .zip(u16::try_from(*max).ok())
-                .ok_or(tomori_core::trigger::AutoRangeError::TooLarge)
-                .and_then(|(min, max)| AutoRange::new(min, max))
-                .map_err(|e| {
-                    Failure::BadInput(format!("That range won't do: {e}; nothing was changed."))
-                })?;
-            settings::set(ctx.store, scope, ctx.actor(), Setting::AutoTrigger(range)).await?;
-            Ok(if range.is_off() {
-                "Auto-trigger channels no longer join in unaddressed.".to_owned()
-            } else {
-                format!(
-                    "In auto-trigger channels Tomori now joins in after {} to {} messages \
-                     (`/server channel add auto_trigger` picks the channels).",
-                    range.min(),
-                    range.max()
-                )
-            })
-        }
-        Action::Quota { kind, per_user_daily, server_pool, reset_days, enabled } => {
-            let patch = QuotaPatch {
-                enabled: *enabled,
-                per_user_daily: optional_u32("per-user daily limit", *per_user_daily, 0, 100)?,
-                server_pool: optional_u32("server pool", *server_pool, 0, 99_999)?,
-                reset_period_days: optional_u32("reset period", *reset_days, 1, 365)?,
-            };
-            let now = quotas::update_limits(ctx.store, scope, ctx.actor(), *kind, patch).await?;
-            Ok(format!(
-                "The {} quota is {}: {} per member per day, {} for the server every {} days (0 = no limit).",
-                kind.name(),
-                if now.enabled { "on" } else { "off" },
-                now.per_user_daily,
-                now.server_pool,
-                now.reset_period_days
-            ))
-        }
-    }
+    Ok(tomori_admin::server::run(ctx.store, &ctx.caller.admin(), action).await?.text)
 }

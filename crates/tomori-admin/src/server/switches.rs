@@ -1,5 +1,6 @@
 //! A server's switches: feature flags, always-reply, deliberate mode, member teaching and the
-//! cooldown (`/server feature|always-reply|deliberate-mode|member-teaching|cooldown`).
+//! cooldown (`/server feature|always-reply|deliberate-mode|member-teaching|cooldown`). They
+//! authorise themselves, so they can also be used on their own.
 
 use tomori_core::settings::{CooldownKind, Feature};
 use tomori_store::Store;
