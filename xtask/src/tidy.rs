@@ -233,7 +233,6 @@ const COMMANDS_NOT_YET_IN_THE_ADMIN_LAYER: &[&str] = &[
     "persona_edit.rs",
     "personal.rs",
     "provider.rs",
-    "tool.rs",
 ];
 
 /// The web listener's modules that reach the store, for what is not admin work: the readiness

@@ -14,6 +14,7 @@
 mod access;
 mod answer;
 mod caller;
+pub mod diagnostics;
 pub mod server;
 
 pub use access::{AdminError, Need, authorize, tenant};
