@@ -13,6 +13,7 @@
 
 mod access;
 mod answer;
+pub mod bot;
 mod caller;
 pub mod diagnostics;
 pub mod server;

@@ -2,12 +2,10 @@
 //! and `/bot respond [persona]` (answer now as a persona; any member, subject to the engine's
 //! privacy, cooldown and quota checks).
 
-use tomori_core::privacy::PrivacyLevel;
-use tomori_store::users;
+use tomori_admin::bot::Respond;
 use twilight_model::application::command::CommandType;
 use twilight_util::builder::command::{CommandBuilder, StringBuilder, SubCommandBuilder};
 
-use super::persona::named;
 use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// A `/bot` subcommand.
@@ -59,28 +57,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             "Nothing was running in this channel.".to_owned()
         }),
         Action::Respond { persona } => {
-            let scope = ctx.server().await?;
-            // A name must be one of the server's personas; without one the engine chooses as
-            // for a message: the channel's persona, else the main persona (the built-in one on a
-            // server that has none yet).
-            let persona = match persona {
-                Some(name) => Some(named(ctx, scope, name).await?.nickname),
-                None => None,
-            };
-            let me = users::get(ctx.store, ctx.me().await?).await?;
-            if me.privacy == PrivacyLevel::Full {
-                return Ok(
-                    "Your privacy level is 2, so I don't answer you; /personal privacy changes it."
-                        .to_owned(),
-                );
+            match tomori_admin::bot::respond(ctx.store, &caller.admin(), persona.as_deref()).await?
+            {
+                Respond::Engine { persona, answer } => {
+                    ctx.control.respond(caller.as_request(), persona).await;
+                    Ok(answer.text)
+                }
+                Respond::Declined(answer) => Ok(answer.text),
             }
-            let message = caller.as_request();
-            let answer = match &persona {
-                Some(name) => format!("**{name}** is answering."),
-                None => "Answering now.".to_owned(),
-            };
-            ctx.control.respond(message, persona).await;
-            Ok(answer)
         }
     }
 }
