@@ -17,7 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tomori-chat", &["tomori-tools", "tomori-llm", "tomori-net", "tomori-store", "tomori-core"]),
     // The admin layer: every admin and member action, platform-neutral (no chat platform, no
     // HTTP); the front doors (the slash commands, the dashboard) reach the store through it.
-    ("tomori-admin", &["tomori-store", "tomori-core"]),
+    ("tomori-admin", &["tomori-store", "tomori-llm", "tomori-net", "tomori-core"]),
     (
         "tomori-discord",
         &[
@@ -230,7 +230,6 @@ const COMMANDS_NOT_YET_IN_THE_ADMIN_LAYER: &[&str] = &[
     "model.rs",
     "persona.rs",
     "persona_edit.rs",
-    "personal.rs",
     "provider.rs",
 ];
 

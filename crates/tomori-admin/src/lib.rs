@@ -16,8 +16,9 @@ mod answer;
 pub mod bot;
 mod caller;
 pub mod diagnostics;
+pub mod personal;
 pub mod server;
 
 pub use access::{AdminError, Need, authorize, tenant};
-pub use answer::Answer;
+pub use answer::{Answer, AnswerFile};
 pub use caller::{Caller, Grants};

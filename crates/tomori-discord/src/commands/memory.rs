@@ -251,17 +251,6 @@ fn memory_texts(bytes: &[u8]) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// Personal memories as exported: content, and the persona lineage they belong to (0: every
-/// persona).
-pub(crate) fn personal_json(memories: &[Memory]) -> serde_json::Value {
-    serde_json::Value::Array(
-        memories
-            .iter()
-            .map(|m| serde_json::json!({ "id": m.id, "content": m.content, "lineage": m.lineage.get() }))
-            .collect(),
-    )
-}
-
 /// A name as a file-name stem: letters, digits and `-` only.
 fn file_stem(name: &str) -> String {
     let stem: String = name
@@ -458,7 +447,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         }
         Action::Export { kind: Kind::Personal, .. } => {
             let all = memories::list_all_personal(ctx.store, ctx.me().await?).await?;
-            let bytes = serde_json::to_vec_pretty(&personal_json(&all)).unwrap_or_default();
+            let bytes = serde_json::to_vec_pretty(&tomori_admin::personal::memories_json(&all))
+                .unwrap_or_default();
             ctx.files.attach("my-memories.json".to_owned(), bytes);
             Ok(format!("Your {} personal memories, as JSON; only you can see this.", all.len()))
         }

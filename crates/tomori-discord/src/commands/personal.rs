@@ -9,11 +9,8 @@
 //! on every call; its optional token is typed into a form like a key.
 
 use secrecy::SecretString;
+use tomori_admin::personal::{self, DELETE_PHRASE};
 use tomori_core::privacy::PrivacyLevel;
-use tomori_llm::{Endpoint, Wire};
-use tomori_store::credentials::{self, KeyOwner};
-use tomori_store::endpoints::{self, MEMBER_ENDPOINT, NewEndpoint};
-use tomori_store::{memories, models, users};
 use twilight_model::application::command::CommandType;
 use twilight_model::http::interaction::InteractionResponse;
 use twilight_util::builder::command::{
@@ -27,12 +24,6 @@ use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// The prefix of the endpoint token form's custom id: `personal-endpoint|<nonce>`.
 pub(crate) const ENDPOINT_MODAL: &str = "personal-endpoint";
-
-/// Where a member's endpoint answers them (it receives the whole prompt, so only where they may
-/// see it; see `tomori_chat::providers::Invoker`).
-const WHERE_USED: &str = "It answers your direct messages, and your messages in servers you \
-    manage or that turned prompt_snapshot on (it receives the whole prompt); elsewhere the \
-    server's models answer you. Remove it with /personal custom-endpoint remove.";
 
 /// A `/personal` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +64,6 @@ pub(crate) enum Action {
     EndpointShow,
     EndpointRemove,
 }
-
-/// What `/personal delete` must be given, so a slip cannot erase anyone's data.
-const DELETE_PHRASE: &str = "delete my data";
 
 pub(crate) fn definition() -> CommandBuilder {
     CommandBuilder::new("personal", "Your own settings", CommandType::ChatInput)
@@ -212,22 +200,6 @@ pub(crate) fn need(action: &Action) -> Need {
     }
 }
 
-/// The URL and model of a member's endpoint, as the personal-scope policy (see
-/// `Commands::new`) and the model rules see them.
-fn check_endpoint(ctx: &Ctx<'_>, url: &str, model: &str) -> Result<(), Failure> {
-    if let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.personal_policy) {
-        return Err(Failure::BadInput(format!(
-            "That URL can't be used: {err}; nothing was saved."
-        )));
-    }
-    models::check_model(model).map_err(|_| {
-        Failure::BadInput(format!(
-            "`{model}` is not a model id: use letters, digits and . _ : / @ + - only."
-        ))
-    })?;
-    Ok(())
-}
-
 /// The token form `custom-endpoint add` answers with, once the URL and model checked out.
 pub(crate) async fn endpoint_form(
     ctx: &Ctx<'_>,
@@ -236,16 +208,8 @@ pub(crate) async fn endpoint_form(
     tools: bool,
     vision: bool,
 ) -> Result<InteractionResponse, Failure> {
-    check_endpoint(ctx, url, model)?;
-    if endpoints::get(ctx.store, ctx.me().await?, KeyOwner::Personal, MEMBER_ENDPOINT)
-        .await?
-        .is_some()
-    {
-        return Err(Failure::BadInput(
-            "You already have an endpoint; remove it first with /personal custom-endpoint remove."
-                .to_owned(),
-        ));
-    }
+    personal::endpoint_precheck(ctx.store, &ctx.caller.admin(), ctx.personal_policy, url, model)
+        .await?;
     let form =
         Form::PersonalEndpoint { url: url.to_owned(), model: model.to_owned(), tools, vision };
     let title = "Your own endpoint".to_owned();
@@ -268,157 +232,36 @@ pub(crate) async fn endpoint_submitted(
     else {
         return Err(Failure::BadInput("That form is not one of mine.".to_owned()));
     };
-    check_endpoint(ctx, &url, &model)?;
-    let new = NewEndpoint {
-        label: MEMBER_ENDPOINT.to_owned(),
-        base_url: url,
-        model: model.clone(),
-        context_length: None,
-        has_tools: tools,
-        has_vision: vision,
-        api_key: token,
-    };
-    let saved = endpoints::add(ctx.store, ctx.me().await?, ctx.actor(), KeyOwner::Personal, &new)
-        .await
-        .map_err(|err| match err {
-            tomori_store::StoreError::Conflict(_) => Failure::BadInput(
-                "You already have an endpoint; remove it first with /personal custom-endpoint \
-                 remove."
-                    .to_owned(),
-            ),
-            other => Failure::Store(other),
-        })?;
-    Ok(format!(
-        "Saved your endpoint ({model}{}). {WHERE_USED}",
-        if saved.has_key { ", with a token stored encrypted" } else { "" }
-    ))
+    let endpoint = personal::MemberEndpoint { url, model, tools, vision, token };
+    let policy = ctx.personal_policy;
+    Ok(personal::add_endpoint(ctx.store, &ctx.caller.admin(), policy, endpoint).await?.text)
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
-    match action {
+    let action = match action {
         // Answered with a form before `run` (see `Commands::handle`).
         Action::EndpointAdd { .. } => {
-            Err(Failure::BadInput("Use the form to add an endpoint.".to_owned()))
+            return Err(Failure::BadInput("Use the form to add an endpoint.".to_owned()));
         }
-        Action::EndpointShow => {
-            let mine =
-                endpoints::get(ctx.store, ctx.me().await?, KeyOwner::Personal, MEMBER_ENDPOINT)
-                    .await?;
-            Ok(match mine {
-                Some((e, _)) => format!(
-                    "Your endpoint: <{}> · {}{}{}{}. {WHERE_USED}",
-                    e.base_url,
-                    e.model,
-                    if e.has_tools { " · tools" } else { "" },
-                    if e.has_vision { " · vision" } else { "" },
-                    if e.has_key { " · with a token" } else { "" }
-                ),
-                None => {
-                    "You have no endpoint of your own; the servers' models answer you.".to_owned()
-                }
-            })
+        Action::KeyAdd { .. } => {
+            return Err(Failure::BadInput("Use the form to add a key.".to_owned()));
         }
-        Action::EndpointRemove => {
-            // Security: cross-user tampering. Only the caller's own scope is touched.
-            endpoints::remove(
-                ctx.store,
-                ctx.me().await?,
-                ctx.actor(),
-                KeyOwner::Personal,
-                MEMBER_ENDPOINT,
-            )
-            .await?;
-            Ok("Removed your endpoint; the servers' models answer you again.".to_owned())
-        }
-        Action::Privacy { level } => {
-            users::set_privacy(ctx.store, ctx.me().await?, ctx.actor(), *level).await?;
-            // Security: privacy level 2. Their messages already in the history leave it now,
-            // not at their next message.
-            if *level == PrivacyLevel::Full {
-                ctx.control.withhold_author(ctx.caller.user);
-            }
-            let meaning = match level {
-                PrivacyLevel::Minimal => "personas may use everything you share with them",
-                PrivacyLevel::Partial => {
-                    "personas no longer use your personal memories, roles or status"
-                }
-                PrivacyLevel::Full => "I will not answer you or use your messages",
-            };
-            Ok(format!("Your privacy level is now {level}: {meaning}."))
-        }
-        Action::Language { code } => {
-            let me = users::set_profile(ctx.store, ctx.me().await?, ctx.actor(), Some(code), None)
-                .await?;
-            Ok(format!("Personas will answer you in `{}` when they can.", me.language))
-        }
-        Action::Nickname { name } => {
-            let me = users::set_profile(
-                ctx.store,
-                ctx.me().await?,
-                ctx.actor(),
-                None,
-                Some(name.as_deref()),
-            )
-            .await?;
-            Ok(match me.nickname {
-                Some(name) => format!("Personas will call you {name}."),
-                None => "Personas will call you by your name.".to_owned(),
-            })
-        }
-        // Answered with a form before `run` (see `Commands::handle`).
-        Action::KeyAdd { .. } => Err(Failure::BadInput("Use the form to add a key.".to_owned())),
-        Action::KeyList => {
-            let keys = credentials::list(ctx.store, ctx.me().await?, KeyOwner::Personal).await?;
-            if keys.is_empty() {
-                return Ok("You have no keys; add one with /personal key add.".to_owned());
-            }
-            Ok(keys
-                .iter()
-                .map(|k| {
-                    format!(
-                        "`{}` {} · {} · used {} times",
-                        k.id, k.provider, k.label, k.usage_count
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"))
-        }
-        Action::KeyRemove { id } => {
-            // Security: cross-user tampering. The delete runs in the caller's own user scope, so
-            // another member's key id finds nothing.
-            credentials::remove(ctx.store, ctx.me().await?, ctx.actor(), *id).await?;
-            Ok(format!("Removed your key {id}."))
-        }
-        Action::Export => {
-            let me = ctx.me().await?;
-            let settings = users::get(ctx.store, me).await?;
-            let memories = memories::list_all_personal(ctx.store, me).await?;
-            // Security: keys leak through an export. Keys appear by provider and label only.
-            let keys = credentials::list(ctx.store, me, KeyOwner::Personal).await?;
-            let endpoints = endpoints::list(ctx.store, me, KeyOwner::Personal).await?;
-            let file = serde_json::json!({
-                "user": ctx.caller.user,
-                "privacy_level": settings.privacy.as_number(),
-                "language": settings.language,
-                "nickname": settings.nickname,
-                "personal_memories": super::memory::personal_json(&memories),
-                "api_keys": keys.iter().map(|k| serde_json::json!({"provider": k.provider, "label": k.label})).collect::<Vec<_>>(),
-                "custom_endpoints": endpoints,
-            });
-            ctx.files.attach(
-                "tomori-my-data.json".to_owned(),
-                serde_json::to_vec_pretty(&file).unwrap_or_default(),
-            );
-            Ok("Everything Tomori keeps about you, as JSON (API keys by label only).".to_owned())
-        }
-        Action::Delete { confirmed: false } => Err(Failure::BadInput(format!(
-            "To delete all your data, type `{DELETE_PHRASE}` as the confirmation; nothing was deleted."
-        ))),
-        Action::Delete { confirmed: true } => {
-            users::delete(ctx.store, ctx.me().await?, ctx.actor()).await?;
-            Ok("Deleted your settings, personal memories, keys and endpoints. Memories you taught \
-                a server belong to that server; its admins can remove them."
-                .to_owned())
-        }
+        Action::EndpointShow => personal::Action::EndpointShow,
+        Action::EndpointRemove => personal::Action::EndpointRemove,
+        Action::Privacy { level } => personal::Action::Privacy { level: *level },
+        Action::Language { code } => personal::Action::Language { code: code.clone() },
+        Action::Nickname { name } => personal::Action::Nickname { name: name.clone() },
+        Action::KeyList => personal::Action::KeyList,
+        Action::KeyRemove { id } => personal::Action::KeyRemove { id: *id },
+        Action::Export => personal::Action::Export,
+        Action::Delete { confirmed } => personal::Action::Delete { confirmed: *confirmed },
+    };
+    let outcome = personal::run(ctx.store, &ctx.caller.admin(), &action).await?;
+    if outcome.withhold {
+        ctx.control.withhold_author(ctx.caller.user);
     }
+    for file in outcome.answer.files {
+        ctx.files.attach(file.name, file.bytes);
+    }
+    Ok(outcome.answer.text)
 }
