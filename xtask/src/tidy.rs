@@ -227,7 +227,6 @@ const COMMANDS_NOT_YET_IN_THE_ADMIN_LAYER: &[&str] = &[
     "mcp.rs",
     "memory.rs",
     "mod.rs",
-    "model.rs",
     "persona.rs",
     "persona_edit.rs",
     "provider.rs",

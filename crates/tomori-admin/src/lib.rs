@@ -16,6 +16,7 @@ mod answer;
 pub mod bot;
 mod caller;
 pub mod diagnostics;
+pub mod model;
 pub mod personal;
 pub mod server;
 
