@@ -2,11 +2,12 @@
 //! itself is the engine's; this decides what the front door asks it for.
 
 use tomori_core::privacy::PrivacyLevel;
-use tomori_store::{Scope, Store, personas, users};
+use tomori_store::{Scope, Store, users};
 
 use crate::access::{AdminError, Need, authorize, tenant};
 use crate::answer::Answer;
 use crate::caller::Caller;
+use crate::persona::named;
 
 /// What a front door does with a `/bot respond`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub async fn respond(
     authorize(store, caller, Need::Member, false).await?;
     let scope = tenant(store, caller).await?;
     let persona = match persona {
-        Some(name) => Some(named(store, scope, name).await?),
+        Some(name) => Some(named(store, scope, name).await?.nickname),
         None => None,
     };
     let me = users::get(store, Scope::user(store.resolve_user(caller.user).await?)).await?;
@@ -49,16 +50,4 @@ pub async fn respond(
         None => Answer::text("Answering now."),
     };
     Ok(Respond::Engine { persona, answer })
-}
-
-/// The server's persona called `name` (any case), by its own spelling.
-async fn named(store: &Store, scope: Scope, name: &str) -> Result<String, AdminError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(AdminError::BadInput("The persona name is empty.".to_owned()));
-    }
-    personas::find(store, scope, name)
-        .await?
-        .map(|p| p.nickname)
-        .ok_or_else(|| AdminError::BadInput(format!("This server has no persona named {name}.")))
 }

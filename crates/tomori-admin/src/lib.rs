@@ -17,6 +17,7 @@ pub mod bot;
 mod caller;
 pub mod diagnostics;
 pub mod model;
+pub mod persona;
 pub mod personal;
 pub mod server;
 
