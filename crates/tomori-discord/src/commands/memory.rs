@@ -13,6 +13,7 @@
 //! `tomori_chat::documents`. Adding follows the rule for teaching server memories; removing
 //! needs Manage Server; every member may list them.
 
+use tomori_admin::persona::named;
 use tomori_chat::documents::DocumentError;
 use tomori_core::document::{MAX_CHUNKS_PER_SERVER, MAX_DOCUMENTS_PER_SERVER, MAX_FILE_BYTES};
 use tomori_core::id::LineageId;
@@ -28,7 +29,6 @@ use twilight_util::builder::command::{
     SubCommandGroupBuilder,
 };
 
-use super::persona::named;
 use super::upload::Upload;
 use super::{Args, BadInput, Ctx, Failure, Need};
 
@@ -189,7 +189,7 @@ async fn server_lineage(
     persona: Option<&str>,
 ) -> Result<(LineageId, String), Failure> {
     let persona = match persona {
-        Some(name) => named(ctx, scope, name).await?,
+        Some(name) => named(ctx.store, scope, name).await?,
         None => personas::list(ctx.store, scope)
             .await?
             .into_iter()
@@ -218,7 +218,7 @@ async fn personal_lineage(
                         .to_owned(),
                 ));
             }
-            let persona = named(ctx, ctx.server().await?, name).await?;
+            let persona = named(ctx.store, ctx.server().await?, name).await?;
             Ok((persona.lineage, format!("**{}**", persona.nickname)))
         }
     }

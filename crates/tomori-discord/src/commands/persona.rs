@@ -10,10 +10,9 @@
 
 use std::time::Duration;
 
-use tomori_core::card::{self, Dialogue, MAX_PNG_BYTES, PersonaCard, SourceSpec};
+use tomori_admin::persona;
+use tomori_core::card::MAX_PNG_BYTES;
 use tomori_core::persona::MAX_NICKNAME_CHARS;
-use tomori_store::Scope;
-use tomori_store::personas::{self, NewPersona, Persona, SampleDialogue};
 use twilight_model::application::command::CommandType;
 use twilight_model::application::interaction::InteractionDataResolved;
 use twilight_model::guild::Permissions;
@@ -23,7 +22,7 @@ use twilight_util::builder::command::{
 
 use super::persona_edit;
 use super::upload::Upload;
-use super::{Args, BadInput, Ctx, Failure, Need, non_empty};
+use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// How long a card or avatar download may take.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -151,115 +150,41 @@ pub(crate) fn need(action: &Action) -> Need {
     }
 }
 
-/// The persona with this name in the caller's server.
-pub(crate) async fn named(ctx: &Ctx<'_>, scope: Scope, name: &str) -> Result<Persona, Failure> {
-    personas::find(ctx.store, scope, non_empty(name, "persona name")?)
-        .await?
-        .ok_or_else(|| Failure::BadInput(format!("This server has no persona named {name}.")))
-}
-
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
-    let scope = ctx.server().await?;
-    match action {
-        Action::Edit { name, edit } => persona_edit::run(ctx, name, edit).await,
+    let caller = ctx.caller.admin();
+    let simple = |action| persona::run(ctx.store, &caller, action);
+    let answer = match action {
+        Action::Edit { name, edit } => return persona_edit::run(ctx, name, edit).await,
         Action::Create { name, prompt } => {
-            let new = NewPersona {
-                nickname: name.clone(),
-                prompt: prompt.clone().unwrap_or_default(),
-                ..NewPersona::default()
-            };
-            let persona = personas::create(ctx.store, scope, ctx.actor(), new).await?;
-            let role = if persona.is_main { "the main persona" } else { "an alter" };
-            Ok(format!("Created **{}** as {role}.", persona.nickname))
+            simple(&persona::Action::Create { name: name.clone(), prompt: prompt.clone() }).await?
         }
-        Action::List => {
-            let all = personas::list(ctx.store, scope).await?;
-            if all.is_empty() {
-                return Ok(
-                    "This server has no persona yet; create one with /persona create.".to_owned()
-                );
-            }
-            let lines: Vec<String> = all
-                .iter()
-                .map(|p| {
-                    let role = if p.is_main { " (main)" } else { "" };
-                    format!("- **{}**{role}", p.nickname)
-                })
-                .collect();
-            Ok(lines.join("\n"))
-        }
+        Action::List => simple(&persona::Action::List).await?,
         Action::Rename { name, new_name } => {
-            let persona = named(ctx, scope, name).await?;
-            let renamed =
-                personas::rename(ctx.store, scope, ctx.actor(), persona.id, new_name).await?;
-            Ok(format!("Renamed **{}** to **{}**.", persona.nickname, renamed.nickname))
+            let rename = persona::Action::Rename { name: name.clone(), new_name: new_name.clone() };
+            simple(&rename).await?
         }
-        Action::Remove { name } => {
-            let persona = named(ctx, scope, name).await?;
-            personas::remove(ctx.store, scope, ctx.actor(), persona.id).await?;
-            Ok(format!("Removed **{}**.", persona.nickname))
+        Action::Remove { name } => simple(&persona::Action::Remove { name: name.clone() }).await?,
+        Action::Import { card, name } => {
+            let bytes = card.fetch(ctx, u64::try_from(MAX_PNG_BYTES).unwrap_or(u64::MAX)).await?;
+            persona::card::import(ctx.store, &caller, &card.filename, &bytes, name.as_deref())
+                .await?
         }
-        Action::Import { card, name } => import(ctx, scope, card, name.as_deref()).await,
-        Action::Export { name } => export(ctx, scope, name).await,
-    }
-}
-
-async fn import(
-    ctx: &Ctx<'_>,
-    scope: Scope,
-    file: &Upload,
-    name: Option<&str>,
-) -> Result<String, Failure> {
-    let bytes = file.fetch(ctx, u64::try_from(MAX_PNG_BYTES).unwrap_or(u64::MAX)).await?;
-    let limits = ctx.store.limits();
-    let imported = card::parse(&bytes, limits, name).map_err(|error| {
-        Failure::BadInput(format!(
-            "`{}` cannot be imported: {error}. Nothing was changed.",
-            file.filename
-        ))
-    })?;
-    let card = imported.card;
-    let sample_dialogues = card
-        .stored_dialogues(limits)
-        .into_iter()
-        .map(|d| SampleDialogue { user: d.user, bot: d.bot })
-        .collect();
-    let new = NewPersona {
-        nickname: card.name.clone(),
-        prompt: card.prompt.clone(),
-        attributes: card.attributes.clone(),
-        sample_dialogues,
-        trigger_words: card.trigger_words.clone(),
-        avatar_url: None,
-        lineage: None,
+        Action::Export { name } => {
+            let found = persona::card::to_export(ctx.store, &caller, name).await?;
+            let avatar = avatar_png(ctx, found.avatar_url.as_deref()).await;
+            persona::card::export(&found, avatar.as_deref())?
+        }
     };
-    let persona = personas::create(ctx.store, scope, ctx.actor(), new).await?;
-    let role = if persona.is_main { "the main persona" } else { "an alter" };
-    let mut answer = format!(
-        "Imported **{}** as {role} ({} attributes, {} sample dialogues).",
-        persona.nickname,
-        persona.attributes.len(),
-        persona.sample_dialogues.len()
-    );
-    for warning in &imported.warnings {
-        answer.push_str(&format!("\nLeft out: {warning}."));
+    for file in answer.files {
+        ctx.files.attach(file.name, file.bytes);
     }
-    Ok(answer)
+    Ok(answer.text)
 }
 
-/// A file name for the card: the persona's name in letters, digits, `-` and `_`.
-fn card_filename(nickname: &str) -> String {
-    let stem: String = nickname
-        .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-        .collect();
-    let stem = stem.trim_matches('_');
-    if stem.is_empty() { "persona.png".to_owned() } else { format!("{stem}.png") }
-}
-
-/// The persona's avatar as PNG bytes, when it has one that downloads as a PNG.
-async fn avatar_png(ctx: &Ctx<'_>, persona: &Persona) -> Option<Vec<u8>> {
-    let url = persona.avatar_url.as_deref()?;
+/// The persona's avatar as PNG bytes, when it has one that downloads as a PNG through the media
+/// policy.
+async fn avatar_png(ctx: &Ctx<'_>, url: Option<&str>) -> Option<Vec<u8>> {
+    let url = url?;
     let limits = tomori_net::Limits::default()
         .with_max_bytes(u64::try_from(MAX_PNG_BYTES / 2).unwrap_or(u64::MAX))
         .with_timeout(DOWNLOAD_TIMEOUT)
@@ -271,39 +196,4 @@ async fn avatar_png(ctx: &Ctx<'_>, persona: &Persona) -> Option<Vec<u8>> {
             None
         }
     }
-}
-
-async fn export(ctx: &Ctx<'_>, scope: Scope, name: &str) -> Result<String, Failure> {
-    let persona = named(ctx, scope, name).await?;
-    let card = PersonaCard {
-        tomori_persona: card::FORMAT_VERSION,
-        name: persona.nickname.clone(),
-        source_spec: SourceSpec::Tomori,
-        prompt: persona.prompt.clone(),
-        greeting: String::new(),
-        alternate_greetings: Vec::new(),
-        attributes: persona.attributes.clone(),
-        sample_dialogues: persona
-            .sample_dialogues
-            .iter()
-            .map(|d| Dialogue { user: d.user.clone(), bot: d.bot.clone() })
-            .collect(),
-        trigger_words: persona.trigger_words.clone(),
-        lorebook_entries: 0,
-        tags: Vec::new(),
-    };
-    let avatar = avatar_png(ctx, &persona).await;
-    // An avatar that is not a valid PNG is replaced by a generated square, not an error.
-    let png = match avatar.as_deref().map(|image| card::export_png(&card, Some(image))) {
-        Some(Ok(png)) => png,
-        _ => card::export_png(&card, None).map_err(|error| {
-            Failure::BadInput(format!("**{}** cannot be exported: {error}.", persona.nickname))
-        })?,
-    };
-    ctx.files.attach(card_filename(&persona.nickname), png);
-    Ok(format!(
-        "**{}** as a SillyTavern character card (V2 PNG); import it in SillyTavern, or here with \
-         /persona import.",
-        persona.nickname
-    ))
 }

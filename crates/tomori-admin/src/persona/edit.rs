@@ -5,8 +5,9 @@
 use tomori_core::trigger::{normalize_trigger_word, parse_trigger_words};
 use tomori_net::{Policy, Scope as NetScope};
 use tomori_store::personas::{self, Persona, SampleDialogue};
-use tomori_store::{Scope, Store, StoreError};
+use tomori_store::{Store, StoreError};
 
+use super::named;
 use crate::access::{AdminError, Need, authorize, tenant};
 use crate::answer::Answer;
 use crate::caller::Caller;
@@ -32,20 +33,6 @@ pub enum Edit {
     Swap,
     /// Changes nothing: shows the persona with its numbered attributes and dialogues.
     Show,
-}
-
-/// The persona called `name` (any case) in the tenant.
-///
-/// # Errors
-/// An empty name or one the tenant does not have, or the store failing.
-pub async fn named(store: &Store, scope: Scope, name: &str) -> Result<Persona, AdminError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(AdminError::BadInput("The persona name is empty.".to_owned()));
-    }
-    personas::find(store, scope, name)
-        .await?
-        .ok_or_else(|| AdminError::BadInput(format!("This server has no persona named {name}.")))
 }
 
 /// Removes the `number`th (1-based) item, or says there is none.
