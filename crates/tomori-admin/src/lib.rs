@@ -19,6 +19,7 @@ pub mod diagnostics;
 pub mod model;
 pub mod persona;
 pub mod personal;
+pub mod provider;
 pub mod server;
 
 pub use access::{AdminError, Need, authorize, tenant};

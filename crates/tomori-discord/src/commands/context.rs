@@ -197,12 +197,6 @@ impl Ctx<'_> {
         Ok(tomori_admin::tenant(self.store, &self.caller.admin()).await?)
     }
 
-    /// The policy that judges an endpoint registered here: the server-scope policy in a server,
-    /// the personal-scope policy in a DM tenant (whose only manager is any member at all).
-    pub(crate) fn endpoint_policy(&self) -> &Policy {
-        if self.caller.guild.is_some() { self.server_policy } else { self.personal_policy }
-    }
-
     /// The caller's own data.
     pub(crate) async fn me(&self) -> Result<Scope, Failure> {
         Ok(Scope::user(self.store.resolve_user(self.caller.user).await?))

@@ -7,9 +7,8 @@
 //! judged by tomori-net's server-scope policy here, and again on every call.
 
 use secrecy::SecretString;
-use tomori_llm::{Endpoint, KNOWN_PROVIDERS, Wire, known_provider};
-use tomori_store::credentials::{self, KeyOwner};
-use tomori_store::endpoints::{self, EndpointEdit, NewEndpoint};
+use tomori_admin::provider::{self, EndpointEdit, KeyOwner, UrlPolicies};
+use tomori_llm::KNOWN_PROVIDERS;
 use twilight_model::application::command::CommandType;
 use twilight_model::channel::message::component::{Component, Label, TextInput, TextInputStyle};
 use twilight_model::guild::Permissions;
@@ -221,38 +220,6 @@ pub(crate) fn need(_action: &Action) -> Need {
     Need::Manager
 }
 
-/// Checks a provider name against the known providers and, for server keys, the server's
-/// endpoints (a member's own keys are for known providers).
-async fn check_provider(ctx: &Ctx<'_>, owner: KeyOwner, provider: &str) -> Result<(), Failure> {
-    if known_provider(provider).is_some() {
-        return Ok(());
-    }
-    if let (KeyOwner::Server, Some(label)) = (owner, provider.strip_prefix("custom:")) {
-        let scope = ctx.server().await?;
-        if endpoints::get(ctx.store, scope, KeyOwner::Server, label).await?.is_some() {
-            return Ok(());
-        }
-        return Err(Failure::BadInput(format!(
-            "There is no endpoint `{label}`; add it with /provider endpoint add first."
-        )));
-    }
-    let known: Vec<&str> = KNOWN_PROVIDERS.iter().map(|p| p.name).collect();
-    Err(Failure::BadInput(format!(
-        "Unknown provider `{provider}`: use {} or custom:<endpoint label>.",
-        known.join(", ")
-    )))
-}
-
-fn check_label(label: &str) -> Result<(), Failure> {
-    let ok = (1..=64).contains(&label.len())
-        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::BadInput("A label is 1 to 64 letters, digits, _ or -.".to_owned()))
-    }
-}
-
 /// The one secret a form asks for.
 pub(crate) struct SecretField<'a> {
     /// The text input's custom id, read back from the submission.
@@ -331,8 +298,7 @@ pub(crate) async fn key_modal(
     provider: &str,
     label: &str,
 ) -> Result<InteractionResponse, Failure> {
-    check_provider(ctx, owner, provider).await?;
-    check_label(label)?;
+    provider::check_key(ctx.store, &ctx.caller.admin(), owner, provider, label).await?;
     let field = SecretField {
         id: KEY_INPUT,
         label: "API key",
@@ -360,131 +326,37 @@ pub(crate) async fn key_submitted(
     else {
         return Err(Failure::BadInput("That form is not one of mine.".to_owned()));
     };
-    // The custom id came back from the client: check it as if it were typed.
-    check_provider(ctx, owner, provider).await?;
-    check_label(label)?;
-    let scope = match owner {
-        KeyOwner::Server => ctx.server().await?,
-        KeyOwner::Personal => ctx.me().await?,
-    };
-    let info =
-        credentials::add(ctx.store, scope, ctx.actor(), owner, provider, label, &key).await?;
-    let whose = if owner == KeyOwner::Personal { "your own " } else { "" };
-    Ok(format!(
-        "Saved {whose}key `{}` (id {}) for {provider}. It is stored encrypted and never shown again.",
-        info.label, info.id
-    ))
+    let caller = ctx.caller.admin();
+    Ok(provider::add_key(ctx.store, &caller, owner, provider, label, &key).await?.text)
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
-    let scope = ctx.server().await?;
-    match action {
+    let action = match action {
         // Answered with a modal before `run` (see `Commands::handle`).
-        Action::KeyAdd { .. } => Err(Failure::BadInput("Use the form to add a key.".to_owned())),
-        Action::KeyList => {
-            let keys = credentials::list(ctx.store, scope, KeyOwner::Server).await?;
-            if keys.is_empty() {
-                return Ok("No keys yet; add one with /provider key add.".to_owned());
-            }
-            let lines: Vec<String> = keys
-                .iter()
-                .map(|k| {
-                    format!(
-                        "`{}` {} · {}{} · used {} times, {} errors",
-                        k.id,
-                        k.provider,
-                        k.label,
-                        if k.enabled { "" } else { " (disabled)" },
-                        k.usage_count,
-                        k.error_count
-                    )
-                })
-                .collect();
-            Ok(lines.join("\n"))
+        Action::KeyAdd { .. } => {
+            return Err(Failure::BadInput("Use the form to add a key.".to_owned()));
         }
-        Action::KeyRemove { id } => {
-            credentials::remove(ctx.store, scope, ctx.actor(), *id).await?;
-            Ok(format!("Removed key {id}."))
-        }
-        Action::KeyPurge { provider } => {
-            match credentials::purge(ctx.store, scope, ctx.actor(), KeyOwner::Server, provider)
-                .await?
-            {
-                0 => Err(Failure::BadInput(format!(
-                    "This server has no keys for `{provider}`; nothing was removed."
-                ))),
-                1 => Ok(format!("Removed the one key for `{provider}`.")),
-                n => Ok(format!("Removed all {n} keys for `{provider}`.")),
-            }
-        }
+        Action::KeyList => provider::Action::KeyList,
+        Action::KeyRemove { id } => provider::Action::KeyRemove { id: *id },
+        Action::KeyPurge { provider } => provider::Action::KeyPurge { provider: provider.clone() },
         Action::EndpointAdd { label, url, model, tools, vision, context_length } => {
-            // Security: SSRF through admin endpoints. The server-scope policy (in a DM tenant, the
-            // personal one) judges the URL now, and the client judges it again, with its DNS
-            // answers, on every call.
-            if let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.endpoint_policy()) {
-                return Err(Failure::BadInput(format!("That URL can't be used: {err}.")));
-            }
-            let new = NewEndpoint {
+            provider::Action::EndpointAdd {
                 label: label.clone(),
-                base_url: url.clone(),
+                url: url.clone(),
                 model: model.clone(),
+                tools: *tools,
+                vision: *vision,
                 context_length: *context_length,
-                has_tools: *tools,
-                has_vision: *vision,
-                api_key: None,
-            };
-            endpoints::add(ctx.store, scope, ctx.actor(), KeyOwner::Server, &new).await?;
-            Ok(format!(
-                "Registered endpoint `{label}` ({model}). Use it with /model text provider:custom:{label}; \
-                 if it needs a key, add one with /provider key add provider:custom:{label}."
-            ))
+            }
         }
         Action::EndpointEdit { label, change } => {
-            if *change == EndpointEdit::default() {
-                return Err(Failure::BadInput("Name at least one thing to change.".to_owned()));
-            }
-            // Security: SSRF through admin endpoints. A new URL is judged as at registration.
-            if let Some(url) = &change.base_url
-                && let Err(err) = Endpoint::new(Wire::OpenAiCompatible, url, ctx.endpoint_policy())
-            {
-                return Err(Failure::BadInput(format!("That URL can't be used: {err}.")));
-            }
-            let (after, keys_dropped) =
-                endpoints::edit(ctx.store, scope, ctx.actor(), KeyOwner::Server, label, change)
-                    .await?;
-            let keys = if keys_dropped {
-                format!(
-                    " It moved to another host, so its keys were removed: add the key for the new \
-                     host with /provider key add provider:custom:{label}."
-                )
-            } else {
-                String::new()
-            };
-            Ok(format!("Changed endpoint `{label}`: {} at {}.{keys}", after.model, after.base_url))
+            provider::Action::EndpointEdit { label: label.clone(), change: change.clone() }
         }
-        Action::EndpointList => {
-            let list = endpoints::list(ctx.store, scope, KeyOwner::Server).await?;
-            if list.is_empty() {
-                return Ok("No custom endpoints.".to_owned());
-            }
-            Ok(list
-                .iter()
-                .map(|e| {
-                    format!(
-                        "`custom:{}` · {} · <{}>{}{}",
-                        e.label,
-                        e.model,
-                        e.base_url,
-                        if e.has_tools { " · tools" } else { "" },
-                        if e.has_vision { " · vision" } else { "" }
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"))
-        }
+        Action::EndpointList => provider::Action::EndpointList,
         Action::EndpointRemove { label } => {
-            endpoints::remove(ctx.store, scope, ctx.actor(), KeyOwner::Server, label).await?;
-            Ok(format!("Removed endpoint `{label}`."))
+            provider::Action::EndpointRemove { label: label.clone() }
         }
-    }
+    };
+    let policies = UrlPolicies { server: ctx.server_policy, personal: ctx.personal_policy };
+    Ok(provider::run(ctx.store, &ctx.caller.admin(), policies, &action).await?.text)
 }
