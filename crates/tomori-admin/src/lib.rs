@@ -15,6 +15,7 @@ mod access;
 mod answer;
 pub mod bot;
 mod caller;
+pub mod config;
 pub mod diagnostics;
 pub mod model;
 pub mod persona;

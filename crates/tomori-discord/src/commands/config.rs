@@ -9,12 +9,9 @@
 //! Ranges are checked here for a short answer and again by the store (and the table's CHECK
 //! constraints), so a stale registration cannot write a value out of range.
 
+use tomori_admin::config::{self, MAX_SYSTEM_PROMPT, NUMBERS, Number, SetupOutcome};
+use tomori_admin::provider::KeyOwner;
 use tomori_core::id::Snowflake;
-use tomori_store::credentials::KeyOwner;
-use tomori_store::endpoints;
-use tomori_store::models::{self, ServerModel};
-use tomori_store::personas::{self, NewPersona};
-use tomori_store::settings::{self, Setting};
 use twilight_model::application::command::{
     CommandOptionChoice, CommandOptionChoiceValue, CommandType,
 };
@@ -32,84 +29,14 @@ use twilight_util::builder::command::AttachmentBuilder;
 use super::upload::Upload;
 use super::{Args, BadInput, Ctx, Failure, Need, non_empty, text_response};
 
-/// What `setup`'s provider option names for the instance's own providers.
-pub(crate) const INSTANCE: &str = "instance";
-
-/// Discord's most autocomplete choices, and its longest choice name.
-const MAX_CHOICES: usize = 25;
-const MAX_CHOICE_NAME: usize = 100;
-
-/// The most characters of a system prompt (the table's CHECK constraint).
-const MAX_SYSTEM_PROMPT: usize = 8_000;
 /// The longest string option Discord accepts: a longer `max_length` makes Discord refuse the
 /// whole bulk registration (every command, not only this one). A longer prompt is uploaded as a
 /// file (`system-prompt upload`).
 const MAX_STRING_OPTION: u16 = 6_000;
 /// The largest system-prompt file downloaded: 8,000 characters of four-byte UTF-8 and a BOM.
 const MAX_SYSTEM_PROMPT_FILE: u64 = 32 * 1024 + 4;
-/// The most characters of a context note (the table's CHECK constraint).
+/// The most characters of a context note, as Discord's option length.
 const MAX_CONTEXT_NOTE: u16 = 2_000;
-
-/// A numeric setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Number {
-    CascadeLimit,
-    MatchLimit,
-    MessageFetchLimit,
-    SendLimit,
-    Humanizer,
-}
-
-/// The numeric settings: subcommand, description, range, and how answers name them.
-const NUMBERS: [(Number, &str, &str, i64, i64, &str); 5] = [
-    (
-        Number::CascadeLimit,
-        "cascade-limit",
-        "Persona-to-persona replies in a row",
-        0,
-        10,
-        "cascade limit",
-    ),
-    (Number::MatchLimit, "match-limit", "Personas one message may trigger", 1, 10, "match limit"),
-    (
-        Number::MessageFetchLimit,
-        "message-fetch-limit",
-        "Messages of history read per reply",
-        1,
-        200,
-        "message fetch limit",
-    ),
-    (
-        Number::SendLimit,
-        "send-limit",
-        "Messages one reply may be split into (0 = no limit)",
-        0,
-        50,
-        "send limit",
-    ),
-    (Number::Humanizer, "humanizer", "How much replies are humanised", 0, 3, "humanizer degree"),
-];
-
-impl Number {
-    /// The store's setting with this value.
-    fn setting(self, value: i16) -> Setting {
-        match self {
-            Self::CascadeLimit => Setting::CascadeLimit(value),
-            Self::MatchLimit => Setting::MatchLimit(value),
-            Self::MessageFetchLimit => Setting::MessageFetchLimit(value),
-            Self::SendLimit => Setting::SendLimit(value),
-            Self::Humanizer => Setting::HumanizerDegree(value),
-        }
-    }
-
-    /// Its range and how answers name it.
-    fn range_and_label(self) -> (i64, i64, &'static str) {
-        NUMBERS
-            .iter()
-            .find(|entry| entry.0 == self)
-            .map_or((0, 0, "value"), |&(_, _, _, low, high, label)| (low, high, label))
-    }
-}
 
 /// A `/config` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,82 +223,12 @@ pub(crate) fn in_dm(action: &Action) -> bool {
     matches!(action, Action::Setup { .. })
 }
 
-/// What `setup` was asked to make answer.
-enum Answerer {
-    /// The operator's `[providers.*]`, in their order.
-    Instance,
-    /// One of the server's custom endpoints, by label.
-    Custom(endpoints::CustomEndpoint),
-    /// A known provider, with the server's key (asked for next).
-    Known(&'static str),
-}
-
-/// Finds what `raw` names; the answer lists what may be named when it names nothing.
-async fn answerer(ctx: &Ctx<'_>, raw: &str) -> Result<Answerer, Failure> {
-    if raw.eq_ignore_ascii_case(INSTANCE) && !ctx.instance.is_empty() {
-        return Ok(Answerer::Instance);
-    }
-    if let Some(label) = raw.strip_prefix("custom:")
-        && let Some((endpoint, _)) =
-            endpoints::get(ctx.store, ctx.server().await?, KeyOwner::Server, label).await?
-    {
-        return Ok(Answerer::Custom(endpoint));
-    }
-    if let Some(known) = tomori_llm::known_provider(&raw.to_ascii_lowercase()) {
-        return Ok(Answerer::Known(known.name));
-    }
-    let names: Vec<String> =
-        choices(ctx, "", true).await?.into_iter().map(|(_, value)| format!("`{value}`")).collect();
-    Err(Failure::BadInput(format!(
-        "`{raw}` is not something that can answer here; choose one of {}. Nothing was changed.",
-        names.join(", ")
-    )))
-}
-
-/// What `setup` offers, as (name shown, value), filtered by what was typed: the instance's
-/// providers first (no key needed), then the server's custom endpoints (only to a caller who
-/// may manage the server), then the known providers.
-pub(crate) async fn choices(
-    ctx: &Ctx<'_>,
-    typed: &str,
-    may_manage: bool,
-) -> Result<Vec<(String, String)>, Failure> {
-    let mut offered = Vec::new();
-    if !ctx.instance.is_empty() {
-        let models: Vec<String> =
-            ctx.instance.iter().map(|p| format!("{} · {}", p.name, p.model)).collect();
-        let name = format!("This instance's model, no key needed ({})", models.join(", "));
-        offered.push((name, INSTANCE.to_owned()));
-    }
-    // Security: endpoint labels and models can be private to a server's managers (as
-    // `/provider endpoint list` is).
-    if may_manage {
-        for endpoint in endpoints::list(ctx.store, ctx.server().await?, KeyOwner::Server).await? {
-            let value = format!("custom:{}", endpoint.label);
-            offered.push((format!("{value} · {} (custom endpoint)", endpoint.model), value));
-        }
-    }
-    for known in tomori_llm::KNOWN_PROVIDERS {
-        offered.push((format!("{} (needs an API key)", known.name), known.name.to_owned()));
-    }
-    let typed = typed.trim().to_lowercase();
-    Ok(offered
-        .into_iter()
-        .filter(|(name, value)| {
-            typed.is_empty() || name.to_lowercase().contains(&typed) || value.contains(&typed)
-        })
-        .take(MAX_CHOICES)
-        .map(|(name, value)| (name.chars().take(MAX_CHOICE_NAME).collect(), value))
-        .collect())
-}
-
-/// The autocomplete answer for `setup`'s provider option.
+/// The autocomplete answer for `setup`'s provider option (the admin layer's choices).
 pub(crate) async fn provider_choices(
     ctx: &Ctx<'_>,
     typed: &str,
 ) -> Result<Vec<CommandOptionChoice>, Failure> {
-    let may_manage = super::authorize(ctx, Need::Manager, true).await.is_ok();
-    Ok(choices(ctx, typed, may_manage)
+    Ok(config::choices(ctx.store, &ctx.caller.admin(), ctx.instance, typed)
         .await?
         .into_iter()
         .map(|(name, value)| CommandOptionChoice {
@@ -382,10 +239,8 @@ pub(crate) async fn provider_choices(
         .collect())
 }
 
-/// `/config setup`: makes `persona` the main persona when the server has none, then makes
-/// `provider` answer: the instance's providers (the server's own model choice is removed), a
-/// custom endpoint, or a known provider with `model` (keeping any sampling choices and
-/// fallbacks), whose key form is the answer. Nothing is written when the choice is refused.
+/// `/config setup` through the admin layer; a known provider's key form is the answer when the
+/// setup needs a key.
 pub(crate) async fn setup(
     ctx: &Ctx<'_>,
     provider: &str,
@@ -393,152 +248,40 @@ pub(crate) async fn setup(
     persona: &str,
     vision: bool,
 ) -> Result<InteractionResponse, Failure> {
-    let answerer = answerer(ctx, provider).await?;
-    if let (Answerer::Known(_), None) = (&answerer, model) {
-        return Err(Failure::BadInput(format!(
-            "Name the model `{provider}` should use (the `model` option); nothing was changed."
-        )));
-    }
-    if let Some(model) = model {
-        models::check_model(model).map_err(|_| {
-            Failure::BadInput(format!("`{model}` is not a model id; nothing was changed."))
-        })?;
-    }
-    let scope = ctx.server().await?;
-    let made = main_persona(ctx, scope, persona).await?;
-    let text = match answerer {
-        Answerer::Known(name) => {
-            choose_model(ctx, scope, name, model.unwrap_or_default(), vision, true).await?;
-            return super::provider::key_modal(ctx, KeyOwner::Server, name, "default").await;
-        }
-        Answerer::Custom(endpoint) => {
-            let model = model.unwrap_or(&endpoint.model);
-            let provider = format!("custom:{}", endpoint.label);
-            choose_model(ctx, scope, &provider, model, endpoint.has_vision, endpoint.has_tools)
-                .await?;
-            format!(
-                "{made}The custom endpoint `{}` answers here now ({model}). If it needs a key, \
-                 add one with /provider key add provider:{provider}.",
-                endpoint.label
-            )
-        }
-        Answerer::Instance => {
-            let removed = models::clear(ctx.store, scope, ctx.actor()).await?;
-            let names: Vec<&str> = ctx.instance.iter().map(|p| p.name.as_str()).collect();
-            format!(
-                "{made}This instance's model answers here now ({}); it needs no key.{}",
-                names.join(", then "),
-                if removed { " The model chosen here before was removed." } else { "" }
-            )
-        }
+    let asked = config::Setup {
+        provider: provider.to_owned(),
+        model: model.map(str::to_owned),
+        persona: persona.to_owned(),
+        vision,
     };
-    Ok(text_response(&text))
-}
-
-/// Chooses the server's model, keeping any sampling choices and fallbacks.
-async fn choose_model(
-    ctx: &Ctx<'_>,
-    scope: tomori_store::Scope,
-    provider: &str,
-    model: &str,
-    vision: bool,
-    tools: bool,
-) -> Result<(), Failure> {
-    let mut chosen =
-        models::get(ctx.store, scope).await?.unwrap_or_else(|| ServerModel::new(provider, model));
-    provider.clone_into(&mut chosen.provider);
-    model.clone_into(&mut chosen.model);
-    chosen.vision = vision;
-    chosen.tools = tools;
-    Ok(models::set(ctx.store, scope, ctx.actor(), &chosen).await?)
-}
-
-/// Makes `name` the main persona when the server has none; says so, or says nothing.
-async fn main_persona(
-    ctx: &Ctx<'_>,
-    scope: tomori_store::Scope,
-    name: &str,
-) -> Result<String, Failure> {
-    if !personas::list(ctx.store, scope).await?.is_empty() {
-        return Ok(String::new());
+    match config::setup(ctx.store, &ctx.caller.admin(), ctx.instance, &asked).await? {
+        SetupOutcome::Done(answer) => Ok(text_response(&answer.text)),
+        SetupOutcome::NeedsKey { provider } => {
+            super::provider::key_modal(ctx, KeyOwner::Server, provider, "default").await
+        }
     }
-    let nickname = tomori_core::persona::validate_nickname(name)
-        .map_err(|e| Failure::BadInput(format!("That persona name won't do: {e}.")))?;
-    let new = NewPersona { nickname: nickname.to_owned(), ..NewPersona::default() };
-    let persona = personas::create(ctx.store, scope, ctx.actor(), new).await?;
-    Ok(format!("**{}** is the main persona. ", persona.nickname))
-}
-
-/// A number in its range, as the column's type; a short answer otherwise.
-fn in_range(number: Number, value: i64) -> Result<i16, Failure> {
-    let (low, high, label) = number.range_and_label();
-    if !(low..=high).contains(&value) {
-        return Err(Failure::BadInput(format!(
-            "The {label} must be from {low} to {high}; nothing was changed."
-        )));
-    }
-    i16::try_from(value).map_err(|_| Failure::BadInput(format!("The {label} is out of range.")))
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
-    let scope = ctx.server().await?;
-    let (setting, answer) = match action {
-        Action::SystemPrompt(Some(text)) => (
-            Setting::SystemPrompt(Some(non_empty(text, "system prompt")?.to_owned())),
-            "The system prompt is set.".to_owned(),
-        ),
-        Action::SystemPrompt(None) => {
-            (Setting::SystemPrompt(None), "The system prompt is removed.".to_owned())
-        }
+    let action = match action {
+        Action::SystemPrompt(text) => config::Action::SystemPrompt(text.clone()),
         Action::SystemPromptFile(file) => {
-            let text = prompt_file(ctx, file).await?;
-            let chars = text.chars().count();
-            (
-                Setting::SystemPrompt(Some(text)),
-                format!("The system prompt is set ({chars} characters)."),
-            )
-        }
-        Action::ContextNote(Some(text)) => (
-            Setting::ContextNote(Some(non_empty(text, "context note")?.to_owned())),
-            "The context note is set.".to_owned(),
-        ),
-        Action::ContextNote(None) => {
-            (Setting::ContextNote(None), "The context note is removed.".to_owned())
+            config::Action::SystemPromptFromFile(prompt_file(ctx, file).await?)
         }
         Action::Number { number, value } => {
-            let n = in_range(*number, *value)?;
-            let (_, _, label) = number.range_and_label();
-            (number.setting(n), format!("The {label} is now {n}."))
+            config::Action::Number { number: *number, value: *value }
         }
-        Action::Timezone(name) => {
-            let Ok(zone) = tomori_core::timezone::Zone::parse(name.trim()) else {
-                return Err(Failure::BadInput(
-                    "Use UTC, an offset such as UTC+9 or UTC-3:30, or a name such as Asia/Tokyo; \
-                     nothing was changed."
-                        .to_owned(),
-                ));
-            };
-            let name = zone.to_string();
-            let now = tomori_core::timezone::describe_now(chrono::Utc::now(), &name);
-            (Setting::Timezone(name.clone()), format!("The timezone is now `{name}`: it is {now}."))
-        }
-        Action::ThoughtLog { on: true, channel } => {
-            let channel = channel.unwrap_or(ctx.caller.channel);
-            (
-                Setting::ThoughtLogChannel(Some(channel)),
-                format!("Thoughts are logged in <#{channel}>."),
-            )
-        }
-        Action::ThoughtLog { on: false, .. } => {
-            (Setting::ThoughtLogChannel(None), "Thoughts are no longer logged.".to_owned())
+        Action::Timezone(name) => config::Action::Timezone(name.clone()),
+        Action::ContextNote(text) => config::Action::ContextNote(text.clone()),
+        Action::ThoughtLog { on, channel } => {
+            config::Action::ThoughtLog { on: *on, channel: *channel }
         }
         // Answered with the key form before `run` (see `Commands::handle`).
         Action::Setup { .. } => {
             return Err(Failure::BadInput("Use the form to finish the setup.".to_owned()));
         }
     };
-    settings::set(ctx.store, scope, ctx.actor(), setting).await?;
-    Ok(answer)
+    Ok(config::run(ctx.store, &ctx.caller.admin(), &action).await?.text)
 }
 
 /// The text of an uploaded system prompt: a .txt or .md file of at most [`MAX_SYSTEM_PROMPT`]

@@ -169,15 +169,8 @@ pub struct Commands {
     instance: Vec<InstanceProvider>,
 }
 
-/// A provider of the operator's `tomori.toml` (`[providers.<name>]`): it answers every server
-/// that has no model of its own, with the operator's keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceProvider {
-    /// Its name in the config file.
-    pub name: String,
-    /// The model it asks for.
-    pub model: String,
-}
+/// A provider of the operator's `tomori.toml` (the admin layer's, which `/config setup` offers).
+pub use tomori_admin::config::InstanceProvider;
 
 /// What `/memory document add` needs: the engine's documents, and the PDF reader.
 #[derive(Clone, Debug)]
