@@ -17,6 +17,7 @@ pub mod bot;
 mod caller;
 pub mod config;
 pub mod diagnostics;
+pub mod mcp;
 pub mod model;
 pub mod persona;
 pub mod personal;

@@ -11,8 +11,7 @@
 //! the next turn sees it.
 
 use secrecy::SecretString;
-use tomori_core::id::ServerId;
-use tomori_store::mcp::{self as stored, MAX_SERVERS, MAX_URL_CHARS};
+use tomori_admin::mcp as admin;
 use tomori_tools::mcp::GuildMcp;
 use twilight_model::application::command::CommandType;
 use twilight_model::guild::Permissions;
@@ -21,10 +20,7 @@ use twilight_util::builder::command::{CommandBuilder, StringBuilder, SubCommandB
 
 use super::pending::Form;
 use super::provider::optional_token_form;
-use super::{Args, BadInput, Ctx, Failure, Need, non_empty};
-
-/// Tool names an answer shows before it says how many more there are.
-const SHOWN_TOOLS: usize = 20;
+use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// The prefix of the token form's custom id: `mcp-add|<nonce>`.
 pub(crate) const ADD_MODAL: &str = "mcp-add";
@@ -51,7 +47,7 @@ fn name_option(description: &'static str) -> StringBuilder {
 }
 
 pub(crate) fn definition() -> CommandBuilder {
-    let max_url = u16::try_from(MAX_URL_CHARS).unwrap_or(u16::MAX);
+    let max_url = u16::try_from(admin::MAX_URL_CHARS).unwrap_or(u16::MAX);
     CommandBuilder::new(
         "mcp",
         "Connect remote MCP tool servers to this server",
@@ -105,99 +101,18 @@ fn manager<'a>(ctx: &Ctx<'a>) -> Result<&'a GuildMcp, Failure> {
     })
 }
 
-/// A name from a server, quoted as code in an answer: no backtick can end the quote early, no
-/// line break, at most 64 characters. (Answers ping nobody whatever they say.)
-fn quoted(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_control())
-        .map(|c| if c == '`' { '\'' } else { c })
-        .take(64)
-        .collect();
-    format!("`{clean}`")
-}
-
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     let mcp = manager(ctx)?;
-    let scope = ctx.server().await?;
-    let server: ServerId = scope.server_id().ok_or(Failure::ServerOnly)?;
-    match action {
+    let action = match action {
         // Answered with the token form before `run` (see `Commands::handle`).
-        Action::Add { .. } => Err(Failure::BadInput("Use the form to add a server.".to_owned())),
-        Action::List => {
-            let servers = mcp.list(server).await?;
-            if servers.is_empty() {
-                return Ok("This server has no MCP servers. Add one with /mcp add.".to_owned());
-            }
-            let lines: Vec<String> = servers
-                .iter()
-                .map(|entry| {
-                    let s = &entry.server;
-                    let mut line = format!(
-                        "{} — <{}> — {}{}",
-                        s.name,
-                        s.url,
-                        if s.enabled { "on" } else { "off" },
-                        if s.has_token { ", with a token" } else { "" }
-                    );
-                    if let Some(left) = entry.quarantined_for {
-                        line.push_str(&format!(
-                            " — paused for {}s after a failure",
-                            left.as_secs().max(1)
-                        ));
-                    }
-                    line
-                })
-                .collect();
-            Ok(format!("MCP servers ({}/{MAX_SERVERS}):\n{}", servers.len(), lines.join("\n")))
+        Action::Add { .. } => {
+            return Err(Failure::BadInput("Use the form to add a server.".to_owned()));
         }
-        Action::Remove { name } => {
-            let removed = stored::remove(ctx.store, scope, ctx.actor(), name).await?;
-            mcp.forget(server, &[removed.id]);
-            Ok(format!("Removed MCP server {}; its tools are gone.", removed.name))
-        }
-        Action::Toggle { name } => {
-            let current = stored::list(ctx.store, scope)
-                .await?
-                .into_iter()
-                .find(|s| &s.name == name)
-                .ok_or(Failure::Store(tomori_store::StoreError::NotFound("MCP server")))?;
-            let changed =
-                stored::set_enabled(ctx.store, scope, ctx.actor(), name, !current.enabled).await?;
-            mcp.forget(server, &[changed.id]);
-            Ok(if changed.enabled {
-                format!("MCP server {} is on again; its tools come back.", changed.name)
-            } else {
-                format!("MCP server {} is off; its tools are not offered.", changed.name)
-            })
-        }
-    }
-}
-
-/// What `add` checks before the form and again when it comes back: a valid name not yet used,
-/// room for one more server, and a URL the server-scope policy admits.
-async fn check_new(ctx: &Ctx<'_>, name: &str, url: &str) -> Result<(), Failure> {
-    let name = non_empty(name, "server name")?;
-    stored::check_name(name)?;
-    let existing = stored::list(ctx.store, ctx.server().await?).await?;
-    if existing.iter().any(|s| s.name == name) {
-        return Err(Failure::BadInput(format!(
-            "This server already has an MCP server named {name}; nothing was changed."
-        )));
-    }
-    if existing.len() >= usize::try_from(MAX_SERVERS).unwrap_or(usize::MAX) {
-        return Err(Failure::BadInput(format!(
-            "Limit reached: at most {MAX_SERVERS} MCP servers; nothing was changed."
-        )));
-    }
-    // Security: SSRF through guild MCP URLs. Judged (without resolving) before the form, so a
-    // refused URL asks for no token; the probe judges it again with its DNS answers.
-    if let Err(refusal) = ctx.server_policy.parse_url(url) {
-        return Err(Failure::BadInput(format!(
-            "I could not use that MCP server ({refusal}); nothing was saved."
-        )));
-    }
-    Ok(())
+        Action::List => admin::Action::List,
+        Action::Remove { name } => admin::Action::Remove { name: name.clone() },
+        Action::Toggle { name } => admin::Action::Toggle { name: name.clone() },
+    };
+    Ok(admin::run(ctx.store, &ctx.caller.admin(), mcp, &action).await?.text)
 }
 
 /// The token form `add` answers with, once the name and URL checked out.
@@ -207,9 +122,9 @@ pub(crate) async fn add_form(
     url: &str,
 ) -> Result<InteractionResponse, Failure> {
     manager(ctx)?;
-    check_new(ctx, name, url).await?;
-    let form = Form::McpAdd { name: name.to_owned(), url: url.to_owned() };
-    let title = format!("MCP server {name}");
+    admin::check_new(ctx.store, &ctx.caller.admin(), ctx.server_policy, name, url).await?;
+    let form = Form::McpAdd { name: name.trim().to_owned(), url: url.to_owned() };
+    let title = format!("MCP server {}", name.trim());
     let label = "Bearer token (optional)";
     optional_token_form(ctx, form, ADD_MODAL, title, label, "Leave empty if the server needs none")
 }
@@ -227,34 +142,8 @@ pub(crate) async fn add_submitted(
         Ok(_) => return Err(Failure::BadInput("That form is not one of mine.".to_owned())),
         Err(stale) => return Err(Failure::BadInput(stale.message().to_owned())),
     };
-    let scope = ctx.server().await?;
-    let server: ServerId = scope.server_id().ok_or(Failure::ServerOnly)?;
-    // The server may have changed while the form was open.
-    check_new(ctx, &name, &url).await?;
-    let token = token.as_ref();
-    // Security: SSRF through guild MCP URLs. The server-scope policy judges the URL, its DNS
-    // answers and the peer before anything is stored; redirects are not followed.
-    let tools = mcp.probe(&url, token).await.map_err(|error| {
-        Failure::BadInput(format!("I could not use that MCP server ({error}); nothing was saved."))
-    })?;
-    let added = stored::add(ctx.store, scope, ctx.actor(), &name, &url, token).await?;
-    mcp.forget(server, &[added.id]);
-    let shown: Vec<String> = tools.iter().take(SHOWN_TOOLS).map(|t| quoted(t)).collect();
-    let more = tools.len().saturating_sub(SHOWN_TOOLS);
-    let mut text = format!(
-        "Added MCP server {name} with {} tool{}",
-        tools.len(),
-        if tools.len() == 1 { "" } else { "s" }
-    );
-    if !shown.is_empty() {
-        text.push_str(": ");
-        text.push_str(&shown.join(", "));
-        if more > 0 {
-            text.push_str(&format!(" and {more} more"));
-        }
-    }
-    text.push_str(
-        ". Tools whose names a built-in or the operator's tools already use are skipped.",
-    );
-    Ok(text)
+    let services = (mcp, ctx.server_policy);
+    let caller = ctx.caller.admin();
+    let added = admin::add(ctx.store, &caller, services, (&name, &url), token.as_ref()).await?;
+    Ok(added.text)
 }
