@@ -17,7 +17,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tomori-chat", &["tomori-tools", "tomori-llm", "tomori-net", "tomori-store", "tomori-core"]),
     // The admin layer: every admin and member action, platform-neutral (no chat platform, no
     // HTTP); the front doors (the slash commands, the dashboard) reach the store through it.
-    ("tomori-admin", &["tomori-tools", "tomori-store", "tomori-llm", "tomori-net", "tomori-core"]),
+    (
+        "tomori-admin",
+        &["tomori-chat", "tomori-tools", "tomori-store", "tomori-llm", "tomori-net", "tomori-core"],
+    ),
     (
         "tomori-discord",
         &[
@@ -218,11 +221,6 @@ fn no_ignored_tests_or_unfinished_code() {
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
-/// The slash-command modules that still reach the store directly for admin work, until their
-/// actions move into the admin layer (`tomori-admin`). The list only shrinks: a module not on it
-/// that names the store fails, and so does one on it that no longer does (take it off).
-const COMMANDS_NOT_YET_IN_THE_ADMIN_LAYER: &[&str] = &["memory.rs"];
-
 /// The commands' plumbing, which names the store without doing admin work: the handle every
 /// action passes on to the admin layer, and the mapping of its errors to sentences.
 const COMMAND_PLUMBING: &[&str] = &["context.rs", "mod.rs"];
@@ -237,33 +235,17 @@ const WEB_STORE_USES: &[&str] = &["health.rs", "metrics.rs"];
 #[test]
 fn front_doors_reach_the_store_through_the_admin_layer() {
     let mut violations = Vec::new();
-    let mut still_listed: BTreeSet<&str> =
-        COMMANDS_NOT_YET_IN_THE_ADMIN_LAYER.iter().copied().collect();
     for (path, text) in sources() {
-        let names_store = text.contains("tomori_store");
         let file = path.rsplit('/').next().unwrap_or_default();
-        if path.starts_with("crates/tomori-discord/src/commands/") {
-            if names_store
-                && !COMMANDS_NOT_YET_IN_THE_ADMIN_LAYER.contains(&file)
-                && !COMMAND_PLUMBING.contains(&file)
-            {
-                violations.push(format!("{path} reaches the store; go through tomori-admin"));
-            }
-            if !names_store {
-                still_listed.remove(file);
-            }
-        } else if path.starts_with("crates/tomori-web/src/")
-            && names_store
-            && !WEB_STORE_USES.contains(&file)
-        {
+        let allowed = if path.starts_with("crates/tomori-discord/src/commands/") {
+            COMMAND_PLUMBING
+        } else if path.starts_with("crates/tomori-web/src/") {
+            WEB_STORE_USES
+        } else {
+            continue;
+        };
+        if text.contains("tomori_store") && !allowed.contains(&file) {
             violations.push(format!("{path} reaches the store; go through tomori-admin"));
-        }
-    }
-    for file in COMMANDS_NOT_YET_IN_THE_ADMIN_LAYER {
-        let exists =
-            workspace_root().join("crates/tomori-discord/src/commands").join(file).exists();
-        if !exists || !still_listed.contains(file) {
-            violations.push(format!("{file} no longer reaches the store: take it off the list"));
         }
     }
     assert!(violations.is_empty(), "{}", violations.join("\n"));

@@ -18,6 +18,7 @@ mod caller;
 pub mod config;
 pub mod diagnostics;
 pub mod mcp;
+pub mod memory;
 pub mod model;
 pub mod persona;
 pub mod personal;

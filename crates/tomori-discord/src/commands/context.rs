@@ -6,8 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use tomori_chat::surface::Inbound;
 use tomori_core::id::Snowflake;
 use tomori_net::Policy;
-use tomori_store::audit::Actor;
-use tomori_store::{Scope, Store};
+use tomori_store::Store;
 use twilight_model::application::interaction::Interaction;
 use twilight_model::application::interaction::modal::ModalInteractionComponent;
 use twilight_model::guild::Permissions;
@@ -183,24 +182,6 @@ pub(super) fn text_input<'a>(
         }
         _ => None,
     })
-}
-
-impl Ctx<'_> {
-    /// Who the audit log names.
-    pub(crate) fn actor(&self) -> Actor {
-        Actor::Discord(self.caller.user)
-    }
-
-    /// The server the command was used in; in a direct message, the caller's DM tenant (the
-    /// admin layer's `tenant`).
-    pub(crate) async fn server(&self) -> Result<Scope, Failure> {
-        Ok(tomori_admin::tenant(self.store, &self.caller.admin()).await?)
-    }
-
-    /// The caller's own data.
-    pub(crate) async fn me(&self) -> Result<Scope, Failure> {
-        Ok(Scope::user(self.store.resolve_user(self.caller.user).await?))
-    }
 }
 
 /// Who may run an action: the admin layer's rule (`tomori_admin::Need`).

@@ -13,15 +13,8 @@
 //! `tomori_chat::documents`. Adding follows the rule for teaching server memories; removing
 //! needs Manage Server; every member may list them.
 
-use tomori_admin::persona::named;
-use tomori_chat::documents::DocumentError;
-use tomori_core::document::{MAX_CHUNKS_PER_SERVER, MAX_DOCUMENTS_PER_SERVER, MAX_FILE_BYTES};
-use tomori_core::id::LineageId;
+use tomori_admin::memory::{self, documents};
 use tomori_core::shared_memory::SharedMemoryChange::{Revise, Teach};
-use tomori_store::memories::{self, Memory};
-use tomori_store::models;
-use tomori_store::{Scope, StoreError, documents, memory_edits, personas};
-use tomori_tools::{FileKind, PdfExtractor, classify, decode_text};
 use twilight_model::application::command::CommandType;
 use twilight_model::application::interaction::InteractionDataResolved;
 use twilight_util::builder::command::{
@@ -35,12 +28,8 @@ use super::{Args, BadInput, Ctx, Failure, Need};
 /// Discord's longest string option; the store's own limit applies too.
 const MAX_MEMORY_OPTION: u16 = 6_000;
 
-/// Whose memories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Server,
-    Personal,
-}
+/// Whose memories (the admin layer's).
+pub(crate) use tomori_admin::memory::Kind;
 
 /// A `/memory` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +44,6 @@ pub(crate) enum Action {
     DocumentList,
     DocumentRemove { name: String },
 }
-
-/// The largest memory file accepted.
-const MAX_IMPORT_BYTES: u64 = 1024 * 1024;
 
 fn group(name: &'static str, description: &'static str, whose: &str) -> SubCommandGroupBuilder {
     let persona = |required| {
@@ -182,347 +168,63 @@ pub(crate) fn need(action: &Action) -> Need {
     }
 }
 
-/// The lineage a server memory belongs to: the named persona's, or the main persona's.
-async fn server_lineage(
-    ctx: &Ctx<'_>,
-    scope: Scope,
-    persona: Option<&str>,
-) -> Result<(LineageId, String), Failure> {
-    let persona = match persona {
-        Some(name) => named(ctx.store, scope, name).await?,
-        None => personas::list(ctx.store, scope)
-            .await?
-            .into_iter()
-            .find(|p| p.is_main)
-            .ok_or_else(|| {
-                Failure::BadInput(
-                    "This server has no persona yet; create one with /persona create.".to_owned(),
-                )
-            })?,
-    };
-    Ok((persona.lineage, persona.nickname))
-}
-
-/// The lineage a personal memory belongs to: the named persona's (in this server), or every
-/// persona's.
-async fn personal_lineage(
-    ctx: &Ctx<'_>,
-    persona: Option<&str>,
-) -> Result<(LineageId, String), Failure> {
-    match persona {
-        None => Ok((LineageId::EVERY_PERSONA, "every persona".to_owned())),
-        Some(name) => {
-            if ctx.caller.guild.is_none() {
-                return Err(Failure::BadInput(
-                    "Name a persona only in a server; here, leave it empty to cover every persona."
-                        .to_owned(),
-                ));
-            }
-            let persona = named(ctx.store, ctx.server().await?, name).await?;
-            Ok((persona.lineage, format!("**{}**", persona.nickname)))
-        }
-    }
-}
-
-/// The texts of a memory file: a server export (`{"memories": [{"content": …}]}`), a personal
-/// export (`[{"content": …}]`) or a plain list of strings.
-fn memory_texts(bytes: &[u8]) -> Result<Vec<String>, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
-    let items = match &value {
-        serde_json::Value::Array(items) => items,
-        serde_json::Value::Object(map) => match map.get("memories") {
-            Some(serde_json::Value::Array(items)) => items,
-            _ => return Err("no `memories` list".to_owned()),
-        },
-        _ => return Err("neither a list nor an export".to_owned()),
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(n, item)| match item {
-            serde_json::Value::String(text) => Ok(text.clone()),
-            serde_json::Value::Object(fields) => match fields.get("content") {
-                Some(serde_json::Value::String(text)) => Ok(text.clone()),
-                _ => Err(format!("entry {} has no text `content`", n + 1)),
-            },
-            _ => Err(format!("entry {} is neither text nor an object", n + 1)),
-        })
-        .collect()
-}
-
-/// A name as a file-name stem: letters, digits and `-` only.
-fn file_stem(name: &str) -> String {
-    let stem: String = name
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .trim_matches('-')
-        .to_owned();
-    if stem.is_empty() { "persona".to_owned() } else { stem }
-}
-
-fn listing(memories: &[Memory], whose: &str) -> String {
-    if memories.is_empty() {
-        return format!("No memories for {whose} yet.");
-    }
-    let mut lines = vec![format!("Memories for {whose}:")];
-    lines.extend(memories.iter().map(|m| format!("`[id:{}]` {}", m.id, m.content)));
-    lines.join("\n")
-}
-
-/// The text of an uploaded document: a .txt or .md file decoded (byte-order mark, declared
-/// charset, else UTF-8), or a .pdf's text.
-async fn document_text(
-    ctx: &Ctx<'_>,
-    pdf: &PdfExtractor,
-    file: &Upload,
-) -> Result<String, Failure> {
-    let refuse =
-        |why: &str| Failure::BadInput(format!("`{}` {why}. Nothing was changed.", file.filename));
-    let extension = file.filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    let expected = match extension.as_deref() {
-        Some("txt" | "md" | "markdown") => FileKind::Text,
-        Some("pdf") => FileKind::Pdf,
-        _ => return Err(refuse("is not a .txt, .md or .pdf file")),
-    };
-    // Security: parser denial of service. The type is decided by name and declared type before
-    // anything is downloaded (a binary type under a text name is refused), the download stops at
-    // 4 MiB, and PDFs are read in a confined child process (tomori_tools::pdf), killed at a
-    // deadline, at most two at once: a hostile PDF costs that child, never the bot.
-    if classify(&file.filename, file.content_type.as_deref()) != expected {
-        return Err(refuse("is declared as another kind of file"));
-    }
-    let bytes = file.fetch(ctx, MAX_FILE_BYTES).await?;
-    match expected {
-        FileKind::Pdf => pdf
-            .extract(bytes)
-            .await
-            .map_err(|error| refuse(&format!("could not be read as a PDF: {error}"))),
-        _ => decode_text(&bytes, file.content_type.as_deref())
-            .ok_or_else(|| refuse("is not a text file")),
-    }
-}
-
-/// The sentence for a document that was not added.
-fn document_failure(name: &str, error: DocumentError) -> Failure {
-    let bad = |text: String| Failure::BadInput(format!("{text} Nothing was changed."));
-    match error {
-        DocumentError::NoModel => {
-            bad("Choose an embedding model with /model embedding first.".to_owned())
-        }
-        DocumentError::Unreachable(model) => bad(format!(
-            "The embedding model `{model}` has no enabled key or endpoint; add one with \
-             /provider key add or /provider endpoint add."
-        )),
-        DocumentError::Empty => bad(format!("`{name}` has no text.")),
-        DocumentError::TooLong { chars } => {
-            bad(format!("`{name}` has {chars} characters of text; at most 120,000 are accepted."))
-        }
-        DocumentError::TooManyChunks { chunks } => {
-            bad(format!("`{name}` makes {chunks} passages; at most 150 are accepted."))
-        }
-        DocumentError::Embedding(error) => {
-            tracing::info!(%error, "embedding a document failed");
-            bad(format!("The embedding model failed ({}).", error.code()))
-        }
-        DocumentError::BadVectors(why) => {
-            bad(format!("The embedding model answered unusable vectors ({why})."))
-        }
-        DocumentError::TimedOut => bad("Embedding the document took too long.".to_owned()),
-        DocumentError::Store(StoreError::Conflict(_)) => bad(format!(
-            "A document named `{name}` already exists; remove it first or choose another name."
-        )),
-        DocumentError::Store(StoreError::Invalid { field, reason }) => {
-            bad(format!("Invalid {field}: {reason}."))
-        }
-        DocumentError::Store(error) => Failure::Store(error),
-    }
-}
-
-async fn document_list(ctx: &Ctx<'_>) -> Result<String, Failure> {
-    let scope = ctx.server().await?;
-    let all = documents::list(ctx.store, scope).await?;
-    let model = models::get_embedding(ctx.store, scope).await?;
-    let chunks: u32 = all.iter().map(|d| d.chunks).sum();
-    let mut lines = vec![format!(
-        "Documents: {} of {MAX_DOCUMENTS_PER_SERVER}, {chunks} of {MAX_CHUNKS_PER_SERVER} passages.",
-        all.len()
-    )];
-    if model.is_none() {
-        lines.push("No embedding model: documents are not searched (see /model embedding).".into());
-    }
-    for d in &all {
-        let mut line = format!("`{}` · {} passages · {} characters", d.name, d.chunks, d.chars);
-        if let Some(model) = &model
-            && !d.family.is_made_by(model)
-        {
-            line.push_str(&format!(
-                " · embedded with `{}/{}`: not searched until added again",
-                d.family.provider, d.family.model
-            ));
-        }
-        lines.push(line);
-    }
-    Ok(lines.join("\n"))
-}
-
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
-    match action {
+    let caller = ctx.caller.admin();
+    let action = match action {
         Action::DocumentAdd { file, name } => {
-            let scope = ctx.server().await?;
-            let intake = ctx.documents.ok_or_else(|| {
-                Failure::BadInput("Server documents are unavailable on this bot.".to_owned())
-            })?;
-            // Checked before the download, so a server without a model costs nothing.
-            if models::get_embedding(ctx.store, scope).await?.is_none() {
-                return Err(document_failure(&file.filename, DocumentError::NoModel));
-            }
-            let name = name.clone().unwrap_or_else(|| file.filename.clone());
-            let text = document_text(ctx, &intake.pdf, file).await?;
-            let actor = ctx.actor();
-            let progress = |done: usize, total: usize| {
-                ctx.files.progress(format!("Adding `{name}`: embedding {done}/{total} passages…"));
-            };
-            let added = intake
-                .documents
-                .add_with_progress(
-                    ctx.store,
-                    scope,
-                    actor,
-                    Some(ctx.caller.user),
-                    &name,
-                    &text,
-                    &progress,
-                )
-                .await
-                .map_err(|error| document_failure(&name, error))?;
-            Ok(format!(
-                "Added `{}`: {} passages from {} characters. The personas look it up when \
-                 a message is about it.",
-                added.name, added.chunks, added.chars
-            ))
+            return document_add(ctx, file, name.as_deref()).await;
         }
-        Action::DocumentList => document_list(ctx).await,
+        Action::DocumentList => return Ok(documents::list(ctx.store, &caller).await?.text),
         Action::DocumentRemove { name } => {
-            let scope = ctx.server().await?;
-            let removed = documents::remove(ctx.store, scope, ctx.actor(), name).await?;
-            Ok(format!("Removed `{}` ({} passages).", removed.name, removed.chunks))
+            return Ok(documents::remove(ctx.store, &caller, name).await?.text);
         }
-        Action::Add { kind: Kind::Server, content, persona } => {
-            let scope = ctx.server().await?;
-            let (lineage, name) = server_lineage(ctx, scope, persona.as_deref()).await?;
-            let teacher = Some(ctx.caller.user);
-            let memory =
-                memories::add_server(ctx.store, scope, ctx.actor(), lineage, teacher, content)
-                    .await?;
-            Ok(format!("**{name}** will remember that (`[id:{}]`).", memory.id))
+        Action::Add { kind, content, persona } => {
+            memory::Action::Add { kind: *kind, content: content.clone(), persona: persona.clone() }
         }
-        Action::List { kind: Kind::Server, persona } => {
-            let scope = ctx.server().await?;
-            let (lineage, name) = server_lineage(ctx, scope, persona.as_deref()).await?;
-            let all = memories::list_server(ctx.store, scope, lineage).await?;
-            Ok(listing(&all, &format!("**{name}**")))
+        Action::List { kind, persona } => {
+            memory::Action::List { kind: *kind, persona: persona.clone() }
         }
-        Action::Remove { kind: Kind::Server, id } => {
-            let scope = ctx.server().await?;
-            memories::remove_server(ctx.store, scope, ctx.actor(), *id).await?;
-            Ok(format!("Forgot server memory `[id:{id}]`."))
+        Action::Remove { kind, id } => memory::Action::Remove { kind: *kind, id: *id },
+        Action::Edit { kind, id, content } => {
+            memory::Action::Edit { kind: *kind, id: *id, content: content.clone() }
         }
-        Action::Export { kind: Kind::Server, persona } => {
-            let scope = ctx.server().await?;
-            let (lineage, name) = server_lineage(ctx, scope, persona.as_deref()).await?;
-            let all = memories::list_server(ctx.store, scope, lineage).await?;
-            let file = serde_json::json!({
-                "persona": name,
-                "memories": all.iter().map(|m| serde_json::json!({
-                    "id": m.id,
-                    "content": m.content,
-                    "taught_by": m.teacher,
-                })).collect::<Vec<_>>(),
-            });
-            let bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
-            ctx.files.attach(format!("memories-{}.json", file_stem(&name)), bytes);
-            Ok(format!("{} memories of **{name}**, as JSON.", all.len()))
+        Action::Export { kind, persona } => {
+            memory::Action::Export { kind: *kind, persona: persona.clone() }
         }
-        Action::Export { kind: Kind::Personal, .. } => {
-            let all = memories::list_all_personal(ctx.store, ctx.me().await?).await?;
-            let bytes = serde_json::to_vec_pretty(&tomori_admin::personal::memories_json(&all))
-                .unwrap_or_default();
-            ctx.files.attach("my-memories.json".to_owned(), bytes);
-            Ok(format!("Your {} personal memories, as JSON; only you can see this.", all.len()))
-        }
-        Action::Import { kind, file, persona } => {
-            let bytes = file.fetch(ctx, MAX_IMPORT_BYTES).await?;
-            let contents = memory_texts(&bytes).map_err(|reason| {
-                Failure::BadInput(format!(
-                    "`{}` is not a memory file ({reason}); nothing was changed.",
-                    file.filename
-                ))
-            })?;
-            let texts: Vec<&str> = contents.iter().map(String::as_str).collect();
-            let count = match kind {
-                Kind::Server => {
-                    let scope = ctx.server().await?;
-                    let (lineage, _) = server_lineage(ctx, scope, persona.as_deref()).await?;
-                    let teacher = Some(ctx.caller.user);
-                    memories::add_server_many(
-                        ctx.store,
-                        scope,
-                        ctx.actor(),
-                        lineage,
-                        teacher,
-                        &texts,
-                    )
-                    .await?
-                    .len()
-                }
-                Kind::Personal => {
-                    let (lineage, _) = personal_lineage(ctx, persona.as_deref()).await?;
-                    memories::add_personal_many(
-                        ctx.store,
-                        ctx.me().await?,
-                        ctx.actor(),
-                        lineage,
-                        &texts,
-                    )
-                    .await?
-                    .len()
-                }
-            };
-            Ok(format!("Imported {count} memories."))
-        }
-        Action::Edit { kind: Kind::Server, id, content } => {
-            let scope = ctx.server().await?;
-            memory_edits::update_server(ctx.store, scope, ctx.actor(), *id, content).await?;
-            Ok(format!("Server memory `[id:{id}]` now says: {}", content.trim()))
-        }
-        Action::Edit { kind: Kind::Personal, id, content } => {
-            // Security: cross-user tampering. The update runs in the caller's own user scope.
-            memory_edits::update_personal(ctx.store, ctx.me().await?, ctx.actor(), *id, content)
-                .await?;
-            Ok(format!("Your memory `[id:{id}]` now says: {}", content.trim()))
-        }
-        Action::Add { kind: Kind::Personal, content, persona } => {
-            let (lineage, whose) = personal_lineage(ctx, persona.as_deref()).await?;
-            let me = ctx.me().await?;
-            let memory =
-                memories::add_personal(ctx.store, me, ctx.actor(), lineage, content).await?;
-            Ok(format!(
-                "Remembered for {whose} (`[id:{}]`); only you can see or change it.",
-                memory.id
-            ))
-        }
-        Action::List { kind: Kind::Personal, persona } => {
-            let (lineage, whose) = personal_lineage(ctx, persona.as_deref()).await?;
-            let all = memories::list_personal(ctx.store, ctx.me().await?, lineage).await?;
-            Ok(listing(&all, &whose))
-        }
-        Action::Remove { kind: Kind::Personal, id } => {
-            // Security: cross-user tampering. The delete runs in the caller's own user scope,
-            // so another user's memory id finds nothing.
-            memories::remove_personal(ctx.store, ctx.me().await?, ctx.actor(), *id).await?;
-            Ok(format!("Forgot your memory `[id:{id}]`."))
-        }
+        Action::Import { kind, file, persona } => memory::Action::Import {
+            kind: *kind,
+            filename: file.filename.clone(),
+            bytes: file.fetch(ctx, memory::MAX_IMPORT_BYTES).await?,
+            persona: persona.clone(),
+        },
+    };
+    let answer = memory::run(ctx.store, &caller, &action).await?;
+    for file in answer.files {
+        ctx.files.attach(file.name, file.bytes);
     }
+    Ok(answer.text)
+}
+
+/// `/memory document add`: checked before the download (so a refused file costs nothing),
+/// downloaded through the media policy, then read and stored by the admin layer, with the
+/// embedding progress shown in the deferred answer.
+async fn document_add(ctx: &Ctx<'_>, file: &Upload, name: Option<&str>) -> Result<String, Failure> {
+    let caller = ctx.caller.admin();
+    let services = ctx.documents.ok_or_else(|| {
+        Failure::BadInput("Server documents are unavailable on this bot.".to_owned())
+    })?;
+    let facts = documents::FileFacts {
+        filename: &file.filename,
+        content_type: file.content_type.as_deref(),
+    };
+    let kind = documents::check_upload(ctx.store, &caller, facts).await?;
+    let bytes = file.fetch(ctx, documents::MAX_FILE_BYTES).await?;
+    let name = name.map_or_else(|| file.filename.clone(), str::to_owned);
+    let progress = |done: usize, total: usize| {
+        ctx.files.progress(format!("Adding `{name}`: embedding {done}/{total} passages…"));
+    };
+    let added =
+        documents::add(ctx.store, &caller, services, (facts, kind, bytes), &name, &progress)
+            .await?;
+    Ok(added.text)
 }

@@ -172,12 +172,8 @@ pub struct Commands {
 /// A provider of the operator's `tomori.toml` (the admin layer's, which `/config setup` offers).
 pub use tomori_admin::config::InstanceProvider;
 
-/// What `/memory document add` needs: the engine's documents, and the PDF reader.
-#[derive(Clone, Debug)]
-pub(crate) struct DocumentIntake {
-    pub(crate) documents: tomori_chat::documents::Documents,
-    pub(crate) pdf: tomori_tools::PdfExtractor,
-}
+/// What `/memory document add` needs (the admin layer's).
+pub(crate) use tomori_admin::memory::documents::DocumentServices as DocumentIntake;
 
 impl std::fmt::Debug for Commands {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
