@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 GET for tests of the bot's own listener (health and metrics): one request
-//! per connection, `Connection: close`, the whole body read. No TLS, no redirects.
+//! A minimal HTTP/1.1 client for tests of the bot's own listener (health and metrics) and the
+//! fakes' browser-facing routes: one request per connection, `Connection: close`, the whole
+//! body read. No TLS, no redirects followed.
 
 use std::net::SocketAddr;
 
@@ -19,8 +20,28 @@ pub struct Reply {
 
 /// GETs `path` from `addr`; `None` when nothing answers or the answer is not HTTP.
 pub async fn get(addr: SocketAddr, path: &str) -> Option<Reply> {
+    send(addr, "GET", path, &[], "").await
+}
+
+/// Sends `method path` with the extra `headers` and `body` (a `Content-Length` is added when
+/// there is a body); `None` when nothing answers or the answer is not HTTP.
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<Reply> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.ok()?;

@@ -465,7 +465,7 @@ fn edit(shared: &Shared, inner: &mut Inner, message: u64, body: Option<&Value>) 
 }
 
 /// `%F0%9F%91%8D` to `👍`; anything malformed is kept as it is.
-fn percent_decode(text: &str) -> String {
+pub(super) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

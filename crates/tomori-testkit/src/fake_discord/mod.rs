@@ -34,6 +34,7 @@ mod gateway;
 mod guild;
 mod interaction;
 mod multipart;
+mod oauth;
 mod payload;
 mod records;
 mod rest;
@@ -55,6 +56,7 @@ use tokio::time::Instant;
 pub use guild::{DEFAULT_EVERYONE_PERMISSIONS, MessageState, Overwrite};
 pub use interaction::{FakeInteraction, SlashCommand};
 pub use multipart::FakeFile;
+pub use oauth::CLIENT_SECRET as OAUTH_CLIENT_SECRET;
 pub use payload::{AttachmentSpec, MemberSpec, MessageCreate, Pings, ReferencedSpec, UserSpec};
 use payload::{ChannelInfo, ChannelKind, WebhookInfo};
 pub use records::{FakeWebhook, GatewayDelivery, GatewayFrame, RecordedRequest, SentMessage};
@@ -634,6 +636,8 @@ struct Inner {
     scripted: Vec<rest::Scripted>,
     /// Attachments served under `/attachments/ID/…`: content type and bytes.
     hosted: BTreeMap<u64, (String, Vec<u8>)>,
+    /// The OAuth2 side: who is signed in, codes and tokens.
+    oauth: oauth::OAuth,
     last_id: u64,
     counter: u64,
     /// Gateway connections opened so far (connection ids count from 1).

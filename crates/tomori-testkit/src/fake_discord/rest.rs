@@ -18,7 +18,7 @@ use super::multipart::{self, FakeFile};
 use super::payload::{ChannelKind, UserSpec, WebhookInfo, pings, webhook_json};
 use super::validate::{self, Invalid};
 use super::{
-    Inner, RecordedRequest, SentMessage, Shared, gateway, guild, interaction, now_timestamp,
+    Inner, RecordedRequest, SentMessage, Shared, gateway, guild, interaction, now_timestamp, oauth,
     route_matches,
 };
 
@@ -53,6 +53,8 @@ struct Request {
     query: Option<String>,
     authorization: Option<String>,
     body: Option<Value>,
+    /// The body as text, for form-encoded requests (OAuth2's token request).
+    raw: String,
     files: Vec<FakeFile>,
 }
 
@@ -126,9 +128,30 @@ pub(super) async fn handle(
             .get("authorization")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         body: json_body,
+        raw: String::from_utf8_lossy(&body).into_owned(),
         files: form.map(|f| f.files).unwrap_or_default(),
     };
     let mut inner = shared.lock();
+    if path.is_none() && request.method == "GET" && request.path == "/oauth2/authorize" {
+        let query = request.query.clone().unwrap_or_default();
+        let (status, headers, body) =
+            oauth::authorize(&mut inner, shared.settings.application, &query);
+        let body = (!body.is_null()).then_some(body);
+        let reply = Reply { status, headers, body };
+        inner.record_request(RecordedRequest {
+            method: request.method.clone(),
+            path: request.path.clone(),
+            query: request.query.clone(),
+            headers: header_list,
+            body: None,
+            files: Vec::new(),
+            status: reply.status,
+            at: Instant::now(),
+        });
+        drop(inner);
+        shared.bump();
+        return respond(reply);
+    }
     if path.is_none()
         && request.method == "GET"
         && let Some(response) = hosted(&mut inner, &request, header_list.clone())
@@ -153,6 +176,10 @@ pub(super) async fn handle(
     });
     drop(inner);
     shared.bump();
+    respond(reply)
+}
+
+fn respond(reply: Reply) -> Response {
     let mut response = Response::builder().status(reply.status);
     for (name, value) in reply.headers {
         response = response.header(name, value);
@@ -205,6 +232,9 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
         };
     }
     let segments: Vec<&str> = request.path.split('/').collect();
+    if let Some(reply) = oauth_route(shared, inner, request, &segments) {
+        return reply;
+    }
     // Webhook execution and interaction answers authenticate with the token in the path, never
     // with the bot token.
     let executes_webhook =
@@ -364,6 +394,40 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
             ok(Value::Array(registered))
         }
         _ => error(404, 0, "404: Not Found"),
+    }
+}
+
+/// The routes a member's OAuth2 login uses: the token exchange (client credentials) and the
+/// member's own user and guilds (their bearer token).
+fn oauth_route(
+    shared: &Shared,
+    inner: &mut Inner,
+    request: &Request,
+    segments: &[&str],
+) -> Option<Reply> {
+    let application = shared.settings.application;
+    match (request.method.as_str(), segments) {
+        ("POST", ["oauth2", "token"]) => {
+            let basic = request.authorization.as_deref();
+            let (status, headers, body) = oauth::token(inner, application, &request.raw, basic);
+            Some(Reply { status, headers, body: Some(body) })
+        }
+        ("GET", ["users", "@me"] | ["users", "@me", "guilds"])
+            if request.authorization.as_deref().is_some_and(|a| a.starts_with("Bearer ")) =>
+        {
+            let Some((user, scopes)) = oauth::bearer(inner, request.authorization.as_deref())
+            else {
+                return Some(error(401, 0, "401: Unauthorized"));
+            };
+            if segments.len() == 2 {
+                return Some(ok(user.json()));
+            }
+            if !scopes.iter().any(|s| s == "guilds") {
+                return Some(error(403, 50001, "Missing Access"));
+            }
+            Some(ok(oauth::guilds(inner, &user)))
+        }
+        _ => None,
     }
 }
 
