@@ -9,9 +9,8 @@
 //! Ranges are checked here for a short answer and again by the store (and the table's CHECK
 //! constraints), so a stale registration cannot write a value out of range.
 
-use tomori_admin::config::{self, MAX_SYSTEM_PROMPT, NUMBERS, Number, SetupOutcome};
+use tomori_admin::config::{self, MAX_SYSTEM_PROMPT, NUMBERS, SetupOutcome};
 use tomori_admin::provider::KeyOwner;
-use tomori_core::id::Snowflake;
 use twilight_model::application::command::{
     CommandOptionChoice, CommandOptionChoiceValue, CommandType,
 };
@@ -41,18 +40,10 @@ const MAX_CONTEXT_NOTE: u16 = 2_000;
 /// A `/config` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    /// `system-prompt set|remove`.
-    SystemPrompt(Option<String>),
+    /// The settings (`tomori_admin::config`).
+    Admin(config::Action),
     /// `system-prompt upload <file>`: a prompt too long for an option, as a .txt or .md file.
     SystemPromptFile(Upload),
-    /// One of [`NUMBERS`], with the value given.
-    Number { number: Number, value: i64 },
-    /// `timezone <name>`.
-    Timezone(String),
-    /// `context-note set|remove`.
-    ContextNote(Option<String>),
-    /// `thought-log set [channel]` (this channel when empty) or `thought-log off`.
-    ThoughtLog { on: bool, channel: Option<Snowflake> },
     /// The guided first run: a main persona if there is none, then what answers (the instance's
     /// providers, a custom endpoint, or a known provider whose key form follows).
     Setup { provider: String, model: Option<String>, persona: String, vision: bool },
@@ -179,12 +170,21 @@ pub(crate) fn parse(
         return Ok(Action::SystemPromptFile(Upload::from_option(upload, resolved, "file")?));
     }
     if let Some(&(number, ..)) = NUMBERS.iter().find(|entry| entry.1 == sub) {
-        return Ok(Action::Number { number, value: args.required_integer("value")? });
+        return Ok(Action::Admin(config::Action::Number {
+            number,
+            value: args.required_integer("value")?,
+        }));
     }
     match sub {
-        "system-prompt" => text_or_remove(args).map(Action::SystemPrompt),
-        "context-note" => text_or_remove(args).map(Action::ContextNote),
-        "timezone" => Ok(Action::Timezone(args.required_string("name")?.trim().to_owned())),
+        "system-prompt" => {
+            text_or_remove(args).map(|t| Action::Admin(config::Action::SystemPrompt(t)))
+        }
+        "context-note" => {
+            text_or_remove(args).map(|t| Action::Admin(config::Action::ContextNote(t)))
+        }
+        "timezone" => Ok(Action::Admin(config::Action::Timezone(
+            args.required_string("name")?.trim().to_owned(),
+        ))),
         "setup" => Ok(Action::Setup {
             provider: args.required_string("provider")?.trim().to_owned(),
             model: args
@@ -196,8 +196,13 @@ pub(crate) fn parse(
             vision: args.boolean("vision")?.unwrap_or(false),
         }),
         "thought-log" => match args.nested()? {
-            ("set", args) => Ok(Action::ThoughtLog { on: true, channel: args.channel("channel")? }),
-            ("off", _) => Ok(Action::ThoughtLog { on: false, channel: None }),
+            ("set", args) => Ok(Action::Admin(config::Action::ThoughtLog {
+                on: true,
+                channel: args.channel("channel")?,
+            })),
+            ("off", _) => {
+                Ok(Action::Admin(config::Action::ThoughtLog { on: false, channel: None }))
+            }
             _ => Err(BadInput::unknown()),
         },
         _ => Err(BadInput::unknown()),
@@ -208,13 +213,7 @@ pub(crate) fn need(action: &Action) -> Need {
     // Security: every /config action changes the server; `authorize` checks Manage Server in
     // code before `run`.
     match action {
-        Action::SystemPrompt(_)
-        | Action::SystemPromptFile(_)
-        | Action::Number { .. }
-        | Action::Timezone(_)
-        | Action::ContextNote(_)
-        | Action::ThoughtLog { .. }
-        | Action::Setup { .. } => Need::Manager,
+        Action::Admin(_) | Action::SystemPromptFile(_) | Action::Setup { .. } => Need::Manager,
     }
 }
 
@@ -263,25 +262,19 @@ pub(crate) async fn setup(
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
+    let from_file;
     let action = match action {
-        Action::SystemPrompt(text) => config::Action::SystemPrompt(text.clone()),
+        Action::Admin(action) => action,
         Action::SystemPromptFile(file) => {
-            config::Action::SystemPromptFromFile(prompt_file(ctx, file).await?)
-        }
-        Action::Number { number, value } => {
-            config::Action::Number { number: *number, value: *value }
-        }
-        Action::Timezone(name) => config::Action::Timezone(name.clone()),
-        Action::ContextNote(text) => config::Action::ContextNote(text.clone()),
-        Action::ThoughtLog { on, channel } => {
-            config::Action::ThoughtLog { on: *on, channel: *channel }
+            from_file = config::Action::SystemPromptFromFile(prompt_file(ctx, file).await?);
+            &from_file
         }
         // Answered with the key form before `run` (see `Commands::handle`).
         Action::Setup { .. } => {
             return Err(Failure::BadInput("Use the form to finish the setup.".to_owned()));
         }
     };
-    Ok(config::run(ctx.store, &ctx.caller.admin(), &action).await?.text)
+    Ok(config::run(ctx.store, &ctx.caller.admin(), action).await?.text)
 }
 
 /// The text of an uploaded system prompt: a .txt or .md file of at most [`MAX_SYSTEM_PROMPT`]

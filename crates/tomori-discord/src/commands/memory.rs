@@ -34,15 +34,21 @@ pub(crate) use tomori_admin::memory::Kind;
 /// A `/memory` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    Add { kind: Kind, content: String, persona: Option<String> },
-    List { kind: Kind, persona: Option<String> },
-    Remove { kind: Kind, id: i64 },
-    Edit { kind: Kind, id: i64, content: String },
-    Export { kind: Kind, persona: Option<String> },
-    Import { kind: Kind, file: Upload, persona: Option<String> },
-    DocumentAdd { file: Upload, name: Option<String> },
+    /// Add, list, remove, edit, export (`tomori_admin::memory`).
+    Admin(memory::Action),
+    Import {
+        kind: Kind,
+        file: Upload,
+        persona: Option<String>,
+    },
+    DocumentAdd {
+        file: Upload,
+        name: Option<String>,
+    },
     DocumentList,
-    DocumentRemove { name: String },
+    DocumentRemove {
+        name: String,
+    },
 }
 
 fn group(name: &'static str, description: &'static str, whose: &str) -> SubCommandGroupBuilder {
@@ -122,54 +128,44 @@ pub(crate) fn parse(
     };
     let (sub, args) = args.nested()?;
     let persona = || args.string("persona").map(|p| p.map(str::to_owned));
-    Ok(match sub {
-        "add" => Action::Add {
+    let action = match sub {
+        "import" => {
+            let file = Upload::from_option(args, resolved, "file")?;
+            return Ok(Action::Import { kind, file, persona: persona()? });
+        }
+        "add" => memory::Action::Add {
             kind,
             content: args.required_string("content")?.to_owned(),
             persona: persona()?,
         },
-        "list" => Action::List { kind, persona: persona()? },
-        "export" => Action::Export { kind, persona: persona()? },
-        "import" => Action::Import {
-            kind,
-            file: Upload::from_option(args, resolved, "file")?,
-            persona: persona()?,
-        },
-        "remove" => Action::Remove { kind, id: args.required_integer("id")? },
-        "edit" => Action::Edit {
+        "list" => memory::Action::List { kind, persona: persona()? },
+        "export" => memory::Action::Export { kind, persona: persona()? },
+        "remove" => memory::Action::Remove { kind, id: args.required_integer("id")? },
+        "edit" => memory::Action::Edit {
             kind,
             id: args.required_integer("id")?,
             content: args.required_string("content")?.to_owned(),
         },
         _ => return Err(BadInput::unknown()),
-    })
+    };
+    Ok(Action::Admin(action))
 }
 
 pub(crate) fn need(action: &Action) -> Need {
     match action {
-        Action::Add { kind: Kind::Server, .. } => Need::SharedMemory(Teach),
-        Action::List { kind: Kind::Server, .. } | Action::Export { kind: Kind::Server, .. } => {
-            Need::Member
+        Action::Admin(action) => action.need(),
+        Action::Import { kind: Kind::Server, .. } | Action::DocumentAdd { .. } => {
+            Need::SharedMemory(Teach)
         }
-        Action::Import { kind: Kind::Server, .. } => Need::SharedMemory(Teach),
-        Action::Remove { kind: Kind::Server, .. } | Action::Edit { kind: Kind::Server, .. } => {
-            Need::SharedMemory(Revise)
-        }
-        // Documents are shared memory too: the same rules.
-        Action::DocumentAdd { .. } => Need::SharedMemory(Teach),
+        Action::Import { kind: Kind::Personal, .. } => Need::Anyone,
         Action::DocumentList => Need::Member,
         Action::DocumentRemove { .. } => Need::SharedMemory(Revise),
-        Action::Add { kind: Kind::Personal, .. }
-        | Action::List { kind: Kind::Personal, .. }
-        | Action::Remove { kind: Kind::Personal, .. }
-        | Action::Edit { kind: Kind::Personal, .. }
-        | Action::Export { kind: Kind::Personal, .. }
-        | Action::Import { kind: Kind::Personal, .. } => Need::Anyone,
     }
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     let caller = ctx.caller.admin();
+    let imported;
     let action = match action {
         Action::DocumentAdd { file, name } => {
             return document_add(ctx, file, name.as_deref()).await;
@@ -178,27 +174,18 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         Action::DocumentRemove { name } => {
             return Ok(documents::remove(ctx.store, &caller, name).await?.text);
         }
-        Action::Add { kind, content, persona } => {
-            memory::Action::Add { kind: *kind, content: content.clone(), persona: persona.clone() }
+        Action::Admin(action) => action,
+        Action::Import { kind, file, persona } => {
+            imported = memory::Action::Import {
+                kind: *kind,
+                filename: file.filename.clone(),
+                bytes: file.fetch(ctx, memory::MAX_IMPORT_BYTES).await?,
+                persona: persona.clone(),
+            };
+            &imported
         }
-        Action::List { kind, persona } => {
-            memory::Action::List { kind: *kind, persona: persona.clone() }
-        }
-        Action::Remove { kind, id } => memory::Action::Remove { kind: *kind, id: *id },
-        Action::Edit { kind, id, content } => {
-            memory::Action::Edit { kind: *kind, id: *id, content: content.clone() }
-        }
-        Action::Export { kind, persona } => {
-            memory::Action::Export { kind: *kind, persona: persona.clone() }
-        }
-        Action::Import { kind, file, persona } => memory::Action::Import {
-            kind: *kind,
-            filename: file.filename.clone(),
-            bytes: file.fetch(ctx, memory::MAX_IMPORT_BYTES).await?,
-            persona: persona.clone(),
-        },
     };
-    let answer = memory::run(ctx.store, &caller, &action).await?;
+    let answer = memory::run(ctx.store, &caller, action).await?;
     for file in answer.files {
         ctx.files.attach(file.name, file.bytes);
     }

@@ -33,18 +33,8 @@ const MAX_PROMPT_OPTION: u16 = 6_000;
 /// A `/persona` subcommand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    Create {
-        name: String,
-        prompt: Option<String>,
-    },
-    List,
-    Rename {
-        name: String,
-        new_name: String,
-    },
-    Remove {
-        name: String,
-    },
+    /// Create, list, rename, remove (`tomori_admin::persona`).
+    Admin(persona::Action),
     Import {
         card: Upload,
         name: Option<String>,
@@ -118,16 +108,18 @@ pub(crate) fn parse(
         return Ok(Action::Edit { name, edit });
     }
     Ok(match sub {
-        "create" => Action::Create {
+        "create" => Action::Admin(persona::Action::Create {
             name: args.required_string("name")?.to_owned(),
             prompt: args.string("prompt")?.map(str::to_owned),
-        },
-        "list" => Action::List,
-        "rename" => Action::Rename {
+        }),
+        "list" => Action::Admin(persona::Action::List),
+        "rename" => Action::Admin(persona::Action::Rename {
             name: args.required_string("name")?.to_owned(),
             new_name: args.required_string("new_name")?.to_owned(),
-        },
-        "remove" => Action::Remove { name: args.required_string("name")?.to_owned() },
+        }),
+        "remove" => Action::Admin(persona::Action::Remove {
+            name: args.required_string("name")?.to_owned(),
+        }),
         "import" => Action::Import {
             card: Upload::from_option(args, resolved, "card")?,
             name: args.string("name")?.map(str::to_owned),
@@ -139,31 +131,17 @@ pub(crate) fn parse(
 
 pub(crate) fn need(action: &Action) -> Need {
     match action {
-        Action::List => Need::Member,
+        Action::Admin(action) => action.need(),
         // Export shows the whole prompt, which a server may keep to its managers.
-        Action::Create { .. }
-        | Action::Rename { .. }
-        | Action::Remove { .. }
-        | Action::Import { .. }
-        | Action::Export { .. }
-        | Action::Edit { .. } => Need::Manager,
+        Action::Import { .. } | Action::Export { .. } | Action::Edit { .. } => Need::Manager,
     }
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     let caller = ctx.caller.admin();
-    let simple = |action| persona::run(ctx.store, &caller, action);
     let answer = match action {
         Action::Edit { name, edit } => return persona_edit::run(ctx, name, edit).await,
-        Action::Create { name, prompt } => {
-            simple(&persona::Action::Create { name: name.clone(), prompt: prompt.clone() }).await?
-        }
-        Action::List => simple(&persona::Action::List).await?,
-        Action::Rename { name, new_name } => {
-            let rename = persona::Action::Rename { name: name.clone(), new_name: new_name.clone() };
-            simple(&rename).await?
-        }
-        Action::Remove { name } => simple(&persona::Action::Remove { name: name.clone() }).await?,
+        Action::Admin(action) => persona::run(ctx.store, &caller, action).await?,
         Action::Import { card, name } => {
             let bytes = card.fetch(ctx, u64::try_from(MAX_PNG_BYTES).unwrap_or(u64::MAX)).await?;
             persona::card::import(ctx.store, &caller, &card.filename, &bytes, name.as_deref())

@@ -25,44 +25,16 @@ use super::{Args, BadInput, Ctx, Failure, Need};
 /// The prefix of the endpoint token form's custom id: `personal-endpoint|<nonce>`.
 pub(crate) const ENDPOINT_MODAL: &str = "personal-endpoint";
 
-/// A `/personal` subcommand.
+/// A `/personal` subcommand: a form, or one of the admin layer's actions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    Privacy {
-        level: PrivacyLevel,
-    },
-    Language {
-        code: String,
-    },
-    /// `None` clears it.
-    Nickname {
-        name: Option<String>,
-    },
-    /// Deletes everything that is the caller's alone; needs the confirmation phrase.
-    Delete {
-        confirmed: bool,
-    },
-    /// Everything that is the caller's, as a JSON file (keys by label only).
-    Export,
     /// Shows the form for one of the caller's own API keys.
-    KeyAdd {
-        provider: String,
-        label: String,
-    },
-    KeyList,
-    KeyRemove {
-        id: i64,
-    },
+    KeyAdd { provider: String, label: String },
     /// Shows the token form for the caller's own endpoint; it is stored when the form comes
     /// back.
-    EndpointAdd {
-        url: String,
-        model: String,
-        tools: bool,
-        vision: bool,
-    },
-    EndpointShow,
-    EndpointRemove,
+    EndpointAdd { url: String, model: String, tools: bool, vision: bool },
+    /// Everything else (`tomori_admin::personal`).
+    Admin(personal::Action),
 }
 
 pub(crate) fn definition() -> CommandBuilder {
@@ -148,22 +120,24 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         "privacy" => {
             let level = PrivacyLevel::from_number(args.required_integer("level")?)
                 .map_err(|e| BadInput(format!("The {e}.")))?;
-            Ok(Action::Privacy { level })
+            Ok(Action::Admin(personal::Action::Privacy { level }))
         }
-        "language" => {
-            Ok(Action::Language { code: args.required_string("code")?.trim().to_owned() })
-        }
-        "nickname" => Ok(Action::Nickname {
+        "language" => Ok(Action::Admin(personal::Action::Language {
+            code: args.required_string("code")?.trim().to_owned(),
+        })),
+        "nickname" => Ok(Action::Admin(personal::Action::Nickname {
             name: args.string("name")?.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
-        }),
-        "export" => Ok(Action::Export),
+        })),
+        "export" => Ok(Action::Admin(personal::Action::Export)),
         "key" => match args.nested()? {
             ("add", a) => Ok(Action::KeyAdd {
                 provider: a.required_string("provider")?.trim().to_ascii_lowercase(),
                 label: a.string("label")?.map_or("default", str::trim).to_owned(),
             }),
-            ("list", _) => Ok(Action::KeyList),
-            ("remove", a) => Ok(Action::KeyRemove { id: a.required_integer("id")? }),
+            ("list", _) => Ok(Action::Admin(personal::Action::KeyList)),
+            ("remove", a) => {
+                Ok(Action::Admin(personal::Action::KeyRemove { id: a.required_integer("id")? }))
+            }
             _ => Err(BadInput::unknown()),
         },
         "custom-endpoint" => match args.nested()? {
@@ -173,31 +147,20 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 tools: a.boolean("tools")?.unwrap_or(true),
                 vision: a.boolean("vision")?.unwrap_or(false),
             }),
-            ("show", _) => Ok(Action::EndpointShow),
-            ("remove", _) => Ok(Action::EndpointRemove),
+            ("show", _) => Ok(Action::Admin(personal::Action::EndpointShow)),
+            ("remove", _) => Ok(Action::Admin(personal::Action::EndpointRemove)),
             _ => Err(BadInput::unknown()),
         },
-        "delete" => Ok(Action::Delete {
+        "delete" => Ok(Action::Admin(personal::Action::Delete {
             confirmed: args.required_string("confirm")?.trim().eq_ignore_ascii_case(DELETE_PHRASE),
-        }),
+        })),
         _ => Err(BadInput::unknown()),
     }
 }
 
-pub(crate) fn need(action: &Action) -> Need {
-    match action {
-        Action::Privacy { .. }
-        | Action::Language { .. }
-        | Action::Nickname { .. }
-        | Action::Delete { .. }
-        | Action::Export
-        | Action::KeyAdd { .. }
-        | Action::KeyList
-        | Action::KeyRemove { .. }
-        | Action::EndpointAdd { .. }
-        | Action::EndpointShow
-        | Action::EndpointRemove => Need::Anyone,
-    }
+pub(crate) fn need(_action: &Action) -> Need {
+    // Only the caller's own data, in their own user scope.
+    Need::Anyone
 }
 
 /// The token form `custom-endpoint add` answers with, once the URL and model checked out.
@@ -239,6 +202,7 @@ pub(crate) async fn endpoint_submitted(
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
     let action = match action {
+        Action::Admin(action) => action,
         // Answered with a form before `run` (see `Commands::handle`).
         Action::EndpointAdd { .. } => {
             return Err(Failure::BadInput("Use the form to add an endpoint.".to_owned()));
@@ -246,17 +210,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         Action::KeyAdd { .. } => {
             return Err(Failure::BadInput("Use the form to add a key.".to_owned()));
         }
-        Action::EndpointShow => personal::Action::EndpointShow,
-        Action::EndpointRemove => personal::Action::EndpointRemove,
-        Action::Privacy { level } => personal::Action::Privacy { level: *level },
-        Action::Language { code } => personal::Action::Language { code: code.clone() },
-        Action::Nickname { name } => personal::Action::Nickname { name: name.clone() },
-        Action::KeyList => personal::Action::KeyList,
-        Action::KeyRemove { id } => personal::Action::KeyRemove { id: *id },
-        Action::Export => personal::Action::Export,
-        Action::Delete { confirmed } => personal::Action::Delete { confirmed: *confirmed },
     };
-    let outcome = personal::run(ctx.store, &ctx.caller.admin(), &action).await?;
+    let outcome = personal::run(ctx.store, &ctx.caller.admin(), action).await?;
     if outcome.withhold {
         ctx.control.withhold_author(ctx.caller.user);
     }

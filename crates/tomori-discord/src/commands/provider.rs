@@ -41,39 +41,13 @@ pub(crate) fn key_form_owner(custom_id: &str) -> Option<KeyOwner> {
 /// The text input of the key modal.
 const KEY_INPUT: &str = "key";
 
-/// A `/provider` subcommand.
+/// A `/provider` subcommand: the key form, or one of the admin layer's actions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
     /// Shows the key modal; the key is stored when it is submitted.
-    KeyAdd {
-        provider: String,
-        label: String,
-    },
-    KeyList,
-    KeyRemove {
-        id: i64,
-    },
-    /// Removes every server key of one provider.
-    KeyPurge {
-        provider: String,
-    },
-    EndpointAdd {
-        label: String,
-        url: String,
-        model: String,
-        tools: bool,
-        vision: bool,
-        context_length: Option<i32>,
-    },
-    /// Changes the given fields of an endpoint.
-    EndpointEdit {
-        label: String,
-        change: EndpointEdit,
-    },
-    EndpointList,
-    EndpointRemove {
-        label: String,
-    },
+    KeyAdd { provider: String, label: String },
+    /// Everything else (`tomori_admin::provider`).
+    Admin(provider::Action),
 }
 
 pub(crate) fn definition() -> CommandBuilder {
@@ -169,12 +143,14 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             provider: args.required_string("provider")?.trim().to_ascii_lowercase(),
             label: args.string("label")?.map_or("default", str::trim).to_owned(),
         }),
-        ("key", "list") => Ok(Action::KeyList),
-        ("key", "remove") => Ok(Action::KeyRemove { id: args.required_integer("id")? }),
-        ("key", "purge") => {
-            Ok(Action::KeyPurge { provider: args.required_string("provider")?.trim().to_owned() })
+        ("key", "list") => Ok(Action::Admin(provider::Action::KeyList)),
+        ("key", "remove") => {
+            Ok(Action::Admin(provider::Action::KeyRemove { id: args.required_integer("id")? }))
         }
-        ("endpoint", "add") => Ok(Action::EndpointAdd {
+        ("key", "purge") => Ok(Action::Admin(provider::Action::KeyPurge {
+            provider: args.required_string("provider")?.trim().to_owned(),
+        })),
+        ("endpoint", "add") => Ok(Action::Admin(provider::Action::EndpointAdd {
             label: args.required_string("label")?.trim().to_owned(),
             url: args.required_string("url")?.trim().to_owned(),
             model: args.required_string("model")?.trim().to_owned(),
@@ -186,7 +162,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                     i32::try_from(n).map_err(|_| BadInput("The context is too large.".to_owned()))
                 })
                 .transpose()?,
-        }),
+        })),
         ("endpoint", "edit") => {
             let change = EndpointEdit {
                 base_url: args.string("url")?.map(|u| u.trim().to_owned()),
@@ -201,15 +177,15 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 has_tools: args.boolean("tools")?,
                 has_vision: args.boolean("vision")?,
             };
-            Ok(Action::EndpointEdit {
+            Ok(Action::Admin(provider::Action::EndpointEdit {
                 label: args.required_string("label")?.trim().to_owned(),
                 change,
-            })
+            }))
         }
-        ("endpoint", "list") => Ok(Action::EndpointList),
-        ("endpoint", "remove") => {
-            Ok(Action::EndpointRemove { label: args.required_string("label")?.trim().to_owned() })
-        }
+        ("endpoint", "list") => Ok(Action::Admin(provider::Action::EndpointList)),
+        ("endpoint", "remove") => Ok(Action::Admin(provider::Action::EndpointRemove {
+            label: args.required_string("label")?.trim().to_owned(),
+        })),
         _ => Err(BadInput::unknown()),
     }
 }
@@ -331,32 +307,10 @@ pub(crate) async fn key_submitted(
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
-    let action = match action {
+    let Action::Admin(action) = action else {
         // Answered with a modal before `run` (see `Commands::handle`).
-        Action::KeyAdd { .. } => {
-            return Err(Failure::BadInput("Use the form to add a key.".to_owned()));
-        }
-        Action::KeyList => provider::Action::KeyList,
-        Action::KeyRemove { id } => provider::Action::KeyRemove { id: *id },
-        Action::KeyPurge { provider } => provider::Action::KeyPurge { provider: provider.clone() },
-        Action::EndpointAdd { label, url, model, tools, vision, context_length } => {
-            provider::Action::EndpointAdd {
-                label: label.clone(),
-                url: url.clone(),
-                model: model.clone(),
-                tools: *tools,
-                vision: *vision,
-                context_length: *context_length,
-            }
-        }
-        Action::EndpointEdit { label, change } => {
-            provider::Action::EndpointEdit { label: label.clone(), change: change.clone() }
-        }
-        Action::EndpointList => provider::Action::EndpointList,
-        Action::EndpointRemove { label } => {
-            provider::Action::EndpointRemove { label: label.clone() }
-        }
+        return Err(Failure::BadInput("Use the form to add a key.".to_owned()));
     };
     let policies = UrlPolicies { server: ctx.server_policy, personal: ctx.personal_policy };
-    Ok(provider::run(ctx.store, &ctx.caller.admin(), policies, &action).await?.text)
+    Ok(provider::run(ctx.store, &ctx.caller.admin(), policies, action).await?.text)
 }
