@@ -33,9 +33,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "tomori-core",
         ],
     ),
-    // The operator's listener knows no chat platform and no engine: it reports through traits
-    // the binary fills in, and reaches the store only for the readiness probe.
-    ("tomori-web", &["tomori-store", "tomori-core"]),
+    // The operator's listener and the dashboard know no chat platform: health reports through
+    // traits the binary fills in and reaches the store only for the readiness probe; the
+    // dashboard is a front door on the admin layer, like the slash commands.
+    ("tomori-web", &["tomori-admin", "tomori-net", "tomori-store", "tomori-core"]),
     (
         "tomori",
         &[

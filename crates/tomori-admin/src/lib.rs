@@ -24,7 +24,10 @@ pub mod persona;
 pub mod personal;
 pub mod provider;
 pub mod server;
+pub mod view;
 
 pub use access::{AdminError, Need, authorize, tenant};
 pub use answer::{Answer, AnswerFile};
 pub use caller::{Caller, Grants};
+/// The store handle every action takes, for front doors that name no store type themselves.
+pub use tomori_store::Store;

@@ -7,8 +7,12 @@
 //! Prometheus recorder of [`metrics::install`], which every crate records into through the
 //! `metrics` facade under the names of `tomori_core::metric_names`.
 //!
+//! The [`dashboard`] is the members' and admins' web front door on the admin layer, served on
+//! the same listener when the binary configures it.
+//!
 //! Entry points: [`Web`] (what the routes report), [`router`], [`bind`] and [`serve`].
 
+pub mod dashboard;
 pub mod health;
 pub mod metrics;
 
@@ -28,12 +32,20 @@ pub use health::{
 pub struct Web {
     readiness: Arc<Readiness>,
     metrics: Option<metrics::Exporter>,
+    dashboard: Option<dashboard::Dashboard>,
 }
 
 impl Web {
     /// Routes over `readiness`; `/metrics` answers 404 until [`Self::with_metrics`].
     pub fn new(readiness: Readiness) -> Self {
-        Self { readiness: Arc::new(readiness), metrics: None }
+        Self { readiness: Arc::new(readiness), metrics: None, dashboard: None }
+    }
+
+    /// Serves the dashboard too, under its public URL's path.
+    #[must_use]
+    pub fn with_dashboard(mut self, dashboard: dashboard::Dashboard) -> Self {
+        self.dashboard = Some(dashboard);
+        self
     }
 
     /// Serves `/metrics` from `exporter`.
@@ -46,7 +58,10 @@ impl Web {
 
 impl std::fmt::Debug for Web {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Web").field("metrics", &self.metrics.is_some()).finish_non_exhaustive()
+        f.debug_struct("Web")
+            .field("metrics", &self.metrics.is_some())
+            .field("dashboard", &self.dashboard)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,6 +74,9 @@ pub fn router(web: Web) -> Router {
     if let Some(exporter) = web.metrics {
         router = router
             .merge(Router::new().route("/metrics", get(metrics::scrape)).with_state(exporter));
+    }
+    if let Some(dashboard) = web.dashboard {
+        router = router.merge(dashboard::router(dashboard));
     }
     router
 }

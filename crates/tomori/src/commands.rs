@@ -311,7 +311,8 @@ async fn serve(
     tracing::info!(embedded_database = db.is_embedded(), "database ready");
     let gateway = crate::web::GatewaySlot::default();
     let listener =
-        crate::web::start(config, exporter, pool, db.owner.clone(), gateway.clone()).await;
+        crate::web::start(config, exporter, pool, db.owner.clone(), gateway.clone(), &store, token)
+            .await;
     let result = run_discord(config, env, token, store.clone(), &gateway).await;
     tracing::info!("shutting down");
     if let Some(listener) = listener {

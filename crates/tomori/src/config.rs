@@ -8,7 +8,7 @@
 //!    `TOMORI_PROVIDERS__LOCAL__API_KEY`), `DATABASE_URL` for `database.url` and `DATABASE_APP_URL` for
 //!    `database.app_url`.
 //!
-//! Unknown keys are errors that name the key. Secrets (`discord.token`, `database.url`, `database.app_url`,
+//! Unknown keys are errors that name the key. Secrets (`discord.token`, `web.client_secret`, `database.url`, `database.app_url`,
 //! `providers.*.api_key`, `mcp.*.env`) are `SecretString`s: their `Debug` shows `[REDACTED]` and
 //! they are never logged. The key ring is not part of this file: it is `TOMORI_SECRET_V<n>` in the environment,
 //! or key files under `<data_dir>/keys/` (see `keyring`).
@@ -47,7 +47,7 @@ pub(crate) struct Config {
     pub(crate) limits: Limits,
     /// Tools the model may use.
     pub(crate) tools: ToolsConfig,
-    /// The operator's HTTP listener: health probes and Prometheus metrics.
+    /// The operator's HTTP listener: health probes, Prometheus metrics and the dashboard.
     pub(crate) web: WebConfig,
     /// Instance-level LLM providers, usable without any slash command. They form the instance's
     /// fallback chain in name order: the first answers, the next ones step in when it fails.
@@ -215,11 +215,30 @@ pub(crate) struct WebConfig {
     /// secrets, but they are for the operator and a scraper, so expose them only on purpose
     /// (for example "0.0.0.0:9100" inside a container whose port is published privately).
     pub(crate) listen: String,
+    /// Where members reach the dashboard, for example "https://tomori.example.org"; unset
+    /// leaves the dashboard off. It is served on the listener above, so a TLS-terminating
+    /// proxy forwards this URL to it (and should not forward /metrics). Plain http is accepted
+    /// only on loopback. Discord's OAuth2 redirect is this URL plus /auth/callback: add it in the
+    /// developer portal (Applications > your app > OAuth2 > Redirects).
+    pub(crate) public_url: Option<Url>,
+    /// The application's OAuth2 client id (Applications > your app > OAuth2), for the
+    /// dashboard's sign-in.
+    pub(crate) client_id: Option<u64>,
+    /// The application's OAuth2 client secret. Prefer the TOMORI_WEB__CLIENT_SECRET environment
+    /// variable over writing it here.
+    #[serde(skip_serializing)]
+    #[schemars(with = "Option<String>")]
+    pub(crate) client_secret: Option<SecretString>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:9100".to_owned() }
+        Self {
+            listen: "127.0.0.1:9100".to_owned(),
+            public_url: None,
+            client_id: None,
+            client_secret: None,
+        }
     }
 }
 

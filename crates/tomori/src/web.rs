@@ -1,11 +1,14 @@
 //! The operator's listener under `tomori run` (`[web] listen`): tomori-web's routes over this
-//! process's database pools and Discord shards.
+//! process's database pools and Discord shards, and the dashboard when `[web] public_url` is set.
 
 use std::sync::{Arc, OnceLock};
 
+use secrecy::SecretString;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tomori_store::Store;
 use tomori_store::db::Pool;
+use tomori_web::dashboard::{Dashboard, DashboardConfig};
 use tomori_web::{
     DatabaseCheck, GatewayCheck, MigrationsCheck, Readiness, ShardState, ShardStates, Web,
 };
@@ -59,6 +62,8 @@ pub(crate) async fn start(
     app: Pool,
     owner: Pool,
     gateway: GatewaySlot,
+    store: &Store,
+    token: &SecretString,
 ) -> Option<Listener> {
     let listen = config.web.address()?;
     let listener = match tomori_web::bind(listen).await {
@@ -74,7 +79,10 @@ pub(crate) async fn start(
         .with(DatabaseCheck::new(app.clone()))
         .with(MigrationsCheck::new(owner))
         .with(GatewayCheck::new(Arc::new(gateway)));
-    let web = Web::new(readiness).with_metrics(exporter.with_pool(app));
+    let mut web = Web::new(readiness).with_metrics(exporter.with_pool(app));
+    if let Some(dashboard) = dashboard(config, store, token) {
+        web = web.with_dashboard(dashboard);
+    }
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
         let shutdown = async move {
@@ -86,4 +94,35 @@ pub(crate) async fn start(
     });
     tracing::info!(%address, "serving /health/live, /health/ready and /metrics");
     Some(Listener { stop, task })
+}
+
+/// The dashboard, when `[web] public_url` is set; its other settings missing, or a public URL it
+/// refuses, are logged as errors and leave it off (the bot runs on without it).
+fn dashboard(config: &Config, store: &Store, token: &SecretString) -> Option<Dashboard> {
+    let public_url = config.web.public_url.clone()?;
+    let (Some(client_id), Some(client_secret)) =
+        (config.web.client_id, config.web.client_secret.clone())
+    else {
+        tracing::error!(
+            "web.public_url is set but web.client_id or web.client_secret is not: the dashboard is off"
+        );
+        return None;
+    };
+    let dashboard_config = DashboardConfig {
+        public_url: public_url.clone(),
+        client_id,
+        client_secret,
+        api_base: config.discord.api_base.clone(),
+        bot_token: token.clone(),
+    };
+    match Dashboard::new(dashboard_config, store.clone()) {
+        Ok(dashboard) => {
+            tracing::info!(public_url = %public_url, "serving the dashboard");
+            Some(dashboard)
+        }
+        Err(error) => {
+            tracing::error!(%error, "the dashboard is off");
+            None
+        }
+    }
 }

@@ -265,6 +265,24 @@ fn route(shared: &Shared, inner: &mut Inner, request: &Request) -> Reply {
             },
         })),
         ("GET", ["gateway"]) => ok(json!({ "url": shared.gateway_url() })),
+        // The bot's own guilds (a dashboard lists the servers it shares with a member).
+        ("GET", ["users", "@me", "guilds"]) => ok(Value::Array(
+            inner
+                .guilds
+                .iter()
+                .map(|(id, name)| {
+                    json!({
+                        "id": id.to_string(),
+                        "name": name,
+                        "icon": null,
+                        "banner": null,
+                        "owner": false,
+                        "permissions": "0",
+                        "features": [],
+                    })
+                })
+                .collect(),
+        )),
         ("GET", ["users", "@me"]) => {
             let mut user = settings.bot.json();
             if let Some(object) = user.as_object_mut() {

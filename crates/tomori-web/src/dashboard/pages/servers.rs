@@ -1,0 +1,222 @@
+//! The servers a member shares with the bot, and a server's overview: persona, model, feature
+//! flags (switched here), quotas and channel sets.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use tomori_admin::server::{Switch, switch};
+use tomori_admin::view::{self, Feature};
+use tomori_admin::{AdminError, Caller};
+
+use super::{Frame, refusal, token_field};
+use crate::dashboard::Dashboard;
+use crate::dashboard::forms::{Refusal, SignedIn, check_token, outcome, server_caller};
+use crate::dashboard::session::Member;
+
+/// `GET /servers`.
+pub(crate) async fn list(
+    State(dashboard): State<Dashboard>,
+    SignedIn(member): SignedIn,
+) -> Response {
+    let guilds = match dashboard.shared_guilds(&member).await {
+        Ok(guilds) => guilds,
+        Err(error) => {
+            tracing::warn!(%error, "the dashboard could not list a member's servers");
+            return refusal(
+                &dashboard,
+                StatusCode::BAD_GATEWAY,
+                "Discord did not list your servers just now; try again in a moment.",
+            );
+        }
+    };
+    let token = dashboard.sessions().form_token(&member.id);
+    let frame =
+        Frame { dashboard: &dashboard, title: "Your servers", member: Some((&member, &token)) };
+    frame.page(html! {
+        @if guilds.is_empty() {
+            section.card { p { "You share no server with the bot yet. Invite it to a server you \
+                                manage, then come back." } }
+        }
+        div.grid {
+            @for guild in &guilds {
+                section.card {
+                    h2 { a href=(frame.href(&format!("/servers/{}", guild.id))) { (guild.name) } }
+                    p.muted {
+                        @if guild.grants().manage_server { "You manage this server." }
+                        @else { "You are a member: you can read its settings." }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The tabs of a server's pages.
+pub(crate) fn tabs(frame: &Frame<'_>, guild: u64, here: &str) -> Markup {
+    let tab = |path: &str, label: &str| {
+        let href = frame.href(&format!("/servers/{guild}{path}"));
+        html! { a class=(if label == here { "here" } else { "" }) href=(href) { (label) } }
+    };
+    html! {
+        nav.tabs {
+            (tab("", "Overview"))
+            (tab("/personas", "Personas"))
+            (tab("/memories", "Memories"))
+        }
+    }
+}
+
+/// Shows an admin-layer refusal on a page the member asked to read.
+pub(crate) fn read_refusal(dashboard: &Dashboard, error: &AdminError) -> Response {
+    match error {
+        AdminError::Refused(permission) => refusal(
+            dashboard,
+            StatusCode::FORBIDDEN,
+            &format!("This page needs the {permission} permission."),
+        ),
+        other => {
+            tracing::warn!(error = %other, "a dashboard page could not be read");
+            refusal(dashboard, StatusCode::INTERNAL_SERVER_ERROR, &other.to_string())
+        }
+    }
+}
+
+/// `GET /servers/{guild}`.
+pub(crate) async fn overview(
+    State(dashboard): State<Dashboard>,
+    SignedIn(member): SignedIn,
+    Path(guild): Path<u64>,
+) -> Response {
+    let caller = match server_caller(&dashboard, &member, guild).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let server = match view::server(dashboard.store(), &caller).await {
+        Ok(server) => server,
+        Err(error) => return read_refusal(&dashboard, &error),
+    };
+    let token = dashboard.sessions().form_token(&member.id);
+    let frame =
+        Frame { dashboard: &dashboard, title: "Server overview", member: Some((&member, &token)) };
+    let manager = caller.grants.manage_server;
+    frame.page(html! {
+        (tabs(&frame, guild, "Overview"))
+        section.card {
+            h2 { "Persona and model" }
+            @match server.personas.iter().find(|p| p.is_main) {
+                Some(main) => p { "Main persona: " strong { (main.nickname) } " ("
+                    (server.personas.len()) " in all)" },
+                None => p { "No persona yet: the built-in persona answers." },
+            }
+            pre { (server.model) }
+        }
+        section.card {
+            h2 { "Features" }
+            @if !manager { p.muted { "Changing features needs the Manage Server permission." } }
+            div.grid {
+                @for feature in Feature::ALL {
+                    (flag(&frame, guild, &token, feature, server.settings.feature(feature), manager))
+                }
+            }
+        }
+        section.card {
+            h2 { "Quotas" }
+            table {
+                tr { th { "Kind" } th { "On" } th { "Per member a day" } th { "Server pool" } th { "Period (days)" } }
+                @for (kind, limits) in &server.quotas {
+                    tr {
+                        td { (kind.name()) }
+                        td { (if limits.enabled { "yes" } else { "no" }) }
+                        td { (limits.per_user_daily) }
+                        td { (limits.server_pool) }
+                        td { (limits.reset_period_days) }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { "Channel sets" }
+            ul.plain {
+                @for (label, channels) in &server.channel_sets {
+                    li {
+                        span { (label) }
+                        span.muted {
+                            @if channels.is_empty() { "none" }
+                            @else { (channels.iter().map(|c| format!("#{c}")).collect::<Vec<_>>().join(", ")) }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn flag(
+    frame: &Frame<'_>,
+    guild: u64,
+    token: &str,
+    feature: Feature,
+    on: bool,
+    manager: bool,
+) -> Markup {
+    html! {
+        form.flag method="post" action=(frame.href(&format!("/servers/{guild}/feature"))) {
+            (token_field(token))
+            input type="hidden" name="feature" value=(feature.name());
+            input type="hidden" name="on" value=(if on { "false" } else { "true" });
+            span { (feature.name()) " " span class=(if on { "on" } else { "off" }) { (if on { "on" } else { "off" }) } }
+            @if manager {
+                button.quiet type="submit" id=(format!("flag-{}", feature.name())) {
+                    (if on { "Turn off" } else { "Turn on" })
+                }
+            }
+        }
+    }
+}
+
+/// A feature flag form.
+#[derive(Deserialize)]
+pub(crate) struct FeatureForm {
+    #[serde(default)]
+    csrf: String,
+    feature: String,
+    on: bool,
+}
+
+/// `POST /servers/{guild}/feature`.
+pub(crate) async fn feature(
+    State(dashboard): State<Dashboard>,
+    SignedIn(member): SignedIn,
+    Path(guild): Path<u64>,
+    Form(form): Form<FeatureForm>,
+) -> Response {
+    let caller = match checked(&dashboard, &member, guild, &form.csrf).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let result = match Feature::from_name(&form.feature) {
+        Some(feature) => {
+            switch(dashboard.store(), &caller, &Switch::Feature { feature, on: form.on }).await
+        }
+        None => Err(AdminError::BadInput(format!(
+            "There is no feature called {}; nothing was changed.",
+            form.feature
+        ))),
+    };
+    outcome(&dashboard, &member, &format!("/servers/{guild}"), result)
+}
+
+/// The form token spent, then the caller read from Discord now: what every server form does
+/// before its action.
+pub(crate) async fn checked(
+    dashboard: &Dashboard,
+    member: &Member,
+    guild: u64,
+    token: &str,
+) -> Result<Caller, Refusal> {
+    check_token(dashboard, member, token)?;
+    server_caller(dashboard, member, guild).await
+}
