@@ -43,8 +43,7 @@ pub async fn send(
     request.push_str("\r\n");
     request.push_str(body);
     stream.write_all(request.as_bytes()).await.ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.ok()?;
+    let raw = read_response(&mut stream).await?;
     let text = String::from_utf8(raw).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
     let (status_line, headers) = head.split_once("\r\n").unwrap_or((head, ""));
@@ -55,6 +54,39 @@ pub async fn send(
         body.to_owned()
     };
     Some(Reply { status, headers: headers.to_owned(), body })
+}
+
+/// Reads one response: up to its `Content-Length` when it has one (some servers, chromedriver
+/// among them, say `Connection: close` and keep the socket open), else to the end.
+async fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut chunk = [0_u8; 8192];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                (name.trim() == "content-length").then(|| value.trim().parse::<usize>().ok())?
+            });
+            if let Some(length) = length {
+                while raw.len() < end + 4 + length {
+                    let read = stream.read(&mut chunk).await.ok()?;
+                    if read == 0 {
+                        break;
+                    }
+                    raw.extend_from_slice(&chunk[..read]);
+                }
+                return Some(raw);
+            }
+            stream.read_to_end(&mut raw).await.ok()?;
+            return Some(raw);
+        }
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return Some(raw);
+        }
+        raw.extend_from_slice(&chunk[..read]);
+    }
 }
 
 fn dechunk(mut rest: &str) -> Option<String> {

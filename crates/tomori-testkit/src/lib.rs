@@ -30,6 +30,7 @@ pub mod fake_mcp;
 pub mod http;
 pub mod load;
 pub mod pdf;
+pub mod webdriver;
 
 pub use pdf::pdf_with;
 

@@ -255,8 +255,10 @@ async fn guard(State(dashboard): State<Dashboard>, request: Request, next: Next)
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // The OAuth2 code in the callback's URL never leaves in a Referer.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Nothing of the dashboard's URLs (the OAuth2 code in the callback's) leaves in a Referer
+    // to another origin. Not `no-referrer`: under it browsers send `Origin: null` with forms,
+    // which the check above must refuse.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -60,7 +60,7 @@ impl Frame<'_> {
                     main {
                         @if let Some(flash) = flash {
                             p class=(if flash.ok { "flash ok" } else { "flash error" }) role="status" {
-                                (flash.text)
+                                (markdown(&flash.text))
                             }
                         }
                         h1 { (self.title) }
@@ -114,7 +114,65 @@ pub(crate) async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// The admin layer's answers are a little Markdown (written for Discord): `**bold**` and
+/// `` `code` `` become elements, everything else stays text, escaped like every value.
+pub(crate) fn markdown(text: &str) -> Markup {
+    let mut parts = Vec::new();
+    let (mut bold, mut code) = (false, false);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let next = if code {
+            rest.find('`')
+        } else {
+            [rest.find("**"), rest.find('`')].into_iter().flatten().min()
+        };
+        let Some(at) = next else {
+            parts.push((bold, code, rest));
+            break;
+        };
+        let (before, marker) = rest.split_at(at);
+        if !before.is_empty() {
+            parts.push((bold, code, before));
+        }
+        if let Some(after) = marker.strip_prefix('`') {
+            code = !code;
+            rest = after;
+        } else {
+            bold = !bold;
+            rest = marker.strip_prefix("**").unwrap_or_default();
+        }
+    }
+    html! {
+        @for (bold, code, piece) in parts {
+            @if code { code { (piece) } }
+            @else if bold { strong { (piece) } }
+            @else { (piece) }
+        }
+    }
+}
+
 /// A form's hidden token field.
 pub(crate) fn token_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::markdown;
+
+    #[test]
+    fn answers_keep_their_emphasis_and_lose_any_markup_of_their_own() {
+        for (text, html) in [
+            (
+                "Created **Mirai** as `main`.",
+                "Created <strong>Mirai</strong> as <code>main</code>.",
+            ),
+            ("`**not bold**`", "<code>**not bold**</code>"),
+            ("**<script>x</script>**", "<strong>&lt;script&gt;x&lt;/script&gt;</strong>"),
+            ("unclosed **bold", "unclosed <strong>bold</strong>"),
+            ("", ""),
+        ] {
+            assert_eq!(markdown(text).into_string(), html, "{text}");
+        }
+    }
 }
