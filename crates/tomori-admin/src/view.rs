@@ -101,3 +101,42 @@ pub async fn member(store: &Store, caller: &Caller) -> Result<MemberView, AdminE
         memories: memories::list_all_personal(store, me).await?,
     })
 }
+
+/// One persona whole (its prompt included), as `/persona show` shows it: for managers only,
+/// since a server may keep its prompts to them.
+///
+/// # Errors
+/// A refusal, no such persona, or the store failing.
+pub async fn persona(store: &Store, caller: &Caller, name: &str) -> Result<Persona, AdminError> {
+    authorize(store, caller, Need::Manager, true).await?;
+    let scope = tenant(store, caller).await?;
+    crate::persona::named(store, scope, name).await
+}
+
+/// How many of the newest audit rows a log page shows.
+pub const AUDIT_ROWS: i64 = 200;
+
+pub use tomori_store::audit::{Entry as AuditEntry, Finding as AuditFinding};
+
+/// A server's audit log: its newest rows, and whether its chain verifies.
+#[derive(Debug, Clone)]
+pub struct AuditView {
+    /// The newest [`AUDIT_ROWS`] rows, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Rows in the whole chain.
+    pub rows: u64,
+    /// Every edited, inserted or deleted row found; empty when the chain is intact.
+    pub findings: Vec<AuditFinding>,
+}
+
+/// The audit log of the server `caller` names, verified: for managers, like every view of who
+/// changed what.
+///
+/// # Errors
+/// A refusal, or the store failing.
+pub async fn audit(store: &Store, caller: &Caller) -> Result<AuditView, AdminError> {
+    authorize(store, caller, Need::Manager, false).await?;
+    let scope = tenant(store, caller).await?;
+    let (entries, verification) = tomori_store::audit::tenant_log(store, scope, AUDIT_ROWS).await?;
+    Ok(AuditView { entries, rows: verification.rows, findings: verification.findings })
+}

@@ -333,16 +333,69 @@ pub async fn verify_with_progress(
         .into_iter()
         .map(|(chain, seq, hash)| (chain, Some((seq, hash))))
         .chain(orphan_chains.into_iter().map(|chain| (chain, None)));
+    let mut conn = owner.acquire().await.about("audit log")?;
     for (chain, head) in chains {
         report.chains += 1;
-        verify_chain(owner, &chain, head, &mut report).await?;
+        verify_chain(&mut conn, &chain, head, &mut report).await?;
         on_chain(report.chains, total);
     }
     Ok(report)
 }
 
+/// One row of a tenant's chain, as its log page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Position in the chain.
+    pub seq: i64,
+    /// Who (`discord:<id>`, `model:<persona>:for:<id>`, `operator`).
+    pub actor: String,
+    /// What kind of change.
+    pub action: String,
+    /// What was changed.
+    pub target: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The newest `limit` rows of the scope's own chain, newest first, and that chain recomputed as
+/// [`verify`] does, in the tenant's transaction (row-level security shows it nothing else).
+///
+/// # Errors
+/// The database is unavailable.
+pub async fn tenant_log(
+    store: &crate::Store,
+    scope: crate::Scope,
+    limit: i64,
+) -> Result<(Vec<Entry>, Verification), StoreError> {
+    let chain = match (scope.server_id(), scope.user_id()) {
+        (Some(server), _) => format!("server:{server}"),
+        (None, Some(user)) => format!("user:{user}"),
+        (None, None) => unreachable!("a Scope always names a server or a user"),
+    };
+    let mut tx = store.begin(scope).await?;
+    let entries = sqlx::query_as!(
+        Entry,
+        "SELECT seq, actor, action, target, at FROM audit_log WHERE chain = $1
+         ORDER BY seq DESC LIMIT $2",
+        chain,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await
+    .about("audit log")?;
+    let head = sqlx::query!("SELECT seq, hash FROM audit_heads WHERE chain = $1", chain)
+        .fetch_optional(tx.conn())
+        .await
+        .about("audit head")?
+        .map(|h| (h.seq, h.hash));
+    let mut report = Verification { chains: 1, ..Verification::default() };
+    verify_chain(tx.conn(), &chain, head, &mut report).await?;
+    tx.commit().await?;
+    Ok((entries, report))
+}
+
 async fn verify_chain(
-    owner: &PgPool,
+    conn: &mut PgConnection,
     chain: &str,
     head: Option<(i64, Vec<u8>)>,
     report: &mut Verification,
@@ -353,7 +406,7 @@ async fn verify_chain(
          FROM audit_log WHERE chain = $1 ORDER BY seq",
         chain
     )
-    .fetch(owner);
+    .fetch(conn);
     let findings_before = report.findings.len();
     let mut expected_seq = 1;
     let mut prev_hash = GENESIS.to_vec();

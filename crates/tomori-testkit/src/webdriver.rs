@@ -157,6 +157,14 @@ impl Browser {
         value.as_str().unwrap_or_default().to_owned()
     }
 
+    /// The visible text of the element `css` selects, when there is one now.
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let element = self.find(css).await?;
+        let path = format!("/session/{}/element/{element}/text", self.session);
+        let answer = self.call("GET", &path, None).await?;
+        answer["value"].as_str().map(str::to_owned)
+    }
+
     /// Waits until the page's text contains `needle`, up to `timeout`; the body's text then.
     ///
     /// # Panics
@@ -164,7 +172,8 @@ impl Browser {
     pub async fn wait_for_text(&self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            let body = self.text("body").await;
+            // Mid-navigation the body may be gone for a moment; that is not yet a failure.
+            let body = self.try_text("body").await.unwrap_or_default();
             if body.contains(needle) {
                 return body;
             }

@@ -49,6 +49,7 @@ async fn world() -> World {
         client_secret: SecretString::from(tomori_testkit::fake_discord::OAUTH_CLIENT_SECRET),
         api_base: discord.api_base().parse().unwrap(),
         bot_token: SecretString::from(TOKEN),
+        server_policy: tomori_net::Policy::new(tomori_net::Scope::Server),
     };
     let dashboard = Dashboard::new(config, store.clone()).unwrap();
     let routes = Web::new(Readiness::new()).with_dashboard(dashboard);
@@ -277,6 +278,12 @@ async fn a_member_without_manage_server_is_refused_every_change() {
         ("/personas/remove", "name=Tomori"),
         ("/memories", "content=bob+was+here"),
         ("/memories/remove", "id=1"),
+        ("/personas/edit", "name=Tomori&op=prompt&text=x"),
+        ("/models", "provider=openai&model=gpt-4o"),
+        ("/models/reset", "x=1"),
+        ("/models/keys", "provider=openai&label=bob&key=sk-bob-canary"),
+        ("/models/keys/remove", "id=1"),
+        ("/models/endpoints", "label=mine&url=https%3A%2F%2Fexample.org%2Fv1&model=m"),
     ];
     for (path, fields) in forms {
         // A real token from a page Bob was shown: only the permission stands in the way.
@@ -344,4 +351,78 @@ async fn a_server_the_member_does_not_share_is_not_found() {
     let feature = format!("http://{}/servers/{OTHER_GUILD}/feature", world.web);
     let reply = bob.post(&feature, &format!("csrf={token}&feature=image_gen&on=true")).await;
     assert_eq!(reply.status, 404);
+}
+
+#[tokio::test]
+async fn a_key_typed_into_the_form_is_stored_sealed_and_never_shown_back() {
+    let world = world().await;
+    let mut alice = Browser::default();
+    alice.sign_in(&world, ALICE, "alice").await;
+    let models = format!("http://{}/servers/{GUILD}/models", world.web);
+    let token = form_token(&alice.get(&models).await.body);
+    let canary = "sk-dashboard-canary-0123456789";
+    let body = format!("csrf={token}&provider=openai&label=main-key&key={canary}");
+    let saved = alice.post(&format!("{models}/keys"), &body).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert!(!saved.body.contains(canary) && !saved.headers.contains(canary));
+    let page = alice.get(&models).await;
+    assert!(page.body.contains("main-key"), "the label is listed: {}", page.body);
+    assert!(page.body.contains("never shown again"), "the answer: {}", page.body);
+    assert!(!page.body.contains(canary), "the key is never shown back");
+    let server = world.store.resolve_guild(Snowflake::new(GUILD).unwrap()).await.unwrap();
+    let owner = tomori_store::credentials::KeyOwner::Server;
+    let stored =
+        tomori_store::credentials::list(&world.store, Scope::server(server), owner).await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(!format!("{stored:?}").contains(canary));
+}
+
+#[tokio::test]
+async fn a_manager_edits_a_personas_prompt_dialogue_and_triggers() {
+    let world = world().await;
+    let mut alice = Browser::default();
+    alice.sign_in(&world, ALICE, "alice").await;
+    let personas = format!("http://{}/servers/{GUILD}/personas", world.web);
+    let token = form_token(&alice.get(&personas).await.body);
+    alice.post(&personas, &format!("csrf={token}&name=Mirai&prompt=old")).await;
+    let edit = format!("{personas}/edit");
+    for fields in [
+        "op=prompt&text=You+keep+the+lanterns.",
+        "op=dialogue-add&user=hello&bot=welcome+in",
+        "op=trigger-add&text=lantern%2C+Mirai-chan",
+        "op=attribute-add&text=speaks+softly",
+    ] {
+        let page = alice.get(&format!("{edit}?name=Mirai")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let token = form_token(&page.body);
+        let reply = alice.post(&edit, &format!("csrf={token}&name=Mirai&{fields}")).await;
+        assert_eq!(reply.status, 303, "{fields}: {}", reply.body);
+    }
+    let server = world.store.resolve_guild(Snowflake::new(GUILD).unwrap()).await.unwrap();
+    let mirai =
+        personas::find(&world.store, Scope::server(server), "Mirai").await.unwrap().unwrap();
+    assert_eq!(mirai.prompt, "You keep the lanterns.");
+    assert_eq!(mirai.sample_dialogues.len(), 1);
+    assert_eq!(mirai.attributes, ["speaks softly"]);
+    assert_eq!(mirai.trigger_words, ["lantern", "mirai-chan"]);
+    let shown = alice.get(&format!("{edit}?name=Mirai")).await;
+    assert!(shown.body.contains("welcome in") && shown.body.contains("mirai-chan"));
+}
+
+#[tokio::test]
+async fn the_audit_log_shows_the_changes_verified_and_only_to_managers() {
+    let world = world().await;
+    let mut alice = Browser::default();
+    alice.sign_in(&world, ALICE, "alice").await;
+    let base = format!("http://{}/servers/{GUILD}", world.web);
+    let token = form_token(&alice.get(&format!("{base}/personas")).await.body);
+    alice.post(&format!("{base}/personas"), &format!("csrf={token}&name=Mirai")).await;
+    let log = alice.get(&format!("{base}/audit")).await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    assert!(log.body.contains("persona.create"), "{}", log.body);
+    assert!(log.body.contains(&format!("discord:{ALICE}")), "who made it");
+    assert!(log.body.contains("Verified: all 1 rows"), "{}", log.body);
+    let mut bob = Browser::default();
+    bob.sign_in(&world, BOB, "bob").await;
+    assert_eq!(bob.get(&format!("{base}/audit")).await.status, 403);
 }

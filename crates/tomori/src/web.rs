@@ -114,6 +114,7 @@ fn dashboard(config: &Config, store: &Store, token: &SecretString) -> Option<Das
         client_secret,
         api_base: config.discord.api_base.clone(),
         bot_token: token.clone(),
+        server_policy: crate::providers::server_policy(config),
     };
     match Dashboard::new(dashboard_config, store.clone()) {
         Ok(dashboard) => {

@@ -125,6 +125,9 @@ async fn photograph(browser: &Browser, world: &World, who: &str) {
         ("overview", format!("{base}/servers/{GUILD}")),
         ("personas", format!("{base}/servers/{GUILD}/personas")),
         ("memories", format!("{base}/servers/{GUILD}/memories")),
+        ("models", format!("{base}/servers/{GUILD}/models")),
+        ("audit", format!("{base}/servers/{GUILD}/audit")),
+        ("persona-edit", format!("{base}/servers/{GUILD}/personas/edit?name=Mirai")),
         ("my-data", format!("{base}/me")),
     ];
     for (width, height, mobile) in [(1280, 900, false), (390, 844, true)] {

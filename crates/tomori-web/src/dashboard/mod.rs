@@ -26,9 +26,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use secrecy::SecretString;
+use tomori_admin::provider::UrlPolicies;
 use tomori_admin::{Caller, Grants, Store};
 use tomori_core::id::Snowflake;
-use tomori_net::{FetchError, Url};
+use tomori_net::{FetchError, Policy, Scope as NetScope, Url};
 
 use self::discord::{DiscordApi, DiscordError, Guild};
 use self::session::{Member, Sessions};
@@ -46,6 +47,9 @@ pub struct DashboardConfig {
     pub api_base: Url,
     /// The bot's token, to list the servers the bot is in.
     pub bot_token: SecretString,
+    /// The policy that judges endpoints server admins register (the operator's `[net]`
+    /// settings applied), as the slash commands use it.
+    pub server_policy: Policy,
 }
 
 /// Why the dashboard cannot start.
@@ -73,6 +77,8 @@ struct Inner {
     sessions: Sessions,
     public_url: Url,
     secure_cookies: bool,
+    server_policy: Policy,
+    personal_policy: Policy,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -115,6 +121,8 @@ impl Dashboard {
             sessions: Sessions::default(),
             public_url: config.public_url,
             secure_cookies: https,
+            server_policy: config.server_policy,
+            personal_policy: Policy::new(NetScope::Personal),
         })))
     }
 
@@ -131,6 +139,11 @@ impl Dashboard {
     /// The dashboard's origin, which a form's `Origin` header must name.
     fn origin(&self) -> String {
         self.0.public_url.origin().ascii_serialization()
+    }
+
+    /// The URL policies for endpoints registered here, as the slash commands have them.
+    pub(crate) fn policies(&self) -> UrlPolicies<'_> {
+        UrlPolicies { server: &self.0.server_policy, personal: &self.0.personal_policy }
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -212,8 +225,18 @@ pub fn router(dashboard: Dashboard) -> Router {
                 .layer(DefaultBodyLimit::max(pages::personas::MAX_UPLOAD_BYTES)),
         )
         .route("/servers/{guild}/personas/export", get(pages::personas::export))
+        .route(
+            "/servers/{guild}/personas/edit",
+            get(pages::persona_edit::page).post(pages::persona_edit::save),
+        )
         .route("/servers/{guild}/memories", get(pages::memories::list).post(pages::memories::add))
         .route("/servers/{guild}/memories/remove", post(pages::memories::remove))
+        .route("/servers/{guild}/models", get(pages::models::page).post(pages::models::choose))
+        .route("/servers/{guild}/models/reset", post(pages::models::reset))
+        .route("/servers/{guild}/models/keys", post(pages::models::add_key))
+        .route("/servers/{guild}/models/keys/remove", post(pages::models::remove_key))
+        .route("/servers/{guild}/models/endpoints", post(pages::models::add_endpoint))
+        .route("/servers/{guild}/audit", get(pages::audit::page))
         .route("/me", get(pages::member::page))
         .route("/me/privacy", post(pages::member::privacy))
         .route("/me/memories/remove", post(pages::member::remove_memory))

@@ -1,8 +1,11 @@
 //! The pages: one layout, and a module per area. Every value shown goes through maud's escaping;
 //! there is no script.
 
+pub(crate) mod audit;
 pub(crate) mod member;
 pub(crate) mod memories;
+pub(crate) mod models;
+pub(crate) mod persona_edit;
 pub(crate) mod personas;
 pub(crate) mod servers;
 

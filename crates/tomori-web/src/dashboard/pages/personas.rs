@@ -51,6 +51,8 @@ pub(crate) async fn list(
                         }
                         @if manager {
                             span {
+                                a.button href=(format!("{}?name={}", here("/edit"), encode(&persona.nickname))) { "Edit" }
+                                " "
                                 a.button href=(format!("{}?name={}", here("/export"), encode(&persona.nickname))) { "Export card" }
                                 " "
                                 form.inline method="post" action=(here("/remove")) {

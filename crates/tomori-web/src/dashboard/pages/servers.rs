@@ -65,6 +65,8 @@ pub(crate) fn tabs(frame: &Frame<'_>, guild: u64, here: &str) -> Markup {
             (tab("", "Overview"))
             (tab("/personas", "Personas"))
             (tab("/memories", "Memories"))
+            (tab("/models", "Models"))
+            (tab("/audit", "Audit log"))
         }
     }
 }
