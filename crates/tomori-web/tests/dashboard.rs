@@ -165,7 +165,8 @@ async fn signing_in_starts_a_new_http_only_session_and_lists_only_shared_servers
     assert_ne!(session, "planted-by-an-attacker", "the id changes at login");
     assert_eq!(session.len(), 43, "32 random bytes");
     let csp = header(&page, "content-security-policy");
-    assert!(csp[0].contains("default-src 'none'") && !csp[0].contains("script-src"), "{csp:?}");
+    assert!(csp[0].contains("default-src 'none'"), "{csp:?}");
+    assert!(csp[0].contains("script-src 'self';") && !csp[0].contains("unsafe"), "{csp:?}");
     assert_eq!(header(&page, "x-frame-options"), ["DENY"]);
 
     // The cookie as the callback set it.

@@ -313,7 +313,8 @@ async fn serve(
     let listener =
         crate::web::start(config, exporter, pool, db.owner.clone(), gateway.clone(), &store, token)
             .await;
-    let result = run_discord(config, env, token, store.clone(), &gateway).await;
+    let dashboard = listener.as_ref().and_then(crate::web::Listener::dashboard);
+    let result = run_discord(config, env, token, store.clone(), &gateway, dashboard).await;
     tracing::info!("shutting down");
     if let Some(listener) = listener {
         listener.stop().await;
@@ -330,6 +331,7 @@ async fn run_discord(
     token: &secrecy::SecretString,
     store: Store,
     gateway: &crate::web::GatewaySlot,
+    dashboard: Option<&tomori_web::dashboard::Dashboard>,
 ) -> anyhow::Result<()> {
     // Listening for SIGTERM starts now: a stop request during startup is honoured, not fatal.
     let shutdown = shutdown_signal();
@@ -357,7 +359,7 @@ async fn run_discord(
         store.clone(),
         surface,
         tomori_llm::Llm::default(),
-        chain,
+        chain.clone(),
         EngineOptions::default(),
     );
     let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
@@ -369,11 +371,22 @@ async fn run_discord(
     engine.set_media(providers::media(config)?);
     let server_providers = providers::server_providers(config)?;
     engine.set_server_providers(server_providers.clone());
+    let server_providers_for_playground = server_providers.clone();
     // One `Documents` for the engine's retrieval and `/memory document add`.
     let documents = tomori_chat::documents::Documents::new(server_providers);
     engine.set_documents(documents.clone());
-    if let Some(bot) = discord.bot_user().and_then(|id| Snowflake::new(id.get()).ok()) {
+    let bot_user = discord.bot_user().and_then(|id| Snowflake::new(id.get()).ok());
+    if let Some(bot) = bot_user {
         engine.set_bot_user(bot);
+    }
+    if let Some(dashboard) = dashboard {
+        let parts = PlaygroundParts {
+            chain,
+            providers: server_providers_for_playground,
+            documents: documents.clone(),
+            bot_user,
+        };
+        start_playground(config, &store, &mcp, dashboard, parts)?;
     }
     // Reminders go out through a surface of their own on the same REST client.
     let reminders = tomori_chat::reminders::Scheduler::new(
@@ -402,6 +415,44 @@ async fn run_discord(
     reminders.stop().await;
     mcp.operator.stop();
     ran.context("running the gateway")?;
+    Ok(())
+}
+
+/// What the playground's engine shares with the Discord engine.
+struct PlaygroundParts {
+    chain: Vec<tomori_llm::Target>,
+    providers: tomori_chat::providers::ServerProviders,
+    documents: tomori_chat::documents::Documents,
+    bot_user: Option<Snowflake>,
+}
+
+/// Gives the dashboard's playground an engine of its own (its own queue, history and surface)
+/// over the same store, providers, tools (without Discord's platform tools), media and
+/// documents as the Discord engine.
+fn start_playground(
+    config: &Config,
+    store: &Store,
+    mcp: &crate::mcp::McpSources,
+    dashboard: &tomori_web::dashboard::Dashboard,
+    parts: PlaygroundParts,
+) -> anyhow::Result<()> {
+    let surface = tomori_web::dashboard::playground::WebSurface::new();
+    let playground = Engine::new(
+        store.clone(),
+        surface.clone(),
+        tomori_llm::Llm::default(),
+        parts.chain,
+        EngineOptions::default(),
+    );
+    let tools = providers::tool_gate(config, store, None)?;
+    playground.set_tools(Arc::new(mcp.layer(tools)));
+    playground.set_media(providers::media(config)?);
+    playground.set_server_providers(parts.providers);
+    playground.set_documents(parts.documents);
+    if let Some(bot) = parts.bot_user {
+        playground.set_bot_user(bot);
+    }
+    dashboard.set_playground(playground, surface);
     Ok(())
 }
 

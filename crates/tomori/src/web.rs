@@ -43,9 +43,16 @@ impl ShardStates for GatewaySlot {
 pub(crate) struct Listener {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    dashboard: Option<Dashboard>,
 }
 
 impl Listener {
+    /// The dashboard it serves, if any (the playground's engine is handed to it once the bot
+    /// is connected).
+    pub(crate) fn dashboard(&self) -> Option<&Dashboard> {
+        self.dashboard.as_ref()
+    }
+
     /// Stops accepting, lets requests in flight finish, and waits for the task.
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(());
@@ -80,8 +87,9 @@ pub(crate) async fn start(
         .with(MigrationsCheck::new(owner))
         .with(GatewayCheck::new(Arc::new(gateway)));
     let mut web = Web::new(readiness).with_metrics(exporter.with_pool(app));
-    if let Some(dashboard) = dashboard(config, store, token) {
-        web = web.with_dashboard(dashboard);
+    let dashboard = dashboard(config, store, token);
+    if let Some(dashboard) = &dashboard {
+        web = web.with_dashboard(dashboard.clone());
     }
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
@@ -93,7 +101,7 @@ pub(crate) async fn start(
         }
     });
     tracing::info!(%address, "serving /health/live, /health/ready and /metrics");
-    Some(Listener { stop, task })
+    Some(Listener { stop, task, dashboard })
 }
 
 /// The dashboard, when `[web] public_url` is set; its other settings missing, or a public URL it

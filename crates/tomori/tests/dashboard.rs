@@ -127,6 +127,7 @@ async fn photograph(browser: &Browser, world: &World, who: &str) {
         ("memories", format!("{base}/servers/{GUILD}/memories")),
         ("models", format!("{base}/servers/{GUILD}/models")),
         ("audit", format!("{base}/servers/{GUILD}/audit")),
+        ("playground", format!("{base}/servers/{GUILD}/playground")),
         ("persona-edit", format!("{base}/servers/{GUILD}/personas/edit?name=Mirai")),
         ("my-data", format!("{base}/me")),
     ];
@@ -183,8 +184,6 @@ async fn a_manager_changes_the_server_in_the_browser_and_the_next_turn_shows_it(
     browser.wait_for_text("tool_use is now off", WAIT).await;
     assert_eq!(browser.text("#flag-tool_use").await, "Turn on");
 
-    photograph(&browser, &world, "manager").await;
-
     // The next turn in Discord: Mirai answers, and the model is offered no tools.
     world.llm.push_turn(Turn::new().text("The lanterns are lit tonight."));
     let bot_id = world.discord.bot_user_id();
@@ -199,6 +198,21 @@ async fn a_manager_changes_the_server_in_the_browser_and_the_next_turn_shows_it(
     let sent = request.to_string();
     assert!(sent.contains("keeper of the paper lanterns"), "Mirai's prompt: {sent}");
     assert!(request.get("tools").is_none(), "tool_use is off: {sent}");
+
+    // The playground: the same engine answers in the browser, the answer arriving as an event
+    // (no reload), with the main persona's prompt beside it for a manager.
+    browser.goto(&format!("{base}/servers/{GUILD}/playground")).await;
+    let snapshot = browser.text("#snapshot").await;
+    assert!(snapshot.contains("keeper of the paper lanterns"), "{snapshot}");
+    world.llm.push_turn(Turn::new().text("Welcome to the playground, alice."));
+    browser.type_into("#text", "hello from the browser").await;
+    browser.click("#send").await;
+    let page = browser.wait_for_text("Welcome to the playground", WAIT).await;
+    assert!(page.contains("You: hello from the browser"), "{page}");
+    let asked = world.llm.requests().into_iter().last().unwrap().json.unwrap().to_string();
+    assert!(asked.contains("hello from the browser"), "{asked}");
+
+    photograph(&browser, &world, "manager").await;
 
     // A member without Manage Server sees the pages and is offered no change.
     browser.delete_cookies().await;

@@ -15,9 +15,10 @@ mod auth;
 mod discord;
 mod forms;
 mod pages;
+pub mod playground;
 mod session;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -28,10 +29,12 @@ use axum::routing::{get, post};
 use secrecy::SecretString;
 use tomori_admin::provider::UrlPolicies;
 use tomori_admin::{Caller, Grants, Store};
+use tomori_chat::engine::Engine;
 use tomori_core::id::Snowflake;
 use tomori_net::{FetchError, Policy, Scope as NetScope, Url};
 
 use self::discord::{DiscordApi, DiscordError, Guild};
+use self::playground::WebSurface;
 use self::session::{Member, Sessions};
 
 /// What the dashboard needs from the binary.
@@ -79,6 +82,14 @@ struct Inner {
     secure_cookies: bool,
     server_policy: Policy,
     personal_policy: Policy,
+    playground: OnceLock<Playground>,
+}
+
+/// The engine the playground talks to, and its surface.
+#[derive(Clone)]
+pub(crate) struct Playground {
+    pub(crate) engine: Engine<WebSurface>,
+    pub(crate) surface: WebSurface,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -123,7 +134,18 @@ impl Dashboard {
             secure_cookies: https,
             server_policy: config.server_policy,
             personal_policy: Policy::new(NetScope::Personal),
+            playground: OnceLock::new(),
         })))
+    }
+
+    /// Gives the playground its engine (once the bot is connected): an engine of its own on
+    /// `surface`, built like the Discord engine, over the same store and providers.
+    pub fn set_playground(&self, engine: Engine<WebSurface>, surface: WebSurface) {
+        let _ = self.0.playground.set(Playground { engine, surface });
+    }
+
+    pub(crate) fn playground(&self) -> Option<&Playground> {
+        self.0.playground.get()
     }
 
     /// An absolute URL of the dashboard's `path` (which starts with `/`).
@@ -208,6 +230,7 @@ pub fn router(dashboard: Dashboard) -> Router {
     let routes = Router::new()
         .route("/", get(pages::home))
         .route("/static/style.css", get(pages::stylesheet))
+        .route("/static/playground.js", get(pages::script))
         .route("/login", get(auth::login))
         .route("/auth/callback", get(auth::callback))
         .route("/logout", post(auth::logout))
@@ -237,6 +260,11 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/servers/{guild}/models/keys/remove", post(pages::models::remove_key))
         .route("/servers/{guild}/models/endpoints", post(pages::models::add_endpoint))
         .route("/servers/{guild}/audit", get(pages::audit::page))
+        .route(
+            "/servers/{guild}/playground",
+            get(pages::playground::page).post(pages::playground::say),
+        )
+        .route("/servers/{guild}/playground/events", get(pages::playground::events))
         .route("/me", get(pages::member::page))
         .route("/me/privacy", post(pages::member::privacy))
         .route("/me/memories/remove", post(pages::member::remove_memory))
@@ -250,9 +278,11 @@ pub fn router(dashboard: Dashboard) -> Router {
     }
 }
 
-/// The Content-Security-Policy of every page: nothing but this origin's stylesheet and images.
+/// The Content-Security-Policy of every page: nothing but this origin's stylesheet, images and
+/// scripts (the playground's, a file; no inline script runs), and requests to this origin only.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                   script-src 'self'; connect-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
 
 /// Refuses cross-site writes, and sets the security headers on every answer.
 async fn guard(State(dashboard): State<Dashboard>, request: Request, next: Next) -> Response {
@@ -273,8 +303,8 @@ async fn guard(State(dashboard): State<Dashboard>, request: Request, next: Next)
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    // Security: hostile content in pages. No script may run, nothing loads from elsewhere, and
-    // no other site may frame the dashboard.
+    // Security: hostile content in pages. No inline script may run, nothing loads from
+    // elsewhere, and no other site may frame the dashboard.
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -7,6 +7,7 @@ pub(crate) mod memories;
 pub(crate) mod models;
 pub(crate) mod persona_edit;
 pub(crate) mod personas;
+pub(crate) mod playground;
 pub(crate) mod servers;
 
 use axum::extract::State;
@@ -19,6 +20,8 @@ use super::session::{Member, SESSION_COOKIE, cookie};
 
 /// The stylesheet, served from this origin (the CSP allows no other).
 const STYLE: &str = include_str!("style.css");
+/// The playground's script: the only script of the dashboard.
+const PLAYGROUND_JS: &str = include_str!("playground.js");
 
 /// What a page's frame needs besides its body.
 pub(crate) struct Frame<'a> {
@@ -152,6 +155,18 @@ pub(crate) fn markdown(text: &str) -> Markup {
             @else { (piece) }
         }
     }
+}
+
+/// `GET /static/playground.js`.
+pub(crate) async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        PLAYGROUND_JS,
+    )
+        .into_response()
 }
 
 /// A form's hidden token field.

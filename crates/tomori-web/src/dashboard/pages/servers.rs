@@ -66,6 +66,7 @@ pub(crate) fn tabs(frame: &Frame<'_>, guild: u64, here: &str) -> Markup {
             (tab("/personas", "Personas"))
             (tab("/memories", "Memories"))
             (tab("/models", "Models"))
+            (tab("/playground", "Playground"))
             (tab("/audit", "Audit log"))
         }
     }
