@@ -36,12 +36,23 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The operator's listener and the dashboard know no chat platform: health reports through
     // traits the binary fills in and reaches the store only for the readiness probe; the
     // dashboard is a front door on the admin layer, like the slash commands.
-    ("tomori-web", &["tomori-admin", "tomori-chat", "tomori-net", "tomori-store", "tomori-core"]),
+    (
+        "tomori-web",
+        &[
+            "tomori-admin",
+            "tomori-chat",
+            "tomori-tools",
+            "tomori-net",
+            "tomori-store",
+            "tomori-core",
+        ],
+    ),
     (
         "tomori",
         &[
             "tomori-discord",
             "tomori-web",
+            "tomori-admin",
             "tomori-chat",
             "tomori-tools",
             "tomori-llm",

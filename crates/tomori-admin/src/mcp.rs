@@ -14,7 +14,7 @@ use tomori_net::Policy;
 pub use tomori_store::mcp::MAX_URL_CHARS;
 use tomori_store::mcp::{self as stored, MAX_SERVERS};
 use tomori_store::{Scope, Store, StoreError};
-use tomori_tools::mcp::GuildMcp;
+pub use tomori_tools::mcp::GuildMcp;
 
 use crate::access::{AdminError, Need, authorize, tenant};
 use crate::answer::Answer;

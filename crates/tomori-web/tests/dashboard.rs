@@ -52,6 +52,14 @@ async fn world() -> World {
         server_policy: tomori_net::Policy::new(tomori_net::Scope::Server),
     };
     let dashboard = Dashboard::new(config, store.clone()).unwrap();
+    let net = tomori_net::Client::new(tomori_net::Policy::new(tomori_net::Scope::Server)).unwrap();
+    let mcp = tomori_tools::mcp::GuildMcp::new(store.clone(), net.clone(), Default::default());
+    let providers = tomori_chat::providers::ServerProviders::new(net);
+    let documents = tomori_admin::memory::documents::DocumentServices {
+        documents: tomori_chat::documents::Documents::new(providers),
+        pdf: tomori_tools::PdfExtractor::new("/bin/false", Vec::new()),
+    };
+    dashboard.set_services(documents, mcp);
     let routes = Web::new(Readiness::new()).with_dashboard(dashboard);
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(tomori_web::serve(listener, routes, async move {
@@ -285,6 +293,10 @@ async fn a_member_without_manage_server_is_refused_every_change() {
         ("/models/keys", "provider=openai&label=bob&key=sk-bob-canary"),
         ("/models/keys/remove", "id=1"),
         ("/models/endpoints", "label=mine&url=https%3A%2F%2Fexample.org%2Fv1&model=m"),
+        ("/documents/remove", "name=handbook"),
+        ("/mcp", "name=tools&url=https%3A%2F%2Fexample.org%2Fmcp&token=t"),
+        ("/mcp/toggle", "name=tools"),
+        ("/mcp/remove", "name=tools"),
     ];
     for (path, fields) in forms {
         // A real token from a page Bob was shown: only the permission stands in the way.

@@ -384,6 +384,7 @@ async fn run_discord(
             chain,
             providers: server_providers_for_playground,
             documents: documents.clone(),
+            pdf: pdf.clone(),
             bot_user,
         };
         start_playground(config, &store, &mcp, dashboard, parts)?;
@@ -423,12 +424,13 @@ struct PlaygroundParts {
     chain: Vec<tomori_llm::Target>,
     providers: tomori_chat::providers::ServerProviders,
     documents: tomori_chat::documents::Documents,
+    pdf: tomori_tools::PdfExtractor,
     bot_user: Option<Snowflake>,
 }
 
 /// Gives the dashboard's playground an engine of its own (its own queue, history and surface)
 /// over the same store, providers, tools (without Discord's platform tools), media and
-/// documents as the Discord engine.
+/// documents as the Discord engine; and the document and MCP services the slash commands use.
 fn start_playground(
     config: &Config,
     store: &Store,
@@ -448,11 +450,16 @@ fn start_playground(
     playground.set_tools(Arc::new(mcp.layer(tools)));
     playground.set_media(providers::media(config)?);
     playground.set_server_providers(parts.providers);
-    playground.set_documents(parts.documents);
+    playground.set_documents(parts.documents.clone());
     if let Some(bot) = parts.bot_user {
         playground.set_bot_user(bot);
     }
     dashboard.set_playground(playground, surface);
+    let documents = tomori_admin::memory::documents::DocumentServices {
+        documents: parts.documents,
+        pdf: parts.pdf,
+    };
+    dashboard.set_services(documents, mcp.guild.clone());
     Ok(())
 }
 

@@ -127,6 +127,8 @@ async fn photograph(browser: &Browser, world: &World, who: &str) {
         ("memories", format!("{base}/servers/{GUILD}/memories")),
         ("models", format!("{base}/servers/{GUILD}/models")),
         ("audit", format!("{base}/servers/{GUILD}/audit")),
+        ("documents", format!("{base}/servers/{GUILD}/documents")),
+        ("mcp", format!("{base}/servers/{GUILD}/mcp")),
         ("playground", format!("{base}/servers/{GUILD}/playground")),
         ("persona-edit", format!("{base}/servers/{GUILD}/personas/edit?name=Mirai")),
         ("my-data", format!("{base}/me")),
@@ -211,6 +213,14 @@ async fn a_manager_changes_the_server_in_the_browser_and_the_next_turn_shows_it(
     assert!(page.contains("You: hello from the browser"), "{page}");
     let asked = world.llm.requests().into_iter().last().unwrap().json.unwrap().to_string();
     assert!(asked.contains("hello from the browser"), "{asked}");
+
+    // A document upload reaches the admin layer's checks (this server has no embedding model).
+    let notes = std::env::temp_dir().join(format!("tomori-notes-{}.txt", std::process::id()));
+    std::fs::write(&notes, "The lantern festival is in spring.").unwrap();
+    browser.goto(&format!("{base}/servers/{GUILD}/documents")).await;
+    browser.type_into("#file", notes.to_str().unwrap()).await;
+    browser.click("#upload").await;
+    browser.wait_for_text("Choose an embedding model", WAIT).await;
 
     photograph(&browser, &world, "manager").await;
 

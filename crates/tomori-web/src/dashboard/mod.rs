@@ -27,6 +27,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use secrecy::SecretString;
+use tomori_admin::mcp::GuildMcp;
+use tomori_admin::memory::documents::DocumentServices;
 use tomori_admin::provider::UrlPolicies;
 use tomori_admin::{Caller, Grants, Store};
 use tomori_chat::engine::Engine;
@@ -83,7 +85,21 @@ struct Inner {
     server_policy: Policy,
     personal_policy: Policy,
     playground: OnceLock<Playground>,
+    services: OnceLock<(DocumentServices, GuildMcp)>,
+    jobs: std::sync::Mutex<std::collections::HashMap<(u64, Snowflake), Job>>,
 }
+
+/// A background job a member started (adding a document), as its page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Job {
+    /// Where it is, in words.
+    pub(crate) text: String,
+    /// It ended (in success or failure).
+    pub(crate) done: bool,
+}
+
+/// Background jobs kept at most (the oldest finished ones go first).
+const MAX_JOBS: usize = 1_000;
 
 /// The engine the playground talks to, and its surface.
 #[derive(Clone)]
@@ -135,7 +151,39 @@ impl Dashboard {
             server_policy: config.server_policy,
             personal_policy: Policy::new(NetScope::Personal),
             playground: OnceLock::new(),
+            services: OnceLock::new(),
+            jobs: std::sync::Mutex::default(),
         })))
+    }
+
+    /// Gives the dashboard what documents and MCP servers need (once the bot is connected):
+    /// the same services the slash commands use.
+    pub fn set_services(&self, documents: DocumentServices, mcp: GuildMcp) {
+        let _ = self.0.services.set((documents, mcp));
+    }
+
+    pub(crate) fn documents(&self) -> Option<DocumentServices> {
+        self.0.services.get().map(|(documents, _)| documents.clone())
+    }
+
+    pub(crate) fn mcp(&self) -> Option<&GuildMcp> {
+        self.0.services.get().map(|(_, mcp)| mcp)
+    }
+
+    /// The job `user` started in `guild`, if any.
+    pub(crate) fn job(&self, guild: u64, user: Snowflake) -> Option<Job> {
+        let jobs = self.0.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        jobs.get(&(guild, user)).cloned()
+    }
+
+    pub(crate) fn set_job(&self, guild: u64, user: Snowflake, job: Job) {
+        let mut jobs = self.0.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if jobs.len() >= MAX_JOBS && !jobs.contains_key(&(guild, user)) {
+            jobs.retain(|_, j| !j.done);
+        }
+        if jobs.len() < MAX_JOBS || jobs.contains_key(&(guild, user)) {
+            jobs.insert((guild, user), job);
+        }
     }
 
     /// Gives the playground its engine (once the bot is connected): an engine of its own on
@@ -260,6 +308,16 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/servers/{guild}/models/keys/remove", post(pages::models::remove_key))
         .route("/servers/{guild}/models/endpoints", post(pages::models::add_endpoint))
         .route("/servers/{guild}/audit", get(pages::audit::page))
+        .route(
+            "/servers/{guild}/documents",
+            get(pages::documents::page)
+                .post(pages::documents::upload)
+                .layer(DefaultBodyLimit::max(pages::documents::MAX_UPLOAD_BYTES)),
+        )
+        .route("/servers/{guild}/documents/remove", post(pages::documents::remove))
+        .route("/servers/{guild}/mcp", get(pages::mcp::page).post(pages::mcp::add))
+        .route("/servers/{guild}/mcp/toggle", post(pages::mcp::toggle))
+        .route("/servers/{guild}/mcp/remove", post(pages::mcp::remove))
         .route(
             "/servers/{guild}/playground",
             get(pages::playground::page).post(pages::playground::say),

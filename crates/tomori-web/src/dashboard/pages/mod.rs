@@ -2,6 +2,8 @@
 //! there is no script.
 
 pub(crate) mod audit;
+pub(crate) mod documents;
+pub(crate) mod mcp;
 pub(crate) mod member;
 pub(crate) mod memories;
 pub(crate) mod models;

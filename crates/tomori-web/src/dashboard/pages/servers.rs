@@ -65,7 +65,9 @@ pub(crate) fn tabs(frame: &Frame<'_>, guild: u64, here: &str) -> Markup {
             (tab("", "Overview"))
             (tab("/personas", "Personas"))
             (tab("/memories", "Memories"))
+            (tab("/documents", "Documents"))
             (tab("/models", "Models"))
+            (tab("/mcp", "MCP"))
             (tab("/playground", "Playground"))
             (tab("/audit", "Audit log"))
         }
