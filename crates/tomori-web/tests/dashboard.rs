@@ -287,6 +287,7 @@ async fn a_member_without_manage_server_is_refused_every_change() {
         ("/personas/remove", "name=Tomori"),
         ("/memories", "content=bob+was+here"),
         ("/memories/remove", "id=1"),
+        ("/memories/edit", "id=1&content=changed"),
         ("/personas/edit", "name=Tomori&op=prompt&text=x"),
         ("/models", "provider=openai&model=gpt-4o"),
         ("/models/reset", "x=1"),
@@ -438,4 +439,34 @@ async fn the_audit_log_shows_the_changes_verified_and_only_to_managers() {
     let mut bob = Browser::default();
     bob.sign_in(&world, BOB, "bob").await;
     assert_eq!(bob.get(&format!("{base}/audit")).await.status, 403);
+}
+
+#[tokio::test]
+async fn a_manager_teaches_edits_searches_and_exports_server_memories() {
+    let world = world().await;
+    let mut alice = Browser::default();
+    alice.sign_in(&world, ALICE, "alice").await;
+    let base = format!("http://{}/servers/{GUILD}", world.web);
+    let token = form_token(&alice.get(&format!("{base}/personas")).await.body);
+    alice.post(&format!("{base}/personas"), &format!("csrf={token}&name=Mirai")).await;
+    let memories = format!("{base}/memories");
+    let token = form_token(&alice.get(&memories).await.body);
+    let taught =
+        alice.post(&memories, &format!("csrf={token}&content=The+festival+is+in+May")).await;
+    assert_eq!(taught.status, 303, "{}", taught.body);
+    let server = world.store.resolve_guild(Snowflake::new(GUILD).unwrap()).await.unwrap();
+    let all = tomori_store::memories::list_all_server(&world.store, Scope::server(server));
+    let id = all.await.unwrap()[0].id;
+    let token = form_token(&alice.get(&memories).await.body);
+    let body = format!("csrf={token}&id={id}&content=The+festival+is+in+June");
+    assert_eq!(alice.post(&format!("{memories}/edit"), &body).await.status, 303);
+    let found = alice.get(&format!("{memories}?q=june")).await;
+    assert!(found.body.contains("1 of 1 memories"), "{}", found.body);
+    let missed = alice.get(&format!("{memories}?q=may")).await;
+    assert!(missed.body.contains("0 of 1 memories"), "{}", missed.body);
+    let token = form_token(&found.body);
+    let export = alice.post(&format!("{memories}/export"), &format!("csrf={token}")).await;
+    assert_eq!(export.status, 200, "{}", export.body);
+    assert!(header(&export, "content-disposition")[0].starts_with("attachment;"));
+    assert!(export.body.contains("The festival is in June"), "{}", export.body);
 }

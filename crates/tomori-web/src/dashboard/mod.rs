@@ -302,6 +302,8 @@ pub fn router(dashboard: Dashboard) -> Router {
         )
         .route("/servers/{guild}/memories", get(pages::memories::list).post(pages::memories::add))
         .route("/servers/{guild}/memories/remove", post(pages::memories::remove))
+        .route("/servers/{guild}/memories/edit", post(pages::memories::edit))
+        .route("/servers/{guild}/memories/export", post(pages::memories::export))
         .route("/servers/{guild}/models", get(pages::models::page).post(pages::models::choose))
         .route("/servers/{guild}/models/reset", post(pages::models::reset))
         .route("/servers/{guild}/models/keys", post(pages::models::add_key))

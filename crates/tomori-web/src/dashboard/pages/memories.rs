@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tomori_admin::memory::{self, Action, Kind};
 use tomori_admin::view;
 
+use super::personas::download;
 use super::servers::{checked, read_refusal, tabs};
 use super::{Frame, token_field};
 use crate::dashboard::Dashboard;
@@ -69,13 +70,30 @@ pub(crate) async fn list(
                 @for memory in &shown {
                     li {
                         span { (memory.content) br; span.muted { "[id:" (memory.id) "] " (persona_of(memory)) } }
-                        form.inline method="post" action=(here("/remove")) {
-                            (token_field(&token))
-                            input type="hidden" name="id" value=(memory.id);
-                            button.danger type="submit" { "Forget" }
+                        span {
+                            details {
+                                summary { "Edit" }
+                                form.stack method="post" action=(here("/edit")) {
+                                    (token_field(&token))
+                                    input type="hidden" name="id" value=(memory.id);
+                                    textarea name="content" aria-label="New text" required { (memory.content) }
+                                    div { button.quiet type="submit" { "Save" } }
+                                }
+                            }
+                            form.inline method="post" action=(here("/remove")) {
+                                (token_field(&token))
+                                input type="hidden" name="id" value=(memory.id);
+                                button.danger type="submit" { "Forget" }
+                            }
                         }
                     }
                 }
+            }
+        }
+        section.card {
+            form method="post" action=(here("/export")) {
+                (token_field(&token))
+                button.quiet type="submit" { "Export as JSON" }
             }
         }
         section.card {
@@ -145,4 +163,57 @@ pub(crate) async fn remove(
     let action = Action::Remove { kind: Kind::Server, id: form.id };
     let result = memory::run(dashboard.store(), &caller, &action).await;
     outcome(&dashboard, &member, &format!("/servers/{guild}/memories"), result)
+}
+
+/// The edit form.
+#[derive(Deserialize)]
+pub(crate) struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    id: i64,
+    content: String,
+}
+
+/// `POST /servers/{guild}/memories/edit`.
+pub(crate) async fn edit(
+    State(dashboard): State<Dashboard>,
+    SignedIn(member): SignedIn,
+    Path(guild): Path<u64>,
+    Form(form): Form<EditForm>,
+) -> Response {
+    let caller = match checked(&dashboard, &member, guild, &form.csrf).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let action = Action::Edit { kind: Kind::Server, id: form.id, content: form.content };
+    let result = memory::run(dashboard.store(), &caller, &action).await;
+    outcome(&dashboard, &member, &format!("/servers/{guild}/memories"), result)
+}
+
+/// A form with its token alone.
+#[derive(Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /servers/{guild}/memories/export`: the server's memories as a JSON file.
+pub(crate) async fn export(
+    State(dashboard): State<Dashboard>,
+    SignedIn(member): SignedIn,
+    Path(guild): Path<u64>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let caller = match checked(&dashboard, &member, guild, &form.csrf).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let action = Action::Export { kind: Kind::Server, persona: None };
+    match memory::run(dashboard.store(), &caller, &action).await {
+        Ok(mut answer) => match answer.files.pop() {
+            Some(file) => download(&file.name, "application/json", file.bytes),
+            None => outcome(&dashboard, &member, &format!("/servers/{guild}/memories"), Ok(answer)),
+        },
+        Err(error) => read_refusal(&dashboard, &error),
+    }
 }
