@@ -171,6 +171,27 @@ impl Media {
         tokio::time::timeout(self.options.timeout, work).await.map_err(|_| MediaError::Timeout)?
     }
 
+    /// Decodes an uploaded image under the same limits and slots as images from messages, and
+    /// returns it as a JPEG of at most `side` pixels a side (a persona's avatar from the
+    /// dashboard).
+    ///
+    /// # Errors
+    /// An image that is not one, over the limits, or not decoded in time.
+    pub async fn reencode(&self, bytes: Vec<u8>, side: u32) -> Result<Vec<u8>, MediaError> {
+        let options = MediaOptions { max_side: side, ..self.options.clone() };
+        let slots = Arc::clone(&self.decode_slots);
+        let work = async move {
+            let permit = slots.acquire_owned().await.map_err(|_| MediaError::Timeout)?;
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                shrink_to_jpeg(&bytes, &options)
+            })
+            .await
+            .map_err(|join| MediaError::Decode(join.to_string()))?
+        };
+        tokio::time::timeout(self.options.timeout, work).await.map_err(|_| MediaError::Timeout)?
+    }
+
     fn cached(&self, url: &str) -> Option<Arc<Image>> {
         let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         cache.iter().find(|(u, _)| u == url).map(|(_, image)| Arc::clone(image))
@@ -190,6 +211,15 @@ impl Media {
 
 /// Decodes `bytes` within the limits, shrinks the image to `max_side` and encodes it as JPEG.
 fn prepare(bytes: &[u8], options: &MediaOptions) -> Result<Image, MediaError> {
+    let jpeg = shrink_to_jpeg(bytes, options)?;
+    Ok(Image {
+        media_type: "image/jpeg".to_owned(),
+        source: ImageSource::Base64(base64::engine::general_purpose::STANDARD.encode(jpeg)),
+    })
+}
+
+/// Decodes `bytes` within the limits and returns a JPEG of at most `max_side` pixels a side.
+fn shrink_to_jpeg(bytes: &[u8], options: &MediaOptions) -> Result<Vec<u8>, MediaError> {
     let decode_error = |e: image::ImageError| MediaError::Decode(e.to_string());
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -209,10 +239,7 @@ fn prepare(bytes: &[u8], options: &MediaOptions) -> Result<Image, MediaError> {
     let mut jpeg = Vec::new();
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85);
     shrunk.to_rgb8().write_with_encoder(encoder).map_err(decode_error)?;
-    Ok(Image {
-        media_type: "image/jpeg".to_owned(),
-        source: ImageSource::Base64(base64::engine::general_purpose::STANDARD.encode(jpeg)),
-    })
+    Ok(jpeg)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod avatars;
 pub mod cache;
 pub mod channel_personas;
 pub mod credentials;

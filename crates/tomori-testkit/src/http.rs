@@ -89,6 +89,48 @@ async fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
     }
 }
 
+/// [`send`] with a body of bytes (a multipart upload); the answer's body as text, lossily.
+pub async fn send_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Reply> {
+    let (status, head, raw) = exchange(addr, method, path, headers, body).await?;
+    Some(Reply { status, headers: head, body: String::from_utf8_lossy(&raw).into_owned() })
+}
+
+/// GETs `path` and returns the status and the body's bytes (an image), for an answer with a
+/// `Content-Length`.
+pub async fn get_bytes(addr: SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
+    let (status, _, raw) = exchange(addr, "GET", path, &[], &[]).await?;
+    Some((status, raw))
+}
+
+async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(request.as_bytes()).await.ok()?;
+    stream.write_all(body).await.ok()?;
+    let raw = read_response(&mut stream).await?;
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(raw.get(..end)?).into_owned();
+    let (status_line, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+    let status = status_line.split(' ').nth(1)?.parse().ok()?;
+    Some((status, headers.to_owned(), raw.get(end + 4..)?.to_vec()))
+}
+
 fn dechunk(mut rest: &str) -> Option<String> {
     let mut body = String::new();
     loop {

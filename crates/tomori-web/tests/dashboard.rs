@@ -59,7 +59,11 @@ async fn world() -> World {
         documents: tomori_chat::documents::Documents::new(providers),
         pdf: tomori_tools::PdfExtractor::new("/bin/false", Vec::new()),
     };
-    dashboard.set_services(documents, mcp);
+    let media = tomori_chat::media::Media::new(
+        tomori_net::Client::new(tomori_net::Policy::new(tomori_net::Scope::Media)).unwrap(),
+        tomori_chat::media::MediaOptions::default(),
+    );
+    dashboard.set_services(tomori_web::dashboard::Services { documents, mcp, media });
     let routes = Web::new(Readiness::new()).with_dashboard(dashboard);
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(tomori_web::serve(listener, routes, async move {
@@ -469,4 +473,82 @@ async fn a_manager_teaches_edits_searches_and_exports_server_memories() {
     assert_eq!(export.status, 200, "{}", export.body);
     assert!(header(&export, "content-disposition")[0].starts_with("attachment;"));
     assert!(export.body.contains("The festival is in June"), "{}", export.body);
+}
+
+/// A multipart body of `fields` (name, value) and one file field, with its content type.
+fn multipart(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "TomoriBoundary7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let (name, filename, bytes) = file;
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn an_uploaded_avatar_is_reencoded_served_by_digest_and_previewed() {
+    let world = world().await;
+    let mut alice = Browser::default();
+    alice.sign_in(&world, ALICE, "alice").await;
+    let base = format!("http://{}/servers/{GUILD}", world.web);
+    let token = form_token(&alice.get(&format!("{base}/personas")).await.body);
+    alice.post(&format!("{base}/personas"), &format!("csrf={token}&name=Mirai")).await;
+    let picture = image::RgbImage::from_fn(600, 400, |x, _| {
+        image::Rgb([u8::try_from(x % 256).unwrap(), 90, 160])
+    });
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(picture)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let edit = format!("{base}/personas/edit?name=Mirai");
+    for (file, expect_changed) in [(b"not an image at all".to_vec(), false), (png, true)] {
+        let token = form_token(&alice.get(&edit).await.body);
+        let (content_type, body) =
+            multipart(&[("csrf", &token), ("name", "Mirai")], ("image", "a.png", &file));
+        let (addr, path) = split(&format!("{base}/personas/avatar"));
+        let cookies =
+            alice.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let reply = tomori_testkit::http::send_bytes(
+            addr,
+            "POST",
+            &path,
+            &[("Content-Type", content_type.as_str()), ("Cookie", cookies.as_str())],
+            &body,
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply.status, 303, "{}", reply.body);
+        let page = alice.get(&edit).await;
+        assert_eq!(page.body.contains("<img class=\"avatar\""), expect_changed, "{}", page.body);
+    }
+    let server = world.store.resolve_guild(Snowflake::new(GUILD).unwrap()).await.unwrap();
+    let mirai =
+        personas::find(&world.store, Scope::server(server), "Mirai").await.unwrap().unwrap();
+    let url = mirai.avatar_url.unwrap();
+    let path = url.strip_prefix(&format!("http://{}", world.web)).unwrap();
+    assert!(path.starts_with("/avatars/") && path.ends_with(".jpg"), "{url}");
+    let mut stranger = Browser::default();
+    let served = tomori_testkit::http::get_bytes(world.web, path).await.unwrap();
+    assert_eq!(served.0, 200);
+    let shown = image::load_from_memory(&served.1).unwrap();
+    assert_eq!((shown.width(), shown.height()), (256, 171), "shrunk, aspect kept");
+    assert_eq!(
+        stranger.get(&format!("http://{}/avatars/{}.jpg", world.web, "0".repeat(64))).await.status,
+        404
+    );
 }

@@ -459,7 +459,11 @@ fn start_playground(
         documents: parts.documents,
         pdf: parts.pdf,
     };
-    dashboard.set_services(documents, mcp.guild.clone());
+    dashboard.set_services(tomori_web::dashboard::Services {
+        documents,
+        mcp: mcp.guild.clone(),
+        media: providers::media(config)?,
+    });
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! for every member; the rest changes the server, or shows a persona's whole prompt, and needs
 //! Manage Server (in a direct message the member manages their own DM tenant).
 
+pub mod avatar;
 pub mod card;
 mod edit;
 

@@ -32,6 +32,7 @@ use tomori_admin::memory::documents::DocumentServices;
 use tomori_admin::provider::UrlPolicies;
 use tomori_admin::{Caller, Grants, Store};
 use tomori_chat::engine::Engine;
+use tomori_chat::media::Media;
 use tomori_core::id::Snowflake;
 use tomori_net::{FetchError, Policy, Scope as NetScope, Url};
 
@@ -85,8 +86,24 @@ struct Inner {
     server_policy: Policy,
     personal_policy: Policy,
     playground: OnceLock<Playground>,
-    services: OnceLock<(DocumentServices, GuildMcp)>,
+    services: OnceLock<Services>,
     jobs: std::sync::Mutex<std::collections::HashMap<(u64, Snowflake), Job>>,
+}
+
+/// What documents, MCP servers and avatars need, handed over once the bot is connected.
+pub struct Services {
+    /// Reading and embedding documents.
+    pub documents: DocumentServices,
+    /// The guilds' MCP servers, as the tool gate uses them.
+    pub mcp: GuildMcp,
+    /// The bounded image decoder (avatars).
+    pub media: Media,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
+    }
 }
 
 /// A background job a member started (adding a document), as its page shows it.
@@ -156,18 +173,22 @@ impl Dashboard {
         })))
     }
 
-    /// Gives the dashboard what documents and MCP servers need (once the bot is connected):
-    /// the same services the slash commands use.
-    pub fn set_services(&self, documents: DocumentServices, mcp: GuildMcp) {
-        let _ = self.0.services.set((documents, mcp));
+    /// Gives the dashboard what documents, MCP servers and avatars need (once the bot is
+    /// connected): the same services the slash commands and the engine use.
+    pub fn set_services(&self, services: Services) {
+        let _ = self.0.services.set(services);
     }
 
     pub(crate) fn documents(&self) -> Option<DocumentServices> {
-        self.0.services.get().map(|(documents, _)| documents.clone())
+        self.0.services.get().map(|s| s.documents.clone())
     }
 
     pub(crate) fn mcp(&self) -> Option<&GuildMcp> {
-        self.0.services.get().map(|(_, mcp)| mcp)
+        self.0.services.get().map(|s| &s.mcp)
+    }
+
+    pub(crate) fn media(&self) -> Option<&Media> {
+        self.0.services.get().map(|s| &s.media)
     }
 
     /// The job `user` started in `guild`, if any.
@@ -296,6 +317,12 @@ pub fn router(dashboard: Dashboard) -> Router {
                 .layer(DefaultBodyLimit::max(pages::personas::MAX_UPLOAD_BYTES)),
         )
         .route("/servers/{guild}/personas/export", get(pages::personas::export))
+        .route(
+            "/servers/{guild}/personas/avatar",
+            post(pages::persona_edit::avatar)
+                .layer(DefaultBodyLimit::max(pages::persona_edit::MAX_AVATAR_UPLOAD)),
+        )
+        .route("/avatars/{file}", get(pages::persona_edit::serve_avatar))
         .route(
             "/servers/{guild}/personas/edit",
             get(pages::persona_edit::page).post(pages::persona_edit::save),

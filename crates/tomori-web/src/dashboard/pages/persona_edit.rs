@@ -2,18 +2,30 @@
 //! one `tomori_admin::persona::edit` (Manage Server, checked there).
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use tomori_admin::persona::{Edit, edit};
+use tomori_admin::persona::{Edit, avatar as avatars, edit};
 use tomori_admin::{AdminError, view};
 use tomori_core::trigger::parse_trigger_words;
 
 use super::servers::{checked, read_refusal, tabs};
-use super::{Frame, token_field};
+use super::{Frame, refusal, token_field};
 use crate::dashboard::Dashboard;
-use crate::dashboard::forms::{SignedIn, outcome, server_caller};
+use crate::dashboard::forms::{SignedIn, check_token, outcome, server_caller};
+
+/// The largest avatar upload the form takes, with the form's other fields.
+pub(crate) const MAX_AVATAR_UPLOAD: usize = avatars::MAX_UPLOAD_BYTES + 64 * 1024;
+
+/// The path of an avatar this dashboard serves, when `url` is one (shown as a preview; the
+/// CSP loads no image from elsewhere).
+fn own_image(dashboard: &Dashboard, url: &str) -> Option<String> {
+    let own = dashboard.url("/avatars/");
+    let file = url.strip_prefix(&own)?;
+    Some(format!("{}/avatars/{file}", dashboard.base()))
+}
 
 /// Which persona.
 #[derive(Deserialize)]
@@ -78,6 +90,25 @@ pub(crate) async fn page(
                 label for="prompt" { "Prompt" }
                 textarea id="prompt" name="text" rows="8" { (persona.prompt) }
             }, "Save prompt"))
+        }
+        section.card {
+            h2 { "Avatar" }
+            @if let Some(url) = persona.avatar_url.as_deref() {
+                @if let Some(path) = own_image(&dashboard, url) {
+                    img.avatar id="avatar" src=(path) alt=(format!("{}'s avatar", persona.nickname)) width="128" height="128";
+                } @else {
+                    p.muted { "From " (url) " (not shown here: the dashboard loads no image from elsewhere)." }
+                }
+            } @else {
+                p.muted { "No avatar: alters speak with the webhook's default." }
+            }
+            form.stack method="post" action=(frame.href(&format!("/servers/{guild}/personas/avatar"))) enctype="multipart/form-data" {
+                (token_field(&token))
+                input type="hidden" name="name" value=(name);
+                label for="avatar-file" { "A PNG, JPEG, GIF or WebP image (shown at 256 × 256)" }
+                input id="avatar-file" type="file" name="image" accept="image/png,image/jpeg,image/gif,image/webp" required;
+                div { button id="upload-avatar" type="submit" { "Upload avatar" } }
+            }
         }
         section.card {
             h2 { "Attributes" }
@@ -192,4 +223,89 @@ pub(crate) async fn save(
     };
     let back = format!("/servers/{guild}/personas/edit?name={}", encode(&form.name));
     outcome(&dashboard, &member, &back, result)
+}
+
+/// What the avatar form sent.
+#[derive(Default)]
+struct AvatarUpload {
+    csrf: String,
+    name: String,
+    bytes: Vec<u8>,
+}
+
+async fn read_avatar(mut multipart: Multipart) -> Result<AvatarUpload, String> {
+    let mut upload = AvatarUpload::default();
+    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
+        match field.name() {
+            Some("csrf") => upload.csrf = field.text().await.map_err(|e| e.body_text())?,
+            Some("name") => upload.name = field.text().await.map_err(|e| e.body_text())?,
+            Some("image") => {
+                upload.bytes = field.bytes().await.map_err(|e| e.body_text())?.to_vec()
+            }
+            _ => {}
+        }
+    }
+    Ok(upload)
+}
+
+/// `POST /servers/{guild}/personas/avatar`.
+pub(crate) async fn avatar(
+    State(dashboard): State<Dashboard>,
+    SignedIn(member): SignedIn,
+    Path(guild): Path<u64>,
+    multipart: Multipart,
+) -> Response {
+    let upload = match read_avatar(multipart).await {
+        Ok(upload) => upload,
+        Err(why) => {
+            let text = format!("The upload could not be read ({why}); nothing was changed.");
+            return refusal(&dashboard, StatusCode::BAD_REQUEST, &text);
+        }
+    };
+    if let Err(refused) = check_token(&dashboard, &member, &upload.csrf) {
+        return refused.into_response();
+    }
+    let caller = match server_caller(&dashboard, &member, guild).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let back = format!("/servers/{guild}/personas/edit?name={}", encode(&upload.name));
+    let result = match dashboard.media() {
+        Some(media) => {
+            let url_for = |digest: &str| dashboard.url(&format!("/avatars/{digest}.jpg"));
+            let file = (upload.name.as_str(), upload.bytes);
+            avatars::upload(dashboard.store(), &caller, media, file, url_for).await
+        }
+        None => {
+            Err(AdminError::BadInput("Avatars can be uploaded once the bot is connected.".into()))
+        }
+    };
+    outcome(&dashboard, &member, &back, result)
+}
+
+/// `GET /avatars/{digest}.jpg`: an uploaded avatar, for Discord and the preview. Public, like
+/// the avatar itself; found by its digest alone.
+pub(crate) async fn serve_avatar(
+    State(dashboard): State<Dashboard>,
+    Path(file): Path<String>,
+) -> Response {
+    let Some(digest) = file.strip_suffix(".jpg") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match avatars::by_digest(dashboard.store(), digest).await {
+        Ok(Some(image)) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                // The digest names the content: it never changes under this URL.
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            ],
+            image,
+        )
+            .into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "an avatar could not be read");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
