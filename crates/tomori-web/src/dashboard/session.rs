@@ -111,7 +111,8 @@ fn evict_oldest<V>(map: &mut HashMap<String, V>, max: usize, age: impl Fn(&V) ->
 }
 
 impl Sessions {
-    /// Starts a login; returns the id its cookie carries and the login.
+    /// Starts a login; returns the id its cookie carries, the `state` to send and the PKCE
+    /// verifier to keep.
     pub(crate) fn start_login(&self) -> (String, String, String) {
         let id = random_token();
         let login =

@@ -68,25 +68,7 @@ pub(crate) async fn list(
             p.muted { (shown.len()) " of " (memories.len()) " memories" }
             ul.plain {
                 @for memory in &shown {
-                    li {
-                        span { (memory.content) br; span.muted { "[id:" (memory.id) "] " (persona_of(memory)) } }
-                        span {
-                            details {
-                                summary { "Edit" }
-                                form.stack method="post" action=(here("/edit")) {
-                                    (token_field(&token))
-                                    input type="hidden" name="id" value=(memory.id);
-                                    textarea name="content" aria-label="New text" required { (memory.content) }
-                                    div { button.quiet type="submit" { "Save" } }
-                                }
-                            }
-                            form.inline method="post" action=(here("/remove")) {
-                                (token_field(&token))
-                                input type="hidden" name="id" value=(memory.id);
-                                button.danger type="submit" { "Forget" }
-                            }
-                        }
-                    }
+                    (memory_item(&here(""), &token, memory, &persona_of(memory)))
                 }
             }
         }
@@ -112,6 +94,32 @@ pub(crate) async fn list(
             }
         }
     })
+}
+
+/// One memory with its edit and forget forms.
+fn memory_item(here: &str, token: &str, memory: &view::Memory, persona: &str) -> maud::Markup {
+    let to = |path: &str| format!("{here}{path}");
+    html! {
+                    li {
+                        span { (memory.content) br; span.muted { "[id:" (memory.id) "] " (persona) } }
+                        span {
+                            details {
+                                summary { "Edit" }
+                                form.stack method="post" action=(to("/edit")) {
+                                    (token_field(token))
+                                    input type="hidden" name="id" value=(memory.id);
+                                    textarea name="content" aria-label="New text" required { (memory.content) }
+                                    div { button.quiet type="submit" { "Save" } }
+                                }
+                            }
+                            form.inline method="post" action=(to("/remove")) {
+                                (token_field(token))
+                                input type="hidden" name="id" value=(memory.id);
+                                button.danger type="submit" { "Forget" }
+                            }
+                        }
+                    }
+    }
 }
 
 /// The teach form.

@@ -73,11 +73,22 @@ pub(crate) async fn page(
             }
         }
         @if manager {
+            (keys_and_endpoints(&here(""), &token, &keys, &endpoints))
+        } @else {
+            p.muted { "Keys and endpoints need the Manage Server permission." }
+        }
+    })
+}
+
+/// The keys and endpoints, with their forms (for managers).
+fn keys_and_endpoints(here: &str, token: &str, keys: &str, endpoints: &str) -> maud::Markup {
+    let to = |path: &str| format!("{here}{path}");
+    html! {
             section.card {
                 h2 { "API keys" }
-                p.answer { (markdown(&keys)) }
-                form.stack method="post" action=(here("/keys")) autocomplete="off" {
-                    (token_field(&token))
+                p.answer { (markdown(keys)) }
+                form.stack method="post" action=(to("/keys")) autocomplete="off" {
+                    (token_field(token))
                     label for="key-provider" { "Provider" }
                     input id="key-provider" type="text" name="provider" required;
                     label for="key-label" { "Label" }
@@ -86,8 +97,8 @@ pub(crate) async fn page(
                     input id="key" type="password" name="key" required autocomplete="new-password";
                     div { button id="add-key" type="submit" { "Save key" } }
                 }
-                form.stack method="post" action=(here("/keys/remove")) {
-                    (token_field(&token))
+                form.stack method="post" action=(to("/keys/remove")) {
+                    (token_field(token))
                     label for="key-id" { "Remove the key with id" }
                     input id="key-id" type="text" name="id" inputmode="numeric" required;
                     div { button.danger type="submit" { "Remove key" } }
@@ -95,9 +106,9 @@ pub(crate) async fn page(
             }
             section.card {
                 h2 { "Endpoints" }
-                p.answer { (markdown(&endpoints)) }
-                form.stack method="post" action=(here("/endpoints")) {
-                    (token_field(&token))
+                p.answer { (markdown(endpoints)) }
+                form.stack method="post" action=(to("/endpoints")) {
+                    (token_field(token))
                     label for="endpoint-label" { "Label" }
                     input id="endpoint-label" type="text" name="label" required maxlength="64";
                     label for="endpoint-url" { "Base URL (OpenAI-compatible, https)" }
@@ -109,10 +120,7 @@ pub(crate) async fn page(
                     div { button type="submit" { "Register endpoint" } }
                 }
             }
-        } @else {
-            p.muted { "Keys and endpoints need the Manage Server permission." }
-        }
-    })
+    }
 }
 
 /// The model form.

@@ -91,25 +91,7 @@ pub(crate) async fn page(
                 textarea id="prompt" name="text" rows="8" { (persona.prompt) }
             }, "Save prompt"))
         }
-        section.card {
-            h2 { "Avatar" }
-            @if let Some(url) = persona.avatar_url.as_deref() {
-                @if let Some(path) = own_image(&dashboard, url) {
-                    img.avatar id="avatar" src=(path) alt=(format!("{}'s avatar", persona.nickname)) width="128" height="128";
-                } @else {
-                    p.muted { "From " (url) " (not shown here: the dashboard loads no image from elsewhere)." }
-                }
-            } @else {
-                p.muted { "No avatar: alters speak with the webhook's default." }
-            }
-            form.stack method="post" action=(frame.href(&format!("/servers/{guild}/personas/avatar"))) enctype="multipart/form-data" {
-                (token_field(&token))
-                input type="hidden" name="name" value=(name);
-                label for="avatar-file" { "A PNG, JPEG, GIF or WebP image (shown at 256 × 256)" }
-                input id="avatar-file" type="file" name="image" accept="image/png,image/jpeg,image/gif,image/webp" required;
-                div { button id="upload-avatar" type="submit" { "Upload avatar" } }
-            }
-        }
+        (avatar_section(&dashboard, &frame.href(&format!("/servers/{guild}/personas/avatar")), &token, &persona))
         section.card {
             h2 { "Attributes" }
             ul.plain {
@@ -139,14 +121,58 @@ pub(crate) async fn page(
                 input id="bot-line" type="text" name="bot" required;
             }, "Add dialogue"))
         }
+        (triggers_section(&action, &token, name, &persona.trigger_words))
+        @if !persona.is_main {
+            section.card {
+                (change(&action, &token, name, "swap", html! {}, "Make this the main persona"))
+            }
+        }
+        p { a href=(frame.href(&format!("/servers/{guild}/personas/edit?name={}", encode(name)))) { "Reload" } }
+    })
+}
+
+/// The avatar, previewed when this dashboard serves it, and its upload form.
+fn avatar_section(
+    dashboard: &Dashboard,
+    upload: &str,
+    token: &str,
+    persona: &view::Persona,
+) -> Markup {
+    let name = persona.nickname.as_str();
+    html! {
+        section.card {
+            h2 { "Avatar" }
+            @if let Some(url) = persona.avatar_url.as_deref() {
+                @if let Some(path) = own_image(dashboard, url) {
+                    img.avatar id="avatar" src=(path) alt=(format!("{}'s avatar", persona.nickname)) width="128" height="128";
+                } @else {
+                    p.muted { "From " (url) " (not shown here: the dashboard loads no image from elsewhere)." }
+                }
+            } @else {
+                p.muted { "No avatar: alters speak with the webhook's default." }
+            }
+            form.stack method="post" action=(upload) enctype="multipart/form-data" {
+                (token_field(token))
+                input type="hidden" name="name" value=(name);
+                label for="avatar-file" { "A PNG, JPEG, GIF or WebP image (shown at 256 × 256)" }
+                input id="avatar-file" type="file" name="image" accept="image/png,image/jpeg,image/gif,image/webp" required;
+                div { button id="upload-avatar" type="submit" { "Upload avatar" } }
+            }
+        }
+    }
+}
+
+/// The trigger words, each with its remove button, and the form that adds more.
+fn triggers_section(action: &str, token: &str, name: &str, words: &[String]) -> Markup {
+    html! {
         section.card {
             h2 { "Trigger words" }
             ul.plain {
-                @for word in &persona.trigger_words {
+                @for word in words {
                     li {
                         span { (word) }
                         form.inline method="post" action=(action) {
-                            (token_field(&token))
+                            (token_field(token))
                             input type="hidden" name="name" value=(name);
                             input type="hidden" name="op" value="trigger-remove";
                             input type="hidden" name="text" value=(word);
@@ -155,18 +181,12 @@ pub(crate) async fn page(
                     }
                 }
             }
-            (change(&action, &token, name, "trigger-add", html! {
+            (change(action, token, name, "trigger-add", html! {
                 label for="trigger" { "New trigger words (comma-separated)" }
                 input id="trigger" type="text" name="text" required;
             }, "Add trigger words"))
         }
-        @if !persona.is_main {
-            section.card {
-                (change(&action, &token, name, "swap", html! {}, "Make this the main persona"))
-            }
-        }
-        p { a href=(frame.href(&format!("/servers/{guild}/personas/edit?name={}", encode(name)))) { "Reload" } }
-    })
+    }
 }
 
 /// One change from the edit page.
