@@ -111,5 +111,43 @@ fn render_segment(text: &str, emojis: &[ServerEmoji], out: &mut String) {
     out.push_str(rest);
 }
 
+/// Custom emoji as members write them (`<:name:id>`, `<a:name:id>`) turned into `:name:`, the
+/// form the prompt lists them in: the model reads the emoji's name, not a markup of ids.
+pub fn shortcodes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('<') {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        match custom_emoji(from) {
+            Some((name, length)) => {
+                out.push(':');
+                out.push_str(name);
+                out.push(':');
+                rest = from.get(length..).unwrap_or_default();
+            }
+            None => {
+                out.push('<');
+                rest = from.get(1..).unwrap_or_default();
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `<:name:id>` or `<a:name:id>` at the start of `text`: the name and the markup's length.
+fn custom_emoji(text: &str) -> Option<(&str, usize)> {
+    let inner = text.strip_prefix("<a:").or_else(|| text.strip_prefix("<:"))?;
+    let prefix = text.len() - inner.len();
+    let (name, after) = inner.split_once(':')?;
+    let (id, _) = after.split_once('>')?;
+    let ok = valid_name(name)
+        && !id.is_empty()
+        && id.len() <= 20
+        && id.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some((name, prefix + name.len() + 1 + id.len() + 1))
+}
+
 #[cfg(test)]
 mod tests;

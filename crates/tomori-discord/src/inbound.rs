@@ -5,7 +5,7 @@
 //! ([`Directory::manages_server`]), and a reply whose referenced message Discord left out
 //! (deleted, or not included) has no `reply_to`.
 
-use tomori_chat::surface::{Attachment, Inbound, InboundAuthor, InboundReply};
+use tomori_chat::surface::{Inbound, InboundAuthor, InboundReply};
 use tomori_core::id::SnowflakeError;
 use twilight_model::channel::Message;
 use twilight_model::channel::message::{MessageReferenceType, MessageType};
@@ -15,6 +15,7 @@ use twilight_model::id::marker::{ChannelMarker, UserMarker};
 use crate::directory::Directory;
 use crate::id::snowflake;
 use crate::permissions::is_manager;
+use crate::seen::{Shown, seen};
 
 /// Maps a message; `bot` is the bot's own user (for `mentions_bot`) and `parent` the thread's
 /// parent channel when the message is in a thread; `directory` knows the guild's roles.
@@ -61,6 +62,19 @@ pub(crate) fn map_message(
         _ => None,
     };
     let member = message.member.as_ref();
+    let shown = Shown {
+        content: &message.content,
+        attachments: &message.attachments,
+        stickers: &message.sticker_items,
+        embeds: &message.embeds,
+    };
+    let forwarded = message.message_snapshots.first().map(|s| Shown {
+        content: &s.message.content,
+        attachments: &s.message.attachments,
+        stickers: &s.message.sticker_items,
+        embeds: &s.message.embeds,
+    });
+    let (content, attachments) = seen(&shown, forwarded.as_ref());
     Ok(Inbound {
         guild: message.guild_id.map(snowflake).transpose()?,
         guild_name: None,
@@ -68,7 +82,7 @@ pub(crate) fn map_message(
         parent_channel: parent.map(snowflake).transpose()?,
         message: snowflake(message.id)?,
         author,
-        content: message.content.clone(),
+        content,
         mentions_bot: bot.is_some_and(|bot| message.mentions.iter().any(|m| m.id == bot)),
         mentions: message.mentions.iter().map(|m| snowflake(m.id)).collect::<Result<_, _>>()?,
         reply_to,
@@ -87,16 +101,7 @@ pub(crate) fn map_message(
             }
             _ => false,
         },
-        attachments: message
-            .attachments
-            .iter()
-            .map(|a| Attachment {
-                url: a.url.clone(),
-                filename: a.filename.clone(),
-                content_type: a.content_type.clone(),
-                size: a.size,
-            })
-            .collect(),
+        attachments,
     })
 }
 
@@ -188,5 +193,70 @@ mod tests {
     fn oversized_ids_are_refused() {
         let huge = message(json!({ "id": u64::MAX.to_string() }));
         assert!(map(&huge, None).is_err());
+    }
+
+    #[test]
+    fn stickers_previews_emoji_and_forwards_reach_the_text_and_images() {
+        let shown = message(json!({
+            "content": "look <:tea:123456>",
+            "sticker_items": [
+                { "id": "901", "name": "wave", "format_type": 1 },
+                { "id": "902", "name": "dance", "format_type": 3 },
+                { "id": "903", "name": "spin", "format_type": 4 },
+            ],
+            "embeds": [
+                { "type": "link", "title": "Lantern festival", "description": "In spring.\nBring tea.",
+                  "provider": { "name": "News" },
+                  "thumbnail": { "url": "https://example.org/t.png",
+                                 "proxy_url": "https://images-ext-1.discordapp.net/t.png" } },
+                { "type": "gifv", "provider": { "name": "Tenor" },
+                  "thumbnail": { "url": "https://media.tenor.com/x.gif" } },
+                { "type": "rich", "title": "a bot's own embed" },
+            ],
+            "message_reference": { "type": 1, "message_id": "5", "channel_id": "6" },
+            "message_snapshots": [{ "message": {
+                "content": "the original <a:party:77>", "attachments": [], "embeds": [],
+                "mentions": [], "mention_roles": [], "type": 0, "components": [],
+                "timestamp": "2025-01-01T00:00:00.000000+00:00", "edited_timestamp": null,
+            }}],
+        }));
+        let inbound = map(&shown, None).unwrap();
+        assert_eq!(
+            inbound.content,
+            "look :tea:\n[sticker: wave]\n[sticker: dance]\n[sticker: spin]\n\
+             [link: News — Lantern festival — In spring. Bring tea.]\n[GIF: Tenor]\n\
+             [forwarded message: the original :party:]"
+        );
+        let urls: Vec<&str> = inbound.attachments.iter().map(|a| a.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://media.discordapp.net/stickers/901.png",
+                "https://media.discordapp.net/stickers/903.gif",
+                "https://images-ext-1.discordapp.net/t.png",
+                "https://media.tenor.com/x.gif",
+            ],
+            "Lottie stays a name; the proxy is preferred; a bot's rich embed is not a preview"
+        );
+        assert!(
+            inbound
+                .attachments
+                .iter()
+                .all(|a| a.content_type.as_deref().is_some_and(|t| t.starts_with("image/")))
+        );
+        assert_eq!(inbound.reply_to, None, "a forward is not a reply");
+    }
+
+    #[test]
+    fn long_previews_and_many_stickers_are_cut() {
+        let long = "x".repeat(5_000);
+        let shown = message(json!({
+            "embeds": (0..10).map(|_| json!({ "type": "article", "title": long, "description": long })).collect::<Vec<_>>(),
+            "sticker_items": (0..5).map(|n| json!({ "id": (900 + n).to_string(), "name": "s", "format_type": 1 })).collect::<Vec<_>>(),
+        }));
+        let inbound = map(&shown, None).unwrap();
+        assert_eq!(inbound.content.matches("[link").count(), 3);
+        assert_eq!(inbound.content.matches("[sticker").count(), 3);
+        assert!(inbound.content.chars().count() < 2_000, "{}", inbound.content.len());
     }
 }

@@ -23,6 +23,7 @@ pub mod permissions;
 pub mod platform;
 mod reconnect;
 mod rest_gate;
+mod seen;
 pub mod status;
 pub mod surface;
 mod task;

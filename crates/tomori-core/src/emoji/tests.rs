@@ -46,3 +46,20 @@ fn the_prompt_lists_only_valid_names() {
     assert!(!block.contains("ignore"));
     assert_eq!(prompt_block(&[]), "");
 }
+
+#[test]
+fn members_custom_emoji_read_as_shortcodes() {
+    for (text, read) in [
+        ("hi <:wave:123456789012345678>!", "hi :wave:!"),
+        ("<a:party_parrot:42><:ok:7>", ":party_parrot::ok:"),
+        ("a < b and <:x:1>", "a < b and <:x:1>"),
+        ("<:no id:>", "<:no id:>"),
+        ("<:wave:12ab>", "<:wave:12ab>"),
+        ("<@123> <#456> <t:1700000000>", "<@123> <#456> <t:1700000000>"),
+        ("unclosed <:wave:123", "unclosed <:wave:123"),
+        ("émoji <:ça_va:5>", "émoji <:ça_va:5>"),
+        ("", ""),
+    ] {
+        assert_eq!(shortcodes(text), read, "{text}");
+    }
+}

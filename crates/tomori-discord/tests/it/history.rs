@@ -278,3 +278,32 @@ async fn the_servers_emoji_are_offered_and_rendered() {
     let answer = sent.iter().find(|m| m.content.starts_with("Hi ")).unwrap();
     assert_eq!(answer.content, format!("Hi <:blobcat:{EMOJI}> and :unknown:"));
 }
+
+#[tokio::test]
+async fn stickers_gifs_forwards_and_link_previews_reach_the_model() {
+    let mut s = Stack::new().await;
+    let bot = s.start().await;
+    let shared = MessageCreate::new(CHANNEL, Stack::user(BOB, "bob"), "look <:blobcat:77>")
+        .in_guild(GUILD)
+        .sticker(901, "wave", 1)
+        .embed(serde_json::json!({
+            "type": "gifv", "url": "https://tenor.com/view/x", "provider": { "name": "Tenor" },
+            "thumbnail": { "url": "https://media.tenor.com/x.gif", "width": 1, "height": 1 },
+        }))
+        .embed(serde_json::json!({
+            "type": "article", "url": "https://example.org/festival",
+            "title": "Lantern festival", "description": "It is in spring.",
+        }))
+        .forward(serde_json::json!({ "content": "the festival moved to May" }));
+    s.fake.inject_message(shared);
+    let prompt = s.ask(&bot, "what did bob share?", "A festival.").await;
+    for seen in [
+        "look :blobcat:",
+        "[sticker: wave]",
+        "[GIF: Tenor]",
+        "[link: Lantern festival — It is in spring.]",
+        "[forwarded message: the festival moved to May]",
+    ] {
+        assert!(prompt.contains(seen), "{seen} in {prompt}");
+    }
+}

@@ -106,6 +106,13 @@ pub struct MessageCreate {
     pub attachments: Vec<AttachmentSpec>,
     /// Member fields (guild messages from users only).
     pub member: Option<MemberSpec>,
+    /// Stickers: id, name and Discord's format type (1 PNG, 2 APNG, 3 Lottie, 4 GIF).
+    pub stickers: Vec<(u64, String, u8)>,
+    /// Embeds as Discord sends them (link previews: `type` "link", "article", "gifv"...).
+    pub embeds: Vec<Value>,
+    /// A forwarded message's snapshot fields (`content`, `attachments`, `embeds`...), making this
+    /// message a forward (`message_reference.type` 1).
+    pub forward: Option<Value>,
 }
 
 impl MessageCreate {
@@ -124,7 +131,28 @@ impl MessageCreate {
             webhook_id: None,
             attachments: Vec::new(),
             member: None,
+            stickers: Vec::new(),
+            embeds: Vec::new(),
+            forward: None,
         }
+    }
+
+    /// Adds a sticker (format type 1 PNG, 2 APNG, 3 Lottie, 4 GIF).
+    pub fn sticker(mut self, id: u64, name: &str, format: u8) -> Self {
+        self.stickers.push((id, name.to_owned(), format));
+        self
+    }
+
+    /// Adds an embed, as Discord's JSON.
+    pub fn embed(mut self, embed: Value) -> Self {
+        self.embeds.push(embed);
+        self
+    }
+
+    /// Makes it a forward of a message with these snapshot fields.
+    pub fn forward(mut self, snapshot: Value) -> Self {
+        self.forward = Some(snapshot);
+        self
     }
 
     /// Posts it in a guild channel; the author gets a member object without roles.
@@ -225,11 +253,38 @@ impl MessageCreate {
             "mentions": mentions,
             "mention_roles": self.mention_roles.iter().map(u64::to_string).collect::<Vec<_>>(),
             "attachments": attachments,
-            "embeds": [],
+            "embeds": self.embeds,
             "pinned": false,
             "type": if self.reply_to.is_some() { 19 } else { 0 },
         });
         let object = message.as_object_mut().expect("a JSON object literal");
+        if !self.stickers.is_empty() {
+            let items: Vec<Value> = self
+                .stickers
+                .iter()
+                .map(|(id, name, format)| {
+                    json!({ "id": id.to_string(), "name": name, "format_type": format })
+                })
+                .collect();
+            object.insert("sticker_items".to_owned(), json!(items));
+        }
+        if let Some(snapshot) = &self.forward {
+            let mut fields = json!({
+                "content": "", "attachments": [], "embeds": [], "mentions": [],
+                "mention_roles": [], "type": 0, "timestamp": timestamp,
+                "edited_timestamp": null, "components": [],
+            });
+            if let (Some(fields), Some(given)) = (fields.as_object_mut(), snapshot.as_object()) {
+                for (key, value) in given {
+                    fields.insert(key.clone(), value.clone());
+                }
+            }
+            object.insert(
+                "message_reference".to_owned(),
+                json!({ "type": 1, "message_id": "1", "channel_id": self.channel.to_string() }),
+            );
+            object.insert("message_snapshots".to_owned(), json!([{ "message": fields }]));
+        }
         if let Some(guild) = self.guild {
             object.insert("guild_id".to_owned(), json!(guild.to_string()));
         }
