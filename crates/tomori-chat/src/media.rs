@@ -20,6 +20,8 @@ use tomori_net::{Client, FetchError, Limits};
 
 use crate::history::{Remembered, RememberedAttachment};
 
+mod gif;
+
 /// The image types the engine decodes.
 const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp", "image/gif"];
 
@@ -84,7 +86,7 @@ pub enum MediaError {
 pub struct Media {
     client: Client,
     options: MediaOptions,
-    cache: Mutex<VecDeque<(String, Arc<Image>)>>,
+    cache: Mutex<VecDeque<(String, Frames)>>,
     /// One permit per decode that may run; held until the decoder returns, even after a
     /// timeout gave up waiting for it.
     decode_slots: Arc<Semaphore>,
@@ -127,11 +129,16 @@ impl Media {
         picked
     }
 
+    /// The most images one turn shows (an animated GIF's frames each count).
+    pub(crate) fn max_images(&self) -> usize {
+        self.options.max_images
+    }
+
     /// The image at `url`, ready for the model: from the cache, or fetched and prepared.
     ///
     /// # Errors
     /// The fetch was refused or failed, or the bytes are no acceptable image.
-    pub async fn load(&self, url: &str) -> Result<Arc<Image>, MediaError> {
+    pub async fn load(&self, url: &str) -> Result<Frames, MediaError> {
         if let Some(image) = self.cached(url) {
             return Ok(image);
         }
@@ -142,14 +149,14 @@ impl Media {
         // Security: SSRF through attachment URLs. The media-scope client fetches https from
         // public hosts only, and every redirect and the connected peer are judged again.
         let download = self.client.safe_download(url, &limits).await?;
-        let image = Arc::new(self.decode(download.bytes).await?);
-        self.remember(url, Arc::clone(&image));
-        Ok(image)
+        let frames: Frames = self.decode(download.bytes).await?.into();
+        self.remember(url, Arc::clone(&frames));
+        Ok(frames)
     }
 
     /// Decodes and prepares `bytes` on a blocking thread once a decode slot is free; waiting
     /// for the slot counts against the time limit.
-    async fn decode<B>(&self, bytes: B) -> Result<Image, MediaError>
+    async fn decode<B>(&self, bytes: B) -> Result<Vec<Image>, MediaError>
     where
         B: AsRef<[u8]> + Send + 'static,
     {
@@ -163,7 +170,7 @@ impl Media {
             let permit = slots.acquire_owned().await.map_err(|_| MediaError::Timeout)?;
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                prepare(bytes.as_ref(), &options)
+                prepare_frames(bytes.as_ref(), &options)
             })
             .await
             .map_err(|join| MediaError::Decode(join.to_string()))?
@@ -192,12 +199,12 @@ impl Media {
         tokio::time::timeout(self.options.timeout, work).await.map_err(|_| MediaError::Timeout)?
     }
 
-    fn cached(&self, url: &str) -> Option<Arc<Image>> {
+    fn cached(&self, url: &str) -> Option<Frames> {
         let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         cache.iter().find(|(u, _)| u == url).map(|(_, image)| Arc::clone(image))
     }
 
-    fn remember(&self, url: &str, image: Arc<Image>) {
+    fn remember(&self, url: &str, image: Frames) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.iter().any(|(u, _)| u == url) {
             return;
@@ -209,13 +216,31 @@ impl Media {
     }
 }
 
-/// Decodes `bytes` within the limits, shrinks the image to `max_side` and encodes it as JPEG.
-fn prepare(bytes: &[u8], options: &MediaOptions) -> Result<Image, MediaError> {
-    let jpeg = shrink_to_jpeg(bytes, options)?;
-    Ok(Image {
+/// An image as the model is shown it: one still, or an animated GIF's keyframes.
+pub type Frames = Arc<[Image]>;
+
+/// `bytes` ready for the model: a GIF as its first, middle and last frames, anything else as
+/// one image.
+fn prepare_frames(bytes: &[u8], options: &MediaOptions) -> Result<Vec<Image>, MediaError> {
+    if image::guess_format(bytes).ok() == Some(image::ImageFormat::Gif) {
+        return gif::keyframes(bytes, options)?
+            .into_iter()
+            .map(|frame| encode(frame, options).map(jpeg_image))
+            .collect();
+    }
+    prepare(bytes, options).map(|image| vec![image])
+}
+
+fn jpeg_image(jpeg: Vec<u8>) -> Image {
+    Image {
         media_type: "image/jpeg".to_owned(),
         source: ImageSource::Base64(base64::engine::general_purpose::STANDARD.encode(jpeg)),
-    })
+    }
+}
+
+/// Decodes `bytes` within the limits, shrinks the image to `max_side` and encodes it as JPEG.
+fn prepare(bytes: &[u8], options: &MediaOptions) -> Result<Image, MediaError> {
+    shrink_to_jpeg(bytes, options).map(jpeg_image)
 }
 
 /// Decodes `bytes` within the limits and returns a JPEG of at most `max_side` pixels a side.
@@ -229,7 +254,12 @@ fn shrink_to_jpeg(bytes: &[u8], options: &MediaOptions) -> Result<Vec<u8>, Media
     limits.max_image_height = Some(options.max_dimension);
     limits.max_alloc = Some(options.max_decode_bytes);
     reader.limits(limits);
-    let decoded = reader.decode().map_err(decode_error)?;
+    encode(reader.decode().map_err(decode_error)?, options)
+}
+
+/// `decoded` shrunk to `max_side` and encoded as JPEG.
+fn encode(decoded: image::DynamicImage, options: &MediaOptions) -> Result<Vec<u8>, MediaError> {
+    let decode_error = |e: image::ImageError| MediaError::Decode(e.to_string());
     let side = options.max_side.max(1);
     let shrunk = if decoded.width() > side || decoded.height() > side {
         decoded.thumbnail(side, side)
@@ -365,7 +395,7 @@ mod tests {
         drop(held);
         media.options.timeout = Duration::from_secs(60);
         let image = media.decode(png(8, 8)).await.expect("decoded once a slot is free");
-        assert_eq!(decoded(&image).width(), 8);
+        assert_eq!(decoded(&image[0]).width(), 8);
         assert_eq!(media.decode_slots.available_permits(), 1, "the slot came back");
     }
 
@@ -373,5 +403,33 @@ mod tests {
     fn caps_the_images_of_one_turn() {
         let recent = vec![message(1, 5, 0), message(2, 5, 0)];
         assert_eq!(media().pick(&recent).len(), MediaOptions::default().max_images);
+    }
+
+    fn gif(frames: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut encoder = image::codecs::gif::GifEncoder::new(&mut out);
+            for n in 0..frames {
+                let buffer = image::RgbaImage::from_pixel(16, 8, image::Rgba([n * 20, 0, 0, 255]));
+                encoder.encode_frame(image::Frame::new(buffer)).expect("encode a frame");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_animated_gif_shows_its_first_middle_and_last_frames() {
+        let options = MediaOptions::default();
+        let shown = prepare_frames(&gif(9), &options).expect("keyframes");
+        assert_eq!(shown.len(), 3);
+        let reds: Vec<u8> = shown.iter().map(|f| decoded(f).to_rgb8().get_pixel(8, 4)[0]).collect();
+        // JPEG shifts colours a little: frames 0, 4 and 8 were red 0, 80 and 160.
+        for (red, expected) in reds.iter().zip([0_u8, 80, 160]) {
+            assert!(red.abs_diff(expected) <= 6, "{reds:?}");
+        }
+        assert_eq!(prepare_frames(&gif(1), &options).expect("one frame").len(), 1);
+        assert_eq!(prepare_frames(&png(8, 8), &options).expect("a still").len(), 1);
+        let small = MediaOptions { max_dimension: 10, ..MediaOptions::default() };
+        assert!(matches!(prepare_frames(&gif(3), &small), Err(MediaError::Decode(_))));
     }
 }

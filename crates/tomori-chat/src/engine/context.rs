@@ -276,13 +276,24 @@ impl<S: ChatSurface> Inner<S> {
         else {
             return;
         };
+        // An animated GIF shows several frames; all of them count against the turn's images.
+        let mut room = media.max_images();
         for (attachment, result) in picked.iter().zip(loaded) {
             match result {
-                Ok(image) => {
-                    let label = format!("[{}]", handles.media_handle(&attachment.url));
+                Ok(frames) if room > 0 => {
+                    let handle = handles.media_handle(&attachment.url);
+                    let label = if frames.len() > 1 {
+                        format!("[{handle}] (animated: its first, middle and last frames)")
+                    } else {
+                        format!("[{handle}]")
+                    };
                     last_user.parts.push(Part::Text(label));
-                    last_user.parts.push(Part::Image((*image).clone()));
+                    for frame in frames.iter().take(room) {
+                        last_user.parts.push(Part::Image(frame.clone()));
+                    }
+                    room = room.saturating_sub(frames.len());
                 }
+                Ok(_) => {}
                 Err(err) => tracing::debug!(error = %err, "an image was left out of the prompt"),
             }
         }

@@ -138,3 +138,36 @@ async fn a_text_model_never_triggers_downloads() {
     assert!(body.contains("media_1"), "the attachment is still named by its handle: {body}");
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn an_animated_gif_reaches_a_vision_model_as_three_keyframes() {
+    let vision = Capabilities { vision: true, ..Capabilities::default() };
+    let h = Harness::with_capabilities(vision).await;
+    h.engine.set_media(media_for_tests());
+    let mut gif = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+        for n in 0..12_u8 {
+            let frame = image::RgbaImage::from_pixel(32, 32, image::Rgba([n * 20, 90, 40, 255]));
+            encoder.encode_frame(image::Frame::new(frame)).unwrap();
+        }
+    }
+    let app = Router::new().route(
+        "/dance.gif",
+        get(move || {
+            let gif = gif.clone();
+            async move { ([(header::CONTENT_TYPE, "image/gif")], gif) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    h.llm.push_turn(Turn::new().text("It dances."));
+    let mut msg = h.message(ALICE, "alice", "<@900> what happens here?");
+    msg.attachments = vec![attachment(&base, "dance.gif", "image/gif")];
+    h.engine.handle(msg).await;
+    h.wait_sent(1).await;
+    let body = String::from_utf8_lossy(&h.llm.requests()[0].body).into_owned();
+    assert_eq!(body.matches("data:image/jpeg;base64,").count(), 3, "{body}");
+    assert!(body.contains("[media_1] (animated: its first, middle and last frames)"), "{body}");
+}
