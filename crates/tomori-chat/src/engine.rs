@@ -578,6 +578,7 @@ fn remembered(message: &Inbound, persona: Option<String>) -> Remembered {
         id: message.message,
         author: message.author.id,
         author_name: message.author.name.clone(),
+        reactions: Vec::new(),
         persona,
         content: message.content.clone(),
         reply_to: message.reply_to.as_ref().map(|r| r.message),

@@ -11,6 +11,11 @@ use std::collections::{HashMap, VecDeque};
 
 use tomori_core::id::Snowflake;
 
+use crate::surface::ReactionChange;
+
+/// Distinct emoji counted per message.
+pub const MAX_REACTIONS: usize = 10;
+
 /// One remembered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remembered {
@@ -28,6 +33,9 @@ pub struct Remembered {
     pub reply_to: Option<Snowflake>,
     /// Attachments.
     pub attachments: Vec<RememberedAttachment>,
+    /// Reactions members left on it: each emoji with how many, never who (at most
+    /// [`MAX_REACTIONS`] emoji; members the engine knows to be at privacy level 2 not counted).
+    pub reactions: Vec<(String, u32)>,
     /// The summary a compact marker carries (`/tool compact`), shown as a note, not as anyone's
     /// message; kept through edits, deletions and privacy changes of the messages it summed up.
     pub is_summary: bool,
@@ -175,6 +183,45 @@ impl History {
         }
     }
 
+    /// A reaction was added to, removed from or cleared off a kept message (cleared with no
+    /// emoji: all of them).
+    pub fn react(
+        &mut self,
+        channel: Snowflake,
+        id: Snowflake,
+        emoji: Option<&str>,
+        change: ReactionChange,
+    ) {
+        let found = self
+            .channels
+            .get_mut(&channel)
+            .and_then(|c| c.messages.iter_mut().find(|m| m.id == id && !m.is_summary));
+        let Some(message) = found else { return };
+        let reactions = &mut message.reactions;
+        match (emoji, change) {
+            (None, _) => reactions.clear(),
+            (Some(emoji), ReactionChange::Cleared) => reactions.retain(|(e, _)| e != emoji),
+            (Some(emoji), ReactionChange::Added) => match reactions
+                .iter()
+                .position(|(e, _)| e == emoji)
+            {
+                Some(at) => {
+                    if let Some((_, count)) = reactions.get_mut(at) {
+                        *count = count.saturating_add(1);
+                    }
+                }
+                None if reactions.len() < MAX_REACTIONS => reactions.push((emoji.to_owned(), 1)),
+                None => {}
+            },
+            (Some(emoji), ReactionChange::Removed) => {
+                if let Some((_, count)) = reactions.iter_mut().find(|(e, _)| e == emoji) {
+                    *count = count.saturating_sub(1);
+                }
+                reactions.retain(|(_, count)| *count > 0);
+            }
+        }
+    }
+
     /// Kept messages were deleted.
     pub fn delete(&mut self, channel: Snowflake, ids: &[Snowflake]) {
         if let Some(entry) = self.channels.get_mut(&channel) {
@@ -220,8 +267,32 @@ mod tests {
             content: format!("message {n}"),
             reply_to: None,
             attachments: Vec::new(),
+            reactions: Vec::new(),
             is_summary: false,
         }
+    }
+
+    #[test]
+    fn reactions_are_counted_per_emoji_within_bounds() {
+        let mut history = History::new(10, 2);
+        history.push(id(100), message(1));
+        for emoji in ["👍", "👍", ":blobcat:", "👍"] {
+            history.react(id(100), id(1), Some(emoji), ReactionChange::Added);
+        }
+        history.react(id(100), id(1), Some("👍"), ReactionChange::Removed);
+        history.react(id(100), id(1), Some(":blobcat:"), ReactionChange::Removed);
+        history.react(id(100), id(1), Some("🎉"), ReactionChange::Removed);
+        let kept = &history.recent(id(100), 1)[0];
+        assert_eq!(kept.reactions, [("👍".to_owned(), 2)]);
+        for n in 0..20 {
+            history.react(id(100), id(1), Some(&format!(":e{n}:")), ReactionChange::Added);
+        }
+        assert_eq!(history.recent(id(100), 1)[0].reactions.len(), MAX_REACTIONS);
+        history.react(id(100), id(1), Some(":e0:"), ReactionChange::Cleared);
+        assert_eq!(history.recent(id(100), 1)[0].reactions.len(), MAX_REACTIONS - 1);
+        history.react(id(100), id(1), None, ReactionChange::Cleared);
+        assert!(history.recent(id(100), 1)[0].reactions.is_empty());
+        history.react(id(100), id(99), Some("👍"), ReactionChange::Added);
     }
 
     fn ids(history: &History, channel: u64) -> Vec<u64> {

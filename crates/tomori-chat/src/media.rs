@@ -342,6 +342,7 @@ mod tests {
             content: String::new(),
             reply_to: None,
             attachments,
+            reactions: Vec::new(),
             is_summary: false,
         }
     }

@@ -109,6 +109,33 @@ pub struct Outgoing {
     pub ping_users: Vec<Snowflake>,
 }
 
+/// A reaction added to or taken off a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    /// The channel.
+    pub channel: Snowflake,
+    /// The message reacted to.
+    pub message: Snowflake,
+    /// Who reacted (`None` when reactions were cleared).
+    pub user: Option<Snowflake>,
+    /// The emoji: itself when it is Unicode, `:name:` when it is a custom one; `None` when every
+    /// reaction was cleared.
+    pub emoji: Option<String>,
+    /// What happened.
+    pub change: ReactionChange,
+}
+
+/// What happened to a reaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReactionChange {
+    /// Someone added it.
+    Added,
+    /// Someone took theirs off.
+    Removed,
+    /// A moderator cleared it (every reaction when no emoji is named).
+    Cleared,
+}
+
 /// What went wrong on the platform side.
 #[derive(Debug, thiserror::Error)]
 pub enum SurfaceError {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tomori_chat::surface::{Inbound, Marker};
+use tomori_chat::surface::{Inbound, Marker, Reaction, ReactionChange};
 use tomori_core::id::Snowflake;
 use tomori_store::Store;
 use twilight_gateway::error::ReceiveMessageErrorType;
@@ -25,9 +25,10 @@ use twilight_gateway::{
     CloseFrame, ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
 };
 use twilight_http::error::ErrorType;
+use twilight_model::channel::message::EmojiReactionType;
 use twilight_model::channel::{ChannelType, Message};
-use twilight_model::gateway::SessionStartLimit;
 use twilight_model::gateway::payload::incoming::{GuildCreate, MessageCreate, Ready};
+use twilight_model::gateway::{GatewayReaction, SessionStartLimit};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, MessageMarker, UserMarker};
 use url::Url;
@@ -52,7 +53,9 @@ pub const INTENTS: Intents = Intents::GUILDS
     .union(Intents::GUILD_MESSAGES)
     .union(Intents::GUILD_EMOJIS_AND_STICKERS)
     .union(Intents::MESSAGE_CONTENT)
-    .union(Intents::DIRECT_MESSAGES);
+    .union(Intents::DIRECT_MESSAGES)
+    .union(Intents::GUILD_MESSAGE_REACTIONS)
+    .union(Intents::DIRECT_MESSAGE_REACTIONS);
 
 /// The events the shards deserialize; everything else is skipped unparsed.
 const EVENTS: EventTypeFlags = EventTypeFlags::READY
@@ -61,6 +64,10 @@ const EVENTS: EventTypeFlags = EventTypeFlags::READY
     .union(EventTypeFlags::MESSAGE_UPDATE)
     .union(EventTypeFlags::MESSAGE_DELETE)
     .union(EventTypeFlags::MESSAGE_DELETE_BULK)
+    .union(EventTypeFlags::REACTION_ADD)
+    .union(EventTypeFlags::REACTION_REMOVE)
+    .union(EventTypeFlags::REACTION_REMOVE_ALL)
+    .union(EventTypeFlags::REACTION_REMOVE_EMOJI)
     .union(EventTypeFlags::GUILD_EMOJIS_UPDATE)
     .union(EventTypeFlags::INTERACTION_CREATE)
     .union(EventTypeFlags::GUILD_CREATE)
@@ -98,6 +105,12 @@ pub trait InboundHandler: Send + Sync + 'static {
     /// The bot posted one of its history markers (see `/tool refresh` and `/tool compact`).
     fn on_marker(&self, channel: Snowflake, message: Snowflake, marker: Marker) {
         let _ = (channel, message, marker);
+    }
+
+    /// A reaction was added or removed (MESSAGE_REACTION_ADD, _REMOVE, _REMOVE_ALL,
+    /// _REMOVE_EMOJI).
+    fn on_reaction(&self, reaction: Reaction) {
+        let _ = reaction;
     }
 }
 
@@ -480,6 +493,38 @@ impl<H: InboundHandler> Dispatcher<H> {
         self.handler.on_delete(channel, ids);
     }
 
+    fn reacted(&self, reaction: &GatewayReaction, added: bool) {
+        let (Ok(channel), Ok(message), Ok(user)) = (
+            snowflake(reaction.channel_id),
+            snowflake(reaction.message_id),
+            snowflake(reaction.user_id),
+        ) else {
+            return;
+        };
+        let Some(emoji) = emoji_text(&reaction.emoji) else { return };
+        let change = if added { ReactionChange::Added } else { ReactionChange::Removed };
+        let reaction = Reaction { channel, message, user: Some(user), emoji: Some(emoji), change };
+        self.handler.on_reaction(reaction);
+    }
+
+    fn reactions_cleared(
+        &self,
+        channel: Id<ChannelMarker>,
+        message: Id<MessageMarker>,
+        emoji: Option<&EmojiReactionType>,
+    ) {
+        let (Ok(channel), Ok(message)) = (snowflake(channel), snowflake(message)) else { return };
+        let emoji = match emoji {
+            Some(emoji) => match emoji_text(emoji) {
+                Some(text) => Some(text),
+                None => return,
+            },
+            None => None,
+        };
+        let change = ReactionChange::Cleared;
+        self.handler.on_reaction(Reaction { channel, message, user: None, emoji, change });
+    }
+
     fn dispatch(&self, shard: ShardId, event: Event) {
         match event {
             Event::Ready(ready) => self.ready(shard, &ready),
@@ -529,6 +574,18 @@ impl<H: InboundHandler> Dispatcher<H> {
             }
             Event::MessageDeleteBulk(deleted) => {
                 self.messages_deleted(deleted.channel_id, &deleted.ids);
+            }
+            Event::ReactionAdd(added) => self.reacted(&added.0, true),
+            Event::ReactionRemove(removed) => self.reacted(&removed.0, false),
+            Event::ReactionRemoveAll(cleared) => {
+                self.reactions_cleared(cleared.channel_id, cleared.message_id, None);
+            }
+            Event::ReactionRemoveEmoji(cleared) => {
+                self.reactions_cleared(
+                    cleared.channel_id,
+                    cleared.message_id,
+                    Some(&cleared.emoji),
+                );
             }
             Event::GuildEmojisUpdate(update) => {
                 self.directory.learn_emoji(update.guild_id, &update.emojis);
@@ -706,6 +763,20 @@ async fn run_shard<H: InboundHandler>(
         tracing::warn!(shard = id.number(), "the gateway did not acknowledge the close in time");
     }
     Ok(())
+}
+
+/// A reaction's emoji as the model reads it: Unicode as it is, a custom one as `:name:`; a
+/// custom emoji whose name Discord no longer has is left out.
+fn emoji_text(emoji: &EmojiReactionType) -> Option<String> {
+    match emoji {
+        EmojiReactionType::Unicode { name } => Some(name.chars().take(16).collect()),
+        EmojiReactionType::Custom { name: Some(name), .. }
+            if tomori_core::emoji::valid_name(name) =>
+        {
+            Some(format!(":{name}:"))
+        }
+        EmojiReactionType::Custom { .. } => None,
+    }
 }
 
 #[cfg(test)]

@@ -486,6 +486,10 @@ impl tomori_discord::InboundHandler for EngineHandler {
     fn on_marker(&self, channel: Snowflake, message: Snowflake, marker: Marker) {
         self.0.marker_seen(channel, message, marker);
     }
+
+    fn on_reaction(&self, reaction: tomori_chat::surface::Reaction) {
+        self.0.reacted(&reaction);
+    }
 }
 
 async fn chat(

@@ -11,7 +11,7 @@ use tomori_store::{Scope, StoreError, users, webhooks};
 
 use super::{Engine, Inner, Plan, home, lock, main_name, remembered};
 use crate::history::{Remembered, RememberedAttachment};
-use crate::surface::{ChatSurface, Inbound, Marker, Past, SurfaceError};
+use crate::surface::{ChatSurface, Inbound, Marker, Past, Reaction, SurfaceError};
 use crate::views::ChainFor;
 
 /// How a compact summary is shown in later prompts (it is nobody's message).
@@ -57,6 +57,20 @@ impl<S: ChatSurface> Engine<S> {
             message.message,
             message.content.clone(),
             attachments,
+        );
+    }
+
+    /// A reaction was added, removed or cleared. Security: privacy level 2. Reactions are kept as
+    /// counts, never who reacted, and a member known to be at that level is not counted.
+    pub fn reacted(&self, reaction: &Reaction) {
+        if reaction.user.is_some_and(|user| lock(&self.inner.withheld).contains(&user)) {
+            return;
+        }
+        lock(&self.inner.history).react(
+            reaction.channel,
+            reaction.message,
+            reaction.emoji.as_deref(),
+            reaction.change,
         );
     }
 
@@ -195,6 +209,7 @@ impl<S: ChatSurface> Inner<S> {
                 content: summary,
                 reply_to: None,
                 attachments: Vec::<RememberedAttachment>::new(),
+                reactions: Vec::new(),
                 is_summary: true,
             }),
         };

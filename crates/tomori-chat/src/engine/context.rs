@@ -111,14 +111,13 @@ impl<S: ChatSurface> Inner<S> {
             {
                 participants.push(item.author_name.clone());
             }
-            history.push(HistoryItem {
-                handle,
-                author,
-                own,
-                content: item.content.clone(),
-                reply_to,
-                media,
-            });
+            let mut content = item.content.clone();
+            if !item.reactions.is_empty() {
+                let counted: Vec<String> =
+                    item.reactions.iter().map(|(emoji, n)| format!("{emoji} {n}")).collect();
+                content.push_str(&format!("\n[reactions: {}]", counted.join(", ")));
+            }
+            history.push(HistoryItem { handle, author, own, content, reply_to, media });
         }
         // Personal memories of the person being answered, when their privacy level and the server allow.
         let mut personal: Vec<String> = Vec::new();

@@ -43,6 +43,10 @@ impl InboundHandler for ToEngine {
         self.0.deleted(channel, &messages);
     }
 
+    fn on_reaction(&self, reaction: tomori_chat::surface::Reaction) {
+        self.0.reacted(&reaction);
+    }
+
     fn on_marker(&self, channel: Snowflake, message: Snowflake, marker: Marker) {
         self.0.marker_seen(channel, message, marker);
     }
@@ -306,4 +310,36 @@ async fn stickers_gifs_forwards_and_link_previews_reach_the_model() {
     ] {
         assert!(prompt.contains(seen), "{seen} in {prompt}");
     }
+}
+
+#[tokio::test]
+async fn reactions_on_recent_messages_reach_the_model_as_counts() {
+    let mut s = Stack::new().await;
+    let bot = s.start().await;
+    let lit = s.fake.inject_message(
+        MessageCreate::new(CHANNEL, Stack::user(BOB, "bob"), "the lanterns are lit")
+            .in_guild(GUILD),
+    );
+    let react = |user: u64, emoji: serde_json::Value, event: &str| {
+        s.fake.dispatch(
+            0,
+            event,
+            serde_json::json!({
+                "user_id": user.to_string(), "channel_id": CHANNEL.to_string(),
+                "message_id": lit.to_string(), "guild_id": GUILD.to_string(), "emoji": emoji,
+                "burst": false, "type": 0,
+            }),
+        );
+    };
+    // One turn first, so the message is surely in the kept history before anyone reacts.
+    s.ask(&bot, "hello", "Hello.").await;
+    let thumbs = serde_json::json!({ "id": null, "name": "👍" });
+    let blobcat = serde_json::json!({ "id": EMOJI.to_string(), "name": "blobcat" });
+    react(ALICE, thumbs.clone(), "MESSAGE_REACTION_ADD");
+    react(CAROL, thumbs.clone(), "MESSAGE_REACTION_ADD");
+    react(CAROL, blobcat.clone(), "MESSAGE_REACTION_ADD");
+    react(CAROL, blobcat, "MESSAGE_REACTION_REMOVE");
+    let prompt = s.ask(&bot, "how did people react?", "They liked it.").await;
+    // Carol's :blobcat: came and went, so only the thumbs are counted.
+    assert!(prompt.contains("[reactions: 👍 2]"), "{prompt}");
 }
