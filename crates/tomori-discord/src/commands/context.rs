@@ -145,6 +145,11 @@ impl Default for Outbox {
 }
 
 impl Outbox {
+    /// Whether a file is attached already.
+    pub(crate) fn has_files(&self) -> bool {
+        !self.files.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+    }
+
     /// Attaches a file to the answer.
     pub(crate) fn attach(&self, filename: String, bytes: Vec<u8>) {
         let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);

@@ -469,16 +469,21 @@ impl Commands {
         if slow || self.defer_after.is_zero() {
             if self.defer(interaction).await {
                 let text = self.with_progress(interaction, work, files).await;
+                attach_whole(&text, files);
                 self.edit_with(interaction, &text, &files.take()).await;
             }
             return;
         }
         match tokio::time::timeout(self.defer_after, &mut work).await {
-            Ok(text) => self.answer_now_with(interaction, &text, &files.take()).await,
+            Ok(text) => {
+                attach_whole(&text, files);
+                self.answer_now_with(interaction, &text, &files.take()).await;
+            }
             Err(_) => {
                 tracing::debug!(command = name, "deferring a slow command");
                 if self.defer(interaction).await {
                     let text = self.with_progress(interaction, work, files).await;
+                    attach_whole(&text, files);
                     self.edit_with(interaction, &text, &files.take()).await;
                 }
             }
@@ -839,26 +844,44 @@ pub(crate) fn text_response(text: &str) -> InteractionResponse {
         .build()
 }
 
+/// An answer too long for one message is clipped to fit ([`clip`]) and, unless the action
+/// attached a file of its own, sent whole as `answer.txt` beside it.
+fn attach_whole(text: &str, files: &Outbox) {
+    if text.chars().count() > MAX_ANSWER_CHARS && !files.has_files() {
+        files.attach("answer.txt".to_owned(), text.as_bytes().to_vec());
+    }
+}
+
 /// Shortens an answer to fit one message, at a line break when there is one.
 fn clip(text: &str) -> String {
     if text.chars().count() <= MAX_ANSWER_CHARS {
         return text.to_owned();
     }
+    let room = MAX_ANSWER_CHARS - 40;
     let mut out = String::new();
     let mut lines = text.lines();
     let mut skipped = 0_usize;
     for line in lines.by_ref() {
-        if out.chars().count() + line.chars().count() + 1 > MAX_ANSWER_CHARS - 40 {
-            skipped += 1;
+        let used = out.chars().count();
+        if used + line.chars().count() + 1 > room {
+            // The line that does not fit is shown as far as it does (a long prompt is one line),
+            // the rest counted.
+            let left = room.saturating_sub(used + 2);
+            if left >= 80 {
+                out.extend(line.chars().take(left));
+                out.push_str("…\n");
+            } else {
+                skipped += 1;
+            }
             break;
         }
         out.push_str(line);
         out.push('\n');
     }
     skipped += lines.count();
-    if out.is_empty() {
-        out = text.chars().take(MAX_ANSWER_CHARS - 40).collect();
-        out.push('\n');
+    if skipped == 0 {
+        out.pop();
+        return out;
     }
     out.push_str(&format!("…and {skipped} more lines."));
     out

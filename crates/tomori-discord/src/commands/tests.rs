@@ -344,3 +344,13 @@ fn persona_import_reads_its_attachment_from_the_resolved_data() {
     assert!(parse(&data("persona", sub("import", json!([string("card", "77")])))).is_err());
     assert!(parse(&data("persona", sub("import", json!([])))).is_err());
 }
+
+#[test]
+fn a_line_too_long_for_the_answer_is_shown_as_far_as_it_fits() {
+    let prompt = "x".repeat(3_000);
+    let shown = format!("**Mirai** (main persona)\nPrompt: {prompt}\nAttribute 1: calm");
+    let clipped = clip(&shown);
+    assert!(clipped.chars().count() <= MAX_ANSWER_CHARS, "{}", clipped.chars().count());
+    assert!(clipped.contains(&format!("Prompt: {}", "x".repeat(1_000))), "{clipped}");
+    assert!(clipped.ends_with("…and 1 more lines."), "{clipped}");
+}

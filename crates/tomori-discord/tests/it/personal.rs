@@ -367,3 +367,24 @@ async fn memory_files_import_all_or_nothing() {
     let alice_scope = Scope::user(w.store.resolve_user(snowflake(ALICE)).await.unwrap());
     assert!(memories::list_all_personal(&w.store, alice_scope).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_long_prompt_is_shown_as_far_as_it_fits_and_sent_whole_as_a_file() {
+    let w = world().await;
+    let prompt = format!("You keep the lanterns. {}", "Every evening you light them. ".repeat(100));
+    let new = tomori_store::personas::NewPersona {
+        nickname: "Mirai".into(),
+        prompt: prompt.clone(),
+        ..tomori_store::personas::NewPersona::default()
+    };
+    tomori_store::personas::create(&w.store, w.server, Actor::Operator, new).await.unwrap();
+    let command = slash(alice(), MANAGE_GUILD, "persona show").arg("name", "Mirai");
+    let answered = w.run(command).await;
+    let shown = answered.content.unwrap();
+    assert!(shown.contains("Prompt: You keep the lanterns. Every evening"), "{shown}");
+    assert!(shown.chars().count() <= 2_000);
+    assert_eq!(answered.files.len(), 1, "the whole answer rides along");
+    assert_eq!(answered.files[0].filename, "answer.txt");
+    let whole = String::from_utf8(answered.files[0].bytes.clone()).unwrap();
+    assert!(whole.contains(prompt.trim()), "{whole}");
+}
