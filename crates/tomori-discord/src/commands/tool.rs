@@ -4,7 +4,8 @@
 //!
 //! Status shows key labels and endpoint URLs to managers only; other members see whether a
 //! model is configured. The prompt snapshot needs Manage Server unless the server turned on
-//! `prompt_snapshot`; it is ephemeral and passes through `tomori_admin::diagnostics::redact_secrets` first.
+//! `prompt_snapshot`; it is ephemeral (the newest part as text, the whole context as `context.md`)
+//! and passes through `tomori_admin::diagnostics::redact_secrets` first.
 
 use tomori_admin::diagnostics::{self, redact_secrets};
 use tomori_chat::engine::CompactError;
@@ -100,6 +101,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             // Security: prompt snapshot discloses secrets. The context holds no keys by
             // construction; anything a user pasted that looks like one is masked as well.
             let prompt = redact_secrets(&prompt);
+            // The whole context as a file beside the answer (ephemeral, like the answer).
+            ctx.files.attach("context.md".to_owned(), prompt.as_bytes().to_vec());
             // The newest part matters most: the answer keeps the end of a long context.
             let budget = 1_700;
             let chars = prompt.chars().count();

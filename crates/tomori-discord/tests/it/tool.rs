@@ -17,9 +17,15 @@ async fn the_prompt_snapshot_needs_a_manager_or_the_flag_and_masks_secrets() {
     assert!(refused.contains("Manage Server"), "{refused}");
     let shown = w.run(slash(alice(), MANAGE_GUILD, "tool prompt")).await;
     assert!(shown.deferred(), "building a context may be slow: the answer is deferred");
-    let text = shown.content.unwrap();
+    let text = shown.content.clone().unwrap();
     assert!(text.contains("You are Tomori.") && text.contains("alice"), "{text}");
     assert!(text.contains("[redacted]") && !text.contains("sk-live"), "{text}");
+    // The whole context rides along as a file, masked the same way.
+    assert_eq!(shown.files.len(), 1, "{:?}", shown.files);
+    assert_eq!(shown.files[0].filename, "context.md");
+    let whole = String::from_utf8(shown.files[0].bytes.clone()).unwrap();
+    assert!(whole.starts_with("## System") && whole.contains("You are Tomori."), "{whole}");
+    assert!(whole.contains("[redacted]") && !whole.contains("sk-live"), "{whole}");
     settings::set_feature(&w.store, w.server, Actor::Operator, Feature::PromptSnapshot, true)
         .await
         .unwrap();
