@@ -6,6 +6,7 @@
 //! Chromium's DevTools commands through chromedriver for phone-sized emulation and whole-page
 //! screenshots. The driver process ends with the value.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,6 +32,10 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The driver leads its own process group, which the browsers it started belong to:
+        // ending the group ends them all (killing the driver alone orphans every Chromium).
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -56,6 +61,7 @@ impl Browser {
         let addr = free_loopback_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={}", addr.port()))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -117,5 +117,14 @@ pub async fn serve(
     web: Web,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let dashboard = web.dashboard.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Pages that stay open (the playground's event stream) would hold the graceful
+        // shutdown forever; their streams end now.
+        if let Some(dashboard) = dashboard {
+            dashboard.close();
+        }
+    };
     axum::serve(listener, router(web)).with_graceful_shutdown(shutdown).await
 }

@@ -38,7 +38,7 @@ struct World {
     discord: FakeDiscord,
     llm: FakeLlm,
     web: SocketAddr,
-    _bot: Bot,
+    bot: Bot,
 }
 
 async fn world() -> World {
@@ -83,7 +83,7 @@ async fn world() -> World {
         assert!(std::time::Instant::now() < deadline, "the listener did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    World { _db: db, discord, llm, web, _bot: bot }
+    World { _db: db, discord, llm, web, bot }
 }
 
 fn screenshots() -> PathBuf {
@@ -236,4 +236,20 @@ async fn a_manager_changes_the_server_in_the_browser_and_the_next_turn_shows_it(
     browser.goto(&format!("{base}/servers/{GUILD}/personas")).await;
     assert!(browser.find("#create").await.is_none() && browser.find("#import").await.is_none());
     photograph(&browser, &world, "member").await;
+
+    // A page left open on the playground (its event stream open) does not hold up a shutdown.
+    browser.goto(&format!("{base}/servers/{GUILD}/playground")).await;
+    let pid = world.bot.0.id().to_string();
+    let asked = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut world = world;
+    let deadline = asked + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = world.bot.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the bot did not stop within 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
 }

@@ -87,6 +87,9 @@ struct Inner {
     personal_policy: Policy,
     playground: OnceLock<Playground>,
     services: OnceLock<Services>,
+    /// Turns true when the listener shuts down: open event streams end then, so a graceful
+    /// shutdown does not wait for pages that stay open.
+    closing: tokio::sync::watch::Sender<bool>,
     jobs: std::sync::Mutex<std::collections::HashMap<(u64, Snowflake), Job>>,
 }
 
@@ -169,6 +172,7 @@ impl Dashboard {
             personal_policy: Policy::new(NetScope::Personal),
             playground: OnceLock::new(),
             services: OnceLock::new(),
+            closing: tokio::sync::watch::Sender::new(false),
             jobs: std::sync::Mutex::default(),
         })))
     }
@@ -211,6 +215,19 @@ impl Dashboard {
     /// `surface`, built like the Discord engine, over the same store and providers.
     pub fn set_playground(&self, engine: Engine<WebSurface>, surface: WebSurface) {
         let _ = self.0.playground.set(Playground { engine, surface });
+    }
+
+    /// Ends every open event stream (the listener is shutting down).
+    pub fn close(&self) {
+        self.0.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::close`] was called.
+    pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut closing = self.0.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|closed| *closed).await;
+        }
     }
 
     pub(crate) fn playground(&self) -> Option<&Playground> {

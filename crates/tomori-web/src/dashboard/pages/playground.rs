@@ -220,18 +220,26 @@ pub(crate) async fn events(
         return unavailable(&dashboard);
     };
     let receiver = playground.surface.subscribe(WebSurface::room_of(server, member.user));
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(line) => {
-                    let event = Event::default().event("line").json_data(&line).unwrap_or_default();
-                    return Some((Ok::<_, Infallible>(event), receiver));
+    let closed = Box::pin(dashboard.closed());
+    let stream =
+        futures_util::stream::unfold((receiver, closed), |(mut receiver, mut closed)| async move {
+            loop {
+                let received = tokio::select! {
+                    // The listener is shutting down: the stream ends, so the shutdown need not wait.
+                    () = &mut closed => return None,
+                    received = receiver.recv() => received,
+                };
+                match received {
+                    Ok(line) => {
+                        let event =
+                            Event::default().event("line").json_data(&line).unwrap_or_default();
+                        return Some((Ok::<_, Infallible>(event), (receiver, closed)));
+                    }
+                    // A page that fell behind misses lines; the transcript has them on reload.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
-                // A page that fell behind misses lines; the transcript has them on reload.
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return None,
             }
-        }
-    });
+        });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
