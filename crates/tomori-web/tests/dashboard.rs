@@ -287,6 +287,8 @@ async fn a_member_without_manage_server_is_refused_every_change() {
 
     let forms = [
         ("/feature", "feature=image_gen&on=true"),
+        ("/quota", "kind=text&per_user_daily=5"),
+        ("/channel", "set=whitelist&channel=830000000000000002&add=true"),
         ("/personas", "name=Mallory&prompt=x"),
         ("/personas/remove", "name=Tomori"),
         ("/memories", "content=bob+was+here"),
@@ -551,4 +553,33 @@ async fn an_uploaded_avatar_is_reencoded_served_by_digest_and_previewed() {
         stranger.get(&format!("http://{}/avatars/{}.jpg", world.web, "0".repeat(64))).await.status,
         404
     );
+}
+
+#[tokio::test]
+async fn a_manager_changes_a_quota_and_a_channel_set_from_the_overview() {
+    let world = world().await;
+    let mut alice = Browser::default();
+    alice.sign_in(&world, ALICE, "alice").await;
+    let overview = format!("http://{}/servers/{GUILD}", world.web);
+    let token = form_token(&alice.get(&overview).await.body);
+    let body = format!("csrf={token}&kind=image&per_user_daily=5&server_pool=1%2C000&enabled=true");
+    assert_eq!(alice.post(&format!("{overview}/quota"), &body).await.status, 303);
+    let token = form_token(&alice.get(&overview).await.body);
+    let body = format!("csrf={token}&set=whitelist&channel=830000000000000002&add=true");
+    assert_eq!(alice.post(&format!("{overview}/channel"), &body).await.status, 303);
+    let token = form_token(&alice.get(&overview).await.body);
+    let bad = format!("csrf={token}&kind=image&per_user_daily=lots");
+    assert_eq!(alice.post(&format!("{overview}/quota"), &bad).await.status, 303);
+    let page = alice.get(&overview).await.body;
+    assert!(page.contains("must be a whole number"), "{page}");
+    let server = world.store.resolve_guild(Snowflake::new(GUILD).unwrap()).await.unwrap();
+    let scope = Scope::server(server);
+    let image =
+        tomori_store::quotas::limits(&world.store, scope, tomori_store::quotas::QuotaKind::Image);
+    let image = image.await.unwrap();
+    assert!(image.enabled && image.per_user_daily == 5 && image.server_pool == 1_000, "{image:?}");
+    let whitelist = tomori_core::settings::ChannelSet::Whitelist;
+    let channels = settings::channels(&world.store, scope, whitelist).await.unwrap();
+    assert_eq!(channels, [Snowflake::new(830_000_000_000_000_002).unwrap()]);
+    assert!(page.contains("#830000000000000002"), "the overview lists it");
 }

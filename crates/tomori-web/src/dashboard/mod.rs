@@ -323,6 +323,8 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/servers", get(pages::servers::list))
         .route("/servers/{guild}", get(pages::servers::overview))
         .route("/servers/{guild}/feature", post(pages::servers::feature))
+        .route("/servers/{guild}/quota", post(pages::servers::quota))
+        .route("/servers/{guild}/channel", post(pages::servers::channel))
         .route(
             "/servers/{guild}/personas",
             get(pages::personas::list).post(pages::personas::create),

@@ -7,9 +7,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use tomori_admin::server::{Switch, switch};
+use tomori_admin::server::{
+    self as server_actions, Action as ServerAction, QuotaKind, SETS, Switch, switch,
+};
 use tomori_admin::view::{self, Feature};
 use tomori_admin::{AdminError, Caller};
+use tomori_core::id::Snowflake;
 
 use super::{Frame, refusal, token_field};
 use crate::dashboard::Dashboard;
@@ -142,6 +145,7 @@ pub(crate) async fn overview(
                 }
             }
         }
+        @if manager { (limits_forms(&frame, guild, &token)) }
         section.card {
             h2 { "Channel sets" }
             ul.plain {
@@ -157,6 +161,56 @@ pub(crate) async fn overview(
             }
         }
     })
+}
+
+/// The quota and channel-set forms (for managers).
+fn limits_forms(frame: &Frame<'_>, guild: u64, token: &str) -> Markup {
+    let to = |path: &str| frame.href(&format!("/servers/{guild}{path}"));
+    html! {
+        section.card {
+            h2 { "Change a quota" }
+            form.stack method="post" action=(to("/quota")) {
+                (token_field(token))
+                label for="quota-kind" { "Kind" }
+                select id="quota-kind" name="kind" {
+                    @for kind in [QuotaKind::Text, QuotaKind::Image, QuotaKind::Video] {
+                        option value=(kind.name()) { (kind.name()) }
+                    }
+                }
+                label for="per-user" { "Per member a day (0 to 100, 0 = none; empty keeps it)" }
+                input id="per-user" type="text" name="per_user_daily" inputmode="numeric";
+                label for="pool" { "Server pool (0 to 99,999, 0 = none; empty keeps it)" }
+                input id="pool" type="text" name="server_pool" inputmode="numeric";
+                label for="period" { "Pool period in days (1 to 365; empty keeps it)" }
+                input id="period" type="text" name="reset_days" inputmode="numeric";
+                label for="quota-on" { "Applies" }
+                select id="quota-on" name="enabled" {
+                    option value="" { "as it is" }
+                    option value="true" { "yes" }
+                    option value="false" { "no" }
+                }
+                div { button id="save-quota" type="submit" { "Save quota" } }
+            }
+        }
+        section.card {
+            h2 { "Add or remove a channel" }
+            form.stack method="post" action=(to("/channel")) {
+                (token_field(token))
+                label for="set" { "Set" }
+                select id="set" name="set" {
+                    @for (set, label) in SETS { option value=(set.name()) { (label) } }
+                }
+                label for="channel" { "Channel id (Discord: right-click the channel, Copy Channel ID)" }
+                input id="channel" type="text" name="channel" inputmode="numeric" required;
+                label for="channel-change" { "Change" }
+                select id="channel-change" name="add" {
+                    option value="true" { "add" }
+                    option value="false" { "remove" }
+                }
+                div { button id="save-channel" type="submit" { "Save" } }
+            }
+        }
+    }
 }
 
 fn flag(
@@ -224,4 +278,106 @@ pub(crate) async fn checked(
 ) -> Result<Caller, Refusal> {
     check_token(dashboard, member, token)?;
     server_caller(dashboard, member, guild).await
+}
+
+/// A number typed into a form: empty keeps the setting as it is.
+fn optional_number(label: &str, text: &str) -> Result<Option<i64>, AdminError> {
+    let text = text.trim().replace(',', "");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        AdminError::BadInput(format!("The {label} must be a whole number; nothing was changed."))
+    })
+}
+
+/// The quota form.
+#[derive(Deserialize)]
+pub(crate) struct QuotaForm {
+    #[serde(default)]
+    csrf: String,
+    kind: String,
+    #[serde(default)]
+    per_user_daily: String,
+    #[serde(default)]
+    server_pool: String,
+    #[serde(default)]
+    reset_days: String,
+    #[serde(default)]
+    enabled: String,
+}
+
+impl QuotaForm {
+    fn action(&self) -> Result<ServerAction, AdminError> {
+        let kind = [QuotaKind::Text, QuotaKind::Image, QuotaKind::Video]
+            .into_iter()
+            .find(|k| k.name() == self.kind)
+            .ok_or_else(|| {
+                AdminError::BadInput("There is no such quota; nothing was changed.".into())
+            })?;
+        Ok(ServerAction::Quota {
+            kind,
+            per_user_daily: optional_number("daily limit", &self.per_user_daily)?,
+            server_pool: optional_number("server pool", &self.server_pool)?,
+            reset_days: optional_number("period", &self.reset_days)?,
+            enabled: match self.enabled.as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// `POST /servers/{guild}/quota`.
+pub(crate) async fn quota(
+    State(dashboard): State<Dashboard>,
+    SignedIn(member): SignedIn,
+    Path(guild): Path<u64>,
+    Form(form): Form<QuotaForm>,
+) -> Response {
+    let caller = match checked(&dashboard, &member, guild, &form.csrf).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let result = match form.action() {
+        Ok(action) => server_actions::run(dashboard.store(), &caller, &action).await,
+        Err(error) => Err(error),
+    };
+    outcome(&dashboard, &member, &format!("/servers/{guild}"), result)
+}
+
+/// The channel-set form.
+#[derive(Deserialize)]
+pub(crate) struct ChannelForm {
+    #[serde(default)]
+    csrf: String,
+    set: String,
+    channel: String,
+    add: bool,
+}
+
+/// `POST /servers/{guild}/channel`.
+pub(crate) async fn channel(
+    State(dashboard): State<Dashboard>,
+    SignedIn(member): SignedIn,
+    Path(guild): Path<u64>,
+    Form(form): Form<ChannelForm>,
+) -> Response {
+    let caller = match checked(&dashboard, &member, guild, &form.csrf).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let set = SETS.iter().map(|(set, _)| *set).find(|set| set.name() == form.set);
+    let channel = form.channel.trim().parse::<Snowflake>().ok();
+    let result = match (set, channel) {
+        (Some(set), Some(channel)) => {
+            let action = ServerAction::Channel { set, add: form.add, channel: Some(channel) };
+            server_actions::run(dashboard.store(), &caller, &action).await
+        }
+        _ => Err(AdminError::BadInput(
+            "Choose a set and give a channel id (digits); nothing was changed.".to_owned(),
+        )),
+    };
+    outcome(&dashboard, &member, &format!("/servers/{guild}"), result)
 }
