@@ -9,7 +9,7 @@ use serde::Deserialize;
 use tomori_core::id::Snowflake;
 
 use super::Dashboard;
-use super::forms::{SignedIn, check_token};
+use super::forms::{SignedIn, TokenForm, check_token};
 use super::pages;
 use super::session::{self, LOGIN_COOKIE, LOGIN_TTL, SESSION_COOKIE, cookie, same};
 
@@ -93,18 +93,11 @@ pub(crate) async fn callback(
         .into_response()
 }
 
-/// A form that carries only its token.
-#[derive(Deserialize)]
-pub(crate) struct TokenOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /logout`: ends the session.
 pub(crate) async fn logout(
     State(dashboard): State<Dashboard>,
     SignedIn(member): SignedIn,
-    Form(form): Form<TokenOnly>,
+    Form(form): Form<TokenForm>,
 ) -> Response {
     if let Err(refusal) = check_token(&dashboard, &member, &form.csrf) {
         return refusal.into_response();

@@ -135,3 +135,61 @@ pub(crate) fn outcome(
     dashboard.sessions().set_flash(&member.id, flash);
     Redirect::to(&format!("{}{back}", dashboard.base())).into_response()
 }
+
+/// A form with its token alone (sign-out, exports, resets).
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    pub(crate) csrf: String,
+}
+
+/// A multipart form: its text fields and the one file it carries.
+#[derive(Debug, Default)]
+pub(crate) struct Upload {
+    /// Text fields by name (the form token among them).
+    pub(crate) fields: std::collections::HashMap<String, String>,
+    /// The file's name as the browser gave it.
+    pub(crate) filename: String,
+    /// Its declared type.
+    pub(crate) content_type: Option<String>,
+    /// Its bytes (empty when no file was chosen).
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Upload {
+    /// A text field, empty when absent.
+    pub(crate) fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Reads a multipart form whose file is the field `file`; the route's body limit caps its size.
+/// Then spends its form token, so a forged or replayed upload stops here.
+///
+/// # Errors
+/// The 400 answer for a body that is not a readable form, or the token check's refusal.
+pub(crate) async fn read_upload(
+    dashboard: &Dashboard,
+    member: &Member,
+    mut multipart: axum::extract::Multipart,
+    file: &str,
+) -> Result<Upload, Refusal> {
+    let unreadable = |why: String| {
+        let text = format!("The upload could not be read ({why}); nothing was changed.");
+        Refusal::from(pages::refusal(dashboard, StatusCode::BAD_REQUEST, &text))
+    };
+    let mut upload = Upload::default();
+    while let Some(field) = multipart.next_field().await.map_err(|e| unreadable(e.body_text()))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == file {
+            upload.filename = field.file_name().unwrap_or("upload").to_owned();
+            upload.content_type = field.content_type().map(str::to_owned);
+            upload.bytes = field.bytes().await.map_err(|e| unreadable(e.body_text()))?.to_vec();
+        } else {
+            let text = field.text().await.map_err(|e| unreadable(e.body_text()))?;
+            upload.fields.insert(name, text);
+        }
+    }
+    check_token(dashboard, member, upload.field("csrf"))?;
+    Ok(upload)
+}

@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use secrecy::SecretString;
 use tomori_admin::mcp::GuildMcp;
@@ -422,10 +422,4 @@ async fn guard(State(dashboard): State<Dashboard>, request: Request, next: Next)
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
-}
-
-impl IntoResponse for DiscordError {
-    fn into_response(self) -> Response {
-        (StatusCode::BAD_GATEWAY, self.to_string()).into_response()
-    }
 }

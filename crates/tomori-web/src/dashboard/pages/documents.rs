@@ -4,7 +4,6 @@
 
 use axum::Form;
 use axum::extract::{Multipart, Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use maud::html;
 use serde::Deserialize;
@@ -12,8 +11,8 @@ use tomori_admin::AdminError;
 use tomori_admin::memory::documents::{self, FileFacts, MAX_FILE_BYTES};
 
 use super::servers::{checked, read_refusal, tabs};
-use super::{Frame, markdown, refusal, token_field};
-use crate::dashboard::forms::{SignedIn, check_token, outcome, server_caller};
+use super::{Frame, markdown, token_field};
+use crate::dashboard::forms::{SignedIn, outcome, read_upload, server_caller};
 use crate::dashboard::session::Flash;
 use crate::dashboard::{Dashboard, Job};
 
@@ -74,33 +73,6 @@ pub(crate) async fn page(
     })
 }
 
-/// What the upload form sent.
-#[derive(Default)]
-struct Upload {
-    csrf: String,
-    name: String,
-    filename: String,
-    content_type: Option<String>,
-    bytes: Vec<u8>,
-}
-
-async fn read_upload(mut multipart: Multipart) -> Result<Upload, String> {
-    let mut upload = Upload::default();
-    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
-        match field.name() {
-            Some("csrf") => upload.csrf = field.text().await.map_err(|e| e.body_text())?,
-            Some("name") => upload.name = field.text().await.map_err(|e| e.body_text())?,
-            Some("file") => {
-                upload.filename = field.file_name().unwrap_or("document").to_owned();
-                upload.content_type = field.content_type().map(str::to_owned);
-                upload.bytes = field.bytes().await.map_err(|e| e.body_text())?.to_vec();
-            }
-            _ => {}
-        }
-    }
-    Ok(upload)
-}
-
 /// `POST /servers/{guild}/documents`: checks the upload, then reads and embeds it in the
 /// background; the page shows how far it got.
 pub(crate) async fn upload(
@@ -109,16 +81,10 @@ pub(crate) async fn upload(
     Path(guild): Path<u64>,
     multipart: Multipart,
 ) -> Response {
-    let upload = match read_upload(multipart).await {
+    let upload = match read_upload(&dashboard, &member, multipart, "file").await {
         Ok(upload) => upload,
-        Err(why) => {
-            let text = format!("The upload could not be read ({why}); nothing was changed.");
-            return refusal(&dashboard, StatusCode::BAD_REQUEST, &text);
-        }
+        Err(refused) => return refused.into_response(),
     };
-    if let Err(refused) = check_token(&dashboard, &member, &upload.csrf) {
-        return refused.into_response();
-    }
     let caller = match server_caller(&dashboard, &member, guild).await {
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),
@@ -137,8 +103,10 @@ pub(crate) async fn upload(
         Ok(kind) => kind,
         Err(error) => return outcome(&dashboard, &member, &back, Err(error)),
     };
-    let name =
-        Some(upload.name.trim()).filter(|n| !n.is_empty()).unwrap_or(&upload.filename).to_owned();
+    let name = Some(upload.field("name").trim())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(&upload.filename)
+        .to_owned();
     dashboard.set_job(guild, member.user, Job { text: format!("Adding `{name}`…"), done: false });
     let task_dashboard = dashboard.clone();
     let user = member.user;

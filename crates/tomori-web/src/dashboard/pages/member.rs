@@ -16,7 +16,7 @@ use super::personas::download;
 use super::servers::read_refusal;
 use super::{Frame, refusal, token_field};
 use crate::dashboard::Dashboard;
-use crate::dashboard::forms::{SignedIn, check_token, outcome};
+use crate::dashboard::forms::{SignedIn, TokenForm, check_token, outcome};
 
 const LEVELS: [(i16, &str); 3] = [
     (0, "0: full personalisation"),
@@ -141,13 +141,6 @@ pub(crate) async fn remove_memory(
     let action = memory::Action::Remove { kind: Kind::Personal, id: form.id };
     let result = memory::run(dashboard.store(), &caller, &action).await;
     outcome(&dashboard, &member, "/me", result)
-}
-
-/// A form with its token alone.
-#[derive(Deserialize)]
-pub(crate) struct TokenForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /me/export`: the member's data as a file.

@@ -13,7 +13,7 @@ use super::personas::download;
 use super::servers::{checked, read_refusal, tabs};
 use super::{Frame, token_field};
 use crate::dashboard::Dashboard;
-use crate::dashboard::forms::{SignedIn, outcome, server_caller};
+use crate::dashboard::forms::{SignedIn, TokenForm, outcome, server_caller};
 
 /// The search box.
 #[derive(Deserialize)]
@@ -196,13 +196,6 @@ pub(crate) async fn edit(
     let action = Action::Edit { kind: Kind::Server, id: form.id, content: form.content };
     let result = memory::run(dashboard.store(), &caller, &action).await;
     outcome(&dashboard, &member, &format!("/servers/{guild}/memories"), result)
-}
-
-/// A form with its token alone.
-#[derive(Deserialize)]
-pub(crate) struct TokenForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /servers/{guild}/memories/export`: the server's memories as a JSON file.

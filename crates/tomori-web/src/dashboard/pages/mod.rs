@@ -171,6 +171,11 @@ pub(crate) async fn script() -> Response {
         .into_response()
 }
 
+/// A query value, percent-encoded.
+pub(crate) fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 /// A form's hidden token field.
 pub(crate) fn token_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }

@@ -14,7 +14,7 @@ use tomori_admin::{Answer, model};
 use super::servers::{checked, read_refusal, tabs};
 use super::{Frame, markdown, token_field};
 use crate::dashboard::Dashboard;
-use crate::dashboard::forms::{SignedIn, outcome, server_caller};
+use crate::dashboard::forms::{SignedIn, TokenForm, outcome, server_caller};
 
 /// `GET /servers/{guild}/models`.
 pub(crate) async fn page(
@@ -155,13 +155,6 @@ pub(crate) async fn choose(
     };
     let result = model::run(dashboard.store(), &caller, &action).await;
     outcome(&dashboard, &member, &format!("/servers/{guild}/models"), result)
-}
-
-/// A form with its token alone.
-#[derive(Deserialize)]
-pub(crate) struct TokenForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /servers/{guild}/models/reset`.

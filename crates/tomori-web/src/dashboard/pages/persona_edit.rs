@@ -12,9 +12,9 @@ use tomori_admin::{AdminError, view};
 use tomori_core::trigger::parse_trigger_words;
 
 use super::servers::{checked, read_refusal, tabs};
-use super::{Frame, refusal, token_field};
+use super::{Frame, encode, token_field};
 use crate::dashboard::Dashboard;
-use crate::dashboard::forms::{SignedIn, check_token, outcome, server_caller};
+use crate::dashboard::forms::{SignedIn, outcome, read_upload, server_caller};
 
 /// The largest avatar upload the form takes, with the form's other fields.
 pub(crate) const MAX_AVATAR_UPLOAD: usize = avatars::MAX_UPLOAD_BYTES + 64 * 1024;
@@ -31,10 +31,6 @@ fn own_image(dashboard: &Dashboard, url: &str) -> Option<String> {
 #[derive(Deserialize)]
 pub(crate) struct Which {
     name: String,
-}
-
-fn encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// A small form that posts one change.
@@ -245,29 +241,6 @@ pub(crate) async fn save(
     outcome(&dashboard, &member, &back, result)
 }
 
-/// What the avatar form sent.
-#[derive(Default)]
-struct AvatarUpload {
-    csrf: String,
-    name: String,
-    bytes: Vec<u8>,
-}
-
-async fn read_avatar(mut multipart: Multipart) -> Result<AvatarUpload, String> {
-    let mut upload = AvatarUpload::default();
-    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
-        match field.name() {
-            Some("csrf") => upload.csrf = field.text().await.map_err(|e| e.body_text())?,
-            Some("name") => upload.name = field.text().await.map_err(|e| e.body_text())?,
-            Some("image") => {
-                upload.bytes = field.bytes().await.map_err(|e| e.body_text())?.to_vec()
-            }
-            _ => {}
-        }
-    }
-    Ok(upload)
-}
-
 /// `POST /servers/{guild}/personas/avatar`.
 pub(crate) async fn avatar(
     State(dashboard): State<Dashboard>,
@@ -275,25 +248,20 @@ pub(crate) async fn avatar(
     Path(guild): Path<u64>,
     multipart: Multipart,
 ) -> Response {
-    let upload = match read_avatar(multipart).await {
+    let upload = match read_upload(&dashboard, &member, multipart, "image").await {
         Ok(upload) => upload,
-        Err(why) => {
-            let text = format!("The upload could not be read ({why}); nothing was changed.");
-            return refusal(&dashboard, StatusCode::BAD_REQUEST, &text);
-        }
+        Err(refused) => return refused.into_response(),
     };
-    if let Err(refused) = check_token(&dashboard, &member, &upload.csrf) {
-        return refused.into_response();
-    }
     let caller = match server_caller(&dashboard, &member, guild).await {
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),
     };
-    let back = format!("/servers/{guild}/personas/edit?name={}", encode(&upload.name));
+    let name = upload.field("name").to_owned();
+    let back = format!("/servers/{guild}/personas/edit?name={}", encode(&name));
     let result = match dashboard.media() {
         Some(media) => {
             let url_for = |digest: &str| dashboard.url(&format!("/avatars/{digest}.jpg"));
-            let file = (upload.name.as_str(), upload.bytes);
+            let file = (name.as_str(), upload.bytes);
             avatars::upload(dashboard.store(), &caller, media, file, url_for).await
         }
         None => {

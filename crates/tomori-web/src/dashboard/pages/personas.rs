@@ -10,9 +10,9 @@ use tomori_admin::persona::{self, Action, card};
 use tomori_admin::{AdminError, view};
 
 use super::servers::{checked, read_refusal, tabs};
-use super::{Frame, refusal, token_field};
+use super::{Frame, encode, refusal, token_field};
 use crate::dashboard::Dashboard;
-use crate::dashboard::forms::{SignedIn, check_token, outcome, server_caller};
+use crate::dashboard::forms::{SignedIn, outcome, read_upload, server_caller};
 
 /// The largest upload the import form takes: a card at its limit plus the form's other fields.
 pub(crate) const MAX_UPLOAD_BYTES: usize = tomori_core::card::MAX_PNG_BYTES + 64 * 1024;
@@ -95,11 +95,6 @@ pub(crate) async fn list(
     })
 }
 
-/// A query or form value, percent-encoded.
-fn encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
 /// The create form.
 #[derive(Deserialize)]
 pub(crate) struct CreateForm {
@@ -151,35 +146,6 @@ pub(crate) async fn remove(
     outcome(&dashboard, &member, &format!("/servers/{guild}/personas"), result)
 }
 
-/// What the import form sent.
-#[derive(Default)]
-struct Upload {
-    csrf: String,
-    name: Option<String>,
-    filename: String,
-    bytes: Vec<u8>,
-}
-
-/// Reads the multipart form; the body limit of the route caps its size.
-async fn read_upload(mut multipart: Multipart) -> Result<Upload, String> {
-    let mut upload = Upload::default();
-    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
-        match field.name() {
-            Some("csrf") => upload.csrf = field.text().await.map_err(|e| e.body_text())?,
-            Some("name") => {
-                let name = field.text().await.map_err(|e| e.body_text())?;
-                upload.name = Some(name).filter(|n| !n.trim().is_empty());
-            }
-            Some("card") => {
-                upload.filename = field.file_name().unwrap_or("card").to_owned();
-                upload.bytes = field.bytes().await.map_err(|e| e.body_text())?.to_vec();
-            }
-            _ => {}
-        }
-    }
-    Ok(upload)
-}
-
 /// `POST /servers/{guild}/personas/import`.
 pub(crate) async fn import(
     State(dashboard): State<Dashboard>,
@@ -187,35 +153,20 @@ pub(crate) async fn import(
     Path(guild): Path<u64>,
     multipart: Multipart,
 ) -> Response {
-    let upload = match read_upload(multipart).await {
+    let upload = match read_upload(&dashboard, &member, multipart, "card").await {
         Ok(upload) => upload,
-        Err(why) => {
-            return refusal(
-                &dashboard,
-                StatusCode::BAD_REQUEST,
-                &format!("The upload could not be read ({why}); nothing was changed."),
-            );
-        }
+        Err(refused) => return refused.into_response(),
     };
-    if let Err(refused) = check_token(&dashboard, &member, &upload.csrf) {
-        return refused.into_response();
-    }
     let caller = match server_caller(&dashboard, &member, guild).await {
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),
     };
+    let name = Some(upload.field("name")).filter(|n| !n.trim().is_empty());
     let result = if upload.bytes.is_empty() {
         Err(AdminError::BadInput("Choose a card file to import; nothing was changed.".to_owned()))
     } else {
         // Security: hostile cards. The bytes go to the same bounded parser as a Discord upload.
-        card::import(
-            dashboard.store(),
-            &caller,
-            &upload.filename,
-            &upload.bytes,
-            upload.name.as_deref(),
-        )
-        .await
+        card::import(dashboard.store(), &caller, &upload.filename, &upload.bytes, name).await
     };
     outcome(&dashboard, &member, &format!("/servers/{guild}/personas"), result)
 }
