@@ -583,3 +583,24 @@ async fn a_manager_changes_a_quota_and_a_channel_set_from_the_overview() {
     assert_eq!(channels, [Snowflake::new(830_000_000_000_000_002).unwrap()]);
     assert!(page.contains("#830000000000000002"), "the overview lists it");
 }
+
+#[tokio::test]
+async fn a_public_url_in_clear_outside_loopback_is_refused() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let config = |public_url: &str| DashboardConfig {
+        public_url: public_url.parse().unwrap(),
+        client_id: 1,
+        client_secret: SecretString::from("secret"),
+        api_base: "https://discord.com/api/v10".parse().unwrap(),
+        bot_token: SecretString::from(TOKEN),
+        server_policy: tomori_net::Policy::new(tomori_net::Scope::Server),
+    };
+    let refused = Dashboard::new(config("http://tomori.example.org"), store.clone());
+    assert!(refused.unwrap_err().to_string().contains("needs https"));
+    for allowed in
+        ["https://tomori.example.org/dash", "http://127.0.0.1:9100", "http://localhost:9100"]
+    {
+        assert!(Dashboard::new(config(allowed), store.clone()).is_ok(), "{allowed}");
+    }
+}

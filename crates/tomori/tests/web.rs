@@ -195,3 +195,13 @@ async fn readiness_follows_the_gateway_and_reconnects_are_counted() {
     .await;
     assert!(sample(&text, "tomori_gateway_reconnects_total{shard=\"0\"}").is_some(), "{text}");
 }
+
+#[tokio::test]
+async fn without_a_public_url_no_dashboard_is_served() {
+    // This world sets no [web] public_url: the listener serves health and metrics only.
+    let w = world().await;
+    poll(w.web, "/health/ready", |status, _| status == 200).await;
+    for path in ["/login", "/servers", "/static/style.css"] {
+        assert_eq!(get(w.web, path).await.unwrap().status, 404, "{path}");
+    }
+}
