@@ -1,11 +1,14 @@
 //! Which model a server talks through and how (`/model …` on Discord): the chat model with its
-//! sampling choices, stop strings and fallbacks, a vision model for images, and the embedding
-//! model of server documents. Reading needs membership; changing needs Manage Server (in a
+//! sampling choices, stop strings and fallbacks, a vision model for images, the embedding model
+//! of server documents, and the image model that draws pictures. Reading needs membership;
+//! changing needs Manage Server (in a
 //! direct message, the member manages their own DM tenant).
 
 use tomori_llm::{Wire, known_provider};
 use tomori_store::credentials::KeyOwner;
-use tomori_store::models::{self, EmbeddingModel, MAX_FALLBACK, MAX_STOP, Params, ServerModel};
+use tomori_store::models::{
+    self, EmbeddingModel, ImageModel, MAX_FALLBACK, MAX_STOP, Params, ServerModel,
+};
 use tomori_store::{Scope, Store, documents, endpoints};
 
 use crate::access::{AdminError, Need, authorize, tenant};
@@ -86,6 +89,15 @@ pub enum Action {
     },
     /// No embedding model (documents are not searched).
     EmbeddingClear,
+    /// The model that draws pictures (`generate_image`).
+    ImageSet {
+        /// Provider name, or `custom:<endpoint label>`.
+        provider: String,
+        /// Model id.
+        model: String,
+    },
+    /// No image model (pictures are refused).
+    ImageClear,
     /// What the server talks through.
     Show,
     /// Back to the instance's default model.
@@ -235,6 +247,16 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Answ
                 "This server has no embedding model.".to_owned()
             }
         }
+        Action::ImageSet { provider, model } => {
+            image(store, scope, caller, provider, model).await?
+        }
+        Action::ImageClear => {
+            if models::set_image(store, scope, caller.actor(), None).await? {
+                "This server no longer draws pictures (no image model).".to_owned()
+            } else {
+                "This server has no image model.".to_owned()
+            }
+        }
         Action::Reset => {
             if models::clear(store, scope, caller.actor()).await? {
                 "This server uses the instance's default model again.".to_owned()
@@ -266,7 +288,45 @@ async fn show(store: &Store, scope: Scope) -> Result<String, AdminError> {
         None => "This server uses the instance's default model.".to_owned(),
     };
     let embedding = models::get_embedding(store, scope).await?;
-    Ok(format!("{text}\n{}", describe_embedding(embedding.as_ref())))
+    let image = models::get_image(store, scope).await?;
+    Ok(format!(
+        "{text}\n{}\n{}",
+        describe_embedding(embedding.as_ref()),
+        describe_image(image.as_ref())
+    ))
+}
+
+/// What `/model show` says about pictures.
+fn describe_image(model: Option<&ImageModel>) -> String {
+    match model {
+        Some(model) => format!("Pictures are drawn by `{}/{}`.", model.provider, model.model),
+        None => "No image model: pictures are not drawn.".to_owned(),
+    }
+}
+
+/// An image model must be reachable like a chat model and speak a wire with an image API
+/// (OpenAI-compatible `/images/generations`, OpenRouter's image output, Gemini's).
+async fn image(
+    store: &Store,
+    scope: Scope,
+    caller: &Caller,
+    provider: &str,
+    model: &str,
+) -> Result<String, AdminError> {
+    if known_provider(provider).is_some_and(|known| known.wire == Wire::Anthropic) {
+        return Err(AdminError::BadInput(format!(
+            "`{provider}` makes no images; use openai, openrouter, google or a \
+             custom:<endpoint> with an images API. Nothing was changed."
+        )));
+    }
+    check(store, scope, provider, model).await?;
+    let chosen = ImageModel { provider: provider.to_owned(), model: model.to_owned() };
+    models::set_image(store, scope, caller.actor(), Some(&chosen)).await?;
+    Ok(format!(
+        "{} Turn pictures on with /server feature flag:image_gen; the image quota (/server \
+         quota) counts each one.",
+        describe_image(Some(&chosen))
+    ))
 }
 
 async fn embedding(
@@ -415,6 +475,8 @@ fn edited(mut model: ServerModel, change: &Action) -> Result<ServerModel, AdminE
         | Action::Reset
         | Action::Embedding { .. }
         | Action::EmbeddingClear
+        | Action::ImageSet { .. }
+        | Action::ImageClear
         | Action::Text { .. }
         | Action::VisionSet { .. }
         | Action::FallbackAdd { .. } => {}

@@ -17,6 +17,7 @@ use tomori_core::output::{
     AnswerFilter, FilterSetup, Participant, Thinking, Verdict, resolve_mentions,
 };
 use tomori_llm::ToolSpec;
+use tomori_tools::OutFile;
 
 use crate::surface::{ChatSurface, Outgoing, Speaker};
 
@@ -143,6 +144,32 @@ impl<'a, S: ChatSurface> Delivery<'a, S> {
         })
     }
 
+    /// Posts the files the turn's tools made, as one more message of the same speaker after the
+    /// text (a picture that was paid for is posted even when the text reached the send limit).
+    /// True when it was delivered.
+    pub(crate) async fn send_files(&mut self, files: Vec<OutFile>) -> bool {
+        if files.is_empty() {
+            return false;
+        }
+        let outgoing = Outgoing {
+            content: String::new(),
+            speaker: self.audience.speaker.clone(),
+            reply_to: if self.sent == 0 { self.audience.reply_to } else { None },
+            ping_users: Vec::new(),
+            files,
+        };
+        match self.surface.send(self.audience.channel, outgoing).await {
+            Ok(_) => {
+                self.sent += 1;
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "posting a generated file failed");
+                false
+            }
+        }
+    }
+
     /// Messages sent so far.
     pub(crate) fn sent(&self) -> usize {
         self.sent
@@ -176,6 +203,7 @@ impl<'a, S: ChatSurface> Delivery<'a, S> {
                 speaker: self.audience.speaker.clone(),
                 reply_to: None,
                 ping_users: Vec::new(),
+                files: Vec::new(),
             };
             let _ = self.surface.send(channel, note).await;
             return;
@@ -201,6 +229,7 @@ impl<'a, S: ChatSurface> Delivery<'a, S> {
             speaker: self.audience.speaker.clone(),
             reply_to: if self.sent == 0 { self.audience.reply_to } else { None },
             ping_users,
+            files: Vec::new(),
         };
         match self.surface.send(channel, outgoing).await {
             Ok(_) => self.sent += 1,

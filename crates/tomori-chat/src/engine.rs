@@ -358,6 +358,7 @@ impl<S: ChatSurface> Inner<S> {
             speaker: Speaker::Bot,
             reply_to: Some(message.message),
             ping_users: Vec::new(),
+            files: Vec::new(),
         };
         if let Err(err) = self.surface.send(message.channel, notice).await {
             tracing::warn!(error = %err, "sending a notice failed");
@@ -422,6 +423,7 @@ impl<S: ChatSurface> Inner<S> {
             speaker: Speaker::Bot,
             reply_to: Some(message.message),
             ping_users: Vec::new(),
+            files: Vec::new(),
         };
         if let Err(err) = self.surface.send(message.channel, notice).await {
             tracing::warn!(error = %err, "sending a notice failed");

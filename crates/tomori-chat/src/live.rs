@@ -113,9 +113,10 @@ impl LiveState for EngineLive {
                     // call is judged again with the permissions Discord gives at that moment (the
                     // arm below). The offer asks Discord nothing, so no turn waits for it and
                     // no REST budget goes to it: the bot is assumed to have what answering here
-                    // proves, plus Use External Stickers, which @everyone has by default.
+                    // proves, plus Use External Stickers and Attach Files, which @everyone has
+                    // by default.
                     let (bot, invoker) = self.proven();
-                    (bot.with(Perm::UseExternalStickers), invoker)
+                    (bot.with(Perm::UseExternalStickers).with(Perm::AttachFiles), invoker)
                 }
                 (Some(_), false) => {
                     let access = self.access(self.channel).await?;

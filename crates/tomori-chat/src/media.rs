@@ -21,6 +21,9 @@ use tomori_net::{Client, FetchError, Limits};
 use crate::history::{Remembered, RememberedAttachment};
 
 mod gif;
+mod studio;
+
+pub use studio::{ImageStudio, MAX_POSTED_SIDE};
 
 /// The image types the engine decodes.
 const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp", "image/gif"];
@@ -185,13 +188,45 @@ impl Media {
     /// # Errors
     /// An image that is not one, over the limits, or not decoded in time.
     pub async fn reencode(&self, bytes: Vec<u8>, side: u32) -> Result<Vec<u8>, MediaError> {
+        self.reencode_as(bytes, side, Encoding::Jpeg).await
+    }
+
+    /// The file at `url` (a generated image a provider hosts), downloaded through the media
+    /// policy within the file size cap; not decoded.
+    ///
+    /// # Errors
+    /// The fetch was refused or failed.
+    pub async fn download(&self, url: &str) -> Result<Vec<u8>, MediaError> {
+        let limits = Limits::default()
+            .with_max_bytes(self.options.max_file_bytes)
+            .with_timeout(self.options.timeout)
+            .with_content_types(IMAGE_TYPES);
+        // Security: SSRF through a URL a provider's answer names: the media scope judges it.
+        let download = self.client.safe_download(url, &limits).await?;
+        Ok(download.bytes.to_vec())
+    }
+
+    /// As [`Media::reencode`], in `encoding`: what comes out is pixels the decoder read, so
+    /// nothing else the file carried (metadata, trailing data, another format) goes on.
+    ///
+    /// # Errors
+    /// As [`Media::reencode`].
+    pub async fn reencode_as(
+        &self,
+        bytes: Vec<u8>,
+        side: u32,
+        encoding: Encoding,
+    ) -> Result<Vec<u8>, MediaError> {
         let options = MediaOptions { max_side: side, ..self.options.clone() };
         let slots = Arc::clone(&self.decode_slots);
         let work = async move {
             let permit = slots.acquire_owned().await.map_err(|_| MediaError::Timeout)?;
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                shrink_to_jpeg(&bytes, &options)
+                match encoding {
+                    Encoding::Jpeg => shrink_to_jpeg(&bytes, &options),
+                    Encoding::Png => shrink_to_png(&bytes, &options),
+                }
             })
             .await
             .map_err(|join| MediaError::Decode(join.to_string()))?
@@ -214,6 +249,15 @@ impl Media {
         }
         cache.push_back((url.to_owned(), image));
     }
+}
+
+/// The format [`Media::reencode_as`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// JPEG at quality 85 (avatars: small, opaque).
+    Jpeg,
+    /// PNG (generated pictures: lossless, transparency kept).
+    Png,
 }
 
 /// An image as the model is shown it: one still, or an animated GIF's keyframes.
@@ -245,6 +289,14 @@ fn prepare(bytes: &[u8], options: &MediaOptions) -> Result<Image, MediaError> {
 
 /// Decodes `bytes` within the limits and returns a JPEG of at most `max_side` pixels a side.
 fn shrink_to_jpeg(bytes: &[u8], options: &MediaOptions) -> Result<Vec<u8>, MediaError> {
+    encode(decode_within_limits(bytes, options)?, options)
+}
+
+/// Decodes `bytes` with the dimension and allocation limits.
+fn decode_within_limits(
+    bytes: &[u8],
+    options: &MediaOptions,
+) -> Result<image::DynamicImage, MediaError> {
     let decode_error = |e: image::ImageError| MediaError::Decode(e.to_string());
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -254,7 +306,24 @@ fn shrink_to_jpeg(bytes: &[u8], options: &MediaOptions) -> Result<Vec<u8>, Media
     limits.max_image_height = Some(options.max_dimension);
     limits.max_alloc = Some(options.max_decode_bytes);
     reader.limits(limits);
-    encode(reader.decode().map_err(decode_error)?, options)
+    reader.decode().map_err(decode_error)
+}
+
+/// Decodes `bytes` within the limits and returns a PNG of at most `max_side` pixels a side.
+fn shrink_to_png(bytes: &[u8], options: &MediaOptions) -> Result<Vec<u8>, MediaError> {
+    let decoded = decode_within_limits(bytes, options)?;
+    let side = options.max_side.max(1);
+    let shrunk = if decoded.width() > side || decoded.height() > side {
+        decoded.thumbnail(side, side)
+    } else {
+        decoded
+    };
+    let mut png = Vec::new();
+    shrunk
+        .to_rgba8()
+        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| MediaError::Decode(e.to_string()))?;
+    Ok(png)
 }
 
 /// `decoded` shrunk to `max_side` and encoded as JPEG.

@@ -21,7 +21,7 @@ use tomori_llm::{
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::MEMBER_ENDPOINT;
-use tomori_store::models::{self, EmbeddingModel, ServerModel};
+use tomori_store::models::{self, EmbeddingModel, ImageModel, ServerModel};
 use tomori_store::{Scope, Store, StoreError, endpoints};
 
 /// Builds the chains; holds the clients whose policies judge every endpoint a server or a member
@@ -248,6 +248,42 @@ impl ServerProviders {
             target.label = format!("{} · {}", model.provider, model.model);
             target.model = model.model.clone();
             target.capabilities = capabilities;
+            target
+        }))
+    }
+
+    /// The target that draws with the server's image model for `invoker` (who pays with
+    /// their own keys for that provider when they added some, as for text): a known provider
+    /// or one of the tenant's custom endpoints, asked for the image model named. `None` when it
+    /// cannot be reached.
+    ///
+    /// # Errors
+    /// The store failed, or the endpoint's URL is refused by the policy.
+    pub(crate) async fn image_target(
+        &self,
+        store: &Store,
+        tenant: Tenant,
+        invoker: Option<UserId>,
+        model: &ImageModel,
+    ) -> Result<Option<Target>, ChainError> {
+        // Security: SSRF through DM tenants' endpoints, as for their chat models.
+        let client = if tenant.dm { self.personal.as_ref() } else { Some(&self.client) };
+        let Some(client) = client else { return Ok(None) };
+        let capabilities = Capabilities::default();
+        let scope = Scope::server(tenant.server);
+        let target = Self::target(
+            store,
+            scope,
+            client,
+            invoker,
+            &model.provider,
+            &model.model,
+            capabilities,
+        )
+        .await?;
+        Ok(target.map(|mut target| {
+            target.label = format!("{} · {}", model.provider, model.model);
+            target.model = model.model.clone();
             target
         }))
     }

@@ -170,6 +170,7 @@ impl<S: ChatSurface> Scheduler<S> {
             // Security: prompt injection. The purpose is model-written text; only the reminded
             // member may be pinged, whatever it contains (no @everyone, roles or other users).
             ping_users: vec![reminder.user],
+            files: Vec::new(),
         };
         let sent = self.surface.send(reminder.channel, message).await;
         crate::telemetry::reminder(sent.is_ok());

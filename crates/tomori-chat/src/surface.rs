@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tomori_core::emoji::ServerEmoji;
 use tomori_core::id::Snowflake;
-use tomori_tools::Platform;
+use tomori_tools::{OutFile, Platform};
 
 /// A message as the engine sees it, already mapped from the platform's event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +107,9 @@ pub struct Outgoing {
     pub reply_to: Option<Snowflake>,
     /// The only users this message may ping. `@everyone`, `@here` and roles never ping.
     pub ping_users: Vec<Snowflake>,
+    /// Files to attach (pictures the turn's tools made; at most [`tomori_tools::MAX_OUT_FILES`]).
+    /// A message with files may have no text.
+    pub files: Vec<OutFile>,
 }
 
 /// A reaction added to or taken off a message.

@@ -359,12 +359,19 @@ impl DiscordPlatform {
         content: &str,
         reply_to: Option<Snowflake>,
     ) -> Result<Snowflake, PlatformError> {
-        crate::surface::post_as_bot(&self.http, twilight(channel), content, &no_pings(), reply_to)
-            .await
-            .map_err(|e| match e {
-                PostError::Http(e) => platform_error(e, "SendMessages"),
-                PostError::Body(e) => body_error(e),
-            })
+        crate::surface::post_as_bot(
+            &self.http,
+            twilight(channel),
+            content,
+            &no_pings(),
+            reply_to,
+            &[],
+        )
+        .await
+        .map_err(|e| match e {
+            PostError::Http(e) => platform_error(e, "SendMessages"),
+            PostError::Body(e) => body_error(e),
+        })
     }
 
     /// Edits (`Some(text)`) or deletes (`None`) one of the bot's own or its personas' messages.

@@ -25,6 +25,7 @@ use twilight_http::error::ErrorType;
 use twilight_model::channel::Message;
 use twilight_model::channel::message::AllowedMentions;
 use twilight_model::channel::webhook::WebhookType;
+use twilight_model::http::attachment::Attachment;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 
@@ -98,9 +99,13 @@ pub(crate) async fn post_as_bot(
     content: &str,
     mentions: &AllowedMentions,
     reply_to: Option<Snowflake>,
+    files: &[Attachment],
 ) -> Result<Snowflake, PostError> {
     let mut request =
         http.create_message(channel).content(content).allowed_mentions(Some(mentions));
+    if !files.is_empty() {
+        request = request.attachments(files);
+    }
     if let Some(reply_to) = reply_to {
         request = request.reply(twilight(reply_to)).fail_if_not_exists(false);
     }
@@ -111,6 +116,21 @@ pub(crate) async fn post_as_bot(
         .await
         .map_err(|e| PostError::Body(Box::new(e)))?;
     snowflake(sent.id).map_err(|e| PostError::Body(Box::new(e)))
+}
+
+/// The files of an outgoing message as Discord attachments (their ids are their positions).
+fn attachments(message: &Outgoing) -> Vec<Attachment> {
+    message
+        .files
+        .iter()
+        .zip(0_u64..)
+        .map(|(file, id)| {
+            let mut attachment =
+                Attachment::from_bytes(file.filename.clone(), file.bytes.clone(), id);
+            attachment.description.clone_from(&file.description);
+            attachment
+        })
+        .collect()
 }
 
 /// 403 is a missing permission, 404 a missing channel or message; anything else (5xx, transport,
@@ -225,9 +245,11 @@ impl DiscordSurface {
         content: &str,
         reply_to: Option<Snowflake>,
         ping_users: &[Snowflake],
+        files: &[Attachment],
     ) -> Result<Snowflake, SurfaceError> {
         let mentions = allowed_mentions(ping_users);
-        post_as_bot(&self.http, channel, content, &mentions, reply_to).await.map_err(|e| match e {
+        let posted = post_as_bot(&self.http, channel, content, &mentions, reply_to, files).await;
+        posted.map_err(|e| match e {
             PostError::Http(e) => surface_error(e, "Send Messages"),
             PostError::Body(e) => SurfaceError::Unavailable(e),
         })
@@ -243,13 +265,14 @@ impl DiscordSurface {
     ) -> Result<Snowflake, SurfaceError> {
         let label = format!("**{}**:", escape_markdown(name));
         let combined = format!("{label} {}", message.content);
+        let files = attachments(message);
         if combined.chars().count() <= MESSAGE_LIMIT {
             return self
-                .send_as_bot(channel, &combined, message.reply_to, &message.ping_users)
+                .send_as_bot(channel, &combined, message.reply_to, &message.ping_users, &files)
                 .await;
         }
-        self.send_as_bot(channel, &label, message.reply_to, &[]).await?;
-        self.send_as_bot(channel, &message.content, None, &message.ping_users).await
+        self.send_as_bot(channel, &label, message.reply_to, &[], &[]).await?;
+        self.send_as_bot(channel, &message.content, None, &message.ping_users, &files).await
     }
 
     /// The channel's managed webhook: an existing one of the bot's own in the channel, or a new
@@ -332,6 +355,10 @@ impl DiscordSurface {
             .content(&message.content)
             .username(name)
             .allowed_mentions(Some(&mentions));
+        let files = attachments(message);
+        if !files.is_empty() {
+            request = request.attachments(&files);
+        }
         if let Some(avatar_url) = avatar_url {
             request = request.avatar_url(avatar_url);
         }
@@ -391,8 +418,10 @@ impl ChatSurface for DiscordSurface {
         let channel: Id<ChannelMarker> = twilight(channel);
         let (name, avatar_url) = match &message.speaker {
             Speaker::Bot => {
+                let files = attachments(&message);
+                let (content, reply_to) = (&message.content, message.reply_to);
                 return self
-                    .send_as_bot(channel, &message.content, message.reply_to, &message.ping_users)
+                    .send_as_bot(channel, content, reply_to, &message.ping_users, &files)
                     .await;
             }
             Speaker::Persona { name, avatar_url } => (name, avatar_url.as_deref()),

@@ -21,6 +21,7 @@ use crate::endpoint::{Endpoint, StreamLimits, Timeouts, Wire};
 use crate::error::{LlmError, TimeoutPhase, scrub};
 use crate::event::{Notice, StreamEvent};
 use crate::gemini;
+use crate::image::{ImageApi, ImageOutcome, ImageRequest, parse_answer, request_body};
 use crate::keys::ApiKey;
 use crate::openai;
 use crate::request::{ChatRequest, EmbeddingRequest, Param};
@@ -495,4 +496,33 @@ pub(crate) async fn embed_once(
         Wire::Gemini => Ok((gemini::parse_embeddings(&bytes, expected)?, 0)),
         _ => Ok(openai::parse_embeddings(&bytes, expected)?),
     }
+}
+
+/// One image of one exchange: the request in the endpoint's image API, the answer read whole
+/// (within the body cap) and parsed.
+pub(crate) async fn image_once(
+    exchange: Exchange<'_>,
+    api: ImageApi,
+    request: &ImageRequest,
+) -> Result<ImageOutcome, Failure> {
+    let Exchange { endpoint, model, key, timeouts, limits, .. } = exchange;
+    let (path, body) = request_body(api, model, request)?;
+    let url = endpoint.url(&path);
+    let mut limits_here = stream_limits(limits, timeouts);
+    limits_here.max_bytes = limits.max_body_bytes;
+    limits_here.max_decoded_bytes = limits.max_body_bytes;
+    let response = post(exchange, &url, body, limits_here, "application/json").await?;
+    if !response.status().is_success() {
+        let wire = endpoint.wire();
+        return Err(status_failure(response, wire, &[], key, timeouts.first_byte).await);
+    }
+    let bytes: Bytes = tokio::time::timeout(timeouts.total, response.bytes())
+        .await
+        .map_err(|_| LlmError::Timeout { phase: TimeoutPhase::Total, after: timeouts.total })?
+        .map_err(|error| LlmError::from_fetch(error, TimeoutPhase::Total))?;
+    let value: Option<Value> = serde_json::from_slice(&bytes).ok();
+    if let Some(error) = value.as_ref().and_then(error_object) {
+        return Err(error.into());
+    }
+    Ok(parse_answer(api, &bytes)?)
 }

@@ -39,6 +39,7 @@ mod event;
 pub mod fuzz;
 mod gemini;
 mod history;
+mod image;
 mod keys;
 mod llm;
 mod openai;
@@ -58,11 +59,14 @@ pub use error::{
     LlmError, MAX_PROVIDER_MESSAGE, TimeoutPhase, TransportKind, cause_chain, transport_kind,
 };
 pub use event::{Completion, FinishReason, Notice, StreamEvent, Usage};
+pub use image::{
+    ImageData, ImageOutcome, ImageRequest, ImageShape, MAX_IMAGE_BYTES, MAX_IMAGE_PROMPT_CHARS,
+};
 pub use keys::{
     ApiKey, Clock, ERROR_COOLDOWN, KeyCandidates, KeyOutcome, KeyPools, KeySource, KeyStats,
     MAX_KEY_ATTEMPTS, ManualClock, RATE_LIMIT_COOLDOWN, SystemClock,
 };
-pub use llm::{Embeddings, Llm, RetryPolicy, Target};
+pub use llm::{Embeddings, GeneratedImage, Llm, RetryPolicy, Target};
 pub use probe::probe;
 pub use request::{
     ChatRequest, EmbeddingRequest, Image, ImageSource, Message, Param, Part, Reasoning, Role,

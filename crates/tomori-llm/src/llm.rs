@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use tomori_net::Client;
 
-use crate::call::{Answered, ChatStream, Exchange, Failure, embed_once, open_chat};
+use crate::call::{Answered, ChatStream, Exchange, Failure, embed_once, image_once, open_chat};
 use crate::catalogue::{Capabilities, shape_for};
 use crate::degrade::Degradation;
 use crate::endpoint::{Endpoint, StreamLimits, Timeouts};
 use crate::error::{LlmError, cause_chain};
 use crate::event::{Completion, Notice};
+use crate::image::{ImageApi, ImageOutcome, ImageRequest};
 use crate::keys::{ApiKey, Clock, KeyOutcome, KeyPools, MAX_KEY_ATTEMPTS, SystemClock};
 use crate::request::{ChatRequest, EmbeddingRequest};
 
@@ -92,6 +93,15 @@ impl Target {
             key_id: key.map(|k| k.id().to_owned()),
         }
     }
+}
+
+/// An image, or the provider's refusal, and who answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedImage {
+    /// What the provider made.
+    pub outcome: ImageOutcome,
+    /// Which endpoint, model and key answered.
+    pub answered: Answered,
 }
 
 /// Retries of a transient failure (5xx, timeout, broken connection) with the same key.
@@ -390,6 +400,60 @@ impl Llm {
                 Ok((vectors, tokens)) => {
                     keys.succeeded(key);
                     return Ok((vectors, tokens, target.answered(key)));
+                }
+                Err(error) => keys.failed(key, error)?,
+            }
+        }
+        Err(keys.exhausted())
+    }
+
+    /// Makes one image with the first target of `chain` that answers: each target's keys, each
+    /// with retries, as for text. A provider's refusal is an answer, not a failure: no other
+    /// target is asked to draw what one refused.
+    ///
+    /// # Errors
+    ///
+    /// As [`Llm::stream`]; `InvalidRequest` for a target whose API makes no images.
+    pub async fn generate_image(
+        &self,
+        chain: &[Target],
+        request: &ImageRequest,
+    ) -> Result<GeneratedImage, LlmError> {
+        let mut primary_error: Option<LlmError> = None;
+        for target in chain {
+            match self.image_target(target, request).await {
+                Ok((outcome, answered)) => return Ok(GeneratedImage { outcome, answered }),
+                Err(error) => {
+                    primary_error.get_or_insert(error);
+                }
+            }
+        }
+        Err(primary_error.unwrap_or_else(|| LlmError::invalid("no image model is set")))
+    }
+
+    async fn image_target(
+        &self,
+        target: &Target,
+        request: &ImageRequest,
+    ) -> Result<(ImageOutcome, Answered), LlmError> {
+        let api = ImageApi::for_target(target.endpoint.wire(), &target.provider)?;
+        let mut keys = KeyAttempts::new(self, target);
+        while let Some(key) = keys.next() {
+            let mut retries = 0;
+            let result = loop {
+                match image_once(self.exchange(target, key), api, request).await {
+                    Ok(outcome) => break Ok(outcome),
+                    Err(failure) => {
+                        if let Err(error) = self.backoff(failure.error, &mut retries).await {
+                            break Err(error);
+                        }
+                    }
+                }
+            };
+            match result {
+                Ok(outcome) => {
+                    keys.succeeded(key);
+                    return Ok((outcome, target.answered(key)));
                 }
                 Err(error) => keys.failed(key, error)?,
             }

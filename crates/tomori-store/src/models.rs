@@ -456,5 +456,9 @@ pub async fn clear_embedding(
     tx.commit().await?;
     Ok(true)
 }
+mod image;
+
+pub use image::{Generated, ImageModel, get_image, record_generation, set_image};
+
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,7 @@
 //! itself: connections are bounded (256 by default, [`FakeLlmBuilder::max_connections`]), it gives
 //! up after [`SERVER_LIFETIME`] (or [`FakeLlmBuilder::lifetime`]), and it is aborted on drop.
 
+mod images;
 mod render;
 
 use std::collections::VecDeque;
@@ -34,6 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use images::{REFUSED_WORD, png};
 pub use render::{FAKE_SIGNATURE, Finish, Turn};
 
 /// The loopback address fakes listen on by default. Not 127.0.0.1, so a test policy that allows
@@ -200,6 +202,8 @@ struct Shared {
     responder: Mutex<Option<Responder>>,
     /// The dimension of the embeddings route, when it is on.
     embeddings: Mutex<Option<usize>>,
+    /// The image route is on ([`FakeLlm::draw_images`]).
+    images: std::sync::atomic::AtomicBool,
 }
 
 /// Starts a [`FakeLlm`] with non-default bounds.
@@ -257,6 +261,7 @@ impl FakeLlmBuilder {
             rules: Mutex::new(Vec::new()),
             responder: Mutex::new(None),
             embeddings: Mutex::new(None),
+            images: std::sync::atomic::AtomicBool::new(false),
         });
         let serving = Arc::clone(&shared);
         let task = tokio::spawn(async move {
@@ -378,6 +383,19 @@ impl FakeLlm {
         self
     }
 
+    /// Answers every image request (see [`images`]) with a real PNG before the queue, so chat
+    /// turns and pictures can be scripted side by side.
+    pub fn draw_images(&self) -> &Self {
+        self.shared.images.store(true, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    /// The image requests so far, in order.
+    pub fn image_requests(&self) -> Vec<Recorded> {
+        let wire = self.shared.wire;
+        self.requests().into_iter().filter(|r| images::is_image_request(wire, r)).collect()
+    }
+
     /// The texts of every embeddings request so far, in order.
     pub fn embedded_texts(&self) -> Vec<String> {
         self.requests().iter().filter(|r| is_embedding(r)).flat_map(embedding_inputs).collect()
@@ -428,6 +446,11 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             && request.path.split('?').next().unwrap_or_default().ends_with("/models") =>
         {
             Reply::json(&models_body(shared.wire))
+        }
+        None if shared.images.load(std::sync::atomic::Ordering::Relaxed)
+            && images::is_image_request(shared.wire, &request) =>
+        {
+            images::reply(shared.wire, &request)
         }
         None if is_embedding(&request) && lock(&shared.embeddings).is_some() => {
             let dimension = lock(&shared.embeddings).unwrap_or(1);

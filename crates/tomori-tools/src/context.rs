@@ -191,6 +191,55 @@ pub struct TurnContext {
     pub live: Arc<dyn LiveState>,
     /// Cancelled by `/bot kill` and by stop requests: tools in flight end.
     pub cancel: CancellationToken,
+    /// Files the turn's tools made, posted with the persona's answer.
+    pub outbox: Outbox,
+}
+
+/// The most files one answer carries (Discord takes 10 per message; a turn that made more than
+/// a few images is a loop, not a request).
+pub const MAX_OUT_FILES: usize = 4;
+
+/// A file a tool made, to post with the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutFile {
+    /// The name it is posted under (ASCII, made by the tool, never by the model).
+    pub filename: String,
+    /// Its MIME type.
+    pub content_type: String,
+    /// The bytes, already checked and re-encoded by whoever made them.
+    pub bytes: Vec<u8>,
+    /// Alt text (the platform's `description`), at most 1,024 characters.
+    pub description: Option<String>,
+}
+
+/// The files a turn's tools made, shared by the tools (which add) and the engine (which posts
+/// them after the answer). Bounded by [`MAX_OUT_FILES`].
+#[derive(Clone, Debug, Default)]
+pub struct Outbox(Arc<std::sync::Mutex<Vec<OutFile>>>);
+
+impl Outbox {
+    /// Adds a file; gives it back when the outbox is full.
+    ///
+    /// # Errors
+    /// The outbox holds [`MAX_OUT_FILES`] already.
+    pub fn push(&self, file: OutFile) -> Result<(), OutFile> {
+        let mut files = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if files.len() >= MAX_OUT_FILES {
+            return Err(file);
+        }
+        files.push(file);
+        Ok(())
+    }
+
+    /// Whether another file fits.
+    pub fn has_room(&self) -> bool {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len() < MAX_OUT_FILES
+    }
+
+    /// Takes every file, leaving the outbox empty.
+    pub fn take(&self) -> Vec<OutFile> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
 }
 
 impl std::fmt::Debug for TurnContext {

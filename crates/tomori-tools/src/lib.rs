@@ -29,6 +29,7 @@ mod fetch;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz;
 mod gate;
+mod image;
 pub mod mcp;
 mod memory;
 mod messages;
@@ -48,13 +49,15 @@ use std::sync::Arc;
 pub use capabilities::ReviewCapabilities;
 pub use channels::{CreateThread, CrossChannelMessage, MAX_THREAD_NAME_CHARS};
 pub use context::{
-    Author, Features, LiveError, LiveState, MemoryScope, Place, Snapshot, TurnContext, Visibility,
+    Author, Features, LiveError, LiveState, MAX_OUT_FILES, MemoryScope, OutFile, Outbox, Place,
+    Snapshot, TurnContext, Visibility,
 };
 pub use fetch::{FETCH_MAX_BYTES, FETCH_PAGE_CHARS, FETCH_TIMEOUT, FetchUrl};
 pub use gate::{
     Authorized, DEFAULT_TOOL_TIMEOUT, Gate, Refusal, RefusalReason, Registry, RegistryError,
     Target, Tool, ToolOutcome, ToolSource,
 };
+pub use image::{GenerateImage, ImageAsk, ImageFailure, ImageMaker, MadeImage};
 pub use memory::{CreateMemory, UpdateMemory};
 pub use messages::{
     InteractWithMessage, MAX_CONTENT_CHARS, MAX_MESSAGE_RANGE, ManageMessage,

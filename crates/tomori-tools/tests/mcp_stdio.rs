@@ -178,6 +178,7 @@ fn turn(place: Place) -> TurnContext {
         shown_memories: Vec::new(),
         live: Arc::new(Open),
         cancel: CancellationToken::new(),
+        outbox: tomori_tools::Outbox::default(),
     }
 }
 

@@ -366,10 +366,17 @@ async fn run_discord(
     // PDFs (read_file, /memory document add) are read by this binary as `tomori extract-pdf`
     // in a confined child process; one extractor, so at most two readers run at once.
     let pdf = tomori_tools::PdfExtractor::this_binary().context("finding this program's path")?;
-    let tools = providers::tool_gate(config, &store, platform.map(|p| (p, pdf.clone())))?;
+    let server_providers = providers::server_providers(config)?;
+    let images: Arc<dyn tomori_tools::ImageMaker> = Arc::new(tomori_chat::media::ImageStudio::new(
+        store.clone(),
+        server_providers.clone(),
+        tomori_llm::Llm::default(),
+        providers::media(config)?,
+    ));
+    let tools =
+        providers::tool_gate(config, &store, platform.map(|p| (p, pdf.clone())), Some(images))?;
     engine.set_tools(Arc::new(mcp.layer(tools)));
     engine.set_media(providers::media(config)?);
-    let server_providers = providers::server_providers(config)?;
     engine.set_server_providers(server_providers.clone());
     let server_providers_for_playground = server_providers.clone();
     // One `Documents` for the engine's retrieval and `/memory document add`.
@@ -446,7 +453,7 @@ fn start_playground(
         parts.chain,
         EngineOptions::default(),
     );
-    let tools = providers::tool_gate(config, store, None)?;
+    let tools = providers::tool_gate(config, store, None, None)?;
     playground.set_tools(Arc::new(mcp.layer(tools)));
     playground.set_media(providers::media(config)?);
     playground.set_server_providers(parts.providers);
@@ -508,7 +515,7 @@ async fn chat(
         let store = Store::new(pool, Arc::new(ring), config.limits.clone());
         let chain = providers::instance_chain(config)?;
         let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
-        let tools = mcp.layer(providers::tool_gate(config, &store, None)?);
+        let tools = mcp.layer(providers::tool_gate(config, &store, None, None)?);
         let outcome = crate::terminal::chat(store.clone(), chain, tools, persona, provider).await;
         store.close().await;
         outcome

@@ -139,8 +139,9 @@ pub(crate) fn media(config: &Config) -> anyhow::Result<tomori_chat::media::Media
     Ok(tomori_chat::media::Media::new(client, tomori_chat::media::MediaOptions::default()))
 }
 
-/// The tool gate with the built-in tools, and with `platform` the tools that act through it
-/// (`read_file` reading PDFs with the extractor that comes with it).
+/// The tool gate with the built-in tools, with `platform` the tools that act through it
+/// (`read_file` reading PDFs with the extractor that comes with it), and with `images`
+/// `generate_image`.
 /// Model-supplied URLs go through tomori-net's tool scope under the operator's `[net]` settings;
 /// attachments through the media scope; the operator's own search endpoints through the operator
 /// scope.
@@ -151,6 +152,7 @@ pub(crate) fn tool_gate(
     config: &Config,
     store: &tomori_store::Store,
     platform: Option<(std::sync::Arc<dyn tomori_tools::Platform>, tomori_tools::PdfExtractor)>,
+    images: Option<std::sync::Arc<dyn tomori_tools::ImageMaker>>,
 ) -> anyhow::Result<tomori_tools::Gate> {
     let net = config.net.to_net();
     let mut tool_policy = Policy::from_config(tomori_net::Scope::Tool, &net);
@@ -175,6 +177,12 @@ pub(crate) fn tool_gate(
                 .context("building the media client")?;
         tomori_tools::platform_tools(&mut registry, store, platform, media_client, pdf)
             .context("registering the platform tools")?;
+    }
+    // Pictures are posted as attachments, which only a platform surface delivers.
+    if let Some(images) = images {
+        registry
+            .register(tomori_tools::GenerateImage::new(images))
+            .context("registering generate_image")?;
     }
     Ok(tomori_tools::Gate::new(registry))
 }

@@ -70,6 +70,7 @@ impl<S: ChatSurface> Inner<S> {
             shown_memories,
             live: Arc::new(live),
             cancel: cancel.child_token(),
+            outbox: tomori_tools::Outbox::default(),
         })
     }
 

@@ -130,6 +130,11 @@ impl<S: ChatSurface> Inner<S> {
                 ));
             }
         }
+        if let Some((_, ctx)) = &tools
+            && !cancel.is_cancelled()
+        {
+            said |= delivery.send_files(ctx.outbox.take()).await;
+        }
         self.log_thoughts(plan, persona, delivery.thoughts()).await;
         if !said && delivery.sent() == 0 {
             if !cancel.is_cancelled() {
@@ -386,6 +391,7 @@ impl<S: ChatSurface> Inner<S> {
                 speaker: Speaker::Bot,
                 reply_to: None,
                 ping_users: Vec::new(),
+                files: Vec::new(),
             };
             if let Err(err) = self.surface.send(channel, outgoing).await {
                 tracing::warn!(error = %err, "sending to the thought-log channel failed");

@@ -201,6 +201,7 @@ async fn a_due_reminder_is_delivered_once_as_the_persona_that_set_it() {
             speaker: Speaker::Bot,
             reply_to: None,
             ping_users: vec![id(ALICE)],
+            files: Vec::new(),
         }
     );
     let (_, alter) = by_purpose("plants");

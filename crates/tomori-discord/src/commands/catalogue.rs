@@ -38,9 +38,8 @@ pub fn render() -> String {
     );
     let _ = write!(
         page,
-        "\nNot offered until something uses them (their stored values are kept): the features \
-         {} and the image and video generation quotas, since Tomori does not generate images or \
-         videos yet.\n",
+        "\nNot offered until something uses them (their stored values are kept): the feature \
+         {} and the video generation quota, since Tomori does not generate videos yet.\n",
         server::NOT_OFFERED
             .iter()
             .map(|f| format!("`{}`", f.name()))

@@ -1,6 +1,6 @@
-//! `/model text|vision|temperature|parameters|stop|fallback|embedding|embedding-clear|show|reset`:
-//! which model the server talks through, which one looks at images for it, how it samples, and
-//! which model embeds its documents.
+//! `/model text|vision|image|temperature|parameters|stop|fallback|embedding|embedding-clear|show|reset`:
+//! which model the server talks through, which one looks at images for it, which one draws, how
+//! it samples, and which model embeds its documents.
 //!
 //! The provider is a known provider (answered with the server's keys from `/provider key`) or
 //! one of the server's endpoints (`custom:<label>`). The chain the engine builds for each turn is
@@ -54,6 +54,15 @@ pub(crate) fn definition() -> CommandBuilder {
                     .option(model()),
                 SubCommandBuilder::new("clear", "No vision model"),
             ]),
+        )
+        .option(
+            SubCommandGroupBuilder::new("image", "The model that draws pictures (generate_image)")
+                .subcommands([
+                    SubCommandBuilder::new("set", "Choose the image model")
+                        .option(provider())
+                        .option(model()),
+                    SubCommandBuilder::new("clear", "No image model"),
+                ]),
         )
         .option(
             SubCommandBuilder::new("temperature", "Sampling temperature (empty: the default)")
@@ -157,6 +166,14 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 Ok(Action::VisionSet { provider, model })
             }
             ("clear", _) => Ok(Action::VisionClear),
+            _ => Err(BadInput::unknown()),
+        },
+        "image" => match inner.nested()? {
+            ("set", a) => {
+                let (provider, model) = names(a)?;
+                Ok(Action::ImageSet { provider, model })
+            }
+            ("clear", _) => Ok(Action::ImageClear),
             _ => Err(BadInput::unknown()),
         },
         "temperature" => Ok(Action::Temperature { hundredths: inner.integer("hundredths")? }),

@@ -30,13 +30,13 @@ const COOLDOWNS: [CooldownKind; 5] = [
     CooldownKind::Strict,
 ];
 
-/// The quotas offered: image and video generation do not exist yet, so their quotas (kept in
-/// the table) would do nothing.
-const QUOTA_KINDS: [QuotaKind; 1] = [QuotaKind::Text];
+/// The quotas offered: video generation does not exist yet, so its quota (kept in the table)
+/// would do nothing.
+const QUOTA_KINDS: [QuotaKind; 2] = [QuotaKind::Text, QuotaKind::Image];
 
-/// Feature flags nothing reads yet (there is no image or video generation): not offered until
-/// they work; their columns stay.
-pub(crate) const NOT_OFFERED: [Feature; 2] = [Feature::ImageGen, Feature::VideoGen];
+/// Feature flags nothing reads yet (there is no video generation): not offered until it works;
+/// its column stays.
+pub(crate) const NOT_OFFERED: [Feature; 1] = [Feature::VideoGen];
 
 /// The feature flags `/server feature` offers.
 fn offered_features() -> impl Iterator<Item = Feature> {

@@ -281,8 +281,9 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
         assert_eq!(field(name, "default_member_permissions"), Value::Null, "{name}");
     }
     let flags = field("server", "options")[0]["options"][0]["choices"].clone();
-    // image_gen and video_gen are not offered: nothing generates images or videos yet.
-    assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len() - 2);
+    // video_gen is not offered: nothing generates videos yet.
+    assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len() - 1);
+    assert!(flags.as_array().unwrap().iter().any(|c| c["value"] == "image_gen"));
     // Guild installs only; the commands that work in a DM are shown there too.
     for name in ["persona", "memory", "personal", "config", "provider", "model"] {
         assert_eq!(field(name, "contexts"), serde_json::json!([0, 1]), "{name}");
@@ -802,8 +803,8 @@ async fn config_and_server_refuse_out_of_range_input_and_change_nothing() {
         (admin("server quota").arg("kind", "text").arg("per-user-daily", 101), "from 0 to 100"),
         (admin("server quota").arg("kind", "text").arg("server-pool", 100_000), "from 0 to 99999"),
         (admin("server quota").arg("kind", "text").arg("reset-days", 0), "from 1 to 365"),
-        // Nothing generates images or videos yet: their quotas are not offered.
-        (admin("server quota").arg("kind", "image").arg("per-user-daily", 3), "no quota called"),
+        // Nothing generates videos yet: their quota is not offered.
+        (admin("server quota").arg("kind", "video").arg("per-user-daily", 3), "no quota called"),
         (admin("server quota").arg("kind", "audio"), "no quota called"),
     ];
     for (command, expected) in cases {

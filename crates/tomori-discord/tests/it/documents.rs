@@ -160,7 +160,11 @@ async fn a_text_and_a_pdf_document_are_added_listed_and_removed() {
     assert!(unknown.starts_with("Unknown provider `custom:nope`"), "{unknown}");
     w.choose_embedding().await;
     let shown = w.answer(VIEW_AND_SEND, "model show", &[]).await;
-    assert!(shown.ends_with("Server documents are embedded with `custom:emb/fake-embed`."));
+    assert!(
+        shown.contains("\nServer documents are embedded with `custom:emb/fake-embed`.\n"),
+        "{shown}"
+    );
+    assert!(shown.ends_with("No image model: pictures are not drawn."), "{shown}");
 
     let rules = w.fake.host_attachment("rules.md", "text/markdown", RULES.as_bytes().to_vec());
     let answer = w.add(MANAGE_GUILD, &rules).await;

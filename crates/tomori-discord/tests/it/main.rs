@@ -9,6 +9,7 @@ mod documents;
 mod first_contact;
 mod gateway;
 mod history;
+mod images;
 mod mcp;
 mod personal;
 mod platform;

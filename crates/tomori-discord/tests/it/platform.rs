@@ -43,15 +43,15 @@ const VIEW_CHANNEL: u64 = 1 << 10;
 /// A guild: `chat` (with a thread), `secret` (hidden from @everyone, open to the bot), `general`,
 /// two `random`s in the Games and Work categories and a voice channel; Alice and Bob are members,
 /// Bob with the moderators' role (Manage Messages); a `wave` sticker; and a DM with Alice.
-struct Setup {
-    fake: FakeDiscord,
+pub(crate) struct Setup {
+    pub(crate) fake: FakeDiscord,
     _db: TestDb,
-    store: Store,
+    pub(crate) store: Store,
     surface: DiscordSurface,
     platform: Arc<dyn Platform>,
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let fake = FakeDiscord::start().await;
     let bot = fake.bot_user_id();
     for (channel, name) in [
@@ -97,6 +97,7 @@ fn as_bot(content: &str) -> Outgoing {
         speaker: Speaker::Bot,
         reply_to: None,
         ping_users: Vec::new(),
+        files: Vec::new(),
     }
 }
 
@@ -106,6 +107,7 @@ fn as_yui(content: &str) -> Outgoing {
         speaker: Speaker::Persona { name: "Yui".into(), avatar_url: None },
         reply_to: None,
         ping_users: Vec::new(),
+        files: Vec::new(),
     }
 }
 
@@ -262,14 +264,21 @@ async fn pins_reactions_threads_and_stickers_reach_discord() {
 }
 
 /// The engine over the Discord surface, with the built-in and platform tools and a fake model.
-struct Conversation {
-    s: Setup,
+pub(crate) struct Conversation {
+    pub(crate) s: Setup,
     engine: Engine<DiscordSurface>,
-    llm: FakeLlm,
+    pub(crate) llm: FakeLlm,
     next: std::sync::Mutex<u64>,
 }
 
 async fn conversation() -> Conversation {
+    conversation_with(|_| None).await
+}
+
+/// As [`conversation`], with `generate_image` drawing through what `images` makes of the store.
+pub(crate) async fn conversation_with(
+    images: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::ImageMaker>>,
+) -> Conversation {
     let s = setup().await;
     let server = s.store.resolve_guild(snowflake(GUILD)).await.unwrap();
     let scope = Scope::server(server);
@@ -314,13 +323,16 @@ async fn conversation() -> Conversation {
         Vec::new(),
     );
     tomori_tools::platform_tools(&mut registry, &s.store, platform, media_client, pdf).unwrap();
+    if let Some(images) = images(&s.store) {
+        registry.register(tomori_tools::GenerateImage::new(images)).unwrap();
+    }
     engine.set_tools(Arc::new(tomori_tools::Gate::new(registry)));
     Conversation { s, engine, llm, next: std::sync::Mutex::new(0) }
 }
 
 impl Conversation {
     /// A message in the chat channel, known to the fake's REST routes and handed to the engine.
-    async fn say(&self, author: u64, name: &str, content: &str) -> u64 {
+    pub(crate) async fn say(&self, author: u64, name: &str, content: &str) -> u64 {
         let bot = self.s.fake.bot_user_id();
         let id = {
             let mut next = self.next.lock().unwrap();
@@ -358,7 +370,7 @@ impl Conversation {
     }
 
     /// The tool results the model got back in its second request.
-    fn tool_results(&self) -> String {
+    pub(crate) fn tool_results(&self) -> String {
         let requests = self.llm.requests();
         assert_eq!(requests.len(), 2, "one call with tools, one after the results");
         let body: Value = serde_json::from_slice(&requests[1].body).unwrap();

@@ -44,6 +44,7 @@ fn as_bot(content: &str) -> Outgoing {
         speaker: Speaker::Bot,
         reply_to: None,
         ping_users: Vec::new(),
+        files: Vec::new(),
     }
 }
 
@@ -56,6 +57,7 @@ fn as_yui(content: &str) -> Outgoing {
         },
         reply_to: None,
         ping_users: Vec::new(),
+        files: Vec::new(),
     }
 }
 
@@ -77,6 +79,7 @@ async fn bot_messages_ping_only_listed_users_and_reply_without_failing() {
         speaker: Speaker::Bot,
         reply_to: Some(snowflake(reply_to)),
         ping_users: vec![snowflake(42)],
+        files: Vec::new(),
     };
     let id = s.surface.send(snowflake(CHANNEL), message).await.unwrap();
 

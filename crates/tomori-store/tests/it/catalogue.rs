@@ -38,6 +38,7 @@ const NOT_CACHED: &[(&str, &str)] = &[
     ("mcp_servers", "read by the tool layer when a server is connected"),
     ("document_chunks", "follows document_generations instead of a revision"),
     ("document_generations", "its own generation counter for passages and vectors"),
+    ("server_image_models", "read when an image is asked for, not by a turn's plan"),
     ("persona_avatars", "served by the dashboard; turns read personas.avatar_url, which moves"),
 ];
 

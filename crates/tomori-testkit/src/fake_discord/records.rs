@@ -107,6 +107,8 @@ pub struct SentMessage {
     pub stickers: Vec<u64>,
     /// Embeds sent with it, as sent.
     pub embeds: Vec<Value>,
+    /// Files uploaded with it (multipart `files[n]` parts).
+    pub files: Vec<FakeFile>,
     /// When the fake created it.
     pub at: Instant,
 }

@@ -502,10 +502,76 @@ fn unscoped(retry_after: Duration, global: bool) -> Reply {
 /// Discord's checks of a message body: content not empty (unless `may_be_empty`), then the
 /// documented limits ([`validate::message`]).
 fn check_message(request: &Request, may_be_empty: bool) -> Result<(), Reply> {
+    let may_be_empty = may_be_empty || !request.files.is_empty();
     if !may_be_empty && request.body_str("content").unwrap_or_default().is_empty() {
         return Err(error(400, 50006, "Cannot send an empty message"));
     }
+    check_files(request)?;
     validate::message(request.body.as_ref()).map_err(|found| invalid(&found))
+}
+
+/// Discord's upload limits: 10 files a message, each at most 10 MiB (a server without boosts),
+/// and every uploaded file named in the payload's `attachments` by its `files[n]` index.
+fn check_files(request: &Request) -> Result<(), Reply> {
+    if request.files.len() > validate::MAX_ATTACHMENTS {
+        return Err(error(
+            400,
+            50035,
+            "Invalid Form Body (attachments: Must be 10 or fewer in length.)",
+        ));
+    }
+    if request.files.iter().any(|f| f.bytes.len() > validate::MAX_UPLOAD_BYTES) {
+        return Err(error(413, 40005, "Request entity too large"));
+    }
+    let named: Vec<String> = request
+        .body
+        .as_ref()
+        .and_then(|b| b.get("attachments"))
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|a| a.get("id"))
+                .map(|id| id.to_string().replace('"', ""))
+                .collect()
+        })
+        .unwrap_or_default();
+    for file in &request.files {
+        let index = file.field.strip_prefix("files[").and_then(|rest| rest.strip_suffix(']'));
+        if index.is_none_or(|index| !named.iter().any(|id| id == index)) {
+            return Err(error(
+                400,
+                50035,
+                "Invalid Form Body (attachments: every uploaded file must be named by its id)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `attachments` of a created message, as Discord echoes them.
+fn attachment_objects(shared: &Shared, inner: &mut Inner, files: &[FakeFile]) -> Vec<Value> {
+    files
+        .iter()
+        .map(|file| {
+            let id = inner.next_id();
+            // Served like any attachment, so a later turn may look at what was posted.
+            let kind = if file.filename.ends_with(".png") {
+                "image/png"
+            } else {
+                "application/octet-stream"
+            };
+            inner.hosted.insert(id, (kind.to_owned(), file.bytes.clone()));
+            json!({
+                "content_type": kind,
+                "id": id.to_string(),
+                "filename": file.filename,
+                "size": file.bytes.len(),
+                "url": format!("http://{}/attachments/{id}/{}", shared.addr, file.filename),
+                "proxy_url": format!("http://{}/attachments/{id}/{}", shared.addr, file.filename),
+            })
+        })
+        .collect()
 }
 
 /// The embeds of a message body, as sent.
@@ -581,6 +647,7 @@ fn create_message(shared: &Shared, inner: &mut Inner, channel: &str, request: &R
         allowed_mentions,
         stickers,
         embeds,
+        files: request.files.clone(),
         at: Instant::now(),
     };
     store_and_echo(shared, inner, message, &bot)
@@ -658,6 +725,7 @@ fn execute_webhook(
         allowed_mentions,
         stickers: Vec::new(),
         embeds: embeds(request),
+        files: request.files.clone(),
         at: Instant::now(),
     };
     let author = UserSpec { id: hook.id, username, global_name: None, bot: true };
@@ -683,7 +751,7 @@ fn store_and_echo(
         "mention_everyone": message.pings.everyone,
         "mentions": message.pings.users.iter().map(|u| UserSpec::new(*u, &format!("user-{u}")).json()).collect::<Vec<_>>(),
         "mention_roles": message.pings.roles.iter().map(u64::to_string).collect::<Vec<_>>(),
-        "attachments": [],
+        "attachments": attachment_objects(shared, inner, &message.files),
         "embeds": message.embeds,
         "pinned": false,
         "type": if message.reply_to.is_some() { 19 } else { 0 },

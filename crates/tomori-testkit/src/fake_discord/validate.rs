@@ -22,7 +22,9 @@ const MAX_STRING_LENGTH: i64 = 6_000;
 const MAX_CONTENT: usize = 2_000;
 const MAX_EMBEDS: usize = 10;
 const MAX_EMBED_CHARS: usize = 6_000;
-const MAX_ATTACHMENTS: usize = 10;
+pub(super) const MAX_ATTACHMENTS: usize = 10;
+/// An upload's size limit in a server without boosts (Discord's documented default).
+pub(super) const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
 const MAX_ROWS: usize = 5;
 
 /// Option types (Discord's numbering).

@@ -646,6 +646,7 @@ mod tests {
             pings: Pings::default(),
             stickers: Vec::new(),
             embeds: Vec::new(),
+            files: Vec::new(),
             at,
         }
     }

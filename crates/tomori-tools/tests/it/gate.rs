@@ -126,6 +126,13 @@ fn pinned(tool: &str) -> Vec<Withheld> {
             W::Place(Place::Guild { rp: true }),
             W::Place(Place::Dm),
         ]),
+        "generate_image" => needs.extend([
+            W::Feature(F::ImageGen),
+            W::BotPermission(Perm::SendMessages),
+            W::BotPermission(Perm::AttachFiles),
+            W::QuotaUsedUp,
+            W::QuotaUnreadable,
+        ]),
         "read_file" => {
             needs.extend([W::InvisibleToInvoker, W::InvisibleToBot]);
             needs.extend(message);
@@ -372,6 +379,7 @@ fn valid_arguments(tool: &str, world: &World, web: &WebServer) -> Value {
         "cross_channel_message" => json!({"channel": "general", "message": "Hello there."}),
         "select_sticker" => json!({"name": "wave"}),
         "read_file" => json!({"message_id": "ref_1"}),
+        "generate_image" => json!({"prompt": "a red fox in snow"}),
         other => panic!("add valid arguments for the new tool {other} to this table"),
     }
 }
@@ -462,7 +470,8 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
         );
     }
     let total_probe_runs: usize = probe_runs.iter().map(|r| r.lock().expect("runs").len()).sum();
-    assert_eq!(total_probe_runs, 2);
+    // The two probes and the painter behind generate_image.
+    assert_eq!(total_probe_runs, 3);
     // Each platform tool acted exactly once, on the target the gate resolved.
     assert_eq!(platform.actions().len(), 5, "{:?}", platform.actions());
 }

@@ -30,9 +30,10 @@ use tomori_testkit::TestDb;
 use tomori_tools::pdf::{PdfExtractor, ReaderLimits};
 use tomori_tools::{
     AttachmentFacts, Author, Authorized, ChannelAccess, ChannelFacts, ChannelKind, Contexts,
-    Effect, Features, LiveError, LiveState, MemoryScope, MessageFacts, Perm, Perms, Place,
-    Platform, PlatformError, QuotaKind, Registry, SearchConfig, Snapshot, StickerFacts, Target,
-    TargetRule, Tool, ToolOutcome, ToolPolicy, TurnContext, Visibility, builtins, platform_tools,
+    Effect, Features, GenerateImage, ImageAsk, ImageFailure, ImageMaker, LiveError, LiveState,
+    MadeImage, MemoryScope, MessageFacts, OutFile, Perm, Perms, Place, Platform, PlatformError,
+    QuotaKind, Registry, SearchConfig, Snapshot, StickerFacts, Target, TargetRule, Tool,
+    ToolOutcome, ToolPolicy, TurnContext, Visibility, builtins, platform_tools,
 };
 
 /// The loopback address test servers listen on; test policies allow exactly this one.
@@ -749,6 +750,7 @@ impl World {
             ],
             live,
             cancel: CancellationToken::new(),
+            outbox: tomori_tools::Outbox::default(),
         }
     }
 
@@ -798,6 +800,9 @@ pub(crate) fn registry_with_probes(
     )
     .expect("platform tools");
     let mut runs = Vec::new();
+    let painter = FakePainter::default();
+    runs.push(Arc::clone(&painter.runs));
+    registry.register(GenerateImage::new(Arc::new(painter))).expect("generate_image registers");
     for probe in [Probe::own_message(), Probe::visible_message()] {
         runs.push(Arc::clone(&probe.runs));
         registry.register(probe).expect("probe registers");
@@ -806,6 +811,30 @@ pub(crate) fn registry_with_probes(
 }
 
 pub(crate) type ProbeRuns = Arc<Mutex<Vec<Option<Target>>>>;
+
+/// An [`ImageMaker`] that draws a fixed PNG and records each run (as a probe run without a
+/// target), so the gate table sees whether `generate_image` reached it.
+#[derive(Default)]
+pub(crate) struct FakePainter {
+    pub(crate) runs: ProbeRuns,
+}
+
+impl ImageMaker for FakePainter {
+    fn make<'a>(
+        &'a self,
+        _ctx: &'a TurnContext,
+        ask: ImageAsk,
+    ) -> BoxFuture<'a, Result<MadeImage, ImageFailure>> {
+        self.runs.lock().expect("runs").push(None);
+        let file = OutFile {
+            filename: "image.png".to_owned(),
+            content_type: "image/png".to_owned(),
+            bytes: tomori_testkit::fake_llm::png(4, 4),
+            description: Some(ask.prompt),
+        };
+        async move { Ok(MadeImage { file, by: "fake · painter".to_owned() }) }.boxed()
+    }
+}
 
 /// The routes every test web server answers.
 pub(crate) fn web_routes() -> Vec<Route> {
