@@ -5,6 +5,15 @@
 //! they are substituted where a prompt is assembled and in the model's output: `{{user}}` becomes
 //! the member the turn answers, `{{char}}` the persona speaking. Substitution is one pass, so a
 //! name that itself contains a macro is never expanded again.
+//!
+//! [`expand`] adds SillyTavern's other prompt macros (time and date, `{{random}}`, `{{roll}}`,
+//! `{{lastMessage}}`, `{{idle_duration}}`, ...); see the `expand` module.
+
+mod expand;
+
+pub use expand::{
+    MAX_DICE, MAX_EXPANSION_BYTES, MAX_MODIFIER, MAX_SIDES, MacroContext, expand, humanize,
+};
 
 /// What the macros stand for in one turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
