@@ -19,6 +19,7 @@ pub mod macros;
 pub mod metric_names;
 pub mod output;
 pub mod persona;
+pub mod preset;
 pub mod privacy;
 pub mod prompt;
 pub mod quota;
