@@ -7,10 +7,12 @@
 //! write moves the revision it belongs to in the same transaction (see
 //! `tomori_store::cache`), so the next message after a change, in any process, loads afresh.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tomori_core::id::{LineageId, PersonaId, ServerId, Snowflake, UserId};
+use tomori_core::lorebook::{Lorebook, LorebookBounds};
 use tomori_core::quota::QuotaLimits;
 use tomori_core::settings::ChannelSet;
 use tomori_llm::Target;
@@ -26,13 +28,31 @@ use tomori_store::servers::Home;
 use tomori_store::settings::ServerSettings;
 use tomori_store::users::UserSettings;
 use tomori_store::{
-    Scope, Store, StoreError, documents, endpoints, memories, personas, settings, users,
+    Scope, Store, StoreError, documents, endpoints, lorebooks, memories, personas, settings, users,
 };
 
 use crate::providers::{Chain, Invoker, ServerProviders, Tenant};
 
 /// Entries unused this long are dropped, so an idle server or user costs no memory here.
 const IDLE: Duration = Duration::from_secs(600);
+
+/// Stored lorebooks, parsed. The store holds only books tomori-core wrote, so a book that no
+/// longer parses (a bound lowered since) is logged and left out rather than failing the turn.
+fn parse_lorebooks(
+    stored: Vec<(PersonaId, serde_json::Value)>,
+) -> HashMap<PersonaId, Arc<Lorebook>> {
+    let bounds = LorebookBounds::default();
+    stored
+        .into_iter()
+        .filter_map(|(persona, book)| match Lorebook::from_character_book(&book, &bounds) {
+            Ok(book) => Some((persona, Arc::new(book))),
+            Err(error) => {
+                tracing::warn!(persona = persona.get(), %error, "a stored lorebook is left out");
+                None
+            }
+        })
+        .collect()
+}
 
 /// What a turn reads of its server.
 #[derive(Debug)]
@@ -51,6 +71,8 @@ pub(crate) struct ServerView {
     pub(crate) text_quota: QuotaLimits,
     /// The embedding model and how many documents it made, when the server has one.
     pub(crate) retrieval: Option<(EmbeddingModel, usize)>,
+    /// Personas' lorebooks, parsed once per revision.
+    lorebooks: HashMap<PersonaId, Arc<Lorebook>>,
 }
 
 impl ServerView {
@@ -71,6 +93,7 @@ impl ServerView {
             quotas::limits(store, scope, QuotaKind::Text),
             documents::retrieval_state(store, scope),
         )?;
+        let lorebooks = parse_lorebooks(lorebooks::list(store, scope).await?);
         // A tenant with no persona of its own is answered by the built-in one until an admin makes
         // one (`/persona create`, `/persona import`, `/config setup`).
         let personas = if personas.is_empty() {
@@ -90,7 +113,13 @@ impl ServerView {
             memories,
             text_quota,
             retrieval,
+            lorebooks,
         })
+    }
+
+    /// The persona's lorebook, when it has one.
+    pub(crate) fn lorebook(&self, persona: PersonaId) -> Option<&Lorebook> {
+        self.lorebooks.get(&persona).map(Arc::as_ref)
     }
 
     /// The persona that speaks by default in `channel`, or in its `parent` when the channel (a

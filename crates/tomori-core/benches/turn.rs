@@ -17,7 +17,7 @@ use tomori_core::output::{
 };
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::prompt::{
-    HistoryItem, ParticipantView, PersonaView, PromptInput, TokenBudget, assemble,
+    HistoryItem, Lore, ParticipantView, PersonaView, PromptInput, TokenBudget, assemble,
 };
 use tomori_core::trigger::{
     Author, AutoTrigger, PersonaTrigger, ReplyTo, Situation, TriggerSettings, decide,
@@ -109,6 +109,8 @@ fn turn(c: &mut Criterion) {
                 member: "member0",
                 server_emoji: &[],
                 budget: TokenBudget::default(),
+                lore: &Lore::EMPTY,
+                macros: None,
             };
             let prompt = assemble(&input);
             let visible = strip_labels(&strip_reasoning(&answer).visible, "Tomori", &["Kaede"]);

@@ -106,9 +106,14 @@ pub struct PersonaCard {
     /// Words that make the persona answer.
     #[serde(default)]
     pub trigger_words: Vec<String>,
-    /// How many entries the card's character book had (enabled or not).
+    /// How many lore entries the card's character book had (enabled or not; attributes Tomori
+    /// exported as entries are not counted).
     #[serde(default)]
     pub lorebook_entries: u32,
+    /// The card's lorebook as a V2 `character_book`, checked and written back in normal form by
+    /// `tomori_core::lorebook` (SillyTavern's extras under each entry's `extensions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub character_book: Option<serde_json::Value>,
     /// The card's tags (not used in prompts).
     #[serde(default)]
     pub tags: Vec<String>,
@@ -382,6 +387,7 @@ pub fn normalize(card: PersonaCard, limits: &Limits) -> Result<PersonaCard, Card
     for (i, word) in trigger_words.iter().enumerate() {
         check_len(&format!("trigger word {}", i + 1), word, MAX_TRIGGER_WORD_CHARS)?;
     }
+    let (character_book, lorebook_entries) = normal_book(card.character_book.as_ref())?;
     check_count("tags", card.tags.len(), MAX_TAGS)?;
     let mut tags = Vec::with_capacity(card.tags.len());
     for (i, tag) in card.tags.iter().enumerate() {
@@ -402,9 +408,26 @@ pub fn normalize(card: PersonaCard, limits: &Limits) -> Result<PersonaCard, Card
         attributes,
         sample_dialogues,
         trigger_words,
-        lorebook_entries: card.lorebook_entries,
+        lorebook_entries,
+        character_book,
         tags,
     })
+}
+
+/// A persona JSON's lorebook, checked as a card's is and written back in normal form, with its
+/// entry count.
+fn normal_book(
+    book: Option<&serde_json::Value>,
+) -> Result<(Option<serde_json::Value>, u32), CardError> {
+    let Some(book) = book else { return Ok((None, 0)) };
+    // Security: hostile persona files. The same bounded parser as a card's lorebook.
+    let parsed = crate::lorebook::Lorebook::from_character_book(
+        book,
+        &crate::lorebook::LorebookBounds::default(),
+    )
+    .map_err(|error| tavern::book_error("character_book", error))?;
+    let count = u32::try_from(parsed.entries.len()).unwrap_or(u32::MAX);
+    Ok((Some(parsed.to_character_book()), count))
 }
 
 impl PersonaCard {

@@ -23,6 +23,7 @@ pub mod embedded;
 pub mod endpoints;
 mod error;
 pub mod keys;
+pub mod lorebooks;
 pub mod mcp;
 pub mod memories;
 pub mod memory_edits;

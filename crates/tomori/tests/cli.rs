@@ -435,8 +435,10 @@ fn persona_convert_prints_the_persona_json_or_one_line_why_not() {
     let mio = parsed("v2.png");
     assert_eq!(mio["source_spec"], "chara_card_v2");
     assert_eq!(mio["alternate_greetings"], json!(["Welcome.", "Quiet, please."]));
-    assert_eq!(mio["attributes"], json!(["Mio loves old books."]));
+    // The lorebook stays a lorebook (both entries, the disabled one too), not attributes.
+    assert_eq!(mio["attributes"], json!([]));
     assert_eq!(mio["lorebook_entries"], 2);
+    assert_eq!(mio["character_book"]["entries"][0]["content"], "Mio loves old books.");
     assert_eq!(mio["tags"], json!(["calm"]));
 
     let rei = parsed("v3.png");

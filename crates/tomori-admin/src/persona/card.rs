@@ -5,8 +5,8 @@
 //! with the reason and nothing written.
 
 use tomori_core::card::{self, Dialogue, PersonaCard, SourceSpec};
-use tomori_store::Store;
 use tomori_store::personas::{self, NewPersona, Persona, SampleDialogue};
+use tomori_store::{Store, lorebooks};
 
 use super::{named, role};
 use crate::access::{AdminError, Need, authorize, tenant};
@@ -51,13 +51,21 @@ pub async fn import(
         avatar_url: None,
         lineage: None,
     };
+    if let Some(book) = &card.character_book {
+        // Refused before anything is written, so a card is imported whole or not at all.
+        lorebooks::check(book)?;
+    }
     let persona = personas::create(store, scope, caller.actor(), new).await?;
+    if let Some(book) = &card.character_book {
+        lorebooks::set(store, scope, caller.actor(), persona.id, Some(book)).await?;
+    }
     let mut text = format!(
-        "Imported **{}** as {} ({} attributes, {} sample dialogues).",
+        "Imported **{}** as {} ({} attributes, {} sample dialogues, {} lorebook entries).",
         persona.nickname,
         role(&persona),
         persona.attributes.len(),
-        persona.sample_dialogues.len()
+        persona.sample_dialogues.len(),
+        card.lorebook_entries
     );
     for warning in &imported.warnings {
         text.push_str(&format!("\nLeft out: {warning}."));
@@ -70,19 +78,41 @@ pub async fn import(
 ///
 /// # Errors
 /// A refusal, no such persona, or the store failing.
-pub async fn to_export(store: &Store, caller: &Caller, name: &str) -> Result<Persona, AdminError> {
+pub async fn to_export(
+    store: &Store,
+    caller: &Caller,
+    name: &str,
+) -> Result<Exportable, AdminError> {
     // Export shows the whole prompt, which a server may keep to its managers.
     authorize(store, caller, Need::Manager, true).await?;
     let scope = tenant(store, caller).await?;
-    named(store, scope, name).await
+    let persona = named(store, scope, name).await?;
+    let lorebook = lorebooks::get(store, scope, persona.id).await?;
+    Ok(Exportable { persona, lorebook })
 }
 
-/// `persona` as a V2 card PNG that SillyTavern imports, with `avatar` (PNG bytes) as its image
+/// A persona to export, with its lorebook.
+#[derive(Debug, Clone)]
+pub struct Exportable {
+    /// The persona.
+    pub persona: Persona,
+    /// Its lorebook as a V2 `character_book`, when it has one.
+    pub lorebook: Option<serde_json::Value>,
+}
+
+/// The persona of `found` as a V2 card PNG (its lorebook as the card's `character_book`)
+/// that SillyTavern imports, with `avatar` (PNG bytes) as its image
 /// when it is a valid PNG, else a generated square.
 ///
 /// # Errors
 /// A persona that cannot be written as a card.
-pub fn export(persona: &Persona, avatar: Option<&[u8]>) -> Result<Answer, AdminError> {
+pub fn export(found: &Exportable, avatar: Option<&[u8]>) -> Result<Answer, AdminError> {
+    let persona = &found.persona;
+    let lorebook_entries = found
+        .lorebook
+        .as_ref()
+        .and_then(|book| book["entries"].as_array())
+        .map_or(0, |entries| u32::try_from(entries.len()).unwrap_or(u32::MAX));
     let card = PersonaCard {
         tomori_persona: card::FORMAT_VERSION,
         name: persona.nickname.clone(),
@@ -97,7 +127,8 @@ pub fn export(persona: &Persona, avatar: Option<&[u8]>) -> Result<Answer, AdminE
             .map(|d| Dialogue { user: d.user.clone(), bot: d.bot.clone() })
             .collect(),
         trigger_words: persona.trigger_words.clone(),
-        lorebook_entries: 0,
+        lorebook_entries,
+        character_book: found.lorebook.clone(),
         tags: Vec::new(),
     };
     let png = match avatar.map(|image| card::export_png(&card, Some(image))) {

@@ -6,6 +6,7 @@
 pub mod avatar;
 pub mod card;
 mod edit;
+pub mod lore;
 
 use tomori_store::personas::{self, NewPersona, Persona};
 use tomori_store::{Scope, Store};

@@ -8,11 +8,15 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tomori_core::emoji::{self, ServerEmoji};
 use tomori_core::handles::Handles;
+use tomori_core::lorebook::{self, ScanInput, ScanMessage};
+use tomori_core::macros::{MacroContext, MacroNames};
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::prompt::{
-    self, HistoryItem, ParticipantView, PersonaView, PromptInput, PromptRole, TokenBudget,
+    self, HistoryItem, Lore, ParticipantView, PersonaView, PromptInput, PromptRole, TokenBudget,
+    estimate_tokens,
 };
 use tomori_core::settings::Feature;
+use tomori_core::timezone::Zone;
 use tomori_llm::{ChatRequest, Message, Part, Role, Target};
 use tomori_store::StoreError;
 use tomori_store::personas::Persona;
@@ -177,6 +181,8 @@ impl<S: ChatSurface> Inner<S> {
             .collect();
         let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings().timezone);
         let emoji = self.emoji_for(plan);
+        let budget = budget(self.options.prompt_budget, &chain);
+        let lore = lore_for(plan, persona, &recent, budget);
         let input = PromptInput {
             persona: PersonaView {
                 name: &persona.nickname,
@@ -195,7 +201,9 @@ impl<S: ChatSurface> Inner<S> {
             context_note: plan.settings().context_note.as_deref(),
             member: &plan.message.author.name,
             server_emoji: &emoji,
-            budget: budget(self.options.prompt_budget, &chain),
+            budget,
+            lore: &lore,
+            macros: Some((macro_context(plan, persona, &recent), getrandom::u64().unwrap_or(0))),
         };
         let (prompt, warnings) = prompt::assemble(&input);
         if !warnings.is_empty() {
@@ -333,6 +341,56 @@ pub(super) fn render_request(request: &ChatRequest) -> String {
         }
     }
     out
+}
+
+/// What SillyTavern's macros stand for in this turn: the time in the server's zone, the last
+/// message, when a member last wrote (from the message id's time), and the channel for `{{pick}}`.
+fn macro_context<'a>(
+    plan: &'a Plan,
+    persona: &'a Persona,
+    recent: &'a [Remembered],
+) -> MacroContext<'a> {
+    let now = Utc::now();
+    let zone = Zone::parse(&plan.settings().timezone).unwrap_or(Zone::UTC);
+    let last_member = recent.iter().rev().find(|m| m.persona.is_none() && !m.is_summary);
+    MacroContext {
+        names: MacroNames { user: &plan.message.author.name, persona: &persona.nickname },
+        now,
+        zone,
+        last_message: recent.last().map_or("", |m| m.content.as_str()),
+        // Ids the platform did not mint (the dashboard's) carry no time: no idle time then.
+        last_member_message_at: last_member
+            .and_then(|m| tomori_tools::sent_at(m.id))
+            .filter(|at| *at <= now),
+        pick_seed: plan.message.channel.get(),
+    }
+}
+
+/// The speaking persona's lore for this turn: its lorebook's entries whose keys appear in the
+/// recent messages (newest first, each as `name: text`), within a quarter of the prompt's budget
+/// (SillyTavern's default share) or the book's own budget when smaller.
+fn lore_for(plan: &Plan, persona: &Persona, recent: &[Remembered], budget: TokenBudget) -> Lore {
+    let Some(book) = plan.seen.view.lorebook(persona.id) else { return Lore::default() };
+    let names: Vec<&str> =
+        recent.iter().map(|m| m.persona.as_deref().unwrap_or(&m.author_name)).collect();
+    let messages: Vec<ScanMessage<'_>> = recent
+        .iter()
+        .zip(&names)
+        .rev()
+        .map(|(m, name)| ScanMessage { name: Some(name), text: &m.content })
+        .collect();
+    let scan = ScanInput {
+        messages: &messages,
+        extra: &[],
+        names: Some(MacroNames { user: &plan.message.author.name, persona: &persona.nickname }),
+        token_budget: Some(budget.prompt_tokens() / 4),
+    };
+    let mut rng = || getrandom::u64().unwrap_or(0);
+    let activation = lorebook::activate(book, &scan, &mut rng, estimate_tokens);
+    if !activation.left_out.is_empty() {
+        tracing::debug!(left_out = activation.left_out.len(), "lore over its budget left out");
+    }
+    Lore::from_activation(&activation)
 }
 
 /// The prompt's budget for `chain`: the smallest context length any of its models is known to

@@ -5,6 +5,7 @@
 
 mod documents;
 mod first_contact;
+mod lore;
 mod media;
 mod output;
 mod privacy;

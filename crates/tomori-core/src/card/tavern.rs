@@ -15,6 +15,7 @@ use super::{
 };
 use crate::chunk::split_message;
 use crate::limits::Limits;
+use crate::lorebook::{Lorebook, LorebookBounds, LorebookError};
 use crate::trigger::parse_trigger_words;
 
 /// The key of Tomori's own data in `data.extensions`.
@@ -102,6 +103,40 @@ fn locate(root: &Map<String, Value>) -> Result<(SourceSpec, Fields<'_>), CardErr
     }
 }
 
+/// The card's lorebook with its attributes added as constant entries marked as Tomori's (so
+/// SillyTavern shows them and Tomori reads them back as attributes); `None` when there is
+/// neither.
+fn exported_book(card: &PersonaCard) -> Option<Value> {
+    if card.attributes.is_empty() && card.character_book.is_none() {
+        return None;
+    }
+    let mut book = card.character_book.clone().unwrap_or_else(
+        || json!({ "name": format!("{} lore", card.name), "extensions": {}, "entries": [] }),
+    );
+    let entries = book.get_mut("entries").and_then(Value::as_array_mut)?;
+    let next = entries
+        .iter()
+        .filter_map(|e| e.get("id").and_then(Value::as_u64))
+        .max()
+        .map_or(0, |m| m + 1);
+    for (i, attribute) in (next..).zip(&card.attributes) {
+        entries.push(json!({
+            "id": i,
+            "keys": [],
+            "secondary_keys": [],
+            "comment": format!("Attribute {}", i - next + 1),
+            "content": attribute,
+            "constant": true,
+            "selective": false,
+            "insertion_order": 100,
+            "enabled": true,
+            "position": "before_char",
+            "extensions": { ATTRIBUTE_MARK: true },
+        }));
+    }
+    Some(book)
+}
+
 /// Drops lorebook decorators (`@@name value` lines, V3), which are instructions to the
 /// lorebook engine rather than text.
 fn without_decorators(content: &str) -> String {
@@ -166,51 +201,17 @@ pub(super) fn map(
     if !depth_prompt.is_empty() {
         texts.push(format!("Instructions: {depth_prompt}"));
     }
-    let mut lorebook_entries = 0_u32;
-    if let Some(book) = fields.object("character_book")? {
-        let book = Fields { object: book, prefix: "" };
-        let entries = match book.object.get("entries") {
-            None | Some(Value::Null) => &[][..],
-            Some(Value::Array(entries)) => entries.as_slice(),
-            Some(_) => {
-                return Err(CardError::Field {
-                    field: fields.path("character_book.entries"),
-                    reason: "is not a list".to_owned(),
-                });
-            }
-        };
-        lorebook_entries = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-        for (i, entry) in entries.iter().enumerate() {
-            let field = format!("{}[{i}]", fields.path("character_book.entries"));
-            let Value::Object(entry) = entry else {
-                return Err(CardError::Field { field, reason: "is not an object".to_owned() });
-            };
-            if entry.get("enabled").and_then(Value::as_bool) == Some(false) {
-                continue;
-            }
-            let content = match entry.get("content") {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(content)) => content.clone(),
-                Some(_) => {
-                    return Err(CardError::Field {
-                        field: format!("{field}.content"),
-                        reason: "is not a string".to_owned(),
-                    });
-                }
-            };
-            let text = sub(&without_decorators(&content));
-            if !text.is_empty() {
-                texts.push(text);
-            }
-        }
-    }
+    let (character_book, lorebook_entries) = match fields.object("character_book")? {
+        Some(book) => lorebook(book, &fields.path("character_book"), &sub, &mut texts)?,
+        None => (None, 0),
+    };
     let attribute_chars = limit(limits.persona_attribute_chars);
     let mut attributes: Vec<String> =
         texts.iter().flat_map(|text| split_message(text, attribute_chars)).collect();
     let max_attributes = limit(limits.persona_attributes);
     if attributes.len() > max_attributes {
         warnings.push(format!(
-            "{} attributes left out (at most {max_attributes}; lorebook entries go first)",
+            "{} attributes left out (at most {max_attributes})",
             attributes.len() - max_attributes
         ));
         attributes.truncate(max_attributes);
@@ -284,10 +285,58 @@ pub(super) fn map(
             sample_dialogues,
             trigger_words,
             lorebook_entries,
+            character_book,
             tags,
         },
         warnings,
     })
+}
+
+/// A lorebook refusal as the card's: a field path inside the book joins the book's own path.
+pub(super) fn book_error(path: &str, error: LorebookError) -> CardError {
+    match error {
+        LorebookError::Field { path: inner, reason } => {
+            CardError::Field { field: format!("{path}.{inner}"), reason }
+        }
+        other => {
+            CardError::Field { field: path.to_owned(), reason: format!("is refused: {other}") }
+        }
+    }
+}
+
+/// An entry extension that marks a persona attribute Tomori exported as a constant entry (so
+/// SillyTavern shows it), which comes back as an attribute rather than as lore.
+const ATTRIBUTE_MARK: &str = "tomori_attribute";
+
+/// The card's `character_book` as a lorebook (checked and bounded by `tomori_core::lorebook`,
+/// written back in its normal form) and how many entries it holds; entries Tomori exported from
+/// attributes are added to `texts` instead.
+fn lorebook(
+    book: &Map<String, Value>,
+    path: &str,
+    sub: &impl Fn(&str) -> String,
+    texts: &mut Vec<String>,
+) -> Result<(Option<Value>, u32), CardError> {
+    // Security: hostile cards. The lorebook parser bounds entries, keys, regexes and texts and
+    // names the field it refuses.
+    let mut parsed =
+        Lorebook::from_character_book(&Value::Object(book.clone()), &LorebookBounds::default())
+            .map_err(|error| book_error(path, error))?;
+    let (attributes, lore): (Vec<_>, Vec<_>) = std::mem::take(&mut parsed.entries)
+        .into_iter()
+        .partition(|entry| entry.extensions.get(ATTRIBUTE_MARK) == Some(&Value::Bool(true)));
+    for entry in attributes.into_iter().filter(|e| e.enabled) {
+        let text = sub(&without_decorators(&entry.content));
+        if !text.is_empty() {
+            texts.push(text);
+        }
+    }
+    let count = u32::try_from(lore.len()).unwrap_or(u32::MAX);
+    if lore.is_empty() {
+        return Ok((None, 0));
+    }
+    parsed.entries = lore;
+    Ok((Some(parsed.to_character_book()), count))
 }
 
 /// Trigger words from Tomori's extension; unusable ones are skipped with a warning.
@@ -376,33 +425,10 @@ pub(super) fn to_v2(card: &PersonaCard) -> Value {
             },
         },
     });
-    if !card.attributes.is_empty() {
-        let entries: Vec<Value> = card
-            .attributes
-            .iter()
-            .enumerate()
-            .map(|(i, attribute)| {
-                json!({
-                    "id": i,
-                    "keys": [],
-                    "secondary_keys": [],
-                    "comment": format!("Attribute {}", i + 1),
-                    "content": attribute,
-                    "constant": true,
-                    "selective": false,
-                    "insertion_order": 100,
-                    "enabled": true,
-                    "position": "before_char",
-                    "extensions": {},
-                })
-            })
-            .collect();
-        if let Some(object) = data.as_object_mut() {
-            object.insert(
-                "character_book".to_owned(),
-                json!({ "name": format!("{} attributes", card.name), "extensions": {}, "entries": entries }),
-            );
-        }
+    if let Some(book) = exported_book(card)
+        && let Some(object) = data.as_object_mut()
+    {
+        object.insert("character_book".to_owned(), book);
     }
     json!({
         "spec": "chara_card_v2",

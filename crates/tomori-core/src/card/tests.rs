@@ -286,9 +286,17 @@ fn fields_map_onto_a_persona() {
             "Scenario: A library at night with {{user}}.",
             "Instructions: Stay in character.",
             "Instructions: Whisper.",
-            "Books are {{char}}'s life.",
         ]
     );
+    // The lorebook stays a lorebook, all three entries, in SillyTavern's normal form.
+    let book = card.character_book.as_ref().expect("a lorebook");
+    let entries = book["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["keys"], json!(["book"]));
+    assert!(
+        entries[0]["content"].as_str().is_some_and(|c| c.contains("Books are {{char}}'s life."))
+    );
+    assert_eq!(entries[1]["enabled"], json!(false));
     assert_eq!(card.greeting, "*looks up* Oh, hello.");
     assert_eq!(card.alternate_greetings, ["Welcome back.", "Shh."]);
     assert_eq!(
@@ -333,7 +341,9 @@ fn long_and_numerous_fields_are_split_or_capped_with_warnings() {
     }));
     let imported = parse(card.as_bytes(), &limits, None).expect("a valid card");
     let card = imported.card;
-    assert_eq!(card.attributes.len(), 3);
+    // The two lorebook entries stay lore; the personality is split into two attributes.
+    assert_eq!(card.attributes.len(), 2);
+    assert_eq!(card.lorebook_entries, 2);
     assert!(card.attributes.iter().all(|a| a.chars().count() <= 100), "{:?}", card.attributes);
     assert!(card.attributes[0].starts_with("Personality: A sentence"));
     assert_eq!(card.sample_dialogues, [Dialogue { user: "b".to_owned(), bot: "c".to_owned() }]);
@@ -341,7 +351,6 @@ fn long_and_numerous_fields_are_split_or_capped_with_warnings() {
     assert_eq!(card.alternate_greetings.len(), MAX_ALTERNATE_GREETINGS);
     expect_test::expect![[r#"
         [
-            "1 attributes left out (at most 3; lorebook entries go first)",
             "5 alternate greetings left out (at most 20)",
             "1 sample dialogues left out (a line longer than 100 characters)",
             "1 sample dialogues left out (at most 1)",
@@ -364,6 +373,7 @@ fn tomori_persona_json_is_checked_strictly() {
         sample_dialogues: vec![Dialogue { user: "Hi".to_owned(), bot: "Hey!".to_owned() }],
         trigger_words: vec!["yui".to_owned()],
         lorebook_entries: 0,
+        character_book: None,
         tags: Vec::new(),
     };
     let json = serde_json::to_vec(&card).expect("serialises");
@@ -410,9 +420,11 @@ fn an_export_imports_back_as_the_same_persona() {
         ],
         trigger_words: vec!["garden".to_owned()],
         lorebook_entries: 0,
+        character_book: None,
         tags: vec!["Calm".to_owned()],
     };
-    let expected = PersonaCard { source_spec: SourceSpec::V2, lorebook_entries: 2, ..card.clone() };
+    // Attributes travel as constant entries marked as Tomori's and come back as attributes.
+    let expected = PersonaCard { source_spec: SourceSpec::V2, ..card.clone() };
     let png_bytes = export_png(&card, None).expect("exports");
     let back = parse(&png_bytes, &Limits::default(), None).expect("imports");
     assert_eq!(back.card, expected);
@@ -466,6 +478,7 @@ fn the_greeting_is_stored_as_an_opening_example_when_it_fits() {
         sample_dialogues: vec![Dialogue { user: "a".to_owned(), bot: "b".to_owned() }],
         trigger_words: Vec::new(),
         lorebook_entries: 0,
+        character_book: None,
         tags: Vec::new(),
     };
     let opening = Dialogue { user: String::new(), bot: "Hi!".to_owned() };
@@ -526,4 +539,38 @@ fn generated_pngs_are_valid() {
         assert_eq!(kinds, ["IHDR", "IDAT", "IEND"]);
     }
     assert_ne!(colour_of("Yui"), colour_of("Kaede"));
+}
+
+#[test]
+fn a_lorebook_and_the_attributes_survive_export_and_import_apart() {
+    let book = json!({
+        "name": "Eldoria",
+        "entries": [
+            { "id": 0, "keys": ["dragon", "/wyrms?/i"], "secondary_keys": ["fire"], "selective": true,
+              "content": "Dragons sleep under the Ash Peaks.", "insertion_order": 50, "enabled": true,
+              "position": "after_char", "extensions": { "selectiveLogic": 3, "probability": 80, "useProbability": true } },
+            { "id": 1, "keys": [], "constant": true, "content": "It is always winter in Eldoria.",
+              "enabled": true, "extensions": { "position": 4, "depth": 2, "role": 1 } },
+        ],
+    });
+    let card = v2(
+        &json!({ "name": "Aria", "description": "{{char}} guards the pass.", "character_book": book }),
+    );
+    let imported = parse(card.as_bytes(), &Limits::default(), None).expect("a valid card").card;
+    assert_eq!(imported.lorebook_entries, 2);
+    let lore = imported.character_book.clone().expect("the lorebook");
+    let with_attributes =
+        PersonaCard { attributes: vec!["Carries a lantern".to_owned()], ..imported.clone() };
+    let png_bytes = export_png(&with_attributes, None).expect("exports");
+    let back = parse(&png_bytes, &Limits::default(), None).expect("imports").card;
+    assert_eq!(back.character_book.as_ref(), Some(&lore), "the lorebook comes back unchanged");
+    assert_eq!(back.attributes, ["Carries a lantern"], "the attribute comes back as an attribute");
+    assert_eq!(back.lorebook_entries, 2);
+    // SillyTavern reads every setting from the exported card.
+    let exported = with_attributes.to_v2_json();
+    let entries = exported["data"]["character_book"]["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["extensions"]["selectiveLogic"], 3);
+    assert_eq!(entries[1]["extensions"]["depth"], 2);
+    assert_eq!(entries[2]["extensions"]["tomori_attribute"], true);
 }

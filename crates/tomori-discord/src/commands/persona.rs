@@ -1,4 +1,4 @@
-//! `/persona create|list|rename|remove|import|export`: the server's personas. Listing is for
+//! `/persona create|list|rename|remove|import|export|lorebook`: the server's personas. Listing is for
 //! every member; the rest changes the server, or shows a persona's whole prompt, and needs
 //! Manage Server.
 //!
@@ -11,13 +11,15 @@
 use std::time::Duration;
 
 use tomori_admin::persona;
+use tomori_admin::persona::lore::LoreAction;
 use tomori_core::card::MAX_PNG_BYTES;
 use tomori_core::persona::MAX_NICKNAME_CHARS;
 use twilight_model::application::command::CommandType;
 use twilight_model::application::interaction::InteractionDataResolved;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
-    AttachmentBuilder, CommandBuilder, StringBuilder, SubCommandBuilder,
+    AttachmentBuilder, BooleanBuilder, CommandBuilder, IntegerBuilder, StringBuilder,
+    SubCommandBuilder, SubCommandGroupBuilder,
 };
 
 use super::persona_edit;
@@ -46,6 +48,16 @@ pub(crate) enum Action {
     Edit {
         name: String,
         edit: persona_edit::Edit,
+    },
+    /// `lorebook list|test|toggle|clear`.
+    Lore {
+        name: String,
+        action: LoreAction,
+    },
+    /// `lorebook import`: a SillyTavern World Info file.
+    LoreImport {
+        name: String,
+        file: Upload,
     },
 }
 
@@ -96,7 +108,65 @@ pub(crate) fn definition() -> CommandBuilder {
         SubCommandBuilder::new("export", "Export a persona as a SillyTavern card (PNG)")
             .option(nickname_option("name", "The persona to export")),
     );
-    persona_edit::options(command)
+    persona_edit::options(command).option(lorebook_group())
+}
+
+/// `/persona lorebook …`.
+fn lorebook_group() -> SubCommandGroupBuilder {
+    let persona = || nickname_option("name", "The persona");
+    SubCommandGroupBuilder::new("lorebook", "A persona's lorebook (SillyTavern World Info)")
+        .subcommands([
+            SubCommandBuilder::new("list", "List the entries").option(persona()),
+            SubCommandBuilder::new("test", "Which entries would fire for a text")
+                .option(persona())
+                .option(
+                    StringBuilder::new("text", "The text, as if someone wrote it")
+                        .required(true)
+                        .max_length(MAX_PROMPT_OPTION),
+                ),
+            SubCommandBuilder::new("toggle", "Turn an entry on or off")
+                .option(persona())
+                .option(
+                    IntegerBuilder::new("entry", "Its number, as list shows it")
+                        .required(true)
+                        .min_value(0)
+                        .max_value(i64::from(u32::MAX)),
+                )
+                .option(BooleanBuilder::new("on", "On or off").required(true)),
+            SubCommandBuilder::new(
+                "import",
+                "Replace it with a SillyTavern World Info file (JSON)",
+            )
+            .option(persona())
+            .option(AttachmentBuilder::new("file", "The World Info file").required(true)),
+            SubCommandBuilder::new("clear", "Remove the lorebook").option(persona()),
+        ])
+}
+
+fn parse_lorebook(
+    args: Args<'_>,
+    resolved: Option<&InteractionDataResolved>,
+) -> Result<Action, BadInput> {
+    let (sub, args) = args.nested()?;
+    let name = args.required_string("name")?.to_owned();
+    let action = match sub {
+        "list" => LoreAction::List,
+        "test" => LoreAction::Test { text: args.required_string("text")?.to_owned() },
+        "toggle" => LoreAction::Toggle {
+            entry: u32::try_from(args.required_integer("entry")?)
+                .map_err(|_| BadInput("The entry number is out of range.".to_owned()))?,
+            on: args.boolean("on")?.ok_or_else(BadInput::unknown)?,
+        },
+        "import" => {
+            return Ok(Action::LoreImport {
+                name,
+                file: Upload::from_option(args, resolved, "file")?,
+            });
+        }
+        "clear" => LoreAction::Clear,
+        _ => return Err(BadInput::unknown()),
+    };
+    Ok(Action::Lore { name, action })
 }
 
 pub(crate) fn parse(
@@ -104,6 +174,9 @@ pub(crate) fn parse(
     resolved: Option<&InteractionDataResolved>,
 ) -> Result<Action, BadInput> {
     let (sub, args) = args.nested()?;
+    if sub == "lorebook" {
+        return parse_lorebook(args, resolved);
+    }
     if let Some((name, edit)) = persona_edit::parse(sub, args)? {
         return Ok(Action::Edit { name, edit });
     }
@@ -133,7 +206,11 @@ pub(crate) fn need(action: &Action) -> Need {
     match action {
         Action::Admin(action) => action.need(),
         // Export shows the whole prompt, which a server may keep to its managers.
-        Action::Import { .. } | Action::Export { .. } | Action::Edit { .. } => Need::Manager,
+        Action::Import { .. }
+        | Action::Export { .. }
+        | Action::Edit { .. }
+        | Action::Lore { .. }
+        | Action::LoreImport { .. } => Need::Manager,
     }
 }
 
@@ -147,9 +224,17 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
             persona::card::import(ctx.store, &caller, &card.filename, &bytes, name.as_deref())
                 .await?
         }
+        Action::Lore { name, action } => {
+            persona::lore::run(ctx.store, &caller, name, action).await?
+        }
+        Action::LoreImport { name, file } => {
+            let max = u64::try_from(persona::lore::MAX_WORLD_INFO_BYTES).unwrap_or(u64::MAX);
+            let bytes = file.fetch(ctx, max).await?;
+            persona::lore::import(ctx.store, &caller, name, &file.filename, &bytes).await?
+        }
         Action::Export { name } => {
             let found = persona::card::to_export(ctx.store, &caller, name).await?;
-            let avatar = avatar_png(ctx, found.avatar_url.as_deref()).await;
+            let avatar = avatar_png(ctx, found.persona.avatar_url.as_deref()).await;
             persona::card::export(&found, avatar.as_deref())?
         }
     };

@@ -174,16 +174,20 @@ async fn a_manager_imports_a_card_with_an_audit_row() {
     let w = world(Limits::default(), false).await;
     let file = w.fake.host_attachment("mio.png", "image/png", v2_card_png());
     let answer = w.import(MANAGE_GUILD, &file).await;
-    assert_eq!(answer, "Imported **Mio** as an alter (2 attributes, 2 sample dialogues).");
+    assert_eq!(
+        answer,
+        "Imported **Mio** as an alter (1 attributes, 2 sample dialogues, 1 lorebook entries)."
+    );
     let mio = personas::find(&w.store, w.server, "Mio").await.unwrap().unwrap();
     assert!(!mio.is_main);
     // Macros stay in the stored text: each prompt fills in the persona and the member.
     assert_eq!(mio.prompt, "{{char}} runs the night library.");
-    assert_eq!(mio.attributes, ["Personality: Quiet and kind.", "{{char}} loves old books."]);
+    assert_eq!(mio.attributes, ["Personality: Quiet and kind."]);
     let dialogues: Vec<(&str, &str)> =
         mio.sample_dialogues.iter().map(|d| (d.user.as_str(), d.bot.as_str())).collect();
     assert_eq!(dialogues, [("Any good books?", "Always."), ("", "*looks up* Oh, hello {{user}}.")]);
-    assert_eq!(audit_actions(&w.db).await.last().map(String::as_str), Some("persona.create"));
+    let actions = audit_actions(&w.db).await;
+    assert_eq!(actions[actions.len() - 2..], ["persona.create", "persona.lorebook.set"]);
     assert_eq!(w.downloads(), 1);
 
     // Tomori's own persona JSON (what `tomori persona convert` prints) imports too, and the
@@ -383,4 +387,112 @@ async fn a_system_prompt_longer_than_an_option_may_be_is_set_from_a_text_file() 
             .in_guild(GUILD, MEMBER)
             .attachment_arg("file", &file);
     assert!(w.answer(member).await.contains("Manage Server"));
+}
+
+/// `/persona lorebook …` on Mio's lorebook, as Alice with Manage Server.
+async fn lorebook(w: &World, sub: &str, args: &[(&str, Value)]) -> String {
+    let mut command = SlashCommand::new(
+        CHANNEL,
+        UserSpec::new(ALICE, "alice"),
+        &format!("persona lorebook {sub}"),
+    )
+    .in_guild(GUILD, MANAGE_GUILD)
+    .arg("name", "Mio");
+    for (name, value) in args {
+        command = command.arg(name, value.clone());
+    }
+    w.answer(command).await
+}
+
+#[tokio::test]
+async fn a_cards_lorebook_is_listed_tested_toggled_and_exported_back() {
+    let w = world(Limits::default(), false).await;
+    let file = w.fake.host_attachment("mio.png", "image/png", v2_card_png());
+    w.import(MANAGE_GUILD, &file).await;
+
+    let listed = lorebook(&w, "list", &[]).await;
+    assert!(listed.contains("**Mio**'s lorebook, 1 entries:"), "{listed}");
+    assert!(listed.contains("0. no name · `book` · BeforeChar · on"), "{listed}");
+    let fires = lorebook(&w, "test", &[("text", json!("Do you have a BOOK about stars?"))]).await;
+    assert!(fires.contains("key \"book\""), "{fires}");
+    let quiet = lorebook(&w, "test", &[("text", json!("Bookshelves are tall."))]).await;
+    assert!(quiet.starts_with("No entry"), "whole words only: {quiet}");
+
+    let toggled = lorebook(&w, "toggle", &[("entry", json!(0)), ("on", json!(false))]).await;
+    assert!(toggled.ends_with("is off."), "{toggled}");
+    let missing = lorebook(&w, "toggle", &[("entry", json!(7)), ("on", json!(true))]).await;
+    assert!(missing.contains("has no entry 7"), "{missing}");
+
+    // Exported, the card carries the lorebook as SillyTavern reads it, the toggle included.
+    let command = SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "persona export")
+        .in_guild(GUILD, MANAGE_GUILD)
+        .arg("name", "Mio");
+    let exported = w.run(command).await.files[0].bytes.clone();
+    let json: Value =
+        serde_json::from_slice(&card::card_json_from_png(&exported).unwrap()).unwrap();
+    let entries = json["data"]["character_book"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "the lore entry and the attribute: {entries:?}");
+    assert_eq!(entries[0]["keys"], json!(["book"]));
+    assert_eq!(entries[0]["enabled"], json!(false));
+    assert_eq!(entries[1]["extensions"]["tomori_attribute"], json!(true));
+
+    // Imported again, the copy has the same lorebook and the attribute as an attribute.
+    let file = w.fake.host_attachment("Mio.png", "image/png", exported);
+    let command = SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "persona import")
+        .in_guild(GUILD, MANAGE_GUILD)
+        .attachment_arg("card", &file)
+        .arg("name", "Mio Two");
+    let answer = w.answer(command).await;
+    assert!(answer.contains("1 attributes") && answer.contains("1 lorebook entries"), "{answer}");
+    let mio = personas::find(&w.store, w.server, "Mio").await.unwrap().unwrap();
+    let two = personas::find(&w.store, w.server, "Mio Two").await.unwrap().unwrap();
+    let book = |id| tomori_store::lorebooks::get(&w.store, w.server, id);
+    assert_eq!(book(two.id).await.unwrap(), book(mio.id).await.unwrap());
+    assert_eq!(two.attributes, mio.attributes);
+
+    // A member without Manage Server sees nothing of it; clearing removes it.
+    let command = SlashCommand::new(CHANNEL, UserSpec::new(BOB, "bob"), "persona lorebook list")
+        .in_guild(GUILD, MEMBER)
+        .arg("name", "Mio");
+    let refused = w.answer(command).await;
+    assert!(!refused.contains("book"), "{refused}");
+    let cleared = lorebook(&w, "clear", &[]).await;
+    assert!(cleared.contains("has no lorebook any more"), "{cleared}");
+    assert_eq!(book(mio.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_world_info_file_replaces_the_lorebook_and_a_hostile_one_changes_nothing() {
+    let w = world(Limits::default(), false).await;
+    let file = w.fake.host_attachment("mio.png", "image/png", v2_card_png());
+    w.import(MANAGE_GUILD, &file).await;
+    let mio = personas::find(&w.store, w.server, "Mio").await.unwrap().unwrap();
+    let world_info = json!({ "entries": {
+        "0": { "uid": 0, "key": ["Eldoria"], "keysecondary": [], "comment": "The kingdom",
+               "content": "Eldoria is a cold kingdom.", "order": 100, "position": 0 },
+        "1": { "uid": 1, "key": ["dragon", "/wyrms?/i"], "keysecondary": ["fire"], "selective": true,
+               "selectiveLogic": 0, "comment": "Dragons", "content": "Dragons breathe frost.",
+               "order": 90, "position": 4, "depth": 2, "role": 0 },
+    } });
+    let upload = |bytes: Vec<u8>| w.fake.host_attachment("eldoria.json", "application/json", bytes);
+    let import = |file: AttachmentSpec| {
+        SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "persona lorebook import")
+            .in_guild(GUILD, MANAGE_GUILD)
+            .arg("name", "Mio")
+            .attachment_arg("file", &file)
+    };
+    let answer = w.answer(import(upload(world_info.to_string().into_bytes()))).await;
+    assert!(answer.contains("(2 entries)"), "{answer}");
+    let fires = lorebook(&w, "test", &[("text", json!("Two wyrms and their fire!"))]).await;
+    assert!(fires.contains("Dragons") && fires.contains("with \"fire\""), "{fires}");
+
+    // A regex key past the bounds (a pattern of 1,000 characters) is refused with its path.
+    let stored = tomori_store::lorebooks::get(&w.store, w.server, mio.id).await.unwrap();
+    let hostile = json!({ "entries": { "0": {
+        "uid": 0, "key": [format!("/{}/", "(a+)+".repeat(200))], "content": "x" } } });
+    let answer = w.answer(import(upload(hostile.to_string().into_bytes()))).await;
+    assert!(answer.contains("cannot be imported") && answer.contains("entries"), "{answer}");
+    assert_eq!(tomori_store::lorebooks::get(&w.store, w.server, mio.id).await.unwrap(), stored);
+    let junk = w.answer(import(upload(b"not json".to_vec()))).await;
+    assert!(junk.contains("cannot be imported"), "{junk}");
 }

@@ -222,7 +222,8 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "trigger",
             "avatar",
             "swap",
-            "show"
+            "show",
+            "lorebook"
         ]
     );
     assert_eq!(options(field("memory", "options")), ["server", "personal", "document"]);

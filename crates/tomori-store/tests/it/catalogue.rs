@@ -11,6 +11,7 @@ const REVISIONED: &[&str] = &[
     "channel_personas",
     "custom_endpoints",
     "documents",
+    "persona_lorebooks",
     "personal_memories",
     "personas",
     "provider_credentials",

@@ -189,7 +189,7 @@ pub(crate) async fn export(
         Err(refused) => return refused.into_response(),
     };
     let answer = match card::to_export(dashboard.store(), &caller, &query.name).await {
-        Ok(persona) => card::export(&persona, None),
+        Ok(found) => card::export(&found, None),
         Err(error) => Err(error),
     };
     match answer {
