@@ -30,6 +30,7 @@
 mod anthropic;
 mod call;
 mod catalogue;
+mod comfy;
 mod decode;
 mod degrade;
 mod endpoint;
@@ -49,6 +50,11 @@ mod sse;
 
 pub use call::{Answered, ChatStream};
 pub use catalogue::{Capabilities, CatalogueError, ModelCatalogue, ModelEntry, shape_for};
+pub use comfy::{
+    COMFY_DENIED_WORDS, ComfyAsk, ComfyImage, ComfyOptions, ComfySize, ComfyWorkflow,
+    MAX_COMFY_PROMPT_CHARS, MAX_COMFY_SIDE, MAX_WORKFLOW_BYTES, MAX_WORKFLOW_NESTING,
+    MAX_WORKFLOW_NODES, MAX_WORKFLOW_OUTPUTS, MIN_COMFY_POLL, MIN_COMFY_SIDE, WorkflowError,
+};
 pub use decode::{StreamDecoder, decode_all};
 pub use degrade::Degradation;
 pub use endpoint::{
