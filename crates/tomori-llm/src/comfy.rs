@@ -5,13 +5,14 @@
 //! - [`ComfyWorkflow`]: parsed and checked once, when an admin registers it, so every refusal
 //!   reaches the admin who can fix it, with a message saying what to change. Filling it in for a
 //!   request works on the parsed JSON value, so a prompt is string content and never JSON text.
-//! - `generate` (next): `POST /prompt`, then `GET /history/{id}` until the run finishes, then
+//! - [`generate`]: `POST /prompt`, then `GET /history/{id}` until the run finishes, then
 //!   `GET /view` for the image. Every answer is bounded (body caps, redirects refused, one
 //!   deadline over the whole run) and every name the server hands back (prompt id, file name,
 //!   subfolder) is checked before it goes into a URL.
 //!
 //! Nothing here knows about Discord or personas; the image layer picks the size and the seed.
 
+mod client;
 #[cfg(test)]
 mod tests;
 mod workflow;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use crate::endpoint::Timeouts;
 
+pub use client::generate;
 pub use workflow::{
     COMFY_DENIED_WORDS, ComfyWorkflow, MAX_WORKFLOW_BYTES, MAX_WORKFLOW_NESTING,
     MAX_WORKFLOW_NODES, MAX_WORKFLOW_OUTPUTS, WorkflowError,

@@ -54,6 +54,7 @@ pub use comfy::{
     COMFY_DENIED_WORDS, ComfyAsk, ComfyImage, ComfyOptions, ComfySize, ComfyWorkflow,
     MAX_COMFY_PROMPT_CHARS, MAX_COMFY_SIDE, MAX_WORKFLOW_BYTES, MAX_WORKFLOW_NESTING,
     MAX_WORKFLOW_NODES, MAX_WORKFLOW_OUTPUTS, MIN_COMFY_POLL, MIN_COMFY_SIDE, WorkflowError,
+    generate as comfy_generate,
 };
 pub use decode::{StreamDecoder, decode_all};
 pub use degrade::Degradation;

@@ -1,9 +1,11 @@
-//! Workflow checks and filling, as tables.
+//! Workflow checks and filling, and the client's reading of ComfyUI's answers, as tables.
 
 use expect_test::expect;
 use serde_json::{Value, json};
 
+use super::client::{entry_outcome, error_message, image_ref, prompt_id_ok, sniff};
 use super::{ComfySize, ComfyWorkflow, MAX_COMFY_PROMPT_CHARS, MAX_WORKFLOW_BYTES};
+use crate::error::LlmError;
 
 /// The smallest useful text-to-image workflow, as ComfyUI's "Export (API)" writes it.
 fn minimal() -> Value {
@@ -156,5 +158,114 @@ fn fill_bounds_the_prompts_and_the_size() {
         assert_eq!(text.chars().count(), "masterpiece, ".len() + MAX_COMFY_PROMPT_CHARS);
         let negative = filled["7"]["inputs"]["text"].as_str().unwrap();
         assert_eq!(negative.chars().count(), MAX_COMFY_PROMPT_CHARS);
+    }
+}
+
+#[test]
+fn a_refused_prompt_names_comfyuis_first_node_error() {
+    let rows = [
+        (
+            json!({"error": {"type": "prompt_outputs_failed_validation",
+                             "message": "Prompt outputs failed validation", "details": ""},
+                   "node_errors": {"4": {"class_type": "CheckpointLoaderSimple",
+                       "errors": [{"type": "value_not_in_list",
+                                   "message": "Value not in list",
+                                   "details": "ckpt_name: 'x.ckpt' not in []"}]}}}),
+            "Prompt outputs failed validation; node 4 (CheckpointLoaderSimple): Value not in list: ckpt_name: 'x.ckpt' not in []",
+        ),
+        (
+            json!({"error": {"type": "invalid_prompt", "message": "Cannot execute because node Foo does not exist.", "details": "Node ID '#3'"}, "node_errors": {}}),
+            "Cannot execute because node Foo does not exist.: Node ID '#3'",
+        ),
+        (json!({"error": "no prompt"}), "no prompt"),
+        (json!({}), "ComfyUI gave no reason"),
+    ];
+    for (body, expected) in rows {
+        assert_eq!(error_message(&body), expected);
+    }
+}
+
+#[test]
+fn a_history_entry_gives_the_image_or_the_runs_error() {
+    let image = |name: &str, kind: &str| json!({"filename": name, "subfolder": "", "type": kind});
+    let done = json!({
+        "outputs": {"10": {"images": [image("preview.png", "temp")]},
+                    "9": {"images": [image("tomori_00001_.png", "output")]}},
+        "status": {"status_str": "success", "completed": true, "messages": []}
+    });
+    let found = entry_outcome(&done, None).unwrap();
+    assert_eq!(found.filename, "tomori_00001_.png", "a saved image before a preview");
+    assert_eq!(found.kind, "output");
+
+    let failed = json!({"outputs": {}, "status": {"status_str": "error", "completed": false,
+        "messages": [["execution_start", {"prompt_id": "p"}],
+                     ["execution_error", {"prompt_id": "p", "node_id": "3", "node_type": "KSampler",
+                      "exception_message": "CUDA out of memory\n", "exception_type": "RuntimeError"}]]}});
+    let error = entry_outcome(&failed, None).unwrap_err();
+    assert!(matches!(error, LlmError::Server { status: None, .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "the provider failed: ComfyUI's run failed: node 3 (KSampler): CUDA out of memory"
+    );
+    let long = json!({"status": {"status_str": "error", "messages": [["execution_error",
+        {"exception_message": "x".repeat(5_000)}]]}});
+    let LlmError::Server { message, .. } = entry_outcome(&long, None).unwrap_err() else {
+        panic!("a server error")
+    };
+    assert!(message.chars().count() <= crate::MAX_PROVIDER_MESSAGE + 1, "bounded");
+
+    let empty = json!({"outputs": {}, "status": {"status_str": "success", "completed": true}});
+    assert!(matches!(entry_outcome(&empty, None), Err(LlmError::Malformed { .. })));
+}
+
+#[test]
+fn hostile_names_from_the_server_are_refused() {
+    let rows = [
+        ("tomori_00001_.png", "", "output", true),
+        ("tomori_00001_.png", "portraits/2024", "output", true),
+        ("ComfyUI_temp_abc_00001_.png", "", "temp", true),
+        ("../../etc/passwd", "", "output", false),
+        ("passwd", "../..", "output", false),
+        ("/etc/passwd", "", "output", false),
+        ("x.png", "/etc", "output", false),
+        ("\\\\server\\share.png", "", "output", false),
+        ("C:\\secrets.png", "", "output", false),
+        ("x.png\n", "", "output", false),
+        ("", "", "output", false),
+        (&*"a".repeat(256), "", "output", false),
+        ("x.png", "", "input", false),
+        ("x.png", "", "", false),
+    ];
+    for (filename, subfolder, kind, ok) in rows {
+        let value = json!({"filename": filename, "subfolder": subfolder, "type": kind});
+        assert_eq!(image_ref(&value).is_ok(), ok, "{value}");
+    }
+    assert!(image_ref(&json!({"filename": 5, "type": "output"})).is_err());
+}
+
+#[test]
+fn prompt_ids_and_image_signatures() {
+    let ids = [
+        ("3f2a9c1e-0b7d-4c5e-9a8b-1d2e3f4a5b6c", true),
+        ("abc", true),
+        ("", false),
+        ("../queue", false),
+        ("a/b", false),
+        ("a?b", false),
+        (&*"a".repeat(65), false),
+    ];
+    for (id, ok) in ids {
+        assert_eq!(prompt_id_ok(id), ok, "{id}");
+    }
+    let images: [(&[u8], Option<&str>); 6] = [
+        (b"\x89PNG\r\n\x1a\n....", Some("image/png")),
+        (b"\xFF\xD8\xFF\xE0", Some("image/jpeg")),
+        (b"GIF89a..", Some("image/gif")),
+        (b"RIFF\0\0\0\0WEBPVP8 ", Some("image/webp")),
+        (b"<html>", None),
+        (b"", None),
+    ];
+    for (bytes, mime) in images {
+        assert_eq!(sniff(bytes), mime);
     }
 }
