@@ -24,6 +24,7 @@ use tomori_store::Store;
 use tomori_store::embedded::with_database;
 use tomori_store::secrets::KeyRing;
 
+pub mod fake_comfy;
 pub mod fake_discord;
 pub mod fake_llm;
 pub mod fake_mcp;
