@@ -5,6 +5,7 @@
 #![expect(clippy::unwrap_used, reason = "test fixtures fail loudly")]
 
 mod adapters;
+mod comfy;
 mod ladder;
 mod reliability;
 mod secrets;
