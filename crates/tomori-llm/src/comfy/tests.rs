@@ -269,3 +269,28 @@ fn prompt_ids_and_image_signatures() {
         assert_eq!(sniff(bytes), mime);
     }
 }
+
+#[test]
+fn the_denylist_lets_core_node_types_through() {
+    let core = [
+        "CheckpointLoaderSimple",
+        "KSamplerAdvanced",
+        "SamplerCustomAdvanced",
+        "LatentUpscale",
+        "ImageUpscaleWithModel",
+        "UpscaleModelLoader",
+        "ImageBlur",
+        "LoraLoader",
+        "ControlNetApplyAdvanced",
+        "ConditioningCombine",
+        "VAEEncodeForInpaint",
+        "ExecutionBlocker",
+        "CLIPSetLastLayer",
+    ];
+    for class in core {
+        let bytes = edited(|w| {
+            w["10"] = json!({"class_type": class, "inputs": {"samples": ["5", 0]}});
+        });
+        assert!(ComfyWorkflow::parse(&bytes).is_ok(), "{class}");
+    }
+}

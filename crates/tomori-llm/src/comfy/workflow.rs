@@ -22,11 +22,12 @@ pub const MAX_WORKFLOW_OUTPUTS: usize = 2;
 ///
 /// This is a denylist heuristic, not a sandbox: it catches the usual names of custom nodes that
 /// fetch URLs, send requests or run code, and cannot know what a node with an innocent name
-/// does. An operator who lets admins upload workflows should also run ComfyUI without custom
-/// nodes it does not trust, and without outbound network access.
+/// does. The words are ones rare inside innocent names (not `ftp`, which is in `Softplus`, nor
+/// `script`, which is in `Description`). An operator who lets admins upload workflows should
+/// also run ComfyUI without custom nodes it does not trust, and without outbound network access.
 pub const COMFY_DENIED_WORDS: &[&str] = &[
-    "url", "http", "request", "download", "upload", "fetch", "webhook", "socket", "ftp", "smtp",
-    "email", "python", "shell", "command", "script", "eval",
+    "url", "http", "request", "download", "upload", "fetch", "webhook", "socket", "smtp", "email",
+    "python", "shell", "command",
 ];
 
 const MAX_NODE_ID_CHARS: usize = 32;
