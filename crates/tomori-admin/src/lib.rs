@@ -24,6 +24,7 @@ pub mod persona;
 pub mod personal;
 pub mod provider;
 pub mod server;
+pub mod short_term;
 pub mod view;
 
 pub use access::{AdminError, Need, authorize, tenant};

@@ -4,6 +4,8 @@
 //! manages their own DM tenant). Keys arrive through a form, are sealed at once and never shown
 //! again; endpoint URLs are judged by the URL policy of the tenant's kind before they are stored.
 
+pub mod workflow;
+
 use secrecy::SecretString;
 use tomori_llm::{Endpoint, KNOWN_PROVIDERS, Wire, known_provider};
 use tomori_net::Policy;

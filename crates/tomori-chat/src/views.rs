@@ -62,6 +62,8 @@ pub(crate) struct ServerView {
     pub(crate) whitelist: Vec<Snowflake>,
     pub(crate) auto_trigger: Vec<Snowflake>,
     pub(crate) rp: Vec<Snowflake>,
+    /// The private set: no thought logs there, and its short-term notes stay there.
+    pub(crate) private: Vec<Snowflake>,
     pub(crate) role_whitelist: Vec<Snowflake>,
     pub(crate) blacklist: Vec<Snowflake>,
     /// Channels with a persona of their own (`/server channel-persona`).
@@ -78,12 +80,13 @@ pub(crate) struct ServerView {
 impl ServerView {
     async fn load(store: &Store, server: ServerId) -> Result<Self, StoreError> {
         let scope = Scope::server(server);
-        let (settings, personas, whitelist, auto_trigger, rp) = tokio::try_join!(
+        let (settings, personas, whitelist, auto_trigger, rp, private) = tokio::try_join!(
             settings::get(store, scope),
             personas::list(store, scope),
             settings::channels(store, scope, ChannelSet::Whitelist),
             settings::channels(store, scope, ChannelSet::AutoTrigger),
             settings::channels(store, scope, ChannelSet::Rp),
+            settings::channels(store, scope, ChannelSet::Private),
         )?;
         let (role_whitelist, blacklist, channel_personas, memories, text_quota, retrieval) = tokio::try_join!(
             access::list(store, scope, AccessList::RoleWhitelist),
@@ -107,6 +110,7 @@ impl ServerView {
             whitelist,
             auto_trigger,
             rp,
+            private,
             role_whitelist,
             blacklist,
             channel_personas,

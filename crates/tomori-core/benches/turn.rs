@@ -110,6 +110,7 @@ fn turn(c: &mut Criterion) {
                 server_emoji: &[],
                 budget: TokenBudget::default(),
                 lore: &Lore::EMPTY,
+                short_term: &[],
                 macros: None,
             };
             let prompt = assemble(&input);

@@ -134,6 +134,9 @@ pub struct PromptInput<'a> {
     pub budget: TokenBudget,
     /// The speaking persona's lore that fired this turn.
     pub lore: &'a Lore,
+    /// The persona's recent notes from the server's other channels (short-term memory), newest
+    /// first; model output, so fenced as untrusted.
+    pub short_term: &'a [String],
     /// What SillyTavern's macros (`{{time}}`, `{{roll:d6}}`, `{{lastMessage}}`, ...) stand for
     /// in the persona's and the server's own texts, with the seed of their random numbers;
     /// `None` fills in the names only.
@@ -235,6 +238,7 @@ pub fn assemble(input: &PromptInput<'_>) -> (Prompt, Vec<AssemblyWarning>) {
     fenced(&mut system, "What you remember about this server", memories, names);
     system.push_str(&emoji::prompt_block(input.server_emoji));
     fenced(&mut system, "Server documents", input.server_documents, names);
+    fenced(&mut system, "What you noted lately elsewhere in this server", input.short_term, names);
     for participant in input.participants {
         let title = format!("What you remember about {}", participant.name);
         fenced(&mut system, &title, participant.memories, names);

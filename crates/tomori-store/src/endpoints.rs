@@ -449,3 +449,104 @@ pub async fn remove(
     .await?;
     tx.commit().await
 }
+
+/// The largest stored ComfyUI workflow, in bytes of JSON (the table checks it too).
+pub const MAX_WORKFLOW_BYTES: usize = 256 * 1024;
+
+/// The ComfyUI workflow of the server's endpoint `label`, when it has one.
+///
+/// # Errors
+/// An unavailable database.
+pub async fn workflow(
+    store: &Store,
+    scope: Scope,
+    label: &str,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let server = scope.require_server()?.get();
+    let mut tx = store.begin(scope).await?;
+    let workflow = sqlx::query_scalar!(
+        "SELECT w.workflow FROM endpoint_workflows w
+         JOIN custom_endpoints e ON e.id = w.endpoint_id AND e.server_id = w.server_id
+         WHERE w.server_id = $1 AND e.label = $2",
+        server,
+        label
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("workflow")?;
+    tx.commit().await?;
+    Ok(workflow)
+}
+
+/// Gives the server's endpoint `label` a ComfyUI workflow (`None` takes it away), with an audit
+/// row naming the endpoint and the workflow's size. False when the endpoint does not exist, or
+/// there was nothing to take away.
+///
+/// # Errors
+/// A workflow over [`MAX_WORKFLOW_BYTES`], or an unavailable database.
+pub async fn set_workflow(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    label: &str,
+    workflow: Option<&serde_json::Value>,
+) -> Result<bool, StoreError> {
+    let size = workflow.map(|w| w.to_string().len());
+    if let Some(size) = size.filter(|size| *size > MAX_WORKFLOW_BYTES) {
+        return Err(StoreError::Invalid {
+            field: "workflow",
+            reason: format!("{size} bytes; at most {MAX_WORKFLOW_BYTES}"),
+        });
+    }
+    let server = scope.require_server()?.get();
+    let mut tx = store.begin(scope).await?;
+    let endpoint = sqlx::query_scalar!(
+        "SELECT id FROM custom_endpoints WHERE server_id = $1 AND label = $2",
+        server,
+        label
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .about("endpoint")?;
+    let Some(endpoint) = endpoint else {
+        tx.commit().await?;
+        return Ok(false);
+    };
+    let removed = sqlx::query!("DELETE FROM endpoint_workflows WHERE endpoint_id = $1", endpoint)
+        .execute(tx.conn())
+        .await
+        .about("workflow")?
+        .rows_affected();
+    if let Some(workflow) = workflow {
+        sqlx::query!(
+            "INSERT INTO endpoint_workflows (endpoint_id, server_id, workflow) VALUES ($1, $2, $3)",
+            endpoint,
+            server,
+            workflow
+        )
+        .execute(tx.conn())
+        .await
+        .about("workflow")?;
+    } else if removed == 0 {
+        tx.commit().await?;
+        return Ok(false);
+    }
+    let after = size.map(|bytes| serde_json::json!({ "bytes": bytes }));
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: if workflow.is_some() {
+                "endpoint.workflow.set"
+            } else {
+                "endpoint.workflow.clear"
+            },
+            target: format!("endpoint:{label}"),
+            before: None,
+            after: after.as_ref(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -35,6 +35,7 @@ mod scope;
 pub mod secrets;
 pub mod servers;
 pub mod settings;
+pub mod short_term;
 pub mod users;
 pub mod webhooks;
 

@@ -181,6 +181,9 @@ pub struct Options {
     pub history: u32,
     /// Server memories every guild is seeded with (0 to 25, the default per-server limit).
     pub memories: u32,
+    /// Entries of the lorebook every guild's persona is seeded with (0 to 1,000; see
+    /// `rig::lorebook`: one keyed to the load's messages, one constant, the rest never matching).
+    pub lorebook: u32,
 }
 
 impl std::fmt::Debug for Options {
@@ -216,6 +219,7 @@ impl Default for Options {
             keep_log: false,
             history: 80,
             memories: 25,
+            lorebook: 0,
         }
     }
 }
@@ -257,6 +261,7 @@ impl Options {
             database: if self.database_url.is_some() { "server" } else { "embedded" }.to_owned(),
             history: self.history,
             memories: self.memories,
+            lorebook: self.lorebook,
         }
     }
 
@@ -313,6 +318,9 @@ impl Options {
         }
         if self.memories > 25 {
             return invalid("--memories", "must be 0 to 25".to_owned());
+        }
+        if self.lorebook > 1_000 {
+            return invalid("--lorebook", "must be 0 to 1000".to_owned());
         }
         Ok(())
     }
@@ -568,7 +576,7 @@ async fn drive(
 ) -> Result<Report, LoadError> {
     let (guilds, channels) = layout(options);
     options.say(&format!("{}: seeding {} guilds", options.scenario.name(), guilds.len()));
-    rig::seed(database.url(), &guilds, options.memories).await?;
+    rig::seed(database.url(), &guilds, options.memories, options.lorebook).await?;
 
     let discord = FakeDiscord::builder().token(TOKEN).start().await;
     let first_guild = guilds.first().copied().unwrap_or(GUILD_BASE + 1);

@@ -193,6 +193,9 @@ pub struct TurnContext {
     pub cancel: CancellationToken,
     /// Files the turn's tools made, posted with the persona's answer.
     pub outbox: Outbox,
+    /// The channel (or its parent) is in the server's private set: notes written here are shown
+    /// nowhere else.
+    pub private_channel: bool,
 }
 
 /// The most files one answer carries (Discord takes 10 per message; a turn that made more than

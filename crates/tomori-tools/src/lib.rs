@@ -11,7 +11,7 @@
 //!   [`Perms`].
 //! - [`Registry`] and [`Gate`]: registration, the per-turn advertised list, authorisation.
 //! - [`run_tool_calls`], [`fence`], [`LoopState`]: what the engine's tool loop calls.
-//! - Built-in tools: [`CreateMemory`], [`UpdateMemory`], [`FetchUrl`], [`WebSearch`],
+//! - Built-in tools: [`CreateMemory`], [`UpdateMemory`], [`UpdateShortTermMemory`], [`FetchUrl`], [`WebSearch`],
 //!   [`CreateTask`], [`UpdateTask`], [`ListTasks`], [`RevealMessageMetadata`], [`ReviewCapabilities`].
 //! - [`Platform`]: the chat platform's facts and actions, and the tools that need one
 //!   ([`platform_tools`]): [`ManageMessage`], [`InteractWithMessage`], [`CreateThread`],
@@ -42,6 +42,7 @@ mod reminder;
 mod reminder_time;
 mod run;
 mod search;
+mod short_term;
 mod stickers;
 
 use std::sync::Arc;
@@ -84,6 +85,7 @@ pub use search::{
     BRAVE_PROVIDER, BRAVE_WEB_SEARCH, DUCKDUCKGO_HTML, MAX_RESULTS, SearchConfig, SearchResult,
     WebSearch, parse_brave, parse_duckduckgo, parse_searxng,
 };
+pub use short_term::UpdateShortTermMemory;
 pub use stickers::SelectSticker;
 use tomori_net::Client;
 use tomori_store::Store;
@@ -112,6 +114,7 @@ pub fn builtins(
     registry.register(CreateTask::new(store.clone()))?;
     registry.register(UpdateTask::new(store.clone()))?;
     registry.register(ListTasks::new(store.clone()))?;
+    registry.register(UpdateShortTermMemory::new(store.clone()))?;
     Ok(registry)
 }
 

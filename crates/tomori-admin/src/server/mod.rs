@@ -34,6 +34,8 @@ pub enum WordVerb {
 pub enum Action {
     /// A switch ([`Switch`]).
     Switch(Switch),
+    /// The personas' short-term notes in the server ([`crate::short_term`]).
+    ShortTerm(crate::short_term::Action),
     /// Adds a channel to a set or takes it off.
     Channel {
         /// Which set.
@@ -112,7 +114,8 @@ impl Action {
             | Self::Quota { .. }
             | Self::Access { .. }
             | Self::ChannelPersonaSet { .. }
-            | Self::ChannelPersonaClear { .. } => Need::Manager,
+            | Self::ChannelPersonaClear { .. }
+            | Self::ShortTerm(_) => Need::Manager,
         }
     }
 }
@@ -126,6 +129,15 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Answ
     let scope = tenant(store, caller).await?;
     let text = match action {
         Action::Switch(change) => return switch(store, caller, change).await,
+        Action::ShortTerm(action) => {
+            return crate::short_term::run(
+                store,
+                caller,
+                crate::short_term::Whose::Server,
+                *action,
+            )
+            .await;
+        }
         Action::Channel { set, add, channel } => {
             lists::channel(store, scope, caller, *set, *add, *channel).await?
         }

@@ -18,8 +18,8 @@ use tomori_core::prompt::{
 use tomori_core::settings::Feature;
 use tomori_core::timezone::Zone;
 use tomori_llm::{ChatRequest, Message, Part, Role, Target};
-use tomori_store::StoreError;
 use tomori_store::personas::Persona;
+use tomori_store::{StoreError, short_term};
 use tomori_tools::{MemoryScope, Place, TurnContext};
 
 use super::{Inner, Plan, home, in_channel_set};
@@ -75,6 +75,7 @@ impl<S: ChatSurface> Inner<S> {
             live: Arc::new(live),
             cancel: cancel.child_token(),
             outbox: tomori_tools::Outbox::default(),
+            private_channel: in_channel_set(&plan.seen.view.private, &plan.message),
         })
     }
 
@@ -183,6 +184,7 @@ impl<S: ChatSurface> Inner<S> {
         let emoji = self.emoji_for(plan);
         let budget = budget(self.options.prompt_budget, &chain);
         let lore = lore_for(plan, persona, &recent, budget);
+        let short_term = self.short_term_for(plan, persona).await;
         let input = PromptInput {
             persona: PersonaView {
                 name: &persona.nickname,
@@ -203,6 +205,7 @@ impl<S: ChatSurface> Inner<S> {
             server_emoji: &emoji,
             budget,
             lore: &lore,
+            short_term: &short_term,
             macros: Some((macro_context(plan, persona, &recent), getrandom::u64().unwrap_or(0))),
         };
         let (prompt, warnings) = prompt::assemble(&input);
@@ -229,6 +232,37 @@ impl<S: ChatSurface> Inner<S> {
 }
 
 impl<S: ChatSurface> Inner<S> {
+    /// The persona's recent notes from the server's other channels, for a member at privacy
+    /// level 0 in a guild (`tomori_store::short_term::recent` leaves out private channels' notes
+    /// and notes about other members). A store failure leaves them out.
+    async fn short_term_for(&self, plan: &Plan, persona: &Persona) -> Vec<String> {
+        let member_allows = plan
+            .seen
+            .user
+            .as_ref()
+            .is_some_and(|u| u.view.settings.privacy == PrivacyLevel::Minimal);
+        if plan.message.guild.is_none() || !plan.from_person || !member_allows {
+            return Vec::new();
+        }
+        let now = Utc::now();
+        let scope = tomori_store::Scope::server(plan.server);
+        let (channel, member) = (plan.message.channel, plan.message.author.id);
+        match short_term::recent(&self.store, scope, persona.lineage, channel, member, now).await {
+            Ok(notes) => notes
+                .into_iter()
+                .map(|n| {
+                    let about = if n.member.is_some() { "about you" } else { "about the channel" };
+                    let ago = tomori_tools::ago(n.updated_at, now);
+                    format!("In <#{}>, {about}, {ago}: {}", n.channel.get(), n.note)
+                })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "short-term notes left out");
+                Vec::new()
+            }
+        }
+    }
+
     /// The turn's provider chain with the server's sampling choices.
     async fn chain_for(&self, plan: &Plan, recent: &[Remembered]) -> Result<Chain, StoreError> {
         let Some(providers) = self.providers.get() else {

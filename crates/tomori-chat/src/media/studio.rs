@@ -1,15 +1,20 @@
 //! The pictures `generate_image` asks for: the server's image model (`/model image`) with the
 //! member's or the server's keys, the provider's file checked and re-encoded within the media
-//! limits, and an audit row naming who asked, what for and who drew it.
+//! limits, and an audit row naming who asked, what for and who drew it. An image model that is
+//! a custom endpoint with a ComfyUI workflow (`/provider endpoint workflow`) runs the workflow on
+//! that ComfyUI server instead of an image API.
 
 use std::sync::Arc;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use tomori_llm::{ImageData, ImageOutcome, ImageRequest, Llm, LlmError};
+use tomori_llm::{
+    ComfyAsk, ComfyOptions, ComfySize, ComfyWorkflow, ImageData, ImageOutcome, ImageRequest,
+    ImageShape, Llm, LlmError, MAX_IMAGE_BYTES, Target, comfy_generate,
+};
 use tomori_store::audit::Actor;
-use tomori_store::models::{self, Generated};
-use tomori_store::{Scope, Store};
+use tomori_store::models::{self, Generated, ImageModel};
+use tomori_store::{Scope, Store, endpoints};
 use tomori_tools::{ImageAsk, ImageFailure, ImageMaker, MadeImage, OutFile, Place, TurnContext};
 
 use super::{Encoding, Media};
@@ -31,6 +36,8 @@ pub struct ImageStudio {
     providers: ServerProviders,
     llm: Arc<Llm>,
     media: Arc<Media>,
+    /// How ComfyUI runs are waited for (tests poll faster).
+    comfy_options: ComfyOptions,
 }
 
 impl std::fmt::Debug for ImageStudio {
@@ -39,27 +46,76 @@ impl std::fmt::Debug for ImageStudio {
     }
 }
 
+/// The store failed: logged, and the model told to try later.
+fn unavailable(error: &dyn std::fmt::Display) -> ImageFailure {
+    tracing::error!(%error, "image generation: store error");
+    ImageFailure::Failed("storage is unavailable; try again later".to_owned())
+}
+
 impl ImageStudio {
     /// A studio over the store's image models, reached through `providers`, with `media`'s
     /// download policy and decoder limits.
     pub fn new(store: Store, providers: ServerProviders, llm: Llm, media: Media) -> Self {
-        Self { store, providers, llm: Arc::new(llm), media: Arc::new(media) }
+        Self {
+            store,
+            providers,
+            llm: Arc::new(llm),
+            media: Arc::new(media),
+            comfy_options: ComfyOptions::default(),
+        }
+    }
+
+    /// Waits for ComfyUI runs as `options` say (the image cap stays the studio's).
+    #[must_use]
+    pub fn with_comfy_options(mut self, options: ComfyOptions) -> Self {
+        self.comfy_options = options;
+        self
     }
 
     async fn draw(&self, ctx: &TurnContext, ask: ImageAsk) -> Result<MadeImage, ImageFailure> {
         let scope = Scope::server(ctx.server);
-        let unavailable = |e: &dyn std::fmt::Display| {
-            tracing::error!(error = %e, "image generation: store error");
-            ImageFailure::Failed("storage is unavailable; try again later".to_owned())
-        };
         let model = models::get_image(&self.store, scope)
             .await
             .map_err(|e| unavailable(&e))?
             .ok_or(ImageFailure::NoModel)?;
+        let target = self.target(ctx, &model).await?;
+        let workflow = match model.provider.strip_prefix("custom:") {
+            Some(label) => {
+                endpoints::workflow(&self.store, scope, label).await.map_err(|e| unavailable(&e))?
+            }
+            None => None,
+        };
+        let (raw, by) = match workflow {
+            Some(workflow) => (self.comfy(&target, &workflow, &ask).await?, target.label.clone()),
+            None => self.provider_image(&target, &ask).await?,
+        };
+        // Security: hostile provider output. The file is decoded within the media limits and
+        // written again as PNG, so what is posted is pixels, never the provider's bytes.
+        let png =
+            self.media.reencode_as(raw, MAX_POSTED_SIDE, Encoding::Png).await.map_err(|e| {
+                ImageFailure::Failed(format!("the provider's file is not a usable picture ({e})"))
+            })?;
+        let row = Generated { kind: "image", prompt: &ask.prompt, provider: &by, bytes: png.len() };
+        let actor = Actor::Model { persona: ctx.persona, invoker: ctx.invoker };
+        // The audit row is written before the file is handed on: a picture nobody can account
+        // for is not posted (and the quota is not counted).
+        models::record_generation(&self.store, scope, actor, &row)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let file = OutFile {
+            filename: "image.png".to_owned(),
+            content_type: "image/png".to_owned(),
+            bytes: png,
+            description: Some(ask.prompt.chars().take(MAX_ALT_CHARS).collect()),
+        };
+        Ok(MadeImage { file, by })
+    }
+
+    /// The image model's target, paid for with the asking member's keys first.
+    async fn target(&self, ctx: &TurnContext, model: &ImageModel) -> Result<Target, ImageFailure> {
         let tenant = Tenant { server: ctx.server, dm: ctx.place == Place::Dm };
-        let target = self
-            .providers
-            .image_target(&self.store, tenant, Some(ctx.invoker_user), &model)
+        self.providers
+            .image_target(&self.store, tenant, Some(ctx.invoker_user), model)
             .await
             .map_err(|e| ImageFailure::Failed(format!("the image model cannot be reached ({e})")))?
             .ok_or_else(|| {
@@ -67,11 +123,19 @@ impl ImageStudio {
                     "the image model {}/{} has no key or endpoint",
                     model.provider, model.model
                 ))
-            })?;
+            })
+    }
+
+    /// A picture from an image API (OpenAI-compatible, OpenRouter, Gemini), with who drew it.
+    async fn provider_image(
+        &self,
+        target: &Target,
+        ask: &ImageAsk,
+    ) -> Result<(Vec<u8>, String), ImageFailure> {
         let request = ImageRequest { prompt: ask.prompt.clone(), shape: ask.shape };
         let generated = self
             .llm
-            .generate_image(std::slice::from_ref(&target), &request)
+            .generate_image(std::slice::from_ref(target), &request)
             .await
             .map_err(failed)?;
         let raw = match generated.outcome {
@@ -87,31 +151,39 @@ impl ImageStudio {
                 })?
             }
         };
-        // Security: hostile provider output. The file is decoded within the media limits and
-        // written again as PNG, so what is posted is pixels, never the provider's bytes.
-        let png =
-            self.media.reencode_as(raw, MAX_POSTED_SIDE, Encoding::Png).await.map_err(|e| {
-                ImageFailure::Failed(format!("the provider's file is not a usable picture ({e})"))
-            })?;
-        let generated_row = Generated {
-            kind: "image",
-            prompt: &ask.prompt,
-            provider: &generated.answered.label,
-            bytes: png.len(),
+        Ok((raw, generated.answered.label))
+    }
+
+    /// A picture from the ComfyUI server `target` points at, running the endpoint's workflow.
+    async fn comfy(
+        &self,
+        target: &Target,
+        workflow: &serde_json::Value,
+        ask: &ImageAsk,
+    ) -> Result<Vec<u8>, ImageFailure> {
+        // The stored workflow passed these checks when it was registered; they run again, so a
+        // row changed behind the application's back is refused too.
+        let bytes = serde_json::to_vec(workflow).unwrap_or_default();
+        let workflow = ComfyWorkflow::parse(&bytes).map_err(|e| {
+            ImageFailure::Failed(format!("the endpoint's workflow is refused ({e})"))
+        })?;
+        let size = match ask.shape {
+            ImageShape::Square => ComfySize::SQUARE,
+            ImageShape::Portrait => ComfySize::PORTRAIT,
+            ImageShape::Landscape => ComfySize::LANDSCAPE,
         };
-        let actor = Actor::Model { persona: ctx.persona, invoker: ctx.invoker };
-        // The audit row is written before the file is handed on: a picture nobody can account
-        // for is not posted (and the quota is not counted).
-        models::record_generation(&self.store, scope, actor, &generated_row)
+        let comfy_ask = ComfyAsk {
+            prompt: ask.prompt.clone(),
+            negative: String::new(),
+            seed: getrandom::u64().unwrap_or(0),
+            size,
+        };
+        let options = ComfyOptions { max_image_bytes: MAX_IMAGE_BYTES, ..self.comfy_options };
+        let key = target.keys.first();
+        comfy_generate(&target.client, &target.endpoint, key, &workflow, &comfy_ask, &options)
             .await
-            .map_err(|e| unavailable(&e))?;
-        let file = OutFile {
-            filename: "image.png".to_owned(),
-            content_type: "image/png".to_owned(),
-            bytes: png,
-            description: Some(ask.prompt.chars().take(MAX_ALT_CHARS).collect()),
-        };
-        Ok(MadeImage { file, by: generated.answered.label })
+            .map(|image| image.bytes)
+            .map_err(failed)
     }
 }
 

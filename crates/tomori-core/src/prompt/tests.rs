@@ -70,6 +70,7 @@ fn assembles_persona_memories_participants_and_history() {
         server_emoji: &emoji,
         budget: TokenBudget::default(),
         lore: &Lore::EMPTY,
+        short_term: &[],
         macros: None,
     };
     let (prompt, warnings) = assemble(&input);
@@ -144,6 +145,7 @@ fn bare_input<'a>(history: &'a [HistoryItem], budget: TokenBudget) -> PromptInpu
         server_emoji: &[],
         budget,
         lore: &NO_LORE,
+        short_term: &[],
         macros: None,
     }
 }

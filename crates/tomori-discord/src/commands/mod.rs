@@ -759,7 +759,7 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
         "personal" => personal::parse(args).map(Invocation::Personal),
         "bot" => bot::parse(args).map(Invocation::Bot),
         "config" => config::parse(args, data.resolved.as_ref()).map(Invocation::Config),
-        "provider" => provider::parse(args).map(Invocation::Provider),
+        "provider" => provider::parse(args, data.resolved.as_ref()).map(Invocation::Provider),
         "model" => model::parse(args).map(Invocation::Model),
         "tool" => tool::parse(args).map(Invocation::Tool),
         "mcp" => mcp::parse(args).map(Invocation::Mcp),

@@ -10,6 +10,7 @@
 
 use secrecy::SecretString;
 use tomori_admin::personal::{self, DELETE_PHRASE};
+use tomori_admin::short_term;
 use tomori_core::privacy::PrivacyLevel;
 use twilight_model::application::command::CommandType;
 use twilight_model::http::interaction::InteractionResponse;
@@ -35,10 +36,22 @@ pub(crate) enum Action {
     EndpointAdd { url: String, model: String, tools: bool, vision: bool },
     /// Everything else (`tomori_admin::personal`).
     Admin(personal::Action),
+    /// The personas' short-term notes about the caller (`tomori_admin::short_term`).
+    ShortTerm(short_term::Action),
 }
 
 pub(crate) fn definition() -> CommandBuilder {
     CommandBuilder::new("personal", "Your own settings", CommandType::ChatInput)
+        .option(
+            SubCommandGroupBuilder::new(
+                "short-term",
+                "What the personas noted lately about you in this server",
+            )
+            .subcommands([
+                SubCommandBuilder::new("show", "Show the notes about you"),
+                SubCommandBuilder::new("clear", "Forget the notes about you"),
+            ]),
+        )
         .option(SubCommandBuilder::new("privacy", "What Tomori may do with your data").option(
             IntegerBuilder::new("level", "Your privacy level").required(true).choices([
                 ("0: full personalisation", 0),
@@ -117,6 +130,11 @@ pub(crate) fn definition() -> CommandBuilder {
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
     let (sub, args) = args.nested()?;
     match sub {
+        "short-term" => match args.nested()?.0 {
+            "show" => Ok(Action::ShortTerm(short_term::Action::Show)),
+            "clear" => Ok(Action::ShortTerm(short_term::Action::Clear)),
+            _ => Err(BadInput::unknown()),
+        },
         "privacy" => {
             let level = PrivacyLevel::from_number(args.required_integer("level")?)
                 .map_err(|e| BadInput(format!("The {e}.")))?;
@@ -209,6 +227,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
         }
         Action::KeyAdd { .. } => {
             return Err(Failure::BadInput("Use the form to add a key.".to_owned()));
+        }
+        Action::ShortTerm(action) => {
+            let caller = ctx.caller.admin();
+            let answer = short_term::run(ctx.store, &caller, short_term::Whose::Mine, *action);
+            return Ok(answer.await?.text);
         }
     };
     let outcome = personal::run(ctx.store, &ctx.caller.admin(), action).await?;

@@ -1,5 +1,6 @@
-//! `/provider key add|list|remove` and `/provider endpoint add|list|remove`: the server's own
-//! API keys (a pool per provider) and its custom OpenAI-compatible endpoints.
+//! `/provider key add|list|remove` and `/provider endpoint add|list|workflow|remove`: the
+//! server's own API keys (a pool per provider) and its custom endpoints (OpenAI-compatible, or
+//! ComfyUI servers with a workflow).
 //!
 //! A key never travels as a slash-command option: `key add` answers with a modal, and the key
 //! arrives in the modal's submission, which is authorised again before anything is stored. Keys
@@ -7,20 +8,22 @@
 //! judged by tomori-net's server-scope policy here, and again on every call.
 
 use secrecy::SecretString;
-use tomori_admin::provider::{self, EndpointEdit, KeyOwner, UrlPolicies};
+use tomori_admin::provider::{self, EndpointEdit, KeyOwner, UrlPolicies, workflow};
 use tomori_llm::KNOWN_PROVIDERS;
 use twilight_model::application::command::CommandType;
+use twilight_model::application::interaction::InteractionDataResolved;
 use twilight_model::channel::message::component::{Component, Label, TextInput, TextInputStyle};
 use twilight_model::guild::Permissions;
 use twilight_model::http::interaction::{
     InteractionResponse, InteractionResponseData, InteractionResponseType,
 };
 use twilight_util::builder::command::{
-    BooleanBuilder, CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
-    SubCommandGroupBuilder,
+    AttachmentBuilder, BooleanBuilder, CommandBuilder, IntegerBuilder, StringBuilder,
+    SubCommandBuilder, SubCommandGroupBuilder,
 };
 
 use super::pending::Form;
+use super::upload::Upload;
 use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// The prefix of the server key form's custom id: `provider-key|<provider>|<label>`.
@@ -48,6 +51,8 @@ pub(crate) enum Action {
     KeyAdd { provider: String, label: String },
     /// Everything else (`tomori_admin::provider`).
     Admin(provider::Action),
+    /// Gives an endpoint a ComfyUI workflow, or (without a file) takes it away.
+    Workflow { label: String, file: Option<Upload> },
 }
 
 pub(crate) fn definition() -> CommandBuilder {
@@ -129,16 +134,32 @@ pub(crate) fn definition() -> CommandBuilder {
                             .max_value(10_000_000),
                     ),
                 SubCommandBuilder::new("list", "List the endpoints"),
+                SubCommandBuilder::new(
+                    "workflow",
+                    "Make an endpoint a ComfyUI server with a workflow (API format); no file: undo",
+                )
+                .option(StringBuilder::new("label", "Its name").required(true).max_length(64))
+                .option(AttachmentBuilder::new("file", "The workflow (Export (API) in ComfyUI)")),
                 SubCommandBuilder::new("remove", "Remove an endpoint")
                     .option(StringBuilder::new("label", "Its name").required(true).max_length(64)),
             ]),
     )
 }
 
-pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
+pub(crate) fn parse(
+    args: Args<'_>,
+    resolved: Option<&InteractionDataResolved>,
+) -> Result<Action, BadInput> {
     let (group, args) = args.nested()?;
     let (sub, args) = args.nested()?;
     match (group, sub) {
+        ("endpoint", "workflow") => Ok(Action::Workflow {
+            label: args.required_string("label")?.trim().to_owned(),
+            file: match args.value("file") {
+                Some(_) => Some(Upload::from_option(args, resolved, "file")?),
+                None => None,
+            },
+        }),
         ("key", "add") => Ok(Action::KeyAdd {
             provider: args.required_string("provider")?.trim().to_ascii_lowercase(),
             label: args.string("label")?.map_or("default", str::trim).to_owned(),
@@ -307,9 +328,22 @@ pub(crate) async fn key_submitted(
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
-    let Action::Admin(action) = action else {
+    let action = match action {
+        Action::Admin(action) => action,
+        Action::Workflow { label, file: Some(file) } => {
+            let max = u64::try_from(workflow::MAX_WORKFLOW_FILE_BYTES).unwrap_or(u64::MAX);
+            let bytes = file.fetch(ctx, max).await?;
+            let caller = ctx.caller.admin();
+            let answer = workflow::set(ctx.store, &caller, label, &file.filename, &bytes).await?;
+            return Ok(answer.text);
+        }
+        Action::Workflow { label, file: None } => {
+            return Ok(workflow::clear(ctx.store, &ctx.caller.admin(), label).await?.text);
+        }
         // Answered with a modal before `run` (see `Commands::handle`).
-        return Err(Failure::BadInput("Use the form to add a key.".to_owned()));
+        Action::KeyAdd { .. } => {
+            return Err(Failure::BadInput("Use the form to add a key.".to_owned()));
+        }
     };
     let policies = UrlPolicies { server: ctx.server_policy, personal: ctx.personal_policy };
     Ok(provider::run(ctx.store, &ctx.caller.admin(), policies, action).await?.text)

@@ -216,11 +216,26 @@ pub(crate) fn definition() -> CommandBuilder {
                 SubCommandBuilder::new("list", "List the channels with a persona of their own"),
             ]),
         )
+        .option(
+            SubCommandGroupBuilder::new(
+                "short-term",
+                "What the personas noted lately in the server's channels",
+            )
+            .subcommands([
+                SubCommandBuilder::new("show", "Show the notes"),
+                SubCommandBuilder::new("clear", "Forget every note"),
+            ]),
+        )
 }
 
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
     let (sub, args) = args.nested()?;
     match sub {
+        "short-term" => match args.nested()?.0 {
+            "show" => Ok(Action::ShortTerm(tomori_admin::short_term::Action::Show)),
+            "clear" => Ok(Action::ShortTerm(tomori_admin::short_term::Action::Clear)),
+            _ => Err(BadInput::unknown()),
+        },
         "feature" => {
             let name = args.required_string("flag")?;
             let feature = Feature::from_name(name)

@@ -496,3 +496,75 @@ async fn a_world_info_file_replaces_the_lorebook_and_a_hostile_one_changes_nothi
     let junk = w.answer(import(upload(b"not json".to_vec()))).await;
     assert!(junk.contains("cannot be imported"), "{junk}");
 }
+
+#[tokio::test]
+async fn a_comfyui_workflow_is_checked_when_it_is_registered() {
+    use tomori_store::credentials::KeyOwner;
+    use tomori_store::endpoints::{self, NewEndpoint};
+    let w = world(Limits::default(), false).await;
+    let new = NewEndpoint {
+        label: "comfy".to_owned(),
+        base_url: "https://comfy.example".to_owned(),
+        model: "sdxl".to_owned(),
+        context_length: None,
+        has_tools: false,
+        has_vision: false,
+        api_key: None,
+    };
+    endpoints::add(&w.store, w.server, Actor::Operator, KeyOwner::Server, &new).await.unwrap();
+    let register = |label: &str, file: Option<AttachmentSpec>| {
+        let mut command =
+            SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "provider endpoint workflow")
+                .in_guild(GUILD, MANAGE_GUILD)
+                .arg("label", label);
+        if let Some(file) = file {
+            command = command.attachment_arg("file", &file);
+        }
+        command
+    };
+    let host = |json: &Value| {
+        w.fake.host_attachment("workflow.json", "application/json", json.to_string().into_bytes())
+    };
+    let stored = || endpoints::workflow(&w.store, w.server, "comfy");
+
+    // Oversized (a prompt node padded past 256 KiB; Discord's reported size refuses it before
+    // the download), too many nodes, a node that reaches outside the host, a workflow without
+    // %prompt%, and an unknown endpoint: refused, nothing stored.
+    let mut oversized = tomori_testkit::fake_comfy::sample_workflow();
+    oversized["6"]["inputs"]["text"] = json!(format!("%prompt% {}", "x".repeat(300 * 1024)));
+    let mut fetching = tomori_testkit::fake_comfy::sample_workflow();
+    fetching["10"] =
+        json!({ "class_type": "LoadImageFromUrl", "inputs": { "url": "http://10.0.0.1/" } });
+    let mut promptless = tomori_testkit::fake_comfy::sample_workflow();
+    promptless["6"]["inputs"]["text"] = json!("a fixed picture");
+    // Past the node count: 250 small nodes fit the file size but not the workflow's bounds.
+    let mut crowded = tomori_testkit::fake_comfy::sample_workflow();
+    for n in 100..350 {
+        crowded[n.to_string()] = json!({ "class_type": "Note", "inputs": { "text": "x" } });
+    }
+    for (workflow, expected) in [
+        (&oversized, "at most 0.25 MiB"),
+        (&crowded, "nodes; it must have between 1 and 200"),
+        (&fetching, "LoadImageFromUrl"),
+        (&promptless, "%prompt%"),
+    ] {
+        let answer = w.answer(register("comfy", Some(host(workflow)))).await;
+        assert!(answer.contains(expected), "{answer}");
+        assert_eq!(stored().await.unwrap(), None, "{answer}");
+    }
+    let good = tomori_testkit::fake_comfy::sample_workflow();
+    let unknown = w.answer(register("nope", Some(host(&good)))).await;
+    assert!(unknown.contains("no endpoint called `nope`"), "{unknown}");
+
+    // A good one is stored, in the audit log, and taken away again without a file.
+    let answer = w.answer(register("comfy", Some(host(&good)))).await;
+    assert!(answer.contains("is now a ComfyUI server") && answer.contains("(7 nodes)"), "{answer}");
+    assert_eq!(stored().await.unwrap(), Some(good));
+    assert_eq!(
+        audit_actions(&w.db).await.last().map(String::as_str),
+        Some("endpoint.workflow.set")
+    );
+    let answer = w.answer(register("comfy", None)).await;
+    assert!(answer.contains("no longer runs"), "{answer}");
+    assert_eq!(stored().await.unwrap(), None);
+}

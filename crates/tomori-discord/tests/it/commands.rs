@@ -245,7 +245,8 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "quota",
             "role",
             "blacklist",
-            "channel-persona"
+            "channel-persona",
+            "short-term"
         ]
     );
     // Secrets are never options: they are typed into forms.

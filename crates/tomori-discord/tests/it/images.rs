@@ -5,6 +5,7 @@
 //! provider.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use secrecy::SecretString;
@@ -13,7 +14,7 @@ use tomori_chat::media::{ImageStudio, Media, MediaOptions};
 use tomori_chat::providers::ServerProviders;
 use tomori_core::quota::{QuotaLimits, QuotaVerdict};
 use tomori_core::settings::Feature;
-use tomori_llm::{Llm, Timeouts, client_for};
+use tomori_llm::{ComfyOptions, Llm, Timeouts, client_for};
 use tomori_net::Policy;
 use tomori_store::audit::Actor;
 use tomori_store::credentials::KeyOwner;
@@ -22,27 +23,31 @@ use tomori_store::models::{self, ImageModel};
 use tomori_store::personas::{self, NewPersona};
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::{Scope, Store, settings};
+use tomori_testkit::fake_comfy::{FakeComfy, sample_workflow};
 use tomori_testkit::fake_llm::{FakeLlm, REFUSED_WORD, Turn, WireFormat};
 use tomori_tools::ImageMaker;
 
 use crate::platform::{Conversation, conversation_with};
 use crate::{ALICE, CHANNEL, GUILD, WAIT, snowflake};
 
+/// The studio every test draws with: its ComfyUI runs polled every 10 ms.
+fn painter(store: &Store) -> Option<Arc<dyn ImageMaker>> {
+    let policy = Policy::new(tomori_net::Scope::Server).allow_loopback_for_tests();
+    let providers = ServerProviders::new(client_for(policy, &Timeouts::default()).unwrap());
+    let media_client = tomori_net::Client::new(Policy::new(tomori_net::Scope::Media)).unwrap();
+    let media = Media::new(media_client, MediaOptions::default());
+    let comfy = ComfyOptions { poll_every: Duration::from_millis(10), ..ComfyOptions::default() };
+    let maker =
+        ImageStudio::new(store.clone(), providers, Llm::default(), media).with_comfy_options(comfy);
+    Some(Arc::new(maker))
+}
+
 /// A conversation whose server draws with `studio`'s fake image API (a custom endpoint), has an
 /// alter called Yui, `image_gen` on and an image quota of one per member per day.
 async fn drawing() -> (Conversation, FakeLlm, Scope) {
     let studio = FakeLlm::start(WireFormat::OpenAi).await;
     studio.draw_images();
-    let c = conversation_with(|store: &Store| {
-        let policy = Policy::new(tomori_net::Scope::Server).allow_loopback_for_tests();
-        let providers = ServerProviders::new(client_for(policy, &Timeouts::default()).unwrap());
-        let media_client = tomori_net::Client::new(Policy::new(tomori_net::Scope::Media)).unwrap();
-        let media = Media::new(media_client, MediaOptions::default());
-        let maker: Arc<dyn ImageMaker> =
-            Arc::new(ImageStudio::new(store.clone(), providers, Llm::default(), media));
-        Some(maker)
-    })
-    .await;
+    let c = conversation_with(painter).await;
     let server = c.s.store.resolve_guild(snowflake(GUILD)).await.unwrap();
     let scope = Scope::server(server);
     let store = &c.s.store;
@@ -176,4 +181,50 @@ async fn a_flag_turned_off_or_a_refusal_posts_nothing() {
     assert!(results.contains("image_gen feature is off"), "{results}");
     assert_eq!(studio.image_requests().len(), 1, "no provider call");
     assert!(c.s.fake.messages().iter().all(|m| m.files.is_empty()));
+}
+
+#[tokio::test]
+async fn an_image_model_with_a_comfyui_workflow_runs_it_on_the_comfyui_server() {
+    let (c, studio, scope) = drawing().await;
+    let comfy = FakeComfy::start().await;
+    let store = &c.s.store;
+    let new = NewEndpoint {
+        label: "comfy".to_owned(),
+        base_url: comfy.base_url(),
+        model: "sdxl".to_owned(),
+        context_length: None,
+        has_tools: false,
+        has_vision: false,
+        api_key: None,
+    };
+    endpoints::add(store, scope, Actor::Operator, KeyOwner::Server, &new).await.unwrap();
+    let workflow = sample_workflow();
+    assert!(
+        endpoints::set_workflow(store, scope, Actor::Operator, "comfy", Some(&workflow))
+            .await
+            .unwrap()
+    );
+    let model = ImageModel { provider: "custom:comfy".to_owned(), model: "sdxl".to_owned() };
+    models::set_image(store, scope, Actor::Operator, Some(&model)).await.unwrap();
+
+    c.llm.push_turn(Turn::new().tool_call(
+        "call_1",
+        "generate_image",
+        json!({"prompt": "a \"quoted\" lighthouse at dusk", "shape": "portrait"}),
+    ));
+    c.llm.push_turn(Turn::new().text("The lighthouse, as you asked."));
+    c.say(ALICE, "alice", "Yui, paint a lighthouse").await;
+    let picture = c.s.fake.wait_for_message(|m| !m.files.is_empty(), WAIT).await;
+    assert_eq!(picture.username, "Yui");
+    let (width, height) = png_size(&picture.files[0].bytes);
+    assert!(width < height, "a portrait: {width}x{height}");
+    // The workflow ran with the prompt as text in its node, the seed and size as numbers.
+    let submitted = comfy.submitted();
+    assert_eq!(submitted.len(), 1);
+    let prompt = &submitted[0];
+    assert_eq!(prompt["6"]["inputs"]["text"], "a \"quoted\" lighthouse at dusk, best quality");
+    assert!(prompt["3"]["inputs"]["seed"].is_u64());
+    assert_eq!(prompt["5"]["inputs"]["width"], 832);
+    assert_eq!(prompt["5"]["inputs"]["height"], 1216);
+    assert!(studio.image_requests().is_empty(), "the image API was not asked");
 }

@@ -14,6 +14,7 @@ mod mcp;
 mod personal;
 mod platform;
 mod providers;
+mod short_term;
 mod surface;
 mod tool;
 

@@ -26,10 +26,10 @@ use tomori_tools::{Author, ChannelKind, Perm, Platform, PlatformError};
 
 use crate::{ALICE, CHANNEL, DM_CHANNEL, GUILD, THREAD, WAIT, config, snowflake};
 
-const BOB: u64 = 700_000_000_000_000_002;
+pub(crate) const BOB: u64 = 700_000_000_000_000_002;
 const SECRET: u64 = 800_000_000_000_000_010;
-const GENERAL: u64 = 800_000_000_000_000_011;
-const RANDOM_GAMES: u64 = 800_000_000_000_000_012;
+pub(crate) const GENERAL: u64 = 800_000_000_000_000_011;
+pub(crate) const RANDOM_GAMES: u64 = 800_000_000_000_000_012;
 const RANDOM_WORK: u64 = 800_000_000_000_000_013;
 const GAMES: u64 = 800_000_000_000_000_020;
 const WORK: u64 = 800_000_000_000_000_021;
@@ -333,6 +333,11 @@ pub(crate) async fn conversation_with(
 impl Conversation {
     /// A message in the chat channel, known to the fake's REST routes and handed to the engine.
     pub(crate) async fn say(&self, author: u64, name: &str, content: &str) -> u64 {
+        self.say_in(CHANNEL, author, name, content).await
+    }
+
+    /// A message in `channel` of the guild, known to the fake and handed to the engine.
+    pub(crate) async fn say_in(&self, channel: u64, author: u64, name: &str, content: &str) -> u64 {
         let bot = self.s.fake.bot_user_id();
         let id = {
             let mut next = self.next.lock().unwrap();
@@ -340,7 +345,7 @@ impl Conversation {
             900_000_000_000_000_000 + *next
         };
         self.s.fake.add_message(
-            MessageCreate::new(CHANNEL, UserSpec::new(author, name), content)
+            MessageCreate::new(channel, UserSpec::new(author, name), content)
                 .in_guild(GUILD)
                 .id(id),
         );
@@ -348,7 +353,7 @@ impl Conversation {
             .handle(Inbound {
                 guild: Some(snowflake(GUILD)),
                 guild_name: None,
-                channel: snowflake(CHANNEL),
+                channel: snowflake(channel),
                 parent_channel: None,
                 message: snowflake(id),
                 author: InboundAuthor {

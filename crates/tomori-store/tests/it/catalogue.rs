@@ -40,6 +40,8 @@ const NOT_CACHED: &[(&str, &str)] = &[
     ("document_chunks", "follows document_generations instead of a revision"),
     ("document_generations", "its own generation counter for passages and vectors"),
     ("server_image_models", "read when an image is asked for, not by a turn's plan"),
+    ("endpoint_workflows", "read when a picture is asked for, not by a turn's plan"),
+    ("short_term_notes", "read at each answer; writing one must not reload the server's views"),
     ("persona_avatars", "served by the dashboard; turns read personas.avatar_url, which moves"),
 ];
 

@@ -82,6 +82,10 @@ struct Args {
     /// Server memories every guild is seeded with.
     #[arg(long, default_value_t = 25)]
     memories: u32,
+    /// Lorebook entries every guild's persona is seeded with (one fires on every message, one
+    /// is constant, the rest never match).
+    #[arg(long, default_value_t = 0)]
+    lorebook: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +151,7 @@ async fn main() -> ExitCode {
         keep_log: args.keep_log,
         history: args.history,
         memories: args.memories,
+        lorebook: args.lorebook,
     };
     if let Err(err) = base.check() {
         say(&format!("error: {err}"));

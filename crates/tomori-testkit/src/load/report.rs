@@ -446,6 +446,8 @@ pub struct Settings {
     pub history: u32,
     /// Server memories per guild.
     pub memories: u32,
+    /// Lorebook entries of every guild's persona.
+    pub lorebook: u32,
 }
 
 /// The result of one scenario; serialised as the JSON report.

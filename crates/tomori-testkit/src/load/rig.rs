@@ -18,6 +18,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, Command};
 use tomori_core::id::Snowflake;
 use tomori_core::limits::Limits;
+use tomori_core::lorebook::{Lorebook, LorebookBounds};
 use tomori_store::audit::Actor;
 use tomori_store::embedded::{EmbeddedOptions, EmbeddedPostgres, with_database};
 use tomori_store::memories;
@@ -192,6 +193,7 @@ pub(super) async fn seed(
     url: &SecretString,
     guilds: &[u64],
     memories: u32,
+    lorebook: u32,
 ) -> Result<(), LoadError> {
     let ring = KeyRing::new([(1, SecretString::from(TEST_SECRET_V1.to_owned()))], None).map_err(
         |source| LoadError::Database { what: "building the key ring", source: Box::new(source) },
@@ -240,12 +242,54 @@ pub(super) async fn seed(
             )
             .await
             .map_err(database_error("teaching memories"))?;
+            if lorebook > 0 {
+                let book = lorebook_json(lorebook);
+                tomori_store::lorebooks::set(
+                    &store,
+                    Scope::server(server),
+                    Actor::Operator,
+                    persona.id,
+                    Some(&book),
+                )
+                .await
+                .map_err(database_error("storing a lorebook"))?;
+            }
         }
         Ok(())
     }
     .await;
     store.close().await;
     result
+}
+
+/// A lorebook of `entries` entries, as card import stores it: entry 0 fires on every load
+/// message (its key is "tea"), entry 1 is constant, a tenth of the rest have regular-expression
+/// keys, and none of the rest ever matches, so every turn scans all of them.
+fn lorebook_json(entries: u32) -> serde_json::Value {
+    let entry = |n: u32| {
+        let key = match n {
+            0 => "tea".to_owned(),
+            n if n % 10 == 5 => format!("/\\bkettle{n}s?\\b/i"),
+            n => format!("lantern{n}"),
+        };
+        serde_json::json!({
+            "id": n,
+            "keys": [key],
+            "content": format!("Lore {n}: the tea house keeps its lantern {n} lit after dark."),
+            "constant": n == 1,
+            "enabled": true,
+            "insertion_order": 100,
+            "position": if n.is_multiple_of(2) { "before_char" } else { "after_char" },
+        })
+    };
+    let book = serde_json::json!({
+        "name": "Tea house",
+        "entries": (0..entries).map(entry).collect::<Vec<_>>(),
+    });
+    // Stored as tomori-core writes it, like a card's lorebook.
+    Lorebook::from_character_book(&book, &LorebookBounds::default())
+        .map(|book| book.to_character_book())
+        .unwrap_or(book)
 }
 
 /// Where the bot connects.

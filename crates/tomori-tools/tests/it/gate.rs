@@ -126,6 +126,7 @@ fn pinned(tool: &str) -> Vec<Withheld> {
             W::Place(Place::Guild { rp: true }),
             W::Place(Place::Dm),
         ]),
+        "update_short_term_memory" => needs.push(W::Place(Place::Dm)),
         "generate_image" => needs.extend([
             W::Feature(F::ImageGen),
             W::BotPermission(Perm::SendMessages),
@@ -380,6 +381,7 @@ fn valid_arguments(tool: &str, world: &World, web: &WebServer) -> Value {
         "select_sticker" => json!({"name": "wave"}),
         "read_file" => json!({"message_id": "ref_1"}),
         "generate_image" => json!({"prompt": "a red fox in snow"}),
+        "update_short_term_memory" => json!({"about": "channel", "note": "Planning a picnic."}),
         other => panic!("add valid arguments for the new tool {other} to this table"),
     }
 }

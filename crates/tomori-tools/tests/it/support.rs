@@ -751,6 +751,7 @@ impl World {
             live,
             cancel: CancellationToken::new(),
             outbox: tomori_tools::Outbox::default(),
+            private_channel: false,
         }
     }
 
