@@ -138,6 +138,8 @@ struct Inner<S> {
     /// People's messages since the last auto-trigger answer per channel, and the cycle's target.
     auto_counters: Mutex<HashMap<Snowflake, AutoCounter>>,
     cooldowns: Arc<dyn Cooldowns>,
+    /// The personas' shareable short-term notes, kept a few seconds.
+    notes: crate::notes::NoteCache,
     active: ActiveTurns,
     /// Channels told that no provider can answer (once per channel per process).
     setup_hints: SetupHints,
@@ -192,6 +194,7 @@ impl<S: ChatSurface> Engine<S> {
                 chains: Mutex::new(HashMap::new()),
                 auto_counters: Mutex::new(HashMap::new()),
                 cooldowns: Arc::new(LocalCooldowns::default()),
+                notes: crate::notes::NoteCache::default(),
                 active: ActiveTurns::default(),
                 setup_hints: SetupHints::default(),
                 withheld: Mutex::default(),

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod history;
 mod live;
 pub mod media;
+mod notes;
 pub mod providers;
 pub mod reminders;
 pub mod surface;

@@ -121,42 +121,59 @@ pub async fn write(
     tx.commit().await
 }
 
-/// The notes a turn of `lineage` in `channel` answering `member` shows: written in the last
-/// [`SHOWN_FOR`] in another channel that is not private, about that channel or about this
-/// member; newest first, at most [`MAX_SHOWN`].
+/// The most notes [`shareable`] reads for one persona.
+pub const MAX_READ: i64 = 200;
+
+/// The persona's notes that may be shown outside the channel they were written in: written in
+/// the last [`SHOWN_FOR`], not in a private channel; newest first, at most [`MAX_READ`]. A turn
+/// picks its own with [`pick`] (callers may keep this list for a few seconds).
 ///
 /// # Errors
 /// An unavailable database.
-pub async fn recent(
+pub async fn shareable(
     store: &Store,
     scope: Scope,
     lineage: LineageId,
-    channel: Snowflake,
-    member: Snowflake,
     now: DateTime<Utc>,
 ) -> Result<Vec<Note>, StoreError> {
     let server = scope.require_server()?.get();
     let mut tx = store.begin(scope).await?;
-    // Security: cross-channel leaks. A private channel's notes and notes about other members
-    // are never selected.
+    // Security: cross-channel leaks. A private channel's notes are never selected.
     let rows = sqlx::query_as!(
         Row,
         "SELECT channel_id, member_id, private, note, updated_at FROM short_term_notes
-         WHERE server_id = $1 AND lineage_id = $2 AND channel_id <> $3 AND NOT private
-           AND (member_id IS NULL OR member_id = $4) AND updated_at >= $5
-         ORDER BY updated_at DESC LIMIT $6",
+         WHERE server_id = $1 AND lineage_id = $2 AND NOT private AND updated_at >= $3
+         ORDER BY updated_at DESC LIMIT $4",
         server,
         lineage.get(),
-        channel.to_db(),
-        member.to_db(),
         now - SHOWN_FOR,
-        MAX_SHOWN
+        MAX_READ
     )
     .fetch_all(tx.conn())
     .await
     .about("short-term notes")?;
     tx.commit().await?;
     rows.into_iter().map(Note::try_from).collect()
+}
+
+/// The notes a turn in `channel` answering `member` shows, from [`shareable`]: written in
+/// another channel, not private, still fresh at `now`, about that channel or about this member;
+/// newest first, at most [`MAX_SHOWN`].
+pub fn pick(
+    notes: &[Note],
+    channel: Snowflake,
+    member: Snowflake,
+    now: DateTime<Utc>,
+) -> Vec<Note> {
+    // Security: cross-channel leaks. Checked here again whatever the list came from: a private
+    // channel's note and a note about another member are never shown.
+    notes
+        .iter()
+        .filter(|n| n.channel != channel && !n.private && n.updated_at >= now - SHOWN_FOR)
+        .filter(|n| n.member.is_none_or(|m| m == member))
+        .take(usize::try_from(MAX_SHOWN).unwrap_or(3))
+        .cloned()
+        .collect()
 }
 
 /// Every note of the server (`member` given: only those about that member), newest first.

@@ -233,8 +233,8 @@ impl<S: ChatSurface> Inner<S> {
 
 impl<S: ChatSurface> Inner<S> {
     /// The persona's recent notes from the server's other channels, for a member at privacy
-    /// level 0 in a guild (`tomori_store::short_term::recent` leaves out private channels' notes
-    /// and notes about other members). A store failure leaves them out.
+    /// level 0 in a guild (`tomori_store::short_term::pick`: not a private channel's, not about
+    /// another member, at most 3). A store failure leaves them out.
     async fn short_term_for(&self, plan: &Plan, persona: &Persona) -> Vec<String> {
         let member_allows = plan
             .seen
@@ -244,23 +244,23 @@ impl<S: ChatSurface> Inner<S> {
         if plan.message.guild.is_none() || !plan.from_person || !member_allows {
             return Vec::new();
         }
-        let now = Utc::now();
-        let scope = tomori_store::Scope::server(plan.server);
-        let (channel, member) = (plan.message.channel, plan.message.author.id);
-        match short_term::recent(&self.store, scope, persona.lineage, channel, member, now).await {
-            Ok(notes) => notes
-                .into_iter()
-                .map(|n| {
-                    let about = if n.member.is_some() { "about you" } else { "about the channel" };
-                    let ago = tomori_tools::ago(n.updated_at, now);
-                    format!("In <#{}>, {about}, {ago}: {}", n.channel.get(), n.note)
-                })
-                .collect(),
+        let notes = match self.notes.notes(&self.store, plan.server, persona.lineage).await {
+            Ok(notes) => notes,
             Err(error) => {
                 tracing::warn!(%error, "short-term notes left out");
-                Vec::new()
+                return Vec::new();
             }
-        }
+        };
+        let now = Utc::now();
+        let (channel, member) = (plan.message.channel, plan.message.author.id);
+        short_term::pick(&notes, channel, member, now)
+            .into_iter()
+            .map(|n| {
+                let about = if n.member.is_some() { "about you" } else { "about the channel" };
+                let ago = tomori_tools::ago(n.updated_at, now);
+                format!("In <#{}>, {about}, {ago}: {}", n.channel.get(), n.note)
+            })
+            .collect()
     }
 
     /// The turn's provider chain with the server's sampling choices.

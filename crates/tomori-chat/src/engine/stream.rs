@@ -180,6 +180,10 @@ impl<S: ChatSurface> Inner<S> {
         self.gate.set_phase(plan.message.channel, Phase::Tools);
         let results =
             tomori_tools::run_tool_calls(step.gate, &completion.tool_calls, step.ctx).await;
+        // A note written now is seen by the next turn in this process at once.
+        if completion.tool_calls.iter().any(|c| c.name == "update_short_term_memory") {
+            self.notes.forget(plan.server);
+        }
         self.gate.set_phase(plan.message.channel, Phase::Streaming);
         let recorded = step.loop_state.record(&results);
         request.messages.push(completion.to_message());

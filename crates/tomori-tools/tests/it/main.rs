@@ -2,6 +2,7 @@
 //! tools against a real database, loopback web servers and a recording fake platform; the PDF
 //! reader as a child process.
 
+mod catalogue;
 mod gate;
 mod mcp;
 mod memory;
