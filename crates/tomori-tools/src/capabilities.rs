@@ -1,5 +1,6 @@
 //! `review_capabilities`: the bot's self-diagnosis for the member who asked: which features are
-//! on, what the bot and the member may do here, where the turn happens.
+//! on, what the bot and the member may do here, where the turn happens, and whether pictures
+//! can be drawn (the image model and the member's image quota).
 //!
 //! Security: credential disclosure. Which provider keys the server holds (names and counts, never
 //! the keys) is shown only to a member with Manage Server; nothing here reveals a secret or an id.
@@ -7,14 +8,16 @@
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
+use tomori_core::quota::QuotaVerdict;
 use tomori_core::settings::Feature;
 use tomori_store::credentials::{self, KeyOwner};
+use tomori_store::models;
 use tomori_store::{Scope, Store};
 
 use crate::context::{Place, TurnContext};
 use crate::gate::{Authorized, Tool, ToolOutcome};
 use crate::perm::{Perm, Perms};
-use crate::policy::{Contexts, Effect, TargetRule, ToolPolicy};
+use crate::policy::{Contexts, Effect, QuotaKind, TargetRule, ToolPolicy};
 
 /// The `review_capabilities` tool.
 #[derive(Clone, Debug)]
@@ -52,6 +55,7 @@ impl ReviewCapabilities {
             "member_permissions_here": names(snapshot.invoker),
             "member_privacy": format!("{:?}", snapshot.privacy).to_lowercase(),
         });
+        report["pictures"] = self.pictures(snapshot, ctx).await;
         if snapshot.invoker.contains(Perm::ManageGuild) {
             let keys = credentials::list(&self.store, Scope::server(ctx.server), KeyOwner::Server)
                 .await
@@ -72,13 +76,39 @@ impl ReviewCapabilities {
     }
 }
 
+impl ReviewCapabilities {
+    /// Whether `generate_image` can draw here now: the flag, the server's image model, and the
+    /// member's image quota (none of it secret).
+    async fn pictures(&self, snapshot: &crate::context::Snapshot, ctx: &TurnContext) -> Value {
+        if !snapshot.features.is_on(Feature::ImageGen) {
+            return json!("off in this server (image_gen)");
+        }
+        let model = match models::get_image(&self.store, Scope::server(ctx.server)).await {
+            Ok(Some(model)) => format!("{}/{}", model.provider, model.model),
+            Ok(None) => return json!("no image model chosen (/model image)"),
+            Err(_) => return json!("unavailable"),
+        };
+        let quota = match ctx.live.quota(QuotaKind::Image).await {
+            Ok(QuotaVerdict::Allowed) => "available".to_owned(),
+            Ok(
+                QuotaVerdict::UserExhausted { resets_on }
+                | QuotaVerdict::PoolExhausted { resets_on },
+            ) => {
+                format!("used up until {resets_on}")
+            }
+            Err(_) => "unknown".to_owned(),
+        };
+        json!({ "image_model": model, "image_quota": quota })
+    }
+}
+
 impl Tool for ReviewCapabilities {
     fn name(&self) -> &'static str {
         "review_capabilities"
     }
 
     fn description(&self) -> &'static str {
-        "Review what you can do here: the server's features, your and the member's permissions in this channel."
+        "Review what you can do here: the server's features, your and the member's permissions in this channel, and whether you can draw pictures now."
     }
 
     fn parameters(&self) -> Value {

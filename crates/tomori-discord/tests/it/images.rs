@@ -147,6 +147,15 @@ async fn a_picture_is_posted_by_the_alter_asked_and_counted_against_the_quota() 
     assert!(results.contains("quota"), "{results}");
     assert_eq!(studio.image_requests().len(), 1, "no provider call");
     assert_eq!(c.s.fake.messages().iter().filter(|m| !m.files.is_empty()).count(), 1);
+
+    // review_capabilities tells the persona why: the model is there, the quota is spent.
+    c.llm.push_turn(Turn::new().tool_call("call_3", "review_capabilities", json!({})));
+    c.llm.push_turn(Turn::new().text("I checked my paints."));
+    c.say(ALICE, "alice", "Yui, can you paint today?").await;
+    c.s.fake.wait_for_message(|m| m.content.contains("checked my paints"), WAIT).await;
+    let review = String::from_utf8_lossy(&c.llm.requests()[5].body).into_owned();
+    assert!(review.contains("custom:studio/gpt-image-1"), "{review}");
+    assert!(review.contains("used up until"), "{review}");
 }
 
 #[tokio::test]
