@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -289,11 +289,15 @@ impl Answer {
 }
 
 async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
-    let request =
-        match tokio::time::timeout(Duration::from_secs(10), read_request(&mut stream)).await {
-            Ok(Ok(Some(request))) => request,
-            _ => return,
-        };
+    let request = match tokio::time::timeout(
+        Duration::from_secs(10),
+        crate::fake_llm::read_request(&mut stream, MAX_HEAD_BYTES, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(Some(request))) => request,
+        _ => return,
+    };
     lock(&shared.requests).push(request.clone());
     let answer = route(&shared, &request);
     let _ = write_answer(&mut stream, answer).await;
@@ -414,7 +418,7 @@ fn job_file(state: &mut State, id: &str, output: &str) -> FileKey {
     state.file_counter += 1;
     let (filename, subfolder, kind) = wire::output_file(&node, state.file_counter);
     let (filename, subfolder) = state.report.clone().unwrap_or((filename, subfolder));
-    let png = wire::png((width / 8).clamp(1, 512), (height / 8).clamp(1, 512));
+    let png = crate::fake_llm::png((width / 8).clamp(1, 512), (height / 8).clamp(1, 512));
     let key = (subfolder, filename, kind.to_owned());
     state.files.insert(key.clone(), png);
     if let Some(job) = state.jobs.get_mut(id) {
@@ -481,47 +485,6 @@ async fn write_answer(stream: &mut TcpStream, answer: Answer) -> io::Result<()> 
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(&answer.body).await?;
     stream.flush().await
-}
-
-async fn read_request(stream: &mut TcpStream) -> io::Result<Option<Recorded>> {
-    let mut buf = Vec::new();
-    let mut chunk = vec![0_u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 || buf.len() > MAX_HEAD_BYTES {
-            return Ok(None);
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-    };
-    let head = String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default()).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next().unwrap_or_default().split(' ');
-    let method = request_line.next().unwrap_or_default().to_owned();
-    let path = request_line.next().unwrap_or_default().to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
-        .min(MAX_BODY_BYTES);
-    let mut body = buf.get(head_end + 4..).unwrap_or_default().to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(chunk.get(..n).unwrap_or_default());
-    }
-    body.truncate(length);
-    let json = serde_json::from_slice(&body).ok();
-    Ok(Some(Recorded { method, path, headers, body, json }))
 }
 
 #[cfg(test)]

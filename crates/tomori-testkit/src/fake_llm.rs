@@ -418,11 +418,15 @@ impl FakeLlm {
 }
 
 async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
-    let request =
-        match tokio::time::timeout(Duration::from_secs(10), read_request(&mut stream)).await {
-            Ok(Ok(Some(request))) => request,
-            _ => return,
-        };
+    let request = match tokio::time::timeout(
+        Duration::from_secs(10),
+        read_request(&mut stream, MAX_REQUEST_BYTES, MAX_REQUEST_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(Some(request))) => request,
+        _ => return,
+    };
     shared.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if shared.record {
         lock(&shared.requests).push(request.clone());
@@ -608,7 +612,14 @@ async fn write_reply(
     stream.flush().await
 }
 
-async fn read_request(stream: &mut TcpStream) -> io::Result<Option<Recorded>> {
+/// Reads one HTTP/1.1 request: a head of at most `max_head` bytes and a body of at most
+/// `max_body` (its `Content-Length`, capped); `None` when the peer closed or sent too much head.
+/// The fakes that speak plain HTTP share it.
+pub(crate) async fn read_request(
+    stream: &mut TcpStream,
+    max_head: usize,
+    max_body: usize,
+) -> io::Result<Option<Recorded>> {
     let mut buf = Vec::new();
     let mut chunk = vec![0_u8; 16 * 1024];
     let head_end = loop {
@@ -616,7 +627,7 @@ async fn read_request(stream: &mut TcpStream) -> io::Result<Option<Recorded>> {
             break end;
         }
         let n = stream.read(&mut chunk).await?;
-        if n == 0 || buf.len() > MAX_REQUEST_BYTES {
+        if n == 0 || buf.len() > max_head {
             return Ok(None);
         }
         buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
@@ -635,7 +646,7 @@ async fn read_request(stream: &mut TcpStream) -> io::Result<Option<Recorded>> {
         .find(|(k, _)| k == "content-length")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0)
-        .min(MAX_REQUEST_BYTES);
+        .min(max_body);
     let mut body = buf.get(head_end + 4..).unwrap_or_default().to_vec();
     while body.len() < length {
         let n = stream.read(&mut chunk).await?;
@@ -644,6 +655,7 @@ async fn read_request(stream: &mut TcpStream) -> io::Result<Option<Recorded>> {
         }
         body.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
+    body.truncate(length);
     let json = serde_json::from_slice(&body).ok();
     Ok(Some(Recorded { method, path, headers, body, json }))
 }

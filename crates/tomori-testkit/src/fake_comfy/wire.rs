@@ -1,8 +1,6 @@
 //! What the fake ComfyUI answers, in ComfyUI's shapes: `/prompt`'s validation and its error
 //! bodies, history entries, and the PNG a run "saves".
 
-use std::io::Write as _;
-
 use serde_json::{Map, Value, json};
 
 /// Classes whose nodes save an image (ComfyUI's output nodes for images).
@@ -179,38 +177,6 @@ pub(super) fn messages(prompt_id: &str, failure: Option<(&str, &str, &str)>) -> 
             }],
         ]),
     }
-}
-
-/// A PNG of `width` × `height` pixels in one colour (8-bit RGB, unfiltered rows).
-pub(super) fn png(width: u32, height: u32) -> Vec<u8> {
-    let (width, height) = (width.max(1), height.max(1));
-    // Each row: filter type 0 (none), then the pixels.
-    let pixels = [0xE8_u8, 0x8F, 0xB4].repeat(usize::try_from(width).unwrap_or(1));
-    let row: Vec<u8> = std::iter::once(0).chain(pixels).collect();
-    let raw = row.repeat(usize::try_from(height).unwrap_or(1));
-    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-    let _ = encoder.write_all(&raw);
-    let compressed = encoder.finish().unwrap_or_default();
-    let mut header = Vec::with_capacity(13);
-    header.extend_from_slice(&width.to_be_bytes());
-    header.extend_from_slice(&height.to_be_bytes());
-    header.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    chunk(&mut png, b"IHDR", &header);
-    chunk(&mut png, b"IDAT", &compressed);
-    chunk(&mut png, b"IEND", &[]);
-    png
-}
-
-fn chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    png.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
-    png.extend_from_slice(kind);
-    png.extend_from_slice(data);
-    // PNG's chunk CRC is the CRC-32 of gzip, over the type and the data.
-    let mut crc = flate2::Crc::new();
-    crc.update(kind);
-    crc.update(data);
-    png.extend_from_slice(&crc.sum().to_be_bytes());
 }
 
 /// `application/x-www-form-urlencoded` decoding of one query value.

@@ -151,8 +151,10 @@ fn b64_png() -> String {
     base64::engine::general_purpose::STANDARD.encode(png(64, 48))
 }
 
-/// A real PNG of `width` × `height` (an RGB gradient): signature, IHDR, one zlib IDAT, IEND.
+/// A real PNG of `width` × `height` (an RGB gradient; a side of 0 counts as 1): signature,
+/// IHDR, one zlib IDAT, IEND. Every fake that serves pictures serves these.
 pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let (width, height) = (width.max(1), height.max(1));
     let mut raw = Vec::new();
     for y in 0..height {
         raw.push(0); // filter: none
@@ -174,20 +176,10 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
         let start = png.len();
         png.extend_from_slice(kind);
         png.extend_from_slice(data);
-        let crc = crc32(png.get(start..).unwrap_or_default());
-        png.extend_from_slice(&crc.to_be_bytes());
+        // PNG's chunk CRC is gzip's CRC-32, over the type and the data.
+        let mut crc = flate2::Crc::new();
+        crc.update(png.get(start..).unwrap_or_default());
+        png.extend_from_slice(&crc.sum().to_be_bytes());
     }
     png
-}
-
-/// CRC-32 (IEEE), bit by bit: a test's few kilobytes need no table.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffff_u32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
 }
