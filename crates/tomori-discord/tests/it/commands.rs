@@ -960,3 +960,41 @@ async fn a_channel_gets_a_persona_of_its_own_from_managers_only() {
         assert!(actions.contains(&action.to_owned()), "{action} in {actions:?}");
     }
 }
+
+#[tokio::test]
+async fn the_image_model_and_short_term_notes_are_set_shown_and_cleared_by_command() {
+    use tomori_core::id::LineageId;
+    use tomori_store::short_term::{self, NotePlace};
+    let w = world().await;
+    let admin = |path: &str| slash(alice(), MANAGE_GUILD, path);
+    // /model image: chosen, shown, refused for a provider without images, cleared.
+    let set = admin("model image set").arg("provider", "openai").arg("model", "gpt-image-1");
+    assert!(w.answer(set).await.contains("Pictures are drawn by `openai/gpt-image-1`"));
+    assert!(
+        w.answer(admin("model show")).await.contains("Pictures are drawn by `openai/gpt-image-1`.")
+    );
+    let refused = admin("model image set").arg("provider", "anthropic").arg("model", "claude");
+    assert!(w.answer(refused).await.contains("makes no images"));
+    assert!(w.answer(admin("model image clear")).await.contains("no longer draws pictures"));
+    assert!(w.answer(admin("model show")).await.contains("No image model"));
+
+    // Short-term notes: one about the channel, one about Bob.
+    let place =
+        NotePlace { lineage: LineageId::from_db(1), channel: snowflake(CHANNEL), private: false };
+    for (member, note) in [(None, "A picnic is planned."), (Some(snowflake(BOB)), "Bob is moving.")]
+    {
+        short_term::write(&w.store, w.server, Actor::Operator, place, member, note).await.unwrap();
+    }
+    let shown = w.answer(admin("server short-term show")).await;
+    assert!(shown.contains("2 short-term note(s)") && shown.contains("Bob is moving."), "{shown}");
+    // Bob sees only the note about him, and clears it; a member is refused the server's.
+    let mine = w.answer(slash(bob(), VIEW_AND_SEND, "personal short-term show")).await;
+    assert!(mine.contains("Bob is moving.") && !mine.contains("picnic"), "{mine}");
+    let refused = w.answer(slash(bob(), VIEW_AND_SEND, "server short-term clear")).await;
+    assert!(!refused.contains("Forgot"), "{refused}");
+    let cleared = w.answer(slash(bob(), VIEW_AND_SEND, "personal short-term clear")).await;
+    assert_eq!(cleared, "Forgot 1 short-term note(s).");
+    assert_eq!(short_term::list(&w.store, w.server, None).await.unwrap().len(), 1);
+    assert_eq!(w.answer(admin("server short-term clear")).await, "Forgot 1 short-term note(s).");
+    assert!(w.answer(admin("server short-term show")).await.contains("no short-term notes"));
+}
