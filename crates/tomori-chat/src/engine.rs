@@ -148,7 +148,14 @@ struct Inner<S> {
     /// Models (`provider/model` of a chain's first target) seen sending a closing reasoning tag
     /// with no opening one: their template opens the block, so their text is held until a tag.
     template_opens: Mutex<HashSet<String>>,
+    /// The member each DM channel belongs to, from their own messages: the bot's replies there
+    /// are read in that member's DM tenant ([`Inner::home_of`]).
+    dm_members: Mutex<HashMap<Snowflake, Snowflake>>,
 }
+
+/// DM channels remembered at most; past it the map starts again (a forgotten channel is learned
+/// back from its member's next message).
+const MAX_DM_MEMBERS: usize = 50_000;
 
 /// The conversation engine; cheap to clone.
 pub struct Engine<S> {
@@ -198,6 +205,7 @@ impl<S: ChatSurface> Engine<S> {
                 active: ActiveTurns::default(),
                 setup_hints: SetupHints::default(),
                 withheld: Mutex::default(),
+                dm_members: Mutex::default(),
                 template_opens: Mutex::default(),
             }),
         }
@@ -574,6 +582,29 @@ fn home(message: &Inbound) -> Home {
     match message.guild {
         Some(guild) => Home::Guild(guild),
         None => Home::Dm(message.author.id),
+    }
+}
+
+impl<S> Inner<S> {
+    /// The tenant `message` belongs to. A DM is its member's tenant, also for the bot's own
+    /// messages there (the gateway's echo of a reply), which are read as the member's persona's
+    /// words; the member is learned from their messages in that channel.
+    fn home_of(&self, message: &Inbound) -> Home {
+        if message.guild.is_some() {
+            return home(message);
+        }
+        let mut members = lock(&self.dm_members);
+        let from_bot = self.bot_user.get() == Some(&message.author.id);
+        if from_bot && let Some(member) = members.get(&message.channel) {
+            return Home::Dm(*member);
+        }
+        if !from_bot && !message.author.is_bot && message.author.webhook.is_none() {
+            if members.len() >= MAX_DM_MEMBERS && !members.contains_key(&message.channel) {
+                members.clear();
+            }
+            members.insert(message.channel, message.author.id);
+        }
+        home(message)
     }
 }
 

@@ -11,7 +11,7 @@ use tomori_store::personas::Persona;
 use tomori_store::settings::ServerSettings;
 use tomori_store::{Scope, webhooks};
 
-use super::{Inner, Plan, PlanError, home, in_channel_set, lock, main_name};
+use super::{Inner, Plan, PlanError, in_channel_set, lock, main_name};
 use crate::surface::{ChatSurface, Inbound};
 use crate::views::ServerView;
 
@@ -26,8 +26,10 @@ impl<S: ChatSurface> Inner<S> {
         let by_person = !message.author.is_bot
             && message.author.webhook.is_none()
             && bot_user != Some(message.author.id);
-        let seen =
-            self.views.read(store, home(&message), by_person.then_some(message.author.id)).await?;
+        let seen = self
+            .views
+            .read(store, self.home_of(&message), by_person.then_some(message.author.id))
+            .await?;
         let author_privacy =
             seen.user.as_ref().map_or(PrivacyLevel::Minimal, |u| u.view.settings.privacy);
         if by_person {

@@ -40,12 +40,12 @@ impl InboundHandler for ToEngine {
 
 /// A bot with the engine and the commands on one fake Discord; `instance` is the operator's
 /// provider (`[providers.local]`), when there is one.
-struct Stack {
-    fake: FakeDiscord,
+pub(crate) struct Stack {
+    pub(crate) fake: FakeDiscord,
     _db: TestDb,
-    store: Store,
+    pub(crate) store: Store,
     engine: Engine<DiscordSurface>,
-    instance: FakeLlm,
+    pub(crate) instance: FakeLlm,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -57,7 +57,7 @@ impl Drop for Stack {
     }
 }
 
-async fn stack() -> Stack {
+pub(crate) async fn stack() -> Stack {
     let fake = FakeDiscord::start().await;
     fake.add_text_channel(GUILD, CHANNEL);
     fake.add_dm_channel(DM_CHANNEL, ALICE);
@@ -89,8 +89,11 @@ async fn stack() -> Stack {
         ServerProviders::new(client_for(server.clone(), &timeouts).unwrap())
             .with_personal_client(client_for(personal.clone(), &timeouts).unwrap()),
     );
+    // Uploads (cards, presets) come from the fake's attachment URLs on loopback.
+    let media = tomori_net::Client::new(Policy::new(NetScope::Media).allow_loopback_for_tests());
     let commands = discord
         .commands(store.clone(), Arc::new(engine.clone()))
+        .media_client(media.unwrap())
         .with_server_policy(server)
         .with_personal_policy(personal)
         .with_instance_providers(vec![InstanceProvider {
@@ -102,12 +105,12 @@ async fn stack() -> Stack {
     Stack { fake, _db: db, store, engine, instance, stop: Some(stop) }
 }
 
-fn alice() -> UserSpec {
+pub(crate) fn alice() -> UserSpec {
     UserSpec::new(ALICE, "alice")
 }
 
 /// `/path` by alice in her DM with the bot.
-fn in_dm(path: &str) -> SlashCommand {
+pub(crate) fn in_dm(path: &str) -> SlashCommand {
     SlashCommand::new(DM_CHANNEL, alice(), path)
 }
 
@@ -123,12 +126,12 @@ impl Stack {
             .await
     }
 
-    async fn answer(&self, command: SlashCommand) -> String {
+    pub(crate) async fn answer(&self, command: SlashCommand) -> String {
         self.interaction(command).await.content.unwrap_or_default()
     }
 
     /// Alice's DM, answered: the bot's first message there after it.
-    async fn dm(&self, text: &str) -> String {
+    pub(crate) async fn dm(&self, text: &str) -> String {
         let earlier: Vec<u64> = self.fake.messages().iter().map(|m| m.id).collect();
         self.fake.inject_message(MessageCreate::new(DM_CHANNEL, alice(), text));
         let sent = self
@@ -138,13 +141,13 @@ impl Stack {
         sent.content
     }
 
-    async fn idle(&self, channel: u64) {
+    pub(crate) async fn idle(&self, channel: u64) {
         while !self.engine.is_idle(snowflake(channel)) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    async fn dm_tenant(&self) -> Scope {
+    pub(crate) async fn dm_tenant(&self) -> Scope {
         Scope::server(self.store.resolve_dm(snowflake(ALICE)).await.unwrap())
     }
 
@@ -341,4 +344,26 @@ async fn members_whose_roles_manage_the_server_skip_the_cooldown() {
     s.fake.inject_message(say(bob, Vec::new(), "four"));
     s.fake.wait_for_message(|m| m.content.starts_with("Slow down"), WAIT).await;
     assert_eq!(s.instance.requests().len(), 3, "the manager was never held back; bob was");
+}
+
+#[tokio::test]
+async fn the_personas_own_replies_in_a_dm_are_its_own_turns() {
+    let s = stack().await;
+    s.answer(in_dm("persona create").arg("name", "Mika").arg("prompt", "You are Mika, a cat."))
+        .await;
+    s.instance.push_turn(Turn::new().text("Meow."));
+    assert_eq!(s.dm("hi").await, "Meow.");
+    s.idle(DM_CHANNEL).await;
+    s.instance.push_turn(Turn::new().text("Purr."));
+    assert_eq!(s.dm("and now?").await, "Purr.");
+    let asked = s.instance.requests()[1].json.clone().unwrap();
+    let messages = asked["messages"].as_array().unwrap();
+    // Mika's reply, echoed by the gateway from the bot's own account, is read in alice's DM
+    // tenant: Mika said it, so it is the assistant's turn, not a message signed by someone else.
+    let roles: Vec<(&str, &str)> = messages
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(roles[2], ("assistant", "Meow."), "{roles:?}");
+    assert!(!asked.to_string().contains("Default Tomori"), "{roles:?}");
 }
