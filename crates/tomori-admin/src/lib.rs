@@ -22,6 +22,7 @@ pub mod memory;
 pub mod model;
 pub mod persona;
 pub mod personal;
+pub mod preset;
 pub mod provider;
 pub mod server;
 pub mod short_term;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tomori_core::id::{LineageId, PersonaId, ServerId, Snowflake, UserId};
 use tomori_core::lorebook::{Lorebook, LorebookBounds};
+use tomori_core::preset::{Preset, PresetBounds};
 use tomori_core::quota::QuotaLimits;
 use tomori_core::settings::ChannelSet;
 use tomori_llm::Target;
@@ -23,6 +24,7 @@ use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::memories::Memory;
 use tomori_store::models::EmbeddingModel;
 use tomori_store::personas::Persona;
+use tomori_store::presets::{self, StoredPreset};
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::servers::Home;
 use tomori_store::settings::ServerSettings;
@@ -54,6 +56,23 @@ fn parse_lorebooks(
         .collect()
 }
 
+/// The active preset, parsed with its blocks turned on or off; like a lorebook, one that no
+/// longer parses is logged and left out (the turn uses Tomori's own layout).
+fn parse_preset(stored: Option<StoredPreset>) -> Option<Arc<Preset>> {
+    let stored = stored?;
+    let json = stored.preset.to_string();
+    match Preset::from_json(json.as_bytes(), &PresetBounds::default()) {
+        Ok(preset) => {
+            let toggles = stored.toggles.iter().map(|(id, on)| (id.as_str(), *on));
+            Some(Arc::new(preset.with_toggles(toggles)))
+        }
+        Err(error) => {
+            tracing::warn!(preset = %stored.name, %error, "the stored preset is left out");
+            None
+        }
+    }
+}
+
 /// What a turn reads of its server.
 #[derive(Debug)]
 pub(crate) struct ServerView {
@@ -75,6 +94,8 @@ pub(crate) struct ServerView {
     pub(crate) retrieval: Option<(EmbeddingModel, usize)>,
     /// Personas' lorebooks, parsed once per revision.
     lorebooks: HashMap<PersonaId, Arc<Lorebook>>,
+    /// The preset the prompt is laid out with (`/preset switch`); Tomori's own when `None`.
+    pub(crate) preset: Option<Arc<Preset>>,
 }
 
 impl ServerView {
@@ -96,7 +117,9 @@ impl ServerView {
             quotas::limits(store, scope, QuotaKind::Text),
             documents::retrieval_state(store, scope),
         )?;
-        let lorebooks = parse_lorebooks(lorebooks::list(store, scope).await?);
+        let (lorebooks, preset) =
+            tokio::try_join!(lorebooks::list(store, scope), presets::active(store, scope))?;
+        let (lorebooks, preset) = (parse_lorebooks(lorebooks), parse_preset(preset));
         // A tenant with no persona of its own is answered by the built-in one until an admin makes
         // one (`/persona create`, `/persona import`, `/config setup`).
         let personas = if personas.is_empty() {
@@ -118,6 +141,7 @@ impl ServerView {
             text_quota,
             retrieval,
             lorebooks,
+            preset,
         })
     }
 

@@ -112,6 +112,7 @@ fn turn(c: &mut Criterion) {
                 lore: &Lore::EMPTY,
                 short_term: &[],
                 macros: None,
+                preset: None,
             };
             let prompt = assemble(&input);
             let visible = strip_labels(&strip_reasoning(&answer).visible, "Tomori", &["Kaede"]);

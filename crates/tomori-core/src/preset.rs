@@ -18,10 +18,12 @@
 //! entries, each text's length and each number's range are bounded ([`PresetBounds`]), and
 //! bad input of every kind is a [`PresetError`] naming the field.
 
+mod builtin;
 mod layout;
 
 use serde_json::{Map, Value};
 
+pub use builtin::builtin;
 pub use layout::{InChat, Layout, Part, PromptSources, layout};
 
 use crate::lorebook::Role;
@@ -187,6 +189,28 @@ impl Preset {
     #[must_use]
     pub fn block(&self, identifier: &str) -> Option<&Block> {
         self.blocks.iter().find(|b| b.identifier == identifier && b.enabled)
+    }
+
+    /// The preset with blocks turned on or off (`/preset toggle`): each `(identifier, on)`
+    /// overrides that block's flag in the order; identifiers it lacks are ignored.
+    #[must_use]
+    pub fn with_toggles<'t>(mut self, toggles: impl IntoIterator<Item = (&'t str, bool)>) -> Self {
+        for (identifier, on) in toggles {
+            for block in self.blocks.iter_mut().filter(|b| b.identifier == identifier) {
+                block.enabled = on;
+            }
+        }
+        self
+    }
+
+    /// The block whose identifier or name is `wanted` (case-insensitive), enabled or not.
+    #[must_use]
+    pub fn find(&self, wanted: &str) -> Option<&Block> {
+        let wanted = wanted.trim();
+        self.blocks
+            .iter()
+            .find(|b| b.identifier.eq_ignore_ascii_case(wanted))
+            .or_else(|| self.blocks.iter().find(|b| b.name.trim().eq_ignore_ascii_case(wanted)))
     }
 }
 

@@ -29,6 +29,7 @@ pub mod memories;
 pub mod memory_edits;
 pub mod models;
 pub mod personas;
+pub mod presets;
 pub mod quotas;
 pub mod reminders;
 mod scope;

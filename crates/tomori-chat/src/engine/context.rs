@@ -10,6 +10,7 @@ use tomori_core::emoji::{self, ServerEmoji};
 use tomori_core::handles::Handles;
 use tomori_core::lorebook::{self, ScanInput, ScanMessage};
 use tomori_core::macros::{MacroContext, MacroNames};
+use tomori_core::preset::Samplers;
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::prompt::{
     self, HistoryItem, Lore, ParticipantView, PersonaView, PromptInput, PromptRole, TokenBudget,
@@ -22,7 +23,7 @@ use tomori_store::personas::Persona;
 use tomori_store::{StoreError, short_term};
 use tomori_tools::{MemoryScope, Place, TurnContext};
 
-use super::{Inner, Plan, home, in_channel_set};
+use super::{Inner, Plan, in_channel_set};
 use crate::history::Remembered;
 use crate::live::EngineLive;
 use crate::providers::Chain;
@@ -49,7 +50,7 @@ impl<S: ChatSurface> Inner<S> {
         let live = EngineLive {
             store: self.store.clone(),
             views: Arc::clone(&self.views),
-            home: home(&plan.message),
+            home: self.home_of(&plan.message),
             planned: Mutex::new(Some(plan.seen.clone())),
             server: plan.server,
             invoker: plan.message.author.id,
@@ -87,7 +88,11 @@ impl<S: ChatSurface> Inner<S> {
         self.backfill(plan).await;
         let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
         let recent = self.recent(plan.message.channel, limit);
-        let chain = self.chain_for(plan, &recent).await?;
+        let mut chain = self.chain_for(plan, &recent).await?;
+        let preset = plan.seen.view.preset.as_deref();
+        if let Some(preset) = preset {
+            fill_sampler(&mut chain.sampler, &preset.samplers);
+        }
         let mut shown: Vec<(MemoryScope, i64)> = Vec::new();
         // Memories carry their id, so the model can name one to update_long_term_memory.
         let server_memories: Vec<String> = plan
@@ -182,7 +187,11 @@ impl<S: ChatSurface> Inner<S> {
             .collect();
         let now = tomori_core::timezone::describe_now(Utc::now(), &plan.settings().timezone);
         let emoji = self.emoji_for(plan);
-        let budget = budget(self.options.prompt_budget, &chain);
+        let mut budget = budget(self.options.prompt_budget, &chain);
+        // A preset's context size is a choice to send less; never more than the model takes.
+        if let Some(max) = preset.and_then(|p| p.samplers.max_context).filter(|m| *m > 0) {
+            budget.context_tokens = budget.context_tokens.min(max);
+        }
         let lore = lore_for(plan, persona, &recent, budget);
         let short_term = self.short_term_for(plan, persona).await;
         let input = PromptInput {
@@ -207,6 +216,7 @@ impl<S: ChatSurface> Inner<S> {
             lore: &lore,
             short_term: &short_term,
             macros: Some((macro_context(plan, persona, &recent), getrandom::u64().unwrap_or(0))),
+            preset,
         };
         let (prompt, warnings) = prompt::assemble(&input);
         if !warnings.is_empty() {
@@ -425,6 +435,21 @@ fn lore_for(plan: &Plan, persona: &Persona, recent: &[Remembered], budget: Token
         tracing::debug!(left_out = activation.left_out.len(), "lore over its budget left out");
     }
     Lore::from_activation(&activation)
+}
+
+/// Fills what the server's `/model` settings leave unset with the active preset's samplers: the
+/// server's explicit choice wins, as it is the one made in Tomori. Values the wire formats cannot
+/// carry (top_a, repetition penalty, seed) and temperatures over 2 are not sent.
+fn fill_sampler(sampler: &mut tomori_llm::Sampler, preset: &Samplers) {
+    #[expect(clippy::cast_possible_truncation, reason = "the preset bounded every value")]
+    let narrow = |v: Option<f64>| v.map(|v| v as f32);
+    sampler.temperature = sampler.temperature.or(narrow(preset.temperature.filter(|t| *t <= 2.0)));
+    sampler.top_p = sampler.top_p.or(narrow(preset.top_p));
+    sampler.top_k = sampler.top_k.or(preset.top_k.filter(|k| *k > 0));
+    sampler.min_p = sampler.min_p.or(narrow(preset.min_p.filter(|p| *p > 0.0)));
+    sampler.frequency_penalty = sampler.frequency_penalty.or(narrow(preset.frequency_penalty));
+    sampler.presence_penalty = sampler.presence_penalty.or(narrow(preset.presence_penalty));
+    sampler.max_output_tokens = sampler.max_output_tokens.or(preset.max_tokens.filter(|n| *n > 0));
 }
 
 /// The prompt's budget for `chain`: the smallest context length any of its models is known to

@@ -38,6 +38,7 @@ mod pending;
 mod persona;
 mod persona_edit;
 mod personal;
+mod preset;
 mod provider;
 mod server;
 mod tool;
@@ -183,8 +184,8 @@ impl std::fmt::Debug for Commands {
 
 /// The commands Discord also shows in a direct message with the bot (see the module
 /// documentation); the others only in servers.
-const IN_DIRECT_MESSAGES: [&str; 6] =
-    ["persona", "memory", "personal", "config", "provider", "model"];
+const IN_DIRECT_MESSAGES: [&str; 7] =
+    ["persona", "memory", "personal", "config", "provider", "model", "preset"];
 
 /// Every command, in the order they are registered.
 pub fn definitions() -> Vec<Command> {
@@ -197,6 +198,7 @@ pub fn definitions() -> Vec<Command> {
         config::definition().build(),
         provider::definition().build(),
         model::definition().build(),
+        preset::definition().build(),
         tool::definition().build(),
         mcp::definition().build(),
     ];
@@ -666,6 +668,7 @@ pub(crate) enum Invocation {
     Config(config::Action),
     Provider(provider::Action),
     Model(model::Action),
+    Preset(preset::Action),
     Tool(tool::Action),
     Mcp(mcp::Action),
 }
@@ -681,6 +684,7 @@ impl Invocation {
             Self::Config(action) => config::need(action),
             Self::Provider(action) => provider::need(action),
             Self::Model(action) => model::need(action),
+            Self::Preset(action) => preset::need(action),
             Self::Tool(action) => tool::need(action),
             Self::Mcp(action) => mcp::need(action),
         }
@@ -690,7 +694,11 @@ impl Invocation {
     /// nothing but the caller work there anyway).
     pub(crate) fn in_dm(&self) -> bool {
         match self {
-            Self::Persona(_) | Self::Model(_) | Self::Provider(_) | Self::Personal(_) => true,
+            Self::Persona(_)
+            | Self::Model(_)
+            | Self::Provider(_)
+            | Self::Personal(_)
+            | Self::Preset(_) => true,
             Self::Config(action) => config::in_dm(action),
             Self::Memory(action) => memory::need(action) == Need::Anyone,
             Self::Server(_) | Self::Bot(_) | Self::Tool(_) | Self::Mcp(_) => false,
@@ -718,6 +726,7 @@ impl Invocation {
             Self::Config(_) => "config",
             Self::Provider(_) => "provider",
             Self::Model(_) => "model",
+            Self::Preset(_) => "preset",
             Self::Tool(_) => "tool",
             Self::Mcp(_) => "mcp",
         }
@@ -737,6 +746,7 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
             Invocation::Config(action) => config::run(ctx, action).await,
             Invocation::Provider(action) => provider::run(ctx, action).await,
             Invocation::Model(action) => model::run(ctx, action).await,
+            Invocation::Preset(action) => preset::run(ctx, action).await,
             Invocation::Tool(action) => tool::run(ctx, action).await,
             Invocation::Mcp(action) => mcp::run(ctx, action).await,
         }
@@ -761,6 +771,7 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
         "config" => config::parse(args, data.resolved.as_ref()).map(Invocation::Config),
         "provider" => provider::parse(args, data.resolved.as_ref()).map(Invocation::Provider),
         "model" => model::parse(args).map(Invocation::Model),
+        "preset" => preset::parse(args, data.resolved.as_ref()).map(Invocation::Preset),
         "tool" => tool::parse(args).map(Invocation::Tool),
         "mcp" => mcp::parse(args).map(Invocation::Mcp),
         _ => Err(BadInput::unknown()),

@@ -197,7 +197,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
         names,
         [
             "persona", "memory", "server", "personal", "bot", "config", "provider", "model",
-            "tool", "mcp"
+            "preset", "tool", "mcp"
         ]
     );
     let sent = w.fake.registered_commands(None);
@@ -268,6 +268,10 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
         ]
     );
     assert_eq!(options(field("bot", "options")), ["kill", "respond"]);
+    assert_eq!(
+        options(field("preset", "options")),
+        ["import", "list", "show", "switch", "toggle", "remove"]
+    );
     // The hint hides admin commands from members by default; the check in code is what counts.
     for (name, hint) in [
         ("persona", "32"),
@@ -275,6 +279,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
         ("config", "32"),
         ("provider", "32"),
         ("model", "32"),
+        ("preset", "32"),
         ("mcp", "32"),
     ] {
         assert_eq!(field(name, "default_member_permissions"), hint, "{name}");
@@ -287,7 +292,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len() - 1);
     assert!(flags.as_array().unwrap().iter().any(|c| c["value"] == "image_gen"));
     // Guild installs only; the commands that work in a DM are shown there too.
-    for name in ["persona", "memory", "personal", "config", "provider", "model"] {
+    for name in ["persona", "memory", "personal", "config", "provider", "model", "preset"] {
         assert_eq!(field(name, "contexts"), serde_json::json!([0, 1]), "{name}");
         assert_eq!(field(name, "integration_types"), serde_json::json!([0]), "{name}");
     }

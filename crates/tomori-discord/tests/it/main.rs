@@ -13,6 +13,7 @@ mod images;
 mod mcp;
 mod personal;
 mod platform;
+mod presets;
 mod providers;
 mod short_term;
 mod surface;

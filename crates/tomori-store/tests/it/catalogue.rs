@@ -20,6 +20,7 @@ const REVISIONED: &[&str] = &[
     "server_embedding_models",
     "server_memories",
     "server_models",
+    "server_presets",
     "server_role_whitelist",
     "server_settings",
     "server_user_blacklist",
