@@ -4,6 +4,7 @@
 //! changing needs Manage Server (in a
 //! direct message, the member manages their own DM tenant).
 
+use tomori_core::thinking::ThinkingLevel;
 use tomori_llm::{Wire, known_provider};
 use tomori_store::credentials::KeyOwner;
 use tomori_store::models::{
@@ -56,8 +57,15 @@ pub enum Action {
         frequency_penalty: Option<i64>,
         /// In hundredths.
         presence_penalty: Option<i64>,
+        /// Min-p sampling, in hundredths.
+        min_p: Option<i64>,
         /// Clear every parameter first.
         reset: bool,
+    },
+    /// How much the model reasons before answering; each provider's own field carries it.
+    Thinking {
+        /// The level.
+        level: ThinkingLevel,
     },
     /// A stop string, with `\n` typed as a line break.
     StopAdd {
@@ -201,6 +209,12 @@ fn describe(model: &ServerModel) -> String {
     }
     if let Some(v) = p.presence_penalty {
         text.push_str(&format!(" · presence penalty {v:.2}"));
+    }
+    if let Some(v) = p.min_p {
+        text.push_str(&format!(" · min_p {v:.2}"));
+    }
+    if model.thinking != ThinkingLevel::Auto {
+        text.push_str(&format!(" · thinking {}", model.thinking.name()));
     }
     if !model.stop.is_empty() {
         text.push_str(&format!(" · stops at {}", shown_stops(&model.stop)));
@@ -415,9 +429,10 @@ fn edited(mut model: ServerModel, change: &Action) -> Result<ServerModel, AdminE
             max_tokens,
             frequency_penalty,
             presence_penalty,
+            min_p,
             reset,
         } => {
-            let given = [top_p, top_k, max_tokens, frequency_penalty, presence_penalty];
+            let given = [top_p, top_k, max_tokens, frequency_penalty, presence_penalty, min_p];
             if !reset && given.iter().all(|v| v.is_none()) {
                 return Err(AdminError::BadInput(
                     "Give at least one parameter (or reset); /model show lists them.".to_owned(),
@@ -438,7 +453,9 @@ fn edited(mut model: ServerModel, change: &Action) -> Result<ServerModel, AdminE
             p.max_tokens = max_tokens.map(|v| whole(v, "max_tokens")).transpose()?.or(p.max_tokens);
             p.frequency_penalty = frequency_penalty.map(fraction).or(p.frequency_penalty);
             p.presence_penalty = presence_penalty.map(fraction).or(p.presence_penalty);
+            p.min_p = min_p.map(fraction).or(p.min_p);
         }
+        Action::Thinking { level } => model.thinking = *level,
         Action::StopAdd { text } => {
             models::check_stop(text).map_err(|_| {
                 AdminError::BadInput(

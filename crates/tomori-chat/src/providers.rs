@@ -16,7 +16,7 @@
 
 use tomori_core::id::{ServerId, UserId};
 use tomori_llm::{
-    ApiKey, Capabilities, Endpoint, KeySource, Sampler, Target, Wire, known_provider,
+    ApiKey, Capabilities, Endpoint, KeySource, Sampler, Target, ThinkingLevel, Wire, known_provider,
 };
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
@@ -57,6 +57,8 @@ pub(crate) struct Chain {
     pub(crate) targets: Vec<Target>,
     /// The server's sampler parameters and stop strings, sent to every model of the chain.
     pub(crate) sampler: Sampler,
+    /// How much the models reason before answering (`/model thinking`).
+    pub(crate) thinking: ThinkingLevel,
 }
 
 impl ServerProviders {
@@ -92,14 +94,15 @@ impl ServerProviders {
         // The server's sampler choices shape every answer in the server, the member's own
         // endpoint included.
         let sampler = model.as_ref().map(sampler).unwrap_or_default();
+        let thinking = model.as_ref().map_or(ThinkingLevel::Auto, |m| m.thinking);
         if let Some(invoker) = invoker.filter(|i| i.own_endpoint)
             && let Some(own) = self.members_own(store, invoker.user).await?
         {
-            return Ok(Chain { targets: own.into_iter().collect(), sampler });
+            return Ok(Chain { targets: own.into_iter().collect(), sampler, thinking });
         }
         let invoker = invoker.map(|i| i.user);
         let Some(model) = model else {
-            return Ok(Chain { targets: instance.to_vec(), sampler });
+            return Ok(Chain { targets: instance.to_vec(), sampler, thinking });
         };
         // Security: SSRF through DM tenants' endpoints. Any member manages their DM tenant, so
         // its endpoints go through the personal-scope client (production-strict), never the
@@ -107,7 +110,7 @@ impl ServerProviders {
         let client = if tenant.dm { self.personal.as_ref() } else { Some(&self.client) };
         let Some(client) = client else {
             tracing::warn!("a DM tenant's own model cannot be reached: no personal client");
-            return Ok(Chain { targets: instance.to_vec(), sampler });
+            return Ok(Chain { targets: instance.to_vec(), sampler, thinking });
         };
         let primary =
             Capabilities { vision: model.vision, tools: model.tools, ..Capabilities::default() };
@@ -138,7 +141,7 @@ impl ServerProviders {
             }
         }
         targets.extend(instance.iter().cloned());
-        Ok(Chain { targets, sampler })
+        Ok(Chain { targets, sampler, thinking })
     }
 
     /// The member's own endpoint, if they registered one: `Some(None)` when it cannot be used
@@ -394,8 +397,8 @@ fn sampler(model: &ServerModel) -> Sampler {
         frequency_penalty: params.frequency_penalty,
         presence_penalty: params.presence_penalty,
         max_output_tokens: params.max_tokens.and_then(|n| u32::try_from(n).ok()),
+        min_p: params.min_p,
         stop: model.stop.clone(),
-        ..Sampler::default()
     }
 }
 

@@ -286,43 +286,9 @@ pub struct Sampler {
     pub stop: Vec<String>,
 }
 
-/// How much the model should reason before answering.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ThinkingLevel {
-    /// The provider's default; nothing is sent.
-    #[default]
-    Auto,
-    /// Ask for no reasoning where the provider can turn it off.
-    None,
-    /// About 1,024 tokens of reasoning.
-    Low,
-    /// About 4,096 tokens.
-    Medium,
-    /// About 8,192 tokens.
-    High,
-}
-
-impl ThinkingLevel {
-    /// The reasoning budget in tokens for providers that take a number (TomoriBot's budgets).
-    pub fn budget_tokens(self) -> Option<u32> {
-        match self {
-            ThinkingLevel::Auto | ThinkingLevel::None => None,
-            ThinkingLevel::Low => Some(1024),
-            ThinkingLevel::Medium => Some(4096),
-            ThinkingLevel::High => Some(8192),
-        }
-    }
-
-    /// The effort word for providers that take one (`reasoning_effort`).
-    pub fn effort(self) -> Option<&'static str> {
-        match self {
-            ThinkingLevel::Auto | ThinkingLevel::None => None,
-            ThinkingLevel::Low => Some("low"),
-            ThinkingLevel::Medium => Some("medium"),
-            ThinkingLevel::High => Some("high"),
-        }
-    }
-}
+/// How much the model should reason before answering (defined in tomori-core, where the server's
+/// setting is stored).
+pub use tomori_core::thinking::ThinkingLevel;
 
 /// Optional request parameters, as the degradation ladder drops them one by one. The model and
 /// the messages are not here: they are never dropped.

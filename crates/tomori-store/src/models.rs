@@ -4,6 +4,7 @@
 //! Also the model a server embeds documents with (`/model embedding`); no row, no retrieval.
 
 use serde::Serialize;
+use tomori_core::thinking::ThinkingLevel;
 
 use crate::audit::{self, Actor, Change};
 use crate::error::SqlxResultExt;
@@ -40,6 +41,13 @@ pub struct ServerModel {
     /// `provider/model` of the model that answers turns with images in their context when this
     /// one does not see them.
     pub vision_model: Option<String>,
+    /// How much the model reasons before answering (`/model thinking`).
+    #[serde(serialize_with = "thinking_name")]
+    pub thinking: ThinkingLevel,
+}
+
+fn thinking_name<S: serde::Serializer>(level: &ThinkingLevel, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_str(level.name())
 }
 
 /// Sampler parameters beyond temperature; `None` is "not sent" (the provider's default).
@@ -55,6 +63,8 @@ pub struct Params {
     pub frequency_penalty: Option<f32>,
     /// Presence penalty, -2 to 2 (not sent to Anthropic, which has none).
     pub presence_penalty: Option<f32>,
+    /// Min-p sampling, 0 to 1 (OpenAI-compatible servers and OpenRouter take it).
+    pub min_p: Option<f32>,
 }
 
 impl Params {
@@ -76,6 +86,9 @@ impl Params {
         }
         if !within(self.presence_penalty, -2.0, 2.0) {
             return Err(invalid("presence_penalty", "between -2 and 2"));
+        }
+        if !within(self.min_p, 0.0, 1.0) {
+            return Err(invalid("min_p", "between 0 and 1"));
         }
         Ok(())
     }
@@ -137,6 +150,7 @@ impl ServerModel {
             params: Params::default(),
             stop: Vec::new(),
             vision_model: None,
+            thinking: ThinkingLevel::Auto,
         }
     }
 
@@ -190,6 +204,8 @@ struct Row {
     presence_penalty: Option<f32>,
     stop: Vec<String>,
     vision_model: Option<String>,
+    min_p: Option<f32>,
+    thinking: String,
 }
 
 impl From<Row> for ServerModel {
@@ -207,9 +223,12 @@ impl From<Row> for ServerModel {
                 max_tokens: r.max_tokens,
                 frequency_penalty: r.frequency_penalty,
                 presence_penalty: r.presence_penalty,
+                min_p: r.min_p,
             },
             stop: r.stop,
             vision_model: r.vision_model,
+            // The table allows only the five names.
+            thinking: ThinkingLevel::parse(&r.thinking).unwrap_or_default(),
         }
     }
 }
@@ -224,7 +243,7 @@ pub async fn get(store: &Store, scope: Scope) -> Result<Option<ServerModel>, Sto
     let row = sqlx::query_as!(
         Row,
         "SELECT provider, model, vision, tools, temperature, fallback, top_p, top_k, max_tokens,
-                frequency_penalty, presence_penalty, stop, vision_model
+                frequency_penalty, presence_penalty, stop, vision_model, min_p, thinking
          FROM server_models WHERE server_id = $1",
         server
     )
@@ -251,15 +270,17 @@ pub async fn set(
     let mut tx = store.begin(scope).await?;
     sqlx::query!(
         "INSERT INTO server_models (server_id, provider, model, vision, tools, temperature, fallback,
-             top_p, top_k, max_tokens, frequency_penalty, presence_penalty, stop, vision_model)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             top_p, top_k, max_tokens, frequency_penalty, presence_penalty, stop, vision_model,
+             min_p, thinking)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (server_id) DO UPDATE SET provider = EXCLUDED.provider,
              model = EXCLUDED.model, vision = EXCLUDED.vision, tools = EXCLUDED.tools,
              temperature = EXCLUDED.temperature, fallback = EXCLUDED.fallback,
              top_p = EXCLUDED.top_p, top_k = EXCLUDED.top_k, max_tokens = EXCLUDED.max_tokens,
              frequency_penalty = EXCLUDED.frequency_penalty,
              presence_penalty = EXCLUDED.presence_penalty, stop = EXCLUDED.stop,
-             vision_model = EXCLUDED.vision_model, updated_at = now()",
+             vision_model = EXCLUDED.vision_model, min_p = EXCLUDED.min_p,
+             thinking = EXCLUDED.thinking, updated_at = now()",
         server,
         model.provider,
         model.model,
@@ -273,7 +294,9 @@ pub async fn set(
         model.params.frequency_penalty,
         model.params.presence_penalty,
         &model.stop,
-        model.vision_model
+        model.vision_model,
+        model.params.min_p,
+        model.thinking.name()
     )
     .execute(tx.conn())
     .await
@@ -305,7 +328,7 @@ pub async fn clear(store: &Store, scope: Scope, actor: Actor) -> Result<bool, St
         Row,
         "DELETE FROM server_models WHERE server_id = $1
          RETURNING provider, model, vision, tools, temperature, fallback, top_p, top_k,
-             max_tokens, frequency_penalty, presence_penalty, stop, vision_model",
+             max_tokens, frequency_penalty, presence_penalty, stop, vision_model, min_p, thinking",
         server
     )
     .fetch_optional(tx.conn())

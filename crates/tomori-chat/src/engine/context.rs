@@ -234,6 +234,7 @@ impl<S: ChatSurface> Inner<S> {
             system: vec![prompt.system],
             messages,
             sampler: chain.sampler,
+            thinking: chain.thinking,
             ..ChatRequest::default()
         };
         self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
@@ -498,6 +499,7 @@ mod tests {
                     max_output_tokens: max_output,
                     ..tomori_llm::Sampler::default()
                 },
+                thinking: tomori_llm::ThinkingLevel::Auto,
             };
             let got = budget(default, &chain);
             assert_eq!(

@@ -4,6 +4,7 @@
 use secrecy::SecretString;
 use tomori_chat::providers::ServerProviders;
 use tomori_core::settings::Feature;
+use tomori_core::thinking::ThinkingLevel;
 use tomori_llm::{Timeouts, client_for};
 use tomori_net::{Policy, Scope};
 use tomori_store::audit::Actor;
@@ -40,8 +41,10 @@ async fn choose_own_endpoint(h: &Harness, server_llm: &FakeLlm) {
             max_tokens: Some(256),
             frequency_penalty: Some(0.75),
             presence_penalty: Some(-1.0),
+            min_p: Some(0.05),
         },
         stop: vec!["\nalice:".to_owned(), "###".to_owned()],
+        thinking: ThinkingLevel::High,
         ..ServerModel::new("custom:own", "own-model")
     };
     models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
@@ -74,6 +77,8 @@ async fn the_servers_own_endpoint_and_key_answer_first() {
     assert_eq!(body["frequency_penalty"], 0.75);
     assert_eq!(body["presence_penalty"], -1.0);
     assert_eq!(body["stop"], serde_json::json!(["\nalice:", "###"]));
+    assert!((body["min_p"].as_f64().unwrap() - 0.05).abs() < 1e-6, "{body}");
+    assert_eq!(body["reasoning_effort"], "high");
     assert!(h.llm.requests().is_empty(), "the instance provider was not asked");
 }
 

@@ -1,4 +1,4 @@
-//! `/model text|vision|image|temperature|parameters|stop|fallback|embedding|embedding-clear|show|reset`:
+//! `/model text|vision|image|temperature|parameters|thinking|stop|fallback|embedding|embedding-clear|show|reset`:
 //! which model the server talks through, which one looks at images for it, which one draws, how
 //! it samples, and which model embeds its documents.
 //!
@@ -9,6 +9,7 @@
 //! resolved the same way (an endpoint is asked for the model named); documents embedded with
 //! another model stay stored but are not searched until they are added again.
 
+use tomori_core::thinking::ThinkingLevel;
 use twilight_model::application::command::CommandType;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
@@ -102,7 +103,23 @@ pub(crate) fn definition() -> CommandBuilder {
                     .min_value(-200)
                     .max_value(200),
             )
+            .option(
+                IntegerBuilder::new("min_p", "Min-p sampling, 0 to 100 hundredths (0.00–1.00)")
+                    .min_value(0)
+                    .max_value(100),
+            )
             .option(BooleanBuilder::new("reset", "Clear every parameter first")),
+        )
+        .option(
+            SubCommandBuilder::new("thinking", "How much the model reasons before answering")
+                .option(
+                    StringBuilder::new(
+                        "level",
+                        "auto sends nothing; low, medium, high: about 1k, 4k, 8k tokens",
+                    )
+                    .required(true)
+                    .choices(ThinkingLevel::ALL.map(|l| (l.name(), l.name()))),
+                ),
         )
         .option(
             SubCommandGroupBuilder::new("stop", "Strings that end an answer (at most 4)")
@@ -183,8 +200,14 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             max_tokens: inner.integer("max_tokens")?,
             frequency_penalty: inner.integer("frequency_penalty")?,
             presence_penalty: inner.integer("presence_penalty")?,
+            min_p: inner.integer("min_p")?,
             reset: inner.boolean("reset")?.unwrap_or(false),
         }),
+        "thinking" => {
+            let level = inner.required_string("level")?;
+            let level = ThinkingLevel::parse(level).ok_or_else(BadInput::unknown)?;
+            Ok(Action::Thinking { level })
+        }
         "stop" => match inner.nested()? {
             ("add", a) => Ok(Action::StopAdd { text: unescape(a.required_string("text")?) }),
             ("remove", a) => Ok(Action::StopRemove { text: unescape(a.required_string("text")?) }),

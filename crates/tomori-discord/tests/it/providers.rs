@@ -453,6 +453,17 @@ async fn sampler_parameters_and_stop_strings_are_checked_and_audited() {
         .await;
     let model = models::get(&w.store, w.server).await.unwrap().unwrap();
     assert_eq!(model.params, models::Params { top_k: Some(7), ..Default::default() });
+    // Min-p and the thinking level, which the chat tests see reach the request.
+    let set = w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg("min_p", 5)).await;
+    assert!(set.contains("top_k 7 · min_p 0.05"), "{set}");
+    let set = w.answer(slash(alice(), MANAGE_GUILD, "model thinking").arg("level", "medium")).await;
+    assert!(set.contains("· thinking medium"), "{set}");
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(model.thinking, tomori_core::thinking::ThinkingLevel::Medium);
+    let member = w.answer(slash(bob(), VIEW_AND_SEND, "model thinking").arg("level", "high")).await;
+    assert!(member.contains("Manage Server"), "{member}");
+    w.answer(slash(alice(), MANAGE_GUILD, "model parameters").arg("reset", true).arg("top_k", 7))
+        .await;
 
     for stop in ["\\nbob:", "###", "END", "\\n\\n"] {
         let added =
@@ -475,7 +486,7 @@ async fn sampler_parameters_and_stop_strings_are_checked_and_audited() {
     let model = models::get(&w.store, w.server).await.unwrap().unwrap();
     assert_eq!(model.stop, ["\nbob:", "END", "\n\n"]);
     let sets = audit_actions(&w.db).await.iter().filter(|a| *a == "model.set").count();
-    assert_eq!(sets, 1 + 3 + 4 + 1, "one audit row per change, none for refusals");
+    assert_eq!(sets, 1 + 3 + 3 + 4 + 1, "one audit row per change, none for refusals");
 }
 
 #[tokio::test]

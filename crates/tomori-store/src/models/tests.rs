@@ -25,6 +25,10 @@ fn parameters_outside_their_ranges_are_refused() {
     check(Params { presence_penalty: Some(2.0), ..p() }, true);
     check(Params { presence_penalty: Some(-2.01), ..p() }, false);
     check(Params { presence_penalty: Some(f32::INFINITY), ..p() }, false);
+    check(Params { min_p: Some(0.0), ..p() }, true);
+    check(Params { min_p: Some(1.0), ..p() }, true);
+    check(Params { min_p: Some(-0.1), ..p() }, false);
+    check(Params { min_p: Some(f32::NAN), ..p() }, false);
 }
 
 #[test]

@@ -113,6 +113,7 @@ async fn apply(store: &Store, revisions: Revisions, write: Write) {
                 params: models::Params::default(),
                 stop: Vec::new(),
                 vision_model: None,
+                thinking: tomori_core::thinking::ThinkingLevel::Auto,
             };
             models::set(store, server, admin(), &model).await.unwrap();
         }
