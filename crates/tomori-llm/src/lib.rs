@@ -21,7 +21,8 @@
 //! - [`KeyCandidates`] and [`KeyPools`]: personal before server before instance keys; least
 //!   used first; 60 s rest after a 429, 300 s after other failures; time injected ([`Clock`]).
 //! - [`ModelCatalogue`]: capabilities from config data.
-//! - [`Llm`]: retries, keys, ladder and the fallback chain of [`Target`]s, over tomori-net.
+//! - [`Llm`]: retries, keys, ladder and the fallback chain of [`Target`]s, over tomori-net;
+//!   images ([`Llm::generate_image`]) and Veo videos ([`Llm::generate_video`]) over the same keys.
 //!
 //! Secrets: API keys are [`secrecy::SecretString`]s inside [`ApiKey`], whose `Debug` shows an id
 //! only; they are sent only as secret headers, and provider messages quoting them are scrubbed
@@ -47,6 +48,7 @@ mod openai;
 mod probe;
 mod request;
 mod sse;
+mod video;
 
 pub use call::{Answered, ChatStream};
 pub use catalogue::{Capabilities, CatalogueError, ModelCatalogue, ModelEntry, shape_for};
@@ -80,3 +82,7 @@ pub use request::{
     Sampler, ThinkingLevel, ToolCall, ToolResult, ToolSpec,
 };
 pub use sse::{SseEvent, SseItem, SseParser};
+pub use video::{
+    GeneratedVideo, MAX_VIDEO_BYTES, MAX_VIDEO_PROMPT_CHARS, MIN_VIDEO_POLL, Mp4Error, VideoData,
+    VideoOptions, VideoOutcome, VideoRequest, VideoShape, check_mp4,
+};

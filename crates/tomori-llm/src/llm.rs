@@ -20,6 +20,7 @@ use crate::event::{Completion, Notice};
 use crate::image::{ImageApi, ImageOutcome, ImageRequest};
 use crate::keys::{ApiKey, Clock, KeyOutcome, KeyPools, MAX_KEY_ATTEMPTS, SystemClock};
 use crate::request::{ChatRequest, EmbeddingRequest};
+use crate::video::{self, GeneratedVideo, VideoFailure, VideoOptions, VideoOutcome, VideoRequest};
 
 /// One model on one endpoint, with the keys that may pay for it.
 #[derive(Clone, Debug)]
@@ -459,6 +460,57 @@ impl Llm {
             }
         }
         Err(keys.exhausted())
+    }
+
+    /// Makes one video with the first target of `chain` that answers (only Gemini's Veo has a
+    /// video API here): each target's keys in turn until one starts the operation, which is then
+    /// polled to `options.deadline`. Once a provider has started a video, its failure ends the
+    /// call: another key or target would pay for a second one. A refusal is an answer.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRequest` for a target whose wire has no video API; otherwise as
+    /// [`Llm::generate_image`], with `Timeout` (phase `Total`) past the deadline and `Malformed`
+    /// for a file that is not a usable MP4.
+    pub async fn generate_video(
+        &self,
+        chain: &[Target],
+        request: &VideoRequest,
+        options: &VideoOptions,
+    ) -> Result<GeneratedVideo, LlmError> {
+        let mut primary_error: Option<LlmError> = None;
+        for target in chain {
+            match self.video_target(target, request, options).await {
+                Ok((outcome, answered)) => return Ok(GeneratedVideo { outcome, answered }),
+                Err(VideoFailure { error, started: true }) => return Err(error),
+                Err(VideoFailure { error, started: false }) => {
+                    primary_error.get_or_insert(error);
+                }
+            }
+        }
+        Err(primary_error.unwrap_or_else(|| LlmError::invalid("no video model is set")))
+    }
+
+    async fn video_target(
+        &self,
+        target: &Target,
+        request: &VideoRequest,
+        options: &VideoOptions,
+    ) -> Result<(VideoOutcome, Answered), VideoFailure> {
+        let not_started = |error| VideoFailure { error, started: false };
+        video::check_wire(target.endpoint.wire()).map_err(not_started)?;
+        let mut keys = KeyAttempts::new(self, target);
+        while let Some(key) = keys.next() {
+            match video::generate(self.exchange(target, key), request, options).await {
+                Ok(outcome) => {
+                    keys.succeeded(key);
+                    return Ok((outcome, target.answered(key)));
+                }
+                Err(failure) if failure.started => return Err(failure),
+                Err(failure) => keys.failed(key, failure.error).map_err(not_started)?,
+            }
+        }
+        Err(not_started(keys.exhausted()))
     }
 
     /// Waits before the next retry of a transient failure; the error itself when it is not

@@ -23,6 +23,7 @@
 
 mod images;
 mod render;
+mod videos;
 
 use std::collections::VecDeque;
 use std::io;
@@ -37,6 +38,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use images::{REFUSED_WORD, png};
 pub use render::{FAKE_SIGNATURE, Finish, Turn};
+pub use videos::mp4;
 
 /// The loopback address fakes listen on by default. Not 127.0.0.1, so a test policy that allows
 /// exactly this address still proves the rest of loopback is refused.
@@ -204,6 +206,8 @@ struct Shared {
     embeddings: Mutex<Option<usize>>,
     /// The image route is on ([`FakeLlm::draw_images`]).
     images: std::sync::atomic::AtomicBool,
+    /// The Veo routes, when on ([`FakeLlm::make_videos`]).
+    videos: Mutex<Option<videos::Studio>>,
 }
 
 /// Starts a [`FakeLlm`] with non-default bounds.
@@ -262,6 +266,7 @@ impl FakeLlmBuilder {
             responder: Mutex::new(None),
             embeddings: Mutex::new(None),
             images: std::sync::atomic::AtomicBool::new(false),
+            videos: Mutex::new(None),
         });
         let serving = Arc::clone(&shared);
         let task = tokio::spawn(async move {
@@ -390,6 +395,26 @@ impl FakeLlm {
         self
     }
 
+    /// Answers Veo's video routes (see [`videos`]) before the queue, each operation done after
+    /// `polls_before_done` polls that find it running.
+    pub fn make_videos(&self, polls_before_done: u32) -> &Self {
+        *lock(&self.shared.videos) = Some(videos::Studio::new(polls_before_done));
+        self
+    }
+
+    /// Serves `bytes` as every generated video from now on (a provider's hostile file).
+    pub fn serve_video_bytes(&self, bytes: Vec<u8>) -> &Self {
+        if let Some(studio) = lock(&self.shared.videos).as_mut() {
+            studio.serve_instead(bytes);
+        }
+        self
+    }
+
+    /// The video requests so far (starts, polls and downloads), in order.
+    pub fn video_requests(&self) -> Vec<Recorded> {
+        self.requests().into_iter().filter(videos::is_video_request).collect()
+    }
+
     /// The image requests so far, in order.
     pub fn image_requests(&self) -> Vec<Recorded> {
         let wire = self.shared.wire;
@@ -455,6 +480,16 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             && images::is_image_request(shared.wire, &request) =>
         {
             images::reply(shared.wire, &request)
+        }
+        None if shared.wire == WireFormat::Gemini
+            && videos::is_video_request(&request)
+            && lock(&shared.videos).is_some() =>
+        {
+            let mut studio = lock(&shared.videos);
+            match studio.as_mut() {
+                Some(studio) => videos::reply(studio, &request),
+                None => Reply::error(shared.wire, 500, "fake: the video route is off"),
+            }
         }
         None if is_embedding(&request) && lock(&shared.embeddings).is_some() => {
             let dimension = lock(&shared.embeddings).unwrap_or(1);

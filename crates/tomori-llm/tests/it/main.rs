@@ -10,3 +10,4 @@ mod ladder;
 mod reliability;
 mod secrets;
 mod support;
+mod video;
