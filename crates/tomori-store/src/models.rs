@@ -480,8 +480,10 @@ pub async fn clear_embedding(
     Ok(true)
 }
 mod image;
+mod video;
 
 pub use image::{Generated, ImageModel, get_image, record_generation, set_image};
+pub use video::{VideoModel, get_video, set_video};
 
 #[cfg(test)]
 mod tests;

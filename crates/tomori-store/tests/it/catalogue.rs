@@ -41,6 +41,7 @@ const NOT_CACHED: &[(&str, &str)] = &[
     ("document_chunks", "follows document_generations instead of a revision"),
     ("document_generations", "its own generation counter for passages and vectors"),
     ("server_image_models", "read when an image is asked for, not by a turn's plan"),
+    ("server_video_models", "read when a video is asked for, not by a turn's plan"),
     ("endpoint_workflows", "read when a picture is asked for, not by a turn's plan"),
     ("short_term_notes", "read at each answer; writing one must not reload the server's views"),
     ("persona_avatars", "served by the dashboard; turns read personas.avatar_url, which moves"),
