@@ -1,6 +1,6 @@
 //! `review_capabilities`: the bot's self-diagnosis for the member who asked: which features are
 //! on, what the bot and the member may do here, where the turn happens, and whether pictures
-//! can be drawn (the image model and the member's image quota).
+//! and videos can be made (the image and video models and the member's quotas).
 //!
 //! Security: credential disclosure. Which provider keys the server holds (names and counts, never
 //! the keys) is shown only to a member with Manage Server; nothing here reveals a secret or an id.
@@ -56,6 +56,7 @@ impl ReviewCapabilities {
             "member_privacy": format!("{:?}", snapshot.privacy).to_lowercase(),
         });
         report["pictures"] = self.pictures(snapshot, ctx).await;
+        report["videos"] = self.videos(snapshot, ctx).await;
         if snapshot.invoker.contains(Perm::ManageGuild) {
             let keys = credentials::list(&self.store, Scope::server(ctx.server), KeyOwner::Server)
                 .await
@@ -88,17 +89,36 @@ impl ReviewCapabilities {
             Ok(None) => return json!("no image model chosen (/model image)"),
             Err(_) => return json!("unavailable"),
         };
-        let quota = match ctx.live.quota(QuotaKind::Image).await {
-            Ok(QuotaVerdict::Allowed) => "available".to_owned(),
-            Ok(
-                QuotaVerdict::UserExhausted { resets_on }
-                | QuotaVerdict::PoolExhausted { resets_on },
-            ) => {
-                format!("used up until {resets_on}")
-            }
-            Err(_) => "unknown".to_owned(),
-        };
+        let quota = quota_state(ctx, QuotaKind::Image).await;
         json!({ "image_model": model, "image_quota": quota })
+    }
+
+    /// Whether `generate_video` can film here now, as [`ReviewCapabilities::pictures`] says for
+    /// pictures: the `video_gen` flag, the server's video model and the member's video quota.
+    async fn videos(&self, snapshot: &crate::context::Snapshot, ctx: &TurnContext) -> Value {
+        if !snapshot.features.is_on(Feature::VideoGen) {
+            return json!("off in this server (video_gen)");
+        }
+        let model = match models::get_video(&self.store, Scope::server(ctx.server)).await {
+            Ok(Some(model)) => format!("{}/{}", model.provider, model.model),
+            Ok(None) => return json!("no video model chosen (/model video)"),
+            Err(_) => return json!("unavailable"),
+        };
+        let quota = quota_state(ctx, QuotaKind::Video).await;
+        json!({ "video_model": model, "video_quota": quota })
+    }
+}
+
+/// The member's quota of `kind` in words.
+async fn quota_state(ctx: &TurnContext, kind: QuotaKind) -> String {
+    match ctx.live.quota(kind).await {
+        Ok(QuotaVerdict::Allowed) => "available".to_owned(),
+        Ok(
+            QuotaVerdict::UserExhausted { resets_on } | QuotaVerdict::PoolExhausted { resets_on },
+        ) => {
+            format!("used up until {resets_on}")
+        }
+        Err(_) => "unknown".to_owned(),
     }
 }
 
@@ -108,7 +128,7 @@ impl Tool for ReviewCapabilities {
     }
 
     fn description(&self) -> &'static str {
-        "Review what you can do here: the server's features, your and the member's permissions in this channel, and whether you can draw pictures now."
+        "Review what you can do here: the server's features, your and the member's permissions in this channel, and whether you can draw pictures and make videos now."
     }
 
     fn parameters(&self) -> Value {

@@ -44,6 +44,7 @@ mod run;
 mod search;
 mod short_term;
 mod stickers;
+mod video;
 
 use std::sync::Arc;
 
@@ -89,6 +90,7 @@ pub use short_term::UpdateShortTermMemory;
 pub use stickers::SelectSticker;
 use tomori_net::Client;
 use tomori_store::Store;
+pub use video::{GenerateVideo, MadeVideo, VideoAsk, VideoFailure, VideoMaker};
 
 /// The built-in tools, registered: memories and reminders over `store`, `fetch_url` over
 /// `tool_client` (a tool-scope client), `web_search` over `operator_client` with the operator's

@@ -65,7 +65,8 @@ async fn render() -> String {
          Every call goes through the gate, which checks the server's `tool_use` flag, the tool's \
          own flag, where the turn happens, the permissions the bot and the member have there \
          (read from Discord at the moment of the call), the quota (failing closed) and the target \
-         the call names, before the tool runs. `generate_image` and the platform tools exist only \
+         the call names, before the tool runs. `generate_image`, `generate_video` and the platform \
+         tools exist only \
          where the bot speaks on Discord; MCP servers add their own tools under the same gate.\n\n\
          | tool | what it does | feature flag | effect | where | needs | quota |\n\
          |---|---|---|---|---|---|---|\n",
@@ -83,7 +84,9 @@ async fn the_tools_page_is_fresh() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/tools.md");
     let expected = render().await;
     assert!(
-        expected.contains("`generate_image`") && expected.contains("`update_short_term_memory`")
+        expected.contains("`generate_image`")
+            && expected.contains("`generate_video`")
+            && expected.contains("`update_short_term_memory`")
     );
     let actual = std::fs::read_to_string(&path).unwrap_or_default();
     if actual != expected {

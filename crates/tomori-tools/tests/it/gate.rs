@@ -127,6 +127,13 @@ fn pinned(tool: &str) -> Vec<Withheld> {
             W::Place(Place::Dm),
         ]),
         "update_short_term_memory" => needs.push(W::Place(Place::Dm)),
+        "generate_video" => needs.extend([
+            W::Feature(F::VideoGen),
+            W::BotPermission(Perm::SendMessages),
+            W::BotPermission(Perm::AttachFiles),
+            W::QuotaUsedUp,
+            W::QuotaUnreadable,
+        ]),
         "generate_image" => needs.extend([
             W::Feature(F::ImageGen),
             W::BotPermission(Perm::SendMessages),
@@ -381,6 +388,7 @@ fn valid_arguments(tool: &str, world: &World, web: &WebServer) -> Value {
         "select_sticker" => json!({"name": "wave"}),
         "read_file" => json!({"message_id": "ref_1"}),
         "generate_image" => json!({"prompt": "a red fox in snow"}),
+        "generate_video" => json!({"prompt": "a red fox running in snow", "shape": "portrait"}),
         "update_short_term_memory" => json!({"about": "channel", "note": "Planning a picnic."}),
         other => panic!("add valid arguments for the new tool {other} to this table"),
     }
@@ -472,8 +480,8 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
         );
     }
     let total_probe_runs: usize = probe_runs.iter().map(|r| r.lock().expect("runs").len()).sum();
-    // The two probes and the painter behind generate_image.
-    assert_eq!(total_probe_runs, 3);
+    // The two probes, the painter behind generate_image and the filmmaker behind generate_video.
+    assert_eq!(total_probe_runs, 4);
     // Each platform tool acted exactly once, on the target the gate resolved.
     assert_eq!(platform.actions().len(), 5, "{:?}", platform.actions());
 }

@@ -3,6 +3,7 @@
 //! reader as a child process.
 
 mod catalogue;
+mod film;
 mod gate;
 mod mcp;
 mod memory;

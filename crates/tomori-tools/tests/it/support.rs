@@ -804,6 +804,11 @@ pub(crate) fn registry_with_probes(
     let painter = FakePainter::default();
     runs.push(Arc::clone(&painter.runs));
     registry.register(GenerateImage::new(Arc::new(painter))).expect("generate_image registers");
+    let filmmaker = crate::film::FakeFilmmaker::default();
+    runs.push(Arc::clone(&filmmaker.runs));
+    registry
+        .register(tomori_tools::GenerateVideo::new(Arc::new(filmmaker)))
+        .expect("generate_video registers");
     for probe in [Probe::own_message(), Probe::visible_message()] {
         runs.push(Arc::clone(&probe.runs));
         registry.register(probe).expect("probe registers");
