@@ -1,7 +1,7 @@
 //! Which model a server talks through and how (`/model …` on Discord): the chat model with its
 //! sampling choices, stop strings and fallbacks, a vision model for images, the embedding model
-//! of server documents, and the image model that draws pictures. Reading needs membership;
-//! changing needs Manage Server (in a
+//! of server documents, the image model that draws pictures and the video model that films.
+//! Reading needs membership; changing needs Manage Server (in a
 //! direct message, the member manages their own DM tenant).
 
 use tomori_core::thinking::ThinkingLevel;
@@ -11,6 +11,8 @@ use tomori_store::models::{
     self, EmbeddingModel, ImageModel, MAX_FALLBACK, MAX_STOP, Params, ServerModel,
 };
 use tomori_store::{Scope, Store, documents, endpoints};
+
+mod video;
 
 use crate::access::{AdminError, Need, authorize, tenant};
 use crate::answer::Answer;
@@ -106,6 +108,15 @@ pub enum Action {
     },
     /// No image model (pictures are refused).
     ImageClear,
+    /// The model that makes videos (`generate_video`).
+    VideoSet {
+        /// Provider name (`google` for Veo).
+        provider: String,
+        /// Model id.
+        model: String,
+    },
+    /// No video model (videos are refused).
+    VideoClear,
     /// What the server talks through.
     Show,
     /// Back to the instance's default model.
@@ -271,6 +282,10 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Answ
                 "This server has no image model.".to_owned()
             }
         }
+        Action::VideoSet { provider, model } => {
+            video::set(store, scope, caller, provider, model).await?
+        }
+        Action::VideoClear => video::clear(store, scope, caller).await?,
         Action::Reset => {
             if models::clear(store, scope, caller.actor()).await? {
                 "This server uses the instance's default model again.".to_owned()
@@ -303,10 +318,12 @@ async fn show(store: &Store, scope: Scope) -> Result<String, AdminError> {
     };
     let embedding = models::get_embedding(store, scope).await?;
     let image = models::get_image(store, scope).await?;
+    let video = models::get_video(store, scope).await?;
     Ok(format!(
-        "{text}\n{}\n{}",
+        "{text}\n{}\n{}\n{}",
         describe_embedding(embedding.as_ref()),
-        describe_image(image.as_ref())
+        describe_image(image.as_ref()),
+        video::describe(video.as_ref())
     ))
 }
 
@@ -494,6 +511,8 @@ fn edited(mut model: ServerModel, change: &Action) -> Result<ServerModel, AdminE
         | Action::EmbeddingClear
         | Action::ImageSet { .. }
         | Action::ImageClear
+        | Action::VideoSet { .. }
+        | Action::VideoClear
         | Action::Text { .. }
         | Action::VisionSet { .. }
         | Action::FallbackAdd { .. } => {}

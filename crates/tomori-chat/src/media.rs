@@ -22,8 +22,10 @@ use crate::history::{Remembered, RememberedAttachment};
 
 mod gif;
 mod studio;
+mod video;
 
 pub use studio::{ImageStudio, MAX_POSTED_SIDE};
+pub use video::VideoStudio;
 
 /// The image types the engine decodes.
 const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp", "image/gif"];
@@ -201,6 +203,21 @@ impl Media {
             .with_max_bytes(self.options.max_file_bytes)
             .with_timeout(self.options.timeout)
             .with_content_types(IMAGE_TYPES);
+        // Security: SSRF through a URL a provider's answer names: the media scope judges it.
+        let download = self.client.safe_download(url, &limits).await?;
+        Ok(download.bytes.to_vec())
+    }
+
+    /// The video at `url` (a generated video a provider hosts off its API's origin), downloaded
+    /// through the media policy within `max_bytes` and the time limit; not checked as a video.
+    ///
+    /// # Errors
+    /// The fetch was refused or failed.
+    pub async fn download_video(&self, url: &str, max_bytes: u64) -> Result<Vec<u8>, MediaError> {
+        let limits = Limits::default()
+            .with_max_bytes(max_bytes)
+            .with_timeout(self.options.timeout)
+            .with_content_types(&["video/mp4", "application/octet-stream"]);
         // Security: SSRF through a URL a provider's answer names: the media scope judges it.
         let download = self.client.safe_download(url, &limits).await?;
         Ok(download.bytes.to_vec())

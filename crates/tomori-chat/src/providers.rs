@@ -21,7 +21,7 @@ use tomori_llm::{
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::MEMBER_ENDPOINT;
-use tomori_store::models::{self, EmbeddingModel, ImageModel, ServerModel};
+use tomori_store::models::{self, EmbeddingModel, ImageModel, ServerModel, VideoModel};
 use tomori_store::{Scope, Store, StoreError, endpoints};
 
 /// Builds the chains; holds the clients whose policies judge every endpoint a server or a member
@@ -289,6 +289,22 @@ impl ServerProviders {
             target.model = model.model.clone();
             target
         }))
+    }
+
+    /// The target that films with the server's video model for `invoker`, resolved as the
+    /// image model is (their own keys first; a known provider or one of the tenant's endpoints).
+    ///
+    /// # Errors
+    /// As [`ServerProviders::image_target`].
+    pub(crate) async fn video_target(
+        &self,
+        store: &Store,
+        tenant: Tenant,
+        invoker: Option<UserId>,
+        model: &VideoModel,
+    ) -> Result<Option<Target>, ChainError> {
+        let entry = ImageModel { provider: model.provider.clone(), model: model.model.clone() };
+        self.image_target(store, tenant, invoker, &entry).await
     }
 
     /// The target for one entry, reached through `client` (whose policy judges the URL).

@@ -373,8 +373,19 @@ async fn run_discord(
         tomori_llm::Llm::default(),
         providers::media(config)?,
     ));
-    let tools =
-        providers::tool_gate(config, &store, platform.map(|p| (p, pdf.clone())), Some(images))?;
+    let videos: Arc<dyn tomori_tools::VideoMaker> = Arc::new(tomori_chat::media::VideoStudio::new(
+        store.clone(),
+        server_providers.clone(),
+        tomori_llm::Llm::default(),
+        providers::media(config)?,
+    ));
+    let tools = providers::tool_gate(
+        config,
+        &store,
+        platform.map(|p| (p, pdf.clone())),
+        Some(images),
+        Some(videos),
+    )?;
     engine.set_tools(Arc::new(mcp.layer(tools)));
     engine.set_media(providers::media(config)?);
     engine.set_server_providers(server_providers.clone());
@@ -453,7 +464,7 @@ fn start_playground(
         parts.chain,
         EngineOptions::default(),
     );
-    let tools = providers::tool_gate(config, store, None, None)?;
+    let tools = providers::tool_gate(config, store, None, None, None)?;
     playground.set_tools(Arc::new(mcp.layer(tools)));
     playground.set_media(providers::media(config)?);
     playground.set_server_providers(parts.providers);
@@ -515,7 +526,7 @@ async fn chat(
         let store = Store::new(pool, Arc::new(ring), config.limits.clone());
         let chain = providers::instance_chain(config)?;
         let mcp = crate::mcp::start(config, env.get("PATH"), &store).await?;
-        let tools = mcp.layer(providers::tool_gate(config, &store, None, None)?);
+        let tools = mcp.layer(providers::tool_gate(config, &store, None, None, None)?);
         let outcome = crate::terminal::chat(store.clone(), chain, tools, persona, provider).await;
         store.close().await;
         outcome

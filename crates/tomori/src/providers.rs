@@ -153,6 +153,7 @@ pub(crate) fn tool_gate(
     store: &tomori_store::Store,
     platform: Option<(std::sync::Arc<dyn tomori_tools::Platform>, tomori_tools::PdfExtractor)>,
     images: Option<std::sync::Arc<dyn tomori_tools::ImageMaker>>,
+    videos: Option<std::sync::Arc<dyn tomori_tools::VideoMaker>>,
 ) -> anyhow::Result<tomori_tools::Gate> {
     let net = config.net.to_net();
     let mut tool_policy = Policy::from_config(tomori_net::Scope::Tool, &net);
@@ -183,6 +184,12 @@ pub(crate) fn tool_gate(
         registry
             .register(tomori_tools::GenerateImage::new(images))
             .context("registering generate_image")?;
+    }
+    // Videos too: files posted with the answer.
+    if let Some(videos) = videos {
+        registry
+            .register(tomori_tools::GenerateVideo::new(videos))
+            .context("registering generate_video")?;
     }
     Ok(tomori_tools::Gate::new(registry))
 }

@@ -15,7 +15,7 @@ use twilight_model::application::command::{
 };
 use twilight_model::application::interaction::application_command::CommandData;
 
-use super::{Invocation, Need, definitions, parse, server};
+use super::{Invocation, Need, definitions, parse};
 
 /// The Markdown page.
 pub fn render() -> String {
@@ -35,16 +35,6 @@ pub fn render() -> String {
          *In a DM* says whether it also works in a direct message with the bot. There it acts on \
          your own DM tenant (the pseudo-server that holds your conversations with Tomori), which \
          you manage: set up its persona, model and keys there as an admin does in a server.\n",
-    );
-    let _ = write!(
-        page,
-        "\nNot offered until something uses them (their stored values are kept): the feature \
-         {} and the video generation quota, since Tomori does not generate videos yet.\n",
-        server::NOT_OFFERED
-            .iter()
-            .map(|f| format!("`{}`", f.name()))
-            .collect::<Vec<_>>()
-            .join(" and ")
     );
     for command in definitions() {
         let _ = write!(page, "\n## /{}\n\n{}\n\n", command.name, command.description);

@@ -1,6 +1,6 @@
-//! `/model text|vision|image|temperature|parameters|thinking|stop|fallback|embedding|embedding-clear|show|reset`:
-//! which model the server talks through, which one looks at images for it, which one draws, how
-//! it samples, and which model embeds its documents.
+//! `/model text|vision|image|video|temperature|parameters|thinking|stop|fallback|embedding|embedding-clear|show|reset`:
+//! which model the server talks through, which one looks at images for it, which one draws, which
+//! one films, how it samples, and which model embeds its documents.
 //!
 //! The provider is a known provider (answered with the server's keys from `/provider key`) or
 //! one of the server's endpoints (`custom:<label>`). The chain the engine builds for each turn is
@@ -63,6 +63,15 @@ pub(crate) fn definition() -> CommandBuilder {
                         .option(provider())
                         .option(model()),
                     SubCommandBuilder::new("clear", "No image model"),
+                ]),
+        )
+        .option(
+            SubCommandGroupBuilder::new("video", "The model that makes videos (generate_video)")
+                .subcommands([
+                    SubCommandBuilder::new("set", "Choose the video model (google, a Veo model)")
+                        .option(provider())
+                        .option(model()),
+                    SubCommandBuilder::new("clear", "No video model"),
                 ]),
         )
         .option(
@@ -191,6 +200,14 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 Ok(Action::ImageSet { provider, model })
             }
             ("clear", _) => Ok(Action::ImageClear),
+            _ => Err(BadInput::unknown()),
+        },
+        "video" => match inner.nested()? {
+            ("set", a) => {
+                let (provider, model) = names(a)?;
+                Ok(Action::VideoSet { provider, model })
+            }
+            ("clear", _) => Ok(Action::VideoClear),
             _ => Err(BadInput::unknown()),
         },
         "temperature" => Ok(Action::Temperature { hundredths: inner.integer("hundredths")? }),

@@ -30,17 +30,12 @@ const COOLDOWNS: [CooldownKind; 5] = [
     CooldownKind::Strict,
 ];
 
-/// The quotas offered: video generation does not exist yet, so its quota (kept in the table)
-/// would do nothing.
-const QUOTA_KINDS: [QuotaKind; 2] = [QuotaKind::Text, QuotaKind::Image];
+/// The quotas offered: text replies, pictures and videos.
+const QUOTA_KINDS: [QuotaKind; 3] = [QuotaKind::Text, QuotaKind::Image, QuotaKind::Video];
 
-/// Feature flags nothing reads yet (there is no video generation): not offered until it works;
-/// its column stays.
-pub(crate) const NOT_OFFERED: [Feature; 1] = [Feature::VideoGen];
-
-/// The feature flags `/server feature` offers.
+/// The feature flags `/server feature` offers: every one.
 fn offered_features() -> impl Iterator<Item = Feature> {
-    Feature::ALL.into_iter().filter(|f| !NOT_OFFERED.contains(f))
+    Feature::ALL.into_iter()
 }
 
 fn on_off(name: &'static str, description: &'static str) -> StringBuilder {
@@ -239,7 +234,6 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
         "feature" => {
             let name = args.required_string("flag")?;
             let feature = Feature::from_name(name)
-                .filter(|f| !NOT_OFFERED.contains(f))
                 .ok_or_else(|| BadInput(format!("There is no feature called `{name}`.")))?;
             let on = match args.required_string("state")? {
                 "on" => true,

@@ -234,8 +234,7 @@ fn options_parse_into_closed_values() {
         data("server", sub("always-reply", json!([string("state", "maybe")]))),
         data("server", sub("deliberate-mode", json!([]))),
         data("server", sub("auto-trigger-threshold", json!([int("value", 10)]))),
-        // Not offered until something reads them.
-        data("server", sub("feature", json!([string("flag", "video_gen"), string("state", "on")]))),
+        data("server", sub("feature", json!([string("flag", "teleport"), string("state", "on")]))),
         data("config", sub("bogus-limit", json!([int("value", 1)]))),
         data("config", sub("cascade-limit", json!([string("value", "3")]))),
         data("mcp", sub("add", json!([string("name", "files")]))),

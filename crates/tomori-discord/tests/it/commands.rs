@@ -288,9 +288,28 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
         assert_eq!(field(name, "default_member_permissions"), Value::Null, "{name}");
     }
     let flags = field("server", "options")[0]["options"][0]["choices"].clone();
-    // video_gen is not offered: nothing generates videos yet.
-    assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len() - 1);
-    assert!(flags.as_array().unwrap().iter().any(|c| c["value"] == "image_gen"));
+    assert_eq!(flags.as_array().unwrap().len(), Feature::ALL.len());
+    for flag in ["image_gen", "video_gen"] {
+        assert!(flags.as_array().unwrap().iter().any(|c| c["value"] == flag), "{flag}");
+    }
+    assert_eq!(
+        options(field("model", "options")),
+        [
+            "text",
+            "vision",
+            "image",
+            "video",
+            "temperature",
+            "parameters",
+            "stop",
+            "fallback",
+            "embedding",
+            "embedding-clear",
+            "show",
+            "reset"
+        ]
+    );
+    assert_eq!(options(field("model", "options")[3]["options"].clone()), ["set", "clear"]);
     // Guild installs only; the commands that work in a DM are shown there too.
     for name in ["persona", "memory", "personal", "config", "provider", "model", "preset"] {
         assert_eq!(field(name, "contexts"), serde_json::json!([0, 1]), "{name}");
@@ -804,14 +823,13 @@ async fn config_and_server_refuse_out_of_range_input_and_change_nothing() {
         (admin("server auto-trigger-range").arg("min", 1).arg("max", 1_001), "at most 1000"),
         (admin("server auto-trigger-range").arg("min", -1).arg("max", 3), "at most 1000"),
         (admin("server always-reply").arg("state", "maybe"), "Say on or off"),
-        (admin("server feature").arg("flag", "video_gen").arg("state", "on"), "no feature"),
+        (admin("server feature").arg("flag", "teleport").arg("state", "on"), "no feature"),
         (admin("server trigger-words add").arg("word", "x".repeat(65)), "Invalid trigger word"),
         (admin("server trigger-words remove").arg("word", "absent"), "No such trigger word."),
         (admin("server quota").arg("kind", "text").arg("per-user-daily", 101), "from 0 to 100"),
         (admin("server quota").arg("kind", "text").arg("server-pool", 100_000), "from 0 to 99999"),
         (admin("server quota").arg("kind", "text").arg("reset-days", 0), "from 1 to 365"),
-        // Nothing generates videos yet: their quota is not offered.
-        (admin("server quota").arg("kind", "video").arg("per-user-daily", 3), "no quota called"),
+        (admin("server quota").arg("kind", "video").arg("per-user-daily", 101), "from 0 to 100"),
         (admin("server quota").arg("kind", "audio"), "no quota called"),
     ];
     for (command, expected) in cases {
@@ -982,6 +1000,15 @@ async fn the_image_model_and_short_term_notes_are_set_shown_and_cleared_by_comma
     assert!(w.answer(refused).await.contains("makes no images"));
     assert!(w.answer(admin("model image clear")).await.contains("no longer draws pictures"));
     assert!(w.answer(admin("model show")).await.contains("No image model"));
+    // /model video: only a provider with a video API (Gemini's Veo) is taken.
+    let refused = admin("model video set").arg("provider", "openai").arg("model", "sora-2");
+    assert!(w.answer(refused).await.contains("no video API"));
+    let set =
+        admin("model video set").arg("provider", "google").arg("model", "veo-3.0-generate-001");
+    assert!(w.answer(set).await.contains("Videos are made by `google/veo-3.0-generate-001`"));
+    assert!(w.answer(admin("model show")).await.contains("Videos are made by"));
+    assert!(w.answer(admin("model video clear")).await.contains("no longer makes videos"));
+    assert!(w.answer(admin("model show")).await.contains("No video model"));
 
     // Short-term notes: one about the channel, one about Bob.
     let place =

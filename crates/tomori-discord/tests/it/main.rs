@@ -18,6 +18,7 @@ mod providers;
 mod short_term;
 mod surface;
 mod tool;
+mod videos;
 
 use std::sync::Arc;
 use std::time::Duration;

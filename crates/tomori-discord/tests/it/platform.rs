@@ -279,6 +279,15 @@ async fn conversation() -> Conversation {
 pub(crate) async fn conversation_with(
     images: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::ImageMaker>>,
 ) -> Conversation {
+    conversation_with_makers(images, |_| None).await
+}
+
+/// As [`conversation_with`], with `generate_video` filming through what `videos` makes of the
+/// store.
+pub(crate) async fn conversation_with_makers(
+    images: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::ImageMaker>>,
+    videos: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::VideoMaker>>,
+) -> Conversation {
     let s = setup().await;
     let server = s.store.resolve_guild(snowflake(GUILD)).await.unwrap();
     let scope = Scope::server(server);
@@ -325,6 +334,9 @@ pub(crate) async fn conversation_with(
     tomori_tools::platform_tools(&mut registry, &s.store, platform, media_client, pdf).unwrap();
     if let Some(images) = images(&s.store) {
         registry.register(tomori_tools::GenerateImage::new(images)).unwrap();
+    }
+    if let Some(videos) = videos(&s.store) {
+        registry.register(tomori_tools::GenerateVideo::new(videos)).unwrap();
     }
     engine.set_tools(Arc::new(tomori_tools::Gate::new(registry)));
     Conversation { s, engine, llm, next: std::sync::Mutex::new(0) }
