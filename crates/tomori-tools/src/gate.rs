@@ -375,7 +375,7 @@ impl Gate {
         };
         let mut specs = Vec::new();
         for entry in self.layered(ctx.server).await {
-            if check_static(&entry.policy, &snapshot, ctx).is_ok()
+            if check_static(&entry.policy, &snapshot, ctx, CalledBy::Model).is_ok()
                 && check_quota(&entry.policy, ctx).await.is_ok()
             {
                 specs.push(entry.spec);
@@ -432,12 +432,44 @@ impl Gate {
         call: &'a ToolCall,
         ctx: &TurnContext,
     ) -> Result<(Authorized<'a>, Arc<dyn Tool>), Refusal> {
+        self.authorize_as(call, ctx, CalledBy::Model).await
+    }
+
+    /// Authorises a call a member asked for themselves (a slash command such as `/generate
+    /// image`): every check of [`Gate::authorize`] except the two that guard against the model,
+    /// the `tool_use` switch (it turns the model's tools off, not members' commands) and raw ids
+    /// in the arguments (the member typed them). Only tools without a target rule run this way.
+    ///
+    /// # Errors
+    /// As [`Gate::authorize`]; a tool with a target rule is refused.
+    pub async fn authorize_member<'a>(
+        &'a self,
+        call: &'a ToolCall,
+        ctx: &TurnContext,
+    ) -> Result<(Authorized<'a>, Arc<dyn Tool>), Refusal> {
+        self.authorize_as(call, ctx, CalledBy::Member).await
+    }
+
+    async fn authorize_as<'a>(
+        &'a self,
+        call: &'a ToolCall,
+        ctx: &TurnContext,
+        by: CalledBy,
+    ) -> Result<(Authorized<'a>, Arc<dyn Tool>), Refusal> {
         let Some(entry) = self.find(&call.name, ctx.server).await else {
             return Err(refuse(
                 RefusalReason::UnknownTool,
                 format!("there is no tool named {:?}", call.name),
             ));
         };
+        // Security: targets chosen outside a turn. Handles and channel names are resolved
+        // against what a turn showed the model; a member's own request has no such turn.
+        if by == CalledBy::Member && entry.policy.target != TargetRule::None {
+            return Err(refuse(
+                RefusalReason::WrongContext,
+                "this tool cannot be asked for directly",
+            ));
+        }
         // Arguments that are not a JSON object (the model's text, when it did not parse) are
         // refused with the parser's reason, so the model can call again with what it meant.
         if let Some(problem) = call.arguments_problem() {
@@ -448,7 +480,7 @@ impl Gate {
             .map_err(|detail| refuse(RefusalReason::MalformedArguments, detail))?;
         // Security: raw ids reused by the model. The prompt shows only handles; an id the model
         // copied from text (or was told by a user) names something this turn did not show.
-        if let Some(path) = find_raw_id(&call.arguments, "") {
+        if let Some(path) = find_raw_id(&call.arguments, "").filter(|_| by == CalledBy::Model) {
             return Err(refuse(
                 RefusalReason::RawId,
                 format!(
@@ -459,7 +491,7 @@ impl Gate {
         let snapshot = ctx.live.snapshot().await.map_err(|e| {
             refuse(RefusalReason::StateUnavailable, format!("cannot check permissions now ({e})"))
         })?;
-        check_static(&entry.policy, &snapshot, ctx)?;
+        check_static(&entry.policy, &snapshot, ctx, by)?;
         check_quota(&entry.policy, ctx).await?;
         let target = resolve_target(entry.policy.target, &call.arguments, ctx).await?;
         let authorized = Authorized { call, snapshot, target, policy: entry.policy };
@@ -467,9 +499,23 @@ impl Gate {
     }
 }
 
+/// Who asked for a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CalledBy {
+    /// The model, in a turn's tool loop.
+    Model,
+    /// A member, directly (a slash command).
+    Member,
+}
+
 /// Flags, context and permissions: the checks that need no further IO.
-fn check_static(policy: &ToolPolicy, live: &Snapshot, ctx: &TurnContext) -> Result<(), Refusal> {
-    if !live.features.is_on(Feature::ToolUse) {
+fn check_static(
+    policy: &ToolPolicy,
+    live: &Snapshot,
+    ctx: &TurnContext,
+    by: CalledBy,
+) -> Result<(), Refusal> {
+    if by == CalledBy::Model && !live.features.is_on(Feature::ToolUse) {
         return Err(refuse(RefusalReason::ToolUseOff, "tools are turned off in this server"));
     }
     if let Some(feature) = policy.feature
@@ -730,60 +776,4 @@ async fn resolve_channel(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn channel(id: u64, name: &str, kind: ChannelKind, parent: Option<&str>) -> ChannelFacts {
-        ChannelFacts {
-            id: Snowflake::new(id).expect("a valid id"),
-            name: name.to_owned(),
-            kind,
-            parent: None,
-            parent_name: parent.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn channel_names_resolve_with_categories_when_they_repeat() {
-        let channels = [
-            channel(1, "general", ChannelKind::Text, Some("Text Channels")),
-            channel(2, "random", ChannelKind::Text, Some("Games")),
-            channel(3, "random", ChannelKind::Text, Some("Work")),
-            channel(4, "general", ChannelKind::Voice, Some("Voice")),
-            channel(5, "a/b", ChannelKind::Text, None),
-            channel(6, "Plans", ChannelKind::Thread, Some("general")),
-        ];
-        let text = [ChannelKind::Text, ChannelKind::Thread];
-        let check = |wanted: &str, expected: &[u64]| {
-            let found: Vec<u64> =
-                channels_named(&channels, wanted, &text).iter().map(|c| c.id.get()).collect();
-            assert_eq!(found, expected, "{wanted:?}");
-        };
-        check("general", &[1]);
-        check("#General", &[1]);
-        check(" # general ", &[1]);
-        check("random", &[2, 3]);
-        check("games/random", &[2]);
-        check("#Work/random", &[3]);
-        check("Other/random", &[]);
-        check("a/b", &[5]);
-        check("plans", &[6]);
-        check("general/plans", &[6]);
-        check("nothing", &[]);
-        check("", &[]);
-        assert_eq!(qualified(&channels[1]), "Games/random");
-    }
-
-    #[test]
-    fn a_fact_is_first_once_and_the_memory_is_bounded() {
-        let warned = WarnedOnce::default();
-        assert!(warned.first("fetch_url".to_owned()));
-        assert!(!warned.first("fetch_url".to_owned()));
-        assert!(warned.first("echo".to_owned()));
-        for i in 2..WarnedOnce::MAX {
-            assert!(warned.first(format!("tool_{i}")));
-        }
-        // Full: nothing more is remembered, so nothing more is logged at WARN.
-        assert!(!warned.first("one_more".to_owned()));
-    }
-}
+mod tests;

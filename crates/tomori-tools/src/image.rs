@@ -54,6 +54,24 @@ pub enum ImageFailure {
     Failed(String),
 }
 
+/// The sentence a member who asked for a picture directly (`/generate image`) reads when
+/// `generate_image` failed with `failure` (the text it gives the model, `code: detail`).
+pub fn failure_for_member(failure: &str) -> String {
+    let (code, detail) = failure.split_once(": ").unwrap_or(("", failure));
+    match code {
+        "no_image_model" => {
+            "This server has no image model yet; a server manager can choose one with /model image."
+                .to_owned()
+        }
+        "provider_refused" => {
+            "The image provider declined to draw that; try describing it differently.".to_owned()
+        }
+        "malformed_arguments" => format!("That request does not work: {detail}."),
+        "image_failed" => format!("The picture could not be made: {detail}."),
+        _ => "The picture could not be made; try again later.".to_owned(),
+    }
+}
+
 /// Makes pictures for a turn: the chat layer's implementation knows the store, the providers
 /// and the media limits.
 pub trait ImageMaker: Send + Sync {

@@ -16,6 +16,9 @@
 //! - [`Platform`]: the chat platform's facts and actions, and the tools that need one
 //!   ([`platform_tools`]): [`ManageMessage`], [`InteractWithMessage`], [`CreateThread`],
 //!   [`CrossChannelMessage`], [`SelectSticker`], [`ReadFile`].
+//! - [`GenerateImage`], registered by the binary where pictures can be posted;
+//!   [`run_member_call`] runs a tool a member asked for directly (`/generate image`) through the
+//!   same gate and quota.
 //! - [`pdf`]: PDFs read in a child process under OS limits ([`PdfExtractor`]), for `read_file`
 //!   and the documents of `/memory`.
 //! - [`ToolSource`]s the gate layers under the built-ins, for tools that come and go: the MCP
@@ -59,7 +62,7 @@ pub use gate::{
     Authorized, DEFAULT_TOOL_TIMEOUT, Gate, Refusal, RefusalReason, Registry, RegistryError,
     Target, Tool, ToolOutcome, ToolSource,
 };
-pub use image::{GenerateImage, ImageAsk, ImageFailure, ImageMaker, MadeImage};
+pub use image::{GenerateImage, ImageAsk, ImageFailure, ImageMaker, MadeImage, failure_for_member};
 pub use memory::{CreateMemory, UpdateMemory};
 pub use messages::{
     InteractWithMessage, MAX_CONTENT_CHARS, MAX_MESSAGE_RANGE, ManageMessage,
@@ -79,8 +82,8 @@ pub use read_file::{
 pub use reminder::{Clock, CreateTask, ListTasks, UpdateTask};
 pub use reminder_time::MAX_AHEAD_DAYS;
 pub use run::{
-    LoopAbort, LoopLimits, LoopState, LoopStep, failure_json, fence, results_message,
-    run_tool_calls,
+    LoopAbort, LoopLimits, LoopState, LoopStep, MemberCallError, failure_json, fence,
+    results_message, run_member_call, run_tool_calls,
 };
 pub use search::{
     BRAVE_PROVIDER, BRAVE_WEB_SEARCH, DUCKDUCKGO_HTML, MAX_RESULTS, SearchConfig, SearchResult,

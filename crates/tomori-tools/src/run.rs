@@ -15,7 +15,7 @@ use tomori_core::metric_names as names;
 use tomori_llm::{Message, Part, Role, ToolCall, ToolResult};
 
 use crate::context::TurnContext;
-use crate::gate::{Gate, ToolOutcome};
+use crate::gate::{Gate, Refusal, ToolOutcome};
 
 /// Runs calls one after another (their effects may depend on each other), each through the gate
 /// and under the gate's per-tool timeout; a cancelled turn fails the call in flight and every
@@ -38,15 +38,79 @@ pub async fn run_tool_calls(gate: &Gate, calls: &[ToolCall], ctx: &TurnContext) 
 
 /// One call's outcome and its verdict for [`names::TOOL_CALLS`].
 async fn run_one(gate: &Gate, call: &ToolCall, ctx: &TurnContext) -> (ToolOutcome, &'static str) {
+    match run_as(gate, call, ctx, false).await {
+        Ran::Refused(refusal) => {
+            let reason = refusal.reason.code();
+            metrics::counter!(names::GATE_REFUSALS, names::label::REASON => reason).increment(1);
+            (ToolOutcome::Failure(refusal.to_string()), "refused")
+        }
+        Ran::Done(outcome) => {
+            let verdict = if matches!(outcome, ToolOutcome::Success(_)) { "ok" } else { "failed" };
+            (outcome, verdict)
+        }
+        Ran::Cancelled => {
+            (ToolOutcome::Failure("cancelled: the turn was stopped".to_owned()), "cancelled")
+        }
+        Ran::TimedOut(after) => {
+            (ToolOutcome::Failure(format!("timed out after {after:?}")), "timeout")
+        }
+    }
+}
+
+/// Why a member's own call (see [`run_member_call`]) made nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemberCallError {
+    /// The gate refused it (a flag off, a quota spent, a permission missing).
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The tool ran and failed, in the words it gives the model (`code: detail`).
+    #[error("{0}")]
+    Failed(String),
+    /// Stopped before it finished (`/bot kill`, or the tool's time limit).
+    #[error("stopped: {0}")]
+    Stopped(String),
+}
+
+/// Runs a call a member asked for themselves (a slash command) on the path a model's call takes:
+/// the gate's checks ([`Gate::authorize_member`]), the tool under the gate's timeout and the
+/// turn's cancellation, and the quota counted only when it succeeded.
+///
+/// # Errors
+/// The gate's refusal, the tool's failure, or the call being stopped.
+pub async fn run_member_call(
+    gate: &Gate,
+    call: &ToolCall,
+    ctx: &TurnContext,
+) -> Result<Value, MemberCallError> {
+    match run_as(gate, call, ctx, true).await {
+        Ran::Refused(refusal) => Err(MemberCallError::Refused(refusal)),
+        Ran::Done(ToolOutcome::Success(value)) => Ok(value),
+        Ran::Done(ToolOutcome::Failure(reason)) => Err(MemberCallError::Failed(reason)),
+        Ran::Cancelled => Err(MemberCallError::Stopped("the request was cancelled".to_owned())),
+        Ran::TimedOut(after) => Err(MemberCallError::Stopped(format!("timed out after {after:?}"))),
+    }
+}
+
+/// How one call ended.
+enum Ran {
+    Refused(Refusal),
+    Done(ToolOutcome),
+    Cancelled,
+    TimedOut(std::time::Duration),
+}
+
+/// Authorises (as the model's call, or a `member`'s own) and runs one call under the gate's
+/// timeout and the turn's cancellation, counting its quota when it succeeded.
+async fn run_as(gate: &Gate, call: &ToolCall, ctx: &TurnContext, member: bool) -> Ran {
     let work = async {
-        let (authorized, tool) = match gate.authorize(call, ctx).await {
+        let authorized = if member {
+            gate.authorize_member(call, ctx).await
+        } else {
+            gate.authorize(call, ctx).await
+        };
+        let (authorized, tool) = match authorized {
             Ok(found) => found,
-            Err(refusal) => {
-                let reason = refusal.reason.code();
-                metrics::counter!(names::GATE_REFUSALS, names::label::REASON => reason)
-                    .increment(1);
-                return (ToolOutcome::Failure(refusal.to_string()), None, "refused");
-            }
+            Err(refusal) => return Err(refusal),
         };
         let quota = authorized.policy().quota;
         // A panicking tool fails its call, not the turn.
@@ -54,28 +118,26 @@ async fn run_one(gate: &Gate, call: &ToolCall, ctx: &TurnContext) -> (ToolOutcom
             .catch_unwind()
             .await
             .unwrap_or_else(|_| ToolOutcome::Failure("the tool crashed".to_owned()));
-        let verdict = if matches!(outcome, ToolOutcome::Success(_)) { "ok" } else { "failed" };
-        (outcome, quota, verdict)
+        Ok((outcome, quota))
     };
     let timeout = gate.tool_timeout();
-    let (outcome, quota, verdict) = tokio::select! {
+    let (outcome, quota) = tokio::select! {
         biased;
-        () = ctx.cancel.cancelled() => {
-            return (ToolOutcome::Failure("cancelled: the turn was stopped".to_owned()), "cancelled");
-        }
+        () = ctx.cancel.cancelled() => return Ran::Cancelled,
         done = tokio::time::timeout(timeout, work) => match done {
-            Ok(done) => done,
-            Err(_) => {
-                return (ToolOutcome::Failure(format!("timed out after {timeout:?}")), "timeout");
-            }
+            Ok(Ok(done)) => done,
+            Ok(Err(refusal)) => return Ran::Refused(refusal),
+            Err(_) => return Ran::TimedOut(timeout),
         },
     };
+    // Security: spend abuse. A quota is counted only for a call that made something, and only
+    // after the gate checked it (failing closed) before the tool ran.
     if let (ToolOutcome::Success(_), Some(kind)) = (&outcome, quota)
         && let Err(e) = ctx.live.record_quota(kind).await
     {
         tracing::error!(tool = %call.name, error = %e, "recording tool quota usage failed");
     }
-    (outcome, verdict)
+    Ran::Done(outcome)
 }
 
 fn to_result(call: &ToolCall, outcome: ToolOutcome) -> ToolResult {

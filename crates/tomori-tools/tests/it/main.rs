@@ -6,6 +6,7 @@ mod catalogue;
 mod film;
 mod gate;
 mod mcp;
+mod member;
 mod memory;
 mod pdf;
 mod platform;
