@@ -17,6 +17,7 @@ pub mod bot;
 mod caller;
 pub mod config;
 pub mod diagnostics;
+pub mod generate;
 pub mod mcp;
 pub mod memory;
 pub mod model;

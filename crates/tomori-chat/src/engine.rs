@@ -38,11 +38,13 @@ use crate::views::{Seen, Views};
 
 mod channel_history;
 mod context;
+mod picture;
 mod plan;
 mod stream;
 
 pub use channel_history::{CompactError, MAX_SUMMARY_CHARS, SUMMARY_AUTHOR};
 use context::render_request;
+pub use picture::{DrawAsk, Drawn};
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]

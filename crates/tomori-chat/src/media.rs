@@ -21,6 +21,7 @@ use tomori_net::{Client, FetchError, Limits};
 use crate::history::{Remembered, RememberedAttachment};
 
 mod gif;
+mod peek;
 mod studio;
 mod video;
 

@@ -12,6 +12,7 @@
 //! and unknown webhooks are untrusted authors that the engine identifies by their ids; model
 //! output never pings anyone but the users the engine lists (see [`surface`]).
 
+mod avatar;
 pub mod commands;
 pub mod config;
 mod directory;

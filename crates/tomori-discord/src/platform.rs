@@ -49,6 +49,8 @@ pub struct DiscordPlatform {
     store: Store,
     directory: Arc<Directory>,
     bot: BotUser,
+    /// Where profile pictures are served (Discord's CDN; a test's fake elsewhere).
+    cdn: url::Url,
 }
 
 /// 403 is a missing permission, 404 something gone, 400 a refused value (Discord's message says
@@ -124,7 +126,28 @@ impl DiscordPlatform {
         directory: Arc<Directory>,
         bot: BotUser,
     ) -> Self {
-        Self { http, store, directory, bot }
+        let cdn = url::Url::parse(crate::avatar::DISCORD_CDN).expect("a valid constant URL");
+        Self { http, store, directory, bot, cdn }
+    }
+
+    /// The same platform with profile pictures served from `cdn`.
+    pub(crate) fn with_cdn(mut self, cdn: url::Url) -> Self {
+        self.cdn = cdn;
+        self
+    }
+
+    /// Where the author of a message's profile picture is, from the message Discord has now.
+    async fn avatar_now(
+        &self,
+        channel: Snowflake,
+        message: Snowflake,
+    ) -> Result<String, PlatformError> {
+        let found = self.fetch_message(twilight(channel), message).await?;
+        Ok(crate::avatar::avatar_url(
+            &self.cdn,
+            found.author.id.get(),
+            found.author.avatar.as_ref(),
+        ))
     }
 
     async fn channel(&self, id: Id<ChannelMarker>) -> Result<Channel, PlatformError> {
@@ -518,6 +541,14 @@ impl DiscordPlatform {
 }
 
 impl Platform for DiscordPlatform {
+    fn author_avatar(
+        &self,
+        channel: Snowflake,
+        message: Snowflake,
+    ) -> BoxFuture<'_, Result<String, PlatformError>> {
+        self.avatar_now(channel, message).boxed()
+    }
+
     fn access(
         &self,
         channel: Snowflake,

@@ -190,6 +190,20 @@ impl DiscordSurface {
         Self::with_parts(http, store, Arc::default(), BotUser::default())
     }
 
+    /// The same surface with profile pictures (`peek_profile_picture`) served from `cdn`
+    /// instead of Discord's CDN (tests: the fake's).
+    #[must_use]
+    pub fn with_cdn_base(mut self, cdn: url::Url) -> Self {
+        let platform = DiscordPlatform::new(
+            Arc::clone(&self.http),
+            self.store.clone(),
+            Arc::clone(&self.directory),
+            self.bot.clone(),
+        );
+        self.platform = Arc::new(platform.with_cdn(cdn));
+        self
+    }
+
     pub(crate) fn with_parts(
         http: Arc<twilight_http::Client>,
         store: Store,

@@ -196,6 +196,8 @@ pub struct TurnContext {
     /// The channel (or its parent) is in the server's private set: notes written here are shown
     /// nowhere else.
     pub private_channel: bool,
+    /// Pictures the turn's tools fetched for the model to look at, shown after their results.
+    pub shown: crate::peek::ShownImages,
 }
 
 /// The most files one answer carries (Discord takes 10 per message; a turn that made more than

@@ -16,9 +16,9 @@
 //! - [`Platform`]: the chat platform's facts and actions, and the tools that need one
 //!   ([`platform_tools`]): [`ManageMessage`], [`InteractWithMessage`], [`CreateThread`],
 //!   [`CrossChannelMessage`], [`SelectSticker`], [`ReadFile`].
-//! - [`GenerateImage`], registered by the binary where pictures can be posted;
-//!   [`run_member_call`] runs a tool a member asked for directly (`/generate image`) through the
-//!   same gate and quota.
+//! - [`GenerateImage`] and [`PeekProfilePicture`], registered by the binary where pictures can
+//!   be posted and fetched; [`run_member_call`] runs a tool a member asked for directly
+//!   (`/generate image`) through the same gate and quota.
 //! - [`pdf`]: PDFs read in a child process under OS limits ([`PdfExtractor`]), for `read_file`
 //!   and the documents of `/memory`.
 //! - [`ToolSource`]s the gate layers under the built-ins, for tools that come and go: the MCP
@@ -37,6 +37,7 @@ pub mod mcp;
 mod memory;
 mod messages;
 pub mod pdf;
+mod peek;
 mod perm;
 mod platform;
 mod policy;
@@ -69,6 +70,9 @@ pub use messages::{
     RevealMessageMetadata, ago, sent_at,
 };
 pub use pdf::{PdfError, PdfExtractor};
+pub use peek::{
+    MAX_SHOWN_IMAGES, PEEK_PROFILE_PICTURE, PeekProfilePicture, PictureLoader, ShownImages,
+};
 pub use perm::{Perm, Perms};
 pub use platform::{
     AttachmentFacts, ChannelAccess, ChannelFacts, ChannelKind, MessageFacts, Platform,

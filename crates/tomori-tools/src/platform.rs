@@ -235,4 +235,17 @@ pub trait Platform: Send + Sync {
         channel: Snowflake,
         sticker: Snowflake,
     ) -> BoxFuture<'_, Result<Snowflake, PlatformError>>;
+
+    /// Where the platform serves the profile picture of a message's author (a still image).
+    ///
+    /// The default knows none: a platform without profile pictures refuses every peek.
+    fn author_avatar(
+        &self,
+        _channel: Snowflake,
+        _message: Snowflake,
+    ) -> BoxFuture<'_, Result<String, PlatformError>> {
+        Box::pin(async {
+            Err(PlatformError::Unavailable("profile pictures are not known here".to_owned()))
+        })
+    }
 }

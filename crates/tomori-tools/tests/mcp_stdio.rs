@@ -179,6 +179,7 @@ fn turn(place: Place) -> TurnContext {
         live: Arc::new(Open),
         cancel: CancellationToken::new(),
         outbox: tomori_tools::Outbox::default(),
+        shown: tomori_tools::ShownImages::default(),
         private_channel: false,
     }
 }

@@ -176,6 +176,15 @@ pub(crate) fn tool_gate(
         let media_client =
             tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Media, &net))
                 .context("building the media client")?;
+        // Profile pictures are fetched and decoded as the images of messages are.
+        let pictures: std::sync::Arc<dyn tomori_tools::PictureLoader> =
+            std::sync::Arc::new(media(config)?);
+        registry
+            .register(tomori_tools::PeekProfilePicture::new(
+                std::sync::Arc::clone(&platform),
+                pictures,
+            ))
+            .context("registering peek_profile_picture")?;
         tomori_tools::platform_tools(&mut registry, store, platform, media_client, pdf)
             .context("registering the platform tools")?;
     }

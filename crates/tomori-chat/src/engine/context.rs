@@ -76,6 +76,7 @@ impl<S: ChatSurface> Inner<S> {
             live: Arc::new(live),
             cancel: cancel.child_token(),
             outbox: tomori_tools::Outbox::default(),
+            shown: tomori_tools::ShownImages::default(),
             private_channel: in_channel_set(&plan.seen.view.private, &plan.message),
         })
     }
@@ -275,7 +276,11 @@ impl<S: ChatSurface> Inner<S> {
     }
 
     /// The turn's provider chain with the server's sampling choices.
-    async fn chain_for(&self, plan: &Plan, recent: &[Remembered]) -> Result<Chain, StoreError> {
+    pub(super) async fn chain_for(
+        &self,
+        plan: &Plan,
+        recent: &[Remembered],
+    ) -> Result<Chain, StoreError> {
         let Some(providers) = self.providers.get() else {
             return Ok(Chain { targets: self.chain.clone(), ..Chain::default() });
         };

@@ -73,6 +73,10 @@ impl<S: ChatSurface> Inner<S> {
             {
                 Ok(ctx) => {
                     request.tools = gate.advertise(&ctx).await;
+                    // A picture a tool fetches is shown only to a chain with a model that sees.
+                    if !prepared.chain.iter().any(|t| t.capabilities.vision) {
+                        request.tools.retain(|t| t.name != tomori_tools::PEEK_PROFILE_PICTURE);
+                    }
                     Some((gate.as_ref(), ctx))
                 }
                 Err(err) => {
@@ -188,6 +192,9 @@ impl<S: ChatSurface> Inner<S> {
         let recorded = step.loop_state.record(&results);
         request.messages.push(completion.to_message());
         request.messages.push(tomori_tools::results_message(results));
+        // Pictures the tools fetched follow their results, as the user's turn (see ARCHITECTURE,
+        // "Pictures in tool results").
+        request.messages.extend(step.ctx.shown.take_message());
         if let LoopStep::Abort(reason) = recorded {
             tracing::warn!(?reason, "tool loop stopped");
             self.notice(plan, "My tools keep failing, so I'll stop here.").await;

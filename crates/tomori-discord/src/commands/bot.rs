@@ -1,11 +1,15 @@
-//! `/bot kill` (stop the channel's turn and clear its queue; Manage Server or Manage Messages)
-//! and `/bot respond [persona]` (answer now as a persona; any member, subject to the engine's
-//! privacy, cooldown and quota checks).
+//! `/bot kill` (stop the channel's turn and clear its queue; Manage Server or Manage Messages),
+//! `/bot respond [persona]` (answer now as a persona; any member, subject to the engine's
+//! privacy, cooldown and quota checks) and `/bot generate image [persona] [size]` (a scene from
+//! the recent conversation, drawn in the persona's style; see `generate`).
 
 use tomori_admin::bot::Respond;
 use twilight_model::application::command::CommandType;
-use twilight_util::builder::command::{CommandBuilder, StringBuilder, SubCommandBuilder};
+use twilight_util::builder::command::{
+    CommandBuilder, StringBuilder, SubCommandBuilder, SubCommandGroupBuilder,
+};
 
+use super::generate::{self, Image};
 use super::{Args, BadInput, Ctx, Failure, Need};
 
 /// A `/bot` subcommand.
@@ -13,6 +17,7 @@ use super::{Args, BadInput, Ctx, Failure, Need};
 pub(crate) enum Action {
     Kill,
     Respond { persona: Option<String> },
+    Generate(Image),
 }
 
 pub(crate) fn definition() -> CommandBuilder {
@@ -30,6 +35,14 @@ pub(crate) fn definition() -> CommandBuilder {
                 .max_length(80),
             ),
         )
+        .option(
+            SubCommandGroupBuilder::new("generate", "Have a persona make something").subcommands([
+                generate::image_subcommand(
+                    "A scene from the recent conversation, in the persona's style",
+                    false,
+                ),
+            ]),
+        )
 }
 
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
@@ -37,6 +50,10 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
     match sub {
         "kill" => Ok(Action::Kill),
         "respond" => Ok(Action::Respond { persona: args.string("persona")?.map(str::to_owned) }),
+        "generate" => match args.nested()? {
+            ("image", args) => generate::parse_image(args, false).map(Action::Generate),
+            _ => Err(BadInput::unknown()),
+        },
         _ => Err(BadInput::unknown()),
     }
 }
@@ -44,7 +61,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
 pub(crate) fn need(action: &Action) -> Need {
     match action {
         Action::Kill => Need::Moderator,
-        Action::Respond { .. } => Need::Member,
+        Action::Respond { .. } | Action::Generate(_) => Need::Member,
     }
 }
 
@@ -66,5 +83,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
                 Respond::Declined(answer) => Ok(answer.text),
             }
         }
+        Action::Generate(image) => generate::run(ctx, image).await,
     }
 }

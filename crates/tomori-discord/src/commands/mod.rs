@@ -2,7 +2,7 @@
 //! an answer.
 //!
 //! Each command group lives in its own module (`persona`, `memory`, `server`, `personal`, `bot`,
-//! `config`, `provider`, `model`, `tool`, `mcp`) with three parts: `definition` (twilight's
+//! `config`, `provider`, `model`, `tool`, `mcp`, `generate`) with three parts: `definition` (twilight's
 //! `CommandBuilder`), `parse` (the interaction's
 //! options into a closed `Action` enum, so that nothing downstream reads raw option names) and
 //! `run`. Each action also states what it [`Need`]s; [`Commands::handle`] checks that need in one
@@ -31,6 +31,7 @@ mod bot;
 pub mod catalogue;
 mod config;
 mod context;
+mod generate;
 mod mcp;
 mod memory;
 mod model;
@@ -49,7 +50,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use secrecy::SecretString;
-use tomori_chat::engine::{CompactError, Engine};
+use tomori_chat::engine::{CompactError, DrawAsk, Drawn, Engine};
 use tomori_chat::surface::{ChatSurface, Inbound, SurfaceError};
 use tomori_core::id::Snowflake;
 use tomori_store::credentials::KeyOwner;
@@ -106,6 +107,19 @@ pub trait BotControl: Send + Sync + 'static {
     /// `/personal privacy 2`: nothing `user` wrote reaches a model from now on, earlier messages
     /// included, without waiting for their next message.
     fn withhold_author(&self, user: Snowflake);
+
+    /// `/generate image`, `/bot generate image`: the persona named (when `None`, the channel's
+    /// persona or the main one) draws `ask` for the member `message` stands for and posts it in
+    /// the channel; the error is the sentence the member reads. Without an engine that draws,
+    /// nothing is drawn (fails closed).
+    fn draw(
+        &self,
+        _message: Inbound,
+        _persona: Option<String>,
+        _ask: DrawAsk,
+    ) -> BoxFuture<'_, Result<Drawn, String>> {
+        Box::pin(async { Err("Pictures can't be made here.".to_owned()) })
+    }
 }
 
 impl<S: ChatSurface> BotControl for Engine<S> {
@@ -135,6 +149,17 @@ impl<S: ChatSurface> BotControl for Engine<S> {
 
     fn withhold_author(&self, user: Snowflake) {
         Engine::withhold_author(self, user);
+    }
+
+    fn draw(
+        &self,
+        message: Inbound,
+        persona: Option<String>,
+        ask: DrawAsk,
+    ) -> BoxFuture<'_, Result<Drawn, String>> {
+        Box::pin(async move {
+            Engine::draw(self, message, persona.as_deref().unwrap_or_default(), ask).await
+        })
     }
 }
 
@@ -201,6 +226,7 @@ pub fn definitions() -> Vec<Command> {
         preset::definition().build(),
         tool::definition().build(),
         mcp::definition().build(),
+        generate::definition().build(),
     ];
     for command in &mut commands {
         // Installed to guilds only: no user-installed commands in other people's DMs and groups.
@@ -671,6 +697,7 @@ pub(crate) enum Invocation {
     Preset(preset::Action),
     Tool(tool::Action),
     Mcp(mcp::Action),
+    Generate(generate::Image),
 }
 
 impl Invocation {
@@ -687,6 +714,7 @@ impl Invocation {
             Self::Preset(action) => preset::need(action),
             Self::Tool(action) => tool::need(action),
             Self::Mcp(action) => mcp::need(action),
+            Self::Generate(image) => generate::need(image),
         }
     }
 
@@ -701,7 +729,9 @@ impl Invocation {
             | Self::Preset(_) => true,
             Self::Config(action) => config::in_dm(action),
             Self::Memory(action) => memory::need(action) == Need::Anyone,
-            Self::Server(_) | Self::Bot(_) | Self::Tool(_) | Self::Mcp(_) => false,
+            Self::Server(_) | Self::Bot(_) | Self::Tool(_) | Self::Mcp(_) | Self::Generate(_) => {
+                false
+            }
         }
     }
 
@@ -709,7 +739,8 @@ impl Invocation {
     fn slow(&self) -> bool {
         matches!(
             self,
-            Self::Bot(bot::Action::Respond { .. })
+            Self::Bot(bot::Action::Respond { .. } | bot::Action::Generate(_))
+                | Self::Generate(_)
                 | Self::Tool(tool::Action::Prompt)
                 | Self::Memory(memory::Action::DocumentAdd { .. })
         )
@@ -729,6 +760,7 @@ impl Invocation {
             Self::Preset(_) => "preset",
             Self::Tool(_) => "tool",
             Self::Mcp(_) => "mcp",
+            Self::Generate(_) => "generate",
         }
     }
 }
@@ -749,6 +781,7 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
             Invocation::Preset(action) => preset::run(ctx, action).await,
             Invocation::Tool(action) => tool::run(ctx, action).await,
             Invocation::Mcp(action) => mcp::run(ctx, action).await,
+            Invocation::Generate(image) => generate::run(ctx, image).await,
         }
     }
     .await;
@@ -774,6 +807,7 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
         "preset" => preset::parse(args, data.resolved.as_ref()).map(Invocation::Preset),
         "tool" => tool::parse(args).map(Invocation::Tool),
         "mcp" => mcp::parse(args).map(Invocation::Mcp),
+        "generate" => generate::parse(args).map(Invocation::Generate),
         _ => Err(BadInput::unknown()),
     }
 }

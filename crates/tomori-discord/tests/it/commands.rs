@@ -197,7 +197,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
         names,
         [
             "persona", "memory", "server", "personal", "bot", "config", "provider", "model",
-            "preset", "tool", "mcp"
+            "preset", "tool", "mcp", "generate"
         ]
     );
     let sent = w.fake.registered_commands(None);
@@ -267,11 +267,16 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "thought-log"
         ]
     );
-    assert_eq!(options(field("bot", "options")), ["kill", "respond"]);
+    assert_eq!(options(field("bot", "options")), ["kill", "respond", "generate"]);
     assert_eq!(
         options(field("preset", "options")),
         ["import", "list", "show", "switch", "toggle", "remove"]
     );
+    let bot_image = field("bot", "options")[2]["options"][0]["options"].clone();
+    assert_eq!(options(bot_image), ["persona", "size"]);
+    assert_eq!(options(field("generate", "options")), ["image"]);
+    let image = field("generate", "options")[0]["options"].clone();
+    assert_eq!(options(image), ["prompt", "persona", "size"]);
     // The hint hides admin commands from members by default; the check in code is what counts.
     for (name, hint) in [
         ("persona", "32"),
@@ -284,7 +289,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     ] {
         assert_eq!(field(name, "default_member_permissions"), hint, "{name}");
     }
-    for name in ["memory", "personal", "bot", "tool"] {
+    for name in ["memory", "personal", "bot", "tool", "generate"] {
         assert_eq!(field(name, "default_member_permissions"), Value::Null, "{name}");
     }
     let flags = field("server", "options")[0]["options"][0]["choices"].clone();
@@ -315,7 +320,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
         assert_eq!(field(name, "contexts"), serde_json::json!([0, 1]), "{name}");
         assert_eq!(field(name, "integration_types"), serde_json::json!([0]), "{name}");
     }
-    for name in ["server", "bot", "tool", "mcp"] {
+    for name in ["server", "bot", "tool", "mcp", "generate"] {
         assert_eq!(field(name, "contexts"), serde_json::json!([0]), "{name}");
     }
 

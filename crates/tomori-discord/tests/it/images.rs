@@ -27,7 +27,7 @@ use tomori_testkit::fake_comfy::{FakeComfy, sample_workflow};
 use tomori_testkit::fake_llm::{FakeLlm, REFUSED_WORD, Turn, WireFormat};
 use tomori_tools::ImageMaker;
 
-use crate::platform::{Conversation, conversation_with};
+use crate::platform::{Conversation, Seeing, conversation_seeing};
 use crate::{ALICE, CHANNEL, GUILD, WAIT, snowflake};
 
 /// The studio every test draws with: its ComfyUI runs polled every 10 ms.
@@ -44,10 +44,17 @@ fn painter(store: &Store) -> Option<Arc<dyn ImageMaker>> {
 
 /// A conversation whose server draws with `studio`'s fake image API (a custom endpoint), has an
 /// alter called Yui, `image_gen` on and an image quota of one per member per day.
-async fn drawing() -> (Conversation, FakeLlm, Scope) {
+pub(crate) async fn drawing() -> (Conversation, FakeLlm, Scope) {
+    drawing_seeing(|_| None).await
+}
+
+/// As [`drawing`], with a model that sees and `peek_profile_picture` when `seeing` says how.
+pub(crate) async fn drawing_seeing(
+    seeing: impl FnOnce(&tomori_testkit::fake_discord::FakeDiscord) -> Option<Seeing>,
+) -> (Conversation, FakeLlm, Scope) {
     let studio = FakeLlm::start(WireFormat::OpenAi).await;
     studio.draw_images();
-    let c = conversation_with(painter).await;
+    let c = conversation_seeing(painter, seeing).await;
     let server = c.s.store.resolve_guild(snowflake(GUILD)).await.unwrap();
     let scope = Scope::server(server);
     let store = &c.s.store;
@@ -83,7 +90,7 @@ async fn drawing() -> (Conversation, FakeLlm, Scope) {
     (c, studio, scope)
 }
 
-fn png_size(bytes: &[u8]) -> (u32, u32) {
+pub(crate) fn png_size(bytes: &[u8]) -> (u32, u32) {
     assert_eq!(bytes.get(..8), Some(&b"\x89PNG\r\n\x1a\n"[..]), "a PNG");
     let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
     (word(16), word(20))

@@ -8,6 +8,7 @@ mod commands;
 mod documents;
 mod first_contact;
 mod gateway;
+mod generate;
 mod history;
 mod images;
 mod mcp;

@@ -266,9 +266,16 @@ async fn pins_reactions_threads_and_stickers_reach_discord() {
 /// The engine over the Discord surface, with the built-in and platform tools and a fake model.
 pub(crate) struct Conversation {
     pub(crate) s: Setup,
-    engine: Engine<DiscordSurface>,
+    pub(crate) engine: Engine<DiscordSurface>,
     pub(crate) llm: FakeLlm,
     next: std::sync::Mutex<u64>,
+}
+
+/// What a conversation's model sees: profile pictures served from `cdn` (a fake's) through
+/// `pictures`, and a chat model with vision.
+pub(crate) struct Seeing {
+    pub(crate) cdn: url::Url,
+    pub(crate) pictures: Arc<dyn tomori_tools::PictureLoader>,
 }
 
 async fn conversation() -> Conversation {
@@ -279,7 +286,7 @@ async fn conversation() -> Conversation {
 pub(crate) async fn conversation_with(
     images: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::ImageMaker>>,
 ) -> Conversation {
-    conversation_with_makers(images, |_| None).await
+    conversation_full(images, |_| None, |_| None).await
 }
 
 /// As [`conversation_with`], with `generate_video` filming through what `videos` makes of the
@@ -288,7 +295,26 @@ pub(crate) async fn conversation_with_makers(
     images: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::ImageMaker>>,
     videos: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::VideoMaker>>,
 ) -> Conversation {
+    conversation_full(images, videos, |_| None).await
+}
+
+/// As [`conversation_with`], with `peek_profile_picture` and a model that sees when `seeing`
+/// gives what it needs (from the fake Discord).
+pub(crate) async fn conversation_seeing(
+    images: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::ImageMaker>>,
+    seeing: impl FnOnce(&FakeDiscord) -> Option<Seeing>,
+) -> Conversation {
+    conversation_full(images, |_| None, seeing).await
+}
+
+/// The engine with whichever makers a test gives.
+async fn conversation_full(
+    images: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::ImageMaker>>,
+    videos: impl FnOnce(&Store) -> Option<Arc<dyn tomori_tools::VideoMaker>>,
+    seeing: impl FnOnce(&FakeDiscord) -> Option<Seeing>,
+) -> Conversation {
     let s = setup().await;
+    let seeing = seeing(&s.fake);
     let server = s.store.resolve_guild(snowflake(GUILD)).await.unwrap();
     let scope = Scope::server(server);
     personas::create(
@@ -310,10 +336,16 @@ pub(crate) async fn conversation_with_makers(
     let policy = Policy::operator();
     let endpoint = Endpoint::new(Wire::OpenAiCompatible, &llm.base_url(), &policy).unwrap();
     let client = client_for(policy, &Timeouts::default()).unwrap();
-    let target = Target::new("local", "local", endpoint, "fake-model", client);
+    let mut target = Target::new("local", "local", endpoint, "fake-model", client);
     let http = Arc::new(http_client(&config(&s.fake)).unwrap());
-    let surface = DiscordSurface::new(http, s.store.clone());
+    let mut surface = DiscordSurface::new(http, s.store.clone());
+    if let Some(seeing) = &seeing {
+        surface = surface.with_cdn_base(seeing.cdn.clone());
+        let sees = tomori_llm::Capabilities { vision: true, ..tomori_llm::Capabilities::default() };
+        target = target.with_capabilities(sees);
+    }
     let platform = surface.platform().expect("a platform");
+    let peek_platform = Arc::clone(&platform);
     let engine = Engine::new(
         s.store.clone(),
         surface,
@@ -337,6 +369,10 @@ pub(crate) async fn conversation_with_makers(
     }
     if let Some(videos) = videos(&s.store) {
         registry.register(tomori_tools::GenerateVideo::new(videos)).unwrap();
+    }
+    if let Some(seeing) = seeing {
+        let peek = tomori_tools::PeekProfilePicture::new(peek_platform, seeing.pictures);
+        registry.register(peek).unwrap();
     }
     engine.set_tools(Arc::new(tomori_tools::Gate::new(registry)));
     Conversation { s, engine, llm, next: std::sync::Mutex::new(0) }

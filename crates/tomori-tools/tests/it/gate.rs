@@ -141,7 +141,7 @@ fn pinned(tool: &str) -> Vec<Withheld> {
             W::QuotaUsedUp,
             W::QuotaUnreadable,
         ]),
-        "read_file" => {
+        "read_file" | "peek_profile_picture" => {
             needs.extend([W::InvisibleToInvoker, W::InvisibleToBot]);
             needs.extend(message);
         }
@@ -386,7 +386,7 @@ fn valid_arguments(tool: &str, world: &World, web: &WebServer) -> Value {
         "create_thread" => json!({"name": "Plans", "message": "Let's plan.", "channel": "general"}),
         "cross_channel_message" => json!({"channel": "general", "message": "Hello there."}),
         "select_sticker" => json!({"name": "wave"}),
-        "read_file" => json!({"message_id": "ref_1"}),
+        "read_file" | "peek_profile_picture" => json!({"message_id": "ref_1"}),
         "generate_image" => json!({"prompt": "a red fox in snow"}),
         "generate_video" => json!({"prompt": "a red fox running in snow", "shape": "portrait"}),
         "update_short_term_memory" => json!({"about": "channel", "note": "Planning a picnic."}),
@@ -480,7 +480,8 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
         );
     }
     let total_probe_runs: usize = probe_runs.iter().map(|r| r.lock().expect("runs").len()).sum();
-    // The two probes, the painter behind generate_image and the filmmaker behind generate_video.
+    // The two probes, the painter behind generate_image, the filmmaker behind generate_video
+    // and the pictures behind peek_profile_picture.
     assert_eq!(total_probe_runs, 4);
     // Each platform tool acted exactly once, on the target the gate resolved.
     assert_eq!(platform.actions().len(), 5, "{:?}", platform.actions());

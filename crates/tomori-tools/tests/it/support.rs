@@ -31,9 +31,10 @@ use tomori_tools::pdf::{PdfExtractor, ReaderLimits};
 use tomori_tools::{
     AttachmentFacts, Author, Authorized, ChannelAccess, ChannelFacts, ChannelKind, Contexts,
     Effect, Features, GenerateImage, ImageAsk, ImageFailure, ImageMaker, LiveError, LiveState,
-    MadeImage, MemoryScope, MessageFacts, OutFile, Perm, Perms, Place, Platform, PlatformError,
-    QuotaKind, Registry, SearchConfig, Snapshot, StickerFacts, Target, TargetRule, Tool,
-    ToolOutcome, ToolPolicy, TurnContext, Visibility, builtins, platform_tools,
+    MadeImage, MemoryScope, MessageFacts, OutFile, PeekProfilePicture, Perm, Perms, PictureLoader,
+    Place, Platform, PlatformError, QuotaKind, Registry, SearchConfig, Snapshot, StickerFacts,
+    Target, TargetRule, Tool, ToolOutcome, ToolPolicy, TurnContext, Visibility, builtins,
+    platform_tools,
 };
 
 /// The loopback address test servers listen on; test policies allow exactly this one.
@@ -412,6 +413,21 @@ impl Platform for FakePlatform {
             .map(|()| id);
         async move { answer }.boxed()
     }
+
+    fn author_avatar(
+        &self,
+        _channel: Snowflake,
+        message: Snowflake,
+    ) -> BoxFuture<'_, Result<String, PlatformError>> {
+        // Only messages the platform knows have authors with pictures.
+        let known = self.messages.lock().expect("messages lock").contains_key(&message);
+        let answer = if known {
+            Ok(format!("https://cdn.example/avatars/{message}/hash.png"))
+        } else {
+            Err(PlatformError::NotFound)
+        };
+        async move { answer }.boxed()
+    }
 }
 
 /// A tool with every kind of requirement; records each execution with its resolved target.
@@ -751,6 +767,7 @@ impl World {
             live,
             cancel: CancellationToken::new(),
             outbox: tomori_tools::Outbox::default(),
+            shown: tomori_tools::ShownImages::default(),
             private_channel: false,
         }
     }
@@ -809,6 +826,11 @@ pub(crate) fn registry_with_probes(
     registry
         .register(tomori_tools::GenerateVideo::new(Arc::new(filmmaker)))
         .expect("generate_video registers");
+    let pictures = FakePictures::default();
+    runs.push(Arc::clone(&pictures.runs));
+    let peek =
+        PeekProfilePicture::new(Arc::clone(platform) as Arc<dyn Platform>, Arc::new(pictures));
+    registry.register(peek).expect("peek_profile_picture registers");
     for probe in [Probe::own_message(), Probe::visible_message()] {
         runs.push(Arc::clone(&probe.runs));
         registry.register(probe).expect("probe registers");
@@ -839,6 +861,24 @@ impl ImageMaker for FakePainter {
             description: Some(ask.prompt),
         };
         async move { Ok(MadeImage { file, by: "fake · painter".to_owned() }) }.boxed()
+    }
+}
+
+/// A [`PictureLoader`] that shows a fixed image and records each run (as a probe run without a
+/// target), so the gate table sees whether `peek_profile_picture` reached it.
+#[derive(Default)]
+pub(crate) struct FakePictures {
+    pub(crate) runs: ProbeRuns,
+}
+
+impl PictureLoader for FakePictures {
+    fn load<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<tomori_llm::Image, String>> {
+        self.runs.lock().expect("runs").push(None);
+        let image = tomori_llm::Image {
+            media_type: "image/jpeg".to_owned(),
+            source: tomori_llm::ImageSource::Base64(url.to_owned()),
+        };
+        async move { Ok(image) }.boxed()
     }
 }
 
