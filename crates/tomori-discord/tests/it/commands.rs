@@ -306,6 +306,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "video",
             "temperature",
             "parameters",
+            "thinking",
             "stop",
             "fallback",
             "embedding",

@@ -164,7 +164,8 @@ async fn a_text_and_a_pdf_document_are_added_listed_and_removed() {
         shown.contains("\nServer documents are embedded with `custom:emb/fake-embed`.\n"),
         "{shown}"
     );
-    assert!(shown.ends_with("No image model: pictures are not drawn."), "{shown}");
+    assert!(shown.contains("\nNo image model: pictures are not drawn.\n"), "{shown}");
+    assert!(shown.ends_with("No video model: videos are not made."), "{shown}");
 
     let rules = w.fake.host_attachment("rules.md", "text/markdown", RULES.as_bytes().to_vec());
     let answer = w.add(MANAGE_GUILD, &rules).await;
