@@ -18,6 +18,9 @@ use crate::caller::Caller;
 /// The largest preset file taken, in bytes (as the preset parser bounds it).
 pub const MAX_PRESET_FILE_BYTES: usize = 1024 * 1024;
 
+/// The most characters of a preset's name.
+pub const MAX_NAME_CHARS: usize = presets::MAX_NAME_CHARS;
+
 /// What `switch` takes to go back to Tomori's own layout.
 pub const BUILTIN: &str = "tomori";
 

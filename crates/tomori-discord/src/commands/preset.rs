@@ -22,7 +22,7 @@ pub(crate) enum Action {
 }
 
 fn name_option(description: &'static str, required: bool) -> StringBuilder {
-    let max = u16::try_from(tomori_store::presets::MAX_NAME_CHARS).unwrap_or(u16::MAX);
+    let max = u16::try_from(admin::MAX_NAME_CHARS).unwrap_or(u16::MAX);
     StringBuilder::new("name", description).required(required).min_length(1).max_length(max)
 }
 

@@ -482,7 +482,7 @@ async fn every_tool_is_refused_without_each_requirement_and_nothing_happens() {
     let total_probe_runs: usize = probe_runs.iter().map(|r| r.lock().expect("runs").len()).sum();
     // The two probes, the painter behind generate_image, the filmmaker behind generate_video
     // and the pictures behind peek_profile_picture.
-    assert_eq!(total_probe_runs, 4);
+    assert_eq!(total_probe_runs, 5);
     // Each platform tool acted exactly once, on the target the gate resolved.
     assert_eq!(platform.actions().len(), 5, "{:?}", platform.actions());
 }
