@@ -81,6 +81,12 @@ pub enum Action {
     },
     /// Lists the stop strings.
     StopList,
+    /// Turns the speaker pattern on or off: an answer also ends at a line that opens with
+    /// another speaker's `Name:` label.
+    StopSpeaker {
+        /// On.
+        on: bool,
+    },
     /// Adds a model tried when the chosen one fails.
     FallbackAdd {
         /// Provider name, or `custom:<endpoint label>`.
@@ -227,8 +233,13 @@ fn describe(model: &ServerModel) -> String {
     if model.thinking != ThinkingLevel::Auto {
         text.push_str(&format!(" · thinking {}", model.thinking.name()));
     }
-    if !model.stop.is_empty() {
-        text.push_str(&format!(" · stops at {}", shown_stops(&model.stop)));
+    match model.stop.len() {
+        0 => {}
+        1..=3 => text.push_str(&format!(" · stops at {}", shown_stops(&model.stop))),
+        n => text.push_str(&format!(" · {n} stop strings")),
+    }
+    if model.stop_speaker {
+        text.push_str(" · stops at other speakers' lines");
     }
     if !model.fallback.is_empty() {
         text.push_str(&format!(" · then {}", model.fallback.join(", ")));
@@ -240,8 +251,23 @@ fn describe(model: &ServerModel) -> String {
 }
 
 /// Stop strings as typed (line breaks as `\n`), quoted.
+/// The stop strings, quoted, within what one Discord message holds (40 of 200 characters would
+/// not fit): the rest are counted.
 fn shown_stops(stops: &[String]) -> String {
-    stops.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+    const ROOM: usize = 1_500;
+    let mut out = String::new();
+    for (shown, stop) in stops.iter().enumerate() {
+        let quoted = format!("{stop:?}");
+        if out.len() + quoted.len() > ROOM {
+            out.push_str(&format!(" and {} more", stops.len() - shown));
+            break;
+        }
+        if shown > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&quoted);
+    }
+    out
 }
 
 /// Hundredths (a Discord integer within the option's range) as a fraction.
@@ -294,12 +320,18 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Answ
             }
         }
         Action::StopList => {
-            let stops = models::get(store, scope).await?.map(|c| c.stop).unwrap_or_default();
-            if stops.is_empty() {
+            let model = models::get(store, scope).await?;
+            let speaker = model.as_ref().is_some_and(|m| m.stop_speaker);
+            let stops = model.map(|m| m.stop).unwrap_or_default();
+            let mut text = if stops.is_empty() {
                 "No stop strings.".to_owned()
             } else {
-                format!("Stop strings: {}.", shown_stops(&stops))
+                format!("Stop strings ({} of {MAX_STOP}): {}.", stops.len(), shown_stops(&stops))
+            };
+            if speaker {
+                text.push_str(" Answers also end at another speaker's `Name:` line.");
             }
+            text
         }
         change => {
             let current = models::get(store, scope).await?;
@@ -473,10 +505,11 @@ fn edited(mut model: ServerModel, change: &Action) -> Result<ServerModel, AdminE
             p.min_p = min_p.map(fraction).or(p.min_p);
         }
         Action::Thinking { level } => model.thinking = *level,
+        Action::StopSpeaker { on } => model.stop_speaker = *on,
         Action::StopAdd { text } => {
             models::check_stop(text).map_err(|_| {
                 AdminError::BadInput(
-                    "A stop string is 1 to 50 characters (\\n for a line break), not only spaces; \
+                    "A stop string is 1 to 200 characters (\\n for a line break), not only spaces; \
                      nothing was changed."
                         .to_owned(),
                 )

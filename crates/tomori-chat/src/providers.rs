@@ -59,6 +59,9 @@ pub(crate) struct Chain {
     pub(crate) sampler: Sampler,
     /// How much the models reason before answering (`/model thinking`).
     pub(crate) thinking: ThinkingLevel,
+    /// The speaker pattern is on (`/model stop speaker`): the request names the persona answering
+    /// in [`Sampler::speaker`].
+    pub(crate) stop_speaker: bool,
 }
 
 impl ServerProviders {
@@ -95,14 +98,16 @@ impl ServerProviders {
         // endpoint included.
         let sampler = model.as_ref().map(sampler).unwrap_or_default();
         let thinking = model.as_ref().map_or(ThinkingLevel::Auto, |m| m.thinking);
+        let stop_speaker = model.as_ref().is_some_and(|m| m.stop_speaker);
+        let chain = |targets: Vec<Target>| Chain { targets, sampler, thinking, stop_speaker };
         if let Some(invoker) = invoker.filter(|i| i.own_endpoint)
             && let Some(own) = self.members_own(store, invoker.user).await?
         {
-            return Ok(Chain { targets: own.into_iter().collect(), sampler, thinking });
+            return Ok(chain(own.into_iter().collect()));
         }
         let invoker = invoker.map(|i| i.user);
         let Some(model) = model else {
-            return Ok(Chain { targets: instance.to_vec(), sampler, thinking });
+            return Ok(chain(instance.to_vec()));
         };
         // Security: SSRF through DM tenants' endpoints. Any member manages their DM tenant, so
         // its endpoints go through the personal-scope client (production-strict), never the
@@ -110,7 +115,7 @@ impl ServerProviders {
         let client = if tenant.dm { self.personal.as_ref() } else { Some(&self.client) };
         let Some(client) = client else {
             tracing::warn!("a DM tenant's own model cannot be reached: no personal client");
-            return Ok(Chain { targets: instance.to_vec(), sampler, thinking });
+            return Ok(chain(instance.to_vec()));
         };
         let primary =
             Capabilities { vision: model.vision, tools: model.tools, ..Capabilities::default() };
@@ -141,7 +146,7 @@ impl ServerProviders {
             }
         }
         targets.extend(instance.iter().cloned());
-        Ok(Chain { targets, sampler, thinking })
+        Ok(chain(targets))
     }
 
     /// The member's own endpoint, if they registered one: `Some(None)` when it cannot be used
@@ -415,6 +420,7 @@ fn sampler(model: &ServerModel) -> Sampler {
         max_output_tokens: params.max_tokens.and_then(|n| u32::try_from(n).ok()),
         min_p: params.min_p,
         stop: model.stop.clone(),
+        speaker: None,
     }
 }
 

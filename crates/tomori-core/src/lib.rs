@@ -25,6 +25,7 @@ pub mod prompt;
 pub mod quota;
 pub mod settings;
 pub mod shared_memory;
+pub mod stops;
 pub mod thinking;
 pub mod timezone;
 pub mod trigger;

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::Value;
 use tomori_core::metric_names as names;
+use tomori_core::stops::StopScan;
 use tomori_net::{Client, Limits, Method, Redirects, Response, header};
 
 use crate::anthropic;
@@ -19,7 +20,7 @@ use crate::decode::{StreamDecoder, error_object};
 use crate::degrade::{Degradation, rejected_param};
 use crate::endpoint::{Endpoint, StreamLimits, Timeouts, Wire};
 use crate::error::{LlmError, TimeoutPhase, scrub};
-use crate::event::{Notice, StreamEvent};
+use crate::event::{FinishReason, Notice, StreamEvent};
 use crate::gemini;
 use crate::image::{ImageApi, ImageOutcome, ImageRequest, parse_answer, request_body};
 use crate::keys::ApiKey;
@@ -294,6 +295,7 @@ pub(crate) async fn open_chat(
         answered: None,
         opened,
         first_text_seen: false,
+        stops: StopScan::new(&request.sampler.stop, request.sampler.speaker.as_deref()),
     })
 }
 
@@ -315,6 +317,8 @@ pub struct ChatStream {
     // For the model metrics: when the request went out, and whether text has been handed out.
     opened: Instant,
     first_text_seen: bool,
+    // Every stop string and the speaker pattern, enforced on the text whatever the wire took.
+    stops: Option<StopScan>,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -426,14 +430,67 @@ impl ChatStream {
             Err(_) => Ok(()),
         };
         let finished = self.scratch.iter().any(|e| matches!(e, StreamEvent::Finish(_)));
-        self.pending.extend(self.scratch.drain(..));
-        // After the finish event the rest of the body is not needed.
-        if finished || matches!(chunk, Ok(None)) {
+        let stopped = self.hand_over();
+        // After the finish event (or a stop) the rest of the body is not needed.
+        if finished || stopped || matches!(chunk, Ok(None)) {
             self.ended = true;
+        }
+        if matches!(chunk, Ok(None)) && !finished && !stopped {
+            self.flush_held();
         }
         if let Err(error) = chunk.and(result) {
             self.ended = true;
             self.error = Some(self.redact(error));
+        }
+    }
+
+    /// Moves the decoded events to `pending`, through the stop scanner when there is one; true
+    /// when the answer reached a stop (it ends there with a `Finish`, and what followed it in
+    /// this chunk is dropped).
+    fn hand_over(&mut self) -> bool {
+        let Some(scan) = &mut self.stops else {
+            self.pending.extend(self.scratch.drain(..));
+            return false;
+        };
+        let mut decoded = std::mem::take(&mut self.scratch);
+        let mut stopped = false;
+        for event in decoded.drain(..) {
+            if stopped {
+                continue;
+            }
+            match event {
+                StreamEvent::Text(text) => {
+                    let scanned = scan.push(&text);
+                    if !scanned.text.is_empty() {
+                        self.pending.push_back(StreamEvent::Text(scanned.text));
+                    }
+                    if scanned.stopped {
+                        self.pending.push_back(StreamEvent::Finish(FinishReason::Stop));
+                        stopped = true;
+                    }
+                }
+                StreamEvent::Finish(reason) => {
+                    let rest = scan.finish();
+                    if !rest.is_empty() {
+                        self.pending.push_back(StreamEvent::Text(rest));
+                    }
+                    self.pending.push_back(StreamEvent::Finish(reason));
+                }
+                other => self.pending.push_back(other),
+            }
+        }
+        // The buffer's allocation is kept for the next chunk.
+        self.scratch = decoded;
+        stopped
+    }
+
+    /// The body ended without a finish event: the text the scanner still holds is handed out.
+    fn flush_held(&mut self) {
+        if let Some(scan) = &mut self.stops {
+            let rest = scan.finish();
+            if !rest.is_empty() {
+                self.pending.push_back(StreamEvent::Text(rest));
+            }
         }
     }
 

@@ -20,6 +20,10 @@ use crate::request::{
 };
 use crate::sse::SseItem;
 
+/// The most stop strings the wire takes: Gemini's documented limit for `stopSequences`. The
+/// rest are enforced on the stream (`tomori_core::stops`).
+const WIRE_STOPS: usize = 5;
+
 /// Wire names of each optional parameter, for reading which one an endpoint rejected. Gemini's
 /// errors use either the JSON (camelCase) or the proto (snake_case) spelling.
 pub(crate) fn param_names(param: Param) -> &'static [&'static str] {
@@ -214,7 +218,7 @@ pub(crate) fn chat_body(request: &ChatRequest) -> Result<Vec<u8>, LlmError> {
             frequency_penalty: sampler.frequency_penalty,
             presence_penalty: sampler.presence_penalty,
             max_output_tokens: sampler.max_output_tokens,
-            stop_sequences: &sampler.stop,
+            stop_sequences: sampler.stop.get(..WIRE_STOPS).unwrap_or(&sampler.stop),
             thinking_config,
         },
         tools: if request.tools.is_empty() {

@@ -18,6 +18,10 @@ use crate::history::{alternate, joined_text, named_text};
 use crate::request::{ChatRequest, EmbeddingRequest, ImageSource, Param, Part, Role};
 use crate::sse::SseItem;
 
+/// The most stop strings the wire takes: OpenAI's documented limit (OpenAI-compatible servers
+/// take at least as many). The rest are enforced on the stream (`tomori_core::stops`).
+const WIRE_STOPS: usize = 4;
+
 /// Wire names of each optional parameter, for reading which one an endpoint rejected.
 pub(crate) fn param_names(param: Param) -> &'static [&'static str] {
     match param {
@@ -168,7 +172,7 @@ pub(crate) fn chat_body(
         frequency_penalty: sampler.frequency_penalty,
         presence_penalty: sampler.presence_penalty,
         max_tokens: sampler.max_output_tokens,
-        stop: &sampler.stop,
+        stop: sampler.stop.get(..WIRE_STOPS).unwrap_or(&sampler.stop),
         reasoning_effort: request.thinking.effort(),
         tools: request
             .tools

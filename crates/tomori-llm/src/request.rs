@@ -282,8 +282,12 @@ pub struct Sampler {
     pub presence_penalty: Option<f32>,
     /// Output token cap.
     pub max_output_tokens: Option<u32>,
-    /// Stop strings.
+    /// Stop strings. The wire formats receive as many as they take (OpenAI-compatible 4, Gemini
+    /// 5, Anthropic all); every answer is scanned for all of them as it streams in.
     pub stop: Vec<String>,
+    /// The speaker pattern, on when it names the persona answering: the answer also ends at a line
+    /// that opens with anyone else's `Name:` label. Enforced on the stream; never sent.
+    pub speaker: Option<String>,
 }
 
 /// How much the model should reason before answering (defined in tomori-core, where the server's

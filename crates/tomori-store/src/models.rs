@@ -13,11 +13,12 @@ use crate::{Scope, Store, StoreError};
 /// The most fallback entries.
 pub const MAX_FALLBACK: usize = 5;
 
-/// The most stop strings (OpenAI's limit, the strictest of the wire formats).
-pub const MAX_STOP: usize = 4;
+/// The most stop strings. Every answer is scanned for all of them; each wire format receives only
+/// as many as it takes (OpenAI 4, Gemini 5).
+pub const MAX_STOP: usize = tomori_core::stops::MAX_STOPS;
 
 /// The most characters of one stop string.
-pub const MAX_STOP_CHARS: usize = 50;
+pub const MAX_STOP_CHARS: usize = tomori_core::stops::MAX_STOP_CHARS;
 
 /// A server's model choice.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,6 +39,9 @@ pub struct ServerModel {
     pub params: Params,
     /// Strings that end the answer where the model writes them; at most [`MAX_STOP`].
     pub stop: Vec<String>,
+    /// The speaker pattern: an answer also ends at a line that opens with another speaker's
+    /// `Name:` label.
+    pub stop_speaker: bool,
     /// `provider/model` of the model that answers turns with images in their context when this
     /// one does not see them.
     pub vision_model: Option<String>,
@@ -102,7 +106,7 @@ impl Params {
 pub fn check_stop(stop: &str) -> Result<(), StoreError> {
     let chars = stop.chars().count();
     if !(1..=MAX_STOP_CHARS).contains(&chars) || stop.chars().all(|c| c == ' ') {
-        return Err(invalid("stop string", "1 to 50 characters, not only spaces"));
+        return Err(invalid("stop string", "1 to 200 characters, not only spaces"));
     }
     if stop.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(invalid("stop string", "no control characters but line breaks and tabs"));
@@ -149,6 +153,7 @@ impl ServerModel {
             fallback: Vec::new(),
             params: Params::default(),
             stop: Vec::new(),
+            stop_speaker: false,
             vision_model: None,
             thinking: ThinkingLevel::Auto,
         }
@@ -180,7 +185,7 @@ impl ServerModel {
         }
         self.params.validate()?;
         if self.stop.len() > MAX_STOP {
-            return Err(StoreError::LimitReached { what: "stop strings", limit: 4 });
+            return Err(StoreError::LimitReached { what: "stop strings", limit: 40 });
         }
         for stop in &self.stop {
             check_stop(stop)?;
@@ -206,6 +211,7 @@ struct Row {
     vision_model: Option<String>,
     min_p: Option<f32>,
     thinking: String,
+    stop_speaker: bool,
 }
 
 impl From<Row> for ServerModel {
@@ -226,6 +232,7 @@ impl From<Row> for ServerModel {
                 min_p: r.min_p,
             },
             stop: r.stop,
+            stop_speaker: r.stop_speaker,
             vision_model: r.vision_model,
             // The table allows only the five names.
             thinking: ThinkingLevel::parse(&r.thinking).unwrap_or_default(),
@@ -243,7 +250,7 @@ pub async fn get(store: &Store, scope: Scope) -> Result<Option<ServerModel>, Sto
     let row = sqlx::query_as!(
         Row,
         "SELECT provider, model, vision, tools, temperature, fallback, top_p, top_k, max_tokens,
-                frequency_penalty, presence_penalty, stop, vision_model, min_p, thinking
+                frequency_penalty, presence_penalty, stop, vision_model, min_p, thinking, stop_speaker
          FROM server_models WHERE server_id = $1",
         server
     )
@@ -271,8 +278,8 @@ pub async fn set(
     sqlx::query!(
         "INSERT INTO server_models (server_id, provider, model, vision, tools, temperature, fallback,
              top_p, top_k, max_tokens, frequency_penalty, presence_penalty, stop, vision_model,
-             min_p, thinking)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             min_p, thinking, stop_speaker)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          ON CONFLICT (server_id) DO UPDATE SET provider = EXCLUDED.provider,
              model = EXCLUDED.model, vision = EXCLUDED.vision, tools = EXCLUDED.tools,
              temperature = EXCLUDED.temperature, fallback = EXCLUDED.fallback,
@@ -280,7 +287,8 @@ pub async fn set(
              frequency_penalty = EXCLUDED.frequency_penalty,
              presence_penalty = EXCLUDED.presence_penalty, stop = EXCLUDED.stop,
              vision_model = EXCLUDED.vision_model, min_p = EXCLUDED.min_p,
-             thinking = EXCLUDED.thinking, updated_at = now()",
+             thinking = EXCLUDED.thinking, stop_speaker = EXCLUDED.stop_speaker,
+             updated_at = now()",
         server,
         model.provider,
         model.model,
@@ -296,7 +304,8 @@ pub async fn set(
         &model.stop,
         model.vision_model,
         model.params.min_p,
-        model.thinking.name()
+        model.thinking.name(),
+        model.stop_speaker
     )
     .execute(tx.conn())
     .await
@@ -328,7 +337,8 @@ pub async fn clear(store: &Store, scope: Scope, actor: Actor) -> Result<bool, St
         Row,
         "DELETE FROM server_models WHERE server_id = $1
          RETURNING provider, model, vision, tools, temperature, fallback, top_p, top_k,
-             max_tokens, frequency_penalty, presence_penalty, stop, vision_model, min_p, thinking",
+             max_tokens, frequency_penalty, presence_penalty, stop, vision_model, min_p, thinking,
+             stop_speaker",
         server
     )
     .fetch_optional(tx.conn())

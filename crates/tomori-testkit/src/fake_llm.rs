@@ -596,12 +596,38 @@ pub fn bag_of_words(text: &str, dimension: usize) -> Vec<f32> {
     vector
 }
 
+/// What the provider's documentation limits and this request exceeds, in its own words: OpenAI
+/// takes up to 4 stop sequences, Gemini up to 5 (Anthropic documents no count).
+fn beyond_limits(wire: WireFormat, json: &Value) -> Option<String> {
+    let count = |value: &Value| value.as_array().map_or(0, Vec::len);
+    match wire {
+        WireFormat::OpenAi if count(&json["stop"]) > 4 => Some(format!(
+            "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an \
+             array with length {} instead.",
+            count(&json["stop"])
+        )),
+        WireFormat::Gemini if count(&json["generationConfig"]["stopSequences"]) > 5 => {
+            Some("stopSequences must have at most 5 entries".to_owned())
+        }
+        _ => None,
+    }
+}
+
 async fn write_reply(
     stream: &mut TcpStream,
     wire: WireFormat,
     request: &Recorded,
     reply: Reply,
 ) -> io::Result<()> {
+    // The provider refuses a request beyond its documented limits before it generates anything.
+    let refused = match (&reply, request.json.as_ref()) {
+        (Reply::Turn(_), Some(json)) => beyond_limits(wire, json),
+        _ => None,
+    };
+    let reply = match refused {
+        Some(message) => Reply::status(400, &render::error_body(wire, 400, &message)),
+        None => reply,
+    };
     let (content_type, steps) = match reply {
         Reply::Status { status, headers, body } => {
             let mut head = format!(

@@ -231,10 +231,12 @@ impl<S: ChatSurface> Inner<S> {
                 PromptRole::Assistant => Message::assistant(m.content),
             })
             .collect();
+        let mut sampler = chain.sampler;
+        sampler.speaker = chain.stop_speaker.then(|| persona.nickname.clone());
         let mut request = ChatRequest {
             system: vec![prompt.system],
             messages,
-            sampler: chain.sampler,
+            sampler,
             thinking: chain.thinking,
             ..ChatRequest::default()
         };
@@ -505,6 +507,7 @@ mod tests {
                     ..tomori_llm::Sampler::default()
                 },
                 thinking: tomori_llm::ThinkingLevel::Auto,
+                stop_speaker: false,
             };
             let got = budget(default, &chain);
             assert_eq!(

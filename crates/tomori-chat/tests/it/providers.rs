@@ -261,3 +261,30 @@ async fn a_members_own_endpoint_answers_their_direct_messages_and_their_servers(
     assert_eq!(h.wait_sent(2).await[1].content, "Hello, admin.");
     assert!(h.llm.requests().is_empty());
 }
+
+#[tokio::test]
+async fn every_stop_string_ends_the_answer_though_the_wire_takes_four() {
+    let h = Harness::new().await;
+    let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
+    choose_own_endpoint(&h, &server_llm).await;
+    let scope = tomori_store::Scope::server(h.server);
+    let mut model = models::get(&h.store, scope).await.unwrap().unwrap();
+    model.stop = (1..=5).map(|n| format!("<stop{n}>")).chain(["<END>".to_owned()]).collect();
+    model.stop_speaker = true;
+    models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
+
+    // The sixth stop string, split across two pieces of the stream, ends the answer: nothing
+    // after it is sent, and the fake (which refuses more than OpenAI's four) was sent four.
+    server_llm.push_turn(Turn::new().text("Here you go.<E").text("ND> and what leaked"));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    let sent = h.wait_sent(1).await;
+    assert_eq!(sent[0].content, "Here you go.");
+    let body = server_llm.requests()[0].json.clone().unwrap();
+    assert_eq!(body["stop"].as_array().map(Vec::len), Some(4), "{body}");
+
+    // The speaker pattern ends the answer at a line that opens with someone else's label.
+    server_llm.push_turn(Turn::new().text("Fine by me.\nBo").text("b: and I say"));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> and Bob?")).await;
+    let sent = h.wait_sent(2).await;
+    assert_eq!(sent[1].content, "Fine by me.");
+}

@@ -131,19 +131,24 @@ pub(crate) fn definition() -> CommandBuilder {
                 ),
         )
         .option(
-            SubCommandGroupBuilder::new("stop", "Strings that end an answer (at most 4)")
+            SubCommandGroupBuilder::new("stop", "Strings that end an answer (at most 40)")
                 .subcommands([
                     SubCommandBuilder::new("add", "Add a stop string").option(
-                        StringBuilder::new("text", "1 to 50 characters; \\n is a line break")
+                        StringBuilder::new("text", "1 to 200 characters; \\n is a line break")
                             .required(true)
-                            .max_length(100),
+                            .max_length(400),
                     ),
                     SubCommandBuilder::new("remove", "Remove a stop string").option(
                         StringBuilder::new("text", "The stop string, as listed")
                             .required(true)
-                            .max_length(100),
+                            .max_length(400),
                     ),
                     SubCommandBuilder::new("list", "List the stop strings"),
+                    SubCommandBuilder::new(
+                        "speaker",
+                        "Also end an answer at a line that opens with another speaker's Name:",
+                    )
+                    .option(BooleanBuilder::new("on", "On or off").required(true)),
                 ]),
         )
         .option(
@@ -229,6 +234,7 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             ("add", a) => Ok(Action::StopAdd { text: unescape(a.required_string("text")?) }),
             ("remove", a) => Ok(Action::StopRemove { text: unescape(a.required_string("text")?) }),
             ("list", _) => Ok(Action::StopList),
+            ("speaker", a) => Ok(Action::StopSpeaker { on: a.boolean("on")?.unwrap_or(false) }),
             _ => Err(BadInput::unknown()),
         },
         "fallback" => match inner.nested()? {

@@ -423,10 +423,10 @@ async fn sampler_parameters_and_stop_strings_are_checked_and_audited() {
     }
     let empty = w.answer(slash(alice(), MANAGE_GUILD, "model parameters")).await;
     assert!(empty.starts_with("Give at least one parameter"), "{empty}");
-    for bad in ["", "   ", &"x".repeat(51), "a\u{7}b"] {
+    for bad in ["", "   ", &"x".repeat(201), "a\u{7}b"] {
         let refused =
             w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", bad)).await;
-        assert!(refused.starts_with("A stop string is 1 to 50 characters"), "{bad:?}: {refused}");
+        assert!(refused.starts_with("A stop string is 1 to 200 characters"), "{bad:?}: {refused}");
     }
     let model = models::get(&w.store, w.server).await.unwrap().unwrap();
     assert_eq!((model.params, model.stop), Default::default());
@@ -470,8 +470,6 @@ async fn sampler_parameters_and_stop_strings_are_checked_and_audited() {
             w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", stop)).await;
         assert!(added.starts_with("This server now talks through"), "{stop}: {added}");
     }
-    let fifth = w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", "more")).await;
-    assert!(fifth.starts_with("At most 4 stop strings"), "{fifth}");
     let twice =
         w.answer(slash(alice(), MANAGE_GUILD, "model stop remove").arg("text", "nope")).await;
     assert!(twice.contains("is not a stop string"), "{twice}");
@@ -482,11 +480,31 @@ async fn sampler_parameters_and_stop_strings_are_checked_and_audited() {
         w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", "END")).await;
     assert!(duplicate.contains("already a stop string"), "{duplicate}");
     let listed = w.answer(slash(bob(), VIEW_AND_SEND, "model stop list")).await;
-    assert_eq!(listed, r#"Stop strings: "\nbob:", "END", "\n\n"."#);
+    assert_eq!(listed, r#"Stop strings (3 of 40): "\nbob:", "END", "\n\n"."#);
     let model = models::get(&w.store, w.server).await.unwrap().unwrap();
     assert_eq!(model.stop, ["\nbob:", "END", "\n\n"]);
+
+    // Forty in all, each up to 200 characters; the wire formats take a few, the stream the rest.
+    for n in 0..37 {
+        let long = format!("{n:03}{}", "y".repeat(197));
+        let added =
+            w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", long)).await;
+        assert!(added.contains("· 40 stop strings") || n < 36, "{added}");
+    }
+    let over = w.answer(slash(alice(), MANAGE_GUILD, "model stop add").arg("text", "more")).await;
+    assert!(over.starts_with("At most 40 stop strings"), "{over}");
+    let listed = w.answer(slash(bob(), VIEW_AND_SEND, "model stop list")).await;
+    assert!(listed.starts_with("Stop strings (40 of 40)") && listed.contains("more."), "{listed}");
+    assert!(listed.chars().count() < 2_000, "one Discord message: {}", listed.len());
+
+    // The speaker pattern, which the chat tests see end an answer.
+    let member = w.answer(slash(bob(), VIEW_AND_SEND, "model stop speaker").arg("on", true)).await;
+    assert!(member.contains("Manage Server"), "{member}");
+    let on = w.answer(slash(alice(), MANAGE_GUILD, "model stop speaker").arg("on", true)).await;
+    assert!(on.contains("stops at other speakers' lines"), "{on}");
+    assert!(models::get(&w.store, w.server).await.unwrap().unwrap().stop_speaker);
     let sets = audit_actions(&w.db).await.iter().filter(|a| *a == "model.set").count();
-    assert_eq!(sets, 1 + 3 + 3 + 4 + 1, "one audit row per change, none for refusals");
+    assert_eq!(sets, 1 + 3 + 3 + 4 + 1 + 37 + 1, "one audit row per change, none for refusals");
 }
 
 #[tokio::test]

@@ -103,18 +103,7 @@ async fn apply(store: &Store, revisions: Revisions, write: Write) {
             memories::add_server(store, server, admin(), lineage, None, "likes tea").await.unwrap();
         }
         Write::ServerModel => {
-            let model = ServerModel {
-                provider: "openai".to_owned(),
-                model: "gpt-4o-mini".to_owned(),
-                vision: false,
-                tools: true,
-                temperature: None,
-                fallback: Vec::new(),
-                params: models::Params::default(),
-                stop: Vec::new(),
-                vision_model: None,
-                thinking: tomori_core::thinking::ThinkingLevel::Auto,
-            };
+            let model = ServerModel::new("openai", "gpt-4o-mini");
             models::set(store, server, admin(), &model).await.unwrap();
         }
         Write::ServerKey => {
