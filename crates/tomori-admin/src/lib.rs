@@ -21,6 +21,7 @@ pub mod generate;
 pub mod mcp;
 pub mod memory;
 pub mod model;
+pub mod overrides;
 pub mod persona;
 pub mod personal;
 pub mod preset;

@@ -140,7 +140,7 @@ impl Action {
 }
 
 /// What a checked provider is.
-enum Checked {
+pub(crate) enum Checked {
     Known,
     /// One of the server's endpoints; whether it sees images.
     Endpoint {
@@ -149,7 +149,7 @@ enum Checked {
 }
 
 /// The provider must be known, or one of the server's endpoints.
-async fn check(
+pub(crate) async fn check(
     store: &Store,
     scope: Scope,
     provider: &str,

@@ -24,6 +24,8 @@ use tomori_store::endpoints::MEMBER_ENDPOINT;
 use tomori_store::models::{self, EmbeddingModel, ImageModel, ServerModel, VideoModel};
 use tomori_store::{Scope, Store, StoreError, endpoints};
 
+use crate::views::ChainFor;
+
 /// Builds the chains; holds the clients whose policies judge every endpoint a server or a member
 /// names.
 #[derive(Debug, Clone)]
@@ -80,18 +82,20 @@ impl ServerProviders {
         self
     }
 
-    /// The server's chain: its own model and fallbacks (those that can be reached: a known
-    /// provider with at least one enabled key, or a custom endpoint that still exists), then
-    /// `instance`. When the turn's context has `images` and the chosen model does not see them,
-    /// the server's vision model (`/model vision`) goes first.
+    /// The server's chain: its own model (or the channel's or persona's, `turn.primary`) and
+    /// fallbacks (those that can be reached: a known provider with at least one enabled key, or
+    /// a custom endpoint that still exists), then `instance`. When the turn's context has images
+    /// and the chosen model does not see them, the server's vision model (`/model vision`) goes
+    /// first.
     pub(crate) async fn chain(
         &self,
         store: &Store,
         tenant: Tenant,
         invoker: Option<Invoker>,
         instance: &[Target],
-        images: bool,
+        turn: &ChainFor,
     ) -> Result<Chain, StoreError> {
+        let images = turn.images;
         let scope = Scope::server(tenant.server);
         let model = models::get(store, scope).await?;
         // The server's sampler choices shape every answer in the server, the member's own
@@ -106,8 +110,11 @@ impl ServerProviders {
             return Ok(chain(own.into_iter().collect()));
         }
         let invoker = invoker.map(|i| i.user);
-        let Some(model) = model else {
-            return Ok(chain(instance.to_vec()));
+        // A channel's or persona's model answers first even where the server chose none.
+        let model = match (model, &turn.primary) {
+            (Some(model), _) => model,
+            (None, Some(choice)) => ServerModel::new(&choice.provider, &choice.model),
+            (None, None) => return Ok(chain(instance.to_vec())),
         };
         // Security: SSRF through DM tenants' endpoints. Any member manages their DM tenant, so
         // its endpoints go through the personal-scope client (production-strict), never the
@@ -117,10 +124,15 @@ impl ServerProviders {
             tracing::warn!("a DM tenant's own model cannot be reached: no personal client");
             return Ok(chain(instance.to_vec()));
         };
-        let primary =
-            Capabilities { vision: model.vision, tools: model.tools, ..Capabilities::default() };
-        let entries = std::iter::once((model.provider.as_str(), model.model.as_str(), primary))
-            .chain(fallbacks(&model));
+        let first = match &turn.primary {
+            Some(choice) => {
+                (choice.provider.as_str(), choice.model.as_str(), choice.vision, choice.tools)
+            }
+            None => (model.provider.as_str(), model.model.as_str(), model.vision, model.tools),
+        };
+        let (provider, model_id, vision, tools) = first;
+        let primary = Capabilities { vision, tools, ..Capabilities::default() };
+        let entries = std::iter::once((provider, model_id, primary)).chain(fallbacks(&model));
         let mut targets = Vec::new();
         for (provider, model_id, capabilities) in entries {
             if let Some(target) =
@@ -494,11 +506,12 @@ mod tests {
         };
         let member = |user| Some(Invoker { user, own_endpoint: true });
         let guild = Tenant { server, dm: false };
-        let hers = providers.chain(&store, guild, member(alice), &[], false).await.expect("chain");
+        let turn = &ChainFor { own_endpoint: true, images: false, primary: None };
+        let hers = providers.chain(&store, guild, member(alice), &[], turn).await.expect("chain");
         assert_eq!(sources(hers), [KeySource::Personal]);
-        let his = providers.chain(&store, guild, member(bob), &[], false).await.expect("chain");
+        let his = providers.chain(&store, guild, member(bob), &[], turn).await.expect("chain");
         assert_eq!(sources(his), [KeySource::Server]);
-        let passive = providers.chain(&store, guild, None, &[], false).await.expect("chain");
+        let passive = providers.chain(&store, guild, None, &[], turn).await.expect("chain");
         assert_eq!(sources(passive), [KeySource::Server]);
     }
 }

@@ -23,6 +23,9 @@ pub struct Inbound {
     pub channel: Snowflake,
     /// The parent channel when `channel` is a thread (whitelists and sets apply through it).
     pub parent_channel: Option<Snowflake>,
+    /// The category the channel (or the thread's parent) sits in, when the platform knows it:
+    /// a channel's own prompt and model may be set on it (`/server channel-prompt`).
+    pub category: Option<Snowflake>,
     /// The message id.
     pub message: Snowflake,
     /// Who wrote it.

@@ -23,6 +23,7 @@ use tomori_store::channel_personas::{self, ChannelPersona};
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::memories::Memory;
 use tomori_store::models::EmbeddingModel;
+use tomori_store::overrides::{self, ChannelOverride, ModelChoice};
 use tomori_store::personas::Persona;
 use tomori_store::presets::{self, StoredPreset};
 use tomori_store::quotas::{self, QuotaKind};
@@ -34,6 +35,7 @@ use tomori_store::{
 };
 
 use crate::providers::{Chain, Invoker, ServerProviders, Tenant};
+use crate::surface::Inbound;
 
 /// Entries unused this long are dropped, so an idle server or user costs no memory here.
 const IDLE: Duration = Duration::from_secs(600);
@@ -96,6 +98,10 @@ pub(crate) struct ServerView {
     lorebooks: HashMap<PersonaId, Arc<Lorebook>>,
     /// The preset the prompt is laid out with (`/preset switch`); Tomori's own when `None`.
     pub(crate) preset: Option<Arc<Preset>>,
+    /// Channels (and categories) with a prompt or model of their own.
+    channel_overrides: Vec<ChannelOverride>,
+    /// Personas with a model of their own.
+    persona_models: Vec<(PersonaId, ModelChoice)>,
 }
 
 impl ServerView {
@@ -117,8 +123,12 @@ impl ServerView {
             quotas::limits(store, scope, QuotaKind::Text),
             documents::retrieval_state(store, scope),
         )?;
-        let (lorebooks, preset) =
-            tokio::try_join!(lorebooks::list(store, scope), presets::active(store, scope))?;
+        let (lorebooks, preset, channel_overrides, persona_models) = tokio::try_join!(
+            lorebooks::list(store, scope),
+            presets::active(store, scope),
+            overrides::channels(store, scope),
+            overrides::persona_models(store, scope),
+        )?;
         let (lorebooks, preset) = (parse_lorebooks(lorebooks), parse_preset(preset));
         // A tenant with no persona of its own is answered by the built-in one until an admin makes
         // one (`/persona create`, `/persona import`, `/config setup`).
@@ -142,7 +152,43 @@ impl ServerView {
             retrieval,
             lorebooks,
             preset,
+            channel_overrides,
+            persona_models,
         })
+    }
+
+    /// The first of the message's channel, the thread's parent and the category that `has`
+    /// something of its own.
+    fn override_for<T>(
+        &self,
+        message: &Inbound,
+        has: impl Fn(&ChannelOverride) -> Option<&T>,
+    ) -> Option<&T> {
+        let places = [Some(message.channel), message.parent_channel, message.category];
+        places.into_iter().flatten().find_map(|place| {
+            self.channel_overrides.iter().find(|c| c.channel == place).and_then(&has)
+        })
+    }
+
+    /// The channel's own model (`/server channel-model`, found as the prompt is).
+    pub(crate) fn channel_model(&self, message: &Inbound) -> Option<&ModelChoice> {
+        self.override_for(message, |c| c.model.as_ref())
+    }
+
+    /// The system prompt where `message` was written: the channel's own (`/server
+    /// channel-prompt`, a thread's parent's, or the category's), else the server's.
+    pub(crate) fn system_prompt(&self, message: &Inbound) -> Option<&str> {
+        self.override_for(message, |c| c.system_prompt.as_ref())
+            .or(self.settings.system_prompt.as_ref())
+            .map(String::as_str)
+    }
+
+    /// The model that answers as `persona` where `message` was written, when it is not the
+    /// server's: the channel's (`/server channel-model`, found as the prompt is), else the
+    /// persona's own (`/persona model`).
+    pub(crate) fn model_for(&self, message: &Inbound, persona: PersonaId) -> Option<&ModelChoice> {
+        self.channel_model(message)
+            .or_else(|| self.persona_models.iter().find(|(p, _)| *p == persona).map(|(_, m)| m))
     }
 
     /// The persona's lorebook, when it has one.
@@ -227,12 +273,14 @@ pub(crate) struct SeenUser {
 type ChainKey = (ServerId, Option<UserId>, ChainFor);
 
 /// What shapes a turn's chain besides the server and the member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ChainFor {
     /// The member's own endpoint may answer here (see [`Invoker`]).
     pub(crate) own_endpoint: bool,
     /// The turn would show images (the server's vision model may go first).
     pub(crate) images: bool,
+    /// The channel's or the persona's model, which answers in place of the server's.
+    pub(crate) primary: Option<ModelChoice>,
 }
 
 /// The caches, shared by the engine and its turns' live state.
@@ -296,14 +344,14 @@ impl Views {
         turn: ChainFor,
     ) -> Result<Chain, StoreError> {
         let member = seen.user.as_ref().filter(|u| u.view.own_models);
-        let key = (seen.server, member.map(|u| u.id), turn);
+        let key = (seen.server, member.map(|u| u.id), turn.clone());
         let revision = (seen.server_revision, member.map_or(0, |u| u.revision));
         let invoker = member.map(|u| Invoker { user: u.id, own_endpoint: turn.own_endpoint });
         let chain = self
             .chains
             .get_or_load(key, revision, || {
                 let tenant = Tenant { server: seen.server, dm: seen.dm };
-                providers.chain(store, tenant, invoker, instance, turn.images)
+                providers.chain(store, tenant, invoker, instance, &turn)
             })
             .await?;
         Ok(Chain::clone(&chain))

@@ -96,7 +96,7 @@ impl StopScan {
             // The longest proper prefix of the stop that `buf` ends with.
             let prefixes = stop.char_indices().rev().map(|(end, _)| end).filter(|&end| end > 0);
             for end in prefixes {
-                if buf.ends_with(&stop[..end]) {
+                if stop.get(..end).is_some_and(|prefix| buf.ends_with(prefix)) {
                     hold = hold.min(buf.len() - end);
                     break;
                 }
@@ -104,7 +104,7 @@ impl StopScan {
         }
         if self.speaker.is_some()
             && let Some(line) = buf.rfind('\n')
-            && may_open_label(&buf[line + 1..])
+            && may_open_label(buf.get(line + 1..).unwrap_or_default())
         {
             hold = hold.min(line);
         }
@@ -115,10 +115,9 @@ impl StopScan {
 /// The byte of the first line break in `buf` that opens another speaker's complete label.
 fn first_label(buf: &str, own: &str, at_end: bool) -> Option<usize> {
     buf.match_indices('\n').map(|(at, _)| at).find(|&at| {
-        let rest = &buf[at + 1..];
-        let Some(colon) = rest.find(':') else { return false };
-        let label = &rest[..colon];
-        let after = rest[colon + 1..].chars().next();
+        let rest = buf.get(at + 1..).unwrap_or_default();
+        let Some((label, after)) = rest.split_once(':') else { return false };
+        let after = after.chars().next();
         let ends = matches!(after, Some(' ' | '\n' | '\t')) || (after.is_none() && at_end);
         ends && is_label(label) && label.trim().to_lowercase() != own
     })

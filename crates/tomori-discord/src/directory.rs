@@ -31,6 +31,8 @@ pub(crate) struct Place {
     pub(crate) guild: Option<Id<GuildMarker>>,
     /// The parent channel, for a thread.
     pub(crate) parent: Option<Id<ChannelMarker>>,
+    /// The category, for a channel that is not a thread (a thread's is its parent's).
+    pub(crate) category: Option<Id<ChannelMarker>>,
 }
 
 impl Place {
@@ -39,6 +41,7 @@ impl Place {
         Self {
             guild: channel.guild_id,
             parent: if channel.kind.is_thread() { channel.parent_id } else { None },
+            category: if channel.kind.is_thread() { None } else { channel.parent_id },
         }
     }
 }
@@ -69,6 +72,19 @@ const MAX_EMOJI: usize = 500;
 impl Directory {
     pub(crate) fn get(&self, channel: Id<ChannelMarker>) -> Option<Place> {
         self.places.read().unwrap_or_else(PoisonError::into_inner).get(&channel).copied()
+    }
+
+    /// The category `channel` sits in: its own, or its parent's for a thread (`parent`).
+    pub(crate) fn category(
+        &self,
+        channel: Id<ChannelMarker>,
+        parent: Option<Id<ChannelMarker>>,
+    ) -> Option<Id<ChannelMarker>> {
+        let of = |id| self.get(id).and_then(|place| place.category);
+        match parent {
+            Some(parent) => of(parent),
+            None => of(channel),
+        }
     }
 
     pub(crate) fn learn(&self, channel: Id<ChannelMarker>, place: Place) {

@@ -449,7 +449,10 @@ impl<H: InboundHandler> Dispatcher<H> {
         if message.guild_id.is_none() || (channel_type.is_some() && !thread) {
             // A direct message, or a guild channel Discord says is not a thread: its place is
             // known without asking.
-            self.directory.learn(channel, Place { guild: message.guild_id, parent: None });
+            // A category learned from the guild's channel list is kept.
+            let category = self.directory.get(channel).and_then(|place| place.category);
+            let place = Place { guild: message.guild_id, parent: None, category };
+            self.directory.learn(channel, place);
         }
         let parent = self.directory.get(channel).and_then(|place| place.parent);
         match map_message(message, self.bot.get(), parent, &self.directory) {

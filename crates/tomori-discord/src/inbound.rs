@@ -80,6 +80,7 @@ pub(crate) fn map_message(
         guild_name: None,
         channel: snowflake(message.channel_id)?,
         parent_channel: parent.map(snowflake).transpose()?,
+        category: directory.category(message.channel_id, parent).map(snowflake).transpose()?,
         message: snowflake(message.id)?,
         author,
         content,

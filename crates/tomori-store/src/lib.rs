@@ -28,6 +28,7 @@ pub mod mcp;
 pub mod memories;
 pub mod memory_edits;
 pub mod models;
+pub mod overrides;
 pub mod personas;
 pub mod presets;
 pub mod quotas;

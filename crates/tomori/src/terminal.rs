@@ -168,6 +168,7 @@ pub(crate) async fn chat(
             guild_name: None,
             channel,
             parent_channel: None,
+            category: None,
             message: Snowflake::new(next_message).context("message id")?,
             author: InboundAuthor {
                 id: user,

@@ -99,6 +99,8 @@ pub enum Action {
     },
     /// Lists the channels with a persona of their own.
     ChannelPersonaList,
+    /// A channel's own prompt or model ([`crate::overrides`]).
+    Overrides(crate::overrides::Action),
 }
 
 impl Action {
@@ -108,6 +110,7 @@ impl Action {
         match self {
             Self::ListTriggerWords | Self::ListAccess(_) | Self::ChannelPersonaList => Need::Member,
             Self::Switch(change) => change.need(),
+            Self::Overrides(action) => action.need(),
             Self::Channel { .. }
             | Self::TriggerWord { .. }
             | Self::AutoTriggerRange { .. }
@@ -129,6 +132,7 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Answ
     let scope = tenant(store, caller).await?;
     let text = match action {
         Action::Switch(change) => return switch(store, caller, change).await,
+        Action::Overrides(action) => return crate::overrides::run(store, caller, action).await,
         Action::ShortTerm(action) => {
             return crate::short_term::run(
                 store,

@@ -129,7 +129,9 @@ impl<S: ChatSurface> Engine<S> {
         let transcript = transcript(&recent);
         let chain = match inner.providers.get() {
             Some(providers) => {
-                let turn = ChainFor { own_endpoint: false, images: false };
+                // The channel's own model summarises its conversation.
+                let primary = plan.seen.view.channel_model(&plan.message).cloned();
+                let turn = ChainFor { own_endpoint: false, images: false, primary };
                 inner.views.chain(providers, &inner.store, &plan.seen, &inner.chain, turn).await?
             }
             None => crate::providers::Chain { targets: inner.chain.clone(), ..Default::default() },

@@ -89,7 +89,7 @@ impl<S: ChatSurface> Inner<S> {
         self.backfill(plan).await;
         let limit = usize::try_from(plan.settings().message_fetch_limit).unwrap_or(80);
         let recent = self.recent(plan.message.channel, limit);
-        let mut chain = self.chain_for(plan, &recent).await?;
+        let mut chain = self.chain_for(plan, persona, &recent).await?;
         let preset = plan.seen.view.preset.as_deref();
         if let Some(preset) = preset {
             fill_sampler(&mut chain.sampler, &preset.samplers);
@@ -203,7 +203,7 @@ impl<S: ChatSurface> Inner<S> {
                 sample_dialogues: &dialogues,
             },
             other_personas: &others,
-            system_prompt: plan.settings().system_prompt.as_deref(),
+            system_prompt: plan.seen.view.system_prompt(&plan.message),
             server_name: plan.message.guild_name.as_deref(),
             now: &now,
             server_memories: &server_memories,
@@ -281,6 +281,7 @@ impl<S: ChatSurface> Inner<S> {
     pub(super) async fn chain_for(
         &self,
         plan: &Plan,
+        persona: &Persona,
         recent: &[Remembered],
     ) -> Result<Chain, StoreError> {
         let Some(providers) = self.providers.get() else {
@@ -295,7 +296,8 @@ impl<S: ChatSurface> Inner<S> {
             || plan.settings().feature(Feature::PromptSnapshot);
         // Images the turn would show: the server's vision model may have to look.
         let images = self.media.get().is_some_and(|media| !media.pick(recent).is_empty());
-        let turn = ChainFor { own_endpoint, images };
+        let primary = plan.seen.view.model_for(message, persona.id).cloned();
+        let turn = ChainFor { own_endpoint, images, primary };
         self.views.chain(providers, &self.store, &plan.seen, &self.chain, turn).await
     }
 

@@ -195,7 +195,7 @@ impl<S: ChatSurface> Inner<S> {
         if transcript.is_empty() {
             return Err("There is no conversation here to draw yet.".to_owned());
         }
-        let chain = self.chain_for(plan, &recent).await.map_err(|error| {
+        let chain = self.chain_for(plan, persona, &recent).await.map_err(|error| {
             tracing::error!(%error, "a scene's model chain failed");
             UNAVAILABLE.to_owned()
         })?;

@@ -140,6 +140,7 @@ impl Harness {
             guild_name: None,
             channel: id(CHANNEL),
             parent_channel: None,
+            category: None,
             message: id(*next),
             author: InboundAuthor {
                 id: id(author),

@@ -27,6 +27,8 @@ pub(crate) struct Caller {
     pub(crate) channel: Snowflake,
     /// The parent channel, when the command was used in a thread.
     pub(crate) parent_channel: Option<Snowflake>,
+    /// The category of a channel that is not a thread (a thread's is not in the interaction).
+    pub(crate) category: Option<Snowflake>,
     /// Discord's computed permissions of the member in this channel; empty outside a guild.
     pub(crate) permissions: Permissions,
     pub(crate) roles: Vec<Snowflake>,
@@ -42,6 +44,7 @@ impl Caller {
         let channel_id = channel.map(|c| c.id).or(interaction.channel_id).ok_or("no channel")?;
         let member = interaction.member.as_ref();
         let parent = channel.filter(|c| c.kind.is_thread()).and_then(|c| c.parent_id);
+        let category = channel.filter(|c| !c.kind.is_thread()).and_then(|c| c.parent_id);
         Ok(Self {
             interaction: snowflake(interaction.id).map_err(|_| "interaction id")?,
             user: snowflake(user.id).map_err(|_| "user id")?,
@@ -52,6 +55,7 @@ impl Caller {
             guild: interaction.guild_id.map(snowflake).transpose().map_err(|_| "guild id")?,
             channel: snowflake(channel_id).map_err(|_| "channel id")?,
             parent_channel: parent.map(snowflake).transpose().map_err(|_| "parent id")?,
+            category: category.map(snowflake).transpose().map_err(|_| "category id")?,
             // Security: ManageGuild boundary. Only the permissions Discord computed for this
             // interaction count; a member object without them (or none, in a direct message)
             // means no permissions at all.
@@ -89,6 +93,7 @@ impl Caller {
             guild_name: None,
             channel: self.channel,
             parent_channel: self.parent_channel,
+            category: self.category,
             message: self.interaction,
             author: tomori_chat::surface::InboundAuthor {
                 id: self.user,

@@ -35,6 +35,7 @@ mod generate;
 mod mcp;
 mod memory;
 mod model;
+mod overrides;
 mod pending;
 mod persona;
 mod persona_edit;

@@ -59,6 +59,8 @@ pub(crate) enum Action {
         name: String,
         file: Upload,
     },
+    /// `model set|clear` (`tomori_admin::overrides`).
+    Model(tomori_admin::overrides::Action),
 }
 
 fn nickname_option(name: &'static str, description: &'static str) -> StringBuilder {
@@ -108,7 +110,10 @@ pub(crate) fn definition() -> CommandBuilder {
         SubCommandBuilder::new("export", "Export a persona as a SillyTavern card (PNG)")
             .option(nickname_option("name", "The persona to export")),
     );
-    persona_edit::options(command).option(lorebook_group())
+    let persona = || nickname_option("name", "The persona");
+    persona_edit::options(command)
+        .option(lorebook_group())
+        .option(super::overrides::persona_model_group(persona))
 }
 
 /// `/persona lorebook …`.
@@ -177,6 +182,9 @@ pub(crate) fn parse(
     if sub == "lorebook" {
         return parse_lorebook(args, resolved);
     }
+    if sub == "model" {
+        return super::overrides::parse_persona(args).map(Action::Model);
+    }
     if let Some((name, edit)) = persona_edit::parse(sub, args)? {
         return Ok(Action::Edit { name, edit });
     }
@@ -205,6 +213,7 @@ pub(crate) fn parse(
 pub(crate) fn need(action: &Action) -> Need {
     match action {
         Action::Admin(action) => action.need(),
+        Action::Model(action) => action.need(),
         // Export shows the whole prompt, which a server may keep to its managers.
         Action::Import { .. }
         | Action::Export { .. }
@@ -219,6 +228,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failur
     let answer = match action {
         Action::Edit { name, edit } => return persona_edit::run(ctx, name, edit).await,
         Action::Admin(action) => persona::run(ctx.store, &caller, action).await?,
+        Action::Model(action) => tomori_admin::overrides::run(ctx.store, &caller, action).await?,
         Action::Import { card, name } => {
             let bytes = card.fetch(ctx, u64::try_from(MAX_PNG_BYTES).unwrap_or(u64::MAX)).await?;
             persona::card::import(ctx.store, &caller, &card.filename, &bytes, name.as_deref())

@@ -211,6 +211,9 @@ pub(crate) fn definition() -> CommandBuilder {
                 SubCommandBuilder::new("list", "List the channels with a persona of their own"),
             ]),
         )
+        .option(super::overrides::channel_prompt_group())
+        .option(super::overrides::channel_model_group())
+        .option(super::overrides::list_subcommand())
         .option(
             SubCommandGroupBuilder::new(
                 "short-term",
@@ -225,6 +228,9 @@ pub(crate) fn definition() -> CommandBuilder {
 
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
     let (sub, args) = args.nested()?;
+    if let Some(action) = super::overrides::parse_server(sub, args)? {
+        return Ok(Action::Overrides(action));
+    }
     match sub {
         "short-term" => match args.nested()?.0 {
             "show" => Ok(Action::ShortTerm(tomori_admin::short_term::Action::Show)),

@@ -223,7 +223,8 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "avatar",
             "swap",
             "show",
-            "lorebook"
+            "lorebook",
+            "model"
         ]
     );
     assert_eq!(options(field("memory", "options")), ["server", "personal", "document"]);
@@ -246,6 +247,9 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "role",
             "blacklist",
             "channel-persona",
+            "channel-prompt",
+            "channel-model",
+            "overrides",
             "short-term"
         ]
     );

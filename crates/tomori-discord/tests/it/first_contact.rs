@@ -42,7 +42,7 @@ impl InboundHandler for ToEngine {
 /// provider (`[providers.local]`), when there is one.
 pub(crate) struct Stack {
     pub(crate) fake: FakeDiscord,
-    _db: TestDb,
+    pub(crate) db: TestDb,
     pub(crate) store: Store,
     engine: Engine<DiscordSurface>,
     pub(crate) instance: FakeLlm,
@@ -58,7 +58,14 @@ impl Drop for Stack {
 }
 
 pub(crate) async fn stack() -> Stack {
+    stack_with(|_| {}).await
+}
+
+/// [`stack`], with `setup` run on the fake Discord before the bot connects (channels and
+/// categories it should learn from the guild's channel list).
+pub(crate) async fn stack_with(setup: impl FnOnce(&FakeDiscord)) -> Stack {
     let fake = FakeDiscord::start().await;
+    setup(&fake);
     fake.add_text_channel(GUILD, CHANNEL);
     fake.add_dm_channel(DM_CHANNEL, ALICE);
     fake.add_role(GUILD, MODS, 0x20);
@@ -102,7 +109,7 @@ pub(crate) async fn stack() -> Stack {
         }]);
     let (stop, _task) = run(discord.with_commands(commands), ToEngine(engine.clone()));
     fake.wait_for_ready(0, WAIT).await;
-    Stack { fake, _db: db, store, engine, instance, stop: Some(stop) }
+    Stack { fake, db, store, engine, instance, stop: Some(stop) }
 }
 
 pub(crate) fn alice() -> UserSpec {
@@ -151,7 +158,7 @@ impl Stack {
         Scope::server(self.store.resolve_dm(snowflake(ALICE)).await.unwrap())
     }
 
-    async fn guild(&self) -> Scope {
+    pub(crate) async fn guild(&self) -> Scope {
         Scope::server(self.store.resolve_guild(snowflake(GUILD)).await.unwrap())
     }
 }

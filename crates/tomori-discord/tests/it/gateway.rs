@@ -84,6 +84,7 @@ async fn injected_messages_reach_the_handler_mapped() {
             guild_name: Some(format!("guild-{GUILD}")),
             channel: snowflake(CHANNEL),
             parent_channel: None,
+            category: None,
             message: snowflake(id),
             author: InboundAuthor {
                 id: snowflake(ALICE),

@@ -12,6 +12,7 @@ mod generate;
 mod history;
 mod images;
 mod mcp;
+mod overrides;
 mod personal;
 mod platform;
 mod presets;

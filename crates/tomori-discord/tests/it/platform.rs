@@ -403,6 +403,7 @@ impl Conversation {
                 guild_name: None,
                 channel: snowflake(channel),
                 parent_channel: None,
+                category: None,
                 message: snowflake(id),
                 author: InboundAuthor {
                     id: snowflake(author),

@@ -8,10 +8,12 @@ use tomori_testkit::TestDb;
 /// Tables whose rows a turn reads through a cached view: each must move a revision when it
 /// changes, or the cache serves stale settings silently.
 const REVISIONED: &[&str] = &[
+    "channel_overrides",
     "channel_personas",
     "custom_endpoints",
     "documents",
     "persona_lorebooks",
+    "persona_models",
     "personal_memories",
     "personas",
     "provider_credentials",

@@ -321,6 +321,7 @@ fn guild_create(inner: &Inner, bot: &UserSpec, guild: u64, name: &str, joined_at
         inner.channels.values().filter(|c| c.guild == Some(guild)).copied().collect();
     let owner = inner.guild_state.owners.get(&guild).copied().unwrap_or(1);
     let mut payload = guild_json(guild, name, owner, &channels, joined_at);
+    payload["channels"] = Value::Array(super::guild::guild_channels_json(inner, guild));
     payload["roles"] = Value::Array(super::guild::roles_json(inner, guild));
     payload["emojis"] = Value::Array(super::guild::emoji_json(inner, guild));
     if let Some(channel) = inner.guild_state.system_channels.get(&guild) {

@@ -135,6 +135,24 @@ pub(super) fn decorated(inner: &Inner, channel: &ChannelInfo) -> Value {
     json
 }
 
+/// GUILD_CREATE's `channels`: every channel of the guild that is not a thread (categories,
+/// voice and the rest too), each with its name, category and overwrites, as Discord sends them.
+pub(super) fn guild_channels_json(inner: &Inner, guild: u64) -> Vec<Value> {
+    let mut text: Vec<&ChannelInfo> = inner
+        .channels
+        .values()
+        .filter(|c| c.guild == Some(guild) && !matches!(c.kind, ChannelKind::Thread { .. }))
+        .collect();
+    text.sort_by_key(|c| c.id);
+    let mut others: Vec<(&u64, &OtherChannel)> =
+        inner.guild_state.others.iter().filter(|(_, o)| o.guild == guild).collect();
+    others.sort_by_key(|(id, _)| **id);
+    text.into_iter()
+        .map(|c| decorated(inner, c))
+        .chain(others.into_iter().map(|(id, other)| other_json(inner, *id, *other)))
+        .collect()
+}
+
 fn other_json(inner: &Inner, id: u64, other: OtherChannel) -> Value {
     let state = &inner.guild_state;
     let mut json = json!({

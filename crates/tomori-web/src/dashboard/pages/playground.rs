@@ -40,6 +40,7 @@ fn inbound(
         guild_name: None,
         channel: room,
         parent_channel: None,
+        category: None,
         message,
         author: InboundAuthor {
             id: member.user,
