@@ -38,6 +38,7 @@ use crate::views::{Seen, Views};
 
 mod channel_history;
 mod context;
+mod deliberate;
 mod picture;
 mod plan;
 mod stream;
@@ -145,6 +146,8 @@ struct Inner<S> {
     active: ActiveTurns,
     /// Channels told that no provider can answer (once per channel per process).
     setup_hints: SetupHints,
+    /// Tool families used lately per channel, offered again in deliberate tool mode.
+    affordances: deliberate::Affordances,
     /// Members last seen at privacy level 2: nothing of theirs is kept or shown to a model.
     withheld: Mutex<HashSet<Snowflake>>,
     /// Models (`provider/model` of a chain's first target) seen sending a closing reasoning tag
@@ -206,6 +209,7 @@ impl<S: ChatSurface> Engine<S> {
                 notes: crate::notes::NoteCache::default(),
                 active: ActiveTurns::default(),
                 setup_hints: SetupHints::default(),
+                affordances: deliberate::Affordances::default(),
                 withheld: Mutex::default(),
                 dm_members: Mutex::default(),
                 template_opens: Mutex::default(),

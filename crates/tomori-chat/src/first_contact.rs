@@ -17,6 +17,11 @@ const BUILTIN_ID: PersonaId = PersonaId::from_db(0);
 const MAX_TOLD: usize = 100_000;
 
 /// What members are told when nothing can answer them.
+/// What a member without a key of their own is told where the server requires one.
+pub(crate) const BRING_YOUR_KEY: &str = "This server asks members to bring their own key: add \
+    one with `/personal key add` for the server's provider (it is used only for your turns), then \
+    ask me again.";
+
 pub(crate) const NO_PROVIDER: &str = "I can't answer yet: no model is set up here. An admin \
     (in a direct message: you) can run `/config setup` to choose one.";
 

@@ -114,6 +114,7 @@ impl ServerProviders {
         let model = match (model, &turn.primary) {
             (Some(model), _) => model,
             (None, Some(choice)) => ServerModel::new(&choice.provider, &choice.model),
+            (None, None) if turn.byok => return Ok(chain(Vec::new())),
             (None, None) => return Ok(chain(instance.to_vec())),
         };
         // Security: SSRF through DM tenants' endpoints. Any member manages their DM tenant, so
@@ -156,6 +157,15 @@ impl ServerProviders {
             {
                 targets.insert(0, target);
             }
+        }
+        if turn.byok {
+            // Security: spend control (BYOK mode). Only the member's own keys answer them: a
+            // model reached with the server's keys or endpoints, and the instance's providers,
+            // are never spent on their turn.
+            targets.retain(|t| {
+                !t.keys.is_empty() && t.keys.iter().all(|k| k.source() == KeySource::Personal)
+            });
+            return Ok(chain(targets));
         }
         targets.extend(instance.iter().cloned());
         Ok(chain(targets))
@@ -506,12 +516,18 @@ mod tests {
         };
         let member = |user| Some(Invoker { user, own_endpoint: true });
         let guild = Tenant { server, dm: false };
-        let turn = &ChainFor { own_endpoint: true, images: false, primary: None };
+        let turn = &ChainFor { own_endpoint: true, images: false, primary: None, byok: false };
         let hers = providers.chain(&store, guild, member(alice), &[], turn).await.expect("chain");
         assert_eq!(sources(hers), [KeySource::Personal]);
         let his = providers.chain(&store, guild, member(bob), &[], turn).await.expect("chain");
         assert_eq!(sources(his), [KeySource::Server]);
         let passive = providers.chain(&store, guild, None, &[], turn).await.expect("chain");
         assert_eq!(sources(passive), [KeySource::Server]);
+        // Where members must bring their own key, the server's keys answer nobody.
+        let byok = &ChainFor { byok: true, ..turn.clone() };
+        let hers = providers.chain(&store, guild, member(alice), &[], byok).await.expect("chain");
+        assert_eq!(sources(hers), [KeySource::Personal]);
+        let his = providers.chain(&store, guild, member(bob), &[], byok).await.expect("chain");
+        assert!(his.targets.is_empty(), "bob has no key of his own");
     }
 }

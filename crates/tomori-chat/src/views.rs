@@ -281,6 +281,8 @@ pub(crate) struct ChainFor {
     pub(crate) images: bool,
     /// The channel's or the persona's model, which answers in place of the server's.
     pub(crate) primary: Option<ModelChoice>,
+    /// The server requires members to bring their own key, and this turn answers one.
+    pub(crate) byok: bool,
 }
 
 /// The caches, shared by the engine and its turns' live state.

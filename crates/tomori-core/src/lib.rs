@@ -28,5 +28,6 @@ pub mod shared_memory;
 pub mod stops;
 pub mod thinking;
 pub mod timezone;
+pub mod tool_intent;
 pub mod trigger;
 pub mod vector;

@@ -51,6 +51,11 @@ pub struct ServerSettings {
     pub deliberate_trigger: bool,
     /// Members without ManageGuild may teach server memories.
     pub member_teaching: bool,
+    /// Members must bring their own key: their turns are answered only through their own keys or
+    /// endpoint.
+    pub byok_required: bool,
+    /// Deliberate tool mode: tools are offered only to a message that asks for what they do.
+    pub deliberate_tools: bool,
     /// Feature flags, in [`Feature::ALL`] order.
     pub features: Vec<(&'static str, bool)>,
 }
@@ -128,6 +133,8 @@ async fn read(tx: &mut crate::ScopedTx, server: i64) -> Result<ServerSettings, S
         always_reply: r.always_reply,
         deliberate_trigger: r.deliberate_trigger,
         member_teaching: r.member_teaching,
+        byok_required: r.byok_required,
+        deliberate_tools: r.deliberate_tools,
         features: Feature::ALL.iter().map(|f| f.name()).zip(flags).collect(),
     })
 }
@@ -328,6 +335,10 @@ pub enum Setting {
     AutoTrigger(AutoRange),
     /// Members without Manage Server may teach server memories.
     MemberTeaching(bool),
+    /// Members must bring their own key.
+    ByokRequired(bool),
+    /// Tools are offered only to a message that asks for what they do.
+    DeliberateTools(bool),
 }
 
 impl Setting {
@@ -348,6 +359,8 @@ impl Setting {
             Self::DeliberateTrigger(_) => "deliberate_trigger",
             Self::AutoTrigger(_) => "auto_trigger",
             Self::MemberTeaching(_) => "member_teaching",
+            Self::ByokRequired(_) => "byok_required",
+            Self::DeliberateTools(_) => "deliberate_tools",
         }
     }
 
@@ -385,7 +398,9 @@ impl Setting {
             | Self::AlwaysReply(_)
             | Self::DeliberateTrigger(_)
             | Self::AutoTrigger(_)
-            | Self::MemberTeaching(_) => Ok(()),
+            | Self::MemberTeaching(_)
+            | Self::ByokRequired(_)
+            | Self::DeliberateTools(_) => Ok(()),
             Self::CascadeLimit(n) => range("cascade limit", *n, 0, 10),
             Self::MatchLimit(n) => range("match limit", *n, 1, 10),
             Self::MessageFetchLimit(n) => range("message fetch limit", *n, 1, 200),
@@ -439,6 +454,10 @@ impl Setting {
                 "auto_trigger_min": settings.auto_trigger_min,
                 "auto_trigger_max": settings.auto_trigger_max,
             }),
+            Self::ByokRequired(_) => serde_json::json!({ "byok_required": settings.byok_required }),
+            Self::DeliberateTools(_) => {
+                serde_json::json!({ "deliberate_tools": settings.deliberate_tools })
+            }
             Self::MemberTeaching(_) => {
                 serde_json::json!({ "member_teaching": settings.member_teaching })
             }
@@ -596,6 +615,23 @@ pub async fn set(
         .about(what)?,
         Setting::MemberTeaching(on) => sqlx::query!(
             "UPDATE server_settings SET member_teaching = $2, updated_at = now()
+             WHERE server_id = $1",
+            server,
+            on
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::ByokRequired(on) => sqlx::query!(
+            "UPDATE server_settings SET byok_required = $2, updated_at = now() WHERE server_id = $1",
+            server,
+            on
+        )
+        .execute(conn)
+        .await
+        .about(what)?,
+        Setting::DeliberateTools(on) => sqlx::query!(
+            "UPDATE server_settings SET deliberate_tools = $2, updated_at = now()
              WHERE server_id = $1",
             server,
             on

@@ -86,8 +86,8 @@ pub use read_file::{
 pub use reminder::{Clock, CreateTask, ListTasks, UpdateTask};
 pub use reminder_time::MAX_AHEAD_DAYS;
 pub use run::{
-    LoopAbort, LoopLimits, LoopState, LoopStep, MemberCallError, failure_json, fence,
-    results_message, run_member_call, run_tool_calls,
+    LoopAbort, LoopLimits, LoopState, LoopStep, MemberCallError, failed_result, failure_json,
+    fence, results_message, run_member_call, run_tool_calls,
 };
 pub use search::{
     BRAVE_PROVIDER, BRAVE_WEB_SEARCH, DUCKDUCKGO_HTML, MAX_RESULTS, SearchConfig, SearchResult,

@@ -140,6 +140,12 @@ async fn run_as(gate: &Gate, call: &ToolCall, ctx: &TurnContext, member: bool) -
     Ran::Done(outcome)
 }
 
+/// The answer to `call` when it did not run, for `reason`: the same failure the model reads
+/// when the gate refuses a call.
+pub fn failed_result(call: &ToolCall, reason: &str) -> ToolResult {
+    to_result(call, ToolOutcome::Failure(reason.to_owned()))
+}
+
 fn to_result(call: &ToolCall, outcome: ToolOutcome) -> ToolResult {
     match outcome {
         ToolOutcome::Success(value) => ToolResult {

@@ -29,6 +29,10 @@ pub enum Switch {
     DeliberateMode(bool),
     /// Members without Manage Server may teach server memories and add documents.
     MemberTeaching(bool),
+    /// Members must bring their own key: only their own keys or endpoint answer them.
+    ByokRequired(bool),
+    /// Tools are offered only to a message that asks for what they do.
+    DeliberateTools(bool),
     /// How answers are rationed in time.
     Cooldown {
         /// Per member, per channel, or per server.
@@ -88,6 +92,26 @@ pub async fn switch(store: &Store, caller: &Caller, change: &Switch) -> Result<A
         Switch::MemberTeaching(on) => {
             settings::set(store, scope, actor, Setting::MemberTeaching(*on)).await?;
             format!("Member teaching is now {}.", on_off(*on))
+        }
+        Switch::ByokRequired(on) => {
+            settings::set(store, scope, actor, Setting::ByokRequired(*on)).await?;
+            if *on {
+                "Members now bring their own key: Tomori answers a member only through the keys                  they added (/personal key add) or their own endpoint; the server's keys and                  endpoints are not spent on them."
+                    .to_owned()
+            } else {
+                "Members no longer need their own key: the server's models answer them again."
+                    .to_owned()
+            }
+        }
+        Switch::DeliberateTools(on) => {
+            settings::set(store, scope, actor, Setting::DeliberateTools(*on)).await?;
+            if *on {
+                "Deliberate tool mode is on: tools are offered only to a message that asks for                  what they do (searching, reminders, pictures, memory…), and for a few turns after                  one was used."
+                    .to_owned()
+            } else {
+                "Deliberate tool mode is off: every allowed tool is offered on every turn."
+                    .to_owned()
+            }
         }
         Switch::Cooldown { kind, seconds } => {
             let seconds = match seconds {

@@ -131,7 +131,7 @@ impl<S: ChatSurface> Engine<S> {
             Some(providers) => {
                 // The channel's own model summarises its conversation.
                 let primary = plan.seen.view.channel_model(&plan.message).cloned();
-                let turn = ChainFor { own_endpoint: false, images: false, primary };
+                let turn = ChainFor { own_endpoint: false, images: false, primary, byok: false };
                 inner.views.chain(providers, &inner.store, &plan.seen, &inner.chain, turn).await?
             }
             None => crate::providers::Chain { targets: inner.chain.clone(), ..Default::default() },

@@ -284,10 +284,15 @@ impl<S: ChatSurface> Inner<S> {
         persona: &Persona,
         recent: &[Remembered],
     ) -> Result<Chain, StoreError> {
-        let Some(providers) = self.providers.get() else {
-            return Ok(Chain { targets: self.chain.clone(), ..Chain::default() });
-        };
         let message = &plan.message;
+        // A member's DM tenant is their own: there is no server's key to spare.
+        let byok = plan.settings().byok_required && plan.from_person && message.guild.is_some();
+        let Some(providers) = self.providers.get() else {
+            // Security: spend control (BYOK mode). Without the server's chains there is nothing
+            // of the member's own to answer with.
+            let targets = if byok { Vec::new() } else { self.chain.clone() };
+            return Ok(Chain { targets, ..Chain::default() });
+        };
         // Security: prompt disclosure through a member's own endpoint, which receives the
         // assembled prompt. It answers only where that member may see the prompt anyway (`/tool
         // prompt`'s rule), or in their direct messages.
@@ -297,7 +302,7 @@ impl<S: ChatSurface> Inner<S> {
         // Images the turn would show: the server's vision model may have to look.
         let images = self.media.get().is_some_and(|media| !media.pick(recent).is_empty());
         let primary = plan.seen.view.model_for(message, persona.id).cloned();
-        let turn = ChainFor { own_endpoint, images, primary };
+        let turn = ChainFor { own_endpoint, images, primary, byok };
         self.views.chain(providers, &self.store, &plan.seen, &self.chain, turn).await
     }
 

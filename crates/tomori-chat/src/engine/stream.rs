@@ -17,7 +17,7 @@ use tomori_core::settings::ChannelSet;
 use tomori_store::{Scope, settings};
 
 use super::context::Prepared;
-use super::{Inner, Plan, in_channel_set, incident_id, lock, speaker};
+use super::{Inner, Plan, deliberate, in_channel_set, incident_id, lock, speaker};
 use crate::deliver::{Audience, Delivery, Generation};
 use crate::first_contact;
 use crate::gate::Phase;
@@ -73,6 +73,10 @@ impl<S: ChatSurface> Inner<S> {
             {
                 Ok(ctx) => {
                     request.tools = gate.advertise(&ctx).await;
+                    if plan.settings().deliberate_tools {
+                        let recent = self.affordances.take(plan.message.channel);
+                        deliberate::narrow(&mut request.tools, &plan.message.content, recent);
+                    }
                     // A picture a tool fetches is shown only to a chain with a model that sees.
                     if !prepared.chain.iter().any(|t| t.capabilities.vision) {
                         request.tools.retain(|t| t.name != tomori_tools::PEEK_PROFILE_PICTURE);
@@ -182,8 +186,23 @@ impl<S: ChatSurface> Inner<S> {
         }
         // Tools run: a follow-up now waits instead of interrupting and losing their work.
         self.gate.set_phase(plan.message.channel, Phase::Tools);
-        let results =
-            tomori_tools::run_tool_calls(step.gate, &completion.tool_calls, step.ctx).await;
+        let results = if plan.settings().deliberate_tools {
+            // A call to a tool this turn did not offer is answered, not run.
+            let (offered, mut refused) =
+                deliberate::withheld(&request.tools, &completion.tool_calls);
+            let mut results = tomori_tools::run_tool_calls(step.gate, &offered, step.ctx).await;
+            let succeeded: Vec<ToolCall> = offered
+                .iter()
+                .zip(&results)
+                .filter(|(_, result)| !result.is_error)
+                .map(|(call, _)| call.clone())
+                .collect();
+            self.affordances.used(plan.message.channel, deliberate::families(&succeeded));
+            results.append(&mut refused);
+            results
+        } else {
+            tomori_tools::run_tool_calls(step.gate, &completion.tool_calls, step.ctx).await
+        };
         // A note written now is seen by the next turn in this process at once.
         if completion.tool_calls.iter().any(|c| c.name == "update_short_term_memory") {
             self.notes.forget(plan.server);
@@ -223,6 +242,13 @@ impl<S: ChatSurface> Inner<S> {
             }
         };
         crate::telemetry::overhead(started);
+        // A member without a key where the server requires one is told on each deliberate turn.
+        if prepared.chain.is_empty() && plan.settings().byok_required && plan.from_person {
+            if plan.deliberate {
+                self.notice(plan, first_contact::BRING_YOUR_KEY).await;
+            }
+            return None;
+        }
         // No provider at all: whoever addressed the bot learns, once per channel, what to do.
         if prepared.chain.is_empty() {
             if plan.deliberate && self.setup_hints.first_time(plan.message.channel) {

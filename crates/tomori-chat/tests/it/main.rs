@@ -3,6 +3,7 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
+mod controls;
 mod documents;
 mod first_contact;
 mod lore;

@@ -147,6 +147,20 @@ pub(crate) fn definition() -> CommandBuilder {
                 .option(on_off("state", "On or off").required(true)),
         )
         .option(
+            SubCommandBuilder::new(
+                "byok-required",
+                "Members must bring their own key (/personal key add) to be answered",
+            )
+            .option(on_off("state", "On or off").required(true)),
+        )
+        .option(
+            SubCommandBuilder::new(
+                "deliberate-tools",
+                "Offer tools only to a message that asks for what they do",
+            )
+            .option(on_off("state", "On or off").required(true)),
+        )
+        .option(
             SubCommandBuilder::new("quota", "Generation quotas")
                 .option(
                     StringBuilder::new("kind", "What is generated")
@@ -292,6 +306,14 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
         ))),
         "member-teaching" => Ok(Action::Switch(Switch::MemberTeaching(
+            parse_on_off(args, "state")?
+                .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
+        ))),
+        "byok-required" => Ok(Action::Switch(Switch::ByokRequired(
+            parse_on_off(args, "state")?
+                .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
+        ))),
+        "deliberate-tools" => Ok(Action::Switch(Switch::DeliberateTools(
             parse_on_off(args, "state")?
                 .ok_or_else(|| BadInput("The option `state` is required.".to_owned()))?,
         ))),

@@ -243,6 +243,8 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "deliberate-mode",
             "auto-trigger-range",
             "member-teaching",
+            "byok-required",
+            "deliberate-tools",
             "quota",
             "role",
             "blacklist",
@@ -430,6 +432,13 @@ async fn members_without_manage_server_are_refused_every_mutating_command_and_no
             s("server deliberate-mode").arg("state", "on"),
             s("server auto-trigger-range").arg("min", 1).arg("max", 5),
             s("server member-teaching").arg("state", "on"),
+            s("server byok-required").arg("state", "on"),
+            s("server deliberate-tools").arg("state", "on"),
+            s("server channel-prompt set")
+                .channel_arg("channel", CHANNEL)
+                .arg("prompt", "Pirates."),
+            s("server channel-model clear").channel_arg("channel", CHANNEL),
+            s("persona model set").arg("name", "Kaede").arg("provider", "openai").arg("model", "x"),
             s("server quota").arg("kind", "text").arg("per-user-daily", 1).arg("enabled", "on"),
             s("server channel-persona set").channel_arg("channel", CHANNEL).arg("persona", "Kaede"),
             s("server channel-persona clear").channel_arg("channel", CHANNEL),
@@ -872,12 +881,17 @@ async fn server_settings_commands_store_values_with_audit_rows() {
         w.answer(admin("server member-teaching").arg("state", "on")).await,
         "Member teaching is now on."
     );
+    let byok = w.answer(admin("server byok-required").arg("state", "on")).await;
+    assert!(byok.starts_with("Members now bring their own key"), "{byok}");
+    let tools = w.answer(admin("server deliberate-tools").arg("state", "on")).await;
+    assert!(tools.starts_with("Deliberate tool mode is on"), "{tools}");
     let now = settings::get(&w.store, w.server).await.unwrap();
     assert_eq!(now.cooldown_kind, tomori_core::settings::CooldownKind::Strict);
     assert_eq!(now.cooldown_seconds, 30);
     assert!(now.always_reply && now.deliberate_trigger && now.member_teaching);
+    assert!(now.byok_required && now.deliberate_tools);
     assert_eq!((now.auto_trigger_min, now.auto_trigger_max), (2, 1_000));
-    assert_eq!(audit_actions(&w.db).await[audited..], ["settings.set"; 6]);
+    assert_eq!(audit_actions(&w.db).await[audited..], ["settings.set"; 8]);
     let off = w.answer(admin("server auto-trigger-range").arg("min", 0).arg("max", 0)).await;
     assert_eq!(off, "Auto-trigger channels no longer join in unaddressed.");
     assert!(settings::get(&w.store, w.server).await.unwrap().auto_trigger().is_off());

@@ -1,0 +1,121 @@
+//! The server's spend and tool controls in a turn: deliberate tool mode offers only the tools a
+//! message asks for (and answers a call to any other with a failure, running nothing), and
+//! BYOK-required mode answers a member only through their own keys or endpoint.
+
+use serde_json::{Value, json};
+use tomori_chat::providers::ServerProviders;
+use tomori_llm::{Timeouts, client_for};
+use tomori_net::{Policy, Scope as NetScope};
+use tomori_store::Scope;
+use tomori_store::audit::Actor;
+use tomori_store::credentials::KeyOwner;
+use tomori_store::endpoints::{self, MEMBER_ENDPOINT, NewEndpoint};
+use tomori_store::settings::{self, Setting};
+use tomori_testkit::fake_llm::{FakeLlm, Turn, WireFormat};
+
+use crate::{ALICE, Harness};
+
+/// The names of the tools the `n`th request offered.
+fn offered(h: &Harness, n: usize) -> Vec<String> {
+    let body: Value = h.llm.requests()[n].json.clone().unwrap();
+    body["tools"]
+        .as_array()
+        .map(|tools| {
+            tools.iter().filter_map(|t| t["function"]["name"].as_str().map(str::to_owned)).collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn deliberate_tool_mode_offers_only_what_the_message_asks_for() {
+    let h = Harness::new().await;
+    h.enable_tools();
+    let scope = Scope::server(h.server);
+    settings::set(&h.store, scope, Actor::Operator, Setting::DeliberateTools(true)).await.unwrap();
+
+    // Small talk: only the tools that read the turn's own state.
+    h.llm.push_turn(Turn::new().text("Hello!"));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi there")).await;
+    h.wait_sent(1).await;
+    let small_talk = offered(&h, 0);
+    assert!(small_talk.contains(&"review_capabilities".to_owned()), "{small_talk:?}");
+    assert!(!small_talk.iter().any(|t| t.contains("memory") && t != "update_short_term_memory"));
+    assert!(!small_talk.iter().any(|t| t.ends_with("_task") || t == "list_tasks"));
+
+    // The model calls a tool it was not offered anyway: it is answered, not run.
+    h.llm.push_turn(Turn::new().tool_call("call_1", "list_tasks", json!({})));
+    h.llm.push_turn(Turn::new().text("Never mind."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> how was your day")).await;
+    h.wait_sent(2).await;
+    let answer = String::from_utf8_lossy(&h.llm.requests()[2].body).into_owned();
+    assert!(answer.contains("not offered"), "the model reads why: {answer}");
+
+    // Asking for a reminder offers the reminder tools; using one keeps them offered for the
+    // next turns in the channel, even to small talk.
+    h.llm.push_turn(Turn::new().tool_call("call_2", "list_tasks", json!({})));
+    h.llm.push_turn(Turn::new().text("You have no reminders."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> remind me what my reminders are")).await;
+    h.wait_sent(3).await;
+    assert!(offered(&h, 3).contains(&"list_tasks".to_owned()));
+    let ran = String::from_utf8_lossy(&h.llm.requests()[4].body).into_owned();
+    assert!(!ran.contains("not offered"), "{ran}");
+    h.llm.push_turn(Turn::new().text("Sure."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> thanks")).await;
+    h.wait_sent(4).await;
+    assert!(offered(&h, 5).contains(&"list_tasks".to_owned()), "a follow-up turn");
+
+    // Off again: every allowed tool is offered.
+    settings::set(&h.store, scope, Actor::Operator, Setting::DeliberateTools(false)).await.unwrap();
+    h.llm.push_turn(Turn::new().text("Hi."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    h.wait_sent(5).await;
+    assert!(offered(&h, 6).contains(&"create_task".to_owned()));
+}
+
+#[tokio::test]
+async fn byok_mode_answers_members_only_through_their_own_models() {
+    let h = Harness::new().await;
+    let scope = Scope::server(h.server);
+    settings::set(&h.store, scope, Actor::Operator, Setting::ByokRequired(true)).await.unwrap();
+
+    // No key of their own: they are told what to do, and no model is asked.
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    let sent = h.wait_sent(1).await;
+    assert!(sent[0].content.contains("/personal key add"), "{}", sent[0].content);
+    assert!(h.llm.requests().is_empty(), "the instance's provider was not spent");
+
+    // Their own endpoint answers them (the server lets members see the prompt it receives).
+    settings::set_feature(
+        &h.store,
+        scope,
+        Actor::Operator,
+        tomori_core::settings::Feature::PromptSnapshot,
+        true,
+    )
+    .await
+    .unwrap();
+    let own = FakeLlm::start(WireFormat::OpenAi).await;
+    let endpoint = NewEndpoint {
+        label: MEMBER_ENDPOINT.to_owned(),
+        base_url: own.base_url(),
+        model: "alices-model".to_owned(),
+        context_length: None,
+        has_tools: false,
+        has_vision: false,
+        api_key: None,
+    };
+    let alice = Scope::user(h.store.resolve_user(crate::id(ALICE)).await.unwrap());
+    endpoints::add(&h.store, alice, Actor::Operator, KeyOwner::Personal, &endpoint).await.unwrap();
+    let client = |scope| {
+        client_for(Policy::new(scope).allow_loopback_for_tests(), &Timeouts::default()).unwrap()
+    };
+    h.engine.set_server_providers(
+        ServerProviders::new(client(NetScope::Server))
+            .with_personal_client(client(NetScope::Personal)),
+    );
+    own.push_turn(Turn::new().text("From alice's own model."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi again")).await;
+    let sent = h.wait_sent(2).await;
+    assert_eq!(sent[1].content, "From alice's own model.");
+    assert!(h.llm.requests().is_empty(), "still nothing spent on the instance");
+}
