@@ -234,8 +234,9 @@ fn no_ignored_tests_or_unfinished_code() {
 }
 
 /// The commands' plumbing, which names the store without doing admin work: the handle every
-/// action passes on to the admin layer, and the mapping of its errors to sentences.
-const COMMAND_PLUMBING: &[&str] = &["context.rs", "mod.rs"];
+/// action passes on to the admin layer (built in `setup.rs`), and the mapping of its errors to
+/// sentences.
+const COMMAND_PLUMBING: &[&str] = &["context.rs", "mod.rs", "setup.rs"];
 
 /// The web listener's modules that reach the store, for what is not admin work: the readiness
 /// probe's database ping and the pool gauges.

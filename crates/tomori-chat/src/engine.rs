@@ -41,11 +41,12 @@ mod context;
 mod deliberate;
 mod picture;
 mod plan;
+mod snapshot;
 mod stream;
 
 pub use channel_history::{CompactError, MAX_SUMMARY_CHARS, SUMMARY_AUTHOR};
-use context::render_request;
 pub use picture::{DrawAsk, Drawn};
+pub use snapshot::{Snapshot, SnapshotModel};
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -271,9 +272,10 @@ impl<S: ChatSurface> Engine<S> {
     }
 
     /// The context the main persona would be given if `message` (a request, its text ignored)
-    /// asked it to answer now: the system prompt and the conversation as text, images named
-    /// only. `None` when the server has no persona or the store failed.
-    pub async fn prompt_snapshot(&self, message: Inbound) -> Option<String> {
+    /// asked it to answer now: the system prompt, the conversation (images named only) and the
+    /// tools it would be offered, with the model that would answer. `None` when the server has
+    /// no persona or the store failed.
+    pub async fn prompt_snapshot(&self, message: Inbound) -> Option<Snapshot> {
         let inner = &self.inner;
         let seen =
             inner.views.read(&inner.store, home(&message), Some(message.author.id)).await.ok()?;
@@ -288,7 +290,22 @@ impl<S: ChatSurface> Engine<S> {
         };
         let persona = plan.personas().get(main)?;
         let prepared = inner.request_for(&plan, persona).await.ok()?;
-        Some(render_request(&prepared.request))
+        let mut request = prepared.request;
+        if let Some(gate) = inner.tools.get()
+            && !crate::first_contact::is_builtin(persona)
+        {
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let ctx = inner.tool_context(&plan, persona, prepared.handles, prepared.shown, &cancel);
+            if let Ok(ctx) = ctx.await {
+                request.tools = gate.advertise(&ctx).await;
+            }
+        }
+        let model = prepared.chain.first().map(|target| SnapshotModel {
+            provider: target.provider.clone(),
+            model: target.model.clone(),
+            label: target.label.clone(),
+        });
+        Some(snapshot::snapshot(&request, model))
     }
 
     /// Whether the channel has no turn running and none waiting.

@@ -20,6 +20,7 @@ pub mod metric_names;
 pub mod output;
 pub mod persona;
 pub mod preset;
+pub mod pricing;
 pub mod privacy;
 pub mod prompt;
 pub mod quota;

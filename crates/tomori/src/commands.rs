@@ -419,6 +419,7 @@ async fn run_discord(
         .commands(store, Arc::new(engine.clone()))
         .with_server_policy(providers::server_policy(config))
         .with_instance_providers(providers::instance_providers(config))
+        .with_prices(config.price_table())
         .with_mcp(mcp.guild.clone())
         .with_documents(documents, pdf);
     // A failed registration leaves Discord with the commands it had; the bot still answers them.

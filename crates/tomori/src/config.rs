@@ -75,6 +75,38 @@ pub(crate) struct Config {
         }
     }))]
     pub(crate) mcp: BTreeMap<String, McpServerConfig>,
+    /// What models cost, in US dollars per million tokens, for `/tool estimate`: keys are
+    /// "provider/model" as servers name their models (a custom endpoint as "custom:<label>/model";
+    /// a key ending in "*" covers every model id that starts with the rest). An entry replaces
+    /// the built-in list price of the same key.
+    #[schemars(extend("x-example" = {
+        "openai/gpt-4o-mini": { "input_per_mtok": 0.15, "output_per_mtok": 0.6 },
+        "custom:local/*": { "input_per_mtok": 0.0, "output_per_mtok": 0.0 }
+    }))]
+    pub(crate) prices: BTreeMap<String, PriceConfig>,
+}
+
+/// `[prices."provider/model"]`
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PriceConfig {
+    /// US dollars per million input tokens.
+    pub(crate) input_per_mtok: f64,
+    /// US dollars per million output tokens.
+    pub(crate) output_per_mtok: f64,
+}
+
+impl Config {
+    /// The built-in list prices with the operator's `[prices]`.
+    pub(crate) fn price_table(&self) -> tomori_core::pricing::PriceTable {
+        self.prices.iter().fold(tomori_core::pricing::PriceTable::built_in(), |table, (key, p)| {
+            let price = tomori_core::pricing::Price {
+                input_per_mtok: p.input_per_mtok,
+                output_per_mtok: p.output_per_mtok,
+            };
+            table.with(key, price)
+        })
+    }
 }
 
 impl Default for Config {
@@ -91,6 +123,7 @@ impl Default for Config {
             web: WebConfig::default(),
             providers: BTreeMap::new(),
             mcp: BTreeMap::new(),
+            prices: BTreeMap::new(),
         }
     }
 }
@@ -523,6 +556,20 @@ fn describe(err: &figment::Error) -> String {
 }
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
+    for (key, price) in &config.prices {
+        let valid = tomori_core::pricing::Price {
+            input_per_mtok: price.input_per_mtok,
+            output_per_mtok: price.output_per_mtok,
+        }
+        .is_valid();
+        if !valid || key.trim().is_empty() || key.len() > 200 {
+            return Err(ConfigError::Refused {
+                key: format!("prices.{key}"),
+                reason: "a non-empty key of at most 200 characters, with prices of 0 or more"
+                    .to_owned(),
+            });
+        }
+    }
     for (name, provider) in &config.providers {
         let key = |field: &str| format!("providers.{name}.{field}");
         if provider.model.trim().is_empty() {

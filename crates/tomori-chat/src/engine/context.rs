@@ -376,32 +376,6 @@ pub(super) struct Prepared {
     pub(super) shown: Vec<(MemoryScope, i64)>,
 }
 
-/// A request as plain text, for `/tool prompt`: images and tool traffic named, not included.
-pub(super) fn render_request(request: &ChatRequest) -> String {
-    let mut out = String::from("## System\n");
-    for block in &request.system {
-        out.push_str(block);
-        out.push('\n');
-    }
-    for message in &request.messages {
-        let role = match message.role {
-            Role::User => "User",
-            Role::Assistant => "Assistant",
-            _ => "Other",
-        };
-        out.push_str(&format!("\n## {role}\n"));
-        for part in &message.parts {
-            match part {
-                Part::Text(text) => out.push_str(text),
-                Part::Image(_) => out.push_str("[image]"),
-                _ => out.push_str("[tool traffic]"),
-            }
-            out.push('\n');
-        }
-    }
-    out
-}
-
 /// What SillyTavern's macros stand for in this turn: the time in the server's zone, the last
 /// message, when a member last wrote (from the message id's time), and the channel for `{{pick}}`.
 fn macro_context<'a>(

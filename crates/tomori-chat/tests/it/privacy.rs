@@ -34,7 +34,7 @@ async fn a_privacy_2_member_is_absent_from_another_members_prompt_and_snapshot()
     assert!(!body.contains("7731"), "a privacy-2 member's text reached the model: {body}");
     assert!(!body.contains("bob:"), "nor their name as a speaker: {body}");
 
-    let snapshot = h.engine.prompt_snapshot(h.message(ALICE, "alice", "")).await.unwrap();
+    let snapshot = h.engine.prompt_snapshot(h.message(ALICE, "alice", "")).await.unwrap().text;
     assert!(snapshot.contains("what did bob say?"), "{snapshot}");
     assert!(!snapshot.contains("7731"), "the snapshot shows a privacy-2 member: {snapshot}");
 }

@@ -133,6 +133,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) pending: &'a pending::Pending,
     /// Server documents and the PDF reader, when the instance has them.
     pub(crate) documents: Option<&'a DocumentIntake>,
+    /// What models cost (`/tool estimate`).
+    pub(crate) prices: &'a tomori_core::pricing::PriceTable,
 }
 
 /// What goes with an action's (ephemeral) answer: files to attach, and progress notes shown in

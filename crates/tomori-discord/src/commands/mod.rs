@@ -31,6 +31,7 @@ mod bot;
 pub mod catalogue;
 mod config;
 mod context;
+mod control;
 mod generate;
 mod mcp;
 mod memory;
@@ -43,6 +44,7 @@ mod personal;
 mod preset;
 mod provider;
 mod server;
+mod setup;
 mod tool;
 mod upload;
 
@@ -51,8 +53,6 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use secrecy::SecretString;
-use tomori_chat::engine::{CompactError, DrawAsk, Drawn, Engine};
-use tomori_chat::surface::{ChatSurface, Inbound, SurfaceError};
 use tomori_core::id::Snowflake;
 use tomori_store::credentials::KeyOwner;
 use tomori_store::{Store, StoreError};
@@ -74,6 +74,7 @@ use tomori_net::Policy;
 pub(crate) use self::args::{Args, BadInput, non_empty};
 use self::context::text_input;
 pub(crate) use self::context::{Caller, Ctx, Need, Outbox, authorize};
+pub use self::control::BotControl;
 
 /// How long a command may work before its answer is deferred.
 pub const DEFER_AFTER: Duration = Duration::from_millis(2_000);
@@ -83,86 +84,6 @@ const MAX_ANSWER_CHARS: usize = 1_900;
 
 /// The text input of the token forms (`/mcp add`, `/personal custom-endpoint add`).
 pub(crate) const TOKEN_INPUT: &str = "token";
-
-/// What the commands may ask of the conversation engine.
-pub trait BotControl: Send + Sync + 'static {
-    /// Ends the channel's running turn and clears its queue; false when nothing was running.
-    fn kill(&self, channel: Snowflake) -> bool;
-
-    /// Answers in `message`'s channel as the named persona (when `None`, the channel's persona or
-    /// the main persona),
-    /// whatever the trigger rules say; the engine's privacy, cooldown and quota checks still
-    /// apply. Returns once the turn is decided.
-    fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()>;
-
-    /// `/tool refresh`: posts a marker after which the channel's history starts.
-    fn refresh(&self, channel: Snowflake) -> BoxFuture<'_, Result<(), SurfaceError>>;
-
-    /// `/tool compact`: the model summarises the channel's history into a marker at which it
-    /// starts; `message` stands for the member asking. Returns how many messages it sums up.
-    fn compact(&self, message: Inbound) -> BoxFuture<'_, Result<usize, CompactError>>;
-
-    /// The context the main persona would be given if asked to answer `message` now.
-    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>>;
-
-    /// `/personal privacy 2`: nothing `user` wrote reaches a model from now on, earlier messages
-    /// included, without waiting for their next message.
-    fn withhold_author(&self, user: Snowflake);
-
-    /// `/generate image`, `/bot generate image`: the persona named (when `None`, the channel's
-    /// persona or the main one) draws `ask` for the member `message` stands for and posts it in
-    /// the channel; the error is the sentence the member reads. Without an engine that draws,
-    /// nothing is drawn (fails closed).
-    fn draw(
-        &self,
-        _message: Inbound,
-        _persona: Option<String>,
-        _ask: DrawAsk,
-    ) -> BoxFuture<'_, Result<Drawn, String>> {
-        Box::pin(async { Err("Pictures can't be made here.".to_owned()) })
-    }
-}
-
-impl<S: ChatSurface> BotControl for Engine<S> {
-    fn kill(&self, channel: Snowflake) -> bool {
-        Engine::kill(self, channel)
-    }
-
-    fn respond(&self, message: Inbound, persona: Option<String>) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            // An unknown name (here: none) makes the engine use the channel's persona, else the
-            // main persona.
-            self.respond_as(message, persona.as_deref().unwrap_or_default()).await;
-        })
-    }
-
-    fn refresh(&self, channel: Snowflake) -> BoxFuture<'_, Result<(), SurfaceError>> {
-        Box::pin(Engine::refresh(self, channel))
-    }
-
-    fn compact(&self, message: Inbound) -> BoxFuture<'_, Result<usize, CompactError>> {
-        Box::pin(Engine::compact(self, message))
-    }
-
-    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>> {
-        Box::pin(Engine::prompt_snapshot(self, message))
-    }
-
-    fn withhold_author(&self, user: Snowflake) {
-        Engine::withhold_author(self, user);
-    }
-
-    fn draw(
-        &self,
-        message: Inbound,
-        persona: Option<String>,
-        ask: DrawAsk,
-    ) -> BoxFuture<'_, Result<Drawn, String>> {
-        Box::pin(async move {
-            Engine::draw(self, message, persona.as_deref().unwrap_or_default(), ask).await
-        })
-    }
-}
 
 /// Why registering the commands failed.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +115,8 @@ pub struct Commands {
     personal_policy: Policy,
     /// The operator's `[providers.*]`, which `/config setup` offers.
     instance: Vec<InstanceProvider>,
+    /// What models cost: the built-in list prices and the operator's `[prices]`.
+    prices: tomori_core::pricing::PriceTable,
 }
 
 /// A provider of the operator's `tomori.toml` (the admin layer's, which `/config setup` offers).
@@ -242,97 +165,6 @@ pub fn definitions() -> Vec<Command> {
 }
 
 impl Commands {
-    /// Commands that answer through `http`, change `store`, and reach the engine through
-    /// `control`.
-    pub fn new(
-        http: Arc<twilight_http::Client>,
-        store: Store,
-        control: Arc<dyn BotControl>,
-    ) -> Self {
-        // Security: SSRF through attachment URLs. Downloads go through tomori-net's media
-        // policy: https to public addresses only, whatever the network mode.
-        let media = tomori_net::Client::new(Policy::new(tomori_net::Scope::Media))
-            .inspect_err(|error| tracing::warn!(%error, "no media client; card import is off"))
-            .ok();
-        Self {
-            http,
-            store,
-            control,
-            mcp: None,
-            defer_after: DEFER_AFTER,
-            server_policy: Policy::new(tomori_net::Scope::Server),
-            media,
-            pending: pending::Pending::default(),
-            documents: None,
-            // Security: SSRF through members' endpoints. Anyone may register one (in a DM, any
-            // member of any server the bot is in), so the personal scope applies,
-            // production-strict whatever the operator's [net] settings: https to public
-            // addresses only.
-            personal_policy: Policy::new(tomori_net::Scope::Personal),
-            instance: Vec::new(),
-        }
-    }
-
-    /// Lets `/config setup` offer the operator's instance providers (`[providers.*]`), which
-    /// need no key from the server.
-    #[must_use]
-    pub fn with_instance_providers(mut self, providers: Vec<InstanceProvider>) -> Self {
-        self.instance = providers;
-        self
-    }
-
-    /// Replaces the policy that judges members' own endpoints and DM tenants' endpoints (tests:
-    /// one that may reach loopback).
-    #[must_use]
-    pub fn with_personal_policy(mut self, policy: Policy) -> Self {
-        self.personal_policy = policy;
-        self
-    }
-
-    /// Lets `/memory document add` embed and store documents through `documents` (the engine's
-    /// own, so both share the store's vector cache).
-    #[must_use]
-    pub fn with_documents(
-        mut self,
-        documents: tomori_chat::documents::Documents,
-        pdf: tomori_tools::PdfExtractor,
-    ) -> Self {
-        self.documents = Some(DocumentIntake { documents, pdf });
-        self
-    }
-
-    /// Lets `/mcp` manage the guilds' remote MCP servers through `mcp` (the same source the
-    /// tool gate uses, so changes reach the next turn). Without it `/mcp` says MCP is
-    /// unavailable.
-    #[must_use]
-    pub fn with_mcp(mut self, mcp: tomori_tools::mcp::GuildMcp) -> Self {
-        self.mcp = Some(mcp);
-        self
-    }
-
-    /// The policy that judges endpoints admins register (the operator's `[net]` settings for
-    /// the server scope).
-    #[must_use]
-    pub fn with_server_policy(mut self, policy: Policy) -> Self {
-        self.server_policy = policy;
-        self
-    }
-
-    /// Replaces the client that downloads attachments and avatars (tests: one that may reach
-    /// loopback).
-    #[must_use]
-    pub fn media_client(mut self, client: tomori_net::Client) -> Self {
-        self.media = Some(client);
-        self
-    }
-
-    /// Overrides [`DEFER_AFTER`]; zero defers every command at once (tests).
-    #[must_use]
-    pub fn defer_after(mut self, after: Duration) -> Self {
-        self.defer_after = after;
-        self
-    }
-
     /// Registers every command for the application, or for one guild (registered there, they
     /// appear at once; useful while developing). Replaces whatever was registered before.
     /// Returns the names registered.
@@ -482,6 +314,7 @@ impl Commands {
             files,
             pending: &self.pending,
             documents: self.documents.as_ref(),
+            prices: &self.prices,
         }
     }
 
@@ -742,7 +575,7 @@ impl Invocation {
             self,
             Self::Bot(bot::Action::Respond { .. } | bot::Action::Generate(_))
                 | Self::Generate(_)
-                | Self::Tool(tool::Action::Prompt)
+                | Self::Tool(tool::Action::Prompt { .. } | tool::Action::Estimate)
                 | Self::Memory(memory::Action::DocumentAdd { .. })
         )
     }

@@ -48,7 +48,10 @@ impl BotControl for NoEngine {
         Box::pin(async { Err(CompactError::Empty) })
     }
 
-    fn prompt_snapshot(&self, _message: Inbound) -> BoxFuture<'_, Option<String>> {
+    fn prompt_snapshot(
+        &self,
+        _message: Inbound,
+    ) -> BoxFuture<'_, Option<tomori_chat::engine::Snapshot>> {
         Box::pin(async { None })
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use tomori_chat::engine::CompactError;
+use tomori_chat::engine::{CompactError, Snapshot, SnapshotModel};
 use tomori_chat::surface::{Inbound, SurfaceError};
 use tomori_core::id::{LineageId, Snowflake};
 use tomori_core::privacy::PrivacyLevel;
@@ -62,12 +62,24 @@ impl BotControl for Control {
         Box::pin(async { Err(CompactError::Empty) })
     }
 
-    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<String>> {
+    fn prompt_snapshot(&self, message: Inbound) -> BoxFuture<'_, Option<Snapshot>> {
         Box::pin(async move {
-            Some(format!(
-                "## System\nYou are Tomori.\n\n## User\n[ref_1] {}: my key is sk-live-0123456789abcdefXYZ",
-                message.author.name
-            ))
+            let said =
+                format!("[ref_1] {}: my key is sk-live-0123456789abcdefXYZ", message.author.name);
+            Some(Snapshot {
+                text: format!("## System\nYou are Tomori.\n\n## User\n{said}"),
+                json: serde_json::json!({
+                    "system": ["You are Tomori."],
+                    "messages": [{ "role": "user", "content": said }],
+                }),
+                model: Some(SnapshotModel {
+                    provider: "openai".to_owned(),
+                    model: "gpt-4o-mini".to_owned(),
+                    label: "openai · gpt-4o-mini".to_owned(),
+                }),
+                input_tokens: 10_000,
+                output_tokens: 1_000,
+            })
         })
     }
 

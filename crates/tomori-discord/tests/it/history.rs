@@ -246,6 +246,10 @@ async fn refresh_and_compact_markers_cut_the_history_and_survive_a_restart() {
     let snapshot = s.command("tool prompt").await;
     assert!(snapshot.contains("Bob and alice chose the mountains."), "{snapshot}");
     assert!(!snapshot.contains("what is the plan?"), "{snapshot}");
+    // And `/tool estimate` sizes that context for the instance's model, which has no price.
+    let estimate = s.command("tool estimate").await;
+    assert!(estimate.contains("`local · fake-model`"), "{estimate}");
+    assert!(estimate.contains("No price is known for this model"), "{estimate}");
     s.instance.push_turn(Turn::new().text("Responding as asked."));
     let responded = s.command("bot respond").await;
     assert_eq!(responded, "Answering now.");

@@ -31,6 +31,28 @@ async fn the_prompt_snapshot_needs_a_manager_or_the_flag_and_masks_secrets() {
         .unwrap();
     let allowed = w.answer(slash(bob(), VIEW_AND_SEND, "tool prompt")).await;
     assert!(allowed.contains("You are Tomori."), "{allowed}");
+
+    // As JSON: a file that parses, with the secret masked.
+    let json = w.run(slash(alice(), MANAGE_GUILD, "tool prompt").arg("format", "json")).await;
+    assert_eq!(json.files[0].filename, "context.json");
+    let parsed: serde_json::Value = serde_json::from_slice(&json.files[0].bytes).unwrap();
+    let said = parsed["messages"][0]["content"].as_str().unwrap();
+    assert!(said.contains("[redacted]") && !said.contains("sk-live"), "{said}");
+    let bad = w.answer(slash(alice(), MANAGE_GUILD, "tool prompt").arg("format", "yaml")).await;
+    assert!(bad.contains("Say text or json"), "{bad}");
+}
+
+#[tokio::test]
+async fn the_estimate_counts_tokens_and_prices_them_for_any_member() {
+    let w = world().await;
+    // The fake engine's context: 10,000 tokens in, at most 1,000 out, for openai · gpt-4o-mini,
+    // whose built-in list price is $0.15 / $0.60 per million tokens.
+    let estimate = w.answer(slash(bob(), VIEW_AND_SEND, "tool estimate")).await;
+    assert!(estimate.contains("`openai · gpt-4o-mini`"), "{estimate}");
+    assert!(estimate.contains("about 10000 tokens of context"), "{estimate}");
+    assert!(estimate.contains("$0.0015 for the context and up to $0.0021"), "{estimate}");
+    assert!(estimate.contains("(`openai/gpt-4o-mini`, built-in list price)"), "{estimate}");
+    assert!(!estimate.contains("sk-live"), "no context is shown: {estimate}");
 }
 
 #[tokio::test]

@@ -46,6 +46,10 @@ pub(crate) fn render() -> String {
                 .unwrap_or(&empty);
             for (entry, fields) in example {
                 let fields = fields.as_object().unwrap_or(&empty);
+                // A key that is not a bare TOML key ("openai/gpt-4o") is written quoted.
+                let bare =
+                    entry.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                let entry = if bare { entry.clone() } else { format!("{entry:?}") };
                 let _ = writeln!(out, "# [{name}.{entry}]");
                 for (field, value) in fields {
                     let _ = writeln!(out, "# {field} = {}", toml_value(value));

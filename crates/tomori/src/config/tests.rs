@@ -271,3 +271,18 @@ fn the_web_listener_defaults_to_loopback_and_turns_off_when_empty() {
         assert!(err.starts_with("web.listen:"), "{err}");
     }
 }
+
+#[test]
+fn prices_extend_the_built_in_table_and_refuse_negative_rates() {
+    let file = "[prices.\"custom:local/*\"]\ninput_per_mtok = 0.0\noutput_per_mtok = 0.0\n\
+                [prices.\"openai/gpt-4o\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n";
+    let table = load_with(Some(file), &[]).unwrap().price_table();
+    let (_, local, _) = table.lookup("custom:local", "llama3.1").unwrap();
+    assert_eq!(local.cost(1_000_000, 1_000_000), 0.0);
+    let (_, gpt, _) = table.lookup("openai", "gpt-4o").unwrap();
+    assert!((gpt.input_per_mtok - 1.0).abs() < f64::EPSILON, "the operator's price wins");
+    assert!(table.lookup("openai", "gpt-4o-mini").is_some(), "the built-in prices stay");
+    let bad = "[prices.\"openai/gpt-4o\"]\ninput_per_mtok = -1.0\noutput_per_mtok = 2.0\n";
+    let err = load_with(Some(bad), &[]).unwrap_err().to_string();
+    assert!(err.starts_with("prices.openai/gpt-4o:"), "{err}");
+}

@@ -130,7 +130,7 @@ pub(crate) async fn page(
             @if let Some(snapshot) = snapshot {
                 section.card {
                     h2 { "What the main persona is given" }
-                    pre id="snapshot" { (diagnostics::redact_secrets(&snapshot)) }
+                    pre id="snapshot" { (diagnostics::redact_secrets(&snapshot.text)) }
                 }
             }
         }
