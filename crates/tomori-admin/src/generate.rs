@@ -1,9 +1,9 @@
-//! `/generate image` and `/bot generate image`: whether, and as whom, a member may have a
-//! persona draw, and what. The picture itself is the engine's (`Engine::draw`), which runs the
-//! `generate_image` tool's gate, quota and studio.
+//! `/generate image`, `/bot generate image` and `/generate video`: whether, and as whom, a member
+//! may have a persona draw or film, and what. The file itself is the engine's (`Engine::draw`),
+//! which runs the `generate_image` or `generate_video` tool's gate, quota and studio.
 
 use tomori_chat::engine::DrawAsk;
-use tomori_llm::{ImageShape, MAX_IMAGE_PROMPT_CHARS};
+use tomori_llm::{ImageShape, MAX_IMAGE_PROMPT_CHARS, MAX_VIDEO_PROMPT_CHARS};
 
 use crate::access::AdminError;
 use crate::answer::Answer;
@@ -56,16 +56,48 @@ pub async fn image(
     })
 }
 
+/// Decides a video request by `caller` (`/generate video`): the member's `prompt`, in the shape
+/// named `shape` (landscape when none), with `/bot respond`'s admission.
+///
+/// # Errors
+/// As [`image`].
+pub async fn video(
+    store: &tomori_store::Store,
+    caller: &Caller,
+    persona: Option<&str>,
+    prompt: &str,
+    shape: Option<&str>,
+) -> Result<Generate, AdminError> {
+    let portrait = match shape {
+        None | Some("landscape") => false,
+        Some("portrait") => true,
+        Some(_) => {
+            return Err(AdminError::BadInput("The shape is landscape or portrait.".to_owned()));
+        }
+    };
+    let prompt = bounded(prompt, MAX_VIDEO_PROMPT_CHARS, "video")?;
+    let ask = DrawAsk::Film { prompt, portrait };
+    Ok(match respond(store, caller, persona).await? {
+        Respond::Engine { persona, .. } => Generate::Engine { persona, ask },
+        Respond::Declined(answer) => Generate::Declined(answer),
+    })
+}
+
 /// A member's description of a picture: trimmed, not empty, at most [`MAX_IMAGE_PROMPT_CHARS`].
 fn checked_prompt(prompt: &str) -> Result<String, AdminError> {
+    bounded(prompt, MAX_IMAGE_PROMPT_CHARS, "picture")
+}
+
+/// A member's description of a `what`: trimmed, not empty, at most `max` characters.
+fn bounded(prompt: &str, max: usize, what: &str) -> Result<String, AdminError> {
     let prompt = prompt.trim();
     if prompt.is_empty() {
-        return Err(AdminError::BadInput("The prompt is empty: describe the picture.".to_owned()));
+        return Err(AdminError::BadInput(format!("The prompt is empty: describe the {what}.")));
     }
     let chars = prompt.chars().count();
-    if chars > MAX_IMAGE_PROMPT_CHARS {
+    if chars > max {
         return Err(AdminError::BadInput(format!(
-            "The prompt has {chars} characters; at most {MAX_IMAGE_PROMPT_CHARS} are drawn from."
+            "The prompt has {chars} characters; at most {max} are used."
         )));
     }
     Ok(prompt.to_owned())
@@ -91,5 +123,8 @@ mod tests {
         check(" \n ", Err("empty"));
         check(&"é".repeat(MAX_IMAGE_PROMPT_CHARS), Ok(&"é".repeat(MAX_IMAGE_PROMPT_CHARS)));
         check(&"x".repeat(MAX_IMAGE_PROMPT_CHARS + 1), Err("at most 4000"));
+        let video =
+            bounded(&"x".repeat(MAX_VIDEO_PROMPT_CHARS + 1), MAX_VIDEO_PROMPT_CHARS, "video");
+        assert!(matches!(video, Err(AdminError::BadInput(text)) if text.contains("at most 2000")));
     }
 }

@@ -1,9 +1,9 @@
-//! Pictures members ask for directly (`/generate image`, `/bot generate image`): the persona is
-//! chosen as for `/bot respond` (the same admission), and the picture is made by the
-//! `generate_image` tool run as the member's own call ([`tomori_tools::run_member_call`]), so
-//! the `image_gen` flag, the image quota (checked before any provider is asked, counted only on
-//! success), the studio's checks and its audit row are the tool's. The picture is posted by the
-//! persona (its webhook for alters) with the prompt.
+//! Pictures and videos members ask for directly (`/generate image`, `/bot generate image`,
+//! `/generate video`): the persona is chosen as for `/bot respond` (the same admission), and the
+//! file is made by the `generate_image` or `generate_video` tool run as the member's own call
+//! ([`tomori_tools::run_member_call`]), so the feature flag, the quota (checked before any
+//! provider is asked, counted only on success), the studio's checks and its audit row are the
+//! tool's. The file is posted by the persona (its webhook for alters) with the prompt.
 //!
 //! For a scene, the persona's model first writes the prompt from the recent conversation and
 //! the persona's description; the conversation is fenced as untrusted data in that request, and
@@ -47,6 +47,29 @@ pub enum DrawAsk {
         /// The picture's shape.
         shape: ImageShape,
     },
+    /// A short video of the member's description.
+    Film {
+        /// What to film (the admin layer checked its length).
+        prompt: String,
+        /// 9:16 rather than 16:9.
+        portrait: bool,
+    },
+}
+
+/// What is made: the member's sentences name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Medium {
+    Picture,
+    Video,
+}
+
+impl Medium {
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Picture => "picture",
+            Self::Video => "video",
+        }
+    }
 }
 
 /// A picture posted in the channel.
@@ -127,42 +150,52 @@ impl<S: ChatSurface> Inner<S> {
         // platform (that is for the tools a turn offers); a member's call is judged like a model's
         // call, with the permissions the platform gives now, so that first answer is spent here.
         let _ = ctx.live.snapshot().await;
-        let (prompt, shape) = match ask {
-            DrawAsk::Prompt { prompt, shape } => (prompt, shape),
+        let (prompt, call, medium) = match ask {
+            DrawAsk::Prompt { prompt, shape } => {
+                let call = image_call(&prompt, shape);
+                (prompt, call, Medium::Picture)
+            }
             DrawAsk::Scene { shape } => {
                 // The gate's checks run before the persona's model is asked too, so a refused
                 // picture costs no provider call at all.
                 let check = image_call("a scene", shape);
-                gate.authorize_member(&check, &ctx).await.map_err(|r| refusal_text(&r))?;
-                (self.scene_prompt(plan, persona).await?, shape)
+                let refused = |r: Refusal| refusal_text(&r, Medium::Picture);
+                gate.authorize_member(&check, &ctx).await.map_err(refused)?;
+                let prompt = self.scene_prompt(plan, persona).await?;
+                let call = image_call(&prompt, shape);
+                (prompt, call, Medium::Picture)
+            }
+            DrawAsk::Film { prompt, portrait } => {
+                let call = video_call(&prompt, portrait);
+                (prompt, call, Medium::Video)
             }
         };
-        let call = image_call(&prompt, shape);
         match tomori_tools::run_member_call(gate, &call, &ctx).await {
             Ok(_) => {}
-            Err(MemberCallError::Refused(refusal)) => return Err(refusal_text(&refusal)),
+            Err(MemberCallError::Refused(refusal)) => return Err(refusal_text(&refusal, medium)),
             Err(MemberCallError::Failed(reason)) => {
                 return Err(tomori_tools::failure_for_member(&reason));
             }
             Err(MemberCallError::Stopped(why)) => {
-                return Err(format!("The picture was not finished ({why})."));
+                return Err(format!("The {} was not finished ({why}).", medium.noun()));
             }
         }
-        self.post_picture(plan, persona, &ctx, &prompt).await?;
+        self.post_picture(plan, persona, &ctx, &prompt, medium).await?;
         Ok(Drawn { persona: persona.nickname.clone(), prompt })
     }
 
-    /// Posts the turn's picture as `persona`, captioned with its prompt.
+    /// Posts the turn's picture or video as `persona`, captioned with its prompt.
     async fn post_picture(
         &self,
         plan: &Plan,
         persona: &Persona,
         ctx: &TurnContext,
         prompt: &str,
+        medium: Medium,
     ) -> Result<(), String> {
         let files = ctx.outbox.take();
         if files.is_empty() {
-            return Err("The picture could not be made; try again later.".to_owned());
+            return Err(format!("The {} could not be made; try again later.", medium.noun()));
         }
         let caption: String = prompt.chars().take(MAX_MESSAGE_CHARS - 10).collect();
         // Security: mass mentions. The caption is a member's or a model's text: no one is
@@ -262,23 +295,42 @@ fn image_call(prompt: &str, shape: ImageShape) -> ToolCall {
     }
 }
 
-/// The member's sentence for a refusal of the gate.
-fn refusal_text(refusal: &Refusal) -> String {
-    match refusal.reason {
-        RefusalReason::FeatureOff => "Image generation is off in this server; a server manager \
-                                      can turn it on with /server feature."
-            .to_owned(),
-        RefusalReason::QuotaExhausted => {
-            format!("You can't make more pictures for now: {}.", refusal.detail)
-        }
-        RefusalReason::BotPermission => format!("I can't post pictures here: {}.", refusal.detail),
-        RefusalReason::StateUnavailable => {
-            "I can't check whether pictures may be made right now, so I won't; try again later."
-                .to_owned()
-        }
-        RefusalReason::UnknownTool => "Pictures can't be made here.".to_owned(),
-        _ => format!("I can't make that picture: {}.", refusal.detail),
+/// The video tool's call for a member's description.
+fn video_call(prompt: &str, portrait: bool) -> ToolCall {
+    let shape = if portrait { "portrait" } else { "landscape" };
+    ToolCall {
+        id: "member_request".to_owned(),
+        name: "generate_video".to_owned(),
+        arguments: json!({ "prompt": prompt, "shape": shape }),
+        signature: None,
     }
+}
+
+/// The member's sentence for a refusal of the gate.
+fn refusal_text(refusal: &Refusal, medium: Medium) -> String {
+    let noun = medium.noun();
+    let detail = &refusal.detail;
+    match refusal.reason {
+        RefusalReason::FeatureOff => {
+            let flag = if medium == Medium::Video { "Video" } else { "Image" };
+            format!(
+                "{flag} generation is off in this server; a server manager can turn it on with \
+                 /server feature."
+            )
+        }
+        RefusalReason::QuotaExhausted => format!("You can't make more {noun}s for now: {detail}."),
+        RefusalReason::BotPermission => format!("I can't post {noun}s here: {detail}."),
+        RefusalReason::StateUnavailable => format!(
+            "I can't check whether {noun}s may be made right now, so I won't; try again later."
+        ),
+        RefusalReason::UnknownTool => format!("{}s can't be made here.", capitalised(noun)),
+        _ => format!("I can't make that {noun}: {detail}."),
+    }
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The conversation as `name: text` lines, newest kept when it is too long, each line cut.

@@ -531,7 +531,7 @@ pub(crate) enum Invocation {
     Preset(preset::Action),
     Tool(tool::Action),
     Mcp(mcp::Action),
-    Generate(generate::Image),
+    Generate(generate::Request),
 }
 
 impl Invocation {
@@ -548,7 +548,7 @@ impl Invocation {
             Self::Preset(action) => preset::need(action),
             Self::Tool(action) => tool::need(action),
             Self::Mcp(action) => mcp::need(action),
-            Self::Generate(image) => generate::need(image),
+            Self::Generate(request) => generate::need(request),
         }
     }
 
@@ -615,7 +615,7 @@ async fn run(ctx: &Ctx<'_>, invocation: &Invocation) -> String {
             Invocation::Preset(action) => preset::run(ctx, action).await,
             Invocation::Tool(action) => tool::run(ctx, action).await,
             Invocation::Mcp(action) => mcp::run(ctx, action).await,
-            Invocation::Generate(image) => generate::run(ctx, image).await,
+            Invocation::Generate(request) => generate::run_request(ctx, request).await,
         }
     }
     .await;

@@ -292,9 +292,11 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
     );
     let bot_image = field("bot", "options")[2]["options"][0]["options"].clone();
     assert_eq!(options(bot_image), ["persona", "size"]);
-    assert_eq!(options(field("generate", "options")), ["image"]);
+    assert_eq!(options(field("generate", "options")), ["image", "video"]);
     let image = field("generate", "options")[0]["options"].clone();
     assert_eq!(options(image), ["prompt", "persona", "size"]);
+    let video = field("generate", "options")[1]["options"].clone();
+    assert_eq!(options(video), ["prompt", "persona", "shape"]);
     // The hint hides admin commands from members by default; the check in code is what counts.
     for (name, hint) in [
         ("persona", "32"),

@@ -200,3 +200,46 @@ async fn peek_profile_picture_shows_the_authors_avatar_to_the_model() {
         && p["image_url"]["url"].as_str().is_some_and(|u| u.starts_with("data:image/"))));
     assert!(after.to_string().contains("not an instruction"));
 }
+
+#[tokio::test]
+async fn generate_video_posts_the_personas_video_and_spends_the_quota_then_refuses() {
+    let (c, veo, scope) = crate::videos::filming().await;
+    let _bot = commands_on(&c).await;
+    let starts = || veo.video_requests().iter().filter(|r| r.method == "POST").count();
+    let args = [("prompt", "  a red fox in snow "), ("shape", "portrait")];
+    let answered = ask(&c, "generate video", &args).await;
+    let text = answered.content.clone().unwrap();
+    assert!(text.contains("posted the video"), "{text}");
+    let video = c.s.fake.wait_for_message(|m| !m.files.is_empty(), WAIT).await;
+    assert_eq!(video.channel, CHANNEL);
+    assert_eq!(video.content, "a red fox in snow");
+    assert_eq!(video.files[0].filename, "video.mp4");
+    assert_eq!(video.files[0].bytes, tomori_testkit::fake_llm::mp4());
+    let asked = veo.video_requests();
+    let start = asked.iter().find(|r| r.method == "POST").and_then(|r| r.json.clone()).unwrap();
+    assert_eq!(start["instances"][0]["prompt"], "a red fox in snow");
+    assert_eq!(start["parameters"]["aspectRatio"], "9:16");
+    assert!(c.llm.requests().is_empty(), "a member's own prompt asks no chat model");
+    // Counted and audited like the tool's own calls.
+    let today = Utc::now().date_naive();
+    let verdict =
+        quotas::check(&c.s.store, scope, QuotaKind::Video, snowflake(ALICE), today).await.unwrap();
+    assert!(matches!(verdict, QuotaVerdict::UserExhausted { .. }), "{verdict:?}");
+    let (log, _) = tomori_store::audit::tenant_log(&c.s.store, scope, 50).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "video.generate"), "audited");
+
+    // Spent: refused before any provider call. Too long: a clear error. Off: refused.
+    let answered = ask(&c, "generate video", &[("prompt", "a cat")]).await;
+    let text = answered.content.unwrap();
+    assert!(text.contains("can't make more videos"), "{text}");
+    let too_long = "x".repeat(tomori_llm::MAX_VIDEO_PROMPT_CHARS + 1);
+    let answered = ask(&c, "generate video", &[("prompt", too_long.as_str())]).await;
+    assert!(answered.content.unwrap().contains("at most 2000"), "a clear error");
+    settings::set_feature(&c.s.store, scope, Actor::Operator, Feature::VideoGen, false)
+        .await
+        .unwrap();
+    let answered = ask(&c, "generate video", &[("prompt", "a cat")]).await;
+    assert!(answered.content.unwrap().starts_with("Video generation is off"));
+    assert_eq!(starts(), 1, "one provider call in all");
+    assert_eq!(c.s.fake.messages().iter().filter(|m| !m.files.is_empty()).count(), 1);
+}

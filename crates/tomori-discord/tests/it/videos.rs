@@ -47,7 +47,7 @@ fn filmmaker(store: &Store, veo: &FakeLlm) -> Option<Arc<dyn VideoMaker>> {
 
 /// A conversation whose server films with Veo (the fake, two polls to a finished operation)
 /// with its own Google key, `video_gen` on and a video quota of one per member per day.
-async fn filming() -> (Conversation, FakeLlm, Scope) {
+pub(crate) async fn filming() -> (Conversation, FakeLlm, Scope) {
     let veo = FakeLlm::start(WireFormat::Gemini).await;
     veo.make_videos(2);
     let c = conversation_with_makers(|_| None, |store| filmmaker(store, &veo)).await;
