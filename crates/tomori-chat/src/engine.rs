@@ -149,6 +149,8 @@ struct Inner<S> {
     setup_hints: SetupHints,
     /// Tool families used lately per channel, offered again in deliberate tool mode.
     affordances: deliberate::Affordances,
+    /// Pictures and videos members asked for, being made (`/bot kill` stops them).
+    making: picture::Making,
     /// Members last seen at privacy level 2: nothing of theirs is kept or shown to a model.
     withheld: Mutex<HashSet<Snowflake>>,
     /// Models (`provider/model` of a chain's first target) seen sending a closing reasoning tag
@@ -211,6 +213,7 @@ impl<S: ChatSurface> Engine<S> {
                 active: ActiveTurns::default(),
                 setup_hints: SetupHints::default(),
                 affordances: deliberate::Affordances::default(),
+                making: picture::Making::default(),
                 withheld: Mutex::default(),
                 dm_members: Mutex::default(),
                 template_opens: Mutex::default(),
@@ -246,7 +249,9 @@ impl<S: ChatSurface> Engine<S> {
 
     /// `/bot kill`: ends the channel's turn, cancelling its outbound requests, and clears its queue.
     pub fn kill(&self, channel: Snowflake) -> bool {
-        self.inner.gate.kill(channel)
+        // Both: a picture being made is not a turn of the channel's queue.
+        let making = self.inner.making.kill(channel);
+        self.inner.gate.kill(channel) || making
     }
 
     /// Handles one inbound message. Returns once the message is decided; turns run in tasks.

@@ -198,6 +198,9 @@ pub struct TurnContext {
     pub private_channel: bool,
     /// Pictures the turn's tools fetched for the model to look at, shown after their results.
     pub shown: crate::peek::ShownImages,
+    /// The member asked for this call themselves (`/generate`), not the model: what it makes
+    /// is recorded as theirs.
+    pub member_request: bool,
 }
 
 /// The most files one answer carries (Discord takes 10 per message; a turn that made more than

@@ -180,6 +180,7 @@ fn turn(place: Place) -> TurnContext {
         cancel: CancellationToken::new(),
         outbox: tomori_tools::Outbox::default(),
         shown: tomori_tools::ShownImages::default(),
+        member_request: false,
         private_channel: false,
     }
 }

@@ -77,6 +77,7 @@ impl<S: ChatSurface> Inner<S> {
             cancel: cancel.child_token(),
             outbox: tomori_tools::Outbox::default(),
             shown: tomori_tools::ShownImages::default(),
+            member_request: false,
             private_channel: in_channel_set(&plan.seen.view.private, &plan.message),
         })
     }

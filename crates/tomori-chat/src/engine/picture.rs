@@ -13,6 +13,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tomori_core::chunk::MAX_MESSAGE_CHARS;
 use tomori_core::handles::Handles;
+use tomori_core::id::Snowflake;
 use tomori_core::output::strip_reasoning;
 use tomori_llm::{ChatRequest, ImageShape, MAX_IMAGE_PROMPT_CHARS, Message, StreamEvent, ToolCall};
 use tomori_store::personas::Persona;
@@ -138,14 +139,16 @@ impl<S: ChatSurface> Inner<S> {
         let Some(gate) = self.tools.get() else {
             return Err("Pictures can't be made here.".to_owned());
         };
-        let cancel = CancellationToken::new();
-        let ctx = self
-            .tool_context(plan, persona, Handles::default(), Vec::new(), &cancel)
+        // `/bot kill` in the channel stops it, as it stops a turn.
+        let making = self.making.start(plan.message.channel);
+        let mut ctx = self
+            .tool_context(plan, persona, Handles::default(), Vec::new(), making.token())
             .await
             .map_err(|error| {
-            tracing::error!(%error, "a picture's context failed");
-            UNAVAILABLE.to_owned()
-        })?;
+                tracing::error!(%error, "a picture's context failed");
+                UNAVAILABLE.to_owned()
+            })?;
+        ctx.member_request = true;
         // The live state answers its first question from the planned state without asking the
         // platform (that is for the tools a turn offers); a member's call is judged like a model's
         // call, with the permissions the platform gives now, so that first answer is spent here.
@@ -412,5 +415,54 @@ mod tests {
         assert_eq!(user.matches("</conversation>").count(), 1, "{user}");
         assert!(request.system[0].contains("not instructions"));
         assert!(request.tools.is_empty(), "no tools");
+    }
+}
+
+/// The pictures and videos being made per channel, so that `/bot kill` stops them as it stops
+/// a turn (a video may take minutes of polling).
+#[derive(Debug, Default)]
+pub(super) struct Making(
+    std::sync::Mutex<Vec<(Snowflake, u64, CancellationToken)>>,
+    std::sync::atomic::AtomicU64,
+);
+
+/// One making, registered until dropped.
+pub(super) struct Made<'a> {
+    making: &'a Making,
+    id: u64,
+    token: CancellationToken,
+}
+
+impl Making {
+    /// Registers a making in `channel`.
+    pub(super) fn start(&self, channel: Snowflake) -> Made<'_> {
+        let id = self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let token = CancellationToken::new();
+        super::lock(&self.0).push((channel, id, token.clone()));
+        Made { making: self, id, token }
+    }
+
+    /// Stops every making in `channel`; true when there was one.
+    pub(super) fn kill(&self, channel: Snowflake) -> bool {
+        let list = super::lock(&self.0);
+        let mut any = false;
+        for (_, _, token) in list.iter().filter(|(c, _, _)| *c == channel) {
+            token.cancel();
+            any = true;
+        }
+        any
+    }
+}
+
+impl Made<'_> {
+    /// Cancelled when the channel is killed.
+    pub(super) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
+
+impl Drop for Made<'_> {
+    fn drop(&mut self) {
+        super::lock(&self.making.0).retain(|(_, id, _)| *id != self.id);
     }
 }

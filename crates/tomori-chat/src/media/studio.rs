@@ -96,7 +96,12 @@ impl ImageStudio {
                 ImageFailure::Failed(format!("the provider's file is not a usable picture ({e})"))
             })?;
         let row = Generated { kind: "image", prompt: &ask.prompt, provider: &by, bytes: png.len() };
-        let actor = Actor::Model { persona: ctx.persona, invoker: ctx.invoker };
+        // A member's own request (`/generate`) is theirs; a tool call is the model's for them.
+        let actor = if ctx.member_request {
+            Actor::Discord(ctx.invoker)
+        } else {
+            Actor::Model { persona: ctx.persona, invoker: ctx.invoker }
+        };
         // The audit row is written before the file is handed on: a picture nobody can account
         // for is not posted (and the quota is not counted).
         models::record_generation(&self.store, scope, actor, &row)

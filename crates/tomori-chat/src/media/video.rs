@@ -109,7 +109,12 @@ impl VideoStudio {
         let by = generated.answered.label;
         let row =
             Generated { kind: "video", prompt: &ask.prompt, provider: &by, bytes: bytes.len() };
-        let actor = Actor::Model { persona: ctx.persona, invoker: ctx.invoker };
+        // A member's own request (`/generate`) is theirs; a tool call is the model's for them.
+        let actor = if ctx.member_request {
+            Actor::Discord(ctx.invoker)
+        } else {
+            Actor::Model { persona: ctx.persona, invoker: ctx.invoker }
+        };
         // The audit row is written before the file is handed on: a video nobody can account for
         // is not posted (and the quota is not counted).
         models::record_generation(&self.store, scope, actor, &row)

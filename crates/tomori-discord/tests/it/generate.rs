@@ -226,7 +226,8 @@ async fn generate_video_posts_the_personas_video_and_spends_the_quota_then_refus
         quotas::check(&c.s.store, scope, QuotaKind::Video, snowflake(ALICE), today).await.unwrap();
     assert!(matches!(verdict, QuotaVerdict::UserExhausted { .. }), "{verdict:?}");
     let (log, _) = tomori_store::audit::tenant_log(&c.s.store, scope, 50).await.unwrap();
-    assert!(log.iter().any(|e| e.action == "video.generate"), "audited");
+    let row = log.iter().find(|e| e.action == "video.generate").expect("audited");
+    assert_eq!(row.actor, format!("discord:{ALICE}"), "the member's own request is theirs");
 
     // Spent: refused before any provider call. Too long: a clear error. Off: refused.
     let answered = ask(&c, "generate video", &[("prompt", "a cat")]).await;
@@ -242,4 +243,49 @@ async fn generate_video_posts_the_personas_video_and_spends_the_quota_then_refus
     assert!(answered.content.unwrap().starts_with("Video generation is off"));
     assert_eq!(starts(), 1, "one provider call in all");
     assert_eq!(c.s.fake.messages().iter().filter(|m| !m.files.is_empty()).count(), 1);
+}
+
+#[tokio::test]
+async fn bot_kill_stops_a_video_being_made() {
+    let (c, veo, scope) = crate::videos::filming().await;
+    // A video that is never done: the operation is polled until something stops it.
+    veo.make_videos(u32::MAX);
+    let limits = tomori_core::quota::QuotaLimits {
+        enabled: true,
+        per_user_daily: 5,
+        server_pool: 0,
+        reset_period_days: 30,
+    };
+    quotas::set_limits(&c.s.store, scope, QuotaKind::Video, limits).await.unwrap();
+    let _bot = commands_on(&c).await;
+    let command = SlashCommand::new(CHANNEL, UserSpec::new(ALICE, "alice"), "generate video")
+        .in_guild(GUILD, VIEW_AND_SEND)
+        .arg("prompt", "a fox that never stops running");
+    let id = c.s.fake.inject_command(command);
+    // Once the operation is being polled, a moderator kills the channel's work.
+    let polled = || veo.video_requests().iter().any(|r| r.path.contains("/operations/"));
+    let started = tokio::time::Instant::now();
+    while !polled() {
+        assert!(started.elapsed() < WAIT, "the operation was never polled");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let kill =
+        SlashCommand::new(CHANNEL, UserSpec::new(700_000_000_000_000_002, "bob"), "bot kill")
+            .in_guild(GUILD, 0x400 | 0x800 | 0x2000);
+    let kill = c.s.fake.inject_command(kill);
+    let killed = c.s.fake.wait_for_interaction(kill, FakeInteraction::answered, WAIT).await;
+    assert!(killed.content.unwrap().starts_with("Stopped"));
+    let answered = c.s.fake.wait_for_interaction(id, FakeInteraction::answered, WAIT).await;
+    let text = answered.content.unwrap();
+    assert!(text.contains("video was not finished"), "{text}");
+    // Nothing posted, nothing counted, and the polling stopped.
+    let polls = veo.video_requests().len();
+    // An absence needs a window: ten of the studio's 10 ms poll intervals.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(veo.video_requests().len(), polls, "no more polls");
+    assert!(c.s.fake.messages().iter().all(|m| m.files.is_empty()));
+    let today = Utc::now().date_naive();
+    let verdict =
+        quotas::check(&c.s.store, scope, QuotaKind::Video, snowflake(ALICE), today).await.unwrap();
+    assert!(matches!(verdict, QuotaVerdict::Allowed), "{verdict:?}");
 }

@@ -768,6 +768,7 @@ impl World {
             cancel: CancellationToken::new(),
             outbox: tomori_tools::Outbox::default(),
             shown: tomori_tools::ShownImages::default(),
+            member_request: false,
             private_channel: false,
         }
     }
