@@ -21,6 +21,39 @@ use tomori_tools::OutFile;
 
 use crate::surface::{ChatSurface, Outgoing, Speaker};
 
+/// The most bytes of files one message carries: Discord's upload limit for a server without
+/// boosts, the strictest a platform sets (counted over the whole message, not per file).
+pub(crate) const MAX_UPLOAD_BYTES_PER_MESSAGE: usize = 10 * 1024 * 1024;
+
+/// The most files one message carries (Discord's limit).
+const MAX_FILES_PER_MESSAGE: usize = 10;
+
+/// Packs `files`, in order, into messages of at most `limit` bytes and
+/// [`MAX_FILES_PER_MESSAGE`] files; a file larger than `limit` alone is dropped (its maker
+/// caps it below the limit, so this is a bug guard, logged).
+fn pack(files: Vec<OutFile>, limit: usize) -> Vec<Vec<OutFile>> {
+    let mut messages: Vec<Vec<OutFile>> = Vec::new();
+    let mut size = 0;
+    for file in files {
+        let bytes = file.bytes.len();
+        if bytes > limit {
+            tracing::warn!(file = %file.filename, bytes, "a file too large to post is left out");
+            continue;
+        }
+        match messages.last_mut() {
+            Some(last) if size + bytes <= limit && last.len() < MAX_FILES_PER_MESSAGE => {
+                last.push(file);
+                size += bytes;
+            }
+            _ => {
+                messages.push(vec![file]);
+                size = bytes;
+            }
+        }
+    }
+    messages
+}
+
 /// Who speaks, to whom, and within which limits.
 #[derive(Debug, Clone)]
 pub(crate) struct Audience {
@@ -148,26 +181,26 @@ impl<'a, S: ChatSurface> Delivery<'a, S> {
     /// text (a picture that was paid for is posted even when the text reached the send limit).
     /// True when it was delivered.
     pub(crate) async fn send_files(&mut self, files: Vec<OutFile>) -> bool {
-        if files.is_empty() {
-            return false;
-        }
-        let outgoing = Outgoing {
-            content: String::new(),
-            speaker: self.audience.speaker.clone(),
-            reply_to: if self.sent == 0 { self.audience.reply_to } else { None },
-            ping_users: Vec::new(),
-            files,
-        };
-        match self.surface.send(self.audience.channel, outgoing).await {
-            Ok(_) => {
-                self.sent += 1;
-                true
+        let mut posted = false;
+        // A video and pictures together can exceed what one message may carry: as many
+        // messages as it takes, each within the limit.
+        for files in pack(files, MAX_UPLOAD_BYTES_PER_MESSAGE) {
+            let outgoing = Outgoing {
+                content: String::new(),
+                speaker: self.audience.speaker.clone(),
+                reply_to: if self.sent == 0 { self.audience.reply_to } else { None },
+                ping_users: Vec::new(),
+                files,
+            };
+            match self.surface.send(self.audience.channel, outgoing).await {
+                Ok(_) => {
+                    self.sent += 1;
+                    posted = true;
+                }
+                Err(err) => tracing::warn!(error = %err, "posting a generated file failed"),
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "posting a generated file failed");
-                false
-            }
         }
+        posted
     }
 
     /// Messages sent so far.
@@ -264,4 +297,43 @@ fn known_tool(spec: &ToolSpec) -> KnownTool {
         .map(|properties| properties.keys().cloned().collect())
         .unwrap_or_default();
     KnownTool { name: spec.name.clone(), parameters }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, bytes: usize) -> OutFile {
+        OutFile {
+            filename: name.to_owned(),
+            content_type: "application/octet-stream".to_owned(),
+            bytes: vec![0; bytes],
+            description: None,
+        }
+    }
+
+    #[test]
+    fn files_are_packed_into_messages_within_the_upload_limit() {
+        let names = |messages: Vec<Vec<OutFile>>| -> Vec<Vec<String>> {
+            messages.into_iter().map(|m| m.into_iter().map(|f| f.filename).collect()).collect()
+        };
+        let cases: &[(&[(&str, usize)], &[&[&str]])] = &[
+            (&[], &[]),
+            (&[("a", 4), ("b", 4)], &[&["a", "b"]]),
+            // A video near the limit goes alone; the pictures follow together.
+            (&[("video", 9), ("p1", 2), ("p2", 2)], &[&["video"], &["p1", "p2"]]),
+            (&[("p1", 3), ("p2", 3), ("p3", 3), ("p4", 3)], &[&["p1", "p2", "p3"], &["p4"]]),
+            (&[("exact", 10)], &[&["exact"]]),
+            // Too large for any message: left out, the rest still posted.
+            (&[("huge", 11), ("p", 1)], &[&["p"]]),
+        ];
+        for (files, expected) in cases {
+            let files = files.iter().map(|(n, b)| file(n, *b)).collect();
+            let expected: Vec<Vec<String>> =
+                expected.iter().map(|m| m.iter().map(|s| (*s).to_owned()).collect()).collect();
+            assert_eq!(names(pack(files, 10)), expected);
+        }
+        let many = (0..12).map(|n| file(&n.to_string(), 0)).collect();
+        assert_eq!(pack(many, 10).iter().map(Vec::len).collect::<Vec<_>>(), [10, 2]);
+    }
 }

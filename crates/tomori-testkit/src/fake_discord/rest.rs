@@ -510,8 +510,9 @@ fn check_message(request: &Request, may_be_empty: bool) -> Result<(), Reply> {
     validate::message(request.body.as_ref()).map_err(|found| invalid(&found))
 }
 
-/// Discord's upload limits: 10 files a message, each at most 10 MiB (a server without boosts),
-/// and every uploaded file named in the payload's `attachments` by its `files[n]` index.
+/// Discord's upload limits: 10 files a message, at most 10 MiB in all (a server without boosts;
+/// the limit is the request's, not each file's), and every uploaded file named in the payload's
+/// `attachments` by its `files[n]` index.
 fn check_files(request: &Request) -> Result<(), Reply> {
     if request.files.len() > validate::MAX_ATTACHMENTS {
         return Err(error(
@@ -520,7 +521,7 @@ fn check_files(request: &Request) -> Result<(), Reply> {
             "Invalid Form Body (attachments: Must be 10 or fewer in length.)",
         ));
     }
-    if request.files.iter().any(|f| f.bytes.len() > validate::MAX_UPLOAD_BYTES) {
+    if request.files.iter().map(|f| f.bytes.len()).sum::<usize>() > validate::MAX_UPLOAD_BYTES {
         return Err(error(413, 40005, "Request entity too large"));
     }
     let named: Vec<String> = request
