@@ -317,7 +317,9 @@ mod tests {
         let names = |messages: Vec<Vec<OutFile>>| -> Vec<Vec<String>> {
             messages.into_iter().map(|m| m.into_iter().map(|f| f.filename).collect()).collect()
         };
-        let cases: &[(&[(&str, usize)], &[&[&str]])] = &[
+        /// Files (name, bytes) in, names per message out.
+        type Case<'a> = (&'a [(&'a str, usize)], &'a [&'a [&'a str]]);
+        let cases: &[Case<'_>] = &[
             (&[], &[]),
             (&[("a", 4), ("b", 4)], &[&["a", "b"]]),
             // A video near the limit goes alone; the pictures follow together.
