@@ -65,6 +65,19 @@ pub enum Action {
     EndpointShow,
     /// Removes their own endpoint.
     EndpointRemove,
+    /// Their own model, paid with their own keys for its provider.
+    ModelSet {
+        /// A known provider's name.
+        provider: String,
+        /// The model id.
+        model: String,
+        /// The server's models may answer them when theirs fails.
+        fallback: bool,
+    },
+    /// The server's models answer them again.
+    ModelClear,
+    /// Their own model, if they chose one.
+    ModelShow,
 }
 
 /// What an action amounted to.
@@ -125,6 +138,22 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Outc
             format!("Removed your key {id}.")
         }
         Action::EndpointShow => endpoint_show(store, me).await?,
+        Action::ModelSet { provider, model, fallback } => {
+            model_set(store, me, actor, provider, model, *fallback).await?
+        }
+        Action::ModelClear => {
+            users::set_model(store, me, actor, None).await?;
+            "Your turns go to the servers' models again.".to_owned()
+        }
+        Action::ModelShow => match users::get(store, me).await?.model {
+            Some(m) => format!(
+                "Your turns go to `{}/{}` with your own key{}.",
+                m.provider,
+                m.model,
+                if m.fallback { ", then the server's models if it fails" } else { " only" }
+            ),
+            None => "You chose no model of your own; the servers' models answer you.".to_owned(),
+        },
         Action::EndpointRemove => {
             endpoints::remove(store, me, actor, KeyOwner::Personal, MEMBER_ENDPOINT).await?;
             "Removed your endpoint; the servers' models answer you again.".to_owned()
@@ -144,6 +173,47 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Outc
         }
     };
     Ok(Answer::text(text).into())
+}
+
+/// Chooses the member's own model: a known provider, for which they added a key.
+async fn model_set(
+    store: &Store,
+    me: Scope,
+    actor: tomori_store::audit::Actor,
+    provider: &str,
+    model: &str,
+    fallback: bool,
+) -> Result<String, AdminError> {
+    let provider = provider.trim().to_lowercase();
+    if tomori_llm::known_provider(&provider).is_none() {
+        return Err(AdminError::BadInput(format!(
+            "Unknown provider `{provider}`: use a provider name from /personal key add; nothing \
+             was changed."
+        )));
+    }
+    models::check_model(model.trim()).map_err(|_| {
+        AdminError::BadInput(format!(
+            "`{model}` is not a model id: use letters, digits and . _ : / @ + - only."
+        ))
+    })?;
+    let keys = credentials::list(store, me, KeyOwner::Personal).await?;
+    let has_key = keys.iter().any(|k| k.provider == provider);
+    let choice =
+        users::MemberModel { provider: provider.clone(), model: model.trim().to_owned(), fallback };
+    users::set_model(store, me, actor, Some(&choice)).await?;
+    let mut text = format!("Your turns now go to `{provider}/{}` with your own key", choice.model);
+    text.push_str(if fallback {
+        ", then the server's models if it fails (never where a server requires your own key)."
+    } else {
+        " only."
+    });
+    if !has_key {
+        text.push_str(&format!(
+            " You have no key for `{provider}` yet: add one with /personal key add, or the \
+             servers' models keep answering you."
+        ));
+    }
+    Ok(text)
 }
 
 async fn key_list(store: &Store, me: Scope) -> Result<String, AdminError> {

@@ -22,6 +22,7 @@ use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::MEMBER_ENDPOINT;
 use tomori_store::models::{self, EmbeddingModel, ImageModel, ServerModel, VideoModel};
+use tomori_store::users::MemberModel;
 use tomori_store::{Scope, Store, StoreError, endpoints};
 
 use crate::views::ChainFor;
@@ -31,14 +32,18 @@ use crate::views::ChainFor;
 #[derive(Debug, Clone)]
 pub struct ServerProviders {
     client: Client,
+    /// Known providers reached at another address (tests: the fakes on loopback).
+    base_urls: Vec<(String, String)>,
     /// For members' own endpoints: the personal-scope policy.
     personal: Option<Client>,
 }
 
 /// The member a turn answers, as the chain sees them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Invoker {
     pub(crate) user: UserId,
+    /// Their own model (`/personal model`), when they chose one.
+    pub(crate) model: Option<MemberModel>,
     /// Their own endpoint may answer them here. It receives the assembled prompt (persona,
     /// system prompt, server memories, history), so only where they may see that prompt anyway:
     /// a direct message, a server they manage, or one that turned `prompt_snapshot` on.
@@ -70,7 +75,7 @@ impl ServerProviders {
     /// Chains whose server-named endpoints are reached through `client`, which must hold the
     /// server-scope policy under the operator's `[net]` settings.
     pub fn new(client: Client) -> Self {
-        Self { client, personal: None }
+        Self { client, personal: None, base_urls: Vec::new() }
     }
 
     /// Lets members' own endpoints answer them, reached through `client`, which must hold the
@@ -79,6 +84,14 @@ impl ServerProviders {
     #[must_use]
     pub fn with_personal_client(mut self, client: Client) -> Self {
         self.personal = Some(client);
+        self
+    }
+
+    /// Reaches the known provider `provider` at `base_url` instead of its own address. The URL
+    /// is judged by the target's policy like any endpoint's, when the target is built.
+    #[must_use]
+    pub fn with_provider_base_url(mut self, provider: &str, base_url: &str) -> Self {
+        self.base_urls.push((provider.to_owned(), base_url.to_owned()));
         self
     }
 
@@ -95,69 +108,41 @@ impl ServerProviders {
         instance: &[Target],
         turn: &ChainFor,
     ) -> Result<Chain, StoreError> {
-        let images = turn.images;
         let scope = Scope::server(tenant.server);
         let model = models::get(store, scope).await?;
         // The server's sampler choices shape every answer in the server, the member's own
-        // endpoint included.
+        // endpoint and model included.
         let sampler = model.as_ref().map(sampler).unwrap_or_default();
         let thinking = model.as_ref().map_or(ThinkingLevel::Auto, |m| m.thinking);
         let stop_speaker = model.as_ref().is_some_and(|m| m.stop_speaker);
         let chain = |targets: Vec<Target>| Chain { targets, sampler, thinking, stop_speaker };
-        if let Some(invoker) = invoker.filter(|i| i.own_endpoint)
+        if let Some(invoker) = invoker.as_ref().filter(|i| i.own_endpoint)
             && let Some(own) = self.members_own(store, invoker.user).await?
         {
             return Ok(chain(own.into_iter().collect()));
         }
-        let invoker = invoker.map(|i| i.user);
-        // A channel's or persona's model answers first even where the server chose none.
-        let model = match (model, &turn.primary) {
-            (Some(model), _) => model,
-            (None, Some(choice)) => ServerModel::new(&choice.provider, &choice.model),
-            (None, None) if turn.byok => return Ok(chain(Vec::new())),
-            (None, None) => return Ok(chain(instance.to_vec())),
-        };
         // Security: SSRF through DM tenants' endpoints. Any member manages their DM tenant, so
         // its endpoints go through the personal-scope client (production-strict), never the
         // server-scope one that the operator's [net] settings may loosen for guild admins.
         let client = if tenant.dm { self.personal.as_ref() } else { Some(&self.client) };
         let Some(client) = client else {
             tracing::warn!("a DM tenant's own model cannot be reached: no personal client");
-            return Ok(chain(instance.to_vec()));
+            return Ok(chain(if turn.byok { Vec::new() } else { instance.to_vec() }));
         };
-        let first = match &turn.primary {
-            Some(choice) => {
-                (choice.provider.as_str(), choice.model.as_str(), choice.vision, choice.tools)
-            }
-            None => (model.provider.as_str(), model.model.as_str(), model.vision, model.tools),
+        let user = invoker.as_ref().map(|i| i.user);
+        // The member's own model (`/personal model`), paid with their own keys only, goes first;
+        // the server's follow only when they allow it and the server does not require their key.
+        let mine = match invoker.as_ref().and_then(|i| i.model.as_ref()) {
+            Some(choice) => self.members_choice(store, scope, client, user, choice).await,
+            None => None,
         };
-        let (provider, model_id, vision, tools) = first;
-        let primary = Capabilities { vision, tools, ..Capabilities::default() };
-        let entries = std::iter::once((provider, model_id, primary)).chain(fallbacks(&model));
-        let mut targets = Vec::new();
-        for (provider, model_id, capabilities) in entries {
-            if let Some(target) =
-                Self::usable(store, scope, client, invoker, provider, model_id, capabilities).await
-            {
-                targets.push(target);
-            }
-        }
-        // The vision model answers in place of a chosen model that cannot see (a custom
-        // endpoint's own flag counts); the rest of the chain stays behind it, and the catalogue
-        // removes the images for the models that do not see.
-        let chosen_sees = targets.first().is_some_and(|t| t.capabilities.vision);
-        if images
-            && !chosen_sees
-            && let Some((provider, id)) =
-                model.vision_model.as_deref().and_then(|entry| entry.split_once('/'))
+        let alone = invoker.as_ref().and_then(|i| i.model.as_ref()).is_some_and(|m| !m.fallback);
+        if let Some(mine) = &mine
+            && (alone || turn.byok)
         {
-            let sees = Capabilities { vision: true, tools: true, ..Capabilities::default() };
-            if let Some(target) =
-                Self::usable(store, scope, client, invoker, provider, id, sees).await
-            {
-                targets.insert(0, target);
-            }
+            return Ok(chain(vec![mine.clone()]));
         }
+        let mut targets = self.server_targets(store, scope, client, user, model, turn).await;
         if turn.byok {
             // Security: spend control (BYOK mode). Only the member's own keys answer them: a
             // model reached with the server's keys or endpoints, and the instance's providers,
@@ -167,8 +152,82 @@ impl ServerProviders {
             });
             return Ok(chain(targets));
         }
+        targets.splice(0..0, mine);
         targets.extend(instance.iter().cloned());
         Ok(chain(targets))
+    }
+
+    /// The member's own model as a target, when they added a key of their own for its provider
+    /// (never the server's keys: the server did not choose that model).
+    async fn members_choice(
+        &self,
+        store: &Store,
+        scope: Scope,
+        client: &Client,
+        user: Option<UserId>,
+        choice: &MemberModel,
+    ) -> Option<Target> {
+        let capabilities = Capabilities::default();
+        let target = self
+            .usable(store, scope, client, user, (&choice.provider, &choice.model, capabilities))
+            .await?;
+        let theirs = !target.keys.is_empty()
+            && target.keys.iter().all(|k| k.source() == KeySource::Personal);
+        if !theirs {
+            tracing::debug!(provider = %choice.provider, "a member's model has no key of theirs");
+        }
+        theirs.then_some(target)
+    }
+
+    /// The server's targets: its model (or the channel's or persona's, `turn.primary`), its
+    /// fallbacks, and its vision model first when the turn shows images the chosen one cannot
+    /// see. Empty when the server chose no model.
+    async fn server_targets(
+        &self,
+        store: &Store,
+        scope: Scope,
+        client: &Client,
+        invoker: Option<UserId>,
+        model: Option<ServerModel>,
+        turn: &ChainFor,
+    ) -> Vec<Target> {
+        // A channel's or persona's model answers first even where the server chose none.
+        let model = match (model, &turn.primary) {
+            (Some(model), _) => model,
+            (None, Some(choice)) => ServerModel::new(&choice.provider, &choice.model),
+            (None, None) => return Vec::new(),
+        };
+        let (provider, model_id, vision, tools) = match &turn.primary {
+            Some(c) => (c.provider.as_str(), c.model.as_str(), c.vision, c.tools),
+            None => (model.provider.as_str(), model.model.as_str(), model.vision, model.tools),
+        };
+        let primary = Capabilities { vision, tools, ..Capabilities::default() };
+        let entries = std::iter::once((provider, model_id, primary)).chain(fallbacks(&model));
+        let mut targets = Vec::new();
+        for (provider, model_id, capabilities) in entries {
+            if let Some(target) =
+                self.usable(store, scope, client, invoker, (provider, model_id, capabilities)).await
+            {
+                targets.push(target);
+            }
+        }
+        // The vision model answers in place of a chosen model that cannot see (a custom
+        // endpoint's own flag counts); the rest of the chain stays behind it, and the catalogue
+        // removes the images for the models that do not see.
+        let chosen_sees = targets.first().is_some_and(|t| t.capabilities.vision);
+        if turn.images
+            && !chosen_sees
+            && let Some((provider, id)) =
+                model.vision_model.as_deref().and_then(|entry| entry.split_once('/'))
+        {
+            let sees = Capabilities { vision: true, tools: true, ..Capabilities::default() };
+            if let Some(target) =
+                self.usable(store, scope, client, invoker, (provider, id, sees)).await
+            {
+                targets.insert(0, target);
+            }
+        }
+        targets
     }
 
     /// The member's own endpoint, if they registered one: `Some(None)` when it cannot be used
@@ -227,15 +286,15 @@ impl ServerProviders {
 
     /// The target for one entry, or `None` (logged) when it cannot be reached.
     async fn usable(
+        &self,
         store: &Store,
         scope: Scope,
         client: &Client,
         invoker: Option<UserId>,
-        provider: &str,
-        model: &str,
-        capabilities: Capabilities,
+        entry: Entry<'_>,
     ) -> Option<Target> {
-        match Self::target(store, scope, client, invoker, provider, model, capabilities).await {
+        let (provider, model, _) = entry;
+        match self.target(store, scope, client, invoker, entry).await {
             Ok(Some(target)) => Some(target),
             Ok(None) => {
                 tracing::debug!(provider, model, "a server model has no key or endpoint");
@@ -264,16 +323,9 @@ impl ServerProviders {
         let capabilities =
             Capabilities { tools: false, vision: false, context_length: None, embeddings: true };
         let scope = Scope::server(server);
-        let target = Self::target(
-            store,
-            scope,
-            &self.client,
-            None,
-            &model.provider,
-            &model.model,
-            capabilities,
-        )
-        .await?;
+        let target = self
+            .target(store, scope, &self.client, None, (&model.provider, &model.model, capabilities))
+            .await?;
         Ok(target.map(|mut target| {
             target.label = format!("{} · {}", model.provider, model.model);
             target.model = model.model.clone();
@@ -301,16 +353,9 @@ impl ServerProviders {
         let Some(client) = client else { return Ok(None) };
         let capabilities = Capabilities::default();
         let scope = Scope::server(tenant.server);
-        let target = Self::target(
-            store,
-            scope,
-            client,
-            invoker,
-            &model.provider,
-            &model.model,
-            capabilities,
-        )
-        .await?;
+        let target = self
+            .target(store, scope, client, invoker, (&model.provider, &model.model, capabilities))
+            .await?;
         Ok(target.map(|mut target| {
             target.label = format!("{} · {}", model.provider, model.model);
             target.model = model.model.clone();
@@ -336,14 +381,14 @@ impl ServerProviders {
 
     /// The target for one entry, reached through `client` (whose policy judges the URL).
     async fn target(
+        &self,
         store: &Store,
         scope: Scope,
         client: &Client,
         invoker: Option<UserId>,
-        provider: &str,
-        model: &str,
-        capabilities: Capabilities,
+        entry: Entry<'_>,
     ) -> Result<Option<Target>, ChainError> {
+        let (provider, model, capabilities) = entry;
         let policy = client.policy();
         if let Some(label) = provider.strip_prefix("custom:") {
             let Some((endpoint, key)) =
@@ -397,7 +442,12 @@ impl ServerProviders {
         if keys.is_empty() {
             return Ok(None);
         }
-        let endpoint = Endpoint::new(known.wire, known.base_url, policy)?;
+        let base_url = self
+            .base_urls
+            .iter()
+            .find(|(name, _)| name == provider)
+            .map_or(known.base_url, |(_, url)| url.as_str());
+        let endpoint = Endpoint::new(known.wire, base_url, policy)?;
         Ok(Some(
             Target::new(format!("{provider} · {model}"), provider, endpoint, model, client.clone())
                 .with_keys(keys)
@@ -445,6 +495,9 @@ fn sampler(model: &ServerModel) -> Sampler {
         speaker: None,
     }
 }
+
+/// One model of a chain: provider, model id, and what it can do.
+type Entry<'a> = (&'a str, &'a str, Capabilities);
 
 /// Fallback entries as (provider, model, default capabilities).
 fn fallbacks(model: &ServerModel) -> impl Iterator<Item = (&str, &str, Capabilities)> {
@@ -514,7 +567,7 @@ mod tests {
         let sources = |chain: Chain| -> Vec<KeySource> {
             chain.targets[0].keys.iter().map(ApiKey::source).collect()
         };
-        let member = |user| Some(Invoker { user, own_endpoint: true });
+        let member = |user| Some(Invoker { user, model: None, own_endpoint: true });
         let guild = Tenant { server, dm: false };
         let turn = &ChainFor { own_endpoint: true, images: false, primary: None, byok: false };
         let hers = providers.chain(&store, guild, member(alice), &[], turn).await.expect("chain");
@@ -529,5 +582,30 @@ mod tests {
         assert_eq!(sources(hers), [KeySource::Personal]);
         let his = providers.chain(&store, guild, member(bob), &[], byok).await.expect("chain");
         assert!(his.targets.is_empty(), "bob has no key of his own");
+
+        // A member's own model goes first, paid with their key, then the server's (unless they
+        // said not to, or the server requires their key); without a key of theirs it is ignored.
+        let choosing = |user, model: &str, fallback| {
+            let choice = MemberModel {
+                provider: "openrouter".to_owned(),
+                model: model.to_owned(),
+                fallback,
+            };
+            Some(Invoker { user, model: Some(choice), own_endpoint: false })
+        };
+        let models = |chain: &Chain| -> Vec<String> {
+            chain.targets.iter().map(|t| t.model.clone()).collect()
+        };
+        let hers = providers.chain(&store, guild, choosing(alice, "her/model", true), &[], turn);
+        let hers = hers.await.expect("chain");
+        assert_eq!(models(&hers), ["her/model", "some/model"]);
+        assert_eq!(sources(hers), [KeySource::Personal]);
+        let alone = providers.chain(&store, guild, choosing(alice, "her/model", false), &[], turn);
+        assert_eq!(models(&alone.await.expect("chain")), ["her/model"]);
+        let byok_hers =
+            providers.chain(&store, guild, choosing(alice, "her/model", true), &[], byok);
+        assert_eq!(models(&byok_hers.await.expect("chain")), ["her/model"]);
+        let his = providers.chain(&store, guild, choosing(bob, "his/model", false), &[], turn);
+        assert_eq!(models(&his.await.expect("chain")), ["some/model"], "no key of his: ignored");
     }
 }

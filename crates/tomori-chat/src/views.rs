@@ -348,7 +348,11 @@ impl Views {
         let member = seen.user.as_ref().filter(|u| u.view.own_models);
         let key = (seen.server, member.map(|u| u.id), turn.clone());
         let revision = (seen.server_revision, member.map_or(0, |u| u.revision));
-        let invoker = member.map(|u| Invoker { user: u.id, own_endpoint: turn.own_endpoint });
+        let invoker = member.map(|u| Invoker {
+            user: u.id,
+            model: u.view.settings.model.clone(),
+            own_endpoint: turn.own_endpoint,
+        });
         let chain = self
             .chains
             .get_or_load(key, revision, || {

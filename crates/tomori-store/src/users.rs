@@ -16,12 +16,30 @@ pub struct UserSettings {
     pub language: String,
     /// What personas call them, if set.
     pub nickname: Option<String>,
+    /// Their own model (`/personal model set`), paid with their own keys.
+    pub model: Option<MemberModel>,
+}
+
+/// A member's own model.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct MemberModel {
+    /// A known provider's name (their own keys for it pay).
+    pub provider: String,
+    /// The provider's model id.
+    pub model: String,
+    /// The server's models may answer them when theirs fails.
+    pub fallback: bool,
 }
 
 /// A user's settings before they change any: the columns' defaults (a test holds them equal).
 impl Default for UserSettings {
     fn default() -> Self {
-        Self { privacy: PrivacyLevel::Minimal, language: "en".to_owned(), nickname: None }
+        Self {
+            privacy: PrivacyLevel::Minimal,
+            language: "en".to_owned(),
+            nickname: None,
+            model: None,
+        }
     }
 }
 
@@ -33,7 +51,8 @@ pub async fn get(store: &Store, scope: Scope) -> Result<UserSettings, StoreError
     let user = scope.require_user()?;
     let mut tx = store.begin(Scope::user(user)).await?;
     let row = sqlx::query!(
-        "SELECT privacy_level, language, nickname FROM users WHERE id = $1",
+        "SELECT privacy_level, language, nickname, model_provider, model_id, model_fallback
+         FROM users WHERE id = $1",
         user.get()
     )
     .fetch_optional(tx.conn())
@@ -46,7 +65,64 @@ pub async fn get(store: &Store, scope: Scope) -> Result<UserSettings, StoreError
             .map_err(|e| StoreError::Invalid { field: "privacy level", reason: e.to_string() })?,
         language: row.language,
         nickname: row.nickname,
+        model: match (row.model_provider, row.model_id) {
+            (Some(provider), Some(model)) => {
+                Some(MemberModel { provider, model, fallback: row.model_fallback })
+            }
+            _ => None,
+        },
     })
+}
+
+/// Sets (or with `None`, clears) the scope user's own model. The provider must be a known
+/// provider's name; the caller checks it against the providers it knows.
+///
+/// # Errors
+/// An invalid provider or model id, or an unavailable database.
+pub async fn set_model(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    model: Option<&MemberModel>,
+) -> Result<(), StoreError> {
+    if let Some(model) = model {
+        crate::models::check_model(&model.model)?;
+        if model.provider.starts_with("custom:") {
+            return Err(StoreError::Invalid {
+                field: "provider",
+                reason: "a provider's name (your own endpoint is /personal custom-endpoint)"
+                    .to_owned(),
+            });
+        }
+        crate::models::check_provider(&model.provider)?;
+    }
+    let before = get(store, scope).await?.model;
+    let user = scope.require_user()?;
+    let mut tx = store.begin(Scope::user(user)).await?;
+    sqlx::query!(
+        "UPDATE users SET model_provider = $2, model_id = $3, model_fallback = $4 WHERE id = $1",
+        user.get(),
+        model.map(|m| m.provider.as_str()),
+        model.map(|m| m.model.as_str()),
+        model.is_none_or(|m| m.fallback)
+    )
+    .execute(tx.conn())
+    .await
+    .about("user")?;
+    let json = |m: &MemberModel| serde_json::to_value(m).expect("model serialises");
+    let (before, after) = (before.as_ref().map(json), model.map(json));
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "user.model",
+            target: format!("user:{user}"),
+            before: before.as_ref(),
+            after: after.as_ref(),
+        },
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// Sets the scope user's privacy level.
@@ -158,7 +234,7 @@ pub async fn set_profile(
     )
     .await?;
     tx.commit().await?;
-    Ok(UserSettings { privacy: before.privacy, language, nickname })
+    Ok(UserSettings { privacy: before.privacy, language, nickname, model: before.model })
 }
 
 /// Deletes the scope user and everything that is theirs alone: settings, personal memories,

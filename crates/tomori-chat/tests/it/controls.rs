@@ -119,3 +119,94 @@ async fn byok_mode_answers_members_only_through_their_own_models() {
     assert_eq!(sent[1].content, "From alice's own model.");
     assert!(h.llm.requests().is_empty(), "still nothing spent on the instance");
 }
+
+#[tokio::test]
+async fn a_members_own_model_answers_them_with_their_key_then_the_servers() {
+    use secrecy::SecretString;
+    use tomori_store::credentials;
+    use tomori_store::models::{self, ServerModel};
+    use tomori_store::users::{self, MemberModel};
+
+    let h = Harness::new().await;
+    let scope = Scope::server(h.server);
+    // The server talks through openrouter (its key); alice brings an openai key and chooses
+    // her own model. Both providers are reached at fakes on loopback.
+    let server_fake = FakeLlm::start(WireFormat::OpenAi).await;
+    let alices_fake = FakeLlm::start(WireFormat::OpenAi).await;
+    models::set(&h.store, scope, Actor::Operator, &ServerModel::new("openrouter", "server/model"))
+        .await
+        .unwrap();
+    let key = |k: &str| SecretString::from(k.to_owned());
+    credentials::add(
+        &h.store,
+        scope,
+        Actor::Operator,
+        KeyOwner::Server,
+        "openrouter",
+        "s",
+        &key("sk-server"),
+    )
+    .await
+    .unwrap();
+    let alice = Scope::user(h.store.resolve_user(crate::id(ALICE)).await.unwrap());
+    credentials::add(
+        &h.store,
+        alice,
+        Actor::Operator,
+        KeyOwner::Personal,
+        "openai",
+        "a",
+        &key("sk-alice"),
+    )
+    .await
+    .unwrap();
+    let choice = MemberModel {
+        provider: "openai".to_owned(),
+        model: "gpt-4o-mini".to_owned(),
+        fallback: true,
+    };
+    users::set_model(&h.store, alice, Actor::Operator, Some(&choice)).await.unwrap();
+    let client =
+        client_for(Policy::new(NetScope::Server).allow_loopback_for_tests(), &Timeouts::default());
+    h.engine.set_server_providers(
+        ServerProviders::new(client.unwrap())
+            .with_provider_base_url("openrouter", &server_fake.base_url())
+            .with_provider_base_url("openai", &alices_fake.base_url()),
+    );
+
+    // Her turn goes to her model with her key.
+    alices_fake.push_turn(Turn::new().text("From alice's model."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    assert_eq!(h.wait_sent(1).await[0].content, "From alice's model.");
+    let asked = &alices_fake.requests()[0];
+    assert_eq!(asked.header("authorization"), Some("Bearer sk-alice"));
+    assert_eq!(asked.json.as_ref().unwrap()["model"], "gpt-4o-mini");
+    // Bob's goes to the server's.
+    server_fake.push_turn(Turn::new().text("From the server's model."));
+    h.engine.handle(h.message(crate::BOB, "bob", "<@900> hi")).await;
+    assert_eq!(h.wait_sent(2).await[1].content, "From the server's model.");
+
+    // Her model fails: the server's steps in, as she allowed.
+    for _ in 0..4 {
+        alices_fake.push(tomori_testkit::fake_llm::Reply::status(
+            500,
+            &json!({"error": {"message": "down"}}),
+        ));
+    }
+    server_fake.push_turn(Turn::new().text("The server's, for alice."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> again")).await;
+    assert_eq!(h.wait_sent(3).await[2].content, "The server's, for alice.");
+    // Not where the server requires members' own keys: nothing of the server's is spent.
+    settings::set(&h.store, scope, Actor::Operator, Setting::ByokRequired(true)).await.unwrap();
+    let before = server_fake.requests().len();
+    for _ in 0..4 {
+        alices_fake.push(tomori_testkit::fake_llm::Reply::status(
+            500,
+            &json!({"error": {"message": "down"}}),
+        ));
+    }
+    h.engine.handle(h.message(ALICE, "alice", "<@900> and now?")).await;
+    let sent = h.wait_sent(4).await;
+    assert!(sent[3].content.contains("couldn't reach the model"), "{}", sent[3].content);
+    assert_eq!(server_fake.requests().len(), before, "the server's key was not spent");
+}

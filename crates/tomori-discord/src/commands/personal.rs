@@ -95,6 +95,28 @@ pub(crate) fn definition() -> CommandBuilder {
             ]),
         )
         .option(
+            SubCommandGroupBuilder::new("model", "Your own model, paid with your own key")
+                .subcommands([
+                    SubCommandBuilder::new("set", "Answer your turns with this model")
+                        .option(
+                            StringBuilder::new("provider", "A provider you added a key for")
+                                .required(true)
+                                .max_length(64),
+                        )
+                        .option(
+                            StringBuilder::new("model", "The model id")
+                                .required(true)
+                                .max_length(200),
+                        )
+                        .option(BooleanBuilder::new(
+                            "fallback",
+                            "The server's models may answer when yours fails (default yes)",
+                        )),
+                    SubCommandBuilder::new("clear", "The servers' models answer you again"),
+                    SubCommandBuilder::new("show", "Show your own model"),
+                ]),
+        )
+        .option(
             SubCommandGroupBuilder::new(
                 "custom-endpoint",
                 "Your own OpenAI-compatible endpoint, which answers you where you may see the prompt",
@@ -156,6 +178,16 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             ("remove", a) => {
                 Ok(Action::Admin(personal::Action::KeyRemove { id: a.required_integer("id")? }))
             }
+            _ => Err(BadInput::unknown()),
+        },
+        "model" => match args.nested()? {
+            ("set", a) => Ok(Action::Admin(personal::Action::ModelSet {
+                provider: a.required_string("provider")?.to_owned(),
+                model: a.required_string("model")?.to_owned(),
+                fallback: a.boolean("fallback")?.unwrap_or(true),
+            })),
+            ("clear", _) => Ok(Action::Admin(personal::Action::ModelClear)),
+            ("show", _) => Ok(Action::Admin(personal::Action::ModelShow)),
             _ => Err(BadInput::unknown()),
         },
         "custom-endpoint" => match args.nested()? {

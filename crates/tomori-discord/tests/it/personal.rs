@@ -388,3 +388,47 @@ async fn a_long_prompt_is_shown_as_far_as_it_fits_and_sent_whole_as_a_file() {
     let whole = String::from_utf8(answered.files[0].bytes.clone()).unwrap();
     assert!(whole.contains(prompt.trim()), "{whole}");
 }
+
+#[tokio::test]
+async fn a_member_chooses_their_own_model() {
+    let w = world().await;
+    let me = |path: &str| slash(alice(), VIEW_AND_SEND, path);
+    let audited = audit_actions(&w.db).await.len();
+    let unknown =
+        w.answer(me("personal model set").arg("provider", "acme").arg("model", "m")).await;
+    assert!(unknown.starts_with("Unknown provider `acme`"), "{unknown}");
+    let bad =
+        w.answer(me("personal model set").arg("provider", "openai").arg("model", "a b")).await;
+    assert!(bad.contains("is not a model id"), "{bad}");
+    assert_eq!(audit_actions(&w.db).await.len(), audited, "refusals change nothing");
+
+    let set = w
+        .answer(me("personal model set").arg("provider", "OpenAI").arg("model", "gpt-4o-mini"))
+        .await;
+    assert!(set.contains("`openai/gpt-4o-mini`") && set.contains("no key for `openai`"), "{set}");
+    let alone = w
+        .answer(
+            me("personal model set")
+                .arg("provider", "openai")
+                .arg("model", "gpt-4o")
+                .arg("fallback", false),
+        )
+        .await;
+    assert!(alone.contains("with your own key only."), "{alone}");
+    let alice_scope = Scope::user(w.store.resolve_user(snowflake(ALICE)).await.unwrap());
+    let model = users::get(&w.store, alice_scope).await.unwrap().model.unwrap();
+    assert_eq!(
+        (model.provider.as_str(), model.model.as_str(), model.fallback),
+        ("openai", "gpt-4o", false)
+    );
+    // Bob's choice is his; alice's stays.
+    let shown = w.answer(slash(bob(), VIEW_AND_SEND, "personal model show")).await;
+    assert!(shown.starts_with("You chose no model"), "{shown}");
+    let shown = w.answer(me("personal model show")).await;
+    assert!(shown.contains("`openai/gpt-4o`"), "{shown}");
+    let cleared = w.answer(me("personal model clear")).await;
+    assert!(cleared.contains("servers' models again"), "{cleared}");
+    assert!(users::get(&w.store, alice_scope).await.unwrap().model.is_none());
+    let actions = audit_actions(&w.db).await;
+    assert_eq!(actions[audited..], ["user.model"; 3]);
+}
