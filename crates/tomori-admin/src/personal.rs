@@ -78,6 +78,11 @@ pub enum Action {
     ModelClear,
     /// Their own model, if they chose one.
     ModelShow,
+    /// Their own choice of deliberate tool mode; `None` follows the server's.
+    DeliberateTools {
+        /// On, off, or the server's.
+        mode: Option<bool>,
+    },
 }
 
 /// What an action amounted to.
@@ -140,6 +145,18 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Outc
         Action::EndpointShow => endpoint_show(store, me).await?,
         Action::ModelSet { provider, model, fallback } => {
             model_set(store, me, actor, provider, model, *fallback).await?
+        }
+        Action::DeliberateTools { mode } => {
+            users::set_deliberate_tools(store, me, actor, *mode).await?;
+            match mode {
+                Some(true) => "Deliberate tool mode is on for you: tools are offered only when \
+                               your message asks for what they do."
+                    .to_owned(),
+                Some(false) => "Deliberate tool mode is off for you: every allowed tool is \
+                                offered on your turns."
+                    .to_owned(),
+                None => "Your turns follow each server's deliberate tool mode again.".to_owned(),
+            }
         }
         Action::ModelClear => {
             users::set_model(store, me, actor, None).await?;

@@ -109,6 +109,12 @@ struct Plan {
 }
 
 impl Plan {
+    /// Deliberate tool mode for this turn: the member's own choice, else the server's.
+    fn deliberate_tools(&self) -> bool {
+        let member = self.seen.user.as_ref().and_then(|u| u.view.settings.deliberate_tools);
+        member.unwrap_or(self.settings().deliberate_tools)
+    }
+
     fn settings(&self) -> &ServerSettings {
         &self.seen.view.settings
     }

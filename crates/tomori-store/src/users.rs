@@ -18,6 +18,8 @@ pub struct UserSettings {
     pub nickname: Option<String>,
     /// Their own model (`/personal model set`), paid with their own keys.
     pub model: Option<MemberModel>,
+    /// Their own choice of deliberate tool mode; the server's when `None`.
+    pub deliberate_tools: Option<bool>,
 }
 
 /// A member's own model.
@@ -39,6 +41,7 @@ impl Default for UserSettings {
             language: "en".to_owned(),
             nickname: None,
             model: None,
+            deliberate_tools: None,
         }
     }
 }
@@ -51,7 +54,8 @@ pub async fn get(store: &Store, scope: Scope) -> Result<UserSettings, StoreError
     let user = scope.require_user()?;
     let mut tx = store.begin(Scope::user(user)).await?;
     let row = sqlx::query!(
-        "SELECT privacy_level, language, nickname, model_provider, model_id, model_fallback
+        "SELECT privacy_level, language, nickname, model_provider, model_id, model_fallback,
+                deliberate_tools
          FROM users WHERE id = $1",
         user.get()
     )
@@ -71,7 +75,41 @@ pub async fn get(store: &Store, scope: Scope) -> Result<UserSettings, StoreError
             }
             _ => None,
         },
+        deliberate_tools: row.deliberate_tools,
     })
+}
+
+/// Sets the scope user's own choice of deliberate tool mode (`None`: the server's).
+///
+/// # Errors
+/// An unavailable database.
+pub async fn set_deliberate_tools(
+    store: &Store,
+    scope: Scope,
+    actor: Actor,
+    mode: Option<bool>,
+) -> Result<(), StoreError> {
+    let before = get(store, scope).await?.deliberate_tools;
+    let user = scope.require_user()?;
+    let mut tx = store.begin(Scope::user(user)).await?;
+    sqlx::query!("UPDATE users SET deliberate_tools = $2 WHERE id = $1", user.get(), mode)
+        .execute(tx.conn())
+        .await
+        .about("user")?;
+    let before = serde_json::json!({ "deliberate_tools": before });
+    let after = serde_json::json!({ "deliberate_tools": mode });
+    audit::record(
+        &mut tx,
+        Change {
+            actor,
+            action: "user.deliberate_tools",
+            target: format!("user:{user}"),
+            before: Some(&before),
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// Sets (or with `None`, clears) the scope user's own model. The provider must be a known
@@ -234,7 +272,7 @@ pub async fn set_profile(
     )
     .await?;
     tx.commit().await?;
-    Ok(UserSettings { privacy: before.privacy, language, nickname, model: before.model })
+    Ok(UserSettings { language, nickname, ..before })
 }
 
 /// Deletes the scope user and everything that is theirs alone: settings, personal memories,

@@ -73,7 +73,7 @@ impl<S: ChatSurface> Inner<S> {
             {
                 Ok(ctx) => {
                     request.tools = gate.advertise(&ctx).await;
-                    if plan.settings().deliberate_tools {
+                    if plan.deliberate_tools() {
                         let recent = self.affordances.take(plan.message.channel);
                         deliberate::narrow(&mut request.tools, &plan.message.content, recent);
                     }
@@ -186,7 +186,7 @@ impl<S: ChatSurface> Inner<S> {
         }
         // Tools run: a follow-up now waits instead of interrupting and losing their work.
         self.gate.set_phase(plan.message.channel, Phase::Tools);
-        let results = if plan.settings().deliberate_tools {
+        let results = if plan.deliberate_tools() {
             // A call to a tool this turn did not offer is answered, not run.
             let (offered, mut refused) =
                 deliberate::withheld(&request.tools, &completion.tool_calls);

@@ -210,3 +210,32 @@ async fn a_members_own_model_answers_them_with_their_key_then_the_servers() {
     assert!(sent[3].content.contains("couldn't reach the model"), "{}", sent[3].content);
     assert_eq!(server_fake.requests().len(), before, "the server's key was not spent");
 }
+
+#[tokio::test]
+async fn a_members_own_deliberate_tool_mode_beats_the_servers() {
+    let h = Harness::new().await;
+    h.enable_tools();
+    let alice = Scope::user(h.store.resolve_user(crate::id(ALICE)).await.unwrap());
+    tomori_store::users::set_deliberate_tools(&h.store, alice, Actor::Operator, Some(true))
+        .await
+        .unwrap();
+    // The server's switch is off: bob is offered every tool, alice only what she asks for.
+    h.llm.push_turn(Turn::new().text("Hi bob."));
+    h.engine.handle(h.message(crate::BOB, "bob", "<@900> hi")).await;
+    h.wait_sent(1).await;
+    assert!(offered(&h, 0).contains(&"create_task".to_owned()));
+    h.llm.push_turn(Turn::new().text("Hi alice."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi")).await;
+    h.wait_sent(2).await;
+    assert!(!offered(&h, 1).contains(&"create_task".to_owned()), "{:?}", offered(&h, 1));
+    // Off for her where the server's is on.
+    let scope = Scope::server(h.server);
+    settings::set(&h.store, scope, Actor::Operator, Setting::DeliberateTools(true)).await.unwrap();
+    tomori_store::users::set_deliberate_tools(&h.store, alice, Actor::Operator, Some(false))
+        .await
+        .unwrap();
+    h.llm.push_turn(Turn::new().text("Hi again."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> hi again")).await;
+    h.wait_sent(3).await;
+    assert!(offered(&h, 2).contains(&"create_task".to_owned()));
+}

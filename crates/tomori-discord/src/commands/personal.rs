@@ -95,6 +95,17 @@ pub(crate) fn definition() -> CommandBuilder {
             ]),
         )
         .option(
+            SubCommandBuilder::new(
+                "deliberate-tools",
+                "Offer tools on your turns only when you ask for what they do",
+            )
+            .option(
+                StringBuilder::new("state", "On, off, or as the server says")
+                    .required(true)
+                    .choices([("on", "on"), ("off", "off"), ("server", "server")]),
+            ),
+        )
+        .option(
             SubCommandGroupBuilder::new("model", "Your own model, paid with your own key")
                 .subcommands([
                     SubCommandBuilder::new("set", "Answer your turns with this model")
@@ -180,6 +191,15 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             }
             _ => Err(BadInput::unknown()),
         },
+        "deliberate-tools" => {
+            let mode = match args.required_string("state")? {
+                "on" => Some(true),
+                "off" => Some(false),
+                "server" => None,
+                other => return Err(BadInput(format!("Say on, off or server, not `{other}`."))),
+            };
+            Ok(Action::Admin(personal::Action::DeliberateTools { mode }))
+        }
         "model" => match args.nested()? {
             ("set", a) => Ok(Action::Admin(personal::Action::ModelSet {
                 provider: a.required_string("provider")?.to_owned(),

@@ -432,3 +432,20 @@ async fn a_member_chooses_their_own_model() {
     let actions = audit_actions(&w.db).await;
     assert_eq!(actions[audited..], ["user.model"; 3]);
 }
+
+#[tokio::test]
+async fn a_member_chooses_their_own_deliberate_tool_mode() {
+    let w = world().await;
+    let me = |state: &str| {
+        slash(alice(), VIEW_AND_SEND, "personal deliberate-tools").arg("state", state)
+    };
+    let alice_scope = Scope::user(w.store.resolve_user(snowflake(ALICE)).await.unwrap());
+    let on = w.answer(me("on")).await;
+    assert!(on.starts_with("Deliberate tool mode is on for you"), "{on}");
+    assert_eq!(users::get(&w.store, alice_scope).await.unwrap().deliberate_tools, Some(true));
+    let back = w.answer(me("server")).await;
+    assert!(back.contains("follow each server's"), "{back}");
+    assert_eq!(users::get(&w.store, alice_scope).await.unwrap().deliberate_tools, None);
+    let actions = audit_actions(&w.db).await;
+    assert_eq!(actions.iter().filter(|a| *a == "user.deliberate_tools").count(), 2);
+}
