@@ -147,9 +147,7 @@ impl ServerProviders {
             // Security: spend control (BYOK mode). Only the member's own keys answer them: a
             // model reached with the server's keys or endpoints, and the instance's providers,
             // are never spent on their turn.
-            targets.retain(|t| {
-                !t.keys.is_empty() && t.keys.iter().all(|k| k.source() == KeySource::Personal)
-            });
+            targets.retain(paid_by_member);
             return Ok(chain(targets));
         }
         targets.splice(0..0, mine);
@@ -171,8 +169,7 @@ impl ServerProviders {
         let target = self
             .usable(store, scope, client, user, (&choice.provider, &choice.model, capabilities))
             .await?;
-        let theirs = !target.keys.is_empty()
-            && target.keys.iter().all(|k| k.source() == KeySource::Personal);
+        let theirs = paid_by_member(&target);
         if !theirs {
             tracing::debug!(provider = %choice.provider, "a member's model has no key of theirs");
         }
@@ -494,6 +491,12 @@ fn sampler(model: &ServerModel) -> Sampler {
         stop: model.stop.clone(),
         speaker: None,
     }
+}
+
+/// Whether only the member's own keys pay for `target` (a target with no key at all is a
+/// server's endpoint, which they do not pay for).
+fn paid_by_member(target: &Target) -> bool {
+    !target.keys.is_empty() && target.keys.iter().all(|k| k.source() == KeySource::Personal)
 }
 
 /// One model of a chain: provider, model id, and what it can do.
