@@ -7,12 +7,16 @@
 use tomori_core::thinking::ThinkingLevel;
 use tomori_llm::{Wire, known_provider};
 use tomori_store::credentials::KeyOwner;
+pub use tomori_store::models::VisionMode;
 use tomori_store::models::{
     self, EmbeddingModel, ImageModel, MAX_FALLBACK, MAX_STOP, Params, ServerModel,
 };
 use tomori_store::{Scope, Store, documents, endpoints};
 
+mod logit_bias;
 mod video;
+
+pub use logit_bias::{BiasChange, MAX_FILE_BYTES as MAX_LOGIT_BIAS_FILE_BYTES};
 
 use crate::access::{AdminError, Need, authorize, tenant};
 use crate::answer::Answer;
@@ -96,6 +100,15 @@ pub enum Action {
     },
     /// No fallbacks.
     FallbackClear,
+    /// How the vision model helps a chat model that cannot see.
+    VisionMode {
+        /// Answer in its place, or describe images it is asked about.
+        mode: VisionMode,
+    },
+    /// Lists the logit bias entries.
+    LogitBiasList,
+    /// Changes the logit bias entries.
+    LogitBias(BiasChange),
     /// The model that embeds server documents.
     Embedding {
         /// Provider name, or `custom:<endpoint label>`.
@@ -133,7 +146,7 @@ impl Action {
     /// Who may run it.
     pub fn need(&self) -> Need {
         match self {
-            Self::Show | Self::StopList => Need::Member,
+            Self::Show | Self::StopList | Self::LogitBiasList => Need::Member,
             _ => Need::Manager,
         }
     }
@@ -245,7 +258,15 @@ fn describe(model: &ServerModel) -> String {
         text.push_str(&format!(" · then {}", model.fallback.join(", ")));
     }
     if let Some(vision) = &model.vision_model {
-        text.push_str(&format!(" · images go to `{vision}`"));
+        match model.vision_mode {
+            VisionMode::Answer => text.push_str(&format!(" · images go to `{vision}`")),
+            VisionMode::Describe => {
+                text.push_str(&format!(" · `{vision}` describes images when asked"));
+            }
+        }
+    }
+    if !model.logit_bias.is_empty() {
+        text.push_str(&format!(" · {} logit bias entries", model.logit_bias.len()));
     }
     text
 }
@@ -312,6 +333,8 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Answ
             video::set(store, scope, caller, provider, model).await?
         }
         Action::VideoClear => video::clear(store, scope, caller).await?,
+        Action::LogitBiasList => logit_bias::listed(store, scope).await?,
+        Action::LogitBias(change) => logit_bias::change(store, scope, caller, change).await?,
         Action::Reset => {
             if models::clear(store, scope, caller.actor()).await? {
                 "This server uses the instance's default model again.".to_owned()
@@ -417,7 +440,7 @@ async fn embedding(
     Ok(text)
 }
 
-fn need_model() -> AdminError {
+pub(crate) fn need_model() -> AdminError {
     AdminError::BadInput("Choose a model with /model text first; nothing was changed.".to_owned())
 }
 
@@ -505,6 +528,7 @@ fn edited(mut model: ServerModel, change: &Action) -> Result<ServerModel, AdminE
             p.min_p = min_p.map(fraction).or(p.min_p);
         }
         Action::Thinking { level } => model.thinking = *level,
+        Action::VisionMode { mode } => model.vision_mode = *mode,
         Action::StopSpeaker { on } => model.stop_speaker = *on,
         Action::StopAdd { text } => {
             models::check_stop(text).map_err(|_| {
@@ -548,6 +572,8 @@ fn edited(mut model: ServerModel, change: &Action) -> Result<ServerModel, AdminE
         | Action::VideoClear
         | Action::Text { .. }
         | Action::VisionSet { .. }
+        | Action::LogitBiasList
+        | Action::LogitBias(_)
         | Action::FallbackAdd { .. } => {}
     }
     Ok(model)

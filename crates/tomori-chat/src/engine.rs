@@ -36,6 +36,7 @@ use crate::providers::ServerProviders;
 use crate::surface::{ChatSurface, Inbound, Outgoing, Speaker};
 use crate::views::{Seen, Views};
 
+mod analyze;
 mod channel_history;
 mod context;
 mod deliberate;
@@ -136,7 +137,7 @@ struct Inner<S> {
     /// The tool gate; without one, turns run without tools.
     tools: OnceLock<Arc<tomori_tools::Gate>>,
     /// Image fetching for models that see; without it, images stay `media_N` handles.
-    media: OnceLock<Media>,
+    media: OnceLock<Arc<Media>>,
     /// Servers' own models and keys; without it, every server uses the instance chain.
     providers: OnceLock<ServerProviders>,
     /// Retrieval over server documents; without it, prompts carry no document passages.
@@ -239,7 +240,7 @@ impl<S: ChatSurface> Engine<S> {
 
     /// Lets the engine show images to models that see them, fetched through `media`.
     pub fn set_media(&self, media: Media) {
-        let _ = self.inner.media.set(media);
+        let _ = self.inner.media.set(Arc::new(media));
     }
 
     /// Lets servers choose their own model, keys and custom endpoints (`/model`, `/provider`).

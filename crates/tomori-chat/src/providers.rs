@@ -21,7 +21,7 @@ use tomori_llm::{
 use tomori_net::Client;
 use tomori_store::credentials::{self, KeyOwner};
 use tomori_store::endpoints::MEMBER_ENDPOINT;
-use tomori_store::models::{self, EmbeddingModel, ImageModel, ServerModel, VideoModel};
+use tomori_store::models::{self, EmbeddingModel, ImageModel, ServerModel, VideoModel, VisionMode};
 use tomori_store::users::MemberModel;
 use tomori_store::{Scope, Store, StoreError, endpoints};
 
@@ -69,6 +69,9 @@ pub(crate) struct Chain {
     /// The speaker pattern is on (`/model stop speaker`): the request names the persona answering
     /// in [`Sampler::speaker`].
     pub(crate) stop_speaker: bool,
+    /// The server's vision model, describing images for a chain whose first model cannot see
+    /// them (`/model vision mode describe`, through `analyze_image`).
+    pub(crate) describer: Option<Target>,
 }
 
 impl ServerProviders {
@@ -115,11 +118,17 @@ impl ServerProviders {
         let sampler = model.as_ref().map(sampler).unwrap_or_default();
         let thinking = model.as_ref().map_or(ThinkingLevel::Auto, |m| m.thinking);
         let stop_speaker = model.as_ref().is_some_and(|m| m.stop_speaker);
-        let chain = |targets: Vec<Target>| Chain { targets, sampler, thinking, stop_speaker };
+        let chain = |targets: Vec<Target>, describer: Option<Target>| Chain {
+            targets,
+            sampler,
+            thinking,
+            stop_speaker,
+            describer,
+        };
         if let Some(invoker) = invoker.as_ref().filter(|i| i.own_endpoint)
             && let Some(own) = self.members_own(store, invoker.user).await?
         {
-            return Ok(chain(own.into_iter().collect()));
+            return Ok(chain(own.into_iter().collect(), None));
         }
         // Security: SSRF through DM tenants' endpoints. Any member manages their DM tenant, so
         // its endpoints go through the personal-scope client (production-strict), never the
@@ -127,7 +136,7 @@ impl ServerProviders {
         let client = if tenant.dm { self.personal.as_ref() } else { Some(&self.client) };
         let Some(client) = client else {
             tracing::warn!("a DM tenant's own model cannot be reached: no personal client");
-            return Ok(chain(if turn.byok { Vec::new() } else { instance.to_vec() }));
+            return Ok(chain(if turn.byok { Vec::new() } else { instance.to_vec() }, None));
         };
         let user = invoker.as_ref().map(|i| i.user);
         // The member's own model (`/personal model`), paid with their own keys only, goes first;
@@ -140,19 +149,20 @@ impl ServerProviders {
         if let Some(mine) = &mine
             && (alone || turn.byok)
         {
-            return Ok(chain(vec![mine.clone()]));
+            return Ok(chain(vec![mine.clone()], None));
         }
-        let mut targets = self.server_targets(store, scope, client, user, model, turn).await;
+        let (mut targets, describer) =
+            self.server_targets(store, scope, client, user, model, turn).await;
         if turn.byok {
             // Security: spend control (BYOK mode). Only the member's own keys answer them: a
             // model reached with the server's keys or endpoints, and the instance's providers,
-            // are never spent on their turn.
+            // are never spent on their turn, nor is a vision model describing for them.
             targets.retain(paid_by_member);
-            return Ok(chain(targets));
+            return Ok(chain(targets, describer.filter(paid_by_member)));
         }
         targets.splice(0..0, mine);
         targets.extend(instance.iter().cloned());
-        Ok(chain(targets))
+        Ok(chain(targets, describer))
     }
 
     /// The member's own model as a target, when they added a key of their own for its provider
@@ -178,7 +188,8 @@ impl ServerProviders {
 
     /// The server's targets: its model (or the channel's or persona's, `turn.primary`), its
     /// fallbacks, and its vision model first when the turn shows images the chosen one cannot
-    /// see. Empty when the server chose no model.
+    /// see; or, when the server's vision model describes rather than answers, the targets
+    /// without it and the vision model apart. Empty when the server chose no model.
     async fn server_targets(
         &self,
         store: &Store,
@@ -187,12 +198,12 @@ impl ServerProviders {
         invoker: Option<UserId>,
         model: Option<ServerModel>,
         turn: &ChainFor,
-    ) -> Vec<Target> {
+    ) -> (Vec<Target>, Option<Target>) {
         // A channel's or persona's model answers first even where the server chose none.
         let model = match (model, &turn.primary) {
             (Some(model), _) => model,
             (None, Some(choice)) => ServerModel::new(&choice.provider, &choice.model),
-            (None, None) => return Vec::new(),
+            (None, None) => return (Vec::new(), None),
         };
         let (provider, model_id, vision, tools) = match &turn.primary {
             Some(c) => (c.provider.as_str(), c.model.as_str(), c.vision, c.tools),
@@ -210,8 +221,10 @@ impl ServerProviders {
         }
         // The vision model answers in place of a chosen model that cannot see (a custom
         // endpoint's own flag counts); the rest of the chain stays behind it, and the catalogue
-        // removes the images for the models that do not see.
+        // removes the images for the models that do not see. In describe mode it stays apart,
+        // and the chosen model asks it about images instead.
         let chosen_sees = targets.first().is_some_and(|t| t.capabilities.vision);
+        let mut describer = None;
         if turn.images
             && !chosen_sees
             && let Some((provider, id)) =
@@ -221,10 +234,13 @@ impl ServerProviders {
             if let Some(target) =
                 self.usable(store, scope, client, invoker, (provider, id, sees)).await
             {
-                targets.insert(0, target);
+                match model.vision_mode {
+                    VisionMode::Answer => targets.insert(0, target),
+                    VisionMode::Describe => describer = Some(target),
+                }
             }
         }
-        targets
+        (targets, describer)
     }
 
     /// The member's own endpoint, if they registered one: `Some(None)` when it cannot be used
@@ -490,6 +506,7 @@ fn sampler(model: &ServerModel) -> Sampler {
         min_p: params.min_p,
         stop: model.stop.clone(),
         speaker: None,
+        logit_bias: tomori_llm::LogitBias::new(model.logit_bias.clone()),
     }
 }
 

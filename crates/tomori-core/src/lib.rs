@@ -14,6 +14,7 @@ pub mod fuzz;
 pub mod handles;
 pub mod id;
 pub mod limits;
+pub mod logit_bias;
 pub mod lorebook;
 pub mod macros;
 pub mod metric_names;

@@ -116,7 +116,7 @@ pub fn family_of(tool: &str) -> Option<ToolFamily> {
     Some(match tool {
         "web_search" | "fetch_url" => ToolFamily::Web,
         "create_task" | "update_task" | "list_tasks" => ToolFamily::Reminders,
-        "generate_image" | "peek_profile_picture" => ToolFamily::Pictures,
+        "generate_image" | "peek_profile_picture" | "analyze_image" => ToolFamily::Pictures,
         "generate_video" => ToolFamily::Videos,
         "create_long_term_memory" | "update_long_term_memory" => ToolFamily::Memory,
         "manage_message" | "interact_with_recent_message" => ToolFamily::Messages,

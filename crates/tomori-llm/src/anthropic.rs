@@ -28,9 +28,11 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// Wire names of each optional parameter, for reading which one an endpoint rejected.
 pub(crate) fn param_names(param: Param) -> &'static [&'static str] {
     match param {
-        Param::StreamOptions | Param::MinP | Param::FrequencyPenalty | Param::PresencePenalty => {
-            &[]
-        }
+        Param::StreamOptions
+        | Param::MinP
+        | Param::FrequencyPenalty
+        | Param::PresencePenalty
+        | Param::LogitBias => &[],
         Param::Temperature => &["temperature"],
         Param::TopP => &["top_p"],
         Param::TopK => &["top_k"],

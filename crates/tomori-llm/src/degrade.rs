@@ -53,6 +53,7 @@ impl Degradation {
                 Param::PresencePenalty => sampler.presence_penalty = None,
                 Param::MaxOutputTokens => sampler.max_output_tokens = None,
                 Param::Stop => sampler.stop.clear(),
+                Param::LogitBias => sampler.logit_bias.clear(),
                 Param::Thinking => request.thinking = ThinkingLevel::Auto,
                 Param::StreamOptions | Param::Tools => {}
             }
@@ -109,6 +110,10 @@ impl Degradation {
                 sampler.max_output_tokens.is_some() && wire != Wire::Anthropic,
             ),
             (Param::Stop, !sampler.stop.is_empty()),
+            (
+                Param::LogitBias,
+                wire == Wire::OpenAiCompatible && !sampler.logit_bias.wire().is_empty(),
+            ),
             (Param::Thinking, applied.thinking != ThinkingLevel::Auto),
         ];
         present.extend(candidates.into_iter().filter(|(_, on)| *on).map(|(param, _)| param));

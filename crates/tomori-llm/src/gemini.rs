@@ -28,7 +28,7 @@ const WIRE_STOPS: usize = 5;
 /// errors use either the JSON (camelCase) or the proto (snake_case) spelling.
 pub(crate) fn param_names(param: Param) -> &'static [&'static str] {
     match param {
-        Param::StreamOptions | Param::MinP => &[],
+        Param::StreamOptions | Param::MinP | Param::LogitBias => &[],
         Param::Temperature => &["temperature"],
         Param::TopP => &["topP", "top_p"],
         Param::TopK => &["topK", "top_k"],

@@ -78,8 +78,8 @@ pub use keys::{
 pub use llm::{Embeddings, GeneratedImage, Llm, RetryPolicy, Target};
 pub use probe::probe;
 pub use request::{
-    ChatRequest, EmbeddingRequest, Image, ImageSource, Message, Param, Part, Reasoning, Role,
-    Sampler, ThinkingLevel, ToolCall, ToolResult, ToolSpec,
+    ChatRequest, EmbeddingRequest, Image, ImageSource, LogitBias, Message, Param, Part, Reasoning,
+    Role, Sampler, ThinkingLevel, ToolCall, ToolResult, ToolSpec,
 };
 pub use sse::{SseEvent, SseItem, SseParser};
 pub use video::{

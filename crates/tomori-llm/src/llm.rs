@@ -312,7 +312,10 @@ impl Llm {
         target: &Target,
         request: &ChatRequest,
     ) -> Result<ChatStream, LlmError> {
-        let (shaped, notices) = shape_for(request, &target.capabilities);
+        let (mut shaped, notices) = shape_for(request, &target.capabilities);
+        // Token ids belong to one vocabulary: each model gets its own, or none.
+        shaped.sampler.logit_bias =
+            shaped.sampler.logit_bias.for_model(&target.provider, &target.model);
         let mut keys = KeyAttempts::new(self, target);
         while let Some(key) = keys.next() {
             match self.open_stream(target, key, &shaped).await {

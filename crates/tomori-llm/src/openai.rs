@@ -34,6 +34,7 @@ pub(crate) fn param_names(param: Param) -> &'static [&'static str] {
         Param::PresencePenalty => &["presence_penalty"],
         Param::MaxOutputTokens => &["max_tokens", "max_completion_tokens"],
         Param::Stop => &["stop"],
+        Param::LogitBias => &["logit_bias"],
         Param::Thinking => &["reasoning_effort", "reasoning"],
         Param::Tools => &["tools", "tool_choice", "tool_calls"],
     }
@@ -62,6 +63,8 @@ struct ChatBody<'a> {
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     stop: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    logit_bias: BTreeMap<u32, i8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_effort: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -173,6 +176,7 @@ pub(crate) fn chat_body(
         presence_penalty: sampler.presence_penalty,
         max_tokens: sampler.max_output_tokens,
         stop: sampler.stop.get(..WIRE_STOPS).unwrap_or(&sampler.stop),
+        logit_bias: sampler.logit_bias.wire(),
         reasoning_effort: request.thinking.effort(),
         tools: request
             .tools

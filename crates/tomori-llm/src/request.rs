@@ -6,6 +6,7 @@
 //! adapter can pass them through unchanged.
 
 use serde_json::Value;
+use tomori_core::logit_bias::{BiasEntry, Vocabulary};
 
 use crate::error::LlmError;
 
@@ -288,6 +289,49 @@ pub struct Sampler {
     /// The speaker pattern, on when it names the persona answering: the answer also ends at a line
     /// that opens with anyone else's `Name:` label. Enforced on the stream; never sent.
     pub speaker: Option<String>,
+    /// The server's logit bias, sent as the ids of the answering model's vocabulary.
+    pub logit_bias: LogitBias,
+}
+
+/// A server's logit bias entries and the vocabulary of the model a request goes to, set for each
+/// model of the chain (`tomori_core::logit_bias` says which models take which ids).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogitBias {
+    entries: std::sync::Arc<[BiasEntry]>,
+    vocabulary: Option<Vocabulary>,
+}
+
+impl LogitBias {
+    /// The server's entries, for no model yet.
+    pub fn new(entries: Vec<BiasEntry>) -> Self {
+        Self { entries: entries.into(), vocabulary: None }
+    }
+
+    /// The entries as sent to `model` of `provider`.
+    pub(crate) fn for_model(&self, provider: &str, model: &str) -> Self {
+        Self {
+            entries: self.entries.clone(),
+            vocabulary: tomori_core::logit_bias::vocabulary(provider, model),
+        }
+    }
+
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `logit_bias` field for the model: id to bias, empty when the model takes none.
+    pub(crate) fn wire(&self) -> std::collections::BTreeMap<u32, i8> {
+        match self.vocabulary {
+            Some(vocabulary) => tomori_core::logit_bias::wire_map(&self.entries, vocabulary),
+            None => std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Drops the entries (the degradation ladder's rung).
+    pub(crate) fn clear(&mut self) {
+        self.entries = std::sync::Arc::from([]);
+    }
 }
 
 /// How much the model should reason before answering (defined in tomori-core, where the server's
@@ -316,6 +360,8 @@ pub enum Param {
     MaxOutputTokens,
     /// Stop strings.
     Stop,
+    /// Logit bias (OpenAI-compatible only).
+    LogitBias,
     /// Thinking / reasoning effort.
     Thinking,
     /// The tool list (dropped by name when an endpoint names it; otherwise a later rung).
@@ -335,6 +381,7 @@ impl Param {
             Param::PresencePenalty => "presence_penalty",
             Param::MaxOutputTokens => "max_output_tokens",
             Param::Stop => "stop",
+            Param::LogitBias => "logit_bias",
             Param::Thinking => "thinking",
             Param::Tools => "tools",
         }

@@ -4,6 +4,7 @@
 //! Also the model a server embeds documents with (`/model embedding`); no row, no retrieval.
 
 use serde::Serialize;
+use tomori_core::logit_bias::{self, BiasEntry};
 use tomori_core::thinking::ThinkingLevel;
 
 use crate::audit::{self, Actor, Change};
@@ -45,9 +46,44 @@ pub struct ServerModel {
     /// `provider/model` of the model that answers turns with images in their context when this
     /// one does not see them.
     pub vision_model: Option<String>,
+    /// How the vision model helps when this one does not see (`/model vision mode`).
+    pub vision_mode: VisionMode,
     /// How much the model reasons before answering (`/model thinking`).
     #[serde(serialize_with = "thinking_name")]
     pub thinking: ThinkingLevel,
+    /// Words made more or less likely (`/model logit-bias`); at most
+    /// [`logit_bias::MAX_ENTRIES`].
+    pub logit_bias: Vec<BiasEntry>,
+}
+
+/// How the vision model helps a chat model that cannot see images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisionMode {
+    /// It answers turns with images in the chat model's place.
+    #[default]
+    Answer,
+    /// The chat model answers and asks it to describe an image (`analyze_image`).
+    Describe,
+}
+
+impl VisionMode {
+    /// The stored and shown name.
+    pub fn name(self) -> &'static str {
+        match self {
+            VisionMode::Answer => "answer",
+            VisionMode::Describe => "describe",
+        }
+    }
+
+    /// The mode named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "answer" => Some(VisionMode::Answer),
+            "describe" => Some(VisionMode::Describe),
+            _ => None,
+        }
+    }
 }
 
 fn thinking_name<S: serde::Serializer>(level: &ThinkingLevel, out: S) -> Result<S::Ok, S::Error> {
@@ -155,7 +191,9 @@ impl ServerModel {
             stop: Vec::new(),
             stop_speaker: false,
             vision_model: None,
+            vision_mode: VisionMode::Answer,
             thinking: ThinkingLevel::Auto,
+            logit_bias: Vec::new(),
         }
     }
 
@@ -190,6 +228,12 @@ impl ServerModel {
         for stop in &self.stop {
             check_stop(stop)?;
         }
+        if self.logit_bias.len() > logit_bias::MAX_ENTRIES {
+            return Err(StoreError::LimitReached { what: "logit bias entries", limit: 50 });
+        }
+        for entry in &self.logit_bias {
+            entry.check().map_err(|reason| StoreError::Invalid { field: "logit bias", reason })?;
+        }
         Ok(())
     }
 }
@@ -212,6 +256,8 @@ struct Row {
     min_p: Option<f32>,
     thinking: String,
     stop_speaker: bool,
+    logit_bias: serde_json::Value,
+    vision_mode: String,
 }
 
 impl From<Row> for ServerModel {
@@ -234,8 +280,15 @@ impl From<Row> for ServerModel {
             stop: r.stop,
             stop_speaker: r.stop_speaker,
             vision_model: r.vision_model,
-            // The table allows only the five names.
+            // The table allows only the names.
+            vision_mode: VisionMode::parse(&r.vision_mode).unwrap_or_default(),
             thinking: ThinkingLevel::parse(&r.thinking).unwrap_or_default(),
+            // Written only after `ServerModel::validate`; a row that does not read is left
+            // without a bias rather than failing every turn of the server.
+            logit_bias: serde_json::from_value(r.logit_bias).unwrap_or_else(|error| {
+                tracing::warn!(%error, "a stored logit bias does not read; none is sent");
+                Vec::new()
+            }),
         }
     }
 }
@@ -250,7 +303,8 @@ pub async fn get(store: &Store, scope: Scope) -> Result<Option<ServerModel>, Sto
     let row = sqlx::query_as!(
         Row,
         "SELECT provider, model, vision, tools, temperature, fallback, top_p, top_k, max_tokens,
-                frequency_penalty, presence_penalty, stop, vision_model, min_p, thinking, stop_speaker
+                frequency_penalty, presence_penalty, stop, vision_model, min_p, thinking, stop_speaker,
+                logit_bias, vision_mode
          FROM server_models WHERE server_id = $1",
         server
     )
@@ -278,8 +332,9 @@ pub async fn set(
     sqlx::query!(
         "INSERT INTO server_models (server_id, provider, model, vision, tools, temperature, fallback,
              top_p, top_k, max_tokens, frequency_penalty, presence_penalty, stop, vision_model,
-             min_p, thinking, stop_speaker)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+             min_p, thinking, stop_speaker, logit_bias, vision_mode)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+             $18, $19)
          ON CONFLICT (server_id) DO UPDATE SET provider = EXCLUDED.provider,
              model = EXCLUDED.model, vision = EXCLUDED.vision, tools = EXCLUDED.tools,
              temperature = EXCLUDED.temperature, fallback = EXCLUDED.fallback,
@@ -288,6 +343,7 @@ pub async fn set(
              presence_penalty = EXCLUDED.presence_penalty, stop = EXCLUDED.stop,
              vision_model = EXCLUDED.vision_model, min_p = EXCLUDED.min_p,
              thinking = EXCLUDED.thinking, stop_speaker = EXCLUDED.stop_speaker,
+             logit_bias = EXCLUDED.logit_bias, vision_mode = EXCLUDED.vision_mode,
              updated_at = now()",
         server,
         model.provider,
@@ -305,7 +361,9 @@ pub async fn set(
         model.vision_model,
         model.params.min_p,
         model.thinking.name(),
-        model.stop_speaker
+        model.stop_speaker,
+        serde_json::to_value(&model.logit_bias).expect("entries serialise"),
+        model.vision_mode.name()
     )
     .execute(tx.conn())
     .await
@@ -338,7 +396,7 @@ pub async fn clear(store: &Store, scope: Scope, actor: Actor) -> Result<bool, St
         "DELETE FROM server_models WHERE server_id = $1
          RETURNING provider, model, vision, tools, temperature, fallback, top_p, top_k,
              max_tokens, frequency_penalty, presence_penalty, stop, vision_model, min_p, thinking,
-             stop_speaker",
+             stop_speaker, logit_bias, vision_mode",
         server
     )
     .fetch_optional(tx.conn())

@@ -606,11 +606,39 @@ fn beyond_limits(wire: WireFormat, json: &Value) -> Option<String> {
              array with length {} instead.",
             count(&json["stop"])
         )),
+        WireFormat::OpenAi if json.get("logit_bias").is_some() => {
+            logit_bias_refusal(&json["logit_bias"])
+        }
         WireFormat::Gemini if count(&json["generationConfig"]["stopSequences"]) > 5 => {
             Some("stopSequences must have at most 5 entries".to_owned())
         }
         _ => None,
     }
+}
+
+/// OpenAI's documented `logit_bias`: an object of at most 300 token ids (as strings) to numbers
+/// from -100 to 100.
+fn logit_bias_refusal(bias: &Value) -> Option<String> {
+    let Some(map) = bias.as_object() else {
+        return Some("Invalid type for 'logit_bias': expected an object.".to_owned());
+    };
+    if map.len() > 300 {
+        return Some(format!(
+            "Invalid 'logit_bias': too many tokens. Expected at most 300, but got {}.",
+            map.len()
+        ));
+    }
+    for (key, value) in map {
+        if key.parse::<u32>().is_err() {
+            return Some(format!("Invalid key in 'logit_bias': {key}."));
+        }
+        if !value.as_f64().is_some_and(|v| (-100.0..=100.0).contains(&v)) {
+            return Some(format!(
+                "Invalid value for 'logit_bias' key {key}: expected -100 to 100."
+            ));
+        }
+    }
+    None
 }
 
 async fn write_reply(

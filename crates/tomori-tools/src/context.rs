@@ -201,6 +201,9 @@ pub struct TurnContext {
     /// The member asked for this call themselves (`/generate`), not the model: what it makes
     /// is recorded as theirs.
     pub member_request: bool,
+    /// The server's vision model, describing images for a chat model that cannot see them
+    /// (`analyze_image`); `None` where the chat model sees or no vision model describes.
+    pub analyst: Option<crate::analyze::SharedAnalyst>,
 }
 
 /// The most files one answer carries (Discord takes 10 per message; a turn that made more than

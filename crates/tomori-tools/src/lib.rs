@@ -24,6 +24,7 @@
 //! - [`ToolSource`]s the gate layers under the built-ins, for tools that come and go: the MCP
 //!   servers of [`mcp`] (the operator's stdio servers and each guild's remote servers).
 
+mod analyze;
 mod args;
 mod capabilities;
 mod channels;
@@ -52,6 +53,7 @@ mod video;
 
 use std::sync::Arc;
 
+pub use analyze::{ANALYZE_IMAGE, AnalyzeImage, ImageAnalyst, MAX_QUESTION_CHARS, SharedAnalyst};
 pub use capabilities::ReviewCapabilities;
 pub use channels::{CreateThread, CrossChannelMessage, MAX_THREAD_NAME_CHARS};
 pub use context::{
@@ -124,6 +126,8 @@ pub fn builtins(
     registry.register(UpdateTask::new(store.clone()))?;
     registry.register(ListTasks::new(store.clone()))?;
     registry.register(UpdateShortTermMemory::new(store.clone()))?;
+    // Offered by the engine only when the chat model is blind and a vision model describes.
+    registry.register(AnalyzeImage)?;
     Ok(registry)
 }
 

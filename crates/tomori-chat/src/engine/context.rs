@@ -21,8 +21,9 @@ use tomori_core::timezone::Zone;
 use tomori_llm::{ChatRequest, Message, Part, Role, Target};
 use tomori_store::personas::Persona;
 use tomori_store::{StoreError, short_term};
-use tomori_tools::{MemoryScope, Place, TurnContext};
+use tomori_tools::{MemoryScope, Place, SharedAnalyst, TurnContext};
 
+use super::analyze::Analyst;
 use super::{Inner, Plan, in_channel_set};
 use crate::history::Remembered;
 use crate::live::EngineLive;
@@ -78,6 +79,7 @@ impl<S: ChatSurface> Inner<S> {
             outbox: tomori_tools::Outbox::default(),
             shown: tomori_tools::ShownImages::default(),
             member_request: false,
+            analyst: None,
             private_channel: in_channel_set(&plan.seen.view.private, &plan.message),
         })
     }
@@ -242,7 +244,16 @@ impl<S: ChatSurface> Inner<S> {
             ..ChatRequest::default()
         };
         self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
-        Ok(Prepared { request, chain: chain.targets, handles, shown })
+        // A blind first model asks the vision model about images only where it describes.
+        let first_sees = chain.targets.first().is_some_and(|t| t.capabilities.vision);
+        let analyst = match (chain.describer, self.media.get()) {
+            (Some(vision), Some(media)) if !first_sees => {
+                let analyst = Analyst { llm: self.llm.clone(), media: Arc::clone(media), vision };
+                Some(Arc::new(analyst) as SharedAnalyst)
+            }
+            _ => None,
+        };
+        Ok(Prepared { request, chain: chain.targets, handles, shown, analyst })
     }
 }
 
@@ -375,6 +386,8 @@ pub(super) struct Prepared {
     pub(super) chain: Vec<Target>,
     pub(super) handles: Handles,
     pub(super) shown: Vec<(MemoryScope, i64)>,
+    /// The vision model describing images for a blind chain (`analyze_image`).
+    pub(super) analyst: Option<SharedAnalyst>,
 }
 
 /// What SillyTavern's macros stand for in this turn: the time in the server's zone, the last
@@ -490,6 +503,7 @@ mod tests {
                 },
                 thinking: tomori_llm::ThinkingLevel::Auto,
                 stop_speaker: false,
+                describer: None,
             };
             let got = budget(default, &chain);
             assert_eq!(

@@ -71,7 +71,8 @@ impl<S: ChatSurface> Inner<S> {
                 .tool_context(plan, persona, prepared.handles, prepared.shown, cancel)
                 .await
             {
-                Ok(ctx) => {
+                Ok(mut ctx) => {
+                    ctx.analyst = prepared.analyst.clone();
                     request.tools = gate.advertise(&ctx).await;
                     if plan.deliberate_tools() {
                         let recent = self.affordances.take(plan.message.channel);
@@ -80,6 +81,10 @@ impl<S: ChatSurface> Inner<S> {
                     // A picture a tool fetches is shown only to a chain with a model that sees.
                     if !prepared.chain.iter().any(|t| t.capabilities.vision) {
                         request.tools.retain(|t| t.name != tomori_tools::PEEK_PROFILE_PICTURE);
+                    }
+                    // Images are described only for a blind chain whose server asked for it.
+                    if ctx.analyst.is_none() {
+                        request.tools.retain(|t| t.name != tomori_tools::ANALYZE_IMAGE);
                     }
                     Some((gate.as_ref(), ctx))
                 }

@@ -637,7 +637,7 @@ pub(crate) fn parse(data: &CommandData) -> Result<Invocation, BadInput> {
         "bot" => bot::parse(args).map(Invocation::Bot),
         "config" => config::parse(args, data.resolved.as_ref()).map(Invocation::Config),
         "provider" => provider::parse(args, data.resolved.as_ref()).map(Invocation::Provider),
-        "model" => model::parse(args).map(Invocation::Model),
+        "model" => model::parse(args, data.resolved.as_ref()).map(Invocation::Model),
         "preset" => preset::parse(args, data.resolved.as_ref()).map(Invocation::Preset),
         "tool" => tool::parse(args).map(Invocation::Tool),
         "mcp" => mcp::parse(args).map(Invocation::Mcp),

@@ -1,6 +1,7 @@
-//! `/model text|vision|image|video|temperature|parameters|thinking|stop|fallback|embedding|embedding-clear|show|reset`:
-//! which model the server talks through, which one looks at images for it, which one draws, which
-//! one films, how it samples, and which model embeds its documents.
+//! `/model text|vision|image|video|temperature|parameters|thinking|stop|logit-bias|fallback|embedding|embedding-clear|show|reset`:
+//! which model the server talks through, which one looks at images for it (and how), which one
+//! draws, which one films, how it samples, and which model embeds its documents. `logit-bias
+//! upload` takes a SillyTavern logit bias file, fetched within its size limit.
 //!
 //! The provider is a known provider (answered with the server's keys from `/provider key`) or
 //! one of the server's endpoints (`custom:<label>`). The chain the engine builds for each turn is
@@ -9,18 +10,28 @@
 //! resolved the same way (an endpoint is asked for the model named); documents embedded with
 //! another model stay stored but are not searched until they are added again.
 
+use tomori_admin::model::{
+    Action as AdminAction, BiasChange, MAX_LOGIT_BIAS_FILE_BYTES, VisionMode,
+};
 use tomori_core::thinking::ThinkingLevel;
 use twilight_model::application::command::CommandType;
+use twilight_model::application::interaction::InteractionDataResolved;
 use twilight_model::guild::Permissions;
 use twilight_util::builder::command::{
-    BooleanBuilder, CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
-    SubCommandGroupBuilder,
+    AttachmentBuilder, BooleanBuilder, CommandBuilder, IntegerBuilder, StringBuilder,
+    SubCommandBuilder, SubCommandGroupBuilder,
 };
 
+use super::upload::Upload;
 use super::{Args, BadInput, Ctx, Failure, Need};
 
-/// A `/model` subcommand: the admin layer's (`tomori_admin::model`).
-pub(crate) use tomori_admin::model::Action;
+/// A `/model` subcommand: the admin layer's (`tomori_admin::model`), or a logit bias file still
+/// to be fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    Admin(AdminAction),
+    BiasUpload(Upload),
+}
 
 /// A typed stop string: the two characters `\n` stand for a line break (slash-command options
 /// cannot hold one) and `\t` for a tab.
@@ -54,6 +65,17 @@ pub(crate) fn definition() -> CommandBuilder {
                     .option(provider())
                     .option(model()),
                 SubCommandBuilder::new("clear", "No vision model"),
+                SubCommandBuilder::new("mode", "How the vision model helps").option(
+                    StringBuilder::new(
+                        "mode",
+                        "It answers in the chat model's place, or describes",
+                    )
+                    .required(true)
+                    .choices([
+                        ("answer: it answers turns with images", "answer"),
+                        ("describe: the chat model asks it (analyze_image)", "describe"),
+                    ]),
+                ),
             ]),
         )
         .option(
@@ -152,6 +174,37 @@ pub(crate) fn definition() -> CommandBuilder {
                 ]),
         )
         .option(
+            SubCommandGroupBuilder::new(
+                "logit-bias",
+                "Words made more or less likely (at most 50)",
+            )
+            .subcommands([
+                SubCommandBuilder::new("add", "Bias a word or phrase ({exact} or [token ids])")
+                    .option(
+                        StringBuilder::new(
+                            "text",
+                            "A word or phrase, {exact text}, or [1234, 5678]",
+                        )
+                        .required(true)
+                        .max_length(100),
+                    )
+                    .option(
+                        IntegerBuilder::new("bias", "-100 (never) to 100 (always)")
+                            .required(true)
+                            .min_value(-100)
+                            .max_value(100),
+                    ),
+                SubCommandBuilder::new("remove", "Remove a word's bias").option(
+                    StringBuilder::new("text", "The text, as listed")
+                        .required(true)
+                        .max_length(100),
+                ),
+                SubCommandBuilder::new("list", "List the logit bias"),
+                SubCommandBuilder::new("upload", "Replace it with a SillyTavern logit bias file")
+                    .option(AttachmentBuilder::new("file", "The JSON file").required(true)),
+            ]),
+        )
+        .option(
             SubCommandGroupBuilder::new("fallback", "Models tried when the chosen one fails")
                 .subcommands([
                     SubCommandBuilder::new("add", "Add a fallback model")
@@ -173,8 +226,21 @@ pub(crate) fn definition() -> CommandBuilder {
         .option(SubCommandBuilder::new("reset", "Use the instance's default model again"))
 }
 
-pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
+pub(crate) fn parse(
+    args: Args<'_>,
+    resolved: Option<&InteractionDataResolved>,
+) -> Result<Action, BadInput> {
     let (sub, inner) = args.nested()?;
+    if sub == "logit-bias"
+        && let ("upload", a) = inner.nested()?
+    {
+        return Ok(Action::BiasUpload(Upload::from_option(a, resolved, "file")?));
+    }
+    parse_admin(sub, inner).map(Action::Admin)
+}
+
+fn parse_admin(sub: &str, inner: Args<'_>) -> Result<AdminAction, BadInput> {
+    use AdminAction as Action;
     let names = |a: Args<'_>| -> Result<(String, String), BadInput> {
         Ok((
             a.required_string("provider")?.trim().to_ascii_lowercase(),
@@ -197,6 +263,10 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
                 Ok(Action::VisionSet { provider, model })
             }
             ("clear", _) => Ok(Action::VisionClear),
+            ("mode", a) => {
+                let mode = VisionMode::parse(a.required_string("mode")?);
+                Ok(Action::VisionMode { mode: mode.ok_or_else(BadInput::unknown)? })
+            }
             _ => Err(BadInput::unknown()),
         },
         "image" => match inner.nested()? {
@@ -237,6 +307,17 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
             ("speaker", a) => Ok(Action::StopSpeaker { on: a.boolean("on")?.unwrap_or(false) }),
             _ => Err(BadInput::unknown()),
         },
+        "logit-bias" => match inner.nested()? {
+            ("add", a) => Ok(Action::LogitBias(BiasChange::Add {
+                text: a.required_string("text")?.to_owned(),
+                bias: a.integer("bias")?.ok_or_else(|| Args::missing("bias"))?,
+            })),
+            ("remove", a) => Ok(Action::LogitBias(BiasChange::Remove {
+                text: a.required_string("text")?.to_owned(),
+            })),
+            ("list", _) => Ok(Action::LogitBiasList),
+            _ => Err(BadInput::unknown()),
+        },
         "fallback" => match inner.nested()? {
             ("add", a) => {
                 let (provider, model) = names(a)?;
@@ -257,9 +338,27 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
 }
 
 pub(crate) fn need(action: &Action) -> Need {
-    action.need()
+    match action {
+        Action::Admin(action) => action.need(),
+        Action::BiasUpload(_) => Need::Manager,
+    }
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, action: &Action) -> Result<String, Failure> {
-    Ok(tomori_admin::model::run(ctx.store, &ctx.caller.admin(), action).await?.text)
+    let caller = ctx.caller.admin();
+    let action = match action {
+        Action::Admin(action) => action.clone(),
+        Action::BiasUpload(file) => {
+            let max = u64::try_from(MAX_LOGIT_BIAS_FILE_BYTES).unwrap_or(u64::MAX);
+            let bytes = file.fetch(ctx, max).await?;
+            let json = String::from_utf8(bytes).map_err(|_| {
+                Failure::BadInput(format!(
+                    "`{}` is not UTF-8 text; nothing was changed.",
+                    file.filename
+                ))
+            })?;
+            AdminAction::LogitBias(BiasChange::Upload { json })
+        }
+    };
+    Ok(tomori_admin::model::run(ctx.store, &caller, &action).await?.text)
 }

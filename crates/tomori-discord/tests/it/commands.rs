@@ -328,6 +328,7 @@ async fn registration_sends_every_command_with_its_options_and_permission_hints(
             "parameters",
             "thinking",
             "stop",
+            "logit-bias",
             "fallback",
             "embedding",
             "embedding-clear",

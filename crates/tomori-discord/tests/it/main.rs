@@ -11,6 +11,7 @@ mod gateway;
 mod generate;
 mod history;
 mod images;
+mod logit_bias;
 mod mcp;
 mod overrides;
 mod personal;

@@ -543,11 +543,22 @@ async fn a_vision_model_is_chosen_among_models_that_see() {
     assert!(known.contains("images go to `openai/gpt-4o`"), "{known}");
     let shown = w.answer(slash(bob(), VIEW_AND_SEND, "model show")).await;
     assert!(shown.contains("images go to `openai/gpt-4o`"), "{shown}");
+    // Describe mode: the chat model asks the vision model about images (analyze_image).
+    let mode = |user, permissions, mode: &str| {
+        slash(user, permissions, "model vision mode").arg("mode", mode)
+    };
+    let refused = w.answer(mode(bob(), VIEW_AND_SEND, "describe")).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    let described = w.answer(mode(alice(), MANAGE_GUILD, "describe")).await;
+    assert!(described.contains("`openai/gpt-4o` describes images when asked"), "{described}");
+    let model = models::get(&w.store, w.server).await.unwrap().unwrap();
+    assert_eq!(model.vision_mode, models::VisionMode::Describe);
+    w.answer(mode(alice(), MANAGE_GUILD, "answer")).await;
     let cleared = w.answer(slash(alice(), MANAGE_GUILD, "model vision clear")).await;
     assert!(!cleared.contains("images go to"), "{cleared}");
     assert_eq!(models::get(&w.store, w.server).await.unwrap().unwrap().vision_model, None);
     let sets = audit_actions(&w.db).await.iter().filter(|a| *a == "model.set").count();
-    assert_eq!(sets, 4, "text, two vision choices and the clear");
+    assert_eq!(sets, 6, "text, two vision choices, two modes and the clear");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 mod adapters;
 mod comfy;
 mod ladder;
+mod logit_bias;
 mod reliability;
 mod secrets;
 mod support;

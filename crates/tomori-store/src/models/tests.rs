@@ -68,3 +68,22 @@ fn a_vision_model_is_a_provider_and_a_model() {
     check("Open AI/gpt", false);
     check("openai/gpt 4o", false);
 }
+
+#[test]
+fn logit_bias_entries_are_checked_and_counted() {
+    use tomori_core::logit_bias::{BiasEntry, MAX_ENTRIES};
+    let entry =
+        |bias: i8| BiasEntry { text: "word".into(), bias, o200k: vec![1], ..BiasEntry::default() };
+    let with = |entries: Vec<BiasEntry>| ServerModel {
+        logit_bias: entries,
+        ..ServerModel::new("openai", "gpt-4o")
+    };
+    assert!(with(vec![entry(-100), entry(100)]).validate().is_ok());
+    assert!(with(vec![entry(-101)]).validate().is_err(), "the bias is -100 to 100");
+    assert!(
+        with(vec![BiasEntry { o200k: Vec::new(), ..entry(1) }]).validate().is_err(),
+        "no token"
+    );
+    assert!(with(vec![entry(1); MAX_ENTRIES]).validate().is_ok());
+    assert!(with(vec![entry(1); MAX_ENTRIES + 1]).validate().is_err(), "at most fifty");
+}

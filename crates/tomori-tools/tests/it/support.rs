@@ -743,6 +743,7 @@ impl World {
         let mut handles = Handles::default();
         handles.message_handle(snowflake(OWN_MESSAGE));
         handles.message_handle(snowflake(OTHER_MESSAGE));
+        handles.media_handle("https://cdn.example/cat.png");
         live.set(|facts| {
             facts.authors.insert(snowflake(OWN_MESSAGE), Author::Bot);
             facts.authors.insert(snowflake(OTHER_MESSAGE), Author::Other);
@@ -769,6 +770,7 @@ impl World {
             outbox: tomori_tools::Outbox::default(),
             shown: tomori_tools::ShownImages::default(),
             member_request: false,
+            analyst: Some(Arc::new(FakeAnalyst)),
             private_channel: false,
         }
     }
@@ -880,6 +882,20 @@ impl PictureLoader for FakePictures {
             source: tomori_llm::ImageSource::Base64(url.to_owned()),
         };
         async move { Ok(image) }.boxed()
+    }
+}
+
+/// A vision model that describes every image the same way.
+pub(crate) struct FakeAnalyst;
+
+impl tomori_tools::ImageAnalyst for FakeAnalyst {
+    fn describe<'a>(
+        &'a self,
+        url: &'a str,
+        question: &'a str,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        let described = format!("{url}: a cat ({question})");
+        async move { Ok(described) }.boxed()
     }
 }
 
