@@ -16,6 +16,7 @@ use tomori_core::lorebook::{Lorebook, LorebookBounds};
 use tomori_core::preset::{Preset, PresetBounds};
 use tomori_core::quota::QuotaLimits;
 use tomori_core::settings::ChannelSet;
+use tomori_core::tool_intent::custom::CustomTriggers;
 use tomori_llm::Target;
 use tomori_store::access::{self, AccessList};
 use tomori_store::cache::RevisionCache;
@@ -29,6 +30,7 @@ use tomori_store::presets::{self, StoredPreset};
 use tomori_store::quotas::{self, QuotaKind};
 use tomori_store::servers::Home;
 use tomori_store::settings::ServerSettings;
+use tomori_store::tool_triggers;
 use tomori_store::users::UserSettings;
 use tomori_store::{
     Scope, Store, StoreError, documents, endpoints, lorebooks, memories, personas, settings, users,
@@ -102,6 +104,9 @@ pub(crate) struct ServerView {
     channel_overrides: Vec<ChannelOverride>,
     /// Personas with a model of their own.
     persona_models: Vec<(PersonaId, ModelChoice)>,
+    /// The server's own deliberate tool triggers (`/server tool-trigger`), compiled once per
+    /// revision.
+    pub(crate) tool_triggers: CustomTriggers,
 }
 
 impl ServerView {
@@ -123,11 +128,12 @@ impl ServerView {
             quotas::limits(store, scope, QuotaKind::Text),
             documents::retrieval_state(store, scope),
         )?;
-        let (lorebooks, preset, channel_overrides, persona_models) = tokio::try_join!(
+        let (lorebooks, preset, channel_overrides, persona_models, triggers) = tokio::try_join!(
             lorebooks::list(store, scope),
             presets::active(store, scope),
             overrides::channels(store, scope),
             overrides::persona_models(store, scope),
+            tool_triggers::list(store, scope),
         )?;
         let (lorebooks, preset) = (parse_lorebooks(lorebooks), parse_preset(preset));
         // A tenant with no persona of its own is answered by the built-in one until an admin makes
@@ -154,6 +160,7 @@ impl ServerView {
             preset,
             channel_overrides,
             persona_models,
+            tool_triggers: CustomTriggers::compile(&triggers),
         })
     }
 

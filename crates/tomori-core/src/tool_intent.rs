@@ -6,10 +6,16 @@
 //!
 //! Matching is by word starts in the lower-cased message ("remind" matches "reminder" and
 //! "remind me", not "premind"), so it costs one pass per keyword and needs no regex. A server's
-//! own tools (MCP) are asked for by name, or by the word "tool".
+//! own tools (MCP) are asked for by name, or by the word "tool". A server may add phrases and
+//! expressions of its own ([`custom`]).
+
+pub mod custom;
+
+use serde::{Deserialize, Serialize};
 
 /// A family of tools that one kind of request calls for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ToolFamily {
     /// Searching and reading the web.
     Web,
@@ -34,7 +40,8 @@ pub enum ToolFamily {
 }
 
 impl ToolFamily {
-    const ALL: [Self; 10] = [
+    /// Every family.
+    pub const ALL: [Self; 10] = [
         Self::Web,
         Self::Reminders,
         Self::Pictures,
@@ -49,6 +56,29 @@ impl ToolFamily {
 
     fn bit(self) -> u16 {
         1 << (self as u16)
+    }
+
+    /// The family's name, as commands and the store write it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Reminders => "reminders",
+            Self::Pictures => "pictures",
+            Self::Videos => "videos",
+            Self::Memory => "memory",
+            Self::Messages => "messages",
+            Self::Channels => "channels",
+            Self::Stickers => "stickers",
+            Self::Files => "files",
+            Self::Server => "server",
+        }
+    }
+
+    /// The family named `name`.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
     }
 
     /// Word starts that ask for this family.
@@ -161,13 +191,16 @@ impl Families {
 }
 
 /// Whether `needle` starts a word of `haystack` (both lower-case).
-fn starts_word(haystack: &str, needle: &str) -> bool {
-    haystack.match_indices(needle).any(|(at, _)| {
-        haystack
-            .get(..at)
-            .and_then(|before| before.chars().next_back())
-            .is_none_or(|c| !c.is_alphanumeric())
-    })
+fn starts_a_word(haystack: &str, needle: &str) -> bool {
+    haystack.match_indices(needle).any(|(at, _)| starts_word(haystack, at))
+}
+
+/// Whether a match at byte `at` of `haystack` starts a word there.
+fn starts_word(haystack: &str, at: usize) -> bool {
+    haystack
+        .get(..at)
+        .and_then(|before| before.chars().next_back())
+        .is_none_or(|c| !c.is_alphanumeric())
 }
 
 /// The families `text` asks for.
@@ -175,7 +208,11 @@ fn starts_word(haystack: &str, needle: &str) -> bool {
 pub fn asked_for(text: &str) -> Families {
     let text = text.to_lowercase();
     ToolFamily::ALL.into_iter().fold(Families::NONE, |set, family| {
-        if family.keywords().iter().any(|k| starts_word(&text, k)) { set.with(family) } else { set }
+        if family.keywords().iter().any(|k| starts_a_word(&text, k)) {
+            set.with(family)
+        } else {
+            set
+        }
     })
 }
 
@@ -188,8 +225,8 @@ pub fn offered(tool: &str, wanted: Families, text: &str) -> bool {
         Some(ToolFamily::Server) => {
             let text = text.to_lowercase();
             wanted.contains(ToolFamily::Server)
-                || starts_word(&text, &tool.to_lowercase())
-                || starts_word(&text, &tool.to_lowercase().replace('_', " "))
+                || starts_a_word(&text, &tool.to_lowercase())
+                || starts_a_word(&text, &tool.to_lowercase().replace('_', " "))
         }
         Some(family) => wanted.contains(family),
     }

@@ -38,6 +38,7 @@ pub mod secrets;
 pub mod servers;
 pub mod settings;
 pub mod short_term;
+pub mod tool_triggers;
 pub mod users;
 pub mod webhooks;
 

@@ -6,6 +6,7 @@
 mod limits;
 mod lists;
 mod switches;
+mod tool_triggers;
 
 use tomori_core::id::Snowflake;
 use tomori_core::settings::ChannelSet;
@@ -15,6 +16,7 @@ pub use tomori_store::quotas::QuotaKind;
 
 pub use lists::SETS;
 pub use switches::{MAX_COOLDOWN_SECONDS, Switch, switch};
+pub use tool_triggers::TriggerAction;
 
 use crate::access::{AdminError, Need, authorize, tenant};
 use crate::answer::Answer;
@@ -101,6 +103,8 @@ pub enum Action {
     ChannelPersonaList,
     /// A channel's own prompt or model ([`crate::overrides`]).
     Overrides(crate::overrides::Action),
+    /// The server's own deliberate tool triggers.
+    ToolTrigger(TriggerAction),
 }
 
 impl Action {
@@ -111,6 +115,7 @@ impl Action {
             Self::ListTriggerWords | Self::ListAccess(_) | Self::ChannelPersonaList => Need::Member,
             Self::Switch(change) => change.need(),
             Self::Overrides(action) => action.need(),
+            Self::ToolTrigger(action) if !action.changes() => Need::Member,
             Self::Channel { .. }
             | Self::TriggerWord { .. }
             | Self::AutoTriggerRange { .. }
@@ -118,6 +123,7 @@ impl Action {
             | Self::Access { .. }
             | Self::ChannelPersonaSet { .. }
             | Self::ChannelPersonaClear { .. }
+            | Self::ToolTrigger(_)
             | Self::ShortTerm(_) => Need::Manager,
         }
     }
@@ -160,6 +166,7 @@ pub async fn run(store: &Store, caller: &Caller, action: &Action) -> Result<Answ
             lists::clear_channel_persona(store, scope, caller, *channel).await?
         }
         Action::ChannelPersonaList => lists::list_channel_personas(store, scope).await?,
+        Action::ToolTrigger(action) => tool_triggers::run(store, scope, caller, action).await?,
         Action::AutoTriggerRange { min, max } => {
             limits::auto_trigger(store, scope, caller, *min, *max).await?
         }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tomori_core::id::Snowflake;
+use tomori_core::tool_intent::custom::CustomTriggers;
 use tomori_core::tool_intent::{self, Families};
 use tomori_llm::{ToolCall, ToolResult, ToolSpec};
 
@@ -50,9 +51,15 @@ impl Affordances {
     }
 }
 
-/// Keeps the tools `text` asks for (with `recent`, the channel's follow-up families).
-pub(crate) fn narrow(tools: &mut Vec<ToolSpec>, text: &str, recent: Families) {
-    let wanted = tool_intent::asked_for(text).union(recent);
+/// Keeps the tools `text` asks for, by the built-in keywords and the server's own triggers (with
+/// `recent`, the channel's follow-up families).
+pub(crate) fn narrow(
+    tools: &mut Vec<ToolSpec>,
+    text: &str,
+    custom: &CustomTriggers,
+    recent: Families,
+) {
+    let wanted = tool_intent::asked_for(text).union(custom.asked_for(text)).union(recent);
     tools.retain(|tool| tool_intent::offered(&tool.name, wanted, text));
 }
 

@@ -76,7 +76,9 @@ impl<S: ChatSurface> Inner<S> {
                     request.tools = gate.advertise(&ctx).await;
                     if plan.deliberate_tools() {
                         let recent = self.affordances.take(plan.message.channel);
-                        deliberate::narrow(&mut request.tools, &plan.message.content, recent);
+                        let custom = &plan.seen.view.tool_triggers;
+                        let asked = &plan.message.content;
+                        deliberate::narrow(&mut request.tools, asked, custom, recent);
                     }
                     // A picture a tool fetches is shown only to a chain with a model that sees.
                     if !prepared.chain.iter().any(|t| t.capabilities.vision) {

@@ -73,6 +73,62 @@ async fn deliberate_tool_mode_offers_only_what_the_message_asks_for() {
 }
 
 #[tokio::test]
+async fn a_servers_own_tool_triggers_ask_for_tools_in_deliberate_mode() {
+    use tomori_core::tool_intent::ToolFamily;
+    use tomori_core::tool_intent::custom::TriggerKind;
+    use tomori_store::tool_triggers;
+    let h = Harness::new().await;
+    h.enable_tools();
+    let scope = Scope::server(h.server);
+    settings::set(&h.store, scope, Actor::Operator, Setting::DeliberateTools(true)).await.unwrap();
+    let add = |family, kind, text: &'static str| {
+        let store = h.store.clone();
+        async move { tool_triggers::add(&store, scope, Actor::Operator, family, kind, text).await }
+    };
+    assert!(add(ToolFamily::Reminders, TriggerKind::Phrase, "^buzz * later").await.unwrap());
+    assert!(add(ToolFamily::Memory, TriggerKind::Regex, r"\bjot\s+(it|this)\b").await.unwrap());
+    assert!(!add(ToolFamily::Memory, TriggerKind::Regex, r"\bjot\s+(it|this)\b").await.unwrap());
+    assert!(add(ToolFamily::Web, TriggerKind::Regex, "(").await.is_err(), "does not compile");
+
+    // Words the built-in keywords do not know, now asking for the server's families.
+    h.llm.push_turn(Turn::new().text("Will do."));
+    h.engine.handle(h.message(ALICE, "alice", "buzz me about the oven later <@900>")).await;
+    h.wait_sent(1).await;
+    let reminded = offered(&h, 0);
+    assert!(reminded.contains(&"create_task".to_owned()), "{reminded:?}");
+    assert!(!reminded.contains(&"create_long_term_memory".to_owned()), "{reminded:?}");
+
+    h.llm.push_turn(Turn::new().text("Noted."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> Jot this: I like tea")).await;
+    h.wait_sent(2).await;
+    let jotted = offered(&h, 1);
+    assert!(jotted.contains(&"create_long_term_memory".to_owned()), "{jotted:?}");
+
+    // The anchored phrase asks for nothing in the middle of a message; a removed one no more.
+    assert!(
+        tool_triggers::remove(
+            &h.store,
+            scope,
+            Actor::Operator,
+            ToolFamily::Memory,
+            TriggerKind::Regex,
+            r"\bjot\s+(it|this)\b"
+        )
+        .await
+        .unwrap()
+    );
+    h.llm.push_turn(Turn::new().text("Hm."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> so buzz me later, and jot it")).await;
+    h.wait_sent(3).await;
+    let neither = offered(&h, 2);
+    assert!(!neither.contains(&"create_long_term_memory".to_owned()), "{neither:?}");
+    assert!(!neither.contains(&"create_task".to_owned()), "{neither:?}");
+    let actions = tomori_testkit::audit_actions(&h.db).await;
+    let changes = actions.iter().filter(|a| a.starts_with("tool_trigger.")).count();
+    assert_eq!(changes, 3, "two adds and a removal: {actions:?}");
+}
+
+#[tokio::test]
 async fn byok_mode_answers_members_only_through_their_own_models() {
     let h = Harness::new().await;
     let scope = Scope::server(h.server);

@@ -2,8 +2,9 @@
 //! trigger words, always-reply, deliberate mode, the auto-trigger range, member teaching, quotas,
 //! the role
 //! whitelist (`/server role add|remove|list`), the user blacklist (`/server blacklist …`) and the
-//! persona each channel speaks with (`/server channel-persona set|clear|list`). Everything here
-//! but the lists changes the server and needs Manage Server.
+//! persona each channel speaks with (`/server channel-persona set|clear|list`), and the server's
+//! own deliberate tool triggers (`/server tool-trigger add|remove|list`). Everything here but the
+//! lists changes the server and needs Manage Server.
 
 use tomori_core::settings::{CooldownKind, Feature};
 use tomori_core::trigger::MAX_AUTO_TRIGGER;
@@ -15,7 +16,9 @@ use twilight_util::builder::command::{
     SubCommandGroupBuilder, UserBuilder,
 };
 
-use tomori_admin::server::{AccessList, QuotaKind, SETS, Switch};
+use tomori_admin::server::{AccessList, QuotaKind, SETS, Switch, TriggerAction};
+use tomori_core::tool_intent::ToolFamily;
+use tomori_core::tool_intent::custom::{MAX_REGEX_CHARS, TriggerKind};
 
 use super::{Args, BadInput, Ctx, Failure, Need, persona_edit};
 
@@ -228,6 +231,7 @@ pub(crate) fn definition() -> CommandBuilder {
         .option(super::overrides::channel_prompt_group())
         .option(super::overrides::channel_model_group())
         .option(super::overrides::list_subcommand())
+        .option(tool_trigger_group())
         .option(
             SubCommandGroupBuilder::new(
                 "short-term",
@@ -240,12 +244,61 @@ pub(crate) fn definition() -> CommandBuilder {
         )
 }
 
+/// `/server tool-trigger add|remove|list`.
+fn tool_trigger_group() -> SubCommandGroupBuilder {
+    let family = || {
+        StringBuilder::new("family", "The tools it asks for")
+            .required(true)
+            .choices(ToolFamily::ALL.map(|f| (f.name(), f.name())))
+    };
+    let kind = || {
+        StringBuilder::new("kind", "phrase (* = anything, ^ = start) or regex")
+            .required(true)
+            .choices([("phrase", "phrase"), ("regex", "regex")])
+    };
+    let max = u16::try_from(MAX_REGEX_CHARS).unwrap_or(u16::MAX);
+    let text =
+        || StringBuilder::new("text", "The phrase or expression").required(true).max_length(max);
+    SubCommandGroupBuilder::new(
+        "tool-trigger",
+        "Your own phrases that ask for tools (deliberate tool mode)",
+    )
+    .subcommands([
+        SubCommandBuilder::new("add", "Add a trigger")
+            .option(family())
+            .option(kind())
+            .option(text()),
+        SubCommandBuilder::new("remove", "Remove a trigger").option(
+            IntegerBuilder::new("number", "Its number in the list").required(true).min_value(1),
+        ),
+        SubCommandBuilder::new("list", "List the server's own triggers"),
+    ])
+}
+
+fn parse_tool_trigger(args: Args<'_>) -> Result<TriggerAction, BadInput> {
+    let (verb, args) = args.nested()?;
+    match verb {
+        "list" => return Ok(TriggerAction::List),
+        "remove" => return Ok(TriggerAction::Remove { number: args.required_integer("number")? }),
+        _ => {}
+    }
+    let family =
+        ToolFamily::parse(args.required_string("family")?).ok_or_else(BadInput::unknown)?;
+    let kind = TriggerKind::parse(args.required_string("kind")?).ok_or_else(BadInput::unknown)?;
+    let text = args.required_string("text")?.to_owned();
+    match verb {
+        "add" => Ok(TriggerAction::Add { family, kind, text }),
+        _ => Err(BadInput::unknown()),
+    }
+}
+
 pub(crate) fn parse(args: Args<'_>) -> Result<Action, BadInput> {
     let (sub, args) = args.nested()?;
     if let Some(action) = super::overrides::parse_server(sub, args)? {
         return Ok(Action::Overrides(action));
     }
     match sub {
+        "tool-trigger" => parse_tool_trigger(args).map(Action::ToolTrigger),
         "short-term" => match args.nested()?.0 {
             "show" => Ok(Action::ShortTerm(tomori_admin::short_term::Action::Show)),
             "clear" => Ok(Action::ShortTerm(tomori_admin::short_term::Action::Clear)),

@@ -41,7 +41,9 @@ fn every_definition_passes_discords_validation() {
         model::definition(),
     ] {
         let name = builder.clone().build().name;
-        assert!(builder.validate().is_ok(), "/{name} is invalid");
+        if let Err(error) = builder.validate() {
+            panic!("/{name} is invalid: {error}");
+        }
     }
 }
 

@@ -26,6 +26,7 @@ const REVISIONED: &[&str] = &[
     "server_role_whitelist",
     "server_settings",
     "server_user_blacklist",
+    "tool_triggers",
     "users",
 ];
 
