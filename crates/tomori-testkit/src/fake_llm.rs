@@ -16,7 +16,8 @@
 //! its words ([`bag_of_words`]), so texts that share words are similar and tests can tell which
 //! chunk retrieval should pick.
 //!
-//! The server speaks just enough HTTP/1.1 (one request per connection, chunked responses) and
+//! The server speaks just enough HTTP/1.1 (one request per connection unless it keeps them open,
+//! chunked responses) and
 //! deliberately does not depend on tomori-llm: it is the other side of the wire. It stops by
 //! itself: connections are bounded (256 by default, [`FakeLlmBuilder::max_connections`]), it gives
 //! up after [`SERVER_LIFETIME`] (or [`FakeLlmBuilder::lifetime`]), and it is aborted on drop.
@@ -83,6 +84,8 @@ pub struct Recorded {
     pub body: Vec<u8>,
     /// The body as JSON, when it is.
     pub json: Option<Value>,
+    /// When its last byte was read, before the fake parsed it.
+    pub received: std::time::Instant,
 }
 
 impl Recorded {
@@ -197,6 +200,8 @@ pub type Responder = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
 struct Shared {
     wire: WireFormat,
     record: bool,
+    /// Connections stay open for the next request ([`FakeLlmBuilder::keep_alive`]).
+    keep_alive: bool,
     requests: Mutex<Vec<Recorded>>,
     seen: std::sync::atomic::AtomicU64,
     queue: Mutex<VecDeque<Reply>>,
@@ -218,6 +223,7 @@ pub struct FakeLlmBuilder {
     max_connections: usize,
     lifetime: Duration,
     record: bool,
+    keep_alive: bool,
 }
 
 impl FakeLlmBuilder {
@@ -247,18 +253,28 @@ impl FakeLlmBuilder {
         self
     }
 
+    /// Whether a connection serves further requests after an answer, as providers' APIs do
+    /// (HTTP/1.1 keep-alive). Off by default: every request is one connection, which the
+    /// connection-counting bounds and the fault tests rely on. A stalled answer always ends its
+    /// connection.
+    pub fn keep_alive(mut self, keep_alive: bool) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
     /// Binds and starts serving.
     ///
     /// # Panics
     /// When the address is not loopback or cannot be bound; a test cannot go on without its fake.
     pub async fn start(self) -> FakeLlm {
-        let FakeLlmBuilder { wire, ip, max_connections, lifetime, record } = self;
+        let FakeLlmBuilder { wire, ip, max_connections, lifetime, record, keep_alive } = self;
         assert!(ip.is_loopback(), "fake LLM servers listen on loopback only");
         let listener = TcpListener::bind((ip, 0)).await.expect("bind a loopback fake LLM server");
         let addr = listener.local_addr().expect("the fake's address");
         let shared = Arc::new(Shared {
             wire,
             record,
+            keep_alive,
             requests: Mutex::new(Vec::new()),
             seen: std::sync::atomic::AtomicU64::new(0),
             queue: Mutex::new(VecDeque::new()),
@@ -339,6 +355,7 @@ impl FakeLlm {
             max_connections: MAX_CONNECTIONS,
             lifetime: SERVER_LIFETIME,
             record: true,
+            keep_alive: false,
         }
     }
 
@@ -443,21 +460,39 @@ impl FakeLlm {
 }
 
 async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
-    let request = match tokio::time::timeout(
-        Duration::from_secs(10),
-        read_request(&mut stream, MAX_REQUEST_BYTES, MAX_REQUEST_BYTES),
-    )
-    .await
-    {
-        Ok(Ok(Some(request))) => request,
-        _ => return,
-    };
+    // The first request must come promptly; a kept-alive connection may idle as a client's pool
+    // keeps it (reqwest: 90 s).
+    let mut wait = Duration::from_secs(10);
+    loop {
+        let request = match tokio::time::timeout(
+            wait,
+            read_request(&mut stream, MAX_REQUEST_BYTES, MAX_REQUEST_BYTES),
+        )
+        .await
+        {
+            Ok(Ok(Some(request))) => request,
+            _ => break,
+        };
+        let reply = reply_to(&request, &shared);
+        let reusable = write_reply(&mut stream, shared.wire, &request, reply, shared.keep_alive)
+            .await
+            .unwrap_or(false);
+        if !reusable {
+            break;
+        }
+        wait = Duration::from_secs(120);
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// The fake's answer to one request.
+fn reply_to(request: &Recorded, shared: &Shared) -> Reply {
     shared.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if shared.record {
         lock(&shared.requests).push(request.clone());
     }
     let rule = lock(&shared.rules).iter().find(|rule| request.has_key(&rule.key)).cloned();
-    let reply = match rule {
+    match rule {
         Some(rule) => {
             let message = if rule.names_it {
                 format!("Unsupported parameter: '{}' is not supported with this model.", rule.key)
@@ -477,36 +512,34 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             Reply::json(&models_body(shared.wire))
         }
         None if shared.images.load(std::sync::atomic::Ordering::Relaxed)
-            && images::is_image_request(shared.wire, &request) =>
+            && images::is_image_request(shared.wire, request) =>
         {
-            images::reply(shared.wire, &request)
+            images::reply(shared.wire, request)
         }
         None if shared.wire == WireFormat::Gemini
-            && videos::is_video_request(&request)
+            && videos::is_video_request(request)
             && lock(&shared.videos).is_some() =>
         {
             let mut studio = lock(&shared.videos);
             match studio.as_mut() {
-                Some(studio) => videos::reply(studio, &request),
+                Some(studio) => videos::reply(studio, request),
                 None => Reply::error(shared.wire, 500, "fake: the video route is off"),
             }
         }
-        None if is_embedding(&request) && lock(&shared.embeddings).is_some() => {
+        None if is_embedding(request) && lock(&shared.embeddings).is_some() => {
             let dimension = lock(&shared.embeddings).unwrap_or(1);
-            embeddings_reply(shared.wire, &request, dimension)
+            embeddings_reply(shared.wire, request, dimension)
         }
         None => {
             let queued = lock(&shared.queue).pop_front();
             let responder = lock(&shared.responder).clone();
             match (queued, responder) {
                 (Some(reply), _) => reply,
-                (None, Some(responder)) => responder(&request),
+                (None, Some(responder)) => responder(request),
                 (None, None) => Reply::error(shared.wire, 500, "fake: no scripted reply left"),
             }
         }
-    };
-    let _ = write_reply(&mut stream, shared.wire, &request, reply).await;
-    let _ = stream.shutdown().await;
+    }
 }
 
 /// The model list in each wire's shape.
@@ -641,12 +674,16 @@ fn logit_bias_refusal(bias: &Value) -> Option<String> {
     None
 }
 
+/// Writes `reply`; whether the connection may serve another request (`keep_alive`, and the
+/// answer ended cleanly).
 async fn write_reply(
     stream: &mut TcpStream,
     wire: WireFormat,
     request: &Recorded,
     reply: Reply,
-) -> io::Result<()> {
+    keep_alive: bool,
+) -> io::Result<bool> {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
     // The provider refuses a request beyond its documented limits before it generates anything.
     let refused = match (&reply, request.json.as_ref()) {
         (Reply::Turn(_), Some(json)) => beyond_limits(wire, json),
@@ -659,7 +696,7 @@ async fn write_reply(
     let (content_type, steps) = match reply {
         Reply::Status { status, headers, body } => {
             let mut head = format!(
-                "HTTP/1.1 {status} Fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                "HTTP/1.1 {status} Fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {connection}\r\n",
                 body.len()
             );
             for (name, value) in headers {
@@ -667,7 +704,8 @@ async fn write_reply(
             }
             head.push_str("\r\n");
             stream.write_all(head.as_bytes()).await?;
-            return stream.write_all(body.as_bytes()).await;
+            stream.write_all(body.as_bytes()).await?;
+            return Ok(keep_alive);
         }
         Reply::Turn(turn) => {
             ("text/event-stream".to_owned(), turn.render(wire, request.json.as_ref()))
@@ -675,7 +713,7 @@ async fn write_reply(
         Reply::Raw { content_type, steps } => (content_type, steps),
     };
     let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: {connection}\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await?;
     stream.flush().await?;
@@ -693,12 +731,13 @@ async fn write_reply(
                 // Hold the connection until the client hangs up (a read returns 0 or fails).
                 let mut sink = [0_u8; 64];
                 let _ = tokio::time::timeout(SERVER_LIFETIME, stream.read(&mut sink)).await;
-                return Ok(());
+                return Ok(false);
             }
         }
     }
     stream.write_all(b"0\r\n\r\n").await?;
-    stream.flush().await
+    stream.flush().await?;
+    Ok(keep_alive)
 }
 
 /// Reads one HTTP/1.1 request: a head of at most `max_head` bytes and a body of at most
@@ -745,8 +784,10 @@ pub(crate) async fn read_request(
         body.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
     body.truncate(length);
+    // Stamped before the fake's own work (parsing) so that timings end where the sender's do.
+    let received = std::time::Instant::now();
     let json = serde_json::from_slice(&body).ok();
-    Ok(Some(Recorded { method, path, headers, body, json }))
+    Ok(Some(Recorded { method, path, headers, body, json, received }))
 }
 
 #[cfg(test)]
@@ -784,6 +825,43 @@ mod tests {
         stream.read_to_end(&mut response).await.unwrap();
         let text = String::from_utf8_lossy(&response).into_owned();
         text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_answers_one_request_after_another() {
+        let llm = FakeLlm::builder(WireFormat::OpenAi).keep_alive(true).start().await;
+        llm.push_turn(Turn::new().text("first"));
+        llm.push_turn(Turn::new().text("second"));
+        let mut stream = TcpStream::connect(llm.addr()).await.unwrap();
+        let body = r#"{"model":"m","messages":[]}"#;
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: fake\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        for expected in ["first", "second"] {
+            stream.write_all(request.as_bytes()).await.unwrap();
+            // One whole answer: the chunked body ends with its last, empty chunk.
+            let mut answer = Vec::new();
+            let mut buf = [0_u8; 4096];
+            while !answer.ends_with(b"0\r\n\r\n") {
+                let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(n > 0, "the fake closed the connection");
+                answer.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8_lossy(&answer);
+            assert!(text.contains("Connection: keep-alive") && text.contains(expected), "{text}");
+        }
+        assert_eq!(llm.requests().len(), 2);
+        // Without it, the fake closes the connection after each answer.
+        let closing = FakeLlm::start(WireFormat::OpenAi).await;
+        closing.push_turn(Turn::new().text("only"));
+        assert_eq!(
+            post(closing.addr(), "/v1/chat/completions").await.as_deref(),
+            Some("HTTP/1.1 200 OK")
+        );
     }
 
     #[tokio::test]

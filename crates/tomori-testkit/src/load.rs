@@ -599,10 +599,14 @@ async fn drive(
         + drain
         + Duration::from_secs(60);
     let llm = FakeLlm::builder(WireFormat::OpenAi)
-        // Each turn is a request, retried at most twice; the bot's own echoes are never answered.
+        // Each turn is a request, retried at most twice, on a connection of its own at worst;
+        // the bot's own echoes are never answered.
         .max_connections(usize::try_from(total * 4 + 100).unwrap_or(usize::MAX))
         .lifetime(lifetime)
         .record_requests(false)
+        // Providers' APIs keep connections open; a fresh TCP connection per request would be
+        // counted as the bot's overhead.
+        .keep_alive(true)
         .start()
         .await;
     let responder = Arc::clone(&model);

@@ -95,7 +95,8 @@ impl Model {
         let mode = self.mode();
         let seq = {
             let mut arrivals = self.arrivals.lock().unwrap_or_else(PoisonError::into_inner);
-            arrivals.push(Arrival { at: Instant::now(), mode });
+            // When the request's last byte was read, not when the fake got round to it.
+            arrivals.push(Arrival { at: Instant::from_std(request.received), mode });
             arrivals.len() - 1
         };
         if mode == Mode::ServerError {
