@@ -132,10 +132,11 @@ impl ToolFamily {
     }
 }
 
-/// The tools that are always offered: they only read the turn's own state or keep the persona's
-/// own notes.
-const ALWAYS: [&str; 3] =
-    ["review_capabilities", "reveal_message_metadata", "update_short_term_memory"];
+/// The tools that are always offered: they only read the turn's own state (`analyze_image` its
+/// own images, and it is offered at all only where the chat model is blind and the turn shows
+/// images) or keep the persona's own notes.
+const ALWAYS: [&str; 4] =
+    ["review_capabilities", "reveal_message_metadata", "update_short_term_memory", "analyze_image"];
 
 /// The family of a built-in tool; a name this does not know is a server's own tool.
 #[must_use]
@@ -146,7 +147,7 @@ pub fn family_of(tool: &str) -> Option<ToolFamily> {
     Some(match tool {
         "web_search" | "fetch_url" => ToolFamily::Web,
         "create_task" | "update_task" | "list_tasks" => ToolFamily::Reminders,
-        "generate_image" | "peek_profile_picture" | "analyze_image" => ToolFamily::Pictures,
+        "generate_image" | "peek_profile_picture" => ToolFamily::Pictures,
         "generate_video" => ToolFamily::Videos,
         "create_long_term_memory" | "update_long_term_memory" => ToolFamily::Memory,
         "manage_message" | "interact_with_recent_message" => ToolFamily::Messages,
@@ -269,6 +270,7 @@ mod tests {
         assert!(!offered("web_search", wanted, "draw me something"));
         assert!(offered("review_capabilities", Families::NONE, "hi"));
         assert!(offered("update_short_term_memory", Families::NONE, "hi"));
+        assert!(offered("analyze_image", Families::NONE, "what is this?"));
         // A server's own tool, by name or by the word "tool".
         assert!(offered("dice_roll", Families::NONE, "do a dice roll"));
         assert!(offered("dice_roll", Families::NONE, "dice_roll please"));

@@ -97,12 +97,9 @@ async fn the_instance_provider_answers_when_the_servers_model_fails() {
     assert!(!server_llm.requests().is_empty());
 }
 
-#[tokio::test]
-async fn the_vision_model_looks_when_the_chat_model_cannot_see() {
-    let h = Harness::new().await;
-    let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
-    choose_own_endpoint(&h, &server_llm).await;
-    // A second endpoint that sees images becomes the server's vision model.
+/// A second endpoint, `eyes`, that sees images becomes the server's vision model, helping as
+/// `mode` says; the engine may fetch images.
+async fn choose_vision_endpoint(h: &Harness, mode: models::VisionMode) -> FakeLlm {
     let eyes = FakeLlm::start(WireFormat::OpenAi).await;
     let scope = tomori_store::Scope::server(h.server);
     let new = NewEndpoint {
@@ -117,8 +114,18 @@ async fn the_vision_model_looks_when_the_chat_model_cannot_see() {
     endpoints::add(&h.store, scope, Actor::Operator, KeyOwner::Server, &new).await.unwrap();
     let mut model = models::get(&h.store, scope).await.unwrap().unwrap();
     model.vision_model = Some("custom:eyes/eyes-model".to_owned());
+    model.vision_mode = mode;
     models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
     h.engine.set_media(crate::media::media_for_tests());
+    eyes
+}
+
+#[tokio::test]
+async fn the_vision_model_looks_when_the_chat_model_cannot_see() {
+    let h = Harness::new().await;
+    let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
+    choose_own_endpoint(&h, &server_llm).await;
+    let eyes = choose_vision_endpoint(&h, models::VisionMode::Answer).await;
     let (base, _hits) = crate::media::file_server().await;
 
     // Without images the chat model answers, and the vision model is not asked.
@@ -295,23 +302,8 @@ async fn in_describe_mode_the_blind_chat_model_asks_the_vision_model_about_an_im
     h.enable_tools();
     let server_llm = FakeLlm::start(WireFormat::OpenAi).await;
     choose_own_endpoint(&h, &server_llm).await;
-    let eyes = FakeLlm::start(WireFormat::OpenAi).await;
+    let eyes = choose_vision_endpoint(&h, models::VisionMode::Describe).await;
     let scope = tomori_store::Scope::server(h.server);
-    let new = NewEndpoint {
-        label: "eyes".to_owned(),
-        base_url: eyes.base_url(),
-        model: "eyes-model".to_owned(),
-        context_length: None,
-        has_tools: true,
-        has_vision: true,
-        api_key: None,
-    };
-    endpoints::add(&h.store, scope, Actor::Operator, KeyOwner::Server, &new).await.unwrap();
-    let mut model = models::get(&h.store, scope).await.unwrap().unwrap();
-    model.vision_model = Some("custom:eyes/eyes-model".to_owned());
-    model.vision_mode = models::VisionMode::Describe;
-    models::set(&h.store, scope, Actor::Operator, &model).await.unwrap();
-    h.engine.set_media(crate::media::media_for_tests());
     let (base, _hits) = crate::media::file_server().await;
 
     // The chat model answers; it sees the image's handle, not the image, and asks about it.

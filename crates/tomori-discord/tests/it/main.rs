@@ -21,6 +21,7 @@ mod providers;
 mod short_term;
 mod surface;
 mod tool;
+mod tool_triggers;
 mod videos;
 
 use std::sync::Arc;
