@@ -6,7 +6,6 @@
 //! bias, as in SillyTavern: banning a word made of two tokens bans both. Ids written in brackets
 //! go as they are to custom endpoints, whose tokenizer Tomori does not know.
 
-use tiktoken_rs::CoreBPE;
 use tomori_core::logit_bias::{
     self as core, BiasEntry, MAX_BIAS, MAX_ENTRIES, MAX_ENTRY_TOKENS, Written,
 };
@@ -42,56 +41,87 @@ pub enum BiasChange {
     },
 }
 
-/// The two vocabularies, built for one command and dropped after it: turns send stored ids and
-/// never need them.
-struct Tokenizers {
-    o200k: CoreBPE,
-    cl100k: CoreBPE,
-}
+/// One tokenization at a time: each builds a vocabulary of some tens of megabytes (measured in
+/// docs/performance.md), which two admins at once would double.
+static TOKENIZING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
-impl Tokenizers {
-    async fn load() -> Result<Self, AdminError> {
-        // Building a vocabulary reads a few megabytes of ranks: off the runtime's threads.
-        let built = tokio::task::spawn_blocking(|| {
-            Ok::<_, String>(Self {
-                o200k: tiktoken_rs::o200k_base().map_err(|e| e.to_string())?,
-                cl100k: tiktoken_rs::cl100k_base().map_err(|e| e.to_string())?,
-            })
-        })
+/// The entries for `written` (text and bias as an admin gave them): each parsed first, then the
+/// texts tokenized one vocabulary at a time off the runtime's threads, each vocabulary built for
+/// this command and dropped before the next, so that only one is in memory. Turns send the stored
+/// ids and never need them.
+async fn entries(written: Vec<(String, i8)>) -> Result<Vec<BiasEntry>, AdminError> {
+    let mut parsed = Vec::with_capacity(written.len());
+    for (text, bias) in written {
+        let form = core::parse_written(&text).map_err(|reason| refused(&text, &reason))?;
+        parsed.push((text, bias, form));
+    }
+    let _one_at_a_time = TOKENIZING.acquire().await;
+    let tokenized = tokio::task::spawn_blocking(move || tokenize(parsed))
         .await
         .map_err(|e| e.to_string())
-        .flatten();
-        built.map_err(|error| {
+        .flatten()
+        .map_err(|error| {
             tracing::error!(%error, "the tokenizers did not load");
             AdminError::BadInput(
                 "The tokenizers could not be loaded; nothing was changed.".to_owned(),
             )
-        })
-    }
-
-    /// The entry for `text` with `bias`: the text's ids in each vocabulary.
-    fn entry(&self, text: &str, bias: i8) -> Result<BiasEntry, AdminError> {
-        let refused = |reason: String| {
-            AdminError::BadInput(format!("`{text}`: {reason}; nothing was changed."))
-        };
-        let mut entry = BiasEntry { text: text.to_owned(), bias, ..BiasEntry::default() };
-        match core::parse_written(text).map_err(refused)? {
-            Written::Ids(ids) => entry.written = ids,
-            Written::Text(strings) => {
-                for string in &strings {
-                    extend_unique(&mut entry.o200k, self.o200k.encode_ordinary(string));
-                    extend_unique(&mut entry.cl100k, self.cl100k.encode_ordinary(string));
-                }
-            }
-        }
+        })?;
+    for entry in &tokenized {
         if entry.o200k.len().max(entry.cl100k.len()) > MAX_ENTRY_TOKENS {
-            return Err(refused(format!(
-                "it stands for more than {MAX_ENTRY_TOKENS} tokens; bias a word or a short phrase"
-            )));
+            return Err(refused(
+                &entry.text,
+                &format!(
+                    "it stands for more than {MAX_ENTRY_TOKENS} tokens; bias a word or a short \
+                     phrase"
+                ),
+            ));
         }
-        entry.check().map_err(refused)?;
-        Ok(entry)
+        entry.check().map_err(|reason| refused(&entry.text, &reason))?;
     }
+    Ok(tokenized)
+}
+
+/// The entries with their ids in each vocabulary; blocking (it builds the vocabularies).
+fn tokenize(parsed: Vec<(String, i8, Written)>) -> Result<Vec<BiasEntry>, String> {
+    let mut entries: Vec<BiasEntry> = parsed
+        .iter()
+        .map(|(text, bias, form)| BiasEntry {
+            text: text.clone(),
+            bias: *bias,
+            written: match form {
+                Written::Ids(ids) => ids.clone(),
+                Written::Text(_) => Vec::new(),
+            },
+            ..BiasEntry::default()
+        })
+        .collect();
+    let texts = |form: &Written| match form {
+        Written::Text(strings) => strings.clone(),
+        Written::Ids(_) => Vec::new(),
+    };
+    // Ids written in brackets need no vocabulary.
+    if !parsed.iter().any(|(_, _, form)| matches!(form, Written::Text(_))) {
+        return Ok(entries);
+    }
+    let o200k = tiktoken_rs::o200k_base().map_err(|e| e.to_string())?;
+    for (entry, (_, _, form)) in entries.iter_mut().zip(&parsed) {
+        for string in texts(form) {
+            extend_unique(&mut entry.o200k, o200k.encode_ordinary(&string));
+        }
+    }
+    drop(o200k);
+    let cl100k = tiktoken_rs::cl100k_base().map_err(|e| e.to_string())?;
+    for (entry, (_, _, form)) in entries.iter_mut().zip(&parsed) {
+        for string in texts(form) {
+            extend_unique(&mut entry.cl100k, cl100k.encode_ordinary(&string));
+        }
+    }
+    Ok(entries)
+}
+
+/// An entry refused, with nothing changed.
+fn refused(text: &str, reason: &str) -> AdminError {
+    AdminError::BadInput(format!("`{text}`: {reason}; nothing was changed."))
 }
 
 /// Keeps `ids` in order without repeats.
@@ -151,7 +181,7 @@ async fn add(model: &mut ServerModel, text: &str, bias: i64) -> Result<String, A
             "At most {MAX_ENTRIES} logit bias entries; remove one with /model logit-bias remove."
         )));
     }
-    let entry = Tokenizers::load().await?.entry(text, bias)?;
+    let entry = entries(vec![(text.to_owned(), bias)]).await?.remove(0);
     let tokens = entry.o200k.len().max(entry.written.len());
     let said = format!("`{text}` now has a bias of {bias} ({tokens} token(s)).");
     match known {
@@ -165,10 +195,8 @@ async fn upload(model: &mut ServerModel, json: &str) -> Result<String, AdminErro
     let read = core::parse_sillytavern(json).map_err(|reason| {
         AdminError::BadInput(format!("The file was not read: {reason}. Nothing was changed."))
     })?;
-    let tokenizers = Tokenizers::load().await?;
     let mut entries: Vec<BiasEntry> = Vec::with_capacity(read.len());
-    for (text, bias) in read {
-        let entry = tokenizers.entry(&text, bias)?;
+    for entry in self::entries(read).await? {
         // A later entry for the same text wins, as when added one by one.
         entries.retain(|e| e.text != entry.text);
         entries.push(entry);
@@ -215,19 +243,19 @@ mod tests {
 
     #[tokio::test]
     async fn text_is_tokenized_in_both_vocabularies_with_and_without_a_space() {
-        let tokenizers = Tokenizers::load().await.unwrap();
-        let hello = tokenizers.entry("Hello", -100).unwrap();
+        let one = |text: &str, bias: i8| entries(vec![(text.to_owned(), bias)]);
+        let hello = one("Hello", -100).await.unwrap().remove(0);
         // "Hello" and " Hello" are one token each in both vocabularies.
         assert_eq!(hello.o200k.len(), 2, "{hello:?}");
         assert_eq!(hello.cl100k.len(), 2, "{hello:?}");
         assert_eq!(hello.cl100k, vec![9906, 22691], "cl100k's published ids");
         assert!(hello.written.is_empty());
-        let exact = tokenizers.entry("{Hello}", 5).unwrap();
+        let exact = one("{Hello}", 5).await.unwrap().remove(0);
         assert_eq!(exact.cl100k, vec![9906]);
-        let ids = tokenizers.entry("[42, 7]", 5).unwrap();
+        let ids = one("[42, 7]", 5).await.unwrap().remove(0);
         assert_eq!((ids.written, ids.o200k), (vec![42, 7], Vec::new()));
         // Forty rare characters, several tokens each.
         let long: String = ('\u{9b31}'..='\u{9b58}').collect();
-        assert!(tokenizers.entry(&long, 1).is_err(), "too many tokens");
+        assert!(one(&long, 1).await.is_err(), "too many tokens");
     }
 }
