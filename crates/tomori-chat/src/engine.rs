@@ -666,6 +666,26 @@ fn remembered(message: &Inbound, persona: Option<String>) -> Remembered {
     }
 }
 
+/// The text of one generation by `chain` (no tools), at most about `max_bytes` of it: a model
+/// that keeps talking is cut, not buffered without end.
+async fn text_of(
+    llm: &Llm,
+    chain: &[Target],
+    request: &tomori_llm::ChatRequest,
+    max_bytes: usize,
+) -> Result<String, tomori_llm::LlmError> {
+    let mut stream = llm.stream(chain, request).await?;
+    let mut text = String::new();
+    while let Some(event) = stream.next().await {
+        if let tomori_llm::StreamEvent::Text(piece) = event?
+            && text.len() < max_bytes
+        {
+            text.push_str(&piece);
+        }
+    }
+    Ok(text)
+}
+
 fn main_name(personas: &[Persona]) -> String {
     personas.iter().find(|p| p.is_main).map(|p| p.nickname.clone()).unwrap_or_default()
 }

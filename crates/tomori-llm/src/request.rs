@@ -315,11 +315,6 @@ impl LogitBias {
         }
     }
 
-    /// Whether there is nothing to send.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The `logit_bias` field for the model: id to bias, empty when the model takes none.
     pub(crate) fn wire(&self) -> std::collections::BTreeMap<u32, i8> {
         match self.vocabulary {

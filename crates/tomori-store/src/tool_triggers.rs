@@ -52,9 +52,8 @@ pub async fn add(
     kind: TriggerKind,
     written: &str,
 ) -> Result<bool, StoreError> {
-    let pattern = custom::normalize(kind, written)
+    let spec = stored(family, kind, written)
         .map_err(|reason| StoreError::Invalid { field: "tool trigger", reason })?;
-    let spec = TriggerSpec { family, kind, pattern };
     let server = scope.require_server()?.get();
     let mut tx = store.begin(scope).await?;
     let counts = sqlx::query!(
@@ -106,8 +105,7 @@ pub async fn remove(
     written: &str,
 ) -> Result<bool, StoreError> {
     // A pattern that would not be stored cannot be there.
-    let Ok(pattern) = custom::normalize(kind, written) else { return Ok(false) };
-    let spec = TriggerSpec { family, kind, pattern };
+    let Ok(spec) = stored(family, kind, written) else { return Ok(false) };
     let server = scope.require_server()?.get();
     let mut tx = store.begin(scope).await?;
     let removed = sqlx::query!(
@@ -129,6 +127,11 @@ pub async fn remove(
     record(&mut tx, actor, "tool_trigger.remove", Some(&spec), None).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The trigger as it is stored: its pattern normalised and checked.
+fn stored(family: ToolFamily, kind: TriggerKind, written: &str) -> Result<TriggerSpec, String> {
+    Ok(TriggerSpec { family, kind, pattern: custom::normalize(kind, written)? })
 }
 
 async fn record(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tomori_core::output::strip_reasoning;
-use tomori_llm::{ChatRequest, Llm, Message, Part, Sampler, StreamEvent, Target};
+use tomori_llm::{ChatRequest, Llm, Message, Part, Sampler, Target};
 use tomori_tools::ImageAnalyst;
 
 use crate::media::Media;
@@ -77,21 +77,12 @@ impl ImageAnalyst for Analyst {
 
 impl Analyst {
     async fn collect(&self, request: &ChatRequest) -> Result<String, String> {
-        let failed = |error: tomori_llm::LlmError| {
-            tracing::warn!(code = error.code(), %error, "describing an image failed");
-            "the vision model could not be reached".to_owned()
-        };
-        let mut stream =
-            self.llm.stream(std::slice::from_ref(&self.vision), request).await.map_err(failed)?;
-        let mut text = String::new();
-        while let Some(event) = stream.next().await {
-            if let StreamEvent::Text(piece) = event.map_err(failed)? {
-                // Bounded: a model that keeps talking is cut, not buffered without end.
-                if text.len() < 4 * MAX_DESCRIPTION_CHARS {
-                    text.push_str(&piece);
-                }
-            }
-        }
-        Ok(text)
+        let chain = std::slice::from_ref(&self.vision);
+        super::text_of(&self.llm, chain, request, 4 * MAX_DESCRIPTION_CHARS).await.map_err(
+            |error| {
+                tracing::warn!(code = error.code(), %error, "describing an image failed");
+                "the vision model could not be reached".to_owned()
+            },
+        )
     }
 }

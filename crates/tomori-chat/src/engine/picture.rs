@@ -15,7 +15,7 @@ use tomori_core::chunk::MAX_MESSAGE_CHARS;
 use tomori_core::handles::Handles;
 use tomori_core::id::Snowflake;
 use tomori_core::output::strip_reasoning;
-use tomori_llm::{ChatRequest, ImageShape, MAX_IMAGE_PROMPT_CHARS, Message, StreamEvent, ToolCall};
+use tomori_llm::{ChatRequest, ImageShape, MAX_IMAGE_PROMPT_CHARS, Message, ToolCall};
 use tomori_store::personas::Persona;
 use tomori_tools::{MemberCallError, Refusal, RefusalReason, TurnContext};
 
@@ -265,21 +265,12 @@ impl<S: ChatSurface> Inner<S> {
         chain: &[tomori_llm::Target],
         request: &ChatRequest,
     ) -> Result<String, String> {
-        let failed = |error: tomori_llm::LlmError| {
-            tracing::warn!(code = error.code(), %error, "writing a scene's prompt failed");
-            "I couldn't reach the model to imagine the scene; try again later.".to_owned()
-        };
-        let mut stream = self.llm.stream(chain, request).await.map_err(failed)?;
-        let mut text = String::new();
-        while let Some(event) = stream.next().await {
-            if let StreamEvent::Text(piece) = event.map_err(failed)? {
-                // Bounded: a model that keeps talking is cut, not buffered without end.
-                if text.len() < 4 * MAX_IMAGE_PROMPT_CHARS {
-                    text.push_str(&piece);
-                }
-            }
-        }
-        Ok(text)
+        super::text_of(&self.llm, chain, request, 4 * MAX_IMAGE_PROMPT_CHARS).await.map_err(
+            |error| {
+                tracing::warn!(code = error.code(), %error, "writing a scene's prompt failed");
+                "I couldn't reach the model to imagine the scene; try again later.".to_owned()
+            },
+        )
     }
 }
 

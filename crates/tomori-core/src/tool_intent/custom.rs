@@ -198,12 +198,6 @@ impl CustomTriggers {
         Self { matchers }
     }
 
-    /// Whether there are none.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.matchers.is_empty()
-    }
-
     /// The families `text` asks for through these triggers.
     #[must_use]
     pub fn asked_for(&self, text: &str) -> Families {
