@@ -129,7 +129,7 @@ pub enum Action {
     ImageClear,
     /// The model that makes videos (`generate_video`).
     VideoSet {
-        /// Provider name (`google` for Veo).
+        /// Provider name (`google` for Veo, or `openrouter`).
         provider: String,
         /// Model id.
         model: String,

@@ -22,7 +22,7 @@
 //!   used first; 60 s rest after a 429, 300 s after other failures; time injected ([`Clock`]).
 //! - [`ModelCatalogue`]: capabilities from config data.
 //! - [`Llm`]: retries, keys, ladder and the fallback chain of [`Target`]s, over tomori-net;
-//!   images ([`Llm::generate_image`]) and Veo videos ([`Llm::generate_video`]) over the same keys.
+//!   images ([`Llm::generate_image`]) and videos ([`Llm::generate_video`], Veo and OpenRouter) over the same keys.
 //!
 //! Secrets: API keys are [`secrecy::SecretString`]s inside [`ApiKey`], whose `Debug` shows an id
 //! only; they are sent only as secret headers, and provider messages quoting them are scrubbed
@@ -84,5 +84,5 @@ pub use request::{
 pub use sse::{SseEvent, SseItem, SseParser};
 pub use video::{
     GeneratedVideo, MAX_VIDEO_BYTES, MAX_VIDEO_PROMPT_CHARS, MIN_VIDEO_POLL, Mp4Error, VideoData,
-    VideoOptions, VideoOutcome, VideoRequest, VideoShape, check_mp4,
+    VideoOptions, VideoOutcome, VideoRequest, VideoShape, check_mp4, has_video_api,
 };

@@ -501,10 +501,11 @@ impl Llm {
         options: &VideoOptions,
     ) -> Result<(VideoOutcome, Answered), VideoFailure> {
         let not_started = |error| VideoFailure { error, started: false };
-        video::check_wire(target.endpoint.wire()).map_err(not_started)?;
+        let api = video::VideoApi::for_target(target.endpoint.wire(), &target.provider)
+            .map_err(not_started)?;
         let mut keys = KeyAttempts::new(self, target);
         while let Some(key) = keys.next() {
-            match video::generate(self.exchange(target, key), request, options).await {
+            match video::generate(self.exchange(target, key), api, request, options).await {
                 Ok(outcome) => {
                     keys.succeeded(key);
                     return Ok((outcome, target.answered(key)));

@@ -1,5 +1,7 @@
 //! Video generation: one prompt in, one short MP4 (or the provider's refusal) out, through the
-//! one asynchronous video API this crate speaks, Gemini's Veo:
+//! two asynchronous video APIs this crate speaks ([`VideoApi`]).
+//!
+//! Gemini's Veo:
 //! - `POST {base}/models/{model}:predictLongRunning` with `instances[0].prompt` and
 //!   `parameters.aspectRatio` starts a long-running operation and answers its `name`;
 //! - `GET {base}/{name}` is polled until the operation is `done`;
@@ -7,7 +9,10 @@
 //!   names the file, which is downloaded with the API key when it is on the endpoint's own
 //!   origin; `raiMediaFilteredReasons`, or an `error` in the operation, is the provider declining.
 //!
-//! The other wires have no video API here: asking them is an `InvalidRequest` that says so.
+//! OpenRouter's video jobs (`openrouter`, for every video model it routes to): see [`openrouter`].
+//!
+//! The other wires and providers have no video API here: asking them is an `InvalidRequest`
+//! that says so.
 //!
 //! The file is never re-encoded (that would need a video codec in the bot); it is checked
 //! structurally instead ([`check_mp4`]): within [`MAX_VIDEO_BYTES`], an ISO-BMFF file whose boxes
@@ -15,6 +20,7 @@
 
 mod client;
 mod mp4;
+mod openrouter;
 #[cfg(test)]
 mod tests;
 
@@ -151,18 +157,38 @@ const MAX_REASON_CHARS: usize = 300;
 /// Longest operation name accepted.
 const MAX_OPERATION_NAME: usize = 256;
 
-/// The API for a wire: only Gemini has one here.
-///
-/// # Errors
-/// `InvalidRequest` naming the wire's lack.
-pub(crate) fn check_wire(wire: Wire) -> Result<(), LlmError> {
-    match wire {
-        Wire::Gemini => Ok(()),
-        Wire::OpenAiCompatible => Err(LlmError::invalid(
-            "this provider has no video API here (videos are made by Gemini's Veo models)",
-        )),
-        Wire::Anthropic => Err(LlmError::invalid("Anthropic's models do not make videos")),
+/// Which asynchronous video API a target is asked with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VideoApi {
+    /// Gemini's long-running `predictLongRunning` operation (Veo models).
+    Veo,
+    /// OpenRouter's `/videos` jobs (Veo, Sora, Wan, Seedance and the others it routes to).
+    OpenRouter,
+}
+
+impl VideoApi {
+    /// The API for a provider on a wire.
+    ///
+    /// # Errors
+    /// `InvalidRequest` naming the provider's lack.
+    pub(crate) fn for_target(wire: Wire, provider: &str) -> Result<Self, LlmError> {
+        match wire {
+            Wire::Gemini => Ok(Self::Veo),
+            Wire::OpenAiCompatible if provider == "openrouter" => Ok(Self::OpenRouter),
+            Wire::OpenAiCompatible => Err(LlmError::invalid(
+                "this provider has no video API here (videos are made by Gemini's Veo models and \
+                 OpenRouter's video models)",
+            )),
+            Wire::Anthropic => Err(LlmError::invalid("Anthropic's models do not make videos")),
+        }
     }
+}
+
+/// Whether the bot makes videos with the known provider called `provider` (`google`'s Veo and
+/// `openrouter`'s video models; custom endpoints have no video API here).
+pub fn has_video_api(provider: &str) -> bool {
+    crate::known_provider(provider)
+        .is_some_and(|known| VideoApi::for_target(known.wire, provider).is_ok())
 }
 
 /// The path (after the base URL) and JSON body that start an operation.
@@ -255,7 +281,7 @@ pub(crate) fn read_operation(operation: &Value) -> Result<Polled, LlmError> {
 }
 
 /// A provider's words, cut short and on one line.
-fn reason(text: &str) -> String {
+pub(crate) fn reason(text: &str) -> String {
     let line: String =
         text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_REASON_CHARS).collect();
     line.trim().to_owned()

@@ -412,7 +412,8 @@ impl FakeLlm {
         self
     }
 
-    /// Answers Veo's video routes (see [`videos`]) before the queue, each operation done after
+    /// Answers the wire's video routes (see [`videos`]: Veo's on Gemini, OpenRouter's jobs on
+    /// the OpenAI-compatible wire) before the queue, each operation done after
     /// `polls_before_done` polls that find it running.
     pub fn make_videos(&self, polls_before_done: u32) -> &Self {
         *lock(&self.shared.videos) = Some(videos::Studio::new(polls_before_done));
@@ -429,7 +430,8 @@ impl FakeLlm {
 
     /// The video requests so far (starts, polls and downloads), in order.
     pub fn video_requests(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(videos::is_video_request).collect()
+        let wire = self.shared.wire;
+        self.requests().into_iter().filter(|r| videos::is_video_request(wire, r)).collect()
     }
 
     /// The image requests so far, in order.
@@ -516,13 +518,12 @@ fn reply_to(request: &Recorded, shared: &Shared) -> Reply {
         {
             images::reply(shared.wire, request)
         }
-        None if shared.wire == WireFormat::Gemini
-            && videos::is_video_request(request)
+        None if videos::is_video_request(shared.wire, request)
             && lock(&shared.videos).is_some() =>
         {
             let mut studio = lock(&shared.videos);
             match studio.as_mut() {
-                Some(studio) => videos::reply(studio, request),
+                Some(studio) => videos::reply(shared.wire, studio, request),
                 None => Reply::error(shared.wire, 500, "fake: the video route is off"),
             }
         }

@@ -1,8 +1,8 @@
 //! `/model video set|clear`: the model that makes videos for `generate_video`. Only Gemini's Veo
-//! has a video API the bot speaks, so a provider on another wire is refused when it is chosen,
-//! not when a member first asks for a video.
+//! and OpenRouter's video jobs are APIs the bot speaks, so another provider is refused when it
+//! is chosen, not when a member first asks for a video.
 
-use tomori_llm::{Wire, known_provider};
+use tomori_llm::has_video_api;
 use tomori_store::models::{self, VideoModel};
 use tomori_store::{Scope, Store};
 
@@ -18,7 +18,7 @@ pub(super) fn describe(model: Option<&VideoModel>) -> String {
     }
 }
 
-/// Chooses the video model: a known provider with a video API (google, for Veo).
+/// Chooses the video model: a known provider with a video API (google for Veo, openrouter).
 pub(super) async fn set(
     store: &Store,
     scope: Scope,
@@ -26,11 +26,12 @@ pub(super) async fn set(
     provider: &str,
     model: &str,
 ) -> Result<String, AdminError> {
-    // Custom endpoints speak the OpenAI-compatible wire, which has no video API here.
-    if known_provider(provider).is_none_or(|known| known.wire != Wire::Gemini) {
+    // Custom endpoints speak the OpenAI-compatible chat wire, which has no video API.
+    if !has_video_api(provider) {
         return Err(AdminError::BadInput(format!(
             "`{provider}` has no video API the bot speaks; use google with a Veo model (for \
-             example veo-3.0-generate-001). Nothing was changed."
+             example veo-3.0-generate-001) or openrouter with one of its video models (for \
+             example google/veo-3.1). Nothing was changed."
         )));
     }
     check(store, scope, provider, model).await?;

@@ -90,9 +90,12 @@ pub(crate) fn definition() -> CommandBuilder {
         .option(
             SubCommandGroupBuilder::new("video", "The model that makes videos (generate_video)")
                 .subcommands([
-                    SubCommandBuilder::new("set", "Choose the video model (google, a Veo model)")
-                        .option(provider())
-                        .option(model()),
+                    SubCommandBuilder::new(
+                        "set",
+                        "Choose the video model (google Veo, openrouter)",
+                    )
+                    .option(provider())
+                    .option(model()),
                     SubCommandBuilder::new("clear", "No video model"),
                 ]),
         )

@@ -1040,9 +1040,11 @@ async fn the_image_model_and_short_term_notes_are_set_shown_and_cleared_by_comma
     assert!(w.answer(refused).await.contains("makes no images"));
     assert!(w.answer(admin("model image clear")).await.contains("no longer draws pictures"));
     assert!(w.answer(admin("model show")).await.contains("No image model"));
-    // /model video: only a provider with a video API (Gemini's Veo) is taken.
+    // /model video: only a provider with a video API (Gemini's Veo, OpenRouter's jobs) is taken.
     let refused = admin("model video set").arg("provider", "openai").arg("model", "sora-2");
     assert!(w.answer(refused).await.contains("no video API"));
+    let set = admin("model video set").arg("provider", "openrouter").arg("model", "google/veo-3.1");
+    assert!(w.answer(set).await.contains("Videos are made by `openrouter/google/veo-3.1`"));
     let set =
         admin("model video set").arg("provider", "google").arg("model", "veo-3.0-generate-001");
     assert!(w.answer(set).await.contains("Videos are made by `google/veo-3.0-generate-001`"));

@@ -1,7 +1,8 @@
-//! One video from Gemini's Veo: start the operation, poll it until it is done, fetch the file.
+//! One video: start the operation (Veo) or job (OpenRouter), poll it until it is done, fetch the
+//! file.
 //!
 //! Everything the provider answers is hostile: answers are read under caps, the operation's name
-//! is checked before it goes into a URL, the key goes only to the endpoint's own origin, the file
+//! or job's id is checked before it goes into a URL, the key goes only to the endpoint's own origin, the file
 //! must be a well-formed MP4 under the cap, and one deadline covers polling and the download
 //! however the provider paces its answers.
 
@@ -9,8 +10,8 @@ use serde_json::Value;
 use tomori_net::{Limits, Method, Redirects, RequestBuilder, Response, Url, header};
 
 use super::{
-    MAX_VIDEO_BYTES, MIN_VIDEO_POLL, Polled, VideoData, VideoOptions, VideoOutcome, VideoRequest,
-    check_mp4, operation_name, read_operation, start_body,
+    MAX_VIDEO_BYTES, MIN_VIDEO_POLL, Polled, VideoApi, VideoData, VideoOptions, VideoOutcome,
+    VideoRequest, check_mp4, openrouter, operation_name, read_operation, start_body,
 };
 use crate::call::{Exchange, authorised, status_failure};
 use crate::decode::error_object;
@@ -37,37 +38,82 @@ impl VideoFailure {
     }
 }
 
+/// What was started: a Veo operation's name or an OpenRouter job's id, both checked.
+enum Job {
+    Operation(String),
+    OpenRouter(String),
+}
+
+impl Job {
+    /// The start's answer read for its handle; a start that answered an error object instead
+    /// has started nothing.
+    fn from_start(api: VideoApi, started: &Value) -> Result<Self, VideoFailure> {
+        let handle = match api {
+            VideoApi::Veo => "name",
+            VideoApi::OpenRouter => "id",
+        };
+        if started.get(handle).is_none()
+            && let Some(error) = error_object(started)
+        {
+            return Err(VideoFailure::before(error));
+        }
+        match api {
+            VideoApi::Veo => operation_name(started).map(Job::Operation),
+            VideoApi::OpenRouter => openrouter::job_id(started).map(Job::OpenRouter),
+        }
+        .map_err(VideoFailure::after)
+    }
+
+    /// Where the job is polled.
+    fn poll_url(&self, exchange: Exchange<'_>) -> String {
+        match self {
+            Job::Operation(name) => exchange.endpoint.url(&format!("/{name}")),
+            Job::OpenRouter(id) => exchange.endpoint.url(&openrouter::poll_path(id)),
+        }
+    }
+
+    /// One answer read; `Done` carries the file's full URL.
+    fn read(&self, exchange: Exchange<'_>, answer: &Value) -> Result<Polled, LlmError> {
+        match self {
+            Job::Operation(_) => read_operation(answer),
+            Job::OpenRouter(id) => Ok(match openrouter::read_job(id, answer) {
+                Polled::Done(path) => Polled::Done(exchange.endpoint.url(&path)),
+                other => other,
+            }),
+        }
+    }
+}
+
 /// Makes one video with one key: see the module documentation.
 pub(crate) async fn generate(
     exchange: Exchange<'_>,
+    api: VideoApi,
     request: &VideoRequest,
     options: &VideoOptions,
 ) -> Result<VideoOutcome, VideoFailure> {
-    let (path, body) = start_body(exchange.model, request).map_err(VideoFailure::before)?;
+    let (path, body) = match api {
+        VideoApi::Veo => start_body(exchange.model, request),
+        VideoApi::OpenRouter => openrouter::start_body(exchange.model, request),
+    }
+    .map_err(VideoFailure::before)?;
     let url = exchange.endpoint.url(&path);
     let started =
         send_json(exchange, Method::POST, &url, Some(body)).await.map_err(VideoFailure::before)?;
-    if started.get("name").is_none()
-        && let Some(error) = error_object(&started)
-    {
-        return Err(VideoFailure::before(error));
-    }
-    let name = operation_name(&started).map_err(VideoFailure::after)?;
+    let job = Job::from_start(api, &started)?;
     let pause = options.poll_every.max(MIN_VIDEO_POLL);
     let max_bytes = options.max_bytes.min(MAX_VIDEO_BYTES);
     let run = async {
-        let mut operation = started;
+        let mut answer = started;
         let uri = loop {
-            match read_operation(&operation)? {
+            match job.read(exchange, &answer)? {
                 Polled::Running => {}
                 Polled::Done(uri) => break uri,
                 Polled::Refused(reason) => return Ok(VideoOutcome::Refused(reason)),
             }
             // Security: request flooding. However short the caller made it, polls are spaced.
             tokio::time::sleep(pause).await;
-            let url = exchange.endpoint.url(&format!("/{name}"));
-            match send_json(exchange, Method::GET, &url, None).await {
-                Ok(next) => operation = next,
+            match send_json(exchange, Method::GET, &job.poll_url(exchange), None).await {
+                Ok(next) => answer = next,
                 // A poll that failed on the way is asked again; the deadline still ends it.
                 Err(error) if error.is_transient() => {}
                 Err(error) => return Err(error),
@@ -160,8 +206,8 @@ async fn download(
         return Ok(VideoOutcome::Video(VideoData::Url(uri.to_owned())));
     }
     let cap = u64::try_from(max_bytes).unwrap_or(u64::MAX);
-    // Gemini's file download redirects to storage on another host: tomori-net judges each hop
-    // by the endpoint's policy and drops the key when a hop leaves the origin.
+    // Gemini's and OpenRouter's downloads may redirect to storage on another host: tomori-net
+    // judges each hop by the endpoint's policy and drops the key when a hop leaves the origin.
     let builder = request(exchange, Method::GET, url.as_str(), cap, Redirects::Follow)
         .header(header::ACCEPT, "video/mp4, */*");
     let response = send(exchange, builder).await?;

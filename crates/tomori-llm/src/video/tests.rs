@@ -23,10 +23,15 @@ fn the_start_is_asked_in_veos_terms() {
     assert_eq!(prompt.chars().count(), MAX_VIDEO_PROMPT_CHARS);
     assert_eq!(VideoShape::parse(" LANDSCAPE"), Some(VideoShape::Landscape));
     assert_eq!(VideoShape::parse("square"), None);
+    let api = VideoApi::for_target;
+    assert_eq!(api(Wire::Gemini, "google").ok(), Some(VideoApi::Veo));
+    assert_eq!(api(Wire::OpenAiCompatible, "openrouter").ok(), Some(VideoApi::OpenRouter));
     assert!(
-        check_wire(Wire::OpenAiCompatible).is_err_and(|e| e.to_string().contains("no video API"))
+        api(Wire::OpenAiCompatible, "openai")
+            .is_err_and(|e| e.to_string().contains("no video API"))
     );
-    assert!(check_wire(Wire::Anthropic).is_err());
+    assert!(api(Wire::OpenAiCompatible, "custom:s1:local").is_err());
+    assert!(api(Wire::Anthropic, "anthropic").is_err());
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Veo video generation against the fake Gemini, through the real guarded client: an operation
-//! from its start to the downloaded MP4, a safety refusal, the deadline, a hostile file, and the
-//! wires that have no video API.
+//! Video generation through the real guarded client: Veo against the fake Gemini (an operation
+//! from its start to the downloaded MP4, a safety refusal, the deadline, a hostile file),
+//! OpenRouter's video jobs against the fake OpenAI-compatible server, and the providers that
+//! have no video API.
 
 use std::time::Duration;
 
@@ -109,6 +110,7 @@ async fn a_missing_key_is_refused_and_other_wires_have_no_video_api() {
     assert!(matches!(error, LlmError::Auth { status: 401 }), "{error:?}");
 
     let openai = FakeLlm::start(WireFormat::OpenAi).await;
+    openai.make_videos(0);
     let (llm, _clock) = llm();
     let chain = [target(&openai, WireFormat::OpenAi, &["a"])];
     let error = llm
@@ -117,4 +119,59 @@ async fn a_missing_key_is_refused_and_other_wires_have_no_video_api() {
         .unwrap_err();
     assert!(error.to_string().contains("no video API"), "{error}");
     assert!(openai.requests().is_empty(), "nothing was sent");
+}
+
+/// Asks the fake OpenAI-compatible server, as OpenRouter, for a video of `prompt`.
+async fn film_on_openrouter(
+    fake: &FakeLlm,
+    keys: &[&str],
+    prompt: &str,
+) -> Result<tomori_llm::GeneratedVideo, LlmError> {
+    let (llm, _clock) = llm();
+    let mut router = target(fake, WireFormat::OpenAi, keys);
+    router.provider = "openrouter".to_owned();
+    router.model = "google/veo-3.1".to_owned();
+    llm.generate_video(&[router], &ask(prompt), &options(Duration::from_secs(10))).await
+}
+
+#[tokio::test]
+async fn an_openrouter_job_is_started_polled_and_its_content_downloaded_with_the_key() {
+    let fake = FakeLlm::start(WireFormat::OpenAi).await;
+    fake.make_videos(2);
+    let made = film_on_openrouter(&fake, &["a"], "a red fox in snow").await.unwrap();
+    assert_eq!(made.outcome, VideoOutcome::Video(VideoData::Bytes(mp4())));
+    let asked = fake.video_requests();
+    let paths: Vec<(&str, &str)> =
+        asked.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+    assert_eq!(
+        paths,
+        [
+            ("POST", "/v1/videos"),
+            ("GET", "/v1/videos/job-1"),
+            ("GET", "/v1/videos/job-1"),
+            ("GET", "/v1/videos/job-1"),
+            ("GET", "/v1/videos/job-1/content?index=0"),
+        ]
+    );
+    let body = asked[0].json.as_ref().unwrap();
+    assert_eq!(body["model"], "google/veo-3.1");
+    assert_eq!(body["prompt"], "a red fox in snow");
+    assert_eq!(body["aspect_ratio"], "9:16");
+    let bearer = format!("Bearer {}", secret("a"));
+    assert!(asked.iter().all(|r| r.header("authorization") == Some(bearer.as_str())));
+
+    // A failed job is the provider declining, in its words; nothing is downloaded.
+    let fake = FakeLlm::start(WireFormat::OpenAi).await;
+    fake.make_videos(1);
+    let made = film_on_openrouter(&fake, &["a"], &format!("a {REFUSED_WORD}")).await.unwrap();
+    let VideoOutcome::Refused(reason) = made.outcome else { panic!("a refusal") };
+    assert!(reason.contains("(failed)") && reason.contains("moderation"), "{reason}");
+    assert!(fake.video_requests().iter().all(|r| !r.path.contains("/content")));
+
+    // No key: OpenRouter's 401 before anything started; a hostile file is refused.
+    let error = film_on_openrouter(&fake, &[], "a fox").await.unwrap_err();
+    assert!(matches!(error, LlmError::Auth { status: 401 }), "{error:?}");
+    fake.serve_video_bytes(b"<html></html>".to_vec());
+    let error = film_on_openrouter(&fake, &["a"], "a fox").await.unwrap_err();
+    assert!(error.to_string().contains("not a usable MP4"), "{error}");
 }

@@ -1,5 +1,6 @@
-//! The fake's Veo routes (Gemini wire), on when a test calls [`super::FakeLlm::make_videos`]: the
-//! long-running operation of Gemini's video API, as its documentation describes it.
+//! The fake's video routes, on when a test calls [`super::FakeLlm::make_videos`]: on the Gemini
+//! wire the long-running operation of Gemini's video API, as its documentation describes it; on
+//! the OpenAI-compatible wire OpenRouter's video jobs ([`openrouter`]).
 //!
 //! - `POST …/models/{model}:predictLongRunning`: an `x-goog-api-key` required, a `veo-` model,
 //!   exactly one instance with a non-empty `prompt`, `parameters.aspectRatio` (when given)
@@ -11,6 +12,8 @@
 //!   no sample.
 //! - `GET …/files/{id}:download?alt=media`: the key again, then a real MP4 ([`mp4`]) as
 //!   `video/mp4` (or the bytes a test put in its place).
+
+mod openrouter;
 
 use std::collections::HashMap;
 
@@ -56,16 +59,27 @@ impl Studio {
     }
 }
 
-/// Whether `request` is one of the video routes.
-pub(super) fn is_video_request(request: &Recorded) -> bool {
+/// Whether `request` is one of the video routes of `wire`.
+pub(super) fn is_video_request(wire: WireFormat, request: &Recorded) -> bool {
+    match wire {
+        WireFormat::Gemini => is_veo_request(request),
+        WireFormat::OpenAi => openrouter::is_job_request(request),
+        WireFormat::Anthropic => false,
+    }
+}
+
+fn is_veo_request(request: &Recorded) -> bool {
     let path = request.path.split('?').next().unwrap_or_default();
     path.ends_with(":predictLongRunning")
         || path.contains("/operations/")
         || (path.contains("/files/") && path.ends_with(":download"))
 }
 
-/// The answer to a video request.
-pub(super) fn reply(studio: &mut Studio, request: &Recorded) -> Reply {
+/// The answer to a video request on `wire`.
+pub(super) fn reply(wire: WireFormat, studio: &mut Studio, request: &Recorded) -> Reply {
+    if wire == WireFormat::OpenAi {
+        return openrouter::reply(studio, request);
+    }
     let error = |status, message: &str| Reply::error(WireFormat::Gemini, status, message);
     if request.header("x-goog-api-key").is_none_or(str::is_empty) {
         return error(401, "API key not valid. Please pass a valid API key.");
