@@ -57,6 +57,11 @@ impl RememberedAttachment {
     pub fn is_image(&self) -> bool {
         self.content_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().starts_with("image/"))
     }
+
+    /// Whether the platform calls it a video.
+    pub fn is_video(&self) -> bool {
+        self.content_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().starts_with("video/"))
+    }
 }
 
 /// One channel's kept messages.

@@ -6,7 +6,8 @@
 //! messages only (the last [`MediaOptions::messages_back`] messages, at most
 //! [`MediaOptions::messages_with_images`] of them), each file at most
 //! [`MediaOptions::max_file_bytes`]. Decoded images are cached by URL, so a picture that stays in
-//! the recent history is fetched once, not on every turn.
+//! the recent history is fetched once, not on every turn. Video attachments go to models that
+//! watch them (`clip`).
 
 use std::collections::VecDeque;
 use std::io::Cursor;
@@ -20,6 +21,7 @@ use tomori_net::{Client, FetchError, Limits};
 
 use crate::history::{Remembered, RememberedAttachment};
 
+mod clip;
 mod gif;
 mod peek;
 mod studio;
@@ -42,6 +44,9 @@ pub struct MediaOptions {
     pub max_images: usize,
     /// The largest file fetched.
     pub max_file_bytes: u64,
+    /// The largest video attachment sent inline to a model that watches videos (Gemini takes
+    /// 20 MB in one request, base64 included).
+    pub max_video_bytes: u64,
     /// Width and height a file may declare before it is refused undecoded.
     pub max_dimension: u32,
     /// Memory the decoder may allocate for one image.
@@ -63,6 +68,7 @@ impl Default for MediaOptions {
             messages_with_images: 3,
             max_images: 6,
             max_file_bytes: 8 * 1024 * 1024,
+            max_video_bytes: 10 * 1024 * 1024,
             max_dimension: 12_000,
             max_decode_bytes: 256 * 1024 * 1024,
             max_side: 1024,
@@ -93,6 +99,9 @@ pub struct Media {
     client: Client,
     options: MediaOptions,
     cache: Mutex<VecDeque<(String, Frames)>>,
+    /// The last video shown (URL, media type, base64), so a video that stays in the recent
+    /// history is fetched once.
+    last_video: Mutex<Option<(String, &'static str, Arc<str>)>>,
     /// One permit per decode that may run; held until the decoder returns, even after a
     /// timeout gave up waiting for it.
     decode_slots: Arc<Semaphore>,
@@ -102,7 +111,13 @@ impl Media {
     /// Images fetched through `client`, which must hold the media-scope policy.
     pub fn new(client: Client, options: MediaOptions) -> Self {
         let decode_slots = Arc::new(Semaphore::new(options.max_concurrent_decodes.max(1)));
-        Self { client, options, cache: Mutex::new(VecDeque::new()), decode_slots }
+        Self {
+            client,
+            options,
+            cache: Mutex::new(VecDeque::new()),
+            last_video: Mutex::new(None),
+            decode_slots,
+        }
     }
 
     /// The attachments to show, newest message first: image attachments of the last

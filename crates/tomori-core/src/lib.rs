@@ -17,6 +17,7 @@ pub mod limits;
 pub mod logit_bias;
 pub mod lorebook;
 pub mod macros;
+pub mod media_links;
 pub mod metric_names;
 pub mod output;
 pub mod persona;

@@ -121,7 +121,7 @@ impl ToolFamily {
                 "pfp",
                 "profile pic",
             ],
-            Self::Videos => &["video", "clip", "animat", "film"],
+            Self::Videos => &["video", "clip", "animat", "film", "youtube"],
             Self::Memory => &["remember", "forget", "memor", "don't forget", "note that", "learn"],
             Self::Messages => &["pin", "unpin", "edit", "delete", "react", "reply to", "emoji"],
             Self::Channels => &["thread", "channel", "post in", "announce", "cross-post", "<#"],
@@ -134,9 +134,15 @@ impl ToolFamily {
 
 /// The tools that are always offered: they only read the turn's own state (`analyze_image` its
 /// own images, and it is offered at all only where the chat model is blind and the turn shows
-/// images) or keep the persona's own notes.
-const ALWAYS: [&str; 4] =
-    ["review_capabilities", "reveal_message_metadata", "update_short_term_memory", "analyze_image"];
+/// images; `process_youtube_video` the videos its messages link, offered only to a model that
+/// watches them) or keep the persona's own notes.
+const ALWAYS: [&str; 5] = [
+    "review_capabilities",
+    "reveal_message_metadata",
+    "update_short_term_memory",
+    "analyze_image",
+    "process_youtube_video",
+];
 
 /// The family of a built-in tool; a name this does not know is a server's own tool.
 #[must_use]
@@ -271,6 +277,7 @@ mod tests {
         assert!(offered("review_capabilities", Families::NONE, "hi"));
         assert!(offered("update_short_term_memory", Families::NONE, "hi"));
         assert!(offered("analyze_image", Families::NONE, "what is this?"));
+        assert!(offered("process_youtube_video", Families::NONE, "thoughts? youtu.be/x"));
         // A server's own tool, by name or by the word "tool".
         assert!(offered("dice_roll", Families::NONE, "do a dice roll"));
         assert!(offered("dice_roll", Families::NONE, "dice_roll please"));

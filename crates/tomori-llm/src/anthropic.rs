@@ -180,6 +180,8 @@ fn block(part: Part) -> Option<Block> {
                 ImageSource::Url(url) => ImageWire::Url { url },
             },
         }),
+        // Only Gemini's models watch videos; `Llm` sends others the caption already.
+        Part::Video(video) => Some(Block::Text { text: video.caption }),
         Part::ToolCall(call) => {
             let input = call.echoed_arguments();
             Some(Block::ToolUse { id: call.id, name: call.name, input })

@@ -63,6 +63,7 @@ impl Degradation {
             request.thinking = ThinkingLevel::Auto;
         }
         if self.images_removed || minimal {
+            request.videos_as_captions();
             for message in &mut request.messages {
                 for part in &mut message.parts {
                     if matches!(part, Part::Image(_)) {

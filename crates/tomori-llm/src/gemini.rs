@@ -17,6 +17,7 @@ use crate::event::{FinishReason, StreamEvent, Usage};
 use crate::history::alternate;
 use crate::request::{
     ChatRequest, EmbeddingRequest, ImageSource, Param, Part, Role, ThinkingLevel, ToolCall,
+    VideoSource,
 };
 use crate::sse::SseItem;
 
@@ -163,7 +164,8 @@ struct InlineData {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct FileData {
-    mime_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mime_type: Option<String>,
     file_uri: String,
 }
 
@@ -250,7 +252,18 @@ fn part_out(part: Part) -> Option<WirePartOut> {
                 ..WirePartOut::default()
             },
             ImageSource::Url(file_uri) => WirePartOut {
-                file_data: Some(FileData { mime_type: image.media_type, file_uri }),
+                file_data: Some(FileData { mime_type: Some(image.media_type), file_uri }),
+                ..WirePartOut::default()
+            },
+        },
+        Part::Video(video) => match video.source {
+            VideoSource::Base64(data) => WirePartOut {
+                inline_data: Some(InlineData { mime_type: video.media_type, data }),
+                ..WirePartOut::default()
+            },
+            // Google's documented form for YouTube: the watch URL alone, no media type.
+            VideoSource::YouTube(file_uri) => WirePartOut {
+                file_data: Some(FileData { mime_type: None, file_uri }),
                 ..WirePartOut::default()
             },
         },

@@ -86,7 +86,13 @@ pub(crate) fn flatten_tools(messages: Vec<Message>) -> Vec<Message> {
 pub(crate) fn joined_text(parts: &[Part]) -> String {
     let mut text = String::new();
     for part in parts {
-        if let Part::Text(piece) = part {
+        // Only Gemini's models watch videos; others read the caption.
+        let piece = match part {
+            Part::Text(piece) => Some(piece),
+            Part::Video(video) => Some(&video.caption),
+            _ => None,
+        };
+        if let Some(piece) = piece {
             if !text.is_empty() {
                 text.push('\n');
             }

@@ -79,7 +79,7 @@ pub use llm::{Embeddings, GeneratedImage, Llm, RetryPolicy, Target};
 pub use probe::probe;
 pub use request::{
     ChatRequest, EmbeddingRequest, Image, ImageSource, LogitBias, Message, Param, Part, Reasoning,
-    Role, Sampler, ThinkingLevel, ToolCall, ToolResult, ToolSpec,
+    Role, Sampler, ThinkingLevel, ToolCall, ToolResult, ToolSpec, Video, VideoSource,
 };
 pub use sse::{SseEvent, SseItem, SseParser};
 pub use video::{

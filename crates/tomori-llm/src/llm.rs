@@ -14,7 +14,7 @@ use tomori_net::Client;
 use crate::call::{Answered, ChatStream, Exchange, Failure, embed_once, image_once, open_chat};
 use crate::catalogue::{Capabilities, shape_for};
 use crate::degrade::Degradation;
-use crate::endpoint::{Endpoint, StreamLimits, Timeouts};
+use crate::endpoint::{Endpoint, StreamLimits, Timeouts, Wire};
 use crate::error::{LlmError, cause_chain};
 use crate::event::{Completion, Notice};
 use crate::image::{ImageApi, ImageOutcome, ImageRequest};
@@ -45,6 +45,12 @@ pub struct Target {
 }
 
 impl Target {
+    /// Whether the model watches videos (inline files and YouTube links): Gemini's models that
+    /// see images. No other wire here takes video.
+    pub fn sees_video(&self) -> bool {
+        self.endpoint.wire() == Wire::Gemini && self.capabilities.vision
+    }
+
     /// A target with no keys and default capabilities.
     pub fn new(
         label: impl Into<String>,
@@ -313,6 +319,11 @@ impl Llm {
         request: &ChatRequest,
     ) -> Result<ChatStream, LlmError> {
         let (mut shaped, notices) = shape_for(request, &target.capabilities);
+        if !target.sees_video() {
+            // Security: spend and content control. A video goes only to a model that watches
+            // it; every other reads its caption.
+            shaped.videos_as_captions();
+        }
         // Token ids belong to one vocabulary: each model gets its own, or none.
         shaped.sampler.logit_bias =
             shaped.sampler.logit_bias.for_model(&target.provider, &target.model);

@@ -262,6 +262,10 @@ fn wire_messages(role: Role, name: Option<&str>, parts: &[Part], out: &mut Vec<W
                             named = true;
                             Some(ContentPart::Text { text })
                         }
+                        // Only Gemini's models watch videos; `Llm` sends the caption already.
+                        Part::Video(video) => {
+                            Some(ContentPart::Text { text: video.caption.clone() })
+                        }
                         Part::Image(image) => Some(ContentPart::ImageUrl {
                             image_url: ImageUrl {
                                 url: match &image.source {

@@ -32,6 +32,19 @@ impl ChatRequest {
         self.messages.iter().any(|m| m.parts.iter().any(|p| matches!(p, Part::Image(_))))
     }
 
+    /// Replaces every video with its caption, for a model that cannot watch it; whether any
+    /// was replaced.
+    pub fn videos_as_captions(&mut self) -> bool {
+        let mut replaced = false;
+        for part in self.messages.iter_mut().flat_map(|m| m.parts.iter_mut()) {
+            if let Part::Video(video) = part {
+                *part = Part::Text(std::mem::take(&mut video.caption));
+                replaced = true;
+            }
+        }
+        replaced
+    }
+
     /// Checks what every adapter relies on: at least one message, and tool names unique.
     ///
     /// # Errors
@@ -106,6 +119,9 @@ pub enum Part {
     Text(String),
     /// An image the model should see.
     Image(Image),
+    /// A video the model should watch (Gemini's models only; every other model gets its
+    /// caption, see [`ChatRequest::videos_as_captions`]).
+    Video(Video),
     /// A tool call the assistant made (assistant messages only).
     ToolCall(ToolCall),
     /// The result of a tool call (tool messages only).
@@ -132,6 +148,42 @@ pub enum ImageSource {
     Base64(String),
     /// An https URL the provider fetches itself.
     Url(String),
+}
+
+/// Video content.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Video {
+    /// Media type, e.g. `video/mp4` (for a YouTube link, `video/*`).
+    pub media_type: String,
+    /// Where the video is.
+    pub source: VideoSource,
+    /// What a model that cannot watch it reads in its place.
+    pub caption: String,
+}
+
+impl std::fmt::Debug for Video {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match &self.source {
+            VideoSource::Base64(data) => format!("Base64({} chars)", data.len()),
+            VideoSource::YouTube(url) => format!("YouTube({url})"),
+        };
+        f.debug_struct("Video")
+            .field("media_type", &self.media_type)
+            .field("source", &source)
+            .field("caption", &self.caption)
+            .finish()
+    }
+}
+
+/// Where a video's bytes are. Attachments are downloaded by the engine and sent inline; a
+/// YouTube video is named by its canonical watch URL, which Google's API fetches itself (it
+/// takes no other video URL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VideoSource {
+    /// Base64 data (no `data:` prefix).
+    Base64(String),
+    /// `https://www.youtube.com/watch?v={id}`.
+    YouTube(String),
 }
 
 /// A tool call, as the model made it.

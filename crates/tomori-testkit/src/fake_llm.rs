@@ -23,6 +23,7 @@
 //! up after [`SERVER_LIFETIME`] (or [`FakeLlmBuilder::lifetime`]), and it is aborted on drop.
 
 mod images;
+mod limits;
 mod render;
 mod videos;
 
@@ -630,51 +631,6 @@ pub fn bag_of_words(text: &str, dimension: usize) -> Vec<f32> {
     vector
 }
 
-/// What the provider's documentation limits and this request exceeds, in its own words: OpenAI
-/// takes up to 4 stop sequences, Gemini up to 5 (Anthropic documents no count).
-fn beyond_limits(wire: WireFormat, json: &Value) -> Option<String> {
-    let count = |value: &Value| value.as_array().map_or(0, Vec::len);
-    match wire {
-        WireFormat::OpenAi if count(&json["stop"]) > 4 => Some(format!(
-            "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an \
-             array with length {} instead.",
-            count(&json["stop"])
-        )),
-        WireFormat::OpenAi if json.get("logit_bias").is_some() => {
-            logit_bias_refusal(&json["logit_bias"])
-        }
-        WireFormat::Gemini if count(&json["generationConfig"]["stopSequences"]) > 5 => {
-            Some("stopSequences must have at most 5 entries".to_owned())
-        }
-        _ => None,
-    }
-}
-
-/// OpenAI's documented `logit_bias`: an object of at most 300 token ids (as strings) to numbers
-/// from -100 to 100.
-fn logit_bias_refusal(bias: &Value) -> Option<String> {
-    let Some(map) = bias.as_object() else {
-        return Some("Invalid type for 'logit_bias': expected an object.".to_owned());
-    };
-    if map.len() > 300 {
-        return Some(format!(
-            "Invalid 'logit_bias': too many tokens. Expected at most 300, but got {}.",
-            map.len()
-        ));
-    }
-    for (key, value) in map {
-        if key.parse::<u32>().is_err() {
-            return Some(format!("Invalid key in 'logit_bias': {key}."));
-        }
-        if !value.as_f64().is_some_and(|v| (-100.0..=100.0).contains(&v)) {
-            return Some(format!(
-                "Invalid value for 'logit_bias' key {key}: expected -100 to 100."
-            ));
-        }
-    }
-    None
-}
-
 /// Writes `reply`; whether the connection may serve another request (`keep_alive`, and the
 /// answer ended cleanly).
 async fn write_reply(
@@ -687,7 +643,7 @@ async fn write_reply(
     let connection = if keep_alive { "keep-alive" } else { "close" };
     // The provider refuses a request beyond its documented limits before it generates anything.
     let refused = match (&reply, request.json.as_ref()) {
-        (Reply::Turn(_), Some(json)) => beyond_limits(wire, json),
+        (Reply::Turn(_), Some(json)) => limits::beyond_limits(wire, json),
         _ => None,
     };
     let reply = match refused {

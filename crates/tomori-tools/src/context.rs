@@ -204,6 +204,9 @@ pub struct TurnContext {
     /// The server's vision model, describing images for a chat model that cannot see them
     /// (`analyze_image`); `None` where the chat model sees or no vision model describes.
     pub analyst: Option<crate::analyze::SharedAnalyst>,
+    /// The YouTube videos (ids) the turn's recent messages link, which
+    /// `process_youtube_video` may show the model.
+    pub youtube: Vec<String>,
 }
 
 /// The most files one answer carries (Discord takes 10 per message; a turn that made more than

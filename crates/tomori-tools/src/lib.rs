@@ -50,6 +50,7 @@ mod search;
 mod short_term;
 mod stickers;
 mod video;
+mod youtube;
 
 use std::sync::Arc;
 
@@ -73,7 +74,8 @@ pub use messages::{
 };
 pub use pdf::{PdfError, PdfExtractor};
 pub use peek::{
-    MAX_SHOWN_IMAGES, PEEK_PROFILE_PICTURE, PeekProfilePicture, PictureLoader, ShownImages,
+    MAX_SHOWN_IMAGES, MAX_SHOWN_VIDEOS, PEEK_PROFILE_PICTURE, PeekProfilePicture, PictureLoader,
+    ShownImages,
 };
 pub use perm::{Perm, Perms};
 pub use platform::{
@@ -100,6 +102,7 @@ pub use stickers::SelectSticker;
 use tomori_net::Client;
 use tomori_store::Store;
 pub use video::{GenerateVideo, MadeVideo, VideoAsk, VideoFailure, VideoMaker};
+pub use youtube::{PROCESS_YOUTUBE_VIDEO, ProcessYoutubeVideo};
 
 /// The built-in tools, registered: memories and reminders over `store`, `fetch_url` over
 /// `tool_client` (a tool-scope client), `web_search` over `operator_client` with the operator's
@@ -128,6 +131,7 @@ pub fn builtins(
     registry.register(UpdateShortTermMemory::new(store.clone()))?;
     // Offered by the engine only when the chat model is blind and a vision model describes.
     registry.register(AnalyzeImage)?;
+    registry.register(ProcessYoutubeVideo)?;
     Ok(registry)
 }
 

@@ -181,6 +181,7 @@ fn turn(place: Place) -> TurnContext {
         outbox: tomori_tools::Outbox::default(),
         shown: tomori_tools::ShownImages::default(),
         member_request: false,
+        youtube: Vec::new(),
         analyst: None,
         private_channel: false,
     }

@@ -10,6 +10,7 @@ use tomori_core::emoji::{self, ServerEmoji};
 use tomori_core::handles::Handles;
 use tomori_core::lorebook::{self, ScanInput, ScanMessage};
 use tomori_core::macros::{MacroContext, MacroNames};
+use tomori_core::media_links;
 use tomori_core::preset::Samplers;
 use tomori_core::privacy::PrivacyLevel;
 use tomori_core::prompt::{
@@ -79,6 +80,7 @@ impl<S: ChatSurface> Inner<S> {
             outbox: tomori_tools::Outbox::default(),
             shown: tomori_tools::ShownImages::default(),
             member_request: false,
+            youtube: Vec::new(),
             analyst: None,
             private_channel: in_channel_set(&plan.seen.view.private, &plan.message),
         })
@@ -244,6 +246,8 @@ impl<S: ChatSurface> Inner<S> {
             ..ChatRequest::default()
         };
         self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
+        self.attach_video(&mut request, &chain.targets, &recent, &mut handles).await;
+        let youtube = youtube_links(&recent);
         // A blind first model asks the vision model about images only where it describes.
         let first_sees = chain.targets.first().is_some_and(|t| t.capabilities.vision);
         let analyst = match (chain.describer, self.media.get()) {
@@ -253,7 +257,7 @@ impl<S: ChatSurface> Inner<S> {
             }
             _ => None,
         };
-        Ok(Prepared { request, chain: chain.targets, handles, shown, analyst })
+        Ok(Prepared { request, chain: chain.targets, handles, shown, analyst, youtube })
     }
 }
 
@@ -379,6 +383,39 @@ impl<S: ChatSurface> Inner<S> {
     }
 }
 
+impl<S: ChatSurface> Inner<S> {
+    /// Shows a model that watches videos the newest video attachment of the recent messages,
+    /// labelled with its `media_N` handle, after the last user message's text; a model of the
+    /// chain that does not watch reads the caption instead. A video that cannot be fetched or
+    /// is not one is left out; the turn goes on.
+    async fn attach_video(
+        &self,
+        request: &mut ChatRequest,
+        chain: &[Target],
+        recent: &[Remembered],
+        handles: &mut Handles,
+    ) {
+        let Some(media) = self.media.get() else { return };
+        if !chain.iter().any(Target::sees_video) {
+            return;
+        }
+        let Some(attachment) = media.pick_video(recent) else { return };
+        let handle = handles.media_handle(&attachment.url);
+        let caption = format!("[{handle}: a video this model cannot watch]");
+        let video = match media.load_video(&attachment.url, caption).await {
+            Ok(video) => video,
+            Err(err) => {
+                tracing::debug!(error = %err, "a video was left out of the prompt");
+                return;
+            }
+        };
+        if let Some(last_user) = request.messages.iter_mut().rev().find(|m| m.role == Role::User) {
+            last_user.parts.push(Part::Text(format!("[{handle}] (a video)")));
+            last_user.parts.push(Part::Video(video));
+        }
+    }
+}
+
 /// A turn's request and what the prompt showed the model.
 pub(super) struct Prepared {
     pub(super) request: ChatRequest,
@@ -388,6 +425,25 @@ pub(super) struct Prepared {
     pub(super) shown: Vec<(MemoryScope, i64)>,
     /// The vision model describing images for a blind chain (`analyze_image`).
     pub(super) analyst: Option<SharedAnalyst>,
+    /// The YouTube videos the recent messages link, newest first (`process_youtube_video`).
+    pub(super) youtube: Vec<String>,
+}
+
+/// The YouTube videos the recent messages link, newest message first, at most
+/// [`media_links::MAX_LINKS`].
+fn youtube_links(recent: &[Remembered]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for message in recent.iter().rev() {
+        for id in media_links::youtube_ids_in(&message.content) {
+            if ids.len() == media_links::MAX_LINKS {
+                return ids;
+            }
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
 }
 
 /// What SillyTavern's macros stand for in this turn: the time in the server's zone, the last

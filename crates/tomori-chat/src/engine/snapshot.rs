@@ -47,6 +47,7 @@ fn parts_text(parts: &[Part]) -> String {
         .map(|part| match part {
             Part::Text(text) => text.as_str(),
             Part::Image(_) => "[image]",
+            Part::Video(_) => "[video]",
             _ => "[tool traffic]",
         })
         .collect::<Vec<_>>()

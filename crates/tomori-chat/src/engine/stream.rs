@@ -73,6 +73,7 @@ impl<S: ChatSurface> Inner<S> {
             {
                 Ok(mut ctx) => {
                     ctx.analyst = prepared.analyst.clone();
+                    ctx.youtube = prepared.youtube.clone();
                     request.tools = gate.advertise(&ctx).await;
                     if plan.deliberate_tools() {
                         let recent = self.affordances.take(plan.message.channel);
@@ -83,6 +84,11 @@ impl<S: ChatSurface> Inner<S> {
                     // A picture a tool fetches is shown only to a chain with a model that sees.
                     if !prepared.chain.iter().any(|t| t.capabilities.vision) {
                         request.tools.retain(|t| t.name != tomori_tools::PEEK_PROFILE_PICTURE);
+                    }
+                    // A linked video is watched only by an answering model that watches videos.
+                    let watches = prepared.chain.first().is_some_and(Target::sees_video);
+                    if !watches || ctx.youtube.is_empty() {
+                        request.tools.retain(|t| t.name != tomori_tools::PROCESS_YOUTUBE_VIDEO);
                     }
                     // Images are described only for a blind chain whose server asked for it.
                     if ctx.analyst.is_none() {

@@ -14,6 +14,7 @@ mod providers;
 mod reminders;
 mod trigger_controls;
 mod turns;
+mod videos;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -93,6 +94,19 @@ impl Harness {
     }
 
     async fn with(capabilities: Capabilities, tweak: impl FnOnce(&mut EngineOptions)) -> Self {
+        Self::on_wire(WireFormat::OpenAi, capabilities, tweak).await
+    }
+
+    /// The same, with the instance model on Gemini's wire (which watches videos).
+    pub(crate) async fn gemini(capabilities: Capabilities) -> Self {
+        Self::on_wire(WireFormat::Gemini, capabilities, |_| {}).await
+    }
+
+    async fn on_wire(
+        format: WireFormat,
+        capabilities: Capabilities,
+        tweak: impl FnOnce(&mut EngineOptions),
+    ) -> Self {
         let db = TestDb::new().await;
         let store = db.store().await;
         let server = store.resolve_guild(id(GUILD)).await.unwrap();
@@ -110,10 +124,15 @@ impl Harness {
             .await
             .unwrap();
         }
-        let llm = FakeLlm::start(WireFormat::OpenAi).await;
+        let llm = FakeLlm::start(format).await;
         // The instance provider comes from the operator's config: loopback is allowed there.
         let policy = Policy::operator();
-        let endpoint = Endpoint::new(Wire::OpenAiCompatible, &llm.base_url(), &policy).unwrap();
+        let wire = match format {
+            WireFormat::OpenAi => Wire::OpenAiCompatible,
+            WireFormat::Anthropic => Wire::Anthropic,
+            WireFormat::Gemini => Wire::Gemini,
+        };
+        let endpoint = Endpoint::new(wire, &llm.base_url(), &policy).unwrap();
         let client = client_for(policy, &Timeouts::default()).unwrap();
         let target = Target::new("local", "local", endpoint, "fake-model", client)
             .with_capabilities(capabilities);

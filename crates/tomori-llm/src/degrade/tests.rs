@@ -65,6 +65,7 @@ fn describe(request: &ChatRequest) -> String {
                 .map(|p| match p {
                     Part::Text(_) => "text",
                     Part::Image(_) => "image",
+                    Part::Video(_) => "video",
                     Part::ToolCall(_) => "call",
                     Part::ToolResult(_) => "result",
                     Part::Reasoning(_) => "reasoning",

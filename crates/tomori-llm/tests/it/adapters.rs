@@ -6,7 +6,7 @@ use expect_test::expect;
 use serde_json::{Value, json};
 use tomori_llm::{
     ChatRequest, EmbeddingRequest, FinishReason, Image, ImageSource, Message, Part, Role, Sampler,
-    ThinkingLevel, ToolCall, ToolResult, ToolSpec,
+    ThinkingLevel, ToolCall, ToolResult, ToolSpec, Video, VideoSource,
 };
 use tomori_testkit::fake_llm::{FAKE_SIGNATURE, FakeLlm, Finish, Reply, Turn, WireFormat};
 
@@ -377,5 +377,55 @@ async fn safety_finishes_and_blocks_are_content_filter() {
             .unwrap();
         assert_eq!(completion.finish, Some(FinishReason::ContentFilter), "{format:?}");
         assert!(completion.text.is_empty() && completion.tool_calls.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn only_a_gemini_model_that_sees_gets_videos_and_every_other_reads_their_captions() {
+    let video = |source| {
+        Part::Video(Video {
+            media_type: "video/mp4".to_owned(),
+            source,
+            caption: "[media_1: a video this model cannot watch]".to_owned(),
+        })
+    };
+    let ask = ChatRequest {
+        messages: vec![
+            Message::user("what happens here?")
+                .with(video(VideoSource::Base64("AAAAGGZ0eXA=".to_owned())))
+                .with(video(VideoSource::YouTube(
+                    "https://www.youtube.com/watch?v=dQw4w9WgXcQ".to_owned(),
+                ))),
+        ],
+        ..ChatRequest::default()
+    };
+    for format in FORMATS {
+        for vision in [true, false] {
+            let fake = FakeLlm::start(format).await;
+            fake.push_turn(Turn::new().text("ok"));
+            let (llm, _clock) = llm();
+            let mut target = target(&fake, format, &["a"]);
+            target.capabilities.vision = vision;
+            collect(llm.stream(&[target], &ask).await.unwrap()).await;
+            let body = String::from_utf8_lossy(&fake.requests()[0].body).into_owned();
+            let watches = format == WireFormat::Gemini && vision;
+            assert_eq!(
+                body.contains("\"inlineData\":{\"mimeType\":\"video/mp4\""),
+                watches,
+                "{body}"
+            );
+            assert_eq!(
+                body.contains(
+                    "\"fileData\":{\"fileUri\":\"https://www.youtube.com/watch?v=dQw4w9WgXcQ\"}"
+                ),
+                watches,
+                "{body}"
+            );
+            assert_eq!(
+                body.matches("a video this model cannot watch").count(),
+                if watches { 0 } else { 2 },
+                "{format:?} {vision}: {body}"
+            );
+        }
     }
 }

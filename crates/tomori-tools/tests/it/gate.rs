@@ -83,7 +83,11 @@ fn pinned(tool: &str) -> Vec<Withheld> {
         "fetch_url" | "web_search" => needs.push(W::Feature(F::WebSearch)),
         "create_task" => needs.push(W::BotPermission(Perm::SendMessages)),
         "update_task" => needs.extend([W::RecordIdNotPositive, W::OtherMembersRecord]),
-        "list_tasks" | "reveal_message_metadata" | "review_capabilities" | "analyze_image" => {}
+        "list_tasks"
+        | "reveal_message_metadata"
+        | "review_capabilities"
+        | "analyze_image"
+        | "process_youtube_video" => {}
         "manage_message" => {
             needs.extend([
                 W::Feature(F::ManageMessage),
@@ -380,6 +384,7 @@ fn valid_arguments(tool: &str, world: &World, web: &WebServer) -> Value {
         "list_tasks" => json!({}),
         "reveal_message_metadata" | "review_capabilities" => json!({}),
         "analyze_image" => json!({"media_id": "media_1"}),
+        "process_youtube_video" => json!({"url": "https://youtu.be/dQw4w9WgXcQ"}),
         "manage_message" => json!({"action": "pin", "message_id": "ref_1"}),
         "interact_with_recent_message" => {
             json!({"action": "react", "message_id": "ref_1", "emoji": "👍"})

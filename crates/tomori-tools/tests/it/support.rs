@@ -770,6 +770,7 @@ impl World {
             outbox: tomori_tools::Outbox::default(),
             shown: tomori_tools::ShownImages::default(),
             member_request: false,
+            youtube: vec!["dQw4w9WgXcQ".to_owned()],
             analyst: Some(Arc::new(FakeAnalyst)),
             private_channel: false,
         }
