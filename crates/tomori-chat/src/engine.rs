@@ -653,17 +653,39 @@ fn remembered(message: &Inbound, persona: Option<String>) -> Remembered {
         persona,
         content: message.content.clone(),
         reply_to: message.reply_to.as_ref().map(|r| r.message),
-        attachments: message
-            .attachments
-            .iter()
-            .map(|a| RememberedAttachment {
-                url: a.url.clone(),
-                content_type: a.content_type.clone(),
-                size: a.size,
-            })
-            .collect(),
+        attachments: remembered_attachments(message),
         is_summary: false,
     }
+}
+
+/// The GIF links a message shows at most, besides its attachments.
+const MAX_GIF_LINKS: usize = 2;
+
+/// `message`'s attachments, and the GIFs its Giphy and Tenor links name when the platform has
+/// not embedded one yet (a link posted without a preview, or before the preview arrived): the
+/// media window then shows them like an attached GIF.
+fn remembered_attachments(message: &Inbound) -> Vec<RememberedAttachment> {
+    let mut attachments: Vec<RememberedAttachment> = message
+        .attachments
+        .iter()
+        .map(|a| RememberedAttachment {
+            url: a.url.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+        })
+        .collect();
+    let has_gif = attachments
+        .iter()
+        .any(|a| a.content_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("image/gif")));
+    if !has_gif {
+        let links = tomori_core::media_links::gif_links_in(&message.content, MAX_GIF_LINKS);
+        attachments.extend(links.into_iter().map(|link| RememberedAttachment {
+            url: link.url().to_owned(),
+            content_type: Some("image/gif".to_owned()),
+            size: 0,
+        }));
+    }
+    attachments
 }
 
 /// The text of one generation by `chain` (no tools), at most about `max_bytes` of it: a model

@@ -25,6 +25,7 @@ mod clip;
 mod gif;
 mod peek;
 mod studio;
+mod tenor;
 mod video;
 
 pub use studio::{ImageStudio, MAX_POSTED_SIDE};
@@ -99,6 +100,8 @@ pub struct Media {
     client: Client,
     options: MediaOptions,
     cache: Mutex<VecDeque<(String, Frames)>>,
+    /// Reads Tenor pages for the GIF they name (a tool-scope client), when set.
+    pages: Option<Client>,
     /// The last video shown (URL, media type, base64), so a video that stays in the recent
     /// history is fetched once.
     last_video: Mutex<Option<(String, &'static str, Arc<str>)>>,
@@ -116,8 +119,17 @@ impl Media {
             options,
             cache: Mutex::new(VecDeque::new()),
             last_video: Mutex::new(None),
+            pages: None,
             decode_slots,
         }
+    }
+
+    /// Reads the pages of Tenor links members post with `client`, which must hold the tool
+    /// policy, to show the GIF they name (see `tenor`).
+    #[must_use]
+    pub fn with_page_client(mut self, client: Client) -> Self {
+        self.pages = Some(client);
+        self
     }
 
     /// The attachments to show, newest message first: image attachments of the last
@@ -167,9 +179,10 @@ impl Media {
             .with_max_bytes(self.options.max_file_bytes)
             .with_timeout(self.options.timeout)
             .with_content_types(IMAGE_TYPES);
+        let source = self.picture_url(url).await?;
         // Security: SSRF through attachment URLs. The media-scope client fetches https from
         // public hosts only, and every redirect and the connected peer are judged again.
-        let download = self.client.safe_download(url, &limits).await?;
+        let download = self.client.safe_download(&source, &limits).await?;
         let frames: Frames = self.decode(download.bytes).await?.into();
         self.remember(url, Arc::clone(&frames));
         Ok(frames)

@@ -1,9 +1,13 @@
 //! Links to media that people paste into messages, recognised by their exact shapes: YouTube
-//! videos (`watch`, `youtu.be`, `shorts`, `embed`, `live`).
+//! videos (`watch`, `youtu.be`, `shorts`, `embed`, `live`) and GIF sites' pages (Giphy and
+//! Tenor).
 //!
 //! Recognising is pure text work: nothing here fetches anything. A recognised YouTube video is
-//! reduced to its 11-character id and rebuilt as the canonical watch URL, so whatever else the
-//! pasted link carried (other parameters, another host's look-alike) goes nowhere.
+//! reduced to its 11-character id and rebuilt as the canonical watch URL, and a Giphy GIF to its
+//! id and Giphy's media URL, so whatever else the pasted link carried (other parameters, another
+//! host's look-alike) goes nowhere. A Tenor page names its GIF only in its HTML ([`og_image`]),
+//! which the caller fetches and whose answer must be on Tenor's media hosts
+//! ([`is_tenor_media`]).
 
 /// The most distinct YouTube videos taken from one text (a wall of links is not a request to
 /// watch all of them).
@@ -78,6 +82,129 @@ pub fn youtube_ids_in(text: &str) -> Vec<String> {
     ids
 }
 
+/// A GIF site's link, as a message carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GifLink {
+    /// A Giphy GIF: its media URL, rebuilt from the id.
+    Giphy(String),
+    /// A Tenor page (`tenor.com/view/…`), as posted: its GIF is named in its HTML.
+    TenorPage(String),
+}
+
+impl GifLink {
+    /// The URL to fetch: Giphy's media file, or Tenor's page.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Giphy(url) | Self::TenorPage(url) => url,
+        }
+    }
+}
+
+/// A Giphy id: letters and digits, a few to 40 of them.
+fn is_giphy_id(id: &str) -> bool {
+    (6..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The GIF `url` links to on Giphy or Tenor, if it is one of their link shapes: Giphy's
+/// `giphy.com/gifs/<slug>-<id>`, `giphy.com/embed/<id>`, `media*.giphy.com/media/<id>/…` and
+/// `i.giphy.com/<id>.gif`; Tenor's `tenor.com/[<locale>/]view/<slug>-<digits>`.
+pub fn gif_link(url: &str) -> Option<GifLink> {
+    let url = url.trim();
+    let (host, rest) = split_url(url)?;
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let giphy = |id: &str| {
+        is_giphy_id(id)
+            .then(|| GifLink::Giphy(format!("https://media.giphy.com/media/{id}/giphy.gif")))
+    };
+    match (host.as_str(), segments.as_slice()) {
+        ("giphy.com" | "www.giphy.com", ["gifs", slug] | ["gifs", slug, ""]) => {
+            giphy(slug.rsplit('-').next()?)
+        }
+        ("giphy.com" | "www.giphy.com", ["embed", id, ..]) => giphy(id),
+        (media, ["media", id, ..])
+            if media.starts_with("media") && media.ends_with(".giphy.com") =>
+        {
+            giphy(id)
+        }
+        ("i.giphy.com", [file]) => giphy(file.strip_suffix(".gif")?),
+        ("tenor.com" | "www.tenor.com", ["view", slug] | [_, "view", slug]) => {
+            let digits = slug.rsplit('-').next()?;
+            let slug_ok = slug.len() <= 200
+                && slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit());
+            slug_ok.then(|| GifLink::TenorPage(url.to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// The distinct GIF links in `text`, in order, at most `max`.
+pub fn gif_links_in(text: &str, max: usize) -> Vec<GifLink> {
+    let mut links: Vec<GifLink> = Vec::new();
+    let words = text.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')'));
+    for word in words {
+        if links.len() >= max {
+            break;
+        }
+        if let Some(link) = gif_link(word)
+            && !links.contains(&link)
+        {
+            links.push(link);
+        }
+    }
+    links
+}
+
+/// Whether `url` is on Tenor's media hosts (`media.tenor.com`, `media1.tenor.com`,
+/// `c.tenor.com`), where a Tenor page's GIF must be.
+pub fn is_tenor_media(url: &str) -> bool {
+    split_url(url).is_some_and(|(host, _)| {
+        matches!(host.as_str(), "media.tenor.com" | "media1.tenor.com" | "c.tenor.com")
+    })
+}
+
+/// The `content` of the first `<meta property="og:image">` (or `name="og:image"`) of a page.
+pub fn og_image(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower.get(from..)?.find("<meta") {
+        let start = from + at;
+        let end = start + lower.get(start..)?.find('>')?;
+        let (tag, original) = (lower.get(start..end)?, html.get(start..end)?);
+        let names_it = ["property", "name"].iter().any(|key| {
+            attribute(tag, original, key).is_some_and(|v| v.eq_ignore_ascii_case("og:image"))
+        });
+        if names_it {
+            return attribute(tag, original, "content").filter(|v| !v.is_empty());
+        }
+        from = end;
+    }
+    None
+}
+
+/// The value of `key="…"` (or `'…'`) in a tag, read from `original` at the place found in its
+/// lower-cased copy `tag`, with `&amp;` undone.
+fn attribute(tag: &str, original: &str, key: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(at) = tag.get(from..)?.find(key) {
+        let start = from + at;
+        let before_ok =
+            start == 0 || tag.as_bytes().get(start - 1).is_some_and(u8::is_ascii_whitespace);
+        let after = tag.get(start + key.len()..)?.trim_start();
+        if before_ok && let Some(value) = after.strip_prefix('=') {
+            let value = value.trim_start();
+            let quote = value.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+            let offset = tag.len() - value.len() + 1;
+            let len = value.get(1..)?.find(quote)?;
+            return Some(original.get(offset..offset + len)?.replace("&amp;", "&"));
+        }
+        from = start + key.len();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +245,78 @@ mod tests {
             Some("https://www.youtube.com/watch?v=dQw4w9WgXcQ")
         );
         assert_eq!(youtube_watch_url("../../x?y=z"), None);
+    }
+
+    #[test]
+    fn gif_links_are_recognised_and_giphy_is_rebuilt_from_its_id() {
+        let giphy = |id: &str| {
+            Some(GifLink::Giphy(format!("https://media.giphy.com/media/{id}/giphy.gif")))
+        };
+        let tenor = "https://tenor.com/view/cat-dance-gif-2519173";
+        let cases = [
+            ("https://giphy.com/gifs/cat-dancing-3o7TKSjRrfIPjeiVyM", giphy("3o7TKSjRrfIPjeiVyM")),
+            ("https://giphy.com/gifs/3o7TKSjRrfIPjeiVyM", giphy("3o7TKSjRrfIPjeiVyM")),
+            ("https://giphy.com/embed/3o7TKSjRrfIPjeiVyM", giphy("3o7TKSjRrfIPjeiVyM")),
+            (
+                "https://media4.giphy.com/media/3o7TKSjRrfIPjeiVyM/giphy.gif?cid=x",
+                giphy("3o7TKSjRrfIPjeiVyM"),
+            ),
+            ("https://i.giphy.com/3o7TKSjRrfIPjeiVyM.gif", giphy("3o7TKSjRrfIPjeiVyM")),
+            (tenor, Some(GifLink::TenorPage(tenor.to_owned()))),
+            (
+                "https://tenor.com/en-GB/view/cat-dance-gif-2519173",
+                Some(GifLink::TenorPage(
+                    "https://tenor.com/en-GB/view/cat-dance-gif-2519173".to_owned(),
+                )),
+            ),
+            ("https://giphy.com/gifs/cat-../../x", None),
+            ("https://giphy.com/explore/cats", None),
+            ("https://media.giphy.com.evil.example/media/3o7TKSjRrfIPjeiVyM/giphy.gif", None),
+            ("https://tenor.com/view/cat-dance-gif", None),
+            ("https://tenor.com/view/cat%2Fdance-gif-1", None),
+            ("https://tenor.com/search/cats", None),
+            ("https://tenor.com@evil.example/view/cat-1", None),
+            ("https://evil.example/view/cat-gif-1", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(gif_link(url), expected, "{url}");
+        }
+        let text =
+            format!("lol {tenor} and <{tenor}> and https://giphy.com/embed/3o7TKSjRrfIPjeiVyM");
+        assert_eq!(gif_links_in(&text, 5).len(), 2);
+        assert_eq!(gif_links_in(&text, 1).len(), 1);
+        assert!(is_tenor_media("https://media1.tenor.com/m/abc/cat.gif"));
+        assert!(!is_tenor_media("https://media1.tenor.com.evil.example/cat.gif"));
+        assert!(!is_tenor_media("https://evil.example/media.tenor.com/cat.gif"));
+    }
+
+    #[test]
+    fn a_pages_og_image_is_read_whatever_its_attribute_order_and_quotes() {
+        let cases = [
+            (
+                r#"<head><meta property="og:image" content="https://media.tenor.com/a/b.gif"></head>"#,
+                Some("https://media.tenor.com/a/b.gif"),
+            ),
+            (
+                r#"<META CONTENT='https://x/y.gif?a=1&amp;b=2' Property='OG:IMAGE' />"#,
+                Some("https://x/y.gif?a=1&b=2"),
+            ),
+            (
+                r#"<meta name="og:image:width" content="498"><meta name="og:image" content="u">"#,
+                Some("u"),
+            ),
+            (
+                r#"<meta property="og:title" content="t"><meta data-property="og:image" content="no">"#,
+                None,
+            ),
+            (r#"<meta property="og:image" content="">"#, None),
+            (r#"<meta property="og:image" content="unterminated"#, None),
+            ("no meta at all", None),
+            ("<meta", None),
+        ];
+        for (html, expected) in cases {
+            assert_eq!(og_image(html).as_deref(), expected, "{html}");
+        }
     }
 
     #[test]

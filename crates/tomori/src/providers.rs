@@ -128,7 +128,8 @@ pub(crate) fn server_policy(config: &Config) -> Policy {
 }
 
 /// Image fetching for vision models: attachment URLs go through tomori-net's media scope
-/// (https to public hosts only, whatever the `[net]` settings say).
+/// (https to public hosts only, whatever the `[net]` settings say); Tenor links' pages through
+/// the tool scope under the `[net]` settings.
 ///
 /// # Errors
 /// The client cannot be built.
@@ -136,7 +137,11 @@ pub(crate) fn media(config: &Config) -> anyhow::Result<tomori_chat::media::Media
     let net = config.net.to_net();
     let client = tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Media, &net))
         .context("building the media client")?;
-    Ok(tomori_chat::media::Media::new(client, tomori_chat::media::MediaOptions::default()))
+    // Tenor links' pages are read under the tool scope, like a page the model fetches.
+    let pages = tomori_net::Client::new(Policy::from_config(tomori_net::Scope::Tool, &net))
+        .context("building the link-page client")?;
+    Ok(tomori_chat::media::Media::new(client, tomori_chat::media::MediaOptions::default())
+        .with_page_client(pages))
 }
 
 /// The tool gate with the built-in tools, with `platform` the tools that act through it

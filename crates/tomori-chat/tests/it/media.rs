@@ -171,3 +171,102 @@ async fn an_animated_gif_reaches_a_vision_model_as_three_keyframes() {
     assert_eq!(body.matches("data:image/jpeg;base64,").count(), 3, "{body}");
     assert!(body.contains("[media_1] (animated: its first, middle and last frames)"), "{body}");
 }
+
+/// An animated GIF of `frames` frames.
+fn animated_gif(frames: u8) -> Vec<u8> {
+    let mut gif = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+        for n in 0..frames {
+            let frame = image::RgbaImage::from_pixel(32, 32, image::Rgba([n * 20, 90, 40, 255]));
+            encoder.encode_frame(image::Frame::new(frame)).unwrap();
+        }
+    }
+    gif
+}
+
+#[tokio::test]
+async fn a_tenor_link_without_a_preview_reaches_a_vision_model_as_its_gif() {
+    use tomori_net::{OverrideLookup, SystemLookup};
+
+    let vision = Capabilities { vision: true, ..Capabilities::default() };
+    let h = Harness::with_capabilities(vision).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let gif = animated_gif(12);
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let pages = Arc::new(AtomicUsize::new(0));
+    let read = Arc::clone(&pages);
+    // Tenor's page names its GIF in `og:image`; another page names a GIF off Tenor's hosts.
+    let page = format!(
+        "<html><head><meta property=\"og:title\" content=\"Dancing cat\">\
+         <meta property=\"og:image\" content=\"http://media.tenor.com:{port}/abc/dance.gif\">"
+    );
+    let hostile = format!(
+        "<meta property=\"og:image\" content=\"http://evil.example:{port}/abc/dance.gif\">"
+    );
+    let app = Router::new()
+        .route(
+            "/view/dancing-cat-gif-12345",
+            get(move || {
+                read.fetch_add(1, Ordering::SeqCst);
+                async move { ([(header::CONTENT_TYPE, "text/html")], page) }
+            }),
+        )
+        .route(
+            "/view/sneaky-gif-666",
+            get(move || async move { ([(header::CONTENT_TYPE, "text/html")], hostile) }),
+        )
+        .route(
+            "/abc/dance.gif",
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let gif = gif.clone();
+                async move { ([(header::CONTENT_TYPE, "image/gif")], gif) }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    // Tenor's names (and the hostile one) answer with this loopback server.
+    let mut lookup = OverrideLookup::new(Arc::new(SystemLookup));
+    for host in ["tenor.com", "media.tenor.com", "evil.example"] {
+        lookup.insert(host, "127.0.0.1".parse().unwrap());
+    }
+    let lookup = Arc::new(lookup);
+    let client = |scope| {
+        Client::builder(Policy::new(scope).allow_loopback_for_tests())
+            .lookup(lookup.clone())
+            .build()
+            .unwrap()
+    };
+    let media = Media::new(client(Scope::Media), MediaOptions::default())
+        .with_page_client(client(Scope::Tool));
+    h.engine.set_media(media);
+
+    h.llm.push_turn(Turn::new().text("It dances."));
+    let text = format!("<@900> lol http://tenor.com:{port}/view/dancing-cat-gif-12345");
+    h.engine.handle(h.message(ALICE, "alice", &text)).await;
+    h.wait_sent(1).await;
+    let body = String::from_utf8_lossy(&h.llm.requests()[0].body).into_owned();
+    assert_eq!(body.matches("data:image/jpeg;base64,").count(), 3, "{body}");
+    assert!(body.contains("[media_1] (animated: its first, middle and last frames)"), "{body}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // A page naming a GIF elsewhere is read, and nothing it names is fetched.
+    h.llm.push_turn(Turn::new().text("Hm."));
+    let text = format!("<@900> and http://tenor.com:{port}/view/sneaky-gif-666");
+    h.engine.handle(h.message(ALICE, "alice", &text)).await;
+    h.wait_sent(2).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "only the first GIF was fetched, once");
+    assert_eq!(pages.load(Ordering::SeqCst), 1);
+
+    // A link the platform already previewed (its GIF among the attachments) is not read again.
+    h.llm.push_turn(Turn::new().text("Again!"));
+    let text = format!("<@900> http://tenor.com:{port}/view/dancing-cat-gif-12345?again");
+    let mut msg = h.message(ALICE, "alice", &text);
+    msg.attachments =
+        vec![attachment(&format!("http://media.tenor.com:{port}"), "abc/dance.gif", "image/gif")];
+    h.engine.handle(msg).await;
+    h.wait_sent(3).await;
+    assert_eq!(pages.load(Ordering::SeqCst), 1, "the page was not read for a previewed link");
+}
