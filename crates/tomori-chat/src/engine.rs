@@ -27,6 +27,7 @@ use tomori_store::settings::ServerSettings;
 use tomori_store::{Scope, Store};
 
 use crate::abuse::{ActiveTurns, Cooldowns, LocalCooldowns};
+use crate::dm_members::DmMembers;
 use crate::documents::Documents;
 use crate::first_contact::SetupHints;
 use crate::gate::{Arrival, Gate, Turn};
@@ -163,14 +164,10 @@ struct Inner<S> {
     /// Models (`provider/model` of a chain's first target) seen sending a closing reasoning tag
     /// with no opening one: their template opens the block, so their text is held until a tag.
     template_opens: Mutex<HashSet<String>>,
-    /// The member each DM channel belongs to, from their own messages: the bot's replies there
-    /// are read in that member's DM tenant ([`Inner::home_of`]).
-    dm_members: Mutex<HashMap<Snowflake, Snowflake>>,
+    /// The member each DM channel belongs to, from their own messages and the reminders sent
+    /// there: the bot's replies there are read in that member's DM tenant ([`Inner::home_of`]).
+    dm_members: Arc<DmMembers>,
 }
-
-/// DM channels remembered at most; past it the map starts again (a forgotten channel is learned
-/// back from its member's next message).
-const MAX_DM_MEMBERS: usize = 50_000;
 
 /// The conversation engine; cheap to clone.
 pub struct Engine<S> {
@@ -222,7 +219,7 @@ impl<S: ChatSurface> Engine<S> {
                 affordances: deliberate::Affordances::default(),
                 making: picture::Making::default(),
                 withheld: Mutex::default(),
-                dm_members: Mutex::default(),
+                dm_members: Arc::default(),
                 template_opens: Mutex::default(),
             }),
         }
@@ -231,6 +228,12 @@ impl<S: ChatSurface> Engine<S> {
     /// Tells the engine the bot's own user id (from the platform's ready event).
     pub fn set_bot_user(&self, id: Snowflake) {
         let _ = self.inner.bot_user.set(id);
+    }
+
+    /// Which member each DM channel belongs to, for the reminder scheduler to tell the engine
+    /// of the DMs it sends reminders into ([`crate::reminders::Scheduler::with_dm_members`]).
+    pub fn dm_members(&self) -> Arc<DmMembers> {
+        Arc::clone(&self.inner.dm_members)
     }
 
     /// Gives the engine its tool gate; turns then offer the tools the gate allows.
@@ -628,16 +631,12 @@ impl<S> Inner<S> {
         if message.guild.is_some() {
             return home(message);
         }
-        let mut members = lock(&self.dm_members);
         let from_bot = self.bot_user.get() == Some(&message.author.id);
-        if from_bot && let Some(member) = members.get(&message.channel) {
-            return Home::Dm(*member);
+        if from_bot && let Some(member) = self.dm_members.member_of(message.channel) {
+            return Home::Dm(member);
         }
         if !from_bot && !message.author.is_bot && message.author.webhook.is_none() {
-            if members.len() >= MAX_DM_MEMBERS && !members.contains_key(&message.channel) {
-                members.clear();
-            }
-            members.insert(message.channel, message.author.id);
+            self.dm_members.learn(message.channel, message.author.id);
         }
         home(message)
     }

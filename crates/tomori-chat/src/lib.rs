@@ -8,6 +8,7 @@
 
 pub mod abuse;
 mod deliver;
+pub mod dm_members;
 pub mod documents;
 pub mod engine;
 mod first_contact;

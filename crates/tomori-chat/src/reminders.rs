@@ -14,6 +14,7 @@
 //! The message pings the reminded member and no one else, and speaks as the persona that set
 //! the reminder: the main persona as the bot, an alter through its webhook (the surface's job).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -22,6 +23,7 @@ use tomori_store::reminders::{self, Claimed, Finished, Reminder};
 use tomori_store::{Scope, Store, StoreError};
 use tomori_tools::Clock;
 
+use crate::dm_members::DmMembers;
 use crate::surface::{ChatSurface, Outgoing, Speaker};
 
 /// Tunables of the scheduler.
@@ -75,6 +77,8 @@ pub struct Scheduler<S> {
     surface: S,
     clock: Clock,
     options: SchedulerOptions,
+    /// The engine's map of DM channels to members, told of each DM a reminder goes into.
+    dm_members: Option<Arc<DmMembers>>,
 }
 
 /// The wait before the next attempt after `attempts` failures: doubling from `first`, at most
@@ -120,7 +124,17 @@ fn speaker(claimed: &Claimed) -> Speaker {
 impl<S: ChatSurface> Scheduler<S> {
     /// A scheduler delivering through `surface`, reading the time from `clock`.
     pub fn new(store: Store, surface: S, clock: Clock, options: SchedulerOptions) -> Self {
-        Self { store, surface, clock, options }
+        Self { store, surface, clock, options, dm_members: None }
+    }
+
+    /// Tells `members` (the engine's, [`crate::engine::Engine::dm_members`]) which member each
+    /// DM channel a reminder goes into belongs to, before it is sent: the gateway's echo of the
+    /// reminder is then read in that member's tenant, even by an engine that restarted since
+    /// the member last wrote there.
+    #[must_use]
+    pub fn with_dm_members(mut self, members: Arc<DmMembers>) -> Self {
+        self.dm_members = Some(members);
+        self
     }
 
     /// One pass: claims, sends and finishes every reminder due now. Stops early, between
@@ -172,6 +186,12 @@ impl<S: ChatSurface> Scheduler<S> {
             ping_users: vec![reminder.user],
             files: Vec::new(),
         };
+        // Before sending: the echo may arrive before the send returns.
+        if claimed.in_members_dm
+            && let Some(members) = &self.dm_members
+        {
+            members.learn(reminder.channel, reminder.user);
+        }
         let sent = self.surface.send(reminder.channel, message).await;
         crate::telemetry::reminder(sent.is_ok());
         let now = self.clock.now();

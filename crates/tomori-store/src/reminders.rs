@@ -463,6 +463,9 @@ pub struct Claimed {
     pub persona: Option<ReminderPersona>,
     /// Failed deliveries of this occurrence so far.
     pub attempts: u32,
+    /// The reminder lives in the reminded member's own DM tenant: its channel is their direct
+    /// messages with the bot.
+    pub in_members_dm: bool,
     /// The lease: `next_attempt_at` as the claim set it. Finishing requires it unchanged.
     lease: DateTime<Utc>,
 }
@@ -495,7 +498,9 @@ pub async fn claim(
                   c.user_discord_id AS "user_discord_id!", c.persona_id, c.purpose AS "purpose!",
                   c.due_at AS "due_at!", c.repeat_hours, c.attempts AS "attempts!",
                   c.next_attempt_at AS "lease!", p.is_main AS "is_main?",
-                  p.nickname AS "nickname?", p.avatar_url AS "avatar_url?"
+                  p.nickname AS "nickname?", p.avatar_url AS "avatar_url?",
+                  EXISTS (SELECT 1 FROM servers s WHERE s.id = $1 AND s.kind = 'dm'
+                          AND s.discord_id = c.user_discord_id) AS "in_members_dm!"
            FROM claimed c LEFT JOIN personas p ON p.id = c.persona_id"#,
         server,
         id,
@@ -525,6 +530,7 @@ pub async fn claim(
         },
         persona,
         attempts: u32::try_from(row.attempts).unwrap_or(0),
+        in_members_dm: row.in_members_dm,
         lease: row.lease,
     }))
 }

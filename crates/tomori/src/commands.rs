@@ -414,6 +414,7 @@ async fn run_discord(
         tomori_tools::Clock::system(),
         tomori_chat::reminders::SchedulerOptions::default(),
     )
+    .with_dm_members(engine.dm_members())
     .spawn();
     let commands = discord
         .commands(store, Arc::new(engine.clone()))

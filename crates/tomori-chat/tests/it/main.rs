@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions unwrap too")]
 
 mod controls;
+mod dm_reminders;
 mod documents;
 mod first_contact;
 mod lore;
@@ -149,6 +150,31 @@ impl Harness {
             Engine::new(store.clone(), surface.clone(), Llm::default(), vec![target], options);
         engine.set_bot_user(id(BOT));
         Self { db, store, server, engine, surface, llm, next_message: Mutex::new(1000) }
+    }
+
+    /// A direct message to the bot (channel, id, author and text to be filled in).
+    pub(crate) fn dm_template() -> Inbound {
+        Inbound {
+            guild: None,
+            guild_name: None,
+            channel: id(CHANNEL),
+            parent_channel: None,
+            category: None,
+            message: id(1),
+            author: InboundAuthor {
+                id: id(ALICE),
+                name: "alice".into(),
+                is_bot: false,
+                webhook: None,
+            },
+            content: String::new(),
+            mentions_bot: false,
+            mentions: Vec::new(),
+            reply_to: None,
+            author_roles: Vec::new(),
+            author_is_admin: false,
+            attachments: Vec::new(),
+        }
     }
 
     /// A message from a person in the test channel.
