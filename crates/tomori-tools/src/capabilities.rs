@@ -1,6 +1,7 @@
 //! `review_capabilities`: the bot's self-diagnosis for the member who asked: which features are
-//! on, what the bot and the member may do here, where the turn happens, and whether pictures
-//! and videos can be made (the image and video models and the member's quotas).
+//! on, what the bot and the member may do here, where the turn happens, the tools this turn
+//! offers, and whether pictures and videos can be made (the image and video models and the
+//! member's quotas).
 //!
 //! Security: credential disclosure. Which provider keys the server holds (names and counts, never
 //! the keys) is shown only to a member with Manage Server; nothing here reveals a secret or an id.
@@ -54,6 +55,7 @@ impl ReviewCapabilities {
             "bot_permissions_here": names(snapshot.bot),
             "member_permissions_here": names(snapshot.invoker),
             "member_privacy": format!("{:?}", snapshot.privacy).to_lowercase(),
+            "tools_offered_now": ctx.offered,
         });
         report["pictures"] = self.pictures(snapshot, ctx).await;
         report["videos"] = self.videos(snapshot, ctx).await;
@@ -128,7 +130,7 @@ impl Tool for ReviewCapabilities {
     }
 
     fn description(&self) -> &'static str {
-        "Review what you can do here: the server's features, your and the member's permissions in this channel, and whether you can draw pictures and make videos now."
+        "Review what you can do here: the server's features, your and the member's permissions in this channel, the tools you have this turn, and whether you can draw pictures and make videos now."
     }
 
     fn parameters(&self) -> Value {

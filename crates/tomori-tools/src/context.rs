@@ -207,6 +207,8 @@ pub struct TurnContext {
     /// The YouTube videos (ids) the turn's recent messages link, which
     /// `process_youtube_video` may show the model.
     pub youtube: Vec<String>,
+    /// The names of the tools this turn offers the model (what `review_capabilities` lists).
+    pub offered: Vec<String>,
 }
 
 /// The most files one answer carries (Discord takes 10 per message; a turn that made more than

@@ -182,6 +182,7 @@ fn turn(place: Place) -> TurnContext {
         shown: tomori_tools::ShownImages::default(),
         member_request: false,
         youtube: Vec::new(),
+        offered: Vec::new(),
         analyst: None,
         private_channel: false,
     }

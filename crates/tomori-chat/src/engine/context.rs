@@ -81,6 +81,7 @@ impl<S: ChatSurface> Inner<S> {
             shown: tomori_tools::ShownImages::default(),
             member_request: false,
             youtube: Vec::new(),
+            offered: Vec::new(),
             analyst: None,
             private_channel: in_channel_set(&plan.seen.view.private, &plan.message),
         })

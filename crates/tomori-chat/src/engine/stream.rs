@@ -94,6 +94,7 @@ impl<S: ChatSurface> Inner<S> {
                     if ctx.analyst.is_none() {
                         request.tools.retain(|t| t.name != tomori_tools::ANALYZE_IMAGE);
                     }
+                    ctx.offered = request.tools.iter().map(|t| t.name.clone()).collect();
                     Some((gate.as_ref(), ctx))
                 }
                 Err(err) => {

@@ -295,3 +295,34 @@ async fn a_members_own_deliberate_tool_mode_beats_the_servers() {
     h.wait_sent(3).await;
     assert!(offered(&h, 2).contains(&"create_task".to_owned()));
 }
+
+#[tokio::test]
+async fn review_capabilities_lists_the_tools_this_turn_offers() {
+    let h = Harness::new().await;
+    h.enable_tools();
+    let scope = Scope::server(h.server);
+    settings::set(&h.store, scope, Actor::Operator, Setting::DeliberateTools(true)).await.unwrap();
+    h.llm.push_turn(Turn::new().tool_call("call_1", "review_capabilities", json!({})));
+    h.llm.push_turn(Turn::new().text("I can look at my own notes."));
+    h.engine.handle(h.message(ALICE, "alice", "<@900> what can you do?")).await;
+    h.wait_sent(1).await;
+    let offered_now = offered(&h, 0);
+    let body: Value = h.llm.requests()[1].json.clone().unwrap();
+    let result = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let listed = result.split("\"tools_offered_now\":[").nth(1).unwrap_or_default();
+    let listed = listed.split(']').next().unwrap_or_default();
+    for tool in &offered_now {
+        assert!(
+            listed.contains(&format!("\\\"{tool}\\\"")) || listed.contains(&format!("\"{tool}\"")),
+            "{tool} in {result}"
+        );
+    }
+    assert!(!listed.contains("list_tasks"), "deliberate mode did not offer it: {result}");
+}

@@ -771,6 +771,7 @@ impl World {
             shown: tomori_tools::ShownImages::default(),
             member_request: false,
             youtube: vec!["dQw4w9WgXcQ".to_owned()],
+            offered: Vec::new(),
             analyst: Some(Arc::new(FakeAnalyst)),
             private_channel: false,
         }
