@@ -26,9 +26,11 @@ mod gif;
 mod peek;
 mod studio;
 mod tenor;
+mod uploads;
 mod video;
 
 pub use studio::{ImageStudio, MAX_POSTED_SIDE};
+pub use uploads::{UPLOAD_SCHEME, UploadError, Uploads, sniff_attachment};
 pub use video::VideoStudio;
 
 /// The image types the engine decodes.
@@ -102,6 +104,8 @@ pub struct Media {
     cache: Mutex<VecDeque<(String, Frames)>>,
     /// Reads Tenor pages for the GIF they name (a tool-scope client), when set.
     pages: Option<Client>,
+    /// Files posted through a surface with no file host (the playground), when set.
+    uploads: Option<Arc<Uploads>>,
     /// The last video shown (URL, media type, base64), so a video that stays in the recent
     /// history is fetched once.
     last_video: Mutex<Option<(String, &'static str, Arc<str>)>>,
@@ -120,8 +124,34 @@ impl Media {
             cache: Mutex::new(VecDeque::new()),
             last_video: Mutex::new(None),
             pages: None,
+            uploads: None,
             decode_slots,
         }
+    }
+
+    /// Reads files at `tomori-upload:` addresses from `uploads` instead of downloading them.
+    #[must_use]
+    pub fn with_uploads(mut self, uploads: Arc<Uploads>) -> Self {
+        self.uploads = Some(uploads);
+        self
+    }
+
+    /// The bytes at `url`: an upload kept in memory, or a download through the media client,
+    /// within `limits` either way.
+    async fn fetch(&self, url: &str, limits: &Limits) -> Result<bytes::Bytes, MediaError> {
+        if url.starts_with(UPLOAD_SCHEME) {
+            let file = self.uploads.as_ref().and_then(|uploads| uploads.get(url));
+            let file = file.ok_or_else(|| MediaError::Decode("the upload is gone".to_owned()))?;
+            let fits = u64::try_from(file.len()).is_ok_and(|len| len <= limits.max_bytes);
+            return if fits {
+                Ok(file)
+            } else {
+                Err(MediaError::Decode("the upload is larger than the limit".to_owned()))
+            };
+        }
+        // Security: SSRF through attachment URLs. The media-scope client fetches https from
+        // public hosts only, and every redirect and the connected peer are judged again.
+        Ok(self.client.safe_download(url, limits).await?.bytes)
     }
 
     /// Reads the pages of Tenor links members post with `client`, which must hold the tool
@@ -180,10 +210,8 @@ impl Media {
             .with_timeout(self.options.timeout)
             .with_content_types(IMAGE_TYPES);
         let source = self.picture_url(url).await?;
-        // Security: SSRF through attachment URLs. The media-scope client fetches https from
-        // public hosts only, and every redirect and the connected peer are judged again.
-        let download = self.client.safe_download(&source, &limits).await?;
-        let frames: Frames = self.decode(download.bytes).await?.into();
+        let bytes = self.fetch(&source, &limits).await?;
+        let frames: Frames = self.decode(bytes).await?.into();
         self.remember(url, Arc::clone(&frames));
         Ok(frames)
     }

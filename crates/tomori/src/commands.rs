@@ -468,13 +468,15 @@ fn start_playground(
     );
     let tools = providers::tool_gate(config, store, None, None, None)?;
     playground.set_tools(Arc::new(mcp.layer(tools)));
-    playground.set_media(providers::media(config)?);
+    // Files members attach in the playground wait in memory for the playground's media layer.
+    let uploads = Arc::new(tomori_chat::media::Uploads::default());
+    playground.set_media(providers::media(config)?.with_uploads(Arc::clone(&uploads)));
     playground.set_server_providers(parts.providers);
     playground.set_documents(parts.documents.clone());
     if let Some(bot) = parts.bot_user {
         playground.set_bot_user(bot);
     }
-    dashboard.set_playground(playground, surface);
+    dashboard.set_playground(playground, surface, uploads);
     let documents = tomori_admin::memory::documents::DocumentServices {
         documents: parts.documents,
         pdf: parts.pdf,

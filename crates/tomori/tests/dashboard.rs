@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use base64::Engine as _;
 use secrecy::ExposeSecret;
 use tomori_testkit::fake_discord::{FakeDiscord, MessageCreate, OAUTH_CLIENT_SECRET, UserSpec};
 use tomori_testkit::fake_llm::{FakeLlm, Turn, WireFormat};
@@ -67,6 +68,7 @@ async fn world() -> World {
         .env("TOMORI_PROVIDERS__LOCAL__BASE_URL", llm.base_url())
         .env("TOMORI_PROVIDERS__LOCAL__MODEL", "fake-model")
         .env("TOMORI_PROVIDERS__LOCAL__API_KEY", "sk-dashboard-canary")
+        .env("TOMORI_PROVIDERS__LOCAL__VISION", "true")
         .env("TOMORI_WEB__LISTEN", web.to_string())
         .env("TOMORI_WEB__PUBLIC_URL", format!("http://{web}"))
         .env("TOMORI_WEB__CLIENT_ID", discord.oauth_client_id().to_string())
@@ -91,6 +93,9 @@ fn screenshots() -> PathBuf {
 }
 
 /// A SillyTavern V2 card as JSON, written for this test.
+/// A 1 × 1 PNG.
+const ONE_PIXEL_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
 fn card_file() -> PathBuf {
     let card = serde_json::json!({
         "spec": "chara_card_v2",
@@ -213,6 +218,24 @@ async fn a_manager_changes_the_server_in_the_browser_and_the_next_turn_shows_it(
     assert!(page.contains("You: hello from the browser"), "{page}");
     let asked = world.llm.requests().into_iter().last().unwrap().json.unwrap().to_string();
     assert!(asked.contains("hello from the browser"), "{asked}");
+
+    // A picture attached in the playground reaches the model (which sees) as an image.
+    let picture = std::env::temp_dir().join(format!("tomori-dot-{}.png", std::process::id()));
+    std::fs::write(
+        &picture,
+        base64::engine::general_purpose::STANDARD.decode(ONE_PIXEL_PNG).unwrap(),
+    )
+    .unwrap();
+    world.llm.push_turn(Turn::new().text("A single red dot."));
+    browser.type_into("#text", "what is in this picture?").await;
+    browser.type_into("#file", picture.to_str().unwrap()).await;
+    browser.click("#send").await;
+    let page = browser.wait_for_text("A single red dot.", WAIT).await;
+    assert!(page.contains("[attached: tomori-dot-"), "{page}");
+    let asked = world.llm.requests().into_iter().last().unwrap().json.unwrap().to_string();
+    assert!(asked.contains("what is in this picture?"), "{asked}");
+    assert_eq!(asked.matches("data:image/jpeg;base64,").count(), 1, "{asked}");
+    assert!(asked.contains("[media_1]") && !asked.contains("tomori-upload:"), "{asked}");
 
     // A document upload reaches the admin layer's checks (this server has no embedding model).
     let notes = std::env::temp_dir().join(format!("tomori-notes-{}.txt", std::process::id()));

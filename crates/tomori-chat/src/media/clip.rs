@@ -78,13 +78,13 @@ impl Media {
                     .with_content_types(VIDEO_HEADER_TYPES);
                 // Security: SSRF through attachment URLs, as for images: the media scope judges
                 // the URL, every redirect and the connected peer; the cap counts as it streams.
-                let download = self.client.safe_download(url, &limits).await?;
+                let bytes = self.fetch(url, &limits).await?;
                 // Security: content confusion. The signature names the type sent.
-                let media_type = sniff_video(&download.bytes).ok_or_else(|| {
+                let media_type = sniff_video(&bytes).ok_or_else(|| {
                     MediaError::Decode("not a video container the model takes".to_owned())
                 })?;
                 let data: Arc<str> =
-                    base64::engine::general_purpose::STANDARD.encode(&download.bytes).into();
+                    base64::engine::general_purpose::STANDARD.encode(&bytes).into();
                 let entry = (url.to_owned(), media_type, Arc::clone(&data));
                 *self.last_video.lock().unwrap_or_else(PoisonError::into_inner) = Some(entry);
                 (media_type, data)

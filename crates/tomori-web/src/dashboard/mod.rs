@@ -32,7 +32,7 @@ use tomori_admin::memory::documents::DocumentServices;
 use tomori_admin::provider::UrlPolicies;
 use tomori_admin::{Caller, Grants, Store};
 use tomori_chat::engine::Engine;
-use tomori_chat::media::Media;
+use tomori_chat::media::{Media, Uploads};
 use tomori_core::id::Snowflake;
 use tomori_net::{FetchError, Policy, Scope as NetScope, Url};
 
@@ -121,11 +121,13 @@ pub(crate) struct Job {
 /// Background jobs kept at most (the oldest finished ones go first).
 const MAX_JOBS: usize = 1_000;
 
-/// The engine the playground talks to, and its surface.
+/// The engine the playground talks to, its surface, and where the files members attach wait
+/// for the engine's media layer.
 #[derive(Clone)]
 pub(crate) struct Playground {
     pub(crate) engine: Engine<WebSurface>,
     pub(crate) surface: WebSurface,
+    pub(crate) uploads: Arc<Uploads>,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -212,9 +214,16 @@ impl Dashboard {
     }
 
     /// Gives the playground its engine (once the bot is connected): an engine of its own on
-    /// `surface`, built like the Discord engine, over the same store and providers.
-    pub fn set_playground(&self, engine: Engine<WebSurface>, surface: WebSurface) {
-        let _ = self.0.playground.set(Playground { engine, surface });
+    /// `surface`, built like the Discord engine, over the same store and providers, whose media
+    /// layer reads the files members attach from `uploads`
+    /// ([`tomori_chat::media::Media::with_uploads`]).
+    pub fn set_playground(
+        &self,
+        engine: Engine<WebSurface>,
+        surface: WebSurface,
+        uploads: Arc<Uploads>,
+    ) {
+        let _ = self.0.playground.set(Playground { engine, surface, uploads });
     }
 
     /// Ends every open event stream (the listener is shutting down).
@@ -368,7 +377,9 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/servers/{guild}/mcp/remove", post(pages::mcp::remove))
         .route(
             "/servers/{guild}/playground",
-            get(pages::playground::page).post(pages::playground::say),
+            get(pages::playground::page)
+                .post(pages::playground::say)
+                .layer(DefaultBodyLimit::max(pages::playground::MAX_FORM_BYTES)),
         )
         .route("/servers/{guild}/playground/events", get(pages::playground::events))
         .route("/me", get(pages::member::page))

@@ -20,7 +20,7 @@
   events.addEventListener("line", function (event) { add(JSON.parse(event.data)); });
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
-    const body = new URLSearchParams(new FormData(form));
+    const body = new FormData(form);
     const answer = await fetch(form.action, {
       method: "POST",
       body: body,
@@ -30,5 +30,6 @@
     if (!answer.ok) { location.reload(); return; }
     form.elements.csrf.value = await answer.text();
     form.elements.text.value = "";
+    if (form.elements.file) form.elements.file.value = "";
   });
 })();

@@ -5,27 +5,32 @@
 
 use std::convert::Infallible;
 
-use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse as _, Response};
 use maud::html;
-use serde::Deserialize;
 use tokio::sync::broadcast;
 use tomori_admin::{Caller, diagnostics, view};
-use tomori_chat::surface::{Inbound, InboundAuthor};
+use tomori_chat::media::{Uploads, sniff_attachment};
+use tomori_chat::surface::{Attachment, Inbound, InboundAuthor};
 use tomori_core::id::Snowflake;
 
 use super::servers::{read_refusal, tabs};
 use super::{Frame, refusal, token_field};
 use crate::dashboard::Dashboard;
-use crate::dashboard::forms::{SignedIn, check_token, server_caller};
+use crate::dashboard::forms::{SignedIn, Upload, read_upload, server_caller};
 use crate::dashboard::playground::{Line, WebSurface};
 use crate::dashboard::session::Member;
 
 /// The longest message the playground takes (Discord's own limit for a message).
 const MAX_TEXT: usize = 2_000;
+
+/// The largest file a playground message carries (the engine's cap for an attachment).
+const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The largest playground form: the file and the text with room for the multipart framing.
+pub(crate) const MAX_FORM_BYTES: usize = MAX_FILE_BYTES + 64 * 1024;
 
 /// A message from `member` in their playground room of the caller's server.
 fn inbound(
@@ -113,7 +118,7 @@ pub(crate) async fn page(
                         }
                     }
                 }
-                form.stack id="say" method="post" action=(here) {
+                form.stack id="say" method="post" action=(here) enctype="multipart/form-data" {
                     (token_field(&token))
                     label for="persona" { "Persona" }
                     select id="persona" name="persona" {
@@ -121,7 +126,9 @@ pub(crate) async fn page(
                         @for persona in &personas { option value=(persona.nickname) { (persona.nickname) } }
                     }
                     label for="text" { "Message" }
-                    textarea id="text" name="text" required maxlength=(MAX_TEXT) rows="3" {}
+                    textarea id="text" name="text" maxlength=(MAX_TEXT) rows="3" {}
+                    label for="file" { "Picture or video (optional, up to 8 MiB)" }
+                    input id="file" name="file" type="file" accept="image/png,image/jpeg,image/webp,image/gif,video/*";
                     div { button id="send" type="submit" { "Send" } " " a href=(here) { "Refresh" } }
                 }
                 p.muted { "Answers come from the same engine as in Discord: they count against your \
@@ -138,28 +145,47 @@ pub(crate) async fn page(
     })
 }
 
-/// A message from the playground form.
-#[derive(Deserialize)]
-pub(crate) struct SayForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    persona: String,
-    text: String,
+/// The file a playground message carries, kept for the engine: `None` without one.
+///
+/// # Errors
+/// A sentence for the member: the file is too large, of a kind the engine does not show, or
+/// could not be kept.
+fn attach(uploads: &Uploads, upload: &mut Upload) -> Result<Option<Attachment>, String> {
+    if upload.bytes.is_empty() {
+        return Ok(None);
+    }
+    if upload.bytes.len() > MAX_FILE_BYTES {
+        return Err("A file is at most 8 MiB; nothing was sent.".to_owned());
+    }
+    // Security: content confusion. The type is the file's signature, never the browser's claim.
+    let Some(kind) = sniff_attachment(&upload.bytes) else {
+        return Err("Only pictures (PNG, JPEG, WebP, GIF) and videos can be attached; nothing \
+                    was sent."
+            .to_owned());
+    };
+    let filename: String =
+        upload.filename.chars().filter(|c| !c.is_control()).take(100).collect::<String>();
+    let size = u64::try_from(upload.bytes.len()).unwrap_or(u64::MAX);
+    let url = uploads
+        .put(std::mem::take(&mut upload.bytes))
+        .map_err(|e| format!("The file could not be kept ({e}); nothing was sent."))?;
+    Ok(Some(Attachment { url, filename, content_type: Some(kind.to_owned()), size }))
 }
 
-/// `POST /servers/{guild}/playground`: starts a turn. The page's script asks with
-/// `X-Tomori-Fetch` and gets a fresh form token back; a plain form is sent back to the page.
+/// `POST /servers/{guild}/playground`: starts a turn, with a picture or video when one is
+/// attached. The page's script asks with `X-Tomori-Fetch` and gets a fresh form token back; a
+/// plain form is sent back to the page.
 pub(crate) async fn say(
     State(dashboard): State<Dashboard>,
     SignedIn(member): SignedIn,
     Path(guild): Path<u64>,
     headers: HeaderMap,
-    Form(form): Form<SayForm>,
+    multipart: Multipart,
 ) -> Response {
-    if let Err(refused) = check_token(&dashboard, &member, &form.csrf) {
-        return refused.into_response();
-    }
+    let mut form = match read_upload(&dashboard, &member, multipart, "file").await {
+        Ok(form) => form,
+        Err(refused) => return refused.into_response(),
+    };
     let caller = match server_caller(&dashboard, &member, guild).await {
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),
@@ -172,23 +198,31 @@ pub(crate) async fn say(
     let (Some(playground), Some(server)) = (dashboard.playground(), caller.guild) else {
         return unavailable(&dashboard);
     };
-    let text = form.text.trim();
-    if text.is_empty() || text.chars().count() > MAX_TEXT {
+    let text = form.field("text").trim().to_owned();
+    let attachment = match attach(&playground.uploads, &mut form) {
+        Ok(attachment) => attachment,
+        Err(why) => return refusal(&dashboard, StatusCode::BAD_REQUEST, &why),
+    };
+    if (text.is_empty() && attachment.is_none()) || text.chars().count() > MAX_TEXT {
         return refusal(
             &dashboard,
             StatusCode::BAD_REQUEST,
-            "A message is 1 to 2,000 characters; nothing was sent.",
+            "A message is up to 2,000 characters, with text or a file; nothing was sent.",
         );
     }
     let room = WebSurface::room_of(server, member.user);
     let Some(id) = playground.surface.next_id() else { return unavailable(&dashboard) };
-    playground
-        .surface
-        .push(room, Line { who: Some(member.name.clone()), mine: true, text: text.to_owned() });
-    let message = inbound(&caller, &member, room, id, text);
+    let shown = match &attachment {
+        Some(file) if text.is_empty() => format!("[attached: {}]", file.filename),
+        Some(file) => format!("{text}\n[attached: {}]", file.filename),
+        None => text.clone(),
+    };
+    playground.surface.push(room, Line { who: Some(member.name.clone()), mine: true, text: shown });
+    let mut message = inbound(&caller, &member, room, id, &text);
+    message.attachments.extend(attachment);
     let engine = playground.engine.clone();
     let surface = playground.surface.clone();
-    let persona = form.persona;
+    let persona = form.field("persona").to_owned();
     tokio::spawn(async move {
         if !engine.respond_as(message, &persona).await {
             let note = "(Not answered: this server does not answer you here — privacy level, \
