@@ -191,15 +191,21 @@ pub fn has_video_api(provider: &str) -> bool {
         .is_some_and(|known| VideoApi::for_target(known.wire, provider).is_ok())
 }
 
+/// The prompt sent: cut to [`MAX_VIDEO_PROMPT_CHARS`], never blank.
+pub(crate) fn prompt_of(request: &VideoRequest) -> Result<String, LlmError> {
+    let prompt: String = request.prompt.chars().take(MAX_VIDEO_PROMPT_CHARS).collect();
+    if prompt.trim().is_empty() {
+        return Err(LlmError::invalid("a video needs a description"));
+    }
+    Ok(prompt)
+}
+
 /// The path (after the base URL) and JSON body that start an operation.
 pub(crate) fn start_body(
     model: &str,
     request: &VideoRequest,
 ) -> Result<(String, Vec<u8>), LlmError> {
-    let prompt: String = request.prompt.chars().take(MAX_VIDEO_PROMPT_CHARS).collect();
-    if prompt.trim().is_empty() {
-        return Err(LlmError::invalid("a video needs a description"));
-    }
+    let prompt = prompt_of(request)?;
     let path = format!("/models/{}:predictLongRunning", gemini::model_segment(model)?);
     let body = json!({
         "instances": [{ "prompt": prompt }],

@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 
 use crate::context::TurnContext;
 use crate::gate::{Authorized, Tool, ToolOutcome};
-use crate::perm::Perms;
-use crate::policy::{Contexts, Effect, TargetRule, ToolPolicy};
+use crate::policy::ToolPolicy;
 
 /// The tool's name (the engine offers it only when the chat model is blind and the server's
 /// vision model describes).
@@ -114,16 +113,8 @@ impl Tool for AnalyzeImage {
     }
 
     fn policy(&self) -> ToolPolicy {
-        ToolPolicy {
-            feature: None,
-            effect: Effect::ReadOnly,
-            bot_permissions: Perms::NONE,
-            invoker_permissions: Perms::NONE,
-            contexts: Contexts::EVERYWHERE,
-            quota: None,
-            // The handle is checked by the tool against the turn's own handles.
-            target: TargetRule::None,
-        }
+        // The handle is checked by the tool against the turn's own.
+        ToolPolicy::read_only()
     }
 
     fn execute<'a>(

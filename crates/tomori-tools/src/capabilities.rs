@@ -18,7 +18,7 @@ use tomori_store::{Scope, Store};
 use crate::context::{Place, TurnContext};
 use crate::gate::{Authorized, Tool, ToolOutcome};
 use crate::perm::{Perm, Perms};
-use crate::policy::{Contexts, Effect, QuotaKind, TargetRule, ToolPolicy};
+use crate::policy::{QuotaKind, ToolPolicy};
 
 /// The `review_capabilities` tool.
 #[derive(Clone, Debug)]
@@ -138,15 +138,7 @@ impl Tool for ReviewCapabilities {
     }
 
     fn policy(&self) -> ToolPolicy {
-        ToolPolicy {
-            feature: None,
-            effect: Effect::ReadOnly,
-            bot_permissions: Perms::NONE,
-            invoker_permissions: Perms::NONE,
-            contexts: Contexts::EVERYWHERE,
-            quota: None,
-            target: TargetRule::None,
-        }
+        ToolPolicy::read_only()
     }
 
     fn execute<'a>(

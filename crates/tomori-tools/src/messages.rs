@@ -405,15 +405,7 @@ impl Tool for RevealMessageMetadata {
     }
 
     fn policy(&self) -> ToolPolicy {
-        ToolPolicy {
-            feature: None,
-            effect: Effect::ReadOnly,
-            bot_permissions: Perms::NONE,
-            invoker_permissions: Perms::NONE,
-            contexts: Contexts::EVERYWHERE,
-            quota: None,
-            target: TargetRule::None,
-        }
+        ToolPolicy::read_only()
     }
 
     fn execute<'a>(

@@ -151,6 +151,20 @@ pub enum PolicyError {
 }
 
 impl ToolPolicy {
+    /// A tool that only reads, and checks any handle it takes itself: no flag of its own, no
+    /// permission, everywhere, no quota, no target rule.
+    pub const fn read_only() -> Self {
+        ToolPolicy {
+            feature: None,
+            effect: Effect::ReadOnly,
+            bot_permissions: Perms::NONE,
+            invoker_permissions: Perms::NONE,
+            contexts: Contexts::EVERYWHERE,
+            quota: None,
+            target: TargetRule::None,
+        }
+    }
+
     /// Checks the policy against the tool's schema.
     ///
     /// # Errors

@@ -418,15 +418,7 @@ impl Tool for ListTasks {
     }
 
     fn policy(&self) -> ToolPolicy {
-        ToolPolicy {
-            feature: None,
-            effect: Effect::ReadOnly,
-            bot_permissions: Perms::NONE,
-            invoker_permissions: Perms::NONE,
-            contexts: Contexts::EVERYWHERE,
-            quota: None,
-            target: TargetRule::None,
-        }
+        ToolPolicy::read_only()
     }
 
     fn execute<'a>(

@@ -17,8 +17,7 @@ use tomori_llm::{Video, VideoSource};
 use crate::context::TurnContext;
 use crate::gate::{Authorized, Tool, ToolOutcome};
 use crate::peek::MAX_SHOWN_VIDEOS;
-use crate::perm::Perms;
-use crate::policy::{Contexts, Effect, TargetRule, ToolPolicy};
+use crate::policy::ToolPolicy;
 
 /// The tool's name (the engine offers it only when the answering model watches videos and the
 /// conversation links one).
@@ -99,16 +98,8 @@ impl Tool for ProcessYoutubeVideo {
     }
 
     fn policy(&self) -> ToolPolicy {
-        ToolPolicy {
-            feature: None,
-            effect: Effect::ReadOnly,
-            bot_permissions: Perms::NONE,
-            invoker_permissions: Perms::NONE,
-            contexts: Contexts::EVERYWHERE,
-            quota: None,
-            // The link is checked by the tool against the turn's own links.
-            target: TargetRule::None,
-        }
+        // The link is checked by the tool against the turn's own.
+        ToolPolicy::read_only()
     }
 
     fn execute<'a>(

@@ -5,6 +5,7 @@
 mod admins;
 mod cards;
 mod commands;
+mod commands_settings;
 mod documents;
 mod first_contact;
 mod gateway;

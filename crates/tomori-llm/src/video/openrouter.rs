@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use super::{MAX_VIDEO_PROMPT_CHARS, Polled, VideoRequest, reason};
+use super::{Polled, VideoRequest, prompt_of, reason};
 use crate::error::LlmError;
 
 /// Longest job id accepted (OpenRouter's are a few dozen characters).
@@ -21,10 +21,7 @@ pub(crate) fn start_body(
     model: &str,
     request: &VideoRequest,
 ) -> Result<(String, Vec<u8>), LlmError> {
-    let prompt: String = request.prompt.chars().take(MAX_VIDEO_PROMPT_CHARS).collect();
-    if prompt.trim().is_empty() {
-        return Err(LlmError::invalid("a video needs a description"));
-    }
+    let prompt = prompt_of(request)?;
     if model.trim().is_empty() {
         return Err(LlmError::invalid("a video needs a model"));
     }
