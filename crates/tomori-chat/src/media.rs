@@ -106,9 +106,9 @@ pub struct Media {
     pages: Option<Client>,
     /// Files posted through a surface with no file host (the playground), when set.
     uploads: Option<Arc<Uploads>>,
-    /// The last video shown (URL, media type, base64), so a video that stays in the recent
-    /// history is fetched once.
-    last_video: Mutex<Option<(String, &'static str, Arc<str>)>>,
+    /// The last video shown, so a video that stays in the recent history is fetched once
+    /// (for ten minutes at most).
+    last_video: Mutex<clip::LastVideo>,
     /// One permit per decode that may run; held until the decoder returns, even after a
     /// timeout gave up waiting for it.
     decode_slots: Arc<Semaphore>,

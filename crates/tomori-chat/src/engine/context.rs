@@ -397,6 +397,7 @@ impl<S: ChatSurface> Inner<S> {
         handles: &mut Handles,
     ) {
         let Some(media) = self.media.get() else { return };
+        media.forget_stale_video();
         if !chain.iter().any(Target::sees_video) {
             return;
         }

@@ -7,6 +7,7 @@
 //! names, never the platform's claim, so a page or an executable renamed `.mp4` goes nowhere.
 
 use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use tomori_llm::{Video, VideoSource};
@@ -14,6 +15,12 @@ use tomori_net::Limits;
 
 use super::{Media, MediaError};
 use crate::history::{Remembered, RememberedAttachment};
+
+/// How long the last video shown stays in memory for the next turns.
+const KEPT_FOR: Duration = Duration::from_secs(10 * 60);
+
+/// The last video shown: its URL, media type and base64, and when it was fetched.
+pub(super) type LastVideo = Option<(String, &'static str, Arc<str>, Instant)>;
 
 /// What the download accepts by header; the signature decides.
 const VIDEO_HEADER_TYPES: &[&str] = &["video/*", "application/octet-stream"];
@@ -62,15 +69,25 @@ impl Media {
             .find(|a| a.is_video() && a.size <= self.options.max_video_bytes)
     }
 
+    /// Forgets the last video shown once it is older than [`KEPT_FOR`]: a video held for later
+    /// turns is up to 13 MiB of base64. Called by every turn that could show one.
+    pub(crate) fn forget_stale_video(&self) {
+        let mut last = self.last_video.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.as_ref().is_some_and(|(.., at)| at.elapsed() > KEPT_FOR) {
+            *last = None;
+        }
+    }
+
     /// The video at `url`, ready to send inline with `caption` for a model that cannot watch
-    /// it: from the cache (the last one shown), or fetched and checked.
+    /// it: from the cache (the last one shown, for [`KEPT_FOR`]), or fetched and checked.
     ///
     /// # Errors
     /// The fetch was refused or failed, or the bytes are no video container Gemini takes.
     pub async fn load_video(&self, url: &str, caption: String) -> Result<Video, MediaError> {
+        self.forget_stale_video();
         let cached = self.last_video.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let (media_type, data) = match cached {
-            Some((cached_url, media_type, data)) if cached_url == url => (media_type, data),
+            Some((cached_url, media_type, data, _)) if cached_url == url => (media_type, data),
             _ => {
                 let limits = Limits::default()
                     .with_max_bytes(self.options.max_video_bytes)
@@ -85,7 +102,7 @@ impl Media {
                 })?;
                 let data: Arc<str> =
                     base64::engine::general_purpose::STANDARD.encode(&bytes).into();
-                let entry = (url.to_owned(), media_type, Arc::clone(&data));
+                let entry = (url.to_owned(), media_type, Arc::clone(&data), Instant::now());
                 *self.last_video.lock().unwrap_or_else(PoisonError::into_inner) = Some(entry);
                 (media_type, data)
             }
