@@ -248,7 +248,12 @@ impl<S: ChatSurface> Inner<S> {
         };
         self.attach_images(&mut request, &chain.targets, &recent, &mut handles).await;
         self.attach_video(&mut request, &chain.targets, &recent, &mut handles).await;
-        let youtube = youtube_links(&recent);
+        // Links are looked for only when the answering model could watch one.
+        let youtube = if chain.targets.first().is_some_and(Target::sees_video) {
+            youtube_links(&recent)
+        } else {
+            Vec::new()
+        };
         // A blind first model asks the vision model about images only where it describes.
         let first_sees = chain.targets.first().is_some_and(|t| t.capabilities.vision);
         let analyst = match (chain.describer, self.media.get()) {
